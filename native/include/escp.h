@@ -1,0 +1,152 @@
+/* escp.h — the one C contract between the TypeScript control plane and libescp.so.
+ *
+ * Lifecycle of a session handle (either role may listen or connect; roles say who
+ * sends file data, not who started the session — pull and -3 reuse this unchanged):
+ *   1. h = escp_session_new(ESCP_ROLE_SENDER | ESCP_ROLE_RECEIVER)
+ *   2. escp_param_set(h, ESCP_P_*, value) ...          (bounds: escp_param_bounds)
+ *   3. escp_session_key_set(h, key32, sid16)            (key made by the sender, carried over SSH)
+ *   4. port = escp_listen(h, addr, start, count)  on one side,
+ *      escp_connect(h, addr, port)                on the other (blocking: T+1 sockets,
+ *                                                   authenticated hello + hello-ack each)
+ *   5. escp_session_start(h)                      returns at once; C threads run
+ *   6. TS drives: tx_file_add / tx_finish (sender), rx_file_add / rx_file_expect
+ *      (receiver), ctl_send / ctl_recv, event_poll, stats_read — all from the JS thread.
+ *   7. escp_session_stop(h) (returns at once) → escp_session_join(h) (blocks) → escp_session_free(h)
+ * Misuse returns a status; it never crashes. escp_session_free(NULL) is a no-op.
+ * C threads never call into JS: they report through the event ring, the control ring and
+ * counters that TS polls. No function here calls exit().
+ * Every export is one line `ESCP_API <type> escp_<noun>_<verb>(...);` — native/gen-ffi.ts
+ * parses those lines to generate src/native/symbols.ts. Keep that shape.
+ */
+#ifndef ESCP_H
+#define ESCP_H
+#include <stdint.h>
+
+#define ESCP_API __attribute__((visibility("default")))
+#define ESCP_ABI_VERSION 1
+#define ESCP_PROTOCOL_VERSION 1
+
+/* roles */
+#define ESCP_ROLE_SENDER 1
+#define ESCP_ROLE_RECEIVER 2
+
+/* status codes: 0 ok, negative errors. Append only; never renumber. */
+#define ESCP_OK 0
+#define ESCP_E_INVAL -1         /* bad argument or misuse */
+#define ESCP_E_NOMEM -2         /* allocation failed */
+#define ESCP_E_STATE -3         /* call not valid in this lifecycle state */
+#define ESCP_E_RANGE -4         /* parameter value out of bounds */
+#define ESCP_E_SYS -5           /* a system call failed (errno in detail/event) */
+#define ESCP_E_CRYPTO -6        /* OpenSSL reported a failure */
+#define ESCP_E_AUTH -7          /* AEAD tag did not verify */
+#define ESCP_E_PROTO -8         /* malformed frame: bad type, length or field */
+#define ESCP_E_REPLAY -9        /* frame sequence number is not the expected one */
+#define ESCP_E_TIMEOUT -10      /* deadline passed */
+#define ESCP_E_CLOSED -11       /* peer closed the connection */
+#define ESCP_E_BIND -12         /* no port in the range could be bound */
+#define ESCP_E_CONNECT -13      /* connect or hello failed */
+#define ESCP_E_OPEN -14         /* file open failed */
+#define ESCP_E_READ -15         /* file read failed */
+#define ESCP_E_WRITE -16        /* file write failed */
+#define ESCP_E_SHORT -17        /* file shorter than announced */
+#define ESCP_E_UNKNOWN_FILE -18 /* data for a file number never announced */
+#define ESCP_E_DIGEST -19       /* digest missing or mismatched */
+#define ESCP_E_FULL -20         /* queue full, retry later */
+#define ESCP_E_TOOBIG -21       /* message larger than the limit or the buffer */
+#define ESCP_E_ABORTED -22      /* file or session aborted by the peer or by stop */
+#define ESCP_E_VERSION -23      /* protocol version not supported */
+#define ESCP_E_DUP -24          /* duplicate file number or stream id */
+
+/* parameters (int64 values); all range checks live in escp_param_bounds */
+#define ESCP_P_THREADS 1      /* data streams T, 1..64, default 4 */
+#define ESCP_P_BLOCK_SIZE 2   /* bytes, power of two, 65536..67108864, default 1048576 */
+#define ESCP_P_IO_ENGINE 3    /* ESCP_IO_POSIX (default) or ESCP_IO_DUMMY */
+#define ESCP_P_DIRECT 4       /* O_DIRECT with per-file fallback: 0/1, default 1 */
+#define ESCP_P_CHECKSUM 5     /* per-file BLAKE3: 0/1, default 1 */
+#define ESCP_P_SPARSE 6       /* receiver skips all-zero blocks: 0/1, default 0 */
+#define ESCP_P_TIMEOUT_MS 7   /* connect/hello/wait deadline, 1000..86400000, default 30000 */
+#define ESCP_P_RATE_LIMIT 8   /* SO_MAX_PACING_RATE bytes/s per socket, 0 = off */
+#define ESCP_P_SOCK_BUF 9     /* SO_SNDBUF/SO_RCVBUF bytes, 0 = kernel autotuning */
+#define ESCP_P_IP_MODE 10     /* 0 any, 4 IPv4 only, 6 IPv6 only */
+
+#define ESCP_IO_POSIX 1
+#define ESCP_IO_DUMMY 2
+
+/* event types (ring records written by C threads, drained by TS) */
+#define ESCP_EV_FILE_DONE 1   /* a file finished: sender = all blocks read+sent; receiver = all expected blocks written+hashed */
+#define ESCP_EV_FILE_ERROR 2  /* a file failed (status, sys_errno, text); blocks = blocks sent/consumed */
+#define ESCP_EV_STREAM_DOWN 3 /* a stream ended without BYE (status says why) */
+#define ESCP_EV_FATAL 4       /* session-scope failure; TS must stop the session */
+#define ESCP_EV_LOG 5         /* debug text from C (only when verbose) */
+#define ESCP_EV_STREAMS_UP 6  /* listener: all T+1 streams authenticated */
+#define ESCP_EV_DRAINED 7     /* sender: queue empty after tx_finish and BYE sent on every stream;
+                                 receiver: BYE received on every data stream */
+
+/* file flags for rx_file_expect */
+#define ESCP_XF_ABORTED 1     /* sender gave up on this file: discard, report ESCP_E_ABORTED */
+
+/* stats indexes for escp_stats_read (u64 counters, monotonic) */
+#define ESCP_S_BYTES_FILE 0   /* payload bytes read (sender) or written (receiver) */
+#define ESCP_S_BYTES_WIRE 1   /* bytes sent or received on data sockets incl. framing */
+#define ESCP_S_BLOCKS 2       /* data frames moved */
+#define ESCP_S_FILES_DONE 3   /* FILE_DONE + FILE_ERROR events produced */
+#define ESCP_S_STREAMS_UP 4   /* streams currently authenticated (incl. control) */
+#define ESCP_S_FRAMES_REJECTED 5 /* frames or connections rejected (auth/proto/replay) */
+#define ESCP_S_COUNT 16
+
+#define ESCP_CTL_MAX (1 << 20) /* largest control message payload, bytes */
+#define ESCP_KEY_LEN 32
+#define ESCP_SID_LEN 16
+#define ESCP_DIGEST_LEN 32
+
+/* One event record, 128 bytes, layout pinned by _Static_assert in session.c and mirrored
+ * by generated offsets in src/native/symbols.ts. */
+typedef struct escp_event {
+  uint32_t type;        /* ESCP_EV_* */
+  int32_t status;       /* ESCP_OK or ESCP_E_* */
+  int32_t sys_errno;    /* errno when a syscall failed, else 0 */
+  uint32_t stream;      /* stream id (0 = control) when relevant */
+  uint64_t fino;        /* file number when relevant */
+  uint64_t bytes;       /* file payload bytes moved */
+  uint64_t blocks;      /* blocks moved (sender: sent; receiver: consumed) */
+  uint8_t digest[32];   /* BLAKE3 of the file (FILE_DONE with checksum on), else zero */
+  char text[56];        /* NUL-terminated short detail: the failing operation or log text */
+} escp_event;
+
+/* ---- library ---- */
+ESCP_API uint32_t escp_abi_version(void);
+ESCP_API uint32_t escp_event_size(void);
+ESCP_API const char *escp_status_name(int32_t status);
+ESCP_API int32_t escp_param_bounds(int32_t param, int64_t *min_out, int64_t *max_out, int64_t *default_out);
+
+/* ---- session lifecycle ---- */
+ESCP_API void *escp_session_new(int32_t role);
+ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value);
+ESCP_API int64_t escp_param_get(void *h, int32_t param);
+ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16);
+ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int32_t port_count);
+ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port);
+ESCP_API int32_t escp_session_start(void *h);
+ESCP_API int32_t escp_session_stop(void *h);
+ESCP_API int32_t escp_session_join(void *h);
+ESCP_API void escp_session_free(void *h);
+ESCP_API int32_t escp_last_error_detail(void *h, char *buf, int32_t len);
+
+/* ---- sender: files ---- */
+ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size);
+ESCP_API int32_t escp_tx_finish(void *h);
+
+/* ---- receiver: files ---- */
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint);
+ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags);
+
+/* ---- control messages, events, counters ---- */
+ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);
+ESCP_API int32_t escp_ctl_recv(void *h, uint8_t *buf, int32_t cap);
+ESCP_API int32_t escp_event_poll(void *h, escp_event *out, int32_t max);
+ESCP_API int32_t escp_stats_read(void *h, uint64_t *out, int32_t n);
+
+/* ---- test hooks ---- */
+ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t block_size, int32_t reverse, uint8_t *out32);
+
+#endif

@@ -1,0 +1,36 @@
+/* crypto.h — AEAD (OpenSSL 3 EVP AES-128-GCM, in place) and key derivation (HKDF-SHA256).
+ * Keys: the 32-byte session key is made on the sender and only ever crosses the SSH
+ * channel. Every (direction, stream, epoch) gets its own 16-byte AES key:
+ *   key = HKDF-SHA256(ikm = session_key, salt = session_id,
+ *                     info = "escp/1 " + ("s2r"|"r2s") + " stream " + dec(stream) + " epoch " + dec(epoch))
+ * (info as ASCII, no NUL). Epoch = seq >> ESCP_EPOCH_BITS: a fresh key every 2^16 frames
+ * (64 GiB at 1 MiB blocks), far inside AES-GCM's usage limits. */
+#ifndef ESCP_CRYPTO_H
+#define ESCP_CRYPTO_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define ESCP_AES_KEY 16
+#define ESCP_NONCE 12
+#define ESCP_TAG 16
+#define ESCP_EPOCH_BITS 16
+#define ESCP_DIR_S2R 0   /* frames sent by the sender role */
+#define ESCP_DIR_R2S 1   /* frames sent by the receiver role */
+
+typedef struct escp_aead escp_aead; /* owns one EVP_CIPHER_CTX */
+
+int escp_kdf_stream_key(const uint8_t session_key[32], const uint8_t session_id[16], uint32_t dir,
+                        uint32_t stream, uint64_t epoch, uint8_t out[ESCP_AES_KEY]);
+
+/* encrypt: 1 for a sealing context, 0 for an opening one. Returns 0 or ESCP_E_CRYPTO/NOMEM. */
+int escp_aead_new(escp_aead **out, const uint8_t key[ESCP_AES_KEY], int encrypt);
+int escp_aead_rekey(escp_aead *a, const uint8_t key[ESCP_AES_KEY]);
+/* In place. seal writes the tag; open returns ESCP_E_AUTH when the tag does not verify
+ * (buf contents are then unspecified and must not be used). */
+int escp_aead_seal(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t *aad, size_t aad_len,
+                   uint8_t *buf, size_t len, uint8_t tag[ESCP_TAG]);
+int escp_aead_open(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t *aad, size_t aad_len,
+                   uint8_t *buf, size_t len, const uint8_t tag[ESCP_TAG]);
+void escp_aead_free(escp_aead *a);
+
+#endif
