@@ -33,4 +33,9 @@ int escp_aead_open(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t 
                    uint8_t *buf, size_t len, const uint8_t tag[ESCP_TAG]);
 void escp_aead_free(escp_aead *a);
 
+/* Plain HKDF-SHA256 (RFC 5869 extract+expand); internal, exposed for the known-answer test.
+ * salt may be NULL when salt_len is 0. Returns 0 or ESCP_E_CRYPTO/NOMEM/INVAL. */
+int escp_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+                     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
+
 #endif

@@ -1,0 +1,215 @@
+/* frame.c — wire protocol v1 framing: explicit little-endian header/sub-header/hello
+ * packing, and escp_chan (per direction+stream seq counter and epoch key schedule) that
+ * seals and opens frames in place. See frame.h for the layout and the checks. */
+#include "frame.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "escp.h"
+
+/* ---- little-endian byte packing (no struct casts: layout must not depend on the ABI) ---- */
+
+static void put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static uint32_t get32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+static uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* ---- header ---- */
+
+void escp_frame_hdr_encode(const escp_frame_hdr *h, uint8_t out[ESCP_FRAME_HDR]) {
+  put32(out + 0, h->body_len);
+  out[4] = h->type;
+  out[5] = h->flags;
+  put16(out + 6, h->stream);
+  put64(out + 8, h->seq);
+}
+
+void escp_frame_hdr_decode(const uint8_t in[ESCP_FRAME_HDR], escp_frame_hdr *h) {
+  h->body_len = get32(in + 0);
+  h->type = in[4];
+  h->flags = in[5];
+  h->stream = get16(in + 6);
+  h->seq = get64(in + 8);
+}
+
+/* Type-specific body length rules shared by seal (misuse -> caller error) and check. */
+static int type_len_ok(uint8_t type, uint32_t body_len) {
+  if (type < ESCP_FT_HELLO || type > ESCP_FT_BYE) return 0;
+  if (type == ESCP_FT_BYE) return body_len == 0;
+  if (type == ESCP_FT_HELLO || type == ESCP_FT_HELLO_ACK) return body_len == ESCP_HELLO_LEN;
+  return 1;
+}
+
+/* nonce = 4 zero bytes || u64 seq little-endian */
+static void make_nonce(uint64_t seq, uint8_t nonce[ESCP_NONCE]) {
+  memset(nonce, 0, 4);
+  put64(nonce + 4, seq);
+}
+
+/* ---- channel ---- */
+
+int escp_chan_init(escp_chan *c, const uint8_t session_key[32], const uint8_t session_id[16],
+                   uint32_t dir, uint16_t stream, int encrypt) {
+  if (!c || !session_key || !session_id) return ESCP_E_INVAL;
+  memset(c, 0, sizeof *c);
+  if (dir != ESCP_DIR_S2R && dir != ESCP_DIR_R2S) return ESCP_E_INVAL;
+  memcpy(c->session_key, session_key, sizeof c->session_key);
+  memcpy(c->session_id, session_id, sizeof c->session_id);
+  c->dir = dir;
+  c->stream = stream;
+  c->encrypt = encrypt ? 1 : 0;
+  uint8_t key[ESCP_AES_KEY];
+  int rc = escp_kdf_stream_key(c->session_key, c->session_id, dir, stream, 0, key);
+  if (rc == ESCP_OK) rc = escp_aead_new(&c->aead, key, c->encrypt);
+  OPENSSL_cleanse(key, sizeof key);
+  if (rc != ESCP_OK) escp_chan_free(c);
+  return rc;
+}
+
+void escp_chan_free(escp_chan *c) {
+  if (!c) return;
+  escp_aead_free(c->aead);
+  OPENSSL_cleanse(c, sizeof *c); /* wipes the session key; aead = NULL makes free idempotent */
+}
+
+/* Make the loaded key match the epoch of c->seq. Rekeys whenever they differ (not only on
+ * +1), so a caller that jumps seq still gets the right key. On failure the old epoch stays
+ * recorded, so the next call retries the rekey. */
+static int chan_load_epoch(escp_chan *c) {
+  uint64_t epoch = c->seq >> ESCP_EPOCH_BITS;
+  if (epoch == c->epoch) return ESCP_OK;
+  uint8_t key[ESCP_AES_KEY];
+  int rc = escp_kdf_stream_key(c->session_key, c->session_id, c->dir, c->stream, epoch, key);
+  if (rc == ESCP_OK) rc = escp_aead_rekey(c->aead, key);
+  OPENSSL_cleanse(key, sizeof key);
+  if (rc == ESCP_OK) c->epoch = epoch;
+  return rc;
+}
+
+int escp_chan_seal(escp_chan *c, uint8_t type, uint8_t flags, uint8_t hdr[ESCP_FRAME_HDR],
+                   uint8_t *body, uint32_t len, uint8_t tag[ESCP_TAG]) {
+  if (!c || !c->aead || !c->encrypt || !hdr || !tag || (len && !body)) return ESCP_E_INVAL;
+  if (!type_len_ok(type, len)) return ESCP_E_INVAL;
+  /* seq UINT64_MAX would wrap to 0 and reuse (epoch-0 key, nonce 0): refuse instead. */
+  if (c->seq == UINT64_MAX) return ESCP_E_INVAL;
+  int rc = chan_load_epoch(c);
+  if (rc != ESCP_OK) return rc;
+  escp_frame_hdr h = {.body_len = len, .type = type, .flags = flags, .stream = c->stream, .seq = c->seq};
+  escp_frame_hdr_encode(&h, hdr);
+  uint8_t nonce[ESCP_NONCE];
+  make_nonce(c->seq, nonce);
+  rc = escp_aead_seal(c->aead, nonce, hdr, ESCP_FRAME_HDR, body, len, tag);
+  /* The nonce is spent once encryption started, even if it failed: never reuse it. */
+  c->seq++;
+  return rc;
+}
+
+int escp_chan_check(const escp_chan *c, const uint8_t hdr[ESCP_FRAME_HDR], uint32_t max_body,
+                    escp_frame_hdr *out) {
+  if (!c || !hdr) return ESCP_E_INVAL;
+  escp_frame_hdr h;
+  escp_frame_hdr_decode(hdr, &h);
+  if (out) *out = h;
+  if (h.type < ESCP_FT_HELLO || h.type > ESCP_FT_BYE) return ESCP_E_PROTO;
+  if (h.stream != c->stream) return ESCP_E_PROTO;
+  if (h.seq != c->seq) return ESCP_E_REPLAY;
+  if (h.body_len > max_body) return ESCP_E_PROTO;
+  if (!type_len_ok(h.type, h.body_len)) return ESCP_E_PROTO;
+  return ESCP_OK;
+}
+
+int escp_chan_open(escp_chan *c, const uint8_t hdr[ESCP_FRAME_HDR], uint8_t *body, uint32_t len,
+                   const uint8_t tag[ESCP_TAG]) {
+  if (!c || !c->aead || c->encrypt || !hdr || !tag || (len && !body)) return ESCP_E_INVAL;
+  /* Re-validate (cheap) so open is safe even if the caller skipped or misused check;
+   * the body size read must be exactly the header's body_len. */
+  escp_frame_hdr h;
+  int rc = escp_chan_check(c, hdr, len, &h);
+  if (rc != ESCP_OK) return rc;
+  if (h.body_len != len) return ESCP_E_PROTO;
+  if (c->seq == UINT64_MAX) return ESCP_E_PROTO; /* would wrap: see escp_chan_seal */
+  rc = chan_load_epoch(c);
+  if (rc != ESCP_OK) return rc;
+  uint8_t nonce[ESCP_NONCE];
+  make_nonce(c->seq, nonce);
+  /* escp_aead_open wipes body on any failure after decryption began. */
+  rc = escp_aead_open(c->aead, nonce, hdr, ESCP_FRAME_HDR, body, len, tag);
+  if (rc != ESCP_OK) return rc;
+  c->seq++;
+  return ESCP_OK;
+}
+
+/* ---- data sub-header ---- */
+
+void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR]) {
+  put64(out + 0, d->fino);
+  put64(out + 8, d->offset);
+  put32(out + 16, d->len);
+  put32(out + 20, d->flags);
+}
+
+int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
+                         escp_data_hdr *out) {
+  if (!in || !out || block_size == 0) return ESCP_E_INVAL;
+  if (body_len < ESCP_DATA_SUBHDR) return ESCP_E_PROTO;
+  escp_data_hdr d = {.fino = get64(in + 0), .offset = get64(in + 8), .len = get32(in + 16),
+                     .flags = get32(in + 20)};
+  if (d.fino == 0) return ESCP_E_PROTO;
+  if (d.len != body_len - ESCP_DATA_SUBHDR) return ESCP_E_PROTO;
+  if (d.len > block_size) return ESCP_E_PROTO;
+  if (d.offset % block_size != 0) return ESCP_E_PROTO;
+  if (d.flags != 0) return ESCP_E_PROTO;
+  /* offset + len must fit in off_t (signed 64-bit) for pwrite, which implies no u64 wrap. */
+  if (d.offset > (uint64_t)INT64_MAX - d.len) return ESCP_E_PROTO;
+  *out = d;
+  return ESCP_OK;
+}
+
+/* ---- hello ---- */
+
+void escp_hello_encode(const escp_hello *h, uint8_t out[ESCP_HELLO_LEN]) {
+  put32(out + 0, ESCP_HELLO_MAGIC);
+  put16(out + 4, h->version);
+  put16(out + 6, h->stream);
+  put16(out + 8, h->streams);
+  put16(out + 10, h->role);
+  put32(out + 12, 0); /* reserved */
+  memcpy(out + 16, h->sid, sizeof h->sid);
+}
+
+int escp_hello_decode(const uint8_t in[ESCP_HELLO_LEN], escp_hello *out) {
+  if (!in || !out) return ESCP_E_INVAL;
+  if (get32(in + 0) != ESCP_HELLO_MAGIC) return ESCP_E_PROTO;
+  if (get32(in + 12) != 0) return ESCP_E_PROTO;
+  out->version = get16(in + 4);
+  out->stream = get16(in + 6);
+  out->streams = get16(in + 8);
+  out->role = get16(in + 10);
+  memcpy(out->sid, in + 16, sizeof out->sid);
+  return ESCP_OK;
+}

@@ -1,0 +1,230 @@
+/* test_digest.c — BLAKE3 (b3.c) against b3sum-computed vectors, and the any-order per-file
+ * digest merger (digest.c) against one-shot hashing; ends with an informational benchmark. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "b3.h"
+#include "digest.h"
+#include "escp.h"
+
+static int g_fail, g_pass;
+
+#define CHECK(cond, ...)              \
+  do {                                \
+    if (cond) {                       \
+      g_pass++;                       \
+    } else {                          \
+      g_fail++;                       \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);            \
+      printf("\n");                   \
+    }                                 \
+  } while (0)
+
+static void to_hex(const uint8_t h[32], char out[65]) {
+  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+/* splitmix64 byte stream: deterministic, and easy to mirror in a script for b3sum. */
+static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
+  uint64_t s = seed;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    for (size_t k = 0; k < 8 && i + k < n; k++) p[i + k] = (uint8_t)(z >> (8 * k));
+  }
+}
+
+/* Expected digests from `b3sum --no-names` over files of byte i = i % 251. */
+static const struct { size_t len; const char *hex; } VEC[] = {
+    {0, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"},
+    {1, "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213"},
+    {63, "e9bc37a594daad83be9470df7f7b3798297c3d834ce80ba85d6e207627b7db7b"},
+    {64, "4eed7141ea4a5cd4b788606bd23f46e212af9cacebacdc7d1f4c6dc7f2511b98"},
+    {65, "de1e5fa0be70df6d2be8fffd0e99ceaa8eb6e8c93a63f2d8d1c30ecb6b263dee"},
+    {1023, "10108970eeda3eb932baac1428c7a2163b0e924c9a9e25b35bba72b28f70bd11"},
+    {1024, "42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7"},
+    {1025, "d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444"},
+    {2048, "e776b6028c7cd22a4d0ba182a8bf62205d2ef576467e838ed6f2529b85fba24a"},
+    {2049, "5f4d72f40d7a5f82b15ca2b2e44b1de3c2ef86c426c95c1af0b6879522563030"},
+    {3072, "b98cb0ff3623be03326b373de6b9095218513e64f1ee2edd2525c7ad1e5cffd2"},
+    {3073, "7124b49501012f81cc7f11ca069ec9226cecb8a2c850cfe644e327d22d3e1cd3"},
+    {4096, "015094013f57a5277b59d8475c0501042c0b642e531b0a1c8f58d2163229e969"},
+    {4097, "9b4052b38f1c5fc8b1f9ff7ac7b27cd242487b3d890d15c96a1c25b8aa0fb995"},
+    {8192, "aae792484c8efe4f19e2ca7d371d8c467ffb10748d8a5a1ae579948f718a2a63"},
+    {8193, "bab6c09cb8ce8cf459261398d2e7aef35700bf488116ceb94a36d0f5f1b7bc3b"},
+    {16384, "f875d6646de28985646f34ee13be9a576fd515f76b5b0a26bb324735041ddde4"},
+    {31744, "62b6960e1a44bcc1eb1a611a8d6235b6b4b78f32e7abc4fb4c6cdcce94895c47"},
+    {102400, "bc3e3d41a1146b069abffad3c0d44860cf664390afce4d9661f7902e7943e085"},
+};
+
+/* Expected b3sum of fill_random(len, seed 1): large inputs exercise the 64-chunk groups,
+ * the lazy stack inside a block and (7 MiB + 17) a partial last chunk. */
+static const struct { size_t len; const char *hex; } RVEC[] = {
+    {65536, "4d7465c093899d3dd3fdfa494a39fb63edb5c3130f7d9ce917f0cd73305650f0"},
+    {1048576 * 3 + 17, "7327c212210b0f1a12150e6e76208c01f42ec1255025c81731df132637fbde32"},
+    {1048576 * 7 + 1041, "1b89bed4c83a4557ead99e7464955cd3f77987929dc935c413310d27caddce8f"},
+};
+
+static void test_vectors(void) {
+  uint8_t *buf = malloc(102400), h[32];
+  char hex[65];
+  for (size_t i = 0; i < 102400; i++) buf[i] = (uint8_t)(i % 251);
+  for (size_t v = 0; v < sizeof VEC / sizeof VEC[0]; v++) {
+    escp_b3_hash(buf, VEC[v].len, h);
+    to_hex(h, hex);
+    CHECK(strcmp(hex, VEC[v].hex) == 0, "len %zu: got %s want %s", VEC[v].len, hex, VEC[v].hex);
+  }
+  free(buf);
+  for (size_t v = 0; v < sizeof RVEC / sizeof RVEC[0]; v++) {
+    uint8_t *r = malloc(RVEC[v].len);
+    fill_random(r, RVEC[v].len, 1);
+    escp_b3_hash(r, RVEC[v].len, h);
+    to_hex(h, hex);
+    CHECK(strcmp(hex, RVEC[v].hex) == 0, "random len %zu: got %s want %s", RVEC[v].len, hex,
+          RVEC[v].hex);
+    free(r);
+  }
+}
+
+/* Digest of buf cut into blocks of bs bytes, added in the order given by `order`. */
+static int digest_blocks(const uint8_t *buf, size_t len, size_t bs, const uint64_t *order,
+                         uint64_t nb, uint8_t out[32]) {
+  escp_digest d;
+  escp_digest_init(&d);
+  int rc = 0;
+  for (uint64_t k = 0; k < nb && rc == 0; k++) {
+    uint64_t i = order[k];
+    size_t off = (size_t)i * bs, n = len - off < bs ? len - off : bs;
+    uint8_t cv[32], root[32];
+    escp_b3_block(buf + off, n, off / ESCP_B3_CHUNK, cv, i == 0 ? root : NULL);
+    rc = escp_digest_add(&d, i, cv, i == 0 ? root : NULL);
+  }
+  if (rc == 0) rc = escp_digest_final(&d, nb, out);
+  escp_digest_free(&d);
+  return rc;
+}
+
+static void test_merge(void) {
+  static const size_t BS[] = {65536, 131072, 1048576};
+  uint64_t rng = 12345;
+  for (size_t b = 0; b < 3; b++) {
+    size_t B = BS[b];
+    size_t sizes[] = {0, B - 1, B, B + 1, 2 * B, 3 * B + 17, 7 * B};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      size_t len = sizes[s];
+      uint64_t nb = len == 0 ? 1 : (len + B - 1) / B;
+      uint8_t *buf = malloc(len ? len : 1), want[32], got[32];
+      uint64_t order[8];
+      fill_random(buf, len, len + B);
+      escp_b3_hash(buf, len, want);
+      for (int mode = 0; mode < 3; mode++) { /* forward, reverse, shuffled */
+        for (uint64_t i = 0; i < nb; i++) order[i] = mode == 1 ? nb - 1 - i : i;
+        for (uint64_t i = nb; mode == 2 && i > 1; i--) {
+          rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+          uint64_t j = (rng >> 33) % i, t = order[i - 1];
+          order[i - 1] = order[j];
+          order[j] = t;
+        }
+        int rc = digest_blocks(buf, len, B, order, nb, got);
+        CHECK(rc == 0 && memcmp(got, want, 32) == 0, "B=%zu len=%zu mode=%d rc=%d", B, len, mode,
+              rc);
+      }
+      free(buf);
+    }
+  }
+}
+
+/* Larger out-of-order windows: 64 blocks of 64 KiB, every permutation pattern we can think
+ * of cheaply (interleaved stripes as T streams would deliver them). */
+static void test_stripes(void) {
+  size_t B = 65536, len = 64 * B - 5;
+  uint64_t nb = 64, order[64];
+  uint8_t *buf = malloc(len), want[32], got[32];
+  fill_random(buf, len, 99);
+  escp_b3_hash(buf, len, want);
+  for (uint64_t T = 2; T <= 8; T *= 2) {
+    uint64_t k = 0;
+    for (uint64_t s = T; s-- > 0;) /* stream s delivers s, s+T, ...; last stream first */
+      for (uint64_t i = s; i < nb; i += T) order[k++] = i;
+    int rc = digest_blocks(buf, len, B, order, nb, got);
+    CHECK(rc == 0 && memcmp(got, want, 32) == 0, "stripes T=%llu rc=%d", (unsigned long long)T, rc);
+  }
+  free(buf);
+}
+
+static void test_errors(void) {
+  uint8_t cv[32], root[32], out[32], out2[32];
+  escp_digest d;
+  escp_b3_block("abc", 3, 0, cv, root);
+
+  escp_digest_init(&d);
+  CHECK(escp_digest_add(&d, 0, cv, root) == 0, "add 0");
+  CHECK(escp_digest_add(&d, 0, cv, root) == ESCP_E_DUP, "dup of folded block 0");
+  CHECK(escp_digest_add(&d, 3, cv, NULL) == 0, "add 3 early");
+  CHECK(escp_digest_add(&d, 3, cv, NULL) == ESCP_E_DUP, "dup of pending block 3");
+  CHECK(escp_digest_final(&d, 4, out) == ESCP_E_DIGEST, "missing blocks 1,2");
+  CHECK(escp_digest_add(&d, 1, cv, NULL) == 0, "add 1");
+  CHECK(escp_digest_final(&d, 4, out) == ESCP_E_DIGEST, "missing block 2");
+  CHECK(escp_digest_add(&d, 2, cv, NULL) == 0, "add 2 drains 3");
+  CHECK(escp_digest_add(&d, 3, cv, NULL) == ESCP_E_DUP, "dup after drain");
+  CHECK(escp_digest_final(&d, 4, out) == 0, "complete");
+  CHECK(escp_digest_final(&d, 4, out2) == 0 && memcmp(out, out2, 32) == 0, "final repeatable");
+  CHECK(escp_digest_final(&d, 3, out) == ESCP_E_DIGEST, "extra folded block");
+  CHECK(escp_digest_final(&d, 0, out) == ESCP_E_INVAL, "nblocks 0");
+  CHECK(escp_digest_add(&d, 9, cv, NULL) == 0, "add 9 far ahead");
+  CHECK(escp_digest_final(&d, 4, out) == ESCP_E_DIGEST, "extra pending block");
+  escp_digest_free(&d);
+
+  escp_digest_init(&d);
+  CHECK(escp_digest_final(&d, 1, out) == ESCP_E_DIGEST, "nothing added");
+  CHECK(escp_digest_add(&d, 0, cv, NULL) == ESCP_E_INVAL, "block 0 without root");
+  CHECK(escp_digest_add(&d, 0, cv, root) == 0, "add 0 with root");
+  CHECK(escp_digest_final(&d, 1, out) == 0 && memcmp(out, root, 32) == 0, "1-block = root0");
+  escp_digest_free(&d);
+  escp_digest_free(&d); /* double free is harmless */
+
+  /* escp_b3_parent(.., is_root) matches the two-chunk one-shot hash. */
+  uint8_t two[2048], l[32], r[32], p[32], want[32];
+  fill_random(two, sizeof two, 7);
+  escp_b3_block(two, 1024, 0, l, NULL);
+  escp_b3_block(two + 1024, 1024, 1, r, NULL);
+  escp_b3_parent(l, r, 1, p);
+  escp_b3_hash(two, sizeof two, want);
+  CHECK(memcmp(p, want, 32) == 0, "parent root of 2 chunks");
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Informational only: throughput of escp_b3_block over 1 MiB blocks, 256 MiB in total. */
+static void bench(void) {
+  size_t B = 1 << 20;
+  uint8_t *buf = malloc(B), cv[32], acc = 0;
+  fill_random(buf, B, 3);
+  double t = now_s();
+  for (uint64_t i = 0; i < 256; i++) {
+    escp_b3_block(buf, B, i * (B / ESCP_B3_CHUNK), cv, NULL);
+    acc ^= cv[0];
+  }
+  t = now_s() - t;
+  printf("bench: escp_b3_block 1 MiB blocks, 256 MiB: %.0f MB/s (x%02x)\n", 256.0 * B / t / 1e6, acc);
+  free(buf);
+}
+
+int main(void) {
+  test_vectors();
+  test_merge();
+  test_stripes();
+  test_errors();
+  bench();
+  printf("test_digest: %d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
