@@ -1,0 +1,32 @@
+#!/usr/bin/env bun
+// escp entry point: argv → config → run (sender, or receiver with --server) → exit status.
+import { loadConfig } from "../config/load.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { configureLogger, log } from "../log/logger.ts";
+import { term } from "./progress.ts";
+import { helpText, licenseText, versionText } from "./usage.ts";
+import { runSender } from "../transfer/sender.ts";
+import { runReceiver } from "../transfer/receiver.ts";
+
+async function main(argv: string[]): Promise<number> {
+  const cfg = loadConfig(argv, process.env);
+  const o = cfg.opts;
+  if (o.help) return term.info(helpText()), 0;
+  if (o.version) return term.info(versionText()), 0;
+  if (o.license) return term.info(licenseText()), 0;
+  configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
+  if (o.server) return runReceiver(o);
+  if (o.compress) log.warn("-C/--compress: streaming compression lands with issue #5; this version sends data uncompressed");
+  return runSender(cfg);
+}
+
+function die(e: unknown): never {
+  const err = toEscpError(e);
+  term.error(`escp: ${err.message}`);
+  if (err.code === "E_INTERNAL" && err.cause instanceof Error) log.debug(err.cause.stack ?? String(err.cause));
+  process.exit(err.exitCode);
+}
+
+process.on("SIGINT", () => die(new EscpError("E_INTERRUPTED", "interrupted")));
+process.on("SIGTERM", () => die(new EscpError("E_INTERRUPTED", "terminated")));
+main(process.argv.slice(2)).then((code) => process.exit(code), die);

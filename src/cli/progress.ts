@@ -1,0 +1,185 @@
+// The ONLY module that writes to the terminal: `term` (error/warn/info/debug lines, which
+// first clear any live progress line) and the sender's progress bar and final summary.
+// EScp differs: -q silences the bar and the summary, and no "Complete" line is printed.
+import { writeSync } from "node:fs";
+
+export interface TermWriter {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** The progress bar is drawn only when stdout is a terminal. */
+  readonly stdoutIsTTY: boolean;
+}
+
+function writeFd(fd: 1 | 2, text: string): void {
+  try {
+    writeSync(fd, text); // synchronous so a message printed right before exit is never lost
+  } catch {
+    (fd === 1 ? process.stdout : process.stderr).write(text);
+  }
+}
+
+const processWriter: TermWriter = {
+  stdout: (t) => writeFd(1, t),
+  stderr: (t) => writeFd(2, t),
+  get stdoutIsTTY(): boolean {
+    return process.stdout.isTTY === true;
+  },
+};
+
+let writer: TermWriter = processWriter;
+/** Width of the progress line currently on screen (0 = none). */
+let liveWidth = 0;
+
+/** Swap the terminal writer (tests); returns the previous one. */
+export function setTermWriter(w: TermWriter): TermWriter {
+  const prev = writer;
+  writer = w;
+  liveWidth = 0;
+  return prev;
+}
+
+function clearLive(): void {
+  if (liveWidth === 0) return;
+  writer.stdout(`\r${" ".repeat(liveWidth)}\r`);
+  liveWidth = 0;
+}
+
+export const term = {
+  /** A line on stderr (errors are never silenced, not even by -q). */
+  error(line: string): void {
+    clearLive();
+    writer.stderr(`${line}\n`);
+  },
+  warn(line: string): void {
+    clearLive();
+    writer.stderr(`${line}\n`);
+  },
+  /** A line on stdout. Never call this in the receiver: its stdout is the control channel. */
+  info(line: string): void {
+    clearLive();
+    writer.stdout(`${line}\n`);
+  },
+  debug(line: string): void {
+    clearLive();
+    writer.stderr(`${line}\n`);
+  },
+};
+
+const SUFFIXES = " KMGTPE";
+
+function human(value: number, step: number): string {
+  let v = value;
+  let i = 0;
+  while (v >= step && i < SUFFIXES.length - 1) {
+    v /= step;
+    i++;
+  }
+  return `${v.toFixed(1).padStart(5)} ${SUFFIXES.charAt(i)}`;
+}
+
+/** `%5.1f %c` + "B" with 1024 steps: formatBytes(1536) === "  1.5 KB". */
+export function formatBytes(bytes: number): string {
+  return `${human(bytes, 1024)}B`;
+}
+
+/** Bytes/s as "  1.5 MB/s", or with bits as 1000-based bit/s: " 12.0 Mbit/s". */
+export function formatRate(bytesPerSec: number, bits: boolean): string {
+  return bits ? `${human(bytesPerSec * 8, 1000)}bit/s` : `${human(bytesPerSec, 1024)}B/s`;
+}
+
+/** MM:SS, or HH:MM:SS from one hour; `subSecond` appends ".cc" (the final summary). */
+export function formatClock(seconds: number, subSecond = false): string {
+  const s = Math.max(0, seconds);
+  const whole = Math.floor(s);
+  const two = (n: number): string => String(n).padStart(2, "0");
+  const hh = Math.floor(whole / 3600);
+  const mmss = `${two(Math.floor(whole / 60) % 60)}:${two(whole % 60)}`;
+  const base = hh > 0 ? `${two(hh)}:${mmss}` : mmss;
+  if (!subSecond) return base;
+  const frac = Math.min(99, Math.floor((s - whole) * 100));
+  return `${base}.${two(frac)}`;
+}
+
+const BAR_CHARS = 30;
+const REDRAW_MS = 200;
+
+/** `[=====>     ]`: 30 characters, an arrow head while incomplete. */
+export function formatBar(fraction: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * BAR_CHARS);
+  if (filled === 0) return `[${" ".repeat(BAR_CHARS)}]`;
+  if (filled === BAR_CHARS) return `[${"=".repeat(BAR_CHARS)}]`;
+  return `[${"=".repeat(filled - 1)}>${" ".repeat(BAR_CHARS - filled)}]`;
+}
+
+export interface ProgressOptions {
+  quiet: boolean;
+  bits: boolean;
+  /** Injected clock for tests; defaults to performance.now(). */
+  nowMs?: () => number;
+}
+
+export interface ProgressSummary {
+  bytes: number;
+  files: number;
+  failed: number;
+  seconds: number;
+}
+
+/** The sender's live bar and final summary line. */
+export class Progress {
+  private readonly quiet: boolean;
+  private readonly bits: boolean;
+  private readonly nowMs: () => number;
+  private startMs = 0;
+  private lastDrawMs = Number.NEGATIVE_INFINITY;
+  private totalBytes = 0;
+
+  constructor(opts: ProgressOptions) {
+    this.quiet = opts.quiet;
+    this.bits = opts.bits;
+    this.nowMs = opts.nowMs ?? ((): number => performance.now());
+  }
+
+  start(totalBytes: number, totalFiles: number): void {
+    void totalFiles; // kept for the original's API; the bar shows bytes only
+    this.totalBytes = totalBytes;
+    this.startMs = this.nowMs();
+    this.lastDrawMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Redraws at most every 200 ms, and only on a TTY. */
+  update(bytesDone: number, filesDone: number): void {
+    void filesDone;
+    if (this.quiet || !writer.stdoutIsTTY) return;
+    const now = this.nowMs();
+    if (now - this.lastDrawMs < REDRAW_MS) return;
+    this.lastDrawMs = now;
+    const line = this.barLine(bytesDone, (now - this.startMs) / 1000);
+    writer.stdout(`\r${line}`);
+    liveWidth = Math.max(liveWidth, line.length);
+  }
+
+  /** The bar text without the leading "\r" (exposed for tests). */
+  barLine(bytesDone: number, elapsedSec: number): string {
+    const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
+    const rate = elapsedSec > 0 ? bytesDone / elapsedSec : 0;
+    // Like the original, the second time is the estimated TOTAL time, not the time left.
+    const eta = fraction > 0 ? formatClock(elapsedSec / fraction) : "--:--";
+    return ` ${formatBar(fraction)} ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}/${eta}`;
+  }
+
+  /** Clears the bar and prints the summary line (nothing at all with -q). */
+  finish(s: ProgressSummary): void {
+    clearLive();
+    if (this.quiet) return;
+    writer.stdout(`${summaryLine(s, this.bits)}\n`);
+  }
+}
+
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <k> failed]`. */
+export function summaryLine(s: ProgressSummary, bits: boolean): string {
+  const rate = s.seconds > 0 ? s.bytes / s.seconds : 0;
+  const failed = s.failed > 0 ? `, ${s.failed} failed` : "";
+  const files = s.files === 1 ? "file" : "files";
+  return `Sent    : ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${failed}`;
+}

@@ -1,0 +1,203 @@
+// A typed handle over one native session: parameters, connect/listen, file queues,
+// control messages, event drain and counters. Every call runs on the JS thread.
+import { EscpError } from "../errors/escp-error.ts";
+import type { ErrorCode } from "../errors/codes.ts";
+import { cstr, loadNative, type NativeLib } from "./lib.ts";
+import { decodeEvents, type NativeEvent } from "./events.ts";
+import * as C from "./symbols.ts";
+
+export type Role = "sender" | "receiver";
+
+export interface SessionParams {
+  threads: number;
+  blockSize: number;
+  ioEngine: "posix" | "dummy";
+  direct: boolean;
+  checksum: boolean;
+  sparse: boolean;
+  timeoutMs: number;
+  rateLimit: number;
+  ipMode: 0 | 4 | 6;
+}
+
+const EVENT_BATCH = 256;
+const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
+
+/** Map a native status to the escp error code users see. */
+export function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case C.ESCP_E_RANGE:
+    case C.ESCP_E_INVAL:
+      return "E_USAGE";
+    case C.ESCP_E_AUTH:
+    case C.ESCP_E_PROTO:
+    case C.ESCP_E_REPLAY:
+    case C.ESCP_E_UNKNOWN_FILE:
+      return "E_PROTOCOL";
+    case C.ESCP_E_TIMEOUT:
+      return "E_TIMEOUT";
+    case C.ESCP_E_CONNECT:
+    case C.ESCP_E_BIND:
+    case C.ESCP_E_CLOSED:
+      return "E_CONNECT";
+    case C.ESCP_E_OPEN:
+    case C.ESCP_E_READ:
+      return "E_SOURCE_UNREADABLE";
+    case C.ESCP_E_SHORT:
+      return "E_SOURCE_CHANGED";
+    case C.ESCP_E_WRITE:
+      return "E_WRITE";
+    case C.ESCP_E_DIGEST:
+      return "E_DIGEST_MISMATCH";
+    case C.ESCP_E_VERSION:
+      return "E_VERSION";
+    default:
+      return "E_INTERNAL";
+  }
+}
+
+export class NativeSession {
+  readonly role: Role;
+  private readonly lib: NativeLib;
+  private handle: number | null;
+  private readonly eventBuf = new Uint8Array(EVENT_BATCH * C.EVENT_SIZE);
+  private readonly ctlBuf = new Uint8Array(CTL_BUF_BYTES);
+  private readonly statsBuf = new BigUint64Array(C.ESCP_S_COUNT);
+  private readonly detailBuf = new Uint8Array(512);
+
+  constructor(role: Role, params: SessionParams) {
+    this.lib = loadNative();
+    this.role = role;
+    const h = this.lib.escp_session_new(role === "sender" ? C.ESCP_ROLE_SENDER : C.ESCP_ROLE_RECEIVER);
+    if (!h) throw new EscpError("E_INTERNAL", "escp_session_new failed (out of memory?)");
+    this.handle = h as number;
+    this.setParams(params);
+  }
+
+  private get h(): number {
+    if (this.handle === null) throw new EscpError("E_INTERNAL", "native session used after free");
+    return this.handle;
+  }
+
+  private setParams(p: SessionParams): void {
+    const set = (id: number, v: number, flag: string): void => {
+      const st = this.lib.escp_param_set(this.h, id, v);
+      if (st !== 0) throw this.error(st, `invalid value ${v} for ${flag}`);
+    };
+    set(C.ESCP_P_THREADS, p.threads, "-t");
+    set(C.ESCP_P_BLOCK_SIZE, p.blockSize, "--blocksize");
+    set(C.ESCP_P_IO_ENGINE, p.ioEngine === "dummy" ? C.ESCP_IO_DUMMY : C.ESCP_IO_POSIX, "--ioengine");
+    set(C.ESCP_P_DIRECT, p.direct ? 1 : 0, "--nodirect");
+    set(C.ESCP_P_CHECKSUM, p.checksum ? 1 : 0, "--nochecksum");
+    set(C.ESCP_P_SPARSE, p.sparse ? 1 : 0, "--sparse");
+    set(C.ESCP_P_TIMEOUT_MS, p.timeoutMs, "--timeout");
+    set(C.ESCP_P_RATE_LIMIT, p.rateLimit, "--limit");
+    set(C.ESCP_P_IP_MODE, p.ipMode, "-4/-6");
+  }
+
+  /** Text the library kept for the last failing call ("what [file:line]"). */
+  detail(): string {
+    const n = this.lib.escp_last_error_detail(this.h, this.detailBuf, this.detailBuf.length);
+    if (n <= 0) return "";
+    const end = this.detailBuf.indexOf(0);
+    return new TextDecoder().decode(this.detailBuf.subarray(0, end < 0 ? n : end));
+  }
+
+  error(status: number, what: string): EscpError {
+    const d = this.handle === null ? "" : this.detail();
+    const name = this.lib.escp_status_name(status)?.toString() ?? String(status);
+    return new EscpError(codeForStatus(status), `${what}: ${d || name}`);
+  }
+
+  private check(status: number, what: string): number {
+    if (status < 0) throw this.error(status, what);
+    return status;
+  }
+
+  setKey(key: Uint8Array, sessionId: Uint8Array): void {
+    this.check(this.lib.escp_session_key_set(this.h, key, sessionId), "session key");
+  }
+
+  /** Bind the data port; returns the port bound. */
+  listen(address: string, portStart: number, portCount: number): number {
+    const st = this.lib.escp_listen(this.h, cstr(address), portStart, portCount);
+    if (st < 0) {
+      const last = portStart + Math.max(portCount, 1) - 1;
+      throw new EscpError(
+        st === C.ESCP_E_BIND ? "E_CONNECT" : codeForStatus(st),
+        `cannot listen on ${address || "*"} ports ${portStart}-${last}: ${this.detail()}`,
+      );
+    }
+    return st;
+  }
+
+  /** Open and authenticate every stream (blocks until up or failed). */
+  connect(address: string, port: number): void {
+    this.check(this.lib.escp_connect(this.h, cstr(address), port), `data connection to ${address}:${port}`);
+  }
+
+  start(): void {
+    this.check(this.lib.escp_session_start(this.h), "start session");
+  }
+
+  txFileAdd(fino: number, path: string, size: number): void {
+    this.check(this.lib.escp_tx_file_add(this.h, fino, cstr(path), size), `queue ${path}`);
+  }
+
+  txFinish(): void {
+    this.check(this.lib.escp_tx_finish(this.h), "finish sending");
+  }
+
+  rxFileAdd(fino: number, path: string, sizeHint: number): void {
+    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint), `register ${path}`);
+  }
+
+  rxFileExpect(fino: number, blocks: number, aborted: boolean): void {
+    this.check(
+      this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0),
+      `expect file #${fino}`,
+    );
+  }
+
+  ctlSend(msg: Uint8Array): void {
+    this.check(this.lib.escp_ctl_send(this.h, msg, msg.length), "send control message");
+  }
+
+  /** Next control message (a copy), or null when none is queued. */
+  ctlRecv(): Uint8Array | null {
+    const n = this.check(this.lib.escp_ctl_recv(this.h, this.ctlBuf, this.ctlBuf.length), "receive control message");
+    return n === 0 ? null : this.ctlBuf.slice(0, n);
+  }
+
+  pollEvents(): NativeEvent[] {
+    const out: NativeEvent[] = [];
+    for (;;) {
+      const n = this.check(this.lib.escp_event_poll(this.h, this.eventBuf, EVENT_BATCH), "poll events");
+      if (n === 0) return out;
+      out.push(...decodeEvents(this.eventBuf, n));
+      if (n < EVENT_BATCH) return out;
+    }
+  }
+
+  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number } {
+    this.lib.escp_stats_read(this.h, this.statsBuf, C.ESCP_S_COUNT);
+    const s = this.statsBuf;
+    return {
+      bytesFile: Number(s[C.ESCP_S_BYTES_FILE]),
+      bytesWire: Number(s[C.ESCP_S_BYTES_WIRE]),
+      blocks: Number(s[C.ESCP_S_BLOCKS]),
+      filesDone: Number(s[C.ESCP_S_FILES_DONE]),
+      streamsUp: Number(s[C.ESCP_S_STREAMS_UP]),
+      rejected: Number(s[C.ESCP_S_FRAMES_REJECTED]),
+    };
+  }
+
+  /** stop → join → free; safe to call more than once. */
+  close(): void {
+    if (this.handle === null) return;
+    this.lib.escp_session_stop(this.handle);
+    this.lib.escp_session_join(this.handle);
+    this.lib.escp_session_free(this.handle);
+    this.handle = null;
+  }
+}

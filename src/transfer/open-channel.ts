@@ -1,0 +1,103 @@
+// Starts the remote (or local) receiver and runs session init over its control channel:
+// ssh (system or built-in), a local child process, or a --mgmt Unix socket.
+import { EscpError } from "../errors/escp-error.ts";
+import type { Options } from "../config/options.ts";
+import type { Endpoint } from "../cli/args.ts";
+import type { ControlChannel } from "../control/channel.ts";
+import { openSshChannel, classifySshFailure, type SshOpts } from "../control/ssh.ts";
+import { openSsh2Channel } from "../control/ssh2-client.ts";
+import { openLocalChannel } from "../control/local.ts";
+import { openMgmtChannel } from "../control/mgmt.ts";
+import {
+  decodeSessionReply,
+  encodeSessionInit,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  type SessionInit,
+  type SessionReply,
+} from "../control/messages.ts";
+import { REPO_ROOT } from "../native/lib.ts";
+import { join } from "node:path";
+
+export interface OpenedSession {
+  channel: ControlChannel;
+  reply: SessionReply;
+  /** Address the data streams connect to. */
+  dataAddress: string;
+  where: string; // "host" / "local receiver" for messages
+}
+
+function sshOpts(o: Options, uriPort: number | undefined): SshOpts {
+  return {
+    ssh: o.ssh, port: uriPort ?? o.port, agent: o.agent, ipv4: o.ipv4, ipv6: o.ipv6,
+    batchMode: o.batchMode, sshOptions: o.sshOptions,
+    ...(o.identity ? { identity: o.identity } : {}),
+    ...(o.sshConfig ? { sshConfig: o.sshConfig } : {}),
+    ...(o.jumpHost ? { jumpHost: o.jumpHost } : {}),
+    ...(o.cipher ? { cipher: o.cipher } : {}),
+  };
+}
+
+function remoteCommand(o: Options): string[] {
+  return [o.escp, "--server", ...(o.verbose ? ["-v"] : [])];
+}
+
+async function start(o: Options, dest: Endpoint): Promise<{ channel: ControlChannel; where: string }> {
+  if (o.mgmt) return { channel: await openMgmtChannel(o.mgmt), where: `mgmt socket ${o.mgmt}` };
+  if (dest.host === undefined) {
+    const argv = [process.execPath, join(REPO_ROOT, "src", "cli", "main.ts"), "--server", ...(o.verbose ? ["-v"] : [])];
+    return { channel: openLocalChannel(argv), where: "local receiver" };
+  }
+  const target = { host: dest.host, ...(dest.user ? { user: dest.user } : {}), ...(dest.port ? { port: dest.port } : {}) };
+  if (o.builtinSsh) {
+    const user = dest.user ?? process.env.USER ?? "root";
+    return { channel: await openSsh2Channel({ ...sshOpts(o, dest.port), user }, target, remoteCommand(o)), where: dest.host };
+  }
+  return { channel: openSshChannel(sshOpts(o, dest.port), target, remoteCommand(o)), where: dest.host };
+}
+
+/** Why the channel died before a reply: ssh's own words, classified. */
+async function channelFailure(ch: ControlChannel, dest: Endpoint, cause: unknown): Promise<EscpError> {
+  const code = await Promise.race([ch.exited, Bun.sleep(2000).then(() => null)]);
+  if (dest.host !== undefined && !(cause instanceof EscpError && cause.code === "E_VERSION")) {
+    return classifySshFailure(code, ch.stderrText(), dest.host);
+  }
+  if (cause instanceof EscpError) {
+    const err = ch.stderrText().trim().split("\n").pop();
+    return err ? new EscpError(cause.code, `${cause.message} (${err})`) : cause;
+  }
+  return new EscpError("E_HANDSHAKE", `session init failed: ${String(cause)}`);
+}
+
+export async function openSession(o: Options, dest: Endpoint, init: SessionInit): Promise<OpenedSession> {
+  const { channel, where } = await start(o, dest);
+  let reply: SessionReply;
+  try {
+    await channel.send(encodeSessionInit(init));
+    reply = decodeSessionReply(await channel.recv(o.timeoutMs + 30_000));
+  } catch (e) {
+    const err = await channelFailure(channel, dest, e);
+    await channel.close();
+    throw err;
+  }
+  if (reply.error) {
+    await channel.close();
+    const code = reply.error.code;
+    throw new EscpError(isKnown(code) ? code : "E_REMOTE", `${where}: ${reply.error.message}`);
+  }
+  if (reply.versionMajor !== PROTOCOL_MAJOR) {
+    await channel.close();
+    throw new EscpError("E_VERSION", `protocol version mismatch: this escp speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}, ${where} speaks ${reply.versionMajor}.${reply.versionMinor}`);
+  }
+  const dataAddress = dest.host === undefined || o.mgmt ? (reply.address || "127.0.0.1") : pickAddress(reply.address, dest.host);
+  return { channel, reply, dataAddress, where };
+}
+
+import { isErrorCode as isKnown } from "../errors/codes.ts";
+
+/** The receiver binds to the address the SSH connection arrived on and reports it; a
+ * wildcard or empty report falls back to the host name the user gave. */
+function pickAddress(reported: string, host: string): string {
+  if (!reported || reported === "0.0.0.0" || reported === "::") return host.replace(/^\[|\]$/g, "");
+  return reported;
+}

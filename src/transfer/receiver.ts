@@ -1,0 +1,206 @@
+// Push transfer, receiver side (`escp --server`): session init over the control channel,
+// listen for the data streams, place files safely under the destination, verify, commit.
+import type { Options } from "../config/options.ts";
+import type { ControlChannel } from "../control/channel.ts";
+import { serverStdioChannel } from "../control/stdio.ts";
+import { serveMgmt } from "../control/mgmt.ts";
+import {
+  decodeControl, decodeSessionInit, encodeControl, encodeSessionReply,
+  PROTOCOL_MAJOR, PROTOCOL_MINOR, type FileEntry, type SessionInit,
+} from "../control/messages.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { NativeSession } from "../native/session.ts";
+import { errnoText, type NativeEvent } from "../native/events.ts";
+import * as C from "../native/symbols.ts";
+import { log } from "../log/logger.ts";
+import { placeDestination, type Placement } from "./placement.ts";
+import { applyDirMeta, commitFile, removeQuietly, tempPathFor } from "../fs/commit.ts";
+import { receiverParams } from "./params.ts";
+import { Cadence, hex, isZero } from "./pump.ts";
+
+interface RxFile {
+  entry: FileEntry;
+  final: string;
+  tmp: string;
+  senderDigest?: Uint8Array;
+}
+
+/** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
+export function bindAddress(env: Record<string, string | undefined>): string {
+  const parts = (env.SSH_CONNECTION ?? "").trim().split(/\s+/);
+  return parts.length >= 4 && parts[2] ? parts[2] : "127.0.0.1";
+}
+
+class Receiver {
+  private readonly files = new Map<number, RxFile>();
+  private readonly dirs: [string, FileEntry][] = [];
+  private readonly umask = process.umask();
+  private doneRequested = false;
+  private ok = 0;
+  private failed = 0;
+
+  constructor(
+    private readonly init: SessionInit,
+    private readonly native: NativeSession,
+    private readonly place: Placement,
+  ) {}
+
+  private send(m: Parameters<typeof encodeControl>[0]): void {
+    this.native.ctlSend(encodeControl(m));
+  }
+
+  private result(fino: number, err: EscpError | null, bytes: number, digest: Uint8Array): void {
+    if (err) {
+      this.failed++;
+      log.warn(err.message);
+    } else this.ok++;
+    this.send({ type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0, message: err?.message ?? "", bytes, digest });
+  }
+
+  private onFileList(files: FileEntry[]): void {
+    const sid = hex(this.init.sessionId);
+    for (const e of files) {
+      let final: string;
+      try {
+        final = this.place.pathFor(e);
+      } catch (err) {
+        const x = toEscpError(err);
+        if (e.kind === "file") this.rejectFile(e, x);
+        else log.warn(x.message);
+        continue;
+      }
+      if (e.kind === "dir") {
+        this.dirs.push([final, e]);
+        continue;
+      }
+      const f: RxFile = { entry: e, final, tmp: tempPathFor(final, sid, e.fino) };
+      this.files.set(e.fino, f);
+      removeQuietly(f.tmp);
+      this.native.rxFileAdd(e.fino, f.tmp, e.size);
+    }
+  }
+
+  /** A file we refuse to write still has blocks on the wire: register a sink for them. */
+  private rejectFile(e: FileEntry, err: EscpError): void {
+    this.files.set(e.fino, { entry: e, final: "", tmp: "/dev/null" });
+    this.native.rxFileAdd(e.fino, "/dev/null", e.size);
+    this.files.get(e.fino)!.senderDigest = new Uint8Array(0);
+    this.pendingReject.set(e.fino, err);
+  }
+
+  private readonly pendingReject = new Map<number, EscpError>();
+
+  private onEvent(ev: NativeEvent): void {
+    const f = this.files.get(ev.fino);
+    if (ev.type === C.ESCP_EV_FILE_DONE && f) return this.finish(ev, f);
+    if (ev.type === C.ESCP_EV_FILE_ERROR && f) {
+      this.files.delete(ev.fino);
+      if (f.tmp !== "/dev/null") removeQuietly(f.tmp);
+      const rejected = this.pendingReject.get(ev.fino);
+      if (rejected) return this.result(ev.fino, rejected, 0, new Uint8Array(0));
+      const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
+      const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : "E_WRITE";
+      return this.result(ev.fino, new EscpError(code, `${f.final}: ${why}`, { path: f.final, errno: ev.sysErrno }), 0, new Uint8Array(0));
+    }
+    if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) {
+      throw this.native.error(ev.status, `stream ${ev.stream}${ev.text ? ` (${ev.text})` : ""}`);
+    }
+    if (ev.type === C.ESCP_EV_LOG) log.debug(`[C] ${ev.text}`);
+  }
+
+  private finish(ev: NativeEvent, f: RxFile): void {
+    this.files.delete(ev.fino);
+    const rejected = this.pendingReject.get(ev.fino);
+    if (rejected) return this.result(ev.fino, rejected, 0, new Uint8Array(0));
+    const want = f.senderDigest ?? new Uint8Array(0);
+    if (this.init.checksum && (isZero(ev.digest) || hex(want) !== hex(ev.digest))) {
+      removeQuietly(f.tmp);
+      const err = new EscpError("E_DIGEST_MISMATCH", `${f.final}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.final });
+      return this.result(ev.fino, err, 0, ev.digest);
+    }
+    try {
+      if (this.init.ioEngine !== "dummy") commitFile(f.tmp, f.final, f.entry, this.init.preserve, this.umask);
+    } catch (err) {
+      return this.result(ev.fino, toEscpError(err), 0, ev.digest);
+    }
+    this.result(ev.fino, null, ev.bytes, ev.digest);
+  }
+
+  private onControl(buf: Uint8Array): void {
+    const m = decodeControl(buf);
+    if (m.type === "fileList") this.onFileList(m.files);
+    else if (m.type === "fileDone") {
+      const f = this.files.get(m.fino);
+      if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
+      if (!this.pendingReject.has(m.fino)) f.senderDigest = m.digest;
+      this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
+    } else if (m.type === "sessionDone") this.doneRequested = true;
+    else if (m.type === "error") throw new EscpError("E_REMOTE", `sender: ${m.message}`);
+  }
+
+  async run(channelExited: () => boolean): Promise<void> {
+    const cadence = new Cadence();
+    for (;;) {
+      let busy = false;
+      for (let m = this.native.ctlRecv(); m; m = this.native.ctlRecv()) {
+        busy = true;
+        this.onControl(m);
+      }
+      for (const ev of this.native.pollEvents()) {
+        busy = true;
+        this.onEvent(ev);
+      }
+      if (this.doneRequested && this.files.size === 0) break;
+      if (channelExited()) throw new EscpError("E_TIMEOUT", "sender vanished (control channel closed)");
+      await cadence.next(busy);
+    }
+    if (this.init.preserve) for (const [p, e] of [...this.dirs].reverse()) applyDirMeta(p, e);
+    this.send({ type: "sessionDoneAck", filesOk: this.ok, filesFailed: this.failed });
+  }
+}
+
+async function replyError(ch: ControlChannel, err: EscpError): Promise<void> {
+  await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port: 0, address: "", error: { code: err.code, message: err.message } }));
+}
+
+/** `escp --server`: returns the process exit status. */
+export async function runReceiver(opts: Options): Promise<number> {
+  const ch = opts.mgmt ? await serveMgmt(opts.mgmt) : serverStdioChannel();
+  let exited = false;
+  void ch.exited.then(() => { exited = true; });
+  let init: SessionInit;
+  let place: Placement;
+  try {
+    init = decodeSessionInit(await ch.recv(120_000));
+    place = placeDestination(init);
+  } catch (e) {
+    const err = toEscpError(e);
+    await replyError(ch, err).catch(() => undefined);
+    await ch.close();
+    return err.exitCode;
+  }
+  let native: NativeSession | undefined;
+  try {
+    native = new NativeSession("receiver", receiverParams(init));
+    native.setKey(init.key, init.sessionId);
+    const addr = bindAddress(process.env);
+    const port = native.listen(addr, init.portStart, init.portRange);
+    native.start();
+    await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address: addr }));
+    await new Receiver(init, native, place).run(() => exited);
+  } catch (e) {
+    const err = toEscpError(e);
+    log.error(err.message);
+    try {
+      native?.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
+    } catch {
+      // the control stream may already be gone; ssh stderr still carries the log line
+    }
+    native?.close();
+    await ch.close();
+    return err.exitCode;
+  }
+  native.close();
+  await ch.close();
+  return 0;
+}

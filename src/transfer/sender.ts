@@ -1,0 +1,220 @@
+// Push transfer, sender side: discover sources, start the receiver, announce files over the
+// control stream, feed the native sender, compare end-to-end digests, report and summarise.
+import { randomBytes } from "node:crypto";
+import type { RunConfig } from "../config/load.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { isErrorCode } from "../errors/codes.ts";
+import { discover, type Discovery, type FoundEntry } from "../fs/discover.ts";
+import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type FileEntry } from "../control/messages.ts";
+import { NativeSession } from "../native/session.ts";
+import { errnoText, type NativeEvent } from "../native/events.ts";
+import * as C from "../native/symbols.ts";
+import { Progress, term } from "../cli/progress.ts";
+import { log } from "../log/logger.ts";
+import { openSession, type OpenedSession } from "./open-channel.ts";
+import { Cadence, hex, isZero } from "./pump.ts";
+import { Tally } from "./summary.ts";
+import { sessionParams } from "./params.ts";
+
+const BATCH_MAX_FILES = 2000;
+const BATCH_MAX_BYTES = 256 * 1024;
+
+interface Tracked {
+  entry: FoundEntry;
+  digest?: Uint8Array;
+  done: boolean;
+}
+
+function toFileEntry(fino: number, e: FoundEntry): FileEntry {
+  return {
+    fino, kind: e.kind, name: e.name, size: e.size, mode: e.mode,
+    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec,
+    ...(e.dst === undefined ? {} : { dst: e.dst }),
+  };
+}
+
+function buildInit(cfg: RunConfig, disc: Discovery): SessionInit {
+  const o = cfg.opts;
+  return {
+    versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
+    sessionId: new Uint8Array(randomBytes(16)), key: new Uint8Array(randomBytes(32)),
+    role: "receiver", threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengineRx ?? o.ioengine,
+    checksum: !o.nochecksum, direct: !o.nodirect, sparse: o.sparse, preserve: o.preserve,
+    compress: false, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
+    portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
+    logfile: o.logfile ?? "", destPath: cfg.dest?.path ?? "", recursive: o.recursive,
+    sources: disc.topLevel,
+  };
+}
+
+class Sender {
+  private readonly files = new Map<number, Tracked>();
+  private readonly tally = new Tally();
+  private ackSeen = false;
+  private lastProgressAt = Date.now();
+  private lastBytes = -1;
+
+  constructor(
+    private readonly cfg: RunConfig,
+    private readonly native: NativeSession,
+    private readonly opened: OpenedSession,
+    private readonly progress: Progress,
+  ) {}
+
+  announce(disc: Discovery): void {
+    let batch: FileEntry[] = [];
+    let bytes = 0;
+    const queue: [number, FoundEntry][] = [];
+    const flush = (last: boolean): void => {
+      this.native.ctlSend(encodeControl({ type: "fileList", files: batch, last }));
+      for (const [fino, e] of queue) this.native.txFileAdd(fino, e.path, e.size);
+      batch = [];
+      queue.length = 0;
+      bytes = 0;
+    };
+    let fino = 0;
+    for (const e of disc.entries) {
+      fino++;
+      if (e.kind === "file") {
+        this.files.set(fino, { entry: e, done: false });
+        queue.push([fino, e]);
+      }
+      batch.push(toFileEntry(fino, e));
+      bytes += e.name.length + 96;
+      if (batch.length >= BATCH_MAX_FILES || bytes >= BATCH_MAX_BYTES) flush(false);
+    }
+    flush(true);
+    this.native.txFinish();
+  }
+
+  private onEvent(ev: NativeEvent): void {
+    const t = this.files.get(ev.fino);
+    if (ev.type === C.ESCP_EV_FILE_DONE && t) {
+      t.digest = ev.digest;
+      this.native.ctlSend(encodeControl({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest }));
+    } else if (ev.type === C.ESCP_EV_FILE_ERROR && t) {
+      const err = this.native.error(ev.status, `${t.entry.path}`);
+      const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || err.message;
+      this.fail(ev.fino, new EscpError(err.code, `${t.entry.path}: ${why}`, { path: t.entry.path, errno: ev.sysErrno }));
+      this.native.ctlSend(encodeControl({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: err.code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) }));
+    } else if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) {
+      throw this.native.error(ev.status, `stream ${ev.stream}${ev.text ? ` (${ev.text})` : ""}`);
+    } else if (ev.type === C.ESCP_EV_LOG) {
+      log.debug(`[C] ${ev.text}`);
+    }
+  }
+
+  private fail(fino: number, err: EscpError): void {
+    const t = this.files.get(fino);
+    if (!t || t.done) return;
+    t.done = true;
+    this.tally.failed(err);
+    term.error(`escp: ${err.message}`);
+  }
+
+  private onControl(buf: Uint8Array): void {
+    const m = decodeControl(buf);
+    if (m.type === "fileResult") {
+      const t = this.files.get(m.fino);
+      if (!t || t.done) return;
+      if (m.code) {
+        const code = isErrorCode(m.code) ? m.code : "E_WRITE";
+        const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
+        return this.fail(m.fino, new EscpError(code, `${where}${t.entry.name}: ${m.message}`, { path: t.entry.path }));
+      }
+      const mine = t.digest ?? new Uint8Array(0);
+      if (!this.cfg.opts.nochecksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
+        return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
+      }
+      t.done = true;
+      this.tally.ok(m.bytes);
+    } else if (m.type === "error") {
+      throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.opened.where}: ${m.message}`);
+    } else if (m.type === "sessionDoneAck") {
+      this.ackSeen = true;
+    }
+  }
+
+  private pending(): number {
+    let n = 0;
+    for (const t of this.files.values()) if (!t.done) n++;
+    return n;
+  }
+
+  /** Drain rings until every file has a verdict, then close the session politely. */
+  async run(): Promise<Tally> {
+    const cadence = new Cadence();
+    let outstanding = this.pending();
+    let sentDone = false;
+    for (;;) {
+      let busy = false;
+      for (const ev of this.native.pollEvents()) {
+        busy = true;
+        this.onEvent(ev);
+      }
+      for (let m = this.native.ctlRecv(); m; m = this.native.ctlRecv()) {
+        busy = true;
+        this.onControl(m);
+      }
+      if (busy) outstanding = this.pending();
+      this.watch();
+      if (outstanding === 0 && !sentDone) {
+        this.native.ctlSend(encodeControl({ type: "sessionDone", files: this.files.size, bytes: this.tally.bytes }));
+        sentDone = true;
+      }
+      if (sentDone && this.ackSeen) return this.tally;
+      await cadence.next(busy);
+    }
+  }
+
+  private watch(): void {
+    const s = this.native.stats();
+    this.progress.update(s.bytesFile, this.tally.files);
+    const now = Date.now();
+    if (s.bytesFile !== this.lastBytes) {
+      this.lastBytes = s.bytesFile;
+      this.lastProgressAt = now;
+    } else if (now - this.lastProgressAt > this.cfg.opts.timeoutMs * 2) {
+      throw new EscpError("E_TIMEOUT", `no progress from ${this.opened.where} for ${Math.round((now - this.lastProgressAt) / 1000)} s`);
+    }
+  }
+}
+
+/** Run a push transfer; returns the process exit status. */
+export async function runSender(cfg: RunConfig): Promise<number> {
+  const o = cfg.opts;
+  const specs = cfg.filelistEntries.length > 0 ? cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) })) : cfg.sources.map((path) => ({ path }));
+  const disc = discover(specs, o.recursive);
+  for (const p of disc.problems) term.error(`escp: ${p.message}`);
+  if (disc.entries.length === 0) {
+    if (disc.problems.length > 0) return Math.max(...disc.problems.map((p) => p.exitCode));
+    throw new EscpError("E_NOTHING", "nothing to transfer");
+  }
+  const dest = cfg.dest;
+  if (!dest) throw new EscpError("E_USAGE", "missing destination");
+  const progress = new Progress({ quiet: o.quiet, bits: o.bits });
+  const t0 = performance.now();
+  const init = buildInit(cfg, disc);
+  const opened = await openSession(o, dest, init);
+  let native: NativeSession | undefined;
+  let tally: Tally;
+  try {
+    native = new NativeSession("sender", sessionParams(o));
+    native.setKey(init.key, init.sessionId);
+    native.connect(opened.dataAddress, opened.reply.port);
+    native.start();
+    progress.start(disc.totalBytes, disc.fileCount);
+    const s = new Sender(cfg, native, opened, progress);
+    s.announce(disc);
+    tally = await s.run();
+  } catch (e) {
+    native?.close();
+    await opened.channel.close();
+    throw toEscpError(e);
+  }
+  native.close();
+  await opened.channel.close();
+  const seconds = (performance.now() - t0) / 1000;
+  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount + disc.problems.length, seconds });
+  return tally.exitCode(disc.problems);
+}
