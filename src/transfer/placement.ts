@@ -21,7 +21,7 @@ function statKind(p: string): "dir" | "file" | "missing" {
 }
 
 export function placeDestination(init: SessionInit): Placement {
-  const r = resolveDestRoot({ destPath: init.destPath, sources: init.sources, recursive: init.recursive }, statKind);
+  const r = resolveDestRoot({ destPath: init.destPath, sources: init.sources, recursive: init.recursive, filelist: init.filelist }, statKind);
   const made = new Set<string>();
   const ensure = (d: string): void => {
     if (made.has(d)) return;

@@ -43,6 +43,7 @@ function buildInit(cfg: RunConfig, disc: Discovery): SessionInit {
     compress: false, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", destPath: cfg.dest?.path ?? "", recursive: o.recursive,
+    filelist: cfg.filelistEntries.length > 0,
     sources: disc.topLevel,
   };
 }

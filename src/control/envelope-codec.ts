@@ -1,0 +1,155 @@
+// Codec for the control Envelope (union Msg in schema/escp.fbs) ↔ the ControlMsg plain objects
+// of messages.ts. Encoding validates first (E_INTERNAL); decoding verifies then validates (E_PROTOCOL).
+import * as flatbuffers from "flatbuffers";
+import { EscpError } from "../errors/escp-error.ts";
+import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
+import { guarded, text, validateControl } from "./message-checks.ts";
+import type { ControlMsg, FileEntry } from "./messages.ts";
+import { Envelope } from "./schema/generated/escp/control/envelope.ts";
+import { ErrorMsg } from "./schema/generated/escp/control/error-msg.ts";
+import { FileDone } from "./schema/generated/escp/control/file-done.ts";
+import { FileEntry as FbFileEntry } from "./schema/generated/escp/control/file-entry.ts";
+import { FileKind } from "./schema/generated/escp/control/file-kind.ts";
+import { FileList } from "./schema/generated/escp/control/file-list.ts";
+import { FileResult } from "./schema/generated/escp/control/file-result.ts";
+import { Keepalive } from "./schema/generated/escp/control/keepalive.ts";
+import { Msg } from "./schema/generated/escp/control/msg.ts";
+import { SessionDone } from "./schema/generated/escp/control/session-done.ts";
+import { SessionDoneAck } from "./schema/generated/escp/control/session-done-ack.ts";
+
+/** Largest control message accepted (a long file-list batch); far below any line/frame cap. */
+export const MAX_CONTROL_BYTES = 16 * 1024 * 1024;
+const UTF8 = flatbuffers.Encoding.UTF8_BYTES;
+type B = flatbuffers.Builder;
+
+function str(b: B, s: string): flatbuffers.Offset {
+  return s === "" ? 0 : b.createString(s);
+}
+
+function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
+  const name = b.createString(f.name);
+  const dst = f.dst === undefined ? 0 : b.createString(f.dst);
+  FbFileEntry.startFileEntry(b);
+  FbFileEntry.addFino(b, BigInt(f.fino));
+  FbFileEntry.addKind(b, f.kind === "file" ? FileKind.File : FileKind.Dir);
+  FbFileEntry.addName(b, name);
+  FbFileEntry.addSize(b, BigInt(f.size));
+  FbFileEntry.addMode(b, f.mode);
+  FbFileEntry.addMtimeSec(b, BigInt(f.mtimeSec));
+  FbFileEntry.addMtimeNsec(b, f.mtimeNsec);
+  FbFileEntry.addAtimeSec(b, BigInt(f.atimeSec));
+  FbFileEntry.addAtimeNsec(b, f.atimeNsec);
+  if (dst !== 0) FbFileEntry.addDst(b, dst);
+  return FbFileEntry.endFileEntry(b);
+}
+
+function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
+  switch (m.type) {
+    case "fileList": {
+      const files = FileList.createFilesVector(b, m.files.map((f) => encodeEntry(b, f)));
+      return [Msg.FileList, FileList.createFileList(b, files, m.last)];
+    }
+    case "fileDone": {
+      const digest = FileDone.createDigestVector(b, m.digest);
+      return [Msg.FileDone, FileDone.createFileDone(b, BigInt(m.fino), BigInt(m.blocks), BigInt(m.bytes),
+        str(b, m.code), m.errno, str(b, m.message), digest)];
+    }
+    case "fileResult": {
+      const digest = FileResult.createDigestVector(b, m.digest);
+      return [Msg.FileResult, FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno,
+        str(b, m.message), BigInt(m.bytes), digest)];
+    }
+    case "error":
+      return [Msg.ErrorMsg, ErrorMsg.createErrorMsg(b, str(b, m.code), str(b, m.message), m.fatal,
+        BigInt(m.fino), str(b, m.path))];
+    case "sessionDone":
+      return [Msg.SessionDone, SessionDone.createSessionDone(b, BigInt(m.files), BigInt(m.bytes))];
+    case "sessionDoneAck":
+      return [Msg.SessionDoneAck, SessionDoneAck.createSessionDoneAck(b, BigInt(m.filesOk), BigInt(m.filesFailed))];
+    case "keepalive":
+      return [Msg.Keepalive, Keepalive.createKeepalive(b)];
+  }
+}
+
+export function encodeControl(m: ControlMsg): Uint8Array {
+  validateControl(m, "E_INTERNAL");
+  const b = new flatbuffers.Builder(256);
+  const [type, body] = encodeBody(b, m);
+  b.finish(Envelope.createEnvelope(b, type, body), "ESC1");
+  return b.asUint8Array().slice();
+}
+
+function missing(what: string): never {
+  throw new EscpError("E_PROTOCOL", `received control message: ${what} is missing`);
+}
+
+function decodeEntry(list: FileList, i: number): FileEntry {
+  const f = list.files(i) ?? missing(`files[${i}]`);
+  const kinds = ["file", "dir"] as const;
+  const kind = kinds[f.kind()];
+  if (kind === undefined) {
+    throw new EscpError("E_PROTOCOL", `received control message fileList: files[${i}].kind has unknown value ${f.kind()}`);
+  }
+  const out: FileEntry = {
+    fino: Number(f.fino()), kind, name: text(f.name(UTF8), `files[${i}].name`), size: Number(f.size()),
+    mode: f.mode(), mtimeSec: Number(f.mtimeSec()), mtimeNsec: f.mtimeNsec(),
+    atimeSec: Number(f.atimeSec()), atimeNsec: f.atimeNsec(),
+  };
+  const dst = f.dst(UTF8);
+  if (dst !== null) out.dst = text(dst, `files[${i}].dst`);
+  return out;
+}
+
+function bytes(arr: Uint8Array | null): Uint8Array {
+  return arr === null ? new Uint8Array(0) : arr.slice();
+}
+
+function decodeBody(env: Envelope): ControlMsg {
+  const type = env.msgType();
+  switch (type) {
+    case Msg.FileList: {
+      const t: FileList = env.msg(new FileList()) ?? missing("fileList body");
+      const files: FileEntry[] = [];
+      for (let i = 0; i < t.filesLength(); i++) files.push(decodeEntry(t, i));
+      return { type: "fileList", files, last: t.last() };
+    }
+    case Msg.FileDone: {
+      const t: FileDone = env.msg(new FileDone()) ?? missing("fileDone body");
+      return { type: "fileDone", fino: Number(t.fino()), blocks: Number(t.blocks()), bytes: Number(t.bytes()),
+        code: text(t.code(UTF8), "code"), errno: t.errno(), message: text(t.message(UTF8), "message"),
+        digest: bytes(t.digestArray()) };
+    }
+    case Msg.FileResult: {
+      const t: FileResult = env.msg(new FileResult()) ?? missing("fileResult body");
+      return { type: "fileResult", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), errno: t.errno(),
+        message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()) };
+    }
+    case Msg.ErrorMsg: {
+      const t: ErrorMsg = env.msg(new ErrorMsg()) ?? missing("error body");
+      return { type: "error", code: text(t.code(UTF8), "code"), message: text(t.message(UTF8), "message"),
+        fatal: t.fatal(), fino: Number(t.fino()), path: text(t.path(UTF8), "path") };
+    }
+    case Msg.SessionDone: {
+      const t: SessionDone = env.msg(new SessionDone()) ?? missing("sessionDone body");
+      return { type: "sessionDone", files: Number(t.files()), bytes: Number(t.bytes()) };
+    }
+    case Msg.SessionDoneAck: {
+      const t: SessionDoneAck = env.msg(new SessionDoneAck()) ?? missing("sessionDoneAck body");
+      return { type: "sessionDoneAck", filesOk: Number(t.filesOk()), filesFailed: Number(t.filesFailed()) };
+    }
+    case Msg.Keepalive:
+      env.msg(new Keepalive()) ?? missing("keepalive body");
+      return { type: "keepalive" };
+    default:
+      throw new EscpError("E_PROTOCOL", `received control message with unknown type ${type}`);
+  }
+}
+
+export function decodeControl(buf: Uint8Array): ControlMsg {
+  return guarded("control message", () => {
+    verifyBuffer(buf, ENVELOPE, MAX_CONTROL_BYTES);
+    const m = decodeBody(Envelope.getRootAsEnvelope(new flatbuffers.ByteBuffer(buf)));
+    validateControl(m, "E_PROTOCOL");
+    return m;
+  });
+}

@@ -1,0 +1,169 @@
+// Semantic validation of control messages as plain objects (ranges, lengths, enums, UTF-8),
+// shared by encoders (a bug here is E_INTERNAL) and decoders (a bad peer is E_PROTOCOL),
+// so we never send what the peer would reject. Also the small decode helpers both codecs use.
+import { EscpError } from "../errors/escp-error.ts";
+import type { ControlMsg, FileEntry, SessionInit, SessionReply } from "./messages.ts";
+
+export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
+
+const MIN_BLOCK = 64 * 1024;
+const MAX_BLOCK = 64 * 1024 * 1024;
+const MAX_THREADS = 64;
+const ERROR_CODE_RE = /^E_[A-Z0-9_]{1,40}$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+class Check {
+  constructor(readonly code: CheckCode, readonly msg: string) {}
+
+  bad(field: string, why: string): never {
+    const verb = this.code === "E_PROTOCOL" ? "received" : "cannot encode";
+    throw new EscpError(this.code, `${verb} ${this.msg}: ${field} ${why}`);
+  }
+
+  int(field: string, v: unknown, min: number, max: number): void {
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) this.bad(field, `is not a safe integer (${String(v)})`);
+    if (v < min || v > max) this.bad(field, `is ${v}, outside ${min}..${max}`);
+  }
+
+  uint(field: string, v: unknown): void {
+    this.int(field, v, 0, Number.MAX_SAFE_INTEGER);
+  }
+
+  bool(field: string, v: unknown): void {
+    if (typeof v !== "boolean") this.bad(field, "is not a boolean");
+  }
+
+  str(field: string, v: unknown, opts: { nonEmpty?: boolean; noNul?: boolean } = {}): void {
+    if (typeof v !== "string") return this.bad(field, "is not a string");
+    if (!v.isWellFormed()) this.bad(field, "is not well-formed Unicode");
+    if (opts.nonEmpty && v.length === 0) this.bad(field, "is empty");
+    if (opts.noNul && v.includes("\0")) this.bad(field, "contains a NUL byte");
+  }
+
+  bytes(field: string, v: unknown, lengths: readonly number[]): void {
+    if (!(v instanceof Uint8Array)) return this.bad(field, "is not a byte array");
+    if (!lengths.includes(v.length)) this.bad(field, `has ${v.length} bytes, expected ${lengths.join(" or ")}`);
+  }
+
+  oneOf(field: string, v: unknown, allowed: readonly unknown[]): void {
+    if (!allowed.includes(v)) this.bad(field, `has unknown value ${JSON.stringify(v)}`);
+  }
+
+  errorCode(field: string, v: unknown, allowEmpty: boolean): void {
+    this.str(field, v);
+    if (allowEmpty && v === "") return;
+    // Format only, not membership: codes are append-only and a newer peer may send new ones.
+    if (!ERROR_CODE_RE.test(v as string)) this.bad(field, `is not an error code (${JSON.stringify(v)})`);
+  }
+}
+
+export function validateSessionInit(m: SessionInit, code: CheckCode): void {
+  const c = new Check(code, "SessionInit");
+  c.int("versionMajor", m.versionMajor, 0, 0x7fffffff);
+  c.int("versionMinor", m.versionMinor, 0, 0x7fffffff);
+  c.bytes("sessionId", m.sessionId, [16]);
+  c.bytes("key", m.key, [32]);
+  c.oneOf("role", m.role, ["sender", "receiver"]);
+  c.int("threads", m.threads, 1, MAX_THREADS);
+  c.int("blockSize", m.blockSize, MIN_BLOCK, MAX_BLOCK);
+  if ((m.blockSize & (m.blockSize - 1)) !== 0) c.bad("blockSize", `${m.blockSize} is not a power of two`);
+  c.oneOf("ioEngine", m.ioEngine, ["posix", "dummy"]);
+  for (const f of ["checksum", "direct", "sparse", "preserve", "compress", "verbose", "recursive"] as const) {
+    c.bool(f, m[f]);
+  }
+  c.uint("timeoutMs", m.timeoutMs);
+  c.int("portStart", m.portStart, 0, 65535);
+  c.int("portRange", m.portRange, 1, 65536);
+  if (m.portStart > 0 && m.portStart + m.portRange - 1 > 65535) c.bad("portRange", "runs past port 65535");
+  c.oneOf("ipMode", m.ipMode, [0, 4, 6]);
+  c.uint("rateLimit", m.rateLimit);
+  c.str("logfile", m.logfile, { noNul: true });
+  c.str("destPath", m.destPath, { noNul: true });
+  if (!Array.isArray(m.sources)) c.bad("sources", "is not a list");
+  m.sources.forEach((s, i) => {
+    c.str(`sources[${i}].name`, s.name, { nonEmpty: true, noNul: true });
+    c.bool(`sources[${i}].isDir`, s.isDir);
+  });
+}
+
+export function validateSessionReply(m: SessionReply, code: CheckCode): void {
+  const c = new Check(code, "SessionReply");
+  c.int("versionMajor", m.versionMajor, 0, 0x7fffffff);
+  c.int("versionMinor", m.versionMinor, 0, 0x7fffffff);
+  c.int("port", m.port, m.error ? 0 : 1, 65535);
+  c.str("address", m.address, { noNul: true });
+  if (m.error !== undefined) {
+    c.errorCode("error.code", m.error.code, false);
+    c.str("error.message", m.error.message);
+  }
+}
+
+function validateEntry(c: Check, f: FileEntry, at: string): void {
+  c.uint(`${at}.fino`, f.fino);
+  c.oneOf(`${at}.kind`, f.kind, ["file", "dir"]);
+  c.str(`${at}.name`, f.name, { nonEmpty: true, noNul: true });
+  c.uint(`${at}.size`, f.size);
+  c.int(`${at}.mode`, f.mode, 0, 0o177777);
+  c.int(`${at}.mtimeSec`, f.mtimeSec, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  c.int(`${at}.mtimeNsec`, f.mtimeNsec, 0, 999_999_999);
+  c.int(`${at}.atimeSec`, f.atimeSec, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  c.int(`${at}.atimeNsec`, f.atimeNsec, 0, 999_999_999);
+  if (f.dst !== undefined) c.str(`${at}.dst`, f.dst, { nonEmpty: true, noNul: true });
+}
+
+export function validateControl(m: ControlMsg, code: CheckCode): void {
+  const c = new Check(code, `control message ${m.type}`);
+  switch (m.type) {
+    case "fileList":
+      if (!Array.isArray(m.files)) c.bad("files", "is not a list");
+      m.files.forEach((f, i) => validateEntry(c, f, `files[${i}]`));
+      return c.bool("last", m.last);
+    case "fileDone":
+    case "fileResult":
+      c.uint("fino", m.fino);
+      if (m.type === "fileDone") c.uint("blocks", m.blocks);
+      c.uint("bytes", m.bytes);
+      c.errorCode("code", m.code, true);
+      c.int("errno", m.errno, 0, 0x7fffffff);
+      c.str("message", m.message);
+      return c.bytes("digest", m.digest, [0, 32]);
+    case "error":
+      c.errorCode("code", m.code, false);
+      c.str("message", m.message);
+      c.bool("fatal", m.fatal);
+      c.uint("fino", m.fino);
+      return c.str("path", m.path);
+    case "sessionDone":
+      c.uint("files", m.files);
+      return c.uint("bytes", m.bytes);
+    case "sessionDoneAck":
+      c.uint("filesOk", m.filesOk);
+      return c.uint("filesFailed", m.filesFailed);
+    case "keepalive":
+      return;
+    default:
+      c.bad("type", "is unknown");
+  }
+}
+
+/** Decode a FlatBuffers string read as UTF8_BYTES; absent → "". Invalid UTF-8 is E_PROTOCOL. */
+export function text(raw: string | Uint8Array | null, field: string): string {
+  if (raw === null) return "";
+  if (typeof raw === "string") return raw;
+  try {
+    return utf8.decode(raw);
+  } catch {
+    throw new EscpError("E_PROTOCOL", `received control message: ${field} is not valid UTF-8`);
+  }
+}
+
+/** Run a decoder; anything but an EscpError (a runtime quirk on hostile bytes) becomes E_PROTOCOL. */
+export function guarded<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof EscpError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new EscpError("E_PROTOCOL", `malformed ${what}: ${why}`, { cause: e });
+  }
+}

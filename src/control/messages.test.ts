@@ -1,0 +1,193 @@
+// Codec tests: every message round-trips exactly (property), mutated buffers decode to a valid
+// object or an EscpError and nothing else (fuzz), and version/semantic checks say what is wrong.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { ERROR_CODES } from "../errors/codes.ts";
+import { EscpError } from "../errors/escp-error.ts";
+import {
+  decodeControl, decodeSessionInit, decodeSessionReply, encodeControl, encodeSessionInit, encodeSessionReply,
+  PROTOCOL_MAJOR, type ControlMsg, type FileEntry, type SessionInit, type SessionReply,
+} from "./messages.ts";
+
+const SEED = Number(process.env.ESCP_SEED ?? 0x5eed);
+const text = fc.string({ unit: "binary", maxLength: 24 }).filter((s) => s.isWellFormed());
+const pathText = text.filter((s) => !s.includes("\0"));
+const name = pathText.filter((s) => s.length > 0);
+const uint = fc.maxSafeNat();
+const sint = fc.integer({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
+const nsec = fc.integer({ min: 0, max: 999_999_999 });
+const code = fc.constantFrom(...Object.keys(ERROR_CODES));
+const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const digest = fc.oneof(bytes(0), bytes(32));
+
+const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
+  versionMajor: fc.constant(PROTOCOL_MAJOR), versionMinor: fc.nat({ max: 1000 }),
+  sessionId: bytes(16), key: bytes(32), role: fc.constantFrom("sender", "receiver"),
+  threads: fc.integer({ min: 1, max: 64 }), blockSize: fc.integer({ min: 16, max: 26 }).map((e) => 2 ** e),
+  ioEngine: fc.constantFrom("posix", "dummy"), checksum: fc.boolean(), direct: fc.boolean(), sparse: fc.boolean(),
+  preserve: fc.boolean(), compress: fc.boolean(), verbose: fc.boolean(), timeoutMs: uint,
+  portStart: fc.integer({ min: 0, max: 60000 }), portRange: fc.integer({ min: 1, max: 5535 }),
+  ipMode: fc.constantFrom(0, 4, 6), rateLimit: uint, logfile: pathText, destPath: pathText,
+  recursive: fc.boolean(), filelist: fc.boolean(), sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }),
+});
+
+const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
+  fc.record({ versionMajor: fc.constant(PROTOCOL_MAJOR), versionMinor: fc.nat({ max: 9 }),
+    port: fc.integer({ min: 1, max: 65535 }), address: pathText }),
+  fc.record({ versionMajor: fc.nat({ max: 9 }), versionMinor: fc.nat({ max: 9 }), port: fc.constant(0),
+    address: pathText, error: fc.record({ code, message: text }) }),
+);
+
+const entry: fc.Arbitrary<FileEntry> = fc.record({
+  fino: uint, kind: fc.constantFrom("file", "dir"), name, size: uint, mode: fc.integer({ min: 0, max: 0o177777 }),
+  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name,
+}, { requiredKeys: ["fino", "kind", "name", "size", "mode", "mtimeSec", "mtimeNsec", "atimeSec", "atimeNsec"] });
+
+const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
+  fc.record({ type: fc.constant("fileList"), files: fc.array(entry, { maxLength: 6 }), last: fc.boolean() }),
+  fc.record({ type: fc.constant("fileDone"), fino: uint, blocks: uint, bytes: uint, code: fc.oneof(fc.constant(""), code),
+    errno: fc.nat(), message: text, digest }),
+  fc.record({ type: fc.constant("fileResult"), fino: uint, code: fc.oneof(fc.constant(""), code), errno: fc.nat(),
+    message: text, bytes: uint, digest }),
+  fc.record({ type: fc.constant("error"), code, message: text, fatal: fc.boolean(), fino: uint, path: text }),
+  fc.record({ type: fc.constant("sessionDone"), files: uint, bytes: uint }),
+  fc.record({ type: fc.constant("sessionDoneAck"), filesOk: uint, filesFailed: uint }),
+  fc.constant({ type: "keepalive" } as const),
+) as fc.Arbitrary<ControlMsg>;
+
+describe("round trips", () => {
+  test("SessionInit", () => {
+    fc.assert(fc.property(sessionInit, (m) => { expect(decodeSessionInit(encodeSessionInit(m))).toEqual(m); }),
+      { seed: SEED, numRuns: 300 });
+  });
+  test("SessionReply", () => {
+    fc.assert(fc.property(sessionReply, (m) => { expect(decodeSessionReply(encodeSessionReply(m))).toEqual(m); }),
+      { seed: SEED, numRuns: 300 });
+  });
+  test("every ControlMsg", () => {
+    fc.assert(fc.property(controlMsg, (m) => { expect(decodeControl(encodeControl(m))).toEqual(m); }),
+      { seed: SEED, numRuns: 1000 });
+  });
+});
+
+/** A valid encoding, then truncated, extended, bit-flipped or overwritten. */
+function mutated<T>(arb: fc.Arbitrary<T>, encode: (m: T) => Uint8Array): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(arb, fc.nat(), fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 3 }))
+    .map(([m, a, b, junk, how]) => {
+      const buf = encode(m);
+      switch (how) {
+        case 0: return buf.slice(0, a % buf.length);
+        case 1: return new Uint8Array([...buf, ...junk]);
+        case 2: {
+          const out = buf.slice();
+          for (const j of junk) { const i = (a + j * 131) % out.length; out[i]! ^= 1 << (b % 8); }
+          return out;
+        }
+        default: {
+          const out = buf.slice();
+          junk.forEach((j, k) => { out[(a + k * (b + 1)) % out.length] = j; });
+          return out;
+        }
+      }
+    });
+}
+
+function decodesOrEscpError<T>(decode: (b: Uint8Array) => T, check: (m: T) => unknown, buf: Uint8Array): void {
+  let m: T;
+  try {
+    m = decode(buf);
+  } catch (e) {
+    if (!(e instanceof EscpError)) throw new Error(`non-EscpError escaped: ${String(e)}`);
+    expect(["E_PROTOCOL", "E_VERSION"]).toContain(e.code);
+    return;
+  }
+  check(m); // a decoded object must itself be valid (re-encodes without error)
+}
+
+describe("mutation fuzz", () => {
+  test("control messages (3000 cases)", () => {
+    fc.assert(fc.property(mutated(controlMsg, encodeControl), (buf) => decodesOrEscpError(decodeControl, encodeControl, buf)),
+      { seed: SEED, numRuns: 3000 });
+  });
+  test("SessionInit (1500 cases)", () => {
+    fc.assert(fc.property(mutated(sessionInit, encodeSessionInit), (buf) =>
+      decodesOrEscpError(decodeSessionInit, encodeSessionInit, buf)), { seed: SEED, numRuns: 1500 });
+  });
+  test("SessionReply (1000 cases)", () => {
+    fc.assert(fc.property(mutated(sessionReply, encodeSessionReply), (buf) =>
+      decodesOrEscpError(decodeSessionReply, encodeSessionReply, buf)), { seed: SEED, numRuns: 1000 });
+  });
+  test("random bytes and non-buffers", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (buf) => {
+      decodesOrEscpError(decodeControl, encodeControl, buf);
+      decodesOrEscpError(decodeSessionInit, encodeSessionInit, buf);
+    }), { seed: SEED, numRuns: 500 });
+    expect(() => decodeControl("nope" as unknown as Uint8Array)).toThrow(EscpError);
+  });
+});
+
+function init(over: Partial<SessionInit> = {}): SessionInit {
+  return {
+    versionMajor: 1, versionMinor: 0, sessionId: new Uint8Array(16), key: new Uint8Array(32), role: "receiver",
+    threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
+    compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
+    logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }], ...over,
+  };
+}
+
+function thrown(f: () => unknown): EscpError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof EscpError) return e;
+    throw e;
+  }
+  throw new Error("expected an EscpError");
+}
+
+describe("checks", () => {
+  test("version mismatch names both versions", () => {
+    const e = thrown(() => decodeSessionInit(encodeSessionInit(init({ versionMajor: 2, versionMinor: 3 }))));
+    expect(e.code).toBe("E_VERSION");
+    expect(e.message).toBe("protocol version mismatch: sender speaks 2.3, receiver speaks 1.0");
+    const r = thrown(() => decodeSessionReply(encodeSessionReply({ versionMajor: 0, versionMinor: 9, port: 5, address: "" })));
+    expect(r.message).toBe("protocol version mismatch: receiver speaks 0.9, sender speaks 1.0");
+  });
+  test("a refusing reply of another major is still readable", () => {
+    const m: SessionReply = { versionMajor: 2, versionMinor: 0, port: 0, address: "", error: { code: "E_VERSION", message: "x" } };
+    expect(decodeSessionReply(encodeSessionReply(m))).toEqual(m);
+  });
+  test.each([
+    ["threads", { threads: 0 }], ["threads", { threads: 65 }], ["power of two", { blockSize: 3 << 20 }],
+    ["blockSize", { blockSize: 32 << 10 }], ["sessionId has 8 bytes", { sessionId: new Uint8Array(8) }],
+    ["key has 16 bytes", { key: new Uint8Array(16) }], ["timeoutMs", { timeoutMs: 2 ** 60 }],
+    ["sources[0].name is empty", { sources: [{ name: "", isDir: false }] }], ["NUL", { destPath: "a\0b" }],
+  ] as [string, Partial<SessionInit>][])("SessionInit rejects: %s", (what, over) => {
+    const e = thrown(() => encodeSessionInit(init(over)));
+    expect(e.code).toBe("E_INTERNAL");
+    expect(e.message).toContain(what);
+  });
+  test("control messages name the bad field", () => {
+    const bad = thrown(() => encodeControl({ type: "fileDone", fino: 1, blocks: 1, bytes: -1, code: "", errno: 0, message: "", digest: new Uint8Array() }));
+    expect(bad.message).toContain("bytes");
+    const dig = thrown(() => encodeControl({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: 1, digest: new Uint8Array(5) }));
+    expect(dig.message).toContain("digest has 5 bytes");
+    const kind = thrown(() => encodeControl({ type: "fileList", last: true, files: [{ fino: 1, kind: "link" as "file", name: "a",
+      size: 0, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0 }] }));
+    expect(kind.message).toContain("files[0].kind");
+  });
+  test("decoding a value above 2^53 is E_PROTOCOL, not a silent rounding", () => {
+    const buf = encodeControl({ type: "sessionDone", files: 1, bytes: Number.MAX_SAFE_INTEGER });
+    const i = buf.findLastIndex((b) => b === 0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
+    buf[i] = 0x7f;
+    const e = thrown(() => decodeControl(buf));
+    expect(e.code).toBe("E_PROTOCOL");
+    expect(e.message).toContain("bytes");
+  });
+  test("wrong identifier and a SessionInit fed to decodeControl are rejected", () => {
+    const buf = encodeControl({ type: "keepalive" });
+    buf[4] = 0x58;
+    expect(thrown(() => decodeControl(buf)).message).toContain("identifier");
+    expect(thrown(() => decodeControl(encodeSessionInit(init()))).code).toBe("E_PROTOCOL");
+  });
+});

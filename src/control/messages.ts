@@ -1,0 +1,180 @@
+// Plain-object codec for escp's control messages over the flatc-generated code (schema/escp.fbs):
+// SessionInit/SessionReply here, the control Envelope in envelope-codec.ts. Decoders verify the
+// buffer structurally and semantically and throw only EscpError (E_PROTOCOL / E_VERSION).
+import * as flatbuffers from "flatbuffers";
+import { EscpError } from "../errors/escp-error.ts";
+import { SESSION_INIT, SESSION_REPLY, VERSION_ONLY, verifyBuffer } from "./fb-verify.ts";
+import { guarded, text, validateSessionInit, validateSessionReply } from "./message-checks.ts";
+import { IoEngine } from "./schema/generated/escp/control/io-engine.ts";
+import { ReplyError } from "./schema/generated/escp/control/reply-error.ts";
+import { Role } from "./schema/generated/escp/control/role.ts";
+import { SessionInit as FbSessionInit } from "./schema/generated/escp/control/session-init.ts";
+import { SessionReply as FbSessionReply } from "./schema/generated/escp/control/session-reply.ts";
+import { SourceName } from "./schema/generated/escp/control/source-name.ts";
+
+export { decodeControl, encodeControl, MAX_CONTROL_BYTES } from "./envelope-codec.ts";
+
+export const PROTOCOL_MAJOR = 1;
+export const PROTOCOL_MINOR = 0;
+/** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
+export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
+
+export interface SessionInit {
+  versionMajor: number; versionMinor: number; sessionId: Uint8Array /*16*/; key: Uint8Array /*32*/;
+  role: "sender" | "receiver" /* role the SPAWNED side plays */; threads: number; blockSize: number; ioEngine: "posix" | "dummy";
+  checksum: boolean; direct: boolean; sparse: boolean; preserve: boolean; compress: boolean; verbose: boolean;
+  timeoutMs: number; portStart: number; portRange: number; ipMode: 0 | 4 | 6; rateLimit: number; logfile: string;
+  destPath: string; recursive: boolean; filelist: boolean; sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */
+}
+export interface SessionReply {
+  versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
+}
+export interface FileEntry {
+  fino: number; kind: "file" | "dir"; name: string /* relative, '/'-separated */; size: number; mode: number;
+  mtimeSec: number; mtimeNsec: number; atimeSec: number; atimeNsec: number; dst?: string /* per-file destination from --filelist pairs */
+}
+export type ControlMsg =
+  | { type: "fileList"; files: FileEntry[]; last: boolean }
+  | { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
+  | { type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array }
+  | { type: "error"; code: string; message: string; fatal: boolean; fino: number; path: string }
+  | { type: "sessionDone"; files: number; bytes: number }
+  | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }
+  | { type: "keepalive" };
+
+const ROLES = ["sender", "receiver"] as const;
+const ENGINES = ["posix", "dummy"] as const;
+
+function versionCheck(major: number, minor: number, peer: string, self: string): void {
+  if (major !== PROTOCOL_MAJOR) {
+    throw new EscpError(
+      "E_VERSION",
+      `protocol version mismatch: ${peer} speaks ${major}.${minor}, ${self} speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`,
+    );
+  }
+}
+
+function finish(b: flatbuffers.Builder, root: flatbuffers.Offset): Uint8Array {
+  b.finish(root, "ESC1");
+  return b.asUint8Array().slice();
+}
+
+export function encodeSessionInit(m: SessionInit): Uint8Array {
+  validateSessionInit(m, "E_INTERNAL");
+  const b = new flatbuffers.Builder(512);
+  const sid = FbSessionInit.createSessionIdVector(b, m.sessionId);
+  const key = FbSessionInit.createKeyVector(b, m.key);
+  const logfile = b.createString(m.logfile);
+  const dest = b.createString(m.destPath);
+  const srcs = m.sources.map((s) => SourceName.createSourceName(b, b.createString(s.name), s.isDir));
+  const sources = FbSessionInit.createSourcesVector(b, srcs);
+  const S = FbSessionInit;
+  S.startSessionInit(b);
+  S.addVersionMajor(b, m.versionMajor);
+  S.addVersionMinor(b, m.versionMinor);
+  S.addSessionId(b, sid);
+  S.addKey(b, key);
+  S.addRole(b, m.role === "sender" ? Role.Sender : Role.Receiver);
+  S.addThreads(b, m.threads);
+  S.addBlockSize(b, BigInt(m.blockSize));
+  S.addIoEngine(b, m.ioEngine === "posix" ? IoEngine.Posix : IoEngine.Dummy);
+  S.addChecksum(b, m.checksum);
+  S.addDirect(b, m.direct);
+  S.addSparse(b, m.sparse);
+  S.addPreserve(b, m.preserve);
+  S.addCompress(b, m.compress);
+  S.addVerbose(b, m.verbose);
+  S.addTimeoutMs(b, BigInt(m.timeoutMs));
+  S.addPortStart(b, m.portStart);
+  S.addPortRange(b, m.portRange);
+  S.addIpMode(b, m.ipMode);
+  S.addRateLimit(b, BigInt(m.rateLimit));
+  S.addLogfile(b, logfile);
+  S.addDestPath(b, dest);
+  S.addRecursive(b, m.recursive);
+  S.addFilelist(b, m.filelist);
+  S.addSources(b, sources);
+  return finish(b, S.endSessionInit(b));
+}
+
+function readSources(t: FbSessionInit): SessionInit["sources"] {
+  const out: SessionInit["sources"] = [];
+  for (let i = 0; i < t.sourcesLength(); i++) {
+    const s = t.sources(i);
+    if (s === null) throw new EscpError("E_PROTOCOL", `received SessionInit: sources[${i}] is missing`);
+    out.push({ name: text(s.name(flatbuffers.Encoding.UTF8_BYTES), `sources[${i}].name`), isDir: s.isDir() });
+  }
+  return out;
+}
+
+function pick<T>(table: readonly T[], v: number, field: string): T {
+  const out = table[v];
+  if (out === undefined) throw new EscpError("E_PROTOCOL", `received SessionInit: ${field} has unknown value ${v}`);
+  return out;
+}
+
+export function decodeSessionInit(buf: Uint8Array): SessionInit {
+  return guarded("SessionInit", () => {
+    verifyBuffer(buf, VERSION_ONLY, MAX_HANDSHAKE_BYTES);
+    const t = FbSessionInit.getRootAsSessionInit(new flatbuffers.ByteBuffer(buf));
+    versionCheck(t.versionMajor(), t.versionMinor(), "sender", "receiver");
+    verifyBuffer(buf, SESSION_INIT, MAX_HANDSHAKE_BYTES);
+    const m: SessionInit = {
+      versionMajor: t.versionMajor(), versionMinor: t.versionMinor(),
+      sessionId: (t.sessionIdArray() ?? new Uint8Array()).slice(),
+      key: (t.keyArray() ?? new Uint8Array()).slice(),
+      role: pick(ROLES, t.role(), "role"),
+      threads: t.threads(), blockSize: Number(t.blockSize()),
+      ioEngine: pick(ENGINES, t.ioEngine(), "ioEngine"),
+      checksum: t.checksum(), direct: t.direct(), sparse: t.sparse(), preserve: t.preserve(),
+      compress: t.compress(), verbose: t.verbose(),
+      timeoutMs: Number(t.timeoutMs()), portStart: t.portStart(), portRange: t.portRange(),
+      ipMode: t.ipMode() as SessionInit["ipMode"], rateLimit: Number(t.rateLimit()),
+      logfile: text(t.logfile(flatbuffers.Encoding.UTF8_BYTES), "logfile"),
+      destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
+      recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t),
+    };
+    validateSessionInit(m, "E_PROTOCOL");
+    return m;
+  });
+}
+
+export function encodeSessionReply(m: SessionReply): Uint8Array {
+  validateSessionReply(m, "E_INTERNAL");
+  const b = new flatbuffers.Builder(128);
+  const address = b.createString(m.address);
+  const err = m.error === undefined ? 0
+    : ReplyError.createReplyError(b, b.createString(m.error.code), b.createString(m.error.message));
+  FbSessionReply.startSessionReply(b);
+  FbSessionReply.addVersionMajor(b, m.versionMajor);
+  FbSessionReply.addVersionMinor(b, m.versionMinor);
+  FbSessionReply.addPort(b, m.port);
+  FbSessionReply.addAddress(b, address);
+  if (err !== 0) FbSessionReply.addError(b, err);
+  return finish(b, FbSessionReply.endSessionReply(b));
+}
+
+/**
+ * Decode the spawned side's reply. A reply carrying an error is returned even when its major
+ * version differs (the peer is telling us why it refused); otherwise a major mismatch is E_VERSION.
+ */
+export function decodeSessionReply(buf: Uint8Array): SessionReply {
+  return guarded("SessionReply", () => {
+    verifyBuffer(buf, SESSION_REPLY, MAX_HANDSHAKE_BYTES);
+    const t = FbSessionReply.getRootAsSessionReply(new flatbuffers.ByteBuffer(buf));
+    const e = t.error();
+    const m: SessionReply = {
+      versionMajor: t.versionMajor(), versionMinor: t.versionMinor(), port: t.port(),
+      address: text(t.address(flatbuffers.Encoding.UTF8_BYTES), "address"),
+    };
+    if (e !== null) {
+      m.error = {
+        code: text(e.code(flatbuffers.Encoding.UTF8_BYTES), "error.code"),
+        message: text(e.message(flatbuffers.Encoding.UTF8_BYTES), "error.message"),
+      };
+    }
+    if (m.error === undefined) versionCheck(m.versionMajor, m.versionMinor, "receiver", "sender");
+    validateSessionReply(m, "E_PROTOCOL");
+    return m;
+  });
+}
