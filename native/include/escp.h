@@ -68,6 +68,7 @@
 #define ESCP_P_RATE_LIMIT 8   /* SO_MAX_PACING_RATE bytes/s per socket, 0 = off */
 #define ESCP_P_SOCK_BUF 9     /* SO_SNDBUF/SO_RCVBUF bytes, 0 = kernel autotuning */
 #define ESCP_P_IP_MODE 10     /* 0 any, 4 IPv4 only, 6 IPv6 only */
+#define ESCP_P_VERBOSE 11     /* 0/1: emit ESCP_EV_LOG debug events, default 0 */
 
 #define ESCP_IO_POSIX 1
 #define ESCP_IO_DUMMY 2

@@ -97,7 +97,7 @@ function cfg(key: string): { env: string; yamlKey: string } {
 export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "filelist", long: "filelist", type: "string", valueName: "FILE", help: "read sources from FILE: a YAML list of paths or [src, dst] pairs, or one path per line" },
   { field: "port", long: "port", short: "P", type: "int", default: 22, min: 1, max: 65535, valueName: "N", ...cfg("port"), help: "SSH port; an scp:// URI port wins" },
-  { field: "escpPort", long: "escp_port", type: "int", default: 1232, min: 1, max: 65535, valueName: "N", ...cfg("escp_port"), help: "first TCP data port tried by the receiver" },
+  { field: "escpPort", long: "escp_port", type: "int", default: 1232, min: 0, max: 65535, valueName: "N", ...cfg("escp_port"), help: "first TCP data port tried by the receiver (0 = any free port)" },
   { field: "escpPortrange", long: "escp_portrange", type: "int", default: 10, min: 1, max: 1000, valueName: "N", ...cfg("escp_portrange"), help: "number of data ports the receiver tries" },
   { field: "verbose", long: "verbose", short: "v", type: "bool", default: false, ...cfg("verbose"), help: "debug logging on both sides" },
   { field: "logfile", long: "logfile", type: "string", valueName: "PATH", ...cfg("logfile"), help: "JSON-lines log to PATH.client here and PATH.server on the receiver" },

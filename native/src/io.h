@@ -1,0 +1,30 @@
+/* io.h — the file I/O engine vtable used by the sender (read side) and receiver (write
+ * side): POSIX (pread/pwrite, O_DIRECT with per-file fallback) or dummy (no disk). */
+#ifndef ESCP_IO_H
+#define ESCP_IO_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define ESCP_IO_ALIGN 4096 /* O_DIRECT buffer/offset/length alignment, bytes */
+
+typedef struct escp_io {
+  const char *name;
+  /* *direct in: 1 to try O_DIRECT; out: whether the fd really has it (EINVAL → retried
+   * without). Returns 0 or an errno value. */
+  int (*open_read)(const char *path, int *direct, int *fd_out);
+  /* O_CREAT|O_WRONLY, mode 0644, never truncates. Same direct contract as open_read. */
+  int (*open_write)(const char *path, int *direct, int *fd_out);
+  /* Read up to len bytes at off, looping until len or end of file. direct = the fd has
+   * O_DIRECT (a short aligned read then means EOF). Returns bytes read or -errno. */
+  int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off, int direct);
+  /* Write all len bytes at off. Returns len or -errno. */
+  int64_t (*pwrite)(int fd, const void *buf, size_t len, uint64_t off);
+  int (*truncate)(int fd, uint64_t size);   /* 0 or errno */
+  int (*drop_direct)(int fd);               /* clear O_DIRECT on an open fd: 0 or errno */
+  void (*close)(int fd);
+} escp_io;
+
+extern const escp_io escp_io_posix;
+extern const escp_io escp_io_dummy;
+
+#endif

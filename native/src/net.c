@@ -1,0 +1,354 @@
+/* net.c — sockets for the data plane: per-stream channel setup, HELLO/HELLO_ACK sealing
+ * and checking, socket options, send-all/recv-all, and escp_connect (the connector opens
+ * T+1 TCP connections in parallel and authenticates each with a hello round trip). */
+#include "net.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static uint32_t my_dir(const escp_session *s) {
+  return s->role == ESCP_ROLE_SENDER ? ESCP_DIR_S2R : ESCP_DIR_R2S;
+}
+
+static int chan_pair_init(escp_session *s, int i) {
+  escp_stream *st = &s->st[i];
+  uint32_t me = my_dir(s), peer = me == ESCP_DIR_S2R ? ESCP_DIR_R2S : ESCP_DIR_S2R;
+  int rc = escp_chan_init(&st->tx, s->key, s->sid, me, (uint16_t)i, 1);
+  if (rc != ESCP_OK) return rc;
+  rc = escp_chan_init(&st->rx, s->key, s->sid, peer, (uint16_t)i, 0);
+  if (rc != ESCP_OK) {
+    escp_chan_free(&st->tx);
+    return rc;
+  }
+  st->chans = 1;
+  return ESCP_OK;
+}
+
+int escp__chans_init(escp_session *s) {
+  escp__chans_free(s);
+  for (int i = 0; i < s->nstreams; i++) {
+    int rc = chan_pair_init(s, i);
+    if (rc != ESCP_OK) {
+      escp__chans_free(s);
+      return rc;
+    }
+  }
+  return ESCP_OK;
+}
+
+void escp__chans_free(escp_session *s) {
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
+    if (!s->st[i].chans) continue;
+    escp_chan_free(&s->st[i].tx);
+    escp_chan_free(&s->st[i].rx);
+    s->st[i].chans = 0;
+  }
+}
+
+int escp__chan_reset(escp_session *s, int i) {
+  if (s->st[i].chans) {
+    escp_chan_free(&s->st[i].tx);
+    escp_chan_free(&s->st[i].rx);
+    s->st[i].chans = 0;
+  }
+  return chan_pair_init(s, i);
+}
+
+int escp__hello_seal(escp_session *s, int i, uint8_t type, uint8_t out[ESCP_HELLO_WIRE]) {
+  escp_hello h;
+  memset(&h, 0, sizeof h);
+  h.version = ESCP_PROTOCOL_VERSION;
+  h.stream = (uint16_t)i;
+  h.streams = (uint16_t)(s->nstreams - 1);
+  h.role = (uint16_t)s->role;
+  memcpy(h.sid, s->sid, ESCP_SID_LEN);
+  uint8_t *body = out + ESCP_FRAME_HDR;
+  escp_hello_encode(&h, body);
+  return escp_chan_seal(&s->st[i].tx, type, 0, out, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
+}
+
+/* Authenticate a 64-byte HELLO/HELLO_ACK on stream i and check every field against this
+ * session. On success the stream's rx channel has advanced to seq 1. */
+int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO_WIRE]) {
+  escp_frame_hdr fh;
+  int rc = escp_chan_check(&s->st[i].rx, in, ESCP_HELLO_LEN, &fh);
+  if (rc != ESCP_OK) return rc;
+  if (fh.type != type || fh.body_len != ESCP_HELLO_LEN) return ESCP_E_PROTO;
+  uint8_t *body = in + ESCP_FRAME_HDR;
+  rc = escp_chan_open(&s->st[i].rx, in, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
+  if (rc != ESCP_OK) return rc;
+  escp_hello h;
+  rc = escp_hello_decode(body, &h);
+  if (rc != ESCP_OK) return rc;
+  if (h.version != ESCP_PROTOCOL_VERSION) return ESCP_E_VERSION;
+  int peer_role = s->role == ESCP_ROLE_SENDER ? ESCP_ROLE_RECEIVER : ESCP_ROLE_SENDER;
+  if (h.stream != i || h.streams != s->nstreams - 1 || h.role != peer_role ||
+      memcmp(h.sid, s->sid, ESCP_SID_LEN) != 0)
+    return ESCP_E_PROTO;
+  return ESCP_OK;
+}
+
+void escp__sock_pre(escp_session *s, int fd) {
+  int buf = (int)s->param[ESCP_P_SOCK_BUF]; /* bounded to 1 GiB by the table */
+  if (buf > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  }
+}
+
+/* Options of an authenticated stream. Failures are not fatal (older kernels lack some),
+ * they are logged when verbose. */
+void escp__sock_post(escp_session *s, int fd, int idx) {
+  unsigned int tmo = (unsigned int)s->param[ESCP_P_TIMEOUT_MS]; /* ms, <= 86400000 */
+  if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo) < 0)
+    escp__log(s, "stream %d: TCP_USER_TIMEOUT: %s", idx, strerror(errno));
+  if (idx == 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* escp_ctl_send runs on the JS thread: never block it longer than the timeout. */
+    struct timeval tv = {(time_t)(tmo / 1000), (suseconds_t)(tmo % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return;
+  }
+  uint64_t rate = (uint64_t)s->param[ESCP_P_RATE_LIMIT]; /* bytes/s */
+  if (rate == 0) return;
+  int r;
+  if (rate < UINT32_MAX) {
+    uint32_t r32 = (uint32_t)rate;
+    r = setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &r32, sizeof r32);
+  } else {
+    r = setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof rate); /* Linux >= 5.x */
+  }
+  if (r < 0) escp__log(s, "stream %d: SO_MAX_PACING_RATE: %s", idx, strerror(errno));
+}
+
+int escp__set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+  return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+int escp__send_all(int fd, const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno; /* EAGAIN here = SO_SNDTIMEO expired */
+    p += r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+int64_t escp__recv_all(int fd, void *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t r = recv(fd, (uint8_t *)buf + got, len - got, MSG_WAITALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (int64_t)got;
+}
+
+void escp__fmt_addr(const void *sa, char *out, size_t cap) {
+  const struct sockaddr *a = sa;
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (a->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a6 = sa;
+    inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof ip);
+    snprintf(out, cap, "[%s]:%u", ip, ntohs(a6->sin6_port));
+  } else if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *a4 = sa;
+    inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof ip);
+    snprintf(out, cap, "%s:%u", ip, ntohs(a4->sin_port));
+  } else {
+    snprintf(out, cap, "?");
+  }
+}
+
+/* ---- connector ---- */
+
+enum { CC_CONNECTING = 0, CC_WAIT_ACK = 1, CC_UP = 2 };
+typedef struct cconn {
+  int fd, state;
+  uint32_t got;
+  uint8_t buf[ESCP_HELLO_WIRE];
+} cconn;
+
+/* One poll event on connection i. Returns ESCP_OK or a status (detail set). */
+static int cc_step(escp_session *s, cconn *c, int i, const char *where) {
+  if (c->state == CC_CONNECTING) {
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+    if (err) {
+      ESCP_ERR(s, "connect %s (stream %d): %s", where, i, strerror(err));
+      return ESCP_E_CONNECT;
+    }
+    uint8_t hello[ESCP_HELLO_WIRE];
+    int rc = escp__hello_seal(s, i, ESCP_FT_HELLO, hello);
+    if (rc != ESCP_OK) {
+      ESCP_ERR(s, "stream %d: sealing HELLO failed (%s)", i, escp_status_name(rc));
+      return rc;
+    }
+    /* 64 bytes into a fresh socket's empty send buffer: one non-blocking send suffices. */
+    ssize_t r = send(c->fd, hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r != (ssize_t)sizeof hello) {
+      ESCP_ERR(s, "send HELLO to %s (stream %d): %s", where, i, r < 0 ? strerror(errno) : "short send");
+      return ESCP_E_CONNECT;
+    }
+    c->state = CC_WAIT_ACK;
+    return ESCP_OK;
+  }
+  ssize_t r = recv(c->fd, c->buf + c->got, sizeof c->buf - c->got, MSG_DONTWAIT);
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return ESCP_OK;
+  if (r <= 0) {
+    ESCP_ERR(s, "%s (stream %d) closed during hello: %s (wrong key, session id, stream "
+             "count or role?)", where, i, r < 0 ? strerror(errno) : "EOF");
+    return ESCP_E_CONNECT;
+  }
+  c->got += (uint32_t)r;
+  if (c->got < sizeof c->buf) return ESCP_OK;
+  int rc = escp__hello_open(s, i, ESCP_FT_HELLO_ACK, c->buf);
+  if (rc != ESCP_OK) {
+    ESCP_ERR(s, "%s (stream %d): bad HELLO_ACK (%s)", where, i, escp_status_name(rc));
+    return rc == ESCP_E_AUTH || rc == ESCP_E_VERSION ? rc : ESCP_E_CONNECT;
+  }
+  c->state = CC_UP;
+  return ESCP_OK;
+}
+
+static int cc_open_all(escp_session *s, const struct addrinfo *ai, cconn *c, const char *where) {
+  for (int i = 0; i < s->nstreams; i++) {
+    c[i].fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c[i].fd < 0) {
+      ESCP_ERR(s, "socket for %s: %s", where, strerror(errno));
+      return ESCP_E_CONNECT;
+    }
+    escp__sock_pre(s, c[i].fd);
+    if (connect(c[i].fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+      ESCP_ERR(s, "connect %s (stream %d): %s", where, i, strerror(errno));
+      return ESCP_E_CONNECT;
+    }
+  }
+  return ESCP_OK;
+}
+
+/* Poll all connections until every one is authenticated, one fails, or the deadline. */
+static int cc_wait_all(escp_session *s, cconn *c, uint64_t deadline, const char *where) {
+  struct pollfd pf[ESCP_MAX_STREAMS + 1];
+  for (;;) {
+    int up = 0;
+    pf[0] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
+    for (int i = 0; i < s->nstreams; i++) {
+      up += c[i].state == CC_UP;
+      short ev = c[i].state == CC_CONNECTING ? POLLOUT : POLLIN;
+      pf[i + 1] = (struct pollfd){.fd = c[i].state == CC_UP ? -1 : c[i].fd, .events = ev};
+    }
+    if (up == s->nstreams) return ESCP_OK;
+    uint64_t now = escp__now_ms();
+    if (now >= deadline) {
+      ESCP_ERR(s, "connect %s: %d of %d streams up after %lld ms", where, up, s->nstreams,
+               (long long)s->param[ESCP_P_TIMEOUT_MS]);
+      return ESCP_E_TIMEOUT;
+    }
+    int n = poll(pf, (nfds_t)s->nstreams + 1, (int)(deadline - now));
+    if (n < 0 && errno != EINTR) {
+      ESCP_ERR(s, "poll: %s", strerror(errno));
+      return ESCP_E_SYS;
+    }
+    if (n <= 0) continue;
+    if (pf[0].revents || escp__stopping(s)) {
+      ESCP_ERR(s, "connect %s: session stopped", where);
+      return ESCP_E_ABORTED;
+    }
+    for (int i = 0; i < s->nstreams; i++) {
+      if (!pf[i + 1].revents) continue;
+      int rc = cc_step(s, &c[i], i, where);
+      if (rc != ESCP_OK) return rc;
+    }
+  }
+}
+
+static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t deadline) {
+  char where[80];
+  escp__fmt_addr(ai->ai_addr, where, sizeof where);
+  cconn c[ESCP_MAX_STREAMS];
+  memset(c, 0, sizeof c);
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) c[i].fd = -1;
+  int rc = escp__chans_init(s);
+  if (rc == ESCP_OK) rc = cc_open_all(s, ai, c, where);
+  if (rc == ESCP_OK) rc = cc_wait_all(s, c, deadline, where);
+  for (int i = 0; rc == ESCP_OK && i < s->nstreams; i++) {
+    escp__set_nonblock(c[i].fd, 0);
+    escp__sock_post(s, c[i].fd, i);
+  }
+  if (rc != ESCP_OK) {
+    for (int i = 0; i < s->nstreams; i++)
+      if (c[i].fd >= 0) close(c[i].fd);
+    escp__chans_free(s);
+    return rc;
+  }
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->nstreams; i++) s->st[i].fd = c[i].fd;
+  pthread_mutex_unlock(&s->mu);
+  return ESCP_OK;
+}
+
+/* Connect all T+1 streams to addr:port and authenticate them. Blocks up to timeout_ms.
+ * Returns ESCP_OK, E_INVAL, E_STATE, E_CONNECT, E_TIMEOUT, E_AUTH, E_VERSION, E_ABORTED
+ * (stop from another thread); details via escp_last_error_detail. JS thread. */
+ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
+  escp_session *s = escp__session(h);
+  if (!s) return ESCP_E_INVAL;
+  if (!addr || !*addr || port < 1 || port > 65535) {
+    ESCP_ERR(s, "connect: bad address or port %d", (int)port);
+    return ESCP_E_INVAL;
+  }
+  if (s->net != ESCP_NET_NONE || !s->have_key || escp__stopping(s)) {
+    ESCP_ERR(s, "connect: needs a key, no prior listen/connect, not stopped");
+    return ESCP_E_STATE;
+  }
+  s->frozen = 1;
+  s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
+  s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  int mode = (int)s->param[ESCP_P_IP_MODE];
+  hints.ai_family = mode == 4 ? AF_INET : mode == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char ps[8];
+  snprintf(ps, sizeof ps, "%d", (int)port);
+  int g = getaddrinfo(addr, ps, &hints, &res);
+  if (g != 0) {
+    ESCP_ERR(s, "resolve %s:%d: %s", addr, (int)port, gai_strerror(g));
+    return ESCP_E_CONNECT;
+  }
+  uint64_t deadline = escp__now_ms() + (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
+  int rc = ESCP_E_CONNECT;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    rc = connect_one_addr(s, ai, deadline);
+    if (rc != ESCP_E_CONNECT) break; /* success, or a failure another address won't fix */
+  }
+  freeaddrinfo(res);
+  if (rc != ESCP_OK) return rc;
+  pthread_mutex_lock(&s->mu);
+  s->net = ESCP_NET_CONNECTED;
+  s->streams_up = 1;
+  pthread_mutex_unlock(&s->mu);
+  atomic_store(&s->stats[ESCP_S_STREAMS_UP], (uint64_t)s->nstreams);
+  escp__log(s, "connected %d streams to %s:%d", s->nstreams, addr, (int)port);
+  return ESCP_OK;
+}

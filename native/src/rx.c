@@ -1,0 +1,409 @@
+/* rx.c — receiver role: the file table (fino → destination, filled by escp_rx_file_add /
+ * escp_rx_file_expect from the JS thread) and one thread per data stream that
+ * authenticates DATA frames into a 4096-aligned buffer, hashes and writes each block, and
+ * completes a file when the sender's announced block count has been consumed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include "b3.h"
+#include "digest.h"
+#include "net.h"
+
+typedef struct rx_file {
+  struct rx_file *hnext;           /* hash chain (rx->mu) */
+  uint64_t fino, size_hint;
+  char *path;
+  int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
+  pthread_mutex_t mu;              /* guards everything below */
+  int fd, open_tried, opened, direct;
+  int32_t status;
+  int sys_errno;
+  const char *what;
+  uint64_t consumed, expected, max_end, bytes;
+  int have_expect;
+  uint32_t xflags;
+  escp_digest *dg;
+} rx_file;
+
+struct escp_rx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;               /* a file was added, or stop */
+  rx_file **tab;
+  size_t nb, count;                /* buckets (power of two), files */
+};
+
+int escp__rx_new(escp_session *s) {
+  struct escp_rx *r = calloc(1, sizeof *r);
+  if (!r || !(r->tab = calloc(1024, sizeof *r->tab))) {
+    free(r);
+    return ESCP_E_NOMEM;
+  }
+  r->nb = 1024;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&r->mu, NULL);
+  s->rx = r;
+  return ESCP_OK;
+}
+
+static void file_free(escp_session *s, rx_file *f) {
+  if (f->opened) s->io->close(f->fd);
+  if (f->dg) {
+    escp_digest_free(f->dg);
+    free(f->dg);
+  }
+  pthread_mutex_destroy(&f->mu);
+  free(f->path);
+  free(f);
+}
+
+void escp__rx_free(escp_session *s) {
+  struct escp_rx *r = s->rx;
+  for (size_t i = 0; i < r->nb; i++)
+    for (rx_file *f = r->tab[i], *nx; f; f = nx) {
+      nx = f->hnext;
+      file_free(s, f);
+    }
+  free(r->tab);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  free(r);
+  s->rx = NULL;
+}
+
+void escp__rx_wake(escp_session *s) {
+  pthread_mutex_lock(&s->rx->mu);
+  pthread_cond_broadcast(&s->rx->cv);
+  pthread_mutex_unlock(&s->rx->mu);
+}
+
+static size_t slot(const struct escp_rx *r, uint64_t fino) {
+  return (size_t)((fino * 0x9E3779B97F4A7C15ull) >> 20) & (r->nb - 1);
+}
+
+static rx_file *find(struct escp_rx *r, uint64_t fino) {
+  for (rx_file *f = r->tab[slot(r, fino)]; f; f = f->hnext)
+    if (f->fino == fino) return f;
+  return NULL;
+}
+
+static void unlink_file(struct escp_rx *r, rx_file *f) {
+  rx_file **pp = &r->tab[slot(r, f->fino)];
+  while (*pp && *pp != f) pp = &(*pp)->hnext;
+  if (*pp) *pp = f->hnext;
+  r->count--;
+}
+
+static void grow(struct escp_rx *r) {
+  size_t nb = r->nb * 2;
+  rx_file **nt = calloc(nb, sizeof *nt);
+  if (!nt) return; /* keep the smaller table: slower, still correct */
+  rx_file **old = r->tab;
+  size_t onb = r->nb;
+  r->tab = nt;
+  r->nb = nb;
+  for (size_t i = 0; i < onb; i++)
+    for (rx_file *f = old[i], *nx; f; f = nx) {
+      nx = f->hnext;
+      f->hnext = nt[slot(r, f->fino)];
+      nt[slot(r, f->fino)] = f;
+    }
+  free(old);
+}
+
+/* Register a destination for fino (non-zero): path (copied) is opened O_CREAT|O_WRONLY
+ * when the first block arrives, never truncated on open. Returns ESCP_OK, E_INVAL, E_NOMEM,
+ * E_DUP (fino already registered), E_STATE (sender session or stopped). JS thread. */
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint) {
+  escp_session *s = escp__session(h);
+  if (!s || fino == 0 || !path) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
+  rx_file *f = calloc(1, sizeof *f);
+  if (!f || !(f->path = strdup(path))) {
+    free(f);
+    return ESCP_E_NOMEM;
+  }
+  f->fino = fino;
+  f->size_hint = size_hint;
+  f->fd = -1;
+  pthread_mutex_init(&f->mu, NULL);
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  int dup = find(r, fino) != NULL;
+  if (!dup) {
+    if (r->count >= r->nb * 2) grow(r);
+    f->hnext = r->tab[slot(r, fino)];
+    r->tab[slot(r, fino)] = f;
+    r->count++;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (dup) {
+    file_free(s, f);
+    return ESCP_E_DUP;
+  }
+  return ESCP_OK;
+}
+
+/* Under f->mu: keep the first failure. */
+static void file_fail(rx_file *f, int32_t status, int err, const char *what) {
+  if (f->status != ESCP_OK) return;
+  f->status = status;
+  f->sys_errno = err;
+  f->what = what;
+}
+
+/* Truncate to the real size, close, digest, push the event, free. Exactly once. */
+static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
+  escp_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.fino = f->fino;
+  ev.bytes = f->bytes;
+  ev.blocks = f->consumed;
+  int aborted = (f->xflags & ESCP_XF_ABORTED) != 0;
+  if (f->opened && f->status == ESCP_OK && !aborted) {
+    int err = s->io->truncate(f->fd, f->max_end); /* padded O_DIRECT tails, sparse holes */
+    if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
+  }
+  if (f->status == ESCP_OK && !aborted && f->consumed != f->expected)
+    file_fail(f, ESCP_E_PROTO, 0, "more blocks than expected");
+  if (f->status == ESCP_OK && !aborted && f->dg &&
+      escp_digest_final(f->dg, f->expected, ev.digest) != ESCP_OK)
+    file_fail(f, ESCP_E_DIGEST, 0, "digest");
+  if (aborted) {
+    ev.type = ESCP_EV_FILE_ERROR;
+    ev.status = ESCP_E_ABORTED;
+    snprintf(ev.text, sizeof ev.text, "aborted by sender");
+  } else if (f->status != ESCP_OK) {
+    ev.type = ESCP_EV_FILE_ERROR;
+    ev.status = f->status;
+    ev.sys_errno = f->sys_errno;
+    snprintf(ev.text, sizeof ev.text, "%s", f->what ? f->what : "error");
+  } else {
+    ev.type = ESCP_EV_FILE_DONE;
+  }
+  file_free(s, f);
+  escp__stat_add(s, ESCP_S_FILES_DONE, 1);
+  escp__event(s, &ev, may_block);
+}
+
+/* Drop one reference (if drop) and complete the file when every expected block has been
+ * consumed and nobody holds it. may_block = 0 on the JS thread. */
+static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  if (drop) f->refs--;
+  pthread_mutex_lock(&f->mu);
+  int complete = f->have_expect && f->consumed >= f->expected;
+  pthread_mutex_unlock(&f->mu);
+  if (complete && !f->done) {
+    f->done = 1;
+    unlink_file(r, f);
+  }
+  int fin = f->done && f->refs == 0 && !f->final;
+  if (fin) f->final = 1;
+  pthread_mutex_unlock(&r->mu);
+  if (fin) rx_finalize(s, f, may_block);
+}
+
+/* The sender finished fino after sending `blocks` blocks (flags: ESCP_XF_ABORTED = it
+ * gave up; discard and report ESCP_E_ABORTED). Completes the file now if all blocks are
+ * in, else when the last one arrives. Returns ESCP_OK, E_INVAL, E_STATE, E_UNKNOWN_FILE,
+ * E_DUP (expect given twice). JS thread. */
+ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags) {
+  escp_session *s = escp__session(h);
+  if (!s || (flags & ~(uint32_t)ESCP_XF_ABORTED) || (blocks == 0 && !(flags & ESCP_XF_ABORTED)))
+    return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER) return ESCP_E_STATE;
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  rx_file *f = find(r, fino);
+  int rc = !f ? ESCP_E_UNKNOWN_FILE : ESCP_OK;
+  if (f) {
+    pthread_mutex_lock(&f->mu);
+    if (f->have_expect) {
+      rc = ESCP_E_DUP;
+    } else {
+      f->have_expect = 1;
+      f->expected = blocks;
+      f->xflags = flags;
+    }
+    pthread_mutex_unlock(&f->mu);
+    f->refs++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (f) rx_settle(s, f, 1, 0);
+  return rc;
+}
+
+/* ---- data stream threads ---- */
+
+/* Wait up to timeout_ms for fino to be registered. Returns it with a reference, or NULL
+ * (timeout or stop). */
+static rx_file *rx_lookup(escp_session *s, uint64_t fino) {
+  struct escp_rx *r = s->rx;
+  struct timespec dl;
+  clock_gettime(CLOCK_MONOTONIC, &dl);
+  uint64_t ms = (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
+  dl.tv_sec += (time_t)(ms / 1000);
+  dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (dl.tv_nsec >= 1000000000L) {
+    dl.tv_sec++;
+    dl.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&r->mu);
+  rx_file *f;
+  while (!(f = find(r, fino)) && !escp__stopping(s))
+    if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT) {
+      f = find(r, fino);
+      break;
+    }
+  if (f) f->refs++;
+  pthread_mutex_unlock(&r->mu);
+  return f;
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Open once (per-file lock). Returns the file status and its O_DIRECT state. */
+static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
+  pthread_mutex_lock(&f->mu);
+  if (!f->open_tried) {
+    f->open_tried = 1;
+    f->direct = (int)s->param[ESCP_P_DIRECT];
+    int err = s->io->open_write(f->path, &f->direct, &f->fd);
+    if (err) file_fail(f, ESCP_E_OPEN, err, "open");
+    else f->opened = 1;
+    if (!err && s->param[ESCP_P_CHECKSUM]) {
+      f->dg = malloc(sizeof *f->dg);
+      if (f->dg) escp_digest_init(f->dg);
+      else file_fail(f, ESCP_E_NOMEM, 0, "digest");
+    }
+  }
+  int32_t st = f->status;
+  *direct = f->direct;
+  pthread_mutex_unlock(&f->mu);
+  return st;
+}
+
+/* Write n payload bytes at off (zero-padded to 4 KiB under O_DIRECT; the pad lands in the
+ * spent tag area and is cut by the final ftruncate). Returns 0 or -errno. */
+static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, uint64_t off, int direct) {
+  size_t len = n;
+  if (direct) {
+    len = ((size_t)n + ESCP_IO_ALIGN - 1) / ESCP_IO_ALIGN * ESCP_IO_ALIGN;
+    memset(pay + n, 0, len - n);
+  }
+  int64_t r = s->io->pwrite(f->fd, pay, len, off);
+  if (r == -EINVAL && direct) { /* O_DIRECT write refused: buffered from now on */
+    pthread_mutex_lock(&f->mu);
+    if (f->direct && s->io->drop_direct(f->fd) == 0) f->direct = 0;
+    direct = f->direct;
+    pthread_mutex_unlock(&f->mu);
+    escp__log(s, "fino %llu: O_DIRECT write refused, buffered", (unsigned long long)f->fino);
+    if (!direct) r = s->io->pwrite(f->fd, pay, n, off);
+  }
+  return r < 0 ? r : 0;
+}
+
+/* Consume one authenticated block: open, hash, write (unless failed / sparse zero). */
+static void rx_block(escp_session *s, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
+  int direct;
+  int32_t st = rx_open(s, f, &direct);
+  uint8_t cv[32], root[32];
+  int hashed = st == ESCP_OK && f->dg;
+  if (hashed) escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
+  int64_t r = 0;
+  if (st == ESCP_OK && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len)))
+    r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);
+  if (st == ESCP_OK && r == 0) escp__stat_add(s, ESCP_S_BYTES_FILE, dh->len);
+  pthread_mutex_lock(&f->mu);
+  if (r < 0) file_fail(f, ESCP_E_WRITE, (int)-r, "write");
+  if (hashed && f->status == ESCP_OK) {
+    uint64_t idx = dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+    int rc = escp_digest_add(f->dg, idx, cv, dh->offset == 0 ? root : NULL);
+    if (rc != ESCP_OK) file_fail(f, rc == ESCP_E_DUP ? ESCP_E_PROTO : rc, 0, "duplicate block");
+  }
+  f->consumed++;
+  f->bytes += dh->len;
+  if (dh->offset + dh->len > f->max_end) f->max_end = dh->offset + dh->len;
+  pthread_mutex_unlock(&f->mu);
+}
+
+static int32_t sock_status(int64_t r) { return r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
+
+/* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead. */
+static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
+  uint32_t bsz = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
+  uint8_t hdr[ESCP_FRAME_HDR];
+  int64_t r = escp__recv_all(st->fd, hdr, sizeof hdr);
+  if (r != (int64_t)sizeof hdr) {
+    escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : "EOF");
+    return -1;
+  }
+  escp_frame_hdr fh; /* only body_len is used before the tag verifies, after this check */
+  int rc = escp_chan_check(&st->rx, hdr, ESCP_DATA_SUBHDR + bsz, &fh);
+  if (rc == ESCP_OK && fh.type != ESCP_FT_DATA && fh.type != ESCP_FT_BYE) rc = ESCP_E_PROTO;
+  if (rc == ESCP_OK && (fh.type == ESCP_FT_DATA) != (fh.body_len >= ESCP_DATA_SUBHDR)) rc = ESCP_E_PROTO;
+  if (rc != ESCP_OK) {
+    escp__reject(s, st->idx, rc, "bad data header");
+    return -1;
+  }
+  uint8_t *body = buf + ESCP_HDR_AREA - ESCP_DATA_SUBHDR; /* payload lands 4096-aligned */
+  r = escp__recv_all(st->fd, body, (size_t)fh.body_len + ESCP_TAG);
+  if (r != (int64_t)fh.body_len + ESCP_TAG) {
+    escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, "EOF inside a frame");
+    return -1;
+  }
+  rc = escp_chan_open(&st->rx, hdr, body, fh.body_len, body + fh.body_len);
+  escp_data_hdr dh;
+  if (rc == ESCP_OK && fh.type == ESCP_FT_BYE) rc = fh.body_len == 0 ? 1 : ESCP_E_PROTO;
+  if (rc == ESCP_OK) rc = escp_data_hdr_decode(body, fh.body_len, bsz, &dh);
+  if (rc == 1) {
+    escp__stat_add(s, ESCP_S_BYTES_WIRE, ESCP_FRAME_HDR + ESCP_TAG);
+    escp__data_bye(s);
+    return 0;
+  }
+  if (rc != ESCP_OK) {
+    escp__reject(s, st->idx, rc, "bad data frame");
+    return -1;
+  }
+  escp__stat_add(s, ESCP_S_BYTES_WIRE, ESCP_FRAME_HDR + (uint64_t)fh.body_len + ESCP_TAG);
+  escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  rx_file *f = rx_lookup(s, dh.fino);
+  if (!f) {
+    if (escp__stopping(s)) return 0;
+    char t[56];
+    snprintf(t, sizeof t, "unknown fino %llu", (unsigned long long)dh.fino);
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_UNKNOWN_FILE, 0, (uint32_t)st->idx, dh.fino, t);
+    shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
+    return -1;
+  }
+  rx_block(s, f, &dh, body + ESCP_DATA_SUBHDR);
+  rx_settle(s, f, 1, 1);
+  return 1;
+}
+
+void *escp__rx_thread(void *arg) {
+  escp_stream *st = arg;
+  escp_session *s = st->s;
+  size_t cap = ESCP_HDR_AREA + (size_t)s->param[ESCP_P_BLOCK_SIZE] + ESCP_IO_ALIGN;
+  uint8_t *buf = NULL;
+  if (posix_memalign((void **)&buf, ESCP_IO_ALIGN, cap) != 0) {
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "block buffer");
+  } else {
+    while (!escp__stopping(s) && rx_frame(s, st, buf) == 1) {
+    }
+    free(buf);
+  }
+  escp__stream_gone(s, st->idx);
+  return NULL;
+}

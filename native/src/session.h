@@ -1,0 +1,125 @@
+/* session.h — the private session object behind the void* handle of escp.h, shared by
+ * session.c (lifecycle), net.c (sockets, connector), accept.c (listener), ctl.c (control
+ * stream), tx.c (sender data streams) and rx.c (receiver data streams). */
+#ifndef ESCP_SESSION_H
+#define ESCP_SESSION_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "escp.h"
+#include "frame.h"
+#include "io.h"
+#include "ring.h"
+
+#define ESCP_P_MAX ESCP_P_VERBOSE       /* highest parameter id */
+#define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
+#define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
+#define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
+#define ESCP_HELLO_WIRE (ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG) /* 64 bytes */
+#define ESCP_HDR_AREA ESCP_IO_ALIGN     /* bytes before a 4096-aligned payload in block buffers */
+
+enum { ESCP_NET_NONE = 0, ESCP_NET_LISTENING = 1, ESCP_NET_CONNECTED = 2 };
+
+typedef struct escp_session escp_session;
+
+typedef struct escp_stream {
+  escp_session *s;
+  int idx;            /* 0 = control, 1..T = data */
+  int fd;             /* -1 until authenticated; closed only in free */
+  escp_chan tx;       /* seals frames in my direction */
+  escp_chan rx;       /* opens frames in the peer's direction */
+  int chans;          /* tx/rx initialised */
+  pthread_t thr;
+  int thr_live;       /* thread created and not yet joined */
+} escp_stream;
+
+struct escp_session {
+  uint32_t magic;
+  int32_t role;                    /* ESCP_ROLE_* */
+  int64_t param[ESCP_P_MAX + 1];
+  uint8_t key[ESCP_KEY_LEN], sid[ESCP_SID_LEN];
+  int have_key;
+  int frozen;                      /* params fixed (listen/connect/file added) */
+  int nstreams;                    /* T + 1 once listen/connect ran */
+  escp_stream st[ESCP_MAX_STREAMS];
+  const escp_io *io;
+  pthread_mutex_t mu;              /* lifecycle flags, fds in st[], error detail */
+  int net;                         /* ESCP_NET_* */
+  int started, launched, joined, streams_up;
+  atomic_int stop;
+  int wake_fd;                     /* eventfd, written once by stop: wakes poll() loops */
+  int listen_fd;
+  uint64_t listen_deadline_ms;     /* CLOCK_MONOTONIC ms by which all streams must be up */
+  pthread_t accept_thr;
+  int accept_live;
+  char err[256];                   /* last error detail, "[file:line] text" */
+  escp_evring ev;
+  escp_ctlq ctl;
+  pthread_mutex_t ctl_mu;          /* serialises escp_ctl_send */
+  uint8_t *ctl_buf;                /* frame scratch for ctl_send, grows to 32 + ESCP_CTL_MAX */
+  size_t ctl_cap;
+  int ctl_broken;                  /* a send timed out mid-frame: stream unusable */
+  _Atomic uint64_t stats[ESCP_S_COUNT];
+  atomic_int byes;                 /* data streams that ended with BYE */
+  struct escp_tx *tx;              /* role SENDER */
+  struct escp_rx *rx;              /* role RECEIVER */
+};
+
+/* ---- session.c helpers ---- */
+escp_session *escp__session(void *h);       /* NULL unless h is a live session */
+uint64_t escp__now_ms(void);                /* CLOCK_MONOTONIC milliseconds */
+void escp__set_err(escp_session *s, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define ESCP_ERR(s, ...) escp__set_err((s), __FILE__, __LINE__, __VA_ARGS__)
+/* Push an event; may_block = 0 from the JS thread (it is the ring's only drainer). */
+void escp__event(escp_session *s, const escp_event *ev, int may_block);
+void escp__event_simple(escp_session *s, uint32_t type, int32_t status, int32_t sys_errno,
+                        uint32_t stream, uint64_t fino, const char *text);
+void escp__log(escp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void escp__stat_add(escp_session *s, int i, uint64_t v) {
+  atomic_fetch_add_explicit(&s->stats[i], v, memory_order_relaxed);
+}
+static inline int escp__stopping(const escp_session *s) { return atomic_load(&s->stop); }
+/* Start the stream threads once both escp_session_start ran and all streams are up.
+ * Takes s->mu. */
+void escp__launch(escp_session *s);
+/* A stream thread ends: clean = BYE/stop (quiet), else STREAM_DOWN or FATAL per caller. */
+void escp__stream_gone(escp_session *s, int idx);
+/* A data stream finished with BYE; the last one pushes ESCP_EV_DRAINED. */
+void escp__data_bye(escp_session *s);
+/* Frame rejected on stream idx: count it, push FATAL, shut the socket down. */
+void escp__reject(escp_session *s, int idx, int32_t status, const char *what);
+/* The stream ended unexpectedly (EOF/socket error): STREAM_DOWN unless stopping. */
+void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what);
+
+/* ---- net.c ---- */
+int escp__chans_init(escp_session *s);     /* tx/rx chans of every stream, seq 0 */
+void escp__chans_free(escp_session *s);
+int escp__chan_reset(escp_session *s, int i);
+int escp__hello_seal(escp_session *s, int i, uint8_t type, uint8_t out[ESCP_HELLO_WIRE]);
+int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO_WIRE]);
+void escp__sock_pre(escp_session *s, int fd);            /* before connect/listen */
+void escp__sock_post(escp_session *s, int fd, int idx);  /* once a stream is up */
+int escp__set_nonblock(int fd, int on);
+/* send all bytes (MSG_NOSIGNAL, EINTR retried): 0 or -errno. */
+int escp__send_all(int fd, const void *buf, size_t len);
+/* recv exactly len bytes: returns len, fewer on EOF (bytes got), or -errno. */
+int64_t escp__recv_all(int fd, void *buf, size_t len);
+void escp__fmt_addr(const void *sa, char *out, size_t cap);
+
+/* ---- ctl.c / tx.c / rx.c ---- */
+void *escp__ctl_thread(void *arg);   /* arg: escp_stream* of stream 0 */
+void escp__ctl_bye(escp_session *s); /* best-effort BYE on stream 0, from stop */
+int escp__tx_new(escp_session *s);
+void escp__tx_free(escp_session *s);
+void escp__tx_wake(escp_session *s);
+void *escp__tx_thread(void *arg);    /* arg: escp_stream* of a data stream */
+int escp__rx_new(escp_session *s);
+void escp__rx_free(escp_session *s);
+void escp__rx_wake(escp_session *s);
+void *escp__rx_thread(void *arg);
+
+/* ---- accept.c ---- */
+void *escp__accept_thread(void *arg); /* arg: escp_session* */
+
+#endif

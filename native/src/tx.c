@@ -1,0 +1,310 @@
+/* tx.c — sender role: the FIFO of files to send and the T data-stream threads. Threads
+ * claim blocks from the head file (small files go one per stream, big ones are striped
+ * block by block over all streams), read into a 4096-aligned buffer, hash, seal in place
+ * and send each block as one frame. Per-file state lives until its last block is
+ * accounted, then FILE_DONE / FILE_ERROR is pushed. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "b3.h"
+#include "digest.h"
+#include "net.h"
+
+typedef struct tx_file {
+  struct tx_file *next;            /* FIFO link (tx->head..tail) */
+  struct tx_file *lprev, *lnext;   /* live list: every file not yet completed */
+  uint64_t fino, size, nblocks;
+  uint64_t next_block;             /* next block index to claim (tx->mu) */
+  char *path;
+  pthread_mutex_t mu;              /* guards everything below */
+  int fd, open_tried, opened, direct;
+  int32_t status;                  /* ESCP_OK until the file fails */
+  int sys_errno;
+  const char *what;                /* failing operation, for the event text */
+  uint64_t accounted, sent, bytes; /* blocks done (sent or skipped), blocks sent, payload B */
+  escp_digest *dg;                 /* allocated at open when checksums are on */
+} tx_file;
+
+struct escp_tx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;               /* work arrived, finish, or stop */
+  tx_file *head, *tail;
+  tx_file *live;
+  int finished;
+};
+
+int escp__tx_new(escp_session *s) {
+  struct escp_tx *t = calloc(1, sizeof *t);
+  if (!t) return ESCP_E_NOMEM;
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  s->tx = t;
+  return ESCP_OK;
+}
+
+static void file_free(escp_session *s, tx_file *f) {
+  if (f->opened) s->io->close(f->fd);
+  if (f->dg) {
+    escp_digest_free(f->dg);
+    free(f->dg);
+  }
+  pthread_mutex_destroy(&f->mu);
+  free(f->path);
+  free(f);
+}
+
+void escp__tx_free(escp_session *s) {
+  struct escp_tx *t = s->tx;
+  for (tx_file *f = t->live, *nx; f; f = nx) {
+    nx = f->lnext;
+    file_free(s, f);
+  }
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->cv);
+  free(t);
+  s->tx = NULL;
+}
+
+void escp__tx_wake(escp_session *s) {
+  pthread_mutex_lock(&s->tx->mu);
+  pthread_cond_broadcast(&s->tx->cv);
+  pthread_mutex_unlock(&s->tx->mu);
+}
+
+/* Queue a file to send: fino (non-zero, unique per session), path (copied), size in
+ * bytes as announced to the receiver. Returns ESCP_OK, E_INVAL, E_NOMEM, or E_STATE
+ * (receiver session, after tx_finish, after stop). JS thread. */
+ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size) {
+  escp_session *s = escp__session(h);
+  if (!s || fino == 0 || !path) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER || escp__stopping(s)) return ESCP_E_STATE;
+  tx_file *f = calloc(1, sizeof *f);
+  if (!f || !(f->path = strdup(path))) {
+    free(f);
+    return ESCP_E_NOMEM;
+  }
+  s->frozen = 1; /* the block size is fixed from here on */
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  f->fino = fino;
+  f->size = size;
+  f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
+  f->fd = -1;
+  pthread_mutex_init(&f->mu, NULL);
+  struct escp_tx *t = s->tx;
+  pthread_mutex_lock(&t->mu);
+  int ok = !t->finished;
+  if (ok) {
+    if (t->tail) t->tail->next = f;
+    else t->head = f;
+    t->tail = f;
+    f->lnext = t->live;
+    if (t->live) t->live->lprev = f;
+    t->live = f;
+    pthread_cond_signal(&t->cv);
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!ok) {
+    pthread_mutex_destroy(&f->mu);
+    free(f->path);
+    free(f);
+    return ESCP_E_STATE;
+  }
+  return ESCP_OK;
+}
+
+/* No more files: once the queue empties every data stream sends BYE, then DRAINED is
+ * pushed. Idempotent. ESCP_E_STATE on a receiver. JS thread. */
+ESCP_API int32_t escp_tx_finish(void *h) {
+  escp_session *s = escp__session(h);
+  if (!s) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER) return ESCP_E_STATE;
+  pthread_mutex_lock(&s->tx->mu);
+  s->tx->finished = 1;
+  pthread_cond_broadcast(&s->tx->cv);
+  pthread_mutex_unlock(&s->tx->mu);
+  return ESCP_OK;
+}
+
+/* Claim the head file's next block. 1 = got one, 0 = finished and empty, -1 = stop. */
+static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx) {
+  struct escp_tx *t = s->tx;
+  pthread_mutex_lock(&t->mu);
+  while (!t->head && !t->finished && !escp__stopping(s)) pthread_cond_wait(&t->cv, &t->mu);
+  int r = escp__stopping(s) ? -1 : t->head ? 1 : 0;
+  if (r == 1) {
+    tx_file *f = t->head;
+    *fo = f;
+    *idx = f->next_block++;
+    if (f->next_block == f->nblocks) { /* last block claimed: the next thread moves on */
+      t->head = f->next;
+      if (!t->head) t->tail = NULL;
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  return r;
+}
+
+/* Under f->mu: remember the first failure only. */
+static void file_fail(tx_file *f, int32_t status, int err, const char *what) {
+  if (f->status != ESCP_OK) return;
+  f->status = status;
+  f->sys_errno = err;
+  f->what = what;
+}
+
+static void tx_complete(escp_session *s, tx_file *f) {
+  escp_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.fino = f->fino;
+  ev.bytes = f->bytes;
+  ev.blocks = f->sent;
+  if (f->opened) s->io->close(f->fd);
+  f->opened = 0;
+  int32_t st = f->status;
+  if (st == ESCP_OK && f->dg && escp_digest_final(f->dg, f->nblocks, ev.digest) != ESCP_OK) {
+    st = ESCP_E_DIGEST;
+    f->what = "digest";
+  }
+  ev.type = st == ESCP_OK ? ESCP_EV_FILE_DONE : ESCP_EV_FILE_ERROR;
+  ev.status = st;
+  ev.sys_errno = f->sys_errno;
+  if (st != ESCP_OK) strncpy(ev.text, f->what ? f->what : "error", sizeof ev.text - 1);
+  struct escp_tx *t = s->tx;
+  pthread_mutex_lock(&t->mu);
+  if (f->lprev) f->lprev->lnext = f->lnext;
+  else t->live = f->lnext;
+  if (f->lnext) f->lnext->lprev = f->lprev;
+  pthread_mutex_unlock(&t->mu);
+  file_free(s, f);
+  escp__stat_add(s, ESCP_S_FILES_DONE, 1);
+  escp__event(s, &ev, 1);
+}
+
+/* One claimed block is done with (sent or not); the last one completes the file. */
+static void tx_account(escp_session *s, tx_file *f, int sent, uint64_t n) {
+  pthread_mutex_lock(&f->mu);
+  f->accounted++;
+  if (sent) {
+    f->sent++;
+    f->bytes += n;
+  }
+  int last = f->accounted == f->nblocks;
+  pthread_mutex_unlock(&f->mu);
+  if (last) tx_complete(s, f); /* every block accounted: no other thread holds f */
+}
+
+/* Open the file once (per-file lock). Returns the file's status after the attempt. */
+static int32_t tx_open(escp_session *s, tx_file *f) {
+  pthread_mutex_lock(&f->mu);
+  if (!f->open_tried) {
+    f->open_tried = 1;
+    f->direct = (int)s->param[ESCP_P_DIRECT];
+    int err = s->io->open_read(f->path, &f->direct, &f->fd);
+    if (err) file_fail(f, ESCP_E_OPEN, err, "open");
+    else f->opened = 1;
+    if (!err && s->param[ESCP_P_CHECKSUM]) {
+      f->dg = malloc(sizeof *f->dg);
+      if (f->dg) escp_digest_init(f->dg);
+      else file_fail(f, ESCP_E_NOMEM, 0, "digest");
+    }
+  }
+  int32_t st = f->status;
+  pthread_mutex_unlock(&f->mu);
+  return st;
+}
+
+/* Read block idx (n payload bytes at off) into pay. Returns ESCP_OK or fails the file. */
+static int32_t tx_read(escp_session *s, tx_file *f, uint8_t *pay, uint64_t off, uint32_t n) {
+  pthread_mutex_lock(&f->mu);
+  int direct = f->direct;
+  pthread_mutex_unlock(&f->mu);
+  /* O_DIRECT wants whole 4 KiB units: ask for the rounded length, EOF trims it. */
+  size_t want = direct ? ((size_t)n + ESCP_IO_ALIGN - 1) / ESCP_IO_ALIGN * ESCP_IO_ALIGN : n;
+  int64_t r = want ? s->io->pread(f->fd, pay, want, off, direct) : 0;
+  if (r == -EINVAL && direct) { /* filesystem refused O_DIRECT I/O: buffered from now on */
+    pthread_mutex_lock(&f->mu);
+    if (f->direct && s->io->drop_direct(f->fd) == 0) f->direct = 0;
+    direct = f->direct;
+    pthread_mutex_unlock(&f->mu);
+    escp__log(s, "fino %llu: O_DIRECT read refused, buffered", (unsigned long long)f->fino);
+    if (!direct) r = s->io->pread(f->fd, pay, n, off, 0);
+  }
+  if (r >= 0 && (uint64_t)r >= n) return ESCP_OK;
+  pthread_mutex_lock(&f->mu);
+  if (r < 0) file_fail(f, ESCP_E_READ, (int)-r, "read");
+  else file_fail(f, ESCP_E_SHORT, 0, "short read");
+  pthread_mutex_unlock(&f->mu);
+  return ESCP_E_READ;
+}
+
+/* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
+static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf) {
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
+  uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
+  uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
+  if (tx_open(s, f) != ESCP_OK || tx_read(s, f, pay, off, n) != ESCP_OK) {
+    tx_account(s, f, 0, 0); /* failed file: unread blocks are not sent */
+    return ESCP_OK;
+  }
+  escp__stat_add(s, ESCP_S_BYTES_FILE, n);
+  if (f->dg) {
+    uint8_t cv[32], root[32];
+    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
+    pthread_mutex_lock(&f->mu);
+    int rc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
+    if (rc != ESCP_OK) file_fail(f, rc, 0, "digest");
+    pthread_mutex_unlock(&f->mu);
+  }
+  escp_data_hdr dh = {f->fino, off, n, 0};
+  escp_data_hdr_encode(&dh, sub);
+  int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + n, pay + n);
+  size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)n + ESCP_TAG;
+  int r = rc == ESCP_OK ? escp__send_all(st->fd, hdr, wire) : 0;
+  if (rc != ESCP_OK || r != 0) {
+    pthread_mutex_lock(&f->mu);
+    file_fail(f, rc != ESCP_OK ? rc : ESCP_E_CLOSED, -r, "send");
+    pthread_mutex_unlock(&f->mu);
+    tx_account(s, f, 0, 0);
+    if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
+    else escp__stream_down(s, st->idx, r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED, -r, "send");
+    return rc != ESCP_OK ? rc : ESCP_E_CLOSED;
+  }
+  escp__stat_add(s, ESCP_S_BYTES_WIRE, wire);
+  escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  tx_account(s, f, 1, n);
+  return ESCP_OK;
+}
+
+static void tx_send_bye(escp_session *s, escp_stream *st) {
+  uint8_t fr[ESCP_FRAME_HDR + ESCP_TAG];
+  int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_BYE, 0, fr, fr + ESCP_FRAME_HDR, 0, fr + ESCP_FRAME_HDR);
+  int r = rc == ESCP_OK ? escp__send_all(st->fd, fr, sizeof fr) : 0;
+  if (rc == ESCP_OK && r == 0) {
+    escp__stat_add(s, ESCP_S_BYTES_WIRE, sizeof fr);
+    escp__data_bye(s);
+  } else {
+    escp__stream_down(s, st->idx, rc != ESCP_OK ? rc : ESCP_E_CLOSED, -r, "send BYE");
+  }
+}
+
+void *escp__tx_thread(void *arg) {
+  escp_stream *st = arg;
+  escp_session *s = st->s;
+  size_t cap = ESCP_HDR_AREA + (size_t)s->param[ESCP_P_BLOCK_SIZE] + ESCP_IO_ALIGN;
+  uint8_t *buf = NULL;
+  if (posix_memalign((void **)&buf, ESCP_IO_ALIGN, cap) != 0) {
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "block buffer");
+    escp__stream_gone(s, st->idx);
+    return NULL;
+  }
+  memset(buf, 0, cap); /* the dummy engine "reads" whatever is here */
+  tx_file *f;
+  uint64_t idx;
+  int r;
+  while ((r = tx_claim(s, &f, &idx)) == 1)
+    if (tx_block(s, st, f, idx, buf) != ESCP_OK) break;
+  if (r == 0) tx_send_bye(s, st);
+  free(buf);
+  escp__stream_gone(s, st->idx);
+  return NULL;
+}
