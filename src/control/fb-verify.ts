@@ -126,7 +126,7 @@ export function verifyBuffer(buf: Uint8Array, root: TableSpec, maxBytes: number)
 const SOURCE_NAME: TableSpec = { name: "SourceName", fields: ["s", 1] };
 export const SESSION_INIT: TableSpec = {
   name: "SessionInit",
-  fields: [4, 4, "b", "b", 1, 4, 8, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 1, 8, "s", "s", 1, { tables: SOURCE_NAME }],
+  fields: [4, 4, "b", "b", 1, 4, 8, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 1, 8, "s", "s", 1, 1, { tables: SOURCE_NAME }],
 };
 /** Only the version fields: checked before the rest so a future major gets E_VERSION. */
 export const VERSION_ONLY: TableSpec = { name: "version header", fields: [4, 4] };

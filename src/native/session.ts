@@ -1,5 +1,6 @@
 // A typed handle over one native session: parameters, connect/listen, file queues,
 // control messages, event drain and counters. Every call runs on the JS thread.
+import type { Pointer } from "bun:ffi";
 import { EscpError } from "../errors/escp-error.ts";
 import type { ErrorCode } from "../errors/codes.ts";
 import { cstr, loadNative, type NativeLib } from "./lib.ts";
@@ -59,7 +60,7 @@ export function codeForStatus(status: number): ErrorCode {
 export class NativeSession {
   readonly role: Role;
   private readonly lib: NativeLib;
-  private handle: number | null;
+  private handle: Pointer | null;
   private readonly eventBuf = new Uint8Array(EVENT_BATCH * C.EVENT_SIZE);
   private readonly ctlBuf = new Uint8Array(CTL_BUF_BYTES);
   private readonly statsBuf = new BigUint64Array(C.ESCP_S_COUNT);
@@ -70,11 +71,11 @@ export class NativeSession {
     this.role = role;
     const h = this.lib.escp_session_new(role === "sender" ? C.ESCP_ROLE_SENDER : C.ESCP_ROLE_RECEIVER);
     if (!h) throw new EscpError("E_INTERNAL", "escp_session_new failed (out of memory?)");
-    this.handle = h as number;
+    this.handle = h as Pointer;
     this.setParams(params);
   }
 
-  private get h(): number {
+  private get h(): Pointer {
     if (this.handle === null) throw new EscpError("E_INTERNAL", "native session used after free");
     return this.handle;
   }

@@ -149,13 +149,14 @@ class Sender {
     let sentDone = false;
     for (;;) {
       let busy = false;
-      for (const ev of this.native.pollEvents()) {
-        busy = true;
-        this.onEvent(ev);
-      }
+      // Control first: a peer's final words (error, ack) explain any stream event after them.
       for (let m = this.native.ctlRecv(); m; m = this.native.ctlRecv()) {
         busy = true;
         this.onControl(m);
+      }
+      for (const ev of this.native.pollEvents()) {
+        busy = true;
+        this.onEvent(ev);
       }
       if (busy) outstanding = this.pending();
       this.watch();
