@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { OPTION_TABLE, type OptionSpec } from "../config/options.ts";
 import { formatSizeUnit } from "../config/values.ts";
 
-export const USAGE_LINE = "usage: escp [OPTIONS] SOURCE... [user@]host:[path]  or  escp [OPTIONS] --filelist FILE [user@]host:[path]";
+export const USAGE_LINE = "usage: escp [OPTIONS] SOURCE... [user@]host:[path]|LOCAL_PATH  or  escp [OPTIONS] --filelist FILE [user@]host:[path]|LOCAL_PATH";
 
 /** Wire protocol version advertised by --version. */
 export const PROTOCOL_VERSION = 1;
@@ -33,7 +33,8 @@ export function helpText(): string {
     USAGE_LINE,
     "",
     "Copies files to [user@]host:[path] (also [user@][ipv6]:path or scp://[user@]host[:port][/path])",
-    "over SSH for control and parallel encrypted TCP streams for data.",
+    "over SSH for control and parallel encrypted TCP streams for data. A destination without",
+    "host: is local: the same engine runs with a receiver started on this machine.",
     "",
     "Options:",
     ...lines,

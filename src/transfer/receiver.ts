@@ -12,7 +12,7 @@ import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import * as C from "../native/symbols.ts";
-import { log } from "../log/logger.ts";
+import { configureLogger, log } from "../log/logger.ts";
 import { placeDestination, type Placement } from "./placement.ts";
 import { applyDirMeta, commitFile, removeQuietly, tempPathFor } from "../fs/commit.ts";
 import { receiverParams } from "./params.ts";
@@ -172,6 +172,10 @@ export async function runReceiver(opts: Options): Promise<number> {
   let place: Placement;
   try {
     init = decodeSessionInit(await ch.recv(120_000));
+    configureLogger({
+      verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
+      ...(init.logfile ? { logfile: init.logfile } : {}),
+    });
     place = placeDestination(init);
   } catch (e) {
     const err = toEscpError(e);
