@@ -138,6 +138,12 @@ class Receiver {
     else if (m.type === "error") throw new EscpError("E_REMOTE", `sender: ${m.message}`);
   }
 
+  /** Session failed: no partial file may survive under any name. */
+  discardPending(): void {
+    for (const f of this.files.values()) if (f.tmp !== "/dev/null") removeQuietly(f.tmp);
+    this.files.clear();
+  }
+
   async run(channelExited: () => boolean): Promise<void> {
     const cadence = new Cadence();
     for (;;) {
@@ -184,6 +190,7 @@ export async function runReceiver(opts: Options): Promise<number> {
     return err.exitCode;
   }
   let native: NativeSession | undefined;
+  let rx: Receiver | undefined;
   try {
     native = new NativeSession("receiver", receiverParams(init));
     native.setKey(init.key, init.sessionId);
@@ -191,7 +198,8 @@ export async function runReceiver(opts: Options): Promise<number> {
     const port = native.listen(addr, init.portStart, init.portRange);
     native.start();
     await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address: addr }));
-    await new Receiver(init, native, place).run(() => exited);
+    rx = new Receiver(init, native, place);
+    await rx.run(() => exited);
   } catch (e) {
     const err = toEscpError(e);
     log.error(err.message);
@@ -200,7 +208,8 @@ export async function runReceiver(opts: Options): Promise<number> {
     } catch {
       // the control stream may already be gone; ssh stderr still carries the log line
     }
-    native?.close();
+    native?.close(); // threads joined: nothing writes the temporaries any more
+    rx?.discardPending();
     await ch.close();
     return err.exitCode;
   }
