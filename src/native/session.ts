@@ -180,6 +180,21 @@ export class NativeSession {
     }
   }
 
+  /** One pass over both rings, control messages first (a peer's last words explain the
+   * stream events after them). Returns whether anything was found. */
+  drain(onControl: (msg: Uint8Array) => void, onEvent: (ev: NativeEvent) => void): boolean {
+    let busy = false;
+    for (let m = this.ctlRecv(); m; m = this.ctlRecv()) {
+      busy = true;
+      onControl(m);
+    }
+    for (const ev of this.pollEvents()) {
+      busy = true;
+      onEvent(ev);
+    }
+    return busy;
+  }
+
   stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number } {
     this.lib.escp_stats_read(this.h, this.statsBuf, C.ESCP_S_COUNT);
     const s = this.statsBuf;

@@ -147,15 +147,7 @@ class Receiver {
   async run(channelExited: () => boolean): Promise<void> {
     const cadence = new Cadence();
     for (;;) {
-      let busy = false;
-      for (let m = this.native.ctlRecv(); m; m = this.native.ctlRecv()) {
-        busy = true;
-        this.onControl(m);
-      }
-      for (const ev of this.native.pollEvents()) {
-        busy = true;
-        this.onEvent(ev);
-      }
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
       if (this.doneRequested && this.files.size === 0) break;
       if (channelExited()) throw new EscpError("E_TIMEOUT", "sender vanished (control channel closed)");
       await cadence.next(busy);

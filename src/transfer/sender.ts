@@ -52,6 +52,7 @@ class Sender {
   private readonly files = new Map<number, Tracked>();
   private readonly tally = new Tally();
   private ackSeen = false;
+  private outstanding = 0; // files announced without a verdict yet
   private lastProgressAt = Date.now();
   private lastBytes = -1;
 
@@ -78,6 +79,7 @@ class Sender {
       fino++;
       if (e.kind === "file") {
         this.files.set(fino, { entry: e, done: false });
+        this.outstanding++;
         queue.push([fino, e]);
       }
       batch.push(toFileEntry(fino, e));
@@ -109,6 +111,7 @@ class Sender {
     const t = this.files.get(fino);
     if (!t || t.done) return;
     t.done = true;
+    this.outstanding--;
     this.tally.failed(err);
     term.error(`escp: ${err.message}`);
   }
@@ -128,6 +131,7 @@ class Sender {
         return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
       }
       t.done = true;
+      this.outstanding--;
       this.tally.ok(m.bytes);
     } else if (m.type === "error") {
       throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.opened.where}: ${m.message}`);
@@ -136,31 +140,14 @@ class Sender {
     }
   }
 
-  private pending(): number {
-    let n = 0;
-    for (const t of this.files.values()) if (!t.done) n++;
-    return n;
-  }
-
   /** Drain rings until every file has a verdict, then close the session politely. */
   async run(): Promise<Tally> {
     const cadence = new Cadence();
-    let outstanding = this.pending();
     let sentDone = false;
     for (;;) {
-      let busy = false;
-      // Control first: a peer's final words (error, ack) explain any stream event after them.
-      for (let m = this.native.ctlRecv(); m; m = this.native.ctlRecv()) {
-        busy = true;
-        this.onControl(m);
-      }
-      for (const ev of this.native.pollEvents()) {
-        busy = true;
-        this.onEvent(ev);
-      }
-      if (busy) outstanding = this.pending();
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
       this.watch();
-      if (outstanding === 0 && !sentDone) {
+      if (this.outstanding === 0 && !sentDone) {
         this.native.ctlSend(encodeControl({ type: "sessionDone", files: this.files.size, bytes: this.tally.bytes }));
         sentDone = true;
       }
