@@ -35,9 +35,19 @@ describe("over loopback sshd", () => {
   test("-r tree to a new remote directory, scp:// form", async () => {
     const src = join(tmp, "tree");
     mkdirSync(src);
-    await makeAwkwardTree(src, 200, 3);
+    await makeAwkwardTree(src, 2000, 3);
     const dst = join(tmp, "tree-remote");
     await expectOk([...BASE, ...fx.sshArgs.filter((_, i, a) => a[i] !== "-P" && a[i - 1] !== "-P"), "-D", ESCP_REMOTE_CMD, "-r", src, `scp://${fx.user}@${fx.host}:${fx.port}/${dst}`]);
+    await expectSameTree(src, dst);
+  });
+
+  test("sizes at block size -1, 0 and +1, and an empty file", async () => {
+    const src = join(tmp, "edges");
+    mkdirSync(src);
+    const MiB = 1 << 20;
+    for (const [i, size] of [0, 1, MiB - 1, MiB, MiB + 1].entries()) await writeRandomFile(join(src, `s${size}`), size, 50 + i);
+    const dst = join(tmp, "edges-remote");
+    await expectOk([...remote(), "-r", src, `${fx.host}:${dst}`]);
     await expectSameTree(src, dst);
   });
 
