@@ -1,12 +1,20 @@
-// A real OpenSSH server on 127.0.0.1 for end-to-end tests: throwaway host and user keys,
-// config and pid file in a unique temp dir, started on a free port, stopped and removed after.
+// A real OpenSSH server on 127.0.0.1 (or ::1 on request) for end-to-end tests: throwaway host and
+// user keys, config and pid file in a unique temp dir, started on a free port, stopped and removed after.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { makeTmpDir, onExitCleanup, removeTmpDir } from "./tmp-dir.ts";
 
+/** Loopback address the server listens on. */
+export type SshdListen = "127.0.0.1" | "::1";
+
+export interface SshdOptions {
+  /** Default 127.0.0.1; "::1" for IPv6 tests (the only address it then listens on). */
+  listen?: SshdListen;
+}
+
 export interface SshdFixture {
-  host: "127.0.0.1";
+  host: SshdListen;
   port: number;
   user: string;
   /** Private key path accepted by the server (ed25519, no passphrase). */
@@ -32,11 +40,11 @@ function currentUser(): string {
   return name;
 }
 
-async function freePort(): Promise<number> {
+async function freePort(listen: SshdListen): Promise<number> {
   return await new Promise<number>((resolvePort, reject) => {
     const srv = createServer();
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, listen, () => {
       const addr = srv.address();
       const port = typeof addr === "object" && addr !== null ? addr.port : 0;
       srv.close(() => resolvePort(port));
@@ -54,10 +62,10 @@ async function keygen(path: string): Promise<void> {
   if (code !== 0) throw new Error(`ssh-keygen failed for ${path} (exit ${code}): ${err.trim()}`);
 }
 
-function writeConfig(dir: string, port: number): string {
+function writeConfig(dir: string, port: number, listen: SshdListen): string {
   const cfg = join(dir, "sshd_config");
   const lines = [
-    "ListenAddress 127.0.0.1",
+    `ListenAddress ${listen === "::1" ? "[::1]" : listen}`,
     `Port ${port}`,
     `HostKey ${join(dir, "host_ed25519")}`,
     `PidFile ${join(dir, "sshd.pid")}`,
@@ -80,8 +88,8 @@ function writeConfig(dir: string, port: number): string {
 type StartOutcome = { ok: true } | { ok: false; bindFailed: boolean; reason: string };
 
 /** Reads sshd's stderr until it reports listening, it exits, or the deadline passes. */
-async function waitListening(proc: Bun.Subprocess<"ignore", "ignore", "pipe">, port: number, log: { text: string }): Promise<StartOutcome> {
-  const ready = `Server listening on 127.0.0.1 port ${port}`;
+async function waitListening(proc: Bun.Subprocess<"ignore", "ignore", "pipe">, port: number, listen: SshdListen, log: { text: string }): Promise<StartOutcome> {
+  const ready = `Server listening on ${listen} port ${port}`;
   const reader = proc.stderr.getReader();
   const decoder = new TextDecoder();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -115,7 +123,8 @@ async function waitListening(proc: Bun.Subprocess<"ignore", "ignore", "pipe">, p
 }
 
 /** Starts sshd and resolves once it listens; throws with sshd's stderr if it cannot. */
-export async function startSshd(): Promise<SshdFixture> {
+export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
+  const listen = opts.listen ?? "127.0.0.1";
   if (!existsSync(SSHD)) throw new Error(`${SSHD} not found: run \`npm run setup\` (installs openssh-server)`);
   const dir = makeTmpDir("sshd");
   try {
@@ -125,8 +134,8 @@ export async function startSshd(): Promise<SshdFixture> {
     writeFileSync(join(dir, "authorized_keys"), await Bun.file(`${identity}.pub`).text());
     let lastError = "";
     for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
-      const port = await freePort();
-      const cfg = writeConfig(dir, port);
+      const port = await freePort(listen);
+      const cfg = writeConfig(dir, port, listen);
       const proc = Bun.spawn([SSHD, "-D", "-e", "-f", cfg], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
       const kill = (): void => {
         try {
@@ -137,8 +146,8 @@ export async function startSshd(): Promise<SshdFixture> {
       };
       const unregister = onExitCleanup(kill);
       const log = { text: "" };
-      const outcome = await waitListening(proc, port, log);
-      if (outcome.ok) return makeFixture(dir, port, identity, proc, unregister);
+      const outcome = await waitListening(proc, port, listen, log);
+      if (outcome.ok) return makeFixture(listen, dir, port, identity, proc, unregister);
       kill();
       await proc.exited;
       unregister();
@@ -168,10 +177,10 @@ function childrenOf(pid: number): number[] {
   return kids;
 }
 
-function makeFixture(dir: string, port: number, identity: string, proc: Bun.Subprocess, unregister: () => void): SshdFixture {
+function makeFixture(host: SshdListen, dir: string, port: number, identity: string, proc: Bun.Subprocess, unregister: () => void): SshdFixture {
   let stopped: Promise<void> | undefined;
   return {
-    host: "127.0.0.1",
+    host,
     port,
     user: currentUser(),
     identity,

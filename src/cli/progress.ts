@@ -63,6 +63,11 @@ export const term = {
     clearLive();
     writer.stderr(`${line}\n`);
   },
+  /** Text from a peer's stderr, passed through as is (-v echoes the receiver's log). */
+  passthrough(text: string): void {
+    clearLive();
+    writer.stderr(text);
+  },
 };
 
 const SUFFIXES = " KMGTPE";

@@ -73,7 +73,12 @@ export class TextTail {
   private text = "";
   readonly done: Promise<void>;
 
-  constructor(stream: ReadableStream<Uint8Array> | null | undefined, private readonly capChars = 64 * 1024) {
+  /** `echo` also receives every chunk read from `stream` (not text added with append). */
+  constructor(
+    stream: ReadableStream<Uint8Array> | null | undefined,
+    private readonly capChars = 64 * 1024,
+    private readonly echo?: (text: string) => void,
+  ) {
     this.done = stream ? this.pump(stream) : Promise.resolve();
   }
 
@@ -89,7 +94,11 @@ export class TextTail {
   private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of stream) this.append(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of stream) {
+        const text = decoder.decode(chunk, { stream: true });
+        this.append(text);
+        this.echo?.(text);
+      }
       this.append(decoder.decode());
     } catch {
       // the stream was cancelled or the process died: keep what we have

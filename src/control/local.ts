@@ -11,6 +11,8 @@ export interface SpawnHooks {
   spawnError(e: unknown): EscpError;
   /** Improve an EOF/write error once the exit status and stderr are known. */
   refine?(e: EscpError, exitCode: number | null, stderr: string): EscpError;
+  /** Also pass the child's stderr through here as it arrives (-v). */
+  echoStderr?(text: string): void;
 }
 
 export function spawnChannel(argv: string[], hooks: SpawnHooks): ControlChannel {
@@ -20,7 +22,7 @@ export function spawnChannel(argv: string[], hooks: SpawnHooks): ControlChannel 
   } catch (e) {
     throw hooks.spawnError(e);
   }
-  const stderr = new TextTail(proc.stderr);
+  const stderr = new TextTail(proc.stderr, undefined, hooks.echoStderr);
   const exited = proc.exited.then(() => proc.exitCode);
   const refine = hooks.refine;
   return streamChannel({
@@ -53,8 +55,9 @@ export function spawnChannel(argv: string[], hooks: SpawnHooks): ControlChannel 
 }
 
 /** Spawn a local escp peer, e.g. [process.execPath, "<repo>/src/cli/main.ts", "--server", ...]. */
-export function openLocalChannel(argv: string[]): ControlChannel {
+export function openLocalChannel(argv: string[], echoStderr?: (text: string) => void): ControlChannel {
   return spawnChannel(argv, {
+    ...(echoStderr ? { echoStderr } : {}),
     spawnError: (e) => new EscpError(
       "E_HANDSHAKE",
       `cannot start local peer ${argv[0] ?? "(empty argv)"}: ${e instanceof Error ? e.message : String(e)}`,

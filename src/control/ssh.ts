@@ -97,10 +97,12 @@ export function classifySshFailure(exitCode: number | null, stderr: string, host
   return new EscpError("E_SSH_FAILED", `ssh to ${host} ${status}${last ? `: ${last}` : ""}`, facts);
 }
 
-/** Spawn the system ssh running the remote escp; its stdin/stdout carry ESCP1 lines. */
-export function openSshChannel(o: SshOpts, target: SshTarget, remoteCmd: string[]): ControlChannel {
+/** Spawn the system ssh running the remote escp; its stdin/stdout carry ESCP1 lines; `echoStderr`
+ *  gets ssh's (and so the receiver's) stderr as it arrives. */
+export function openSshChannel(o: SshOpts, target: SshTarget, remoteCmd: string[], echoStderr?: (text: string) => void): ControlChannel {
   const argv = buildSshArgv(o, target, remoteCmd);
   return spawnChannel(argv, {
+    ...(echoStderr ? { echoStderr } : {}),
     spawnError: (e) => new EscpError(
       "E_SSH_FAILED",
       `cannot run ${o.ssh} to reach ${target.host}: ${e instanceof Error ? e.message : String(e)}`,

@@ -92,11 +92,15 @@ function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string): P
   });
 }
 
-function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: string): ControlChannel {
+function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: string, echo?: (text: string) => void): ControlChannel {
   let exitCode: number | null = null;
   stream.on("exit", (code: number | null) => { exitCode = typeof code === "number" ? code : null; });
   const exited = new Promise<number | null>((r) => stream.once("close", () => r(exitCode)));
-  stream.stderr.on("data", (d: Buffer) => stderr.append(d.toString("utf8")));
+  stream.stderr.on("data", (d: Buffer) => {
+    const text = d.toString("utf8");
+    stderr.append(text);
+    echo?.(text);
+  });
   const readable = new ReadableStream<Uint8Array>({
     start(c) {
       stream.on("data", (d: Buffer) => c.enqueue(new Uint8Array(d)));
@@ -124,7 +128,7 @@ function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: s
 
 /** Connect with the built-in client and run `remoteCmd` (quoted like ssh.ts) on the target. */
 export async function openSsh2Channel(
-  o: SshOpts & { user: string }, target: SshTarget, remoteCmd: string[],
+  o: SshOpts & { user: string }, target: SshTarget, remoteCmd: string[], echoStderr?: (text: string) => void,
 ): Promise<ControlChannel> {
   const bad = unsupported(o);
   if (bad !== undefined) throw new EscpError("E_USAGE", `the built-in ssh client does not support ${bad}; use the system ssh`);
@@ -138,5 +142,5 @@ export async function openSsh2Channel(
   };
   const conn = new Client();
   const stream = await connect(conn, connectConfig(o, target, warn), target.host, remoteCommandString(remoteCmd));
-  return wrapExec(conn, stream, stderr, target.host);
+  return wrapExec(conn, stream, stderr, target.host, echoStderr);
 }

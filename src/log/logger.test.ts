@@ -50,7 +50,7 @@ describe("logger", () => {
     closeLogger();
     expect(readFileSync(`${base}.server`, "utf8").trim().split("\n")).toHaveLength(3);
     expect(out).toEqual([]);
-    expect(err).toEqual(["escp server: error: bad thing\n"]);
+    expect(err).toEqual(["escp server: debug: debug line\n", "escp server: error: bad thing\n"]);
   });
 
   test("terminal routing: warn/error always, info unless quiet, debug only with -v", () => {
@@ -67,6 +67,17 @@ describe("logger", () => {
     logger.debug("d", { n: 1, password: "p" });
     expect(out).toEqual(["i\n"]);
     expect(err).toEqual(["debug: d (n=1)\n"]);
+  });
+
+  test("record writes an info line to the log file only, never to the terminal", () => {
+    const base = join(dir, "rec");
+    configureLogger({ verbose: false, quiet: false, logfile: base, role: "client" });
+    logger.record("session start", { files: 2, key: "secret" });
+    closeLogger();
+    const lines = readFileSync(`${base}.client`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([expect.objectContaining({ level: "info", msg: "session start", fields: { files: 2 } })]);
+    expect(out).toEqual([]);
+    expect(err).toEqual([]);
   });
 
   test("redactFields drops key and secret fields", () => {

@@ -109,7 +109,8 @@ function writeTerm(level: LogLevel, msg: string, fields: LogFields | undefined):
       if (state.role === "client" && !state.quiet) term.info(msg);
       return;
     case "debug":
-      if (state.verbose && state.role === "client") term.debug(`debug: ${msg}${fieldText(fields)}`);
+      // The receiver's stderr reaches the sender, which echoes it with -v.
+      if (state.verbose) term.debug(`${state.role === "server" ? "escp server: " : ""}debug: ${msg}${fieldText(fields)}`);
       return;
   }
 }
@@ -124,6 +125,8 @@ export const logger = {
   info: (msg: string, fields?: LogFields): void => emit("info", msg, fields),
   warn: (msg: string, fields?: LogFields): void => emit("warn", msg, fields),
   error: (msg: string, fields?: LogFields): void => emit("error", msg, fields),
+  /** A session fact for the log file only (info level): the terminal has the bar and summary. */
+  record: (msg: string, fields?: LogFields): void => writeFile("info", msg, fields),
   /** Whether debug lines go anywhere (skip building expensive debug text otherwise). */
   get debugEnabled(): boolean {
     return state.verbose;

@@ -19,6 +19,8 @@ export interface SessionParams {
   timeoutMs: number;
   rateLimit: number;
   ipMode: 0 | 4 | 6;
+  /** Emit ESCP_EV_LOG debug events (-v). */
+  verbose: boolean;
 }
 
 const EVENT_BATCH = 256;
@@ -94,6 +96,7 @@ export class NativeSession {
     set(C.ESCP_P_TIMEOUT_MS, p.timeoutMs, "--timeout");
     set(C.ESCP_P_RATE_LIMIT, p.rateLimit, "--limit");
     set(C.ESCP_P_IP_MODE, p.ipMode, "-4/-6");
+    set(C.ESCP_P_VERBOSE, p.verbose ? 1 : 0, "-v");
   }
 
   /** Text the library kept for the last failing call ("what [file:line]"). */

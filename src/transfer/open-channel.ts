@@ -18,6 +18,8 @@ import {
 } from "../control/messages.ts";
 import { REPO_ROOT } from "../native/lib.ts";
 import { join } from "node:path";
+import { faultPoint } from "./fault-points.ts";
+import { term } from "../cli/progress.ts";
 
 export interface OpenedSession {
   channel: ControlChannel;
@@ -43,28 +45,30 @@ function remoteCommand(o: Options): string[] {
 }
 
 async function start(o: Options, dest: Endpoint): Promise<{ channel: ControlChannel; where: string }> {
+  // -v: the receiver's debug lines arrive on its stderr; show them here.
+  const echo = o.verbose ? (text: string): void => term.passthrough(text) : undefined;
   if (o.mgmt) return { channel: await openMgmtChannel(o.mgmt), where: `mgmt socket ${o.mgmt}` };
   if (dest.host === undefined) {
     const argv = [process.execPath, join(REPO_ROOT, "src", "cli", "main.ts"), "--server", ...(o.verbose ? ["-v"] : [])];
-    return { channel: openLocalChannel(argv), where: "local receiver" };
+    return { channel: openLocalChannel(argv, echo), where: "local receiver" };
   }
   const target = { host: dest.host, ...(dest.user ? { user: dest.user } : {}), ...(dest.port ? { port: dest.port } : {}) };
   if (o.builtinSsh) {
     const user = dest.user ?? process.env.USER ?? "root";
-    return { channel: await openSsh2Channel({ ...sshOpts(o, dest.port), user }, target, remoteCommand(o)), where: dest.host };
+    return { channel: await openSsh2Channel({ ...sshOpts(o, dest.port), user }, target, remoteCommand(o), echo), where: dest.host };
   }
-  return { channel: openSshChannel(sshOpts(o, dest.port), target, remoteCommand(o)), where: dest.host };
+  return { channel: openSshChannel(sshOpts(o, dest.port), target, remoteCommand(o), echo), where: dest.host };
 }
 
 /** Why the channel died before a reply: ssh's own words, classified. */
-async function channelFailure(ch: ControlChannel, dest: Endpoint, cause: unknown): Promise<EscpError> {
+async function channelFailure(ch: ControlChannel, dest: Endpoint, where: string, viaSsh: boolean, cause: unknown): Promise<EscpError> {
   const code = await Promise.race([ch.exited, Bun.sleep(2000).then(() => null)]);
-  if (dest.host !== undefined && !(cause instanceof EscpError && cause.code === "E_VERSION")) {
+  if (viaSsh && dest.host !== undefined && !(cause instanceof EscpError && cause.code === "E_VERSION")) {
     return classifySshFailure(code, ch.stderrText(), dest.host);
   }
   if (cause instanceof EscpError) {
     const err = ch.stderrText().trim().split("\n").pop();
-    return err ? new EscpError(cause.code, `${cause.message} (${err})`) : cause;
+    return new EscpError(cause.code, `${where}: session init failed: ${cause.message}${err ? ` (${err})` : ""}`);
   }
   return new EscpError("E_HANDSHAKE", `session init failed: ${String(cause)}`);
 }
@@ -74,9 +78,10 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit)
   let reply: SessionReply;
   try {
     await channel.send(encodeSessionInit(init));
+    faultPoint("sender", "init");
     reply = decodeSessionReply(await channel.recv(o.timeoutMs + 30_000));
   } catch (e) {
-    const err = await channelFailure(channel, dest, e);
+    const err = await channelFailure(channel, dest, where, !o.mgmt, e);
     await channel.close();
     throw err;
   }

@@ -17,6 +17,8 @@ import { placeDestination, type Placement } from "./placement.ts";
 import { applyDirMeta, commitFile, removeQuietly, tempPathFor } from "../fs/commit.ts";
 import { receiverParams } from "./params.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
+import { faultPoint, faultsArmed } from "./fault-points.ts";
+import { peerLost } from "./peer-lost.ts";
 
 interface RxFile {
   entry: FileEntry;
@@ -45,8 +47,21 @@ class Receiver {
     private readonly place: Placement,
   ) {}
 
+  private lastSentAt = Date.now();
+  private announcedBytes = 0;
+
   private send(m: Parameters<typeof encodeControl>[0]): void {
     this.native.ctlSend(encodeControl(m));
+    this.lastSentAt = Date.now();
+  }
+
+  /** Liveness both ways: a control keepalive whenever we have been quiet for timeout/3. */
+  private tick(): void {
+    if (Date.now() - this.lastSentAt > this.init.timeoutMs / 3) this.send({ type: "keepalive" });
+    if (faultsArmed) {
+      const b = this.native.stats().bytesFile;
+      if (b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
+    }
   }
 
   private result(fino: number, err: EscpError | null, bytes: number, digest: Uint8Array): void {
@@ -58,6 +73,7 @@ class Receiver {
   }
 
   private onFileList(files: FileEntry[]): void {
+    faultPoint("receiver", "filelist");
     const sid = hex(this.init.sessionId);
     for (const e of files) {
       let final: string;
@@ -66,7 +82,7 @@ class Receiver {
       } catch (err) {
         const x = toEscpError(err);
         if (e.kind === "file") this.rejectFile(e, x);
-        else log.warn(x.message);
+        else this.result(e.fino, x, 0, new Uint8Array(0)); // a refused directory: its files fail on their own
         continue;
       }
       if (e.kind === "dir") {
@@ -77,6 +93,7 @@ class Receiver {
       this.files.set(e.fino, f);
       removeQuietly(f.tmp);
       this.native.rxFileAdd(e.fino, f.tmp, e.size);
+      this.announcedBytes += e.size;
     }
   }
 
@@ -102,13 +119,12 @@ class Receiver {
       const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : "E_WRITE";
       return this.result(ev.fino, new EscpError(code, `${f.final}: ${why}`, { path: f.final, errno: ev.sysErrno }), 0, new Uint8Array(0));
     }
-    if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) {
-      throw this.native.error(ev.status, `stream ${ev.stream}${ev.text ? ` (${ev.text})` : ""}`);
-    }
+    if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) throw peerLost(this.native, ev, "sender");
     if (ev.type === C.ESCP_EV_LOG) log.debug(`[C] ${ev.text}`);
   }
 
   private finish(ev: NativeEvent, f: RxFile): void {
+    faultPoint("receiver", "verify");
     this.files.delete(ev.fino);
     const rejected = this.pendingReject.get(ev.fino);
     if (rejected) return this.result(ev.fino, rejected, 0, new Uint8Array(0));
@@ -123,6 +139,7 @@ class Receiver {
     } catch (err) {
       return this.result(ev.fino, toEscpError(err), 0, ev.digest);
     }
+    log.debug(`committed ${f.final}`, { bytes: ev.bytes });
     this.result(ev.fino, null, ev.bytes, ev.digest);
   }
 
@@ -134,7 +151,10 @@ class Receiver {
       if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
       if (!this.pendingReject.has(m.fino)) f.senderDigest = m.digest;
       this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
-    } else if (m.type === "sessionDone") this.doneRequested = true;
+    } else if (m.type === "sessionDone") {
+      faultPoint("receiver", "close");
+      this.doneRequested = true;
+    }
     else if (m.type === "error") throw new EscpError("E_REMOTE", `sender: ${m.message}`);
   }
 
@@ -149,10 +169,12 @@ class Receiver {
     for (;;) {
       const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
       if (this.doneRequested && this.files.size === 0) break;
+      this.tick();
       if (channelExited()) throw new EscpError("E_TIMEOUT", "sender vanished (control channel closed)");
       await cadence.next(busy);
     }
     if (this.init.preserve) for (const [p, e] of [...this.dirs].reverse()) applyDirMeta(p, e);
+    log.record("session done", { filesOk: this.ok, filesFailed: this.failed });
     this.send({ type: "sessionDoneAck", filesOk: this.ok, filesFailed: this.failed });
   }
 }
@@ -170,9 +192,14 @@ export async function runReceiver(opts: Options): Promise<number> {
   let place: Placement;
   try {
     init = decodeSessionInit(await ch.recv(120_000));
+    faultPoint("receiver", "init");
     configureLogger({
       verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
       ...(init.logfile ? { logfile: init.logfile } : {}),
+    });
+    log.record("session init", {
+      dest: init.destPath, threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, checksum: init.checksum,
+      direct: init.direct, sparse: init.sparse, preserve: init.preserve, ports: `${init.portStart}+${init.portRange}`,
     });
     place = placeDestination(init);
   } catch (e) {
@@ -183,18 +210,23 @@ export async function runReceiver(opts: Options): Promise<number> {
   }
   let native: NativeSession | undefined;
   let rx: Receiver | undefined;
+  let replied = false;
   try {
     native = new NativeSession("receiver", receiverParams(init));
     native.setKey(init.key, init.sessionId);
     const addr = bindAddress(process.env);
     const port = native.listen(addr, init.portStart, init.portRange);
     native.start();
+    log.debug("listening for data streams", { address: addr, port });
+    replied = true;
     await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address: addr }));
     rx = new Receiver(init, native, place);
     await rx.run(() => exited);
   } catch (e) {
     const err = toEscpError(e);
     log.error(err.message);
+    // Before the reply (e.g. every data port busy) the sender waits for one: say why in it.
+    if (!replied) await replyError(ch, err).catch(() => undefined);
     try {
       native?.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
     } catch {

@@ -5,9 +5,10 @@ import type { RunConfig } from "../config/load.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { discover, type Discovery, type FoundEntry } from "../fs/discover.ts";
-import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type FileEntry } from "../control/messages.ts";
+import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type SessionInit, type FileEntry } from "../control/messages.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
+import { peerLost } from "./peer-lost.ts";
 import * as C from "../native/symbols.ts";
 import { Progress, term } from "../cli/progress.ts";
 import { log } from "../log/logger.ts";
@@ -15,6 +16,7 @@ import { openSession, type OpenedSession } from "./open-channel.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
+import { faultPoint, faultsArmed } from "./fault-points.ts";
 
 const BATCH_MAX_FILES = 2000;
 const BATCH_MAX_BYTES = 256 * 1024;
@@ -50,6 +52,7 @@ function buildInit(cfg: RunConfig, disc: Discovery): SessionInit {
 
 class Sender {
   private readonly files = new Map<number, Tracked>();
+  private readonly dirs = new Map<number, FoundEntry>(); // only to name a refused directory
   private readonly tally = new Tally();
   private ackSeen = false;
   private outstanding = 0; // files announced without a verdict yet
@@ -63,12 +66,22 @@ class Sender {
     private readonly progress: Progress,
   ) {}
 
+  private lastSentAt = Date.now();
+  private totalBytes = 0;
+
+  private send(m: ControlMsg): void {
+    this.native.ctlSend(encodeControl(m));
+    this.lastSentAt = Date.now();
+  }
+
   announce(disc: Discovery): void {
+    this.totalBytes = disc.totalBytes;
     let batch: FileEntry[] = [];
     let bytes = 0;
     const queue: [number, FoundEntry][] = [];
     const flush = (last: boolean): void => {
-      this.native.ctlSend(encodeControl({ type: "fileList", files: batch, last }));
+      this.send({ type: "fileList", files: batch, last });
+      faultPoint("sender", "filelist");
       for (const [fino, e] of queue) this.native.txFileAdd(fino, e.path, e.size);
       batch = [];
       queue.length = 0;
@@ -81,7 +94,7 @@ class Sender {
         this.files.set(fino, { entry: e, done: false });
         this.outstanding++;
         queue.push([fino, e]);
-      }
+      } else this.dirs.set(fino, e);
       batch.push(toFileEntry(fino, e));
       bytes += e.name.length + 96;
       if (batch.length >= BATCH_MAX_FILES || bytes >= BATCH_MAX_BYTES) flush(false);
@@ -94,14 +107,14 @@ class Sender {
     const t = this.files.get(ev.fino);
     if (ev.type === C.ESCP_EV_FILE_DONE && t) {
       t.digest = ev.digest;
-      this.native.ctlSend(encodeControl({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest }));
+      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest });
     } else if (ev.type === C.ESCP_EV_FILE_ERROR && t) {
       const err = this.native.error(ev.status, `${t.entry.path}`);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || err.message;
       this.fail(ev.fino, new EscpError(err.code, `${t.entry.path}: ${why}`, { path: t.entry.path, errno: ev.sysErrno }));
-      this.native.ctlSend(encodeControl({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: err.code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) }));
+      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: err.code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) });
     } else if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) {
-      throw this.native.error(ev.status, `stream ${ev.stream}${ev.text ? ` (${ev.text})` : ""}`);
+      throw peerLost(this.native, ev, this.opened.where);
     } else if (ev.type === C.ESCP_EV_LOG) {
       log.debug(`[C] ${ev.text}`);
     }
@@ -119,8 +132,10 @@ class Sender {
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
     if (m.type === "fileResult") {
+      faultPoint("sender", "verify");
       const t = this.files.get(m.fino);
-      if (!t || t.done) return;
+      if (!t) return this.dirRefused(m.fino, m.code, m.message);
+      if (t.done) return;
       if (m.code) {
         const code = isErrorCode(m.code) ? m.code : "E_WRITE";
         const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
@@ -133,11 +148,23 @@ class Sender {
       t.done = true;
       this.outstanding--;
       this.tally.ok(m.bytes);
+      log.debug(`verified ${t.entry.path}`, { bytes: m.bytes });
     } else if (m.type === "error") {
       throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.opened.where}: ${m.message}`);
     } else if (m.type === "sessionDoneAck") {
       this.ackSeen = true;
     }
+  }
+
+  /** The receiver refused a directory (e.g. an unsafe path): name it once, count it failed. */
+  private dirRefused(fino: number, code: string, message: string): void {
+    const d = this.dirs.get(fino);
+    if (!d || !code) return;
+    this.dirs.delete(fino);
+    const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
+    const err = new EscpError(isErrorCode(code) ? code : "E_WRITE", `${where}${d.name}: ${message}`, { path: d.path });
+    this.tally.failed(err);
+    term.error(`escp: ${err.message}`);
   }
 
   /** Drain rings until every file has a verdict, then close the session politely. */
@@ -148,8 +175,9 @@ class Sender {
       const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
       this.watch();
       if (this.outstanding === 0 && !sentDone) {
-        this.native.ctlSend(encodeControl({ type: "sessionDone", files: this.files.size, bytes: this.tally.bytes }));
+        this.send({ type: "sessionDone", files: this.files.size, bytes: this.tally.bytes });
         sentDone = true;
+        faultPoint("sender", "close");
       }
       if (sentDone && this.ackSeen) return this.tally;
       await cadence.next(busy);
@@ -160,6 +188,8 @@ class Sender {
     const s = this.native.stats();
     this.progress.update(s.bytesFile, this.tally.files);
     const now = Date.now();
+    if (now - this.lastSentAt > this.cfg.opts.timeoutMs / 3) this.send({ type: "keepalive" });
+    if (faultsArmed && s.bytesFile > 0 && s.bytesFile < this.totalBytes) faultPoint("sender", "midblock");
     if (s.bytesFile !== this.lastBytes) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;
@@ -184,7 +214,12 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   const progress = new Progress({ quiet: o.quiet, bits: o.bits });
   const t0 = performance.now();
   const init = buildInit(cfg, disc);
+  log.record("session start", {
+    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: disc.fileCount, bytes: disc.totalBytes,
+    threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
+  });
   const opened = await openSession(o, dest, init);
+  log.debug(`${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
   let native: NativeSession | undefined;
   let tally: Tally;
   try {
@@ -204,6 +239,7 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   native.close();
   await opened.channel.close();
   const seconds = (performance.now() - t0) / 1000;
+  log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount + disc.problems.length, seconds });
   progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount + disc.problems.length, seconds });
   return tally.exitCode(disc.problems);
 }

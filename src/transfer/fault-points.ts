@@ -1,0 +1,22 @@
+// Named protocol states where the fault-injection harness can act on this process, so tests
+// prove what each side does at that exact point:
+//   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there;
+//   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
+//   (e.g. delete or grow a source file mid-send). Costs one cached compare when unset.
+export type Role = "sender" | "receiver";
+export type ProtocolState = "init" | "filelist" | "midblock" | "verify" | "close";
+
+const killAt = process.env.ESCP_FAULT_KILL_AT ?? "";
+const execAt = process.env.ESCP_FAULT_EXEC_AT ?? "";
+let execDone = false;
+
+export function faultPoint(role: Role, state: ProtocolState): void {
+  const here = `${role}:${state}`;
+  if (killAt === here) process.kill(process.pid, "SIGKILL");
+  if (execAt === here && !execDone) {
+    execDone = true;
+    Bun.spawnSync(["sh", "-c", process.env.ESCP_FAULT_EXEC ?? "true"], { stdout: "ignore", stderr: "inherit" });
+  }
+}
+
+export const faultsArmed = killAt !== "" || execAt !== "";
