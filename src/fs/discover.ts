@@ -47,71 +47,69 @@ function statFollow(path: string): { st: Stats; big: { mtimeNs: bigint; atimeNs:
   return { st: statSync(path), big: { mtimeNs: b.mtimeNs, atimeNs: b.atimeNs } };
 }
 
-class Walker {
-  readonly out: Discovery = { entries: [], topLevel: [], problems: [], totalBytes: 0, fileCount: 0 };
-  constructor(private readonly recursive: boolean) {}
+export type WalkItem =
+  | { kind: "entry"; entry: FoundEntry }
+  | { kind: "problem"; error: EscpError }
+  | { kind: "top"; name: string; isDir: boolean };
 
-  private problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE", path: string, why: string): void {
-    this.out.problems.push(new EscpError(code, `${path}: ${why}`, { path }));
+function problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE", path: string, why: string): WalkItem {
+  return { kind: "problem", error: new EscpError(code, `${path}: ${why}`, { path }) };
+}
+
+/** Lazily walks the sources: memory holds one directory listing per level, never the tree. */
+export function* walk(sources: SourceSpec[], recursive: boolean): Generator<WalkItem> {
+  for (const spec of sources) yield* walkSource(spec, recursive);
+}
+
+function* walkSource(spec: SourceSpec, recursive: boolean): Generator<WalkItem> {
+  const abs = resolve(spec.path);
+  let found;
+  try {
+    found = statFollow(abs);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" && lstatOk(abs)) return yield problem("E_SOURCE_MISSING", spec.path, "dangling symbolic link");
+    return yield problem(code === "ENOENT" ? "E_SOURCE_MISSING" : "E_SOURCE_UNREADABLE", spec.path, describeSysError(e));
   }
-
-  private add(e: FoundEntry): void {
-    this.out.entries.push(e);
-    if (e.kind === "file") {
-      this.out.fileCount++;
-      this.out.totalBytes += e.size;
-    }
+  const name = basename(abs) || "/";
+  if (found.st.isDirectory()) {
+    if (!recursive) return yield problem("E_SOURCE_UNREADABLE", spec.path, "is a directory (use -r)");
+    yield { kind: "top", name, isDir: true };
+    yield* walkDir(abs, name, found, new Set());
+  } else if (found.st.isFile()) {
+    yield { kind: "top", name, isDir: false };
+    const entry = entryFrom("file", abs, name, found.st, found.big);
+    yield { kind: "entry", entry: spec.dst === undefined ? entry : { ...entry, dst: spec.dst } };
+  } else {
+    yield problem("E_SOURCE_UNREADABLE", spec.path, "not a regular file or directory");
   }
+}
 
-  source(spec: SourceSpec): void {
-    const abs = resolve(spec.path);
-    let found;
+function* walkDir(abs: string, name: string, found: ReturnType<typeof statFollow>, ancestors: Set<string>): Generator<WalkItem> {
+  const id = `${found.st.dev}:${found.st.ino}`;
+  if (ancestors.has(id)) return yield problem("E_SOURCE_UNREADABLE", abs, "symbolic link loop, skipped");
+  yield { kind: "entry", entry: entryFrom("dir", abs, name, found.st, found.big) };
+  let names: string[];
+  try {
+    names = readdirSync(abs);
+  } catch (e) {
+    return yield problem("E_SOURCE_UNREADABLE", abs, describeSysError(e));
+  }
+  names.sort();
+  const chain = new Set(ancestors).add(id);
+  for (const child of names) {
+    const childAbs = join(abs, child);
+    let st;
     try {
-      found = statFollow(abs);
+      st = statFollow(childAbs);
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "ENOENT" && lstatOk(abs)) return this.problem("E_SOURCE_MISSING", spec.path, "dangling symbolic link");
-      return this.problem(code === "ENOENT" ? "E_SOURCE_MISSING" : "E_SOURCE_UNREADABLE", spec.path, describeSysError(e));
+      const dangling = lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT";
+      yield problem("E_SOURCE_UNREADABLE", childAbs, dangling ? "dangling symbolic link, skipped" : describeSysError(e));
+      continue;
     }
-    const name = basename(abs) || "/";
-    if (found.st.isDirectory()) {
-      if (!this.recursive) return this.problem("E_SOURCE_UNREADABLE", spec.path, "is a directory (use -r)");
-      this.out.topLevel.push({ name, isDir: true });
-      this.dir(abs, name, found, new Set());
-    } else if (found.st.isFile()) {
-      this.out.topLevel.push({ name, isDir: false });
-      this.add({ ...entryFrom("file", abs, name, found.st, found.big), ...(spec.dst === undefined ? {} : { dst: spec.dst }) });
-    } else {
-      this.problem("E_SOURCE_UNREADABLE", spec.path, "not a regular file or directory");
-    }
-  }
-
-  private dir(abs: string, name: string, found: ReturnType<typeof statFollow>, ancestors: Set<string>): void {
-    const id = `${found.st.dev}:${found.st.ino}`;
-    if (ancestors.has(id)) return this.problem("E_SOURCE_UNREADABLE", abs, "symbolic link loop, skipped");
-    this.add(entryFrom("dir", abs, name, found.st, found.big));
-    let names: string[];
-    try {
-      names = readdirSync(abs);
-    } catch (e) {
-      return this.problem("E_SOURCE_UNREADABLE", abs, describeSysError(e));
-    }
-    names.sort();
-    const chain = new Set(ancestors).add(id);
-    for (const child of names) {
-      const childAbs = join(abs, child);
-      const childName = `${name}/${child}`;
-      let st;
-      try {
-        st = statFollow(childAbs);
-      } catch (e) {
-        this.problem("E_SOURCE_UNREADABLE", childAbs, lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT" ? "dangling symbolic link, skipped" : describeSysError(e));
-        continue;
-      }
-      if (st.st.isDirectory()) this.dir(childAbs, childName, st, chain);
-      else if (st.st.isFile()) this.add(entryFrom("file", childAbs, childName, st.st, st.big));
-      else this.problem("E_SOURCE_UNREADABLE", childAbs, "not a regular file or directory, skipped");
-    }
+    if (st.st.isDirectory()) yield* walkDir(childAbs, `${name}/${child}`, st, chain);
+    else if (st.st.isFile()) yield { kind: "entry", entry: entryFrom("file", childAbs, `${name}/${child}`, st.st, st.big) };
+    else yield problem("E_SOURCE_UNREADABLE", childAbs, "not a regular file or directory, skipped");
   }
 }
 
@@ -124,9 +122,43 @@ function lstatOk(p: string): boolean {
   }
 }
 
-/** Discover every source up front (totals drive the progress bar). */
+/** Totals for the progress bar and the top-level names for scp naming, from a first,
+ * storage-free pass (the second pass, `walk`, streams the entries themselves). */
+export interface Summary {
+  topLevel: { name: string; isDir: boolean }[];
+  fileCount: number;
+  entryCount: number;
+  totalBytes: number;
+}
+
+export function summarize(sources: SourceSpec[], recursive: boolean): Summary {
+  const sum: Summary = { topLevel: [], fileCount: 0, entryCount: 0, totalBytes: 0 };
+  for (const item of walk(sources, recursive)) {
+    if (item.kind === "top") sum.topLevel.push({ name: item.name, isDir: item.isDir });
+    else if (item.kind === "entry") {
+      sum.entryCount++;
+      if (item.entry.kind === "file") {
+        sum.fileCount++;
+        sum.totalBytes += item.entry.size;
+      }
+    }
+  }
+  return sum;
+}
+
+/** Everything at once (tests and small callers). */
 export function discover(sources: SourceSpec[], recursive: boolean): Discovery {
-  const w = new Walker(recursive);
-  for (const s of sources) w.source(s);
-  return w.out;
+  const out: Discovery = { entries: [], topLevel: [], problems: [], totalBytes: 0, fileCount: 0 };
+  for (const item of walk(sources, recursive)) {
+    if (item.kind === "top") out.topLevel.push({ name: item.name, isDir: item.isDir });
+    else if (item.kind === "problem") out.problems.push(item.error);
+    else {
+      out.entries.push(item.entry);
+      if (item.entry.kind === "file") {
+        out.fileCount++;
+        out.totalBytes += item.entry.size;
+      }
+    }
+  }
+  return out;
 }
