@@ -92,7 +92,7 @@ export function resolveDestRoot(req: DestRequest, statKind: StatKind): DestRoot 
   throw destError(`destination ${req.destPath} is not a directory`, req.destPath);
 }
 
-function rejected(relName: string, cause: string): EscpError {
+export function rejected(relName: string, cause: string): EscpError {
   return new EscpError("E_REJECTED_PATH", `refusing unsafe name ${JSON.stringify(relName)}: ${cause}`, { path: relName });
 }
 

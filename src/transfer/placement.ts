@@ -1,11 +1,12 @@
 // Where each announced entry lands on the receiver: scp naming rules (fs/dest-path.ts) plus
 // path safety (every name must resolve inside the destination root) and directory creation.
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { FileEntry, SessionInit } from "../control/messages.ts";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
 import { resolveDestRoot, safeJoin } from "../fs/dest-path.ts";
 import { checkWritable, ensureDir } from "../fs/commit.ts";
+import { requireInside } from "../fs/contain.ts";
 
 export interface Placement {
   /** Final path for an entry; creates directories on the way. Throws E_REJECTED_PATH / E_WRITE. */
@@ -22,12 +23,6 @@ function statKind(p: string): "dir" | "file" | "missing" {
 
 export function placeDestination(init: SessionInit): Placement {
   const r = resolveDestRoot({ destPath: init.destPath, sources: init.sources, recursive: init.recursive, filelist: init.filelist }, statKind);
-  const made = new Set<string>();
-  const ensure = (d: string): void => {
-    if (made.has(d)) return;
-    ensureDir(d);
-    made.add(d);
-  };
   if ("singleFileTarget" in r) {
     const target = r.singleFileTarget;
     checkWritable(dirname(target) || ".");
@@ -47,6 +42,15 @@ export function placeDestination(init: SessionInit): Placement {
     }
   }
   checkWritable(root);
+  const realRoot = realpathSync(root);
+  const inside = new Set<string>(); // directories already checked (and created)
+  /** `dir` must resolve inside the root before mkdir -p could follow a symlink out of it. */
+  const ensureInside = (dir: string, rel: string): void => {
+    if (inside.has(dir)) return;
+    requireInside(realRoot, dir, rel);
+    ensureDir(dir);
+    inside.add(dir);
+  };
   return {
     pathFor: (e) => {
       let rel = e.dst ?? e.name;
@@ -54,9 +58,13 @@ export function placeDestination(init: SessionInit): Placement {
         const slash = rel.indexOf("/");
         rel = slash < 0 ? "" : rel.slice(slash + 1);
       }
-      const final = rel === "" ? root : safeJoin(root, rel);
-      if (e.kind === "dir") ensure(final);
-      else ensure(dirname(final));
+      if (rel === "") return root;
+      const final = safeJoin(root, rel);
+      // A directory is checked including its last component: an existing symlink there would
+      // lead its files (and -p's chmod) outside. A file's last component is not: the commit
+      // rename() replaces an existing symlink itself and never writes through it.
+      if (e.kind === "dir") ensureInside(final, rel);
+      else ensureInside(dirname(final), rel);
       return final;
     },
   };

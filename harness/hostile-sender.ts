@@ -1,0 +1,174 @@
+// A hostile sender built from escp's own codecs: spawns a real local receiver, runs session
+// init, connects a native sender session and then sends whatever the test crafts (evil names,
+// bogus completions, raw garbage) alongside real file data, recording the receiver's answers.
+import { randomBytes } from "node:crypto";
+import type { ControlChannel } from "../src/control/channel.ts";
+import { openLocalChannel } from "../src/control/local.ts";
+import {
+  decodeControl, decodeSessionReply, encodeControl, encodeSessionInit,
+  PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileEntry, type SessionInit,
+} from "../src/control/messages.ts";
+import type { NativeEvent } from "../src/native/events.ts";
+import { NativeSession } from "../src/native/session.ts";
+import * as C from "../src/native/symbols.ts";
+import { Cadence } from "../src/transfer/pump.ts";
+import { ESCP_MAIN } from "./escp-run.ts";
+
+export type FileResult = Extract<ControlMsg, { type: "fileResult" }>;
+export type ErrorMsg = Extract<ControlMsg, { type: "error" }>;
+
+export interface HostileOptions {
+  /** Working directory of the receiver process (its "login directory"). */
+  cwd: string;
+  /** Destination root: an existing directory; names in FileList are relative to it. */
+  destPath: string;
+  threads?: number;
+  timeoutMs?: number;
+}
+
+const BLOCK = 64 * 1024;
+
+/** A FileEntry for a regular file (or directory) with plain metadata. */
+export function entry(fino: number, name: string, size: number, extra: Partial<FileEntry> = {}): FileEntry {
+  return { fino, kind: "file", name, size, mode: 0o644, mtimeSec: 1_700_000_000, mtimeNsec: 0, atimeSec: 1_700_000_000, atimeNsec: 0, ...extra };
+}
+
+export class HostileSender {
+  readonly results = new Map<number, FileResult>();
+  readonly errors: ErrorMsg[] = [];
+  /** Stream-down / fatal events our native session saw (the receiver went away). */
+  readonly lost: string[] = [];
+  /** finos whose completion (fileDone) we hold back instead of sending. */
+  readonly withhold = new Set<number>();
+  readonly sent = new Set<number>(); // finos whose data our native side finished sending
+  ackSeen = false;
+  exitCode: number | null | undefined = undefined; // undefined while the receiver runs
+  native: NativeSession | undefined;
+  private closed = false;
+
+  private constructor(readonly channel: ControlChannel, readonly init: SessionInit, readonly port: number) {
+    void channel.exited.then((c) => {
+      this.exitCode = c;
+    });
+  }
+
+  /** Spawn `escp --server` in opts.cwd and complete session init; data streams not yet up. */
+  static async open(opts: HostileOptions): Promise<HostileSender> {
+    const init: SessionInit = {
+      versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
+      sessionId: new Uint8Array(randomBytes(16)), key: new Uint8Array(randomBytes(32)),
+      role: "receiver", threads: opts.threads ?? 2, blockSize: BLOCK, ioEngine: "posix",
+      checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
+      timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
+      logfile: "", destPath: opts.destPath, recursive: true, filelist: true, sources: [],
+    };
+    // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
+    const here = process.cwd();
+    process.chdir(opts.cwd);
+    let channel: ControlChannel;
+    try {
+      channel = openLocalChannel([process.execPath, ESCP_MAIN, "--server"]);
+    } finally {
+      process.chdir(here);
+    }
+    try {
+      await channel.send(encodeSessionInit(init));
+      const reply = decodeSessionReply(await channel.recv(init.timeoutMs));
+      if (reply.error) throw new Error(`receiver refused session init: ${reply.error.code} ${reply.error.message}`);
+      return new HostileSender(channel, init, reply.port);
+    } catch (e) {
+      await channel.close();
+      throw e;
+    }
+  }
+
+  /** Open and authenticate the data streams as a genuine sender would. */
+  connect(): void {
+    const n = new NativeSession("sender", {
+      threads: this.init.threads, blockSize: this.init.blockSize, ioEngine: "posix", direct: true, checksum: true,
+      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false,
+    });
+    this.native = n;
+    n.setKey(this.init.key, this.init.sessionId);
+    n.connect("127.0.0.1", this.port);
+    n.start();
+  }
+
+  private get n(): NativeSession {
+    if (!this.native) throw new Error("HostileSender: connect() first");
+    return this.native;
+  }
+
+  send(m: ControlMsg): void {
+    this.n.ctlSend(encodeControl(m));
+  }
+
+  /** Bytes that bypass the codec entirely (the native layer still seals them in a CTL frame). */
+  sendRaw(bytes: Uint8Array): void {
+    this.n.ctlSend(bytes);
+  }
+
+  announce(files: FileEntry[]): void {
+    this.send({ type: "fileList", files, last: true });
+  }
+
+  /** Queue real data for fino from a local file; call finish() after the last one. */
+  addData(fino: number, path: string, size: number): void {
+    this.n.txFileAdd(fino, path, size);
+  }
+
+  finish(): void {
+    this.n.txFinish();
+  }
+
+  /** Pump both rings (answering our own finished files with fileDone) until cond() holds;
+   * stops early, returning false, once the receiver has exited or the streams went down. */
+  async until(cond: () => boolean): Promise<boolean> {
+    const cadence = new Cadence();
+    for (;;) {
+      const gone = this.exitCode !== undefined || this.lost.length > 0;
+      // Drain first, even when the receiver is gone: its last words may be queued for us.
+      const busy = this.native ? this.n.drain((b) => this.onControl(b), (ev) => this.onEvent(ev)) : false;
+      if (cond()) return true;
+      if (gone) return false;
+      await cadence.next(busy);
+    }
+  }
+
+  private onControl(buf: Uint8Array): void {
+    const m = decodeControl(buf);
+    if (m.type === "fileResult") this.results.set(m.fino, m);
+    else if (m.type === "error") this.errors.push(m);
+    else if (m.type === "sessionDoneAck") this.ackSeen = true;
+  }
+
+  private onEvent(ev: NativeEvent): void {
+    if (ev.type === C.ESCP_EV_FILE_DONE) {
+      this.sent.add(ev.fino);
+      if (this.withhold.has(ev.fino)) return;
+      try {
+        this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest });
+      } catch (e) {
+        this.lost.push(`fileDone #${ev.fino} not sent: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    } else if (ev.type === C.ESCP_EV_STREAM_DOWN || ev.type === C.ESCP_EV_FATAL) {
+      this.lost.push(`stream ${ev.stream}: status ${ev.status} ${ev.text}`);
+    }
+  }
+
+  /** Orderly close: sessionDone, wait for the ack (or the receiver's exit). */
+  async sessionDone(files: number): Promise<boolean> {
+    this.send({ type: "sessionDone", files, bytes: 0 });
+    return this.until(() => this.ackSeen);
+  }
+
+  /** Release everything (idempotent); returns the receiver's exit status and stderr. */
+  async close(): Promise<{ code: number | null; stderr: string }> {
+    if (!this.closed) {
+      this.closed = true;
+      this.native?.close();
+      await this.channel.close();
+    }
+    return { code: await this.channel.exited, stderr: this.channel.stderrText() };
+  }
+}
