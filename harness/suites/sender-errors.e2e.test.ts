@@ -34,13 +34,13 @@ describe("sender-side errors", () => {
     await expectSameFile(join(src, "ok.txt"), join(dst, "ok.txt"));
   });
 
-  test("a file deleted after discovery is named; the others arrive", async () => {
+  test("a file deleted after it was announced is named; the others arrive", async () => {
     const src = join(tmp, "vanish");
     mkdirSync(src);
     await writeRandomFile(join(src, "a-stays"), 5000, 1);
     await writeRandomFile(join(src, "b-goes"), 5000, 2);
     const dst = join(tmp, "vanish-out");
-    const env = { ...process.env, ESCP_FAULT_EXEC_AT: "sender:init", ESCP_FAULT_EXEC: `rm -f '${join(src, "b-goes")}'` };
+    const env = { ...process.env, ESCP_FAULT_EXEC_AT: "sender:filelist", ESCP_FAULT_EXEC: `rm -f '${join(src, "b-goes")}'` };
     const r = await runEscp([...BASE, "-r", src, dst], { env });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("b-goes: No such file or directory");

@@ -22,14 +22,6 @@ export interface FoundEntry {
   dst?: string;
 }
 
-export interface Discovery {
-  entries: FoundEntry[];
-  topLevel: { name: string; isDir: boolean }[];
-  problems: EscpError[];
-  totalBytes: number;
-  fileCount: number;
-}
-
 function timeParts(ms: number, ns: bigint | undefined): [number, number] {
   if (ns !== undefined) return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
   const sec = Math.floor(ms / 1000);
@@ -144,21 +136,4 @@ export function summarize(sources: SourceSpec[], recursive: boolean): Summary {
     }
   }
   return sum;
-}
-
-/** Everything at once (tests and small callers). */
-export function discover(sources: SourceSpec[], recursive: boolean): Discovery {
-  const out: Discovery = { entries: [], topLevel: [], problems: [], totalBytes: 0, fileCount: 0 };
-  for (const item of walk(sources, recursive)) {
-    if (item.kind === "top") out.topLevel.push({ name: item.name, isDir: item.isDir });
-    else if (item.kind === "problem") out.problems.push(item.error);
-    else {
-      out.entries.push(item.entry);
-      if (item.entry.kind === "file") {
-        out.fileCount++;
-        out.totalBytes += item.entry.size;
-      }
-    }
-  }
-  return out;
 }

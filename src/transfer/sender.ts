@@ -4,8 +4,9 @@ import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/load.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
-import { discover, type Discovery, type FoundEntry } from "../fs/discover.ts";
-import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type SessionInit, type FileEntry } from "../control/messages.ts";
+import { summarize, walk, type FoundEntry, type SourceSpec, type Summary } from "../fs/discover.ts";
+import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type SessionInit } from "../control/messages.ts";
+import { Announcer } from "./announcer.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import { peerLost } from "./peer-lost.ts";
@@ -18,24 +19,13 @@ import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
 import { faultPoint, faultsArmed } from "./fault-points.ts";
 
-const BATCH_MAX_FILES = 2000;
-const BATCH_MAX_BYTES = 256 * 1024;
-
+/** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
   entry: FoundEntry;
   digest?: Uint8Array;
-  done: boolean;
 }
 
-function toFileEntry(fino: number, e: FoundEntry): FileEntry {
-  return {
-    fino, kind: e.kind, name: e.name, size: e.size, mode: e.mode,
-    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec,
-    ...(e.dst === undefined ? {} : { dst: e.dst }),
-  };
-}
-
-function buildInit(cfg: RunConfig, disc: Discovery): SessionInit {
+function buildInit(cfg: RunConfig, sum: Summary): SessionInit {
   const o = cfg.opts;
   return {
     versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
@@ -46,7 +36,7 @@ function buildInit(cfg: RunConfig, disc: Discovery): SessionInit {
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", destPath: cfg.dest?.path ?? "", recursive: o.recursive,
     filelist: cfg.filelistEntries.length > 0,
-    sources: disc.topLevel,
+    sources: sum.topLevel,
   };
 }
 
@@ -56,6 +46,7 @@ class Sender {
   private readonly tally = new Tally();
   private ackSeen = false;
   private outstanding = 0; // files announced without a verdict yet
+  private announced = 0;
   private lastProgressAt = Date.now();
   private lastBytes = -1;
 
@@ -64,43 +55,36 @@ class Sender {
     private readonly native: NativeSession,
     private readonly opened: OpenedSession,
     private readonly progress: Progress,
+    private readonly totalBytes: number,
   ) {}
 
   private lastSentAt = Date.now();
-  private totalBytes = 0;
 
   private send(m: ControlMsg): void {
     this.native.ctlSend(encodeControl(m));
     this.lastSentAt = Date.now();
   }
 
-  announce(disc: Discovery): void {
-    this.totalBytes = disc.totalBytes;
-    let batch: FileEntry[] = [];
-    let bytes = 0;
-    const queue: [number, FoundEntry][] = [];
-    const flush = (last: boolean): void => {
-      this.send({ type: "fileList", files: batch, last });
-      faultPoint("sender", "filelist");
-      for (const [fino, e] of queue) this.native.txFileAdd(fino, e.path, e.size);
-      batch = [];
-      queue.length = 0;
-      bytes = 0;
-    };
-    let fino = 0;
-    for (const e of disc.entries) {
-      fino++;
-      if (e.kind === "file") {
-        this.files.set(fino, { entry: e, done: false });
+  /** Wire the walk to the receiver and the native queue; step() is called every tick. */
+  announcer(specs: SourceSpec[]): Announcer {
+    return new Announcer(walk(specs, this.cfg.opts.recursive), {
+      fileList: (files, last) => {
+        this.send({ type: "fileList", files, last });
+        faultPoint("sender", "filelist");
+      },
+      file: (fino, e) => {
+        this.files.set(fino, { entry: e });
         this.outstanding++;
-        queue.push([fino, e]);
-      } else this.dirs.set(fino, e);
-      batch.push(toFileEntry(fino, e));
-      bytes += e.name.length + 96;
-      if (batch.length >= BATCH_MAX_FILES || bytes >= BATCH_MAX_BYTES) flush(false);
-    }
-    flush(true);
-    this.native.txFinish();
+        this.announced++;
+        this.native.txFileAdd(fino, e.path, e.size);
+      },
+      dir: (fino, e) => void this.dirs.set(fino, e),
+      problem: (err) => {
+        this.tally.failed(err);
+        term.error(`escp: ${err.message}`);
+      },
+      finished: () => this.native.txFinish(),
+    });
   }
 
   private onEvent(ev: NativeEvent): void {
@@ -121,9 +105,7 @@ class Sender {
   }
 
   private fail(fino: number, err: EscpError): void {
-    const t = this.files.get(fino);
-    if (!t || t.done) return;
-    t.done = true;
+    if (!this.files.delete(fino)) return;
     this.outstanding--;
     this.tally.failed(err);
     term.error(`escp: ${err.message}`);
@@ -135,7 +117,6 @@ class Sender {
       faultPoint("sender", "verify");
       const t = this.files.get(m.fino);
       if (!t) return this.dirRefused(m.fino, m.code, m.message);
-      if (t.done) return;
       if (m.code) {
         const code = isErrorCode(m.code) ? m.code : "E_WRITE";
         const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
@@ -145,7 +126,7 @@ class Sender {
       if (!this.cfg.opts.nochecksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
         return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
       }
-      t.done = true;
+      this.files.delete(m.fino);
       this.outstanding--;
       this.tally.ok(m.bytes);
       log.debug(`verified ${t.entry.path}`, { bytes: m.bytes });
@@ -168,14 +149,15 @@ class Sender {
   }
 
   /** Drain rings until every file has a verdict, then close the session politely. */
-  async run(): Promise<Tally> {
+  async run(announcer: Announcer): Promise<Tally> {
     const cadence = new Cadence();
     let sentDone = false;
     for (;;) {
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      const added = announcer.step(this.outstanding);
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0;
       this.watch();
-      if (this.outstanding === 0 && !sentDone) {
-        this.send({ type: "sessionDone", files: this.files.size, bytes: this.tally.bytes });
+      if (announcer.done && this.outstanding === 0 && !sentDone) {
+        this.send({ type: "sessionDone", files: this.announced, bytes: this.tally.bytes });
         sentDone = true;
         faultPoint("sender", "close");
       }
@@ -199,23 +181,34 @@ class Sender {
   }
 }
 
+/** Sources as the walker takes them: the positional paths or the --filelist entries. */
+function sourceSpecs(cfg: RunConfig): SourceSpec[] {
+  if (cfg.filelistEntries.length === 0) return cfg.sources.map((path) => ({ path }));
+  return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) }));
+}
+
+/** Nothing sendable: name every problem and exit without starting a session. */
+function nothingToSend(specs: SourceSpec[], recursive: boolean): number {
+  const problems: EscpError[] = [];
+  for (const item of walk(specs, recursive)) if (item.kind === "problem") problems.push(item.error);
+  for (const p of problems) term.error(`escp: ${p.message}`);
+  if (problems.length > 0) return Math.max(...problems.map((p) => p.exitCode));
+  throw new EscpError("E_NOTHING", "nothing to transfer");
+}
+
 /** Run a push transfer; returns the process exit status. */
 export async function runSender(cfg: RunConfig): Promise<number> {
   const o = cfg.opts;
-  const specs = cfg.filelistEntries.length > 0 ? cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) })) : cfg.sources.map((path) => ({ path }));
-  const disc = discover(specs, o.recursive);
-  for (const p of disc.problems) term.error(`escp: ${p.message}`);
-  if (disc.entries.length === 0) {
-    if (disc.problems.length > 0) return Math.max(...disc.problems.map((p) => p.exitCode));
-    throw new EscpError("E_NOTHING", "nothing to transfer");
-  }
+  const specs = sourceSpecs(cfg);
+  const sum = summarize(specs, o.recursive); // totals first, entries streamed later
+  if (sum.entryCount === 0) return nothingToSend(specs, o.recursive);
   const dest = cfg.dest;
   if (!dest) throw new EscpError("E_USAGE", "missing destination");
   const progress = new Progress({ quiet: o.quiet, bits: o.bits });
   const t0 = performance.now();
-  const init = buildInit(cfg, disc);
+  const init = buildInit(cfg, sum);
   log.record("session start", {
-    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: disc.fileCount, bytes: disc.totalBytes,
+    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
     threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
   });
   const opened = await openSession(o, dest, init);
@@ -227,10 +220,9 @@ export async function runSender(cfg: RunConfig): Promise<number> {
     native.setKey(init.key, init.sessionId);
     native.connect(opened.dataAddress, opened.reply.port);
     native.start();
-    progress.start(disc.totalBytes, disc.fileCount);
-    const s = new Sender(cfg, native, opened, progress);
-    s.announce(disc);
-    tally = await s.run();
+    progress.start(sum.totalBytes, sum.fileCount);
+    const s = new Sender(cfg, native, opened, progress, sum.totalBytes);
+    tally = await s.run(s.announcer(specs));
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -239,7 +231,7 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   native.close();
   await opened.channel.close();
   const seconds = (performance.now() - t0) / 1000;
-  log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount + disc.problems.length, seconds });
-  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount + disc.problems.length, seconds });
-  return tally.exitCode(disc.problems);
+  log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount, seconds });
+  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds });
+  return tally.exitCode();
 }

@@ -1,0 +1,64 @@
+// Feeds the walk of the sources to the receiver (FileList batches) and to the native sender
+// (tx_file_add) a window at a time, so memory and queues stay bounded whatever the file count.
+import type { FileEntry } from "../control/messages.ts";
+import type { EscpError } from "../errors/escp-error.ts";
+import type { FoundEntry, WalkItem } from "../fs/discover.ts";
+
+const BATCH_MAX_FILES = 2000;
+const BATCH_MAX_BYTES = 256 * 1024;
+/** Files announced but without a verdict at most; bounds memory, C queues and open files. */
+export const WINDOW_FILES = 4096;
+
+export interface AnnounceSink {
+  fileList(files: FileEntry[], last: boolean): void;
+  file(fino: number, e: FoundEntry): void; // after the batch naming it was sent
+  dir(fino: number, e: FoundEntry): void;
+  problem(err: EscpError): void;
+  finished(): void; // no more files will be added
+}
+
+function toFileEntry(fino: number, e: FoundEntry): FileEntry {
+  return {
+    fino, kind: e.kind, name: e.name, size: e.size, mode: e.mode,
+    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec,
+    ...(e.dst === undefined ? {} : { dst: e.dst }),
+  };
+}
+
+export class Announcer {
+  private fino = 0;
+  private ended = false;
+
+  constructor(private readonly items: Iterator<WalkItem>, private readonly sink: AnnounceSink) {}
+
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** Announce until `inFlight` files await verdicts or the walk ends. Returns files added. */
+  step(inFlight: number): number {
+    if (this.ended || inFlight >= WINDOW_FILES) return 0;
+    const batch: FileEntry[] = [];
+    const files: [number, FoundEntry][] = [];
+    let bytes = 0;
+    while (inFlight + files.length < WINDOW_FILES && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
+      const next = this.items.next();
+      if (next.done) {
+        this.ended = true;
+        break;
+      }
+      const item = next.value;
+      if (item.kind === "problem") this.sink.problem(item.error);
+      if (item.kind !== "entry") continue;
+      const fino = ++this.fino;
+      batch.push(toFileEntry(fino, item.entry));
+      bytes += item.entry.name.length + (item.entry.dst?.length ?? 0) + 96;
+      if (item.entry.kind === "file") files.push([fino, item.entry]);
+      else this.sink.dir(fino, item.entry);
+    }
+    if (batch.length > 0 || this.ended) this.sink.fileList(batch, this.ended);
+    for (const [fino, e] of files) this.sink.file(fino, e);
+    if (this.ended) this.sink.finished();
+    return files.length;
+  }
+}
