@@ -2,7 +2,7 @@
 // fail only the files they hit, name them with the cause, leave no temporaries behind and
 // never touch an existing destination file the failed copy would have replaced.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir, onExitCleanup } from "../tmp-dir.ts";
 import { BASE, expectSameFile, runEscp, writeRandomFile } from "./e2e-helpers.ts";
@@ -114,5 +114,26 @@ describe("EACCES (an unwritable destination subdirectory)", () => {
     expect(readFileSync(join(dst, "tree", "open", "g"), "utf8")).toBe("open\n");
     expect(readFileSync(join(dst, "tree", "top"), "utf8")).toBe("top\n");
     expect(temporaries(join(dst, "tree"))).toEqual([]);
+  });
+});
+
+describe("end-to-end digest mismatch", () => {
+  test("a wrong digest is named, nothing is renamed into place, an existing file is untouched", async () => {
+    const dir = makeTmpDir("digest-mismatch");
+    const src = join(dir, "src");
+    mkdirSync(src);
+    writeFileSync(join(src, "new.txt"), "fresh contents\n");
+    writeFileSync(join(src, "old.txt"), "replacement\n");
+    const dst = join(dir, "dst");
+    mkdirSync(dst);
+    writeFileSync(join(dst, "old.txt"), "precious original\n");
+    const env = { ...process.env, ESCP_FAULT_CORRUPT_DIGEST: "1" };
+    const r = await runEscp([...BASE, join(src, "new.txt"), join(src, "old.txt"), dst], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("new.txt");
+    expect(r.stderr).toContain("BLAKE3 mismatch");
+    expect(existsSync(join(dst, "new.txt"))).toBe(false);
+    expect(readFileSync(join(dst, "old.txt"), "utf8")).toBe("precious original\n");
+    expect(readdirSync(dst).filter((n) => n.startsWith(".escp-"))).toEqual([]);
   });
 });

@@ -2,7 +2,10 @@
 // prove what each side does at that exact point:
 //   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there;
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
-//   (e.g. delete or grow a source file mid-send). Costs one cached compare when unset.
+//   (e.g. delete or grow a source file mid-send);
+//   ESCP_FAULT_CORRUPT_DIGEST=1   the sender reports a wrong BLAKE3 for every file (proves
+//   that a mismatch is caught, named, and never renamed into place).
+// Costs one cached compare when unset.
 export type Role = "sender" | "receiver";
 export type ProtocolState = "init" | "filelist" | "midblock" | "verify" | "close";
 
@@ -20,3 +23,13 @@ export function faultPoint(role: Role, state: ProtocolState): void {
 }
 
 export const faultsArmed = killAt !== "" || execAt !== "";
+
+const corrupt = process.env.ESCP_FAULT_CORRUPT_DIGEST === "1";
+
+/** The digest to report: the real one, or (under fault injection) one with a flipped bit. */
+export function reportedDigest(d: Uint8Array): Uint8Array {
+  if (!corrupt || d.length === 0) return d;
+  const bad = d.slice();
+  bad[0] = (bad[0] ?? 0) ^ 1;
+  return bad;
+}

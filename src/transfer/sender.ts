@@ -17,7 +17,7 @@ import { openSession, type OpenedSession } from "./open-channel.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
-import { faultPoint, faultsArmed } from "./fault-points.ts";
+import { faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
@@ -91,7 +91,7 @@ class Sender {
     const t = this.files.get(ev.fino);
     if (ev.type === C.ESCP_EV_FILE_DONE && t) {
       t.digest = ev.digest;
-      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest });
+      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
     } else if (ev.type === C.ESCP_EV_FILE_ERROR && t) {
       const err = this.native.error(ev.status, `${t.entry.path}`);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || err.message;
