@@ -89,6 +89,19 @@ async function runNative(t: Tally): Promise<void> {
   }
 }
 
+/** The libFuzzer target for the frame decoder, run for a bounded time (one test; its
+ *  `fuzz_frame: N execs in S s, 0 crashes` line records how many inputs were tried). */
+async function runFuzz(t: Tally): Promise<void> {
+  const seconds = process.env.ESCP_FUZZ_SECONDS ?? "20";
+  await emit(`== make -C native fuzz-run FUZZ_SECONDS=${seconds}\n`);
+  const r = await run(["make", "-s", "-C", NATIVE, "fuzz-run", `FUZZ_SECONDS=${seconds}`]);
+  if (r.code === 0 && /fuzz_frame: \d+ execs/.test(r.text)) t.passed++;
+  else {
+    t.failed++;
+    t.failures.push("native: fuzz_frame (crash or build failure; see build/fuzz.log)");
+  }
+}
+
 /** Last ` N pass|fail|skip|todo|error` counts from bun test's closing summary. */
 function summaryCounts(text: string): Map<string, number> | undefined {
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
@@ -145,7 +158,10 @@ async function main(argv: string[]): Promise<number> {
   const native = !argv.includes("--no-native");
   const passthrough = argv.filter((a) => a !== "--no-native");
   const t: Tally = { passed: 0, failed: 0, skipped: 0, failures: [] };
-  if (native) await runNative(t);
+  if (native) {
+    await runNative(t);
+    await runFuzz(t);
+  }
   await runBunTests(t, passthrough);
   if (t.failures.length > 0) await emit(`\nfailures:\n${t.failures.map((f) => `  ${f}`).join("\n")}\n`);
   await emit(`${t.passed} passed, ${t.failed} failed${t.skipped > 0 ? `, ${t.skipped} skipped` : ""}\n`);

@@ -56,6 +56,7 @@
 #define ESCP_E_ABORTED -22      /* file or session aborted by the peer or by stop */
 #define ESCP_E_VERSION -23      /* protocol version not supported */
 #define ESCP_E_DUP -24          /* duplicate file number or stream id */
+#define ESCP_E_CHANGED -25      /* source file grew, shrank, was modified or replaced while sent */
 
 /* parameters (int64 values); all range checks live in escp_param_bounds */
 #define ESCP_P_THREADS 1      /* data streams T, 1..64, default 4 */
@@ -64,7 +65,7 @@
 #define ESCP_P_DIRECT 4       /* O_DIRECT with per-file fallback: 0/1, default 1 */
 #define ESCP_P_CHECKSUM 5     /* per-file BLAKE3: 0/1, default 1 */
 #define ESCP_P_SPARSE 6       /* receiver skips all-zero blocks: 0/1, default 0 */
-#define ESCP_P_TIMEOUT_MS 7   /* connect/hello/wait deadline, 1000..86400000, default 30000 */
+#define ESCP_P_TIMEOUT_MS 7   /* connect/hello/wait deadline and stream silence limit, 1000..86400000, default 30000 */
 #define ESCP_P_RATE_LIMIT 8   /* SO_MAX_PACING_RATE bytes/s per socket, 0 = off */
 #define ESCP_P_SOCK_BUF 9     /* SO_SNDBUF/SO_RCVBUF bytes, 0 = kernel autotuning */
 #define ESCP_P_IP_MODE 10     /* 0 any, 4 IPv4 only, 6 IPv6 only */
@@ -140,6 +141,11 @@ ESCP_API int32_t escp_tx_finish(void *h);
 /* ---- receiver: files ---- */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint);
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags);
+/* rx_file_add's size_hint must be the size the sender announced: once ceil(size/B) blocks
+ * (1 for an empty file) are in, the file is closed at once, and a further block for it is
+ * ESCP_E_PROTO. Liveness: each side must send a control message (e.g. a keepalive) when it
+ * has sent none for timeout/3; a stream silent for a whole timeout is ESCP_EV_FATAL
+ * ESCP_E_TIMEOUT. FILE_ERROR ESCP_E_CHANGED: the source changed while it was sent. */
 
 /* ---- control messages, events, counters ---- */
 ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);

@@ -11,13 +11,19 @@ static int32_t sock_status(int64_t r) {
   return r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED;
 }
 
+/* recv failed or hit EOF after r bytes: report why (silence for a whole timeout is FATAL). */
+static void ctl_recv_failed(escp_session *s, int64_t r, const char *what) {
+  if (r == -EAGAIN) escp__rcv_timeout(s, 0);
+  else escp__stream_down(s, 0, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what);
+}
+
 /* Read one frame. Returns 1 = message queued, 0 = clean end (BYE/stop), -1 = stream dead
  * (event already pushed). */
 static int ctl_read_one(escp_session *s, escp_stream *st) {
   uint8_t hdr[ESCP_FRAME_HDR];
   int64_t r = escp__recv_all(st->fd, hdr, sizeof hdr);
   if (r != (int64_t)sizeof hdr) {
-    escp__stream_down(s, 0, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : "EOF");
+    ctl_recv_failed(s, r, "EOF");
     return -1;
   }
   escp_frame_hdr fh;
@@ -35,7 +41,7 @@ static int ctl_read_one(escp_session *s, escp_stream *st) {
   r = escp__recv_all(st->fd, m->data, (size_t)fh.body_len + ESCP_TAG);
   if (r != (int64_t)fh.body_len + ESCP_TAG) {
     free(m);
-    escp__stream_down(s, 0, sock_status(r), r < 0 ? (int)-r : 0, "EOF inside a frame");
+    ctl_recv_failed(s, r, "EOF inside a frame");
     return -1;
   }
   rc = escp_chan_open(&st->rx, hdr, m->data, fh.body_len, m->data + fh.body_len);
@@ -91,7 +97,9 @@ ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len) {
     rc = escp_chan_seal(&s->st[0].tx, ESCP_FT_CTL, 0, s->ctl_buf, body, (uint32_t)len, body + len);
   }
   if (rc == ESCP_OK) {
-    int r = escp__send_all(s->st[0].fd, s->ctl_buf, need);
+    int fi = ESCP_FI(s, ESCP_FI_SEND); /* fault-injection build only: a network drop */
+    if (fi) shutdown(s->st[0].fd, SHUT_RDWR);
+    int r = fi ? -fi : escp__send_all(s->st[0].fd, s->ctl_buf, need);
     if (r != 0) {
       s->ctl_broken = 1; /* a partial frame may be on the wire: nothing can follow it */
       rc = r == -EAGAIN || r == -EWOULDBLOCK || r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED;

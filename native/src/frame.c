@@ -59,8 +59,8 @@ void escp_frame_hdr_decode(const uint8_t in[ESCP_FRAME_HDR], escp_frame_hdr *h) 
 
 /* Type-specific body length rules shared by seal (misuse -> caller error) and check. */
 static int type_len_ok(uint8_t type, uint32_t body_len) {
-  if (type < ESCP_FT_HELLO || type > ESCP_FT_BYE) return 0;
-  if (type == ESCP_FT_BYE) return body_len == 0;
+  if (type < ESCP_FT_HELLO || type > ESCP_FT_MAX) return 0;
+  if (type == ESCP_FT_BYE || type == ESCP_FT_KEEPALIVE) return body_len == 0;
   if (type == ESCP_FT_HELLO || type == ESCP_FT_HELLO_ACK) return body_len == ESCP_HELLO_LEN;
   return 1;
 }
@@ -135,7 +135,7 @@ int escp_chan_check(const escp_chan *c, const uint8_t hdr[ESCP_FRAME_HDR], uint3
   escp_frame_hdr h;
   escp_frame_hdr_decode(hdr, &h);
   if (out) *out = h;
-  if (h.type < ESCP_FT_HELLO || h.type > ESCP_FT_BYE) return ESCP_E_PROTO;
+  if (h.type < ESCP_FT_HELLO || h.type > ESCP_FT_MAX) return ESCP_E_PROTO;
   if (h.stream != c->stream) return ESCP_E_PROTO;
   if (h.seq != c->seq) return ESCP_E_REPLAY;
   if (h.body_len > max_body) return ESCP_E_PROTO;

@@ -19,6 +19,8 @@
 #define ESCP_FT_DATA 3       /* sender -> receiver: data sub-header + payload */
 #define ESCP_FT_CTL 4        /* either way on stream 0: a control message (FlatBuffer) */
 #define ESCP_FT_BYE 5        /* end of a stream: empty body */
+#define ESCP_FT_KEEPALIVE 6  /* sender -> receiver on an idle data stream: empty body */
+#define ESCP_FT_MAX ESCP_FT_KEEPALIVE
 
 #define ESCP_DATA_SUBHDR 24  /* u64 fino | u64 offset | u32 payload_len | u32 flags(0) */
 #define ESCP_HELLO_LEN 32    /* u32 magic "ESCP" | u16 version | u16 stream | u16 streams | u16 role_of_sender_of_hello | u32 reserved(0) | sid[16] */

@@ -7,6 +7,15 @@
 
 #define ESCP_IO_ALIGN 4096 /* O_DIRECT buffer/offset/length alignment, bytes */
 
+/* What the sender compares at open and when a file's last block is done, to catch a
+ * source that grew, shrank, was rewritten or replaced while it was being sent. */
+typedef struct escp_fstat {
+  uint64_t size;               /* bytes */
+  uint64_t ino, dev;
+  int64_t mtime_ns, ctime_ns;  /* ns since the epoch */
+  int regular;                 /* S_ISREG: only regular files are checked */
+} escp_fstat;
+
 typedef struct escp_io {
   const char *name;
   /* *direct in: 1 to try O_DIRECT; out: whether the fd really has it (EINVAL → retried
@@ -22,6 +31,9 @@ typedef struct escp_io {
   int (*truncate)(int fd, uint64_t size);   /* 0 or errno */
   int (*drop_direct)(int fd);               /* clear O_DIRECT on an open fd: 0 or errno */
   void (*close)(int fd);
+  /* fstat / stat into *out: 0 or errno. ENOSYS = this engine cannot tell (dummy). */
+  int (*fstat)(int fd, escp_fstat *out);
+  int (*stat)(const char *path, escp_fstat *out);
 } escp_io;
 
 extern const escp_io escp_io_posix;

@@ -1,6 +1,7 @@
 /* io_dummy.c — a file engine with no disk: opens always succeed, reads return the
  * requested length of whatever the buffer holds, writes are discarded. For benchmarks of
  * the network + crypto path alone. */
+#include <errno.h>
 #include "io.h"
 
 static int dm_open(const char *path, int *direct, int *fd_out) {
@@ -32,5 +33,16 @@ static int dm_drop_direct(int fd) {
 
 static void dm_close(int fd) { (void)fd; }
 
+/* No file behind the descriptor: nothing to compare, the sender skips its change checks. */
+static int dm_fstat(int fd, escp_fstat *out) {
+  (void)fd, (void)out;
+  return ENOSYS;
+}
+
+static int dm_stat(const char *path, escp_fstat *out) {
+  (void)path, (void)out;
+  return ENOSYS;
+}
+
 const escp_io escp_io_dummy = {"dummy", dm_open, dm_open, dm_pread, dm_pwrite,
-                               dm_truncate, dm_drop_direct, dm_close};
+                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat};

@@ -76,5 +76,28 @@ static void px_close(int fd) {
   if (fd >= 0) close(fd);
 }
 
+static void px_fill(const struct stat *st, escp_fstat *out) {
+  out->size = (uint64_t)st->st_size;
+  out->ino = (uint64_t)st->st_ino;
+  out->dev = (uint64_t)st->st_dev;
+  out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+  out->regular = S_ISREG(st->st_mode);
+}
+
+static int px_fstat(int fd, escp_fstat *out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return errno;
+  px_fill(&st, out);
+  return 0;
+}
+
+static int px_stat(const char *path, escp_fstat *out) {
+  struct stat st;
+  if (stat(path, &st) < 0) return errno;
+  px_fill(&st, out);
+  return 0;
+}
+
 const escp_io escp_io_posix = {"posix", px_open_read, px_open_write, px_pread, px_pwrite,
-                               px_truncate, px_drop_direct, px_close};
+                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat};

@@ -104,18 +104,41 @@ void escp__sock_pre(escp_session *s, int fd) {
   }
 }
 
-/* Options of an authenticated stream. Failures are not fatal (older kernels lack some),
- * they are logged when verbose. */
-void escp__sock_post(escp_session *s, int fd, int idx) {
+/* Liveness options, all derived from timeout_ms (1000..86400000):
+ *  - TCP_USER_TIMEOUT: unacknowledged data older than the timeout kills the connection;
+ *  - SO_KEEPALIVE: idle timeout/3 (>= 1 s), then 3 probes timeout/9 (>= 1 s) apart, so a
+ *    vanished host or a dead path is noticed within about 2/3 of the timeout even when
+ *    nothing is being sent (the kernel of a frozen peer still answers: see SO_RCVTIMEO);
+ *  - SO_SNDTIMEO: a send that moves no byte for the whole timeout fails with EAGAIN (a
+ *    peer that stopped reading), so no thread blocks forever in send();
+ *  - SO_RCVTIMEO: a recv that gets no byte for the whole timeout fails with EAGAIN. Peers
+ *    send a KEEPALIVE frame (data streams) or a control keepalive (stream 0) every
+ *    timeout/3 when idle, so this only fires when the peer is gone or frozen. */
+static void sock_liveness(escp_session *s, int fd, int idx) {
   unsigned int tmo = (unsigned int)s->param[ESCP_P_TIMEOUT_MS]; /* ms, <= 86400000 */
   if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo) < 0)
     escp__log(s, "stream %d: TCP_USER_TIMEOUT: %s", idx, strerror(errno));
+  int one = 1, cnt = 3;
+  int idle = (int)(tmo / 3000) > 0 ? (int)(tmo / 3000) : 1;   /* s, <= 28800 */
+  int intvl = (int)(tmo / 9000) > 0 ? (int)(tmo / 9000) : 1;  /* s */
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0)
+    escp__log(s, "stream %d: TCP keepalive: %s", idx, strerror(errno));
+  struct timeval tv = {(time_t)(tmo / 1000), (suseconds_t)(tmo % 1000) * 1000};
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+    escp__log(s, "stream %d: SO_SNDTIMEO/SO_RCVTIMEO: %s", idx, strerror(errno));
+}
+
+/* Options of an authenticated stream. Failures are not fatal (older kernels lack some),
+ * they are logged when verbose. */
+void escp__sock_post(escp_session *s, int fd, int idx) {
+  sock_liveness(s, fd, idx);
   if (idx == 0) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* escp_ctl_send runs on the JS thread: never block it longer than the timeout. */
-    struct timeval tv = {(time_t)(tmo / 1000), (suseconds_t)(tmo % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return;
   }
   uint64_t rate = (uint64_t)s->param[ESCP_P_RATE_LIMIT]; /* bytes/s */
@@ -142,7 +165,7 @@ int escp__send_all(int fd, const void *buf, size_t len) {
   while (len > 0) {
     ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -errno; /* EAGAIN here = SO_SNDTIMEO expired */
+    if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno; /* SO_SNDTIMEO expired */
     p += r;
     len -= (size_t)r;
   }
@@ -154,7 +177,7 @@ int64_t escp__recv_all(int fd, void *buf, size_t len) {
   while (got < len) {
     ssize_t r = recv(fd, (uint8_t *)buf + got, len - got, MSG_WAITALL);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -errno;
+    if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno; /* SO_RCVTIMEO expired */
     if (r == 0) break;
     got += (size_t)r;
   }

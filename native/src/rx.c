@@ -1,7 +1,10 @@
 /* rx.c — receiver role: the file table (fino → destination, filled by escp_rx_file_add /
  * escp_rx_file_expect from the JS thread) and one thread per data stream that
  * authenticates DATA frames into a 4096-aligned buffer, hashes and writes each block, and
- * completes a file when the sender's announced block count has been consumed. */
+ * completes a file when the sender's announced block count has been consumed. A file's fd
+ * is closed ("sealed") as soon as the blocks its announced size implies are all in, so
+ * open fds do not pile up while FileDone messages travel. KEEPALIVE frames only prove the
+ * sender is alive; a stream silent for a whole timeout is FATAL E_TIMEOUT. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@ typedef struct rx_file {
   uint64_t fino, size_hint;
   char *path;
   int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
+  int sealed;                      /* rx->mu + mu: fd closed, digest folded into root */
   pthread_mutex_t mu;              /* guards everything below */
   int fd, open_tried, opened, direct;
   int32_t status;
@@ -26,6 +30,8 @@ typedef struct rx_file {
   int have_expect;
   uint32_t xflags;
   escp_digest *dg;
+  int have_root;                   /* root = the file's digest (sealed with checksums) */
+  uint8_t root[32];
 } rx_file;
 
 struct escp_rx {
@@ -42,11 +48,7 @@ int escp__rx_new(escp_session *s) {
     return ESCP_E_NOMEM;
   }
   r->nb = 1024;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  escp__cond_init_mono(&r->cv);
   pthread_mutex_init(&r->mu, NULL);
   s->rx = r;
   return ESCP_OK;
@@ -118,7 +120,8 @@ static void grow(struct escp_rx *r) {
 }
 
 /* Register a destination for fino (non-zero): path (copied) is opened O_CREAT|O_WRONLY
- * when the first block arrives, never truncated on open. Returns ESCP_OK, E_INVAL, E_NOMEM,
+ * when the first block arrives, never truncated on open, and closed once the blocks that
+ * size_hint (the announced size) implies are all in. Returns ESCP_OK, E_INVAL, E_NOMEM,
  * E_DUP (fino already registered), E_STATE (sender session or stopped). JS thread. */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint) {
   escp_session *s = escp__session(h);
@@ -167,14 +170,16 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   ev.bytes = f->bytes;
   ev.blocks = f->consumed;
   int aborted = (f->xflags & ESCP_XF_ABORTED) != 0;
-  if (f->opened && f->status == ESCP_OK && !aborted) {
+  if (f->opened && !f->sealed && f->status == ESCP_OK && !aborted) {
     int err = s->io->truncate(f->fd, f->max_end); /* padded O_DIRECT tails, sparse holes */
     if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
   }
   if (f->status == ESCP_OK && !aborted && f->consumed != f->expected)
     file_fail(f, ESCP_E_PROTO, 0, "more blocks than expected");
-  if (f->status == ESCP_OK && !aborted && f->dg &&
-      escp_digest_final(f->dg, f->expected, ev.digest) != ESCP_OK)
+  if (f->status == ESCP_OK && !aborted && f->have_root)
+    memcpy(ev.digest, f->root, sizeof ev.digest);
+  else if (f->status == ESCP_OK && !aborted && f->dg &&
+           escp_digest_final(f->dg, f->expected, ev.digest) != ESCP_OK)
     file_fail(f, ESCP_E_DIGEST, 0, "digest");
   if (aborted) {
     ev.type = ESCP_EV_FILE_ERROR;
@@ -193,15 +198,55 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   escp__event(s, &ev, may_block);
 }
 
-/* Drop one reference (if drop) and complete the file when every expected block has been
- * consumed and nobody holds it. may_block = 0 on the JS thread. */
+/* Blocks the announced size implies (the sender never sends more). */
+static uint64_t hint_blocks(const escp_session *s, const rx_file *f) {
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  return f->size_hint == 0 ? 1 : f->size_hint / b + (f->size_hint % b != 0);
+}
+
+/* Every block the announced size implies is in and no thread holds f: cut the padded
+ * tail, close the fd, fold the digest to 32 bytes. The caller holds a reference, so f
+ * cannot be finalised meanwhile; f->sealed (set under both locks) keeps late blocks away
+ * from the fd. */
+static void rx_seal(escp_session *s, rx_file *f) {
+  pthread_mutex_lock(&f->mu);
+  if (f->opened) {
+    int err = f->status == ESCP_OK ? s->io->truncate(f->fd, f->max_end) : 0;
+    if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
+    s->io->close(f->fd);
+    f->opened = 0;
+  }
+  if (f->dg) {
+    if (f->status == ESCP_OK && escp_digest_final(f->dg, f->consumed, f->root) == ESCP_OK) f->have_root = 1;
+    else if (f->status == ESCP_OK) file_fail(f, ESCP_E_DIGEST, 0, "digest");
+    escp_digest_free(f->dg);
+    free(f->dg);
+    f->dg = NULL;
+  }
+  pthread_mutex_unlock(&f->mu);
+}
+
+/* Drop one reference (if drop), seal the file once its announced blocks are in, and
+ * complete it when every expected block has been consumed and nobody holds it.
+ * may_block = 0 on the JS thread. */
 static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   struct escp_rx *r = s->rx;
   pthread_mutex_lock(&r->mu);
   if (drop) f->refs--;
   pthread_mutex_lock(&f->mu);
   int complete = f->have_expect && f->consumed >= f->expected;
+  int seal = !f->sealed && f->refs == 0 && f->consumed >= hint_blocks(s, f);
+  if (seal) {
+    f->sealed = 1;
+    f->refs++; /* held while sealing outside r->mu */
+  }
   pthread_mutex_unlock(&f->mu);
+  if (seal) {
+    pthread_mutex_unlock(&r->mu);
+    rx_seal(s, f);
+    rx_settle(s, f, 1, may_block); /* drops the sealing reference; recurses at most once */
+    return;
+  }
   if (complete && !f->done) {
     f->done = 1;
     unlink_file(r, f);
@@ -249,14 +294,7 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
 static rx_file *rx_lookup(escp_session *s, uint64_t fino) {
   struct escp_rx *r = s->rx;
   struct timespec dl;
-  clock_gettime(CLOCK_MONOTONIC, &dl);
-  uint64_t ms = (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
-  dl.tv_sec += (time_t)(ms / 1000);
-  dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (dl.tv_nsec >= 1000000000L) {
-    dl.tv_sec++;
-    dl.tv_nsec -= 1000000000L;
-  }
+  escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS]);
   pthread_mutex_lock(&r->mu);
   rx_file *f;
   while (!(f = find(r, fino)) && !escp__stopping(s))
@@ -276,7 +314,9 @@ static int all_zero(const uint8_t *p, size_t n) {
 /* Open once (per-file lock). Returns the file status and its O_DIRECT state. */
 static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
   pthread_mutex_lock(&f->mu);
-  if (!f->open_tried) {
+  if (f->sealed) /* its fd is gone: a block beyond the announced size */
+    file_fail(f, ESCP_E_PROTO, 0, "more blocks than announced");
+  else if (!f->open_tried) {
     f->open_tried = 1;
     f->direct = (int)s->param[ESCP_P_DIRECT];
     int err = s->io->open_write(f->path, &f->direct, &f->fd);
@@ -302,14 +342,15 @@ static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, 
     len = ((size_t)n + ESCP_IO_ALIGN - 1) / ESCP_IO_ALIGN * ESCP_IO_ALIGN;
     memset(pay + n, 0, len - n);
   }
-  int64_t r = s->io->pwrite(f->fd, pay, len, off);
+  int fi = ESCP_FI(s, ESCP_FI_PWRITE); /* fault-injection build only */
+  int64_t r = fi ? -fi : s->io->pwrite(f->fd, pay, len, off);
   if (r == -EINVAL && direct) { /* O_DIRECT write refused: buffered from now on */
     pthread_mutex_lock(&f->mu);
     if (f->direct && s->io->drop_direct(f->fd) == 0) f->direct = 0;
     direct = f->direct;
     pthread_mutex_unlock(&f->mu);
     escp__log(s, "fino %llu: O_DIRECT write refused, buffered", (unsigned long long)f->fino);
-    if (!direct) r = s->io->pwrite(f->fd, pay, n, off);
+    if (!direct) r = (fi = ESCP_FI(s, ESCP_FI_PWRITE)) ? -fi : s->io->pwrite(f->fd, pay, n, off);
   }
   return r < 0 ? r : 0;
 }
@@ -340,18 +381,27 @@ static void rx_block(escp_session *s, rx_file *f, const escp_data_hdr *dh, uint8
 
 static int32_t sock_status(int64_t r) { return r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
 
-/* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead. */
-static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
+/* recv got r < wanted bytes: silence for a whole timeout (SO_RCVTIMEO) is FATAL, anything
+ * else ends the stream. */
+static void rx_recv_failed(escp_session *s, escp_stream *st, int64_t r, const char *what) {
+  if (r == -EAGAIN) escp__rcv_timeout(s, st->idx);
+  else escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what);
+}
+
+/* Read and authenticate one frame into buf. Returns its type (DATA with *dh filled, BYE,
+ * KEEPALIVE) or -1 when the stream is dead (event pushed). */
+static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, escp_data_hdr *dh) {
   uint32_t bsz = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
   uint8_t hdr[ESCP_FRAME_HDR];
   int64_t r = escp__recv_all(st->fd, hdr, sizeof hdr);
   if (r != (int64_t)sizeof hdr) {
-    escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : "EOF");
+    rx_recv_failed(s, st, r, "EOF");
     return -1;
   }
   escp_frame_hdr fh; /* only body_len is used before the tag verifies, after this check */
   int rc = escp_chan_check(&st->rx, hdr, ESCP_DATA_SUBHDR + bsz, &fh);
-  if (rc == ESCP_OK && fh.type != ESCP_FT_DATA && fh.type != ESCP_FT_BYE) rc = ESCP_E_PROTO;
+  if (rc == ESCP_OK && fh.type != ESCP_FT_DATA && fh.type != ESCP_FT_BYE && fh.type != ESCP_FT_KEEPALIVE)
+    rc = ESCP_E_PROTO;
   if (rc == ESCP_OK && (fh.type == ESCP_FT_DATA) != (fh.body_len >= ESCP_DATA_SUBHDR)) rc = ESCP_E_PROTO;
   if (rc != ESCP_OK) {
     escp__reject(s, st->idx, rc, "bad data header");
@@ -360,23 +410,30 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
   uint8_t *body = buf + ESCP_HDR_AREA - ESCP_DATA_SUBHDR; /* payload lands 4096-aligned */
   r = escp__recv_all(st->fd, body, (size_t)fh.body_len + ESCP_TAG);
   if (r != (int64_t)fh.body_len + ESCP_TAG) {
-    escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, "EOF inside a frame");
+    rx_recv_failed(s, st, r, "EOF inside a frame");
     return -1;
   }
   rc = escp_chan_open(&st->rx, hdr, body, fh.body_len, body + fh.body_len);
-  escp_data_hdr dh;
-  if (rc == ESCP_OK && fh.type == ESCP_FT_BYE) rc = fh.body_len == 0 ? 1 : ESCP_E_PROTO;
-  if (rc == ESCP_OK) rc = escp_data_hdr_decode(body, fh.body_len, bsz, &dh);
-  if (rc == 1) {
-    escp__stat_add(s, ESCP_S_BYTES_WIRE, ESCP_FRAME_HDR + ESCP_TAG);
-    escp__data_bye(s);
-    return 0;
-  }
+  if (rc == ESCP_OK && fh.type != ESCP_FT_DATA) rc = fh.body_len == 0 ? ESCP_OK : ESCP_E_PROTO;
+  else if (rc == ESCP_OK) rc = escp_data_hdr_decode(body, fh.body_len, bsz, dh);
   if (rc != ESCP_OK) {
     escp__reject(s, st->idx, rc, "bad data frame");
     return -1;
   }
   escp__stat_add(s, ESCP_S_BYTES_WIRE, ESCP_FRAME_HDR + (uint64_t)fh.body_len + ESCP_TAG);
+  return fh.type;
+}
+
+/* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead. */
+static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
+  escp_data_hdr dh;
+  int type = rx_read_frame(s, st, buf, &dh);
+  if (type == ESCP_FT_KEEPALIVE) return 1; /* the sender is alive; SO_RCVTIMEO restarts */
+  if (type == ESCP_FT_BYE) {
+    escp__data_bye(s);
+    return 0;
+  }
+  if (type != ESCP_FT_DATA) return -1;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
   rx_file *f = rx_lookup(s, dh.fino);
   if (!f) {
@@ -387,7 +444,7 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }
-  rx_block(s, f, &dh, body + ESCP_DATA_SUBHDR);
+  rx_block(s, f, &dh, buf + ESCP_HDR_AREA);
   rx_settle(s, f, 1, 1);
   return 1;
 }

@@ -42,7 +42,7 @@ ESCP_API const char *escp_status_name(int32_t status) {
       "ESCP_E_SYS", "ESCP_E_CRYPTO", "ESCP_E_AUTH", "ESCP_E_PROTO", "ESCP_E_REPLAY",
       "ESCP_E_TIMEOUT", "ESCP_E_CLOSED", "ESCP_E_BIND", "ESCP_E_CONNECT", "ESCP_E_OPEN",
       "ESCP_E_READ", "ESCP_E_WRITE", "ESCP_E_SHORT", "ESCP_E_UNKNOWN_FILE", "ESCP_E_DIGEST",
-      "ESCP_E_FULL", "ESCP_E_TOOBIG", "ESCP_E_ABORTED", "ESCP_E_VERSION", "ESCP_E_DUP"};
+      "ESCP_E_FULL", "ESCP_E_TOOBIG", "ESCP_E_ABORTED", "ESCP_E_VERSION", "ESCP_E_DUP", "ESCP_E_CHANGED"};
   if (status > 0 || -status >= (int32_t)(sizeof names / sizeof names[0])) return "ESCP_E_UNKNOWN";
   return names[-status];
 }
@@ -94,6 +94,32 @@ uint64_t escp__now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void escp__deadline(struct timespec *ts, uint64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += (time_t)(ms / 1000);
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+void escp__cond_init_mono(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+void escp__rcv_timeout(escp_session *s, int idx) {
+  if (escp__stopping(s)) return;
+  char t[56];
+  snprintf(t, sizeof t, "no data from peer for %lld s on stream %d",
+           (long long)(s->param[ESCP_P_TIMEOUT_MS] + 999) / 1000, idx);
+  escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, 0, (uint32_t)idx, 0, t);
 }
 
 void escp__set_err(escp_session *s, const char *file, int line, const char *fmt, ...) {
@@ -251,6 +277,9 @@ ESCP_API int32_t escp_session_start(void *h) {
   pthread_mutex_lock(&s->mu);
   int ok = s->net != ESCP_NET_NONE && !s->started && !escp__stopping(s);
   if (ok) s->started = 1;
+#ifdef ESCP_FAULT_INJECTION
+  if (ok) escp__fi_init(&s->fi);
+#endif
   pthread_mutex_unlock(&s->mu);
   if (!ok) {
     ESCP_ERR(s, "start: session not listening/connected, already started, or stopped");

@@ -1,12 +1,32 @@
 /* session.h — the private session object behind the void* handle of escp.h, shared by
  * session.c (lifecycle), net.c (sockets, connector), accept.c (listener), ctl.c (control
- * stream), tx.c (sender data streams) and rx.c (receiver data streams). */
+ * stream), tx.c (sender data streams) and rx.c (receiver data streams).
+ *
+ * Resource bounds (T = data streams, B = block size, independent of the file count):
+ *  - Sender fds: a file is opened when its first block is read and closed when its last
+ *    block is accounted. Threads claim blocks from the head file only, so at most T + 1
+ *    files are open (one per thread's claimed block, plus the head file between claims).
+ *  - Receiver fds: a file is opened at its first block and closed as soon as the blocks
+ *    its announced size implies (size_hint) are all in (tail truncated, digest folded to
+ *    32 bytes) — it does not wait for escp_rx_file_expect. Only files with blocks still in
+ *    the T stream pipelines (socket buffers) stay open, plus files the sender aborted
+ *    until their expect arrives.
+ *  - Memory: per queued/registered file one small record + path (freed when its
+ *    FILE_DONE/FILE_ERROR is pushed); per open file one escp_digest (~2.1 KiB + the
+ *    out-of-order window); per stream one block buffer (B + 8 KiB); the event ring
+ *    (ESCP_EVRING_CAP x 128 B, fixed) and the control queue (<= ESCP_CTLQ_LIMIT bytes).
+ *    Nothing is kept per completed file.
+ * Liveness (timeout_ms = ESCP_P_TIMEOUT_MS): every stream socket has SO_SNDTIMEO,
+ * SO_RCVTIMEO and TCP_USER_TIMEOUT = timeout and TCP keepalive probes inside it; sender
+ * data threads idle for timeout/3 send a KEEPALIVE frame, TS sends a control keepalive
+ * every timeout/3, so a silent stream for a whole timeout means the peer is gone. */
 #ifndef ESCP_SESSION_H
 #define ESCP_SESSION_H
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "escp.h"
+#include "fault.h"
 #include "frame.h"
 #include "io.h"
 #include "ring.h"
@@ -63,11 +83,19 @@ struct escp_session {
   atomic_int byes;                 /* data streams that ended with BYE */
   struct escp_tx *tx;              /* role SENDER */
   struct escp_rx *rx;              /* role RECEIVER */
+#ifdef ESCP_FAULT_INJECTION
+  escp_fi fi;                      /* fault-injection counters, set by escp_session_start */
+#endif
 };
 
 /* ---- session.c helpers ---- */
 escp_session *escp__session(void *h);       /* NULL unless h is a live session */
 uint64_t escp__now_ms(void);                /* CLOCK_MONOTONIC milliseconds */
+/* *ts = CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on a monotonic condvar. */
+void escp__deadline(struct timespec *ts, uint64_t ms);
+void escp__cond_init_mono(pthread_cond_t *cv);
+/* Stream idx got nothing for a whole timeout (SO_RCVTIMEO): FATAL E_TIMEOUT unless stopping. */
+void escp__rcv_timeout(escp_session *s, int idx);
 void escp__set_err(escp_session *s, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define ESCP_ERR(s, ...) escp__set_err((s), __FILE__, __LINE__, __VA_ARGS__)
@@ -101,9 +129,11 @@ int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO
 void escp__sock_pre(escp_session *s, int fd);            /* before connect/listen */
 void escp__sock_post(escp_session *s, int fd, int idx);  /* once a stream is up */
 int escp__set_nonblock(int fd, int on);
-/* send all bytes (MSG_NOSIGNAL, EINTR retried): 0 or -errno. */
+/* send all bytes (MSG_NOSIGNAL, EINTR retried): 0 or -errno; -EAGAIN = no byte moved for
+ * a whole SO_SNDTIMEO (the peer stopped reading). */
 int escp__send_all(int fd, const void *buf, size_t len);
-/* recv exactly len bytes: returns len, fewer on EOF (bytes got), or -errno. */
+/* recv exactly len bytes: returns len, fewer on EOF (bytes got), or -errno; -EAGAIN = no
+ * byte for a whole SO_RCVTIMEO (the peer is silent). */
 int64_t escp__recv_all(int fd, void *buf, size_t len);
 void escp__fmt_addr(const void *sa, char *out, size_t cap);
 

@@ -2,10 +2,14 @@
  * claim blocks from the head file (small files go one per stream, big ones are striped
  * block by block over all streams), read into a 4096-aligned buffer, hash, seal in place
  * and send each block as one frame. Per-file state lives until its last block is
- * accounted, then FILE_DONE / FILE_ERROR is pushed. */
+ * accounted, then FILE_DONE / FILE_ERROR is pushed. A source that changes while it is sent
+ * (size, mtime, ctime, inode at open vs. at the end, or data past the announced size) is
+ * reported as ESCP_E_CHANGED. A thread idle for timeout/3 sends a KEEPALIVE frame. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "b3.h"
 #include "digest.h"
 #include "net.h"
@@ -18,6 +22,8 @@ typedef struct tx_file {
   char *path;
   pthread_mutex_t mu;              /* guards everything below */
   int fd, open_tried, opened, direct;
+  int checkable;                   /* st0 valid: a regular file on a real engine */
+  escp_fstat st0;                  /* at open: compared again when the last block is done */
   int32_t status;                  /* ESCP_OK until the file fails */
   int sys_errno;
   const char *what;                /* failing operation, for the event text */
@@ -37,7 +43,7 @@ int escp__tx_new(escp_session *s) {
   struct escp_tx *t = calloc(1, sizeof *t);
   if (!t) return ESCP_E_NOMEM;
   pthread_mutex_init(&t->mu, NULL);
-  pthread_cond_init(&t->cv, NULL);
+  escp__cond_init_mono(&t->cv); /* timed waits measure idle time for keepalives */
   s->tx = t;
   return ESCP_OK;
 }
@@ -125,12 +131,17 @@ ESCP_API int32_t escp_tx_finish(void *h) {
   return ESCP_OK;
 }
 
-/* Claim the head file's next block. 1 = got one, 0 = finished and empty, -1 = stop. */
+/* Claim the head file's next block. 1 = got one, 0 = finished and empty, -1 = stop,
+ * 2 = no work for timeout/3 ms (the caller sends a KEEPALIVE and asks again). */
 static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx) {
   struct escp_tx *t = s->tx;
+  struct timespec dl;
+  escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS] / 3);
+  int idle = 0;
   pthread_mutex_lock(&t->mu);
-  while (!t->head && !t->finished && !escp__stopping(s)) pthread_cond_wait(&t->cv, &t->mu);
-  int r = escp__stopping(s) ? -1 : t->head ? 1 : 0;
+  while (!t->head && !t->finished && !escp__stopping(s) && !idle)
+    idle = pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT;
+  int r = escp__stopping(s) ? -1 : t->head ? 1 : t->finished ? 0 : 2;
   if (r == 1) {
     tx_file *f = t->head;
     *fo = f;
@@ -152,12 +163,41 @@ static void file_fail(tx_file *f, int32_t status, int err, const char *what) {
   f->what = what;
 }
 
+/* What differs between the open-time stat a and the later one b, or NULL. */
+static const char *stat_diff(const escp_fstat *a, const escp_fstat *b) {
+  if (b->size > a->size) return "changed while sent (grew)";
+  if (b->size < a->size) return "changed while sent (shrank)";
+  if (b->mtime_ns != a->mtime_ns || b->ctime_ns != a->ctime_ns) return "changed while sent (modified)";
+  if (b->ino != a->ino || b->dev != a->dev) return "changed while sent (replaced)";
+  return NULL;
+}
+
+/* All blocks are sent: the file must still be what was opened, at the announced size, and
+ * its path must still name it. Called with no other thread holding f. */
+static void tx_verify_unchanged(escp_session *s, tx_file *f) {
+  if (!f->opened || !f->checkable || f->status != ESCP_OK) return;
+  escp_fstat now, byname;
+  const char *why = NULL;
+  int err = s->io->stat(f->path, &byname); /* first: a rename-over also bumps the old ctime */
+  if (err == ENOENT) why = "changed while sent (removed)";
+  else if (!err && (byname.ino != f->st0.ino || byname.dev != f->st0.dev)) why = "changed while sent (replaced)";
+  if (!why && !err) err = s->io->fstat(f->fd, &now);
+  if (!why && err) {
+    file_fail(f, ESCP_E_READ, err, "stat");
+    return;
+  }
+  if (!why) why = stat_diff(&f->st0, &now);
+  if (!why && now.size != f->size) why = now.size > f->size ? "changed while sent (grew)" : "changed while sent (shrank)";
+  if (why) file_fail(f, ESCP_E_CHANGED, 0, why);
+}
+
 static void tx_complete(escp_session *s, tx_file *f) {
   escp_event ev;
   memset(&ev, 0, sizeof ev);
   ev.fino = f->fino;
   ev.bytes = f->bytes;
   ev.blocks = f->sent;
+  tx_verify_unchanged(s, f);
   if (f->opened) s->io->close(f->fd);
   f->opened = 0;
   int32_t st = f->status;
@@ -202,6 +242,11 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
     int err = s->io->open_read(f->path, &f->direct, &f->fd);
     if (err) file_fail(f, ESCP_E_OPEN, err, "open");
     else f->opened = 1;
+    if (!err) { /* ENOSYS (dummy engine): nothing to compare later */
+      int e2 = s->io->fstat(f->fd, &f->st0);
+      if (e2 && e2 != ENOSYS) file_fail(f, ESCP_E_OPEN, e2, "fstat");
+      f->checkable = !e2 && f->st0.regular;
+    }
     if (!err && s->param[ESCP_P_CHECKSUM]) {
       f->dg = malloc(sizeof *f->dg);
       if (f->dg) escp_digest_init(f->dg);
@@ -213,28 +258,74 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
   return st;
 }
 
-/* Read block idx (n payload bytes at off) into pay. Returns ESCP_OK or fails the file. */
-static int32_t tx_read(escp_session *s, tx_file *f, uint8_t *pay, uint64_t off, uint32_t n) {
+/* One pread through the engine (or the injected fault). Returns bytes read or -errno. */
+static int64_t tx_pread(escp_session *s, tx_file *f, uint8_t *pay, size_t want, uint64_t off, int direct) {
+  int fi = ESCP_FI(s, ESCP_FI_PREAD); /* fault-injection build only */
+  if (fi) return -fi;
+  return want ? s->io->pread(f->fd, pay, want, off, direct) : 0;
+}
+
+/* A read came back with r < n bytes (r >= 0): the file shrank since open (E_CHANGED) or
+ * was already shorter than announced (E_SHORT). Under f->mu. */
+static void tx_short(escp_session *s, tx_file *f) {
+  escp_fstat now;
+  const char *why = NULL;
+  if (f->checkable && s->io->fstat(f->fd, &now) == 0) why = stat_diff(&f->st0, &now);
+  if (why) file_fail(f, ESCP_E_CHANGED, 0, why);
+  else file_fail(f, ESCP_E_SHORT, 0, "short read");
+}
+
+/* Read block idx (n payload bytes at off) into pay (room: block size + ESCP_IO_ALIGN).
+ * The last block asks for one byte more (one 4 KiB unit more under O_DIRECT): data past
+ * the announced size means the file grew. Returns ESCP_OK or fails the file. */
+static int32_t tx_read(escp_session *s, tx_file *f, uint8_t *pay, uint64_t off, uint32_t n, int last) {
   pthread_mutex_lock(&f->mu);
-  int direct = f->direct;
+  int direct = f->direct, probe = last && f->checkable;
   pthread_mutex_unlock(&f->mu);
+  size_t ask = (size_t)n + (probe ? 1 : 0);
   /* O_DIRECT wants whole 4 KiB units: ask for the rounded length, EOF trims it. */
-  size_t want = direct ? ((size_t)n + ESCP_IO_ALIGN - 1) / ESCP_IO_ALIGN * ESCP_IO_ALIGN : n;
-  int64_t r = want ? s->io->pread(f->fd, pay, want, off, direct) : 0;
+  size_t want = direct ? (ask + ESCP_IO_ALIGN - 1) / ESCP_IO_ALIGN * ESCP_IO_ALIGN : ask;
+  int64_t r = tx_pread(s, f, pay, want, off, direct);
   if (r == -EINVAL && direct) { /* filesystem refused O_DIRECT I/O: buffered from now on */
     pthread_mutex_lock(&f->mu);
     if (f->direct && s->io->drop_direct(f->fd) == 0) f->direct = 0;
     direct = f->direct;
     pthread_mutex_unlock(&f->mu);
     escp__log(s, "fino %llu: O_DIRECT read refused, buffered", (unsigned long long)f->fino);
-    if (!direct) r = s->io->pread(f->fd, pay, n, off, 0);
+    if (!direct) r = tx_pread(s, f, pay, ask, off, 0);
   }
-  if (r >= 0 && (uint64_t)r >= n) return ESCP_OK;
+  if (r >= 0 && (uint64_t)r >= n && !(probe && (uint64_t)r > n)) return ESCP_OK;
   pthread_mutex_lock(&f->mu);
   if (r < 0) file_fail(f, ESCP_E_READ, (int)-r, "read");
-  else file_fail(f, ESCP_E_SHORT, 0, "short read");
+  else if ((uint64_t)r > n) file_fail(f, ESCP_E_CHANGED, 0, "changed while sent (grew)");
+  else tx_short(s, f);
   pthread_mutex_unlock(&f->mu);
   return ESCP_E_READ;
+}
+
+/* Send one sealed frame on st. Returns 0, or a stream-fatal status after pushing the event:
+ * a send that moved nothing for the whole timeout is FATAL E_TIMEOUT, a broken connection
+ * STREAM_DOWN. */
+static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size_t len, const char *what) {
+  int fi = ESCP_FI(s, ESCP_FI_SEND); /* fault-injection build only: a network drop */
+  if (fi) shutdown(st->fd, SHUT_RDWR);
+  int r = fi ? -fi : escp__send_all(st->fd, fr, len);
+  if (r == 0) {
+    escp__stat_add(s, ESCP_S_BYTES_WIRE, len);
+    return ESCP_OK;
+  }
+  if (escp__stopping(s)) return ESCP_E_ABORTED;
+  /* EAGAIN: SO_SNDTIMEO, no byte taken for a whole timeout. ETIMEDOUT: TCP_USER_TIMEOUT,
+   * which also covers zero-window probing, so a peer that stopped reading may end either
+   * way first; both mean the same to the user. */
+  if (r == -EAGAIN || r == -ETIMEDOUT) {
+    char t[56];
+    snprintf(t, sizeof t, "send stalled on stream %d", st->idx);
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, -r == ETIMEDOUT ? ETIMEDOUT : 0, (uint32_t)st->idx, 0, t);
+    return ESCP_E_TIMEOUT;
+  }
+  escp__stream_down(s, st->idx, ESCP_E_CLOSED, -r, what);
+  return ESCP_E_CLOSED;
 }
 
 /* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
@@ -242,7 +333,7 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
   uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
-  if (tx_open(s, f) != ESCP_OK || tx_read(s, f, pay, off, n) != ESCP_OK) {
+  if (tx_open(s, f) != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
     tx_account(s, f, 0, 0); /* failed file: unread blocks are not sent */
     return ESCP_OK;
   }
@@ -259,32 +350,29 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   escp_data_hdr_encode(&dh, sub);
   int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + n, pay + n);
   size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)n + ESCP_TAG;
-  int r = rc == ESCP_OK ? escp__send_all(st->fd, hdr, wire) : 0;
-  if (rc != ESCP_OK || r != 0) {
+  if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
+  else rc = tx_send(s, st, hdr, wire, "send");
+  if (rc != ESCP_OK) {
     pthread_mutex_lock(&f->mu);
-    file_fail(f, rc != ESCP_OK ? rc : ESCP_E_CLOSED, -r, "send");
+    file_fail(f, rc, 0, "send");
     pthread_mutex_unlock(&f->mu);
     tx_account(s, f, 0, 0);
-    if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
-    else escp__stream_down(s, st->idx, r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED, -r, "send");
-    return rc != ESCP_OK ? rc : ESCP_E_CLOSED;
+    return rc;
   }
-  escp__stat_add(s, ESCP_S_BYTES_WIRE, wire);
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
   tx_account(s, f, 1, n);
   return ESCP_OK;
 }
 
-static void tx_send_bye(escp_session *s, escp_stream *st) {
+/* An empty frame (BYE or KEEPALIVE) on st. Returns ESCP_OK or a stream-fatal status. */
+static int32_t tx_send_empty(escp_session *s, escp_stream *st, uint8_t type, const char *what) {
   uint8_t fr[ESCP_FRAME_HDR + ESCP_TAG];
-  int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_BYE, 0, fr, fr + ESCP_FRAME_HDR, 0, fr + ESCP_FRAME_HDR);
-  int r = rc == ESCP_OK ? escp__send_all(st->fd, fr, sizeof fr) : 0;
-  if (rc == ESCP_OK && r == 0) {
-    escp__stat_add(s, ESCP_S_BYTES_WIRE, sizeof fr);
-    escp__data_bye(s);
-  } else {
-    escp__stream_down(s, st->idx, rc != ESCP_OK ? rc : ESCP_E_CLOSED, -r, "send BYE");
+  int32_t rc = escp_chan_seal(&st->tx, type, 0, fr, fr + ESCP_FRAME_HDR, 0, fr + ESCP_FRAME_HDR);
+  if (rc != ESCP_OK) {
+    escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
+    return rc;
   }
+  return tx_send(s, st, fr, sizeof fr, what);
 }
 
 void *escp__tx_thread(void *arg) {
@@ -301,9 +389,11 @@ void *escp__tx_thread(void *arg) {
   tx_file *f;
   uint64_t idx;
   int r;
-  while ((r = tx_claim(s, &f, &idx)) == 1)
-    if (tx_block(s, st, f, idx, buf) != ESCP_OK) break;
-  if (r == 0) tx_send_bye(s, st);
+  while ((r = tx_claim(s, &f, &idx)) > 0) {
+    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf) : tx_send_empty(s, st, ESCP_FT_KEEPALIVE, "send keepalive");
+    if (rc != ESCP_OK) break;
+  }
+  if (r == 0 && tx_send_empty(s, st, ESCP_FT_BYE, "send BYE") == ESCP_OK) escp__data_bye(s);
   free(buf);
   escp__stream_gone(s, st->idx);
   return NULL;

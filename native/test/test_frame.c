@@ -324,8 +324,9 @@ static void test_check_rules(tally *t) {
   escp_frame_hdr_encode(&h, hdr);
   CHECK(t, escp_chan_check(&rx, hdr, 1024, NULL) == ESCP_OK);
   const struct { uint8_t type; uint32_t len; int want; } cases[] = {
-      {0, 0, ESCP_E_PROTO}, {6, 0, ESCP_E_PROTO}, {255, 0, ESCP_E_PROTO},
+      {0, 0, ESCP_E_PROTO}, {7, 0, ESCP_E_PROTO}, {255, 0, ESCP_E_PROTO},
       {ESCP_FT_BYE, 0, ESCP_OK}, {ESCP_FT_BYE, 1, ESCP_E_PROTO},
+      {ESCP_FT_KEEPALIVE, 0, ESCP_OK}, {ESCP_FT_KEEPALIVE, 1, ESCP_E_PROTO},
       {ESCP_FT_HELLO, ESCP_HELLO_LEN, ESCP_OK}, {ESCP_FT_HELLO, ESCP_HELLO_LEN - 1, ESCP_E_PROTO},
       {ESCP_FT_HELLO_ACK, ESCP_HELLO_LEN, ESCP_OK}, {ESCP_FT_HELLO_ACK, 0, ESCP_E_PROTO},
       {ESCP_FT_CTL, 0, ESCP_OK}, {ESCP_FT_DATA, 0, ESCP_OK}};
@@ -345,6 +346,7 @@ static void test_check_rules(tally *t) {
   uint8_t b[64], tag[16];
   CHECK(t, escp_chan_seal(&rx, ESCP_FT_CTL, 0, hdr, b, 1, tag) == ESCP_E_INVAL); /* opener */
   CHECK(t, escp_chan_seal(&tx, ESCP_FT_BYE, 0, hdr, b, 1, tag) == ESCP_E_INVAL);
+  CHECK(t, escp_chan_seal(&tx, ESCP_FT_KEEPALIVE, 0, hdr, b, 1, tag) == ESCP_E_INVAL);
   CHECK(t, escp_chan_seal(&tx, ESCP_FT_HELLO, 0, hdr, b, 31, tag) == ESCP_E_INVAL);
   CHECK(t, escp_chan_seal(&tx, 0, 0, hdr, b, 0, tag) == ESCP_E_INVAL);
   CHECK(t, escp_chan_open(&tx, hdr, b, 0, tag) == ESCP_E_INVAL); /* sealer */

@@ -47,6 +47,7 @@ export function codeForStatus(status: number): ErrorCode {
     case C.ESCP_E_READ:
       return "E_SOURCE_UNREADABLE";
     case C.ESCP_E_SHORT:
+    case C.ESCP_E_CHANGED:
       return "E_SOURCE_CHANGED";
     case C.ESCP_E_WRITE:
       return "E_WRITE";

@@ -60,6 +60,7 @@ export const ESCP_E_TOOBIG = -21;
 export const ESCP_E_ABORTED = -22;
 export const ESCP_E_VERSION = -23;
 export const ESCP_E_DUP = -24;
+export const ESCP_E_CHANGED = -25;
 export const ESCP_P_THREADS = 1;
 export const ESCP_P_BLOCK_SIZE = 2;
 export const ESCP_P_IO_ENGINE = 3;
