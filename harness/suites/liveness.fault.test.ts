@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { runPair } from "../faults/pair.ts";
 import { b3sum, writeRandomFile } from "./e2e-helpers.ts";
@@ -87,3 +88,34 @@ describe("a source that changes while it is sent", () => {
     });
   }
 });
+
+describe("a stranger on the data port during a live transfer", () => {
+  test("garbage and a silent connection mid-transfer do not harm it", async () => {
+    await dataset();
+    const port = await freePort();
+    const dst = join(tmp, "stranger");
+    mkdirSync(dst);
+    // Once every stream is up the listener is closed, so strangers are refused outright;
+    // either way they must not disturb the streams in flight.
+    const poke = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && head -c 300 /dev/urandom >&3; exec 4<>/dev/tcp/127.0.0.1/${port}; true' 2>/dev/null`;
+    const r = await runPair({
+      sock: join(tmp, "stranger.sock"), cwd: dst,
+      args: ["-q", "-r", "-t", "1", "-l", "16M", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", src, `localhost:${dst}`],
+      senderEnv: { ESCP_FAULT_EXEC_AT: "sender:midblock", ESCP_FAULT_EXEC: poke },
+    });
+    expect(r.senderStderr).toBe("");
+    expect(r.senderCode).toBe(0);
+    expect(r.receiverCode).toBe(0);
+    expect(await b3sum(join(dst, "src", "big.bin"))).toBe(await b3sum(join(src, "big.bin")));
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
