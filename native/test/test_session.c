@@ -18,21 +18,7 @@
 #include "escp.h"
 #include "frame.h" /* the rogue peer below speaks the wire protocol by hand */
 
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (!(c)) {                                                               \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);   \
-      exit(1);                                                                \
-    }                                                                         \
-  } while (0)
-#define CHECK_EQ(a, b)                                                                   \
-  do {                                                                                   \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                  \
-    if (a_ != b_) {                                                                      \
-      fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_); \
-      exit(1);                                                                           \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 #define B 65536u
 #define NSMALL 300
