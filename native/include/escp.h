@@ -155,5 +155,12 @@ ESCP_API int32_t escp_stats_read(void *h, uint64_t *out, int32_t n);
 
 /* ---- test hooks ---- */
 ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t block_size, int32_t reverse, uint8_t *out32);
+/* Frame decoder hooks for the property suite (native/src/testhook.c; tests only, never on a
+ * data path). seal: the frame a sending channel at `seq` would produce -> its length
+ * (16 + body_len + 16), ESCP_E_TOOBIG if cap is short, ESCP_E_INVAL on bad args.
+ * open: a receiving channel expecting `expect_seq` checks, authenticates and parses `len`
+ * bytes -> ESCP_OK or the receiver's typed status (E_PROTO, E_REPLAY, E_AUTH, ...). */
+ESCP_API int32_t escp_test_frame_seal(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t seq, int32_t type, const uint8_t *body, int32_t body_len, uint8_t *out, int32_t cap);
+ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t expect_seq, int32_t max_body, int32_t block_size, const uint8_t *frame, int32_t len);
 
 #endif

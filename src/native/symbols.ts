@@ -28,6 +28,8 @@ export const symbols = {
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_stats_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_digest_buffer: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  escp_test_frame_seal: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 // Every numeric #define of escp.h.
