@@ -25,6 +25,7 @@ interface RxFile {
   final: string;
   tmp: string;
   senderDigest?: Uint8Array;
+  rejected?: EscpError; // unsafe name: its blocks are sunk to /dev/null, then this is the verdict
 }
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
@@ -99,22 +100,17 @@ class Receiver {
 
   /** A file we refuse to write still has blocks on the wire: register a sink for them. */
   private rejectFile(e: FileEntry, err: EscpError): void {
-    this.files.set(e.fino, { entry: e, final: "", tmp: "/dev/null" });
+    this.files.set(e.fino, { entry: e, final: "", tmp: "/dev/null", rejected: err });
     this.native.rxFileAdd(e.fino, "/dev/null", e.size);
-    this.files.get(e.fino)!.senderDigest = new Uint8Array(0);
-    this.pendingReject.set(e.fino, err);
   }
-
-  private readonly pendingReject = new Map<number, EscpError>();
 
   private onEvent(ev: NativeEvent): void {
     const f = this.files.get(ev.fino);
     if (ev.type === C.ESCP_EV_FILE_DONE && f) return this.finish(ev, f);
     if (ev.type === C.ESCP_EV_FILE_ERROR && f) {
       this.files.delete(ev.fino);
-      if (f.tmp !== "/dev/null") removeQuietly(f.tmp);
-      const rejected = this.pendingReject.get(ev.fino);
-      if (rejected) return this.result(ev.fino, rejected, 0, new Uint8Array(0));
+      if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
+      removeQuietly(f.tmp);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
       const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : "E_WRITE";
       return this.result(ev.fino, new EscpError(code, `${f.final}: ${why}`, { path: f.final, errno: ev.sysErrno }), 0, new Uint8Array(0));
@@ -126,8 +122,7 @@ class Receiver {
   private finish(ev: NativeEvent, f: RxFile): void {
     faultPoint("receiver", "verify");
     this.files.delete(ev.fino);
-    const rejected = this.pendingReject.get(ev.fino);
-    if (rejected) return this.result(ev.fino, rejected, 0, new Uint8Array(0));
+    if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
     const want = f.senderDigest ?? new Uint8Array(0);
     if (this.init.checksum && (isZero(ev.digest) || hex(want) !== hex(ev.digest))) {
       removeQuietly(f.tmp);
@@ -149,7 +144,7 @@ class Receiver {
     else if (m.type === "fileDone") {
       const f = this.files.get(m.fino);
       if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
-      if (!this.pendingReject.has(m.fino)) f.senderDigest = m.digest;
+      if (!f.rejected) f.senderDigest = m.digest;
       this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
     } else if (m.type === "sessionDone") {
       faultPoint("receiver", "close");
@@ -160,7 +155,7 @@ class Receiver {
 
   /** Session failed: no partial file may survive under any name. */
   discardPending(): void {
-    for (const f of this.files.values()) if (f.tmp !== "/dev/null") removeQuietly(f.tmp);
+    for (const f of this.files.values()) if (!f.rejected) removeQuietly(f.tmp);
     this.files.clear();
   }
 
