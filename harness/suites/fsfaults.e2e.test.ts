@@ -59,14 +59,14 @@ describe("ENOSPC (a 2 MiB tmpfs)", () => {
     writeRandomFile(join(src, "three-mib"), 3 * MiB, 33),
   ]);
 
-  // -t 1: one data stream writes the files in order, so what fits is decided by the order.
-  // The 3 MiB file goes last: a failed file's temporary keeps its blocks until the sender's
-  // completion arrives, so a file behind it could also hit ENOSPC (see docs/reliability.md).
+  // -t 1: one data stream writes the files in order. The 3 MiB file goes in the middle: the
+  // receiver gives a failed file's space back at its first write error, so the file queued
+  // behind it still fits (it used to fail with ENOSPC too).
   test.skipIf(!canMount)("the file that does not fit fails alone, named, no temporaries", async () => {
     await made;
     const dst = tmpfs("full", "2m");
     if (dst === null) throw new Error("tmpfs mount failed after the probe succeeded");
-    const r = await runEscp([...BASE, "-t", "1", join(src, "one-mib"), join(src, "small"), join(src, "three-mib"), dst]);
+    const r = await runEscp([...BASE, "-t", "1", join(src, "one-mib"), join(src, "three-mib"), join(src, "small"), dst]);
     expect(r.code).toBe(1);
     const named = linesNaming(r.stderr, "three-mib");
     expect(named).toHaveLength(1);

@@ -367,7 +367,12 @@ static void rx_block(escp_session *s, rx_file *f, const escp_data_hdr *dh, uint8
     r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);
   if (st == ESCP_OK && r == 0) escp__stat_add(s, ESCP_S_BYTES_FILE, dh->len);
   pthread_mutex_lock(&f->mu);
-  if (r < 0) file_fail(f, ESCP_E_WRITE, (int)-r, "write");
+  if (r < 0 && f->status == ESCP_OK) {
+    file_fail(f, ESCP_E_WRITE, (int)-r, "write");
+    /* The file is lost: give its space back now (ENOSPC must not cascade to the files
+     * behind it); later blocks are consumed without writing. */
+    if (f->opened) (void)s->io->truncate(f->fd, 0);
+  }
   if (hashed && f->status == ESCP_OK) {
     uint64_t idx = dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
     int rc = escp_digest_add(f->dg, idx, cv, dh->offset == 0 ? root : NULL);
