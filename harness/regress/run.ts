@@ -1,0 +1,84 @@
+// `bun run regress [--quick|--full] [--out DIR] [--only SUBSTR]`: materialises each catalog
+// dataset once, transfers it through every transport × config with real escp runs, verifies
+// every byte independently, and writes a JSON report plus a markdown summary.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeTmpDir } from "../tmp-dir.ts";
+import { REPO_ROOT } from "../escp-run.ts";
+import { FULL, QUICK, type ConfigCase, type DatasetCase, type Matrix, type Transport } from "./matrix.ts";
+import { openTransport, type TransportHandle } from "./transports.ts";
+import { sourceTotals, verifyCopy } from "./verify.ts";
+import { markdownReport, type CaseResult } from "./report.ts";
+
+const argv = process.argv.slice(2);
+const matrix: Matrix = argv.includes("--full") ? FULL : QUICK;
+const mode = argv.includes("--full") ? "full" : "quick";
+const outIdx = argv.indexOf("--out");
+const outDir = outIdx >= 0 ? (argv[outIdx + 1] ?? ".") : join(REPO_ROOT, "bench", "results");
+const onlyIdx = argv.indexOf("--only");
+const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
+
+async function makeDataset(d: DatasetCase, dir: string): Promise<string> {
+  const target = join(dir, `ds-${d.name}`);
+  const p = Bun.spawn([process.execPath, join(REPO_ROOT, "datasets", "cli.ts"), "make", d.name, target, "-q", ...d.params], { stdout: "ignore", stderr: "pipe" });
+  const err = await new Response(p.stderr).text();
+  if ((await p.exited) !== 0) throw new Error(`datasets make ${d.name} failed: ${err.trim()}`);
+  return target;
+}
+
+async function runCase(t: TransportHandle, d: DatasetCase, src: string, c: ConfigCase, work: string, n: number): Promise<CaseResult> {
+  const dst = join(work, `out-${n}`);
+  mkdirSync(dst);
+  const t0 = performance.now();
+  const r = await t.run([...c.flags, "-r", src], dst);
+  const seconds = (performance.now() - t0) / 1000;
+  const diffs = await verifyCopy(src, join(dst, `ds-${d.name}`));
+  const expectExit = d.name === "edge" ? 1 : 0; // edge holds a FIFO and a dangling link: skipped and named
+  const ok = diffs.length === 0 && r.code === expectExit;
+  rmSync(dst, { recursive: true, force: true });
+  return {
+    dataset: d.label, transport: t.name, config: c.label, exitCode: r.code, expectedExit: expectExit, seconds,
+    ...sourceTotals(src), ok, problems: [...diffs.slice(0, 5), ...(r.code === expectExit ? [] : [r.stderr.trim().split("\n").slice(-2).join(" | ")])],
+  };
+}
+
+async function main(): Promise<number> {
+  const work = makeTmpDir("regress");
+  const results: CaseResult[] = [];
+  const skipped: string[] = [];
+  const transports: TransportHandle[] = [];
+  try {
+    for (const name of matrix.transports as Transport[]) {
+      const t = await openTransport(name, work);
+      if (typeof t === "string") skipped.push(`${name}: ${t}`);
+      else transports.push(t);
+    }
+    let n = 0;
+    for (const d of matrix.datasets) {
+      if (only && !d.label.includes(only)) continue;
+      const src = await makeDataset(d, work);
+      for (const t of transports) {
+        for (const c of matrix.configs) {
+          const r = await runCase(t, d, src, c, work, n++);
+          results.push(r);
+          console.log(`${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.transport} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`);
+        }
+      }
+      rmSync(src, { recursive: true, force: true });
+    }
+  } finally {
+    for (const t of transports) await t.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  mkdirSync(outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const base = join(outDir, `regress-${mode}-${stamp}`);
+  writeFileSync(`${base}.json`, JSON.stringify({ mode, date: new Date().toISOString(), skipped, results }, null, 2));
+  writeFileSync(`${base}.md`, markdownReport(mode, results, skipped));
+  const failed = results.filter((r) => !r.ok).length;
+  for (const s of skipped) console.log(`skipped transport ${s}`);
+  console.log(`regress ${mode}: ${results.length - failed} passed, ${failed} failed (report ${base}.md)`);
+  return failed === 0 && results.length > 0 ? 0 : 1;
+}
+
+process.exit(await main());
