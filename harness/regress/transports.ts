@@ -1,10 +1,11 @@
 // Where a regression case sends its data: a local destination (locally spawned receiver), a
-// loopback OpenSSH sshd, or a namespaced WAN (when the harness can build one).
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+// loopback OpenSSH sshd, or a namespaced WAN (50 ms RTT, 1 Gbit/s, 0.1 % loss) when the
+// harness has the privilege to build one.
 import { runEscp, ESCP_REMOTE_CMD } from "../escp-run.ts";
 import { startSshd } from "../sshd.ts";
 import type { Transport } from "./matrix.ts";
+import { canWan, startWan } from "../wan/netns.ts";
+import { escpAcrossWan } from "../wan/escp-wan.ts";
 
 export interface TransportHandle {
   name: Transport;
@@ -29,15 +30,15 @@ export async function openTransport(name: Transport, work: string): Promise<Tran
       run: (args, dst) => runEscp([...BASE, ...fx.sshArgs, "-D", ESCP_REMOTE_CMD, ...args, `${fx.user}@${fx.host}:${dst}`], { timeoutMs: 600_000 }),
     };
   }
-  const wanModule = join(import.meta.dir, "..", "wan", "netns.ts");
-  if (!existsSync(wanModule)) return "WAN emulation harness not present";
-  const wan = (await import(wanModule)) as WanModule;
-  const can = wan.canWan();
+  const can = canWan();
   if (!can.ok) return can.why;
-  return wan.regressTransport(work);
-}
-
-interface WanModule {
-  canWan(): { ok: boolean; why: string };
-  regressTransport(work: string): Promise<TransportHandle | string>;
+  const wan = await startWan({ delayMs: 25, rateMbit: 1000, lossPct: 0.1, seed: 1, queueKib: 16384 });
+  let n = 0;
+  return {
+    name, close: async () => void (await wan.stop()),
+    run: async (args, dst) => {
+      const r = await escpAcrossWan(wan, [...BASE, ...args, `wan:${dst}`], { sockDir: work, name: `wan-${n++}.sock`, timeoutMs: 600_000 });
+      return { code: r.sender.code, stderr: r.sender.stderr + r.receiverStderr };
+    },
+  };
 }
