@@ -1,13 +1,13 @@
-// Named dataset specs (first cut): each builds a TreeSpec deterministically from fixed seeds,
-// so every machine materializes byte-identical trees.
+// The dataset catalog: every named dataset (big-*, sparse, losf*, mixed, edge, and the older
+// random-file trees quickstart/tree-2000/edge-blocks/random-64m), looked up by name.
+import { bigEntries } from "./catalog-big.ts";
+import { edgeEntries } from "./catalog-edge.ts";
+import { treeEntries } from "./catalog-trees.ts";
 import { createRng, type Rng, seedOf } from "./content.ts";
+import { type CatalogEntry, defineEntry, fromTreeSpec } from "./entry.ts";
 import { type FileSpec, type TreeSpec } from "./materialize.ts";
 
-export interface CatalogEntry {
-  name: string;
-  description: string;
-  spec(): TreeSpec;
-}
+export type { CatalogEntry } from "./entry.ts";
 
 const MiB = 1 << 20;
 const KiB = 1 << 10;
@@ -43,7 +43,8 @@ function smallFiles(tag: string, count: number, maxBytes: number, dirs: number, 
   return files;
 }
 
-export const catalog: readonly CatalogEntry[] = [
+/** The first-cut trees (random files with fixed seeds); quickstart backs the README demo. */
+const legacyTrees: readonly { name: string; description: string; spec: () => TreeSpec }[] = [
   {
     name: "quickstart",
     description: "the README demo: one 256 MiB file + 200 small files (0–64 KiB) in nested dirs, empty file/dir, spaces, unicode",
@@ -77,6 +78,13 @@ export const catalog: readonly CatalogEntry[] = [
     description: "one 64 MiB pseudo-random file",
     spec: () => ({ files: [{ path: "random-64m.bin", sizeBytes: 64 * MiB, seed: seedOf("random-64m") }], emptyDirs: [] }),
   },
+];
+
+export const catalog: readonly CatalogEntry[] = [
+  ...bigEntries,
+  ...treeEntries,
+  ...edgeEntries,
+  ...legacyTrees.map((t) => defineEntry(t.name, t.description, [], (p, name) => fromTreeSpec(name, t.spec(), p.seed as number))),
 ];
 
 /** The catalog entry called `name`; throws listing the known names otherwise. */

@@ -4,7 +4,7 @@
 export const CHUNK_BYTES = 1 << 20; // 1 MiB: the streaming unit, never whole-file buffers
 
 /** lowbias32 (Chris Wellons' hash-prospector): a fast bijective 32-bit mixer. */
-function mix32(x: number): number {
+export function mix32(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);
   x ^= x >>> 15;
@@ -83,6 +83,21 @@ export function seedOf(name: string): number {
   let h = 0x811c9dc5;
   for (const byte of new TextEncoder().encode(name)) h = Math.imul(h ^ byte, 0x01000193);
   return h >>> 0;
+}
+
+/** A stable 53-bit seed from a name: FNV-1a for the low 32 bits and a second, differently
+ *  keyed FNV-1a pass for the high 21, so 65,536 names in one dataset do not collide. */
+export function seed53Of(name: string): number {
+  let hi = 0x2c9277b5;
+  for (const byte of new TextEncoder().encode(name)) hi = Math.imul(hi ^ byte, 0x01000193);
+  return (mix32(hi >>> 0) % 0x20_0000) * 0x1_0000_0000 + seedOf(name);
+}
+
+/** A seed for sub-stream `index` of `seed` (e.g. one 64 KiB block of a text file). */
+export function subSeed(seed: number, index: number): number {
+  const lo = (seed >>> 0) ^ mix32((index >>> 0) ^ 0x5bd1e995);
+  const hi = ((Math.floor(seed / 0x1_0000_0000) ^ mix32(Math.floor(index / 0x1_0000_0000) + 0x27d4eb2f)) >>> 0) % 0x20_0000;
+  return hi * 0x1_0000_0000 + (lo >>> 0);
 }
 
 /** A seeded integer stream (mulberry32) for choosing names and sizes in specs. */

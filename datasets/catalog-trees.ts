@@ -1,0 +1,94 @@
+// Many-file datasets: losf (65,536 files of 0–1 KiB in 8 × 8192 dirs, like the original's
+// micro-files set), losf-small (its CI-sized cut) and mixed (a source-tree size spread).
+import { createRng, type Rng } from "./content.ts";
+import { type CatalogEntry, defineEntry } from "./entry.ts";
+import type { ParamDef } from "./params.ts";
+import { type Content, type Entry, file, fileSeed, type Params } from "./spec.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+export const LOSF_DIRS = 8;
+export const LOSF_MAX_BYTES = KiB;
+
+const filesParam = (def: number, help: string): ParamDef => ({ name: "files", kind: "int", default: def, min: 1, max: 10_000_000, help });
+const num = (p: Params, key: string): number => p[key] as number;
+
+/** `files` random files of 0–1 KiB (inclusive), spread evenly over d0..d7. */
+function losf(p: Params, name: string): Entry[] {
+  const seed = num(p, "seed");
+  const files = num(p, "files");
+  const perDir = Math.ceil(files / LOSF_DIRS);
+  const width = String(perDir - 1).length;
+  const rng = createRng(fileSeed(name, seed, "sizes"));
+  const out: Entry[] = [];
+  for (let i = 0; i < files; i++) {
+    const path = `d${Math.floor(i / perDir)}/f${String(i % perDir).padStart(width, "0")}`;
+    out.push(file(name, seed, path, rng.int(0, LOSF_MAX_BYTES), { kind: "random" }));
+  }
+  return out;
+}
+
+/** Log-uniform integer in [lo, hi]. */
+function logUniform(rng: Rng, lo: number, hi: number): number {
+  const u = rng.next() / 2 ** 32;
+  return Math.min(hi, Math.floor(Math.exp(Math.log(lo) + u * (Math.log(hi + 1) - Math.log(lo)))));
+}
+
+const DIR_NAMES = ["src", "lib", "internal", "pkg", "test", "docs", "util", "core", "api", "vendor", "build", "assets"];
+const SMALL_EXT: [string, Content][] = [
+  ["c", { kind: "text", ratio: 3 }],
+  ["h", { kind: "text", ratio: 4 }],
+  ["ts", { kind: "text", ratio: 3 }],
+  ["md", { kind: "text", ratio: 2.5 }],
+  ["o", { kind: "random" }],
+];
+const MEDIUM_EXT: [string, Content][] = [
+  ["json", { kind: "text", ratio: 6 }],
+  ["png", { kind: "random" }],
+  ["a", { kind: "random" }],
+];
+const LARGE_EXT: [string, Content][] = [
+  ["tar", { kind: "random" }],
+  ["log", { kind: "text", ratio: 8 }],
+  ["so", { kind: "random" }],
+];
+export const MIXED_DEEP_CHAIN = 24;
+
+/** A source-tree-like spread: 0.5 % large (1–32 MiB), 15 % medium (16 KiB–1 MiB), the rest
+ *  small (0–16 KiB, every 50th empty), in a random tree of depth ≤ 12 plus one 24-deep chain. */
+function mixed(p: Params, name: string): Entry[] {
+  const seed = num(p, "seed");
+  const files = num(p, "files");
+  const rng = createRng(fileSeed(name, seed, "layout"));
+  const dirs: string[] = [""];
+  const dirCount = Math.max(1, Math.round(files / 12));
+  for (let i = 0; i < dirCount; i++) {
+    const parent = rng.pick(dirs);
+    const depth = parent === "" ? 0 : parent.split("/").length;
+    if (depth >= 12) continue;
+    dirs.push(`${parent === "" ? "" : `${parent}/`}${rng.pick(DIR_NAMES)}-${i}`);
+  }
+  let chain = "node_modules";
+  for (let d = 1; d < MIXED_DEEP_CHAIN; d++) chain += `/${rng.pick(DIR_NAMES)}`;
+  dirs.push(chain);
+  const large = Math.max(1, Math.round(files * 0.005));
+  const medium = Math.round(files * 0.15);
+  const out: Entry[] = [];
+  for (let i = 0; i < files; i++) {
+    const [ext, content, size] =
+      i < large
+        ? [...rng.pick(LARGE_EXT), logUniform(rng, MiB, 32 * MiB)] as const
+        : i < large + medium
+          ? [...rng.pick(MEDIUM_EXT), logUniform(rng, 16 * KiB, MiB)] as const
+          : [...rng.pick(SMALL_EXT), i % 50 === 0 ? 0 : logUniform(rng, 1, 16 * KiB)] as const;
+    const dir = i === files - 1 ? chain : rng.pick(dirs);
+    out.push(file(name, seed, `${dir === "" ? "" : `${dir}/`}file-${i}.${ext}`, size, content));
+  }
+  return out;
+}
+
+export const treeEntries: readonly CatalogEntry[] = [
+  defineEntry("losf", "65,536 random files of 0–1 KiB in 8 dirs × 8192 (the original's micro-files set)", [filesParam(65_536, "file count (split over 8 dirs)")], losf),
+  defineEntry("losf-small", "losf cut to CI size: 1024 files of 0–1 KiB in 8 dirs × 128", [filesParam(1024, "file count (split over 8 dirs)")], losf),
+  defineEntry("mixed", "source-tree spread: many small text files, some medium, a few large; deep nesting", [filesParam(1000, "file count")], mixed),
+];
