@@ -102,6 +102,20 @@ async function runFuzz(t: Tally): Promise<void> {
   }
 }
 
+/** `bun run regress --quick` (one test): the dataset catalog through local, sshd and WAN
+ *  transfers, every byte verified; its report goes to a temp dir. */
+async function runRegress(t: Tally): Promise<void> {
+  const out = makeTmpDir("regress-report");
+  await emit("== bun run regress --quick\n");
+  const r = await run([process.execPath, join(REPO, "harness", "regress", "run.ts"), "--quick", "--out", out]);
+  removeTmpDir(out);
+  if (r.code === 0) t.passed++;
+  else {
+    t.failed++;
+    t.failures.push("regress --quick (see the FAIL lines above)");
+  }
+}
+
 /** Last ` N pass|fail|skip|todo|error` counts from bun test's closing summary. */
 function summaryCounts(text: string): Map<string, number> | undefined {
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
@@ -163,6 +177,7 @@ async function main(argv: string[]): Promise<number> {
     await runFuzz(t);
   }
   await runBunTests(t, passthrough);
+  if (native && passthrough.length === 0) await runRegress(t);
   if (t.failures.length > 0) await emit(`\nfailures:\n${t.failures.map((f) => `  ${f}`).join("\n")}\n`);
   await emit(`${t.passed} passed, ${t.failed} failed${t.skipped > 0 ? `, ${t.skipped} skipped` : ""}\n`);
   return t.failed > 0 ? 1 : 0;

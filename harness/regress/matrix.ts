@@ -32,7 +32,7 @@ export const QUICK: Matrix = {
     { name: "edge", params: [], label: "edge" },
     { name: "sparse", params: ["--size", "64M"], label: "sparse 64 MiB" },
   ],
-  transports: ["local", "sshd"],
+  transports: ["local", "sshd", "wan"],
   configs: CONFIGS_QUICK,
 };
 
