@@ -41,7 +41,12 @@ export class HostileSender {
   /** finos whose completion (fileDone) we hold back instead of sending. */
   readonly withhold = new Set<number>();
   readonly sent = new Set<number>(); // finos whose data our native side finished sending
+  /** What our native side reported for each sent file: what a genuine fileDone carries. */
+  readonly sentInfo = new Map<number, { blocks: number; bytes: number; digest: Uint8Array }>();
+  /** Every fileResult in arrival order (results keeps only the last one per fino). */
+  readonly resultLog: FileResult[] = [];
   ackSeen = false;
+  ack: Extract<ControlMsg, { type: "sessionDoneAck" }> | undefined;
   exitCode: number | null | undefined = undefined; // undefined while the receiver runs
   native: NativeSession | undefined;
   private closed = false;
@@ -137,14 +142,20 @@ export class HostileSender {
 
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
-    if (m.type === "fileResult") this.results.set(m.fino, m);
-    else if (m.type === "error") this.errors.push(m);
-    else if (m.type === "sessionDoneAck") this.ackSeen = true;
+    if (m.type === "fileResult") {
+      this.results.set(m.fino, m);
+      this.resultLog.push(m);
+    } else if (m.type === "error") this.errors.push(m);
+    else if (m.type === "sessionDoneAck") {
+      this.ackSeen = true;
+      this.ack = m;
+    }
   }
 
   private onEvent(ev: NativeEvent): void {
     if (ev.type === C.ESCP_EV_FILE_DONE) {
       this.sent.add(ev.fino);
+      this.sentInfo.set(ev.fino, { blocks: ev.blocks, bytes: ev.bytes, digest: ev.digest });
       if (this.withhold.has(ev.fino)) return;
       try {
         this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: ev.digest });

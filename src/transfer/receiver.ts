@@ -26,6 +26,7 @@ interface RxFile {
   tmp: string;
   senderDigest?: Uint8Array;
   rejected?: EscpError; // unsafe name: its blocks are sunk to /dev/null, then this is the verdict
+  completed?: boolean; // the sender's FileDone arrived (a second one is a protocol error)
 }
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
@@ -77,6 +78,7 @@ class Receiver {
     faultPoint("receiver", "filelist");
     const sid = hex(this.init.sessionId);
     for (const e of files) {
+      if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
       let final: string;
       try {
         final = this.place.pathFor(e);
@@ -144,6 +146,9 @@ class Receiver {
     else if (m.type === "fileDone") {
       const f = this.files.get(m.fino);
       if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
+      if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
+      if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
+      f.completed = true;
       if (!f.rejected) f.senderDigest = m.digest;
       this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
     } else if (m.type === "sessionDone") {

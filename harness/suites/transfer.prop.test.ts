@@ -1,0 +1,91 @@
+// Property: for arbitrary small trees × arbitrary valid configs a loopback escp transfer yields
+// an identical tree (content and sizes; modes and mtimes too under -p). Pinned cases run first.
+// Replay a failure: ESCP_SEED=<seed> [ESCP_PROP_PATH=<path>] bun test harness/suites/transfer.prop.test.ts
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import fc from "fast-check";
+import { blockBytes, configArgs, dummyConfig, posixConfig, type RunConfig } from "../arb/config.ts";
+import { PINNED } from "../arb/pinned.ts";
+import { envRuns, propRun } from "../arb/replay.ts";
+import { countFiles, materializeTree, treeSpec, type TreeSpec } from "../arb/tree.ts";
+import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
+import { BASE, compareTrees, runEscp } from "./e2e-helpers.ts";
+
+const FILE = "harness/suites/transfer.prop.test.ts";
+const prop = propRun("transfer.prop", FILE);
+const RUNS = envRuns("ESCP_PROP_RUNS", 25);
+
+const tmp = makeTmpDir("transfer-prop");
+afterAll(() => removeTmpDir(tmp));
+let caseNo = 0;
+
+/** Stderr lines other than the -C warning (which is all a quiet, successful run may print). */
+function unexpectedStderr(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("-C/--compress"));
+}
+
+/** Materialise `tree`, copy it with `cfg` into a fresh destination, return both roots. */
+async function transfer(tree: TreeSpec, cfg: RunConfig): Promise<{ src: string; dst: string; dir: string }> {
+  const dir = join(tmp, `case-${++caseNo}`);
+  const src = join(dir, "src");
+  mkdirSync(src, { recursive: true });
+  await materializeTree(src, tree, blockBytes(cfg));
+  const dst = join(dir, "dst");
+  const r = await runEscp([...BASE, ...configArgs(cfg), src, dst]);
+  const noise = unexpectedStderr(r.stderr);
+  if (r.code !== 0 || noise.length > 0) {
+    throw new Error(`escp ${configArgs(cfg).join(" ")} exited ${r.code}\nstderr: ${r.stderr}`);
+  }
+  return { src, dst, dir };
+}
+
+async function identicalCopy(tree: TreeSpec, cfg: RunConfig): Promise<void> {
+  const { src, dst, dir } = await transfer(tree, cfg);
+  try {
+    const diffs = await compareTrees(src, dst, { modes: cfg.preserve, mtimes: cfg.preserve });
+    if (diffs.length > 0) throw new Error(`trees differ (${configArgs(cfg).join(" ")}):\n  ${diffs.join("\n  ")}`);
+  } finally {
+    removeTmpDir(dir);
+  }
+}
+
+/** Relative paths of every directory and every non-directory under root. */
+async function shape(root: string): Promise<{ dirs: string[]; others: string[] }> {
+  const dirs: string[] = [];
+  const others: string[] = [];
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const rel = join(e.parentPath, e.name).slice(root.length + 1);
+    (e.isDirectory() ? dirs : others).push(rel);
+  }
+  return { dirs: dirs.sort(), others: others.sort() };
+}
+
+describe("transfer property: pinned examples", () => {
+  for (const p of PINNED) {
+    test(p.why, async () => {
+      expect(countFiles(p.tree.children)).toBeGreaterThan(0);
+      await identicalCopy(p.tree, p.config);
+    }, 60_000);
+  }
+});
+
+describe("transfer property: arbitrary trees × configs", () => {
+  test(`posix engine: the copy is identical (${RUNS} runs)`, async () => {
+    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalCopy(tree, cfg)), RUNS);
+  }, 300_000);
+
+  test(`dummy engine: succeeds, makes the directories and writes no file (${Math.ceil(RUNS / 3)} runs)`, async () => {
+    await prop.assert(fc.asyncProperty(treeSpec, dummyConfig, async (tree, cfg) => {
+      const { src, dst, dir } = await transfer(tree, cfg);
+      try {
+        const [a, b] = await Promise.all([shape(src), shape(dst)]);
+        if (b.others.length > 0) throw new Error(`dummy engine wrote ${b.others.join(", ")}`);
+        if (a.dirs.join("\n") !== b.dirs.join("\n")) throw new Error(`directories differ: ${a.dirs} vs ${b.dirs}`);
+      } finally {
+        removeTmpDir(dir);
+      }
+    }), Math.ceil(RUNS / 3));
+  }, 300_000);
+});
