@@ -4,7 +4,10 @@
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
 //   (e.g. delete or grow a source file mid-send);
 //   ESCP_FAULT_CORRUPT_DIGEST=1   the sender reports a wrong BLAKE3 for every file (proves
-//   that a mismatch is caught, named, and never renamed into place).
+//   that a mismatch is caught, named, and never renamed into place);
+//   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
+//   127.0.0.1:<port> (a fault proxy, harness/faults/net-proxy.ts) instead of the address
+//   and port the receiver reported.
 // Costs one cached compare when unset.
 export type Role = "sender" | "receiver";
 export type ProtocolState = "init" | "filelist" | "midblock" | "verify" | "close";
@@ -32,4 +35,12 @@ export function reportedDigest(d: Uint8Array): Uint8Array {
   const bad = d.slice();
   bad[0] = (bad[0] ?? 0) ^ 1;
   return bad;
+}
+
+const dataPort = Number(process.env.ESCP_FAULT_DATA_PORT ?? "");
+
+/** Where the sender connects its T+1 streams under fault injection, or undefined (normal). */
+export function dataPortOverride(): { address: string; port: number } | undefined {
+  if (!Number.isInteger(dataPort) || dataPort <= 0 || dataPort > 65535) return undefined;
+  return { address: "127.0.0.1", port: dataPort };
 }

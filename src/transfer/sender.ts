@@ -17,7 +17,7 @@ import { openSession, type OpenedSession } from "./open-channel.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
-import { faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+import { dataPortOverride, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
@@ -218,7 +218,8 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   try {
     native = new NativeSession("sender", sessionParams(o));
     native.setKey(init.key, init.sessionId);
-    native.connect(opened.dataAddress, opened.reply.port);
+    const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
+    native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
     native.start();
     progress.start(sum.totalBytes, sum.fileCount);
     const s = new Sender(cfg, native, opened, progress, sum.totalBytes);
