@@ -7,8 +7,10 @@ set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUN_VERSION="1.4.4"
 # Project needs (README) plus the base toolchain a fresh machine already has: checking costs nothing.
-APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync clang
-              build-essential libssl-dev openssh-client python3)
+# libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes clang links the fuzz target
+# with; it is only a Recommends of clang, and we install without recommends.
+APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync clang libclang-rt-14-dev
+              build-essential libssl-dev openssh-client python3 iproute2 util-linux)
 WRAPPER=/usr/local/bin/escp
 
 DEMO=1
