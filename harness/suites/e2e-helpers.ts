@@ -39,3 +39,14 @@ export async function makeAwkwardTree(root: string, files = 40, seed = 7): Promi
     await writeRandomFile(join(root, dir, `f${i}.dat`), (i * 977) % 5000, seed + i);
   }
 }
+
+/** A source tree written once on first use (each test awaits the same promise): `files`
+ *  maps a name to [size in bytes, seed]. */
+export function lazyFiles(dir: string, files: Record<string, [number, number]>): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () =>
+    (ready ??= (async () => {
+      mkdirSync(dir, { recursive: true });
+      for (const [name, [size, seed]] of Object.entries(files)) await writeRandomFile(join(dir, name), size, seed);
+    })());
+}

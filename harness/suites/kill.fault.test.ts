@@ -6,22 +6,13 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { runWithKill, STATES } from "../faults/kill.ts";
-import { b3sum, writeRandomFile } from "./e2e-helpers.ts";
+import { b3sum, lazyFiles } from "./e2e-helpers.ts";
 
 const tmp = makeTmpDir("fault-kill");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const src = join(tmp, "src");
 const FILES = ["big.bin", "small-1", "small-2"];
-let ready: Promise<void> | undefined;
-function dataset(): Promise<void> {
-  ready ??= (async () => {
-    mkdirSync(src);
-    await writeRandomFile(join(src, "big.bin"), 24 << 20, 11);
-    await writeRandomFile(join(src, "small-1"), 1000, 12);
-    await writeRandomFile(join(src, "small-2"), 70_000, 13);
-  })();
-  return ready;
-}
+const dataset = lazyFiles(src, { "big.bin": [24 << 20, 11], "small-1": [1000, 12], "small-2": [70_000, 13] });
 
 /** Every final name is absent or byte-identical to its source. */
 async function noPartialFinals(dst: string): Promise<void> {

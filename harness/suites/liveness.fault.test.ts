@@ -7,20 +7,12 @@ import { join } from "node:path";
 import { createServer } from "node:net";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { runPair } from "../faults/pair.ts";
-import { b3sum, writeRandomFile } from "./e2e-helpers.ts";
+import { b3sum, lazyFiles, writeRandomFile } from "./e2e-helpers.ts";
 
 const tmp = makeTmpDir("fault-liveness");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const src = join(tmp, "src");
-let ready: Promise<void> | undefined;
-function dataset(): Promise<void> {
-  ready ??= (async () => {
-    mkdirSync(src);
-    await writeRandomFile(join(src, "big.bin"), 24 << 20, 21);
-    await writeRandomFile(join(src, "small"), 3000, 22);
-  })();
-  return ready;
-}
+const dataset = lazyFiles(src, { "big.bin": [24 << 20, 21], small: [3000, 22] });
 // One paced stream keeps the big file in flight; --timeout 2 bounds every wait.
 const FLAGS = ["-q", "-r", "-t", "1", "-l", "16M", "--escp_port", "0", "--timeout", "2"];
 const FREEZE = { ESCP_FAULT_EXEC: "kill -STOP $PPID" };

@@ -10,20 +10,12 @@ import { createServer } from "node:net";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { runPair, type PairRun } from "../faults/pair.ts";
 import { startProxy, type StreamFault } from "../faults/net-proxy.ts";
-import { b3sum, writeRandomFile } from "./e2e-helpers.ts";
+import { b3sum, lazyFiles } from "./e2e-helpers.ts";
 
 const tmp = makeTmpDir("fault-netproxy");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const src = join(tmp, "src");
-let ready: Promise<void> | undefined;
-function dataset(): Promise<void> {
-  ready ??= (async () => {
-    mkdirSync(src);
-    await writeRandomFile(join(src, "big.bin"), 24 << 20, 41);
-    await writeRandomFile(join(src, "small"), 3000, 42);
-  })();
-  return ready;
-}
+const dataset = lazyFiles(src, { "big.bin": [24 << 20, 41], small: [3000, 42] });
 
 const MIB = 1 << 20;
 const AFTER = 2 * MIB; // well past the HELLO, inside the big file's data
