@@ -38,10 +38,10 @@ export function codeForStatus(status: number): ErrorCode {
     case C.ESCP_E_UNKNOWN_FILE:
       return "E_PROTOCOL";
     case C.ESCP_E_TIMEOUT:
+    case C.ESCP_E_CLOSED: // mid-session: the peer vanished (connect() reports E_CONNECT itself)
       return "E_TIMEOUT";
     case C.ESCP_E_CONNECT:
     case C.ESCP_E_BIND:
-    case C.ESCP_E_CLOSED:
       return "E_CONNECT";
     case C.ESCP_E_OPEN:
     case C.ESCP_E_READ:
@@ -138,7 +138,10 @@ export class NativeSession {
 
   /** Open and authenticate every stream (blocks until up or failed). */
   connect(address: string, port: number): void {
-    this.check(this.lib.escp_connect(this.h, cstr(address), port), `data connection to ${address}:${port}`);
+    const st = this.lib.escp_connect(this.h, cstr(address), port);
+    if (st >= 0) return;
+    const err = this.error(st, `data connection to ${address}:${port}`);
+    throw err.code === "E_PROTOCOL" || err.code === "E_VERSION" ? err : new EscpError("E_CONNECT", err.message);
   }
 
   start(): void {
