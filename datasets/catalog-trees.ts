@@ -1,5 +1,5 @@
 // Many-file datasets: losf (65,536 files of 0–1 KiB in 8 × 8192 dirs, like the original's
-// micro-files set), losf-small (its CI-sized cut) and mixed (a source-tree size spread).
+// micro-files set), losf-small (its CI-sized cut), losf-4k (10,000 × 4 KiB, the small-file benchmark) and mixed (a source-tree size spread).
 import { createRng, type Rng } from "./content.ts";
 import { type CatalogEntry, defineEntry } from "./entry.ts";
 import type { ParamDef } from "./params.ts";
@@ -24,6 +24,21 @@ function losf(p: Params, name: string): Entry[] {
   for (let i = 0; i < files; i++) {
     const path = `d${Math.floor(i / perDir)}/f${String(i % perDir).padStart(width, "0")}`;
     out.push(file(name, seed, path, rng.int(0, LOSF_MAX_BYTES), { kind: "random" }));
+  }
+  return out;
+}
+
+/** `files` random files of exactly 4 KiB in 10 dirs: the issue's small-file benchmark
+ * (10,000 × 4 KiB), the shape peers were timed on (cp -r, rsync -e ssh, scp -r, EScp). */
+function losf4k(p: Params, name: string): Entry[] {
+  const seed = num(p, "seed");
+  const files = num(p, "files");
+  const perDir = Math.ceil(files / 10);
+  const width = String(perDir - 1).length;
+  const out: Entry[] = [];
+  for (let i = 0; i < files; i++) {
+    const path = `d${Math.floor(i / perDir)}/f${String(i % perDir).padStart(width, "0")}`;
+    out.push(file(name, seed, path, 4 * KiB, { kind: "random" }));
   }
   return out;
 }
@@ -90,5 +105,6 @@ function mixed(p: Params, name: string): Entry[] {
 export const treeEntries: readonly CatalogEntry[] = [
   defineEntry("losf", "65,536 random files of 0–1 KiB in 8 dirs × 8192 (the original's micro-files set)", [filesParam(65_536, "file count (split over 8 dirs)")], losf),
   defineEntry("losf-small", "losf cut to CI size: 1024 files of 0–1 KiB in 8 dirs × 128", [filesParam(1024, "file count (split over 8 dirs)")], losf),
+  defineEntry("losf-4k", "10,000 random files of exactly 4 KiB in 10 dirs (the small-file benchmark)", [filesParam(10_000, "file count (split over 10 dirs)")], losf4k),
   defineEntry("mixed", "source-tree spread: many small text files, some medium, a few large; deep nesting", [filesParam(1000, "file count")], mixed),
 ];
