@@ -21,7 +21,7 @@ let code = 1;
 try {
   const src = join(dir, "src.bin");
   const dst = join(dir, "dst.bin");
-  await writeRandomFile(src, sizeMiB << 20, 1);
+  await writeRandomFile(src, sizeMiB * 2 ** 20, 1);
   const args = ["run", "escp", ...fx.sshArgs, "-D", ESCP_REMOTE_CMD, ...extra, src, `${fx.user}@127.0.0.1:${dst}`];
   console.log(`$ bun ${args.join(" ")}`);
   const t0 = performance.now();

@@ -65,7 +65,7 @@ export class HostileSender {
       role: "receiver", threads: opts.threads ?? 2, blockSize: BLOCK, ioEngine: "posix",
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
-      logfile: "", destPath: opts.destPath, recursive: true, filelist: true, sources: [],
+      logfile: "", destPath: opts.destPath, recursive: true, filelist: true, sources: [], compressLevel: 0, profile: false,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();
@@ -91,7 +91,7 @@ export class HostileSender {
   connect(): void {
     const n = new NativeSession("sender", {
       threads: this.init.threads, blockSize: this.init.blockSize, ioEngine: "posix", direct: true, checksum: true,
-      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false,
+      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false, profile: false, compressLevel: 0,
     });
     this.native = n;
     n.setKey(this.init.key, this.init.sessionId);

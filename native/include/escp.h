@@ -70,6 +70,23 @@
 #define ESCP_P_SOCK_BUF 9     /* SO_SNDBUF/SO_RCVBUF bytes, 0 = kernel autotuning */
 #define ESCP_P_IP_MODE 10     /* 0 any, 4 IPv4 only, 6 IPv6 only */
 #define ESCP_P_VERBOSE 11     /* 0/1: emit ESCP_EV_LOG debug events, default 0 */
+#define ESCP_P_PROFILE 12     /* 0/1: record per-stage spans for escp_prof_drain, default 0 */
+#define ESCP_P_COMPRESS 13    /* zstd level for DATA payloads, 0 = off, 1..19 (sender; the receiver just needs it non-zero to accept compressed frames) */
+
+/* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
+#define ESCP_STG_READ 0       /* disk read (pread) */
+#define ESCP_STG_HASH 1       /* BLAKE3 */
+#define ESCP_STG_COMPRESS 2   /* zstd */
+#define ESCP_STG_SEAL 3       /* AES-GCM encrypt */
+#define ESCP_STG_SEND 4       /* socket send (incl. waiting for window) */
+#define ESCP_STG_RECV 5       /* socket recv (incl. waiting for data) */
+#define ESCP_STG_OPEN 6       /* AES-GCM decrypt + authenticate */
+#define ESCP_STG_DECOMPRESS 7 /* zstd */
+#define ESCP_STG_WRITE 8      /* disk write (pwrite) */
+#define ESCP_STG_IDLE 9       /* waiting for work (file list / registration) */
+#define ESCP_STG_META 10      /* file open/close/stat/truncate/rename */
+#define ESCP_STG_COUNT 11
+#define ESCP_SPAN_SIZE 24     /* u64 t0_ns, u64 dur_ns, u32 bytes, u16 stream, u8 stage, u8 flags (LE) */
 
 #define ESCP_IO_POSIX 1
 #define ESCP_IO_DUMMY 2
@@ -139,7 +156,7 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
 ESCP_API int32_t escp_tx_finish(void *h);
 
 /* ---- receiver: files ---- */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint);
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode);
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags);
 /* rx_file_add's size_hint must be the size the sender announced: once ceil(size/B) blocks
  * (1 for an empty file) are in, the file is closed at once, and a further block for it is
@@ -152,6 +169,15 @@ ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);
 ESCP_API int32_t escp_ctl_recv(void *h, uint8_t *buf, int32_t cap);
 ESCP_API int32_t escp_event_poll(void *h, escp_event *out, int32_t max);
 ESCP_API int32_t escp_stats_read(void *h, uint64_t *out, int32_t n);
+/* Profiler (ESCP_P_PROFILE = 1): move up to cap bytes of recorded spans (whole 24-byte
+ * records, oldest first, all streams) into out; returns bytes written. JS thread. */
+ESCP_API int32_t escp_prof_drain(void *h, uint8_t *out, int32_t cap);
+/* Exact per-stream per-stage totals: out[(stream * ESCP_STG_COUNT + stage) * 3 + {0 ns, 1 bytes,
+ * 2 count}] for streams 0..T; then one more u64: spans dropped (ring full). Returns the
+ * number of u64 written, or <0. */
+ESCP_API int32_t escp_prof_totals(void *h, uint64_t *out, int32_t n);
+/* CLOCK_MONOTONIC in ns: the clock spans are stamped with. */
+ESCP_API uint64_t escp_prof_clock(void);
 
 /* ---- test hooks ---- */
 ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t block_size, int32_t reverse, uint8_t *out32);

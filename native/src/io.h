@@ -21,8 +21,9 @@ typedef struct escp_io {
   /* *direct in: 1 to try O_DIRECT; out: whether the fd really has it (EINVAL → retried
    * without). Returns 0 or an errno value. */
   int (*open_read)(const char *path, int *direct, int *fd_out);
-  /* O_CREAT|O_WRONLY, mode 0644, never truncates. Same direct contract as open_read. */
-  int (*open_write)(const char *path, int *direct, int *fd_out);
+  /* O_CREAT|O_WRONLY|O_TRUNC|O_NOFOLLOW with mode (minus the umask) for a new file. Same
+   * direct contract as open_read. */
+  int (*open_write)(const char *path, unsigned mode, int *direct, int *fd_out);
   /* Read up to len bytes at off, looping until len or end of file. direct = the fd has
    * O_DIRECT (a short aligned read then means EOF). Returns bytes read or -errno. */
   int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off, int direct);

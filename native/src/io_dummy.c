@@ -11,6 +11,11 @@ static int dm_open(const char *path, int *direct, int *fd_out) {
   return 0;
 }
 
+static int dm_open_write(const char *path, unsigned mode, int *direct, int *fd_out) {
+  (void)mode;
+  return dm_open(path, direct, fd_out);
+}
+
 static int64_t dm_pread(int fd, void *buf, size_t len, uint64_t off, int direct) {
   (void)fd, (void)buf, (void)off, (void)direct;
   return (int64_t)len;
@@ -44,5 +49,5 @@ static int dm_stat(const char *path, escp_fstat *out) {
   return ENOSYS;
 }
 
-const escp_io escp_io_dummy = {"dummy", dm_open, dm_open, dm_pread, dm_pwrite,
+const escp_io escp_io_dummy = {"dummy", dm_open, dm_open_write, dm_pread, dm_pwrite,
                                dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat};

@@ -7,15 +7,15 @@
 #include <unistd.h>
 #include "io.h"
 
-static int open_common(const char *path, int flags, int *direct, int *fd_out) {
+static int open_common(const char *path, int flags, unsigned mode, int *direct, int *fd_out) {
   int fd = -1;
   if (*direct) {
-    fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0644);
+    fd = open(path, flags | O_DIRECT | O_CLOEXEC, (mode_t)mode);
     if (fd < 0 && errno != EINVAL) return errno;
   }
   if (fd < 0) {
     *direct = 0;
-    do fd = open(path, flags | O_CLOEXEC, 0644);
+    do fd = open(path, flags | O_CLOEXEC, (mode_t)mode);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return errno;
   }
@@ -24,11 +24,13 @@ static int open_common(const char *path, int flags, int *direct, int *fd_out) {
 }
 
 static int px_open_read(const char *path, int *direct, int *fd_out) {
-  return open_common(path, O_RDONLY, direct, fd_out);
+  return open_common(path, O_RDONLY, 0, direct, fd_out);
 }
 
-static int px_open_write(const char *path, int *direct, int *fd_out) {
-  return open_common(path, O_WRONLY | O_CREAT, direct, fd_out);
+static int px_open_write(const char *path, unsigned mode, int *direct, int *fd_out) {
+  /* O_TRUNC: a leftover temp of an earlier run never keeps stale bytes; O_NOFOLLOW: the
+   * temp name is ours, never a planted symlink. */
+  return open_common(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode, direct, fd_out);
 }
 
 static int64_t px_pread(int fd, void *buf, size_t len, uint64_t off, int direct) {

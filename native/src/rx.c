@@ -18,6 +18,7 @@
 typedef struct rx_file {
   struct rx_file *hnext;           /* hash chain (rx->mu) */
   uint64_t fino, size_hint;
+  uint32_t mode;                   /* permission bits for the new file (creation, umask applies) */
   char *path;
   int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
   int sealed;                      /* rx->mu + mu: fd closed, digest folded into root */
@@ -27,6 +28,7 @@ typedef struct rx_file {
   int sys_errno;
   const char *what;
   uint64_t consumed, expected, max_end, bytes;
+  uint64_t disk_end;               /* file size as written (O_DIRECT pads; sparse skips) */
   int have_expect;
   uint32_t xflags;
   escp_digest *dg;
@@ -119,11 +121,12 @@ static void grow(struct escp_rx *r) {
   free(old);
 }
 
-/* Register a destination for fino (non-zero): path (copied) is opened O_CREAT|O_WRONLY
- * when the first block arrives, never truncated on open, and closed once the blocks that
+/* Register a destination for fino (non-zero): path (copied) is opened
+ * O_CREAT|O_WRONLY|O_TRUNC|O_NOFOLLOW with permission bits mode (07777 mask, the process
+ * umask applies) when the first block arrives, and closed once the blocks that
  * size_hint (the announced size) implies are all in. Returns ESCP_OK, E_INVAL, E_NOMEM,
  * E_DUP (fino already registered), E_STATE (sender session or stopped). JS thread. */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint) {
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode) {
   escp_session *s = escp__session(h);
   if (!s || fino == 0 || !path) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
@@ -134,6 +137,7 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint
   }
   f->fino = fino;
   f->size_hint = size_hint;
+  f->mode = mode & 07777;
   f->fd = -1;
   pthread_mutex_init(&f->mu, NULL);
   struct escp_rx *r = s->rx;
@@ -171,7 +175,7 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   ev.blocks = f->consumed;
   int aborted = (f->xflags & ESCP_XF_ABORTED) != 0;
   if (f->opened && !f->sealed && f->status == ESCP_OK && !aborted) {
-    int err = s->io->truncate(f->fd, f->max_end); /* padded O_DIRECT tails, sparse holes */
+    int err = f->disk_end == f->max_end ? 0 : s->io->truncate(f->fd, f->max_end); /* padded O_DIRECT tails, sparse holes */
     if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
   }
   if (f->status == ESCP_OK && !aborted && f->consumed != f->expected)
@@ -211,7 +215,7 @@ static uint64_t hint_blocks(const escp_session *s, const rx_file *f) {
 static void rx_seal(escp_session *s, rx_file *f) {
   pthread_mutex_lock(&f->mu);
   if (f->opened) {
-    int err = f->status == ESCP_OK ? s->io->truncate(f->fd, f->max_end) : 0;
+    int err = f->status == ESCP_OK && f->disk_end != f->max_end ? s->io->truncate(f->fd, f->max_end) : 0;
     if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
     s->io->close(f->fd);
     f->opened = 0;
@@ -318,8 +322,10 @@ static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
     file_fail(f, ESCP_E_PROTO, 0, "more blocks than announced");
   else if (!f->open_tried) {
     f->open_tried = 1;
-    f->direct = (int)s->param[ESCP_P_DIRECT];
-    int err = s->io->open_write(f->path, &f->direct, &f->fd);
+    /* Small files are written through the page cache: an O_DIRECT write is a synchronous
+     * device round trip per file, which caps many-small-file runs (see docs/tuning.md). */
+    f->direct = (int)s->param[ESCP_P_DIRECT] && f->size_hint >= ESCP_DIRECT_MIN;
+    int err = s->io->open_write(f->path, f->mode, &f->direct, &f->fd);
     if (err) file_fail(f, ESCP_E_OPEN, err, "open");
     else f->opened = 1;
     if (!err && s->param[ESCP_P_CHECKSUM]) {
@@ -335,7 +341,8 @@ static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
 }
 
 /* Write n payload bytes at off (zero-padded to 4 KiB under O_DIRECT; the pad lands in the
- * spent tag area and is cut by the final ftruncate). Returns 0 or -errno. */
+ * spent tag area and is cut by the final ftruncate). Returns the length written (with the
+ * pad) or -errno. */
 static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, uint64_t off, int direct) {
   size_t len = n;
   if (direct) {
@@ -352,21 +359,29 @@ static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, 
     escp__log(s, "fino %llu: O_DIRECT write refused, buffered", (unsigned long long)f->fino);
     if (!direct) r = (fi = ESCP_FI(s, ESCP_FI_PWRITE)) ? -fi : s->io->pwrite(f->fd, pay, n, off);
   }
-  return r < 0 ? r : 0;
+  return r;
 }
 
 /* Consume one authenticated block: open, hash, write (unless failed / sparse zero). */
-static void rx_block(escp_session *s, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
+static void rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
   int direct;
+  uint64_t t = escp__prof_t0(pr);
   int32_t st = rx_open(s, f, &direct);
+  t = escp__prof_end(pr, ESCP_STG_META, t, 0);
   uint8_t cv[32], root[32];
   int hashed = st == ESCP_OK && f->dg;
-  if (hashed) escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
+  if (hashed) {
+    escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
+    t = escp__prof_end(pr, ESCP_STG_HASH, t, dh->len);
+  }
   int64_t r = 0;
-  if (st == ESCP_OK && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len)))
+  if (st == ESCP_OK && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len))) {
     r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);
-  if (st == ESCP_OK && r == 0) escp__stat_add(s, ESCP_S_BYTES_FILE, dh->len);
+    escp__prof_end(pr, ESCP_STG_WRITE, t, dh->len);
+  }
+  if (st == ESCP_OK && r >= 0) escp__stat_add(s, ESCP_S_BYTES_FILE, dh->len);
   pthread_mutex_lock(&f->mu);
+  if (r > 0 && dh->offset + (uint64_t)r > f->disk_end) f->disk_end = dh->offset + (uint64_t)r;
   if (r < 0 && f->status == ESCP_OK) {
     file_fail(f, ESCP_E_WRITE, (int)-r, "write");
     /* The file is lost: give its space back now (ENOSPC must not cascade to the files
@@ -398,6 +413,7 @@ static void rx_recv_failed(escp_session *s, escp_stream *st, int64_t r, const ch
 static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, escp_data_hdr *dh) {
   uint32_t bsz = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
   uint8_t hdr[ESCP_FRAME_HDR];
+  uint64_t t = escp__prof_t0(st->prof);
   int64_t r = escp__recv_all(st->fd, hdr, sizeof hdr);
   if (r != (int64_t)sizeof hdr) {
     rx_recv_failed(s, st, r, "EOF");
@@ -418,7 +434,9 @@ static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, escp_da
     rx_recv_failed(s, st, r, "EOF inside a frame");
     return -1;
   }
+  t = escp__prof_end(st->prof, ESCP_STG_RECV, t, ESCP_FRAME_HDR + (uint64_t)fh.body_len + ESCP_TAG);
   rc = escp_chan_open(&st->rx, hdr, body, fh.body_len, body + fh.body_len);
+  escp__prof_end(st->prof, ESCP_STG_OPEN, t, fh.body_len);
   if (rc == ESCP_OK && fh.type != ESCP_FT_DATA) rc = fh.body_len == 0 ? ESCP_OK : ESCP_E_PROTO;
   else if (rc == ESCP_OK) rc = escp_data_hdr_decode(body, fh.body_len, bsz, dh);
   if (rc != ESCP_OK) {
@@ -440,7 +458,9 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
   }
   if (type != ESCP_FT_DATA) return -1;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  uint64_t t = escp__prof_t0(st->prof);
   rx_file *f = rx_lookup(s, dh.fino);
+  escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
   if (!f) {
     if (escp__stopping(s)) return 0;
     char t[56];
@@ -449,8 +469,10 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }
-  rx_block(s, f, &dh, buf + ESCP_HDR_AREA);
+  rx_block(s, st->prof, f, &dh, buf + ESCP_HDR_AREA);
+  t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);
+  escp__prof_end(st->prof, ESCP_STG_META, t, 0);
   return 1;
 }
 

@@ -1,6 +1,7 @@
 /* session.c — session lifecycle (new/params/key/start/stop/join/free), the parameter
  * bounds table, error details, status names, event/stat access, and the small helpers the
  * stream threads share (event pushes, stream end bookkeeping, thread launch). */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "session.h"
 #include "b3.h"
 #include "digest.h"
@@ -64,6 +65,8 @@ static const struct {
     {ESCP_P_SOCK_BUF, 0, (int64_t)1 << 30, 0},     /* bytes */
     {ESCP_P_IP_MODE, 0, 6, 0},                     /* one of 0, 4, 6 */
     {ESCP_P_VERBOSE, 0, 1, 0},
+    {ESCP_P_PROFILE, 0, 1, 0},
+    {ESCP_P_COMPRESS, 0, 19, 0},                   /* zstd level, 0 = off */
 };
 
 static int bounds_find(int32_t param) {
@@ -193,10 +196,15 @@ void escp__launch(escp_session *s) {
   int go = s->started && s->streams_up && !s->launched && !escp__stopping(s);
   if (go) s->launched = 1;
   for (int i = 0; go && i < s->nstreams; i++) {
+    if (s->param[ESCP_P_PROFILE] && !s->st[i].prof && (s->st[i].prof = calloc(1, sizeof(escp_prof_ring))))
+      s->st[i].prof->stream = (uint16_t)i; /* no memory: this stream is simply not profiled */
     void *(*fn)(void *) = i == 0 ? escp__ctl_thread
                           : s->role == ESCP_ROLE_SENDER ? escp__tx_thread : escp__rx_thread;
     if (pthread_create(&s->st[i].thr, NULL, fn, &s->st[i]) == 0) {
       s->st[i].thr_live = 1;
+      char name[16]; /* visible in top -H and /proc/PID/task/TID/comm */
+      snprintf(name, sizeof name, "escp-%s%u", i == 0 ? "ctl" : s->role == ESCP_ROLE_SENDER ? "tx" : "rx", (unsigned)i % 100u);
+      pthread_setname_np(s->st[i].thr, name);
     } else {
       pthread_mutex_unlock(&s->mu);
       escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_SYS, errno, (uint32_t)i, 0, "pthread_create");
@@ -336,8 +344,10 @@ ESCP_API void escp_session_free(void *h) {
   if (!s) return;
   escp_session_stop(s);
   escp_session_join(s);
-  for (int i = 0; i < ESCP_MAX_STREAMS; i++)
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
     if (s->st[i].fd >= 0) close(s->st[i].fd);
+    free(s->st[i].prof);
+  }
   if (s->listen_fd >= 0) close(s->listen_fd);
   escp__chans_free(s);
   if (s->tx) escp__tx_free(s);

@@ -29,14 +29,16 @@
 #include "fault.h"
 #include "frame.h"
 #include "io.h"
+#include "prof.h"
 #include "ring.h"
 
-#define ESCP_P_MAX ESCP_P_VERBOSE       /* highest parameter id */
+#define ESCP_P_MAX ESCP_P_COMPRESS      /* highest parameter id */
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
 #define ESCP_HELLO_WIRE (ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG) /* 64 bytes */
 #define ESCP_HDR_AREA ESCP_IO_ALIGN     /* bytes before a 4096-aligned payload in block buffers */
+#define ESCP_DIRECT_MIN (256u << 10)  /* receiver: files smaller than this are written buffered */
 
 enum { ESCP_NET_NONE = 0, ESCP_NET_LISTENING = 1, ESCP_NET_CONNECTED = 2 };
 
@@ -51,6 +53,8 @@ typedef struct escp_stream {
   int chans;          /* tx/rx initialised */
   pthread_t thr;
   int thr_live;       /* thread created and not yet joined */
+  escp_prof_ring *prof; /* spans of this stream's thread (ESCP_P_PROFILE), else NULL */
+  void *zc;           /* streaming zstd context of this stream's direction (ESCP_P_COMPRESS) */
 } escp_stream;
 
 struct escp_session {

@@ -333,10 +333,16 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
   uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
-  if (tx_open(s, f) != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
+  escp_prof_ring *pr = st->prof;
+  uint64_t t = escp__prof_t0(pr);
+  int32_t ost = tx_open(s, f);
+  t = escp__prof_end(pr, ESCP_STG_META, t, 0);
+  if (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
+    escp__prof_end(pr, ESCP_STG_READ, t, 0);
     tx_account(s, f, 0, 0); /* failed file: unread blocks are not sent */
     return ESCP_OK;
   }
+  t = escp__prof_end(pr, ESCP_STG_READ, t, n);
   escp__stat_add(s, ESCP_S_BYTES_FILE, n);
   if (f->dg) {
     uint8_t cv[32], root[32];
@@ -345,13 +351,18 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
     int rc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
     if (rc != ESCP_OK) file_fail(f, rc, 0, "digest");
     pthread_mutex_unlock(&f->mu);
+    t = escp__prof_end(pr, ESCP_STG_HASH, t, n);
   }
   escp_data_hdr dh = {f->fino, off, n, 0};
   escp_data_hdr_encode(&dh, sub);
   int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + n, pay + n);
   size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)n + ESCP_TAG;
+  t = escp__prof_end(pr, ESCP_STG_SEAL, t, n);
   if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
-  else rc = tx_send(s, st, hdr, wire, "send");
+  else {
+    rc = tx_send(s, st, hdr, wire, "send");
+    escp__prof_end(pr, ESCP_STG_SEND, t, wire);
+  }
   if (rc != ESCP_OK) {
     pthread_mutex_lock(&f->mu);
     file_fail(f, rc, 0, "send");
@@ -360,7 +371,9 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
     return rc;
   }
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  t = escp__prof_t0(pr);
   tx_account(s, f, 1, n);
+  escp__prof_end(pr, ESCP_STG_META, t, 0); /* the last block closes and re-checks the file */
   return ESCP_OK;
 }
 
@@ -389,9 +402,12 @@ void *escp__tx_thread(void *arg) {
   tx_file *f;
   uint64_t idx;
   int r;
+  uint64_t t = escp__prof_t0(st->prof);
   while ((r = tx_claim(s, &f, &idx)) > 0) {
+    escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
     int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf) : tx_send_empty(s, st, ESCP_FT_KEEPALIVE, "send keepalive");
     if (rc != ESCP_OK) break;
+    t = escp__prof_t0(st->prof);
   }
   if (r == 0 && tx_send_empty(s, st, ESCP_FT_BYE, "send BYE") == ESCP_OK) escp__data_bye(s);
   free(buf);

@@ -178,8 +178,8 @@ static void changing_source(int kind, const char *word) {
   for (uint64_t t0 = now_ms(); stat_of(tx, ESCP_S_BYTES_FILE) < B; nap()) CHECK(now_ms() - t0 < 5000);
   CHECK(stat_of(tx, ESCP_S_BYTES_FILE) < 16 * B);
   change(kind, big);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000, 0644), ESCP_OK);
   escp_event ev = file_event(tx);
   CHECK_EQ(ev.fino, 1);
   CHECK_EQ(ev.type, ESCP_EV_FILE_ERROR);
@@ -330,7 +330,7 @@ static void idle_alive(void) {
   write_file(src, 5000, 3);
   void *rx = new_session(ESCP_ROLE_RECEIVER, 8, 1000, 0), *tx = new_session(ESCP_ROLE_SENDER, 8, 1000, 0);
   pair_up(rx, tx);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, 0644), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 1, src, 5000), ESCP_OK);
   escp_event ev, done = {0};
   uint64_t t0 = now_ms(), last_ka = 0;
@@ -389,7 +389,7 @@ static void bounded(void) {
     write_file(p, size, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, size), ESCP_OK);
     snprintf(p, sizeof p, "%s/o%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size, 0644), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   /* The receiver gets no expect until the sender is done with every file: the data-plane
@@ -459,7 +459,7 @@ static void fault_run(const char *var, const char *val, int side, int n, escp_ev
     write_file(p, (uint64_t)i * 1024, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, (uint64_t)i * 1024), ESCP_OK);
     snprintf(p, sizeof p, "%s/fo%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024, 0644), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   int bad = 0;
@@ -496,7 +496,7 @@ static void faults(void) {
   /* A dropped data stream: the sender reports it, the receiver sees EOF. */
   void *rx = new_session(ESCP_ROLE_RECEIVER, 1, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 1, 8000, 0);
   CHECK_EQ(escp_tx_file_add(tx, 1, "/dev/null", 0), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 1, "/dev/null", 0), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, "/dev/null", 0, 0644), ESCP_OK);
   setenv("ESCP_FI_SEND_FAIL_AT", "1", 1);
   pair_up(rx, tx); /* both sessions count: the receiver sends nothing here */
   unsetenv("ESCP_FI_SEND_FAIL_AT");

@@ -377,8 +377,8 @@ static void run(const cfg *c) {
     CHECK_EQ(escp_tx_file_add(tx, f[i].fino, f[i].src, f[i].announced), ESCP_OK);
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 99999, "/x", 1), ESCP_E_STATE);
-  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].dst, f[i].size), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0), ESCP_E_DUP);
+  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].dst, f[i].size, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0, 0644), ESCP_E_DUP);
   pump(c, tx, rx, f, n);
   verify(c, f, n);
 
@@ -438,7 +438,7 @@ static void rogue(int mode) {
     send_hello(fd[i], &tx[i], &rxc[i], sid, i);
   }
   CHECK_EQ(wait_event(rx).type, ESCP_EV_STREAMS_UP);
-  CHECK_EQ(escp_rx_file_add(rx, 7, "/dev/null", 100), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 7, "/dev/null", 100, 0644), ESCP_OK);
   uint8_t fr[16 + 24 + 100 + 16];
   memset(fr, 0, sizeof fr);
   if (mode == 0) {
@@ -498,7 +498,7 @@ static void misuse(void) {
   CHECK_EQ(escp_tx_file_add(h, 1, "/x", 1), ESCP_E_STATE);
   CHECK_EQ(escp_tx_finish(h), ESCP_E_STATE);
   CHECK_EQ(escp_rx_file_expect(h, 5, 1, 0), ESCP_E_UNKNOWN_FILE);
-  CHECK_EQ(escp_rx_file_add(h, 0, "/x", 1), ESCP_E_INVAL);
+  CHECK_EQ(escp_rx_file_add(h, 0, "/x", 1, 0644), ESCP_E_INVAL);
   CHECK_EQ(escp_session_start(h), ESCP_E_STATE);
   CHECK_EQ(escp_listen(h, "127.0.0.1", 0, 1), ESCP_E_STATE); /* no key yet */
   CHECK_EQ(escp_ctl_send(h, (const uint8_t *)"x", 1), ESCP_E_STATE);
@@ -511,7 +511,7 @@ static void misuse(void) {
   CHECK_EQ(escp_session_join(h), ESCP_OK);
   escp_session_free(h);
   void *s = escp_session_new(ESCP_ROLE_SENDER);
-  CHECK_EQ(escp_rx_file_add(s, 1, "/x", 1), ESCP_E_STATE);
+  CHECK_EQ(escp_rx_file_add(s, 1, "/x", 1, 0644), ESCP_E_STATE);
   CHECK_EQ(escp_connect(s, "127.0.0.1", 1), ESCP_E_STATE); /* no key */
   escp_session_free(s); /* free without stop/join */
 }

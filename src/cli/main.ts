@@ -16,7 +16,6 @@ async function main(argv: string[]): Promise<number> {
   if (o.license) return term.info(licenseText()), 0;
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
   if (o.server) return runReceiver(o);
-  if (o.compress) log.warn("-C/--compress: streaming compression lands with issue #5; this version sends data uncompressed");
   return runSender(cfg);
 }
 

@@ -21,6 +21,10 @@ export interface Options {
   limit: number;
   preserve: boolean;
   compress: boolean;
+  /** zstd level used by -C (1..19). */
+  compressLevel: number;
+  /** --profile FILE: Chrome trace JSON at FILE, HTML report beside it. */
+  profile?: string;
   sparse: boolean;
   recursive: boolean;
   /** Every -o value, in order, passed to ssh as `-o VALUE`. */
@@ -104,7 +108,9 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "quiet", long: "quiet", short: "q", type: "bool", default: false, ...cfg("quiet"), help: "no progress bar and no summary (errors are still shown)" },
   { field: "limit", long: "limit", short: "l", type: "rate", default: 0, valueName: "RATE", ...cfg("limit"), help: "pace each socket to RATE bytes/s (1M = 2^20, 100Mbit = 12.5e6, 0 = off)" },
   { field: "preserve", long: "preserve", short: "p", type: "bool", default: false, ...cfg("preserve"), help: "preserve modes and access/modification times of files and directories" },
-  { field: "compress", long: "compress", short: "C", type: "bool", default: false, ...cfg("compress"), help: "compress data with zstd (not yet: lands with streaming zstd in issue #5; warns and sends uncompressed)" },
+  { field: "compress", long: "compress", short: "C", type: "bool", default: false, ...cfg("compress"), help: "compress data with streaming zstd per stream (incompressible blocks are sent raw)" },
+  { field: "compressLevel", long: "compress-level", type: "int", default: 3, min: 1, max: 19, valueName: "N", ...cfg("compress_level"), help: "zstd level for -C (1 fastest … 19 smallest)" },
+  { field: "profile", long: "profile", type: "string", valueName: "FILE", help: "profile the transfer: Chrome trace JSON to FILE, HTML report to FILE.html; -v prints the verdict" },
   { field: "sparse", long: "sparse", type: "bool", default: false, ...cfg("sparse"), help: "receiver skips writing all-zero blocks" },
   { field: "recursive", long: "recursive", short: "r", type: "bool", default: false, help: "copy directories recursively" },
   { field: "sshOptions", short: "o", type: "list", default: [], valueName: "OPT", ...cfg("ssh_options"), help: "pass -o OPT to ssh (repeatable; all are kept)" },

@@ -14,6 +14,7 @@ import { FileList } from "./schema/generated/escp/control/file-list.ts";
 import { FileResult } from "./schema/generated/escp/control/file-result.ts";
 import { Keepalive } from "./schema/generated/escp/control/keepalive.ts";
 import { Msg } from "./schema/generated/escp/control/msg.ts";
+import { ProfileData } from "./schema/generated/escp/control/profile-data.ts";
 import { SessionDone } from "./schema/generated/escp/control/session-done.ts";
 import { SessionDoneAck } from "./schema/generated/escp/control/session-done-ack.ts";
 
@@ -68,6 +69,12 @@ function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
       return [Msg.SessionDoneAck, SessionDoneAck.createSessionDoneAck(b, BigInt(m.filesOk), BigInt(m.filesFailed))];
     case "keepalive":
       return [Msg.Keepalive, Keepalive.createKeepalive(b)];
+    case "profileData": {
+      const totals = ProfileData.createTotalsVector(b, m.totals);
+      const spans = ProfileData.createSpansVector(b, m.spans);
+      return [Msg.ProfileData, ProfileData.createProfileData(b, str(b, m.host), m.streams, BigInt(m.startNs),
+        BigInt(m.endNs), BigInt(m.dropped), totals, spans, m.last)];
+    }
   }
 }
 
@@ -140,6 +147,12 @@ function decodeBody(env: Envelope): ControlMsg {
     case Msg.Keepalive:
       env.msg(new Keepalive()) ?? missing("keepalive body");
       return { type: "keepalive" };
+    case Msg.ProfileData: {
+      const t: ProfileData = env.msg(new ProfileData()) ?? missing("profileData body");
+      return { type: "profileData", host: text(t.host(UTF8), "host"), streams: t.streams(), startNs: Number(t.startNs()),
+        endNs: Number(t.endNs()), dropped: Number(t.dropped()), totals: bytes(t.totalsArray()), spans: bytes(t.spansArray()),
+        last: t.last() };
+    }
     default:
       throw new EscpError("E_PROTOCOL", `received control message with unknown type ${type}`);
   }

@@ -126,7 +126,7 @@ export function verifyBuffer(buf: Uint8Array, root: TableSpec, maxBytes: number)
 const SOURCE_NAME: TableSpec = { name: "SourceName", fields: ["s", 1] };
 export const SESSION_INIT: TableSpec = {
   name: "SessionInit",
-  fields: [4, 4, "b", "b", 1, 4, 8, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 1, 8, "s", "s", 1, 1, { tables: SOURCE_NAME }],
+  fields: [4, 4, "b", "b", 1, 4, 8, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 1, 8, "s", "s", 1, 1, { tables: SOURCE_NAME }, 1, 1],
 };
 /** Only the version fields: checked before the rest so a future major gets E_VERSION. */
 export const VERSION_ONLY: TableSpec = { name: "version header", fields: [4, 4] };
@@ -143,12 +143,13 @@ const ERROR_MSG: TableSpec = { name: "ErrorMsg", fields: ["s", "s", 1, 8, "s"] }
 const SESSION_DONE: TableSpec = { name: "SessionDone", fields: [8, 8] };
 const SESSION_DONE_ACK: TableSpec = { name: "SessionDoneAck", fields: [8, 8] };
 const KEEPALIVE: TableSpec = { name: "Keepalive", fields: [] };
+const PROFILE_DATA: TableSpec = { name: "ProfileData", fields: ["s", 4, 8, 8, 8, "b", "b", 1] };
 export const ENVELOPE: TableSpec = {
   name: "Envelope",
   fields: [1, {
     union: {
       1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG,
-      5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE,
+      5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA,
     },
   }],
 };

@@ -68,9 +68,10 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   c.int("blockSize", m.blockSize, MIN_BLOCK, MAX_BLOCK);
   if ((m.blockSize & (m.blockSize - 1)) !== 0) c.bad("blockSize", `${m.blockSize} is not a power of two`);
   c.oneOf("ioEngine", m.ioEngine, ["posix", "dummy"]);
-  for (const f of ["checksum", "direct", "sparse", "preserve", "compress", "verbose", "recursive"] as const) {
+  for (const f of ["checksum", "direct", "sparse", "preserve", "compress", "verbose", "recursive", "profile"] as const) {
     c.bool(f, m[f]);
   }
+  c.int("compressLevel", m.compressLevel, 0, 19);
   c.uint("timeoutMs", m.timeoutMs);
   c.int("portStart", m.portStart, 0, 65535);
   c.int("portRange", m.portRange, 1, 65536);
@@ -111,6 +112,10 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   if (f.dst !== undefined) c.str(`${at}.dst`, f.dst, { nonEmpty: true, noNul: true });
 }
 
+/** Stages per stream in ProfileData totals (native ESCP_STG_COUNT) and spans per part. */
+export const PROFILE_STAGES = 11;
+export const MAX_PROFILE_SPANS = 32_768;
+
 export function validateControl(m: ControlMsg, code: CheckCode): void {
   const c = new Check(code, `control message ${m.type}`);
   switch (m.type) {
@@ -141,6 +146,15 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
       return c.uint("filesFailed", m.filesFailed);
     case "keepalive":
       return;
+    case "profileData":
+      c.str("host", m.host, { noNul: true });
+      c.int("streams", m.streams, 1, MAX_THREADS);
+      c.uint("startNs", m.startNs);
+      c.uint("endNs", m.endNs);
+      c.uint("dropped", m.dropped);
+      c.bytes("totals", m.totals, [(m.streams + 1) * PROFILE_STAGES * 3 * 8]);
+      if (m.spans.length % 24 !== 0 || m.spans.length > MAX_PROFILE_SPANS * 24) c.bad("spans", `${m.spans.length} bytes is not a whole number of at most ${MAX_PROFILE_SPANS} 24-byte spans`);
+      return c.bool("last", m.last);
     default:
       c.bad("type", "is unknown");
   }

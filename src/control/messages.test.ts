@@ -29,6 +29,7 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   portStart: fc.integer({ min: 0, max: 60000 }), portRange: fc.integer({ min: 1, max: 5535 }),
   ipMode: fc.constantFrom(0, 4, 6), rateLimit: uint, logfile: pathText, destPath: pathText,
   recursive: fc.boolean(), filelist: fc.boolean(), sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }),
+  compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
@@ -53,6 +54,10 @@ const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
   fc.record({ type: fc.constant("sessionDone"), files: uint, bytes: uint }),
   fc.record({ type: fc.constant("sessionDoneAck"), filesOk: uint, filesFailed: uint }),
   fc.constant({ type: "keepalive" } as const),
+  fc.integer({ min: 1, max: 4 }).chain((streams) => fc.record({
+    type: fc.constant("profileData"), host: text, streams: fc.constant(streams), startNs: uint, endNs: uint, dropped: uint,
+    totals: bytes((streams + 1) * 11 * 3 * 8), spans: fc.nat({ max: 5 }).chain((n) => bytes(24 * n)), last: fc.boolean(),
+  })),
 ) as fc.Arbitrary<ControlMsg>;
 
 describe("round trips", () => {
@@ -131,7 +136,8 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     versionMajor: 1, versionMinor: 0, sessionId: new Uint8Array(16), key: new Uint8Array(32), role: "receiver",
     threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
-    logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }], ...over,
+    logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
+    compressLevel: 0, profile: false, ...over,
   };
 }
 

@@ -25,6 +25,7 @@ export interface SessionInit {
   checksum: boolean; direct: boolean; sparse: boolean; preserve: boolean; compress: boolean; verbose: boolean;
   timeoutMs: number; portStart: number; portRange: number; ipMode: 0 | 4 | 6; rateLimit: number; logfile: string;
   destPath: string; recursive: boolean; filelist: boolean; sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */
+  compressLevel: number /* zstd level of DATA payloads, 0 = off */; profile: boolean /* send ProfileData back */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
@@ -40,7 +41,8 @@ export type ControlMsg =
   | { type: "error"; code: string; message: string; fatal: boolean; fino: number; path: string }
   | { type: "sessionDone"; files: number; bytes: number }
   | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }
-  | { type: "keepalive" };
+  | { type: "keepalive" }
+  | { type: "profileData"; host: string; streams: number; startNs: number; endNs: number; dropped: number; totals: Uint8Array; spans: Uint8Array; last: boolean };
 
 const ROLES = ["sender", "receiver"] as const;
 const ENGINES = ["posix", "dummy"] as const;
@@ -94,6 +96,8 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addRecursive(b, m.recursive);
   S.addFilelist(b, m.filelist);
   S.addSources(b, sources);
+  S.addCompressLevel(b, m.compressLevel);
+  S.addProfile(b, m.profile);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -133,6 +137,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       logfile: text(t.logfile(flatbuffers.Encoding.UTF8_BYTES), "logfile"),
       destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
       recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t),
+      compressLevel: t.compressLevel(), profile: t.profile(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

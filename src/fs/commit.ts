@@ -27,10 +27,13 @@ export function removeQuietly(path: string): void {
   }
 }
 
-/** Move a verified temp file into place and apply mode (and times with -p). */
+/** Move a verified temp file into place; with -p apply the exact mode and the times first.
+ * Without -p the temp was created with (mode & 0o777) | 0o600 (the umask applied by open),
+ * so committing is a single rename unless the source lacked owner read/write. */
 export function commitFile(tmp: string, finalPath: string, e: FileEntry, preserve: boolean, umask: number): void {
   try {
-    chmodSync(tmp, preserve ? e.mode & 0o7777 : e.mode & 0o777 & ~umask);
+    if (preserve) chmodSync(tmp, e.mode & 0o7777);
+    else if ((e.mode & 0o600) !== 0o600) chmodSync(tmp, e.mode & 0o777 & ~umask);
     if (preserve) utimesSync(tmp, e.atimeSec + e.atimeNsec / 1e9, e.mtimeSec + e.mtimeNsec / 1e9);
     renameSync(tmp, finalPath);
   } catch (err) {

@@ -21,6 +21,10 @@ export interface SessionParams {
   ipMode: 0 | 4 | 6;
   /** Emit ESCP_EV_LOG debug events (-v). */
   verbose: boolean;
+  /** Record per-stage spans (--profile). */
+  profile: boolean;
+  /** zstd level of DATA payloads (sender) / accept compressed frames (receiver); 0 = off. */
+  compressLevel: number;
 }
 
 const EVENT_BATCH = 256;
@@ -68,6 +72,8 @@ export class NativeSession {
   private readonly ctlBuf = new Uint8Array(CTL_BUF_BYTES);
   private readonly statsBuf = new BigUint64Array(C.ESCP_S_COUNT);
   private readonly detailBuf = new Uint8Array(512);
+  private readonly profBuf = new Uint8Array(4096 * C.ESCP_SPAN_SIZE);
+  private streams = 0;
 
   constructor(role: Role, params: SessionParams) {
     this.lib = loadNative();
@@ -98,6 +104,35 @@ export class NativeSession {
     set(C.ESCP_P_RATE_LIMIT, p.rateLimit, "--limit");
     set(C.ESCP_P_IP_MODE, p.ipMode, "-4/-6");
     set(C.ESCP_P_VERBOSE, p.verbose ? 1 : 0, "-v");
+    set(C.ESCP_P_PROFILE, p.profile ? 1 : 0, "--profile");
+    set(C.ESCP_P_COMPRESS, p.compressLevel, "--compress-level");
+    this.streams = p.threads + 1;
+  }
+
+  /** Spans recorded since the last call (24-byte records), or an empty array. */
+  profDrain(): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (;;) {
+      const n = this.lib.escp_prof_drain(this.h, this.profBuf, this.profBuf.length);
+      if (n <= 0) break;
+      parts.push(this.profBuf.slice(0, n));
+      if (n < this.profBuf.length) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** Exact per-stream per-stage totals as little-endian u64 bytes, and the dropped-span count. */
+  profTotals(): { totals: Uint8Array; dropped: number } {
+    const n = this.streams * C.ESCP_STG_COUNT * 3 + 1;
+    const out = new BigUint64Array(n);
+    const got = this.lib.escp_prof_totals(this.h, out, n);
+    if (got !== n) return { totals: new Uint8Array((n - 1) * 8), dropped: 0 };
+    return { totals: new Uint8Array(out.buffer.slice(0, (n - 1) * 8)), dropped: Number(out[n - 1]) };
+  }
+
+  /** The clock spans are stamped with (CLOCK_MONOTONIC ns). */
+  clockNs(): number {
+    return Number(this.lib.escp_prof_clock());
   }
 
   /** Text the library kept for the last failing call ("what [file:line]"). */
@@ -156,8 +191,9 @@ export class NativeSession {
     this.check(this.lib.escp_tx_finish(this.h), "finish sending");
   }
 
-  rxFileAdd(fino: number, path: string, sizeHint: number): void {
-    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint), `register ${path}`);
+  /** mode: permission bits of the new file (the process umask applies, as for open(2)). */
+  rxFileAdd(fino: number, path: string, sizeHint: number, mode = 0o644): void {
+    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint, mode), `register ${path}`);
   }
 
   rxFileExpect(fino: number, blocks: number, aborted: boolean): void {

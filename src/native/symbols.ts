@@ -21,12 +21,15 @@ export const symbols = {
   escp_last_error_detail: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_tx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   escp_tx_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
-  escp_rx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  escp_rx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.u32], returns: FFIType.i32 },
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_stats_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_prof_drain: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_prof_totals: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_prof_clock: { args: [], returns: FFIType.u64 },
   escp_digest_buffer: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_test_frame_seal: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -74,6 +77,21 @@ export const ESCP_P_RATE_LIMIT = 8;
 export const ESCP_P_SOCK_BUF = 9;
 export const ESCP_P_IP_MODE = 10;
 export const ESCP_P_VERBOSE = 11;
+export const ESCP_P_PROFILE = 12;
+export const ESCP_P_COMPRESS = 13;
+export const ESCP_STG_READ = 0;
+export const ESCP_STG_HASH = 1;
+export const ESCP_STG_COMPRESS = 2;
+export const ESCP_STG_SEAL = 3;
+export const ESCP_STG_SEND = 4;
+export const ESCP_STG_RECV = 5;
+export const ESCP_STG_OPEN = 6;
+export const ESCP_STG_DECOMPRESS = 7;
+export const ESCP_STG_WRITE = 8;
+export const ESCP_STG_IDLE = 9;
+export const ESCP_STG_META = 10;
+export const ESCP_STG_COUNT = 11;
+export const ESCP_SPAN_SIZE = 24;
 export const ESCP_IO_POSIX = 1;
 export const ESCP_IO_DUMMY = 2;
 export const ESCP_EV_FILE_DONE = 1;

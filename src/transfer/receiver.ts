@@ -19,6 +19,7 @@ import { receiverParams } from "./params.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { faultPoint, faultsArmed } from "./fault-points.ts";
 import { peerLost } from "./peer-lost.ts";
+import { profileMessages, SpanCollector } from "./profile-collect.ts";
 
 interface RxFile {
   entry: FileEntry;
@@ -40,6 +41,7 @@ class Receiver {
   private readonly dirs: [string, FileEntry][] = [];
   private readonly umask = process.umask();
   private doneRequested = false;
+  private readonly spans?: SpanCollector;
   private ok = 0;
   private failed = 0;
 
@@ -47,7 +49,9 @@ class Receiver {
     private readonly init: SessionInit,
     private readonly native: NativeSession,
     private readonly place: Placement,
-  ) {}
+  ) {
+    if (init.profile) this.spans = new SpanCollector(native, init.threads);
+  }
 
   private lastSentAt = Date.now();
   private announcedBytes = 0;
@@ -93,9 +97,10 @@ class Receiver {
         continue;
       }
       const f: RxFile = { entry: e, final, tmp: tempPathFor(final, sid, e.fino) };
-      this.files.set(e.fino, f);
-      removeQuietly(f.tmp);
-      this.native.rxFileAdd(e.fino, f.tmp, e.size);
+      this.files.set(e.fino, f); // the temp name is new to this session; C opens it O_TRUNC|O_NOFOLLOW
+      // Created with its final permission bits (umask applied by open; owner rw kept so a
+      // retried open cannot lock us out) so commit is usually one rename (see commitFile).
+      this.native.rxFileAdd(e.fino, f.tmp, e.size, (e.mode & 0o777) | 0o600);
       this.announcedBytes += e.size;
     }
   }
@@ -171,10 +176,12 @@ class Receiver {
       if (this.doneRequested && this.files.size === 0) break;
       this.tick();
       if (channelExited()) throw new EscpError("E_TIMEOUT", "sender vanished (control channel closed)");
+      this.spans?.poll();
       await cadence.next(busy);
     }
     if (this.init.preserve) for (const [p, e] of [...this.dirs].reverse()) applyDirMeta(p, e);
     log.record("session done", { filesOk: this.ok, filesFailed: this.failed });
+    if (this.spans) for (const m of profileMessages(this.spans.finish())) this.send(m);
     this.send({ type: "sessionDoneAck", filesOk: this.ok, filesFailed: this.failed });
   }
 }

@@ -17,6 +17,7 @@ import { openSession, type OpenedSession } from "./open-channel.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
+import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { dataPortOverride, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
@@ -32,11 +33,11 @@ function buildInit(cfg: RunConfig, sum: Summary): SessionInit {
     sessionId: new Uint8Array(randomBytes(16)), key: new Uint8Array(randomBytes(32)),
     role: "receiver", threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengineRx ?? o.ioengine,
     checksum: !o.nochecksum, direct: !o.nodirect, sparse: o.sparse, preserve: o.preserve,
-    compress: false, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
+    compress: o.compress, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", destPath: cfg.dest?.path ?? "", recursive: o.recursive,
     filelist: cfg.filelistEntries.length > 0,
-    sources: sum.topLevel,
+    sources: sum.topLevel, compressLevel: o.compress ? o.compressLevel : 0, profile: o.profile !== undefined,
   };
 }
 
@@ -49,6 +50,8 @@ class Sender {
   private announced = 0;
   private lastProgressAt = Date.now();
   private lastBytes = -1;
+  readonly spans?: SpanCollector;
+  readonly remoteProfile = new RemoteProfile();
 
   constructor(
     private readonly cfg: RunConfig,
@@ -56,7 +59,9 @@ class Sender {
     private readonly opened: OpenedSession,
     private readonly progress: Progress,
     private readonly totalBytes: number,
-  ) {}
+  ) {
+    if (cfg.opts.profile !== undefined) this.spans = new SpanCollector(native, cfg.opts.threads);
+  }
 
   private lastSentAt = Date.now();
 
@@ -134,6 +139,8 @@ class Sender {
       throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.opened.where}: ${m.message}`);
     } else if (m.type === "sessionDoneAck") {
       this.ackSeen = true;
+    } else if (m.type === "profileData") {
+      this.remoteProfile.add(m);
     }
   }
 
@@ -162,6 +169,7 @@ class Sender {
         faultPoint("sender", "close");
       }
       if (sentDone && this.ackSeen) return this.tally;
+      this.spans?.poll();
       await cadence.next(busy);
     }
   }
@@ -215,6 +223,8 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   log.debug(`${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
   let native: NativeSession | undefined;
   let tally: Tally;
+  let mine: SideRecord | undefined;
+  let theirs: SideRecord | undefined;
   try {
     native = new NativeSession("sender", sessionParams(o));
     native.setKey(init.key, init.sessionId);
@@ -224,6 +234,8 @@ export async function runSender(cfg: RunConfig): Promise<number> {
     progress.start(sum.totalBytes, sum.fileCount);
     const s = new Sender(cfg, native, opened, progress, sum.totalBytes);
     tally = await s.run(s.announcer(specs));
+    mine = s.spans?.finish();
+    theirs = s.remoteProfile.record();
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -234,5 +246,9 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
   log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount, seconds });
   progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds });
+  if (o.profile !== undefined && mine) {
+    const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile
+    await writeTransferProfile(o, { sender: mine, ...(theirs ? { receiver: theirs } : {}) }, { bytes: tally.bytes, files: tally.files, wallS: seconds });
+  }
   return tally.exitCode();
 }

@@ -10,6 +10,7 @@ export { FileResult } from './escp/control/file-result';
 export { IoEngine } from './escp/control/io-engine';
 export { Keepalive } from './escp/control/keepalive';
 export { Msg, unionToMsg, unionListToMsg } from './escp/control/msg';
+export { ProfileData } from './escp/control/profile-data';
 export { ReplyError } from './escp/control/reply-error';
 export { Role } from './escp/control/role';
 export { SessionDone } from './escp/control/session-done';

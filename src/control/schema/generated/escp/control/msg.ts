@@ -5,6 +5,7 @@ import { FileDone } from '../../escp/control/file-done';
 import { FileList } from '../../escp/control/file-list';
 import { FileResult } from '../../escp/control/file-result';
 import { Keepalive } from '../../escp/control/keepalive';
+import { ProfileData } from '../../escp/control/profile-data';
 import { SessionDone } from '../../escp/control/session-done';
 import { SessionDoneAck } from '../../escp/control/session-done-ack';
 
@@ -17,13 +18,14 @@ export enum Msg {
   ErrorMsg = 4,
   SessionDone = 5,
   SessionDoneAck = 6,
-  Keepalive = 7
+  Keepalive = 7,
+  ProfileData = 8
 }
 
 export function unionToMsg(
   type: Msg,
-  accessor: (obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck|null
-): ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck|null {
+  accessor: (obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null
+): ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(new FileList())! as FileList;
@@ -33,15 +35,16 @@ export function unionToMsg(
     case 'SessionDone': return accessor(new SessionDone())! as SessionDone;
     case 'SessionDoneAck': return accessor(new SessionDoneAck())! as SessionDoneAck;
     case 'Keepalive': return accessor(new Keepalive())! as Keepalive;
+    case 'ProfileData': return accessor(new ProfileData())! as ProfileData;
     default: return null;
   }
 }
 
 export function unionListToMsg(
   type: Msg, 
-  accessor: (index: number, obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck|null, 
+  accessor: (index: number, obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null, 
   index: number
-): ErrorMsg|FileDone|FileList|FileResult|Keepalive|SessionDone|SessionDoneAck|null {
+): ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(index, new FileList())! as FileList;
@@ -51,6 +54,7 @@ export function unionListToMsg(
     case 'SessionDone': return accessor(index, new SessionDone())! as SessionDone;
     case 'SessionDoneAck': return accessor(index, new SessionDoneAck())! as SessionDoneAck;
     case 'Keepalive': return accessor(index, new Keepalive())! as Keepalive;
+    case 'ProfileData': return accessor(index, new ProfileData())! as ProfileData;
     default: return null;
   }
 }

@@ -177,8 +177,18 @@ sourcesLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+compressLevel():number {
+  const offset = this.bb!.__offset(this.bb_pos, 52);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : 0;
+}
+
+profile():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 54);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(24);
+  builder.startObject(26);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -313,12 +323,20 @@ static startSourcesVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addCompressLevel(builder:flatbuffers.Builder, compressLevel:number) {
+  builder.addFieldInt8(24, compressLevel, 0);
+}
+
+static addProfile(builder:flatbuffers.Builder, profile:boolean) {
+  builder.addFieldInt8(25, +profile, +false);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -344,6 +362,8 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addRecursive(builder, recursive);
   SessionInit.addFilelist(builder, filelist);
   SessionInit.addSources(builder, sourcesOffset);
+  SessionInit.addCompressLevel(builder, compressLevel);
+  SessionInit.addProfile(builder, profile);
   return SessionInit.endSessionInit(builder);
 }
 }
