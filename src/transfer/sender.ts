@@ -2,7 +2,9 @@
 // control stream, feed the native sender, compare end-to-end digests, report and summarise.
 import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/load.ts";
-import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { accessSync, constants } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { summarize, walk, type FoundEntry, type SourceSpec, type Summary } from "../fs/discover.ts";
 import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type SessionInit } from "../control/messages.ts";
@@ -204,6 +206,16 @@ function nothingToSend(specs: SourceSpec[], recursive: boolean): number {
   throw new EscpError("E_NOTHING", "nothing to transfer");
 }
 
+/** --profile FILE must be writable before any data moves (its report is written at the end). */
+function checkProfilePath(path: string): void {
+  const dir = dirname(resolve(path));
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new EscpError("E_USAGE", `--profile ${path}: cannot write in ${dir}: ${describeSysError(e)}`, { path });
+  }
+}
+
 /** Run a push transfer; returns the process exit status. */
 export async function runSender(cfg: RunConfig): Promise<number> {
   const o = cfg.opts;
@@ -212,6 +224,7 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   if (sum.entryCount === 0) return nothingToSend(specs, o.recursive);
   const dest = cfg.dest;
   if (!dest) throw new EscpError("E_USAGE", "missing destination");
+  if (o.profile !== undefined) checkProfilePath(o.profile);
   const progress = new Progress({ quiet: o.quiet, bits: o.bits });
   const t0 = performance.now();
   const init = buildInit(cfg, sum);
