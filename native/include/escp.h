@@ -188,5 +188,24 @@ ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t b
  * bytes -> ESCP_OK or the receiver's typed status (E_PROTO, E_REPLAY, E_AUTH, ...). */
 ESCP_API int32_t escp_test_frame_seal(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t seq, int32_t type, const uint8_t *body, int32_t body_len, uint8_t *out, int32_t cap);
 ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t expect_seq, int32_t max_body, int32_t block_size, const uint8_t *frame, int32_t len);
+ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
+
+/* ---- streaming zstd codec for DATA payloads (native/src/zc.c; zc.h has the full rules) ----
+ * One compressor per sending stream, one decompressor per receiving stream, blocks in stream
+ * order; window bounded (a larger one from the peer is ESCP_E_PROTO). RAW rule: every block
+ * sent RAW resets the stream on both sides — escp_zc_compress returning 0 already reset the
+ * sender; the receiver calls escp_zc_raw for each RAW block (so does a sender that sends a
+ * block RAW without calling compress). A handle is used by one thread; free(NULL) is a no-op.
+ * compress: cap >= n; >0 compressed length, 0 = send RAW (nothing useful in out), <0 ESCP_E_*.
+ * decompress: ESCP_OK when exactly n bytes came out and all clen were consumed, else
+ * ESCP_E_PROTO (never writes past out[n-1]). escp_zstd_block: one independent frame per
+ * block (the original EScp's way; benchmark baseline): size, or <0 (ESCP_E_TOOBIG: cap). */
+ESCP_API void *escp_zc_new(int32_t level);
+ESCP_API void *escp_zc_new_rx(void);
+ESCP_API void escp_zc_free(void *z);
+ESCP_API int32_t escp_zc_compress(void *z, const uint8_t *in, int32_t n, uint8_t *out, int32_t cap);
+ESCP_API int32_t escp_zc_decompress(void *z, const uint8_t *in, int32_t clen, uint8_t *out, int32_t n);
+ESCP_API void escp_zc_raw(void *z);
+ESCP_API int32_t escp_zstd_block(const uint8_t *in, int32_t n, uint8_t *out, int32_t cap, int32_t level);
 
 #endif

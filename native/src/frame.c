@@ -180,10 +180,15 @@ int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, 
   escp_data_hdr d = {.fino = get64(in + 0), .offset = get64(in + 8), .len = get32(in + 16),
                      .flags = get32(in + 20)};
   if (d.fino == 0) return ESCP_E_PROTO;
-  if (d.len != body_len - ESCP_DATA_SUBHDR) return ESCP_E_PROTO;
+  uint32_t payload = body_len - ESCP_DATA_SUBHDR;
+  if (d.flags & ~ESCP_DF_ZSTD) return ESCP_E_PROTO;
+  if (d.flags & ESCP_DF_ZSTD) {
+    if (payload == 0 || payload >= d.len) return ESCP_E_PROTO; /* compressed only when smaller */
+  } else if (d.len != payload) {
+    return ESCP_E_PROTO;
+  }
   if (d.len > block_size) return ESCP_E_PROTO;
   if (d.offset % block_size != 0) return ESCP_E_PROTO;
-  if (d.flags != 0) return ESCP_E_PROTO;
   /* offset + len must fit in off_t (signed 64-bit) for pwrite, which implies no u64 wrap. */
   if (d.offset > (uint64_t)INT64_MAX - d.len) return ESCP_E_PROTO;
   *out = d;

@@ -67,9 +67,13 @@ int escp_chan_open(escp_chan *c, const uint8_t hdr[ESCP_FRAME_HDR], uint8_t *bod
 
 /* Data sub-header helpers (inside the authenticated body). */
 typedef struct escp_data_hdr { uint64_t fino; uint64_t offset; uint32_t len; uint32_t flags; } escp_data_hdr;
+/* flags: the payload is the block's zstd stream segment (native/src/zc.h), len is the
+ * plaintext length and the payload (body_len - sub-header) is strictly shorter. */
+#define ESCP_DF_ZSTD 1u
 void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR]);
-/* Checks: fino != 0, len == body_len - ESCP_DATA_SUBHDR, len <= block_size,
- * offset % block_size == 0, flags == 0, offset + len does not overflow. */
+/* Checks: fino != 0, len <= block_size, offset % block_size == 0, flags only ESCP_DF_ZSTD,
+ * payload (body_len - ESCP_DATA_SUBHDR) == len, or 0 < payload < len with ESCP_DF_ZSTD,
+ * offset + len does not overflow. */
 int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
                          escp_data_hdr *out);
 

@@ -14,6 +14,7 @@
 #include "b3.h"
 #include "digest.h"
 #include "net.h"
+#include "zc.h"
 
 typedef struct rx_file {
   struct rx_file *hnext;           /* hash chain (rx->mu) */
@@ -408,9 +409,29 @@ static void rx_recv_failed(escp_session *s, escp_stream *st, int64_t r, const ch
   else escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what);
 }
 
-/* Read and authenticate one frame into buf. Returns its type (DATA with *dh filled, BYE,
- * KEEPALIVE) or -1 when the stream is dead (event pushed). */
-static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, escp_data_hdr *dh) {
+/* A DATA frame's payload: RAW → in place (and the stream's zstd session resets, zc.h);
+ * ESCP_DF_ZSTD → decompressed into zbuf. Sets *pay; ESCP_OK or E_PROTO. */
+static int32_t rx_payload(escp_session *s, escp_stream *st, uint8_t *body, uint32_t body_len,
+                          const escp_data_hdr *dh, uint8_t *zbuf, uint8_t **pay) {
+  *pay = body + ESCP_DATA_SUBHDR;
+  if (!(dh->flags & ESCP_DF_ZSTD)) {
+    if (st->zc) escp_zc_raw(st->zc);
+    return ESCP_OK;
+  }
+  if (!st->zc) return ESCP_E_PROTO; /* compressed data on a session without -C */
+  uint64_t t = escp__prof_t0(st->prof);
+  int32_t rc = escp_zc_decompress(st->zc, body + ESCP_DATA_SUBHDR, (int32_t)(body_len - ESCP_DATA_SUBHDR),
+                                  zbuf + ESCP_HDR_AREA, (int32_t)dh->len);
+  escp__prof_end(st->prof, ESCP_STG_DECOMPRESS, t, dh->len);
+  (void)s;
+  *pay = zbuf + ESCP_HDR_AREA;
+  return rc;
+}
+
+/* Read and authenticate one frame into buf. Returns its type (DATA with *dh filled and *pay
+ * at its plaintext, BYE, KEEPALIVE) or -1 when the stream is dead (event pushed). */
+static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf, escp_data_hdr *dh,
+                         uint8_t **pay) {
   uint32_t bsz = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
   uint8_t hdr[ESCP_FRAME_HDR];
   uint64_t t = escp__prof_t0(st->prof);
@@ -443,14 +464,19 @@ static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, escp_da
     escp__reject(s, st->idx, rc, "bad data frame");
     return -1;
   }
+  if (fh.type == ESCP_FT_DATA && rx_payload(s, st, body, fh.body_len, dh, zbuf, pay) != ESCP_OK) {
+    escp__reject(s, st->idx, ESCP_E_PROTO, st->zc ? "corrupt compressed block" : "compressed block without -C");
+    return -1;
+  }
   escp__stat_add(s, ESCP_S_BYTES_WIRE, ESCP_FRAME_HDR + (uint64_t)fh.body_len + ESCP_TAG);
   return fh.type;
 }
 
 /* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead. */
-static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
+static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
   escp_data_hdr dh;
-  int type = rx_read_frame(s, st, buf, &dh);
+  uint8_t *pay = NULL;
+  int type = rx_read_frame(s, st, buf, zbuf, &dh, &pay);
   if (type == ESCP_FT_KEEPALIVE) return 1; /* the sender is alive; SO_RCVTIMEO restarts */
   if (type == ESCP_FT_BYE) {
     escp__data_bye(s);
@@ -469,7 +495,7 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf) {
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }
-  rx_block(s, st->prof, f, &dh, buf + ESCP_HDR_AREA);
+  rx_block(s, st->prof, f, &dh, pay);
   t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);
   escp__prof_end(st->prof, ESCP_STG_META, t, 0);
@@ -481,13 +507,20 @@ void *escp__rx_thread(void *arg) {
   escp_session *s = st->s;
   size_t cap = ESCP_HDR_AREA + (size_t)s->param[ESCP_P_BLOCK_SIZE] + ESCP_IO_ALIGN;
   uint8_t *buf = NULL;
-  if (posix_memalign((void **)&buf, ESCP_IO_ALIGN, cap) != 0) {
+  uint8_t *zbuf = NULL; /* -C: compressed blocks are decompressed here */
+  int zok = 1;
+  if (s->param[ESCP_P_COMPRESS] > 0)
+    zok = (st->zc = escp_zc_new_rx()) != NULL && posix_memalign((void **)&zbuf, ESCP_IO_ALIGN, cap) == 0;
+  if (!zok || posix_memalign((void **)&buf, ESCP_IO_ALIGN, cap) != 0) {
     escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "block buffer");
   } else {
-    while (!escp__stopping(s) && rx_frame(s, st, buf) == 1) {
+    while (!escp__stopping(s) && rx_frame(s, st, buf, zbuf) == 1) {
     }
-    free(buf);
   }
+  free(buf);
+  free(zbuf);
+  escp_zc_free(st->zc);
+  st->zc = NULL;
   escp__stream_gone(s, st->idx);
   return NULL;
 }

@@ -9,6 +9,8 @@
 
 #include "escp.h"
 #include "frame.h"
+#include "ring.h"
+#include "session.h"
 
 /* Shared argument checks: the key schedule needs a key, a session id, a known direction
  * and a stream id that fits the header's u16. */
@@ -95,4 +97,32 @@ ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16
   free(body);
   escp_chan_free(&c);
   return rc;
+}
+
+/* Benchmark hook (bench/micro/ffi.ts): push up to n synthetic ESCP_EV_FILE_DONE events into
+ * a session's event ring so escp_event_poll has something to drain without a transfer.
+ * Never blocks and never uses the ring's overflow list: it stops when the ring is full (or
+ * overflow is pending). Event k of a call carries fino k + 1, bytes, blocks, a digest
+ * pattern and text "synthetic". Returns how many were pushed, or ESCP_E_INVAL. */
+ESCP_API int32_t escp_test_events_fill(void *h, int32_t n) {
+  escp_session *s = escp__session(h);
+  if (!s || n < 0) return ESCP_E_INVAL;
+  escp_evring *r = &s->ev;
+  escp_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = ESCP_EV_FILE_DONE;
+  ev.status = ESCP_OK;
+  memcpy(ev.text, "synthetic", sizeof "synthetic");
+  int32_t k = 0;
+  pthread_mutex_lock(&r->mu);
+  for (; k < n && r->count < r->cap && !r->ovf_head; k++) {
+    ev.fino = (uint64_t)k + 1;
+    ev.bytes = ((uint64_t)k + 1) << 20;
+    ev.blocks = (uint64_t)k + 1;
+    memset(ev.digest, (int)(k & 0xff), sizeof ev.digest);
+    r->buf[(r->head + r->count) % r->cap] = ev;
+    r->count++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return k;
 }

@@ -13,6 +13,7 @@
 #include "b3.h"
 #include "digest.h"
 #include "net.h"
+#include "zc.h"
 
 typedef struct tx_file {
   struct tx_file *next;            /* FIFO link (tx->head..tail) */
@@ -328,8 +329,17 @@ static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size
   return ESCP_E_CLOSED;
 }
 
+/* With -C: compress pay[0..n) into zbuf's payload area. Returns the compressed length
+ * (the frame then carries ESCP_DF_ZSTD) or 0 = send the block RAW, which resets the stream's
+ * zstd session on both sides (zc.h). */
+static uint32_t tx_compress(escp_stream *st, const uint8_t *pay, uint32_t n, uint8_t *zbuf) {
+  int32_t c = n > 0 ? escp_zc_compress(st->zc, pay, (int32_t)n, zbuf + ESCP_HDR_AREA, (int32_t)n) : 0;
+  if (c <= 0) escp_zc_raw(st->zc); /* RAW (or a codec failure: RAW too, after a reset) */
+  return c > 0 ? (uint32_t)c : 0;
+}
+
 /* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
-static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf) {
+static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
   uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
@@ -353,11 +363,23 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
     pthread_mutex_unlock(&f->mu);
     t = escp__prof_end(pr, ESCP_STG_HASH, t, n);
   }
-  escp_data_hdr dh = {f->fino, off, n, 0};
+  uint32_t plen = n, flags = 0; /* payload length on the wire, DATA flags */
+  if (st->zc) {
+    uint32_t c = tx_compress(st, pay, n, zbuf);
+    t = escp__prof_end(pr, ESCP_STG_COMPRESS, t, n);
+    if (c > 0) { /* the frame is built in zbuf instead */
+      plen = c;
+      flags = ESCP_DF_ZSTD;
+      pay = zbuf + ESCP_HDR_AREA;
+      sub = pay - ESCP_DATA_SUBHDR;
+      hdr = sub - ESCP_FRAME_HDR;
+    }
+  }
+  escp_data_hdr dh = {f->fino, off, n, flags};
   escp_data_hdr_encode(&dh, sub);
-  int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + n, pay + n);
-  size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)n + ESCP_TAG;
-  t = escp__prof_end(pr, ESCP_STG_SEAL, t, n);
+  int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + plen, pay + plen);
+  size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)plen + ESCP_TAG;
+  t = escp__prof_end(pr, ESCP_STG_SEAL, t, plen);
   if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
   else {
     rc = tx_send(s, st, hdr, wire, "send");
@@ -399,18 +421,33 @@ void *escp__tx_thread(void *arg) {
     return NULL;
   }
   memset(buf, 0, cap); /* the dummy engine "reads" whatever is here */
+  uint8_t *zbuf = NULL; /* -C: frames of compressed blocks are built here */
+  if (s->param[ESCP_P_COMPRESS] > 0) {
+    st->zc = escp_zc_new((int32_t)s->param[ESCP_P_COMPRESS]);
+    if (!st->zc || posix_memalign((void **)&zbuf, ESCP_IO_ALIGN, cap) != 0) {
+      escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "compressor");
+      escp_zc_free(st->zc);
+      st->zc = NULL;
+      free(buf);
+      escp__stream_gone(s, st->idx);
+      return NULL;
+    }
+  }
   tx_file *f;
   uint64_t idx;
   int r;
   uint64_t t = escp__prof_t0(st->prof);
   while ((r = tx_claim(s, &f, &idx)) > 0) {
     escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
-    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf) : tx_send_empty(s, st, ESCP_FT_KEEPALIVE, "send keepalive");
+    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf, zbuf) : tx_send_empty(s, st, ESCP_FT_KEEPALIVE, "send keepalive");
     if (rc != ESCP_OK) break;
     t = escp__prof_t0(st->prof);
   }
   if (r == 0 && tx_send_empty(s, st, ESCP_FT_BYE, "send BYE") == ESCP_OK) escp__data_bye(s);
   free(buf);
+  free(zbuf);
+  escp_zc_free(st->zc);
+  st->zc = NULL;
   escp__stream_gone(s, st->idx);
   return NULL;
 }

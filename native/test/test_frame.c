@@ -380,7 +380,13 @@ static void test_data_hdr(tally *t) {
   CHECK(t, data_decode(1, 0, B + 1, 0, B + 1 + S, B, &o) == ESCP_E_PROTO);   /* len > block */
   CHECK(t, data_decode(1, 0, 10, 0, 11 + S, B, &o) == ESCP_E_PROTO);         /* len mismatch */
   CHECK(t, data_decode(1, 0, 10, 0, 9 + S, B, &o) == ESCP_E_PROTO);
-  CHECK(t, data_decode(1, 0, 10, 1, 10 + S, B, &o) == ESCP_E_PROTO);         /* flags */
+  CHECK(t, data_decode(1, 0, 10, 1, 10 + S, B, &o) == ESCP_E_PROTO);         /* zstd, not smaller */
+  CHECK(t, data_decode(1, 0, 10, 2, 10 + S, B, &o) == ESCP_E_PROTO);         /* unknown flag */
+  CHECK(t, data_decode(1, 0, 10, 3, 5 + S, B, &o) == ESCP_E_PROTO);
+  CHECK(t, data_decode(1, 0, 10, 1, S, B, &o) == ESCP_E_PROTO);              /* zstd, empty */
+  CHECK(t, data_decode(1, 0, 10, 1, 11 + S, B, &o) == ESCP_E_PROTO);         /* zstd, larger */
+  CHECK(t, data_decode(1, 0, 10, 1, 4 + S, B, &o) == ESCP_OK && o.len == 10 && o.flags == 1);
+  CHECK(t, data_decode(1, 0, B + 1, 1, 4 + S, B, &o) == ESCP_E_PROTO);      /* zstd, len > block */
   CHECK(t, data_decode(1, 0, 0, 0, S - 1, B, &o) == ESCP_E_PROTO);           /* body too short */
   CHECK(t, data_decode(1, 0, UINT32_MAX - S + 1, 0, 0, B, &o) == ESCP_E_PROTO); /* underflow bait */
   uint64_t top = UINT64_MAX & ~(uint64_t)(B - 1); /* aligned; + B wraps past 2^64 */

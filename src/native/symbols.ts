@@ -33,6 +33,14 @@ export const symbols = {
   escp_digest_buffer: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_test_frame_seal: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_events_fill: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_zc_new: { args: [FFIType.i32], returns: FFIType.ptr },
+  escp_zc_new_rx: { args: [], returns: FFIType.ptr },
+  escp_zc_free: { args: [FFIType.ptr], returns: FFIType.void },
+  escp_zc_compress: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_zc_decompress: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_zc_raw: { args: [FFIType.ptr], returns: FFIType.void },
+  escp_zstd_block: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 // Every numeric #define of escp.h.
