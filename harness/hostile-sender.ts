@@ -142,10 +142,12 @@ export class HostileSender {
 
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
-    if (m.type === "fileResult") {
-      this.results.set(m.fino, m);
-      this.resultLog.push(m);
-    } else if (m.type === "error") this.errors.push(m);
+    const results = m.type === "fileResults" ? m.items : m.type === "fileResult" ? [m] : [];
+    for (const r of results) {
+      this.results.set(r.fino, r);
+      this.resultLog.push(r);
+    }
+    if (m.type === "error") this.errors.push(m);
     else if (m.type === "sessionDoneAck") {
       this.ackSeen = true;
       this.ack = m;

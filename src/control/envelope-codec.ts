@@ -4,10 +4,12 @@ import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
 import { guarded, text, validateControl } from "./message-checks.ts";
-import type { ControlMsg, FileEntry } from "./messages.ts";
+import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
 import { Envelope } from "./schema/generated/escp/control/envelope.ts";
 import { ErrorMsg } from "./schema/generated/escp/control/error-msg.ts";
 import { FileDone } from "./schema/generated/escp/control/file-done.ts";
+import { FileDoneBatch } from "./schema/generated/escp/control/file-done-batch.ts";
+import { FileResultBatch } from "./schema/generated/escp/control/file-result-batch.ts";
 import { FileEntry as FbFileEntry } from "./schema/generated/escp/control/file-entry.ts";
 import { FileKind } from "./schema/generated/escp/control/file-kind.ts";
 import { FileList } from "./schema/generated/escp/control/file-list.ts";
@@ -44,22 +46,30 @@ function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   return FbFileEntry.endFileEntry(b);
 }
 
+function encodeDone(b: B, m: FileDoneMsg): flatbuffers.Offset {
+  const digest = FileDone.createDigestVector(b, m.digest);
+  return FileDone.createFileDone(b, BigInt(m.fino), BigInt(m.blocks), BigInt(m.bytes), str(b, m.code), m.errno, str(b, m.message), digest);
+}
+
+function encodeResult(b: B, m: FileResultMsg): flatbuffers.Offset {
+  const digest = FileResult.createDigestVector(b, m.digest);
+  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest);
+}
+
 function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
   switch (m.type) {
+    case "fileDones":
+      return [Msg.FileDoneBatch, FileDoneBatch.createFileDoneBatch(b, FileDoneBatch.createItemsVector(b, m.items.map((i) => encodeDone(b, i))))];
+    case "fileResults":
+      return [Msg.FileResultBatch, FileResultBatch.createFileResultBatch(b, FileResultBatch.createItemsVector(b, m.items.map((i) => encodeResult(b, i))))];
     case "fileList": {
       const files = FileList.createFilesVector(b, m.files.map((f) => encodeEntry(b, f)));
       return [Msg.FileList, FileList.createFileList(b, files, m.last)];
     }
-    case "fileDone": {
-      const digest = FileDone.createDigestVector(b, m.digest);
-      return [Msg.FileDone, FileDone.createFileDone(b, BigInt(m.fino), BigInt(m.blocks), BigInt(m.bytes),
-        str(b, m.code), m.errno, str(b, m.message), digest)];
-    }
-    case "fileResult": {
-      const digest = FileResult.createDigestVector(b, m.digest);
-      return [Msg.FileResult, FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno,
-        str(b, m.message), BigInt(m.bytes), digest)];
-    }
+    case "fileDone":
+      return [Msg.FileDone, encodeDone(b, m)];
+    case "fileResult":
+      return [Msg.FileResult, encodeResult(b, m)];
     case "error":
       return [Msg.ErrorMsg, ErrorMsg.createErrorMsg(b, str(b, m.code), str(b, m.message), m.fatal,
         BigInt(m.fino), str(b, m.path))];
@@ -111,26 +121,42 @@ function bytes(arr: Uint8Array | null): Uint8Array {
   return arr === null ? new Uint8Array(0) : arr.slice();
 }
 
+function decodeDone(t: FileDone): FileDoneMsg {
+  return { type: "fileDone", fino: Number(t.fino()), blocks: Number(t.blocks()), bytes: Number(t.bytes()),
+    code: text(t.code(UTF8), "code"), errno: t.errno(), message: text(t.message(UTF8), "message"),
+    digest: bytes(t.digestArray()) };
+}
+
+function decodeResult(t: FileResult): FileResultMsg {
+  return { type: "fileResult", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), errno: t.errno(),
+    message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()) };
+}
+
 function decodeBody(env: Envelope): ControlMsg {
   const type = env.msgType();
   switch (type) {
+    case Msg.FileDoneBatch: {
+      const t: FileDoneBatch = env.msg(new FileDoneBatch()) ?? missing("fileDones body");
+      const items: FileDoneMsg[] = [];
+      for (let i = 0; i < t.itemsLength(); i++) items.push(decodeDone(t.items(i) ?? missing(`items[${i}]`)));
+      return { type: "fileDones", items };
+    }
+    case Msg.FileResultBatch: {
+      const t: FileResultBatch = env.msg(new FileResultBatch()) ?? missing("fileResults body");
+      const items: FileResultMsg[] = [];
+      for (let i = 0; i < t.itemsLength(); i++) items.push(decodeResult(t.items(i) ?? missing(`items[${i}]`)));
+      return { type: "fileResults", items };
+    }
     case Msg.FileList: {
       const t: FileList = env.msg(new FileList()) ?? missing("fileList body");
       const files: FileEntry[] = [];
       for (let i = 0; i < t.filesLength(); i++) files.push(decodeEntry(t, i));
       return { type: "fileList", files, last: t.last() };
     }
-    case Msg.FileDone: {
-      const t: FileDone = env.msg(new FileDone()) ?? missing("fileDone body");
-      return { type: "fileDone", fino: Number(t.fino()), blocks: Number(t.blocks()), bytes: Number(t.bytes()),
-        code: text(t.code(UTF8), "code"), errno: t.errno(), message: text(t.message(UTF8), "message"),
-        digest: bytes(t.digestArray()) };
-    }
-    case Msg.FileResult: {
-      const t: FileResult = env.msg(new FileResult()) ?? missing("fileResult body");
-      return { type: "fileResult", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), errno: t.errno(),
-        message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()) };
-    }
+    case Msg.FileDone:
+      return decodeDone(env.msg(new FileDone()) ?? missing("fileDone body"));
+    case Msg.FileResult:
+      return decodeResult(env.msg(new FileResult()) ?? missing("fileResult body"));
     case Msg.ErrorMsg: {
       const t: ErrorMsg = env.msg(new ErrorMsg()) ?? missing("error body");
       return { type: "error", code: text(t.code(UTF8), "code"), message: text(t.message(UTF8), "message"),

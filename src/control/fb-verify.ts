@@ -150,6 +150,7 @@ export const ENVELOPE: TableSpec = {
     union: {
       1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG,
       5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA,
+      9: { name: "FileDoneBatch", fields: [{ tables: FILE_DONE }] }, 10: { name: "FileResultBatch", fields: [{ tables: FILE_RESULT }] },
     },
   }],
 };

@@ -4,6 +4,9 @@
 import { EscpError } from "../errors/escp-error.ts";
 import type { ControlMsg, FileEntry, SessionInit, SessionReply } from "./messages.ts";
 
+/** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
+export const MAX_BATCH = 4096;
+
 export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
 
 const MIN_BLOCK = 64 * 1024;
@@ -123,6 +126,14 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
       if (!Array.isArray(m.files)) c.bad("files", "is not a list");
       m.files.forEach((f, i) => validateEntry(c, f, `files[${i}]`));
       return c.bool("last", m.last);
+    case "fileDones":
+    case "fileResults":
+      if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > MAX_BATCH) c.bad("items", `must hold 1..${MAX_BATCH} entries`);
+      for (const item of m.items) {
+        if (item.type !== (m.type === "fileDones" ? "fileDone" : "fileResult")) c.bad("items", `holds a ${String(item.type)}`);
+        validateControl(item, code);
+      }
+      return;
     case "fileDone":
     case "fileResult":
       c.uint("fino", m.fino);

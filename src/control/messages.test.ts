@@ -44,12 +44,17 @@ const entry: fc.Arbitrary<FileEntry> = fc.record({
   mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name,
 }, { requiredKeys: ["fino", "kind", "name", "size", "mode", "mtimeSec", "mtimeNsec", "atimeSec", "atimeNsec"] });
 
+const fileDone = fc.record({ type: fc.constant("fileDone" as const), fino: uint, blocks: uint, bytes: uint, code: fc.oneof(fc.constant(""), code),
+  errno: fc.nat(), message: text, digest });
+const fileResult = fc.record({ type: fc.constant("fileResult" as const), fino: uint, code: fc.oneof(fc.constant(""), code), errno: fc.nat(),
+  message: text, bytes: uint, digest });
+
 const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
   fc.record({ type: fc.constant("fileList"), files: fc.array(entry, { maxLength: 6 }), last: fc.boolean() }),
-  fc.record({ type: fc.constant("fileDone"), fino: uint, blocks: uint, bytes: uint, code: fc.oneof(fc.constant(""), code),
-    errno: fc.nat(), message: text, digest }),
-  fc.record({ type: fc.constant("fileResult"), fino: uint, code: fc.oneof(fc.constant(""), code), errno: fc.nat(),
-    message: text, bytes: uint, digest }),
+  fileDone,
+  fileResult,
+  fc.record({ type: fc.constant("fileDones"), items: fc.array(fileDone, { minLength: 1, maxLength: 4 }) }),
+  fc.record({ type: fc.constant("fileResults"), items: fc.array(fileResult, { minLength: 1, maxLength: 4 }) }),
   fc.record({ type: fc.constant("error"), code, message: text, fatal: fc.boolean(), fino: uint, path: text }),
   fc.record({ type: fc.constant("sessionDone"), files: uint, bytes: uint }),
   fc.record({ type: fc.constant("sessionDoneAck"), filesOk: uint, filesFailed: uint }),

@@ -34,10 +34,15 @@ export interface FileEntry {
   fino: number; kind: "file" | "dir"; name: string /* relative, '/'-separated */; size: number; mode: number;
   mtimeSec: number; mtimeNsec: number; atimeSec: number; atimeNsec: number; dst?: string /* per-file destination from --filelist pairs */
 }
+export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
+export interface FileResultMsg { type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array }
+export { MAX_BATCH } from "./message-checks.ts";
 export type ControlMsg =
   | { type: "fileList"; files: FileEntry[]; last: boolean }
-  | { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
-  | { type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array }
+  | FileDoneMsg
+  | FileResultMsg
+  | { type: "fileDones"; items: FileDoneMsg[] }
+  | { type: "fileResults"; items: FileResultMsg[] }
   | { type: "error"; code: string; message: string; fatal: boolean; fino: number; path: string }
   | { type: "sessionDone"; files: number; bytes: number }
   | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }

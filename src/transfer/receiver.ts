@@ -6,7 +6,7 @@ import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
 import {
   decodeControl, decodeSessionInit, encodeControl, encodeSessionReply,
-  PROTOCOL_MAJOR, PROTOCOL_MINOR, type FileEntry, type SessionInit,
+  MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { NativeSession } from "../native/session.ts";
@@ -41,6 +41,7 @@ class Receiver {
   private readonly dirs: [string, FileEntry][] = [];
   private readonly umask = process.umask();
   private doneRequested = false;
+  private resultQueue: FileResultMsg[] = [];
   private readonly spans?: SpanCollector;
   private ok = 0;
   private failed = 0;
@@ -75,7 +76,16 @@ class Receiver {
       this.failed++;
       log.warn(err.message);
     } else this.ok++;
-    this.send({ type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0, message: err?.message ?? "", bytes, digest });
+    this.resultQueue.push({ type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0, message: err?.message ?? "", bytes, digest });
+  }
+
+  /** Send this drain pass's FileResults: one message, or batches of up to MAX_BATCH. */
+  private flushResults(): void {
+    const q = this.resultQueue;
+    if (q.length === 0) return;
+    this.resultQueue = [];
+    if (q.length === 1) return this.send(q[0]!);
+    for (let i = 0; i < q.length; i += MAX_BATCH) this.send({ type: "fileResults", items: q.slice(i, i + MAX_BATCH) });
   }
 
   private onFileList(files: FileEntry[]): void {
@@ -148,19 +158,23 @@ class Receiver {
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
     if (m.type === "fileList") this.onFileList(m.files);
-    else if (m.type === "fileDone") {
-      const f = this.files.get(m.fino);
-      if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
-      if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
-      if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
-      f.completed = true;
-      if (!f.rejected) f.senderDigest = m.digest;
-      this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
-    } else if (m.type === "sessionDone") {
+    else if (m.type === "fileDones") for (const d of m.items) this.onDone(d);
+    else if (m.type === "fileDone") this.onDone(m);
+    else if (m.type === "sessionDone") {
       faultPoint("receiver", "close");
       this.doneRequested = true;
     }
     else if (m.type === "error") throw new EscpError("E_REMOTE", `sender: ${m.message}`);
+  }
+
+  private onDone(m: FileDoneMsg): void {
+    const f = this.files.get(m.fino);
+    if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
+    if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
+    if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
+    f.completed = true;
+    if (!f.rejected) f.senderDigest = m.digest;
+    this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
   }
 
   /** Session failed: no partial file may survive under any name. */
@@ -173,6 +187,7 @@ class Receiver {
     const cadence = new Cadence();
     for (;;) {
       const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      this.flushResults();
       if (this.doneRequested && this.files.size === 0) break;
       this.tick();
       if (channelExited()) throw new EscpError("E_TIMEOUT", "sender vanished (control channel closed)");

@@ -7,7 +7,7 @@ import { dirname, resolve } from "node:path";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { summarize, walk, type FoundEntry, type SourceSpec, type Summary } from "../fs/discover.ts";
-import { encodeControl, decodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type SessionInit } from "../control/messages.ts";
+import { encodeControl, decodeControl, MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileDoneMsg, type FileResultMsg, type SessionInit } from "../control/messages.ts";
 import { Announcer } from "./announcer.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
@@ -66,10 +66,20 @@ class Sender {
   }
 
   private lastSentAt = Date.now();
+  private doneQueue: FileDoneMsg[] = []; // FileDone of this drain pass, sent as one batch
 
   private send(m: ControlMsg): void {
     this.native.ctlSend(encodeControl(m));
     this.lastSentAt = Date.now();
+  }
+
+  /** Send the queued FileDone messages: one message, or batches of up to MAX_BATCH. */
+  private flushDone(): void {
+    const q = this.doneQueue;
+    if (q.length === 0) return;
+    this.doneQueue = [];
+    if (q.length === 1) return this.send(q[0]!);
+    for (let i = 0; i < q.length; i += MAX_BATCH) this.send({ type: "fileDones", items: q.slice(i, i + MAX_BATCH) });
   }
 
   /** Wire the walk to the receiver and the native queue; step() is called every tick. */
@@ -98,12 +108,12 @@ class Sender {
     const t = this.files.get(ev.fino);
     if (ev.type === C.ESCP_EV_FILE_DONE && t) {
       t.digest = ev.digest;
-      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
+      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
     } else if (ev.type === C.ESCP_EV_FILE_ERROR && t) {
       const err = this.native.error(ev.status, `${t.entry.path}`);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || err.message;
       this.fail(ev.fino, new EscpError(err.code, `${t.entry.path}: ${why}`, { path: t.entry.path, errno: ev.sysErrno }));
-      this.send({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: err.code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) });
+      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: err.code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) });
     } else if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) {
       throw peerLost(this.native, ev, this.opened.where);
     } else if (ev.type === C.ESCP_EV_LOG) {
@@ -120,30 +130,34 @@ class Sender {
 
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
-    if (m.type === "fileResult") {
-      faultPoint("sender", "verify");
-      const t = this.files.get(m.fino);
-      if (!t) return this.dirRefused(m.fino, m.code, m.message);
-      if (m.code) {
-        const code = isErrorCode(m.code) ? m.code : "E_WRITE";
-        const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
-        return this.fail(m.fino, new EscpError(code, `${where}${t.entry.name}: ${m.message}`, { path: t.entry.path }));
-      }
-      const mine = t.digest ?? new Uint8Array(0);
-      if (!this.cfg.opts.nochecksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
-        return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
-      }
-      this.files.delete(m.fino);
-      this.outstanding--;
-      this.tally.ok(m.bytes);
-      log.debug(`verified ${t.entry.path}`, { bytes: m.bytes });
-    } else if (m.type === "error") {
+    if (m.type === "fileResults") for (const r of m.items) this.onResult(r);
+    else if (m.type === "fileResult") this.onResult(m);
+    else if (m.type === "error") {
       throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.opened.where}: ${m.message}`);
     } else if (m.type === "sessionDoneAck") {
       this.ackSeen = true;
     } else if (m.type === "profileData") {
       this.remoteProfile.add(m);
     }
+  }
+
+  private onResult(m: FileResultMsg): void {
+    faultPoint("sender", "verify");
+    const t = this.files.get(m.fino);
+    if (!t) return this.dirRefused(m.fino, m.code, m.message);
+    if (m.code) {
+      const code = isErrorCode(m.code) ? m.code : "E_WRITE";
+      const where = this.cfg.dest?.host ? `${this.cfg.dest.host}:` : "";
+      return this.fail(m.fino, new EscpError(code, `${where}${t.entry.name}: ${m.message}`, { path: t.entry.path }));
+    }
+    const mine = t.digest ?? new Uint8Array(0);
+    if (!this.cfg.opts.nochecksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
+      return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
+    }
+    this.files.delete(m.fino);
+    this.outstanding--;
+    this.tally.ok(m.bytes);
+    log.debug(`verified ${t.entry.path}`, { bytes: m.bytes });
   }
 
   /** The receiver refused a directory (e.g. an unsafe path): name it once, count it failed. */
@@ -164,6 +178,7 @@ class Sender {
     for (;;) {
       const added = announcer.step(this.outstanding);
       const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0;
+      this.flushDone();
       this.watch();
       if (announcer.done && this.outstanding === 0 && !sentDone) {
         this.send({ type: "sessionDone", files: this.announced, bytes: this.tally.bytes });

@@ -3,10 +3,12 @@
 export { Envelope } from './escp/control/envelope';
 export { ErrorMsg } from './escp/control/error-msg';
 export { FileDone } from './escp/control/file-done';
+export { FileDoneBatch } from './escp/control/file-done-batch';
 export { FileEntry } from './escp/control/file-entry';
 export { FileKind } from './escp/control/file-kind';
 export { FileList } from './escp/control/file-list';
 export { FileResult } from './escp/control/file-result';
+export { FileResultBatch } from './escp/control/file-result-batch';
 export { IoEngine } from './escp/control/io-engine';
 export { Keepalive } from './escp/control/keepalive';
 export { Msg, unionToMsg, unionListToMsg } from './escp/control/msg';

@@ -2,8 +2,10 @@
 
 import { ErrorMsg } from '../../escp/control/error-msg';
 import { FileDone } from '../../escp/control/file-done';
+import { FileDoneBatch } from '../../escp/control/file-done-batch';
 import { FileList } from '../../escp/control/file-list';
 import { FileResult } from '../../escp/control/file-result';
+import { FileResultBatch } from '../../escp/control/file-result-batch';
 import { Keepalive } from '../../escp/control/keepalive';
 import { ProfileData } from '../../escp/control/profile-data';
 import { SessionDone } from '../../escp/control/session-done';
@@ -19,13 +21,15 @@ export enum Msg {
   SessionDone = 5,
   SessionDoneAck = 6,
   Keepalive = 7,
-  ProfileData = 8
+  ProfileData = 8,
+  FileDoneBatch = 9,
+  FileResultBatch = 10
 }
 
 export function unionToMsg(
   type: Msg,
-  accessor: (obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null
-): ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
+  accessor: (obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null
+): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(new FileList())! as FileList;
@@ -36,15 +40,17 @@ export function unionToMsg(
     case 'SessionDoneAck': return accessor(new SessionDoneAck())! as SessionDoneAck;
     case 'Keepalive': return accessor(new Keepalive())! as Keepalive;
     case 'ProfileData': return accessor(new ProfileData())! as ProfileData;
+    case 'FileDoneBatch': return accessor(new FileDoneBatch())! as FileDoneBatch;
+    case 'FileResultBatch': return accessor(new FileResultBatch())! as FileResultBatch;
     default: return null;
   }
 }
 
 export function unionListToMsg(
   type: Msg, 
-  accessor: (index: number, obj:ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null, 
+  accessor: (index: number, obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null, 
   index: number
-): ErrorMsg|FileDone|FileList|FileResult|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
+): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(index, new FileList())! as FileList;
@@ -55,6 +61,8 @@ export function unionListToMsg(
     case 'SessionDoneAck': return accessor(index, new SessionDoneAck())! as SessionDoneAck;
     case 'Keepalive': return accessor(index, new Keepalive())! as Keepalive;
     case 'ProfileData': return accessor(index, new ProfileData())! as ProfileData;
+    case 'FileDoneBatch': return accessor(index, new FileDoneBatch())! as FileDoneBatch;
+    case 'FileResultBatch': return accessor(index, new FileResultBatch())! as FileResultBatch;
     default: return null;
   }
 }
