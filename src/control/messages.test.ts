@@ -60,7 +60,7 @@ const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
   fc.record({ type: fc.constant("sessionDoneAck"), filesOk: uint, filesFailed: uint }),
   fc.constant({ type: "keepalive" } as const),
   fc.integer({ min: 1, max: 4 }).chain((streams) => fc.record({
-    type: fc.constant("profileData"), host: text, streams: fc.constant(streams), startNs: uint, endNs: uint, dropped: uint,
+    type: fc.constant("profileData"), host: pathText, streams: fc.constant(streams), startNs: uint, endNs: uint, dropped: uint,
     totals: bytes((streams + 1) * 11 * 3 * 8), spans: fc.nat({ max: 5 }).chain((n) => bytes(24 * n)), last: fc.boolean(),
   })),
 ) as fc.Arbitrary<ControlMsg>;
