@@ -33,8 +33,9 @@ enum { ESCP_B3_PORTABLE = 0, ESCP_B3_AVX2 = 1, ESCP_B3_AVX512 = 2 };
  * ESCP_B3_SIMD (read once; unknown values and paths the CPU lacks are ignored). */
 int escp__b3_path(void);
 
-/* Force `path` for every thread; -1 restores the default above. Returns 0, or -1 (and
- * changes nothing) when the CPU lacks that path. Test-only: do not call while hashing. */
+/* Force `path` for every thread (tests, benchmarks); -1 restores the default above.
+ * Returns 0, or -1 (and changes nothing) when the CPU or build lacks that path. Any thread
+ * may call it: each escp_b3_block call reads the path once. */
 int escp__b3_force(int path);
 
 /* AVX-512F kernel (b3_avx512.c), the 16-lane twin of b3.c's hash8: 16 inputs `stride`

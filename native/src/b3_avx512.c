@@ -10,6 +10,9 @@
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f"), always_inline)) static inline
+/* Every fixed-count loop is unrolled: GCC -O2 kept them rolled and sent the transposes
+ * through the stack, which cost ~15% (measured: ~4.7 -> ~5.5 GB/s hot, 1 MiB blocks). */
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* Same constants as b3.c; kept as file-local copies so every SCHED index folds to a
  * constant and the message words stay in registers (an extern table would not fold). */
@@ -58,20 +61,17 @@ AVX512 void round16(__m512i v[16], const __m512i m[16], int r) {
  * u[g][i] quarter q holds word 4q+i of rows 4g..4g+3); stage 3-4 move quarters across. */
 AVX512 void transpose16(const __m512i r[16], __m512i m[16]) {
   __m512i t[16], u[4][4];
-  #pragma GCC unroll 16
-  for (int k = 0; k < 8; k++) {
+  UNROLL for (int k = 0; k < 8; k++) {
     t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
     t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
   }
-  #pragma GCC unroll 16
-  for (int g = 0; g < 4; g++) {
+  UNROLL for (int g = 0; g < 4; g++) {
     u[g][0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
     u[g][1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
     u[g][2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
     u[g][3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
   }
-  #pragma GCC unroll 16
-  for (int i = 0; i < 4; i++) {
+  UNROLL for (int i = 0; i < 4; i++) {
     /* x0 = [u0.q0 u0.q1 u1.q0 u1.q1], x1 = [u0.q2 u0.q3 u1.q2 u1.q3], x2/x3 likewise u2,u3 */
     __m512i x0 = _mm512_shuffle_i32x4(u[0][i], u[1][i], 0x44);
     __m512i x1 = _mm512_shuffle_i32x4(u[0][i], u[1][i], 0xEE);
@@ -87,28 +87,24 @@ AVX512 void transpose16(const __m512i r[16], __m512i m[16]) {
 /* One 64-byte message block from each of 16 inputs (`stride` bytes apart), word-sliced. */
 AVX512 void load_msg16(const uint8_t *p, size_t stride, __m512i m[16]) {
   __m512i r[16];
-  #pragma GCC unroll 16
-  for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_si512((const void *)(p + j * stride));
+  UNROLL for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_si512((const void *)(p + j * stride));
   transpose16(r, m);
 }
 
 /* h[w] = word w of the 16 lanes -> out[j] = the 8-word CV of lane j (an 8x16 transpose). */
 AVX512 void store_cvs16(const __m512i h[8], uint32_t (*out)[8]) {
   __m512i t[8], u[2][4];
-  #pragma GCC unroll 16
-  for (int k = 0; k < 4; k++) {
+  UNROLL for (int k = 0; k < 4; k++) {
     t[2 * k] = _mm512_unpacklo_epi32(h[2 * k], h[2 * k + 1]);
     t[2 * k + 1] = _mm512_unpackhi_epi32(h[2 * k], h[2 * k + 1]);
   }
-  #pragma GCC unroll 16
-  for (int g = 0; g < 2; g++) { /* u[g][i] quarter q = words 4g..4g+3 of lane 4q+i */
+  UNROLL for (int g = 0; g < 2; g++) { /* u[g][i] quarter q = words 4g..4g+3 of lane 4q+i */
     u[g][0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
     u[g][1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
     u[g][2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
     u[g][3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
   }
-  #pragma GCC unroll 16
-  for (int i = 0; i < 4; i++) {
+  UNROLL for (int i = 0; i < 4; i++) {
     /* [u0.q0 u1.q0 | u0.q1 u1.q1] = lanes i, 4+i; [u0.q2 u1.q2 | u0.q3 u1.q3] = 8+i, 12+i */
     __m512i a = _mm512_shuffle_i32x4(u[0][i], u[1][i], 0x44);
     __m512i b = _mm512_shuffle_i32x4(u[0][i], u[1][i], 0xEE);
@@ -127,8 +123,7 @@ __attribute__((target("avx512f"))) void escp__b3_hash16(const uint8_t *p, size_t
                                                         uint32_t flags_last, uint32_t (*out)[8],
                                                         const uint8_t *next) {
   uint32_t lo[16], hi[16];
-  #pragma GCC unroll 16
-  for (int j = 0; j < 16; j++) {
+  UNROLL for (int j = 0; j < 16; j++) {
     uint64_t c = t + (uint64_t)j * inc;
     lo[j] = (uint32_t)c;
     hi[j] = (uint32_t)(c >> 32);
@@ -136,20 +131,17 @@ __attribute__((target("avx512f"))) void escp__b3_hash16(const uint8_t *p, size_t
   const __m512i tlo = _mm512_loadu_si512((const void *)lo);
   const __m512i thi = _mm512_loadu_si512((const void *)hi);
   __m512i h[8], m[16], v[16];
-  #pragma GCC unroll 16
-  for (int i = 0; i < 8; i++) h[i] = _mm512_set1_epi32((int)IV[i]);
+  UNROLL for (int i = 0; i < 8; i++) h[i] = _mm512_set1_epi32((int)IV[i]);
   for (int b = 0; b < nblocks; b++) {
     uint32_t fl = flags | (b == 0 ? flags_first : 0) | (b == nblocks - 1 ? flags_last : 0);
-    if (next) /* the line this block reads, in each input of a later call; into L2 (T1):
-               * it is 32 KiB ahead, as far as L1 holds */
-      #pragma GCC unroll 16
-      for (int j = 0; j < 16; j++)
+    if (next) { /* the line this block reads, in each input of a later call; into L2 (T1):
+                 * it is 32 KiB ahead, as much as L1 holds */
+      UNROLL for (int j = 0; j < 16; j++)
         _mm_prefetch((const char *)(next + (size_t)j * stride + (size_t)b * 64), _MM_HINT_T1);
+    }
     load_msg16(p + (size_t)b * 64, stride, m);
-    #pragma GCC unroll 16
-    for (int i = 0; i < 8; i++) v[i] = h[i];
-    #pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) v[8 + i] = _mm512_set1_epi32((int)IV[i]);
+    UNROLL for (int i = 0; i < 8; i++) v[i] = h[i];
+    UNROLL for (int i = 0; i < 4; i++) v[8 + i] = _mm512_set1_epi32((int)IV[i]);
     v[12] = tlo;
     v[13] = thi;
     v[14] = _mm512_set1_epi32(64);
@@ -161,8 +153,7 @@ __attribute__((target("avx512f"))) void escp__b3_hash16(const uint8_t *p, size_t
     round16(v, m, 4);
     round16(v, m, 5);
     round16(v, m, 6);
-    #pragma GCC unroll 16
-    for (int i = 0; i < 8; i++) h[i] = XOR(v[i], v[i + 8]);
+    UNROLL for (int i = 0; i < 8; i++) h[i] = XOR(v[i], v[i + 8]);
   }
   store_cvs16(h, out);
 }

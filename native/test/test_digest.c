@@ -1,15 +1,20 @@
-/* test_digest.c — BLAKE3 (b3.c) against b3sum-computed vectors, and the any-order per-file
- * digest merger (digest.c) against one-shot hashing; ends with an informational benchmark. */
+/* test_digest.c — BLAKE3 (b3.c, b3_avx512.c) against the official test vectors and b3sum on
+ * every SIMD path the CPU has, the paths against each other, ESCP_B3_SIMD, and the any-order
+ * per-file digest merger (digest.c) against one-shot hashing; ends with an informational
+ * benchmark per path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "b3.h"
 #include "digest.h"
 #include "escp.h"
 
 static int g_fail, g_pass;
+static const char *const PATH_NAME[] = {"portable", "avx2", "avx512"};
+static const char *g_path_name = "default"; /* the SIMD path under test, for messages */
 
 #define CHECK(cond, ...)              \
   do {                                \
@@ -17,7 +22,7 @@ static int g_fail, g_pass;
       g_pass++;                       \
     } else {                          \
       g_fail++;                       \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf("FAIL %s:%d [%s]: ", __FILE__, __LINE__, g_path_name); \
       printf(__VA_ARGS__);            \
       printf("\n");                   \
     }                                 \
@@ -39,7 +44,9 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
   }
 }
 
-/* Expected digests from `b3sum --no-names` over files of byte i = i % 251. */
+/* Input byte i = i % 251. All but 63/64/65 are the official BLAKE3 vectors: the first 32
+ * bytes of `hash` in test_vectors/test_vectors.json of BLAKE3-team/BLAKE3 (checked digit by
+ * digit, and against b3sum 1.2.0). 63/64/65 (around one 64-byte block) are from b3sum. */
 static const struct { size_t len; const char *hex; } VEC[] = {
     {0, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"},
     {1, "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213"},
@@ -55,6 +62,12 @@ static const struct { size_t len; const char *hex; } VEC[] = {
     {3073, "7124b49501012f81cc7f11ca069ec9226cecb8a2c850cfe644e327d22d3e1cd3"},
     {4096, "015094013f57a5277b59d8475c0501042c0b642e531b0a1c8f58d2163229e969"},
     {4097, "9b4052b38f1c5fc8b1f9ff7ac7b27cd242487b3d890d15c96a1c25b8aa0fb995"},
+    {5120, "9cadc15fed8b5d854562b26a9536d9707cadeda9b143978f319ab34230535833"},
+    {5121, "628bd2cb2004694adaab7bbd778a25df25c47b9d4155a55f8fbd79f2fe154cff"},
+    {6144, "3e2e5b74e048f3add6d21faab3f83aa44d3b2278afb83b80b3c35164ebeca205"},
+    {6145, "f1323a8631446cc50536a9f705ee5cb619424d46887f3c376c695b70e0f0507f"},
+    {7168, "61da957ec2499a95d6b8023e2b0e604ec7f6b50e80a9678b89d2628e99ada77a"},
+    {7169, "a003fc7a51754a9b3c7fae0367ab3d782dccf28855a03d435f8cfe74605e7817"},
     {8192, "aae792484c8efe4f19e2ca7d371d8c467ffb10748d8a5a1ae579948f718a2a63"},
     {8193, "bab6c09cb8ce8cf459261398d2e7aef35700bf488116ceb94a36d0f5f1b7bc3b"},
     {16384, "f875d6646de28985646f34ee13be9a576fd515f76b5b0a26bb324735041ddde4"},
@@ -198,31 +211,190 @@ static void test_errors(void) {
   CHECK(memcmp(p, want, 32) == 0, "parent root of 2 chunks");
 }
 
+/* ---------------------------------------------------------------- b3sum, paths, env */
+
+/* Files hashed by the b3sum binary once, then compared with every path: a partial last
+ * chunk past several 256-chunk groups, a power of two above a group, one whole group. */
+static const size_t B3SUM_LEN[] = {4 * 1048576 + 1041, 4 * 1048576, 262144};
+static char g_b3sum_hex[3][65]; /* "" when b3sum is unavailable or failed */
+
+static int b3sum_file(const uint8_t *buf, size_t len, char out[65]) {
+  const char *dir = getenv("TMPDIR");
+  char path[512], cmd[600];
+  snprintf(path, sizeof path, "%s/escp_test_b3_XXXXXX", dir && *dir ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  int ok = write(fd, buf, len) == (ssize_t)len;
+  close(fd);
+  snprintf(cmd, sizeof cmd, "b3sum --no-names '%s'", path);
+  FILE *f = ok ? popen(cmd, "r") : NULL;
+  ok = f && fscanf(f, "%64s", out) == 1 && strlen(out) == 64;
+  if (f) ok = pclose(f) == 0 && ok;
+  unlink(path);
+  return ok ? 0 : -1;
+}
+
+static void b3sum_prepare(void) {
+  if (system("command -v b3sum >/dev/null 2>&1") != 0) {
+    printf("note: b3sum not found, skipping the b3sum comparison\n");
+    return;
+  }
+  for (size_t v = 0; v < 3; v++) {
+    uint8_t *r = malloc(B3SUM_LEN[v]);
+    fill_random(r, B3SUM_LEN[v], 1000 + v);
+    if (b3sum_file(r, B3SUM_LEN[v], g_b3sum_hex[v]) != 0) {
+      g_b3sum_hex[v][0] = 0;
+      printf("note: b3sum failed on a %zu-byte file, skipping it\n", B3SUM_LEN[v]);
+    }
+    free(r);
+  }
+}
+
+static void test_b3sum(void) {
+  for (size_t v = 0; v < 3; v++) {
+    if (!g_b3sum_hex[v][0]) continue;
+    uint8_t *r = malloc(B3SUM_LEN[v]), h[32];
+    char hex[65];
+    fill_random(r, B3SUM_LEN[v], 1000 + v);
+    escp_b3_hash(r, B3SUM_LEN[v], h);
+    to_hex(h, hex);
+    CHECK(strcmp(hex, g_b3sum_hex[v]) == 0, "b3sum len %zu: got %s want %s", B3SUM_LEN[v], hex,
+          g_b3sum_hex[v]);
+    free(r);
+  }
+}
+
+static uint64_t lcg(uint64_t *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return *s >> 17;
+}
+
+/* Every available path gives the same escp_b3_block CV (and root, at counter 0) for random
+ * lengths and aligned chunk counters, including counters past 2^32 and unaligned ones that
+ * cross 2^32 inside a 16-lane batch (each lane carries into the high counter word). */
+static void test_cross_paths(void) {
+  int paths[3], np = 0;
+  for (int p = 0; p < 3; p++)
+    if (escp__b3_force(p) == 0) paths[np++] = p;
+  size_t max = 3 * 1048576 + 4096;
+  uint8_t *buf = malloc(max);
+  fill_random(buf, max, 42);
+  uint64_t rng = 777;
+  for (int it = 0; it < 240; it++) {
+    size_t len;
+    switch (it % 4) {
+      case 0: len = lcg(&rng) % 4200; break;                      /* around one chunk */
+      case 1: len = (lcg(&rng) % 1025) * ESCP_B3_CHUNK; break;    /* whole chunks */
+      case 2: len = (size_t)1 << (10 + lcg(&rng) % 12); break;   /* 1 KiB .. 2 MiB */
+      default: len = lcg(&rng) % (3 * 1048576); break;
+    }
+    if (it % 8 == 2) len += lcg(&rng) % 3 - 1; /* power of two +-1 */
+    uint64_t chunks = len ? (len + ESCP_B3_CHUNK - 1) / ESCP_B3_CHUNK : 1, align = 1;
+    while (align < chunks) align *= 2;
+    uint64_t t0;
+    switch (it % 5) {
+      case 0: t0 = 0; break;
+      case 1: t0 = (lcg(&rng) % 4096) * align; break;
+      case 2: t0 = ((1ull << 32) / align + lcg(&rng) % 64) * align; break; /* high word */
+      case 3: t0 = ((1ull << 52) / align - 1 - lcg(&rng) % 64) * align; break;
+      default: t0 = (1ull << 32) - 1 - lcg(&rng) % 40; break; /* unaligned, crosses 2^32 */
+    }
+    size_t off = (size_t)(lcg(&rng) % (max - len + 1));
+    uint8_t cv[3][32], root[3][32];
+    for (int k = 0; k < np; k++) {
+      escp__b3_force(paths[k]);
+      escp_b3_block(buf + off, len, t0, cv[k], t0 == 0 ? root[k] : NULL);
+    }
+    for (int k = 1; k < np; k++)
+      CHECK(memcmp(cv[k], cv[0], 32) == 0 && (t0 || memcmp(root[k], root[0], 32) == 0),
+            "%s vs %s: len %zu counter %llu off %zu", PATH_NAME[paths[k]], PATH_NAME[paths[0]],
+            len, (unsigned long long)t0, off);
+  }
+  escp__b3_force(-1);
+  free(buf);
+}
+
+/* ESCP_B3_SIMD, read once per process: run this program again with it set. */
+static void test_env(void) {
+  char self[4096], cmd[4300], got[32];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    printf("note: no /proc/self/exe, skipping the ESCP_B3_SIMD test\n");
+    return;
+  }
+  self[n] = 0;
+  int best = ESCP_B3_PORTABLE;
+  for (int p = 1; p < 3; p++)
+    if (escp__b3_force(p) == 0) best = p;
+  escp__b3_force(-1);
+  static const struct { const char *val; int want; } C[] = {
+      {"portable", ESCP_B3_PORTABLE}, {"avx2", ESCP_B3_AVX2}, {"avx512", ESCP_B3_AVX512},
+      {"AVX512", 99}, {"sse9", 99}, {"", 99}, {NULL, 99}, /* 99: ignored, the CPU's best */
+  };
+  for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+    int want = C[i].want < best ? C[i].want : best; /* never a path the CPU lacks */
+    if (C[i].val)
+      snprintf(cmd, sizeof cmd, "ESCP_B3_SIMD='%s' '%s' --print-b3-path", C[i].val, self);
+    else
+      snprintf(cmd, sizeof cmd, "env -u ESCP_B3_SIMD '%s' --print-b3-path", self);
+    FILE *f = popen(cmd, "r");
+    int ok = f && fgets(got, sizeof got, f) != NULL;
+    if (f) ok = pclose(f) == 0 && ok;
+    CHECK(ok && atoi(got) == want, "ESCP_B3_SIMD=%s: path %s, want %d", C[i].val ? C[i].val : "(unset)",
+          ok ? got : "?", want);
+  }
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Informational only: throughput of escp_b3_block over 1 MiB blocks, 256 MiB in total. */
+/* Informational only: throughput of escp_b3_block over one (hot) 1 MiB block, per path. */
 static void bench(void) {
   size_t B = 1 << 20;
   uint8_t *buf = malloc(B), cv[32], acc = 0;
   fill_random(buf, B, 3);
-  double t = now_s();
-  for (uint64_t i = 0; i < 256; i++) {
-    escp_b3_block(buf, B, i * (B / ESCP_B3_CHUNK), cv, NULL);
-    acc ^= cv[0];
+  for (int p = 0; p < 3; p++) {
+    if (escp__b3_force(p) != 0) continue;
+    uint64_t n = p == ESCP_B3_PORTABLE ? 32 : 128;
+    double t = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+      escp_b3_block(buf, B, i * (B / ESCP_B3_CHUNK), cv, NULL);
+      acc ^= cv[0];
+    }
+    t = now_s() - t;
+    printf("bench: escp_b3_block 1 MiB blocks, %s: %.0f MB/s (x%02x)\n", PATH_NAME[p],
+           (double)n * B / t / 1e6, acc);
   }
-  t = now_s() - t;
-  printf("bench: escp_b3_block 1 MiB blocks, 256 MiB: %.0f MB/s (x%02x)\n", 256.0 * B / t / 1e6, acc);
+  escp__b3_force(-1);
   free(buf);
 }
 
-int main(void) {
-  test_vectors();
-  test_merge();
-  test_stripes();
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--print-b3-path") == 0) { /* for test_env */
+    printf("%d\n", escp__b3_path());
+    return 0;
+  }
+  b3sum_prepare();
+  for (int p = 0; p < 3; p++) { /* every test that hashes, once per SIMD path */
+    if (escp__b3_force(p) != 0) {
+      printf("note: %s path skipped: not in this CPU (or build)\n", PATH_NAME[p]);
+      continue;
+    }
+    g_path_name = PATH_NAME[p];
+    int fails = g_fail;
+    test_vectors();
+    test_b3sum();
+    test_merge();
+    test_stripes();
+    printf("path %s: %s\n", PATH_NAME[p], g_fail == fails ? "ok" : "FAILED");
+  }
+  escp__b3_force(-1);
+  g_path_name = "default";
+  test_cross_paths();
+  test_env();
   test_errors();
   bench();
   printf("test_digest: %d passed, %d failed\n", g_pass, g_fail);
