@@ -198,8 +198,9 @@ ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
  * block RAW without calling compress). A handle is used by one thread; free(NULL) is a no-op.
  * compress: cap >= n; >0 compressed length, 0 = send RAW (nothing useful in out), <0 ESCP_E_*.
  * decompress: ESCP_OK when exactly n bytes came out and all clen were consumed, else
- * ESCP_E_PROTO (never writes past out[n-1]). escp_zstd_block: one independent frame per
- * block (the original EScp's way; benchmark baseline): size, or <0 (ESCP_E_TOOBIG: cap). */
+ * ESCP_E_PROTO (never writes past out[n-1]; ESCP_E_INVAL only for NULL, negative or a
+ * compressor handle). escp_zstd_block: one independent frame per block (the original EScp's
+ * way; benchmark baseline): size, or <0 (ESCP_E_TOOBIG: cap). */
 ESCP_API void *escp_zc_new(int32_t level);
 ESCP_API void *escp_zc_new_rx(void);
 ESCP_API void escp_zc_free(void *z);

@@ -143,7 +143,8 @@ ESCP_API int32_t escp_zc_compress(void *zv, const uint8_t *in, int32_t n, uint8_
 
 ESCP_API int32_t escp_zc_decompress(void *zv, const uint8_t *in, int32_t clen, uint8_t *out, int32_t n) {
   escp_zc *z = zv;
-  if (!z || !z->d || !in || !out || clen <= 0 || n <= 0) return ESCP_E_INVAL;
+  if (!z || !z->d || !in || !out || clen < 0 || n < 0) return ESCP_E_INVAL;
+  if (clen == 0 || n == 0) return ESCP_E_PROTO; /* both come off the wire: never valid */
   ZSTD_inBuffer ib = {in, (size_t)clen, 0};
   ZSTD_outBuffer ob = {out, (size_t)n, 0};
   size_t r;
