@@ -329,6 +329,37 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
   return ESCP_OK;
 }
 
+/* Sender, after the handshakes: on a long path (RTT >= ESCP_BDP_MIN_RTT_US) size each data
+ * stream's send buffer from the bandwidth-delay product instead of leaving it to autotuning,
+ * whose ceiling (net.ipv4.tcp_wmem, often 4 MiB) caps a stream at ceiling / RTT (≈ 80 MB/s
+ * at 50 ms). Target: the streams together keep ESCP_BDP_RATE bytes/s in flight with 2x
+ * headroom. SO_SNDBUFFORCE (CAP_NET_ADMIN) may exceed net.core.wmem_max; without it the
+ * kernel clamps SO_SNDBUF to wmem_max (still 2x the autotuning ceiling, as it doubles the
+ * value). An explicit ESCP_P_SOCK_BUF always wins. */
+#define ESCP_BDP_MIN_RTT_US 2000
+#define ESCP_BDP_RATE 1250000000.0 /* 10 Gbit/s in bytes/s */
+#define ESCP_BDP_MAX (256 << 20)
+static void size_send_buffers(escp_session *s) {
+  if (s->param[ESCP_P_SOCK_BUF] > 0 || s->role != ESCP_ROLE_SENDER) return;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(s->st[0].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_rtt < ESCP_BDP_MIN_RTT_US) return;
+  double want = 2.0 * ESCP_BDP_RATE * ti.tcpi_rtt / 1e6 / (s->nstreams - 1);
+  int buf = want > ESCP_BDP_MAX ? ESCP_BDP_MAX : want < (4 << 20) ? (4 << 20) : (int)want;
+  int forced = 0;
+  for (int i = 1; i < s->nstreams; i++) {
+    int fd = s->st[i].fd;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) == 0) forced = 1;
+    else (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  }
+  int got = 0;
+  len = sizeof got;
+  (void)getsockopt(s->st[s->nstreams - 1].fd, SOL_SOCKET, SO_SNDBUF, &got, &len);
+  escp__log(s, "rtt %u us: send buffers %d KiB per stream (%s)", ti.tcpi_rtt, got >> 10,
+            forced ? "SO_SNDBUFFORCE" : "SO_SNDBUF, capped by net.core.wmem_max");
+}
+
 /* Connect all T+1 streams to addr:port and authenticate them. Blocks up to timeout_ms.
  * Returns ESCP_OK, E_INVAL, E_STATE, E_CONNECT, E_TIMEOUT, E_AUTH, E_VERSION, E_ABORTED
  * (stop from another thread); details via escp_last_error_detail. JS thread. */
@@ -373,5 +404,6 @@ ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
   pthread_mutex_unlock(&s->mu);
   atomic_store(&s->stats[ESCP_S_STREAMS_UP], (uint64_t)s->nstreams);
   escp__log(s, "connected %d streams to %s:%d", s->nstreams, addr, (int)port);
+  size_send_buffers(s);
   return ESCP_OK;
 }
