@@ -1,0 +1,166 @@
+// The macro benchmark's results file: its TypeScript shape (the one place it is defined),
+// a reader that checks a file really is one, and small helpers shared by bench/macro/run.ts
+// (with bench/macro/writer.ts), bench/report.ts and bench/compare.ts.
+//
+// The JSON shape, field by field, with units: the header of bench/macro/writer.ts (and
+// bench/README.md); these types are that shape.
+import { readFileSync } from "node:fs";
+
+export const SCHEMA = "escp-bench-macro/1";
+
+export type Tool = "escp" | "escp-orig" | "scp" | "sftp" | "rsync" | "tar-ssh" | "dd" | "cp" | "iperf3";
+
+export interface Repeat {
+  wallS: number;
+  gbps: number | null;
+  filesPerS: number | null;
+  cpuS: number | null;
+  cpuSPerGiB: number | null;
+  rssSenderMiB: number | null;
+  rssReceiverMiB: number | null;
+  verified: boolean;
+  error?: string;
+  exitCode: number;
+  /** The tool's own rate (GB/s), when it prints one. */
+  toolGbps?: number;
+  /** Seconds of the final `sync -f` (already inside wallS). */
+  syncS?: number;
+  /** Bytes moved when they differ from the case's (iperf3 reports its own). */
+  bytes?: number;
+}
+
+export interface Median {
+  wallS: number;
+  gbps: number | null;
+  filesPerS: number | null;
+  cpuS: number | null;
+  cpuSPerGiB: number | null;
+  rssSenderMiB: number | null;
+  rssReceiverMiB: number | null;
+  toolGbps: number | null;
+  /** Verified repeats the median is taken over. */
+  n: number;
+}
+
+export interface DatasetInfo {
+  name: string;
+  params: Record<string, number>;
+  bytes: number;
+  files: number;
+}
+
+export interface CaseResult {
+  id: string;
+  scenario: string;
+  tool: Tool;
+  label: string;
+  config: string[];
+  dataset: DatasetInfo | null;
+  bytes: number;
+  files: number;
+  reference: boolean;
+  repeats: Repeat[];
+  median: Median | null;
+  error?: string;
+}
+
+export interface ScenarioInfo {
+  name: string;
+  title: string;
+  /** Case ids of the reference candidates: ratios are taken to the fastest of them with a
+   *  verified run; empty (or none verified): to the fastest peer (not escp, not EScp). */
+  reference: string[];
+  note?: string;
+  meta?: Record<string, unknown>;
+}
+
+export interface HostFacts {
+  cpuModel: string;
+  nproc: number;
+  cpuFlags: Record<string, boolean>;
+  memGiB: number;
+  kernel: string;
+  os: string;
+  bun: string;
+  fsType: string;
+  fsSource: string;
+  loadavgBefore: number[];
+  loadavgAfter: number[];
+  congestionControl: string;
+  gitSha: string;
+  gitShort: string;
+  gitDirty: boolean;
+  date: string;
+  tools: Record<string, string>;
+}
+
+export interface Skipped {
+  scenario: string;
+  tool: string;
+  label?: string;
+  reason: string;
+}
+
+export interface MacroResults {
+  schema: typeof SCHEMA;
+  mode: "full" | "smoke";
+  startedAt: string;
+  finishedAt: string;
+  durationS: number;
+  options: Record<string, unknown>;
+  host: HostFacts;
+  cpuAccounting: { mode: "cgroup-v1-cpuacct" | "rusage"; partial: boolean; note: string };
+  pageCache: { drop: boolean; note: string };
+  scenarios: ScenarioInfo[];
+  cases: CaseResult[];
+  skipped: Skipped[];
+  notes: string[];
+}
+
+/** A results file that cannot be read or is not a macro results file. */
+export class ResultsError extends Error {}
+
+/** Reads and shape-checks a results file; throws ResultsError with the path and the cause. */
+export function readResults(path: string): MacroResults {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ResultsError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ResultsError(`${path} is not JSON: ${(e as Error).message}`);
+  }
+  const r = data as Partial<MacroResults> | null;
+  if (r === null || typeof r !== "object" || r.schema !== SCHEMA) {
+    throw new ResultsError(`${path} is not a macro benchmark results file (schema ${JSON.stringify((r as { schema?: unknown } | null)?.schema)} ≠ "${SCHEMA}")`);
+  }
+  if (!Array.isArray(r.cases) || !Array.isArray(r.scenarios) || typeof r.host !== "object" || r.host === null) {
+    throw new ResultsError(`${path}: missing cases, scenarios or host`);
+  }
+  for (const c of r.cases) {
+    if (typeof c?.id !== "string" || !Array.isArray(c.repeats)) throw new ResultsError(`${path}: a case without id or repeats`);
+  }
+  for (const s of r.scenarios) {
+    // Early files held one id or "best-peer" here.
+    const ref = (s as { reference: unknown }).reference;
+    if (typeof ref === "string") s.reference = ref === "best-peer" ? [] : [ref];
+    else if (!Array.isArray(ref)) s.reference = [];
+  }
+  return r as MacroResults;
+}
+
+export const caseId = (scenario: string, tool: string, label: string): string => `${scenario}/${tool}/${label}`;
+
+/** How a tool is shown in tables ("tar | ssh" is piped). */
+export function toolName(tool: string): string {
+  return tool === "tar-ssh" ? "tar | ssh" : tool === "escp-orig" ? "EScp (orig)" : tool;
+}
+
+/** The throughput figure a case is judged by: files/s for file-count scenarios, else GB/s. */
+export function primaryMetric(scenario: string): "gbps" | "filesPerS" {
+  return scenario === "losf" ? "filesPerS" : "gbps";
+}

@@ -1,0 +1,273 @@
+// `bun run bench:macro [options]`: whole transfers of catalog datasets, escp beside its peers
+// (scp, sftp, rsync -e ssh, tar | ssh, the original EScp, iperf3 as the network limit, dd and
+// cp as the disk limits), all measured in the same run, every copy verified, host facts and
+// results written as JSON (shape: bench/macro/writer.ts). Options: bench/macro/options.ts.
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { makeTmpDir, onExitCleanup, removeTmpDir } from "../../harness/tmp-dir.ts";
+import { caseId, type CaseResult, type MacroResults, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
+import { openCpuMeter } from "./cpuacct.ts";
+import { materialize, type Materialized } from "./datasets.ts";
+import { openLoopback, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
+import { hostFacts, loadNow } from "./host.ts";
+import { freePort, iperfPlan, startIperfServer, type IperfServer } from "./iperf3.ts";
+import { measureRepeat, PageCache, type RepeatPlan } from "./measure.ts";
+import { parseOptions, type Options, UsageError, USAGE } from "./options.ts";
+import { buildMatrix, type CaseSpec, labelOf, peerEnabled, type ScenarioSpec } from "./scenarios.ts";
+import { binaryOf, buildCommand, summarySeconds, toolFits, type Endpoint } from "./tools.ts";
+import { verifyCopy, verifyNothingWritten } from "./verify.ts";
+import { defaultOutPath, summarize, writeResults } from "./writer.ts";
+
+const log = (msg: string): void => console.log(msg);
+
+function fmt(x: number | null | undefined, digits = 2): string {
+  return x === null || x === undefined ? "-" : x.toFixed(digits);
+}
+
+/** Why a tool cannot run here, or null when it can. */
+function missing(tool: Tool, o: Options): string | null {
+  if (tool === "escp-orig" && o.peerEscp === undefined) return "original EScp not given (--peer-escp PATH)";
+  const bin = binaryOf(tool, o.peerEscp);
+  if (bin === undefined) return null;
+  if (bin.includes("/")) {
+    try {
+      return statSync(bin).isFile() ? null : `${bin} is not a file`;
+    } catch {
+      return `${bin} not found`;
+    }
+  }
+  return Bun.which(bin) === null ? `${bin} is not installed` : null;
+}
+
+/** The transmit-side engine of escp/EScp flags. */
+function txEngine(flags: readonly string[]): string {
+  const i = flags.indexOf("--ioengine");
+  return (i >= 0 ? (flags[i + 1] ?? "posix") : "posix").split("::")[0] ?? "posix";
+}
+
+function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o: Options, n: number): RepeatPlan {
+  const cmd = buildCommand(c, ds, runDir, ep, o.peerEscp, n);
+  return {
+    argv: cmd.argv,
+    timeoutMs: 180_000 + Math.round((ds.bytes / 5e6) * 1000),
+    drop: txEngine(c.flags) !== "dummy",
+    syncDir: runDir,
+    receiverRoot: ["dd", "cp"].includes(c.tool) ? null : ep.receiverRoot,
+    bytes: ds.bytes,
+    files: ds.files,
+    cwd: runDir,
+    async judge(res) {
+      const toolSeconds = cmd.toolSeconds?.(res.stdout) ?? null;
+      if (res.code !== 0) return { verdict: { ok: false }, toolSeconds };
+      if (c.tool === "escp-orig" && summarySeconds(res.stdout) === null) {
+        // The original exits 0 even when ssh or the handshake failed.
+        return { verdict: { ok: false, error: `no "Sent" summary line (the original exits 0 on failures): ${res.stderr.trim().slice(-300)}` }, toolSeconds };
+      }
+      const verdict = cmd.nothingWritten ? verifyNothingWritten(runDir) : await verifyCopy(ds, cmd.dst);
+      return { verdict, toolSeconds };
+    },
+  };
+}
+
+function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string {
+  const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
+  const rate = r.filesPerS !== null && s.name === "losf" ? `${fmt(r.filesPerS, 0)} files/s` : `${fmt(r.gbps, 3)} GB/s`;
+  const tool = r.toolGbps !== undefined && c.tool !== "iperf3" ? ` (own ${fmt(r.toolGbps, 3)})` : "";
+  const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
+  const rss = ` rss ${fmt(r.rssSenderMiB, 0)}/${fmt(r.rssReceiverMiB, 0)} MiB`;
+  return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${cpu}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = parseOptions(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      if (e.message === USAGE) {
+        console.log(USAGE);
+        return 0;
+      }
+      console.error(`bench:macro: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (o.peerEscp !== undefined) o.peerEscp = resolve(o.peerEscp);
+  const started = new Date();
+  const work = resolve(o.work);
+  mkdirSync(work, { recursive: true });
+  const runRoot = join(work, `run-${process.pid}`);
+  const unregisterRunRoot = onExitCleanup(() => rmSync(runRoot, { recursive: true, force: true }));
+  const scratch = makeTmpDir("bench-macro");
+  const cpu = openCpuMeter();
+  const cache = new PageCache(o.dropCaches);
+  const host = hostFacts(work, o.peerEscp);
+  const matrix = buildMatrix(o);
+  const scenarios: ScenarioInfo[] = [];
+  const cases: CaseResult[] = [];
+  const skipped: Skipped[] = [];
+  const notes: string[] = [];
+  const skip = (s: Skipped): void => {
+    skipped.push(s);
+    log(`skip: [${s.scenario}] ${toolName(s.tool)}${s.label ? ` ${s.label}` : ""}: ${s.reason}`);
+  };
+  log(`bench:macro ${o.smoke ? "smoke" : "full"}: ${matrix.map((s) => s.name).join(", ")}; work ${work}; CPU accounting ${cpu.mode}`);
+  log(`host: ${host.cpuModel}, ${host.nproc} CPUs, ${host.kernel}, Bun ${host.bun}, ${host.fsType} (${host.fsSource}), load ${host.loadavgBefore.join(" ")}`);
+
+  let loop: Awaited<ReturnType<typeof openLoopback>> | undefined;
+  let wanEnv: WanEnv | undefined;
+  let counter = 0;
+  let escpFailures = 0;
+  try {
+    try {
+      loop = await openLoopback(cpu, scratch);
+    } catch (e) {
+      console.error(`bench:macro: cannot start the loopback sshd: ${(e as Error).message}`);
+      return 1;
+    }
+    for (const s of matrix) {
+      const info: ScenarioInfo = { name: s.name, title: s.title, reference: s.reference.map((r) => caseId(s.name, r.tool, r.label)) };
+      if (s.note) info.note = s.note;
+      scenarios.push(info);
+      log(`\n== ${s.name}: ${s.title}`);
+      let ep: Endpoint = loop.endpoint;
+      if (s.transport === "wan") {
+        try {
+          const w = await openWan(cpu, loop.fx, scratch);
+          if (typeof w === "string") {
+            for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `WAN emulation unavailable: ${w}` });
+            continue;
+          }
+          wanEnv = w;
+          ep = w.endpoint;
+          info.meta = { link: { ...WAN_PARAMS, rttMs: 2 * WAN_PARAMS.delayMs }, rttProbe: w.rtt };
+          log(`WAN ${w.wan.ns.a} ${w.wan.addr.a} → ${w.wan.ns.b} ${w.wan.addr.b}; RTT probe min ${fmt(w.rtt?.minMs, 1)} ms`);
+        } catch (e) {
+          for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `WAN emulation failed to start: ${(e as Error).message}` });
+          continue;
+        }
+      }
+      const active: { c: CaseSpec; result: CaseResult }[] = [];
+      try {
+        const ds = s.dataset ? await materialize(s.dataset, work, log) : null;
+        if (ds) log(`dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`);
+        for (const c of s.cases) {
+          const label = labelOf(c);
+          if (!peerEnabled(c.tool, o.peers)) {
+            skip({ scenario: s.name, tool: c.tool, label, reason: "not selected (--peers)" });
+            continue;
+          }
+          const why = missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
+          if (why !== null) {
+            skip({ scenario: s.name, tool: c.tool, label, reason: why });
+            continue;
+          }
+          const ref = s.reference.some((r) => r.tool === c.tool && r.label === label);
+          active.push({
+            c,
+            result: {
+              id: caseId(s.name, c.tool, label),
+              scenario: s.name,
+              tool: c.tool,
+              label,
+              config: [...c.flags],
+              dataset: ds && c.tool !== "iperf3" ? { name: ds.ref.name, params: ds.ref.params, bytes: ds.bytes, files: ds.files } : null,
+              bytes: c.tool === "iperf3" ? 0 : (ds?.bytes ?? 0),
+              files: c.tool === "iperf3" ? 0 : (ds?.files ?? 0),
+              reference: ref,
+              repeats: [],
+              median: null,
+            },
+          });
+        }
+        let iperf: IperfServer | undefined;
+        if (active.some((a) => a.c.tool === "iperf3")) {
+          try {
+            iperf =
+              ep.kind === "wan" && wanEnv
+                ? await startIperfServer(cpu, wanEnv.wan.argv("b", []), ep.host, 5201)
+                : await startIperfServer(cpu, [], "127.0.0.1", await freePort());
+          } catch (e) {
+            for (const a of active.filter((x) => x.c.tool === "iperf3")) a.result.error = `iperf3 server: ${(e as Error).message}`;
+          }
+        }
+        try {
+          // Repeats interleave the cases (round 1 of every case, then round 2, ...), so a
+          // change in the machine's background load hits every tool alike.
+          for (let i = 0; i < s.repeats; i++) {
+            for (const a of active) {
+              if (a.result.error !== undefined || i >= (a.c.repeats ?? s.repeats)) continue;
+              const runDir = join(runRoot, String(++counter));
+              rmSync(runRoot, { recursive: true, force: true });
+              mkdirSync(runDir, { recursive: true });
+              let plan: RepeatPlan;
+              if (a.c.tool === "iperf3") {
+                if (!iperf) continue;
+                plan = iperfPlan(iperf, ep.senderPrefix, a.c.streams ?? 1, s.iperfSeconds);
+              } else if (ds) plan = diskPlan(a.c, ds, runDir, ep, o, counter);
+              else continue;
+              const r = await measureRepeat(cpu, cache, plan);
+              a.result.repeats.push(r);
+              log(repeatLine(s, a.c, i, r));
+              rmSync(runDir, { recursive: true, force: true });
+            }
+          }
+        } finally {
+          await iperf?.daemon.stop();
+        }
+      } catch (e) {
+        // A broken scenario (dataset cannot be made, disk full, ...) is reported; the rest run.
+        const msg = `scenario ${s.name} aborted: ${(e as Error).message}`;
+        notes.push(msg);
+        console.error(`bench:macro: ${msg}`);
+      } finally {
+        for (const a of active) {
+          a.result.median = summarize(a.result.repeats);
+          if (a.result.tool === "escp" && (a.result.repeats.length === 0 || a.result.repeats.some((r) => !r.verified))) escpFailures++;
+          if (a.result.tool === "iperf3" && a.result.median) a.result.bytes = Math.round(a.result.repeats.find((r) => r.verified)?.bytes ?? 0);
+          cases.push(a.result);
+        }
+        if (wanEnv) {
+          await wanEnv.stop();
+          wanEnv = undefined;
+        }
+      }
+    }
+  } finally {
+    await wanEnv?.stop();
+    await loop?.stop();
+    cpu.close();
+    rmSync(runRoot, { recursive: true, force: true });
+    unregisterRunRoot();
+    removeTmpDir(scratch);
+  }
+  host.loadavgAfter = loadNow();
+  if (cpu.partial) notes.push(cpu.note);
+  if (o.peerEscp === undefined) notes.push("the original EScp was not run: pass its binary with --peer-escp PATH (used on both sides through -D)");
+  const finished = new Date();
+  const results: MacroResults = {
+    schema: SCHEMA,
+    mode: o.smoke ? "smoke" : "full",
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
+    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches },
+    host,
+    cpuAccounting: { mode: cpu.mode, partial: cpu.partial, note: cpu.note },
+    pageCache: { drop: o.dropCaches, note: cache.note() },
+    scenarios,
+    cases,
+    skipped,
+    notes,
+  };
+  const out = o.out !== undefined ? resolve(o.out) : defaultOutPath(o.smoke, host.gitShort);
+  writeResults(out, results);
+  const unverified = cases.filter((c) => c.repeats.some((r) => !r.verified));
+  log(`\n${cases.length} cases, ${cases.reduce((n, c) => n + c.repeats.length, 0)} runs, ${skipped.length} skipped, ${unverified.length} with failed runs; ${results.durationS} s`);
+  for (const c of unverified) log(`  failed: ${c.id}: ${c.repeats.find((r) => !r.verified)?.error ?? c.error ?? "?"}`);
+  log(`results: ${out}${existsSync(out) ? "" : " (NOT WRITTEN)"}`);
+  return escpFailures > 0 ? 1 : 0;
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,159 @@
+// The benchmark matrix: scenarios, each a dataset and a list of cases (escp configurations
+// and peers), with the reference its ratios are taken to. `--smoke` shrinks every size.
+import type { Tool } from "../lib/results.ts";
+import type { Options, PeerName, ScenarioName } from "./options.ts";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** A catalog dataset and its parameters (seed included). */
+export interface DatasetRef {
+  name: string;
+  params: Record<string, number>;
+}
+
+export interface CaseSpec {
+  tool: Tool;
+  /** Tool flags as run (for escp: escp flags; for dd: its operands; for iperf3: -P N). */
+  flags: string[];
+  /** iperf3 parallel streams. */
+  streams?: number;
+  /** Repeats of this case when fewer than the scenario's (--repeat overrides both). */
+  repeats?: number;
+}
+
+export interface ScenarioSpec {
+  name: ScenarioName;
+  title: string;
+  dataset: DatasetRef | null;
+  transport: "loopback" | "wan";
+  repeats: number;
+  /** Reference candidates (the fastest of them with a verified run is the reference);
+   *  empty: the fastest peer (not escp, not the original EScp). */
+  reference: { tool: Tool; label: string }[];
+  cases: CaseSpec[];
+  /** iperf3 -t seconds. */
+  iperfSeconds: number;
+  note?: string;
+}
+
+export const labelOf = (c: CaseSpec): string => (c.flags.length === 0 ? "default" : c.flags.join(" "));
+
+const DD_FLAGS = ["bs=4M", "iflag=direct", "oflag=direct"];
+const escp = (...flags: string[]): CaseSpec => ({ tool: "escp", flags });
+const peer = (tool: Tool, ...flags: string[]): CaseSpec => ({ tool, flags });
+const iperf = (streams: number): CaseSpec => ({ tool: "iperf3", flags: ["-P", String(streams)], streams });
+
+/** Every scenario of the matrix for these options (before peer filtering). */
+export function buildMatrix(o: Options): ScenarioSpec[] {
+  const smoke = o.smoke;
+  const rep = (full: number): number => o.repeat ?? (smoke ? 1 : full);
+  const size = (full: number, tiny: number): number => o.size ?? (smoke ? tiny : full);
+  const random = (bytes: number): DatasetRef => ({ name: "big-random", params: { size: bytes, seed: 1 } });
+  const all: ScenarioSpec[] = [
+    {
+      name: "big-random",
+      title: "one random file, disk to disk over loopback sshd",
+      dataset: random(size(4 * GiB, 32 * MiB)),
+      transport: "loopback",
+      repeats: rep(3),
+      reference: [{ tool: "dd", label: DD_FLAGS.join(" ") }],
+      cases: [
+        escp(),
+        escp("--nochecksum"),
+        peer("escp-orig"),
+        peer("dd", ...DD_FLAGS),
+        // The ssh-based peers take 10–50 s per 4 GiB here: two rounds of them, three of the rest.
+        { ...peer("scp"), repeats: rep(2) },
+        { ...peer("sftp"), repeats: rep(2) },
+        { ...peer("rsync"), repeats: rep(2) },
+        { ...peer("tar-ssh"), repeats: rep(2) },
+      ],
+      iperfSeconds: 0,
+      note: "dd copies the same file onto the same filesystem with O_DIRECT: the disk limit",
+    },
+    {
+      name: "dummy",
+      title: "no disk (--ioengine dummy): the network and crypto path over loopback",
+      dataset: random(size(4 * GiB, 32 * MiB)),
+      transport: "loopback",
+      repeats: rep(3),
+      reference: [{ tool: "iperf3", label: "-P 1" }, { tool: "iperf3", label: "-P 8" }],
+      cases: [escp("--ioengine", "dummy"), escp("--ioengine", "dummy", "--nochecksum"), peer("escp-orig", "--ioengine", "dummy"), iperf(1), iperf(8)],
+      iperfSeconds: smoke ? 1 : 5,
+      note: "escp keeps BLAKE3 on unless --nochecksum; the original's checksums are off by default at HEAD; iperf3 uses 1 MiB writes; the reference is the faster iperf3",
+    },
+    {
+      name: "axes",
+      title: "escp configuration axes on a smaller random file",
+      dataset: random(size(GiB, 16 * MiB)),
+      transport: "loopback",
+      repeats: rep(2),
+      reference: [{ tool: "dd", label: DD_FLAGS.join(" ") }],
+      cases: smoke
+        ? [escp("-t", "4"), escp("-t", "1"), escp("--blocksize", "256K"), peer("dd", ...DD_FLAGS)]
+        : [
+            escp("-t", "4"),
+            escp("-t", "1"),
+            escp("-t", "2"),
+            escp("-t", "8"),
+            escp("--blocksize", "256K"),
+            escp("--blocksize", "4M"),
+            escp("--nodirect"),
+            escp("--ioengine", "posix::dummy"),
+            peer("dd", ...DD_FLAGS),
+          ],
+      iperfSeconds: 0,
+      note: "-t 4 --blocksize 1M --ioengine posix are the defaults; posix::dummy reads the disk but the receiver writes nothing",
+    },
+    {
+      name: "big-text",
+      title: "one compressible text file (zstd -3 ratio ≈ 3)",
+      dataset: { name: "big-text", params: { size: size(512 * MiB, 16 * MiB), ratio: 3, seed: 1 } },
+      transport: "loopback",
+      repeats: rep(2),
+      reference: [],
+      cases: [escp(), escp("-C"), peer("scp"), peer("scp", "-C"), peer("rsync"), peer("rsync", "-z"), peer("tar-ssh"), peer("tar-ssh", "--zstd")],
+      iperfSeconds: 0,
+      note: "escp -C is streaming zstd (level 3) per data stream (it only warned and sent uncompressed before that landed); scp -C is zlib inside ssh; rsync -z negotiates zstd",
+    },
+    {
+      name: "losf",
+      title: `lots of small files: ${(smoke ? 200 : 10_000).toLocaleString("en-US")} × 4 KiB in 10 directories`,
+      dataset: { name: "losf-4k", params: { files: smoke ? 200 : 10_000, seed: 1 } },
+      transport: "loopback",
+      repeats: rep(3),
+      reference: [{ tool: "cp", label: "-r" }],
+      cases: [escp(), peer("escp-orig"), peer("rsync"), peer("scp"), peer("sftp"), peer("tar-ssh"), peer("cp", "-r")],
+      iperfSeconds: 0,
+      note: "cp -r onto the same filesystem is the filesystem limit",
+    },
+    {
+      name: "mixed",
+      title: "a source-tree-like spread of small, medium and a few large files",
+      dataset: { name: "mixed", params: { files: smoke ? 100 : 1000, seed: 1 } },
+      transport: "loopback",
+      repeats: rep(2),
+      reference: [{ tool: "cp", label: "-r" }],
+      cases: [escp(), peer("escp-orig"), peer("rsync"), peer("scp"), peer("sftp"), peer("tar-ssh"), peer("cp", "-r")],
+      iperfSeconds: 0,
+    },
+    {
+      name: "wan",
+      title: "emulated WAN, 50 ms RTT, 1 Gbit/s, no loss (namespaces + userspace delay line)",
+      dataset: random(size(512 * MiB, 16 * MiB)),
+      transport: "wan",
+      repeats: rep(2),
+      reference: [{ tool: "iperf3", label: "-P 1" }, { tool: "iperf3", label: "-P 8" }],
+      cases: [escp(), peer("scp"), iperf(1), iperf(8)],
+      iperfSeconds: smoke ? 2 : 8,
+      note: "the delay line itself tops out near 155 MB/s on this machine; sshd and receivers run in namespace b; the reference is the faster iperf3",
+    },
+  ];
+  return all.filter((s) => o.scenarios.includes(s.name));
+}
+
+/** Whether a peer case is enabled by --peers (escp itself always is). */
+export function peerEnabled(tool: Tool, peers: readonly PeerName[]): boolean {
+  return tool === "escp" || (peers as readonly string[]).includes(tool);
+}
