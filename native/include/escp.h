@@ -156,8 +156,8 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
 ESCP_API int32_t escp_tx_finish(void *h);
 
 /* ---- receiver: files ---- */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode);
-ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags);
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode, const char *final_path);
+ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32);
 /* rx_file_add's size_hint must be the size the sender announced: once ceil(size/B) blocks
  * (1 for an empty file) are in, the file is closed at once, and a further block for it is
  * ESCP_E_PROTO. Liveness: each side must send a control message (e.g. a keepalive) when it

@@ -4,9 +4,16 @@
  * completes a file when the sender's announced block count has been consumed. A file's fd
  * is closed ("sealed") as soon as the blocks its announced size implies are all in, so
  * open fds do not pile up while FileDone messages travel. KEEPALIVE frames only prove the
- * sender is alive; a stream silent for a whole timeout is FATAL E_TIMEOUT. */
+ * sender is alive; a stream silent for a whole timeout is FATAL E_TIMEOUT.
+ * Commit in C: a file registered with a final path is verified against the sender's digest
+ * (given to escp_rx_file_expect) and renamed into place here, in parallel on the stream
+ * threads, or on the commit thread when the JS thread's expect completes it — so committing
+ * many small files costs the JS thread nothing but one event each. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +28,10 @@ typedef struct rx_file {
   uint64_t fino, size_hint;
   uint32_t mode;                   /* permission bits for the new file (creation, umask applies) */
   char *path;
+  char *final_path;                /* commit here after verification; NULL = the caller commits */
+  struct rx_file *qnext;           /* commit queue link (rx->mu) */
+  int have_want;                   /* want = the sender's digest (from expect) */
+  uint8_t want[32];
   int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
   int sealed;                      /* rx->mu + mu: fd closed, digest folded into root */
   pthread_mutex_t mu;              /* guards everything below */
@@ -42,6 +53,10 @@ struct escp_rx {
   pthread_cond_t cv;               /* a file was added, or stop */
   rx_file **tab;
   size_t nb, count;                /* buckets (power of two), files */
+  rx_file *qhead, *qtail;          /* files to finalise on the commit thread */
+  pthread_cond_t qcv;              /* queue not empty, or stop */
+  pthread_t commit_thr;
+  int commit_live;
 };
 
 int escp__rx_new(escp_session *s) {
@@ -52,6 +67,7 @@ int escp__rx_new(escp_session *s) {
   }
   r->nb = 1024;
   escp__cond_init_mono(&r->cv);
+  pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
   s->rx = r;
   return ESCP_OK;
@@ -65,11 +81,22 @@ static void file_free(escp_session *s, rx_file *f) {
   }
   pthread_mutex_destroy(&f->mu);
   free(f->path);
+  free(f->final_path);
   free(f);
 }
 
 void escp__rx_free(escp_session *s) {
   struct escp_rx *r = s->rx;
+  if (r->commit_live) { /* the session is stopped: the thread exits without finalising more */
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_broadcast(&r->qcv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->commit_thr, NULL);
+  }
+  for (rx_file *f = r->qhead, *nx; f; f = nx) { /* never finalised: the session failed */
+    nx = f->qnext;
+    file_free(s, f);
+  }
   for (size_t i = 0; i < r->nb; i++)
     for (rx_file *f = r->tab[i], *nx; f; f = nx) {
       nx = f->hnext;
@@ -78,6 +105,7 @@ void escp__rx_free(escp_session *s) {
   free(r->tab);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
+  pthread_cond_destroy(&r->qcv);
   free(r);
   s->rx = NULL;
 }
@@ -85,6 +113,7 @@ void escp__rx_free(escp_session *s) {
 void escp__rx_wake(escp_session *s) {
   pthread_mutex_lock(&s->rx->mu);
   pthread_cond_broadcast(&s->rx->cv);
+  pthread_cond_broadcast(&s->rx->qcv);
   pthread_mutex_unlock(&s->rx->mu);
 }
 
@@ -125,14 +154,18 @@ static void grow(struct escp_rx *r) {
 /* Register a destination for fino (non-zero): path (copied) is opened
  * O_CREAT|O_WRONLY|O_TRUNC|O_NOFOLLOW with permission bits mode (07777 mask, the process
  * umask applies) when the first block arrives, and closed once the blocks that
- * size_hint (the announced size) implies are all in. Returns ESCP_OK, E_INVAL, E_NOMEM,
+ * size_hint (the announced size) implies are all in. final_path non-NULL: once complete,
+ * the file is checked against the digest given to escp_rx_file_expect (checksums on) and
+ * renamed to final_path; FILE_DONE then means committed, FILE_ERROR (E_DIGEST "digest
+ * mismatch", E_WRITE "rename") means path was removed. Returns ESCP_OK, E_INVAL, E_NOMEM,
  * E_DUP (fino already registered), E_STATE (sender session or stopped). JS thread. */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode) {
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode, const char *final_path) {
   escp_session *s = escp__session(h);
   if (!s || fino == 0 || !path) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
   rx_file *f = calloc(1, sizeof *f);
-  if (!f || !(f->path = strdup(path))) {
+  if (!f || !(f->path = strdup(path)) || (final_path && !(f->final_path = strdup(final_path)))) {
+    if (f) free(f->path);
     free(f);
     return ESCP_E_NOMEM;
   }
@@ -167,6 +200,18 @@ static void file_fail(rx_file *f, int32_t status, int err, const char *what) {
   f->what = what;
 }
 
+/* The file is complete and whole: check it against the sender's digest and rename it into
+ * place (status OK), or fail it. */
+static void rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
+  static const uint8_t zero[32];
+  if (s->param[ESCP_P_CHECKSUM] && (!f->have_want || memcmp(f->want, digest, 32) != 0 || memcmp(digest, zero, 32) == 0)) {
+    file_fail(f, ESCP_E_DIGEST, 0, "digest mismatch");
+    return;
+  }
+  if (s->io == &escp_io_dummy) return; /* nothing was written */
+  if (rename(f->path, f->final_path) != 0) file_fail(f, ESCP_E_WRITE, errno, "rename");
+}
+
 /* Truncate to the real size, close, digest, push the event, free. Exactly once. */
 static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   escp_event ev;
@@ -186,6 +231,8 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   else if (f->status == ESCP_OK && !aborted && f->dg &&
            escp_digest_final(f->dg, f->expected, ev.digest) != ESCP_OK)
     file_fail(f, ESCP_E_DIGEST, 0, "digest");
+  if (f->final_path && !aborted && f->status == ESCP_OK) rx_commit(s, f, ev.digest);
+  if (f->final_path && (aborted || f->status != ESCP_OK)) (void)unlink(f->path); /* nothing half-written survives */
   if (aborted) {
     ev.type = ESCP_EV_FILE_ERROR;
     ev.status = ESCP_E_ABORTED;
@@ -231,6 +278,28 @@ static void rx_seal(escp_session *s, rx_file *f) {
   pthread_mutex_unlock(&f->mu);
 }
 
+/* Finalises files whose completion came from the JS thread (escp_rx_file_expect), so the
+ * digest check and the rename run off it. Exits at stop; queued files are freed by
+ * escp__rx_free. */
+static void *rx_commit_thread(void *arg) {
+  escp_session *s = arg;
+  struct escp_rx *r = s->rx;
+  pthread_setname_np(pthread_self(), "escp-commit");
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    while (!r->qhead && !escp__stopping(s)) pthread_cond_wait(&r->qcv, &r->mu);
+    if (escp__stopping(s)) break;
+    rx_file *f = r->qhead;
+    r->qhead = f->qnext;
+    if (!r->qhead) r->qtail = NULL;
+    pthread_mutex_unlock(&r->mu);
+    rx_finalize(s, f, 1);
+    pthread_mutex_lock(&r->mu);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
 /* Drop one reference (if drop), seal the file once its announced blocks are in, and
  * complete it when every expected block has been consumed and nobody holds it.
  * may_block = 0 on the JS thread. */
@@ -258,15 +327,29 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   }
   int fin = f->done && f->refs == 0 && !f->final;
   if (fin) f->final = 1;
+  int queue = fin && !may_block && f->final_path; /* JS thread: the rename goes elsewhere */
+  if (queue) {
+    f->qnext = NULL;
+    if (r->qtail) r->qtail->qnext = f;
+    else r->qhead = f;
+    r->qtail = f;
+    pthread_cond_signal(&r->qcv);
+    if (!r->commit_live && pthread_create(&r->commit_thr, NULL, rx_commit_thread, s) == 0) r->commit_live = 1;
+    if (!r->commit_live) { /* no thread: finalise here after all */
+      r->qhead = f->qnext;
+      if (!r->qhead) r->qtail = NULL;
+      queue = 0;
+    }
+  }
   pthread_mutex_unlock(&r->mu);
-  if (fin) rx_finalize(s, f, may_block);
+  if (fin && !queue) rx_finalize(s, f, may_block);
 }
 
 /* The sender finished fino after sending `blocks` blocks (flags: ESCP_XF_ABORTED = it
  * gave up; discard and report ESCP_E_ABORTED). Completes the file now if all blocks are
  * in, else when the last one arrives. Returns ESCP_OK, E_INVAL, E_STATE, E_UNKNOWN_FILE,
  * E_DUP (expect given twice). JS thread. */
-ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags) {
+ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32) {
   escp_session *s = escp__session(h);
   if (!s || (flags & ~(uint32_t)ESCP_XF_ABORTED) || (blocks == 0 && !(flags & ESCP_XF_ABORTED)))
     return ESCP_E_INVAL;
@@ -283,6 +366,10 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
       f->have_expect = 1;
       f->expected = blocks;
       f->xflags = flags;
+      if (digest32) {
+        memcpy(f->want, digest32, 32);
+        f->have_want = 1;
+      }
     }
     pthread_mutex_unlock(&f->mu);
     f->refs++;

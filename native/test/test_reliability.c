@@ -178,18 +178,18 @@ static void changing_source(int kind, const char *word) {
   for (uint64_t t0 = now_ms(); stat_of(tx, ESCP_S_BYTES_FILE) < B; nap()) CHECK(now_ms() - t0 < 5000);
   CHECK(stat_of(tx, ESCP_S_BYTES_FILE) < 16 * B);
   change(kind, big);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size, 0644), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size, 0644, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000, 0644, NULL), ESCP_OK);
   escp_event ev = file_event(tx);
   CHECK_EQ(ev.fino, 1);
   CHECK_EQ(ev.type, ESCP_EV_FILE_ERROR);
   CHECK_EQ(ev.status, ESCP_E_CHANGED);
   if (!strstr(ev.text, word)) fprintf(stderr, "text: %s\n", ev.text);
   CHECK(strstr(ev.text, "changed while sent") && strstr(ev.text, word));
-  CHECK_EQ(escp_rx_file_expect(rx, 1, ev.blocks, ESCP_XF_ABORTED), ESCP_OK);
+  CHECK_EQ(escp_rx_file_expect(rx, 1, ev.blocks, ESCP_XF_ABORTED, NULL), ESCP_OK);
   ev = file_event(tx);
   CHECK(ev.fino == 2 && ev.type == ESCP_EV_FILE_DONE && ev.bytes == 1000);
-  CHECK_EQ(escp_rx_file_expect(rx, 2, ev.blocks, 0), ESCP_OK);
+  CHECK_EQ(escp_rx_file_expect(rx, 2, ev.blocks, 0, NULL), ESCP_OK);
   for (int k = 0; k < 2; k++) {
     ev = file_event(rx);
     CHECK_EQ(ev.type, ev.fino == 1 ? ESCP_EV_FILE_ERROR : ESCP_EV_FILE_DONE);
@@ -330,7 +330,7 @@ static void idle_alive(void) {
   write_file(src, 5000, 3);
   void *rx = new_session(ESCP_ROLE_RECEIVER, 8, 1000, 0), *tx = new_session(ESCP_ROLE_SENDER, 8, 1000, 0);
   pair_up(rx, tx);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, 0644, NULL), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 1, src, 5000), ESCP_OK);
   escp_event ev, done = {0};
   uint64_t t0 = now_ms(), last_ka = 0;
@@ -353,7 +353,7 @@ static void idle_alive(void) {
   CHECK_EQ(done.fino, 1);
   /* 7 streams idle for 2.5 s at one 32-byte KEEPALIVE per 333 ms each, received. */
   CHECK(stat_of(rx, ESCP_S_BYTES_WIRE) >= 5000 + 7 * 5 * 32);
-  CHECK_EQ(escp_rx_file_expect(rx, 1, done.blocks, 0), ESCP_OK); /* the slow receiver finishes */
+  CHECK_EQ(escp_rx_file_expect(rx, 1, done.blocks, 0, NULL), ESCP_OK); /* the slow receiver finishes */
   ev = file_event(rx);
   CHECK(ev.type == ESCP_EV_FILE_DONE && memcmp(ev.digest, done.digest, 32) == 0);
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
@@ -389,7 +389,7 @@ static void bounded(void) {
     write_file(p, size, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, size), ESCP_OK);
     snprintf(p, sizeof p, "%s/o%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size, 0644), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size, 0644, NULL), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   /* The receiver gets no expect until the sender is done with every file: the data-plane
@@ -412,7 +412,7 @@ static void bounded(void) {
     CHECK(now_ms() - t0 < 10000);
   CHECK(count_fds() <= base + 1);
   CHECK(peak <= base + 2 * (4 + 1)); /* sender <= T + 1 files, receiver per stream pipeline */
-  for (int i = 1; i <= NFILES; i++) CHECK_EQ(escp_rx_file_expect(rx, (uint64_t)i, blocks[i], 0), ESCP_OK);
+  for (int i = 1; i <= NFILES; i++) CHECK_EQ(escp_rx_file_expect(rx, (uint64_t)i, blocks[i], 0, NULL), ESCP_OK);
   for (int left = NFILES; left > 0; left--) CHECK_EQ(file_event(rx).type, ESCP_EV_FILE_DONE);
   CHECK(count_fds() <= base);
 #ifndef __SANITIZE_ADDRESS__
@@ -459,14 +459,14 @@ static void fault_run(const char *var, const char *val, int side, int n, escp_ev
     write_file(p, (uint64_t)i * 1024, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, (uint64_t)i * 1024), ESCP_OK);
     snprintf(p, sizeof p, "%s/fo%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024, 0644), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024, 0644, NULL), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   int bad = 0;
   for (int k = 0; k < n; k++) { /* sender verdicts, passed on as the TS would */
     escp_event ev = file_event(tx);
     if (ev.type == ESCP_EV_FILE_ERROR) *failed = ev, bad++;
-    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, ev.type == ESCP_EV_FILE_ERROR ? ESCP_XF_ABORTED : 0), ESCP_OK);
+    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, ev.type == ESCP_EV_FILE_ERROR ? ESCP_XF_ABORTED : 0, NULL), ESCP_OK);
   }
   for (int k = 0; k < n; k++) {
     escp_event ev = file_event(rx);
@@ -496,7 +496,7 @@ static void faults(void) {
   /* A dropped data stream: the sender reports it, the receiver sees EOF. */
   void *rx = new_session(ESCP_ROLE_RECEIVER, 1, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 1, 8000, 0);
   CHECK_EQ(escp_tx_file_add(tx, 1, "/dev/null", 0), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 1, "/dev/null", 0, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, "/dev/null", 0, 0644, NULL), ESCP_OK);
   setenv("ESCP_FI_SEND_FAIL_AT", "1", 1);
   pair_up(rx, tx); /* both sessions count: the receiver sends nothing here */
   unsetenv("ESCP_FI_SEND_FAIL_AT");

@@ -226,7 +226,7 @@ static void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
       if (t->expect_err) {
         CHECK_EQ(ev[i].type, ESCP_EV_FILE_ERROR);
         CHECK_EQ(ev[i].status, t->expect_err);
-        CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, ESCP_XF_ABORTED), ESCP_OK);
+        CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, ESCP_XF_ABORTED, NULL), ESCP_OK);
         continue;
       }
       CHECK_EQ(ev[i].type, ESCP_EV_FILE_DONE);
@@ -234,7 +234,7 @@ static void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
       CHECK_EQ(ev[i].blocks, t->size == 0 ? 1 : (t->size + B - 1) / B);
       memcpy(t->tx_dg, ev[i].digest, 32);
       /* What the TS control plane does: tell the receiver how many blocks were sent. */
-      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, 0), ESCP_OK);
+      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, 0, NULL), ESCP_OK);
     }
     int m = escp_event_poll(rx, ev, 64);
     for (int i = 0; i < m; i++) {
@@ -377,8 +377,8 @@ static void run(const cfg *c) {
     CHECK_EQ(escp_tx_file_add(tx, f[i].fino, f[i].src, f[i].announced), ESCP_OK);
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 99999, "/x", 1), ESCP_E_STATE);
-  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].dst, f[i].size, 0644), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0, 0644), ESCP_E_DUP);
+  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].dst, f[i].size, 0644, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0, 0644, NULL), ESCP_E_DUP);
   pump(c, tx, rx, f, n);
   verify(c, f, n);
 
@@ -438,7 +438,7 @@ static void rogue(int mode) {
     send_hello(fd[i], &tx[i], &rxc[i], sid, i);
   }
   CHECK_EQ(wait_event(rx).type, ESCP_EV_STREAMS_UP);
-  CHECK_EQ(escp_rx_file_add(rx, 7, "/dev/null", 100, 0644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 7, "/dev/null", 100, 0644, NULL), ESCP_OK);
   uint8_t fr[16 + 24 + 100 + 16];
   memset(fr, 0, sizeof fr);
   if (mode == 0) {
@@ -497,8 +497,8 @@ static void misuse(void) {
   CHECK_EQ(escp_param_get(h, ESCP_P_THREADS), 4);
   CHECK_EQ(escp_tx_file_add(h, 1, "/x", 1), ESCP_E_STATE);
   CHECK_EQ(escp_tx_finish(h), ESCP_E_STATE);
-  CHECK_EQ(escp_rx_file_expect(h, 5, 1, 0), ESCP_E_UNKNOWN_FILE);
-  CHECK_EQ(escp_rx_file_add(h, 0, "/x", 1, 0644), ESCP_E_INVAL);
+  CHECK_EQ(escp_rx_file_expect(h, 5, 1, 0, NULL), ESCP_E_UNKNOWN_FILE);
+  CHECK_EQ(escp_rx_file_add(h, 0, "/x", 1, 0644, NULL), ESCP_E_INVAL);
   CHECK_EQ(escp_session_start(h), ESCP_E_STATE);
   CHECK_EQ(escp_listen(h, "127.0.0.1", 0, 1), ESCP_E_STATE); /* no key yet */
   CHECK_EQ(escp_ctl_send(h, (const uint8_t *)"x", 1), ESCP_E_STATE);
@@ -511,7 +511,7 @@ static void misuse(void) {
   CHECK_EQ(escp_session_join(h), ESCP_OK);
   escp_session_free(h);
   void *s = escp_session_new(ESCP_ROLE_SENDER);
-  CHECK_EQ(escp_rx_file_add(s, 1, "/x", 1, 0644), ESCP_E_STATE);
+  CHECK_EQ(escp_rx_file_add(s, 1, "/x", 1, 0644, NULL), ESCP_E_STATE);
   CHECK_EQ(escp_connect(s, "127.0.0.1", 1), ESCP_E_STATE); /* no key */
   escp_session_free(s); /* free without stop/join */
 }

@@ -192,13 +192,16 @@ export class NativeSession {
   }
 
   /** mode: permission bits of the new file (the process umask applies, as for open(2)). */
-  rxFileAdd(fino: number, path: string, sizeHint: number, mode = 0o644): void {
-    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint, mode), `register ${path}`);
+  /** finalPath: C verifies the file against the digest given to rxFileExpect and renames it
+   * there itself (FILE_DONE = committed); omitted = the caller commits. */
+  rxFileAdd(fino: number, path: string, sizeHint: number, mode = 0o644, finalPath?: string): void {
+    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint, mode, finalPath === undefined ? null : cstr(finalPath)), `register ${path}`);
   }
 
-  rxFileExpect(fino: number, blocks: number, aborted: boolean): void {
+  rxFileExpect(fino: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {
+    const d = senderDigest && senderDigest.length === 32 ? senderDigest : null;
     this.check(
-      this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0),
+      this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d),
       `expect file #${fino}`,
     );
   }

@@ -28,6 +28,7 @@ interface RxFile {
   senderDigest?: Uint8Array;
   rejected?: EscpError; // unsafe name: its blocks are sunk to /dev/null, then this is the verdict
   completed?: boolean; // the sender's FileDone arrived (a second one is a protocol error)
+  nativeCommit?: boolean; // C checks the digest and renames (FILE_DONE = committed)
 }
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
@@ -106,11 +107,14 @@ class Receiver {
         this.dirs.push([final, e]);
         continue;
       }
-      const f: RxFile = { entry: e, final, tmp: tempPathFor(final, sid, e.fino) };
+      // Without -p the whole commit (digest check + rename) happens in C, off this thread.
+      const nativeCommit = !this.init.preserve && this.init.ioEngine !== "dummy";
+      const f: RxFile = { entry: e, final, tmp: tempPathFor(final, sid, e.fino), nativeCommit };
       this.files.set(e.fino, f); // the temp name is new to this session; C opens it O_TRUNC|O_NOFOLLOW
       // Created with its final permission bits (umask applied by open; owner rw kept so a
       // retried open cannot lock us out) so commit is usually one rename (see commitFile).
-      this.native.rxFileAdd(e.fino, f.tmp, e.size, (e.mode & 0o777) | 0o600);
+      this.native.rxFileAdd(e.fino, f.tmp, e.size, (e.mode & 0o777) | 0o600, nativeCommit && (e.mode & 0o600) === 0o600 ? final : undefined);
+      if ((e.mode & 0o600) !== 0o600) f.nativeCommit = false; // needs a chmod first: commitFile
       this.announcedBytes += e.size;
     }
   }
@@ -128,6 +132,7 @@ class Receiver {
       this.files.delete(ev.fino);
       if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
       removeQuietly(f.tmp);
+      if (ev.status === C.ESCP_E_DIGEST && f.nativeCommit) return this.result(ev.fino, this.mismatch(f, ev.digest), 0, ev.digest);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
       const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : "E_WRITE";
       return this.result(ev.fino, new EscpError(code, `${f.final}: ${why}`, { path: f.final, errno: ev.sysErrno }), 0, new Uint8Array(0));
@@ -136,15 +141,23 @@ class Receiver {
     if (ev.type === C.ESCP_EV_LOG) log.debug(`[C] ${ev.text}`);
   }
 
+  private mismatch(f: RxFile, got: Uint8Array): EscpError {
+    const want = f.senderDigest ?? new Uint8Array(0);
+    return new EscpError("E_DIGEST_MISMATCH", `${f.final}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(got)})`, { path: f.final });
+  }
+
   private finish(ev: NativeEvent, f: RxFile): void {
     faultPoint("receiver", "verify");
     this.files.delete(ev.fino);
     if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
+    if (f.nativeCommit) { // verified and renamed in C
+      log.debug(`committed ${f.final}`, { bytes: ev.bytes });
+      return this.result(ev.fino, null, ev.bytes, ev.digest);
+    }
     const want = f.senderDigest ?? new Uint8Array(0);
     if (this.init.checksum && (isZero(ev.digest) || hex(want) !== hex(ev.digest))) {
       removeQuietly(f.tmp);
-      const err = new EscpError("E_DIGEST_MISMATCH", `${f.final}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.final });
-      return this.result(ev.fino, err, 0, ev.digest);
+      return this.result(ev.fino, this.mismatch(f, ev.digest), 0, ev.digest);
     }
     try {
       if (this.init.ioEngine !== "dummy") commitFile(f.tmp, f.final, f.entry, this.init.preserve, this.umask);
@@ -174,7 +187,7 @@ class Receiver {
     if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
     f.completed = true;
     if (!f.rejected) f.senderDigest = m.digest;
-    this.native.rxFileExpect(m.fino, m.blocks, m.code !== "");
+    this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
   }
 
   /** Session failed: no partial file may survive under any name. */
