@@ -62,14 +62,15 @@ async function keygen(path: string): Promise<void> {
   if (code !== 0) throw new Error(`ssh-keygen failed for ${path} (exit ${code}): ${err.trim()}`);
 }
 
-function writeConfig(dir: string, port: number, listen: SshdListen): string {
-  const cfg = join(dir, "sshd_config");
-  const lines = [
-    `ListenAddress ${listen === "::1" ? "[::1]" : listen}`,
-    `Port ${port}`,
-    `HostKey ${join(dir, "host_ed25519")}`,
-    `PidFile ${join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+/** The sshd_config of a private test sshd: key-only root login, sftp, many sessions. Also
+ *  used by the WAN benchmark's sshd inside a namespace (hostKey/listen differ). */
+export function sshdConfigText(o: { dir: string; listen: string; port: number; hostKey: string }): string {
+  return [
+    `ListenAddress ${o.listen === "::1" ? "[::1]" : o.listen}`,
+    `Port ${o.port}`,
+    `HostKey ${o.hostKey}`,
+    `PidFile ${join(o.dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(o.dir, "authorized_keys")}`,
     "PermitRootLogin prohibit-password",
     "PubkeyAuthentication yes",
     "PasswordAuthentication no",
@@ -80,8 +81,12 @@ function writeConfig(dir: string, port: number, listen: SshdListen): string {
     "Subsystem sftp internal-sftp",
     "MaxStartups 100:30:200", // suites open many sessions at once
     "MaxSessions 100",
-  ];
-  writeFileSync(cfg, lines.join("\n") + "\n");
+  ].join("\n") + "\n";
+}
+
+function writeConfig(dir: string, port: number, listen: SshdListen): string {
+  const cfg = join(dir, "sshd_config");
+  writeFileSync(cfg, sshdConfigText({ dir, listen, port, hostKey: join(dir, "host_ed25519") }));
   return cfg;
 }
 

@@ -3,7 +3,7 @@
 // (harness/wan: 25 ms each way, 1 Gbit/s, no loss) reached from namespace a.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startSshd, type SshdFixture } from "../../harness/sshd.ts";
+import { sshdConfigText, startSshd, type SshdFixture } from "../../harness/sshd.ts";
 import { canWan, startWan, type Wan } from "../../harness/wan/netns.ts";
 import type { RttResult } from "../../harness/wan/rtt-probe.ts";
 import { REPO_ROOT } from "../../harness/escp-run.ts";
@@ -59,25 +59,7 @@ export async function openWan(cpu: CpuMeter, fx: SshdFixture, scratch: string): 
     if (kg.code !== 0) throw new Error(`ssh-keygen: ${kg.stderr.trim()}`);
     writeFileSync(join(dir, "authorized_keys"), readFileSync(`${fx.identity}.pub`, "utf8"));
     const cfg = join(dir, "sshd_config");
-    writeFileSync(
-      cfg,
-      [
-        `ListenAddress ${wan.addr.b}`,
-        "Port 22",
-        `HostKey ${hostKey}`,
-        `PidFile ${join(dir, "sshd.pid")}`,
-        `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-        "PermitRootLogin prohibit-password",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "StrictModes no",
-        "UsePAM no",
-        "Subsystem sftp internal-sftp",
-        "MaxStartups 100:30:200",
-        "",
-      ].join("\n"),
-    );
+    writeFileSync(cfg, sshdConfigText({ dir, listen: wan.addr.b, port: 22, hostKey }));
     sshd = startDaemon(cpu.wrap(wan.argv("b", ["/usr/sbin/sshd", "-D", "-e", "-f", cfg])));
     await sshd.waitFor(`Server listening on ${wan.addr.b} port 22`, 20_000);
     const probe = await wan.exec("a", [process.execPath, join(REPO_ROOT, "harness/wan/rtt-probe.ts"), wan.addr.b, "5"], { timeoutMs: 60_000 });

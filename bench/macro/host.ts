@@ -1,11 +1,11 @@
 // Host facts recorded with every run: CPU and its crypto/SIMD flags, kernel, OS, Bun, the
 // filesystem under the work dir, load, TCP congestion control, git revision, tool versions.
 import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { availableParallelism, loadavg, release, totalmem } from "node:os";
+import { loadavg } from "node:os";
 import { REPO_ROOT } from "../../harness/escp-run.ts";
+import { cpuFacts } from "../lib/cpu-facts.ts";
 import type { HostFacts } from "../lib/results.ts";
 
-const FLAGS = ["aes", "pclmulqdq", "avx2", "avx512f", "vaes", "vpclmulqdq", "sha_ni"];
 
 function read(path: string): string {
   try {
@@ -53,10 +53,6 @@ export function loadNow(): number[] {
 }
 
 export function hostFacts(workDir: string, peerEscp: string | undefined): HostFacts {
-  const cpuinfo = read("/proc/cpuinfo");
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown";
-  const flagLine = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "";
-  const have = new Set(flagLine.split(/\s+/));
   const osName = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(read("/etc/os-release"))?.[1] ?? "unknown";
   const sha = sh(["git", "-C", REPO_ROOT, "rev-parse", "HEAD"]);
   const dirty = sh(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"]) !== "";
@@ -72,11 +68,7 @@ export function hostFacts(workDir: string, peerEscp: string | undefined): HostFa
   if (peerEscp !== undefined && existsSync(peerEscp)) tools["escp-orig"] = firstLine(sh([peerEscp, "-V"]));
   for (const [k, v] of Object.entries(tools)) if (v === "") delete tools[k];
   return {
-    cpuModel: model,
-    nproc: availableParallelism(),
-    cpuFlags: Object.fromEntries(FLAGS.map((f) => [f, have.has(f)])),
-    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
+    ...cpuFacts(),
     os: osName,
     bun: `${Bun.version}${Bun.revision ? ` (${Bun.revision.slice(0, 9)})` : ""}`,
     fsType: fs.type,

@@ -2,8 +2,7 @@
 // A topic module exports `setup(ctx)`: it prepares its data, checks its outputs once (the
 // numbers mean nothing if the code under test returns the wrong bytes) and hands back
 // cases for mitata plus any externally timed results (spawned tools, child processes).
-import { readFileSync } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
+import { cpuFacts, type CpuFacts } from "../lib/cpu-facts.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -113,38 +112,13 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[i] as number;
 }
 
-export interface HostFacts {
-  cpuModel: string;
-  nproc: number;
-  cpuFlags: Record<string, boolean>;
-  memGiB: number;
-  kernel: string;
+export interface HostFacts extends CpuFacts {
   bun: string;
   bunRevision: string;
 }
 
-const FLAGS = ["aes", "pclmulqdq", "avx2", "avx512f", "avx512vl", "vaes", "vpclmulqdq", "sha_ni"] as const;
-
 export function hostFacts(): HostFacts {
-  let model = cpus()[0]?.model ?? "unknown";
-  const flags: Record<string, boolean> = {};
-  try {
-    const info = readFileSync("/proc/cpuinfo", "utf8");
-    model = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? model;
-    const have = new Set((/^flags\s*:\s*(.+)$/m.exec(info)?.[1] ?? "").split(/\s+/));
-    for (const f of FLAGS) flags[f] = have.has(f);
-  } catch {
-    for (const f of FLAGS) flags[f] = false;
-  }
-  return {
-    cpuModel: model,
-    nproc: cpus().length,
-    cpuFlags: flags,
-    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    bun: Bun.version,
-    bunRevision: Bun.revision,
-  };
+  return { ...cpuFacts(), bun: Bun.version, bunRevision: Bun.revision };
 }
 
 /** Runs argv to completion; throws with its stderr on a non-zero exit. */
