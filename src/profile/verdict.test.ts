@@ -8,6 +8,14 @@ import { stageShares, verdict } from "./verdict.ts";
 const networkWaitingReceiver = { recv: 0.9, open: 0.03, hash: 0.03, write: 0.02 };
 
 describe("verdict", () => {
+  test("an idle sender (data queued in big socket buffers) and a receiver waiting in recv: the network", () => {
+    const v = verdict(mkProfile([mkSide("sender", { read: 0.01, hash: 0.01, seal: 0.01, send: 0.02 }), mkSide("receiver", { recv: 0.85, write: 0.05 })]));
+    expect(v).toMatchObject({ bound: "network", side: null, stage: STAGE.recv });
+    expect(v.text).toContain("receivers waiting in recv 85 %");
+    const quiet = verdict(mkProfile([mkSide("sender", { read: 0.01, send: 0.02 }), mkSide("receiver", { recv: 0.3, write: 0.05 })]));
+    expect(quiet.bound).toBe("unknown"); // a receiver that is not waiting either: no claim
+  });
+
   test("disk read on the sender", () => {
     const v = verdict(mkProfile([mkSide("sender", { read: 0.9, hash: 0.03, seal: 0.02, send: 0.03 }), mkSide("receiver", networkWaitingReceiver)]));
     expect(v).toMatchObject({ bound: "disk-read", side: "sender", stage: STAGE.read });

@@ -17,6 +17,9 @@
 //     MIN_SIGNAL: send → network (the receiver was waiting in recv, so the wire is the limit),
 //     read → disk-read, cpu → cpu, meta → file metadata (bound "disk-read"), idle → waiting for
 //     the file list (bound "unknown": source enumeration or the control channel, not data).
+//     If no sender group reaches MIN_SIGNAL but the receiver waits in recv >= RX_RECV_NETWORK
+//     (0.50), the network: the sender handed everything to large (BDP-sized) socket buffers
+//     at once and the wire drained them slowly.
 //  3. Only one side present → that side alone, with the same groups; a blocked send (or recv)
 //     then means "the network or the other side".
 //  4. Nothing at least MIN_SIGNAL (0.20) → "unknown". Near ties (the runner-up group within
@@ -31,6 +34,8 @@ export { stageShares, type StageShare } from "./shares.ts";
 export const RX_RECV_LOW = 0.3;
 export const MIN_SIGNAL = 0.2;
 export const CLOSE = 0.1;
+/** A receiver waiting in recv this much, with an idle sender, means the network. */
+export const RX_RECV_NETWORK = 0.5;
 
 type GroupKey = "read" | "write" | "cpu" | "net" | "meta" | "idle";
 interface Group {
@@ -155,6 +160,13 @@ function receiverIsBottleneck(rx: SideView, tx: SideView | undefined): boolean {
 
 function fromSender(tx: SideView, rx: SideView | undefined): Verdict {
   const top = tx.groups[0];
+  const rxWait = rx ? groupShare(rx, "net") : 0;
+  if ((!top || top.share < MIN_SIGNAL) && rxWait >= RX_RECV_NETWORK) {
+    // The sender had little to do (its data sat in large socket buffers) while the receiver
+    // waited for it: the path in between is the limit.
+    const text = `bound by the network: receivers waiting in recv ${pct(rxWait)} of stream time while the sender's data was already queued in its socket buffers`;
+    return { bound: "network", side: null, stage: STAGE.recv, share: rxWait, text };
+  }
   if (!top || top.share < MIN_SIGNAL) return weak(tx);
   if (top.key !== "net") return workVerdict(tx, top);
   const next = runnerUp(tx, top);
