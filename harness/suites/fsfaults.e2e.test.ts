@@ -119,7 +119,8 @@ describe("EACCES (an unwritable destination subdirectory)", () => {
 
 describe("end-to-end digest mismatch", () => {
   test("a wrong digest is named, nothing is renamed into place, an existing file is untouched", async () => {
-    const dir = makeTmpDir("digest-mismatch");
+    const dir = join(tmp, "digest-mismatch");
+    mkdirSync(dir);
     const src = join(dir, "src");
     mkdirSync(src);
     writeFileSync(join(src, "new.txt"), "fresh contents\n");
