@@ -3,7 +3,7 @@
 // the receiver cleanly (E_PROTOCOL, no partial file); strangers on the data port change nothing.
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { encodeControl, type FileEntry } from "../../src/control/messages.ts";
@@ -111,15 +111,37 @@ describe("hostile sender: unsafe names", () => {
   });
 });
 
-/** Announce a 4 MiB file, send all of it but hold back its completion, until a .part exists. */
-async function partialInFlight(hs: HostileSender, dest: string): Promise<void> {
+/** Files under dir that a process whose working directory is cwd holds open: a named
+ *  temporary shows as its path, an unnamed (O_TMPFILE) one as "dir/#inode (deleted)". */
+function openFilesUnder(cwd: string, dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`) !== cwd) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith(`${dir}/`)) found.push(target);
+      }
+    } catch {
+      // the process exited meanwhile, or is not ours to inspect
+    }
+  }
+  return found;
+}
+
+/** Announce a 4 MiB file, send all of it but hold back its completion, until the receiver
+ *  holds the file open (written, waiting for the sender's digest). */
+async function partialInFlight(hs: HostileSender, cwd: string, dest: string): Promise<void> {
   hs.connect();
   hs.withhold.add(1);
   hs.announce([entry(1, "partial.bin", BIG)]);
   hs.addData(1, big, BIG);
   hs.finish();
-  const started = await hs.until(() => hs.sent.has(1) && readdirSync(dest).some((n) => n.endsWith(".part")));
+  const started = await hs.until(() => hs.sent.has(1) && openFilesUnder(cwd, dest).length > 0);
   expect(started).toBe(true);
+  // Written but not verified: an unnamed file (O_TMPFILE), never a name in the destination.
+  expect(openFilesUnder(cwd, dest)).toEqual([expect.stringMatching(/\/#\d+ \(deleted\)$/)]);
+  expect(readdirSync(dest)).toEqual([]);
 }
 
 describe("hostile sender: protocol abuse stops the receiver cleanly", () => {
@@ -135,7 +157,7 @@ describe("hostile sender: protocol abuse stops the receiver cleanly", () => {
       const { cwd, dest } = caseDirs(`abuse-${i}`);
       let errors: string[] = [];
       const { code, stderr } = await withReceiver(cwd, dest, async (hs) => {
-        await partialInFlight(hs, dest);
+        await partialInFlight(hs, cwd, dest);
         abuse(hs);
         expect(await hs.until(() => false)).toBe(false); // runs until the receiver is gone
         errors = hs.errors.map((e) => e.code);

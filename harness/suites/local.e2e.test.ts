@@ -1,10 +1,10 @@
 // End-to-end transfers to a local destination (locally spawned receiver, full engine):
 // big files at -t 1 and -t 4, block-size edges, a 2,000-file tree, O_DIRECT on and off.
-import { afterAll, describe, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
-import { BASE, expectOk, expectSameFile, expectSameTree, makeAwkwardTree, writeRandomFile } from "./e2e-helpers.ts";
+import { BASE, expectOk, expectSameFile, expectSameTree, makeAwkwardTree, runEscp, writeRandomFile } from "./e2e-helpers.ts";
 import { rmSync } from "node:fs";
 
 const tmp = makeTmpDir("e2e-local");
@@ -56,5 +56,43 @@ describe("local destination", () => {
     }
     const dummyDst = join(tmp, "mix-dummy");
     await expectOk([...BASE, "-r", "--ioengine", "dummy", src, dummyDst]);
+  });
+});
+
+describe("commit paths on the receiver", () => {
+  // A verified file is named by linking its unnamed (O_TMPFILE) file into place; a file that
+  // already exists is replaced through a named temporary and rename; past the cap on held fds
+  // (a quarter of the fd limit) files take their temporary name early; ESCP_TMPFILE=0 uses
+  // named temporaries throughout. Every path must give the same tree and leave no temporary.
+  const src = join(tmp, "commit-src");
+  let ready: Promise<void> | undefined;
+  const source = (): Promise<void> =>
+    (ready ??= (async () => {
+      mkdirSync(src);
+      await makeAwkwardTree(src, 600, 41);
+      await writeRandomFile(join(src, "big.bin"), 3 * MiB + 5, 42);
+    })());
+  const temporaries = (dir: string): string[] =>
+    readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => n.split("/").some((p) => p.startsWith(".escp-")));
+  const cases: [string, Parameters<typeof runEscp>[1], string[], string | null][] = [
+    ["unnamed temporaries (default)", {}, [], null],
+    ["named temporaries (ESCP_TMPFILE=0)", { env: { ESCP_TMPFILE: "0" } }, [], null],
+    ["the held-fd cap reached (fd limit 64)", { wrap: ["prlimit", "--nofile=64", "--"] }, ["-v"], "16 unnamed files held: naming early"],
+  ];
+  cases.forEach(([name, opts, flags, logLine], i) => {
+    test(name, async () => {
+      await source();
+      const root = join(tmp, `commit-${i}`);
+      const dst = join(root, "commit-src");
+      mkdirSync(join(dst, "sub"), { recursive: true });
+      writeFileSync(join(dst, "f0.dat"), "stale contents to be replaced\n");
+      writeFileSync(join(dst, "sub", "f1.dat"), "stale too\n");
+      writeFileSync(join(dst, "big.bin"), "stale big\n");
+      const r = await runEscp([...BASE, ...flags, "-r", src, root], opts);
+      expect(r.code).toBe(0);
+      if (logLine) expect(r.stderr).toContain(logLine);
+      await expectSameTree(src, dst);
+      expect(temporaries(dst)).toEqual([]);
+    });
   });
 });

@@ -35,6 +35,13 @@ typedef struct escp_io {
   /* fstat / stat into *out: 0 or errno. ENOSYS = this engine cannot tell (dummy). */
   int (*fstat)(int fd, escp_fstat *out);
   int (*stat)(const char *path, escp_fstat *out);
+  /* Optional (NULL = unsupported): an unnamed file (O_TMPFILE) in directory dir with mode
+   * (minus the umask), same direct contract as open_read; it has no name until link_anon
+   * gives it one, and vanishes if the process dies first. Returns 0 or an errno value
+   * (EOPNOTSUPP/EISDIR: the filesystem or kernel has no O_TMPFILE). */
+  int (*open_anon)(const char *dir, unsigned mode, int *direct, int *fd_out);
+  /* Give the unnamed file fd the name path (never replaces: EEXIST). 0 or an errno value. */
+  int (*link_anon)(int fd, const char *path);
 } escp_io;
 
 extern const escp_io escp_io_posix;

@@ -50,4 +50,5 @@ static int dm_stat(const char *path, escp_fstat *out) {
 }
 
 const escp_io escp_io_dummy = {"dummy", dm_open, dm_open_write, dm_pread, dm_pwrite,
-                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat};
+                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat,
+                               NULL, NULL}; /* no unnamed files: nothing is written */

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* O_DIRECT, accept4 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io.h"
@@ -31,6 +32,19 @@ static int px_open_write(const char *path, unsigned mode, int *direct, int *fd_o
   /* O_TRUNC: a leftover temp of an earlier run never keeps stale bytes; O_NOFOLLOW: the
    * temp name is ours, never a planted symlink. */
   return open_common(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode, direct, fd_out);
+}
+
+static int px_open_anon(const char *dir, unsigned mode, int *direct, int *fd_out) {
+  return open_common(dir, O_WRONLY | O_TMPFILE, mode, direct, fd_out);
+}
+
+static int px_link_anon(int fd, const char *path) {
+  char proc[40]; /* works unprivileged; AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+  int err = errno;
+  if (err == ENOENT && linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0) return 0; /* no /proc */
+  return err;
 }
 
 static int64_t px_pread(int fd, void *buf, size_t len, uint64_t off, int direct) {
@@ -102,4 +116,5 @@ static int px_stat(const char *path, escp_fstat *out) {
 }
 
 const escp_io escp_io_posix = {"posix", px_open_read, px_open_write, px_pread, px_pwrite,
-                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat};
+                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat,
+                               px_open_anon, px_link_anon};

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include "b3.h"
@@ -36,6 +37,8 @@ typedef struct rx_file {
   int sealed;                      /* rx->mu + mu: fd closed, digest folded into root */
   pthread_mutex_t mu;              /* guards everything below */
   int fd, open_tried, opened, direct;
+  int anon;                        /* fd is an unnamed O_TMPFILE file; commit links it */
+  int kept;                        /* sealed, fd kept open for that link (counted in rx->kept) */
   int32_t status;
   int sys_errno;
   const char *what;
@@ -57,6 +60,9 @@ struct escp_rx {
   pthread_cond_t qcv;              /* queue not empty, or stop */
   pthread_t commit_thr;
   int commit_live;
+  int anon_ok;                     /* try O_TMPFILE (cleared when the filesystem refuses it) */
+  int kept, kept_max;              /* sealed unnamed files holding an fd (atomic), its cap */
+  int cap_logged;                  /* the cap was reached (logged once, atomic) */
 };
 
 int escp__rx_new(escp_session *s) {
@@ -66,6 +72,15 @@ int escp__rx_new(escp_session *s) {
     return ESCP_E_NOMEM;
   }
   r->nb = 1024;
+  /* Verified files are committed by naming an unnamed temporary (one directory operation,
+   * and nothing is left behind if the process dies) unless ESCP_TMPFILE=0. Sealed ones wait
+   * for the sender's digest holding their fd, at most a quarter of the fd limit (≤ 1024);
+   * beyond that they get the temporary name and are renamed, as without O_TMPFILE. */
+  const char *env = getenv("ESCP_TMPFILE");
+  r->anon_ok = !(env && strcmp(env, "0") == 0);
+  struct rlimit rl;
+  rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 64;
+  r->kept_max = (int)(lim > 1024 ? 1024 : lim);
   escp__cond_init_mono(&r->cv);
   pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
@@ -74,7 +89,8 @@ int escp__rx_new(escp_session *s) {
 }
 
 static void file_free(escp_session *s, rx_file *f) {
-  if (f->opened) s->io->close(f->fd);
+  if (f->opened || f->kept) s->io->close(f->fd);
+  if (f->kept) __atomic_fetch_sub(&s->rx->kept, 1, __ATOMIC_RELAXED);
   if (f->dg) {
     escp_digest_free(f->dg);
     free(f->dg);
@@ -209,6 +225,18 @@ static void rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
     return;
   }
   if (s->io == &escp_io_dummy) return; /* nothing was written */
+  if (f->anon) {
+    int err = s->io->link_anon(f->fd, f->final_path);
+    if (err != EEXIST) {
+      if (err) file_fail(f, ESCP_E_WRITE, err, "link");
+      return;
+    }
+    /* Replacing an existing file: name it beside the destination, then rename over. */
+    if ((err = s->io->link_anon(f->fd, f->path)) != 0) {
+      file_fail(f, ESCP_E_WRITE, err, "link");
+      return;
+    }
+  }
   if (rename(f->path, f->final_path) != 0) file_fail(f, ESCP_E_WRITE, errno, "rename");
 }
 
@@ -265,8 +293,19 @@ static void rx_seal(escp_session *s, rx_file *f) {
   if (f->opened) {
     int err = f->status == ESCP_OK && f->disk_end != f->max_end ? s->io->truncate(f->fd, f->max_end) : 0;
     if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
-    s->io->close(f->fd);
     f->opened = 0;
+    int keep = f->anon && f->status == ESCP_OK;
+    if (keep && __atomic_add_fetch(&s->rx->kept, 1, __ATOMIC_RELAXED) > s->rx->kept_max) {
+      __atomic_fetch_sub(&s->rx->kept, 1, __ATOMIC_RELAXED);
+      keep = 0; /* too many held: take the temporary name now, rename at commit */
+      if (!__atomic_exchange_n(&s->rx->cap_logged, 1, __ATOMIC_RELAXED))
+        escp__log(s, "%d unnamed files held: naming early", s->rx->kept_max);
+      err = s->io->link_anon(f->fd, f->path);
+      if (err) file_fail(f, ESCP_E_WRITE, err, "link");
+      f->anon = 0;
+    }
+    if (keep) f->kept = 1; /* the fd stays for the link at commit */
+    else s->io->close(f->fd);
   }
   if (f->dg) {
     if (f->status == ESCP_OK && escp_digest_final(f->dg, f->consumed, f->root) == ESCP_OK) f->have_root = 1;
@@ -403,6 +442,28 @@ static int all_zero(const uint8_t *p, size_t n) {
   return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
+/* Under f->mu: try to open f as an unnamed file in its destination's directory (C commit
+ * only). Returns 0 (f->anon set) or an errno value; the caller then opens the named temp,
+ * which reports any real error (EACCES, ENOSPC) under the name the user knows. */
+static int rx_open_anon(escp_session *s, rx_file *f) {
+  struct escp_rx *r = s->rx;
+  if (!f->final_path || !s->io->open_anon || !__atomic_load_n(&r->anon_ok, __ATOMIC_RELAXED)) return ENOTSUP;
+  const char *slash = strrchr(f->final_path, '/');
+  char dir[4096];
+  size_t n = !slash ? 1 : slash == f->final_path ? 1 : (size_t)(slash - f->final_path);
+  if (n >= sizeof dir) return ENAMETOOLONG;
+  memcpy(dir, slash && slash != f->final_path ? f->final_path : slash ? "/" : ".", n);
+  dir[n] = 0;
+  int direct = f->direct;
+  int err = s->io->open_anon(dir, f->mode, &direct, &f->fd);
+  if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) /* no O_TMPFILE here: stop trying */
+    __atomic_store_n(&r->anon_ok, 0, __ATOMIC_RELAXED);
+  if (err) return err;
+  f->anon = 1;
+  f->direct = direct;
+  return 0;
+}
+
 /* Open once (per-file lock). Returns the file status and its O_DIRECT state. */
 static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
   pthread_mutex_lock(&f->mu);
@@ -413,7 +474,8 @@ static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
     /* Small files are written through the page cache: an O_DIRECT write is a synchronous
      * device round trip per file, which caps many-small-file runs (see docs/tuning.md). */
     f->direct = (int)s->param[ESCP_P_DIRECT] && f->size_hint >= ESCP_DIRECT_MIN;
-    int err = s->io->open_write(f->path, f->mode, &f->direct, &f->fd);
+    int err = rx_open_anon(s, f);
+    if (err) err = s->io->open_write(f->path, f->mode, &f->direct, &f->fd);
     if (err) file_fail(f, ESCP_E_OPEN, err, "open");
     else f->opened = 1;
     if (!err && s->param[ESCP_P_CHECKSUM]) {

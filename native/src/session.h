@@ -38,7 +38,7 @@
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
 #define ESCP_HELLO_WIRE (ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG) /* 64 bytes */
 #define ESCP_HDR_AREA ESCP_IO_ALIGN     /* bytes before a 4096-aligned payload in block buffers */
-#define ESCP_DIRECT_MIN (256u << 10)  /* receiver: files smaller than this are written buffered */
+#define ESCP_DIRECT_MIN (256u << 10)  /* files smaller than this are read and written buffered */
 
 enum { ESCP_NET_NONE = 0, ESCP_NET_LISTENING = 1, ESCP_NET_CONNECTED = 2 };
 

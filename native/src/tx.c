@@ -239,7 +239,9 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
   pthread_mutex_lock(&f->mu);
   if (!f->open_tried) {
     f->open_tried = 1;
-    f->direct = (int)s->param[ESCP_P_DIRECT];
+    /* Small files are read through the page cache, like the receiver writes them: an
+     * O_DIRECT read of a 4 KiB file is a device round trip even when the file is cached. */
+    f->direct = (int)s->param[ESCP_P_DIRECT] && f->size >= ESCP_DIRECT_MIN;
     int err = s->io->open_read(f->path, &f->direct, &f->fd);
     if (err) file_fail(f, ESCP_E_OPEN, err, "open");
     else f->opened = 1;
