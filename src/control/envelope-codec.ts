@@ -93,7 +93,7 @@ export function encodeControl(m: ControlMsg): Uint8Array {
   const b = new flatbuffers.Builder(256);
   const [type, body] = encodeBody(b, m);
   b.finish(Envelope.createEnvelope(b, type, body), "ESC1");
-  return b.asUint8Array().slice();
+  return b.asUint8Array(); // the builder is ours alone: its bytes need no copy
 }
 
 function missing(what: string): never {

@@ -210,10 +210,11 @@ export class NativeSession {
     this.check(this.lib.escp_ctl_send(this.h, msg, msg.length), "send control message");
   }
 
-  /** Next control message (a copy), or null when none is queued. */
+  /** Next control message, or null when none is queued. A view of a buffer the next call
+   *  overwrites: decode it before asking again (decodeControl copies what it keeps). */
   ctlRecv(): Uint8Array | null {
     const n = this.check(this.lib.escp_ctl_recv(this.h, this.ctlBuf, this.ctlBuf.length), "receive control message");
-    return n === 0 ? null : this.ctlBuf.slice(0, n);
+    return n === 0 ? null : this.ctlBuf.subarray(0, n);
   }
 
   pollEvents(): NativeEvent[] {
@@ -227,7 +228,8 @@ export class NativeSession {
   }
 
   /** One pass over both rings, control messages first (a peer's last words explain the
-   * stream events after them). Returns whether anything was found. */
+   * stream events after them); onControl gets a view valid only during the call. Returns
+   * whether anything was found. */
   drain(onControl: (msg: Uint8Array) => void, onEvent: (ev: NativeEvent) => void): boolean {
     let busy = false;
     for (let m = this.ctlRecv(); m; m = this.ctlRecv()) {
