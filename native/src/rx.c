@@ -448,11 +448,12 @@ static int all_zero(const uint8_t *p, size_t n) {
 static int rx_open_anon(escp_session *s, rx_file *f) {
   struct escp_rx *r = s->rx;
   if (!f->final_path || !s->io->open_anon || !__atomic_load_n(&r->anon_ok, __ATOMIC_RELAXED)) return ENOTSUP;
+  char dir[4096]; /* the final path's directory: "dir/name" → "dir", "/name" → "/", "name" → "." */
   const char *slash = strrchr(f->final_path, '/');
-  char dir[4096];
-  size_t n = !slash ? 1 : slash == f->final_path ? 1 : (size_t)(slash - f->final_path);
+  size_t n = slash ? (size_t)(slash - f->final_path) : 0;
   if (n >= sizeof dir) return ENAMETOOLONG;
-  memcpy(dir, slash && slash != f->final_path ? f->final_path : slash ? "/" : ".", n);
+  if (n > 0) memcpy(dir, f->final_path, n);
+  else dir[n++] = slash ? '/' : '.';
   dir[n] = 0;
   int direct = f->direct;
   int err = s->io->open_anon(dir, f->mode, &direct, &f->fd);
