@@ -29,14 +29,8 @@ export interface Repeat {
   bytes?: number;
 }
 
-export interface Median {
-  wallS: number;
-  gbps: number | null;
-  filesPerS: number | null;
-  cpuS: number | null;
-  cpuSPerGiB: number | null;
-  rssSenderMiB: number | null;
-  rssReceiverMiB: number | null;
+/** Per-field medians of the verified repeats. */
+export interface Median extends Pick<Repeat, "wallS" | "gbps" | "filesPerS" | "cpuS" | "cpuSPerGiB" | "rssSenderMiB" | "rssReceiverMiB"> {
   toolGbps: number | null;
   /** Verified repeats the median is taken over. */
   n: number;
