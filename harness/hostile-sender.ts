@@ -91,7 +91,7 @@ export class HostileSender {
   connect(): void {
     const n = new NativeSession("sender", {
       threads: this.init.threads, blockSize: this.init.blockSize, ioEngine: "posix", direct: true, checksum: true,
-      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false, profile: false, compressLevel: 0,
+      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false, profile: false, compressLevel: 0, preserve: false,
     });
     this.native = n;
     n.setKey(this.init.key, this.init.sessionId);

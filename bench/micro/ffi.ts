@@ -12,7 +12,7 @@ const BATCH = 256; // NativeSession polls 256 events per call
 
 const PARAMS: SessionParams = {
   threads: 1, blockSize: 1 << 20, ioEngine: "dummy", direct: false, checksum: true, sparse: false,
-  timeoutMs: 30_000, rateLimit: 0, ipMode: 0, verbose: false, profile: false, compressLevel: 0,
+  timeoutMs: 30_000, rateLimit: 0, ipMode: 0, verbose: false, profile: false, compressLevel: 0, preserve: false,
 };
 
 export async function setup(_ctx: Ctx): Promise<Topic> {

@@ -57,6 +57,7 @@
 #define ESCP_E_VERSION -23      /* protocol version not supported */
 #define ESCP_E_DUP -24          /* duplicate file number or stream id */
 #define ESCP_E_CHANGED -25      /* source file grew, shrank, was modified or replaced while sent */
+#define ESCP_E_PATH -26         /* destination name refused: invalid, or a component below the root is a symlink or not a directory */
 
 /* parameters (int64 values); all range checks live in escp_param_bounds */
 #define ESCP_P_THREADS 1      /* data streams T, 1..64, default 4 */
@@ -72,6 +73,7 @@
 #define ESCP_P_VERBOSE 11     /* 0/1: emit ESCP_EV_LOG debug events, default 0 */
 #define ESCP_P_PROFILE 12     /* 0/1: record per-stage spans for escp_prof_drain, default 0 */
 #define ESCP_P_COMPRESS 13    /* zstd level for DATA payloads, 0 = off, 1..19 (sender; the receiver just needs it non-zero to accept compressed frames) */
+#define ESCP_P_PRESERVE 14    /* receiver: 0/1, -p: exact modes (set-id bits only on what this session created) and times */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -114,6 +116,23 @@
 #define ESCP_S_COUNT 16
 
 #define ESCP_CTL_MAX (1 << 20) /* largest control message payload, bytes */
+#define ESCP_MAX_FILE_SIZE 9007199254740991 /* 2^53 - 1 bytes: the largest size a file may be announced with (exact in a JS number) */
+#define ESCP_MAX_PATH 4095    /* bytes of a relative destination name (PATH_MAX without the NUL) */
+#define ESCP_MAX_SEGMENT 255  /* bytes of one name segment (NAME_MAX) */
+#define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
+
+/* Metadata of a destination entry: an int64 array of ESCP_META_COUNT values, by index. */
+#define ESCP_META_MODE 0      /* st_mode permission bits (07777 used) */
+#define ESCP_META_ATIME_S 1
+#define ESCP_META_ATIME_NS 2
+#define ESCP_META_MTIME_S 3
+#define ESCP_META_MTIME_NS 4
+#define ESCP_META_COUNT 5
+
+/* escp_rx_probe results */
+#define ESCP_KIND_MISSING 0
+#define ESCP_KIND_FILE 1      /* anything that is not a directory */
+#define ESCP_KIND_DIR 2
 #define ESCP_KEY_LEN 32
 #define ESCP_SID_LEN 16
 #define ESCP_DIGEST_LEN 32
@@ -155,14 +174,41 @@ ESCP_API int32_t escp_last_error_detail(void *h, char *buf, int32_t len);
 ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size);
 ESCP_API int32_t escp_tx_finish(void *h);
 
+/* ---- receiver: the destination ----
+ * The receiver touches the destination only through directory fds: escp_rx_root opens the
+ * destination root once; every name below it is relative and walked one component at a
+ * time with O_NOFOLLOW|O_DIRECTORY (a symlink, or a non-directory, anywhere below the root
+ * is ESCP_E_PATH); files are created unnamed (O_TMPFILE) or O_EXCL under a temporary name
+ * in their directory and named (linkat/renameat) only after their digest verified; -p modes
+ * and times are applied with fchmod/futimens on the file's own fd. escp_rx_jail (server
+ * --restrict DIR) makes every path, the root's included, resolve beneath DIR the same way.
+ * System errors: ESCP_E_SYS with escp_last_errno(). All of these run on the JS thread. */
+ESCP_API int32_t escp_rx_jail(void *h, const char *dir);
+ESCP_API int32_t escp_rx_probe(void *h, const char *path);
+ESCP_API int32_t escp_rx_root(void *h, const char *path, int32_t create);
+ESCP_API int32_t escp_rx_dir_add(void *h, const char *rel, const int64_t *meta);
+ESCP_API int32_t escp_rx_dirs_finish(void *h);
+ESCP_API int32_t escp_last_errno(void *h);
+/* probe: ESCP_KIND_* of path (jail: beneath it, the last component not followed), or <0.
+ * root: path as the destination root (create = 1: mkdir it first if missing; its parent
+ * must exist). dir_add: mkdir -p rel below the root (mode 0777 minus the umask); with
+ * ESCP_P_PRESERVE its meta is applied by dirs_finish (children first) — kept for at most
+ * 64 MiB of names, beyond which the oldest are applied early. */
+
 /* ---- receiver: files ---- */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode, const char *final_path);
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta);
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32);
-/* rx_file_add's size_hint must be the size the sender announced: once ceil(size/B) blocks
- * (1 for an empty file) are in, the file is closed at once, and a further block for it is
- * ESCP_E_PROTO. Liveness: each side must send a control message (e.g. a keepalive) when it
- * has sent none for timeout/3; a stream silent for a whole timeout is ESCP_EV_FATAL
- * ESCP_E_TIMEOUT. FILE_ERROR ESCP_E_CHANGED: the source changed while it was sent. */
+/* file_add: rel below the root (missing parent directories are created), or NULL to
+ * consume and discard the file's blocks (a refused name). size is what the sender
+ * announced (<= ESCP_MAX_FILE_SIZE): its blocks are exactly ceil(size/B) (1 for an empty
+ * file), block i holding min(B, size - i*B) bytes; any other block, or a block twice, is a
+ * session-scope ESCP_E_PROTO. The file is closed once all its blocks are in; expect must
+ * give exactly that block count (ESCP_E_PROTO otherwise; fewer only with ESCP_XF_ABORTED)
+ * and the sender's digest. FILE_DONE = verified against it and named; FILE_ERROR otherwise
+ * (nothing of it is left under any name). Liveness: each side must send a control message
+ * (e.g. a keepalive) when it has sent none for timeout/3; a stream silent for a whole
+ * timeout is ESCP_EV_FATAL ESCP_E_TIMEOUT. FILE_ERROR ESCP_E_CHANGED: the source changed
+ * while it was sent. */
 
 /* ---- control messages, events, counters ---- */
 ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);

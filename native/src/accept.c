@@ -98,6 +98,7 @@ ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int3
     ESCP_ERR(s, "listen: needs a key, no prior listen/connect, not stopped");
     return ESCP_E_STATE;
   }
+  if (escp__buffers_check(s) != ESCP_OK) return ESCP_E_RANGE;
   s->frozen = 1;
   s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
   s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;

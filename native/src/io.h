@@ -21,9 +21,15 @@ typedef struct escp_io {
   /* *direct in: 1 to try O_DIRECT; out: whether the fd really has it (EINVAL → retried
    * without). Returns 0 or an errno value. */
   int (*open_read)(const char *path, int *direct, int *fd_out);
-  /* O_CREAT|O_WRONLY|O_TRUNC|O_NOFOLLOW with mode (minus the umask) for a new file. Same
-   * direct contract as open_read. */
-  int (*open_write)(const char *path, unsigned mode, int *direct, int *fd_out);
+  /* A new file in directory dirfd for writing, with mode (minus the umask): unnamed
+   * (O_TMPFILE: no name until link_tmp gives it one; it vanishes if the process dies first)
+   * when name is NULL, else O_CREAT|O_EXCL|O_NOFOLLOW under that name (never an existing
+   * entry, never through a symlink). O_DIRECT is added afterwards when *direct is 1 and
+   * the filesystem takes it (*direct says whether it did). Returns 0 or an errno value
+   * (EOPNOTSUPP/EISDIR/EINVAL for an unnamed file: no O_TMPFILE on this filesystem). */
+  int (*open_tmp)(int dirfd, const char *name, unsigned mode, int *direct, int *fd_out);
+  /* Give the unnamed file fd the name `name` in dirfd (never replaces: EEXIST). */
+  int (*link_tmp)(int fd, int dirfd, const char *name);
   /* Read up to len bytes at off, looping until len or end of file. direct = the fd has
    * O_DIRECT (a short aligned read then means EOF). Returns bytes read or -errno. */
   int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off, int direct);
@@ -35,13 +41,6 @@ typedef struct escp_io {
   /* fstat / stat into *out: 0 or errno. ENOSYS = this engine cannot tell (dummy). */
   int (*fstat)(int fd, escp_fstat *out);
   int (*stat)(const char *path, escp_fstat *out);
-  /* Optional (NULL = unsupported): an unnamed file (O_TMPFILE) in directory dir with mode
-   * (minus the umask), same direct contract as open_read; it has no name until link_anon
-   * gives it one, and vanishes if the process dies first. Returns 0 or an errno value
-   * (EOPNOTSUPP/EISDIR: the filesystem or kernel has no O_TMPFILE). */
-  int (*open_anon)(const char *dir, unsigned mode, int *direct, int *fd_out);
-  /* Give the unnamed file fd the name path (never replaces: EEXIST). 0 or an errno value. */
-  int (*link_anon)(int fd, const char *path);
 } escp_io;
 
 extern const escp_io escp_io_posix;

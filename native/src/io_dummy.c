@@ -11,9 +11,14 @@ static int dm_open(const char *path, int *direct, int *fd_out) {
   return 0;
 }
 
-static int dm_open_write(const char *path, unsigned mode, int *direct, int *fd_out) {
-  (void)mode;
-  return dm_open(path, direct, fd_out);
+static int dm_open_tmp(int dirfd, const char *name, unsigned mode, int *direct, int *fd_out) {
+  (void)dirfd, (void)mode;
+  return dm_open(name, direct, fd_out);
+}
+
+static int dm_link_tmp(int fd, int dirfd, const char *name) {
+  (void)fd, (void)dirfd, (void)name;
+  return 0;
 }
 
 static int64_t dm_pread(int fd, void *buf, size_t len, uint64_t off, int direct) {
@@ -49,6 +54,6 @@ static int dm_stat(const char *path, escp_fstat *out) {
   return ENOSYS;
 }
 
-const escp_io escp_io_dummy = {"dummy", dm_open, dm_open_write, dm_pread, dm_pwrite,
-                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat,
-                               NULL, NULL}; /* no unnamed files: nothing is written */
+/* The receiver never calls open_tmp/link_tmp with this engine (nothing is written). */
+const escp_io escp_io_dummy = {"dummy", dm_open, dm_open_tmp, dm_link_tmp, dm_pread, dm_pwrite,
+                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat};

@@ -28,22 +28,25 @@ static int px_open_read(const char *path, int *direct, int *fd_out) {
   return open_common(path, O_RDONLY, 0, direct, fd_out);
 }
 
-static int px_open_write(const char *path, unsigned mode, int *direct, int *fd_out) {
-  /* O_TRUNC: a leftover temp of an earlier run never keeps stale bytes; O_NOFOLLOW: the
-   * temp name is ours, never a planted symlink. */
-  return open_common(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode, direct, fd_out);
+static int px_open_tmp(int dirfd, const char *name, unsigned mode, int *direct, int *fd_out) {
+  int fd;
+  do fd = name ? openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode)
+               : openat(dirfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, (mode_t)mode);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errno;
+  /* O_DIRECT after the fact: an O_EXCL open must not be retried (the first try created it). */
+  int fl = *direct ? fcntl(fd, F_GETFL) : -1;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) *direct = 0;
+  *fd_out = fd;
+  return 0;
 }
 
-static int px_open_anon(const char *dir, unsigned mode, int *direct, int *fd_out) {
-  return open_common(dir, O_WRONLY | O_TMPFILE, mode, direct, fd_out);
-}
-
-static int px_link_anon(int fd, const char *path) {
+static int px_link_tmp(int fd, int dirfd, const char *name) {
   char proc[40]; /* works unprivileged; AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+  if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0) return 0;
   int err = errno;
-  if (err == ENOENT && linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0) return 0; /* no /proc */
+  if (err == ENOENT && linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0) return 0; /* no /proc */
   return err;
 }
 
@@ -115,6 +118,5 @@ static int px_stat(const char *path, escp_fstat *out) {
   return 0;
 }
 
-const escp_io escp_io_posix = {"posix", px_open_read, px_open_write, px_pread, px_pwrite,
-                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat,
-                               px_open_anon, px_link_anon};
+const escp_io escp_io_posix = {"posix", px_open_read, px_open_tmp, px_link_tmp, px_pread, px_pwrite,
+                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat};

@@ -374,6 +374,7 @@ ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
     ESCP_ERR(s, "connect: needs a key, no prior listen/connect, not stopped");
     return ESCP_E_STATE;
   }
+  if (escp__buffers_check(s) != ESCP_OK) return ESCP_E_RANGE;
   s->frozen = 1;
   s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
   s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;

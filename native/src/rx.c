@@ -1,13 +1,12 @@
 /* rx.c — receiver role: the file table (fino → destination, filled by escp_rx_file_add /
  * escp_rx_file_expect from the JS thread) and one thread per data stream that
- * authenticates DATA frames into a 4096-aligned buffer, hashes and writes each block, and
- * completes a file when the sender's announced block count has been consumed. A file's fd
- * is closed ("sealed") as soon as the blocks its announced size implies are all in, so
- * open fds do not pile up while FileDone messages travel. KEEPALIVE frames only prove the
- * sender is alive; a stream silent for a whole timeout is FATAL E_TIMEOUT.
- * Commit in C: a file registered with a final path is verified against the sender's digest
- * (given to escp_rx_file_expect) and renamed into place here, in parallel on the stream
- * threads, or on the commit thread when the JS thread's expect completes it — so committing
+ * authenticates DATA frames into a 4096-aligned buffer, checks each block against the
+ * file's announced size (exactly ceil(size/B) blocks, each of its exact length, each once;
+ * anything else is a session-scope protocol error), hashes and writes it, and completes a
+ * file when the sender's block count has been consumed. A file is sealed (fd closed, or
+ * kept for its link) as soon as all its blocks are in, so open fds do not pile up while
+ * FileDone messages travel. Verification and naming (rx_store.c) run on the stream threads,
+ * or on the commit thread when the JS thread's expect completes a file — so committing
  * many small files costs the JS thread nothing but one event each. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -20,54 +19,14 @@
 #include <sys/socket.h>
 #include <time.h>
 #include "b3.h"
-#include "digest.h"
 #include "net.h"
+#include "rx.h"
 #include "zc.h"
-
-typedef struct rx_file {
-  struct rx_file *hnext;           /* hash chain (rx->mu) */
-  uint64_t fino, size_hint;
-  uint32_t mode;                   /* permission bits for the new file (creation, umask applies) */
-  char *path;
-  char *final_path;                /* commit here after verification; NULL = the caller commits */
-  struct rx_file *qnext;           /* commit queue link (rx->mu) */
-  int have_want;                   /* want = the sender's digest (from expect) */
-  uint8_t want[32];
-  int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
-  int sealed;                      /* rx->mu + mu: fd closed, digest folded into root */
-  pthread_mutex_t mu;              /* guards everything below */
-  int fd, open_tried, opened, direct;
-  int anon;                        /* fd is an unnamed O_TMPFILE file; commit links it */
-  int kept;                        /* sealed, fd kept open for that link (counted in rx->kept) */
-  int32_t status;
-  int sys_errno;
-  const char *what;
-  uint64_t consumed, expected, max_end, bytes;
-  uint64_t disk_end;               /* file size as written (O_DIRECT pads; sparse skips) */
-  int have_expect;
-  uint32_t xflags;
-  escp_digest *dg;
-  int have_root;                   /* root = the file's digest (sealed with checksums) */
-  uint8_t root[32];
-} rx_file;
-
-struct escp_rx {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;               /* a file was added, or stop */
-  rx_file **tab;
-  size_t nb, count;                /* buckets (power of two), files */
-  rx_file *qhead, *qtail;          /* files to finalise on the commit thread */
-  pthread_cond_t qcv;              /* queue not empty, or stop */
-  pthread_t commit_thr;
-  int commit_live;
-  int anon_ok;                     /* try O_TMPFILE (cleared when the filesystem refuses it) */
-  int kept, kept_max;              /* sealed unnamed files holding an fd (atomic), its cap */
-  int cap_logged;                  /* the cap was reached (logged once, atomic) */
-};
 
 int escp__rx_new(escp_session *s) {
   struct escp_rx *r = calloc(1, sizeof *r);
-  if (!r || !(r->tab = calloc(1024, sizeof *r->tab))) {
+  if (!r || !(r->tab = calloc(1024, sizeof *r->tab)) || !(r->dest = escp_dest_new())) {
+    if (r) free(r->tab);
     free(r);
     return ESCP_E_NOMEM;
   }
@@ -88,19 +47,6 @@ int escp__rx_new(escp_session *s) {
   return ESCP_OK;
 }
 
-static void file_free(escp_session *s, rx_file *f) {
-  if (f->opened || f->kept) s->io->close(f->fd);
-  if (f->kept) __atomic_fetch_sub(&s->rx->kept, 1, __ATOMIC_RELAXED);
-  if (f->dg) {
-    escp_digest_free(f->dg);
-    free(f->dg);
-  }
-  pthread_mutex_destroy(&f->mu);
-  free(f->path);
-  free(f->final_path);
-  free(f);
-}
-
 void escp__rx_free(escp_session *s) {
   struct escp_rx *r = s->rx;
   if (r->commit_live) { /* the session is stopped: the thread exits without finalising more */
@@ -109,15 +55,17 @@ void escp__rx_free(escp_session *s) {
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->commit_thr, NULL);
   }
-  for (rx_file *f = r->qhead, *nx; f; f = nx) { /* never finalised: the session failed */
+  /* Never finalised (the session failed): free() removes any temporary they still name. */
+  for (rx_file *f = r->qhead, *nx; f; f = nx) {
     nx = f->qnext;
-    file_free(s, f);
+    escp__rx_file_free(s, f);
   }
   for (size_t i = 0; i < r->nb; i++)
     for (rx_file *f = r->tab[i], *nx; f; f = nx) {
       nx = f->hnext;
-      file_free(s, f);
+      escp__rx_file_free(s, f);
     }
+  escp_dest_free(r->dest);
   free(r->tab);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
@@ -167,27 +115,39 @@ static void grow(struct escp_rx *r) {
   free(old);
 }
 
-/* Register a destination for fino (non-zero): path (copied) is opened
- * O_CREAT|O_WRONLY|O_TRUNC|O_NOFOLLOW with permission bits mode (07777 mask, the process
- * umask applies) when the first block arrives, and closed once the blocks that
- * size_hint (the announced size) implies are all in. final_path non-NULL: once complete,
- * the file is checked against the digest given to escp_rx_file_expect (checksums on) and
- * renamed to final_path; FILE_DONE then means committed, FILE_ERROR (E_DIGEST "digest
- * mismatch", E_WRITE "rename") means path was removed. Returns ESCP_OK, E_INVAL, E_NOMEM,
- * E_DUP (fino already registered), E_STATE (sender session or stopped). JS thread. */
-ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint64_t size_hint, uint32_t mode, const char *final_path) {
+/* Register fino (non-zero) for rel below the destination root (its missing parent
+ * directories are created now, without following any symlink), or rel NULL to consume and
+ * discard its blocks. size: as announced (<= ESCP_MAX_FILE_SIZE); meta: ESCP_META_* (mode:
+ * the new file's permission bits, the umask applies unless ESCP_P_PRESERVE). The file is
+ * created at its first block, unnamed or under a temporary name, and gets rel only once
+ * verified. Returns ESCP_OK, E_INVAL, E_RANGE (size), E_PATH (rel refused), E_SYS (a
+ * directory could not be made: escp_last_errno), E_NOMEM, E_DUP (fino already
+ * registered), E_STATE (no root, sender session or stopped). JS thread. */
+ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta) {
   escp_session *s = escp__session(h);
-  if (!s || fino == 0 || !path) return ESCP_E_INVAL;
+  if (!s || fino == 0 || !meta) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
+  if (size > (uint64_t)ESCP_MAX_FILE_SIZE) return ESCP_E_RANGE;
+  if (rel && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
+  if (rel && !escp__rx_dummy(s)) { /* make its directory now: a refusal is known at once */
+    escp_dirref *ref;
+    const char *leaf;
+    int err = 0, rc = escp_dest_parent(s->rx->dest, rel, 1, &ref, &leaf, &err);
+    s->last_errno = err;
+    if (rc != ESCP_OK) return rc;
+    escp_dest_put(s->rx->dest, ref);
+  }
   rx_file *f = calloc(1, sizeof *f);
-  if (!f || !(f->path = strdup(path)) || (final_path && !(f->final_path = strdup(final_path)))) {
-    if (f) free(f->path);
+  if (!f || (rel && !(f->rel = strdup(rel)))) {
     free(f);
     return ESCP_E_NOMEM;
   }
+  s->frozen = 1; /* the block size is fixed from here on */
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   f->fino = fino;
-  f->size_hint = size_hint;
-  f->mode = mode & 07777;
+  f->size = size;
+  f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
+  memcpy(f->meta, meta, sizeof f->meta);
   f->fd = -1;
   pthread_mutex_init(&f->mu, NULL);
   struct escp_rx *r = s->rx;
@@ -202,45 +162,13 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *path, uint
   }
   pthread_mutex_unlock(&r->mu);
   if (dup) {
-    file_free(s, f);
+    escp__rx_file_free(s, f);
     return ESCP_E_DUP;
   }
   return ESCP_OK;
 }
 
-/* Under f->mu: keep the first failure. */
-static void file_fail(rx_file *f, int32_t status, int err, const char *what) {
-  if (f->status != ESCP_OK) return;
-  f->status = status;
-  f->sys_errno = err;
-  f->what = what;
-}
-
-/* The file is complete and whole: check it against the sender's digest and rename it into
- * place (status OK), or fail it. */
-static void rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
-  static const uint8_t zero[32];
-  if (s->param[ESCP_P_CHECKSUM] && (!f->have_want || memcmp(f->want, digest, 32) != 0 || memcmp(digest, zero, 32) == 0)) {
-    file_fail(f, ESCP_E_DIGEST, 0, "digest mismatch");
-    return;
-  }
-  if (s->io == &escp_io_dummy) return; /* nothing was written */
-  if (f->anon) {
-    int err = s->io->link_anon(f->fd, f->final_path);
-    if (err != EEXIST) {
-      if (err) file_fail(f, ESCP_E_WRITE, err, "link");
-      return;
-    }
-    /* Replacing an existing file: name it beside the destination, then rename over. */
-    if ((err = s->io->link_anon(f->fd, f->path)) != 0) {
-      file_fail(f, ESCP_E_WRITE, err, "link");
-      return;
-    }
-  }
-  if (rename(f->path, f->final_path) != 0) file_fail(f, ESCP_E_WRITE, errno, "rename");
-}
-
-/* Truncate to the real size, close, digest, push the event, free. Exactly once. */
+/* Verify + name (or discard), push the event, free. Exactly once, with no thread holding f. */
 static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   escp_event ev;
   memset(&ev, 0, sizeof ev);
@@ -248,19 +176,10 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   ev.bytes = f->bytes;
   ev.blocks = f->consumed;
   int aborted = (f->xflags & ESCP_XF_ABORTED) != 0;
-  if (f->opened && !f->sealed && f->status == ESCP_OK && !aborted) {
-    int err = f->disk_end == f->max_end ? 0 : s->io->truncate(f->fd, f->max_end); /* padded O_DIRECT tails, sparse holes */
-    if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
-  }
-  if (f->status == ESCP_OK && !aborted && f->consumed != f->expected)
-    file_fail(f, ESCP_E_PROTO, 0, "more blocks than expected");
-  if (f->status == ESCP_OK && !aborted && f->have_root)
-    memcpy(ev.digest, f->root, sizeof ev.digest);
-  else if (f->status == ESCP_OK && !aborted && f->dg &&
-           escp_digest_final(f->dg, f->expected, ev.digest) != ESCP_OK)
-    file_fail(f, ESCP_E_DIGEST, 0, "digest");
-  if (f->final_path && !aborted && f->status == ESCP_OK) rx_commit(s, f, ev.digest);
-  if (f->final_path && (aborted || f->status != ESCP_OK)) (void)unlink(f->path); /* nothing half-written survives */
+  if (f->status == ESCP_OK && !aborted && (!f->sealed || f->consumed != f->nblocks))
+    escp__rx_file_fail(f, ESCP_E_PROTO, 0, "blocks missing"); /* unreachable: expect checks */
+  if (f->status == ESCP_OK && !aborted && f->have_root) memcpy(ev.digest, f->root, sizeof ev.digest);
+  if (f->status == ESCP_OK && !aborted) escp__rx_commit(s, f, ev.digest);
   if (aborted) {
     ev.type = ESCP_EV_FILE_ERROR;
     ev.status = ESCP_E_ABORTED;
@@ -273,52 +192,13 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   } else {
     ev.type = ESCP_EV_FILE_DONE;
   }
-  file_free(s, f);
+  escp__rx_file_free(s, f); /* removes a temporary that was not named: nothing half-written */
   escp__stat_add(s, ESCP_S_FILES_DONE, 1);
   escp__event(s, &ev, may_block);
 }
 
-/* Blocks the announced size implies (the sender never sends more). */
-static uint64_t hint_blocks(const escp_session *s, const rx_file *f) {
-  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
-  return f->size_hint == 0 ? 1 : f->size_hint / b + (f->size_hint % b != 0);
-}
-
-/* Every block the announced size implies is in and no thread holds f: cut the padded
- * tail, close the fd, fold the digest to 32 bytes. The caller holds a reference, so f
- * cannot be finalised meanwhile; f->sealed (set under both locks) keeps late blocks away
- * from the fd. */
-static void rx_seal(escp_session *s, rx_file *f) {
-  pthread_mutex_lock(&f->mu);
-  if (f->opened) {
-    int err = f->status == ESCP_OK && f->disk_end != f->max_end ? s->io->truncate(f->fd, f->max_end) : 0;
-    if (err) file_fail(f, ESCP_E_WRITE, err, "truncate");
-    f->opened = 0;
-    int keep = f->anon && f->status == ESCP_OK;
-    if (keep && __atomic_add_fetch(&s->rx->kept, 1, __ATOMIC_RELAXED) > s->rx->kept_max) {
-      __atomic_fetch_sub(&s->rx->kept, 1, __ATOMIC_RELAXED);
-      keep = 0; /* too many held: take the temporary name now, rename at commit */
-      if (!__atomic_exchange_n(&s->rx->cap_logged, 1, __ATOMIC_RELAXED))
-        escp__log(s, "%d unnamed files held: naming early", s->rx->kept_max);
-      err = s->io->link_anon(f->fd, f->path);
-      if (err) file_fail(f, ESCP_E_WRITE, err, "link");
-      f->anon = 0;
-    }
-    if (keep) f->kept = 1; /* the fd stays for the link at commit */
-    else s->io->close(f->fd);
-  }
-  if (f->dg) {
-    if (f->status == ESCP_OK && escp_digest_final(f->dg, f->consumed, f->root) == ESCP_OK) f->have_root = 1;
-    else if (f->status == ESCP_OK) file_fail(f, ESCP_E_DIGEST, 0, "digest");
-    escp_digest_free(f->dg);
-    free(f->dg);
-    f->dg = NULL;
-  }
-  pthread_mutex_unlock(&f->mu);
-}
-
 /* Finalises files whose completion came from the JS thread (escp_rx_file_expect), so the
- * digest check and the rename run off it. Exits at stop; queued files are freed by
+ * digest check and the naming run off it. Exits at stop; queued files are freed by
  * escp__rx_free. */
 static void *rx_commit_thread(void *arg) {
   escp_session *s = arg;
@@ -339,16 +219,16 @@ static void *rx_commit_thread(void *arg) {
   return NULL;
 }
 
-/* Drop one reference (if drop), seal the file once its announced blocks are in, and
- * complete it when every expected block has been consumed and nobody holds it.
- * may_block = 0 on the JS thread. */
+/* Drop one reference (if drop), seal the file once all its blocks are in, and complete it
+ * when every expected block has been consumed and nobody holds it. may_block = 0 on the
+ * JS thread. */
 static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   struct escp_rx *r = s->rx;
   pthread_mutex_lock(&r->mu);
   if (drop) f->refs--;
   pthread_mutex_lock(&f->mu);
   int complete = f->have_expect && f->consumed >= f->expected;
-  int seal = !f->sealed && f->refs == 0 && f->consumed >= hint_blocks(s, f);
+  int seal = !f->sealed && f->refs == 0 && f->consumed >= f->nblocks;
   if (seal) {
     f->sealed = 1;
     f->refs++; /* held while sealing outside r->mu */
@@ -356,7 +236,7 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   pthread_mutex_unlock(&f->mu);
   if (seal) {
     pthread_mutex_unlock(&r->mu);
-    rx_seal(s, f);
+    escp__rx_seal(s, f);
     rx_settle(s, f, 1, may_block); /* drops the sealing reference; recurses at most once */
     return;
   }
@@ -366,7 +246,7 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   }
   int fin = f->done && f->refs == 0 && !f->final;
   if (fin) f->final = 1;
-  int queue = fin && !may_block && f->final_path; /* JS thread: the rename goes elsewhere */
+  int queue = fin && !may_block; /* JS thread: the verification and naming go elsewhere */
   if (queue) {
     f->qnext = NULL;
     if (r->qtail) r->qtail->qnext = f;
@@ -384,10 +264,11 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   if (fin && !queue) rx_finalize(s, f, may_block);
 }
 
-/* The sender finished fino after sending `blocks` blocks (flags: ESCP_XF_ABORTED = it
- * gave up; discard and report ESCP_E_ABORTED). Completes the file now if all blocks are
- * in, else when the last one arrives. Returns ESCP_OK, E_INVAL, E_STATE, E_UNKNOWN_FILE,
- * E_DUP (expect given twice). JS thread. */
+/* The sender finished fino after sending `blocks` blocks — exactly the blocks its announced
+ * size implies (else ESCP_E_PROTO), or with ESCP_XF_ABORTED at most that many (it gave up:
+ * discard, report ESCP_E_ABORTED) — and digest32 is its BLAKE3 (NULL without checksums).
+ * Completes the file now if all blocks are in, else when the last one arrives. Returns
+ * ESCP_OK, E_INVAL, E_STATE, E_UNKNOWN_FILE, E_DUP (expect given twice), E_PROTO. JS thread. */
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32) {
   escp_session *s = escp__session(h);
   if (!s || (flags & ~(uint32_t)ESCP_XF_ABORTED) || (blocks == 0 && !(flags & ESCP_XF_ABORTED)))
@@ -399,9 +280,10 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
   int rc = !f ? ESCP_E_UNKNOWN_FILE : ESCP_OK;
   if (f) {
     pthread_mutex_lock(&f->mu);
-    if (f->have_expect) {
-      rc = ESCP_E_DUP;
-    } else {
+    int aborted = (flags & ESCP_XF_ABORTED) != 0;
+    if (f->have_expect) rc = ESCP_E_DUP;
+    else if (aborted ? blocks > f->nblocks : blocks != f->nblocks) rc = ESCP_E_PROTO;
+    if (rc == ESCP_OK) {
       f->have_expect = 1;
       f->expected = blocks;
       f->xflags = flags;
@@ -411,10 +293,10 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
       }
     }
     pthread_mutex_unlock(&f->mu);
-    f->refs++;
+    if (rc == ESCP_OK) f->refs++;
   }
   pthread_mutex_unlock(&r->mu);
-  if (f) rx_settle(s, f, 1, 0);
+  if (f && rc == ESCP_OK) rx_settle(s, f, 1, 0);
   return rc;
 }
 
@@ -442,58 +324,32 @@ static int all_zero(const uint8_t *p, size_t n) {
   return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-/* Under f->mu: try to open f as an unnamed file in its destination's directory (C commit
- * only). Returns 0 (f->anon set) or an errno value; the caller then opens the named temp,
- * which reports any real error (EACCES, ENOSPC) under the name the user knows. */
-static int rx_open_anon(escp_session *s, rx_file *f) {
-  struct escp_rx *r = s->rx;
-  if (!f->final_path || !s->io->open_anon || !__atomic_load_n(&r->anon_ok, __ATOMIC_RELAXED)) return ENOTSUP;
-  char dir[4096]; /* the final path's directory: "dir/name" → "dir", "/name" → "/", "name" → "." */
-  const char *slash = strrchr(f->final_path, '/');
-  size_t n = slash ? (size_t)(slash - f->final_path) : 0;
-  if (n >= sizeof dir) return ENAMETOOLONG;
-  if (n > 0) memcpy(dir, f->final_path, n);
-  else dir[n++] = slash ? '/' : '.';
-  dir[n] = 0;
-  int direct = f->direct;
-  int err = s->io->open_anon(dir, f->mode, &direct, &f->fd);
-  if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) /* no O_TMPFILE here: stop trying */
-    __atomic_store_n(&r->anon_ok, 0, __ATOMIC_RELAXED);
-  if (err) return err;
-  f->anon = 1;
-  f->direct = direct;
-  return 0;
-}
-
-/* Open once (per-file lock). Returns the file status and its O_DIRECT state. */
-static int32_t rx_open(escp_session *s, rx_file *f, int *direct) {
+/* Open once (per-file lock): the block tracker, and the file itself unless its blocks are
+ * discarded or nothing is written (dummy). Returns the file status, its O_DIRECT state and
+ * whether it has an fd to write; *late = 1 for a block after the file was sealed. */
+static int32_t rx_open(escp_session *s, rx_file *f, int *direct, int *writable, int *late) {
   pthread_mutex_lock(&f->mu);
-  if (f->sealed) /* its fd is gone: a block beyond the announced size */
-    file_fail(f, ESCP_E_PROTO, 0, "more blocks than announced");
-  else if (!f->open_tried) {
+  *late = f->sealed;
+  if (!f->sealed && !f->open_tried) {
     f->open_tried = 1;
+    if ((f->dg = malloc(sizeof *f->dg)) != NULL) escp_digest_init(f->dg);
+    else escp__rx_file_fail(f, ESCP_E_NOMEM, 0, "block tracker");
     /* Small files are written through the page cache: an O_DIRECT write is a synchronous
      * device round trip per file, which caps many-small-file runs (see docs/tuning.md). */
-    f->direct = (int)s->param[ESCP_P_DIRECT] && f->size_hint >= ESCP_DIRECT_MIN;
-    int err = rx_open_anon(s, f);
-    if (err) err = s->io->open_write(f->path, f->mode, &f->direct, &f->fd);
-    if (err) file_fail(f, ESCP_E_OPEN, err, "open");
-    else f->opened = 1;
-    if (!err && s->param[ESCP_P_CHECKSUM]) {
-      f->dg = malloc(sizeof *f->dg);
-      if (f->dg) escp_digest_init(f->dg);
-      else file_fail(f, ESCP_E_NOMEM, 0, "digest");
-    }
+    f->direct = (int)s->param[ESCP_P_DIRECT] && f->size >= ESCP_DIRECT_MIN;
+    int err = f->rel && !escp__rx_dummy(s) && f->status == ESCP_OK ? escp__rx_create(s, f) : 0;
+    if (err) escp__rx_file_fail(f, ESCP_E_OPEN, err, "open");
+    else f->opened = f->rel && !escp__rx_dummy(s) && f->status == ESCP_OK;
   }
   int32_t st = f->status;
   *direct = f->direct;
+  *writable = f->opened;
   pthread_mutex_unlock(&f->mu);
   return st;
 }
 
 /* Write n payload bytes at off (zero-padded to 4 KiB under O_DIRECT; the pad lands in the
- * spent tag area and is cut by the final ftruncate). Returns the length written (with the
- * pad) or -errno. */
+ * spent tag area and is cut at seal). Returns the length written (with the pad) or -errno. */
 static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, uint64_t off, int direct) {
   size_t len = n;
   if (direct) {
@@ -513,20 +369,47 @@ static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, 
   return r;
 }
 
-/* Consume one authenticated block: open, hash, write (unless failed / sparse zero). */
-static void rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
-  int direct;
+/* Is this block one the announced size implies: index < ceil(size/B) and exactly
+ * min(B, size - offset) bytes? NULL, or why not. (Offsets are multiples of B: frame.c.) */
+static const char *rx_block_check(const escp_session *s, const rx_file *f, const escp_data_hdr *dh) {
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  uint64_t idx = dh->offset / b;
+  if (idx >= f->nblocks) return "block beyond the announced size";
+  uint64_t want = idx + 1 < f->nblocks ? b : f->size - idx * b;
+  return dh->len == want ? NULL : "block length differs from the announced size";
+}
+
+/* Track block idx (once only; bounded out-of-order records). Under f->mu. NULL or why not. */
+static const char *rx_track(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32], const uint8_t *root) {
+  if (!f->dg) return NULL; /* the tracker could not be allocated: the file has failed */
+  uint32_t before = f->dg->pending_len;
+  int rc = escp_digest_add(f->dg, idx, cv, root);
+  if (rc == ESCP_E_DUP) return "block sent twice";
+  if (rc != ESCP_OK) {
+    escp__rx_file_fail(f, rc, 0, "block tracker");
+    return NULL;
+  }
+  int64_t held = __atomic_add_fetch(&s->rx->pending, (int64_t)f->dg->pending_len - (int64_t)before, __ATOMIC_RELAXED);
+  return held > ESCP_RX_PENDING_MAX ? "blocks too far out of order" : NULL;
+}
+
+/* Consume one authenticated block: check, open, hash, write (unless failed / discarded /
+ * sparse zero), track. Returns NULL, or why the block breaks the protocol. */
+static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
+  const char *bad = rx_block_check(s, f, dh);
+  if (bad) return bad;
+  int direct, writable, late;
   uint64_t t = escp__prof_t0(pr);
-  int32_t st = rx_open(s, f, &direct);
+  int32_t st = rx_open(s, f, &direct, &writable, &late);
   t = escp__prof_end(pr, ESCP_STG_META, t, 0);
-  uint8_t cv[32], root[32];
-  int hashed = st == ESCP_OK && f->dg;
-  if (hashed) {
+  if (late) return "block after the file was complete";
+  uint8_t cv[32] = {0}, root[32] = {0};
+  if (st == ESCP_OK && s->param[ESCP_P_CHECKSUM] && f->rel) {
     escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
     t = escp__prof_end(pr, ESCP_STG_HASH, t, dh->len);
   }
   int64_t r = 0;
-  if (st == ESCP_OK && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len))) {
+  if (st == ESCP_OK && writable && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len))) {
     r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);
     escp__prof_end(pr, ESCP_STG_WRITE, t, dh->len);
   }
@@ -534,20 +417,16 @@ static void rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, const escp
   pthread_mutex_lock(&f->mu);
   if (r > 0 && dh->offset + (uint64_t)r > f->disk_end) f->disk_end = dh->offset + (uint64_t)r;
   if (r < 0 && f->status == ESCP_OK) {
-    file_fail(f, ESCP_E_WRITE, (int)-r, "write");
+    escp__rx_file_fail(f, ESCP_E_WRITE, (int)-r, "write");
     /* The file is lost: give its space back now (ENOSPC must not cascade to the files
      * behind it); later blocks are consumed without writing. */
     if (f->opened) (void)s->io->truncate(f->fd, 0);
   }
-  if (hashed && f->status == ESCP_OK) {
-    uint64_t idx = dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
-    int rc = escp_digest_add(f->dg, idx, cv, dh->offset == 0 ? root : NULL);
-    if (rc != ESCP_OK) file_fail(f, rc == ESCP_E_DUP ? ESCP_E_PROTO : rc, 0, "duplicate block");
-  }
+  bad = rx_track(s, f, dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE], cv, root);
   f->consumed++;
   f->bytes += dh->len;
-  if (dh->offset + dh->len > f->max_end) f->max_end = dh->offset + dh->len;
   pthread_mutex_unlock(&f->mu);
+  return bad;
 }
 
 static int32_t sock_status(int64_t r) { return r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
@@ -645,11 +524,19 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }
-  rx_block(s, st->prof, f, &dh, pay);
+  const char *bad = rx_block(s, st->prof, f, &dh, pay);
+  if (bad) { /* the sender broke the protocol: the whole session stops (and its files go) */
+    pthread_mutex_lock(&f->mu);
+    escp__rx_file_fail(f, ESCP_E_PROTO, 0, bad);
+    pthread_mutex_unlock(&f->mu);
+    char why[56];
+    snprintf(why, sizeof why, "fino %llu: %s", (unsigned long long)dh.fino, bad);
+    escp__reject(s, st->idx, ESCP_E_PROTO, why);
+  }
   t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);
   escp__prof_end(st->prof, ESCP_STG_META, t, 0);
-  return 1;
+  return bad ? -1 : 1;
 }
 
 void *escp__rx_thread(void *arg) {

@@ -43,7 +43,8 @@ ESCP_API const char *escp_status_name(int32_t status) {
       "ESCP_E_SYS", "ESCP_E_CRYPTO", "ESCP_E_AUTH", "ESCP_E_PROTO", "ESCP_E_REPLAY",
       "ESCP_E_TIMEOUT", "ESCP_E_CLOSED", "ESCP_E_BIND", "ESCP_E_CONNECT", "ESCP_E_OPEN",
       "ESCP_E_READ", "ESCP_E_WRITE", "ESCP_E_SHORT", "ESCP_E_UNKNOWN_FILE", "ESCP_E_DIGEST",
-      "ESCP_E_FULL", "ESCP_E_TOOBIG", "ESCP_E_ABORTED", "ESCP_E_VERSION", "ESCP_E_DUP", "ESCP_E_CHANGED"};
+      "ESCP_E_FULL", "ESCP_E_TOOBIG", "ESCP_E_ABORTED", "ESCP_E_VERSION", "ESCP_E_DUP", "ESCP_E_CHANGED",
+      "ESCP_E_PATH"};
   if (status > 0 || -status >= (int32_t)(sizeof names / sizeof names[0])) return "ESCP_E_UNKNOWN";
   return names[-status];
 }
@@ -67,6 +68,7 @@ static const struct {
     {ESCP_P_VERBOSE, 0, 1, 0},
     {ESCP_P_PROFILE, 0, 1, 0},
     {ESCP_P_COMPRESS, 0, 19, 0},                   /* zstd level, 0 = off */
+    {ESCP_P_PRESERVE, 0, 1, 0},
 };
 
 static int bounds_find(int32_t param) {
@@ -266,6 +268,14 @@ ESCP_API int64_t escp_param_get(void *h, int32_t param) {
   return s->param[param];
 }
 
+int escp__buffers_check(escp_session *s) {
+  int64_t need = s->param[ESCP_P_THREADS] * s->param[ESCP_P_BLOCK_SIZE];
+  if (need <= (int64_t)ESCP_BUFFERS_MAX) return ESCP_OK;
+  ESCP_ERR(s, "%lld streams x %lld-byte blocks exceed the %d MiB buffer limit",
+           (long long)s->param[ESCP_P_THREADS], (long long)s->param[ESCP_P_BLOCK_SIZE], ESCP_BUFFERS_MAX >> 20);
+  return ESCP_E_RANGE;
+}
+
 /* Install the 32-byte session key and 16-byte session id (copied) before listen/connect. */
 ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16) {
   escp_session *s = escp__session(h);
@@ -360,6 +370,12 @@ ESCP_API void escp_session_free(void *h) {
   pthread_mutex_destroy(&s->mu);
   s->magic = 0;
   free(s);
+}
+
+/* errno of the last destination call that failed with ESCP_E_SYS (escp_rx_*), else 0. JS thread. */
+ESCP_API int32_t escp_last_errno(void *h) {
+  escp_session *s = escp__session(h);
+  return s ? s->last_errno : ESCP_E_INVAL;
 }
 
 /* Copy the last error detail ("[file:line] text", NUL-terminated, truncated to len).

@@ -32,7 +32,7 @@
 #include "prof.h"
 #include "ring.h"
 
-#define ESCP_P_MAX ESCP_P_COMPRESS      /* highest parameter id */
+#define ESCP_P_MAX ESCP_P_PRESERVE      /* highest parameter id */
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
@@ -77,6 +77,7 @@ struct escp_session {
   pthread_t accept_thr;
   int accept_live;
   char err[256];                   /* last error detail, "[file:line] text" */
+  int last_errno;                  /* errno of the last failing destination call (JS thread) */
   escp_evring ev;
   escp_ctlq ctl;
   pthread_mutex_t ctl_mu;          /* serialises escp_ctl_send */
@@ -123,6 +124,11 @@ void escp__data_bye(escp_session *s);
 void escp__reject(escp_session *s, int idx, int32_t status, const char *what);
 /* The stream ended unexpectedly (EOF/socket error): STREAM_DOWN unless stopping. */
 void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what);
+
+/* T x block size within ESCP_BUFFERS_MAX (each stream holds a block buffer, two with -C):
+ * a peer's session init cannot make this process allocate more. ESCP_OK or ESCP_E_RANGE
+ * with the detail set. */
+int escp__buffers_check(escp_session *s);
 
 /* ---- net.c ---- */
 int escp__chans_init(escp_session *s);     /* tx/rx chans of every stream, seq 0 */

@@ -37,6 +37,7 @@
 
 static uint8_t key[32], sid[16];
 static char dir[64];
+static const int64_t meta644[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
 
 static void nap(void) { /* the JS timer between polls; never in the library */
   struct timespec ts = {0, 1000000};
@@ -78,6 +79,7 @@ static void *new_session(int role, int threads, int64_t timeout_ms, int dummy) {
   CHECK_EQ(escp_param_set(h, ESCP_P_IO_ENGINE, dummy ? ESCP_IO_DUMMY : ESCP_IO_POSIX), ESCP_OK);
   CHECK_EQ(escp_param_set(h, ESCP_P_TIMEOUT_MS, timeout_ms), ESCP_OK);
   CHECK_EQ(escp_param_set(h, ESCP_P_SOCK_BUF, 65536), ESCP_OK); /* small: blocked sends come soon */
+  if (role == ESCP_ROLE_RECEIVER) CHECK_EQ(escp_rx_root(h, dir, 0), ESCP_OK); /* names below are relative */
   CHECK_EQ(escp_session_key_set(h, key, sid), ESCP_OK);
   return h;
 }
@@ -161,8 +163,8 @@ static void changing_source(int kind, const char *word) {
   char big[128], small[128], out1[128], out2[128];
   snprintf(big, sizeof big, "%s/big", dir);
   snprintf(small, sizeof small, "%s/small", dir);
-  snprintf(out1, sizeof out1, "%s/out1", dir);
-  snprintf(out2, sizeof out2, "%s/out2", dir);
+  snprintf(out1, sizeof out1, "out1");
+  snprintf(out2, sizeof out2, "out2");
   uint64_t size = 64 * B; /* 4 MiB: far more than the ~0.5 MiB the socket buffers hold */
   write_file(big, kind == CH_LISTED_SMALLER ? size + 100 : size, 1);
   write_file(small, 1000, 2);
@@ -178,8 +180,8 @@ static void changing_source(int kind, const char *word) {
   for (uint64_t t0 = now_ms(); stat_of(tx, ESCP_S_BYTES_FILE) < B; nap()) CHECK(now_ms() - t0 < 5000);
   CHECK(stat_of(tx, ESCP_S_BYTES_FILE) < 16 * B);
   change(kind, big);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size, 0644, NULL), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000, 0644, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out1, size, meta644), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 2, out2, 1000, meta644), ESCP_OK);
   escp_event ev = file_event(tx);
   CHECK_EQ(ev.fino, 1);
   CHECK_EQ(ev.type, ESCP_EV_FILE_ERROR);
@@ -189,7 +191,7 @@ static void changing_source(int kind, const char *word) {
   CHECK_EQ(escp_rx_file_expect(rx, 1, ev.blocks, ESCP_XF_ABORTED, NULL), ESCP_OK);
   ev = file_event(tx);
   CHECK(ev.fino == 2 && ev.type == ESCP_EV_FILE_DONE && ev.bytes == 1000);
-  CHECK_EQ(escp_rx_file_expect(rx, 2, ev.blocks, 0, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_expect(rx, 2, ev.blocks, 0, ev.digest), ESCP_OK);
   for (int k = 0; k < 2; k++) {
     ev = file_event(rx);
     CHECK_EQ(ev.type, ev.fino == 1 ? ESCP_EV_FILE_ERROR : ESCP_EV_FILE_DONE);
@@ -197,7 +199,12 @@ static void changing_source(int kind, const char *word) {
   }
   escp_session_free(tx);
   escp_session_free(rx);
-  unlink(big), unlink(small), unlink(out1), unlink(out2);
+  CHECK(unlinkat(AT_FDCWD, big, 0) == 0 && unlinkat(AT_FDCWD, small, 0) == 0);
+  char o[160];
+  snprintf(o, sizeof o, "%s/out1", dir);
+  CHECK(access(o, F_OK) != 0); /* the changed file never got its name */
+  snprintf(o, sizeof o, "%s/out2", dir);
+  CHECK(unlink(o) == 0);
 }
 
 /* ---- raw peers that complete the handshake and then freeze ---- */
@@ -326,11 +333,11 @@ static void idle_alive(void) {
   fprintf(stderr, "-- idle session, T = 8, timeout 1 s, slow receiver: stays up 2.5 s\n");
   char src[128], out[128];
   snprintf(src, sizeof src, "%s/idle", dir);
-  snprintf(out, sizeof out, "%s/idle.out", dir);
+  snprintf(out, sizeof out, "idle.out");
   write_file(src, 5000, 3);
   void *rx = new_session(ESCP_ROLE_RECEIVER, 8, 1000, 0), *tx = new_session(ESCP_ROLE_SENDER, 8, 1000, 0);
   pair_up(rx, tx);
-  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, 0644, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, meta644), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 1, src, 5000), ESCP_OK);
   escp_event ev, done = {0};
   uint64_t t0 = now_ms(), last_ka = 0;
@@ -353,7 +360,7 @@ static void idle_alive(void) {
   CHECK_EQ(done.fino, 1);
   /* 7 streams idle for 2.5 s at one 32-byte KEEPALIVE per 333 ms each, received. */
   CHECK(stat_of(rx, ESCP_S_BYTES_WIRE) >= 5000 + 7 * 5 * 32);
-  CHECK_EQ(escp_rx_file_expect(rx, 1, done.blocks, 0, NULL), ESCP_OK); /* the slow receiver finishes */
+  CHECK_EQ(escp_rx_file_expect(rx, 1, done.blocks, 0, done.digest), ESCP_OK); /* the slow receiver finishes */
   ev = file_event(rx);
   CHECK(ev.type == ESCP_EV_FILE_DONE && memcmp(ev.digest, done.digest, 32) == 0);
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
@@ -362,7 +369,9 @@ static void idle_alive(void) {
   escp_session_free(tx);
   CHECK(!next_event(rx, &ev, 50)); /* the sender said BYE everywhere: no FATAL, no DOWN */
   escp_session_free(rx);
-  unlink(src), unlink(out);
+  unlink(src);
+  snprintf(src, sizeof src, "%s/idle.out", dir);
+  CHECK(unlink(src) == 0);
 }
 
 /* ---- resource bounds: fds and memory do not grow with the file count ---- */
@@ -371,9 +380,12 @@ static void idle_alive(void) {
 
 static void bounded(void) {
   fprintf(stderr, "-- %d files, expects withheld: fds and memory stay bounded\n", NFILES);
+  setenv("ESCP_TMPFILE", "0", 1); /* named temporaries: closed at seal (unnamed ones are held, capped) */
   void *rx = new_session(ESCP_ROLE_RECEIVER, 4, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 4, 8000, 0);
+  unsetenv("ESCP_TMPFILE");
   pair_up(rx, tx);
   static uint64_t blocks[NFILES + 1];
+  static uint8_t digests[NFILES + 1][32];
   char p[128];
   int base = count_fds(), peak = base; /* sockets, eventfds, listener: all in place */
   struct rlimit lim, tight = {(rlim_t)base + 48, (rlim_t)base + 48};
@@ -388,8 +400,8 @@ static void bounded(void) {
     snprintf(p, sizeof p, "%s/f%d", dir, i);
     write_file(p, size, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, size), ESCP_OK);
-    snprintf(p, sizeof p, "%s/o%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size, 0644, NULL), ESCP_OK);
+    snprintf(p, sizeof p, "o%d", i);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, size, meta644), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   /* The receiver gets no expect until the sender is done with every file: the data-plane
@@ -406,13 +418,14 @@ static void bounded(void) {
     if (ev.type != ESCP_EV_FILE_DONE) fprintf(stderr, "event %u %d %s\n", ev.type, ev.status, ev.text);
     CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
     blocks[ev.fino] = ev.blocks;
+    memcpy(digests[ev.fino], ev.digest, 32);
     left--;
   }
   for (uint64_t t0 = now_ms(); stat_of(rx, ESCP_S_BLOCKS) < stat_of(tx, ESCP_S_BLOCKS); nap())
     CHECK(now_ms() - t0 < 10000);
   CHECK(count_fds() <= base + 1);
   CHECK(peak <= base + 2 * (4 + 1)); /* sender <= T + 1 files, receiver per stream pipeline */
-  for (int i = 1; i <= NFILES; i++) CHECK_EQ(escp_rx_file_expect(rx, (uint64_t)i, blocks[i], 0, NULL), ESCP_OK);
+  for (int i = 1; i <= NFILES; i++) CHECK_EQ(escp_rx_file_expect(rx, (uint64_t)i, blocks[i], 0, digests[i]), ESCP_OK);
   for (int left = NFILES; left > 0; left--) CHECK_EQ(file_event(rx).type, ESCP_EV_FILE_DONE);
   CHECK(count_fds() <= base);
 #ifndef __SANITIZE_ADDRESS__
@@ -458,15 +471,16 @@ static void fault_run(const char *var, const char *val, int side, int n, escp_ev
     snprintf(p, sizeof p, "%s/fi%d", dir, i);
     write_file(p, (uint64_t)i * 1024, (uint8_t)i);
     CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i, p, (uint64_t)i * 1024), ESCP_OK);
-    snprintf(p, sizeof p, "%s/fo%d", dir, i);
-    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024, 0644, NULL), ESCP_OK);
+    snprintf(p, sizeof p, "fo%d", i);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i, p, (uint64_t)i * 1024, meta644), ESCP_OK);
   }
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   int bad = 0;
   for (int k = 0; k < n; k++) { /* sender verdicts, passed on as the TS would */
     escp_event ev = file_event(tx);
     if (ev.type == ESCP_EV_FILE_ERROR) *failed = ev, bad++;
-    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, ev.type == ESCP_EV_FILE_ERROR ? ESCP_XF_ABORTED : 0, NULL), ESCP_OK);
+    int abort = ev.type == ESCP_EV_FILE_ERROR;
+    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, abort ? ESCP_XF_ABORTED : 0, abort ? NULL : ev.digest), ESCP_OK);
   }
   for (int k = 0; k < n; k++) {
     escp_event ev = file_event(rx);
@@ -496,7 +510,7 @@ static void faults(void) {
   /* A dropped data stream: the sender reports it, the receiver sees EOF. */
   void *rx = new_session(ESCP_ROLE_RECEIVER, 1, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 1, 8000, 0);
   CHECK_EQ(escp_tx_file_add(tx, 1, "/dev/null", 0), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, 1, "/dev/null", 0, 0644, NULL), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, 1, NULL, 0, meta644), ESCP_OK);
   setenv("ESCP_FI_SEND_FAIL_AT", "1", 1);
   pair_up(rx, tx); /* both sessions count: the receiver sends nothing here */
   unsetenv("ESCP_FI_SEND_FAIL_AT");

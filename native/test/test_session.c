@@ -31,9 +31,9 @@ typedef struct cfg {
 
 typedef struct tfile {
   uint64_t fino, size, announced;
-  char src[256], dst[256];
+  char src[256], dst[256]; /* dst: relative to the receiver's destination root (dir) */
   int expect_err;     /* sender reports FILE_ERROR (ESCP_E_OPEN / ESCP_E_SHORT) */
-  int sink;           /* destination is /dev/null */
+  int sink;           /* a refused name: the receiver discards its blocks (rel NULL) */
   int tx_done, rx_done;
   uint8_t tx_dg[32], rx_dg[32];
 } tfile;
@@ -154,15 +154,14 @@ static int make_files(const cfg *c, const char *dir, tfile *f) {
     snprintf(f[n].src, sizeof f[n].src, "%s/shrunk", dir);
     write_file(f[n].src, f[n].size, 0);
     n++;
-    f[n].size = f[n].announced = 2 * B + 7, f[n].sink = 1; /* a refused file drains to /dev/null */
+    f[n].size = f[n].announced = 2 * B + 7, f[n].sink = 1; /* a refused file: blocks discarded */
     snprintf(f[n].src, sizeof f[n].src, "%s/sunk", dir);
     write_file(f[n].src, f[n].size, 0);
     n++;
   }
   for (int i = 0; i < n; i++) {
     f[i].fino = 1000 + (uint64_t)i;
-    if (f[i].sink) snprintf(f[i].dst, sizeof f[i].dst, "/dev/null");
-    else snprintf(f[i].dst, sizeof f[i].dst, "%s/dst_%d", dir, i);
+    snprintf(f[i].dst, sizeof f[i].dst, "dst_%d", i);
   }
   return n;
 }
@@ -233,8 +232,10 @@ static void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
       CHECK_EQ(ev[i].bytes, t->size);
       CHECK_EQ(ev[i].blocks, t->size == 0 ? 1 : (t->size + B - 1) / B);
       memcpy(t->tx_dg, ev[i].digest, 32);
-      /* What the TS control plane does: tell the receiver how many blocks were sent. */
-      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, 0, NULL), ESCP_OK);
+      /* What the TS control plane does: tell the receiver how many blocks were sent and the
+       * sender's digest, which the receiver checks before naming the file. */
+      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks + 1, 0, NULL), ESCP_E_PROTO);
+      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, 0, c->checksum ? ev[i].digest : NULL), ESCP_OK);
     }
     int m = escp_event_poll(rx, ev, 64);
     for (int i = 0; i < m; i++) {
@@ -255,6 +256,7 @@ static void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
         CHECK_EQ(ev[i].status, ESCP_E_ABORTED);
         continue;
       }
+      if (ev[i].type != ESCP_EV_FILE_DONE) fprintf(stderr, "fino %llu: %d %s errno %d\n", (unsigned long long)t->fino, ev[i].status, ev[i].text, ev[i].sys_errno);
       CHECK_EQ(ev[i].type, ESCP_EV_FILE_DONE);
       CHECK_EQ(ev[i].bytes, t->size);
       memcpy(t->rx_dg, ev[i].digest, 32);
@@ -264,13 +266,18 @@ static void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
   (void)c;
 }
 
-static void verify(const cfg *c, tfile *f, int n) {
+static void verify(const cfg *c, const char *dir, tfile *f, int n) {
   for (int i = 0; i < n; i++) {
-    if (f[i].expect_err) continue;
+    char dst[600];
+    snprintf(dst, sizeof dst, "%s/%s", dir, f[i].dst);
+    if (f[i].expect_err || f[i].sink) { /* nothing of it may exist under its name */
+      CHECK(access(dst, F_OK) != 0);
+      continue;
+    }
     CHECK(memcmp(f[i].tx_dg, f[i].rx_dg, 32) == 0);
-    if (c->dummy || f[i].sink) continue;
+    if (c->dummy) continue;
     uint64_t la, lb;
-    uint8_t *a = slurp(f[i].src, &la), *b = slurp(f[i].dst, &lb);
+    uint8_t *a = slurp(f[i].src, &la), *b = slurp(dst, &lb);
     CHECK_EQ(lb, la);
     CHECK(memcmp(a, b, la) == 0);
     if (c->checksum) {
@@ -364,6 +371,8 @@ static void run(const cfg *c) {
   void *tx = new_session(ESCP_ROLE_SENDER, c, key, sid);
   int port = escp_listen(rx, c->addr, 0, 1);
   CHECK(port > 0);
+  CHECK_EQ(escp_rx_root(rx, dir, 0), ESCP_OK);
+  CHECK_EQ(escp_rx_root(rx, dir, 0), ESCP_E_STATE); /* once */
   CHECK_EQ(escp_session_start(rx), ESCP_OK); /* before streams are up: threads wait */
   int strangers = bring_up(c, tx, port, bad, sid);
   CHECK_EQ(escp_session_start(tx), ESCP_OK);
@@ -377,17 +386,20 @@ static void run(const cfg *c) {
     CHECK_EQ(escp_tx_file_add(tx, f[i].fino, f[i].src, f[i].announced), ESCP_OK);
   CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 99999, "/x", 1), ESCP_E_STATE);
-  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].dst, f[i].size, 0644, NULL), ESCP_OK);
-  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0, 0644, NULL), ESCP_E_DUP);
+  static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
+  for (int i = 0; i < n; i++) CHECK_EQ(escp_rx_file_add(rx, f[i].fino, f[i].sink ? NULL : f[i].dst, f[i].size, meta), ESCP_OK);
+  CHECK_EQ(escp_rx_file_add(rx, f[0].fino, f[0].dst, 0, meta), ESCP_E_DUP);
   pump(c, tx, rx, f, n);
-  verify(c, f, n);
+  verify(c, dir, f, n);
 
   teardown(tx, rx, n, strangers);
   for (int i = 0; i < n; i++) {
+    char dst[600];
+    snprintf(dst, sizeof dst, "%s/%s", dir, f[i].dst);
     unlink(f[i].src);
-    if (!f[i].sink) unlink(f[i].dst);
+    unlink(dst);
   }
-  CHECK(rmdir(dir) == 0);
+  CHECK(rmdir(dir) == 0); /* fails if anything (a temporary) was left behind */
   free(f);
 }
 
@@ -438,7 +450,8 @@ static void rogue(int mode) {
     send_hello(fd[i], &tx[i], &rxc[i], sid, i);
   }
   CHECK_EQ(wait_event(rx).type, ESCP_EV_STREAMS_UP);
-  CHECK_EQ(escp_rx_file_add(rx, 7, "/dev/null", 100, 0644, NULL), ESCP_OK);
+  static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
+  CHECK_EQ(escp_rx_file_add(rx, 7, NULL, 100, meta), ESCP_OK);
   uint8_t fr[16 + 24 + 100 + 16];
   memset(fr, 0, sizeof fr);
   if (mode == 0) {
@@ -498,7 +511,13 @@ static void misuse(void) {
   CHECK_EQ(escp_tx_file_add(h, 1, "/x", 1), ESCP_E_STATE);
   CHECK_EQ(escp_tx_finish(h), ESCP_E_STATE);
   CHECK_EQ(escp_rx_file_expect(h, 5, 1, 0, NULL), ESCP_E_UNKNOWN_FILE);
-  CHECK_EQ(escp_rx_file_add(h, 0, "/x", 1, 0644, NULL), ESCP_E_INVAL);
+  static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
+  CHECK_EQ(escp_rx_file_add(h, 0, "x", 1, meta), ESCP_E_INVAL);
+  CHECK_EQ(escp_rx_file_add(h, 1, "x", 1, NULL), ESCP_E_INVAL);
+  CHECK_EQ(escp_rx_file_add(h, 1, "x", (uint64_t)ESCP_MAX_FILE_SIZE + 1, meta), ESCP_E_RANGE);
+  for (const char *bad = "/x\0../x\0a/../b\0a//b\0./x\0a/.\0\0"; *bad; bad += strlen(bad) + 1)
+    CHECK_EQ(escp_rx_file_add(h, 1, bad, 1, meta), ESCP_E_PATH);
+  CHECK_EQ(escp_rx_file_add(h, 1, "x", 1, meta), ESCP_E_STATE); /* no destination root yet */
   CHECK_EQ(escp_session_start(h), ESCP_E_STATE);
   CHECK_EQ(escp_listen(h, "127.0.0.1", 0, 1), ESCP_E_STATE); /* no key yet */
   CHECK_EQ(escp_ctl_send(h, (const uint8_t *)"x", 1), ESCP_E_STATE);
@@ -511,7 +530,7 @@ static void misuse(void) {
   CHECK_EQ(escp_session_join(h), ESCP_OK);
   escp_session_free(h);
   void *s = escp_session_new(ESCP_ROLE_SENDER);
-  CHECK_EQ(escp_rx_file_add(s, 1, "/x", 1, 0644, NULL), ESCP_E_STATE);
+  CHECK_EQ(escp_rx_file_add(s, 1, "x", 1, meta), ESCP_E_STATE);
   CHECK_EQ(escp_connect(s, "127.0.0.1", 1), ESCP_E_STATE); /* no key */
   escp_session_free(s); /* free without stop/join */
 }

@@ -52,6 +52,8 @@ export interface Options {
   timeoutMs: number;
   builtinSsh: boolean;
   server: boolean;
+  /** Server only: every write of the session stays beneath this directory (forced-command keys). */
+  restrict?: string;
   mgmt?: string;
   license: boolean;
   help: boolean;
@@ -133,6 +135,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "timeoutMs", long: "timeout", type: "int", default: 30_000, min: 1, max: 86_400, scale: 1000, valueName: "SECONDS", ...cfg("timeout"), help: "give up when the peer is silent this long" },
   { field: "builtinSsh", long: "builtin-ssh", type: "bool", default: false, ...cfg("builtin_ssh"), help: "use the built-in SSH client instead of the ssh program" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
+  { field: "restrict", long: "restrict", type: "string", valueName: "DIR", ...cfg("restrict"), help: "server only: confine every write beneath DIR, paths taken relative to it (for command= keys)" },
   { field: "mgmt", long: "mgmt", type: "string", hidden: true, valueName: "PATH", help: "use a Unix socket at PATH instead of SSH (debugging)" },
   { field: "license", long: "license", short: "L", type: "bool", default: false, help: "print the license and exit" },
   { field: "help", long: "help", short: "h", type: "bool", default: false, help: "print this help and exit" },

@@ -2,10 +2,14 @@
 // shared by encoders (a bug here is E_INTERNAL) and decoders (a bad peer is E_PROTOCOL),
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
+import { ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
 import type { ControlMsg, FileEntry, SessionInit, SessionReply } from "./messages.ts";
 
 /** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
 export const MAX_BATCH = 4096;
+/** Files a sender may have announced without the receiver's verdict. The sender keeps to it;
+ * the receiver enforces it (a sender going past it is E_PROTOCOL), bounding its memory. */
+export const WINDOW_FILES = 4096;
 
 export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
 
@@ -106,7 +110,7 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   c.uint(`${at}.fino`, f.fino);
   c.oneOf(`${at}.kind`, f.kind, ["file", "dir"]);
   c.str(`${at}.name`, f.name, { nonEmpty: true, noNul: true });
-  c.uint(`${at}.size`, f.size);
+  c.int(`${at}.size`, f.size, 0, ESCP_MAX_FILE_SIZE);
   c.int(`${at}.mode`, f.mode, 0, 0o177777);
   c.int(`${at}.mtimeSec`, f.mtimeSec, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   c.int(`${at}.mtimeNsec`, f.mtimeNsec, 0, 999_999_999);

@@ -36,7 +36,7 @@ export interface FileEntry {
 }
 export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
 export interface FileResultMsg { type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array }
-export { MAX_BATCH } from "./message-checks.ts";
+export { MAX_BATCH, WINDOW_FILES } from "./message-checks.ts";
 export type ControlMsg =
   | { type: "fileList"; files: FileEntry[]; last: boolean }
   | FileDoneMsg

@@ -25,7 +25,19 @@ export interface SessionParams {
   profile: boolean;
   /** zstd level of DATA payloads (sender) / accept compressed frames (receiver); 0 = off. */
   compressLevel: number;
+  /** Receiver, -p: exact modes and times through each file's and directory's fd. */
+  preserve: boolean;
 }
+
+/** Mode and times of a destination entry, as the sender announced them. */
+export interface EntryMeta {
+  mode: number; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
+}
+
+export type PathKind = "missing" | "file" | "dir";
+
+/** Outcome of a destination call that may refuse a name or fail on the file system. */
+export type DestResult = { ok: true } | { ok: false; refused: boolean; errno: number; detail: string };
 
 const EVENT_BATCH = 256;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
@@ -59,6 +71,8 @@ export function codeForStatus(status: number): ErrorCode {
       return "E_DIGEST_MISMATCH";
     case C.ESCP_E_VERSION:
       return "E_VERSION";
+    case C.ESCP_E_PATH:
+      return "E_REJECTED_PATH";
     default:
       return "E_INTERNAL";
   }
@@ -106,6 +120,7 @@ export class NativeSession {
     set(C.ESCP_P_VERBOSE, p.verbose ? 1 : 0, "-v");
     set(C.ESCP_P_PROFILE, p.profile ? 1 : 0, "--profile");
     set(C.ESCP_P_COMPRESS, p.compressLevel, "--compress-level");
+    set(C.ESCP_P_PRESERVE, p.preserve ? 1 : 0, "-p");
     this.streams = p.threads + 1;
   }
 
@@ -191,19 +206,67 @@ export class NativeSession {
     this.check(this.lib.escp_tx_finish(this.h), "finish sending");
   }
 
-  /** mode: permission bits of the new file (the process umask applies, as for open(2)). */
-  /** finalPath: C verifies the file against the digest given to rxFileExpect and renames it
-   * there itself (FILE_DONE = committed); omitted = the caller commits. */
-  rxFileAdd(fino: number, path: string, sizeHint: number, mode = 0o644, finalPath?: string): void {
-    this.check(this.lib.escp_rx_file_add(this.h, fino, cstr(path), sizeHint, mode, finalPath === undefined ? null : cstr(finalPath)), `register ${path}`);
+  private readonly metaBuf = new BigInt64Array(C.ESCP_META_COUNT);
+
+  private meta(m: EntryMeta): BigInt64Array {
+    const b = this.metaBuf;
+    b[C.ESCP_META_MODE] = BigInt(m.mode);
+    b[C.ESCP_META_ATIME_S] = BigInt(m.atimeSec);
+    b[C.ESCP_META_ATIME_NS] = BigInt(m.atimeNsec);
+    b[C.ESCP_META_MTIME_S] = BigInt(m.mtimeSec);
+    b[C.ESCP_META_MTIME_NS] = BigInt(m.mtimeNsec);
+    return b;
+  }
+
+  private dest(st: number, what: string): DestResult {
+    if (st >= 0) return { ok: true };
+    if (st !== C.ESCP_E_PATH && st !== C.ESCP_E_SYS) throw this.error(st, what);
+    return { ok: false, refused: st === C.ESCP_E_PATH, errno: this.lib.escp_last_errno(this.h), detail: this.detail() };
+  }
+
+  /** Server --restrict DIR: every later destination path resolves beneath DIR. */
+  rxJail(dir: string): DestResult {
+    return this.dest(this.lib.escp_rx_jail(this.h, cstr(dir)), `--restrict ${dir}`);
+  }
+
+  /** What path is, resolved the way rxRoot would resolve it. */
+  rxProbe(path: string): PathKind | DestResult {
+    const st = this.lib.escp_rx_probe(this.h, cstr(path));
+    if (st === C.ESCP_KIND_DIR) return "dir";
+    if (st === C.ESCP_KIND_FILE) return "file";
+    if (st === C.ESCP_KIND_MISSING) return "missing";
+    return this.dest(st, `destination ${path}`);
+  }
+
+  /** Open path as the destination root, once (create: mkdir it when missing). */
+  rxRoot(path: string, create: boolean): DestResult {
+    return this.dest(this.lib.escp_rx_root(this.h, cstr(path), create ? 1 : 0), `destination ${path}`);
+  }
+
+  /** mkdir -p rel below the root ("" = the root); with -p its meta is applied at the end. */
+  rxDirAdd(rel: string, m: EntryMeta): DestResult {
+    return this.dest(this.lib.escp_rx_dir_add(this.h, cstr(rel), this.meta(m)), `directory ${rel}`);
+  }
+
+  /** -p: directory modes and times, children first. Returns how many could not be applied. */
+  rxDirsFinish(): number {
+    return this.check(this.lib.escp_rx_dirs_finish(this.h), "directory metadata");
+  }
+
+  /** Register a file for rel below the root (null: discard its blocks). C creates it, checks
+   * it against the digest given to rxFileExpect and names it (FILE_DONE = committed). */
+  rxFileAdd(fino: number, rel: string | null, size: number, m: EntryMeta): DestResult {
+    const st = this.lib.escp_rx_file_add(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m));
+    if (st === C.ESCP_E_RANGE) throw new EscpError("E_PROTOCOL", `file #${fino} announced with ${size} bytes, over the ${C.ESCP_MAX_FILE_SIZE}-byte limit`);
+    if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
+    return this.dest(st, `register file #${fino}`);
   }
 
   rxFileExpect(fino: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {
     const d = senderDigest && senderDigest.length === 32 ? senderDigest : null;
-    this.check(
-      this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d),
-      `expect file #${fino}`,
-    );
+    const st = this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `completion of file #${fino} names ${blocks} blocks, not the blocks its announced size implies`);
+    this.check(st, `expect file #${fino}`);
   }
 
   ctlSend(msg: Uint8Array): void {

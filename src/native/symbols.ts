@@ -21,7 +21,13 @@ export const symbols = {
   escp_last_error_detail: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_tx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   escp_tx_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
-  escp_rx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_jail: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_probe: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_root: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_dir_add: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_dirs_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_last_errno: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -74,6 +80,7 @@ export const ESCP_E_ABORTED = -22;
 export const ESCP_E_VERSION = -23;
 export const ESCP_E_DUP = -24;
 export const ESCP_E_CHANGED = -25;
+export const ESCP_E_PATH = -26;
 export const ESCP_P_THREADS = 1;
 export const ESCP_P_BLOCK_SIZE = 2;
 export const ESCP_P_IO_ENGINE = 3;
@@ -87,6 +94,7 @@ export const ESCP_P_IP_MODE = 10;
 export const ESCP_P_VERBOSE = 11;
 export const ESCP_P_PROFILE = 12;
 export const ESCP_P_COMPRESS = 13;
+export const ESCP_P_PRESERVE = 14;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -118,6 +126,19 @@ export const ESCP_S_STREAMS_UP = 4;
 export const ESCP_S_FRAMES_REJECTED = 5;
 export const ESCP_S_COUNT = 16;
 export const ESCP_CTL_MAX = 1048576;
+export const ESCP_MAX_FILE_SIZE = 9007199254740991;
+export const ESCP_MAX_PATH = 4095;
+export const ESCP_MAX_SEGMENT = 255;
+export const ESCP_BUFFERS_MAX = 1073741824;
+export const ESCP_META_MODE = 0;
+export const ESCP_META_ATIME_S = 1;
+export const ESCP_META_ATIME_NS = 2;
+export const ESCP_META_MTIME_S = 3;
+export const ESCP_META_MTIME_NS = 4;
+export const ESCP_META_COUNT = 5;
+export const ESCP_KIND_MISSING = 0;
+export const ESCP_KIND_FILE = 1;
+export const ESCP_KIND_DIR = 2;
 export const ESCP_KEY_LEN = 32;
 export const ESCP_SID_LEN = 16;
 export const ESCP_DIGEST_LEN = 32;

@@ -1,13 +1,11 @@
 // Feeds the walk of the sources to the receiver (FileList batches) and to the native sender
 // (tx_file_add) a window at a time, so memory and queues stay bounded whatever the file count.
-import type { FileEntry } from "../control/messages.ts";
+import { WINDOW_FILES, type FileEntry } from "../control/messages.ts";
 import type { EscpError } from "../errors/escp-error.ts";
 import type { FoundEntry, WalkItem } from "../fs/discover.ts";
 
 const BATCH_MAX_FILES = 2000;
 const BATCH_MAX_BYTES = 256 * 1024;
-/** Files announced but without a verdict at most; bounds memory, C queues and open files. */
-export const WINDOW_FILES = 4096;
 
 export interface AnnounceSink {
   fileList(files: FileEntry[], last: boolean): void;

@@ -3,8 +3,10 @@
 //   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there;
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
 //   (e.g. delete or grow a source file mid-send);
-//   ESCP_FAULT_CORRUPT_DIGEST=1   the sender reports a wrong BLAKE3 for every file (proves
-//   that a mismatch is caught, named, and never renamed into place);
+//   ESCP_FAULT_CORRUPT_DIGEST=<byte>   the sender reports a BLAKE3 with byte <byte> (0..31)
+//   flipped for every file (a mismatch is caught, named, and never given its final name);
+//   ESCP_FAULT_CORRUPT_RESULT=<byte>   the receiver reports success with such a digest (the
+//   sender must fail the file);
 //   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
 //   127.0.0.1:<port> (a fault proxy, harness/faults/net-proxy.ts) instead of the address
 //   and port the receiver reported.
@@ -27,14 +29,31 @@ export function faultPoint(role: Role, state: ProtocolState): void {
 
 export const faultsArmed = killAt !== "" || execAt !== "";
 
-const corrupt = process.env.ESCP_FAULT_CORRUPT_DIGEST === "1";
+function byteToFlip(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 && n < 32 ? n : undefined;
+}
 
-/** The digest to report: the real one, or (under fault injection) one with a flipped bit. */
-export function reportedDigest(d: Uint8Array): Uint8Array {
-  if (!corrupt || d.length === 0) return d;
+const corruptSent = byteToFlip("ESCP_FAULT_CORRUPT_DIGEST");
+const corruptResult = byteToFlip("ESCP_FAULT_CORRUPT_RESULT");
+
+function flipped(d: Uint8Array, at: number | undefined): Uint8Array {
+  if (at === undefined || d.length !== 32) return d;
   const bad = d.slice();
-  bad[0] = (bad[0] ?? 0) ^ 1;
+  bad[at] = (bad[at] ?? 0) ^ 0x5a;
   return bad;
+}
+
+/** The digest the sender reports in FileDone: the real one, or (fault injection) a wrong one. */
+export function reportedDigest(d: Uint8Array): Uint8Array {
+  return flipped(d, corruptSent);
+}
+
+/** The digest the receiver reports with a success: the real one, or (fault injection) a wrong one. */
+export function reportedResultDigest(d: Uint8Array): Uint8Array {
+  return flipped(d, corruptResult);
 }
 
 const dataPort = Number(process.env.ESCP_FAULT_DATA_PORT ?? "");

@@ -8,7 +8,7 @@ export function sessionParams(o: Options): SessionParams {
     threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengine, direct: !o.nodirect,
     checksum: !o.nochecksum, sparse: o.sparse, timeoutMs: o.timeoutMs, rateLimit: o.limit,
     ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, verbose: o.verbose,
-    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0,
+    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0, preserve: false,
   };
 }
 
@@ -16,6 +16,6 @@ export function receiverParams(init: SessionInit): SessionParams {
   return {
     threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, direct: init.direct,
     checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, rateLimit: 0, ipMode: init.ipMode,
-    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel,
+    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel, preserve: init.preserve,
   };
 }

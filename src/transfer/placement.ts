@@ -1,71 +1,97 @@
-// Where each announced entry lands on the receiver: scp naming rules (fs/dest-path.ts) plus
-// path safety (every name must resolve inside the destination root) and directory creation.
-import { mkdirSync, realpathSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+// Where each announced entry lands on the receiver: scp naming rules (fs/dest-path.ts) decide
+// the destination root and each entry's name relative to it; the native destination (directory
+// fds, no symlink followed below the root) opens the root once and does every file-system step.
+import { constants } from "node:os";
+import { posix } from "node:path";
 import type { FileEntry, SessionInit } from "../control/messages.ts";
-import { EscpError, describeSysError } from "../errors/escp-error.ts";
-import { resolveDestRoot, safeJoin } from "../fs/dest-path.ts";
-import { checkWritable, ensureDir } from "../fs/commit.ts";
-import { requireInside } from "../fs/contain.ts";
+import { EscpError } from "../errors/escp-error.ts";
+import { errnoText } from "../native/events.ts";
+import type { DestResult, NativeSession, PathKind } from "../native/session.ts";
+import { rejected, resolveDestRoot, safeJoin } from "../fs/dest-path.ts";
 
 export interface Placement {
-  /** Final path for an entry; creates directories on the way. Throws E_REJECTED_PATH / E_WRITE. */
-  pathFor(e: FileEntry): string;
+  /** The root as the user named it ("." = the login directory; under --restrict, inside DIR). */
+  readonly root: string;
+  /** An entry's name relative to the root ("" = the root itself, directories only). Throws
+   * E_REJECTED_PATH for a name that may not be written; E_PROTOCOL for a directory in a
+   * single-file transfer. */
+  relFor(e: FileEntry): string;
+  /** The path users see for a relative name. */
+  show(rel: string): string;
 }
 
-function statKind(p: string): "dir" | "file" | "missing" {
-  try {
-    return statSync(p).isDirectory() ? "dir" : "file";
-  } catch {
-    return "missing";
+/** Why a destination call failed, as a one-line error about `name` (a refusal names the
+ * sender's name; a system error the path on this host). */
+export function destFailure(r: Exclude<DestResult, { ok: true }>, name: string, shown: string): EscpError {
+  if (r.refused) return rejected(name, "a component below the destination is a symlink or not a directory");
+  return new EscpError("E_WRITE", `${shown}: ${errnoText(r.errno)}`, { path: shown, errno: r.errno });
+}
+
+function rootFailure(r: DestResult, path: string, what: string): EscpError {
+  if (r.ok) return new EscpError("E_INTERNAL", `${what} ${path}: no failure to report`);
+  const why = r.refused ? "it leads through a symlink or a non-directory" : errnoText(r.errno);
+  return new EscpError("E_DEST", `${what} ${path}: ${why}`, { path, errno: r.errno });
+}
+
+function kindOf(native: NativeSession, path: string): PathKind {
+  const k = native.rxProbe(path);
+  if (typeof k === "string") return k;
+  throw rootFailure(k, path, "destination");
+}
+
+const { EACCES, EPERM, EROFS } = constants.errno;
+const NOT_WRITABLE = new Set([EACCES, EPERM, EROFS]);
+
+function openRoot(native: NativeSession, path: string, create: boolean): void {
+  const r = native.rxRoot(path, create);
+  if (r.ok) return;
+  if (!r.refused && NOT_WRITABLE.has(r.errno)) {
+    throw new EscpError("E_DEST", `destination ${path} is not writable: ${errnoText(r.errno)}`, { path, errno: r.errno });
   }
+  throw rootFailure(r, path, create ? "cannot create destination" : "destination");
 }
 
-export function placeDestination(init: SessionInit): Placement {
-  const r = resolveDestRoot({ destPath: init.destPath, sources: init.sources, recursive: init.recursive, filelist: init.filelist }, statKind);
+function showUnder(root: string): (rel: string) => string {
+  const base = root.replace(/\/+$/, "");
+  return (rel) => (rel === "" ? root : root === "." ? rel : `${base}/${rel}`);
+}
+
+/** Decide the root from the session init (scp's rules) and open it; names are checked lexically
+ * here and resolved beneath the root by C. */
+export function placeDestination(init: SessionInit, native: NativeSession): Placement {
+  const r = resolveDestRoot(
+    { destPath: init.destPath, sources: init.sources, recursive: init.recursive, filelist: init.filelist },
+    (p) => kindOf(native, p),
+  );
   if ("singleFileTarget" in r) {
     const target = r.singleFileTarget;
-    checkWritable(dirname(target) || ".");
+    const root = posix.dirname(target);
+    const leaf = posix.basename(target);
+    openRoot(native, root, false);
     return {
-      pathFor: (e) => {
+      root,
+      show: showUnder(root),
+      relFor: (e) => {
         if (e.kind === "dir") throw new EscpError("E_PROTOCOL", `unexpected directory ${e.name} for a single-file transfer`);
-        return target;
+        return safeJoin("", leaf);
       },
     };
   }
   const root = r.root === "" ? "." : r.root;
-  if (statKind(root) === "missing") {
-    try {
-      mkdirSync(root);
-    } catch (e) {
-      throw new EscpError("E_DEST", `cannot create destination ${root}: ${describeSysError(e)}`, { path: root });
-    }
-  }
-  checkWritable(root);
-  const realRoot = realpathSync(root);
-  const inside = new Set<string>(); // directories already checked (and created)
-  /** `dir` must resolve inside the root before mkdir -p could follow a symlink out of it. */
-  const ensureInside = (dir: string, rel: string): void => {
-    if (inside.has(dir)) return;
-    requireInside(realRoot, dir, rel);
-    ensureDir(dir);
-    inside.add(dir);
-  };
+  openRoot(native, root, kindOf(native, root) === "missing");
   return {
-    pathFor: (e) => {
+    root,
+    show: showUnder(root),
+    relFor: (e) => {
       let rel = e.dst ?? e.name;
       if (r.stripTopLevel && e.dst === undefined) {
         const slash = rel.indexOf("/");
         rel = slash < 0 ? "" : rel.slice(slash + 1);
       }
-      if (rel === "") return root;
-      const final = safeJoin(root, rel);
-      // A directory is checked including its last component: an existing symlink there would
-      // lead its files (and -p's chmod) outside. A file's last component is not: the commit
-      // rename() replaces an existing symlink itself and never writes through it.
-      if (e.kind === "dir") ensureInside(final, rel);
-      else ensureInside(dirname(final), rel);
-      return final;
+      if (rel !== "") return safeJoin("", rel);
+      // `-r d host:new` maps d itself to the root: only a directory may take that place.
+      if (e.kind === "dir") return "";
+      throw rejected(e.name, "a file cannot take the place of the destination directory");
     },
   };
 }

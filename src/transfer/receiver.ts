@@ -1,35 +1,35 @@
 // Push transfer, receiver side (`escp --server`): session init over the control channel,
-// listen for the data streams, place files safely under the destination, verify, commit.
+// listen for the data streams, hand each announced name to the native destination (which
+// creates, verifies and names every file through directory fds), and report the verdicts.
 import type { Options } from "../config/options.ts";
 import type { ControlChannel } from "../control/channel.ts";
 import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
 import {
-  decodeControl, decodeSessionInit, encodeControl, encodeSessionReply,
-  MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
+  decodeControl, decodeSessionInit, encodeControl, encodeSessionReply, MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+  WINDOW_FILES, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import * as C from "../native/symbols.ts";
 import { configureLogger, log } from "../log/logger.ts";
-import { placeDestination, type Placement } from "./placement.ts";
-import { applyDirMeta, commitFile, removeQuietly, tempPathFor } from "../fs/commit.ts";
+import { destFailure, placeDestination, type Placement } from "./placement.ts";
 import { receiverParams } from "./params.ts";
-import { Cadence, hex, isZero } from "./pump.ts";
-import { faultPoint, faultsArmed } from "./fault-points.ts";
+import { Cadence, hex } from "./pump.ts";
+import { faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
 import { peerLost } from "./peer-lost.ts";
 import { profileMessages, SpanCollector } from "./profile-collect.ts";
 
 interface RxFile {
   entry: FileEntry;
-  final: string;
-  tmp: string;
+  shown: string; // where it lands, as users see it
   senderDigest?: Uint8Array;
-  rejected?: EscpError; // unsafe name: its blocks are sunk to /dev/null, then this is the verdict
+  rejected?: EscpError; // unsafe name: its blocks are discarded, then this is the verdict
   completed?: boolean; // the sender's FileDone arrived (a second one is a protocol error)
-  nativeCommit?: boolean; // C checks the digest and renames (FILE_DONE = committed)
 }
+
+const NO_DIGEST = new Uint8Array(0);
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
 export function bindAddress(env: Record<string, string | undefined>): string {
@@ -39,8 +39,6 @@ export function bindAddress(env: Record<string, string | undefined>): string {
 
 class Receiver {
   private readonly files = new Map<number, RxFile>();
-  private readonly dirs: [string, FileEntry][] = [];
-  private readonly umask = process.umask();
   private doneRequested = false;
   private resultQueue: FileResultMsg[] = [];
   private readonly spans?: SpanCollector;
@@ -77,7 +75,10 @@ class Receiver {
       this.failed++;
       log.warn(err.message);
     } else this.ok++;
-    this.resultQueue.push({ type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0, message: err?.message ?? "", bytes, digest });
+    this.resultQueue.push({
+      type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0,
+      message: err?.message ?? "", bytes, digest: err ? digest : reportedResultDigest(digest),
+    });
   }
 
   /** Send this drain pass's FileResults: one message, or batches of up to MAX_BATCH. */
@@ -91,81 +92,67 @@ class Receiver {
 
   private onFileList(files: FileEntry[]): void {
     faultPoint("receiver", "filelist");
-    const sid = hex(this.init.sessionId);
     for (const e of files) {
       if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
-      let final: string;
+      if (e.kind === "file" && this.files.size >= WINDOW_FILES) {
+        throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`);
+      }
+      let rel: string;
       try {
-        final = this.place.pathFor(e);
+        rel = this.place.relFor(e);
       } catch (err) {
         const x = toEscpError(err);
-        if (e.kind === "file") this.rejectFile(e, x);
-        else this.result(e.fino, x, 0, new Uint8Array(0)); // a refused directory: its files fail on their own
+        if (x.code !== "E_REJECTED_PATH") throw x;
+        if (e.kind === "file") this.discard(e, x);
+        else this.result(e.fino, x, 0, NO_DIGEST); // a refused directory: its files fail on their own
         continue;
       }
+      const shown = this.place.show(rel);
       if (e.kind === "dir") {
-        this.dirs.push([final, e]);
+        const r = this.native.rxDirAdd(rel, e);
+        if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), 0, NO_DIGEST);
         continue;
       }
-      // Without -p the whole commit (digest check + rename) happens in C, off this thread.
-      const nativeCommit = !this.init.preserve && this.init.ioEngine !== "dummy";
-      const f: RxFile = { entry: e, final, tmp: tempPathFor(final, sid, e.fino), nativeCommit };
-      this.files.set(e.fino, f); // the temp name is new to this session; C opens it O_TRUNC|O_NOFOLLOW
-      // Created with its final permission bits (umask applied by open; owner rw kept so a
-      // retried open cannot lock us out) so commit is usually one rename (see commitFile).
-      this.native.rxFileAdd(e.fino, f.tmp, e.size, (e.mode & 0o777) | 0o600, nativeCommit && (e.mode & 0o600) === 0o600 ? final : undefined);
-      if ((e.mode & 0o600) !== 0o600) f.nativeCommit = false; // needs a chmod first: commitFile
+      const r = this.native.rxFileAdd(e.fino, rel, e.size, e);
+      if (!r.ok) {
+        this.discard(e, destFailure(r, e.dst ?? e.name, shown));
+        continue;
+      }
+      this.files.set(e.fino, { entry: e, shown });
       this.announcedBytes += e.size;
     }
   }
 
-  /** A file we refuse to write still has blocks on the wire: register a sink for them. */
-  private rejectFile(e: FileEntry, err: EscpError): void {
-    this.files.set(e.fino, { entry: e, final: "", tmp: "/dev/null", rejected: err });
-    this.native.rxFileAdd(e.fino, "/dev/null", e.size);
+  /** A file we will not write still has blocks on the wire: C consumes and drops them. */
+  private discard(e: FileEntry, err: EscpError): void {
+    this.native.rxFileAdd(e.fino, null, e.size, e);
+    this.files.set(e.fino, { entry: e, shown: e.name, rejected: err });
   }
 
   private onEvent(ev: NativeEvent): void {
     const f = this.files.get(ev.fino);
-    if (ev.type === C.ESCP_EV_FILE_DONE && f) return this.finish(ev, f);
-    if (ev.type === C.ESCP_EV_FILE_ERROR && f) {
+    if ((ev.type === C.ESCP_EV_FILE_DONE || ev.type === C.ESCP_EV_FILE_ERROR) && f) {
+      faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
-      if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
-      removeQuietly(f.tmp);
-      if (ev.status === C.ESCP_E_DIGEST && f.nativeCommit) return this.result(ev.fino, this.mismatch(f, ev.digest), 0, ev.digest);
-      const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
-      const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : "E_WRITE";
-      return this.result(ev.fino, new EscpError(code, `${f.final}: ${why}`, { path: f.final, errno: ev.sysErrno }), 0, new Uint8Array(0));
+      if (f.rejected) return this.result(ev.fino, f.rejected, 0, NO_DIGEST);
+      if (ev.type === C.ESCP_EV_FILE_DONE) { // verified and named in C
+        log.debug(`committed ${f.shown}`, { bytes: ev.bytes });
+        return this.result(ev.fino, null, ev.bytes, ev.digest);
+      }
+      return this.result(ev.fino, this.fileError(f, ev), 0, ev.digest);
     }
     if (ev.type === C.ESCP_EV_FATAL || ev.type === C.ESCP_EV_STREAM_DOWN) throw peerLost(this.native, ev, "sender");
     if (ev.type === C.ESCP_EV_LOG) log.debug(`[C] ${ev.text}`);
   }
 
-  private mismatch(f: RxFile, got: Uint8Array): EscpError {
-    const want = f.senderDigest ?? new Uint8Array(0);
-    return new EscpError("E_DIGEST_MISMATCH", `${f.final}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(got)})`, { path: f.final });
-  }
-
-  private finish(ev: NativeEvent, f: RxFile): void {
-    faultPoint("receiver", "verify");
-    this.files.delete(ev.fino);
-    if (f.rejected) return this.result(ev.fino, f.rejected, 0, new Uint8Array(0));
-    if (f.nativeCommit) { // verified and renamed in C
-      log.debug(`committed ${f.final}`, { bytes: ev.bytes });
-      return this.result(ev.fino, null, ev.bytes, ev.digest);
+  private fileError(f: RxFile, ev: NativeEvent): EscpError {
+    if (ev.status === C.ESCP_E_DIGEST) {
+      const want = f.senderDigest ?? NO_DIGEST;
+      return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
     }
-    const want = f.senderDigest ?? new Uint8Array(0);
-    if (this.init.checksum && (isZero(ev.digest) || hex(want) !== hex(ev.digest))) {
-      removeQuietly(f.tmp);
-      return this.result(ev.fino, this.mismatch(f, ev.digest), 0, ev.digest);
-    }
-    try {
-      if (this.init.ioEngine !== "dummy") commitFile(f.tmp, f.final, f.entry, this.init.preserve, this.umask);
-    } catch (err) {
-      return this.result(ev.fino, toEscpError(err), 0, ev.digest);
-    }
-    log.debug(`committed ${f.final}`, { bytes: ev.bytes });
-    this.result(ev.fino, null, ev.bytes, ev.digest);
+    const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
+    const code = ev.status === C.ESCP_E_ABORTED ? "E_SOURCE_UNREADABLE" : ev.status === C.ESCP_E_PROTO ? "E_PROTOCOL" : "E_WRITE";
+    return new EscpError(code, `${f.shown}: ${why}`, { path: f.shown, errno: ev.sysErrno });
   }
 
   private onControl(buf: Uint8Array): void {
@@ -185,15 +172,12 @@ class Receiver {
     if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
     if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
     if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
+    if (m.code === "" && m.bytes !== f.entry.size) {
+      throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${f.entry.size}`);
+    }
     f.completed = true;
     if (!f.rejected) f.senderDigest = m.digest;
     this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
-  }
-
-  /** Session failed: no partial file may survive under any name. */
-  discardPending(): void {
-    for (const f of this.files.values()) if (!f.rejected) removeQuietly(f.tmp);
-    this.files.clear();
   }
 
   async run(channelExited: () => boolean): Promise<void> {
@@ -207,7 +191,10 @@ class Receiver {
       this.spans?.poll();
       await cadence.next(busy);
     }
-    if (this.init.preserve) for (const [p, e] of [...this.dirs].reverse()) applyDirMeta(p, e);
+    if (this.init.preserve) {
+      const failed = this.native.rxDirsFinish();
+      if (failed > 0) log.warn(`-p: the mode or times of ${failed} directories could not be applied`);
+    }
     log.record("session done", { filesOk: this.ok, filesFailed: this.failed });
     if (this.spans) for (const m of profileMessages(this.spans.finish())) this.send(m);
     this.send({ type: "sessionDoneAck", filesOk: this.ok, filesFailed: this.failed });
@@ -218,36 +205,62 @@ async function replyError(ch: ControlChannel, err: EscpError): Promise<void> {
   await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port: 0, address: "", error: { code: err.code, message: err.message } }));
 }
 
+/** What session init asks of this server, checked against the server's own options. */
+function acceptInit(opts: Options, init: SessionInit): void {
+  if (init.role !== "receiver") {
+    throw new EscpError("E_VERSION", `the sender asked this escp to act as ${init.role}; protocol ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR} here only receives`);
+  }
+  if (opts.restrict !== undefined && init.logfile !== "") {
+    throw new EscpError("E_USAGE", "--logfile is not allowed by this server: it restricts where the session may write (--restrict)");
+  }
+}
+
+/** Decode and check session init, start logging, open the destination (beneath --restrict). */
+function openSession(opts: Options, init: SessionInit): { native: NativeSession; place: Placement } {
+  acceptInit(opts, init);
+  configureLogger({
+    verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
+    ...(init.logfile ? { logfile: init.logfile } : {}),
+  });
+  log.record("session init", {
+    dest: init.destPath, threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, checksum: init.checksum,
+    direct: init.direct, sparse: init.sparse, preserve: init.preserve, ports: `${init.portStart}+${init.portRange}`,
+    ...(opts.restrict === undefined ? {} : { restrict: opts.restrict }),
+  });
+  const native = new NativeSession("receiver", receiverParams(init));
+  try {
+    if (opts.restrict !== undefined) {
+      const r = native.rxJail(opts.restrict);
+      if (!r.ok) throw new EscpError("E_DEST", `--restrict ${opts.restrict}: ${errnoText(r.errno)}`, { path: opts.restrict });
+    }
+    return { native, place: placeDestination(init, native) };
+  } catch (e) {
+    native.close();
+    throw e;
+  }
+}
+
 /** `escp --server`: returns the process exit status. */
 export async function runReceiver(opts: Options): Promise<number> {
   const ch = opts.mgmt ? await serveMgmt(opts.mgmt) : serverStdioChannel();
   let exited = false;
   void ch.exited.then(() => { exited = true; });
   let init: SessionInit;
+  let native: NativeSession;
   let place: Placement;
   try {
     init = decodeSessionInit(await ch.recv(120_000));
     faultPoint("receiver", "init");
-    configureLogger({
-      verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
-      ...(init.logfile ? { logfile: init.logfile } : {}),
-    });
-    log.record("session init", {
-      dest: init.destPath, threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, checksum: init.checksum,
-      direct: init.direct, sparse: init.sparse, preserve: init.preserve, ports: `${init.portStart}+${init.portRange}`,
-    });
-    place = placeDestination(init);
+    ({ native, place } = openSession(opts, init));
   } catch (e) {
     const err = toEscpError(e);
+    log.error(err.message);
     await replyError(ch, err).catch(() => undefined);
     await ch.close();
     return err.exitCode;
   }
-  let native: NativeSession | undefined;
-  let rx: Receiver | undefined;
   let replied = false;
   try {
-    native = new NativeSession("receiver", receiverParams(init));
     native.setKey(init.key, init.sessionId);
     const addr = bindAddress(process.env);
     const port = native.listen(addr, init.portStart, init.portRange);
@@ -255,20 +268,18 @@ export async function runReceiver(opts: Options): Promise<number> {
     log.debug("listening for data streams", { address: addr, port });
     replied = true;
     await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address: addr }));
-    rx = new Receiver(init, native, place);
-    await rx.run(() => exited);
+    await new Receiver(init, native, place).run(() => exited);
   } catch (e) {
     const err = toEscpError(e);
     log.error(err.message);
     // Before the reply (e.g. every data port busy) the sender waits for one: say why in it.
     if (!replied) await replyError(ch, err).catch(() => undefined);
     try {
-      native?.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
+      native.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
     } catch {
       // the control stream may already be gone; ssh stderr still carries the log line
     }
-    native?.close(); // threads joined: nothing writes the temporaries any more
-    rx?.discardPending();
+    native.close(); // threads joined, then every temporary of an unfinished file is removed
     await ch.close();
     return err.exitCode;
   }
