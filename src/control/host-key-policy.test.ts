@@ -59,7 +59,9 @@ describe("hostKeyConfig", () => {
 
   test("other options and bad values are E_USAGE", () => {
     expect(usageError(() => hostKeyConfig(["ProxyCommand=nc %h %p"]))).toBe("the built-in ssh client does not support -o ProxyCommand=nc %h %p; use the system ssh");
-    expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking"]))).toContain("does not support -o StrictHostKeyChecking");
+    expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking"]))).toBe("-o StrictHostKeyChecking: missing value");
+    expect(usageError(() => hostKeyConfig(["UserKnownHostsFile= "]))).toBe("-o UserKnownHostsFile= : missing value");
+    expect(usageError(() => hostKeyConfig(["Strict-Host=yes"]))).toContain("does not support -o Strict-Host=yes");
     expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking=maybe"]))).toBe("-o StrictHostKeyChecking=maybe: expected one of yes, on, ask, accept-new, no, off");
     expect(usageError(() => hostKeyConfig(["BatchMode=sometimes"]))).toContain("-o BatchMode=sometimes");
   });

@@ -68,12 +68,13 @@ function choice<T>(set: Map<string, string>, key: string, values: Record<string,
 export function hostKeyConfig(sshOptions: readonly string[], home: string = os.homedir()): HostKeyConfig {
   const set = new Map<string, string>();
   for (const opt of sshOptions) {
-    const m = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(\S.*?)\s*$/s.exec(opt);
+    const m = /^\s*([A-Za-z0-9]+)(?:\s*=\s*|\s+|$)(.*?)\s*$/s.exec(opt);
     const key = m?.[1]?.toLowerCase();
     if (m === null || key === undefined || !Object.hasOwn(OPTION_NAMES, key)) {
       throw new EscpError("E_USAGE", `the built-in ssh client does not support -o ${opt}; use the system ssh`);
     }
-    if (!set.has(key)) set.set(key, m[2] ?? "");
+    if (m[2] === undefined || m[2] === "") throw new EscpError("E_USAGE", `-o ${opt}: missing value`);
+    if (!set.has(key)) set.set(key, m[2]);
   }
   choice(set, "batchmode", YES_NO, true); // checked only: the built-in client never prompts anyway
   const user = set.get("userknownhostsfile");
