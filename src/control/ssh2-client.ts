@@ -1,12 +1,13 @@
 // The built-in SSH transport (npm ssh2, pure JS under Bun) for hosts without a system ssh: runs the
 // remote escp over an exec channel and maps ssh2's failures onto the same codes as ssh.ts.
-// Host keys are NOT verified yet (accept and warn with the SHA256 fingerprint): known_hosts is TODO.
-import { createHash } from "node:crypto";
+// Host keys are verified against known_hosts like OpenSSH (host-key-policy.ts) before authentication.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client, type ClientChannel, type ConnectConfig, type CipherAlgorithm } from "ssh2";
 import { EscpError } from "../errors/escp-error.ts";
+import { log } from "../log/logger.ts";
+import { hostKeyChecker, hostKeyConfig, type HostKeyChecker } from "./host-key-policy.ts";
 import { streamChannel, TextTail, within, type ControlChannel } from "./channel.ts";
 import { classifySshFailure, remoteCommandString, type SshOpts, type SshTarget } from "./ssh.ts";
 
@@ -23,7 +24,6 @@ const UNREACHABLE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EH
 function unsupported(o: SshOpts): string | undefined {
   if (o.jumpHost !== undefined) return "-J (jump host)";
   if (o.sshConfig !== undefined) return "-F (ssh config file)";
-  if (o.sshOptions.length > 0) return `-o ${o.sshOptions[0]}`;
   if (o.cipher !== undefined && !CIPHERS.includes(o.cipher as CipherAlgorithm)) return `-c ${o.cipher}`;
   return undefined;
 }
@@ -42,24 +42,33 @@ function privateKey(o: SshOpts): Buffer | undefined {
   return undefined;
 }
 
-function connectConfig(o: SshOpts & { user: string }, target: SshTarget, warn: (s: string) => void): ConnectConfig {
+/** Whether the server's host key passed, and why not if it was refused. */
+interface HostKeyGate { verified: boolean; refusal: EscpError | undefined }
+
+function connectConfig(o: SshOpts & { user: string }, target: SshTarget, port: number, checker: HostKeyChecker, gate: HostKeyGate): ConnectConfig {
   const agent = process.env.SSH_AUTH_SOCK;
   return {
     host: target.host,
-    port: target.port ?? (o.port || 22),
+    port,
     username: target.user ?? o.user,
     privateKey: privateKey(o),
-    // Like OpenSSH, use a running agent for authentication; -A additionally forwards it.
+    // Like OpenSSH, use a running agent for authentication; -A additionally forwards it. ssh2
+    // requests forwarding with the exec, which runs only after "ready" (key verified, authenticated).
     agent: agent !== undefined && agent !== "" ? agent : undefined,
     agentForward: o.agent && agent !== undefined && agent !== "",
     forceIPv4: o.ipv4 || undefined,
     forceIPv6: o.ipv6 || undefined,
     readyTimeout: READY_TIMEOUT_MS,
-    algorithms: { kex: [...KEX], cipher: o.cipher !== undefined ? [o.cipher as CipherAlgorithm] : [...CIPHERS] },
-    hostVerifier: (key: Buffer) => {
-      const fp = createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
-      warn(`escp: warning: host key of ${target.host} not verified (built-in ssh client): SHA256:${fp}`);
-      return true;
+    algorithms: {
+      kex: [...KEX],
+      cipher: o.cipher !== undefined ? [o.cipher as CipherAlgorithm] : [...CIPHERS],
+      serverHostKey: checker.algorithms,
+    },
+    // Runs during key exchange, before any authentication; false makes ssh2 abort the connection.
+    hostVerifier: (key: Buffer): boolean => {
+      gate.refusal ??= checker.verify(key);
+      gate.verified = gate.refusal === undefined;
+      return gate.verified;
     },
   };
 }
@@ -78,10 +87,16 @@ export function classifySsh2Error(e: unknown, host: string): EscpError {
   return new EscpError("E_SSH_FAILED", `ssh to ${host} failed: ${msg}`, { cause: e });
 }
 
-function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string): Promise<ClientChannel> {
+function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string, gate: HostKeyGate): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
-    conn.on("error", (e) => reject(classifySsh2Error(e, host))); // stays attached: later errors end the stream
+    // stays attached: later errors end the stream
+    conn.on("error", (e) => reject(gate.refusal ?? classifySsh2Error(e, host)));
     conn.once("ready", () => {
+      if (!gate.verified) { // cannot happen with ssh2's verifier contract; never exec (or forward an agent) unverified
+        conn.end();
+        reject(gate.refusal ?? new EscpError("E_INTERNAL", `ssh to ${host}: ready before the host key was verified`));
+        return;
+      }
       conn.exec(cmd, (err, stream) => (err ? reject(classifySsh2Error(err, host)) : resolve(stream)));
     });
     try {
@@ -132,15 +147,16 @@ export async function openSsh2Channel(
 ): Promise<ControlChannel> {
   const bad = unsupported(o);
   if (bad !== undefined) throw new EscpError("E_USAGE", `the built-in ssh client does not support ${bad}; use the system ssh`);
-  const stderr = new TextTail(null);
+  const port = target.port ?? (o.port || 22);
   const warned = new Set<string>();
   const warn = (s: string): void => {
     if (warned.has(s)) return;
     warned.add(s);
-    stderr.append(`${s}\n`);
-    process.stderr.write(`${s}\n`);
+    log.warn(s);
   };
+  const checker = hostKeyChecker(hostKeyConfig(o.sshOptions), target.host, port, warn);
+  const gate: HostKeyGate = { verified: false, refusal: undefined };
   const conn = new Client();
-  const stream = await connect(conn, connectConfig(o, target, warn), target.host, remoteCommandString(remoteCmd));
-  return wrapExec(conn, stream, stderr, target.host, echoStderr);
+  const stream = await connect(conn, connectConfig(o, target, port, checker, gate), target.host, remoteCommandString(remoteCmd), gate);
+  return wrapExec(conn, stream, new TextTail(null), target.host, echoStderr);
 }

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   E_SSH_UNREACHABLE: { scope: "session", exit: 4, meaning: "the remote host cannot be reached" },
   E_SSH_AUTH: { scope: "session", exit: 4, meaning: "SSH authentication failed" },
   E_SSH_FAILED: { scope: "session", exit: 4, meaning: "ssh failed before escp started on the remote host" },
+  E_SSH_HOSTKEY: { scope: "session", exit: 4, meaning: "the SSH host key is unknown or changed" },
   E_REMOTE_MISSING: { scope: "session", exit: 5, meaning: "escp is not installed or not runnable on the remote host" },
   E_VERSION: { scope: "session", exit: 5, meaning: "the two sides speak different protocol versions" },
   E_HANDSHAKE: { scope: "session", exit: 5, meaning: "session init over the SSH channel failed" },
