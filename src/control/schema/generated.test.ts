@@ -13,7 +13,7 @@ const HERE = import.meta.dir;
 const GEN_SH = join(HERE, "gen.sh");
 
 function genSh(args: string[], schemaDir?: string): { code: number; err: string } {
-  const env = schemaDir === undefined ? process.env : { ...process.env, ESCP_SCHEMA_DIR: schemaDir };
+  const env = { ...process.env, BUN: process.execPath, ...(schemaDir === undefined ? {} : { ESCP_SCHEMA_DIR: schemaDir }) };
   const r = Bun.spawnSync(["bash", GEN_SH, ...args], { env, stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode ?? -1, err: r.stderr.toString() };
 }
