@@ -6,10 +6,10 @@ import type { EscpError } from "../errors/escp-error.ts";
 import { MAX_PATH_BYTES, rejected } from "../fs/dest-path.ts";
 import type { FoundEntry, WalkItem } from "../fs/discover.ts";
 
-export const BATCH_MAX_FILES = 2000;
+const BATCH_MAX_FILES = 2000;
 /** Encoded bytes (batch-bytes.ts bounds) after which a FileList batch is closed. The last entry
  *  may overshoot by one entry (≤ 2 × 4,095-byte strings), far below ESCP_CTL_MAX. */
-export const BATCH_MAX_BYTES = 256 * 1024;
+const BATCH_MAX_BYTES = 256 * 1024;
 /** Files announced but without a verdict at most; bounds memory, C queues and open files. */
 export const WINDOW_FILES = 4096;
 
