@@ -2,7 +2,7 @@
 // data-port walking, --builtin-ssh, -p, --sparse, --logfile, ESCP_CONFIG, -l, -S and the ssh argv,
 // -v/-q, the progress bar under a pseudo-terminal, and IPv6 ([::1]:path with -6) through sshd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -244,6 +244,22 @@ describe("--logfile", () => {
     const server = jsonLines(`${base}.server`);
     expect(fieldsOf(server, "session init")).toMatchObject({ dest: dst });
     expect(fieldsOf(server, "session done")).toMatchObject({ filesOk: 1, filesFailed: 0 });
+  });
+
+  test("a symlink at PATH.server is refused by the receiver: exit 2 naming it, the victim untouched", async () => {
+    const src = await source("log-victim-src.bin", 64 * 1024, 9);
+    const dst = join(tmp, "log-victim-out.bin");
+    const base = join(tmp, "evil-log");
+    const victim = join(tmp, "victim.txt");
+    writeFileSync(victim, "do not append here\n", { mode: 0o644 });
+    const before = statSync(victim);
+    symlinkSync(victim, `${base}.server`);
+    const r = await runEscp([...BASE, "--logfile", base, src, dst]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^escp: .*--logfile ${base}\\.server: refusing to log there: it is a symbolic link\n$`));
+    expect(readFileSync(victim, "utf8")).toBe("do not append here\n");
+    expect(statSync(victim)).toMatchObject({ size: before.size, mode: before.mode, mtimeMs: before.mtimeMs });
+    expect(existsSync(dst)).toBe(false);
   });
 });
 

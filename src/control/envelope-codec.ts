@@ -2,6 +2,7 @@
 // of messages.ts. Encoding validates first (E_INTERNAL); decoding verifies then validates (E_PROTOCOL).
 import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
+import { ESCP_CTL_MAX } from "../native/symbols.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
 import { guarded, text, validateControl } from "./message-checks.ts";
 import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
@@ -20,8 +21,8 @@ import { ProfileData } from "./schema/generated/escp/control/profile-data.ts";
 import { SessionDone } from "./schema/generated/escp/control/session-done.ts";
 import { SessionDoneAck } from "./schema/generated/escp/control/session-done-ack.ts";
 
-/** Largest control message accepted (a long file-list batch); far below any line/frame cap. */
-export const MAX_CONTROL_BYTES = 16 * 1024 * 1024;
+/** Largest control message sent or accepted: the native CTL frame limit (escp.h ESCP_CTL_MAX). */
+export const MAX_CONTROL_BYTES = ESCP_CTL_MAX;
 const UTF8 = flatbuffers.Encoding.UTF8_BYTES;
 type B = flatbuffers.Builder;
 

@@ -1,23 +1,13 @@
 // Structural verifier for escp.fbs buffers: the checks flatc's C++ Verifier does (identifier,
 // vtables, every field, string and vector inside the buffer), which the JS runtime lacks — its
 // reads past the end silently yield 0. Run before any generated accessor touches a buffer.
+// The per-table field lists are generated from escp.fbs (schema/gen.sh → generated/verify-tables.ts).
 import { EscpError } from "../errors/escp-error.ts";
+import type { FieldSpec, TableSpec } from "./fb-table-spec.ts";
+import { ENVELOPE, FILE_IDENTIFIER, SESSION_INIT, SESSION_REPLY } from "./schema/generated/verify-tables.ts";
 
-/** One field slot: scalar byte width, "s" string, "b" [ubyte], or a nested table / table vector / union. */
-export type FieldSpec =
-  | 1 | 2 | 4 | 8
-  | "s"
-  | "b"
-  | { table: TableSpec }
-  | { tables: TableSpec }
-  | { union: Readonly<Record<number, TableSpec>> };
+export { ENVELOPE, FILE_IDENTIFIER, SESSION_INIT, SESSION_REPLY };
 
-export interface TableSpec {
-  readonly name: string;
-  readonly fields: readonly FieldSpec[]; // index = field id in escp.fbs
-}
-
-export const FILE_IDENTIFIER = "ESC1";
 const MAX_DEPTH = 8;
 
 function fail(what: string): never {
@@ -123,34 +113,6 @@ export function verifyBuffer(buf: Uint8Array, root: TableSpec, maxBytes: number)
   return rootPos;
 }
 
-const SOURCE_NAME: TableSpec = { name: "SourceName", fields: ["s", 1] };
-export const SESSION_INIT: TableSpec = {
-  name: "SessionInit",
-  fields: [4, 4, "b", "b", 1, 4, 8, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 1, 8, "s", "s", 1, 1, { tables: SOURCE_NAME }, 1, 1],
-};
-/** Only the version fields: checked before the rest so a future major gets E_VERSION. */
-export const VERSION_ONLY: TableSpec = { name: "version header", fields: [4, 4] };
-const REPLY_ERROR: TableSpec = { name: "ReplyError", fields: ["s", "s"] };
-export const SESSION_REPLY: TableSpec = {
-  name: "SessionReply",
-  fields: [4, 4, 4, "s", { table: REPLY_ERROR }],
-};
-const FILE_ENTRY: TableSpec = { name: "FileEntry", fields: [8, 1, "s", 8, 4, 8, 4, 8, 4, "s"] };
-const FILE_LIST: TableSpec = { name: "FileList", fields: [{ tables: FILE_ENTRY }, 1] };
-const FILE_DONE: TableSpec = { name: "FileDone", fields: [8, 8, 8, "s", 4, "s", "b"] };
-const FILE_RESULT: TableSpec = { name: "FileResult", fields: [8, "s", 4, "s", 8, "b"] };
-const ERROR_MSG: TableSpec = { name: "ErrorMsg", fields: ["s", "s", 1, 8, "s"] };
-const SESSION_DONE: TableSpec = { name: "SessionDone", fields: [8, 8] };
-const SESSION_DONE_ACK: TableSpec = { name: "SessionDoneAck", fields: [8, 8] };
-const KEEPALIVE: TableSpec = { name: "Keepalive", fields: [] };
-const PROFILE_DATA: TableSpec = { name: "ProfileData", fields: ["s", 4, 8, 8, 8, "b", "b", 1] };
-export const ENVELOPE: TableSpec = {
-  name: "Envelope",
-  fields: [1, {
-    union: {
-      1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG,
-      5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA,
-      9: { name: "FileDoneBatch", fields: [{ tables: FILE_DONE }] }, 10: { name: "FileResultBatch", fields: [{ tables: FILE_RESULT }] },
-    },
-  }],
-};
+/** Only the version fields (SessionInit's first two, which every major keeps): checked before
+ *  the rest so a future major gets E_VERSION rather than E_PROTOCOL. */
+export const VERSION_ONLY: TableSpec = { name: "version header", fields: SESSION_INIT.fields.slice(0, 2) };

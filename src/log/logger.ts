@@ -1,8 +1,9 @@
-// The one logger: levels debug/info/warn/error; JSON lines to `<logfile>.client|.server`
-// (mode 0600, append); terminal output only through progress.term. Secrets never logged.
+// The one logger: levels debug/info/warn/error; JSON lines to `<logfile>.client|.server` (0600,
+// append, opened by open-logfile.ts); terminal output only through progress.term. No secrets.
 // EScp differs: log files are 0600 (not 0644) and hold JSON lines; no syslog.
-import { closeSync, fchmodSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { term } from "../cli/progress.ts";
+import { openLogFile } from "./open-logfile.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
@@ -29,7 +30,8 @@ const state: LoggerState = { verbose: false, quiet: false, role: "client", sessi
 /** Field names that may hold key material: dropped from every log line. */
 const SECRET_NAME = /key|secret|token|passw/i;
 
-/** Set up logging for this process; replaces any previous configuration. */
+/** Set up logging for this process; replaces any previous configuration. Throws EscpError
+ *  (E_USAGE) when the log file may not be used (open-logfile.ts). */
 export function configureLogger(cfg: LoggerConfig): void {
   closeLogger();
   state.verbose = cfg.verbose;
@@ -38,14 +40,8 @@ export function configureLogger(cfg: LoggerConfig): void {
   state.sessionId = cfg.sessionId;
   if (cfg.logfile === undefined) return;
   const path = `${cfg.logfile}.${cfg.role}`;
-  try {
-    const fd = openSync(path, "a", 0o600);
-    fchmodSync(fd, 0o600); // an older file may have looser permissions
-    state.fd = fd;
-    state.logPath = path;
-  } catch (e) {
-    term.warn(`warning: --logfile ${path}: cannot open: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  state.fd = openLogFile(path); // throws E_USAGE: the sender exits 2, the receiver says so in its reply
+  state.logPath = path;
 }
 
 /** The session id is known only after the handshake; later lines carry it. */

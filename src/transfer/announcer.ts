@@ -1,10 +1,14 @@
 // Feeds the walk of the sources to the receiver (FileList batches) and to the native sender
 // (tx_file_add) a window at a time, so memory and queues stay bounded whatever the file count.
+import { fileEntryBytes } from "../control/batch-bytes.ts";
 import { WINDOW_FILES, type FileEntry } from "../control/messages.ts";
 import type { EscpError } from "../errors/escp-error.ts";
+import { MAX_PATH_BYTES, rejected } from "../fs/dest-path.ts";
 import type { FoundEntry, WalkItem } from "../fs/discover.ts";
 
 const BATCH_MAX_FILES = 2000;
+/** Encoded bytes (batch-bytes.ts bounds) after which a FileList batch is closed. The last entry
+ *  may overshoot by one entry (≤ 2 × 4,095-byte strings), far below ESCP_CTL_MAX. */
 const BATCH_MAX_BYTES = 256 * 1024;
 
 export interface AnnounceSink {
@@ -13,6 +17,15 @@ export interface AnnounceSink {
   dir(fino: number, e: FoundEntry): void;
   problem(err: EscpError): void;
   finished(): void; // no more files will be added
+}
+
+/** Names the receiver would refuse anyway (and that could not fit a control message) stop here. */
+function overLong(e: FoundEntry): EscpError | undefined {
+  if (Buffer.byteLength(e.name, "utf8") > MAX_PATH_BYTES) return rejected(e.name, `name is over ${MAX_PATH_BYTES} bytes`);
+  if (e.dst !== undefined && Buffer.byteLength(e.dst, "utf8") > MAX_PATH_BYTES) {
+    return rejected(e.dst, `destination is over ${MAX_PATH_BYTES} bytes`);
+  }
+  return undefined;
 }
 
 function toFileEntry(fino: number, e: FoundEntry): FileEntry {
@@ -48,9 +61,15 @@ export class Announcer {
       const item = next.value;
       if (item.kind === "problem") this.sink.problem(item.error);
       if (item.kind !== "entry") continue;
+      const tooLong = overLong(item.entry);
+      if (tooLong !== undefined) {
+        this.sink.problem(tooLong);
+        continue;
+      }
       const fino = ++this.fino;
-      batch.push(toFileEntry(fino, item.entry));
-      bytes += item.entry.name.length + (item.entry.dst?.length ?? 0) + 96;
+      const entry = toFileEntry(fino, item.entry);
+      batch.push(entry);
+      bytes += fileEntryBytes(entry);
       if (item.entry.kind === "file") files.push([fino, item.entry]);
       else this.sink.dir(fino, item.entry);
     }

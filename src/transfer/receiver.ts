@@ -5,6 +5,7 @@ import type { Options } from "../config/options.ts";
 import type { ControlChannel } from "../control/channel.ts";
 import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
+import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
 import {
   decodeControl, decodeSessionInit, encodeControl, encodeSessionReply, MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR,
   WINDOW_FILES, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
@@ -81,13 +82,13 @@ class Receiver {
     });
   }
 
-  /** Send this drain pass's FileResults: one message, or batches of up to MAX_BATCH. */
+  /** Send this drain pass's FileResults: one message, or batches of up to MAX_BATCH that fit a control message. */
   private flushResults(): void {
     const q = this.resultQueue;
     if (q.length === 0) return;
     this.resultQueue = [];
     if (q.length === 1) return this.send(q[0]!);
-    for (let i = 0; i < q.length; i += MAX_BATCH) this.send({ type: "fileResults", items: q.slice(i, i + MAX_BATCH) });
+    for (const items of cutBatches(q, MAX_BATCH, verdictBytes)) this.send({ type: "fileResults", items });
   }
 
   private onFileList(files: FileEntry[]): void {

@@ -9,6 +9,7 @@ import { isErrorCode } from "../errors/codes.ts";
 import { summarize, walk, type FoundEntry, type SourceSpec, type Summary } from "../fs/discover.ts";
 import { encodeControl, decodeControl, MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileDoneMsg, type FileResultMsg, type SessionInit } from "../control/messages.ts";
 import { Announcer } from "./announcer.ts";
+import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
 import { NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import { peerLost } from "./peer-lost.ts";
@@ -73,13 +74,13 @@ class Sender {
     this.lastSentAt = Date.now();
   }
 
-  /** Send the queued FileDone messages: one message, or batches of up to MAX_BATCH. */
+  /** Send the queued FileDone messages: one message, or batches of up to MAX_BATCH that fit a control message. */
   private flushDone(): void {
     const q = this.doneQueue;
     if (q.length === 0) return;
     this.doneQueue = [];
     if (q.length === 1) return this.send(q[0]!);
-    for (let i = 0; i < q.length; i += MAX_BATCH) this.send({ type: "fileDones", items: q.slice(i, i + MAX_BATCH) });
+    for (const items of cutBatches(q, MAX_BATCH, verdictBytes)) this.send({ type: "fileDones", items });
   }
 
   /** Wire the walk to the receiver and the native queue; step() is called every tick. */

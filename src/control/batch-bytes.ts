@@ -1,0 +1,53 @@
+// Upper bounds on the encoded size of batched control messages, so batches are cut by the bytes
+// they really take (UTF-8, FlatBuffers padding and vtables) and stay within ESCP_CTL_MAX.
+import { ESCP_CTL_MAX } from "../native/symbols.ts";
+import type { FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
+
+/** Envelope, union and batch-table headers, the vector length and the builder's final alignment. */
+const MESSAGE_FIXED = 128;
+/** A FileEntry besides its strings: 53 field bytes + ≤ 43 alignment + soffset + 24-byte vtable + vector slot ≈ 132. */
+const ENTRY_FIXED = 160;
+/** A FileDone/FileResult besides its strings: ≈ 103 for the table and its vector slot + ≤ 39 for the digest. */
+const VERDICT_FIXED = 160;
+
+/** Payload bytes one control message may hold for its items (the rest is MESSAGE_FIXED). */
+export const CONTROL_ITEMS_BUDGET = ESCP_CTL_MAX - MESSAGE_FIXED;
+
+/** At most what a FlatBuffers string takes: u32 length, UTF-8 bytes, NUL, ≤ 3 padding. */
+export function stringBytes(s: string | undefined): number {
+  return s === undefined ? 0 : Buffer.byteLength(s, "utf8") + 8;
+}
+
+export function fileEntryBytes(f: FileEntry): number {
+  return ENTRY_FIXED + stringBytes(f.name) + stringBytes(f.dst);
+}
+
+export function verdictBytes(m: FileDoneMsg | FileResultMsg): number {
+  return VERDICT_FIXED + stringBytes(m.code) + stringBytes(m.message);
+}
+
+/** Encoded size bound of a whole batch message holding `items`. */
+export function batchBytes<T>(items: readonly T[], sizeOf: (t: T) => number): number {
+  return items.reduce((sum, t) => sum + sizeOf(t), MESSAGE_FIXED);
+}
+
+/**
+ * Cuts `items` into runs of at most `maxItems` whose sizes sum to at most `budget` (an item
+ * larger than the budget alone still travels alone: the native send then names the problem).
+ */
+export function* cutBatches<T>(items: readonly T[], maxItems: number, sizeOf: (t: T) => number,
+  budget = CONTROL_ITEMS_BUDGET): Generator<T[]> {
+  let run: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (run.length > 0 && (run.length >= maxItems || bytes + size > budget)) {
+      yield run;
+      run = [];
+      bytes = 0;
+    }
+    run.push(item);
+    bytes += size;
+  }
+  if (run.length > 0) yield run;
+}

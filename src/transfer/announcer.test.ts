@@ -1,0 +1,57 @@
+// FileList batches of worst-case entries (4,095-byte multi-byte names and dsts) fit one control
+// message; entries whose name or dst the receiver could never accept are refused, not sent.
+import { describe, expect, test } from "bun:test";
+import { encodeControl, type FileEntry } from "../control/messages.ts";
+import type { EscpError } from "../errors/escp-error.ts";
+import type { FoundEntry, WalkItem } from "../fs/discover.ts";
+import { ESCP_CTL_MAX } from "../native/symbols.ts";
+import { Announcer } from "./announcer.ts";
+
+function found(i: number, name: string, dst?: string): WalkItem {
+  const entry: FoundEntry = { kind: "file", path: `/src/${i}`, name, size: 1, mode: 0o644,
+    mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ...(dst === undefined ? {} : { dst }) };
+  return { kind: "entry", entry };
+}
+
+function announceAll(items: WalkItem[]): { batches: FileEntry[][]; problems: EscpError[]; files: number } {
+  const out = { batches: [] as FileEntry[][], problems: [] as EscpError[], files: 0 };
+  const a = new Announcer(items[Symbol.iterator](), {
+    fileList: (files) => void out.batches.push(files),
+    file: () => void out.files++,
+    dir: () => {},
+    problem: (err) => void out.problems.push(err),
+    finished: () => {},
+  });
+  while (!a.done) a.step(0);
+  return out;
+}
+
+/** 4,095 UTF-8 bytes of 3-byte characters: 1,365 UTF-16 units, the worst bytes-per-length ratio. */
+const WIDE = "語".repeat(1365);
+
+describe("FileList batches", () => {
+  test("worst-case entries: every batch encodes within ESCP_CTL_MAX", () => {
+    expect(Buffer.byteLength(WIDE, "utf8")).toBe(4095);
+    const items = Array.from({ length: 600 }, (_, i) => found(i, `${i}`.padEnd(3, "_") + WIDE.slice(1), WIDE));
+    const { batches, problems, files } = announceAll(items);
+    expect(problems).toEqual([]);
+    expect(files).toBe(600);
+    expect(batches.length).toBeGreaterThan(1);
+    for (const files of batches) {
+      const len = encodeControl({ type: "fileList", files, last: false }).length;
+      expect(len).toBeLessThanOrEqual(ESCP_CTL_MAX);
+      expect(len).toBeLessThan(300 * 1024); // cut near 256 KiB of real bytes, not 3x that
+    }
+  });
+
+  test("a name or dst over 4,095 bytes is refused with E_REJECTED_PATH and never announced", () => {
+    const { batches, problems, files } = announceAll([
+      found(1, `${WIDE}x`), found(2, "ok", `${WIDE}/x`), found(3, "fine", WIDE),
+    ]);
+    expect(problems.map((p) => [p.code, p.message.endsWith("is over 4095 bytes")])).toEqual([
+      ["E_REJECTED_PATH", true], ["E_REJECTED_PATH", true],
+    ]);
+    expect(files).toBe(1);
+    expect(batches.flat().map((f) => [f.fino, f.name])).toEqual([[1, "fine"]]);
+  });
+});
