@@ -129,7 +129,7 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
   if (size > (uint64_t)ESCP_MAX_FILE_SIZE) return ESCP_E_RANGE;
   if (rel && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
-  if (rel && !escp__rx_dummy(s)) { /* make its directory now: a refusal is known at once */
+  if (rel) { /* make its directory now (the dummy engine too): a refusal is known at once */
     escp_dirref *ref;
     const char *leaf;
     int err = 0, rc = escp_dest_parent(s->rx->dest, rel, 1, &ref, &leaf, &err);

@@ -270,7 +270,6 @@ ESCP_API int32_t escp_rx_dir_add(void *h, const char *rel, const int64_t *meta) 
   escp_session *s;
   struct escp_rx *r = rx_of(h, &s);
   if (!r || !rel || !meta) return s ? ESCP_E_STATE : ESCP_E_INVAL;
-  if (escp__rx_dummy(s)) return *rel && !escp_dest_name_ok(rel) ? ESCP_E_PATH : ESCP_OK;
   int err, rc = escp_dest_mkdir(r->dest, rel, meta, (int)s->param[ESCP_P_PRESERVE], &err);
   return dest_status(s, rc, err, rel);
 }
