@@ -142,11 +142,9 @@ static void pend_close(escp_session *s, ptable *t, int k) {
 
 /* A full HELLO is in p->buf. Cheap header checks first; only then derive this connection's
  * keys (from its challenge), authenticate, answer HELLO_ACK and install. ESCP_OK = up. */
-static int pend_hello(escp_session *s, pend *p) {
-  escp_frame_hdr fh;
-  escp_frame_hdr_decode(p->buf, &fh);
-  int i = fh.stream;
-  if (fh.type != ESCP_FT_HELLO || fh.body_len != ESCP_HELLO_LEN || fh.seq != 0 || i >= s->nstreams)
+static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
+  int i = fh->stream;
+  if (fh->type != ESCP_FT_HELLO || fh->body_len != ESCP_HELLO_LEN || fh->seq != 0 || i >= s->nstreams)
     return ESCP_E_PROTO;
   if (s->st[i].fd >= 0) return ESCP_E_DUP;
   uint8_t ack[ESCP_HELLO_WIRE];
@@ -158,7 +156,6 @@ static int pend_hello(escp_session *s, pend *p) {
     rc = ESCP_E_CONNECT;
   if (rc != ESCP_OK) {
     escp__chan_pair_free(s, i); /* this connection's keys die with it; the slot stays free */
-    escp__log(s, "rejected hello for stream %d: %s", i, escp_status_name(rc));
     return rc;
   }
   escp__sock_post(s, p->fd, i);
@@ -176,7 +173,11 @@ static int pend_read(escp_session *s, pend *p) {
   if (r <= 0) return -1;
   p->got += (uint32_t)r;
   if (p->got < sizeof p->buf) return 0;
-  return pend_hello(s, p) == ESCP_OK ? 1 : -1;
+  escp_frame_hdr fh; /* claimed, not yet trusted: authenticated as the AAD */
+  escp_frame_hdr_decode(p->buf, &fh);
+  int rc = pend_hello(s, p, &fh);
+  if (rc != ESCP_OK) escp__log(s, "rejected hello for stream %u: %s", fh.stream, escp_status_name(rc));
+  return rc == ESCP_OK ? 1 : -1;
 }
 
 /* The source address of a connection as 16 bytes (IPv4 as ::ffff:a.b.c.d, the form a

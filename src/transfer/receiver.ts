@@ -9,7 +9,7 @@ import {
   MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
-import { NativeSession } from "../native/session.ts";
+import { hardenProcess, NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import * as C from "../native/symbols.ts";
 import { configureLogger, log } from "../log/logger.ts";
@@ -225,13 +225,21 @@ export async function runReceiver(opts: Options): Promise<number> {
   void ch.exited.then(() => { exited = true; });
   let init: SessionInit;
   let place: Placement;
+  // Before the key arrives: no core dump or same-user debugger can read it out of memory.
+  const hardened = hardenProcess();
   try {
-    init = decodeSessionInit(await ch.recv(120_000));
+    const raw = await ch.recv(120_000);
+    try {
+      init = decodeSessionInit(raw);
+    } finally {
+      raw.fill(0); // the key's bytes: decodeSessionInit kept a copy in init.key
+    }
     faultPoint("receiver", "init");
     configureLogger({
       verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
       ...(init.logfile ? { logfile: init.logfile } : {}),
     });
+    if (!hardened) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
     log.record("session init", {
       dest: init.destPath, threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, checksum: init.checksum,
       direct: init.direct, sparse: init.sparse, preserve: init.preserve, ports: `${init.portStart}+${init.portRange}`,
@@ -249,6 +257,7 @@ export async function runReceiver(opts: Options): Promise<number> {
   try {
     native = new NativeSession("receiver", receiverParams(init));
     native.setKey(init.key, init.sessionId);
+    init.key.fill(0); // C has its own copy (wiped once the streams are up); nothing else reads it
     const addr = bindAddress(process.env);
     const port = native.listen(addr, init.portStart, init.portRange);
     native.start();
@@ -258,6 +267,7 @@ export async function runReceiver(opts: Options): Promise<number> {
     rx = new Receiver(init, native, place);
     await rx.run(() => exited);
   } catch (e) {
+    init.key.fill(0);
     const err = toEscpError(e);
     log.error(err.message);
     // Before the reply (e.g. every data port busy) the sender waits for one: say why in it.
