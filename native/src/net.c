@@ -212,7 +212,7 @@ static int cc_fill(escp_session *s, cconn *c, int i, const char *where, uint8_t 
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
   if (r <= 0) {
     ESCP_ERR(s, "%s (stream %d) closed during hello: %s (%s)", where, i, r < 0 ? strerror(errno) : "EOF",
-             c->state == CC_CHALLENGE ? "not an escp protocol 2 listener?"
+             c->state == CC_CHALLENGE ? "no challenge: not an escp protocol 2 listener, or evicted by a flood?"
                                       : "wrong key, session id, stream count or role?");
     return ESCP_E_CONNECT;
   }
