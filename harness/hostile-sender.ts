@@ -49,9 +49,13 @@ export class HostileSender {
   ack: Extract<ControlMsg, { type: "sessionDoneAck" }> | undefined;
   exitCode: number | null | undefined = undefined; // undefined while the receiver runs
   native: NativeSession | undefined;
+  /** The session key, ours to keep: tests may forge frames with it (its receiver's copy is
+   *  wiped once the streams are up). */
+  readonly key: Uint8Array;
   private closed = false;
 
   private constructor(readonly channel: ControlChannel, readonly init: SessionInit, readonly port: number) {
+    this.key = init.key.slice();
     void channel.exited.then((c) => {
       this.exitCode = c;
     });
@@ -94,7 +98,7 @@ export class HostileSender {
       sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false, profile: false, compressLevel: 0, preserve: false,
     });
     this.native = n;
-    n.setKey(this.init.key, this.init.sessionId);
+    n.setKey(this.key.slice(), this.init.sessionId);
     n.connect("127.0.0.1", this.port);
     n.start();
   }

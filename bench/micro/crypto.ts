@@ -21,6 +21,8 @@ export const STREAM = 1;
 
 export const KEY = new Uint8Array(32).map((_, i) => (i * 7 + 1) & 0xff);
 export const SID = new Uint8Array(16).map((_, i) => (i * 13 + 5) & 0xff);
+/** The listener's challenge of the connection the frames belong to (keys are per connection). */
+export const CHALLENGE = new Uint8Array(16).map((_, i) => (i * 11 + 3) & 0xff);
 
 /** DATA body for block 0 of file 1: sub-header (fino, offset, len, flags) + payload. */
 export function dataBody(payload: Uint8Array): Uint8Array {
@@ -56,8 +58,8 @@ export async function setup(ctx: Ctx): Promise<Topic> {
     const frame = new Uint8Array(HDR + body.length + TAG);
     const block = blockFor(size);
     const maxBody = SUBHDR + block;
-    const seal = () => lib.escp_test_frame_seal(KEY, SID, DIR_S2R, STREAM, SEQ, FT_DATA, body, body.length, frame, frame.length);
-    const open = () => lib.escp_test_frame_open(KEY, SID, DIR_S2R, STREAM, SEQ, maxBody, block, frame, frame.length);
+    const seal = () => lib.escp_test_frame_seal(KEY, SID, CHALLENGE, DIR_S2R, STREAM, SEQ, FT_DATA, body, body.length, frame, frame.length);
+    const open = () => lib.escp_test_frame_open(KEY, SID, CHALLENGE, DIR_S2R, STREAM, SEQ, maxBody, block, frame, frame.length);
 
     // Verify once: seal gives the full frame, the ciphertext is not the plaintext, open
     // authenticates and parses it, and one flipped bit makes it fail as E_AUTH.

@@ -8,7 +8,7 @@ import { decodeControl, encodeControl, type ControlMsg, type FileEntry } from ".
 import { loadNative } from "../../src/native/lib.ts";
 import { ESCP_OK } from "../../src/native/symbols.ts";
 import { check, type Ctx, emptyTopic, type Topic } from "./common.ts";
-import { blockFor, dataBody, DIR_S2R, FT_DATA, HDR, KEY, OVERHEAD_OPEN, OVERHEAD_SEAL, SEQ, SID, STREAM, SUBHDR, TAG } from "./crypto.ts";
+import { blockFor, CHALLENGE, dataBody, DIR_S2R, FT_DATA, HDR, KEY, OVERHEAD_OPEN, OVERHEAD_SEAL, SEQ, SID, STREAM, SUBHDR, TAG } from "./crypto.ts";
 
 /** A batch like a tree walk produces: nested relative names, sizes, modes, times. */
 export function fileBatch(n: number): FileEntry[] {
@@ -55,8 +55,8 @@ export async function setup(ctx: Ctx): Promise<Topic> {
   const body = dataBody(new Uint8Array(0));
   const frame = new Uint8Array(HDR + body.length + TAG);
   const block = blockFor(0);
-  const seal = () => lib.escp_test_frame_seal(KEY, SID, DIR_S2R, STREAM, SEQ, FT_DATA, body, body.length, frame, frame.length);
-  const open = () => lib.escp_test_frame_open(KEY, SID, DIR_S2R, STREAM, SEQ, SUBHDR + block, block, frame, frame.length);
+  const seal = () => lib.escp_test_frame_seal(KEY, SID, CHALLENGE, DIR_S2R, STREAM, SEQ, FT_DATA, body, body.length, frame, frame.length);
+  const open = () => lib.escp_test_frame_open(KEY, SID, CHALLENGE, DIR_S2R, STREAM, SEQ, SUBHDR + block, block, frame, frame.length);
   const n = seal();
   const st = open();
   check(t, "frame: DATA 0 B payload seal→open verified", n === frame.length && st === ESCP_OK, `seal ${n} B, open ${st}`);

@@ -26,6 +26,7 @@ export type StreamFault = { stream: number; afterBytes: number } & (
   | { kind: "truncate" }
   | { kind: "bitflip"; bit?: number }
   | { kind: "replay" }
+  | { kind: "hold"; until: (head: Uint8Array) => Promise<void> }
 );
 
 export interface ConnStats {
@@ -69,12 +70,23 @@ class Upstream {
   private prev: Uint8Array | undefined; // last chunk that lay wholly before afterBytes
   dropping = false; // past a cut: client bytes (and its FIN) are no longer forwarded
   private replayed = false;
+  private held = false;
+  private head: Uint8Array[] = []; // client bytes before a hold point, for its callback
 
   constructor(private readonly st: ConnStats, private readonly faults: StreamFault[],
     private readonly client: Socket, private readonly server: Socket) {}
 
   private fire(f: StreamFault): void {
     if (!this.st.fired.includes(f.kind)) this.st.fired.push(f.kind);
+  }
+
+  private async hold(f: Extract<StreamFault, { kind: "hold" }>, buf: Uint8Array, end: number): Promise<void> {
+    if (this.held) return;
+    this.head.push(buf.slice());
+    if (end < f.afterBytes) return;
+    this.held = true;
+    this.fire(f);
+    await f.until(Buffer.concat(this.head).subarray(0, f.afterBytes));
   }
 
   async chunk(buf: Uint8Array): Promise<void> {
@@ -85,6 +97,10 @@ class Upstream {
     let out = buf;
     for (const f of this.faults) {
       const at = f.afterBytes;
+      if (f.kind === "hold") {
+        await this.hold(f, buf, end);
+        continue;
+      }
       if (end <= at && f.kind !== "replay") continue;
       const cut = Math.max(0, at - start); // offset of the fault point inside this chunk
       switch (f.kind) {

@@ -1,6 +1,7 @@
 // Shared steps of the end-to-end suites: make sources, run escp, assert trees and digests.
 import { expect } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { runEscp } from "../escp-run.ts";
 import { compareTrees } from "../compare-trees.ts";
@@ -11,6 +12,18 @@ export { runEscp, compareTrees, b3sum, writeRandomFile };
 
 /** Flags every e2e run uses: quiet, ephemeral data port (parallel-safe), short timeout. */
 export const BASE = ["-q", "--escp_port", "0", "--timeout", "20"];
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for --escp_port N --escp_portrange 1,
+ *  when a test must know the receiver's data port before it listens). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
 
 export async function expectOk(args: string[], opts: Parameters<typeof runEscp>[1] = {}): Promise<{ stdout: string; stderr: string }> {
   const r = await runEscp(args, opts);

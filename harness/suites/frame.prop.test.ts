@@ -1,13 +1,14 @@
 // Frame decoder fuzz (C, through the escp_test_frame_* hooks of native/src/testhook.c):
 // valid frames of every type open with ESCP_OK, and every mutation (truncate, extend, bit
-// flips, replay, reorder, wrong direction or stream, huge lengths, garbage, bad bodies) gives
-// the one typed status a receiver must see, never ESCP_OK and never a crash.
+// flips, replay, reorder, wrong direction, stream or connection, huge lengths, garbage, bad
+// bodies) gives the one typed status a receiver must see, never ESCP_OK and never a crash.
 // Reproduce a run with ESCP_SEED=<the printed seed>.
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { loadNative } from "../../src/native/lib.ts";
 import {
-  ESCP_E_AUTH, ESCP_E_INVAL, ESCP_E_PROTO, ESCP_E_REPLAY, ESCP_E_TOOBIG, ESCP_E_VERSION, ESCP_OK,
+  ESCP_CHALLENGE_LEN, ESCP_E_AUTH, ESCP_E_INVAL, ESCP_E_PROTO, ESCP_E_REPLAY, ESCP_E_TOOBIG, ESCP_E_VERSION, ESCP_OK,
+  ESCP_PROTOCOL_VERSION as V,
 } from "../../src/native/symbols.ts";
 
 const SEED = Number(process.env.ESCP_SEED ?? 0xf4a3e);
@@ -16,7 +17,7 @@ const lib = loadNative();
 
 // Frame types and layout from native/src/frame.h (not in escp.h, so not generated).
 const FT = { HELLO: 1, HELLO_ACK: 2, DATA: 3, CTL: 4, BYE: 5, KEEPALIVE: 6 } as const;
-const HDR = 16, TAG = 16, SUBHDR = 24, HELLO_MAGIC = 0x50435345;
+const HDR = 16, TAG = 16, SUBHDR = 24, HELLO_MAGIC = 0x50435345, HELLO_LEN = 48;
 const BLOCK = 1 << 16; // smallest legal block size: keeps full-block frames cheap
 const MAX_BODY = SUBHDR + BLOCK; // a data stream's body limit
 const U64_MAX = (1n << 64n) - 1n;
@@ -28,7 +29,8 @@ function run<Ts extends unknown[]>(p: fc.IRawProperty<Ts>, numRuns: number): voi
   fc.assert(p, { seed: SEED, numRuns });
 }
 
-interface Spec { key: Uint8Array; sid: Uint8Array; dir: number; stream: number; seq: bigint; type: number; body: Uint8Array }
+/** One frame of one connection: keys come from (key, sid, the listener's challenge ch). */
+interface Spec { key: Uint8Array; sid: Uint8Array; ch: Uint8Array; dir: number; stream: number; seq: bigint; type: number; body: Uint8Array }
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const u64 = (n: bigint) => Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
@@ -51,8 +53,8 @@ function dataBody(fino: bigint, offset: bigint, len: number, flags: number, payl
   return b;
 }
 
-function helloBody(version: number, stream: number, streams: number, role: number, sid: Uint8Array, magic = HELLO_MAGIC, reserved = 0) {
-  return new Uint8Array([...u32(magic), ...u16(version), ...u16(stream), ...u16(streams), ...u16(role), ...u32(reserved), ...sid]);
+function helloBody(version: number, stream: number, streams: number, role: number, sid: Uint8Array, ch: Uint8Array, magic = HELLO_MAGIC, reserved = 0) {
+  return new Uint8Array([...u32(magic), ...u16(version), ...u16(stream), ...u16(streams), ...u16(role), ...u32(reserved), ...sid, ...ch]);
 }
 
 /** A payload of `len` bytes: short random ones, or a full block filled from a byte. */
@@ -61,21 +63,21 @@ const payloadArb = fc.oneof(
   { weight: 1, arbitrary: fc.nat(255).map((b) => new Uint8Array(BLOCK).fill(b)) },
 );
 
-const base = fc.record({ key: bytes(32), sid: bytes(16), dir: fc.constantFrom(0, 1), stream: fc.integer({ min: 0, max: 64 }), seq: seqArb });
+const base = fc.record({ key: bytes(32), sid: bytes(16), ch: bytes(ESCP_CHALLENGE_LEN), dir: fc.constantFrom(0, 1), stream: fc.integer({ min: 0, max: 64 }), seq: seqArb });
 const specArb: fc.Arbitrary<Spec> = fc.tuple(base, fc.integer({ min: FT.HELLO, max: FT.KEEPALIVE }), payloadArb,
   fc.bigInt(1n, U64_MAX), fc.bigInt(0n, (1n << 47n) - 2n), fc.nat(0xffff), fc.constantFrom(1, 2))
   .map(([b, type, payload, fino, k, streams, role]) => {
     let body: Uint8Array = new Uint8Array(0);
     if (type === FT.DATA) body = dataBody(fino, k * BigInt(BLOCK), payload.length, 0, payload);
     else if (type === FT.CTL) body = payload.length > 300 ? payload.subarray(0, 300) : payload;
-    else if (type === FT.HELLO || type === FT.HELLO_ACK) body = helloBody(1, b.stream, streams, role, b.sid);
+    else if (type === FT.HELLO || type === FT.HELLO_ACK) body = helloBody(V, b.stream, streams, role, b.sid, b.ch);
     return { ...b, type, body };
   });
 
 function seal(s: Spec, over: Partial<Spec> = {}): Uint8Array {
   const t = { ...s, ...over };
   const out = new Uint8Array(HDR + t.body.length + TAG);
-  const n = lib.escp_test_frame_seal(t.key, t.sid, t.dir, t.stream, t.seq, t.type, t.body, t.body.length, out, out.length);
+  const n = lib.escp_test_frame_seal(t.key, t.sid, t.ch, t.dir, t.stream, t.seq, t.type, t.body, t.body.length, out, out.length);
   if (n !== out.length) throw new Error(`seal failed: ${n}`);
   return out;
 }
@@ -84,7 +86,7 @@ function seal(s: Spec, over: Partial<Spec> = {}): Uint8Array {
 function open(s: Spec, frame: Uint8Array, over: Partial<Spec> = {}): number {
   const t = { ...s, ...over };
   cases++;
-  return lib.escp_test_frame_open(t.key, t.sid, t.dir, t.stream, t.seq, MAX_BODY, BLOCK, frame, frame.length);
+  return lib.escp_test_frame_open(t.key, t.sid, t.ch, t.dir, t.stream, t.seq, MAX_BODY, BLOCK, frame, frame.length);
 }
 
 const flip = (f: Uint8Array, bit: number) => { const g = f.slice(); g[bit >> 3]! ^= 1 << (bit & 7); return g; };
@@ -148,6 +150,15 @@ describe("frame decoder properties", () => {
     }), 500);
   });
 
+  test("another connection (another challenge, same key, stream and seq): E_AUTH", () => {
+    run(fc.property(specArb, fc.nat(ESCP_CHALLENGE_LEN * 8 - 1), (s, bit) => {
+      const other = s.ch.slice();
+      other[bit >> 3]! ^= 1 << (bit & 7);
+      expect(open(s, seal(s), { ch: other })).toBe(ESCP_E_AUTH); // a replay onto another connection
+      expect(open(s, seal(s, { ch: other }))).toBe(ESCP_E_AUTH);
+    }), 500);
+  });
+
   test("huge body_len: E_PROTO before the body is read", () => {
     run(fc.property(specArb, fc.integer({ min: MAX_BODY + 1, max: 0xffffffff }), (s, big) => {
       const f = seal(s);
@@ -189,16 +200,19 @@ describe("authenticated but malformed bodies (post-tag parsers)", () => {
     }), 500);
   });
 
-  test("a HELLO with a bad magic, reserved word, version, stream or session id: typed error", () => {
-    run(fc.property(specArb, fc.integer({ min: 0, max: 4 }), fc.integer({ min: 1, max: 0xfffe }), (s, rule, d) => {
+  test("a HELLO with a bad magic, reserved word, version, stream, session id or challenge: typed error", () => {
+    run(fc.property(specArb, fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 0xfffe }), (s, rule, d) => {
       const sid = s.sid.slice();
       sid[d % 16]! ^= 1 + (d % 255);
+      const ch = s.ch.slice();
+      ch[d % ESCP_CHALLENGE_LEN]! ^= 1 + (d % 255); // sealed for this connection, echoing another's challenge
       const body = [
-        helloBody(1, s.stream, 4, 1, s.sid, HELLO_MAGIC ^ d),
-        helloBody(1, s.stream, 4, 1, s.sid, HELLO_MAGIC, d),
-        helloBody(1 + d, s.stream, 4, 1, s.sid),
-        helloBody(1, (s.stream + d) & 0xffff, 4, 1, s.sid),
-        helloBody(1, s.stream, 4, 1, sid),
+        helloBody(V, s.stream, 4, 1, s.sid, s.ch, HELLO_MAGIC ^ d),
+        helloBody(V, s.stream, 4, 1, s.sid, s.ch, HELLO_MAGIC, d),
+        helloBody((V + d) & 0xffff, s.stream, 4, 1, s.sid, s.ch),
+        helloBody(V, (s.stream + d) & 0xffff, 4, 1, s.sid, s.ch),
+        helloBody(V, s.stream, 4, 1, sid, s.ch),
+        helloBody(V, s.stream, 4, 1, s.sid, ch),
       ][rule] ?? new Uint8Array(0);
       const t = { ...s, type: d % 2 ? FT.HELLO : FT.HELLO_ACK, body };
       expect(open(t, seal(t))).toBe(rule === 2 ? ESCP_E_VERSION : ESCP_E_PROTO);
@@ -208,17 +222,21 @@ describe("authenticated but malformed bodies (post-tag parsers)", () => {
 
 describe("hook misuse", () => {
   test("seal refuses bad arguments and short buffers with a status", () => {
-    const key = new Uint8Array(32), sid = new Uint8Array(16), out = new Uint8Array(64), body = new Uint8Array(32);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 1, 0n, FT.HELLO, body, 32, out, 63)).toBe(ESCP_E_TOOBIG);
-    expect(lib.escp_test_frame_seal(key, sid, 2, 1, 0n, FT.HELLO, body, 32, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 70000, 0n, FT.HELLO, body, 32, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 1, 0n, 7, body, 32, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 1, 0n, FT.BYE, body, 32, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 1, U64_MAX, FT.BYE, body, 0, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_seal(key, sid, 0, 1, 0n, FT.HELLO, body, 32, out, 64)).toBe(64);
-    expect(lib.escp_test_frame_open(key, sid, 0, 1, 0n, -1, BLOCK, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_open(key, sid, 0, 1, 0n, MAX_BODY, 0, out, 64)).toBe(ESCP_E_INVAL);
-    expect(lib.escp_test_frame_open(key, sid, 0, 1, U64_MAX, MAX_BODY, BLOCK, out, 64)).toBe(ESCP_E_REPLAY);
-    expect(lib.escp_test_frame_open(key, sid, 0, 1, 0n, MAX_BODY, BLOCK, new Uint8Array(0), 0)).toBe(ESCP_E_PROTO);
+    const key = new Uint8Array(32), sid = new Uint8Array(16), ch = new Uint8Array(16), body = new Uint8Array(HELLO_LEN);
+    const W = HDR + HELLO_LEN + TAG, out = new Uint8Array(W);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, 0n, FT.HELLO, body, HELLO_LEN, out, W - 1)).toBe(ESCP_E_TOOBIG);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 2, 1, 0n, FT.HELLO, body, HELLO_LEN, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 70000, 0n, FT.HELLO, body, HELLO_LEN, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, 0n, 7, body, HELLO_LEN, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, 0n, FT.BYE, body, HELLO_LEN, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, U64_MAX, FT.BYE, body, 0, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, 0n, FT.HELLO, body, HELLO_LEN - 16, out, W)).toBe(ESCP_E_INVAL); // a v1-sized HELLO
+    expect(lib.escp_test_frame_seal(key, sid, null, 0, 1, 0n, FT.HELLO, body, HELLO_LEN, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_seal(key, sid, ch, 0, 1, 0n, FT.HELLO, body, HELLO_LEN, out, W)).toBe(W);
+    expect(lib.escp_test_frame_open(key, sid, ch, 0, 1, 0n, -1, BLOCK, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_open(key, sid, ch, 0, 1, 0n, MAX_BODY, 0, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_open(key, sid, null, 0, 1, 0n, MAX_BODY, BLOCK, out, W)).toBe(ESCP_E_INVAL);
+    expect(lib.escp_test_frame_open(key, sid, ch, 0, 1, U64_MAX, MAX_BODY, BLOCK, out, W)).toBe(ESCP_E_REPLAY);
+    expect(lib.escp_test_frame_open(key, sid, ch, 0, 1, 0n, MAX_BODY, BLOCK, new Uint8Array(0), 0)).toBe(ESCP_E_PROTO);
   });
 });

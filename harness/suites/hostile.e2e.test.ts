@@ -1,15 +1,19 @@
 // A hostile sender (harness/hostile-sender.ts) against a real receiver: unsafe names are refused
 // per file with E_REJECTED_PATH and nothing lands outside the destination; protocol abuse stops
-// the receiver cleanly (E_PROTOCOL, no partial file); strangers on the data port change nothing.
+// the receiver cleanly (E_PROTOCOL, no partial file); strangers on the data port change nothing,
+// whether silent, talking garbage, forging HELLOs with a wrong key or replaying a real one.
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { encodeControl, type FileEntry } from "../../src/control/messages.ts";
+import { loadNative } from "../../src/native/lib.ts";
+import { ESCP_CHALLENGE_LEN, ESCP_PROTOCOL_VERSION, ESCP_ROLE_SENDER } from "../../src/native/symbols.ts";
+import { startProxy } from "../faults/net-proxy.ts";
 import { entry, HostileSender } from "../hostile-sender.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
-import { b3sum, BASE, runEscp, writeRandomFile } from "./e2e-helpers.ts";
+import { b3sum, BASE, freePort, runEscp, writeRandomFile } from "./e2e-helpers.ts";
 
 const tmp = makeTmpDir("e2e-hostile");
 const outside = makeTmpDir("outside"); // the place a symlink in the destination points to
@@ -180,6 +184,46 @@ function tcpConnect(port: number): Promise<Socket> {
   });
 }
 
+// Wire layout from native/src/frame.h (not in escp.h, so not generated): a HELLO frame is a
+// 16-byte header, a 48-byte body and a 16-byte tag; frame type 1; direction 0 = s2r.
+const HELLO_BODY = 48, HELLO_WIRE = 16 + HELLO_BODY + 16, FT_HELLO = 1, DIR_S2R = 0;
+
+/** A connection to the data port that has read the listener's challenge. */
+interface Stranger { sock: Socket; challenge: Uint8Array; closed: Promise<void> }
+
+function stranger(port: number, localAddress?: string): Promise<Stranger> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: "127.0.0.1", port, ...(localAddress ? { localAddress } : {}) });
+    sock.on("error", () => undefined); // a reset is as good as a close here
+    const closed = new Promise<void>((r) => sock.once("close", () => r()));
+    let got = Buffer.alloc(0);
+    sock.on("data", (b: Buffer) => {
+      got = Buffer.concat([got, b]);
+      if (got.length >= ESCP_CHALLENGE_LEN) resolve({ sock, challenge: new Uint8Array(got.subarray(0, ESCP_CHALLENGE_LEN)), closed });
+    });
+    void closed.then(() => reject(new Error("closed before sending its challenge")));
+  });
+}
+
+/** A well-formed HELLO for `stream` of a T-stream sender session, sealed for `challenge`
+ *  with a key (and session id) that is not the session's. */
+function forgedHello(stream: number, threads: number, challenge: Uint8Array): Uint8Array {
+  const sid = new Uint8Array(randomBytes(16));
+  const body = new Uint8Array(HELLO_BODY);
+  const v = new DataView(body.buffer);
+  v.setUint32(0, 0x50435345, true); // "ESCP"
+  v.setUint16(4, ESCP_PROTOCOL_VERSION, true);
+  v.setUint16(6, stream, true);
+  v.setUint16(8, threads, true);
+  v.setUint16(10, ESCP_ROLE_SENDER, true);
+  body.set(sid, 16);
+  body.set(challenge, 32);
+  const out = new Uint8Array(HELLO_WIRE);
+  const n = loadNative().escp_test_frame_seal(new Uint8Array(randomBytes(32)), sid, challenge, DIR_S2R, stream, 0n, FT_HELLO, body, body.length, out, out.length);
+  expect(n).toBe(HELLO_WIRE);
+  return out;
+}
+
 describe("hostile strangers on the data port", () => {
   test("a silent and a garbage connection before the sender do not stop the transfer", async () => {
     await sources();
@@ -207,6 +251,64 @@ describe("hostile strangers on the data port", () => {
       expect(await b3sum(join(dest, "real.bin"))).toBe(await b3sum(payload));
     } finally {
       for (const s of socks) s.destroy();
+    }
+  });
+
+  test("during a real transfer, forged, replayed and silent connections change nothing: byte-identical, exit 0", async () => {
+    await sources();
+    const { dest } = caseDirs("strangers-real");
+    const T = 2;
+    const cap = 2 * (T + 1) + 8; // pending connections one source address may hold (native/src/net.h)
+    const port = await freePort(); // the receiver binds exactly this port: strangers know it
+    const all: Stranger[] = [];
+    let replayed: Stranger | undefined;
+    let held = -1;
+    const forged: Stranger[] = [];
+    const near: Stranger[] = [];
+    const far: Stranger[] = [];
+    // The real sender's streams pass a proxy that holds back its first HELLO: with it in hand,
+    // strangers act on the data port before the real one arrives.
+    const proxy = await startProxy({
+      target: { host: "127.0.0.1", port },
+      faults: [{
+        stream: 0, afterBytes: HELLO_WIRE, kind: "hold", until: async (hello) => {
+          held = new DataView(hello.buffer, hello.byteOffset).getUint16(6, true); // its stream id: slot still free
+          replayed = await stranger(port); // the captured HELLO, replayed on another connection
+          all.push(replayed);
+          replayed.sock.write(hello);
+          await replayed.closed;
+          for (let k = 0; k < 3; k++) { // well-formed HELLOs for the same free slot, wrong key
+            const f = await stranger(port);
+            all.push(f);
+            forged.push(f);
+            f.sock.write(forgedHello(held, T, f.challenge));
+            await f.closed;
+          }
+          for (let i = 0; i < 4; i++) near.push(await stranger(port)); // silent, the sender's own address
+          for (let i = 0; i < cap + 2; i++) far.push(await stranger(port, "127.0.0.2")); // silent, another one
+          all.push(...near, ...far);
+          await Promise.all(far.slice(0, 2).map((f) => f.closed)); // over its cap: its oldest were closed
+        },
+      }],
+    });
+    try {
+      const r = await runEscp(["-v", "--timeout", "20", "-t", String(T), "--escp_port", String(port), "--escp_portrange", "1", big, dest],
+        { env: { ESCP_FAULT_DATA_PORT: String(proxy.port) } });
+      if (r.code !== 0) console.error(r.stderr);
+      expect(r.code).toBe(0);
+      expect(await b3sum(join(dest, "big.bin"))).toBe(await b3sum(big));
+      expect(proxy.stats.conns[0]?.fired).toEqual(["hold"]);
+      expect(replayed).toBeDefined();
+      expect(forged).toHaveLength(3);
+      // The receiver (-v) judged each: the replay and every forgery failed their tag (the
+      // slot was free, so nothing else could have refused them), and the real one came after.
+      const authFails = r.stderr.split("\n").filter((l) => l.includes(`rejected hello for stream ${held}: ESCP_E_AUTH`));
+      if (authFails.length !== 1 + forged.length) console.error(r.stderr);
+      expect(authFails).toHaveLength(1 + forged.length);
+      await Promise.all(all.map((s) => s.closed)); // and every silent one was closed too
+    } finally {
+      for (const s of all) s.sock.destroy();
+      await proxy.stop();
     }
   });
 });

@@ -4,7 +4,8 @@
  * sends file data, not who started the session — pull and -3 reuse this unchanged):
  *   1. h = escp_session_new(ESCP_ROLE_SENDER | ESCP_ROLE_RECEIVER)
  *   2. escp_param_set(h, ESCP_P_*, value) ...          (bounds: escp_param_bounds)
- *   3. escp_session_key_set(h, key32, sid16)            (key made by the sender, carried over SSH)
+ *   3. escp_session_key_set(h, key32, sid16)            (key made by the sender, carried over SSH;
+ *                                                   wiped once all streams are up, see below)
  *   4. port = escp_listen(h, addr, start, count)  on one side,
  *      escp_connect(h, addr, port)                on the other (blocking: T+1 sockets,
  *                                                   authenticated hello + hello-ack each)
@@ -23,8 +24,8 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 1
-#define ESCP_PROTOCOL_VERSION 1
+#define ESCP_ABI_VERSION 2
+#define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
 #define ESCP_ROLE_SENDER 1
@@ -135,6 +136,7 @@
 #define ESCP_KIND_DIR 2
 #define ESCP_KEY_LEN 32
 #define ESCP_SID_LEN 16
+#define ESCP_CHALLENGE_LEN 16  /* the listener's per-connection challenge, bytes (docs/protocol.md §4) */
 #define ESCP_DIGEST_LEN 32
 
 /* One event record, 128 bytes, layout pinned by _Static_assert in session.c and mirrored
@@ -152,6 +154,10 @@ typedef struct escp_event {
 } escp_event;
 
 /* ---- library ---- */
+/* Make this process hold keys safely: no core dumps (RLIMIT_CORE 0/0), not dumpable
+ * (PR_SET_DUMPABLE 0: /proc/PID/mem, environ etc. owned by root, no ptrace attach by
+ * same-uid processes). Idempotent, irreversible. ESCP_OK or ESCP_E_SYS. Any thread. */
+ESCP_API int32_t escp_process_harden(void);
 ESCP_API uint32_t escp_abi_version(void);
 ESCP_API uint32_t escp_event_size(void);
 ESCP_API const char *escp_status_name(int32_t status);
@@ -161,6 +167,10 @@ ESCP_API int32_t escp_param_bounds(int32_t param, int64_t *min_out, int64_t *max
 ESCP_API void *escp_session_new(int32_t role);
 ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value);
 ESCP_API int64_t escp_param_get(void *h, int32_t param);
+/* key_set also calls escp_process_harden (best effort). The library keeps its copy of the
+ * key only until every stream is up: the listener wipes it when its accept thread ends, the
+ * connector when escp_connect returns (success or failure; a retry needs key_set again),
+ * and escp_session_free always. Channels keep only per-connection secrets. */
 ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16);
 ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int32_t port_count);
 ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port);
@@ -228,12 +238,15 @@ ESCP_API uint64_t escp_prof_clock(void);
 /* ---- test hooks ---- */
 ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t block_size, int32_t reverse, uint8_t *out32);
 /* Frame decoder hooks for the property suite (native/src/testhook.c; tests only, never on a
- * data path). seal: the frame a sending channel at `seq` would produce -> its length
- * (16 + body_len + 16), ESCP_E_TOOBIG if cap is short, ESCP_E_INVAL on bad args.
+ * data path). The channel is the one of (dir, stream) on a connection whose listener sent
+ * the 16-byte challenge16. seal: the frame a sending channel at `seq` would produce -> its
+ * length (16 + body_len + 16), ESCP_E_TOOBIG if cap is short, ESCP_E_INVAL on bad args.
  * open: a receiving channel expecting `expect_seq` checks, authenticates and parses `len`
  * bytes -> ESCP_OK or the receiver's typed status (E_PROTO, E_REPLAY, E_AUTH, ...). */
-ESCP_API int32_t escp_test_frame_seal(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t seq, int32_t type, const uint8_t *body, int32_t body_len, uint8_t *out, int32_t cap);
-ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16, int32_t dir, int32_t stream, uint64_t expect_seq, int32_t max_body, int32_t block_size, const uint8_t *frame, int32_t len);
+ESCP_API int32_t escp_test_frame_seal(const uint8_t *key32, const uint8_t *sid16, const uint8_t *challenge16, int32_t dir, int32_t stream, uint64_t seq, int32_t type, const uint8_t *body, int32_t body_len, uint8_t *out, int32_t cap);
+ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16, const uint8_t *challenge16, int32_t dir, int32_t stream, uint64_t expect_seq, int32_t max_body, int32_t block_size, const uint8_t *frame, int32_t len);
+/* 1 when the session's copy of the session key is all zero (wiped), 0 if not, ESCP_E_INVAL. */
+ESCP_API int32_t escp_test_key_wiped(void *h);
 ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
 
 /* ---- streaming zstd codec for DATA payloads (native/src/zc.c; zc.h has the full rules) ----

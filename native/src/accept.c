@@ -1,7 +1,11 @@
 /* accept.c — the listener side: escp_listen binds a port from a range, then one thread
- * poll()s the listening socket and pending connections, authenticates each connection's
- * HELLO (within timeout_ms), answers HELLO_ACK and, when all T+1 streams are up, closes
- * the listener and pushes ESCP_EV_STREAMS_UP. Strangers are closed and counted. */
+ * poll()s the listening socket and pending connections. Each new connection is sent a fresh
+ * 16-byte challenge at once; its HELLO must arrive within min(timeout, 5 s); only a complete
+ * HELLO costs a key derivation (its keys are bound to that challenge). A good HELLO is
+ * answered with HELLO_ACK and installs the stream; when all T+1 streams are up the listener
+ * closes, the session key is wiped and ESCP_EV_STREAMS_UP is pushed. The pending table is
+ * bounded and fair (net.h): a flood, from one source or many, evicts the oldest pending
+ * connections instead of refusing new ones, so strangers cannot lock the real peer out. */
 #define _GNU_SOURCE /* O_DIRECT, accept4 */
 #include "net.h"
 #include <errno.h>
@@ -9,16 +13,27 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 typedef struct pend {
   int fd;
   uint64_t deadline;  /* ms, CLOCK_MONOTONIC: the full HELLO must be here by then */
-  uint32_t got;
+  uint64_t order;     /* accept sequence number: lower = older */
+  uint8_t src[16];    /* source address, IPv4 as v4-mapped IPv6 */
+  uint32_t got;       /* HELLO bytes read so far */
+  uint8_t challenge[ESCP_CHALLENGE];
   uint8_t buf[ESCP_HELLO_WIRE];
 } pend;
+
+typedef struct ptable {
+  pend p[ESCP_MAX_PENDING];
+  int n;
+  uint64_t next_order;
+} ptable;
 
 /* Try to bind+listen one address on ports [start, start+count). Returns fd or -errno. */
 static int bind_range(escp_session *s, const struct addrinfo *ai, int start, int count, int *port) {
@@ -102,11 +117,6 @@ ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int3
   s->frozen = 1;
   s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
   s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;
-  int rc = escp__chans_init(s);
-  if (rc != ESCP_OK) {
-    ESCP_ERR(s, "listen: channel setup failed (%s)", escp_status_name(rc));
-    return rc;
-  }
   int port = 0;
   int fd = listen_any(s, addr, port_start, port_start == 0 ? 1 : port_count, &port);
   if (fd < 0) return fd;
@@ -121,39 +131,40 @@ ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int3
   return port;
 }
 
+
 /* ---- accept thread ---- */
 
-static void pend_drop(escp_session *s, pend *p, int *np, int k) {
-  close(p[k].fd);
+/* Counted before the close, so a peer that sees EOF also sees the count. */
+static void pend_close(escp_session *s, ptable *t, int k) {
   escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
-  p[k] = p[--*np];
+  close(t->p[k].fd);
+  t->p[k] = t->p[--t->n];
 }
 
-/* A full 64-byte HELLO is in p->buf: authenticate, answer, install. 0 = stream up. */
-static int pend_hello(escp_session *s, pend *p) {
-  escp_frame_hdr fh;
-  escp_frame_hdr_decode(p->buf, &fh);
-  int i = fh.stream;
-  if (i >= s->nstreams || s->st[i].fd >= 0 || !s->st[i].chans) return ESCP_E_DUP;
-  int rc = escp__hello_open(s, i, ESCP_FT_HELLO, p->buf);
+/* A full HELLO is in p->buf. Cheap header checks first; only then derive this connection's
+ * keys (from its challenge), authenticate, answer HELLO_ACK and install. ESCP_OK = up. */
+static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
+  int i = fh->stream;
+  if (fh->type != ESCP_FT_HELLO || fh->body_len != ESCP_HELLO_LEN || fh->seq != 0 || i >= s->nstreams)
+    return ESCP_E_PROTO;
+  if (s->st[i].fd >= 0) return ESCP_E_DUP;
+  uint8_t ack[ESCP_HELLO_WIRE];
+  int rc = escp__chan_pair_init(s, i, p->challenge);
+  if (rc == ESCP_OK) rc = escp__hello_open(s, i, ESCP_FT_HELLO, p->challenge, p->buf);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO_ACK, p->challenge, ack);
+  /* 80 bytes into the empty send buffer of a fresh socket: this never blocks. */
+  if (rc == ESCP_OK && (escp__set_nonblock(p->fd, 0) != 0 || escp__send_all(p->fd, ack, sizeof ack) != 0))
+    rc = ESCP_E_CONNECT;
   if (rc != ESCP_OK) {
-    /* The tag verified but a field did not: seq 0 is spent, so rebuild the slot. */
-    if (s->st[i].rx.seq != 0) escp__chan_reset(s, i);
-    escp__log(s, "rejected hello for stream %d: %s", i, escp_status_name(rc));
+    escp__chan_pair_free(s, i); /* this connection's keys die with it; the slot stays free */
     return rc;
   }
-  uint8_t ack[ESCP_HELLO_WIRE];
-  rc = escp__hello_seal(s, i, ESCP_FT_HELLO_ACK, ack);
-  if (rc == ESCP_OK && escp__set_nonblock(p->fd, 0) == 0 && escp__send_all(p->fd, ack, sizeof ack) == 0) {
-    escp__sock_post(s, p->fd, i);
-    pthread_mutex_lock(&s->mu);
-    s->st[i].fd = p->fd;
-    pthread_mutex_unlock(&s->mu);
-    escp__stat_add(s, ESCP_S_STREAMS_UP, 1);
-    return ESCP_OK;
-  }
-  escp__chan_reset(s, i); /* the slot's sequence numbers were used: start over */
-  return ESCP_E_CONNECT;
+  escp__sock_post(s, p->fd, i);
+  pthread_mutex_lock(&s->mu);
+  s->st[i].fd = p->fd;
+  pthread_mutex_unlock(&s->mu);
+  escp__stat_add(s, ESCP_S_STREAMS_UP, 1);
+  return ESCP_OK;
 }
 
 /* Read what is there of the HELLO (never blocks). 1 = stream up, 0 = keep, -1 = drop. */
@@ -163,25 +174,74 @@ static int pend_read(escp_session *s, pend *p) {
   if (r <= 0) return -1;
   p->got += (uint32_t)r;
   if (p->got < sizeof p->buf) return 0;
-  return pend_hello(s, p) == ESCP_OK ? 1 : -1;
+  escp_frame_hdr fh; /* claimed, not yet trusted: authenticated as the AAD */
+  escp_frame_hdr_decode(p->buf, &fh);
+  int rc = pend_hello(s, p, &fh);
+  if (rc != ESCP_OK) escp__log(s, "rejected hello for stream %u: %s", fh.stream, escp_status_name(rc));
+  return rc == ESCP_OK ? 1 : -1;
 }
 
-static void accept_new(escp_session *s, pend *p, int *np) {
-  for (;;) {
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+/* The source address of a connection as 16 bytes (IPv4 as ::ffff:a.b.c.d, the form a
+ * dual-stack socket reports), so one host counts as one source either way. */
+static void source_of(const struct sockaddr_storage *sa, uint8_t out[16]) {
+  memset(out, 0, 16);
+  if (sa->ss_family == AF_INET6) {
+    memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  } else if (sa->ss_family == AF_INET) {
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  }
+}
+
+/* Room for one more connection from src: close that source's oldest pending connection
+ * when it is at its cap, else the oldest overall when the table is full. */
+static void make_room(escp_session *s, ptable *t, const uint8_t src[16]) {
+  int same = 0, oldest_same = -1, oldest = -1;
+  for (int k = 0; k < t->n; k++) {
+    if (oldest < 0 || t->p[k].order < t->p[oldest].order) oldest = k;
+    if (memcmp(t->p[k].src, src, 16) != 0) continue;
+    same++;
+    if (oldest_same < 0 || t->p[k].order < t->p[oldest_same].order) oldest_same = k;
+  }
+  if (same >= ESCP_PENDING_PER_SOURCE(s->nstreams)) pend_close(s, t, oldest_same);
+  else if (t->n >= ESCP_MAX_PENDING) pend_close(s, t, oldest);
+}
+
+/* Give a new connection a slot and its fresh challenge (16 bytes into an empty send buffer:
+ * one non-blocking send suffices). */
+static void admit(escp_session *s, ptable *t, int fd, const uint8_t src[16]) {
+  make_room(s, t, src);
+  pend *p = &t->p[t->n];
+  memset(p, 0, sizeof *p);
+  if (getrandom(p->challenge, sizeof p->challenge, 0) != (ssize_t)sizeof p->challenge ||
+      send(fd, p->challenge, sizeof p->challenge, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof p->challenge) {
+    escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
+    close(fd);
+    return;
+  }
+  uint64_t tmo = (uint64_t)s->param[ESCP_P_TIMEOUT_MS]; /* ms */
+  p->fd = fd;
+  p->deadline = escp__now_ms() + (tmo < ESCP_HELLO_DEADLINE_MS ? tmo : ESCP_HELLO_DEADLINE_MS);
+  p->order = t->next_order++;
+  memcpy(p->src, src, 16);
+  t->n++;
+}
+
+/* Accept what the backlog holds, at most one table's worth per round so HELLOs already in
+ * are judged between bursts of a flood. */
+static void accept_new(escp_session *s, ptable *t) {
+  for (int k = 0; k < ESCP_MAX_PENDING; k++) {
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return; /* EAGAIN: drained; EMFILE etc.: retried on the next readiness */
     }
-    if (*np >= ESCP_MAX_PENDING) { /* flood: refuse rather than starve the real peer */
-      close(fd);
-      escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
-      continue;
-    }
-    p[*np].fd = fd;
-    p[*np].got = 0;
-    p[*np].deadline = escp__now_ms() + (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
-    (*np)++;
+    uint8_t src[16];
+    source_of(&sa, src);
+    admit(s, t, fd, src);
   }
 }
 
@@ -192,7 +252,7 @@ static int streams_all_up(const escp_session *s) {
 }
 
 /* One poll round. Returns 1 when all streams are up, -1 on stop/deadline, 0 to go on. */
-static int accept_round(escp_session *s, pend *p, int *np) {
+static int accept_round(escp_session *s, ptable *t) {
   struct pollfd pf[ESCP_MAX_PENDING + 2];
   uint64_t now = escp__now_ms(), wake = s->listen_deadline_ms;
   if (now >= s->listen_deadline_ms) {
@@ -201,32 +261,37 @@ static int accept_round(escp_session *s, pend *p, int *np) {
   }
   pf[0] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
   pf[1] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
-  for (int k = 0; k < *np; k++) {
-    pf[k + 2] = (struct pollfd){.fd = p[k].fd, .events = POLLIN};
-    if (p[k].deadline < wake) wake = p[k].deadline;
+  for (int k = 0; k < t->n; k++) {
+    pf[k + 2] = (struct pollfd){.fd = t->p[k].fd, .events = POLLIN};
+    if (t->p[k].deadline < wake) wake = t->p[k].deadline;
   }
-  int n = poll(pf, (nfds_t)*np + 2, wake > now ? (int)(wake - now) : 0);
+  int n = poll(pf, (nfds_t)t->n + 2, wake > now ? (int)(wake - now) : 0);
   if (pf[0].revents || escp__stopping(s)) return -1;
   now = escp__now_ms();
-  for (int k = *np - 1; n > 0 && k >= 0; k--) { /* backwards: pend_drop moves the last */
-    int r = pf[k + 2].revents ? pend_read(s, &p[k]) : 0;
-    if (r == 1) p[k] = p[--*np]; /* fd now owned by the stream */
-    else if (r < 0) pend_drop(s, p, np, k);
+  for (int k = t->n - 1; n > 0 && k >= 0; k--) { /* backwards: removal moves the last */
+    int r = pf[k + 2].revents ? pend_read(s, &t->p[k]) : 0;
+    if (r == 1) t->p[k] = t->p[--t->n]; /* fd now owned by the stream */
+    else if (r < 0) pend_close(s, t, k);
   }
-  for (int k = *np - 1; k >= 0; k--)
-    if (p[k].deadline <= now) pend_drop(s, p, np, k);
+  for (int k = t->n - 1; k >= 0; k--)
+    if (t->p[k].deadline <= now) pend_close(s, t, k);
   if (streams_all_up(s)) return 1;
-  if (n > 0 && pf[1].revents) accept_new(s, p, np);
+  if (n > 0 && pf[1].revents) accept_new(s, t);
   return 0;
 }
 
 void *escp__accept_thread(void *arg) {
   escp_session *s = arg;
-  pend p[ESCP_MAX_PENDING];
-  int np = 0, r;
-  while ((r = accept_round(s, p, &np)) == 0) {
+  ptable *t = calloc(1, sizeof *t); /* ~36 KiB: kept off the thread stack */
+  int r = -1;
+  if (!t) escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, 0, 0, "listener: pending table");
+  while (t && (r = accept_round(s, t)) == 0) {
   }
-  while (np > 0) pend_drop(s, p, &np, np - 1);
+  while (t && t->n > 0) pend_close(s, t, t->n - 1);
+  free(t);
+  /* Every stream holds its own connection keys now (or the listen is over): the session
+   * key is not needed any more. Wiped before STREAMS_UP so an observer of it sees it gone. */
+  escp__key_wipe(s);
   pthread_mutex_lock(&s->mu);
   close(s->listen_fd); /* no more strangers: the port is free again */
   s->listen_fd = -1;

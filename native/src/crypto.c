@@ -1,5 +1,5 @@
 /* crypto.c — AES-128-GCM in place over one reusable OpenSSL 3 EVP context per escp_aead,
- * and HKDF-SHA256 (EVP_KDF) for the per (direction, stream, epoch) key schedule in crypto.h.
+ * and HKDF-SHA256 (EVP_KDF) for the per-connection key schedule in crypto.h.
  * Hot path (seal/open per 1 MiB block) allocates nothing: only the IV is reset per message. */
 #include "crypto.h"
 
@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -50,17 +51,29 @@ int escp_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, si
   return ESCP_OK;
 }
 
-int escp_kdf_stream_key(const uint8_t session_key[32], const uint8_t session_id[16], uint32_t dir,
-                        uint32_t stream, uint64_t epoch, uint8_t out[ESCP_AES_KEY]) {
-  if (!session_key || !session_id || !out) return ESCP_E_INVAL;
+int escp_kdf_chan_secret(const uint8_t session_key[32], const uint8_t session_id[16],
+                         const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint32_t stream,
+                         uint8_t out[ESCP_CHAN_SECRET]) {
+  if (!session_key || !session_id || !challenge || !out) return ESCP_E_INVAL;
   if (dir != ESCP_DIR_S2R && dir != ESCP_DIR_R2S) return ESCP_E_INVAL;
-  /* Longest: "escp/1 r2s stream 4294967295 epoch 18446744073709551615" = 54 chars. */
-  char info[80];
-  int n = snprintf(info, sizeof info, "escp/1 %s stream %" PRIu32 " epoch %" PRIu64,
-                   dir == ESCP_DIR_S2R ? "s2r" : "r2s", stream, epoch);
+  uint8_t salt[16 + ESCP_CHALLENGE]; /* session_id || challenge */
+  memcpy(salt, session_id, 16);
+  memcpy(salt + 16, challenge, ESCP_CHALLENGE);
+  /* Longest: "escp/2 r2s stream 4294967295" = 28 chars. */
+  char info[40];
+  int n = snprintf(info, sizeof info, "escp/2 %s stream %" PRIu32, dir == ESCP_DIR_S2R ? "s2r" : "r2s", stream);
   if (n < 0 || (size_t)n >= sizeof info) return ESCP_E_INVAL;
-  return escp_hkdf_sha256(session_key, 32, session_id, 16, (const uint8_t *)info, (size_t)n, out,
-                          ESCP_AES_KEY);
+  return escp_hkdf_sha256(session_key, 32, salt, sizeof salt, (const uint8_t *)info, (size_t)n, out,
+                          ESCP_CHAN_SECRET);
+}
+
+int escp_kdf_epoch_key(const uint8_t secret[ESCP_CHAN_SECRET], uint64_t epoch, uint8_t out[ESCP_AES_KEY]) {
+  if (!secret || !out) return ESCP_E_INVAL;
+  /* Longest: "epoch 18446744073709551615" = 26 chars. */
+  char info[32];
+  int n = snprintf(info, sizeof info, "epoch %" PRIu64, epoch);
+  if (n < 0 || (size_t)n >= sizeof info) return ESCP_E_INVAL;
+  return escp_hkdf_sha256(secret, ESCP_CHAN_SECRET, NULL, 0, (const uint8_t *)info, (size_t)n, out, ESCP_AES_KEY);
 }
 
 /* Load a key (and, on first use, the cipher) into the context for the aead's direction. */

@@ -1,10 +1,15 @@
 /* crypto.h — AEAD (OpenSSL 3 EVP AES-128-GCM, in place) and key derivation (HKDF-SHA256).
- * Keys: the 32-byte session key is made on the sender and only ever crosses the SSH
- * channel. Every (direction, stream, epoch) gets its own 16-byte AES key:
- *   key = HKDF-SHA256(ikm = session_key, salt = session_id,
- *                     info = "escp/1 " + ("s2r"|"r2s") + " stream " + dec(stream) + " epoch " + dec(epoch))
- * (info as ASCII, no NUL). Epoch = seq >> ESCP_EPOCH_BITS: a fresh key every 2^16 frames
- * (64 GiB at 1 MiB blocks), far inside AES-GCM's usage limits. */
+ * Keys (protocol v2): the 32-byte session key is made on the sender and only ever crosses
+ * the SSH channel. Each TCP connection starts with a fresh 16-byte challenge from the
+ * listener; every (connection, direction) gets a 32-byte channel secret bound to it
+ *   cs = HKDF-SHA256(ikm = session_key, salt = session_id || challenge,
+ *                    info = "escp/2 " + ("s2r"|"r2s") + " stream " + dec(stream))
+ * and every epoch of that channel a 16-byte AES key
+ *   key = HKDF-SHA256(ikm = cs, salt = none, info = "epoch " + dec(epoch))
+ * (info as ASCII, no NUL). A frame sealed for one connection therefore fails its tag on any
+ * other, and a retried connection never reuses a (key, nonce) pair. Epoch = seq >>
+ * ESCP_EPOCH_BITS: a fresh key every 2^16 frames (64 GiB at 1 MiB blocks), far inside
+ * AES-GCM's usage limits. */
 #ifndef ESCP_CRYPTO_H
 #define ESCP_CRYPTO_H
 #include <stddef.h>
@@ -19,8 +24,13 @@
 
 typedef struct escp_aead escp_aead; /* owns one EVP_CIPHER_CTX */
 
-int escp_kdf_stream_key(const uint8_t session_key[32], const uint8_t session_id[16], uint32_t dir,
-                        uint32_t stream, uint64_t epoch, uint8_t out[ESCP_AES_KEY]);
+#define ESCP_CHAN_SECRET 32 /* bytes of a per-connection channel secret */
+#define ESCP_CHALLENGE 16   /* bytes of the listener's per-connection challenge */
+
+int escp_kdf_chan_secret(const uint8_t session_key[32], const uint8_t session_id[16],
+                         const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint32_t stream,
+                         uint8_t out[ESCP_CHAN_SECRET]);
+int escp_kdf_epoch_key(const uint8_t secret[ESCP_CHAN_SECRET], uint64_t epoch, uint8_t out[ESCP_AES_KEY]);
 
 /* encrypt: 1 for a sealing context, 0 for an opening one. Returns 0 or ESCP_E_CRYPTO/NOMEM. */
 int escp_aead_new(escp_aead **out, const uint8_t key[ESCP_AES_KEY], int encrypt);

@@ -1,4 +1,4 @@
-/* frame.c — wire protocol v1 framing: explicit little-endian header/sub-header/hello
+/* frame.c — wire protocol v2 framing: explicit little-endian header/sub-header/hello
  * packing, and escp_chan (per direction+stream seq counter and epoch key schedule) that
  * seals and opens frames in place. See frame.h for the layout and the checks. */
 #include "frame.h"
@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 
 #include "escp.h"
+
+_Static_assert(ESCP_CHALLENGE == ESCP_CHALLENGE_LEN, "crypto.h and escp.h agree on the challenge size");
 
 /* ---- little-endian byte packing (no struct casts: layout must not depend on the ABI) ---- */
 
@@ -74,17 +76,17 @@ static void make_nonce(uint64_t seq, uint8_t nonce[ESCP_NONCE]) {
 /* ---- channel ---- */
 
 int escp_chan_init(escp_chan *c, const uint8_t session_key[32], const uint8_t session_id[16],
-                   uint32_t dir, uint16_t stream, int encrypt) {
-  if (!c || !session_key || !session_id) return ESCP_E_INVAL;
-  memset(c, 0, sizeof *c);
+                   const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint16_t stream, int encrypt) {
+  if (!c) return ESCP_E_INVAL;
+  memset(c, 0, sizeof *c); /* a failed init leaves a channel that escp_chan_free accepts */
+  if (!session_key || !session_id || !challenge) return ESCP_E_INVAL;
   if (dir != ESCP_DIR_S2R && dir != ESCP_DIR_R2S) return ESCP_E_INVAL;
-  memcpy(c->session_key, session_key, sizeof c->session_key);
-  memcpy(c->session_id, session_id, sizeof c->session_id);
   c->dir = dir;
   c->stream = stream;
   c->encrypt = encrypt ? 1 : 0;
   uint8_t key[ESCP_AES_KEY];
-  int rc = escp_kdf_stream_key(c->session_key, c->session_id, dir, stream, 0, key);
+  int rc = escp_kdf_chan_secret(session_key, session_id, challenge, dir, stream, c->secret);
+  if (rc == ESCP_OK) rc = escp_kdf_epoch_key(c->secret, 0, key);
   if (rc == ESCP_OK) rc = escp_aead_new(&c->aead, key, c->encrypt);
   OPENSSL_cleanse(key, sizeof key);
   if (rc != ESCP_OK) escp_chan_free(c);
@@ -94,7 +96,7 @@ int escp_chan_init(escp_chan *c, const uint8_t session_key[32], const uint8_t se
 void escp_chan_free(escp_chan *c) {
   if (!c) return;
   escp_aead_free(c->aead);
-  OPENSSL_cleanse(c, sizeof *c); /* wipes the session key; aead = NULL makes free idempotent */
+  OPENSSL_cleanse(c, sizeof *c); /* wipes the channel secret; aead = NULL makes free idempotent */
 }
 
 /* Make the loaded key match the epoch of c->seq. Rekeys whenever they differ (not only on
@@ -104,7 +106,7 @@ static int chan_load_epoch(escp_chan *c) {
   uint64_t epoch = c->seq >> ESCP_EPOCH_BITS;
   if (epoch == c->epoch) return ESCP_OK;
   uint8_t key[ESCP_AES_KEY];
-  int rc = escp_kdf_stream_key(c->session_key, c->session_id, c->dir, c->stream, epoch, key);
+  int rc = escp_kdf_epoch_key(c->secret, epoch, key);
   if (rc == ESCP_OK) rc = escp_aead_rekey(c->aead, key);
   OPENSSL_cleanse(key, sizeof key);
   if (rc == ESCP_OK) c->epoch = epoch;
@@ -205,6 +207,7 @@ void escp_hello_encode(const escp_hello *h, uint8_t out[ESCP_HELLO_LEN]) {
   put16(out + 10, h->role);
   put32(out + 12, 0); /* reserved */
   memcpy(out + 16, h->sid, sizeof h->sid);
+  memcpy(out + 32, h->challenge, sizeof h->challenge);
 }
 
 int escp_hello_decode(const uint8_t in[ESCP_HELLO_LEN], escp_hello *out) {
@@ -216,5 +219,6 @@ int escp_hello_decode(const uint8_t in[ESCP_HELLO_LEN], escp_hello *out) {
   out->streams = get16(in + 8);
   out->role = get16(in + 10);
   memcpy(out->sid, in + 16, sizeof out->sid);
+  memcpy(out->challenge, in + 32, sizeof out->challenge);
   return ESCP_OK;
 }

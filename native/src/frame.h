@@ -1,11 +1,12 @@
-/* frame.h — wire protocol v1 framing (docs/protocol.md is the normative text).
+/* frame.h — wire protocol v2 framing (docs/protocol.md is the normative text).
  * Every frame on a TCP stream:
  *   header (16 B, cleartext, = the AAD) | body (body_len B, AES-GCM ciphertext) | tag (16 B)
  * header, little-endian: u32 body_len | u8 type | u8 flags | u16 stream | u64 seq
  * nonce = 4 zero bytes || u64 seq (little-endian). seq starts at 0 (the HELLO / HELLO_ACK)
  * and goes up by exactly 1 per frame per direction; the receiver of a frame knows the next
  * seq it expects and rejects anything else (replay, reorder, drop) before decrypting. Keys
- * are per (direction, stream, epoch) (crypto.h), so a reflected frame fails its tag.
+ * are per (connection, direction, epoch) (crypto.h), so a reflected frame, or one replayed
+ * on another connection, fails its tag.
  * Nothing in a body is looked at before its tag verifies; the only field used before that
  * is body_len, which is bounds-checked against the stream's limit first. */
 #ifndef ESCP_FRAME_H
@@ -23,7 +24,9 @@
 #define ESCP_FT_MAX ESCP_FT_KEEPALIVE
 
 #define ESCP_DATA_SUBHDR 24  /* u64 fino | u64 offset | u32 payload_len | u32 flags(0) */
-#define ESCP_HELLO_LEN 32    /* u32 magic "ESCP" | u16 version | u16 stream | u16 streams | u16 role_of_sender_of_hello | u32 reserved(0) | sid[16] */
+/* u32 magic "ESCP" | u16 version | u16 stream | u16 streams | u16 role_of_sender_of_hello |
+ * u32 reserved(0) | sid[16] | challenge[16] (the listener's challenge of this connection) */
+#define ESCP_HELLO_LEN 48
 #define ESCP_HELLO_MAGIC 0x50435345u /* "ESCP" little-endian */
 
 typedef struct escp_frame_hdr {
@@ -37,10 +40,10 @@ typedef struct escp_frame_hdr {
 void escp_frame_hdr_encode(const escp_frame_hdr *h, uint8_t out[ESCP_FRAME_HDR]);
 void escp_frame_hdr_decode(const uint8_t in[ESCP_FRAME_HDR], escp_frame_hdr *h);
 
-/* One direction of one stream: its key schedule and sequence counter. */
+/* One direction of one connection: its key schedule and sequence counter. Only the
+ * per-connection secret is kept (wiped by escp_chan_free), never the session key. */
 typedef struct escp_chan {
-  uint8_t session_key[32];
-  uint8_t session_id[16];
+  uint8_t secret[ESCP_CHAN_SECRET];
   uint32_t dir;          /* ESCP_DIR_* of the frames this channel seals or opens */
   uint16_t stream;
   uint64_t seq;          /* next seq to seal, or next seq expected when opening */
@@ -49,8 +52,9 @@ typedef struct escp_chan {
   escp_aead *aead;
 } escp_chan;
 
+/* Derive the channel of (dir, stream) on the connection whose listener sent `challenge`. */
 int escp_chan_init(escp_chan *c, const uint8_t session_key[32], const uint8_t session_id[16],
-                   uint32_t dir, uint16_t stream, int encrypt);
+                   const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint16_t stream, int encrypt);
 void escp_chan_free(escp_chan *c);
 /* Seal `len` body bytes in place: fills hdr (with the next seq) and tag, advances seq,
  * rekeys when the epoch changes. Returns 0 or ESCP_E_*. */
@@ -77,9 +81,13 @@ void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR])
 int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
                          escp_data_hdr *out);
 
-typedef struct escp_hello { uint16_t version; uint16_t stream; uint16_t streams; uint16_t role; uint8_t sid[16]; } escp_hello;
+typedef struct escp_hello {
+  uint16_t version, stream, streams, role;
+  uint8_t sid[16];
+  uint8_t challenge[ESCP_CHALLENGE];
+} escp_hello;
 void escp_hello_encode(const escp_hello *h, uint8_t out[ESCP_HELLO_LEN]);
-/* Checks magic, reserved == 0. Version/stream/sid checks are the caller's. */
+/* Checks magic, reserved == 0. Version/stream/sid/challenge checks are the caller's. */
 int escp_hello_decode(const uint8_t in[ESCP_HELLO_LEN], escp_hello *out);
 
 #endif

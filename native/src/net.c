@@ -13,17 +13,28 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 static uint32_t my_dir(const escp_session *s) {
   return s->role == ESCP_ROLE_SENDER ? ESCP_DIR_S2R : ESCP_DIR_R2S;
 }
 
-static int chan_pair_init(escp_session *s, int i) {
+void escp__chan_pair_free(escp_session *s, int i) {
+  if (!s->st[i].chans) return;
+  escp_chan_free(&s->st[i].tx);
+  escp_chan_free(&s->st[i].rx);
+  s->st[i].chans = 0;
+}
+
+/* Keys of stream i exist only per connection: derived from the session key and that
+ * connection's challenge, so a retried or replayed connection never shares them. */
+int escp__chan_pair_init(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE]) {
+  escp__chan_pair_free(s, i);
   escp_stream *st = &s->st[i];
   uint32_t me = my_dir(s), peer = me == ESCP_DIR_S2R ? ESCP_DIR_R2S : ESCP_DIR_S2R;
-  int rc = escp_chan_init(&st->tx, s->key, s->sid, me, (uint16_t)i, 1);
+  int rc = escp_chan_init(&st->tx, s->key, s->sid, challenge, me, (uint16_t)i, 1);
   if (rc != ESCP_OK) return rc;
-  rc = escp_chan_init(&st->rx, s->key, s->sid, peer, (uint16_t)i, 0);
+  rc = escp_chan_init(&st->rx, s->key, s->sid, challenge, peer, (uint16_t)i, 0);
   if (rc != ESCP_OK) {
     escp_chan_free(&st->tx);
     return rc;
@@ -32,37 +43,16 @@ static int chan_pair_init(escp_session *s, int i) {
   return ESCP_OK;
 }
 
-int escp__chans_init(escp_session *s) {
-  escp__chans_free(s);
-  for (int i = 0; i < s->nstreams; i++) {
-    int rc = chan_pair_init(s, i);
-    if (rc != ESCP_OK) {
-      escp__chans_free(s);
-      return rc;
-    }
-  }
-  return ESCP_OK;
-}
-
 void escp__chans_free(escp_session *s) {
-  for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
-    if (!s->st[i].chans) continue;
-    escp_chan_free(&s->st[i].tx);
-    escp_chan_free(&s->st[i].rx);
-    s->st[i].chans = 0;
-  }
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) escp__chan_pair_free(s, i);
 }
 
-int escp__chan_reset(escp_session *s, int i) {
-  if (s->st[i].chans) {
-    escp_chan_free(&s->st[i].tx);
-    escp_chan_free(&s->st[i].rx);
-    s->st[i].chans = 0;
-  }
-  return chan_pair_init(s, i);
+void escp__key_wipe(escp_session *s) {
+  OPENSSL_cleanse(s->key, sizeof s->key);
 }
 
-int escp__hello_seal(escp_session *s, int i, uint8_t type, uint8_t out[ESCP_HELLO_WIRE]) {
+int escp__hello_seal(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+                     uint8_t out[ESCP_HELLO_WIRE]) {
   escp_hello h;
   memset(&h, 0, sizeof h);
   h.version = ESCP_PROTOCOL_VERSION;
@@ -70,14 +60,17 @@ int escp__hello_seal(escp_session *s, int i, uint8_t type, uint8_t out[ESCP_HELL
   h.streams = (uint16_t)(s->nstreams - 1);
   h.role = (uint16_t)s->role;
   memcpy(h.sid, s->sid, ESCP_SID_LEN);
+  memcpy(h.challenge, challenge, ESCP_CHALLENGE);
   uint8_t *body = out + ESCP_FRAME_HDR;
   escp_hello_encode(&h, body);
   return escp_chan_seal(&s->st[i].tx, type, 0, out, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
 }
 
-/* Authenticate a 64-byte HELLO/HELLO_ACK on stream i and check every field against this
- * session. On success the stream's rx channel has advanced to seq 1. */
-int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO_WIRE]) {
+/* Authenticate an 80-byte HELLO/HELLO_ACK on stream i (channels derived from `challenge`)
+ * and check every field against this session and connection. On success the stream's rx
+ * channel has advanced to seq 1. */
+int escp__hello_open(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+                     uint8_t in[ESCP_HELLO_WIRE]) {
   escp_frame_hdr fh;
   int rc = escp_chan_check(&s->st[i].rx, in, ESCP_HELLO_LEN, &fh);
   if (rc != ESCP_OK) return rc;
@@ -91,7 +84,7 @@ int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO
   if (h.version != ESCP_PROTOCOL_VERSION) return ESCP_E_VERSION;
   int peer_role = s->role == ESCP_ROLE_SENDER ? ESCP_ROLE_RECEIVER : ESCP_ROLE_SENDER;
   if (h.stream != i || h.streams != s->nstreams - 1 || h.role != peer_role ||
-      memcmp(h.sid, s->sid, ESCP_SID_LEN) != 0)
+      memcmp(h.sid, s->sid, ESCP_SID_LEN) != 0 || memcmp(h.challenge, challenge, ESCP_CHALLENGE) != 0)
     return ESCP_E_PROTO;
   return ESCP_OK;
 }
@@ -202,12 +195,50 @@ void escp__fmt_addr(const void *sa, char *out, size_t cap) {
 
 /* ---- connector ---- */
 
-enum { CC_CONNECTING = 0, CC_WAIT_ACK = 1, CC_UP = 2 };
+/* Connector states: TCP connect in progress -> reading the listener's 16-byte challenge ->
+ * HELLO sent, reading the 80-byte HELLO_ACK -> authenticated. */
+enum { CC_CONNECTING = 0, CC_CHALLENGE = 1, CC_WAIT_ACK = 2, CC_UP = 3 };
 typedef struct cconn {
   int fd, state;
-  uint32_t got;
+  uint32_t got; /* bytes of the challenge or HELLO_ACK read so far */
+  uint8_t challenge[ESCP_CHALLENGE];
   uint8_t buf[ESCP_HELLO_WIRE];
 } cconn;
+
+/* Read what is there toward `want` bytes at dst (never blocks): 1 = complete, 0 = more to
+ * come, ESCP_E_CONNECT = EOF or error (detail set). */
+static int cc_fill(escp_session *s, cconn *c, int i, const char *where, uint8_t *dst, uint32_t want) {
+  ssize_t r = recv(c->fd, dst + c->got, want - c->got, MSG_DONTWAIT);
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+  if (r <= 0) {
+    ESCP_ERR(s, "%s (stream %d) closed during hello: %s (%s)", where, i, r < 0 ? strerror(errno) : "EOF",
+             c->state == CC_CHALLENGE ? "no challenge: not an escp protocol 2 listener, or evicted by a flood?"
+                                      : "wrong key, session id, stream count or role?");
+    return ESCP_E_CONNECT;
+  }
+  c->got += (uint32_t)r;
+  return c->got == want;
+}
+
+/* The challenge is in: derive this connection's keys from it and send the HELLO. */
+static int cc_send_hello(escp_session *s, cconn *c, int i, const char *where) {
+  uint8_t hello[ESCP_HELLO_WIRE];
+  int rc = escp__chan_pair_init(s, i, c->challenge);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO, c->challenge, hello);
+  if (rc != ESCP_OK) {
+    ESCP_ERR(s, "stream %d: sealing HELLO failed (%s)", i, escp_status_name(rc));
+    return rc;
+  }
+  /* 80 bytes into a fresh socket's empty send buffer: one non-blocking send suffices. */
+  ssize_t r = send(c->fd, hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (r != (ssize_t)sizeof hello) {
+    ESCP_ERR(s, "send HELLO to %s (stream %d): %s", where, i, r < 0 ? strerror(errno) : "short send");
+    return ESCP_E_CONNECT;
+  }
+  c->state = CC_WAIT_ACK;
+  c->got = 0;
+  return ESCP_OK;
+}
 
 /* One poll event on connection i. Returns ESCP_OK or a status (detail set). */
 static int cc_step(escp_session *s, cconn *c, int i, const char *where) {
@@ -219,31 +250,17 @@ static int cc_step(escp_session *s, cconn *c, int i, const char *where) {
       ESCP_ERR(s, "connect %s (stream %d): %s", where, i, strerror(err));
       return ESCP_E_CONNECT;
     }
-    uint8_t hello[ESCP_HELLO_WIRE];
-    int rc = escp__hello_seal(s, i, ESCP_FT_HELLO, hello);
-    if (rc != ESCP_OK) {
-      ESCP_ERR(s, "stream %d: sealing HELLO failed (%s)", i, escp_status_name(rc));
-      return rc;
-    }
-    /* 64 bytes into a fresh socket's empty send buffer: one non-blocking send suffices. */
-    ssize_t r = send(c->fd, hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r != (ssize_t)sizeof hello) {
-      ESCP_ERR(s, "send HELLO to %s (stream %d): %s", where, i, r < 0 ? strerror(errno) : "short send");
-      return ESCP_E_CONNECT;
-    }
-    c->state = CC_WAIT_ACK;
+    c->state = CC_CHALLENGE;
+    c->got = 0;
     return ESCP_OK;
   }
-  ssize_t r = recv(c->fd, c->buf + c->got, sizeof c->buf - c->got, MSG_DONTWAIT);
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return ESCP_OK;
-  if (r <= 0) {
-    ESCP_ERR(s, "%s (stream %d) closed during hello: %s (wrong key, session id, stream "
-             "count or role?)", where, i, r < 0 ? strerror(errno) : "EOF");
-    return ESCP_E_CONNECT;
+  if (c->state == CC_CHALLENGE) {
+    int r = cc_fill(s, c, i, where, c->challenge, sizeof c->challenge);
+    return r <= 0 ? r : cc_send_hello(s, c, i, where);
   }
-  c->got += (uint32_t)r;
-  if (c->got < sizeof c->buf) return ESCP_OK;
-  int rc = escp__hello_open(s, i, ESCP_FT_HELLO_ACK, c->buf);
+  int r = cc_fill(s, c, i, where, c->buf, sizeof c->buf);
+  if (r <= 0) return r;
+  int rc = escp__hello_open(s, i, ESCP_FT_HELLO_ACK, c->challenge, c->buf);
   if (rc != ESCP_OK) {
     ESCP_ERR(s, "%s (stream %d): bad HELLO_ACK (%s)", where, i, escp_status_name(rc));
     return rc == ESCP_E_AUTH || rc == ESCP_E_VERSION ? rc : ESCP_E_CONNECT;
@@ -310,8 +327,7 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
   cconn c[ESCP_MAX_STREAMS];
   memset(c, 0, sizeof c);
   for (int i = 0; i < ESCP_MAX_STREAMS; i++) c[i].fd = -1;
-  int rc = escp__chans_init(s);
-  if (rc == ESCP_OK) rc = cc_open_all(s, ai, c, where);
+  int rc = cc_open_all(s, ai, c, where);
   if (rc == ESCP_OK) rc = cc_wait_all(s, c, deadline, where);
   for (int i = 0; rc == ESCP_OK && i < s->nstreams; i++) {
     escp__set_nonblock(c[i].fd, 0);
@@ -360,6 +376,31 @@ static void size_send_buffers(escp_session *s) {
             forced ? "SO_SNDBUFFORCE" : "SO_SNDBUF, capped by net.core.wmem_max");
 }
 
+/* Resolve addr and try each address in turn until all streams are up on one of them. */
+static int connect_addrs(escp_session *s, const char *addr, int32_t port) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  int mode = (int)s->param[ESCP_P_IP_MODE];
+  hints.ai_family = mode == 4 ? AF_INET : mode == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char ps[8];
+  snprintf(ps, sizeof ps, "%d", (int)port);
+  int g = getaddrinfo(addr, ps, &hints, &res);
+  if (g != 0) {
+    ESCP_ERR(s, "resolve %s:%d: %s", addr, (int)port, gai_strerror(g));
+    return ESCP_E_CONNECT;
+  }
+  uint64_t deadline = escp__now_ms() + (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
+  int rc = ESCP_E_CONNECT;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    rc = connect_one_addr(s, ai, deadline); /* fresh connections, challenges and keys each */
+    if (rc != ESCP_E_CONNECT) break; /* success, or a failure another address won't fix */
+  }
+  freeaddrinfo(res);
+  return rc;
+}
+
 /* Connect all T+1 streams to addr:port and authenticate them. Blocks up to timeout_ms.
  * Returns ESCP_OK, E_INVAL, E_STATE, E_CONNECT, E_TIMEOUT, E_AUTH, E_VERSION, E_ABORTED
  * (stop from another thread); details via escp_last_error_detail. JS thread. */
@@ -378,26 +419,9 @@ ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
   s->frozen = 1;
   s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
   s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof hints);
-  int mode = (int)s->param[ESCP_P_IP_MODE];
-  hints.ai_family = mode == 4 ? AF_INET : mode == 6 ? AF_INET6 : AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  char ps[8];
-  snprintf(ps, sizeof ps, "%d", (int)port);
-  int g = getaddrinfo(addr, ps, &hints, &res);
-  if (g != 0) {
-    ESCP_ERR(s, "resolve %s:%d: %s", addr, (int)port, gai_strerror(g));
-    return ESCP_E_CONNECT;
-  }
-  uint64_t deadline = escp__now_ms() + (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
-  int rc = ESCP_E_CONNECT;
-  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-    rc = connect_one_addr(s, ai, deadline);
-    if (rc != ESCP_E_CONNECT) break; /* success, or a failure another address won't fix */
-  }
-  freeaddrinfo(res);
+  int rc = connect_addrs(s, addr, port);
+  escp__key_wipe(s); /* every stream is up, or this attempt is over: a retry needs key_set */
+  s->have_key = 0;
   if (rc != ESCP_OK) return rc;
   pthread_mutex_lock(&s->mu);
   s->net = ESCP_NET_CONNECTED;

@@ -5,8 +5,13 @@
 #define ESCP_NET_H
 #include "session.h"
 
-/* Poll slots per connector/listener loop: wake fd + listener + up to this many pending
- * unauthenticated connections (extra ones are closed at once and counted rejected). */
-#define ESCP_MAX_PENDING 64
+/* Listener pending table: unauthenticated connections waiting for their HELLO. A new
+ * connection always gets a slot: if its source address already holds
+ * ESCP_PENDING_PER_SOURCE(nstreams) of them, that source's oldest is closed; else if the
+ * table is full, the oldest overall is closed (both counted rejected). 256 >= 4 x 65. */
+#define ESCP_MAX_PENDING 256
+#define ESCP_PENDING_PER_SOURCE(nstreams) (2 * (nstreams) + 8)
+/* A pending connection must deliver its whole HELLO within min(timeout, this) ms of accept. */
+#define ESCP_HELLO_DEADLINE_MS 5000
 
 #endif

@@ -276,11 +276,14 @@ int escp__buffers_check(escp_session *s) {
   return ESCP_E_RANGE;
 }
 
-/* Install the 32-byte session key and 16-byte session id (copied) before listen/connect. */
+/* Install the 32-byte session key and 16-byte session id (copied) before listen/connect.
+ * Hardens the process first (best effort: the control plane calls escp_process_harden
+ * itself and reports a failure). */
 ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16) {
   escp_session *s = escp__session(h);
   if (!s || !key32 || !sid16) return ESCP_E_INVAL;
   if (s->net != ESCP_NET_NONE || escp__stopping(s)) return ESCP_E_STATE;
+  (void)escp_process_harden();
   memcpy(s->key, key32, ESCP_KEY_LEN);
   memcpy(s->sid, sid16, ESCP_SID_LEN);
   s->have_key = 1;
@@ -359,6 +362,7 @@ ESCP_API void escp_session_free(void *h) {
     free(s->st[i].prof);
   }
   if (s->listen_fd >= 0) close(s->listen_fd);
+  escp__key_wipe(s);
   escp__chans_free(s);
   if (s->tx) escp__tx_free(s);
   if (s->rx) escp__rx_free(s);

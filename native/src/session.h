@@ -36,7 +36,7 @@
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
-#define ESCP_HELLO_WIRE (ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG) /* 64 bytes */
+#define ESCP_HELLO_WIRE (ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG) /* 80 bytes */
 #define ESCP_HDR_AREA ESCP_IO_ALIGN     /* bytes before a 4096-aligned payload in block buffers */
 #define ESCP_DIRECT_MIN (256u << 10)  /* files smaller than this are read and written buffered */
 
@@ -50,7 +50,7 @@ typedef struct escp_stream {
   int fd;             /* -1 until authenticated; closed only in free */
   escp_chan tx;       /* seals frames in my direction */
   escp_chan rx;       /* opens frames in the peer's direction */
-  int chans;          /* tx/rx initialised */
+  int chans;          /* tx/rx derived (per connection, from its challenge) */
   pthread_t thr;
   int thr_live;       /* thread created and not yet joined */
   escp_prof_ring *prof; /* spans of this stream's thread (ESCP_P_PROFILE), else NULL */
@@ -131,11 +131,15 @@ void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, 
 int escp__buffers_check(escp_session *s);
 
 /* ---- net.c ---- */
-int escp__chans_init(escp_session *s);     /* tx/rx chans of every stream, seq 0 */
+/* tx/rx chans of stream i for the connection that got `challenge`, seq 0 (frees old ones). */
+int escp__chan_pair_init(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE]);
+void escp__chan_pair_free(escp_session *s, int i);
 void escp__chans_free(escp_session *s);
-int escp__chan_reset(escp_session *s, int i);
-int escp__hello_seal(escp_session *s, int i, uint8_t type, uint8_t out[ESCP_HELLO_WIRE]);
-int escp__hello_open(escp_session *s, int i, uint8_t type, uint8_t in[ESCP_HELLO_WIRE]);
+void escp__key_wipe(escp_session *s); /* the session key is no longer needed */
+int escp__hello_seal(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+                     uint8_t out[ESCP_HELLO_WIRE]);
+int escp__hello_open(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+                     uint8_t in[ESCP_HELLO_WIRE]);
 void escp__sock_pre(escp_session *s, int fd);            /* before connect/listen */
 void escp__sock_post(escp_session *s, int fd, int idx);  /* once a stream is up */
 int escp__set_nonblock(int fd, int on);

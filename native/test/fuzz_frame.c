@@ -70,13 +70,15 @@ static void run(escp_chan *tx, escp_chan *rx, const uint8_t *data, size_t size) 
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  uint8_t key[32], sid[16];
+  uint8_t key[32], sid[16], ch[ESCP_CHALLENGE];
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)i;
   for (int i = 0; i < 16; i++) sid[i] = (uint8_t)(0xa0 + i);
+  for (int i = 0; i < ESCP_CHALLENGE; i++) ch[i] = (uint8_t)(0xc0 + i);
   escp_chan tx, rx;
-  /* Per input, fresh channels (no state between runs keeps crashes reproducible). */
-  if (escp_chan_init(&tx, key, sid, ESCP_DIR_S2R, 1, 1) != ESCP_OK) abort();
-  if (escp_chan_init(&rx, key, sid, ESCP_DIR_S2R, 1, 0) != ESCP_OK) abort();
+  /* Per input, fresh channels of one connection (no state between runs keeps crashes
+   * reproducible). */
+  if (escp_chan_init(&tx, key, sid, ch, ESCP_DIR_S2R, 1, 1) != ESCP_OK) abort();
+  if (escp_chan_init(&rx, key, sid, ch, ESCP_DIR_S2R, 1, 0) != ESCP_OK) abort();
   run(&tx, &rx, data, size);
   escp_chan_free(&tx);
   escp_chan_free(&rx);

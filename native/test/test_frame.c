@@ -1,6 +1,6 @@
 /* test_frame.c — unit tests for crypto.c (HKDF, AES-128-GCM known answers) and frame.c
  * (seal/check/open, tamper, replay, reorder, direction/stream isolation, epoch rekey,
- * sub-header and hello parsing). Prints one summary line (plus informational MB/s). */
+ * sub-header and hello parsing, per-connection key binding). Prints one summary line (plus informational MB/s). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,19 +46,25 @@ static int all_zero(const uint8_t *p, size_t n) {
   return 1;
 }
 
-/* Fixed test session: key 00..1f, sid a0..af (same as the Python-generated vectors). */
+/* Fixed test session: key 00..1f, sid a0..af, the connection's challenge c0..cf (the
+ * inputs of the Python-computed vectors below). */
 static void test_session(uint8_t key[32], uint8_t sid[16]) {
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)i;
   for (int i = 0; i < 16; i++) sid[i] = (uint8_t)(0xa0 + i);
 }
 
-/* Sealer (tx) and opener (rx) for one direction of one stream. */
+static void test_challenge(uint8_t ch[ESCP_CHALLENGE], uint8_t first) {
+  for (int i = 0; i < ESCP_CHALLENGE; i++) ch[i] = (uint8_t)(first + i);
+}
+
+/* Sealer (tx) and opener (rx) for one direction of one stream on one connection. */
 static int pair_init(escp_chan *tx, escp_chan *rx, uint32_t dir_tx, uint32_t dir_rx, uint16_t st_tx,
                      uint16_t st_rx) {
-  uint8_t key[32], sid[16];
+  uint8_t key[32], sid[16], ch[ESCP_CHALLENGE];
   test_session(key, sid);
-  int rc = escp_chan_init(tx, key, sid, dir_tx, st_tx, 1);
-  if (rc == ESCP_OK) rc = escp_chan_init(rx, key, sid, dir_rx, st_rx, 0);
+  test_challenge(ch, 0xc0);
+  int rc = escp_chan_init(tx, key, sid, ch, dir_tx, st_tx, 1);
+  if (rc == ESCP_OK) rc = escp_chan_init(rx, key, sid, ch, dir_rx, st_rx, 0);
   return rc;
 }
 
@@ -88,15 +94,36 @@ static void test_hkdf(tally *t) {
   CHECK(t, eqhex(okm, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8", 42));
   CHECK(t, escp_hkdf_sha256(ikm, 22, NULL, 0, NULL, 0, NULL, 42) == ESCP_E_INVAL);
 
-  /* Stream keys: info string format pinned by vectors from Python `cryptography` HKDF. */
-  uint8_t key[32], sid[16], k[ESCP_AES_KEY];
+  /* The protocol-2 key schedule, pinned by vectors computed independently of this code
+   * (RFC 5869 written out with Python's hmac/hashlib; cryptography's AESGCM for frames):
+   *   def hkdf(ikm, salt, info, n):
+   *       prk = hmac.new(salt or b"\0" * 32, ikm, hashlib.sha256).digest()
+   *       out, t, i = b"", b"", 1
+   *       while len(out) < n:
+   *           t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest(); out += t; i += 1
+   *       return out[:n]
+   *   key, sid, ch = bytes(range(32)), bytes(range(0xa0, 0xb0)), bytes(range(0xc0, 0xd0))
+   *   cs = hkdf(key, sid + ch, b"escp/2 s2r stream 3", 32); k = hkdf(cs, b"", b"epoch 1", 16)
+   * (the same hkdf reproduces the two RFC vectors above). */
+  uint8_t key[32], sid[16], ch[ESCP_CHALLENGE], cs[ESCP_CHAN_SECRET], k[ESCP_AES_KEY];
   test_session(key, sid);
-  CHECK(t, escp_kdf_stream_key(key, sid, ESCP_DIR_S2R, 3, 1, k) == ESCP_OK);
-  CHECK(t, eqhex(k, "7dcc19fae90155e3a8bc9b8b065f1c7e", 16)); /* "escp/1 s2r stream 3 epoch 1" */
-  CHECK(t, escp_kdf_stream_key(key, sid, ESCP_DIR_R2S, 0, 0, k) == ESCP_OK);
-  CHECK(t, eqhex(k, "fd09dc096761f942f840f0dd698fb78e", 16)); /* "escp/1 r2s stream 0 epoch 0" */
-  CHECK(t, escp_kdf_stream_key(key, sid, 2, 0, 0, k) == ESCP_E_INVAL);
-  CHECK(t, escp_kdf_stream_key(key, sid, ESCP_DIR_S2R, UINT32_MAX, UINT64_MAX, k) == ESCP_OK);
+  test_challenge(ch, 0xc0);
+  CHECK(t, escp_kdf_chan_secret(key, sid, ch, ESCP_DIR_S2R, 3, cs) == ESCP_OK);
+  CHECK(t, eqhex(cs, "cb226d970b55a9dc925ab8b93beb7b56447b33c693ff4842d813d643858415f8", 32));
+  CHECK(t, escp_kdf_epoch_key(cs, 1, k) == ESCP_OK);
+  CHECK(t, eqhex(k, "b18f4657b4a977603e5dc5d85c245bab", 16)); /* "epoch 1" */
+  CHECK(t, escp_kdf_chan_secret(key, sid, ch, ESCP_DIR_R2S, 0, cs) == ESCP_OK);
+  CHECK(t, eqhex(cs, "f9ea2f19d059444aea88dbc33f04f45b68e2a663790cc88f633e526de0c24917", 32));
+  CHECK(t, escp_kdf_epoch_key(cs, 0, k) == ESCP_OK);
+  CHECK(t, eqhex(k, "a824cb4e9a08d06b8b394dd509ec95f5", 16)); /* "escp/2 r2s stream 0", "epoch 0" */
+  test_challenge(ch, 0xd0); /* another connection's challenge: another secret */
+  CHECK(t, escp_kdf_chan_secret(key, sid, ch, ESCP_DIR_S2R, 3, cs) == ESCP_OK);
+  CHECK(t, eqhex(cs, "aa506855aa2d1de56b5fdb51f494eddf6ad30148b0bc9534934a33e2437f68ef", 32));
+  CHECK(t, escp_kdf_chan_secret(key, sid, ch, 2, 0, cs) == ESCP_E_INVAL);
+  CHECK(t, escp_kdf_chan_secret(key, sid, NULL, ESCP_DIR_S2R, 0, cs) == ESCP_E_INVAL);
+  CHECK(t, escp_kdf_chan_secret(key, sid, ch, ESCP_DIR_S2R, UINT32_MAX, cs) == ESCP_OK);
+  CHECK(t, escp_kdf_epoch_key(cs, UINT64_MAX, k) == ESCP_OK);
+  CHECK(t, escp_kdf_epoch_key(NULL, 0, k) == ESCP_E_INVAL);
 }
 
 /* McGrew–Viega GCM spec test cases 2 (zero key, one zero block) and 4 (AAD, partial block). */
@@ -140,18 +167,20 @@ static void test_gcm_kat(tally *t) {
   escp_aead_free(NULL);
 }
 
-/* Whole-frame known answers (Python `cryptography`), incl. one in epoch 1 with flags set. */
+/* Whole-frame known answers (Python, as in test_hkdf: key = hkdf(cs, b"", b"epoch <seq >> 16>",
+ * 16); AESGCM(key).encrypt(b"\0" * 4 + seq (u64 le), body, header)), incl. one in epoch 1
+ * with flags set; channel s2r, stream 3, challenge c0..cf. */
 static void test_frame_kat(tally *t) {
   escp_chan tx, rx;
   CHECK(t, pair_init(&tx, &rx, ESCP_DIR_S2R, ESCP_DIR_S2R, 3, 3) == ESCP_OK);
   uint8_t w[64];
   CHECK(t, seal_wire(&tx, ESCP_FT_CTL, (const uint8_t *)"hello", 5, w) == ESCP_OK);
-  CHECK(t, eqhex(w, "05000000040003000000000000000000" "64a82f53c1" "d3dc114ae66762360d2d6723ae953e81", 37));
+  CHECK(t, eqhex(w, "05000000040003000000000000000000" "6c2563a883" "70af4067a8c6c029f6beef30e47b5773", 37));
   CHECK(t, open_wire(&rx, w, 64) == ESCP_OK && memcmp(w + 16, "hello", 5) == 0);
   tx.seq = 65543;
   memcpy(w + 16, "epoch one", 9);
   CHECK(t, escp_chan_seal(&tx, ESCP_FT_CTL, 0x5a, w, w + 16, 9, w + 25) == ESCP_OK);
-  CHECK(t, eqhex(w, "09000000045a03000700010000000000" "f7a6078dd46d50563a" "892546f2345d08b9f7e876ffdf3a880e", 41));
+  CHECK(t, eqhex(w, "09000000045a03000700010000000000" "80cc1c6428a577fcc1" "29f515eae5a3e9899dd3eb2fc51b747d", 41));
   CHECK(t, tx.seq == 65544 && tx.epoch == 1);
   escp_chan_free(&tx);
   escp_chan_free(&rx);
@@ -269,11 +298,16 @@ static void test_isolation(tally *t) {
   escp_chan_free(&rx);
 }
 
-/* Opens a copy of a sealed frame with a standalone AEAD keyed for (s2r, stream, epoch). */
+/* Opens a copy of a sealed frame with a standalone AEAD keyed for (s2r, stream, epoch) on
+ * the test connection (challenge c0..cf). */
 static int open_with_epoch(const uint8_t *wire, uint32_t len, uint16_t stream, uint64_t epoch) {
-  uint8_t key[32], sid[16], k[ESCP_AES_KEY], nonce[ESCP_NONCE] = {0}, body[64];
+  uint8_t key[32], sid[16], ch[ESCP_CHALLENGE], cs[ESCP_CHAN_SECRET], k[ESCP_AES_KEY];
+  uint8_t nonce[ESCP_NONCE] = {0}, body[64];
   test_session(key, sid);
-  if (escp_kdf_stream_key(key, sid, ESCP_DIR_S2R, stream, epoch, k) != ESCP_OK || len > sizeof body) return -100;
+  test_challenge(ch, 0xc0);
+  if (escp_kdf_chan_secret(key, sid, ch, ESCP_DIR_S2R, stream, cs) != ESCP_OK ||
+      escp_kdf_epoch_key(cs, epoch, k) != ESCP_OK || len > sizeof body)
+    return -100;
   memcpy(nonce + 4, wire + 8, 8); /* nonce = 0^4 || seq(le), and seq(le) is header bytes 8..15 */
   memcpy(body, wire + 16, len);
   escp_aead *a = NULL;
@@ -353,7 +387,9 @@ static void test_check_rules(tally *t) {
   CHECK(t, tx.seq == 0);
   uint8_t k32[32] = {0}, s16[16] = {0};
   escp_chan bad;
-  CHECK(t, escp_chan_init(&bad, k32, s16, 7, 0, 1) == ESCP_E_INVAL && bad.aead == NULL);
+  CHECK(t, escp_chan_init(&bad, k32, s16, s16, 7, 0, 1) == ESCP_E_INVAL && bad.aead == NULL);
+  escp_chan_free(&bad);
+  CHECK(t, escp_chan_init(&bad, k32, s16, NULL, ESCP_DIR_S2R, 0, 1) == ESCP_E_INVAL);
   escp_chan_free(&bad);
   free(hdr);
   escp_chan_free(&tx);
@@ -399,18 +435,47 @@ static void test_data_hdr(tally *t) {
 }
 
 static void test_hello(tally *t) {
-  escp_hello h = {.version = 1, .stream = 3, .streams = 8, .role = ESCP_ROLE_SENDER}, o;
+  escp_hello h = {.version = 2, .stream = 3, .streams = 8, .role = ESCP_ROLE_SENDER}, o;
   for (int i = 0; i < 16; i++) h.sid[i] = (uint8_t)(0xa0 + i);
+  test_challenge(h.challenge, 0xc0);
   uint8_t b[ESCP_HELLO_LEN];
+  CHECK(t, ESCP_HELLO_LEN == 48);
   escp_hello_encode(&h, b);
-  CHECK(t, eqhex(b, "45534350" "0100" "0300" "0800" "0100" "00000000", 16));
+  CHECK(t, eqhex(b, "45534350" "0200" "0300" "0800" "0100" "00000000", 16));
   CHECK(t, memcmp(b + 16, h.sid, 16) == 0);
+  CHECK(t, memcmp(b + 32, h.challenge, 16) == 0);
   CHECK(t, escp_hello_decode(b, &o) == ESCP_OK && memcmp(&o, &h, sizeof o) == 0);
   b[0] ^= 1;
   CHECK(t, escp_hello_decode(b, &o) == ESCP_E_PROTO); /* bad magic */
   b[0] ^= 1;
   b[14] = 1;
   CHECK(t, escp_hello_decode(b, &o) == ESCP_E_PROTO); /* reserved != 0 */
+}
+
+/* Keys are per connection: a frame sealed on the connection that got challenge c0..cf
+ * fails its tag on one that got d0..df (a captured HELLO replayed elsewhere), and two
+ * connections never share a (key, nonce) pair even at the same stream and seq. */
+static void test_challenge_binding(tally *t) {
+  uint8_t key[32], sid[16], ca[ESCP_CHALLENGE], cb[ESCP_CHALLENGE], w1[80], w2[80], body[ESCP_HELLO_LEN];
+  test_session(key, sid);
+  test_challenge(ca, 0xc0);
+  test_challenge(cb, 0xd0);
+  memset(body, 0x5c, sizeof body);
+  escp_chan txa, txb, rxa, rxb;
+  CHECK(t, escp_chan_init(&txa, key, sid, ca, ESCP_DIR_S2R, 0, 1) == ESCP_OK);
+  CHECK(t, escp_chan_init(&txb, key, sid, cb, ESCP_DIR_S2R, 0, 1) == ESCP_OK);
+  CHECK(t, escp_chan_init(&rxa, key, sid, ca, ESCP_DIR_S2R, 0, 0) == ESCP_OK);
+  CHECK(t, escp_chan_init(&rxb, key, sid, cb, ESCP_DIR_S2R, 0, 0) == ESCP_OK);
+  CHECK(t, seal_wire(&txa, ESCP_FT_HELLO, body, ESCP_HELLO_LEN, w1) == ESCP_OK);
+  CHECK(t, seal_wire(&txb, ESCP_FT_HELLO, body, ESCP_HELLO_LEN, w2) == ESCP_OK);
+  CHECK(t, memcmp(w1 + 16, w2 + 16, 64) != 0); /* same plaintext, seq 0: different ciphertext */
+  memcpy(w2, w1, sizeof w1);
+  CHECK(t, open_wire(&rxb, w2, ESCP_HELLO_LEN) == ESCP_E_AUTH && rxb.seq == 0);
+  CHECK(t, open_wire(&rxa, w1, ESCP_HELLO_LEN) == ESCP_OK && rxa.seq == 1);
+  escp_chan_free(&txa);
+  escp_chan_free(&txb);
+  escp_chan_free(&rxa);
+  escp_chan_free(&rxb);
 }
 
 static double now_s(void) {
@@ -463,6 +528,7 @@ int main(void) {
   test_check_rules(&t);
   test_data_hdr(&t);
   test_hello(&t);
+  test_challenge_binding(&t);
   double sm, om;
   bench(&t, &sm, &om);
   printf("test_frame: %d passed, %d failed (info: seal %.0f MB/s, open %.0f MB/s, 1 MiB bodies)\n",

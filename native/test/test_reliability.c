@@ -210,28 +210,34 @@ static void changing_source(int kind, const char *word) {
 /* ---- raw peers that complete the handshake and then freeze ---- */
 
 static void raw_hello(int fd, int i, int streams, int role, int connector) {
+  enum { T0 = ESCP_FRAME_HDR + ESCP_HELLO_LEN }; /* tag offset */
   escp_chan tx, rx;
   uint32_t me = role == ESCP_ROLE_SENDER ? ESCP_DIR_S2R : ESCP_DIR_R2S;
   uint32_t peer = me == ESCP_DIR_S2R ? ESCP_DIR_R2S : ESCP_DIR_S2R;
-  uint8_t hb[ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG];
-  if (!connector) { /* listener: learn the stream id from the HELLO header first */
+  uint8_t hb[T0 + ESCP_TAG], ch[ESCP_CHALLENGE_LEN];
+  if (connector) { /* the listener speaks first: its challenge keys this connection */
+    CHECK(recv(fd, ch, sizeof ch, MSG_WAITALL) == sizeof ch);
+  } else { /* listener: challenge, then learn the stream id from the HELLO header */
+    for (size_t k = 0; k < sizeof ch; k++) ch[k] = (uint8_t)(0x3c + 7 * k + (size_t)fd);
+    CHECK(send(fd, ch, sizeof ch, 0) == sizeof ch);
     CHECK(recv(fd, hb, sizeof hb, MSG_WAITALL) == sizeof hb);
     escp_frame_hdr fh;
     escp_frame_hdr_decode(hb, &fh);
     i = fh.stream;
   }
-  CHECK_EQ(escp_chan_init(&tx, key, sid, me, (uint16_t)i, 1), ESCP_OK);
-  CHECK_EQ(escp_chan_init(&rx, key, sid, peer, (uint16_t)i, 0), ESCP_OK);
-  if (!connector) CHECK_EQ(escp_chan_open(&rx, hb, hb + 16, ESCP_HELLO_LEN, hb + 48), ESCP_OK);
-  escp_hello h = {ESCP_PROTOCOL_VERSION, (uint16_t)i, (uint16_t)streams, (uint16_t)role, {0}};
+  CHECK_EQ(escp_chan_init(&tx, key, sid, ch, me, (uint16_t)i, 1), ESCP_OK);
+  CHECK_EQ(escp_chan_init(&rx, key, sid, ch, peer, (uint16_t)i, 0), ESCP_OK);
+  if (!connector) CHECK_EQ(escp_chan_open(&rx, hb, hb + 16, ESCP_HELLO_LEN, hb + T0), ESCP_OK);
+  escp_hello h = {ESCP_PROTOCOL_VERSION, (uint16_t)i, (uint16_t)streams, (uint16_t)role, {0}, {0}};
   memcpy(h.sid, sid, 16);
+  memcpy(h.challenge, ch, sizeof ch);
   escp_hello_encode(&h, hb + ESCP_FRAME_HDR);
   uint8_t type = connector ? ESCP_FT_HELLO : ESCP_FT_HELLO_ACK;
-  CHECK_EQ(escp_chan_seal(&tx, type, 0, hb, hb + 16, ESCP_HELLO_LEN, hb + 48), ESCP_OK);
+  CHECK_EQ(escp_chan_seal(&tx, type, 0, hb, hb + 16, ESCP_HELLO_LEN, hb + T0), ESCP_OK);
   CHECK(send(fd, hb, sizeof hb, 0) == sizeof hb);
   if (connector) {
     CHECK(recv(fd, hb, sizeof hb, MSG_WAITALL) == sizeof hb);
-    CHECK_EQ(escp_chan_open(&rx, hb, hb + 16, ESCP_HELLO_LEN, hb + 48), ESCP_OK);
+    CHECK_EQ(escp_chan_open(&rx, hb, hb + 16, ESCP_HELLO_LEN, hb + T0), ESCP_OK);
   }
   escp_chan_free(&tx);
   escp_chan_free(&rx);

@@ -106,10 +106,14 @@ static int raw_connect(const char *addr, int port) {
   return fd;
 }
 
-/* The listener must close the connection on us (recv sees EOF or a reset). */
+/* The listener must close the connection on us (recv sees EOF or a reset); the only bytes
+ * it may have sent first are its 16-byte challenge. */
 static void expect_closed(int fd) {
   uint8_t b[64];
-  ssize_t r = recv(fd, b, sizeof b, 0);
+  size_t got = 0;
+  ssize_t r;
+  while ((r = recv(fd, b, sizeof b, 0)) > 0) got += (size_t)r;
+  CHECK(got <= ESCP_CHALLENGE_LEN);
   CHECK(r == 0 || (r < 0 && errno == ECONNRESET));
   close(fd);
 }
@@ -299,7 +303,7 @@ static int bring_up(const cfg *c, void *tx, int port, const uint8_t *bad, const 
   if (c->strangers) {
     int g = raw_connect(c->addr, port), p = raw_connect(c->addr, port);
     quiet = raw_connect(c->addr, port); /* says nothing: dropped once the streams are up */
-    uint8_t junk[64];
+    uint8_t junk[ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG];
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rnd();
     CHECK(send(g, junk, sizeof junk, 0) == sizeof junk);
     expect_closed(g); /* garbage hello: closed at once */
@@ -405,18 +409,26 @@ static void run(const cfg *c) {
 
 /* ---- a rogue peer that holds the key but misbehaves after the handshake ---- */
 
-static void send_hello(int fd, escp_chan *tx, escp_chan *rxc, const uint8_t *sid, int i) {
-  uint8_t hb[ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG];
-  escp_hello h = {ESCP_PROTOCOL_VERSION, (uint16_t)i, 1, ESCP_ROLE_SENDER, {0}};
+/* Read the listener's challenge, derive this connection's channels from it, send the
+ * HELLO and check the HELLO_ACK (which echoes the challenge). */
+static void send_hello(int fd, escp_chan *tx, escp_chan *rxc, const uint8_t *key, const uint8_t *sid, int i) {
+  enum { T0 = ESCP_FRAME_HDR + ESCP_HELLO_LEN }; /* tag offset */
+  uint8_t hb[T0 + ESCP_TAG], ch[ESCP_CHALLENGE_LEN];
+  CHECK(recv(fd, ch, sizeof ch, MSG_WAITALL) == sizeof ch);
+  CHECK_EQ(escp_chan_init(tx, key, sid, ch, ESCP_DIR_S2R, (uint16_t)i, 1), ESCP_OK);
+  CHECK_EQ(escp_chan_init(rxc, key, sid, ch, ESCP_DIR_R2S, (uint16_t)i, 0), ESCP_OK);
+  escp_hello h = {ESCP_PROTOCOL_VERSION, (uint16_t)i, 1, ESCP_ROLE_SENDER, {0}, {0}};
   memcpy(h.sid, sid, 16);
+  memcpy(h.challenge, ch, sizeof ch);
   escp_hello_encode(&h, hb + ESCP_FRAME_HDR);
-  CHECK_EQ(escp_chan_seal(tx, ESCP_FT_HELLO, 0, hb, hb + 16, ESCP_HELLO_LEN, hb + 48), ESCP_OK);
+  CHECK_EQ(escp_chan_seal(tx, ESCP_FT_HELLO, 0, hb, hb + 16, ESCP_HELLO_LEN, hb + T0), ESCP_OK);
   CHECK(send(fd, hb, sizeof hb, 0) == sizeof hb);
   CHECK(recv(fd, hb, sizeof hb, MSG_WAITALL) == sizeof hb);
   escp_frame_hdr fh;
   CHECK_EQ(escp_chan_check(rxc, hb, ESCP_HELLO_LEN, &fh), ESCP_OK);
   CHECK_EQ(fh.type, ESCP_FT_HELLO_ACK);
-  CHECK_EQ(escp_chan_open(rxc, hb, hb + 16, ESCP_HELLO_LEN, hb + 48), ESCP_OK);
+  CHECK_EQ(escp_chan_open(rxc, hb, hb + 16, ESCP_HELLO_LEN, hb + T0), ESCP_OK);
+  CHECK(escp_hello_decode(hb + 16, &h) == ESCP_OK && memcmp(h.challenge, ch, sizeof ch) == 0);
 }
 
 static escp_event wait_event(void *h) {
@@ -445,9 +457,7 @@ static void rogue(int mode) {
   escp_chan tx[2], rxc[2];
   for (int i = 0; i < 2; i++) {
     fd[i] = raw_connect("127.0.0.1", port);
-    CHECK_EQ(escp_chan_init(&tx[i], key, sid, ESCP_DIR_S2R, (uint16_t)i, 1), ESCP_OK);
-    CHECK_EQ(escp_chan_init(&rxc[i], key, sid, ESCP_DIR_R2S, (uint16_t)i, 0), ESCP_OK);
-    send_hello(fd[i], &tx[i], &rxc[i], sid, i);
+    send_hello(fd[i], &tx[i], &rxc[i], key, sid, i);
   }
   CHECK_EQ(wait_event(rx).type, ESCP_EV_STREAMS_UP);
   static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};

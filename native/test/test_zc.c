@@ -523,9 +523,9 @@ static void bench_random(int mb, int32_t bs) {
   uint8_t *data = malloc(pool), *z = malloc((size_t)bs + 1024);
   CHECK(data && z);
   fill_random(data, pool);
-  uint8_t key[32] = {1}, sid[16] = {2}, hdr[ESCP_FRAME_HDR], tag[16], cv[32];
+  uint8_t key[32] = {1}, sid[16] = {2}, challenge[ESCP_CHALLENGE] = {3}, hdr[ESCP_FRAME_HDR], tag[16], cv[32];
   escp_chan ch;
-  CHECK_EQ(escp_chan_init(&ch, key, sid, 1, 1, 1), ESCP_OK);
+  CHECK_EQ(escp_chan_init(&ch, key, sid, challenge, 1, 1, 1), ESCP_OK);
   double t0 = cpu_s();
   for (int i = 0; i < nb; i++) {
     uint8_t *p = data + ((size_t)i * (size_t)bs) % pool;

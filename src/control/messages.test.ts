@@ -138,7 +138,7 @@ describe("mutation fuzz", () => {
 
 function init(over: Partial<SessionInit> = {}): SessionInit {
   return {
-    versionMajor: 1, versionMinor: 0, sessionId: new Uint8Array(16), key: new Uint8Array(32), role: "receiver",
+    versionMajor: PROTOCOL_MAJOR, versionMinor: 0, sessionId: new Uint8Array(16), key: new Uint8Array(32), role: "receiver",
     threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
@@ -158,14 +158,15 @@ function thrown(f: () => unknown): EscpError {
 
 describe("checks", () => {
   test("version mismatch names both versions", () => {
-    const e = thrown(() => decodeSessionInit(encodeSessionInit(init({ versionMajor: 2, versionMinor: 3 }))));
+    expect(PROTOCOL_MAJOR).toBe(2); // protocol 2: per-connection challenge-bound keys (docs/protocol.md §2)
+    const e = thrown(() => decodeSessionInit(encodeSessionInit(init({ versionMajor: 1, versionMinor: 3 }))));
     expect(e.code).toBe("E_VERSION");
-    expect(e.message).toBe("protocol version mismatch: sender speaks 2.3, receiver speaks 1.0");
+    expect(e.message).toBe("protocol version mismatch: sender speaks 1.3, receiver speaks 2.0");
     const r = thrown(() => decodeSessionReply(encodeSessionReply({ versionMajor: 0, versionMinor: 9, port: 5, address: "" })));
-    expect(r.message).toBe("protocol version mismatch: receiver speaks 0.9, sender speaks 1.0");
+    expect(r.message).toBe("protocol version mismatch: receiver speaks 0.9, sender speaks 2.0");
   });
   test("a refusing reply of another major is still readable", () => {
-    const m: SessionReply = { versionMajor: 2, versionMinor: 0, port: 0, address: "", error: { code: "E_VERSION", message: "x" } };
+    const m: SessionReply = { versionMajor: PROTOCOL_MAJOR + 1, versionMinor: 0, port: 0, address: "", error: { code: "E_VERSION", message: "x" } };
     expect(decodeSessionReply(encodeSessionReply(m))).toEqual(m);
   });
   test.each([

@@ -3,6 +3,7 @@
 // buffer structurally and semantically and throw only EscpError (E_PROTOCOL / E_VERSION).
 import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
+import { ESCP_PROTOCOL_VERSION } from "../native/symbols.ts";
 import { SESSION_INIT, SESSION_REPLY, VERSION_ONLY, verifyBuffer } from "./fb-verify.ts";
 import { guarded, text, validateSessionInit, validateSessionReply } from "./message-checks.ts";
 import { IoEngine } from "./schema/generated/escp/control/io-engine.ts";
@@ -14,7 +15,9 @@ import { SourceName } from "./schema/generated/escp/control/source-name.ts";
 
 export { decodeControl, encodeControl, MAX_CONTROL_BYTES } from "./envelope-codec.ts";
 
-export const PROTOCOL_MAJOR = 1;
+/** The session-init major is the data-plane protocol version of native/include/escp.h (one
+ *  number, kept in C): peers of another major cannot talk on the data streams either. */
+export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
 export const PROTOCOL_MINOR = 0;
 /** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;

@@ -39,6 +39,13 @@ export type PathKind = "missing" | "file" | "dir";
 /** Outcome of a destination call that may refuse a name or fail on the file system. */
 export type DestResult = { ok: true } | { ok: false; refused: boolean; errno: number; detail: string };
 
+/** Harden this process before it holds a session key: no core dumps, not dumpable, so no
+ *  crash file, debugger or /proc reader of the same user gets the key (escp.h
+ *  escp_process_harden). Idempotent. False when the kernel refused. */
+export function hardenProcess(): boolean {
+  return loadNative().escp_process_harden() === C.ESCP_OK;
+}
+
 const EVENT_BATCH = 256;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
 

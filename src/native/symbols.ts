@@ -4,6 +4,7 @@ import { FFIType } from "bun:ffi";
 
 /** bun:ffi symbol table for dlopen(libescp.so, symbols). */
 export const symbols = {
+  escp_process_harden: { args: [], returns: FFIType.i32 },
   escp_abi_version: { args: [], returns: FFIType.u32 },
   escp_event_size: { args: [], returns: FFIType.u32 },
   escp_status_name: { args: [FFIType.i32], returns: FFIType.cstring },
@@ -37,8 +38,9 @@ export const symbols = {
   escp_prof_totals: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_prof_clock: { args: [], returns: FFIType.u64 },
   escp_digest_buffer: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  escp_test_frame_seal: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_frame_seal: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_key_wiped: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_test_events_fill: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_zc_new: { args: [FFIType.i32], returns: FFIType.ptr },
   escp_zc_new_rx: { args: [], returns: FFIType.ptr },
@@ -50,8 +52,8 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 1;
-export const ESCP_PROTOCOL_VERSION = 1;
+export const ESCP_ABI_VERSION = 2;
+export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
 export const ESCP_OK = 0;
@@ -141,6 +143,7 @@ export const ESCP_KIND_FILE = 1;
 export const ESCP_KIND_DIR = 2;
 export const ESCP_KEY_LEN = 32;
 export const ESCP_SID_LEN = 16;
+export const ESCP_CHALLENGE_LEN = 16;
 export const ESCP_DIGEST_LEN = 32;
 
 // escp_event layout as the C compiler lays it out (pinned by _Static_assert in session.c).

@@ -9,8 +9,13 @@
 //   sender must fail the file);
 //   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
 //   127.0.0.1:<port> (a fault proxy, harness/faults/net-proxy.ts) instead of the address
-//   and port the receiver reported.
+//   and port the receiver reported;
+//   ESCP_FAULT_KEY_SHA256=<path>   the sender writes the hex SHA-256 of the session key (never
+//   the key) to <path>, so a test can recognise the key wherever it might have leaked.
 // Costs one cached compare when unset.
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+
 export type Role = "sender" | "receiver";
 export type ProtocolState = "init" | "filelist" | "midblock" | "verify" | "close";
 
@@ -62,4 +67,12 @@ const dataPort = Number(process.env.ESCP_FAULT_DATA_PORT ?? "");
 export function dataPortOverride(): { address: string; port: number } | undefined {
   if (!Number.isInteger(dataPort) || dataPort <= 0 || dataPort > 65535) return undefined;
   return { address: "127.0.0.1", port: dataPort };
+}
+
+const keyDigestPath = process.env.ESCP_FAULT_KEY_SHA256 ?? "";
+
+/** Test hook: record SHA-256(key) (a one-way fingerprint; the key itself never leaves memory). */
+export function keyDigestHook(key: Uint8Array): void {
+  if (keyDigestPath === "") return;
+  writeFileSync(keyDigestPath, `${createHash("sha256").update(key).digest("hex")}\n`, { mode: 0o600 });
 }

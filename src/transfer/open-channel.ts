@@ -77,7 +77,12 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit)
   const { channel, where } = await start(o, dest);
   let reply: SessionReply;
   try {
-    await channel.send(encodeSessionInit(init));
+    const initBytes = encodeSessionInit(init);
+    try {
+      await channel.send(initBytes);
+    } finally {
+      initBytes.fill(0); // it holds the key; the line sent was built from it synchronously
+    }
     faultPoint("sender", "init");
     reply = decodeSessionReply(await channel.recv(o.timeoutMs + 30_000));
   } catch (e) {

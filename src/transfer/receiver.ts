@@ -11,7 +11,7 @@ import {
   WINDOW_FILES, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
-import { NativeSession } from "../native/session.ts";
+import { hardenProcess, NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import * as C from "../native/symbols.ts";
 import { configureLogger, log } from "../log/logger.ts";
@@ -217,12 +217,18 @@ function acceptInit(opts: Options, init: SessionInit): void {
 }
 
 /** Decode and check session init, start logging, open the destination (beneath --restrict). */
-function openSession(opts: Options, init: SessionInit): { native: NativeSession; place: Placement } {
-  acceptInit(opts, init);
-  configureLogger({
-    verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
-    ...(init.logfile ? { logfile: init.logfile } : {}),
-  });
+function openSession(opts: Options, init: SessionInit, hardened: boolean): { native: NativeSession; place: Placement } {
+  try {
+    acceptInit(opts, init);
+    configureLogger({
+      verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
+      ...(init.logfile ? { logfile: init.logfile } : {}),
+    });
+  } catch (e) {
+    init.key.fill(0); // refused: nothing will use the key
+    throw e;
+  }
+  if (!hardened) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
   log.record("session init", {
     dest: init.destPath, threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, checksum: init.checksum,
     direct: init.direct, sparse: init.sparse, preserve: init.preserve, ports: `${init.portStart}+${init.portRange}`,
@@ -237,6 +243,7 @@ function openSession(opts: Options, init: SessionInit): { native: NativeSession;
     return { native, place: placeDestination(init, native) };
   } catch (e) {
     native.close();
+    init.key.fill(0);
     throw e;
   }
 }
@@ -249,10 +256,17 @@ export async function runReceiver(opts: Options): Promise<number> {
   let init: SessionInit;
   let native: NativeSession;
   let place: Placement;
+  // Before the key arrives: no core dump or same-user debugger can read it out of memory.
+  const hardened = hardenProcess();
   try {
-    init = decodeSessionInit(await ch.recv(120_000));
+    const raw = await ch.recv(120_000);
+    try {
+      init = decodeSessionInit(raw);
+    } finally {
+      raw.fill(0); // the key's bytes: decodeSessionInit kept a copy in init.key
+    }
     faultPoint("receiver", "init");
-    ({ native, place } = openSession(opts, init));
+    ({ native, place } = openSession(opts, init, hardened));
   } catch (e) {
     const err = toEscpError(e);
     log.error(err.message);
@@ -263,6 +277,7 @@ export async function runReceiver(opts: Options): Promise<number> {
   let replied = false;
   try {
     native.setKey(init.key, init.sessionId);
+    init.key.fill(0); // C has its own copy (wiped once the streams are up); nothing else reads it
     const addr = bindAddress(process.env);
     const port = native.listen(addr, init.portStart, init.portRange);
     native.start();
@@ -271,6 +286,7 @@ export async function runReceiver(opts: Options): Promise<number> {
     await ch.send(encodeSessionReply({ versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address: addr }));
     await new Receiver(init, native, place).run(() => exited);
   } catch (e) {
+    init.key.fill(0);
     const err = toEscpError(e);
     log.error(err.message);
     // Before the reply (e.g. every data port busy) the sender waits for one: say why in it.

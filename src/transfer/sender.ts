@@ -10,7 +10,7 @@ import { summarize, walk, type FoundEntry, type SourceSpec, type Summary } from 
 import { encodeControl, decodeControl, MAX_BATCH, PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileDoneMsg, type FileResultMsg, type SessionInit } from "../control/messages.ts";
 import { Announcer } from "./announcer.ts";
 import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
-import { NativeSession } from "../native/session.ts";
+import { hardenProcess, NativeSession } from "../native/session.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
 import { peerLost } from "./peer-lost.ts";
 import * as C from "../native/symbols.ts";
@@ -21,7 +21,7 @@ import { Cadence, hex, isZero } from "./pump.ts";
 import { Tally } from "./summary.ts";
 import { sessionParams } from "./params.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
-import { dataPortOverride, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+import { dataPortOverride, faultPoint, faultsArmed, keyDigestHook, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
@@ -243,12 +243,18 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   if (o.profile !== undefined) checkProfilePath(o.profile);
   const progress = new Progress({ quiet: o.quiet, bits: o.bits });
   const t0 = performance.now();
+  // Before the key exists: no core dump or same-user debugger can read it out of memory.
+  if (!hardenProcess()) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
   const init = buildInit(cfg, sum);
+  keyDigestHook(init.key);
   log.record("session start", {
     dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
     threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
   });
-  const opened = await openSession(o, dest, init);
+  const opened = await openSession(o, dest, init).catch((e: unknown) => {
+    init.key.fill(0);
+    throw e;
+  });
   log.debug(`${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
   let native: NativeSession | undefined;
   let tally: Tally;
@@ -257,6 +263,7 @@ export async function runSender(cfg: RunConfig): Promise<number> {
   try {
     native = new NativeSession("sender", sessionParams(o));
     native.setKey(init.key, init.sessionId);
+    init.key.fill(0); // the receiver has it, C has its own copy (wiped once the streams are up)
     const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
     native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
     native.start();
@@ -266,6 +273,7 @@ export async function runSender(cfg: RunConfig): Promise<number> {
     mine = s.spans?.finish();
     theirs = s.remoteProfile.record();
   } catch (e) {
+    init.key.fill(0);
     native?.close();
     await opened.channel.close();
     throw toEscpError(e);
