@@ -46,8 +46,9 @@ async function sentInfo(r: Real, fino: number): Promise<{ blocks: number; bytes:
   return r.hs.sentInfo.get(fino) as { blocks: number; bytes: number; digest: Uint8Array };
 }
 
-function fileDone(r: Real, fino: number, blocks: number, digest: Uint8Array): void {
-  r.hs.send({ type: "fileDone", fino, blocks, bytes: 0, code: "", errno: 0, message: "", digest });
+/** A FileDone as a genuine sender sends it (bytes: the file's size), or a bogus one (fatal cases). */
+function fileDone(r: Real, fino: number, blocks: number, digest: Uint8Array, bytes = 0): void {
+  r.hs.send({ type: "fileDone", fino, blocks, bytes, code: "", errno: 0, message: "", digest });
 }
 
 const item = fc.record({ kind: fc.constantFrom<Kind | "dir">("file", "file", "evil", "dir"), size: fc.constantFrom(...SIZES) });
@@ -75,7 +76,7 @@ const doneCmd = (i: number): Cmd => cmd(`fileDone(#${i})`, (m) => inState(m, "qu
   const info = await sentInfo(r, f.fino);
   expect(r.hs.ackSeen).toBe(false); // SessionDone with files pending: the receiver waits
   f.state = "done";
-  fileDone(r, f.fino, info.blocks, info.digest);
+  fileDone(r, f.fino, info.blocks, info.digest, info.bytes);
 });
 const keepaliveCmd = (): Cmd => cmd("keepalive", () => true, (_m, r) => r.hs.send({ type: "keepalive" }));
 const doneAgainCmd = (i: number): Cmd => cmd(`fileDoneAgain(#${i})`, (m) => inState(m, "done").length > 0, (m, r) => {
@@ -151,7 +152,7 @@ async function expectCompleted(m: Model, r: Real): Promise<void> {
   }
   for (const f of inState(m, "announced", "queued")) {
     const info = await sentInfo(r, f.fino);
-    fileDone(r, f.fino, info.blocks, info.digest);
+    fileDone(r, f.fino, info.blocks, info.digest, info.bytes);
   }
   if (!m.sessionDone) r.hs.send({ type: "sessionDone", files: m.files.length, bytes: 0 });
   expect(await r.hs.until(() => r.hs.ackSeen)).toBe(true);
