@@ -234,3 +234,20 @@ describe("in-process ssh2 server: a refused key stops before authentication and 
     expect(existsSync(dst)).toBe(false);
   });
 });
+
+describe("the system ssh agrees", () => {
+  test("an unknown host key with ssh itself is the same exit 4 and E_SSH_HOSTKEY's text", async () => {
+    const dst = fresh("dst");
+    const known = knownHosts([]);
+    // fx.sshArgs turn host key checking off: pass this test's own options after them (ssh keeps the first
+    // value of an option, so -F /dev/null and ours must come first).
+    const r = await runEscp([
+      ...BASE, "-P", String(fx.port), "-i", fx.identity, "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
+      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+      "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`,
+    ]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`ssh to ${fx.host}: host key verification failed`);
+    expect(existsSync(dst)).toBe(false);
+  });
+});

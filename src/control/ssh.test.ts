@@ -50,7 +50,7 @@ describe("classifySshFailure", () => {
   test.each([
     ["E_SSH_AUTH", 255, "bob@h: Permission denied (publickey,password).\n"],
     ["E_SSH_AUTH", 255, "Received disconnect from 1.2.3.4 port 22:2: Too many authentication failures\n"],
-    ["E_SSH_AUTH", 255, "No ED25519 host key is known for h and you have requested strict checking.\nHost key verification failed.\n"],
+    ["E_SSH_HOSTKEY", 255, "No ED25519 host key is known for h and you have requested strict checking.\nHost key verification failed.\n"],
     ["E_SSH_UNREACHABLE", 255, "ssh: Could not resolve hostname nope: Name or service not known\n"],
     ["E_SSH_UNREACHABLE", 255, "ssh: connect to host h port 22: Connection refused\n"],
     ["E_SSH_UNREACHABLE", 255, "ssh: connect to host 10.9.9.9 port 22: No route to host\n"],

@@ -65,7 +65,8 @@ export function buildSshArgv(o: SshOpts, target: SshTarget, remoteCmd: string[])
 }
 
 // ssh's own "Permission denied (publickey,...)" — a shell's "escp: Permission denied" is exit 126.
-const AUTH_RE = /Permission denied \(|Too many authentication failures|Host key verification failed/;
+const AUTH_RE = /Permission denied \(|Too many authentication failures/;
+const HOSTKEY_RE = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known for/;
 const UNREACHABLE_RE = /Could not resolve hostname|Connection refused|No route to host|Connection timed out|Network is unreachable|Name or service not known/;
 // The remote shell (or env) could not find the command; an escp error about a path is not this.
 const MISSING_RE = /command not found|^[\w./-]*(?:sh|env)\b.*: (?:not found|No such file or directory)$/;
@@ -81,6 +82,8 @@ function matching(stderr: string, re: RegExp): string | undefined {
 /** Classify why ssh (or the remote command) failed before the handshake completed. */
 export function classifySshFailure(exitCode: number | null, stderr: string, host: string): EscpError {
   const facts = { errno: exitCode ?? undefined };
+  const hostkey = matching(stderr, HOSTKEY_RE);
+  if (hostkey) return new EscpError("E_SSH_HOSTKEY", `ssh to ${host}: host key verification failed: ${hostkey}`, facts);
   const auth = matching(stderr, AUTH_RE);
   if (auth) return new EscpError("E_SSH_AUTH", `ssh to ${host}: authentication failed: ${auth}`, facts);
   const unreachable = matching(stderr, UNREACHABLE_RE);
