@@ -2,7 +2,7 @@
 // of messages.ts. Encoding validates first (E_INTERNAL); decoding verifies then validates (E_PROTOCOL).
 import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
-import { ESCP_CTL_MAX } from "../native/symbols.ts";
+import { ESCP_CTL_MAX, ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
 import { guarded, text, validateControl } from "./message-checks.ts";
 import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
@@ -108,8 +108,13 @@ function decodeEntry(list: FileList, i: number): FileEntry {
   if (kind === undefined) {
     throw new EscpError("E_PROTOCOL", `received control message fileList: files[${i}].kind has unknown value ${f.kind()}`);
   }
+  // Checked before it becomes a number: past 2^53 the number is rounded, and the limit goes unsaid.
+  const size = f.size();
+  if (size > BigInt(ESCP_MAX_FILE_SIZE)) {
+    throw new EscpError("E_PROTOCOL", `received control message fileList: files[${i}].size is ${size} bytes, over the ${ESCP_MAX_FILE_SIZE}-byte limit`);
+  }
   const out: FileEntry = {
-    fino: Number(f.fino()), kind, name: text(f.name(UTF8), `files[${i}].name`), size: Number(f.size()),
+    fino: Number(f.fino()), kind, name: text(f.name(UTF8), `files[${i}].name`), size: Number(size),
     mode: f.mode(), mtimeSec: Number(f.mtimeSec()), mtimeNsec: f.mtimeNsec(),
     atimeSec: Number(f.atimeSec()), atimeNsec: f.atimeNsec(),
   };

@@ -196,6 +196,15 @@ describe("checks", () => {
     expect(e.code).toBe("E_PROTOCOL");
     expect(e.message).toContain("bytes");
   });
+  test("a file size over the 2^53-1 limit is E_PROTOCOL naming the exact size and the limit", () => {
+    const buf = encodeControl({ type: "fileList", last: true, files: [{ fino: 1, kind: "file", name: "a",
+      size: Number.MAX_SAFE_INTEGER, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0 }] });
+    const i = buf.findLastIndex((b) => b === 0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
+    buf[i] = 0x20;
+    const e = thrown(() => decodeControl(buf));
+    expect(e.code).toBe("E_PROTOCOL");
+    expect(e.message).toBe(`received control message fileList: files[0].size is ${0x20ffffffffffffn} bytes, over the 9007199254740991-byte limit`);
+  });
   test("wrong identifier and a SessionInit fed to decodeControl are rejected", () => {
     const buf = encodeControl({ type: "keepalive" });
     buf[4] = 0x58;
