@@ -2,12 +2,19 @@
 // init, connects a native sender session and then sends whatever the test crafts (evil names,
 // bogus completions, raw garbage) alongside real file data, recording the receiver's answers.
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import * as flatbuffers from "flatbuffers";
 import type { ControlChannel } from "../src/control/channel.ts";
 import { openLocalChannel } from "../src/control/local.ts";
 import {
   decodeControl, decodeSessionReply, encodeControl, encodeSessionInit,
   PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileEntry, type SessionInit,
 } from "../src/control/messages.ts";
+import { Envelope } from "../src/control/schema/generated/escp/control/envelope.ts";
+import { FileEntry as FbFileEntry } from "../src/control/schema/generated/escp/control/file-entry.ts";
+import { FileKind } from "../src/control/schema/generated/escp/control/file-kind.ts";
+import { FileList } from "../src/control/schema/generated/escp/control/file-list.ts";
+import { Msg } from "../src/control/schema/generated/escp/control/msg.ts";
 import type { NativeEvent } from "../src/native/events.ts";
 import { NativeSession } from "../src/native/session.ts";
 import * as C from "../src/native/symbols.ts";
@@ -24,6 +31,12 @@ export interface HostileOptions {
   destPath: string;
   threads?: number;
   timeoutMs?: number;
+  /** What SessionInit says was named on the command line (default: none, with filelist
+   * true: names relative to destPath, which must exist). */
+  sources?: SessionInit["sources"];
+  filelist?: boolean;
+  /** Extra environment for the receiver process only (e.g. ESCP_TMPFILE=0). */
+  env?: Record<string, string>;
 }
 
 const BLOCK = 64 * 1024;
@@ -54,7 +67,7 @@ export class HostileSender {
   readonly key: Uint8Array;
   private closed = false;
 
-  private constructor(readonly channel: ControlChannel, readonly init: SessionInit, readonly port: number) {
+  private constructor(readonly channel: ControlChannel, readonly init: SessionInit, readonly port: number, readonly cwd: string) {
     this.key = init.key.slice();
     void channel.exited.then((c) => {
       this.exitCode = c;
@@ -69,14 +82,16 @@ export class HostileSender {
       role: "receiver", threads: opts.threads ?? 2, blockSize: BLOCK, ioEngine: "posix",
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
-      logfile: "", destPath: opts.destPath, recursive: true, filelist: true, sources: [], compressLevel: 0, profile: false,
+      logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();
     process.chdir(opts.cwd);
     let channel: ControlChannel;
     try {
-      channel = openLocalChannel([process.execPath, ESCP_MAIN, "--server"]);
+      const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+      // env(1) execs the receiver: the pid stays the same (see receiverPid).
+      channel = openLocalChannel([...(env.length > 0 ? ["env", ...env] : []), process.execPath, ESCP_MAIN, "--server"]);
     } finally {
       process.chdir(here);
     }
@@ -84,7 +99,7 @@ export class HostileSender {
       await channel.send(encodeSessionInit(init));
       const reply = decodeSessionReply(await channel.recv(init.timeoutMs));
       if (reply.error) throw new Error(`receiver refused session init: ${reply.error.code} ${reply.error.message}`);
-      return new HostileSender(channel, init, reply.port);
+      return new HostileSender(channel, init, reply.port, opts.cwd);
     } catch (e) {
       await channel.close();
       throw e;
@@ -117,8 +132,25 @@ export class HostileSender {
     this.n.ctlSend(bytes);
   }
 
-  announce(files: FileEntry[]): void {
-    this.send({ type: "fileList", files, last: true });
+  announce(files: FileEntry[], last = true): void {
+    this.send({ type: "fileList", files, last });
+  }
+
+  /** The receiver's pid while it runs (a child of this process working in opts.cwd), else
+   * undefined. */
+  receiverPid(): number | undefined {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        if (readlinkSync(`/proc/${name}/cwd`) !== this.cwd) continue;
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === process.pid) return Number(name);
+      } catch {
+        // exited meanwhile, or not ours to inspect
+      }
+    }
+    return undefined;
   }
 
   /** Queue real data for fino from a local file; call finish() after the last one. */
@@ -188,4 +220,26 @@ export class HostileSender {
     }
     return { code: await this.channel.exited, stderr: this.channel.stderrText() };
   }
+}
+
+/** FileList bytes built straight from the schema, skipping the checks encodeControl makes,
+ * so a test can send what a genuine sender never would: sizes[i], when given, replaces
+ * files[i].size with any uint64 (past the limit, say). */
+export function encodeFileListUnchecked(files: FileEntry[], sizes: readonly bigint[] = []): Uint8Array {
+  const b = new flatbuffers.Builder(256);
+  const offsets = files.map((f, i) => {
+    const name = b.createString(f.name);
+    FbFileEntry.startFileEntry(b);
+    FbFileEntry.addFino(b, BigInt(f.fino));
+    FbFileEntry.addKind(b, f.kind === "file" ? FileKind.File : FileKind.Dir);
+    FbFileEntry.addName(b, name);
+    FbFileEntry.addSize(b, sizes[i] ?? BigInt(f.size));
+    FbFileEntry.addMode(b, f.mode);
+    FbFileEntry.addMtimeSec(b, BigInt(f.mtimeSec));
+    FbFileEntry.addAtimeSec(b, BigInt(f.atimeSec));
+    return FbFileEntry.endFileEntry(b);
+  });
+  const list = FileList.createFileList(b, FileList.createFilesVector(b, offsets), true);
+  b.finish(Envelope.createEnvelope(b, Msg.FileList, list), "ESC1");
+  return b.asUint8Array();
 }

@@ -4,14 +4,14 @@
 // whether silent, talking garbage, forging HELLOs with a wrong key or replaying a real one.
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { encodeControl, type FileEntry } from "../../src/control/messages.ts";
+import { encodeControl, type ControlMsg, type FileEntry } from "../../src/control/messages.ts";
 import { loadNative } from "../../src/native/lib.ts";
 import { ESCP_CHALLENGE_LEN, ESCP_PROTOCOL_VERSION, ESCP_ROLE_SENDER } from "../../src/native/symbols.ts";
 import { startProxy } from "../faults/net-proxy.ts";
-import { entry, HostileSender } from "../hostile-sender.ts";
+import { encodeFileListUnchecked, entry, HostileSender, type HostileOptions } from "../hostile-sender.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
 import { b3sum, BASE, freePort, runEscp, writeRandomFile } from "./e2e-helpers.ts";
 
@@ -42,8 +42,10 @@ function caseDirs(tag: string): { top: string; cwd: string; dest: string } {
 }
 
 /** Run `body` against a fresh receiver; always releases it; returns its exit status and stderr. */
-async function withReceiver(cwd: string, dest: string, body: (hs: HostileSender) => Promise<void>): Promise<{ code: number | null; stderr: string }> {
-  const hs = await HostileSender.open({ cwd, destPath: dest });
+async function withReceiver(
+  cwd: string, dest: string, body: (hs: HostileSender) => Promise<void>, opts: Partial<HostileOptions> = {},
+): Promise<{ code: number | null; stderr: string }> {
+  const hs = await HostileSender.open({ ...opts, cwd, destPath: dest });
   try {
     await body(hs);
   } finally {
@@ -334,4 +336,327 @@ describe("the real sender against a symlink planted in the destination", () => {
     expect(readdirSync(join(dest, "tree")).sort()).toEqual(["link", "ok"]);
     expect(readFileSync(join(dest, "tree", "ok"), "utf8")).toBe("ok\n");
   });
+});
+
+// ---- Sizes: a file announced with S bytes is exactly ceil(S/B) blocks (B = 64 KiB here) of
+// their exact lengths, each once, and its FileDone names exactly those blocks and S bytes.
+
+const BLOCK = 64 * 1024;
+const small = join(tmp, "small.bin"); // one short block
+const SMALL = 1000;
+const over = join(tmp, "over.bin"); // a full block and 10 bytes: real data for a "10-byte" file
+const OVER = BLOCK + 10;
+const oneBlock = join(tmp, "one-block.bin");
+const hundred = join(tmp, "hundred.bin");
+const sparse = join(tmp, "sparse.bin"); // 1 TiB + 10 bytes, all holes
+const SPARSE = 2 ** 40 + 10;
+let sizeReady: Promise<void> | undefined;
+function sizeSources(): Promise<void> {
+  sizeReady ??= (async () => {
+    await sources();
+    await Promise.all([writeRandomFile(small, SMALL, 23), writeRandomFile(over, OVER, 24), writeRandomFile(oneBlock, BLOCK, 25), writeRandomFile(hundred, 100, 26)]);
+    writeFileSync(sparse, "");
+    truncateSync(sparse, SPARSE);
+  })();
+  return sizeReady;
+}
+
+type FileDone = Extract<ControlMsg, { type: "fileDone" }>;
+const fileDone = (fino: number, blocks: number, bytes: number, extra: Partial<FileDone> = {}): FileDone =>
+  ({ type: "fileDone", fino, blocks, bytes, code: "", errno: 0, message: "", digest: new Uint8Array(32), ...extra });
+
+/** escp temporaries (named ones: ".escp-<session>-<fino>.part") anywhere under dir. */
+function temporariesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => n.split("/").some((p) => p.startsWith(".escp-")));
+}
+
+/** The receiver holds a written, unverified file: a named temporary in dest (ESCP_TMPFILE=0),
+ *  or an unnamed file it keeps open. */
+function unverifiedHeld(cwd: string, dest: string, named: boolean): boolean {
+  return named ? temporariesUnder(dest).length > 0 : openFilesUnder(cwd, dest).length > 0;
+}
+
+/** The receiver stopped cleanly on a session-scope protocol error whose one line matches `text`. */
+function expectProtocolStop(r: { code: number | null; stderr: string }, errors: string[], text: string | RegExp): void {
+  expect(r.code).toBe(7);
+  const lines = r.stderr.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toStartWith("escp server: error: ");
+  if (typeof text === "string") expect(lines[0]).toContain(text);
+  else expect(lines[0]).toMatch(text);
+  expect(r.stderr).not.toContain("internal error");
+  for (const c of errors) expect(c).toBe("E_PROTOCOL");
+}
+
+/** The receiver's words for a block the announced size does not allow: the data stream it
+ *  came on, the file and why (the native detail is cut at 55 bytes, hence only a prefix). */
+const badBlock = (fino: number, why: string): RegExp =>
+  new RegExp(`^escp server: error: sender: data stream (\\d+): protocol error: a malformed frame \\(stream \\1: fino ${fino}: ${why}`);
+
+const TEMPORARY_MODES: [string, Record<string, string>, boolean][] = [
+  ["unnamed temporaries", {}, false],
+  ["named temporaries, ESCP_TMPFILE=0", { ESCP_TMPFILE: "0" }, true],
+];
+
+describe("hostile sender: sizes are enforced", () => {
+  for (const [mode, env, named] of TEMPORARY_MODES) {
+    test(`a 10-byte file sent as ${OVER} bytes stops the session; no unfinished file survives (${mode})`, async () => {
+      await sizeSources();
+      const { top, cwd, dest } = caseDirs(`over-${named ? "named" : "anon"}`);
+      let errors: string[] = [];
+      const r = await withReceiver(cwd, dest, async (hs) => {
+        hs.connect();
+        hs.withhold.add(2); // held: written in full, never verified
+        hs.withhold.add(3); // its FileDone would be refused too: the blocks must be what stops it
+        hs.announce([entry(1, "done.bin", SMALL), entry(2, "held.bin", SIZE), entry(3, "short.bin", 10)]);
+        hs.addData(1, small, SMALL);
+        expect(await hs.until(() => hs.results.has(1))).toBe(true);
+        expect(hs.results.get(1)?.code).toBe("");
+        hs.addData(2, payload, SIZE);
+        expect(await hs.until(() => hs.sent.has(2) && unverifiedHeld(cwd, dest, named))).toBe(true);
+        hs.addData(3, over, OVER); // block 0: 65,536 bytes where 10 are due; block 1: past the size
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(3))).toBe(false); // no verdict: the receiver stopped
+        errors = hs.errors.map((e) => e.code);
+      }, { env });
+      expectProtocolStop(r, errors, badBlock(3, "block (length differs from the|beyond the announced size)"));
+      // The verified file stays; the held one and the short one are gone under every name.
+      expect(readdirSync(dest)).toEqual(["done.bin"]);
+      expect(await b3sum(join(dest, "done.bin"))).toBe(await b3sum(small));
+      expect(readdirSync(top).sort()).toEqual(["cwd", "dest"]);
+      expect(readdirSync(cwd)).toEqual([]);
+    });
+  }
+
+  test("a 10-byte file whose source is a sparse 1 TiB file: stopped at its first blocks, nothing written", async () => {
+    // The native sender reads a file from block 0 up (striped over the streams), so the
+    // receiver sees block 0 with 65,536 bytes or block 1, which the size does not have; a
+    // block at offset 2^40 would come 2^24 blocks later, long after the session is gone.
+    await sizeSources();
+    const { top, cwd, dest } = caseDirs("sparse");
+    let errors: string[] = [];
+    let sent = true;
+    const r = await withReceiver(cwd, dest, async (hs) => {
+      hs.connect();
+      hs.withhold.add(1);
+      hs.announce([entry(1, "tiny.bin", 10)]);
+      hs.addData(1, sparse, SPARSE);
+      hs.finish();
+      expect(await hs.until(() => hs.results.has(1))).toBe(false);
+      errors = hs.errors.map((e) => e.code);
+      sent = hs.sent.has(1);
+    }, { env: { ESCP_TMPFILE: "0" } });
+    expectProtocolStop(r, errors, badBlock(1, "block (length differs from the|beyond the announced size)"));
+    expect(sent).toBe(false); // our sender never got near the end of it
+    expect(readdirSync(dest)).toEqual([]);
+    expect(readdirSync(top).sort()).toEqual(["cwd", "dest"]);
+  });
+
+  for (const [label, size] of [["2^50 bytes", 2 ** 50], ["2^53-1 bytes (the limit)", Number.MAX_SAFE_INTEGER]] as const) {
+    test(`a file announced with ${label} but sent as 100 bytes: its first block is short, the session stops`, async () => {
+      await sizeSources();
+      const { cwd, dest } = caseDirs(`huge-${size}`);
+      let errors: string[] = [];
+      const r = await withReceiver(cwd, dest, async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        hs.announce([entry(1, "huge.bin", size)]);
+        hs.addData(1, hundred, 100);
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(1))).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+      }, { env: { ESCP_TMPFILE: "0" } });
+      expectProtocolStop(r, errors, badBlock(1, "block length differs from the"));
+      expect(readdirSync(dest)).toEqual([]);
+    });
+  }
+
+  for (const [label, size] of [["2^53", "9007199254740992"], ["2^64-1", "18446744073709551615"]] as const) {
+    test(`a file announced with ${label} bytes, over the limit, is refused at the announcement`, async () => {
+      const { cwd, dest } = caseDirs(`limit-${label}`);
+      let errors: string[] = [];
+      const r = await withReceiver(cwd, dest, async (hs) => {
+        hs.connect();
+        hs.sendRaw(encodeFileListUnchecked([entry(1, "too-big.bin", 0)], [BigInt(size)]));
+        expect(await hs.until(() => false)).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+      });
+      expectProtocolStop(r, errors, `escp server: error: received control message fileList: files[0].size is ${size} bytes, over the 9007199254740991-byte limit`);
+      expect(readdirSync(dest)).toEqual([]);
+    });
+  }
+
+  test("a block sent twice, and a block after the file was complete, stop the session", async () => {
+    await sizeSources();
+    // Three-block file: its block 0 (a real 64 KiB file) sent twice before the rest.
+    const twice = caseDirs("twice");
+    let errors: string[] = [];
+    const r1 = await withReceiver(twice.cwd, twice.dest, async (hs) => {
+      hs.connect();
+      hs.withhold.add(1);
+      hs.announce([entry(1, "three.bin", 2 * BLOCK + 100)]);
+      hs.addData(1, oneBlock, BLOCK);
+      expect(await hs.until(() => hs.sent.has(1))).toBe(true);
+      hs.addData(1, oneBlock, BLOCK);
+      hs.finish();
+      expect(await hs.until(() => hs.results.has(1))).toBe(false);
+      errors = hs.errors.map((e) => e.code);
+    }, { env: { ESCP_TMPFILE: "0" } });
+    expectProtocolStop(r1, errors, badBlock(1, "block sent twice"));
+    expect(readdirSync(twice.dest)).toEqual([]);
+    // A whole file, then its blocks again while it waits for its FileDone.
+    const again = caseDirs("again");
+    const r2 = await withReceiver(again.cwd, again.dest, async (hs) => {
+      hs.connect();
+      hs.withhold.add(1);
+      hs.announce([entry(1, "whole.bin", SIZE)]);
+      hs.addData(1, payload, SIZE);
+      // Sealed: its named temporary is there and the receiver no longer holds it open.
+      const sealed = (): boolean => temporariesUnder(again.dest).length > 0 && openFilesUnder(again.cwd, again.dest).length === 0;
+      expect(await hs.until(() => hs.sent.has(1) && sealed())).toBe(true);
+      hs.addData(1, payload, SIZE);
+      hs.finish();
+      expect(await hs.until(() => hs.results.has(1))).toBe(false);
+      errors = hs.errors.map((e) => e.code);
+    }, { env: { ESCP_TMPFILE: "0" } });
+    expectProtocolStop(r2, errors, badBlock(1, "block after the file was complete"));
+    expect(readdirSync(again.dest)).toEqual([]);
+  });
+
+  // A genuine two-block file (SIZE bytes), all of it in, then a FileDone we write.
+  const lies: [string, (real: { blocks: number; digest: Uint8Array }) => FileDone, string][] = [
+    ["one block more", (g) => fileDone(1, g.blocks + 1, SIZE, { digest: g.digest }), "completion of file #1 names 3 blocks, not the blocks its announced size implies"],
+    ["one block fewer", (g) => fileDone(1, g.blocks - 1, SIZE, { digest: g.digest }), "completion of file #1 names 1 blocks, not the blocks its announced size implies"],
+    ["one byte fewer", (g) => fileDone(1, g.blocks, SIZE - 1, { digest: g.digest }), `completion of file #1 names ${SIZE - 1} bytes, not its announced ${SIZE}`],
+    ["one byte more", (g) => fileDone(1, g.blocks, SIZE + 1, { digest: g.digest }), `completion of file #1 names ${SIZE + 1} bytes, not its announced ${SIZE}`],
+  ];
+  lies.forEach(([name, lie, text], i) => {
+    test(`a FileDone naming ${name} than the size implies stops the session, nothing is named`, async () => {
+      await sizeSources();
+      const { cwd, dest } = caseDirs(`lie-${i}`);
+      let errors: string[] = [];
+      const r = await withReceiver(cwd, dest, async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        hs.announce([entry(1, "genuine.bin", SIZE)]);
+        hs.addData(1, payload, SIZE);
+        hs.finish();
+        expect(await hs.until(() => hs.sent.has(1) && unverifiedHeld(cwd, dest, true))).toBe(true);
+        const real = hs.sentInfo.get(1);
+        if (!real) throw new Error("no FILE_DONE from our native sender");
+        expect(real.blocks).toBe(2);
+        hs.send(lie(real));
+        expect(await hs.until(() => hs.results.has(1))).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+      }, { env: { ESCP_TMPFILE: "0" } });
+      expectProtocolStop(r, errors, `escp server: error: ${text}`);
+      expect(readdirSync(dest)).toEqual([]); // not named, and its temporary removed
+    });
+  });
+
+  test("an aborted FileDone (error code set) may name fewer blocks: that file fails alone", async () => {
+    await sizeSources();
+    const { cwd, dest } = caseDirs("aborted");
+    const r = await withReceiver(cwd, dest, async (hs) => {
+      hs.connect();
+      hs.withhold.add(1);
+      // Three blocks announced; the sender got one (a real 64 KiB block 0) out, then gave up.
+      hs.announce([entry(1, "gave-up.bin", 2 * BLOCK + 100), entry(2, "fine.bin", SIZE)]);
+      hs.addData(1, oneBlock, BLOCK);
+      hs.addData(2, payload, SIZE);
+      hs.finish();
+      expect(await hs.until(() => hs.sent.has(1) && hs.results.has(2))).toBe(true);
+      hs.send(fileDone(1, 1, BLOCK, { code: "E_SOURCE_UNREADABLE", errno: 5, message: "gave-up.bin: read failed", digest: new Uint8Array(0) }));
+      expect(await hs.until(() => hs.results.has(1))).toBe(true);
+      expect(hs.results.get(1)?.code).toBe("E_SOURCE_UNREADABLE");
+      expect(hs.results.get(1)?.message).toContain("aborted by sender");
+      expect(hs.results.get(2)?.code).toBe("");
+      expect(await hs.sessionDone(2)).toBe(true);
+      expect(hs.ack?.filesOk).toBe(1);
+      expect(hs.ack?.filesFailed).toBe(1);
+    }, { env: { ESCP_TMPFILE: "0" } });
+    expect(r.code).toBe(0);
+    expect(readdirSync(dest)).toEqual(["fine.bin"]);
+    expect(await b3sum(join(dest, "fine.bin"))).toBe(await b3sum(payload));
+  });
+});
+
+/** Peak resident memory of a live process (VmHWM, KiB); 0 once it is gone. */
+function peakRssKiB(pid: number): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
+
+describe("hostile sender: the window of files awaiting a verdict", () => {
+  test("1,000,000 files announced without data: stopped at file #4097, memory bounded", async () => {
+    const { cwd, dest } = caseDirs("window");
+    const TOTAL = 1_000_000;
+    const BATCH = 2000; // like a genuine sender's FileList batches: each message well under 1 MiB
+    let errors: string[] = [];
+    let peak = 0;
+    let batches = 0;
+    const r = await withReceiver(cwd, dest, async (hs) => {
+      hs.connect();
+      const pid = hs.receiverPid();
+      if (pid === undefined) throw new Error("receiver process not found");
+      const gone = (): boolean => hs.exitCode !== undefined || hs.lost.length > 0 || hs.errors.length > 0;
+      for (let first = 1; first <= TOTAL && !gone(); first += BATCH) {
+        const files = Array.from({ length: BATCH }, (_, i) => entry(first + i, `f${first + i}`, 1));
+        const msg = encodeControl({ type: "fileList", files, last: first + BATCH > TOTAL });
+        expect(msg.length).toBeLessThan(1 << 20);
+        try {
+          hs.sendRaw(msg);
+        } catch {
+          break; // the receiver has closed its end: it stopped
+        }
+        batches++;
+        peak = Math.max(peak, peakRssKiB(pid));
+        await hs.until(() => true); // take in what it said so far
+      }
+      // Sample until it is gone: VmHWM is its peak so far, read while it still runs.
+      expect(await hs.until(() => { peak = Math.max(peak, peakRssKiB(pid)); return false; })).toBe(false);
+      errors = hs.errors.map((e) => e.code);
+      expect(hs.resultLog).toEqual([]); // no verdict for anything: it never got that far
+    });
+    expectProtocolStop(r, errors, "escp server: error: sender announced file #4097 with 4096 files already awaiting their verdict (the window is 4096)");
+    expect(batches).toBeLessThan(TOTAL / BATCH); // it stopped long before the last batch
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(300 * 1024); // KiB: a generous bound for one Bun process
+    expect(readdirSync(dest)).toEqual([]); // nothing is created before its first block
+  }, 60_000);
+});
+
+describe("hostile sender: `-r d host:new` maps d to the new destination itself", () => {
+  for (const [mode, env] of TEMPORARY_MODES) {
+    test(`a file named d is refused, d/f lands in new, nothing else appears beside it (${mode})`, async () => {
+      await sources();
+      const top = join(tmp, `top-level-${Object.keys(env).length}`);
+      const cwd = join(top, "cwd");
+      mkdirSync(cwd, { recursive: true });
+      const dest = join(top, "new"); // does not exist: d's contents land directly in it
+      const r = await withReceiver(cwd, dest, async (hs) => {
+        hs.connect();
+        hs.announce([dir(1, "d"), entry(2, "d", SIZE), entry(3, "d/f", SIZE)]);
+        hs.addData(2, payload, SIZE);
+        hs.addData(3, payload, SIZE);
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(2) && hs.results.has(3))).toBe(true);
+        expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
+        expect(hs.results.get(2)?.message).toBe('refusing unsafe name "d": a file cannot take the place of the destination directory');
+        expect(hs.results.get(3)?.code).toBe("");
+        expect(hs.results.has(1)).toBe(false); // the directory itself was fine
+        expect(await hs.sessionDone(3)).toBe(true);
+      }, { sources: [{ name: "d", isDir: true }], filelist: false, env });
+      expect(r.code).toBe(0);
+      expect(readdirSync(top).sort()).toEqual(["cwd", "new"]); // no temporary, no file in new's place
+      expect(lstatSync(dest).isDirectory()).toBe(true);
+      expect(readdirSync(dest)).toEqual(["f"]);
+      expect(await b3sum(join(dest, "f"))).toBe(await b3sum(payload));
+      expect(readdirSync(cwd)).toEqual([]);
+    });
+  }
 });
