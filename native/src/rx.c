@@ -374,9 +374,9 @@ static int64_t rx_pwrite(escp_session *s, rx_file *f, uint8_t *pay, uint32_t n, 
 static const char *rx_block_check(const escp_session *s, const rx_file *f, const escp_data_hdr *dh) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   uint64_t idx = dh->offset / b;
-  if (idx >= f->nblocks) return "block beyond the announced size";
+  if (idx >= f->nblocks) return "a block past its announced size";
   uint64_t want = idx + 1 < f->nblocks ? b : f->size - idx * b;
-  return dh->len == want ? NULL : "block length differs from the announced size";
+  return dh->len == want ? NULL : "a block of the wrong length for its size";
 }
 
 /* Track block idx (once only; bounded out-of-order records). Under f->mu. NULL or why not. */
@@ -384,13 +384,13 @@ static const char *rx_track(escp_session *s, rx_file *f, uint64_t idx, const uin
   if (!f->dg) return NULL; /* the tracker could not be allocated: the file has failed */
   uint32_t before = f->dg->pending_len;
   int rc = escp_digest_add(f->dg, idx, cv, root);
-  if (rc == ESCP_E_DUP) return "block sent twice";
+  if (rc == ESCP_E_DUP) return "a block sent twice";
   if (rc != ESCP_OK) {
     escp__rx_file_fail(f, rc, 0, "block tracker");
     return NULL;
   }
   int64_t held = __atomic_add_fetch(&s->rx->pending, (int64_t)f->dg->pending_len - (int64_t)before, __ATOMIC_RELAXED);
-  return held > ESCP_RX_PENDING_MAX ? "blocks too far out of order" : NULL;
+  return held > ESCP_RX_PENDING_MAX ? "blocks sent too far out of order" : NULL;
 }
 
 /* Consume one authenticated block: check, open, hash, write (unless failed / discarded /
@@ -402,7 +402,7 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
   uint64_t t = escp__prof_t0(pr);
   int32_t st = rx_open(s, f, &direct, &writable, &late);
   t = escp__prof_end(pr, ESCP_STG_META, t, 0);
-  if (late) return "block after the file was complete";
+  if (late) return "a block after the file was complete";
   uint8_t cv[32] = {0}, root[32] = {0};
   if (st == ESCP_OK && s->param[ESCP_P_CHECKSUM] && f->rel) {
     escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
@@ -529,9 +529,10 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
     pthread_mutex_lock(&f->mu);
     escp__rx_file_fail(f, ESCP_E_PROTO, 0, bad);
     pthread_mutex_unlock(&f->mu);
-    char why[56];
-    snprintf(why, sizeof why, "fino %llu: %s", (unsigned long long)dh.fino, bad);
-    escp__reject(s, st->idx, ESCP_E_PROTO, why);
+    escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
+    shutdown(st->fd, SHUT_RDWR);
+    if (!escp__stopping(s)) /* the event names the file; its text says what was wrong */
+      escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_PROTO, 0, (uint32_t)st->idx, dh.fino, bad);
   }
   t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);

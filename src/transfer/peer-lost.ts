@@ -21,6 +21,9 @@ export function peerLost(native: NativeSession, ev: NativeEvent, where: string):
   if (ev.status === C.ESCP_E_TIMEOUT) {
     return new EscpError("E_TIMEOUT", `${where}: peer stalled on the ${stream}${detail}`, { stream: ev.stream });
   }
+  if (ev.status === C.ESCP_E_PROTO && ev.fino !== 0) { // a DATA frame that broke a file's announced shape
+    return new EscpError("E_PROTOCOL", `${where}: ${stream}: protocol error: file #${ev.fino}: ${ev.text}`, { stream: ev.stream });
+  }
   const why = TAMPER[ev.status];
   if (why) return new EscpError("E_PROTOCOL", `${where}: ${stream}: ${why}${detail ? ` (${ev.text})` : ""}`, { stream: ev.stream });
   const base = native.error(ev.status, `${where}: ${stream}${detail}`);
