@@ -40,6 +40,12 @@ int escp__rx_new(escp_session *s) {
   struct rlimit rl;
   rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 64;
   r->kept_max = (int)(lim > 1024 ? 1024 : lim);
+  /* ESCP_TMPFILE_HOLD=N lowers the cap (0: name every file at seal), e.g. for a receiver
+   * that must keep fds for something else; tests use it to take that path deterministically. */
+  const char *hold = getenv("ESCP_TMPFILE_HOLD");
+  char *end = NULL;
+  long h = hold && *hold ? strtol(hold, &end, 10) : -1;
+  if (end && *end == 0 && h >= 0 && h < r->kept_max) r->kept_max = (int)h;
   escp__cond_init_mono(&r->cv);
   pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
