@@ -545,6 +545,56 @@ static void misuse(void) {
   escp_session_free(s); /* free without stop/join */
 }
 
+/* A rogue sender breaking a file's announced shape: mode 0 a block at offset 2^40 of a
+ * 10-byte file, 1 a 100-byte block for it, 2 its one block twice. Each is a FATAL E_PROTO
+ * naming the file, and nothing appears in the destination (no name, no temporary). */
+static void rogue_sizes(int mode) {
+  static const char *what[] = {"block at 2^40", "block of the wrong length", "block twice"};
+  fprintf(stderr, "-- rogue sender, sizes: %s\n", what[mode]);
+  uint8_t key[32], sid[16];
+  for (int i = 0; i < 32; i++) key[i] = (uint8_t)rnd();
+  for (int i = 0; i < 16; i++) sid[i] = (uint8_t)rnd();
+  char dir[] = "/tmp/escp_test_sizes_XXXXXX";
+  CHECK(mkdtemp(dir));
+  cfg c = {"rogue-sizes", "127.0.0.1", 1, 0, 0, 0, 1, 0, 0, 0};
+  void *rx = new_session(ESCP_ROLE_RECEIVER, &c, key, sid);
+  CHECK_EQ(escp_rx_root(rx, dir, 0), ESCP_OK);
+  int port = escp_listen(rx, "127.0.0.1", 0, 1);
+  CHECK(port > 0);
+  CHECK_EQ(escp_session_start(rx), ESCP_OK);
+  int fd[2];
+  escp_chan tx[2], rxc[2];
+  for (int i = 0; i < 2; i++) {
+    fd[i] = raw_connect("127.0.0.1", port);
+    send_hello(fd[i], &tx[i], &rxc[i], key, sid, i);
+  }
+  CHECK_EQ(wait_event(rx).type, ESCP_EV_STREAMS_UP);
+  static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
+  CHECK_EQ(escp_rx_file_add(rx, 7, "f", 10, meta), ESCP_OK);
+  uint8_t fr[16 + 24 + 100 + 16];
+  uint32_t len = mode == 1 ? 100 : 10;
+  escp_data_hdr dh = {7, mode == 0 ? (uint64_t)1 << 40 : 0, len, 0};
+  for (int k = 0; k < (mode == 2 ? 2 : 1); k++) {
+    memset(fr, 0, sizeof fr);
+    escp_data_hdr_encode(&dh, fr + 16);
+    CHECK_EQ(escp_chan_seal(&tx[1], ESCP_FT_DATA, 0, fr, fr + 16, 24 + len, fr + 16 + 24 + len), ESCP_OK);
+    CHECK(send(fd[1], fr, 16 + 24 + len + 16, 0) == (ssize_t)(16 + 24 + len + 16));
+  }
+  escp_event ev = wait_event(rx);
+  CHECK_EQ(ev.type, ESCP_EV_FATAL);
+  CHECK_EQ(ev.status, ESCP_E_PROTO);
+  CHECK_EQ(ev.stream, 1);
+  CHECK_EQ(ev.fino, 7);
+  CHECK(strstr(ev.text, mode == 0 ? "past its announced size" : mode == 1 ? "wrong length" : "a block"));
+  escp_session_free(rx); /* the failed file is freed: its unnamed or named temporary goes */
+  for (int i = 0; i < 2; i++) {
+    close(fd[i]);
+    escp_chan_free(&tx[i]);
+    escp_chan_free(&rxc[i]);
+  }
+  CHECK(rmdir(dir) == 0); /* empty: nothing was named, no temporary was left */
+}
+
 int main(void) {
   misuse();
   static const cfg cfgs[] = {
@@ -557,6 +607,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) run(&cfgs[i]);
   rogue(0);
   rogue(1);
+  for (int m = 0; m < 3; m++) rogue_sizes(m);
   fprintf(stderr, "test_session: OK\n");
   return 0;
 }
