@@ -31,6 +31,8 @@ typedef struct meta_rec {
   char *rel;
   int64_t meta[ESCP_META_COUNT];
   int created;     /* this session made it: set-id/sticky bits may be applied */
+  dev_t dev;       /* the directory the record is for: another one found at rel later */
+  ino_t ino;       /* (renamed in by a local user) is left alone */
 } meta_rec;
 
 struct escp_dest {
@@ -341,7 +343,8 @@ int escp_dest_root(escp_dest *d, const char *path, int create, int *err) {
 
 /* ---- directories and their -p records ---- */
 
-/* Exact mode and times through the directory's own fd. 0 or an errno value. */
+/* Exact mode and times through the directory's own fd, if rel still names the directory
+ * the record was made for. 0 or an errno value. */
 static int apply_meta(escp_dest *d, const meta_rec *m) {
   int made, err = 0, own = 0, fd = d->root_fd;
   if (*m->rel) {
@@ -349,16 +352,19 @@ static int apply_meta(escp_dest *d, const meta_rec *m) {
     if (fd < 0) return err ? err : EPERM;
     own = 1;
   }
+  struct stat st;
   mode_t bits = (mode_t)(m->meta[ESCP_META_MODE] & (m->created ? 07777 : 0777));
   struct timespec ts[2] = {{m->meta[ESCP_META_ATIME_S], m->meta[ESCP_META_ATIME_NS]},
                            {m->meta[ESCP_META_MTIME_S], m->meta[ESCP_META_MTIME_NS]}};
-  if (fchmod(fd, bits) < 0 || futimens(fd, ts) < 0) err = errno;
+  if (fstat(fd, &st) < 0) err = errno;
+  else if (st.st_dev != m->dev || st.st_ino != m->ino) err = ESTALE; /* swapped: not ours */
+  else if (fchmod(fd, bits) < 0 || futimens(fd, ts) < 0) err = errno;
   if (own) close(fd);
   return err;
 }
 
 /* Keep a record; past the byte cap, apply (and drop) the oldest first. Under mu. */
-static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int created) {
+static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int created, const struct stat *st) {
   while (d->n > 0 && d->bytes + len + 1 > ESCP_DEST_META_BYTES) {
     meta_rec *old = &d->rec[d->head];
     (void)apply_meta(d, old); /* early: its mtime may still move; bounded memory wins */
@@ -383,6 +389,8 @@ static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t 
   m->rel[len] = 0;
   memcpy(m->meta, meta, sizeof m->meta);
   m->created = created;
+  m->dev = st->st_dev;
+  m->ino = st->st_ino;
   d->n++;
   d->bytes += len + 1;
   return ESCP_OK;
@@ -397,6 +405,9 @@ int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep
   int made = 0;
   int rc = d->root_fd < 0 ? ESCP_E_STATE : lookup(d, rel, len, 1, &r, &made, err);
   if (len == 0) made = d->root_created; /* "" is the root itself */
+  struct stat st;
+  if (rc == ESCP_OK && keep_meta && meta && fstat(r->fd, &st) < 0) rc = sys_fail(err, errno);
+  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, made, &st);
   if (r && r->kind != REF_ROOT) {
     if (--r->refs == 0 && r->kind == REF_TEMP) {
       close(r->fd);
@@ -404,7 +415,6 @@ int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep
       free(r);
     }
   }
-  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, made);
   pthread_mutex_unlock(&d->mu);
   return rc;
 }

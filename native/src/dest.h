@@ -36,7 +36,9 @@ void escp_dest_put(escp_dest *d, escp_dirref *r);
 int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, int *err);
 /* Apply the kept directory records, latest first (children before parents): exact mode
  * (set-id/sticky bits only on directories this session created) and times, through each
- * directory's own fd. Best effort, like scp -p: returns how many failed. */
+ * directory's own fd — only when the name still leads to the directory recorded (same
+ * dev/ino; one renamed in meanwhile is left alone). Best effort, like scp -p: returns how
+ * many failed. */
 int escp_dest_dirs_finish(escp_dest *d);
 /* 1 when rel is a relative name the receiver accepts: no empty, "." or ".." segment, no
  * leading "/", segments <= ESCP_MAX_SEGMENT, whole <= ESCP_MAX_PATH bytes. */

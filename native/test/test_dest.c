@@ -519,6 +519,31 @@ static void test_meta_swapped(void) {
   CHECK_EQ(st_of(base_fd, "ms/a.real").st_mode & 07777, 0755); /* not applied by name either */
 }
 
+/* A directory replaced by another real directory before dirs_finish (a local user renamed
+ * the one escp made away and moved one of their choice, e.g. someone else's, to its name):
+ * the record belongs to the directory escp made, so the newcomer keeps its mode and times. */
+static void test_meta_replaced(void) {
+  mk("mr"), mk("mr-victim");
+  CHECK(fchmodat(base_fd, "mr-victim", 0700, 0) == 0);
+  struct stat v0 = st_of(base_fd, "mr-victim");
+  escp_dest *d = dest_at("mr");
+  int64_t m[ESCP_META_COUNT];
+  int err;
+  meta_set(m, 0777, 1000000000, 8);
+  CHECK_EQ(escp_dest_mkdir(d, "a", m, 1, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "k", m, 1, &err), ESCP_OK);
+  CHECK(renameat(base_fd, "mr/a", base_fd, "mr/a.mine") == 0);
+  CHECK(renameat(base_fd, "mr-victim", base_fd, "mr/a") == 0);
+  CHECK_EQ(escp_dest_dirs_finish(d), 1);
+  escp_dest_free(d);
+  expect_meta(base_fd, "mr/k", 0777, 1000000000, 8);
+  struct stat v1 = st_of(base_fd, "mr/a");
+  CHECK_EQ(v1.st_ino, v0.st_ino);
+  CHECK_EQ(v1.st_mode, v0.st_mode);
+  CHECK_EQ(v1.st_mtim.tv_sec, v0.st_mtim.tv_sec);
+  CHECK_EQ(v1.st_mtim.tv_nsec, v0.st_mtim.tv_nsec);
+}
+
 /* The byte cap: records hold at most ESCP_DEST_META_BYTES of names (each name + its NUL);
  * one more applies the oldest early. Names of 4095 bytes: the cap is 16,384 records, cheap
  * to make (the same directory recorded again and again), 64 MiB of memory. */
@@ -656,6 +681,7 @@ int main(void) {
   test_meta_order();
   test_setid();
   test_meta_swapped();
+  test_meta_replaced();
   test_meta_cap();
   test_jail();
   CHECK_EQ(count_fds(), fds0);
