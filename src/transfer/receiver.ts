@@ -214,6 +214,9 @@ function acceptInit(opts: Options, init: SessionInit): void {
   if (opts.restrict !== undefined && init.logfile !== "") {
     throw new EscpError("E_USAGE", "--logfile is not allowed by this server: it restricts where the session may write (--restrict)");
   }
+  if (opts.restrict !== undefined && init.destPath.split("/").includes("..")) { // C refuses it too; say why
+    throw new EscpError("E_DEST", `destination ${init.destPath}: ".." is not allowed by this server: it keeps every path beneath its --restrict directory`, { path: init.destPath });
+  }
 }
 
 /** Decode and check session init, start logging, open the destination (beneath --restrict). */
