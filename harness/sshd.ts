@@ -11,6 +11,15 @@ export type SshdListen = "127.0.0.1" | "::1";
 export interface SshdOptions {
   /** Default 127.0.0.1; "::1" for IPv6 tests (the only address it then listens on). */
   listen?: SshdListen;
+  /** authorized_keys options put before the test key, e.g. a forced command:
+   *  `command="escp --server --restrict /srv",no-pty` (see forcedCommand()). */
+  keyOptions?: string;
+}
+
+/** An authorized_keys `command="..."` option running `cmd` whatever the client asks for,
+ *  plus the usual restrictions of a transfer-only key. */
+export function forcedCommand(cmd: string): string {
+  return `command="${cmd.replace(/[\\"]/g, (c) => `\\${c}`)}",no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty`;
 }
 
 export interface SshdFixture {
@@ -136,7 +145,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege-separation dir
     const identity = join(dir, "id_ed25519");
     await Promise.all([keygen(join(dir, "host_ed25519")), keygen(identity)]);
-    writeFileSync(join(dir, "authorized_keys"), await Bun.file(`${identity}.pub`).text());
+    const key = await Bun.file(`${identity}.pub`).text();
+    writeFileSync(join(dir, "authorized_keys"), opts.keyOptions ? `${opts.keyOptions} ${key}` : key);
     let lastError = "";
     for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
       const port = await freePort(listen);
