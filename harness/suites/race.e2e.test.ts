@@ -96,7 +96,7 @@ describe("-p directory metadata after a swap at receiver:close", () => {
     expect(readFileSync(join(t, "top"), "utf8")).toBe("top\n");
     expect(statSync(t).mode & 0o7777).toBe(0o755);
     expect(statSync(t).mtime.getTime()).toBe(old.getTime());
-  });
+  }, 60_000);
 
   test("a directory replaced by another real directory (renamed in): that directory keeps its mode and times", async () => {
     const dir = join(tmp, "close-rename");
@@ -126,7 +126,7 @@ describe("-p directory metadata after a swap at receiver:close", () => {
     expect(r.code).toBe(0);
     expect(failureLines(r.stderr)).toEqual([]);
     expect(r.stderr).toContain("escp server: warning: -p: the mode or times of 1 directories could not be applied");
-  });
+  }, 60_000);
 });
 
 // ---- inotify-driven swaps during multi-directory transfers ----
