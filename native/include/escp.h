@@ -196,14 +196,16 @@ ESCP_API int32_t escp_tx_finish(void *h);
 ESCP_API int32_t escp_rx_jail(void *h, const char *dir);
 ESCP_API int32_t escp_rx_probe(void *h, const char *path);
 ESCP_API int32_t escp_rx_root(void *h, const char *path, int32_t create);
-ESCP_API int32_t escp_rx_dir_add(void *h, const char *rel, const int64_t *meta);
-ESCP_API int32_t escp_rx_dirs_finish(void *h);
+ESCP_API int32_t escp_rx_dir_add(void *h, uint64_t fino, const char *rel, const int64_t *meta);
+ESCP_API int32_t escp_rx_dirs_finish(void *h, uint64_t *failed, int32_t cap);
 ESCP_API int32_t escp_last_errno(void *h);
 /* probe: ESCP_KIND_* of path (jail: beneath it, the last component not followed), or <0.
  * root: path as the destination root (create = 1: mkdir it first if missing; its parent
  * must exist). dir_add: mkdir -p rel below the root (mode 0777 minus the umask); with
- * ESCP_P_PRESERVE its meta is applied by dirs_finish (children first) — kept for at most
- * 64 MiB of names, beyond which the oldest are applied early. */
+ * ESCP_P_PRESERVE its meta is applied by dirs_finish (children first, only to the directory
+ * made or found then: one renamed in meanwhile is ESTALE) — kept for at most 64 MiB of
+ * names, beyond which the oldest are applied early. dirs_finish returns how many could not
+ * be applied and puts the first cap/2 as (fino, errno) pairs in failed. */
 
 /* ---- receiver: files ---- */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta);

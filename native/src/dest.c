@@ -31,6 +31,7 @@ typedef struct meta_rec {
   char *rel;
   int64_t meta[ESCP_META_COUNT];
   int created;     /* this session made it: set-id/sticky bits may be applied */
+  uint64_t tag;    /* the caller's name for it (the receiver: its file number) */
   dev_t dev;       /* the directory the record is for: another one found at rel later */
   ino_t ino;       /* (renamed in by a local user) is left alone */
 } meta_rec;
@@ -364,7 +365,8 @@ static int apply_meta(escp_dest *d, const meta_rec *m) {
 }
 
 /* Keep a record; past the byte cap, apply (and drop) the oldest first. Under mu. */
-static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int created, const struct stat *st) {
+static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int created, uint64_t tag,
+                       const struct stat *st) {
   while (d->n > 0 && d->bytes + len + 1 > ESCP_DEST_META_BYTES) {
     meta_rec *old = &d->rec[d->head];
     (void)apply_meta(d, old); /* early: its mtime may still move; bounded memory wins */
@@ -389,6 +391,7 @@ static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t 
   m->rel[len] = 0;
   memcpy(m->meta, meta, sizeof m->meta);
   m->created = created;
+  m->tag = tag;
   m->dev = st->st_dev;
   m->ino = st->st_ino;
   d->n++;
@@ -396,7 +399,7 @@ static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t 
   return ESCP_OK;
 }
 
-int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, int *err) {
+int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag, int *err) {
   *err = 0;
   size_t len = strlen(rel);
   if (len > 0 && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
@@ -407,7 +410,7 @@ int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep
   if (len == 0) made = d->root_created; /* "" is the root itself */
   struct stat st;
   if (rc == ESCP_OK && keep_meta && meta && fstat(r->fd, &st) < 0) rc = sys_fail(err, errno);
-  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, made, &st);
+  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, made, tag, &st);
   if (r && r->kind != REF_ROOT) {
     if (--r->refs == 0 && r->kind == REF_TEMP) {
       close(r->fd);
@@ -419,16 +422,21 @@ int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep
   return rc;
 }
 
-int escp_dest_dirs_finish(escp_dest *d) {
-  int failed = 0;
+int escp_dest_dirs_finish(escp_dest *d, uint64_t *failed, int cap) {
+  int n_failed = 0;
   pthread_mutex_lock(&d->mu);
   while (d->n > 0) {
     meta_rec *m = &d->rec[(d->head + d->n - 1) % d->cap]; /* latest first: children before parents */
-    if (d->root_fd >= 0 && apply_meta(d, m) != 0) failed++;
+    int err = d->root_fd >= 0 ? apply_meta(d, m) : 0;
+    if (err && 2 * (n_failed + 1) <= cap) {
+      failed[2 * n_failed] = m->tag;
+      failed[2 * n_failed + 1] = (uint64_t)err;
+    }
+    n_failed += err != 0;
     d->bytes -= strlen(m->rel) + 1;
     free(m->rel);
     d->n--;
   }
   pthread_mutex_unlock(&d->mu);
-  return failed;
+  return n_failed;
 }

@@ -32,14 +32,16 @@ int escp_dest_root(escp_dest *d, const char *path, int create, int *err);
 int escp_dest_parent(escp_dest *d, const char *rel, int create, escp_dirref **ref, const char **leaf, int *err);
 int escp_dirref_fd(const escp_dirref *r);
 void escp_dest_put(escp_dest *d, escp_dirref *r);
-/* mkdir -p rel; remember meta (ESCP_META_*) for escp_dest_dirs_finish when keep_meta. */
-int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, int *err);
+/* mkdir -p rel; remember meta (ESCP_META_*) and tag (the caller's name for it, e.g. its
+ * file number) for escp_dest_dirs_finish when keep_meta. */
+int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag, int *err);
 /* Apply the kept directory records, latest first (children before parents): exact mode
  * (set-id/sticky bits only on directories this session created) and times, through each
- * directory's own fd — only when the name still leads to the directory recorded (same
- * dev/ino; one renamed in meanwhile is left alone). Best effort, like scp -p: returns how
- * many failed. */
-int escp_dest_dirs_finish(escp_dest *d);
+ * directory's own fd, and only if rel still names the directory the record was made for
+ * (else ESTALE). Best effort, like scp -p: returns how many failed; the first cap/2 failures
+ * go to failed[] as (tag, errno) pairs (failed may be NULL with cap 0). Records applied
+ * early (past the byte cap) are not reported. */
+int escp_dest_dirs_finish(escp_dest *d, uint64_t *failed, int cap);
 /* 1 when rel is a relative name the receiver accepts: no empty, "." or ".." segment, no
  * leading "/", segments <= ESCP_MAX_SEGMENT, whole <= ESCP_MAX_PATH bytes. */
 int escp_dest_name_ok(const char *rel);

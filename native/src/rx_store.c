@@ -265,19 +265,22 @@ ESCP_API int32_t escp_rx_root(void *h, const char *path, int32_t create) {
   return dest_status(s, rc, err, path);
 }
 
-/* mkdir -p rel below the root ("" = the root); -p: its meta is applied by dirs_finish. */
-ESCP_API int32_t escp_rx_dir_add(void *h, const char *rel, const int64_t *meta) {
+/* mkdir -p rel below the root ("" = the root); -p: its meta (named fino) is applied by
+ * dirs_finish. */
+ESCP_API int32_t escp_rx_dir_add(void *h, uint64_t fino, const char *rel, const int64_t *meta) {
   escp_session *s;
   struct escp_rx *r = rx_of(h, &s);
   if (!r || !rel || !meta) return s ? ESCP_E_STATE : ESCP_E_INVAL;
-  int err, rc = escp_dest_mkdir(r->dest, rel, meta, (int)s->param[ESCP_P_PRESERVE], &err);
+  int err, rc = escp_dest_mkdir(r->dest, rel, meta, (int)s->param[ESCP_P_PRESERVE], fino, &err);
   return dest_status(s, rc, err, rel);
 }
 
-/* -p: apply the directories' modes and times, children first. Returns how many failed. */
-ESCP_API int32_t escp_rx_dirs_finish(void *h) {
+/* -p: apply the directories' modes and times, children first. Returns how many failed; the
+ * first cap/2 as (fino, errno) pairs in failed. */
+ESCP_API int32_t escp_rx_dirs_finish(void *h, uint64_t *failed, int32_t cap) {
   escp_session *s;
   struct escp_rx *r = rx_of(h, &s);
   if (!r) return s ? ESCP_E_STATE : ESCP_E_INVAL;
-  return escp_dest_dirs_finish(r->dest);
+  if (cap < 0 || (cap > 0 && !failed)) return ESCP_E_INVAL;
+  return escp_dest_dirs_finish(r->dest, failed, cap);
 }

@@ -204,9 +204,9 @@ static void test_names(void) {
   refused(d, s256, 1);
   refused(d, p4096, 1);
   int err;
-  CHECK_EQ(escp_dest_mkdir(d, "..", NULL, 0, &err), ESCP_E_PATH);
-  CHECK_EQ(escp_dest_mkdir(d, "a/../b", NULL, 0, &err), ESCP_E_PATH);
-  CHECK_EQ(escp_dest_mkdir(d, "/abs", NULL, 0, &err), ESCP_E_PATH);
+  CHECK_EQ(escp_dest_mkdir(d, "..", NULL, 0, 0, &err), ESCP_E_PATH);
+  CHECK_EQ(escp_dest_mkdir(d, "a/../b", NULL, 0, 0, &err), ESCP_E_PATH);
+  CHECK_EQ(escp_dest_mkdir(d, "/abs", NULL, 0, 0, &err), ESCP_E_PATH);
   CHECK_EQ(entries("names"), 0);
   /* the longest accepted name really works: 4095 bytes, 20 nested directories */
   CHECK_EQ(parent_rc(d, p4095, 1, &err), ESCP_OK);
@@ -228,7 +228,7 @@ static void test_root(void) {
   escp_dirref *ref;
   const char *leaf;
   CHECK_EQ(escp_dest_parent(d, "x", 1, &ref, &leaf, &err), ESCP_E_STATE); /* no root yet */
-  CHECK_EQ(escp_dest_mkdir(d, "x", NULL, 0, &err), ESCP_E_STATE);
+  CHECK_EQ(escp_dest_mkdir(d, "x", NULL, 0, 0, &err), ESCP_E_STATE);
   CHECK_EQ(escp_dest_root(d, P("no-such-root"), 0, &err), ESCP_E_SYS);
   CHECK_EQ(err, ENOENT);
   touch("root-file");
@@ -275,13 +275,13 @@ static void test_walk_refuses(void) {
   static const char *dirs[] = {"s1", "a/s2", "a/b/s3", "a/in", "dangling", "a/file",
                                "s1/new", "a/b/s3/new", "dangling/new", "a/file/new"};
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-    CHECK_EQ(escp_dest_mkdir(d, dirs[i], NULL, 0, &err), ESCP_E_PATH);
+    CHECK_EQ(escp_dest_mkdir(d, dirs[i], NULL, 0, 0, &err), ESCP_E_PATH);
     CHECK(err == ELOOP || err == ENOTDIR);
   }
   /* the same walks with every real directory on the way already cached */
   create_through(d, "a/b/c/ok");
-  CHECK_EQ(escp_dest_mkdir(d, "a", NULL, 0, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "a/b", NULL, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "a", NULL, 0, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "a/b", NULL, 0, 0, &err), ESCP_OK);
   for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) refused(d, rels[i], 1);
   CHECK_EQ(entries("outside"), 0); /* nothing was created through any link */
   CHECK(!exists("outside/nothing"));
@@ -295,8 +295,8 @@ static void test_swap_after_cache(void) {
   mk("sw"), mk("sw-out"), mk("sw-out/e");
   escp_dest *d = dest_at("sw");
   int err;
-  CHECK_EQ(escp_dest_mkdir(d, "d", NULL, 0, &err), ESCP_OK);    /* caches "d" */
-  CHECK_EQ(escp_dest_mkdir(d, "d/e", NULL, 0, &err), ESCP_OK);  /* caches "d/e" */
+  CHECK_EQ(escp_dest_mkdir(d, "d", NULL, 0, 0, &err), ESCP_OK);    /* caches "d" */
+  CHECK_EQ(escp_dest_mkdir(d, "d/e", NULL, 0, 0, &err), ESCP_OK);  /* caches "d/e" */
   CHECK_EQ(parent_rc(d, "t/u/x", 1, &err), ESCP_OK);            /* caches "t/u" only */
   ino_t real_d = st_of(base_fd, "sw/d").st_ino, real_e = st_of(base_fd, "sw/d/e").st_ino;
   CHECK(renameat(base_fd, "sw/d", base_fd, "sw/d.real") == 0);
@@ -313,7 +313,7 @@ static void test_swap_after_cache(void) {
   escp_dest_put(d, ref);
   create_through(d, "d/e/y");
   CHECK(exists("sw/d.real/e/y"));
-  CHECK_EQ(escp_dest_mkdir(d, "d/h", NULL, 0, &err), ESCP_OK); /* from the cached "d" */
+  CHECK_EQ(escp_dest_mkdir(d, "d/h", NULL, 0, 0, &err), ESCP_OK); /* from the cached "d" */
   CHECK(is_dir("sw/d.real/h"));
   CHECK_EQ(st_of(base_fd, "sw/d.real").st_ino, real_d);
   create_through(d, "t/u/z");
@@ -321,7 +321,7 @@ static void test_swap_after_cache(void) {
   /* not cached: walked from the root and refused at the symlink */
   refused(d, "t/v/x", 1);
   refused(d, "t/x", 1);
-  CHECK_EQ(escp_dest_mkdir(d, "t/w", NULL, 0, &err), ESCP_E_PATH);
+  CHECK_EQ(escp_dest_mkdir(d, "t/w", NULL, 0, 0, &err), ESCP_E_PATH);
   CHECK_EQ(entries("sw-out"), 1); /* still only e, and e still empty */
   CHECK_EQ(entries("sw-out/e"), 0);
   escp_dest_free(d);
@@ -331,11 +331,11 @@ static void test_mkdir_p(void) {
   mk("mp");
   escp_dest *d = dest_at("mp");
   int err;
-  CHECK_EQ(escp_dest_mkdir(d, "p/q/r/s", NULL, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "p/q/r/s", NULL, 0, 0, &err), ESCP_OK);
   CHECK(is_dir("mp/p") && is_dir("mp/p/q") && is_dir("mp/p/q/r") && is_dir("mp/p/q/r/s"));
-  CHECK_EQ(escp_dest_mkdir(d, "p/q/r/s", NULL, 0, &err), ESCP_OK); /* existing: fine */
-  CHECK_EQ(escp_dest_mkdir(d, "p/q", NULL, 0, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "", NULL, 0, &err), ESCP_OK); /* the root itself */
+  CHECK_EQ(escp_dest_mkdir(d, "p/q/r/s", NULL, 0, 0, &err), ESCP_OK); /* existing: fine */
+  CHECK_EQ(escp_dest_mkdir(d, "p/q", NULL, 0, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "", NULL, 0, 0, &err), ESCP_OK); /* the root itself */
   CHECK_EQ(st_of(base_fd, "mp/p/q").st_mode & 07777, 0755); /* 0777 minus the umask */
   CHECK_EQ(parent_rc(d, "m/n/o/f", 0, &err), ESCP_E_SYS); /* without create: missing */
   CHECK_EQ(err, ENOENT);
@@ -361,7 +361,7 @@ static void test_cache(void) {
   int err;
   for (int i = 0; i < NDIRS; i++) {
     snprintf(rel, sizeof rel, "c/%03d", i);
-    CHECK_EQ(escp_dest_mkdir(d, rel, NULL, 0, &err), ESCP_OK);
+    CHECK_EQ(escp_dest_mkdir(d, rel, NULL, 0, 0, &err), ESCP_OK);
   }
   CHECK_EQ(count_fds(), fds0 + 1 + ESCP_DEST_CACHE); /* full, not more */
   static escp_dirref *held[HELD];
@@ -416,12 +416,12 @@ static void meta_order_child(void) {
   meta_set(mg, 0700, 1300000000, 333333333);
   meta_set(mr, 0750, 1400000000, 444444444);
   int err;
-  CHECK_EQ(escp_dest_mkdir(d, "", mr, 1, &err), ESCP_OK); /* records in the sender's order */
-  CHECK_EQ(escp_dest_mkdir(d, "P", mp, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "P/c", mc, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "P/c/g", mg, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_dirs_finish(d), 0);
-  CHECK_EQ(escp_dest_dirs_finish(d), 0); /* nothing kept twice */
+  CHECK_EQ(escp_dest_mkdir(d, "", mr, 1, 0, &err), ESCP_OK); /* records in the sender's order */
+  CHECK_EQ(escp_dest_mkdir(d, "P", mp, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "P/c", mc, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "P/c/g", mg, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0); /* nothing kept twice */
   escp_dest_free(d);
 }
 
@@ -460,11 +460,11 @@ static void test_setid(void) {
   int64_t m[ESCP_META_COUNT];
   int err;
   meta_set(m, 02755, 1500000000, 5);
-  CHECK_EQ(escp_dest_mkdir(d, "made", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "pre", m, 1, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "made", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "pre", m, 1, 0, &err), ESCP_OK);
   meta_set(m, 05755, 1500000000, 5);
-  CHECK_EQ(escp_dest_mkdir(d, "deep/made", m, 1, &err), ESCP_OK); /* "deep" made on the way */
-  CHECK_EQ(escp_dest_dirs_finish(d), 0);
+  CHECK_EQ(escp_dest_mkdir(d, "deep/made", m, 1, 0, &err), ESCP_OK); /* "deep" made on the way */
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0);
   escp_dest_free(d);
   expect_meta(base_fd, "sid/made", 02755, 1500000000, 5);
   expect_meta(base_fd, "sid/pre", 0755, 1500000000, 5);
@@ -474,14 +474,14 @@ static void test_setid(void) {
   meta_set(m, 03777, 1600000000, 6);
   d = escp_dest_new();
   CHECK_EQ(escp_dest_root(d, P("sid/new-root"), 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_dirs_finish(d), 0);
+  CHECK_EQ(escp_dest_mkdir(d, "", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0);
   escp_dest_free(d);
   expect_meta(base_fd, "sid/new-root", 03777, 1600000000, 6);
   d = escp_dest_new();
   CHECK_EQ(escp_dest_root(d, P("sid/pre"), 1, &err), ESCP_OK); /* exists: not created */
-  CHECK_EQ(escp_dest_mkdir(d, "", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_dirs_finish(d), 0);
+  CHECK_EQ(escp_dest_mkdir(d, "", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0);
   escp_dest_free(d);
   expect_meta(base_fd, "sid/pre", 0777, 1600000000, 6);
 }
@@ -498,15 +498,15 @@ static void test_meta_swapped(void) {
   int64_t m[ESCP_META_COUNT];
   int err;
   meta_set(m, 04777, 1000000000, 7);
-  CHECK_EQ(escp_dest_mkdir(d, "a", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "a/b", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "c", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "k", m, 1, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "a", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "a/b", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "c", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "k", m, 1, 0, &err), ESCP_OK);
   CHECK(renameat(base_fd, "ms/a", base_fd, "ms/a.real") == 0);
   ln(P("ms-victim"), "ms/a");
   CHECK(renameat(base_fd, "ms/c", base_fd, "ms/c.real") == 0);
   ln(P("ms-victim-file"), "ms/c");
-  CHECK_EQ(escp_dest_dirs_finish(d), 3); /* a/b, a and c: refused at the link */
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 3); /* a/b, a and c: refused at the link */
   escp_dest_free(d);
   expect_meta(base_fd, "ms/k", 04777, 1000000000, 7);
   struct stat v1 = st_of(base_fd, "ms-victim"), f1 = st_of(base_fd, "ms-victim-file");
@@ -530,11 +530,11 @@ static void test_meta_replaced(void) {
   int64_t m[ESCP_META_COUNT];
   int err;
   meta_set(m, 0777, 1000000000, 8);
-  CHECK_EQ(escp_dest_mkdir(d, "a", m, 1, &err), ESCP_OK);
-  CHECK_EQ(escp_dest_mkdir(d, "k", m, 1, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "a", m, 1, 0, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, "k", m, 1, 0, &err), ESCP_OK);
   CHECK(renameat(base_fd, "mr/a", base_fd, "mr/a.mine") == 0);
   CHECK(renameat(base_fd, "mr-victim", base_fd, "mr/a") == 0);
-  CHECK_EQ(escp_dest_dirs_finish(d), 1);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 1);
   escp_dest_free(d);
   expect_meta(base_fd, "mr/k", 0777, 1000000000, 8);
   struct stat v1 = st_of(base_fd, "mr/a");
@@ -561,13 +561,13 @@ static void test_meta_cap(void) {
   meta_set(mx, 0705, 1700000000, 17);
   meta_set(my, 0750, 1800000000, 18);
   int err;
-  CHECK_EQ(escp_dest_mkdir(d, x, mx, 1, &err), ESCP_OK);
-  for (size_t i = 1; i < cap_records; i++) CHECK_EQ(escp_dest_mkdir(d, y, my, 1, &err), ESCP_OK);
+  CHECK_EQ(escp_dest_mkdir(d, x, mx, 1, 0, &err), ESCP_OK);
+  for (size_t i = 1; i < cap_records; i++) CHECK_EQ(escp_dest_mkdir(d, y, my, 1, 0, &err), ESCP_OK);
   CHECK_EQ(st_of(cfd, x).st_mode & 07777, 0755); /* at the cap exactly: nothing applied yet */
-  CHECK_EQ(escp_dest_mkdir(d, y, my, 1, &err), ESCP_OK); /* one past it: the oldest goes now */
+  CHECK_EQ(escp_dest_mkdir(d, y, my, 1, 0, &err), ESCP_OK); /* one past it: the oldest goes now */
   expect_meta(cfd, x, 0705, 1700000000, 17);
   CHECK_EQ(st_of(cfd, y).st_mode & 07777, 0755); /* and only the oldest */
-  CHECK_EQ(escp_dest_dirs_finish(d), 0);
+  CHECK_EQ(escp_dest_dirs_finish(d, NULL, 0), 0);
   expect_meta(cfd, y, 0750, 1800000000, 18);
   expect_meta(cfd, x, 0705, 1700000000, 17);
   escp_dest_free(d);

@@ -47,6 +47,8 @@ export function hardenProcess(): boolean {
 }
 
 const EVENT_BATCH = 256;
+/** Directories whose -p metadata failed that are named one by one (the rest are counted). */
+const DIRS_FAILED_MAX = 4096;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
 
 /** Map a native status to the escp error code users see. */
@@ -251,13 +253,19 @@ export class NativeSession {
   }
 
   /** mkdir -p rel below the root ("" = the root); with -p its meta is applied at the end. */
-  rxDirAdd(rel: string, m: EntryMeta): DestResult {
-    return this.dest(this.lib.escp_rx_dir_add(this.h, cstr(rel), this.meta(m)), `directory ${rel}`);
+  rxDirAdd(fino: number, rel: string, m: EntryMeta): DestResult {
+    return this.dest(this.lib.escp_rx_dir_add(this.h, fino, cstr(rel), this.meta(m)), `directory ${rel}`);
   }
 
-  /** -p: directory modes and times, children first. Returns how many could not be applied. */
-  rxDirsFinish(): number {
-    return this.check(this.lib.escp_rx_dirs_finish(this.h), "directory metadata");
+  /** -p: directory modes and times, children first. The directories (by fino) whose mode or
+   * times could not be applied, with the errno (at most DIRS_FAILED_MAX named; `more` counts
+   * the rest). */
+  rxDirsFinish(): { failed: { fino: number; errno: number }[]; more: number } {
+    const buf = new BigUint64Array(2 * DIRS_FAILED_MAX);
+    const n = this.check(this.lib.escp_rx_dirs_finish(this.h, buf, buf.length), "directory metadata");
+    const failed: { fino: number; errno: number }[] = [];
+    for (let i = 0; i < Math.min(n, DIRS_FAILED_MAX); i++) failed.push({ fino: Number(buf[2 * i]), errno: Number(buf[2 * i + 1]) });
+    return { failed, more: n - failed.length };
   }
 
   /** Register a file for rel below the root (null: discard its blocks). C creates it, checks

@@ -1,6 +1,7 @@
 // Push transfer, receiver side (`escp --server`): session init over the control channel,
 // listen for the data streams, hand each announced name to the native destination (which
 // creates, verifies and names every file through directory fds), and report the verdicts.
+import { constants } from "node:os";
 import type { Options } from "../config/options.ts";
 import type { ControlChannel } from "../control/channel.ts";
 import { serverStdioChannel } from "../control/stdio.ts";
@@ -31,6 +32,7 @@ interface RxFile {
 }
 
 const NO_DIGEST = new Uint8Array(0);
+const { ELOOP, ENOTDIR, ESTALE } = constants.errno;
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
 export function bindAddress(env: Record<string, string | undefined>): string {
@@ -110,7 +112,7 @@ class Receiver {
       }
       const shown = this.place.show(rel);
       if (e.kind === "dir") {
-        const r = this.native.rxDirAdd(rel, e);
+        const r = this.native.rxDirAdd(e.fino, rel, e);
         if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), 0, NO_DIGEST);
         continue;
       }
@@ -181,6 +183,19 @@ class Receiver {
     this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
   }
 
+  /** -p on directories, after every file landed; a directory it could not be applied to is
+   * failed by name (as scp -p does), not just logged. */
+  private dirsFinish(): void {
+    const { failed, more } = this.native.rxDirsFinish();
+    for (const { fino, errno } of failed) {
+      const why = errno === ESTALE ? "the directory was replaced by another during the transfer"
+        : errno === ELOOP || errno === ENOTDIR ? "a symlink or a non-directory took its place during the transfer" : errnoText(errno);
+      this.result(fino, new EscpError("E_WRITE", `cannot apply -p mode and times: ${why}`, { errno }), 0, NO_DIGEST);
+    }
+    if (more > 0) log.warn(`-p: the mode or times of ${more} more directories could not be applied`);
+    this.flushResults();
+  }
+
   async run(channelExited: () => boolean): Promise<void> {
     const cadence = new Cadence();
     for (;;) {
@@ -192,10 +207,7 @@ class Receiver {
       this.spans?.poll();
       await cadence.next(busy);
     }
-    if (this.init.preserve) {
-      const failed = this.native.rxDirsFinish();
-      if (failed > 0) log.warn(`-p: the mode or times of ${failed} directories could not be applied`);
-    }
+    if (this.init.preserve) this.dirsFinish();
     log.record("session done", { filesOk: this.ok, filesFailed: this.failed });
     if (this.spans) for (const m of profileMessages(this.spans.finish())) this.send(m);
     this.send({ type: "sessionDoneAck", filesOk: this.ok, filesFailed: this.failed });
