@@ -17,7 +17,6 @@ import { FileList } from "../src/control/schema/generated/escp/control/file-list
 import { Msg } from "../src/control/schema/generated/escp/control/msg.ts";
 import type { NativeEvent } from "../src/native/events.ts";
 import { NativeSession } from "../src/native/session.ts";
-import * as C from "../src/native/symbols.ts";
 import { Cadence } from "../src/transfer/pump.ts";
 import { ESCP_MAIN } from "./escp-run.ts";
 
@@ -82,7 +81,7 @@ export class HostileSender {
       role: "receiver", threads: opts.threads ?? 2, blockSize: BLOCK, ioEngine: "posix",
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
-      logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false,
+      logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false, sourcePaths: [],
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();
@@ -191,7 +190,7 @@ export class HostileSender {
   }
 
   private onEvent(ev: NativeEvent): void {
-    if (ev.type === C.ESCP_EV_FILE_DONE) {
+    if (ev.kind === "fileDone") {
       this.sent.add(ev.fino);
       this.sentInfo.set(ev.fino, { blocks: ev.blocks, bytes: ev.bytes, digest: ev.digest });
       if (this.withhold.has(ev.fino)) return;
@@ -200,7 +199,7 @@ export class HostileSender {
       } catch (e) {
         this.lost.push(`fileDone #${ev.fino} not sent: ${e instanceof Error ? e.message : String(e)}`);
       }
-    } else if (ev.type === C.ESCP_EV_STREAM_DOWN || ev.type === C.ESCP_EV_FATAL) {
+    } else if (ev.kind === "streamDown" || ev.kind === "fatal") {
       this.lost.push(`stream ${ev.stream}: status ${ev.status} ${ev.text}`);
     }
   }

@@ -39,7 +39,7 @@ export async function setup(_ctx: Ctx): Promise<Topic> {
     `filled ${filled} (ring 4096), drained ${drained}`);
   lib.escp_test_events_fill(sh, 3);
   const evs = session.pollEvents();
-  const ok = evs.length === 3 && evs.every((e, i) => e.type === ESCP_EV_FILE_DONE && e.fino === i + 1);
+  const ok = evs.length === 3 && evs.every((e, i) => e.kind === "fileDone" && e.fino === i + 1);
   check(t, "ffi: NativeSession decodes synthetic events", ok,
     `${evs.length} events, first ${JSON.stringify(evs[0] ?? null, (_k, v) => (v instanceof Uint8Array ? v.length : v))}`);
   check(t, "ffi: escp_abi_version", lib.escp_abi_version() === ESCP_ABI_VERSION, `abi ${lib.escp_abi_version()}`);

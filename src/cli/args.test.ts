@@ -155,7 +155,14 @@ describe("splitPositionals", () => {
     expect(usageMessage(() => splitPositionals([], false))).toStartWith("missing source and destination; usage: escp");
     expect(usageMessage(() => splitPositionals(["a"], false))).toStartWith("missing destination; usage: escp");
   });
-  test("remote sources are refused for now", () => {
-    expect(usageMessage(() => splitPositionals(["h:x", "d"], false))).toBe("h:x: pull (remote source) is not implemented yet");
+  test("remote sources on one host are a pull", () => {
+    expect(splitPositionals(["u@h:x", "u@h:/y/*.h5", "d"], false)).toEqual({ sources: [], remote: { host: "h", user: "u", paths: ["x", "/y/*.h5"] }, dest: { path: "d" } });
+    expect(splitPositionals(["scp://h:2222/~/x", "."], false).remote).toEqual({ host: "h", port: 2222, paths: ["~/x"] });
+  });
+  test("mixed, several hosts, and remote to remote are refused", () => {
+    expect(usageMessage(() => splitPositionals(["h:x", "local", "d"], false))).toBe("local: local and remote sources cannot be mixed in one command");
+    expect(usageMessage(() => splitPositionals(["h:x", "g:y", "d"], false))).toBe("g:y: all remote sources must be on one host (h)");
+    expect(usageMessage(() => splitPositionals(["h:x", "u@h:y", "d"], false))).toBe("u@h:y: all remote sources must be on one host (h)");
+    expect(usageMessage(() => splitPositionals(["h:x", "g:d"], false))).toBe("g:d: a copy between two remote hosts (-3) is not implemented yet");
   });
 });

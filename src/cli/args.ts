@@ -169,14 +169,46 @@ export function parseEndpoint(s: string): Endpoint {
   return ep;
 }
 
+export interface RemoteSources {
+  host: string;
+  user?: string;
+  port?: number;
+  /** As typed after `host:` (globs and ~ are the server's to expand); "" = the login directory. */
+  paths: string[];
+}
+
 export interface Positionals {
+  /** Local source paths (push or local copy). */
   sources: string[];
+  /** Remote sources, all on one host (a pull, or with a remote destination a third-party copy). */
+  remote?: RemoteSources;
   dest: Endpoint;
 }
 
+function sameHost(a: Endpoint, b: RemoteSources): boolean {
+  return a.host === b.host && a.user === b.user && a.port === b.port;
+}
+
+/** Remote sources must all name one host (one session); local and remote cannot mix. */
+function remoteSources(eps: Endpoint[], raw: readonly string[]): RemoteSources | undefined {
+  const remote = eps.filter((e) => e.host !== undefined);
+  if (remote.length === 0) return undefined;
+  if (remote.length !== eps.length) {
+    throw new EscpError("E_USAGE", `${raw[eps.findIndex((e) => e.host === undefined)]}: local and remote sources cannot be mixed in one command`);
+  }
+  const first = remote[0] as Endpoint & { host: string };
+  const out: RemoteSources = { host: first.host, paths: [], ...(first.user ? { user: first.user } : {}), ...(first.port ? { port: first.port } : {}) };
+  remote.forEach((e, i) => {
+    if (!sameHost(e, out)) throw new EscpError("E_USAGE", `${raw[i]}: all remote sources must be on one host (${first.user ? `${first.user}@` : ""}${first.host})`);
+    out.paths.push(e.path);
+  });
+  return out;
+}
+
 /**
- * The last positional is the destination, the rest are local sources. With --filelist the
- * only positional is the destination. Remote sources (pull) are refused for now.
+ * The last positional is the destination, the rest are the sources: all local (push or a
+ * local copy) or all on one remote host (pull; with a remote destination, third-party). With
+ * --filelist the only positional is the destination.
  */
 export function splitPositionals(positionals: readonly string[], hasFilelist: boolean): Positionals {
   const last = positionals[positionals.length - 1];
@@ -185,11 +217,16 @@ export function splitPositionals(positionals: readonly string[], hasFilelist: bo
     throw new EscpError("E_USAGE", `--filelist: give only the destination after the options, not ${JSON.stringify(positionals[0])}`);
   }
   if (!hasFilelist && positionals.length < 2) throw new EscpError("E_USAGE", `missing destination; ${USAGE_LINE}`);
-  const sources = positionals.slice(0, -1).map((src) => {
-    const ep = parseEndpoint(src);
-    if (ep.host !== undefined) throw new EscpError("E_USAGE", `${src}: pull (remote source) is not implemented yet`);
-    if (ep.path.length === 0) throw new EscpError("E_USAGE", "empty source path");
-    return ep.path;
-  });
-  return { sources, dest: parseEndpoint(last) };
+  const raw = positionals.slice(0, -1);
+  const eps = raw.map(parseEndpoint);
+  const dest = parseEndpoint(last);
+  const remote = remoteSources(eps, raw);
+  if (remote === undefined) {
+    for (const e of eps) if (e.path.length === 0) throw new EscpError("E_USAGE", "empty source path");
+    return { sources: eps.map((e) => e.path), dest };
+  }
+  if (dest.host !== undefined) {
+    throw new EscpError("E_USAGE", `${last}: a copy between two remote hosts (-3) is not implemented yet`);
+  }
+  return { sources: [], remote, dest };
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bun
-// escp entry point: argv → config → run (sender, or receiver with --server) → exit status.
+// escp entry point: argv → config → run (the initiator, or a server with --server) → exit status.
 import { loadConfig } from "../config/load.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { configureLogger, log } from "../log/logger.ts";
 import { term } from "./progress.ts";
 import { helpText, licenseText, versionText } from "./usage.ts";
-import { runSender } from "../transfer/sender.ts";
-import { runReceiver } from "../transfer/receiver.ts";
+import { runInitiator } from "../transfer/initiator.ts";
+import { runServer } from "../transfer/server.ts";
 
 async function main(argv: string[]): Promise<number> {
   const cfg = loadConfig(argv, process.env);
@@ -15,8 +15,8 @@ async function main(argv: string[]): Promise<number> {
   if (o.version) return term.info(versionText()), 0;
   if (o.license) return term.info(licenseText()), 0;
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
-  if (o.server) return runReceiver(o);
-  return runSender(cfg);
+  if (o.server) return runServer(o);
+  return runInitiator(cfg);
 }
 
 function die(e: unknown): never {

@@ -128,6 +128,8 @@ export interface ProgressSummary {
   files: number;
   failed: number;
   seconds: number;
+  /** "Received" for a pull; "Sent" otherwise. */
+  verb?: "Sent" | "Received";
 }
 
 /** The sender's live bar and final summary line. */
@@ -181,10 +183,10 @@ export class Progress {
   }
 }
 
-/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <k> failed]`. */
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <k> failed]` (`Received:` for a pull). */
 export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const rate = s.seconds > 0 ? s.bytes / s.seconds : 0;
   const failed = s.failed > 0 ? `, ${s.failed} failed` : "";
   const files = s.files === 1 ? "file" : "files";
-  return `Sent    : ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${failed}`;
+  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${failed}`;
 }

@@ -3,7 +3,7 @@
 // EScp differs: bad YAML or values are a usage error naming the file and key, never a panic.
 import { readFileSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
-import { splitPositionals, tokenizeArgv, type Endpoint } from "../cli/args.ts";
+import { splitPositionals, tokenizeArgv, type Endpoint, type RemoteSources } from "../cli/args.ts";
 import { readFilelist, type FilelistEntry } from "../fs/filelist.ts";
 import { logger } from "../log/logger.ts";
 import { defaultOptions, findYamlKey, OPTION_TABLE, type Options, type OptionSpec } from "./options.ts";
@@ -13,8 +13,10 @@ export const DEFAULT_CONFIG_PATH = "/etc/escp.conf";
 
 export interface RunConfig {
   opts: Options;
-  /** Local source paths from the command line (empty with --filelist or --server). */
+  /** Local source paths from the command line (empty with --filelist, --server or a pull). */
   sources: string[];
+  /** A pull: the remote host and the paths to fetch from it. */
+  remote?: RemoteSources;
   /** undefined only for --server, --help, --version and --license. */
   dest: Endpoint | undefined;
   filelistEntries: FilelistEntry[];
@@ -108,8 +110,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     return { opts, sources: [], dest: undefined, filelistEntries: [] };
   }
   const hasFilelist = opts.filelist !== undefined;
-  const { sources, dest } = splitPositionals(cli.positionals, hasFilelist);
+  const { sources, remote, dest } = splitPositionals(cli.positionals, hasFilelist);
   const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
-  return { opts, sources, dest, filelistEntries };
+  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}) };
 }
 

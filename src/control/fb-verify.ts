@@ -36,6 +36,13 @@ class Checker {
     return this.view.getUint32(pos, true);
   }
 
+  /** A string at `target`: u32 length, the bytes and a NUL, all inside the buffer. */
+  private string(target: number, what: string): void {
+    const len = this.u32(target, what);
+    this.need(target + 4, len + 1, `${what} string`);
+    if (this.buf[target + 4 + len] !== 0) fail(`${what} string is not NUL-terminated`);
+  }
+
   /** Follow a uoffset stored at `pos`; returns the absolute target position. */
   private deref(pos: number, what: string): number {
     const target = pos + this.u32(pos, what);
@@ -71,9 +78,11 @@ class Checker {
     if (typeof field === "number") return;
     const target = this.deref(at, what);
     if (field === "s") {
-      const len = this.u32(target, what);
-      this.need(target + 4, len + 1, `${what} string`);
-      if (this.buf[target + 4 + len] !== 0) fail(`${what} string is not NUL-terminated`);
+      this.string(target, what);
+    } else if (field === "ss") {
+      const n = this.u32(target, what);
+      this.need(target + 4, n * 4, `${what} vector`);
+      for (let i = 0; i < n; i++) this.string(this.deref(target + 4 + 4 * i, `${what}[${i}]`), `${what}[${i}]`);
     } else if (field === "b") {
       this.need(target + 4, this.u32(target, what), `${what} vector`);
     } else if ("table" in field) {

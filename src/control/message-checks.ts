@@ -10,6 +10,8 @@ export const MAX_BATCH = 4096;
 /** Files a sender may have announced without the receiver's verdict. The sender keeps to it;
  * the receiver enforces it (a sender going past it is E_PROTOCOL), bounding its memory. */
 export const WINDOW_FILES = 4096;
+/** Paths (or patterns) one pull may ask for: bounds what a client makes a server expand. */
+export const MAX_SOURCE_PATHS = 10_000;
 
 export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
 
@@ -88,7 +90,16 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   c.str("logfile", m.logfile, { noNul: true });
   c.str("destPath", m.destPath, { noNul: true });
   if (!Array.isArray(m.sources)) c.bad("sources", "is not a list");
-  m.sources.forEach((s, i) => {
+  checkSources(c, m.sources);
+  if (!Array.isArray(m.sourcePaths)) c.bad("sourcePaths", "is not a list");
+  if (m.sourcePaths.length > MAX_SOURCE_PATHS) c.bad("sourcePaths", `has ${m.sourcePaths.length} entries, over ${MAX_SOURCE_PATHS}`);
+  m.sourcePaths.forEach((p, i) => c.str(`sourcePaths[${i}]`, p, { nonEmpty: true, noNul: true }));
+  if (m.role === "sender" && m.sourcePaths.length === 0) c.bad("sourcePaths", "is empty for a spawned sender");
+}
+
+function checkSources(c: Check, sources: { name: string; isDir: boolean }[]): void {
+  if (!Array.isArray(sources)) c.bad("sources", "is not a list");
+  sources.forEach((s, i) => {
     c.str(`sources[${i}].name`, s.name, { nonEmpty: true, noNul: true });
     c.bool(`sources[${i}].isDir`, s.isDir);
   });
@@ -104,6 +115,9 @@ export function validateSessionReply(m: SessionReply, code: CheckCode): void {
     c.errorCode("error.code", m.error.code, false);
     c.str("error.message", m.error.message);
   }
+  checkSources(c, m.sources);
+  c.uint("totalFiles", m.totalFiles);
+  c.uint("totalBytes", m.totalBytes);
 }
 
 function validateEntry(c: Check, f: FileEntry, at: string): void {

@@ -6,7 +6,7 @@ import { ERROR_CODES } from "../errors/codes.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import {
   decodeControl, decodeSessionInit, decodeSessionReply, encodeControl, encodeSessionInit, encodeSessionReply,
-  PROTOCOL_MAJOR, type ControlMsg, type FileEntry, type SessionInit, type SessionReply,
+  PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileEntry, type SessionInit, type SessionReply,
 } from "./messages.ts";
 
 const SEED = Number(process.env.ESCP_SEED ?? 0x5eed);
@@ -30,13 +30,15 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   ipMode: fc.constantFrom(0, 4, 6), rateLimit: uint, logfile: pathText, destPath: pathText,
   recursive: fc.boolean(), filelist: fc.boolean(), sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }),
   compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
+  sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
   fc.record({ versionMajor: fc.constant(PROTOCOL_MAJOR), versionMinor: fc.nat({ max: 9 }),
-    port: fc.integer({ min: 1, max: 65535 }), address: pathText }),
+    port: fc.integer({ min: 1, max: 65535 }), address: pathText,
+    sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }), totalFiles: uint, totalBytes: uint }),
   fc.record({ versionMajor: fc.nat({ max: 9 }), versionMinor: fc.nat({ max: 9 }), port: fc.constant(0),
-    address: pathText, error: fc.record({ code, message: text }) }),
+    address: pathText, error: fc.record({ code, message: text }), sources: fc.constant<{ name: string; isDir: boolean }[]>([]), totalFiles: fc.constant(0), totalBytes: fc.constant(0) }),
 );
 
 const entry: fc.Arbitrary<FileEntry> = fc.record({
@@ -142,7 +144,7 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
-    compressLevel: 0, profile: false, ...over,
+    compressLevel: 0, profile: false, sourcePaths: [], ...over,
   };
 }
 
@@ -161,12 +163,12 @@ describe("checks", () => {
     expect(PROTOCOL_MAJOR).toBe(2); // protocol 2: per-connection challenge-bound keys (docs/protocol.md §2)
     const e = thrown(() => decodeSessionInit(encodeSessionInit(init({ versionMajor: 1, versionMinor: 3 }))));
     expect(e.code).toBe("E_VERSION");
-    expect(e.message).toBe("protocol version mismatch: sender speaks 1.3, receiver speaks 2.0");
-    const r = thrown(() => decodeSessionReply(encodeSessionReply({ versionMajor: 0, versionMinor: 9, port: 5, address: "" })));
-    expect(r.message).toBe("protocol version mismatch: receiver speaks 0.9, sender speaks 2.0");
+    expect(e.message).toBe(`protocol version mismatch: sender speaks 1.3, receiver speaks 2.${PROTOCOL_MINOR}`);
+    const r = thrown(() => decodeSessionReply(encodeSessionReply({ versionMajor: 0, versionMinor: 9, port: 5, address: "", sources: [], totalFiles: 0, totalBytes: 0 })));
+    expect(r.message).toBe(`protocol version mismatch: receiver speaks 0.9, sender speaks 2.${PROTOCOL_MINOR}`);
   });
   test("a refusing reply of another major is still readable", () => {
-    const m: SessionReply = { versionMajor: PROTOCOL_MAJOR + 1, versionMinor: 0, port: 0, address: "", error: { code: "E_VERSION", message: "x" } };
+    const m: SessionReply = { versionMajor: PROTOCOL_MAJOR + 1, versionMinor: 0, port: 0, address: "", error: { code: "E_VERSION", message: "x" }, sources: [], totalFiles: 0, totalBytes: 0 };
     expect(decodeSessionReply(encodeSessionReply(m))).toEqual(m);
   });
   test.each([

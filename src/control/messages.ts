@@ -18,7 +18,8 @@ export { decodeControl, encodeControl, MAX_CONTROL_BYTES } from "./envelope-code
 /** The session-init major is the data-plane protocol version of native/include/escp.h (one
  *  number, kept in C): peers of another major cannot talk on the data streams either. */
 export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
-export const PROTOCOL_MINOR = 0;
+/** 1: pull (a spawned Sender with source_paths; the reply's sources and totals). */
+export const PROTOCOL_MINOR = 1;
 /** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
 
@@ -29,9 +30,12 @@ export interface SessionInit {
   timeoutMs: number; portStart: number; portRange: number; ipMode: 0 | 4 | 6; rateLimit: number; logfile: string;
   destPath: string; recursive: boolean; filelist: boolean; sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */
   compressLevel: number /* zstd level of DATA payloads, 0 = off */; profile: boolean /* send ProfileData back */
+  sourcePaths: string[] /* role "sender" (a pull): what the spawned side sends, as the user typed it */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
+  /** A spawned sender: the top-level names it will send, and what its walk found. */
+  sources: { name: string; isDir: boolean }[]; totalFiles: number; totalBytes: number;
 }
 export interface FileEntry {
   fino: number; kind: "file" | "dir"; name: string /* relative, '/'-separated */; size: number; mode: number;
@@ -76,8 +80,8 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   const key = FbSessionInit.createKeyVector(b, m.key);
   const logfile = b.createString(m.logfile);
   const dest = b.createString(m.destPath);
-  const srcs = m.sources.map((s) => SourceName.createSourceName(b, b.createString(s.name), s.isDir));
-  const sources = FbSessionInit.createSourcesVector(b, srcs);
+  const sources = FbSessionInit.createSourcesVector(b, sourceNames(b, m.sources));
+  const sourcePaths = FbSessionInit.createSourcePathsVector(b, m.sourcePaths.map((p) => b.createString(p)));
   const S = FbSessionInit;
   S.startSessionInit(b);
   S.addVersionMajor(b, m.versionMajor);
@@ -106,16 +110,27 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addSources(b, sources);
   S.addCompressLevel(b, m.compressLevel);
   S.addProfile(b, m.profile);
+  S.addSourcePaths(b, sourcePaths);
   return finish(b, S.endSessionInit(b));
 }
 
-function readSources(t: FbSessionInit): SessionInit["sources"] {
+function sourceNames(b: flatbuffers.Builder, list: { name: string; isDir: boolean }[]): flatbuffers.Offset[] {
+  return list.map((s) => SourceName.createSourceName(b, b.createString(s.name), s.isDir));
+}
+
+function readSources(t: { sourcesLength(): number; sources(i: number): SourceName | null }, msg: string): SessionInit["sources"] {
   const out: SessionInit["sources"] = [];
   for (let i = 0; i < t.sourcesLength(); i++) {
     const s = t.sources(i);
-    if (s === null) throw new EscpError("E_PROTOCOL", `received SessionInit: sources[${i}] is missing`);
+    if (s === null) throw new EscpError("E_PROTOCOL", `received ${msg}: sources[${i}] is missing`);
     out.push({ name: text(s.name(flatbuffers.Encoding.UTF8_BYTES), `sources[${i}].name`), isDir: s.isDir() });
   }
+  return out;
+}
+
+function readSourcePaths(t: FbSessionInit): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < t.sourcePathsLength(); i++) out.push(text(t.sourcePaths(i, flatbuffers.Encoding.UTF8_BYTES), `sourcePaths[${i}]`));
   return out;
 }
 
@@ -144,8 +159,8 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       ipMode: t.ipMode() as SessionInit["ipMode"], rateLimit: Number(t.rateLimit()),
       logfile: text(t.logfile(flatbuffers.Encoding.UTF8_BYTES), "logfile"),
       destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
-      recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t),
-      compressLevel: t.compressLevel(), profile: t.profile(),
+      recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t, "SessionInit"),
+      compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;
@@ -158,12 +173,16 @@ export function encodeSessionReply(m: SessionReply): Uint8Array {
   const address = b.createString(m.address);
   const err = m.error === undefined ? 0
     : ReplyError.createReplyError(b, b.createString(m.error.code), b.createString(m.error.message));
+  const sources = FbSessionReply.createSourcesVector(b, sourceNames(b, m.sources));
   FbSessionReply.startSessionReply(b);
   FbSessionReply.addVersionMajor(b, m.versionMajor);
   FbSessionReply.addVersionMinor(b, m.versionMinor);
   FbSessionReply.addPort(b, m.port);
   FbSessionReply.addAddress(b, address);
   if (err !== 0) FbSessionReply.addError(b, err);
+  FbSessionReply.addSources(b, sources);
+  FbSessionReply.addTotalFiles(b, BigInt(m.totalFiles));
+  FbSessionReply.addTotalBytes(b, BigInt(m.totalBytes));
   return finish(b, FbSessionReply.endSessionReply(b));
 }
 
@@ -179,6 +198,7 @@ export function decodeSessionReply(buf: Uint8Array): SessionReply {
     const m: SessionReply = {
       versionMajor: t.versionMajor(), versionMinor: t.versionMinor(), port: t.port(),
       address: text(t.address(flatbuffers.Encoding.UTF8_BYTES), "address"),
+      sources: readSources(t, "SessionReply"), totalFiles: Number(t.totalFiles()), totalBytes: Number(t.totalBytes()),
     };
     if (e !== null) {
       m.error = {

@@ -4,7 +4,7 @@ import type { Pointer } from "bun:ffi";
 import { EscpError } from "../errors/escp-error.ts";
 import type { ErrorCode } from "../errors/codes.ts";
 import { cstr, loadNative, type NativeLib } from "./lib.ts";
-import { decodeEvents, type NativeEvent } from "./events.ts";
+import { codeForStatus, decodeEvents, statusName, type NativeEvent } from "./events.ts";
 import * as C from "./symbols.ts";
 
 export type Role = "sender" | "receiver";
@@ -51,40 +51,9 @@ const EVENT_BATCH = 256;
 const DIRS_FAILED_MAX = 4096;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
 
-/** Map a native status to the escp error code users see. */
-export function codeForStatus(status: number): ErrorCode {
-  switch (status) {
-    case C.ESCP_E_RANGE:
-    case C.ESCP_E_INVAL:
-      return "E_USAGE";
-    case C.ESCP_E_AUTH:
-    case C.ESCP_E_PROTO:
-    case C.ESCP_E_REPLAY:
-    case C.ESCP_E_UNKNOWN_FILE:
-      return "E_PROTOCOL";
-    case C.ESCP_E_TIMEOUT:
-    case C.ESCP_E_CLOSED: // mid-session: the peer vanished (connect() reports E_CONNECT itself)
-      return "E_TIMEOUT";
-    case C.ESCP_E_CONNECT:
-    case C.ESCP_E_BIND:
-      return "E_CONNECT";
-    case C.ESCP_E_OPEN:
-    case C.ESCP_E_READ:
-      return "E_SOURCE_UNREADABLE";
-    case C.ESCP_E_SHORT:
-    case C.ESCP_E_CHANGED:
-      return "E_SOURCE_CHANGED";
-    case C.ESCP_E_WRITE:
-      return "E_WRITE";
-    case C.ESCP_E_DIGEST:
-      return "E_DIGEST_MISMATCH";
-    case C.ESCP_E_VERSION:
-      return "E_VERSION";
-    case C.ESCP_E_PATH:
-      return "E_REJECTED_PATH";
-    default:
-      return "E_INTERNAL";
-  }
+/** Map a native status code to the escp error code users see. */
+export function codeForStatusCode(status: number): ErrorCode {
+  return codeForStatus(statusName(status));
 }
 
 export class NativeSession {
@@ -170,7 +139,7 @@ export class NativeSession {
   error(status: number, what: string): EscpError {
     const d = this.handle === null ? "" : this.detail();
     const name = this.lib.escp_status_name(status)?.toString() ?? String(status);
-    return new EscpError(codeForStatus(status), `${what}: ${d || name}`);
+    return new EscpError(codeForStatusCode(status), `${what}: ${d || name}`);
   }
 
   private check(status: number, what: string): number {
@@ -188,7 +157,7 @@ export class NativeSession {
     if (st < 0) {
       const last = portStart + Math.max(portCount, 1) - 1;
       throw new EscpError(
-        st === C.ESCP_E_BIND ? "E_CONNECT" : codeForStatus(st),
+        st === C.ESCP_E_BIND ? "E_CONNECT" : codeForStatusCode(st),
         `cannot listen on ${address || "*"} ports ${portStart}-${last}: ${this.detail()}`,
       );
     }

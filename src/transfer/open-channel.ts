@@ -27,6 +27,7 @@ export interface OpenedSession {
   /** Address the data streams connect to. */
   dataAddress: string;
   where: string; // "host" / "local receiver" for messages
+  hostPrefix: string; // "host:" before a name on the other side in messages, or "" (local)
 }
 
 function sshOpts(o: Options, uriPort: number | undefined): SshOpts {
@@ -100,7 +101,7 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit)
     throw new EscpError("E_VERSION", `protocol version mismatch: this escp speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}, ${where} speaks ${reply.versionMajor}.${reply.versionMinor}`);
   }
   const dataAddress = dest.host === undefined || o.mgmt ? (reply.address || "127.0.0.1") : pickAddress(reply.address, dest.host);
-  return { channel, reply, dataAddress, where };
+  return { channel, reply, dataAddress, where, hostPrefix: dest.host === undefined ? "" : `${dest.host}:` };
 }
 
 import { isErrorCode as isKnown } from "../errors/codes.ts";

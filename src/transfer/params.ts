@@ -1,21 +1,41 @@
-// Native session parameters from the option table (sender) or from session init (receiver).
+// Native session parameters for each place a data role runs: the initiator's from the option
+// table, a server's from session init (whose values the initiator took from the same table).
 import type { Options } from "../config/options.ts";
 import type { SessionInit } from "../control/messages.ts";
 import type { SessionParams } from "../native/session.ts";
 
-export function sessionParams(o: Options): SessionParams {
+function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
-    threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengine, direct: !o.nodirect,
-    checksum: !o.nochecksum, sparse: o.sparse, timeoutMs: o.timeoutMs, rateLimit: o.limit,
-    ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, verbose: o.verbose,
-    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0, preserve: false,
+    threads: o.threads, blockSize: o.blocksize, direct: !o.nodirect, checksum: !o.nochecksum, sparse: o.sparse,
+    timeoutMs: o.timeoutMs, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, verbose: o.verbose,
+    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0,
   };
 }
 
-export function receiverParams(init: SessionInit): SessionParams {
+function fromInit(init: SessionInit): Omit<SessionParams, "rateLimit" | "preserve"> {
   return {
     threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, direct: init.direct,
-    checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, rateLimit: 0, ipMode: init.ipMode,
-    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel, preserve: init.preserve,
+    checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, ipMode: init.ipMode,
+    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel,
   };
+}
+
+/** The initiator as the data source (a push): it paces its own sockets (-l). */
+export function sessionParams(o: Options): SessionParams {
+  return { ...fromOptions(o), ioEngine: o.ioengine, rateLimit: o.limit, preserve: false };
+}
+
+/** The initiator as the data sink (a pull): the RX half of --ioengine, -p here. */
+export function sinkParams(o: Options): SessionParams {
+  return { ...fromOptions(o), ioEngine: o.ioengineRx, rateLimit: 0, preserve: o.preserve };
+}
+
+/** A server as the data sink (a push). */
+export function receiverParams(init: SessionInit): SessionParams {
+  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve };
+}
+
+/** A server as the data source (a pull): it paces (-l) since it sends. */
+export function serverSourceParams(init: SessionInit): SessionParams {
+  return { ...fromInit(init), rateLimit: init.rateLimit, preserve: false };
 }

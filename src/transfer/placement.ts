@@ -3,11 +3,11 @@
 // fds, no symlink followed below the root) opens the root once and does every file-system step.
 import { constants } from "node:os";
 import { posix } from "node:path";
-import type { FileEntry, SessionInit } from "../control/messages.ts";
+import type { FileEntry } from "../control/messages.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { errnoText } from "../native/events.ts";
 import type { DestResult, NativeSession, PathKind } from "../native/session.ts";
-import { rejected, resolveDestRoot, safeJoin } from "../fs/dest-path.ts";
+import { rejected, resolveDestRoot, safeJoin, type DestRequest } from "../fs/dest-path.ts";
 
 export interface Placement {
   /** The root as the user named it ("." = the login directory; under --restrict, inside DIR). */
@@ -56,13 +56,10 @@ function showUnder(root: string): (rel: string) => string {
   return (rel) => (rel === "" ? root : root === "." ? rel : `${base}/${rel}`);
 }
 
-/** Decide the root from the session init (scp's rules) and open it; names are checked lexically
+/** Decide the root from the request (scp's rules) and open it; names are checked lexically
  * here and resolved beneath the root by C. */
-export function placeDestination(init: SessionInit, native: NativeSession): Placement {
-  const r = resolveDestRoot(
-    { destPath: init.destPath, sources: init.sources, recursive: init.recursive, filelist: init.filelist },
-    (p) => kindOf(native, p),
-  );
+export function placeDestination(req: DestRequest, native: NativeSession): Placement {
+  const r = resolveDestRoot(req, (p) => kindOf(native, p));
   if ("singleFileTarget" in r) {
     const target = r.singleFileTarget;
     const root = posix.dirname(target);

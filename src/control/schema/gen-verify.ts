@@ -6,10 +6,10 @@ import { basename } from "node:path";
 import { EscpError } from "../../errors/escp-error.ts";
 import { parseSchema, type FbsField, type FbsSchema } from "./fbs-parse.ts";
 
-/** One generated slot: a scalar width, "s", "b", or a reference to generated table constants. */
+/** One generated slot: a scalar width, "s", "b", "ss" ([string]), or a reference to generated table constants. */
 export type SlotSpec =
   | { readonly kind: "scalar"; readonly width: 1 | 2 | 4 | 8 }
-  | { readonly kind: "string" | "bytes" }
+  | { readonly kind: "string" | "bytes" | "strings" }
   | { readonly kind: "table" | "tables"; readonly table: string }
   | { readonly kind: "union"; readonly members: readonly string[] };
 
@@ -33,8 +33,9 @@ function bad(f: FbsField, table: string, why: string): never {
 
 function vectorSpec(s: FbsSchema, f: FbsField, table: string): SlotSpec {
   if (BYTE_ELEMS.has(f.type.name)) return { kind: "bytes" };
+  if (f.type.name === "string") return { kind: "strings" };
   if (s.tables.has(f.type.name)) return { kind: "tables", table: f.type.name };
-  return bad(f, table, `vectors of ${f.type.name} are not supported (only [ubyte] and [Table])`);
+  return bad(f, table, `vectors of ${f.type.name} are not supported (only [ubyte], [string] and [Table])`);
 }
 
 function scalarSpec(s: FbsSchema, name: string): SlotSpec | undefined {
@@ -96,6 +97,7 @@ function renderSpec(spec: SlotSpec): string {
     case "scalar": return String(spec.width);
     case "string": return '"s"';
     case "bytes": return '"b"';
+    case "strings": return '"ss"';
     case "table": return `{ table: ${constName(spec.table)} }`;
     case "tables": return `{ tables: ${constName(spec.table)} }`;
     case "union": return `{ union: { ${spec.members.map((m, i) => `${i + 1}: ${constName(m)}`).join(", ")} } }`;

@@ -41,6 +41,7 @@ export const SESSION_INIT: TableSpec = {
     { tables: SOURCE_NAME }, // 23 sources
     1, // 24 compress_level
     1, // 25 profile
+    "ss", // 26 source_paths
   ],
 };
 
@@ -60,6 +61,9 @@ export const SESSION_REPLY: TableSpec = {
     4, // 2 port
     "s", // 3 address
     { table: REPLY_ERROR }, // 4 error
+    { tables: SOURCE_NAME }, // 5 sources
+    8, // 6 total_files
+    8, // 7 total_bytes
   ],
 };
 

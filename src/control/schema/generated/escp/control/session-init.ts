@@ -187,8 +187,20 @@ profile():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+sourcePaths(index: number):string
+sourcePaths(index: number,optionalEncoding:flatbuffers.Encoding):string|Uint8Array
+sourcePaths(index: number,optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 56);
+  return offset ? this.bb!.__string(this.bb!.__vector(this.bb_pos + offset) + index * 4, optionalEncoding) : null;
+}
+
+sourcePathsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 56);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(26);
+  builder.startObject(27);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -331,12 +343,28 @@ static addProfile(builder:flatbuffers.Builder, profile:boolean) {
   builder.addFieldInt8(25, +profile, +false);
 }
 
+static addSourcePaths(builder:flatbuffers.Builder, sourcePathsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(26, sourcePathsOffset, 0);
+}
+
+static createSourcePathsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startSourcePathsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -364,6 +392,7 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addSources(builder, sourcesOffset);
   SessionInit.addCompressLevel(builder, compressLevel);
   SessionInit.addProfile(builder, profile);
+  SessionInit.addSourcePaths(builder, sourcePathsOffset);
   return SessionInit.endSessionInit(builder);
 }
 }

@@ -3,6 +3,7 @@
 import * as flatbuffers from 'flatbuffers';
 
 import { ReplyError } from '../../escp/control/reply-error';
+import { SourceName } from '../../escp/control/source-name';
 
 
 /**
@@ -53,8 +54,28 @@ error(obj?:ReplyError):ReplyError|null {
   return offset ? (obj || new ReplyError()).__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
 }
 
+sources(index: number, obj?:SourceName):SourceName|null {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? (obj || new SourceName()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+sourcesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+totalFiles():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+totalBytes():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startSessionReply(builder:flatbuffers.Builder) {
-  builder.startObject(5);
+  builder.startObject(8);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -75,6 +96,30 @@ static addAddress(builder:flatbuffers.Builder, addressOffset:flatbuffers.Offset)
 
 static addError(builder:flatbuffers.Builder, errorOffset:flatbuffers.Offset) {
   builder.addFieldOffset(4, errorOffset, 0);
+}
+
+static addSources(builder:flatbuffers.Builder, sourcesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(5, sourcesOffset, 0);
+}
+
+static createSourcesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startSourcesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addTotalFiles(builder:flatbuffers.Builder, totalFiles:bigint) {
+  builder.addFieldInt64(6, totalFiles, BigInt('0'));
+}
+
+static addTotalBytes(builder:flatbuffers.Builder, totalBytes:bigint) {
+  builder.addFieldInt64(7, totalBytes, BigInt('0'));
 }
 
 static endSessionReply(builder:flatbuffers.Builder):flatbuffers.Offset {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bindAddress } from "./receiver.ts";
+import { bindAddress } from "./server.ts";
 
 describe("receiver bind address", () => {
   test("the address the SSH connection arrived on, IPv4 and IPv6", () => {

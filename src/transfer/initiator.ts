@@ -1,0 +1,192 @@
+// The initiator: the `escp` the user runs. Decides the direction (push or local copy: this side
+// is the data source; pull: the data sink), starts the server (ssh, built-in ssh, a local child
+// or --mgmt), runs session init, connects the data streams to the server's listener, runs its
+// own data role, and owns the progress bar, the summary and the exit status.
+import { randomBytes } from "node:crypto";
+import { accessSync, constants } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { RunConfig } from "../config/load.ts";
+import type { Options } from "../config/options.ts";
+import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/messages.ts";
+import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
+import { summarize, walk, type SourceSpec } from "../fs/discover.ts";
+import { hardenProcess, NativeSession } from "../native/session.ts";
+import { Progress, term } from "../cli/progress.ts";
+import { log } from "../log/logger.ts";
+import { openSession, type OpenedSession } from "./open-channel.ts";
+import { sessionParams, sinkParams } from "./params.ts";
+import { placeDestination } from "./placement.ts";
+import type { RoleContext, SinkPlan } from "./plan.ts";
+import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
+import { TallyReporter } from "./reporter.ts";
+import { DataSink } from "./sink.ts";
+import { DataSource } from "./source.ts";
+import { pullGuard } from "./pull-guard.ts";
+import { dataPortOverride, keyDigestHook } from "./fault-points.ts";
+
+/** Session init fields every direction shares: keys, the data plane's shape, limits. */
+function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath" | "sources" | "sourcePaths" | "filelist" | "preserve" | "sparse"> {
+  const key = new Uint8Array(randomBytes(32));
+  keyDigestHook(key); // test-only: the key's SHA-256 (never the key) for the leak scanner
+  return {
+    versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
+    sessionId: new Uint8Array(randomBytes(16)), key,
+    threads: o.threads, blockSize: o.blocksize, checksum: !o.nochecksum, direct: !o.nodirect,
+    compress: o.compress, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
+    portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
+    logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
+    profile: o.profile !== undefined,
+  };
+}
+
+/** Sources as the walker takes them: the positional paths or the --filelist entries. */
+function sourceSpecs(cfg: RunConfig): SourceSpec[] {
+  if (cfg.filelistEntries.length === 0) return cfg.sources.map((path) => ({ path }));
+  return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) }));
+}
+
+/** Nothing sendable: name every problem and exit without starting a session. */
+function nothingToSend(specs: SourceSpec[], recursive: boolean): number {
+  const problems: EscpError[] = [];
+  for (const item of walk(specs, recursive)) if (item.kind === "problem") problems.push(item.error);
+  for (const p of problems) term.error(`escp: ${p.message}`);
+  if (problems.length > 0) return Math.max(...problems.map((p) => p.exitCode));
+  throw new EscpError("E_NOTHING", "nothing to transfer");
+}
+
+/** --profile FILE must be writable before any data moves (its report is written at the end). */
+function checkProfilePath(path: string): void {
+  const dir = dirname(resolve(path));
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new EscpError("E_USAGE", `--profile ${path}: cannot write in ${dir}: ${describeSysError(e)}`, { path });
+  }
+}
+
+/** What the initiator needs of its own data role, whichever it is. */
+interface LocalRole {
+  native: NativeSession;
+  run(ctx: RoleContext, exited: () => boolean): Promise<void>;
+}
+
+/** The common part of every direction: connect, run the local role with progress and profile,
+ * close, summarise. Returns the exit status. */
+async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals: { bytes: number; files: number }, pull: boolean): Promise<number> {
+  const progress = new Progress({ quiet: o.quiet, bits: o.bits });
+  const t0 = performance.now();
+  const reporter = new TallyReporter();
+  const theirs = new RemoteProfile();
+  let mine: SideRecord | undefined;
+  const native = role.native;
+  try {
+    const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
+    native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
+    native.start();
+    progress.start(totals.bytes, totals.files);
+    const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
+    await role.run({
+      native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m),
+      tick: () => {
+        progress.update(native.stats().bytesFile, reporter.tally.files);
+        spans?.poll();
+      },
+    }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
+    mine = spans?.finish();
+  } catch (e) {
+    native.close();
+    await opened.channel.close();
+    throw toEscpError(e);
+  }
+  native.close();
+  await opened.channel.close();
+  const seconds = (performance.now() - t0) / 1000;
+  const tally = reporter.tally;
+  log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount, seconds });
+  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent" });
+  if (o.profile !== undefined && mine) {
+    const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile
+    const other = theirs.record();
+    const sides = pull ? { sender: other ?? mine, ...(other ? { receiver: mine } : {}) } : { sender: mine, ...(other ? { receiver: other } : {}) };
+    await writeTransferProfile(o, sides, { bytes: tally.bytes, files: tally.files, wallS: seconds });
+  }
+  return tally.exitCode();
+}
+
+/** Push (or a local copy): this side walks the sources and sends them. */
+async function runPush(cfg: RunConfig): Promise<number> {
+  const o = cfg.opts;
+  const specs = sourceSpecs(cfg);
+  const sum = summarize(specs, o.recursive); // totals first, entries streamed later
+  if (sum.entryCount === 0) return nothingToSend(specs, o.recursive);
+  const dest = cfg.dest;
+  if (!dest) throw new EscpError("E_USAGE", "missing destination");
+  if (o.profile !== undefined) checkProfilePath(o.profile);
+  const init: SessionInit = {
+    ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
+    sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
+  };
+  log.record("session start", {
+    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
+    threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
+  });
+  const opened = await openSession(o, dest, init);
+  log.debug(`${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
+  let native: NativeSession;
+  try {
+    native = new NativeSession("sender", sessionParams(o));
+    native.setKey(init.key, init.sessionId);
+  } catch (e) {
+    await opened.channel.close();
+    throw e;
+  } finally {
+    init.key.fill(0); // C has its own copy, wiped once the streams are up
+  }
+  const plan = { specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes };
+  return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, { bytes: sum.totalBytes, files: sum.fileCount }, false);
+}
+
+/** Pull: the server walks and sends; this side checks every name against the request. */
+async function runPull(cfg: RunConfig): Promise<number> {
+  const o = cfg.opts;
+  const remote = cfg.remote;
+  const dest = cfg.dest;
+  if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
+  if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
+  if (o.profile !== undefined) checkProfilePath(o.profile);
+  const init: SessionInit = {
+    ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
+    filelist: false, preserve: false, sparse: false,
+  };
+  const where = { host: remote.host, path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
+  log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
+  const opened = await openSession(o, where, init);
+  let native: NativeSession | undefined;
+  try {
+    const guard = pullGuard(remote.paths, opened.reply.sources, o.recursive, opened.hostPrefix);
+    native = new NativeSession("receiver", sinkParams(o));
+    const plan: SinkPlan = {
+      dest: { destPath: dest.path, sources: guard.accepted, recursive: o.recursive }, preserve: o.preserve,
+      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, guard: guard.entry,
+    };
+    const place = placeDestination(plan.dest, native);
+    native.setKey(init.key, init.sessionId);
+    init.key.fill(0);
+    const sink = native;
+    native = undefined; // drive() owns it from here
+    return await drive(o, opened, { native: sink, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) },
+      { bytes: opened.reply.totalBytes, files: opened.reply.totalFiles }, true);
+  } catch (e) {
+    native?.close();
+    init.key.fill(0);
+    await opened.channel.close();
+    throw e;
+  }
+}
+
+/** Run a transfer as the user asked; returns the process exit status. */
+export async function runInitiator(cfg: RunConfig): Promise<number> {
+  // Before the session key exists: no core dump or same-user debugger can read it out of memory.
+  if (!hardenProcess()) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
+  return cfg.remote ? runPull(cfg) : runPush(cfg);
+}

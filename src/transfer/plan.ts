@@ -1,0 +1,58 @@
+// What the data roles are given: a plain plan (what to send, or where to put it) and the
+// context of the session they run in. Neither is the CLI config nor a wire message, so the
+// same role runs on the initiator (push: source; pull: sink) or on a server.
+import type { ControlMsg, FileEntry } from "../control/messages.ts";
+import { EscpError } from "../errors/escp-error.ts";
+import { isErrorCode } from "../errors/codes.ts";
+import type { SourceSpec } from "../fs/discover.ts";
+import type { DestRequest } from "../fs/dest-path.ts";
+import type { NativeSession } from "../native/session.ts";
+import type { Reporter } from "./reporter.ts";
+
+export interface SourcePlan {
+  specs: SourceSpec[];
+  recursive: boolean;
+  checksum: boolean;
+  timeoutMs: number;
+  /** Bytes the walk's totals pass found (for the mid-transfer fault point). */
+  totalBytes: number;
+  /** Problems found before the walk (e.g. a pattern that matched nothing), reported first. */
+  problems?: EscpError[];
+}
+
+export interface SinkPlan {
+  /** Where the names land: scp's naming rules over the sources the source side reported. */
+  dest: DestRequest;
+  preserve: boolean;
+  checksum: boolean;
+  timeoutMs: number;
+  /** A pull: every announced entry must belong to what was asked for (the hostile-server
+   * defence); null = accept (the entry then still passes the destination's own checks). */
+  guard?: (e: FileEntry) => EscpError | null;
+}
+
+export type ProfileMsg = Extract<ControlMsg, { type: "profileData" }>;
+
+export interface RoleContext {
+  native: NativeSession;
+  /** The other side, for messages ("host", "local receiver"). */
+  peer: string;
+  /** Prefix for names on the other side in messages ("host:" or ""). */
+  peerPrefix: string;
+  reporter: Reporter;
+  /** This side listened: nothing may be sent before the native "streamsUp" event. */
+  listening?: boolean;
+  /** The source runs on a server (a pull): its own problems go to the initiator too. */
+  problemsToPeer?: boolean;
+  /** Called every pass of the role's loop (the initiator's progress bar). */
+  tick?: () => void;
+  /** The other side's profile parts (the initiator collects them); absent = refuse them. */
+  onProfile?: (m: ProfileMsg) => void;
+  /** Sent just before this role's closing message (a server's own profile parts). */
+  closingMessages?: () => ControlMsg[];
+}
+
+/** A directory the sink could not create or finish, as the error the source reports. */
+export function dirFailure(code: string, message: string, path: string): EscpError {
+  return new EscpError(isErrorCode(code) ? code : "E_WRITE", message, { path });
+}

@@ -1,0 +1,178 @@
+// `escp --server`: the side an initiator starts (over ssh, as a local child, or on a --mgmt
+// socket). Reads SessionInit, checks it against this server's own options, dispatches on the
+// data role it is asked to play (receiver → data sink, sender → data source; anything else is
+// refused with a version error), listens for the data streams, replies, and runs the role.
+import type { Options } from "../config/options.ts";
+import type { ControlChannel } from "../control/channel.ts";
+import { serverStdioChannel } from "../control/stdio.ts";
+import { serveMgmt } from "../control/mgmt.ts";
+import {
+  decodeSessionInit, encodeControl, encodeSessionReply, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
+} from "../control/messages.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { summarize } from "../fs/discover.ts";
+import { hardenProcess, NativeSession } from "../native/session.ts";
+import { errnoText } from "../native/events.ts";
+import { configureLogger, log } from "../log/logger.ts";
+import { placeDestination } from "./placement.ts";
+import { receiverParams, serverSourceParams } from "./params.ts";
+import { hex } from "./pump.ts";
+import { faultPoint } from "./fault-points.ts";
+import { profileMessages, SpanCollector } from "./profile-collect.ts";
+import { LogReporter } from "./reporter.ts";
+import { DataSink } from "./sink.ts";
+import { DataSource } from "./source.ts";
+import { expandDestPath, expandSourcePaths } from "./server-paths.ts";
+import type { RoleContext } from "./plan.ts";
+
+/** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
+export function bindAddress(env: Record<string, string | undefined>): string {
+  const parts = (env.SSH_CONNECTION ?? "").trim().split(/\s+/);
+  return parts.length >= 4 && parts[2] ? parts[2] : "127.0.0.1";
+}
+
+function reply(extra: Partial<SessionReply> = {}): Uint8Array {
+  return encodeSessionReply({
+    versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port: 0, address: "", sources: [], totalFiles: 0, totalBytes: 0, ...extra,
+  });
+}
+
+/** What session init asks of this server, checked against the server's own options. */
+function acceptInit(opts: Options, init: SessionInit): void {
+  if (opts.restrict !== undefined && init.logfile !== "") {
+    throw new EscpError("E_USAGE", "--logfile is not allowed by this server: it restricts where the session may write (--restrict)");
+  }
+  if (opts.restrict !== undefined && init.destPath.split("/").includes("..")) { // C refuses it too; say why
+    throw new EscpError("E_DEST", `destination ${init.destPath}: ".." is not allowed by this server: it keeps every path beneath its --restrict directory`, { path: init.destPath });
+  }
+  if (opts.restrict !== undefined && init.role === "sender") {
+    throw new EscpError("E_USAGE", "this server only receives: it restricts the session to its --restrict directory (pull is not allowed)");
+  }
+}
+
+function startLogging(opts: Options, init: SessionInit, hardened: boolean): void {
+  configureLogger({
+    verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
+    ...(init.logfile ? { logfile: init.logfile } : {}),
+  });
+  if (!hardened) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
+  log.record("session init", {
+    role: init.role, dest: init.destPath, sources: init.sourcePaths.length, threads: init.threads, blockSize: init.blockSize,
+    ioEngine: init.ioEngine, checksum: init.checksum, direct: init.direct, sparse: init.sparse, preserve: init.preserve,
+    ports: `${init.portStart}+${init.portRange}`, ...(opts.restrict === undefined ? {} : { restrict: opts.restrict }),
+  });
+}
+
+/** A role ready to run once the streams are up, and what the reply must say about it. */
+interface Prepared {
+  native: NativeSession;
+  reply: Partial<SessionReply>;
+  run: (ctx: RoleContext, exited: () => boolean) => Promise<void>;
+}
+
+/** Receiver: the destination is opened (beneath --restrict) before anything is listened for. */
+function prepareSink(opts: Options, init: SessionInit): Prepared {
+  const native = new NativeSession("receiver", receiverParams(init));
+  try {
+    if (opts.restrict !== undefined) {
+      const r = native.rxJail(opts.restrict);
+      if (!r.ok) throw new EscpError("E_DEST", `--restrict ${opts.restrict}: ${errnoText(r.errno)}`, { path: opts.restrict });
+    }
+    const dest = { destPath: expandDestPath(init.destPath), sources: init.sources, recursive: init.recursive, filelist: init.filelist };
+    const place = placeDestination(dest, native);
+    const plan = { dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs };
+    return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
+  } catch (e) {
+    native.close();
+    throw e;
+  }
+}
+
+/** Sender (a pull): expand what was asked for, walk it once for the totals and names. */
+function prepareSource(init: SessionInit): Prepared {
+  const { specs, problems } = expandSourcePaths(init.sourcePaths);
+  const sum = summarize(specs, init.recursive);
+  const native = new NativeSession("sender", serverSourceParams(init));
+  const plan = { specs, recursive: init.recursive, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems };
+  return {
+    native,
+    reply: { sources: sum.topLevel, totalFiles: sum.fileCount, totalBytes: sum.totalBytes },
+    run: (ctx, exited) => new DataSource(plan, { ...ctx, problemsToPeer: true }).run(exited),
+  };
+}
+
+/** `escp --server`: returns the process exit status. */
+export async function runServer(opts: Options): Promise<number> {
+  const ch = opts.mgmt ? await serveMgmt(opts.mgmt) : serverStdioChannel();
+  let exited = false;
+  void ch.exited.then(() => { exited = true; });
+  const hardened = hardenProcess(); // before the key arrives: no core dump or debugger reads it
+  let init: SessionInit;
+  let prepared: Prepared;
+  try {
+    const raw = await ch.recv(120_000);
+    try {
+      init = decodeSessionInit(raw);
+    } finally {
+      raw.fill(0); // the key's bytes: decodeSessionInit kept a copy in init.key
+    }
+    faultPoint("receiver", "init");
+    try {
+      acceptInit(opts, init);
+      startLogging(opts, init, hardened);
+      prepared = init.role === "receiver" ? prepareSink(opts, init) : prepareSource(init);
+    } catch (e) {
+      init.key.fill(0); // refused: nothing will use the key
+      throw e;
+    }
+  } catch (e) {
+    return refuse(ch, toEscpError(e));
+  }
+  return serve(ch, init, prepared, () => exited);
+}
+
+async function refuse(ch: ControlChannel, err: EscpError): Promise<number> {
+  log.error(err.message);
+  await ch.send(reply({ error: { code: err.code, message: err.message } })).catch(() => undefined);
+  await ch.close();
+  return err.exitCode;
+}
+
+/** Listen, reply, run the role; every failure is told to the initiator once. */
+async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
+  const native = p.native;
+  let replied = false;
+  try {
+    native.setKey(init.key, init.sessionId);
+    init.key.fill(0); // C has its own copy (wiped once the streams are up); nothing else reads it
+    const addr = bindAddress(process.env);
+    const port = native.listen(addr, init.portStart, init.portRange);
+    native.start();
+    log.debug("listening for data streams", { address: addr, port });
+    replied = true;
+    await ch.send(reply({ ...p.reply, port, address: addr }));
+    const spans = init.profile ? new SpanCollector(native, init.threads) : undefined;
+    const ctx: RoleContext = {
+      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter: new LogReporter(), listening: true,
+      tick: () => spans?.poll(), closingMessages: () => (spans ? profileMessages(spans.finish()) : []),
+    };
+    await p.run(ctx, exited);
+  } catch (e) {
+    init.key.fill(0);
+    const err = toEscpError(e);
+    log.error(err.message);
+    // Before the reply (e.g. every data port busy) the initiator waits for one: say why in it.
+    if (!replied) await ch.send(reply({ error: { code: err.code, message: err.message } })).catch(() => undefined);
+    try {
+      native.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
+    } catch {
+      // the control stream may already be gone; ssh stderr still carries the log line
+    }
+    native.close(); // threads joined, then every temporary of an unfinished file is removed
+    await ch.close();
+    return err.exitCode;
+  }
+  native.close();
+  await ch.close();
+  return 0;
+}

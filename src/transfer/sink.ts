@@ -1,0 +1,229 @@
+// The data-sink role, on either side of a session: take each announced name (checked against
+// the request in a pull, then placed by the destination rules), hand it to the native
+// receiver — which creates, verifies and names every file through directory fds — report
+// each verdict (FileResult), and answer the source's close (SessionDone → SessionDoneAck).
+import { constants } from "node:os";
+import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
+import { decodeControl, encodeControl, MAX_BATCH, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg } from "../control/messages.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { isErrorCode } from "../errors/codes.ts";
+import { errnoText, type NativeEvent } from "../native/events.ts";
+import type { NativeSession } from "../native/session.ts";
+import { log } from "../log/logger.ts";
+import { destFailure, type Placement } from "./placement.ts";
+import type { RoleContext, SinkPlan } from "./plan.ts";
+import { Cadence, hex } from "./pump.ts";
+import { faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
+import { peerLost } from "./peer-lost.ts";
+
+interface SinkFile {
+  entry: FileEntry;
+  shown: string; // where it lands, as users see it
+  senderDigest?: Uint8Array;
+  rejected?: EscpError; // unsafe name: its blocks are discarded, then this is the verdict
+  completed?: boolean; // the source's FileDone arrived (a second one is a protocol error)
+  sourceError?: EscpError; // the source gave up on it (its FileDone carried this)
+}
+
+const NO_DIGEST = new Uint8Array(0);
+const { ELOOP, ENOTDIR, ESTALE } = constants.errno;
+
+export class DataSink {
+  private readonly files = new Map<number, SinkFile>();
+  private doneRequested = false;
+  private resultQueue: FileResultMsg[] = [];
+  private okCount = 0;
+  private failedCount = 0;
+  private lastSentAt = Date.now();
+  private announcedBytes = 0;
+  private readonly native: NativeSession;
+  private up: boolean; // the streams are up: control messages may be sent
+
+  constructor(private readonly plan: SinkPlan, private readonly place: Placement, private readonly ctx: RoleContext) {
+    this.native = ctx.native;
+    this.up = !ctx.listening;
+  }
+
+  private send(m: ControlMsg): void {
+    this.native.ctlSend(encodeControl(m));
+    this.lastSentAt = Date.now();
+  }
+
+  /** Liveness both ways: a control keepalive whenever we have been quiet for timeout/3. */
+  private tick(): void {
+    if (!this.up) return;
+    if (Date.now() - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
+    if (faultsArmed) {
+      const b = this.native.stats().bytesFile;
+      if (b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
+    }
+  }
+
+  private result(fino: number, err: EscpError | null, name: string, bytes: number, digest: Uint8Array): void {
+    if (err) {
+      this.failedCount++;
+      this.ctx.reporter.failed(err);
+    } else {
+      this.okCount++;
+      this.ctx.reporter.ok(name, bytes);
+    }
+    this.resultQueue.push({
+      type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0,
+      message: err?.message ?? "", bytes, digest: err ? digest : reportedResultDigest(digest),
+    });
+  }
+
+  /** Send this drain pass's FileResults: one message, or batches that fit a control message. */
+  private flushResults(): void {
+    const q = this.resultQueue;
+    if (q.length === 0) return;
+    this.resultQueue = [];
+    if (q.length === 1) return this.send(q[0]!);
+    for (const items of cutBatches(q, MAX_BATCH, verdictBytes)) this.send({ type: "fileResults", items });
+  }
+
+  /** The name an entry lands at, or why it may not be written. */
+  private relFor(e: FileEntry): string | EscpError {
+    const refused = this.plan.guard?.(e) ?? null;
+    if (refused) {
+      if (refused.code !== "E_REJECTED_PATH") throw refused; // the source makes no sense: stop
+      return refused;
+    }
+    try {
+      return this.place.relFor(e);
+    } catch (err) {
+      const x = toEscpError(err);
+      if (x.code !== "E_REJECTED_PATH") throw x;
+      return x;
+    }
+  }
+
+  private onFileList(files: FileEntry[]): void {
+    faultPoint("receiver", "filelist");
+    for (const e of files) {
+      if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
+      if (e.kind === "file" && this.files.size >= WINDOW_FILES) {
+        throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`);
+      }
+      const rel = this.relFor(e);
+      if (rel instanceof EscpError) {
+        if (e.kind === "file") this.discard(e, rel);
+        else this.result(e.fino, rel, e.name, 0, NO_DIGEST); // a refused directory: its files fail on their own
+        continue;
+      }
+      const shown = this.place.show(rel);
+      if (e.kind === "dir") {
+        const r = this.native.rxDirAdd(e.fino, rel, e);
+        if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), e.name, 0, NO_DIGEST);
+        continue;
+      }
+      const r = this.native.rxFileAdd(e.fino, rel, e.size, e);
+      if (!r.ok) {
+        this.discard(e, destFailure(r, e.dst ?? e.name, shown));
+        continue;
+      }
+      this.files.set(e.fino, { entry: e, shown });
+      this.announcedBytes += e.size;
+    }
+  }
+
+  /** A file we will not write still has blocks on the wire: C consumes and drops them. */
+  private discard(e: FileEntry, err: EscpError): void {
+    this.native.rxFileAdd(e.fino, null, e.size, e);
+    this.files.set(e.fino, { entry: e, shown: e.name, rejected: err });
+  }
+
+  private onEvent(ev: NativeEvent): void {
+    const f = this.files.get(ev.fino);
+    if ((ev.kind === "fileDone" || ev.kind === "fileError") && f) {
+      faultPoint("receiver", "verify");
+      this.files.delete(ev.fino);
+      if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
+      if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes, ev.digest); // verified and named in C
+      return this.result(ev.fino, this.fileError(f, ev), f.shown, 0, ev.digest);
+    }
+    if (ev.kind === "fatal" || ev.kind === "streamDown") throw peerLost(ev, this.ctx.peer);
+    if (ev.kind === "log") log.debug(`[C] ${ev.text}`);
+    if (ev.kind === "streamsUp") {
+      this.up = true;
+      this.lastSentAt = Date.now();
+    }
+  }
+
+  private fileError(f: SinkFile, ev: NativeEvent): EscpError {
+    if (ev.status === "ABORTED" && f.sourceError) return f.sourceError;
+    if (ev.status === "DIGEST") {
+      const want = f.senderDigest ?? NO_DIGEST;
+      return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
+    }
+    const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
+    const code = ev.status === "ABORTED" ? "E_SOURCE_UNREADABLE" : ev.status === "PROTO" ? "E_PROTOCOL" : "E_WRITE";
+    return new EscpError(code, `${f.shown}: ${why}`, { path: f.shown, errno: ev.sysErrno });
+  }
+
+  private onControl(buf: Uint8Array): void {
+    const m = decodeControl(buf);
+    if (m.type === "fileList") this.onFileList(m.files);
+    else if (m.type === "fileDones") for (const d of m.items) this.onDone(d);
+    else if (m.type === "fileDone") this.onDone(m);
+    else if (m.type === "sessionDone") {
+      faultPoint("receiver", "close");
+      this.doneRequested = true;
+    } else if (m.type === "error" && !m.fatal) { // a source that could not be read: named, counted
+      this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.ctx.peerPrefix}${m.message}`));
+      this.failedCount++;
+    } else if (m.type === "error") {
+      throw new EscpError("E_REMOTE", `${this.ctx.peer}: ${m.message}`);
+    } else if (m.type === "profileData") {
+      if (!this.ctx.onProfile) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: unexpected profile data`);
+      this.ctx.onProfile(m);
+    }
+  }
+
+  private onDone(m: FileDoneMsg): void {
+    const f = this.files.get(m.fino);
+    if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
+    if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
+    if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
+    if (m.code === "" && m.bytes !== f.entry.size) {
+      throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${f.entry.size}`);
+    }
+    f.completed = true;
+    if (!f.rejected) f.senderDigest = m.digest;
+    if (m.code !== "" && !f.rejected) {
+      f.sourceError = new EscpError(isErrorCode(m.code) ? m.code : "E_SOURCE_UNREADABLE", `${this.ctx.peerPrefix}${f.entry.name}: ${m.message || "the sender gave up on it"}`);
+    }
+    this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
+  }
+
+  /** -p on directories, after every file landed; a directory it could not be applied to is
+   * failed by name (as scp -p does), not just logged. */
+  private dirsFinish(): void {
+    const { failed, more } = this.native.rxDirsFinish();
+    for (const { fino, errno } of failed) {
+      const why = errno === ESTALE ? "the directory was replaced by another during the transfer"
+        : errno === ELOOP || errno === ENOTDIR ? "a symlink or a non-directory took its place during the transfer" : errnoText(errno);
+      this.result(fino, new EscpError("E_WRITE", `cannot apply -p mode and times: ${why}`, { errno }), "", 0, NO_DIGEST);
+    }
+    if (more > 0) log.warn(`-p: the mode or times of ${more} more directories could not be applied`);
+    this.flushResults();
+  }
+
+  async run(channelExited: () => boolean = () => false): Promise<{ ok: number; failed: number }> {
+    const cadence = new Cadence();
+    for (;;) {
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      this.flushResults();
+      if (this.doneRequested && this.files.size === 0) break;
+      this.tick();
+      if (channelExited()) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
+      this.ctx.tick?.();
+      await cadence.next(busy);
+    }
+    if (this.plan.preserve) this.dirsFinish();
+    log.record("session done", { filesOk: this.okCount, filesFailed: this.failedCount });
+    for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
+    this.send({ type: "sessionDoneAck", filesOk: this.okCount, filesFailed: this.failedCount });
+    return { ok: this.okCount, failed: this.failedCount };
+  }
+}

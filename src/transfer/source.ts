@@ -1,0 +1,197 @@
+// The data-source role, on either side of a session: walk the sources, announce them
+// (FileList), feed the native sender, send each file's FileDone with its digest, compare the
+// sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
+import { encodeControl, decodeControl, MAX_BATCH, type ControlMsg, type FileDoneMsg, type FileResultMsg } from "../control/messages.ts";
+import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
+import { EscpError } from "../errors/escp-error.ts";
+import { isErrorCode } from "../errors/codes.ts";
+import { walk, type FoundEntry } from "../fs/discover.ts";
+import { codeForStatus, errnoText, type NativeEvent } from "../native/events.ts";
+import type { NativeSession } from "../native/session.ts";
+import { log } from "../log/logger.ts";
+import { Announcer } from "./announcer.ts";
+import { dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
+import { peerLost } from "./peer-lost.ts";
+import { Cadence, hex, isZero } from "./pump.ts";
+import { faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+
+/** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
+interface Tracked {
+  entry: FoundEntry;
+  digest?: Uint8Array;
+}
+
+export class DataSource {
+  private readonly files = new Map<number, Tracked>();
+  private readonly dirs = new Map<number, FoundEntry>(); // only to name a refused directory
+  private ackSeen = false;
+  private outstanding = 0; // files announced without a verdict yet
+  private announced = 0;
+  private bytesOk = 0;
+  private lastProgressAt = Date.now();
+  private lastBytes = -1;
+  private lastSentAt = Date.now();
+  private doneQueue: FileDoneMsg[] = []; // FileDone of this drain pass, sent as one batch
+  private readonly native: NativeSession;
+  private up: boolean; // the streams are up: control messages may be sent
+
+  constructor(private readonly plan: SourcePlan, private readonly ctx: RoleContext) {
+    this.native = ctx.native;
+    this.up = !ctx.listening;
+  }
+
+  private send(m: ControlMsg): void {
+    this.native.ctlSend(encodeControl(m));
+    this.lastSentAt = Date.now();
+  }
+
+  /** Send the queued FileDone messages: one message, or batches that fit a control message. */
+  private flushDone(): void {
+    const q = this.doneQueue;
+    if (q.length === 0) return;
+    this.doneQueue = [];
+    if (q.length === 1) return this.send(q[0]!);
+    for (const items of cutBatches(q, MAX_BATCH, verdictBytes)) this.send({ type: "fileDones", items });
+  }
+
+  /** A problem with a source (missing, unreadable): ours to report, and the peer's to hear
+   * when it is the initiator (a pull). */
+  private problem(err: EscpError): void {
+    this.ctx.reporter.failed(err);
+    if (this.ctx.problemsToPeer) this.send({ type: "error", code: err.code, message: err.message, fatal: false, fino: 0, path: err.path ?? "" });
+  }
+
+  /** Wire the walk to the sink and the native queue; step() is called every tick. */
+  private announcer(): Announcer {
+    return new Announcer(walk(this.plan.specs, this.plan.recursive), {
+      fileList: (files, last) => {
+        this.send({ type: "fileList", files, last });
+        faultPoint("sender", "filelist");
+      },
+      file: (fino, e) => {
+        this.files.set(fino, { entry: e });
+        this.outstanding++;
+        this.announced++;
+        this.native.txFileAdd(fino, e.path, e.size);
+      },
+      dir: (fino, e) => void this.dirs.set(fino, e),
+      problem: (err) => this.problem(err),
+      finished: () => this.native.txFinish(),
+    });
+  }
+
+  private onEvent(ev: NativeEvent): void {
+    const t = this.files.get(ev.fino);
+    if (ev.kind === "fileDone" && t) {
+      t.digest = ev.digest;
+      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
+    } else if (ev.kind === "fileError" && t) {
+      const code = codeForStatus(ev.status);
+      const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || `ESCP_E_${ev.status}`;
+      this.fail(ev.fino, new EscpError(code, `${t.entry.path}: ${why}`, { path: t.entry.path, errno: ev.sysErrno }));
+      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) });
+    } else if (ev.kind === "fatal" || ev.kind === "streamDown") {
+      throw peerLost(ev, this.ctx.peer);
+    } else if (ev.kind === "log") {
+      log.debug(`[C] ${ev.text}`);
+    } else if (ev.kind === "streamsUp") {
+      this.up = true;
+    }
+  }
+
+  private fail(fino: number, err: EscpError): void {
+    if (!this.files.delete(fino)) return;
+    this.outstanding--;
+    this.ctx.reporter.failed(err);
+  }
+
+  private onControl(buf: Uint8Array): void {
+    const m = decodeControl(buf);
+    if (m.type === "fileResults") for (const r of m.items) this.onResult(r);
+    else if (m.type === "fileResult") this.onResult(m);
+    else if (m.type === "error") {
+      throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.ctx.peer}: ${m.message}`);
+    } else if (m.type === "sessionDoneAck") {
+      this.ackSeen = true;
+    } else if (m.type === "profileData") {
+      if (!this.ctx.onProfile) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: unexpected profile data`);
+      this.ctx.onProfile(m);
+    }
+  }
+
+  private onResult(m: FileResultMsg): void {
+    faultPoint("sender", "verify");
+    const t = this.files.get(m.fino);
+    if (!t) return this.dirRefused(m.fino, m.code, m.message);
+    if (m.code) {
+      const code = isErrorCode(m.code) ? m.code : "E_WRITE";
+      return this.fail(m.fino, new EscpError(code, `${this.ctx.peerPrefix}${t.entry.name}: ${m.message}`, { path: t.entry.path }));
+    }
+    const mine = t.digest ?? new Uint8Array(0);
+    if (this.plan.checksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
+      return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
+    }
+    this.files.delete(m.fino);
+    this.outstanding--;
+    this.bytesOk += m.bytes;
+    this.ctx.reporter.ok(t.entry.path, m.bytes);
+  }
+
+  /** The sink refused a directory (an unsafe path, or -p could not be applied): name it once. */
+  private dirRefused(fino: number, code: string, message: string): void {
+    const d = this.dirs.get(fino);
+    if (!d || !code) return;
+    this.dirs.delete(fino);
+    this.ctx.reporter.failed(dirFailure(code, `${this.ctx.peerPrefix}${d.name}: ${message}`, d.path));
+  }
+
+  /** Drain rings until every file has a verdict, then close the session politely.
+   * channelExited: the session's ssh/local channel is gone (the initiator vanished). */
+  async run(channelExited: () => boolean = () => false): Promise<void> {
+    const announcer = this.announcer();
+    const cadence = new Cadence();
+    let sentDone = false;
+    await this.waitUp(channelExited);
+    for (const p of this.plan.problems ?? []) this.problem(p);
+    for (;;) {
+      const added = announcer.step(this.outstanding);
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0;
+      this.flushDone();
+      this.watch();
+      if (announcer.done && this.outstanding === 0 && !sentDone) {
+        for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
+        this.send({ type: "sessionDone", files: this.announced, bytes: this.bytesOk });
+        sentDone = true;
+        faultPoint("sender", "close");
+      }
+      if (sentDone && this.ackSeen) return;
+      if (channelExited()) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
+      this.ctx.tick?.();
+      await cadence.next(busy);
+    }
+  }
+
+  /** A listening source waits for its streams before it announces anything. */
+  private async waitUp(channelExited: () => boolean): Promise<void> {
+    const cadence = new Cadence();
+    while (!this.up) {
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      if (channelExited()) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
+      await cadence.next(busy);
+    }
+    this.lastSentAt = this.lastProgressAt = Date.now();
+  }
+
+  private watch(): void {
+    const s = this.native.stats();
+    const now = Date.now();
+    if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
+    if (faultsArmed && s.bytesFile > 0 && s.bytesFile < this.plan.totalBytes) faultPoint("sender", "midblock");
+    if (s.bytesFile !== this.lastBytes) {
+      this.lastBytes = s.bytesFile;
+      this.lastProgressAt = now;
+    } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
+      throw new EscpError("E_TIMEOUT", `no progress from ${this.ctx.peer} for ${Math.round((now - this.lastProgressAt) / 1000)} s`);
+    }
+  }
+}
