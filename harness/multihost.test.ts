@@ -86,6 +86,39 @@ function rootRoutesIn(subnet: string): string {
   return Bun.spawnSync(["ip", "-4", "-o", "route", "show", "table", "all", "root", subnet], { stdin: "ignore", stdout: "pipe", stderr: "ignore" }).stdout.toString().trim();
 }
 
+interface ChildRun {
+  child: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  names: string[];
+  pids: number[]; // its sshds and a sleep it spawned in h1
+  link: string;
+  dir: string;
+  subnet: string;
+}
+
+/** Another process with a 2-host fixture, a process spawned in h1 and a block('local', h2);
+ *  resolves once its fixture is up, with what it made. */
+async function startChild(): Promise<ChildRun> {
+  const mod = join(import.meta.dir, "multihost.ts");
+  const script = [
+    `const { startHosts } = await import(${JSON.stringify(mod)});`,
+    "const f = await startHosts({ count: 2 });",
+    `const sleeper = f.spawn("h1", ["sleep", "1000"]);`,
+    "await f.block('local', 'h2');",
+    "console.log(JSON.stringify({ names: [f.switchNs, ...f.hosts.map((h) => h.ns)], pids: [...f.hosts.map((h) => h.sshdPid), sleeper.pid], link: f.rootLink, dir: f.dir, subnet: f.subnet }));",
+    "setInterval(() => {}, 1 << 30);",
+  ].join("\n");
+  const child = Bun.spawn([process.execPath, "-e", script], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const reader = child.stdout.getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`child exited before starting its fixture: ${await new Response(child.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return { child, ...(JSON.parse(out) as Omit<ChildRun, "child">) };
+}
+
 describe.skipIf(!can.ok)(can.ok ? "multi-host fixture" : `multi-host fixture (skipped: ${can.why})`, () => {
   beforeAll(async () => {
     tmp = makeTmpDir("multihost-test");
@@ -124,11 +157,9 @@ describe.skipIf(!can.ok)(can.ok ? "multi-host fixture" : `multi-host fixture (sk
 
   test("hosts reach each other's sshd with the same config, also from an ssh session (the --direct path)", async () => {
     const f = need();
-    for (const a of f.hosts) {
-      for (const b of f.hosts) {
-        if (a.id !== b.id) expect(await whoAmI(f, b.id, a.id)).toEqual([a.addr, b.addr, String(b.port)]);
-      }
-    }
+    const pairs = f.hosts.flatMap((a) => f.hosts.filter((b) => b.id !== a.id).map((b) => [a, b] as const));
+    const seen = await Promise.all(pairs.map(([a, b]) => whoAmI(f, b.id, a.id)));
+    expect(seen).toEqual(pairs.map(([a, b]) => [a.addr, b.addr, String(b.port)]));
     // local -> h1 -> h2, as escp -3 --direct would: h1's shell runs ssh to h2.
     const r = await run(f.ssh("h1", [`ssh -F ${f.sshConfig} h2 'echo $SSH_CONNECTION'`]));
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
@@ -156,10 +187,8 @@ describe.skipIf(!can.ok)(can.ok ? "multi-host fixture" : `multi-host fixture (sk
       const b = await sshTrue(f, "h1", "h2");
       expect(b.code).toBe(255);
       expect(b.stderr).toContain("No route to host");
-      expect(await sshTrue(f, "h1")).toEqual({ code: 0, stderr: "" });
-      expect(await sshTrue(f, "h2")).toEqual({ code: 0, stderr: "" });
-      expect(await sshTrue(f, "h3", "h1")).toEqual({ code: 0, stderr: "" });
-      expect(await sshTrue(f, "h3", "h2")).toEqual({ code: 0, stderr: "" });
+      const ok = { code: 0, stderr: "" };
+      expect(await Promise.all([sshTrue(f, "h1"), sshTrue(f, "h2"), sshTrue(f, "h3", "h1"), sshTrue(f, "h3", "h2")])).toEqual([ok, ok, ok, ok]);
     } finally {
       await f.unblock("h1", "h2");
     }
@@ -234,10 +263,10 @@ describe.skipIf(!can.ok)(can.ok ? "multi-host fixture" : `multi-host fixture (sk
       const namesA = [a.switchNs, ...a.hosts.map((h) => h.ns)];
       const namesB = [b.switchNs, ...b.hosts.map((h) => h.ns)];
       expect(namesA.filter((n) => namesB.includes(n))).toEqual([]);
-      for (const f of [a, b]) {
+      await Promise.all([a, b].map(async (f) => {
         for (const h of f.hosts) expect(await whoAmI(f, h.id)).toEqual([f.localAddr, h.addr, "22"]);
         expect(await whoAmI(f, "h2", "h1")).toEqual([f.host("h1").addr, f.host("h2").addr, "22"]);
-      }
+      }));
       // No path between the two bridges: a's h1 has no route to b's subnet.
       const cross = await a.exec("h1", ["ssh", "-F", b.sshConfig, "h1", "true"]);
       expect(cross.code).toBe(255);
@@ -247,28 +276,39 @@ describe.skipIf(!can.ok)(can.ok ? "multi-host fixture" : `multi-host fixture (sk
     }
   }, T);
 
-  test("the namespaces and processes of a SIGKILLed run are reaped by the next startHosts()", async () => {
-    const mod = join(import.meta.dir, "multihost.ts");
-    const script = [
-      `const { startHosts } = await import(${JSON.stringify(mod)});`,
-      "const f = await startHosts({ count: 2 });",
-      `const sleeper = f.spawn("h1", ["sleep", "1000"]);`,
-      "await f.block('local', 'h2');",
-      "console.log(JSON.stringify({ names: [f.switchNs, ...f.hosts.map((h) => h.ns)], pids: [...f.hosts.map((h) => h.sshdPid), sleeper.pid], link: f.rootLink, dir: f.dir, subnet: f.subnet }));",
-      "setInterval(() => {}, 1 << 30);",
-    ].join("\n");
-    const child = Bun.spawn([process.execPath, "-e", script], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const reader = child.stdout.getReader();
-    let out = "";
-    while (!out.includes("\n")) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`child exited before starting its fixture: ${await new Response(child.stderr).text()}`);
-      out += new TextDecoder().decode(value);
+  test("a start that fails (sshd rejects its config) leaves nothing behind", async () => {
+    const mine = (): string[] => netnsList().filter((n) => n.startsWith(`escp-mh-${process.pid}-`) && !n.startsWith(need().switchNs.slice(0, -2)));
+    expect(mine()).toEqual([]);
+    let err = "";
+    try {
+      const g = await startHosts({ count: 2, port: 65536 });
+      await g.stop();
+    } catch (e) {
+      err = (e as Error).message;
     }
-    const left = JSON.parse(out) as { names: string[]; pids: number[]; link: string; dir: string; subnet: string };
+    expect(err).toContain("failed to start");
+    expect(mine()).toEqual([]);
+  }, T);
+
+  test("a SIGTERMed run tears its hosts down on the way out", async () => {
+    const left = await startChild();
     const inodes = new Set(left.names.map(netnsInode).filter((i): i is number => i !== undefined));
-    child.kill("SIGKILL");
-    await child.exited;
+    left.child.kill("SIGTERM");
+    expect(await left.child.exited).toBe(143);
+    const listed = netnsList();
+    expect(left.names.filter((n) => listed.includes(n))).toEqual([]);
+    expect(strayPids(inodes)).toEqual([]);
+    expect(left.pids.filter(running)).toEqual([]);
+    expect(linkExists(left.link)).toBe(false);
+    expect(rootRoutesIn(left.subnet)).not.toContain("unreachable");
+    expect(existsSync(left.dir)).toBe(false);
+  }, T);
+
+  test("the namespaces and processes of a SIGKILLed run are reaped by the next startHosts()", async () => {
+    const left = await startChild();
+    const inodes = new Set(left.names.map(netnsInode).filter((i): i is number => i !== undefined));
+    left.child.kill("SIGKILL");
+    await left.child.exited;
     // What the dead run left: its namespaces, sshds, a process in h1, its link, route and dir.
     expect(left.names.filter((n) => netnsList().includes(n))).toEqual(left.names);
     expect(left.pids.filter(running)).toEqual(left.pids);
