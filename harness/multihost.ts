@@ -406,7 +406,13 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
   };
   const teardownSync = (): void => {
     for (const c of children) killGroup(c.pid);
-    for (const s of sshds.values()) s.kill("SIGKILL");
+    for (const s of sshds.values()) {
+      try {
+        s.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     killNetnsProcessesSync(inodes);
     for (const r of rootRoutes) ipSync(["route", "del", "unreachable", r]);
     if (rootLinkMade) ipSync(["link", "del", rootLink]);
