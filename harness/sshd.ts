@@ -61,7 +61,8 @@ async function freePort(listen: SshdListen): Promise<number> {
   });
 }
 
-async function keygen(path: string): Promise<void> {
+/** A throwaway ed25519 key pair at path (and path.pub), no passphrase. */
+export async function keygen(path: string): Promise<void> {
   const proc = Bun.spawn(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "escp-test", "-f", path], {
     stdin: "ignore",
     stdout: "pipe",
@@ -72,14 +73,15 @@ async function keygen(path: string): Promise<void> {
 }
 
 /** The sshd_config of a private test sshd: key-only root login, sftp, many sessions. Also
- *  used by the WAN benchmark's sshd inside a namespace (hostKey/listen differ). */
-export function sshdConfigText(o: { dir: string; listen: string; port: number; hostKey: string }): string {
+ *  used by the WAN benchmark's sshd inside a namespace (hostKey/listen differ) and by the
+ *  multi-host fixture (harness/multihost.ts: its own authorized_keys, the sftp-server binary). */
+export function sshdConfigText(o: { dir: string; listen: string; port: number; hostKey: string; authorizedKeys?: string; sftp?: string }): string {
   return [
     `ListenAddress ${o.listen === "::1" ? "[::1]" : o.listen}`,
     `Port ${o.port}`,
     `HostKey ${o.hostKey}`,
     `PidFile ${join(o.dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(o.dir, "authorized_keys")}`,
+    `AuthorizedKeysFile ${o.authorizedKeys ?? join(o.dir, "authorized_keys")}`,
     "PermitRootLogin prohibit-password",
     "PubkeyAuthentication yes",
     "PasswordAuthentication no",
@@ -87,7 +89,7 @@ export function sshdConfigText(o: { dir: string; listen: string; port: number; h
     "StrictModes no",
     "UsePAM no",
     "AcceptEnv none",
-    "Subsystem sftp internal-sftp",
+    `Subsystem sftp ${o.sftp ?? "internal-sftp"}`,
     "MaxStartups 100:30:200", // suites open many sessions at once
     "MaxSessions 100",
   ].join("\n") + "\n";
