@@ -21,7 +21,7 @@ import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect
 import { TallyReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
-import { pullGuard } from "./pull-guard.ts";
+import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 import { dataPortOverride, keyDigestHook } from "./fault-points.ts";
 
 /** Session init fields every direction shares: keys, the data plane's shape, limits. */
@@ -163,11 +163,16 @@ async function runPull(cfg: RunConfig): Promise<number> {
   const opened = await openSession(o, where, init);
   let native: NativeSession | undefined;
   try {
-    const guard = pullGuard(remote.paths, opened.reply.sources, o.recursive, opened.hostPrefix);
+    const accepted = fromServer(opened.where, () => checkReportedSources(remote.paths, opened.reply.sources, o.recursive));
+    const entryGuard = makeEntryGuard(accepted, o.recursive);
     native = new NativeSession("receiver", sinkParams(o));
     const plan: SinkPlan = {
-      dest: { destPath: dest.path, sources: guard.accepted, recursive: o.recursive }, preserve: o.preserve,
-      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, guard: guard.entry,
+      dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve,
+      checksum: !o.nochecksum, timeoutMs: o.timeoutMs,
+      guard: (e) => {
+        const err = entryGuard(e);
+        return err === null || err.code === "E_REJECTED_PATH" ? err : new EscpError(err.code, `${opened.where}: ${err.message}`);
+      },
     };
     const place = placeDestination(plan.dest, native);
     native.setKey(init.key, init.sessionId);
@@ -181,6 +186,16 @@ async function runPull(cfg: RunConfig): Promise<number> {
     init.key.fill(0);
     await opened.channel.close();
     throw e;
+  }
+}
+
+/** A check of what the server said; a lie is named with the server's name. */
+function fromServer<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    const err = toEscpError(e);
+    throw new EscpError(err.code, `${where}: ${err.message}`, { cause: err });
   }
 }
 
