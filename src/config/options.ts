@@ -51,6 +51,8 @@ export interface Options {
   ipv6: boolean;
   timeoutMs: number;
   builtinSsh: boolean;
+  /** This side listens for the data streams and the server connects to it. */
+  localListen: boolean;
   server: boolean;
   /** Server only: every write of the session stays beneath this directory (forced-command keys). */
   restrict?: string;
@@ -134,6 +136,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "ipv6", short: "6", type: "bool", default: false, ...cfg("ipv6"), help: "use IPv6 only" },
   { field: "timeoutMs", long: "timeout", type: "int", default: 30_000, min: 1, max: 86_400, scale: 1000, valueName: "SECONDS", ...cfg("timeout"), help: "give up when the peer is silent this long" },
   { field: "builtinSsh", long: "builtin-ssh", type: "bool", default: false, ...cfg("builtin_ssh"), help: "use the built-in SSH client instead of the ssh program" },
+  { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
   { field: "restrict", long: "restrict", type: "string", valueName: "DIR", ...cfg("restrict"), help: "server only: confine every write beneath DIR, paths taken relative to it (for command= keys)" },
   { field: "mgmt", long: "mgmt", type: "string", hidden: true, valueName: "PATH", help: "use a Unix socket at PATH instead of SSH (debugging)" },

@@ -95,6 +95,7 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   if (m.sourcePaths.length > MAX_SOURCE_PATHS) c.bad("sourcePaths", `has ${m.sourcePaths.length} entries, over ${MAX_SOURCE_PATHS}`);
   m.sourcePaths.forEach((p, i) => c.str(`sourcePaths[${i}]`, p, { nonEmpty: true, noNul: true }));
   if (m.role === "sender" && m.sourcePaths.length === 0) c.bad("sourcePaths", "is empty for a spawned sender");
+  c.int("connectPort", m.connectPort, 0, 65535);
 }
 
 function checkSources(c: Check, sources: { name: string; isDir: boolean }[]): void {
@@ -109,7 +110,7 @@ export function validateSessionReply(m: SessionReply, code: CheckCode): void {
   const c = new Check(code, "SessionReply");
   c.int("versionMajor", m.versionMajor, 0, 0x7fffffff);
   c.int("versionMinor", m.versionMinor, 0, 0x7fffffff);
-  c.int("port", m.port, m.error ? 0 : 1, 65535);
+  c.int("port", m.port, 0, 65535); // 0: an error, or a server that connects (--local-listen)
   c.str("address", m.address, { noNul: true });
   if (m.error !== undefined) {
     c.errorCode("error.code", m.error.code, false);

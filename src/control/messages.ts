@@ -31,6 +31,7 @@ export interface SessionInit {
   destPath: string; recursive: boolean; filelist: boolean; sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */
   compressLevel: number /* zstd level of DATA payloads, 0 = off */; profile: boolean /* send ProfileData back */
   sourcePaths: string[] /* role "sender" (a pull): what the spawned side sends, as the user typed it */
+  connectPort: number /* 0: the spawned side listens; else it connects to the initiator's address at this port (--local-listen) */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
@@ -111,6 +112,7 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addCompressLevel(b, m.compressLevel);
   S.addProfile(b, m.profile);
   S.addSourcePaths(b, sourcePaths);
+  S.addConnectPort(b, m.connectPort);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -160,7 +162,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       logfile: text(t.logfile(flatbuffers.Encoding.UTF8_BYTES), "logfile"),
       destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
       recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t, "SessionInit"),
-      compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t),
+      compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

@@ -35,8 +35,15 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
     compress: o.compress, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
-    profile: o.profile !== undefined,
+    profile: o.profile !== undefined, connectPort: 0,
   };
+}
+
+/** --local-listen: this side's native session listens before session init, which then tells
+ * the server the port to connect to. Returns the port, or 0 (the server listens). */
+function listenHere(o: Options, native: NativeSession): number {
+  if (!o.localListen) return 0;
+  return native.listen("", o.escpPort, o.escpPortrange);
 }
 
 /** Sources as the walker takes them: the positional paths or the --filelist entries. */
@@ -73,6 +80,7 @@ interface LocalRole {
 /** The common part of every direction: connect, run the local role with progress and profile,
  * close, summarise. Returns the exit status. */
 async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals: { bytes: number; files: number }, pull: boolean): Promise<number> {
+  const listening = o.localListen;
   const progress = new Progress({ quiet: o.quiet, bits: o.bits });
   const t0 = performance.now();
   const reporter = new TallyReporter();
@@ -80,13 +88,16 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
   let mine: SideRecord | undefined;
   const native = role.native;
   try {
-    const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
-    native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
-    native.start();
+    if (!listening) {
+      if (opened.reply.port === 0) throw new EscpError("E_PROTOCOL", `${opened.where}: reported no data port`);
+      const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
+      native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
+    }
+    native.start(); // listening: the threads start once the server's streams are up
     progress.start(totals.bytes, totals.files);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
     await role.run({
-      native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m),
+      native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
       tick: () => {
         progress.update(native.stats().bytesFile, reporter.tally.files);
         spans?.poll();
@@ -130,18 +141,19 @@ async function runPush(cfg: RunConfig): Promise<number> {
     dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
     threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
   });
-  const opened = await openSession(o, dest, init);
-  log.debug(`${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
-  let native: NativeSession;
+  const native = new NativeSession("sender", sessionParams(o));
+  let opened: OpenedSession;
   try {
-    native = new NativeSession("sender", sessionParams(o));
     native.setKey(init.key, init.sessionId);
+    init.connectPort = listenHere(o, native);
+    opened = await openSession(o, dest, init);
   } catch (e) {
-    await opened.channel.close();
+    native.close();
     throw e;
   } finally {
     init.key.fill(0); // C has its own copy, wiped once the streams are up
   }
+  log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
   const plan = { specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes };
   return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, { bytes: sum.totalBytes, files: sum.fileCount }, false);
 }
@@ -160,12 +172,21 @@ async function runPull(cfg: RunConfig): Promise<number> {
   };
   const where = { host: remote.host, path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
   log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
-  const opened = await openSession(o, where, init);
-  let native: NativeSession | undefined;
+  let native: NativeSession | undefined = new NativeSession("receiver", sinkParams(o));
+  let opened: OpenedSession;
+  try {
+    native.setKey(init.key, init.sessionId);
+    init.connectPort = listenHere(o, native);
+    opened = await openSession(o, where, init);
+  } catch (e) {
+    native.close();
+    throw e;
+  } finally {
+    init.key.fill(0);
+  }
   try {
     const accepted = fromServer(opened.where, () => checkReportedSources(remote.paths, opened.reply.sources, o.recursive));
     const entryGuard = makeEntryGuard(accepted, o.recursive);
-    native = new NativeSession("receiver", sinkParams(o));
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs,
@@ -175,15 +196,12 @@ async function runPull(cfg: RunConfig): Promise<number> {
       },
     };
     const place = placeDestination(plan.dest, native);
-    native.setKey(init.key, init.sessionId);
-    init.key.fill(0);
     const sink = native;
     native = undefined; // drive() owns it from here
     return await drive(o, opened, { native: sink, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) },
       { bytes: opened.reply.totalBytes, files: opened.reply.totalFiles }, true);
   } catch (e) {
     native?.close();
-    init.key.fill(0);
     await opened.channel.close();
     throw e;
   }

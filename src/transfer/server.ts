@@ -31,6 +31,12 @@ export function bindAddress(env: Record<string, string | undefined>): string {
   return parts.length >= 4 && parts[2] ? parts[2] : "127.0.0.1";
 }
 
+/** Address to connect to under --local-listen: the SSH client's (SSH_CONNECTION's first field). */
+export function initiatorAddress(env: Record<string, string | undefined>): string {
+  const parts = (env.SSH_CONNECTION ?? "").trim().split(/\s+/);
+  return parts.length >= 4 && parts[0] ? parts[0] : "127.0.0.1";
+}
+
 function reply(extra: Partial<SessionReply> = {}): Uint8Array {
   return encodeSessionReply({
     versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port: 0, address: "", sources: [], totalFiles: 0, totalBytes: 0, ...extra,
@@ -145,15 +151,25 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited:
   try {
     native.setKey(init.key, init.sessionId);
     init.key.fill(0); // C has its own copy (wiped once the streams are up); nothing else reads it
-    const addr = bindAddress(process.env);
-    const port = native.listen(addr, init.portStart, init.portRange);
-    native.start();
-    log.debug("listening for data streams", { address: addr, port });
-    replied = true;
-    await ch.send(reply({ ...p.reply, port, address: addr }));
+    const listening = init.connectPort === 0;
+    if (listening) {
+      const addr = bindAddress(process.env);
+      const port = native.listen(addr, init.portStart, init.portRange);
+      native.start();
+      log.debug("listening for data streams", { address: addr, port });
+      replied = true;
+      await ch.send(reply({ ...p.reply, port, address: addr }));
+    } else { // --local-listen: say yes first, then connect to the initiator
+      replied = true;
+      await ch.send(reply(p.reply));
+      const addr = initiatorAddress(process.env);
+      log.debug("connecting the data streams", { address: addr, port: init.connectPort });
+      native.connect(addr, init.connectPort);
+      native.start();
+    }
     const spans = init.profile ? new SpanCollector(native, init.threads) : undefined;
     const ctx: RoleContext = {
-      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter: new LogReporter(), listening: true,
+      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter: new LogReporter(), listening,
       tick: () => spans?.poll(), closingMessages: () => (spans ? profileMessages(spans.finish()) : []),
     };
     await p.run(ctx, exited);

@@ -42,6 +42,7 @@ export const SESSION_INIT: TableSpec = {
     1, // 24 compress_level
     1, // 25 profile
     "ss", // 26 source_paths
+    4, // 27 connect_port
   ],
 };
 
