@@ -97,6 +97,7 @@ export const ESCP_P_VERBOSE = 11;
 export const ESCP_P_PROFILE = 12;
 export const ESCP_P_COMPRESS = 13;
 export const ESCP_P_PRESERVE = 14;
+export const ESCP_P_HELLO_ON_ACCEPT = 15;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
