@@ -252,6 +252,37 @@ ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16
 ESCP_API int32_t escp_test_key_wiped(void *h);
 ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
 
+/* ---- relay: the local splicer of a relayed third-party transfer (-3; relay.c) ----
+ * Both remote hosts listen (host2: the data receiver, challenging as usual; host1: the data
+ * sender with ESCP_P_HELLO_ON_ACCEPT = 1); this process opens nconns = T+1 TCP connections
+ * to each and copies bytes both ways between connection k to host1 and connection k to
+ * host2, never looking at them (no key; it sees only challenges, sealed HELLOs and
+ * ciphertext). A FIN from one side becomes shutdown(SHUT_WR) on the other once everything
+ * before it is delivered; an error or reset on either side, or stop, resets both. Sockets
+ * get SO_KEEPALIVE and TCP_USER_TIMEOUT from the timeout. C threads only; no exit().
+ *   1. r = escp_relay_new(timeout_ms)            (1000..86400000 ms, else NULL)
+ *   2. escp_relay_connect(r, addr1, port1, addr2, port2, nconns)   blocks <= timeout: all
+ *      2 x nconns connected (ESCP_OK), or none kept (E_CONNECT, E_TIMEOUT, E_ABORTED by stop)
+ *   3. escp_relay_start(r)                       returns at once; one thread per pair
+ *   4. escp_relay_stats_read(r, ...)             poll: pairs end by themselves when both
+ *      sessions have closed (DONE) or on an error (FAILED; escp_relay_last_error says why)
+ *   5. escp_relay_stop(r) (at once; resets pairs still running) -> escp_relay_join(r)
+ *      (blocks; needs stop unless no pair is running) -> escp_relay_free(r) (NULL: no-op) */
+#define ESCP_R_BYTES_12 0     /* bytes forwarded host1 -> host2 */
+#define ESCP_R_BYTES_21 1     /* bytes forwarded host2 -> host1 */
+#define ESCP_R_PAIRS_UP 2     /* pairs being spliced now */
+#define ESCP_R_PAIRS_DONE 3   /* pairs that ended with a FIN each way, all bytes delivered */
+#define ESCP_R_PAIRS_FAILED 4 /* pairs that ended by an error, a reset or stop: both sides reset */
+#define ESCP_R_COUNT 8
+ESCP_API void *escp_relay_new(int32_t timeout_ms);
+ESCP_API int32_t escp_relay_connect(void *r, const char *addr1, int32_t port1, const char *addr2, int32_t port2, int32_t nconns);
+ESCP_API int32_t escp_relay_start(void *r);
+ESCP_API int32_t escp_relay_stop(void *r);
+ESCP_API int32_t escp_relay_join(void *r);
+ESCP_API void escp_relay_free(void *r);
+ESCP_API int32_t escp_relay_stats_read(void *r, uint64_t *out, int32_t n);
+ESCP_API int32_t escp_relay_last_error(void *r, char *buf, int32_t len);
+
 /* ---- streaming zstd codec for DATA payloads (native/src/zc.c; zc.h has the full rules) ----
  * One compressor per sending stream, one decompressor per receiving stream, blocks in stream
  * order; window bounded (a larger one from the peer is ESCP_E_PROTO). RAW rule: every block
