@@ -275,8 +275,8 @@ static int accept_round(escp_session *s, ptable *t) {
   for (int k = t->n - 1; k >= 0; k--)
     if (t->p[k].deadline <= now) escp__pend_close(s, t, k);
   if (streams_all_up(s)) return 1;
-  if (answer) escp__answer_assign(s, t); /* ids freed by the drops above */
   if (n > 0 && pf[1].revents) accept_new(s, t);
+  if (answer) escp__answer_assign(s, t); /* ids freed by the drops and evictions above */
   return 0;
 }
 

@@ -6,7 +6,8 @@
  * code between the relay and host2, so the library has no test-only path) sees every byte
  * host1 sends and never the plaintext of a marker file; strangers with fake challenges at
  * host1, holding every stream id at once from other addresses, get a HELLO but never a
- * stream; and a pair dropped mid-transfer fails both sessions promptly (no hang). */
+ * stream, and one from the relay's own address only delays the last stream until its
+ * deadline; and a pair dropped mid-transfer fails both sessions promptly (no hang). */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <stdatomic.h>
@@ -377,6 +378,42 @@ static void dropped_pair(void) {
   CHECK(rmdir(dir) == 0);
 }
 
+/* A stranger from the relay's own address claims id 0 first: the relay's last connection
+ * finds no id free for its source and waits (no HELLO yet) until the stranger's hello
+ * deadline (min(timeout 8 s, 5 s)) frees id 0; then it gets it, inside host2's own
+ * deadline for it, which started later. Slow (5 s) by design. */
+static void same_source_wait(void) {
+  fprintf(stderr, "-- a stranger from the relay's address holds id 0: the last stream waits for it (5 s)\n");
+  enum { T = 4 };
+  cfg c = {"same-source", "127.0.0.1", T, 0, 1, 0, 1, 0, 0, 0, 1};
+  uint8_t key[32], sid[16];
+  keys(key, sid);
+  char dir[] = "/tmp/escp_test_three_XXXXXX";
+  CHECK(mkdtemp(dir));
+  three z;
+  three_listen(&z, &c, key, sid, dir);
+  int stranger = dial_from("127.0.0.1", z.port1);
+  CHECK_EQ(fake_challenge(stranger, T + 1), 0);
+  struct timespec gap = {0, 300000000}; /* host2 accepts the relay 300 ms after the stranger */
+  nanosleep(&gap, NULL);
+  time_t t0 = time(NULL);
+  three_relay(&z, &c, 0, 0);
+  CHECK(time(NULL) - t0 >= 3); /* it did wait for the stranger's deadline */
+  closed_quietly(stranger);
+  uint64_t st[ESCP_S_COUNT];
+  CHECK_EQ(escp_stats_read(z.tx, st, ESCP_S_COUNT), ESCP_S_COUNT);
+  CHECK_EQ(st[ESCP_S_FRAMES_REJECTED], 1);
+  ctl_exchange(z.tx, z.rx); /* stream 0 works, whichever connection carries it */
+  CHECK_EQ(escp_tx_finish(z.tx), ESCP_OK);
+  escp_event ev = next_event(z.tx, 10);
+  CHECK_EQ(ev.type, ESCP_EV_DRAINED); /* BYE on every data stream... */
+  CHECK_EQ(next_event(z.rx, 10).type, ESCP_EV_DRAINED); /* ...received on every one */
+  stop_fast(z.tx);
+  stop_fast(z.rx);
+  relay_end(&z, T + 1);
+  CHECK(rmdir(dir) == 0);
+}
+
 /* The tap's scanner finds the marker when it does cross in the clear, even split across
  * reads (so its silence in the transfers above means something). */
 static void tap_self_check(void) {
@@ -420,6 +457,7 @@ int main(void) {
   tap_self_check();
   strangers();
   dropped_pair();
+  same_source_wait();
   fprintf(stderr, "test_three: OK\n");
   return 0;
 }
