@@ -101,12 +101,17 @@ static int dir_move(escp_relay *r, rpair *p, int k, short in_ev, short out_ev, i
   int src = p->fd[k], dst = p->fd[1 - k];
   if ((in_ev & (POLLIN | POLLERR | POLLHUP)) && !d->eof && !d->full) {
     ssize_t n = splice(src, NULL, d->pipe_w, NULL, d->cap - d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) d->queued += (size_t)n;
-    if (n > 0 && d->queued >= d->cap) d->full = 1; /* a 0-byte splice would read as EOF */
-    else if (n == 0) d->eof = 1; /* FIN: forwarded once the pipe is empty */
-    else if (errno == EAGAIN && d->queued > 0) d->full = 1; /* pipe out of slots: drain first */
-    else if (errno != EAGAIN && errno != EINTR) return *where = k, errno;
-    if (n > 0) out_ev |= POLLOUT; /* likely writable: save a poll round */
+    if (n > 0) {
+      d->queued += (size_t)n;
+      d->full = d->queued >= d->cap; /* never ask for 0 bytes: that would read as EOF */
+      out_ev |= POLLOUT;             /* likely writable: save a poll round */
+    } else if (n == 0) {
+      d->eof = 1; /* FIN: forwarded once the pipe is empty */
+    } else if (errno == EAGAIN) {
+      d->full = d->queued > 0; /* readable but refused: the pipe ran out of slots, drain first */
+    } else if (errno != EINTR) {
+      return *where = k, errno;
+    }
   }
   if ((out_ev & (POLLOUT | POLLERR | POLLHUP)) && d->queued > 0) {
     ssize_t n = splice(d->pipe_r, NULL, dst, NULL, d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);

@@ -212,6 +212,57 @@ XFN void ctl_exchange(void *tx, void *rx) {
 
 /* ---- pump: drain both event rings until every file and both DRAINEDs are in ---- */
 
+/* One sender event, handled as the TS control plane does. 2 = DRAINED, 1 = a file's verdict,
+ * 0 = STREAMS_UP (a listening sender). */
+XFN int tx_event(const cfg *c, void *rx, tfile *f, int n, const escp_event *e) {
+  if (e->type == ESCP_EV_DRAINED || e->type == ESCP_EV_STREAMS_UP) return e->type == ESCP_EV_DRAINED ? 2 : 0;
+  if (e->type != ESCP_EV_FILE_DONE && e->type != ESCP_EV_FILE_ERROR) {
+    fprintf(stderr, "sender event %u status %d text %s\n", e->type, e->status, e->text);
+    CHECK(!"unexpected sender event");
+  }
+  tfile *t = by_fino(f, n, e->fino);
+  CHECK(!t->tx_done);
+  t->tx_done = 1;
+  if (t->expect_err) {
+    CHECK_EQ(e->type, ESCP_EV_FILE_ERROR);
+    CHECK_EQ(e->status, t->expect_err);
+    CHECK_EQ(escp_rx_file_expect(rx, t->fino, e->blocks, ESCP_XF_ABORTED, NULL), ESCP_OK);
+    return 1;
+  }
+  CHECK_EQ(e->type, ESCP_EV_FILE_DONE);
+  CHECK_EQ(e->bytes, t->size);
+  CHECK_EQ(e->blocks, t->size == 0 ? 1 : (t->size + B - 1) / B);
+  memcpy(t->tx_dg, e->digest, 32);
+  /* What the TS control plane does: tell the receiver how many blocks were sent and the
+   * sender's digest, which the receiver checks before naming the file. */
+  CHECK_EQ(escp_rx_file_expect(rx, t->fino, e->blocks + 1, 0, NULL), ESCP_E_PROTO);
+  CHECK_EQ(escp_rx_file_expect(rx, t->fino, e->blocks, 0, c->checksum ? e->digest : NULL), ESCP_OK);
+  return 1;
+}
+
+/* One receiver event: 2 = DRAINED, 1 = a file's verdict, 0 = STREAMS_UP. */
+XFN int rx_event(tfile *f, int n, const escp_event *e) {
+  if (e->type == ESCP_EV_DRAINED || e->type == ESCP_EV_STREAMS_UP) return e->type == ESCP_EV_DRAINED ? 2 : 0;
+  if (e->type != ESCP_EV_FILE_DONE && e->type != ESCP_EV_FILE_ERROR) {
+    fprintf(stderr, "receiver event %u status %d text %s\n", e->type, e->status, e->text);
+    CHECK(!"unexpected receiver event");
+  }
+  tfile *t = by_fino(f, n, e->fino);
+  CHECK(!t->rx_done);
+  t->rx_done = 1;
+  if (t->expect_err) {
+    CHECK_EQ(e->type, ESCP_EV_FILE_ERROR);
+    CHECK_EQ(e->status, ESCP_E_ABORTED);
+    return 1;
+  }
+  if (e->type != ESCP_EV_FILE_DONE)
+    fprintf(stderr, "fino %llu: %d %s errno %d\n", (unsigned long long)t->fino, e->status, e->text, e->sys_errno);
+  CHECK_EQ(e->type, ESCP_EV_FILE_DONE);
+  CHECK_EQ(e->bytes, t->size);
+  memcpy(t->rx_dg, e->digest, 32);
+  return 1;
+}
+
 XFN void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
   escp_event ev[64];
   int tx_left = n, rx_left = n, tx_drained = 0, rx_drained = 0;
@@ -220,60 +271,18 @@ XFN void pump(const cfg *c, void *tx, void *rx, tfile *f, int n) {
     CHECK(time(NULL) - t0 < 60);
     int k = escp_event_poll(tx, ev, 64);
     for (int i = 0; i < k; i++) {
-      if (ev[i].type == ESCP_EV_DRAINED || ev[i].type == ESCP_EV_STREAMS_UP) { /* UP: a listening sender */
-        tx_drained |= ev[i].type == ESCP_EV_DRAINED;
-        continue;
-      }
-      if (ev[i].type != ESCP_EV_FILE_DONE && ev[i].type != ESCP_EV_FILE_ERROR) {
-        fprintf(stderr, "sender event %u status %d text %s\n", ev[i].type, ev[i].status, ev[i].text);
-        CHECK(!"unexpected sender event");
-      }
-      tfile *t = by_fino(f, n, ev[i].fino);
-      CHECK(!t->tx_done);
-      t->tx_done = 1;
-      tx_left--;
-      if (t->expect_err) {
-        CHECK_EQ(ev[i].type, ESCP_EV_FILE_ERROR);
-        CHECK_EQ(ev[i].status, t->expect_err);
-        CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, ESCP_XF_ABORTED, NULL), ESCP_OK);
-        continue;
-      }
-      CHECK_EQ(ev[i].type, ESCP_EV_FILE_DONE);
-      CHECK_EQ(ev[i].bytes, t->size);
-      CHECK_EQ(ev[i].blocks, t->size == 0 ? 1 : (t->size + B - 1) / B);
-      memcpy(t->tx_dg, ev[i].digest, 32);
-      /* What the TS control plane does: tell the receiver how many blocks were sent and the
-       * sender's digest, which the receiver checks before naming the file. */
-      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks + 1, 0, NULL), ESCP_E_PROTO);
-      CHECK_EQ(escp_rx_file_expect(rx, t->fino, ev[i].blocks, 0, c->checksum ? ev[i].digest : NULL), ESCP_OK);
+      int r = tx_event(c, rx, f, n, &ev[i]);
+      tx_left -= r == 1;
+      tx_drained |= r == 2;
     }
     int m = escp_event_poll(rx, ev, 64);
     for (int i = 0; i < m; i++) {
-      if (ev[i].type == ESCP_EV_DRAINED || ev[i].type == ESCP_EV_STREAMS_UP) {
-        rx_drained |= ev[i].type == ESCP_EV_DRAINED;
-        continue;
-      }
-      if (ev[i].type != ESCP_EV_FILE_DONE && ev[i].type != ESCP_EV_FILE_ERROR) {
-        fprintf(stderr, "receiver event %u status %d text %s\n", ev[i].type, ev[i].status, ev[i].text);
-        CHECK(!"unexpected receiver event");
-      }
-      tfile *t = by_fino(f, n, ev[i].fino);
-      CHECK(!t->rx_done);
-      t->rx_done = 1;
-      rx_left--;
-      if (t->expect_err) {
-        CHECK_EQ(ev[i].type, ESCP_EV_FILE_ERROR);
-        CHECK_EQ(ev[i].status, ESCP_E_ABORTED);
-        continue;
-      }
-      if (ev[i].type != ESCP_EV_FILE_DONE) fprintf(stderr, "fino %llu: %d %s errno %d\n", (unsigned long long)t->fino, ev[i].status, ev[i].text, ev[i].sys_errno);
-      CHECK_EQ(ev[i].type, ESCP_EV_FILE_DONE);
-      CHECK_EQ(ev[i].bytes, t->size);
-      memcpy(t->rx_dg, ev[i].digest, 32);
+      int r = rx_event(f, n, &ev[i]);
+      rx_left -= r == 1;
+      rx_drained |= r == 2;
     }
     if (k == 0 && m == 0) nap();
   }
-  (void)c;
 }
 
 XFN void verify(const cfg *c, const char *dir, tfile *f, int n) {
