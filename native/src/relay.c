@@ -48,7 +48,7 @@
  *   splice, 256 KiB pipes: 1.1-1.5 GB/s, 0.64 CPU-s per GB
  *   splice, 64 KiB pipes:  ~1.0 GB/s,    0.74 CPU-s per GB
  *   recv/send through a 1 MiB user buffer: 0.93 GB/s, 0.63 CPU-s per GB
- * so splice with the largest pipe the budget allows. */
+ * so splice with the largest pipe the budget allows (`make bench-relay` measures it). */
 #define RELAY_PIPE_BUDGET (32u << 20)
 #define RELAY_PIPE_MIN (64u << 10)
 #define RELAY_PIPE_MAX (1u << 20)
