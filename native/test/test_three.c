@@ -7,120 +7,29 @@
  * host1 sends and never the plaintext of a marker file; strangers with fake challenges at
  * host1, holding every stream id at once from other addresses, get a HELLO but never a
  * stream, and one from the relay's own address only delays the last stream until its
- * deadline; and a pair dropped mid-transfer fails both sessions promptly (no hang). */
+ * deadline; an idle relayed session lives on keepalives; and a pair dropped mid-transfer
+ * fails both sessions promptly (no hang). */
 #define _GNU_SOURCE
-#include <poll.h>
-#include <stdatomic.h>
 #include "xfer.h"
 
-#define MARK "escp-relay-plaintext-marker-0123" /* 32 bytes; the tap looks for 16 of them */
-#define MARK_FILE (2u << 20)
+#include "tap.h"
 
-/* ---- the tap: a TCP forwarder between the relay and host2 ---- */
-
-typedef struct tap {
-  int lfd, port, target, n;   /* listens on port, forwards to 127.0.0.1:target, n connections */
-  uint64_t drop_after;        /* > 0: reset the first connection to carry more than this */
-  pthread_t acc;
-  _Atomic uint64_t fwd;       /* bytes seen host1 -> host2 */
-  atomic_int found, dropped;  /* the marker was seen; a connection was dropped */
-  atomic_int live;            /* forwarding threads running */
-} tap;
-
-typedef struct tconn { tap *t; int a, b; } tconn; /* a: from the relay, b: to host2 */
-
-static void reset_close(int fd) {
-  struct linger lg = {1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(fd);
+static uint64_t ms_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int write_all(int fd, const uint8_t *b, size_t n) {
-  while (n > 0) {
-    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-    if (r <= 0) return -1;
-    b += r, n -= (size_t)r;
-  }
-  return 0;
-}
-
-/* Forward both ways; scan host1 -> host2 bytes for the marker across read boundaries. */
-static void *tap_fwd(void *p) {
-  tconn *c = p;
-  tap *t = c->t;
-  uint8_t *buf = malloc(15 + 65536), *data = buf + 15;
-  CHECK(buf);
-  size_t keep = 0; /* bytes of the previous read kept in front of data (<= 15) */
-  uint64_t mine = 0;
-  int open_in[2] = {1, 1}, bad = 0;
-  while ((open_in[0] || open_in[1]) && !bad) {
-    struct pollfd pf[2] = {{open_in[0] ? c->a : -1, POLLIN, 0}, {open_in[1] ? c->b : -1, POLLIN, 0}};
-    if (poll(pf, 2, 20000) <= 0) break; /* the sessions' keepalives come every few seconds */
-    for (int x = 0; x < 2 && !bad; x++) {
-      if (!pf[x].revents) continue;
-      int from = x ? c->b : c->a, to = x ? c->a : c->b;
-      ssize_t r = recv(from, data, 65536, 0);
-      if (r < 0) bad = 1;
-      else if (r == 0) open_in[x] = 0, shutdown(to, SHUT_WR);
-      else if (write_all(to, data, (size_t)r) < 0) bad = 1;
-      if (r <= 0 || x) continue;
-      if (memmem(data - keep, keep + (size_t)r, MARK, 16)) atomic_store(&t->found, 1);
-      keep = r >= 15 ? 15 : (size_t)r; /* a marker split by this boundary is found next time */
-      memmove(data - keep, data + r - keep, keep);
-      atomic_fetch_add(&t->fwd, (uint64_t)r);
-      mine += (uint64_t)r;
-      int no = 0;
-      if (t->drop_after && mine > t->drop_after && atomic_compare_exchange_strong(&t->dropped, &no, 1)) bad = 2;
-    }
-  }
-  if (bad) reset_close(c->a), reset_close(c->b);
-  else close(c->a), close(c->b);
-  free(buf);
-  free(c);
-  atomic_fetch_sub(&t->live, 1);
-  return NULL;
-}
-
-static void *tap_accept(void *p) {
-  tap *t = p;
-  for (int k = 0; k < t->n; k++) {
-    tconn *c = malloc(sizeof *c);
-    CHECK(c);
-    c->t = t;
-    c->a = accept(t->lfd, NULL, NULL);
-    CHECK(c->a >= 0);
-    c->b = raw_connect("127.0.0.1", t->target);
-    struct timeval tv = {0, 0}; /* raw_connect's receive timeout: poll bounds the wait here */
-    setsockopt(c->b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    pthread_t th;
-    atomic_fetch_add(&t->live, 1);
-    CHECK(pthread_create(&th, NULL, tap_fwd, c) == 0);
-    pthread_detach(th);
-  }
-  return NULL;
-}
-
-static void tap_start(tap *t, int target, int n, uint64_t drop_after) {
-  memset(t, 0, sizeof *t);
-  t->target = target, t->n = n, t->drop_after = drop_after;
-  t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t al = sizeof a;
-  CHECK(bind(t->lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(t->lfd, 64) == 0);
-  CHECK(getsockname(t->lfd, (struct sockaddr *)&a, &al) == 0);
-  t->port = ntohs(a.sin_port);
-  CHECK(pthread_create(&t->acc, NULL, tap_accept, t) == 0);
-}
-
-static void tap_stop(tap *t) { /* once both sessions are gone every forwarder ends */
-  pthread_join(t->acc, NULL);
-  for (time_t t0 = time(NULL); atomic_load(&t->live) > 0; nap()) CHECK(time(NULL) - t0 < 10);
-  close(t->lfd);
-}
+#define MARK_FILE (2u << 20) /* bytes of the marker file */
 
 /* ---- the three parties ---- */
 
-typedef struct three { void *tx, *rx, *relay; int port1, port2; tap tap; } three;
+typedef struct three {
+  void *tx, *rx, *relay;
+  int port1, port2;
+  int32_t timeout_ms; /* sessions and relay; 0: xfer.h's 8000 */
+  tap tap;
+} three;
 
 static uint64_t rstat(void *r, int i) {
   uint64_t c[ESCP_R_COUNT];
@@ -138,6 +47,9 @@ static escp_event next_event(void *h, int secs) {
 static void three_listen(three *z, const cfg *c, const uint8_t *key, const uint8_t *sid, const char *dir) {
   z->rx = new_session(ESCP_ROLE_RECEIVER, c, key, sid);
   z->tx = new_session(ESCP_ROLE_SENDER, c, key, sid);
+  if (!z->timeout_ms) z->timeout_ms = 8000;
+  CHECK_EQ(escp_param_set(z->rx, ESCP_P_TIMEOUT_MS, z->timeout_ms), ESCP_OK);
+  CHECK_EQ(escp_param_set(z->tx, ESCP_P_TIMEOUT_MS, z->timeout_ms), ESCP_OK);
   CHECK_EQ(escp_param_set(z->tx, ESCP_P_HELLO_ON_ACCEPT, 1), ESCP_OK);
   z->port2 = escp_listen(z->rx, "127.0.0.1", 0, 1);
   z->port1 = escp_listen(z->tx, "127.0.0.1", 0, 1);
@@ -155,7 +67,7 @@ static void three_relay(three *z, const cfg *c, int tapped, uint64_t drop_after)
     tap_start(&z->tap, z->port2, c->threads + 1, drop_after);
     to = z->tap.port;
   }
-  z->relay = escp_relay_new(8000);
+  z->relay = escp_relay_new(z->timeout_ms);
   CHECK(z->relay);
   int rc = escp_relay_connect(z->relay, "127.0.0.1", z->port1, "127.0.0.1", to, c->threads + 1);
   CHECK_EQ(rc, ESCP_OK);
@@ -225,7 +137,7 @@ static void transfer(const cfg *c, int tapped) {
   tfile *f = calloc(MAXF, sizeof *f);
   CHECK(f);
   int n = files(c, dir, f);
-  three z;
+  three z = {0};
   three_listen(&z, c, key, sid, dir);
   three_relay(&z, c, tapped, 0);
   ctl_exchange(z.tx, z.rx);
@@ -295,7 +207,7 @@ static void strangers(void) {
   keys(key, sid);
   char dir[] = "/tmp/escp_test_three_XXXXXX";
   CHECK(mkdtemp(dir));
-  three z;
+  three z = {0};
   three_listen(&z, &c, key, sid, dir);
   int held[T + 1], ids = 0;
   for (int k = 0; k <= T; k++) { /* from 127.0.0.2: one HELLO per id, every id claimed */
@@ -344,12 +256,10 @@ static escp_event failure(void *h) {
 }
 
 static void stop_fast(void *h) {
-  struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
+  uint64_t t0 = ms_now();
   CHECK_EQ(escp_session_stop(h), ESCP_OK);
   CHECK_EQ(escp_session_join(h), ESCP_OK);
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  CHECK((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1000);
+  CHECK(ms_now() - t0 < 1000);
   escp_session_free(h);
 }
 
@@ -361,7 +271,7 @@ static void dropped_pair(void) {
   keys(key, sid);
   char dir[] = "/tmp/escp_test_three_XXXXXX";
   CHECK(mkdtemp(dir));
-  three z;
+  three z = {0};
   three_listen(&z, &c, key, sid, dir);
   three_relay(&z, &c, 1, 8u << 20); /* the tap resets the first data connection past 8 MiB */
   static const int64_t meta[ESCP_META_COUNT] = {0644, 0, 0, 0, 0};
@@ -390,7 +300,7 @@ static void same_source_wait(void) {
   keys(key, sid);
   char dir[] = "/tmp/escp_test_three_XXXXXX";
   CHECK(mkdtemp(dir));
-  three z;
+  three z = {0};
   three_listen(&z, &c, key, sid, dir);
   int stranger = dial_from("127.0.0.1", z.port1);
   CHECK_EQ(fake_challenge(stranger, T + 1), 0);
@@ -408,6 +318,45 @@ static void same_source_wait(void) {
   escp_event ev = next_event(z.tx, 10);
   CHECK_EQ(ev.type, ESCP_EV_DRAINED); /* BYE on every data stream... */
   CHECK_EQ(next_event(z.rx, 10).type, ESCP_EV_DRAINED); /* ...received on every one */
+  stop_fast(z.tx);
+  stop_fast(z.rx);
+  relay_end(&z, T + 1);
+  CHECK(rmdir(dir) == 0);
+}
+
+/* Idle but alive across the relay: timeout 1 s everywhere, nothing to send for 2.5 s but
+ * the sessions' keepalives (KEEPALIVE frames on data streams, control messages every
+ * 300 ms as TS sends them): no FATAL, no STREAM_DOWN; then it ends cleanly. */
+static void idle_alive(void) {
+  fprintf(stderr, "-- idle relayed session, T = 4, timeout 1 s: stays up 2.5 s\n");
+  enum { T = 4 };
+  cfg c = {"idle", "127.0.0.1", T, 0, 1, 0, 1, 0, 0, 0, 1};
+  uint8_t key[32], sid[16], buf[64];
+  keys(key, sid);
+  char dir[] = "/tmp/escp_test_three_XXXXXX";
+  CHECK(mkdtemp(dir));
+  three z = {0};
+  z.timeout_ms = 1000;
+  three_listen(&z, &c, key, sid, dir);
+  three_relay(&z, &c, 0, 0);
+  escp_event ev;
+  for (uint64_t t0 = ms_now(), ka = 0; ms_now() - t0 < 2500; nap()) {
+    if (ms_now() - ka >= 300) { /* a control keepalive each 300 ms, both ways, as TS does */
+      CHECK_EQ(escp_ctl_send(z.tx, (const uint8_t *)"ka", 2), ESCP_OK);
+      CHECK_EQ(escp_ctl_send(z.rx, (const uint8_t *)"ka", 2), ESCP_OK);
+      ka = ms_now();
+    }
+    while (escp_ctl_recv(z.tx, buf, sizeof buf) > 0 || escp_ctl_recv(z.rx, buf, sizeof buf) > 0) {
+    }
+    CHECK_EQ(escp_event_poll(z.tx, &ev, 1), 0);
+    CHECK_EQ(escp_event_poll(z.rx, &ev, 1), 0);
+  }
+  uint64_t sr[ESCP_S_COUNT];
+  CHECK_EQ(escp_stats_read(z.rx, sr, ESCP_S_COUNT), ESCP_S_COUNT);
+  CHECK(sr[ESCP_S_BYTES_WIRE] >= T * 5 * 32); /* KEEPALIVE frames (32 B) every 333 ms each */
+  CHECK_EQ(escp_tx_finish(z.tx), ESCP_OK);
+  CHECK_EQ(next_event(z.tx, 5).type, ESCP_EV_DRAINED);
+  CHECK_EQ(next_event(z.rx, 5).type, ESCP_EV_DRAINED);
   stop_fast(z.tx);
   stop_fast(z.rx);
   relay_end(&z, T + 1);
@@ -457,6 +406,7 @@ int main(void) {
   tap_self_check();
   strangers();
   dropped_pair();
+  idle_alive();
   same_source_wait();
   fprintf(stderr, "test_three: OK\n");
   return 0;
