@@ -1,14 +1,30 @@
 /* escp.h — the one C contract between the TypeScript control plane and libescp.so.
  *
- * Lifecycle of a session handle (either role may listen or connect; roles say who
- * sends file data, not who started the session — pull and -3 reuse this unchanged):
+ * Lifecycle of a session handle. The role says who sends file data (ESCP_ROLE_SENDER reads
+ * files and sends DATA, ESCP_ROLE_RECEIVER writes them); it is independent of who listens
+ * and who connects, and of which end of a connection issues the challenge:
+ *   push:   the remote receiver listens, the local sender connects;
+ *   pull:   the remote sender listens, the local receiver connects;
+ *   -3 --direct: host2 (receiver) listens, host1 (sender) connects to it;
+ *   -3 relay: both listen — host2 (receiver) challenges as usual, host1 (sender) sets
+ *           ESCP_P_HELLO_ON_ACCEPT = 1 — and the local escp_relay_* splicer (below) connects
+ *           T+1 connections to each and joins them pairwise.
  *   1. h = escp_session_new(ESCP_ROLE_SENDER | ESCP_ROLE_RECEIVER)
  *   2. escp_param_set(h, ESCP_P_*, value) ...          (bounds: escp_param_bounds)
  *   3. escp_session_key_set(h, key32, sid16)            (key made by the sender, carried over SSH;
  *                                                   wiped once all streams are up, see below)
- *   4. port = escp_listen(h, addr, start, count)  on one side,
+ *   4. port = escp_listen(h, addr, start, count)  on one side (or both, relayed),
  *      escp_connect(h, addr, port)                on the other (blocking: T+1 sockets,
  *                                                   authenticated hello + hello-ack each)
+ *      On each connection the challenger sends a 16-byte challenge and the other end answers
+ *      with HELLO for a stream id it picks; the challenger checks it and sends HELLO_ACK. A
+ *      listener challenges (default) or, with ESCP_P_HELLO_ON_ACCEPT = 1, answers: it then
+ *      waits for each accepted connection's challenge, sends HELLO for the lowest stream id
+ *      free for that connection's source address and installs the stream only on a valid
+ *      HELLO_ACK echoing that challenge (strangers get a HELLO, never a stream; the pending
+ *      table, per-source cap and hello deadline are the same). A connector always answers.
+ *      Either way the listener pushes ESCP_EV_STREAMS_UP once all T+1 are up; escp_connect
+ *      returning ESCP_OK means the same for the connector.
  *   5. escp_session_start(h)                      returns at once; C threads run
  *   6. TS drives: tx_file_add / tx_finish (sender), rx_file_add / rx_file_expect
  *      (receiver), ctl_send / ctl_recv, event_poll, stats_read — all from the JS thread.
@@ -75,6 +91,7 @@
 #define ESCP_P_PROFILE 12     /* 0/1: record per-stage spans for escp_prof_drain, default 0 */
 #define ESCP_P_COMPRESS 13    /* zstd level for DATA payloads, 0 = off, 1..19 (sender; the receiver just needs it non-zero to accept compressed frames) */
 #define ESCP_P_PRESERVE 14    /* receiver: 0/1, -p: exact modes (set-id bits only on what this session created) and times */
+#define ESCP_P_HELLO_ON_ACCEPT 15 /* listener: 0 = send a challenge on each accepted connection (default), 1 = answer the peer's challenge with HELLO instead (-3 relay: host1; see the lifecycle); no effect on escp_connect */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -100,7 +117,7 @@
 #define ESCP_EV_STREAM_DOWN 3 /* a stream ended without BYE (status says why) */
 #define ESCP_EV_FATAL 4       /* session-scope failure; TS must stop the session */
 #define ESCP_EV_LOG 5         /* debug text from C (only when verbose) */
-#define ESCP_EV_STREAMS_UP 6  /* listener: all T+1 streams authenticated */
+#define ESCP_EV_STREAMS_UP 6  /* listener (either role, challenging or answering): all T+1 streams authenticated */
 #define ESCP_EV_DRAINED 7     /* sender: queue empty after tx_finish and BYE sent on every stream;
                                  receiver: BYE received on every data stream */
 
@@ -136,7 +153,7 @@
 #define ESCP_KIND_DIR 2
 #define ESCP_KEY_LEN 32
 #define ESCP_SID_LEN 16
-#define ESCP_CHALLENGE_LEN 16  /* the listener's per-connection challenge, bytes (docs/protocol.md §4) */
+#define ESCP_CHALLENGE_LEN 16  /* the challenger's per-connection challenge, bytes (docs/protocol.md §4) */
 #define ESCP_DIGEST_LEN 32
 
 /* One event record, 128 bytes, layout pinned by _Static_assert in session.c and mirrored
@@ -168,9 +185,10 @@ ESCP_API void *escp_session_new(int32_t role);
 ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value);
 ESCP_API int64_t escp_param_get(void *h, int32_t param);
 /* key_set also calls escp_process_harden (best effort). The library keeps its copy of the
- * key only until every stream is up: the listener wipes it when its accept thread ends, the
- * connector when escp_connect returns (success or failure; a retry needs key_set again),
- * and escp_session_free always. Channels keep only per-connection secrets. */
+ * key only until every stream is up: a listener (challenging or answering) wipes it when its
+ * accept thread ends, the connector when escp_connect returns (success or failure; a retry
+ * needs key_set again), and escp_session_free always. Channels keep only per-connection
+ * secrets. Whoever listens, only the sender role sizes its send buffers from the RTT. */
 ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16);
 ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int32_t port_count);
 ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port);
@@ -240,7 +258,7 @@ ESCP_API uint64_t escp_prof_clock(void);
 /* ---- test hooks ---- */
 ESCP_API int32_t escp_digest_buffer(const uint8_t *buf, uint64_t len, uint32_t block_size, int32_t reverse, uint8_t *out32);
 /* Frame decoder hooks for the property suite (native/src/testhook.c; tests only, never on a
- * data path). The channel is the one of (dir, stream) on a connection whose listener sent
+ * data path). The channel is the one of (dir, stream) on a connection whose challenger sent
  * the 16-byte challenge16. seal: the frame a sending channel at `seq` would produce -> its
  * length (16 + body_len + 16), ESCP_E_TOOBIG if cap is short, ESCP_E_INVAL on bad args.
  * open: a receiving channel expecting `expect_seq` checks, authenticates and parses `len`
@@ -250,6 +268,37 @@ ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16
 /* 1 when the session's copy of the session key is all zero (wiped), 0 if not, ESCP_E_INVAL. */
 ESCP_API int32_t escp_test_key_wiped(void *h);
 ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
+
+/* ---- relay: the local splicer of a relayed third-party transfer (-3; relay.c) ----
+ * Both remote hosts listen (host2: the data receiver, challenging as usual; host1: the data
+ * sender with ESCP_P_HELLO_ON_ACCEPT = 1); this process opens nconns = T+1 TCP connections
+ * to each and copies bytes both ways between connection k to host1 and connection k to
+ * host2, never looking at them (no key; it sees only challenges, sealed HELLOs and
+ * ciphertext). A FIN from one side becomes shutdown(SHUT_WR) on the other once everything
+ * before it is delivered; an error or reset on either side, or stop, resets both. Sockets
+ * get SO_KEEPALIVE and TCP_USER_TIMEOUT from the timeout. C threads only; no exit().
+ *   1. r = escp_relay_new(timeout_ms)            (1000..86400000 ms, else NULL)
+ *   2. escp_relay_connect(r, addr1, port1, addr2, port2, nconns)   blocks <= timeout: all
+ *      2 x nconns connected (ESCP_OK), or none kept (E_CONNECT, E_TIMEOUT, E_ABORTED by stop)
+ *   3. escp_relay_start(r)                       returns at once; one thread per pair
+ *   4. escp_relay_stats_read(r, ...)             poll: pairs end by themselves when both
+ *      sessions have closed (DONE) or on an error (FAILED; escp_relay_last_error says why)
+ *   5. escp_relay_stop(r) (at once; resets pairs still running) -> escp_relay_join(r)
+ *      (blocks; needs stop unless no pair is running) -> escp_relay_free(r) (NULL: no-op) */
+#define ESCP_R_BYTES_12 0     /* bytes forwarded host1 -> host2 */
+#define ESCP_R_BYTES_21 1     /* bytes forwarded host2 -> host1 */
+#define ESCP_R_PAIRS_UP 2     /* pairs being spliced now */
+#define ESCP_R_PAIRS_DONE 3   /* pairs that ended with a FIN each way, all bytes delivered */
+#define ESCP_R_PAIRS_FAILED 4 /* pairs that ended by an error, a reset or stop: both sides reset */
+#define ESCP_R_COUNT 8
+ESCP_API void *escp_relay_new(int32_t timeout_ms);
+ESCP_API int32_t escp_relay_connect(void *r, const char *addr1, int32_t port1, const char *addr2, int32_t port2, int32_t nconns);
+ESCP_API int32_t escp_relay_start(void *r);
+ESCP_API int32_t escp_relay_stop(void *r);
+ESCP_API int32_t escp_relay_join(void *r);
+ESCP_API void escp_relay_free(void *r);
+ESCP_API int32_t escp_relay_stats_read(void *r, uint64_t *out, int32_t n);
+ESCP_API int32_t escp_relay_last_error(void *r, char *buf, int32_t len);
 
 /* ---- streaming zstd codec for DATA payloads (native/src/zc.c; zc.h has the full rules) ----
  * One compressor per sending stream, one decompressor per receiving stream, blocks in stream

@@ -5,7 +5,10 @@
  * answered with HELLO_ACK and installs the stream; when all T+1 streams are up the listener
  * closes, the session key is wiped and ESCP_EV_STREAMS_UP is pushed. The pending table is
  * bounded and fair (net.h): a flood, from one source or many, evicts the oldest pending
- * connections instead of refusing new ones, so strangers cannot lock the real peer out. */
+ * connections instead of refusing new ones, so strangers cannot lock the real peer out.
+ * With ESCP_P_HELLO_ON_ACCEPT the listener answers challenges instead (answer.c): the
+ * accept loop, table, caps and deadlines here are the same. Either way the data role
+ * (sender/receiver) is independent of listening. */
 #define _GNU_SOURCE /* O_DIRECT, accept4 */
 #include "net.h"
 #include <errno.h>
@@ -19,21 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct pend {
-  int fd;
-  uint64_t deadline;  /* ms, CLOCK_MONOTONIC: the full HELLO must be here by then */
-  uint64_t order;     /* accept sequence number: lower = older */
-  uint8_t src[16];    /* source address, IPv4 as v4-mapped IPv6 */
-  uint32_t got;       /* HELLO bytes read so far */
-  uint8_t challenge[ESCP_CHALLENGE];
-  uint8_t buf[ESCP_HELLO_WIRE];
-} pend;
-
-typedef struct ptable {
-  pend p[ESCP_MAX_PENDING];
-  int n;
-  uint64_t next_order;
-} ptable;
+typedef escp_pend pend;
+typedef escp_ptable ptable;
 
 /* Try to bind+listen one address on ports [start, start+count). Returns fd or -errno. */
 static int bind_range(escp_session *s, const struct addrinfo *ai, int start, int count, int *port) {
@@ -135,10 +125,19 @@ ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int3
 /* ---- accept thread ---- */
 
 /* Counted before the close, so a peer that sees EOF also sees the count. */
-static void pend_close(escp_session *s, ptable *t, int k) {
+void escp__pend_close(escp_session *s, ptable *t, int k) {
   escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
   close(t->p[k].fd);
   t->p[k] = t->p[--t->n];
+}
+
+void escp__stream_install(escp_session *s, int fd, int i) {
+  escp__set_nonblock(fd, 0); /* stream threads block (bounded by SO_SNDTIMEO/SO_RCVTIMEO) */
+  escp__sock_post(s, fd, i);
+  pthread_mutex_lock(&s->mu);
+  s->st[i].fd = fd;
+  pthread_mutex_unlock(&s->mu);
+  escp__stat_add(s, ESCP_S_STREAMS_UP, 1);
 }
 
 /* A full HELLO is in p->buf. Cheap header checks first; only then derive this connection's
@@ -159,11 +158,7 @@ static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
     escp__chan_pair_free(s, i); /* this connection's keys die with it; the slot stays free */
     return rc;
   }
-  escp__sock_post(s, p->fd, i);
-  pthread_mutex_lock(&s->mu);
-  s->st[i].fd = p->fd;
-  pthread_mutex_unlock(&s->mu);
-  escp__stat_add(s, ESCP_S_STREAMS_UP, 1);
+  escp__stream_install(s, p->fd, i);
   return ESCP_OK;
 }
 
@@ -203,18 +198,21 @@ static void make_room(escp_session *s, ptable *t, const uint8_t src[16]) {
     same++;
     if (oldest_same < 0 || t->p[k].order < t->p[oldest_same].order) oldest_same = k;
   }
-  if (same >= ESCP_PENDING_PER_SOURCE(s->nstreams)) pend_close(s, t, oldest_same);
-  else if (t->n >= ESCP_MAX_PENDING) pend_close(s, t, oldest);
+  if (same >= ESCP_PENDING_PER_SOURCE(s->nstreams)) escp__pend_close(s, t, oldest_same);
+  else if (t->n >= ESCP_MAX_PENDING) escp__pend_close(s, t, oldest);
 }
 
-/* Give a new connection a slot and its fresh challenge (16 bytes into an empty send buffer:
- * one non-blocking send suffices). */
+/* Give a new connection a slot and, as a challenger, its fresh challenge (16 bytes into an
+ * empty send buffer: one non-blocking send suffices). An answerer waits for the peer's. */
 static void admit(escp_session *s, ptable *t, int fd, const uint8_t src[16]) {
   make_room(s, t, src);
   pend *p = &t->p[t->n];
   memset(p, 0, sizeof *p);
-  if (getrandom(p->challenge, sizeof p->challenge, 0) != (ssize_t)sizeof p->challenge ||
-      send(fd, p->challenge, sizeof p->challenge, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof p->challenge) {
+  p->state = s->param[ESCP_P_HELLO_ON_ACCEPT] ? ESCP_PD_CHALLENGE : ESCP_PD_HELLO;
+  p->stream = -1;
+  if (p->state == ESCP_PD_HELLO &&
+      (getrandom(p->challenge, sizeof p->challenge, 0) != (ssize_t)sizeof p->challenge ||
+       send(fd, p->challenge, sizeof p->challenge, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof p->challenge)) {
     escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
     close(fd);
     return;
@@ -268,15 +266,17 @@ static int accept_round(escp_session *s, ptable *t) {
   int n = poll(pf, (nfds_t)t->n + 2, wake > now ? (int)(wake - now) : 0);
   if (pf[0].revents || escp__stopping(s)) return -1;
   now = escp__now_ms();
+  int answer = (int)s->param[ESCP_P_HELLO_ON_ACCEPT];
   for (int k = t->n - 1; n > 0 && k >= 0; k--) { /* backwards: removal moves the last */
-    int r = pf[k + 2].revents ? pend_read(s, &t->p[k]) : 0;
+    int r = !pf[k + 2].revents ? 0 : answer ? escp__answer_read(s, t, &t->p[k]) : pend_read(s, &t->p[k]);
     if (r == 1) t->p[k] = t->p[--t->n]; /* fd now owned by the stream */
-    else if (r < 0) pend_close(s, t, k);
+    else if (r < 0) escp__pend_close(s, t, k);
   }
   for (int k = t->n - 1; k >= 0; k--)
-    if (t->p[k].deadline <= now) pend_close(s, t, k);
+    if (t->p[k].deadline <= now) escp__pend_close(s, t, k);
   if (streams_all_up(s)) return 1;
   if (n > 0 && pf[1].revents) accept_new(s, t);
+  if (answer) escp__answer_assign(s, t); /* ids freed by the drops and evictions above */
   return 0;
 }
 
@@ -287,7 +287,7 @@ void *escp__accept_thread(void *arg) {
   if (!t) escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, 0, 0, "listener: pending table");
   while (t && (r = accept_round(s, t)) == 0) {
   }
-  while (t && t->n > 0) pend_close(s, t, t->n - 1);
+  while (t && t->n > 0) escp__pend_close(s, t, t->n - 1);
   free(t);
   /* Every stream holds its own connection keys now (or the listen is over): the session
    * key is not needed any more. Wiped before STREAMS_UP so an observer of it sees it gone. */
@@ -298,6 +298,7 @@ void *escp__accept_thread(void *arg) {
   if (r == 1) s->streams_up = 1;
   pthread_mutex_unlock(&s->mu);
   if (r == 1) {
+    escp__size_send_buffers(s); /* a listening sender sizes them as a connecting one does */
     escp__event_simple(s, ESCP_EV_STREAMS_UP, ESCP_OK, 0, 0, 0, NULL);
     escp__launch(s);
   }

@@ -1,7 +1,8 @@
 /* crypto.h — AEAD (OpenSSL 3 EVP AES-128-GCM, in place) and key derivation (HKDF-SHA256).
  * Keys (protocol v2): the 32-byte session key is made on the sender and only ever crosses
- * the SSH channel. Each TCP connection starts with a fresh 16-byte challenge from the
- * listener; every (connection, direction) gets a 32-byte channel secret bound to it
+ * the SSH channel. Each TCP connection starts with a fresh 16-byte challenge from its
+ * challenger (a listener); every (connection, direction) gets a 32-byte channel secret
+ * bound to it
  *   cs = HKDF-SHA256(ikm = session_key, salt = session_id || challenge,
  *                    info = "escp/2 " + ("s2r"|"r2s") + " stream " + dec(stream))
  * and every epoch of that channel a 16-byte AES key
@@ -25,7 +26,7 @@
 typedef struct escp_aead escp_aead; /* owns one EVP_CIPHER_CTX */
 
 #define ESCP_CHAN_SECRET 32 /* bytes of a per-connection channel secret */
-#define ESCP_CHALLENGE 16   /* bytes of the listener's per-connection challenge */
+#define ESCP_CHALLENGE 16   /* bytes of the challenger's per-connection challenge */
 
 int escp_kdf_chan_secret(const uint8_t session_key[32], const uint8_t session_id[16],
                          const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint32_t stream,

@@ -15,8 +15,8 @@
 #include "crypto.h"
 
 #define ESCP_FRAME_HDR 16
-#define ESCP_FT_HELLO 1      /* connector -> listener, seq 0: hello body */
-#define ESCP_FT_HELLO_ACK 2  /* listener -> connector, seq 0: hello body echoed with its stream */
+#define ESCP_FT_HELLO 1      /* answerer -> challenger (connector -> listener unless the listener answers), seq 0 */
+#define ESCP_FT_HELLO_ACK 2  /* challenger -> answerer, seq 0: hello body echoed with its stream */
 #define ESCP_FT_DATA 3       /* sender -> receiver: data sub-header + payload */
 #define ESCP_FT_CTL 4        /* either way on stream 0: a control message (FlatBuffer) */
 #define ESCP_FT_BYE 5        /* end of a stream: empty body */
@@ -25,7 +25,7 @@
 
 #define ESCP_DATA_SUBHDR 24  /* u64 fino | u64 offset | u32 payload_len | u32 flags(0) */
 /* u32 magic "ESCP" | u16 version | u16 stream | u16 streams | u16 role_of_sender_of_hello |
- * u32 reserved(0) | sid[16] | challenge[16] (the listener's challenge of this connection) */
+ * u32 reserved(0) | sid[16] | challenge[16] (the challenger's challenge of this connection) */
 #define ESCP_HELLO_LEN 48
 #define ESCP_HELLO_MAGIC 0x50435345u /* "ESCP" little-endian */
 
@@ -52,7 +52,7 @@ typedef struct escp_chan {
   escp_aead *aead;
 } escp_chan;
 
-/* Derive the channel of (dir, stream) on the connection whose listener sent `challenge`. */
+/* Derive the channel of (dir, stream) on the connection whose challenger sent `challenge`. */
 int escp_chan_init(escp_chan *c, const uint8_t session_key[32], const uint8_t session_id[16],
                    const uint8_t challenge[ESCP_CHALLENGE], uint32_t dir, uint16_t stream, int encrypt);
 void escp_chan_free(escp_chan *c);

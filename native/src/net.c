@@ -97,20 +97,15 @@ void escp__sock_pre(escp_session *s, int fd) {
   }
 }
 
-/* Liveness options, all derived from timeout_ms (1000..86400000):
+/* TCP-level liveness, all derived from tmo (ms, 1000..86400000):
  *  - TCP_USER_TIMEOUT: unacknowledged data older than the timeout kills the connection;
  *  - SO_KEEPALIVE: idle timeout/3 (>= 1 s), then 3 probes timeout/9 (>= 1 s) apart, so a
  *    vanished host or a dead path is noticed within about 2/3 of the timeout even when
- *    nothing is being sent (the kernel of a frozen peer still answers: see SO_RCVTIMEO);
- *  - SO_SNDTIMEO: a send that moves no byte for the whole timeout fails with EAGAIN (a
- *    peer that stopped reading), so no thread blocks forever in send();
- *  - SO_RCVTIMEO: a recv that gets no byte for the whole timeout fails with EAGAIN. Peers
- *    send a KEEPALIVE frame (data streams) or a control keepalive (stream 0) every
- *    timeout/3 when idle, so this only fires when the peer is gone or frozen. */
-static void sock_liveness(escp_session *s, int fd, int idx) {
-  unsigned int tmo = (unsigned int)s->param[ESCP_P_TIMEOUT_MS]; /* ms, <= 86400000 */
-  if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo) < 0)
-    escp__log(s, "stream %d: TCP_USER_TIMEOUT: %s", idx, strerror(errno));
+ *    nothing is being sent (the kernel of a frozen peer still answers: see SO_RCVTIMEO).
+ * Shared with the relay (relay.c). Returns 0 or the errno of the first option refused. */
+int escp__tcp_liveness(int fd, unsigned int tmo) {
+  int err = 0;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo) < 0) err = errno;
   int one = 1, cnt = 3;
   int idle = (int)(tmo / 3000) > 0 ? (int)(tmo / 3000) : 1;   /* s, <= 28800 */
   int intvl = (int)(tmo / 9000) > 0 ? (int)(tmo / 9000) : 1;  /* s */
@@ -118,7 +113,20 @@ static void sock_liveness(escp_session *s, int fd, int idx) {
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0)
-    escp__log(s, "stream %d: TCP keepalive: %s", idx, strerror(errno));
+    err = err ? err : errno;
+  return err;
+}
+
+/* Liveness of a stream socket: escp__tcp_liveness, plus
+ *  - SO_SNDTIMEO: a send that moves no byte for the whole timeout fails with EAGAIN (a
+ *    peer that stopped reading), so no thread blocks forever in send();
+ *  - SO_RCVTIMEO: a recv that gets no byte for the whole timeout fails with EAGAIN. Peers
+ *    send a KEEPALIVE frame (data streams) or a control keepalive (stream 0) every
+ *    timeout/3 when idle, so this only fires when the peer is gone or frozen. */
+static void sock_liveness(escp_session *s, int fd, int idx) {
+  unsigned int tmo = (unsigned int)s->param[ESCP_P_TIMEOUT_MS]; /* ms, <= 86400000 */
+  int err = escp__tcp_liveness(fd, tmo);
+  if (err) escp__log(s, "stream %d: TCP_USER_TIMEOUT/keepalive: %s", idx, strerror(err));
   struct timeval tv = {(time_t)(tmo / 1000), (suseconds_t)(tmo % 1000) * 1000};
   if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
       setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
@@ -345,7 +353,7 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
   return ESCP_OK;
 }
 
-/* Sender, after the handshakes: on a long path (RTT >= ESCP_BDP_MIN_RTT_US) size each data
+/* Sender, once all streams are up (connector or listener alike): on a long path (RTT >= ESCP_BDP_MIN_RTT_US) size each data
  * stream's send buffer from the bandwidth-delay product instead of leaving it to autotuning,
  * whose ceiling (net.ipv4.tcp_wmem, often 4 MiB) caps a stream at ceiling / RTT (≈ 80 MB/s
  * at 50 ms). Target: the streams together keep ESCP_BDP_RATE bytes/s in flight with 2x
@@ -355,7 +363,7 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
 #define ESCP_BDP_MIN_RTT_US 2000
 #define ESCP_BDP_RATE 1250000000.0 /* 10 Gbit/s in bytes/s */
 #define ESCP_BDP_MAX (256 << 20)
-static void size_send_buffers(escp_session *s) {
+void escp__size_send_buffers(escp_session *s) {
   if (s->param[ESCP_P_SOCK_BUF] > 0 || s->role != ESCP_ROLE_SENDER) return;
   struct tcp_info ti;
   socklen_t len = sizeof ti;
@@ -429,6 +437,6 @@ ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
   pthread_mutex_unlock(&s->mu);
   atomic_store(&s->stats[ESCP_S_STREAMS_UP], (uint64_t)s->nstreams);
   escp__log(s, "connected %d streams to %s:%d", s->nstreams, addr, (int)port);
-  size_send_buffers(s);
+  escp__size_send_buffers(s);
   return ESCP_OK;
 }

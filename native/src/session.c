@@ -69,6 +69,7 @@ static const struct {
     {ESCP_P_PROFILE, 0, 1, 0},
     {ESCP_P_COMPRESS, 0, 19, 0},                   /* zstd level, 0 = off */
     {ESCP_P_PRESERVE, 0, 1, 0},
+    {ESCP_P_HELLO_ON_ACCEPT, 0, 1, 0},
 };
 
 static int bounds_find(int32_t param) {

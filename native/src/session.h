@@ -32,7 +32,7 @@
 #include "prof.h"
 #include "ring.h"
 
-#define ESCP_P_MAX ESCP_P_PRESERVE      /* highest parameter id */
+#define ESCP_P_MAX ESCP_P_HELLO_ON_ACCEPT /* highest parameter id */
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
@@ -142,6 +142,10 @@ int escp__hello_open(escp_session *s, int i, uint8_t type, const uint8_t challen
                      uint8_t in[ESCP_HELLO_WIRE]);
 void escp__sock_pre(escp_session *s, int fd);            /* before connect/listen */
 void escp__sock_post(escp_session *s, int fd, int idx);  /* once a stream is up */
+/* SO_KEEPALIVE + TCP_USER_TIMEOUT from tmo ms (net.c; also the relay's): 0 or an errno. */
+int escp__tcp_liveness(int fd, unsigned int tmo);
+/* Sender role, all streams up (whoever listened): size data send buffers from the RTT. */
+void escp__size_send_buffers(escp_session *s);
 int escp__set_nonblock(int fd, int on);
 /* send all bytes (MSG_NOSIGNAL, EINTR retried): 0 or -errno; -EAGAIN = no byte moved for
  * a whole SO_SNDTIMEO (the peer stopped reading). */

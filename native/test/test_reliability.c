@@ -6,7 +6,7 @@
  *  - a frozen peer (raw socket: hello, then silence) → FATAL E_TIMEOUT within the timeout,
  *    on the send side ("send stalled", stream 0 silent) and on the receive side;
  *  - keepalives keep an idle session (T = 8, one small file, slow receiver) alive past
- *    2x the timeout;
+ *    2x the timeout, with the receiver or the sender listening;
  *  - open fds stay bounded while 1,000 files wait for their expect; no per-file memory;
  *  - fault injection (linked against the -DESCP_FAULT_INJECTION objects): the Nth pwrite
  *    fails with ENOSPC for exactly one file, the Nth pread with EIO, the Nth send drops
@@ -91,17 +91,17 @@ static void *connect_thread(void *p) {
   return NULL;
 }
 
-/* A started receiver (listening) and sender (connected) pair. */
-static void pair_up(void *rx, void *tx) {
-  int port = escp_listen(rx, "127.0.0.1", 0, 1);
+/* A started pair: lis listens, con connects (roles are the sessions' own). */
+static void pair_up(void *lis, void *con) {
+  int port = escp_listen(lis, "127.0.0.1", 0, 1);
   CHECK(port > 0);
-  CHECK_EQ(escp_session_start(rx), ESCP_OK);
-  conn_arg a = {tx, port, 0};
+  CHECK_EQ(escp_session_start(lis), ESCP_OK);
+  conn_arg a = {con, port, 0};
   pthread_t th;
   CHECK(pthread_create(&th, NULL, connect_thread, &a) == 0);
   pthread_join(th, NULL);
   CHECK_EQ(a.rc, ESCP_OK);
-  CHECK_EQ(escp_session_start(tx), ESCP_OK);
+  CHECK_EQ(escp_session_start(con), ESCP_OK);
 }
 
 static int next_event(void *h, escp_event *ev, uint64_t wait_ms) {
@@ -335,14 +335,16 @@ static void frozen_sender(void) {
 
 /* ---- an idle but alive session outlives 2x the timeout ---- */
 
-static void idle_alive(void) {
-  fprintf(stderr, "-- idle session, T = 8, timeout 1 s, slow receiver: stays up 2.5 s\n");
+static void idle_alive(int sender_listens) {
+  fprintf(stderr, "-- idle session, T = 8, timeout 1 s, slow receiver: stays up 2.5 s (%s listens)\n",
+          sender_listens ? "sender" : "receiver");
   char src[128], out[128];
   snprintf(src, sizeof src, "%s/idle", dir);
   snprintf(out, sizeof out, "idle.out");
   write_file(src, 5000, 3);
   void *rx = new_session(ESCP_ROLE_RECEIVER, 8, 1000, 0), *tx = new_session(ESCP_ROLE_SENDER, 8, 1000, 0);
-  pair_up(rx, tx);
+  if (sender_listens) pair_up(tx, rx);
+  else pair_up(rx, tx);
   CHECK_EQ(escp_rx_file_add(rx, 1, out, 5000, meta644), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(tx, 1, src, 5000), ESCP_OK);
   escp_event ev, done = {0};
@@ -356,7 +358,7 @@ static void idle_alive(void) {
     }
     while (escp_ctl_recv(tx, buf, sizeof buf) > 0 || escp_ctl_recv(rx, buf, sizeof buf) > 0) {
     }
-    if (escp_event_poll(tx, &ev, 1) == 1) {
+    if (escp_event_poll(tx, &ev, 1) == 1 && ev.type != ESCP_EV_STREAMS_UP) {
       CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
       done = ev;
     }
@@ -545,7 +547,8 @@ int main(void) {
   bounded();
   frozen_receiver();
   frozen_sender();
-  idle_alive();
+  idle_alive(0);
+  idle_alive(1);
   CHECK(rmdir(dir) == 0);
   fprintf(stderr, "test_reliability: OK (%.1f s)\n", (double)(now_ms() - t0) / 1000);
   return 0;

@@ -42,6 +42,14 @@ export const symbols = {
   escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_test_key_wiped: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_test_events_fill: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_relay_new: { args: [FFIType.i32], returns: FFIType.ptr },
+  escp_relay_connect: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  escp_relay_start: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_relay_stop: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_relay_join: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_relay_free: { args: [FFIType.ptr], returns: FFIType.void },
+  escp_relay_stats_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_relay_last_error: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_zc_new: { args: [FFIType.i32], returns: FFIType.ptr },
   escp_zc_new_rx: { args: [], returns: FFIType.ptr },
   escp_zc_free: { args: [FFIType.ptr], returns: FFIType.void },
@@ -97,6 +105,7 @@ export const ESCP_P_VERBOSE = 11;
 export const ESCP_P_PROFILE = 12;
 export const ESCP_P_COMPRESS = 13;
 export const ESCP_P_PRESERVE = 14;
+export const ESCP_P_HELLO_ON_ACCEPT = 15;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -145,6 +154,12 @@ export const ESCP_KEY_LEN = 32;
 export const ESCP_SID_LEN = 16;
 export const ESCP_CHALLENGE_LEN = 16;
 export const ESCP_DIGEST_LEN = 32;
+export const ESCP_R_BYTES_12 = 0;
+export const ESCP_R_BYTES_21 = 1;
+export const ESCP_R_PAIRS_UP = 2;
+export const ESCP_R_PAIRS_DONE = 3;
+export const ESCP_R_PAIRS_FAILED = 4;
+export const ESCP_R_COUNT = 8;
 
 // escp_event layout as the C compiler lays it out (pinned by _Static_assert in session.c).
 export const EVENT_SIZE = 128;
