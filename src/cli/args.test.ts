@@ -100,11 +100,11 @@ describe("tokenizeArgv", () => {
     expect(tokenizeArgv(["--blocksize", "64m"]).values.blocksize).toBe(64 * 1024 * 1024);
   });
 
-  test("ignored scp flags produce warnings", () => {
+  test("ignored scp flags produce warnings; -3 is a real flag", () => {
     const p = tokenizeArgv(["-3", "-sOTR", "a", "h:"]);
-    expect(p.warnings).toHaveLength(5);
-    expect(p.warnings[0]).toContain("third-party copy");
-    expect(p.warnings[0]).toContain("not implemented yet");
+    expect(p.warnings).toHaveLength(4);
+    expect(p.warnings[3]).toContain("-R ignored");
+    expect(p.values.thirdParty).toBe(true);
     expect(p.positionals).toEqual(["a", "h:"]);
   });
 });
@@ -159,10 +159,12 @@ describe("splitPositionals", () => {
     expect(splitPositionals(["u@h:x", "u@h:/y/*.h5", "d"], false)).toEqual({ sources: [], remote: { host: "h", user: "u", paths: ["x", "/y/*.h5"] }, dest: { path: "d" } });
     expect(splitPositionals(["scp://h:2222/~/x", "."], false).remote).toEqual({ host: "h", port: 2222, paths: ["~/x"] });
   });
-  test("mixed, several hosts, and remote to remote are refused", () => {
+  test("remote to remote is a third-party copy", () => {
+    expect(splitPositionals(["h:x", "g:d"], false)).toEqual({ sources: [], remote: { host: "h", paths: ["x"] }, dest: { host: "g", path: "d" } });
+  });
+  test("mixed and several hosts are refused", () => {
     expect(usageMessage(() => splitPositionals(["h:x", "local", "d"], false))).toBe("local: local and remote sources cannot be mixed in one command");
     expect(usageMessage(() => splitPositionals(["h:x", "g:y", "d"], false))).toBe("g:y: all remote sources must be on one host (h)");
     expect(usageMessage(() => splitPositionals(["h:x", "u@h:y", "d"], false))).toBe("u@h:y: all remote sources must be on one host (h)");
-    expect(usageMessage(() => splitPositionals(["h:x", "g:d"], false))).toBe("g:d: a copy between two remote hosts (-3) is not implemented yet");
   });
 });

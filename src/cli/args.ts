@@ -207,8 +207,8 @@ function remoteSources(eps: Endpoint[], raw: readonly string[]): RemoteSources |
 
 /**
  * The last positional is the destination, the rest are the sources: all local (push or a
- * local copy) or all on one remote host (pull; with a remote destination, third-party). With
- * --filelist the only positional is the destination.
+ * local copy) or all on one remote host (pull; with a remote destination, a third-party copy,
+ * with or without -3). With --filelist the only positional is the destination.
  */
 export function splitPositionals(positionals: readonly string[], hasFilelist: boolean): Positionals {
   const last = positionals[positionals.length - 1];
@@ -225,8 +225,5 @@ export function splitPositionals(positionals: readonly string[], hasFilelist: bo
     for (const e of eps) if (e.path.length === 0) throw new EscpError("E_USAGE", "empty source path");
     return { sources: eps.map((e) => e.path), dest };
   }
-  if (dest.host !== undefined) {
-    throw new EscpError("E_USAGE", `${last}: a copy between two remote hosts (-3) is not implemented yet`);
-  }
-  return { sources: [], remote, dest };
+  return { sources: [], remote, dest }; // a remote destination too: a third-party copy (-3)
 }

@@ -53,6 +53,10 @@ export interface Options {
   builtinSsh: boolean;
   /** This side listens for the data streams and the server connects to it. */
   localListen: boolean;
+  /** -3: copy between two remote hosts (also implied by a remote source and a remote destination). */
+  thirdParty: boolean;
+  /** -3: host1 connects straight to host2 instead of relaying through this host. */
+  direct: boolean;
   server: boolean;
   /** Server only: every write of the session stays beneath this directory (forced-command keys). */
   restrict?: string;
@@ -136,6 +140,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "ipv6", short: "6", type: "bool", default: false, ...cfg("ipv6"), help: "use IPv6 only" },
   { field: "timeoutMs", long: "timeout", type: "int", default: 30_000, min: 1, max: 86_400, scale: 1000, valueName: "SECONDS", ...cfg("timeout"), help: "give up when the peer is silent this long" },
   { field: "builtinSsh", long: "builtin-ssh", type: "bool", default: false, ...cfg("builtin_ssh"), help: "use the built-in SSH client instead of the ssh program" },
+  { field: "thirdParty", short: "3", type: "bool", default: false, help: "copy between two remote hosts (host1:src host2:dst); the data is relayed through this host, never decrypted" },
+  { field: "direct", long: "direct", type: "bool", default: false, ...cfg("direct"), help: "with -3: host1 connects straight to host2 (falls back to the relay if it cannot)" },
   { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
   { field: "restrict", long: "restrict", type: "string", valueName: "DIR", ...cfg("restrict"), help: "server only: confine every write beneath DIR, paths taken relative to it (for command= keys)" },
@@ -149,11 +155,10 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
 
 /** scp flags accepted for compatibility; each is ignored with this warning. */
 export const IGNORED_SCP_FLAGS: ReadonlyMap<string, string> = new Map([
-  ["3", "-3 ignored: third-party copy (remote to remote through this host) is not implemented yet"],
   ["s", "-s ignored: escp does not use the SFTP protocol"],
   ["O", "-O ignored: escp has no legacy SCP protocol mode"],
   ["T", "-T ignored: escp's receiver always validates every file name itself"],
-  ["R", "-R ignored: remote-to-remote copy is not implemented yet"],
+  ["R", "-R ignored: escp copies between two remote hosts as -3 does (relayed through this host, or --direct)"],
 ]);
 
 export function findLong(name: string): OptionSpec | undefined {

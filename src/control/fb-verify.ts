@@ -4,9 +4,11 @@
 // The per-table field lists are generated from escp.fbs (schema/gen.sh → generated/verify-tables.ts).
 import { EscpError } from "../errors/escp-error.ts";
 import type { FieldSpec, TableSpec } from "./fb-table-spec.ts";
-import { ENVELOPE, FILE_IDENTIFIER, SESSION_INIT, SESSION_REPLY } from "./schema/generated/verify-tables.ts";
+import {
+  ENVELOPE, FILE_IDENTIFIER, SESSION_GO, SESSION_GO_REPLY, SESSION_INIT, SESSION_REPLY, SESSION_SUMMARY,
+} from "./schema/generated/verify-tables.ts";
 
-export { ENVELOPE, FILE_IDENTIFIER, SESSION_INIT, SESSION_REPLY };
+export { ENVELOPE, FILE_IDENTIFIER, SESSION_GO, SESSION_GO_REPLY, SESSION_INIT, SESSION_REPLY, SESSION_SUMMARY };
 
 const MAX_DEPTH = 8;
 

@@ -96,6 +96,7 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   m.sourcePaths.forEach((p, i) => c.str(`sourcePaths[${i}]`, p, { nonEmpty: true, noNul: true }));
   if (m.role === "sender" && m.sourcePaths.length === 0) c.bad("sourcePaths", "is empty for a spawned sender");
   c.int("connectPort", m.connectPort, 0, 65535);
+  for (const f of ["helloOnAccept", "awaitGo", "report"] as const) c.bool(f, m[f]);
 }
 
 function checkSources(c: Check, sources: { name: string; isDir: boolean }[]): void {

@@ -30,7 +30,7 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   ipMode: fc.constantFrom(0, 4, 6), rateLimit: uint, logfile: pathText, destPath: pathText,
   recursive: fc.boolean(), filelist: fc.boolean(), sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }),
   compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
-  sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }), connectPort: fc.integer({ min: 0, max: 65535 }),
+  sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }), connectPort: fc.integer({ min: 0, max: 65535 }), helloOnAccept: fc.boolean(), awaitGo: fc.boolean(), report: fc.boolean(),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
@@ -144,7 +144,7 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
-    compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, ...over,
+    compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false, ...over,
   };
 }
 

@@ -14,6 +14,7 @@ import { SessionReply as FbSessionReply } from "./schema/generated/escp/control/
 import { SourceName } from "./schema/generated/escp/control/source-name.ts";
 
 export { decodeControl, encodeControl, MAX_CONTROL_BYTES } from "./envelope-codec.ts";
+export * from "./third-party-codec.ts";
 
 /** The session-init major is the data-plane protocol version of native/include/escp.h (one
  *  number, kept in C): peers of another major cannot talk on the data streams either. */
@@ -32,6 +33,8 @@ export interface SessionInit {
   compressLevel: number /* zstd level of DATA payloads, 0 = off */; profile: boolean /* send ProfileData back */
   sourcePaths: string[] /* role "sender" (a pull): what the spawned side sends, as the user typed it */
   connectPort: number /* 0: the spawned side listens; else it connects to the initiator's address at this port (--local-listen) */
+  helloOnAccept: boolean /* -3 relay, host1: listen but answer challenges */; awaitGo: boolean /* -3 --direct, host1 */
+  report: boolean /* send a SessionSummary at the end */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
@@ -113,6 +116,9 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addProfile(b, m.profile);
   S.addSourcePaths(b, sourcePaths);
   S.addConnectPort(b, m.connectPort);
+  S.addHelloOnAccept(b, m.helloOnAccept);
+  S.addAwaitGo(b, m.awaitGo);
+  S.addReport(b, m.report);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -163,6 +169,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
       recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t, "SessionInit"),
       compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
+      helloOnAccept: t.helloOnAccept(), awaitGo: t.awaitGo(), report: t.report(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

@@ -27,6 +27,8 @@ export interface SessionParams {
   compressLevel: number;
   /** Receiver, -p: exact modes and times through each file's and directory's fd. */
   preserve: boolean;
+  /** A listener that answers each connection's challenge instead of sending one (-3 relay, host1). */
+  helloOnAccept?: boolean;
 }
 
 /** Mode and times of a destination entry, as the sender announced them. */
@@ -99,6 +101,7 @@ export class NativeSession {
     set(C.ESCP_P_PROFILE, p.profile ? 1 : 0, "--profile");
     set(C.ESCP_P_COMPRESS, p.compressLevel, "--compress-level");
     set(C.ESCP_P_PRESERVE, p.preserve ? 1 : 0, "-p");
+    set(C.ESCP_P_HELLO_ON_ACCEPT, p.helloOnAccept ? 1 : 0, "-3");
     this.streams = p.threads + 1;
   }
 

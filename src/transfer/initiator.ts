@@ -23,6 +23,7 @@ import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 import { dataPortOverride, keyDigestHook } from "./fault-points.ts";
+import { runThirdParty } from "./third-party.ts";
 
 /** Session init fields every direction shares: keys, the data plane's shape, limits. */
 function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath" | "sources" | "sourcePaths" | "filelist" | "preserve" | "sparse"> {
@@ -35,7 +36,7 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
     compress: o.compress, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
-    profile: o.profile !== undefined, connectPort: 0,
+    profile: o.profile !== undefined, connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
   };
 }
 
@@ -221,5 +222,14 @@ function fromServer<T>(where: string, check: () => T): T {
 export async function runInitiator(cfg: RunConfig): Promise<number> {
   // Before the session key exists: no core dump or same-user debugger can read it out of memory.
   if (!hardenProcess()) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
+  const o = cfg.opts;
+  if (cfg.remote && cfg.dest?.host !== undefined) {
+    if (o.localListen) throw new EscpError("E_USAGE", "--local-listen: not with -3 (both remote hosts take part; use --direct or the relay)");
+    if (o.profile !== undefined) throw new EscpError("E_USAGE", "--profile: not with -3 yet (this host moves no file data)");
+    const b = baseInit(o);
+    return runThirdParty(cfg, { sessionId: b.sessionId, key: b.key, versionMajor: b.versionMajor, versionMinor: b.versionMinor });
+  }
+  if (o.thirdParty) throw new EscpError("E_USAGE", "-3: give a remote source (host1:path) and a remote destination (host2:path)");
+  if (o.direct) throw new EscpError("E_USAGE", "--direct: only with -3 (a copy between two remote hosts)");
   return cfg.remote ? runPull(cfg) : runPush(cfg);
 }

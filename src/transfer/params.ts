@@ -37,5 +37,5 @@ export function receiverParams(init: SessionInit): SessionParams {
 
 /** A server as the data source (a pull): it paces (-l) since it sends. */
 export function serverSourceParams(init: SessionInit): SessionParams {
-  return { ...fromInit(init), rateLimit: init.rateLimit, preserve: false };
+  return { ...fromInit(init), rateLimit: init.rateLimit, preserve: false, helloOnAccept: init.helloOnAccept || init.awaitGo }; // awaitGo: the relay fallback listens answering
 }

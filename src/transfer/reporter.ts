@@ -28,18 +28,25 @@ export class TallyReporter implements Reporter {
   }
 }
 
-/** A server's: the log only (JSON lines with --logfile; stderr with -v). */
+/** A server's: the log only (JSON lines with --logfile; stderr with -v), and the counts and
+ * first failures for a SessionSummary (-3, where the initiator has no data role). */
 export class LogReporter implements Reporter {
   okCount = 0;
   failedCount = 0;
+  bytes = 0;
+  readonly failures: { code: string; message: string }[] = [];
+
+  constructor(private readonly keep = 0) {}
 
   ok(name: string, bytes: number): void {
     this.okCount++;
+    this.bytes += bytes;
     log.debug(`committed ${name}`, { bytes });
   }
 
   failed(err: EscpError): void {
     this.failedCount++;
+    if (this.failures.length < this.keep) this.failures.push({ code: err.code, message: err.message });
     log.warn(err.message);
   }
 }

@@ -7,7 +7,8 @@ import type { ControlChannel } from "../control/channel.ts";
 import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
 import {
-  decodeSessionInit, encodeControl, encodeSessionReply, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
+  decodeSessionGo, decodeSessionInit, encodeControl, encodeSessionGoReply, encodeSessionReply, encodeSessionSummary,
+  MAX_SUMMARY_FAILURES, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize } from "../fs/discover.ts";
@@ -24,6 +25,7 @@ import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { expandDestPath, expandSourcePaths } from "./server-paths.ts";
 import type { RoleContext } from "./plan.ts";
+import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
 export function bindAddress(env: Record<string, string | undefined>): string {
@@ -86,7 +88,9 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     }
     const dest = { destPath: expandDestPath(init.destPath), sources: init.sources, recursive: init.recursive, filelist: init.filelist };
     const place = placeDestination(dest, native);
-    const plan = { dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs };
+    // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
+    const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
+    const plan = { dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs, ...(guard ? { guard } : {}) };
     return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
   } catch (e) {
     native.close();
@@ -144,51 +148,105 @@ async function refuse(ch: ControlChannel, err: EscpError): Promise<number> {
   return err.exitCode;
 }
 
-/** Listen, reply, run the role; every failure is told to the initiator once. */
-async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
-  const native = p.native;
-  let replied = false;
-  try {
-    native.setKey(init.key, init.sessionId);
-    init.key.fill(0); // C has its own copy (wiped once the streams are up); nothing else reads it
-    const listening = init.connectPort === 0;
-    if (listening) {
+/** -3 --direct, host1: after its reply it waits for SessionGo — connect to host2, or (the relay
+ * fallback) listen answering challenges — and answers each with a SessionGoReply. The key is
+ * kept until the streams are up, since a failed connect wipes the native copy. */
+async function awaitGo(ch: ControlChannel, init: SessionInit, native: NativeSession, key: Uint8Array): Promise<boolean> {
+  for (;;) {
+    const go = decodeSessionGo(await ch.recv(init.timeoutMs * 4 + 120_000));
+    if (go.connectPort === 0) {
       const addr = bindAddress(process.env);
       const port = native.listen(addr, init.portStart, init.portRange);
       native.start();
-      log.debug("listening for data streams", { address: addr, port });
-      replied = true;
-      await ch.send(reply({ ...p.reply, port, address: addr }));
-    } else { // --local-listen: say yes first, then connect to the initiator
-      replied = true;
-      await ch.send(reply(p.reply));
-      const addr = initiatorAddress(process.env);
-      log.debug("connecting the data streams", { address: addr, port: init.connectPort });
-      native.connect(addr, init.connectPort);
-      native.start();
+      await ch.send(encodeSessionGoReply({ port, address: addr }));
+      return true;
     }
+    try {
+      native.connect(go.connectAddress, go.connectPort);
+      native.start();
+      await ch.send(encodeSessionGoReply({ port: 0, address: "" }));
+      return false;
+    } catch (e) {
+      const err = toEscpError(e);
+      log.debug(`direct connection failed: ${err.message}`);
+      await ch.send(encodeSessionGoReply({ port: 0, address: "", error: { code: err.code, message: err.message } }));
+      native.setKey(key, init.sessionId); // the failed connect wiped it: the relay fallback needs it
+    }
+  }
+}
+
+/** Bring the streams up as session init asked: listen (the default), connect to the initiator
+ * (--local-listen), or await SessionGo (-3 --direct). Replies on the way. Returns whether this
+ * side listens. */
+async function bringUp(ch: ControlChannel, init: SessionInit, p: Prepared, key: Uint8Array, state: { replied: boolean }): Promise<boolean> {
+  const native = p.native;
+  const send = async (m: Partial<SessionReply>): Promise<void> => {
+    state.replied = true;
+    await ch.send(reply(m));
+  };
+  if (init.awaitGo) {
+    await send(p.reply);
+    return awaitGo(ch, init, native, key);
+  }
+  if (init.connectPort === 0) {
+    const addr = bindAddress(process.env);
+    const port = native.listen(addr, init.portStart, init.portRange);
+    native.start();
+    log.debug("listening for data streams", { address: addr, port });
+    await send({ ...p.reply, port, address: addr });
+    return true;
+  }
+  await send(p.reply); // --local-listen: say yes first, then connect to the initiator
+  const addr = initiatorAddress(process.env);
+  log.debug("connecting the data streams", { address: addr, port: init.connectPort });
+  native.connect(addr, init.connectPort);
+  native.start();
+  return false;
+}
+
+/** Listen or connect, reply, run the role; every failure is told to the initiator once. */
+async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
+  const native = p.native;
+  const reporter = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0);
+  const key = init.key.slice(); // kept only while the streams come up (awaitGo may need it twice)
+  init.key.fill(0);
+  const state = { replied: false };
+  try {
+    native.setKey(key, init.sessionId);
+    if (!init.awaitGo) key.fill(0); // C has its own copy (wiped once the streams are up)
+    const listening = await bringUp(ch, init, p, key, state);
+    key.fill(0);
     const spans = init.profile ? new SpanCollector(native, init.threads) : undefined;
     const ctx: RoleContext = {
-      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter: new LogReporter(), listening,
+      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter, listening,
       tick: () => spans?.poll(), closingMessages: () => (spans ? profileMessages(spans.finish()) : []),
     };
     await p.run(ctx, exited);
   } catch (e) {
-    init.key.fill(0);
+    key.fill(0);
     const err = toEscpError(e);
     log.error(err.message);
     // Before the reply (e.g. every data port busy) the initiator waits for one: say why in it.
-    if (!replied) await ch.send(reply({ error: { code: err.code, message: err.message } })).catch(() => undefined);
+    if (!state.replied) await ch.send(reply({ error: { code: err.code, message: err.message } })).catch(() => undefined);
     try {
       native.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
     } catch {
       // the control stream may already be gone; ssh stderr still carries the log line
     }
     native.close(); // threads joined, then every temporary of an unfinished file is removed
+    if (init.report) await ch.send(summary(reporter, { code: err.code, message: err.message })).catch(() => undefined);
     await ch.close();
     return err.exitCode;
   }
   native.close();
+  if (init.report) await ch.send(summary(reporter)).catch(() => undefined);
   await ch.close();
   return 0;
+}
+
+function summary(r: LogReporter, error?: { code: string; message: string }): Uint8Array {
+  return encodeSessionSummary({
+    filesOk: r.okCount, filesFailed: r.failedCount, bytes: r.bytes, failures: r.failures,
+    moreFailures: r.failedCount - r.failures.length, ...(error ? { error } : {}),
+  });
 }

@@ -43,6 +43,9 @@ export const SESSION_INIT: TableSpec = {
     1, // 25 profile
     "ss", // 26 source_paths
     4, // 27 connect_port
+    1, // 28 hello_on_accept
+    1, // 29 await_go
+    1, // 30 report
   ],
 };
 
@@ -65,6 +68,35 @@ export const SESSION_REPLY: TableSpec = {
     { tables: SOURCE_NAME }, // 5 sources
     8, // 6 total_files
     8, // 7 total_bytes
+  ],
+};
+
+export const SESSION_GO: TableSpec = {
+  name: "SessionGo",
+  fields: [
+    "s", // 0 connect_address
+    4, // 1 connect_port
+  ],
+};
+
+export const SESSION_GO_REPLY: TableSpec = {
+  name: "SessionGoReply",
+  fields: [
+    4, // 0 port
+    "s", // 1 address
+    { table: REPLY_ERROR }, // 2 error
+  ],
+};
+
+export const SESSION_SUMMARY: TableSpec = {
+  name: "SessionSummary",
+  fields: [
+    8, // 0 files_ok
+    8, // 1 files_failed
+    8, // 2 bytes
+    { tables: REPLY_ERROR }, // 3 failures
+    8, // 4 more_failures
+    { table: REPLY_ERROR }, // 5 error
   ],
 };
 

@@ -204,8 +204,23 @@ connectPort():number {
   return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
 }
 
+helloOnAccept():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 60);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+awaitGo():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 62);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+report():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 64);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(28);
+  builder.startObject(31);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -368,12 +383,24 @@ static addConnectPort(builder:flatbuffers.Builder, connectPort:number) {
   builder.addFieldInt32(27, connectPort, 0);
 }
 
+static addHelloOnAccept(builder:flatbuffers.Builder, helloOnAccept:boolean) {
+  builder.addFieldInt8(28, +helloOnAccept, +false);
+}
+
+static addAwaitGo(builder:flatbuffers.Builder, awaitGo:boolean) {
+  builder.addFieldInt8(29, +awaitGo, +false);
+}
+
+static addReport(builder:flatbuffers.Builder, report:boolean) {
+  builder.addFieldInt8(30, +report, +false);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -403,6 +430,9 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addProfile(builder, profile);
   SessionInit.addSourcePaths(builder, sourcePathsOffset);
   SessionInit.addConnectPort(builder, connectPort);
+  SessionInit.addHelloOnAccept(builder, helloOnAccept);
+  SessionInit.addAwaitGo(builder, awaitGo);
+  SessionInit.addReport(builder, report);
   return SessionInit.endSessionInit(builder);
 }
 }

@@ -1,0 +1,138 @@
+// A third-party copy (`escp -3 h1:src h2:dst`, or `h1:src h2:dst`): one session whose data
+// source is host1 and whose data sink is host2. The initiator starts both servers with the same
+// session key (each over its own ssh channel), checks host1's names against the request, and
+// either splices the two servers' streams here without decrypting them (the default relay:
+// both listen, host1 answering challenges) or has host1 connect straight to host2 (--direct,
+// falling back to the relay when that fails). host1 reports every file's fate at the end.
+import type { RunConfig } from "../config/load.ts";
+import type { Options } from "../config/options.ts";
+import type { RemoteSources } from "../cli/args.ts";
+import type { Endpoint } from "../cli/args.ts";
+import {
+  decodeSessionGoReply, decodeSessionSummary, encodeSessionGo, type SessionInit, type SessionSummary,
+} from "../control/messages.ts";
+import { EscpError, toEscpError } from "../errors/escp-error.ts";
+import { isErrorCode } from "../errors/codes.ts";
+import { NativeRelay } from "../native/relay.ts";
+import { Progress, term } from "../cli/progress.ts";
+import { log } from "../log/logger.ts";
+import { openSession, type OpenedSession } from "./open-channel.ts";
+import { checkReportedSources } from "./request-guard.ts";
+import { Tally } from "./summary.ts";
+
+/** How host1's data reaches host2, once both servers run. */
+interface Route {
+  relay?: NativeRelay;
+  /** Bytes moved so far (the relay's counter; unknown with --direct). */
+  bytes(): number;
+}
+
+function endpoint(r: RemoteSources | Endpoint): Endpoint {
+  return { host: r.host ?? "", path: "", ...(r.user ? { user: r.user } : {}), ...(r.port ? { port: r.port } : {}) };
+}
+
+/** A server's answer that carries an error becomes that error, named for the server. */
+function replyError(where: string, e: { code: string; message: string }): EscpError {
+  return new EscpError(isErrorCode(e.code) ? e.code : "E_REMOTE", `${where}: ${e.message}`);
+}
+
+/** The relay: T+1 connections to each listening server, spliced here. */
+function relayBetween(o: Options, one: { address: string; port: number }, two: OpenedSession): Route {
+  const relay = new NativeRelay(o.timeoutMs);
+  try {
+    relay.connect(one.address, one.port, two.dataAddress, two.reply.port, o.threads + 1);
+    relay.start();
+  } catch (e) {
+    relay.close();
+    throw e;
+  }
+  return { relay, bytes: () => relay.stats().bytes12 };
+}
+
+/** --direct: ask host1 to connect to host2; on failure (with a notice) listen for the relay. */
+async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, restartH2: () => Promise<OpenedSession>): Promise<{ route: Route; h2: OpenedSession }> {
+  await h1.channel.send(encodeSessionGo({ connectAddress: h2.dataAddress, connectPort: h2.reply.port }));
+  const r = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
+  if (r.error === undefined) return { route: { bytes: () => 0 }, h2 };
+  term.warn(`escp: warning: ${h1.where} cannot connect to ${h2.where} directly (${r.error.message}); relaying through this host`);
+  await h2.channel.close(); // its listener may have timed out meanwhile: start it afresh
+  const fresh = await restartH2();
+  await h1.channel.send(encodeSessionGo({ connectAddress: "", connectPort: 0 }));
+  const l = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
+  if (l.error) throw replyError(h1.where, l.error);
+  const address = l.address !== "" && l.address !== "0.0.0.0" && l.address !== "::" ? l.address : h1.dataAddress;
+  return { route: relayBetween(o, { address, port: l.port }, fresh), h2: fresh };
+}
+
+/** Wait for host1's SessionSummary, drawing progress from the route meanwhile. */
+async function awaitSummary(o: Options, h1: OpenedSession, route: Route, progress: Progress): Promise<SessionSummary> {
+  const line = h1.channel.recv(24 * 3600_000); // the whole transfer: liveness is the servers' job
+  for (;;) {
+    const r = await Promise.race([line.then((b) => ({ b })), Bun.sleep(200).then(() => null)]);
+    if (r !== null) return decodeSessionSummary(r.b);
+    progress.update(route.bytes(), 0);
+  }
+}
+
+function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor"> {
+  return {
+    role: "sender", threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengine, checksum: !o.nochecksum,
+    direct: !o.nodirect, sparse: o.sparse, preserve: o.preserve, compress: o.compress, verbose: o.verbose,
+    timeoutMs: o.timeoutMs, portStart: o.escpPort, portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
+    rateLimit: o.limit, logfile: "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
+    compressLevel: o.compress ? o.compressLevel : 0, profile: false, sourcePaths: [], connectPort: 0,
+    helloOnAccept: false, awaitGo: false, report: false,
+  };
+}
+
+/** Print host1's report: one line per failure, the summary; returns the exit status. */
+function report(s: SessionSummary, h1: OpenedSession, progress: Progress, seconds: number): number {
+  const tally = new Tally();
+  for (const f of s.failures) {
+    const err = new EscpError(isErrorCode(f.code) ? f.code : "E_REMOTE", f.message);
+    tally.failed(err);
+    term.error(`escp: ${h1.hostPrefix}${f.message}`);
+  }
+  if (s.moreFailures > 0) term.error(`escp: ${s.moreFailures} more files failed (see the servers' logs)`);
+  progress.finish({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds });
+  if (s.error) throw replyError(h1.where, s.error);
+  const extra = s.moreFailures > 0 ? [new EscpError("E_WRITE", "more failures")] : [];
+  return tally.exitCode(extra);
+}
+
+/** Run `-3 h1:src h2:dst`; returns the exit status. `init` carries the key and session id. */
+export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor">): Promise<number> {
+  const o = cfg.opts;
+  const src = cfg.remote;
+  const dst = cfg.dest;
+  if (!src || !dst || dst.host === undefined) throw new EscpError("E_USAGE", "-3: give a remote source and a remote destination");
+  const base = { ...baseFields(o), ...keyed };
+  const init1: SessionInit = { ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: !o.direct, awaitGo: o.direct, report: true };
+  const t0 = performance.now();
+  const h1 = await openSession(o, endpoint(src), init1);
+  let h2: OpenedSession | undefined;
+  let route: Route | undefined;
+  try {
+    const accepted = checkReportedSources(src.paths, h1.reply.sources, o.recursive);
+    log.debug(`${h1.where} will send ${accepted.size} top-level names`);
+    const init2: SessionInit = {
+      ...base, role: "receiver", ioEngine: o.ioengineRx, destPath: dst.path, sources: h1.reply.sources, sourcePaths: src.paths,
+    };
+    const startH2 = (): Promise<OpenedSession> => openSession(o, endpoint(dst), init2);
+    h2 = await startH2();
+    if (o.direct) ({ route, h2 } = await directOrRelay(o, h1, h2, startH2));
+    else route = relayBetween(o, { address: h1.dataAddress, port: h1.reply.port }, h2);
+    keyed.key.fill(0); // both servers have it; the relay never needs it
+    const progress = new Progress({ quiet: o.quiet, bits: o.bits });
+    progress.start(h1.reply.totalBytes, h1.reply.totalFiles);
+    const summary = await awaitSummary(o, h1, route, progress);
+    return report(summary, h1, progress, (performance.now() - t0) / 1000);
+  } catch (e) {
+    throw toEscpError(e);
+  } finally {
+    keyed.key.fill(0);
+    route?.relay?.close();
+    await h1.channel.close();
+    await h2?.channel.close();
+  }
+}
