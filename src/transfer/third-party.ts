@@ -79,7 +79,7 @@ function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versio
     role: "sender", threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengine, checksum: !o.nochecksum,
     direct: !o.nodirect, sparse: o.sparse, preserve: o.preserve, compress: o.compress, verbose: o.verbose,
     timeoutMs: o.timeoutMs, portStart: o.escpPort, portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
-    rateLimit: o.limit, logfile: "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
+    rateLimit: o.limit, logfile: o.logfile ?? "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
     compressLevel: o.compress ? o.compressLevel : 0, profile: false, sourcePaths: [], connectPort: 0,
     helloOnAccept: false, awaitGo: false, report: false,
   };
