@@ -1,5 +1,5 @@
 // --profile plumbing on both sides: drain the native span rings while the transfer runs, ship
-// the receiver's record to the sender in ProfileData parts, and assemble the Profile that
+// the server's record to the initiator in ProfileData parts, and assemble the Profile that
 // src/profile/ turns into a Chrome trace, an HTML report and a verdict.
 import { hostname } from "node:os";
 import type { ControlMsg } from "../control/messages.ts";
@@ -56,7 +56,7 @@ export class SpanCollector {
   }
 }
 
-/** The receiver's record as ProfileData control messages (each under the control frame cap). */
+/** The server's record as ProfileData control messages (each under the control frame cap). */
 export function profileMessages(r: SideRecord): ControlMsg[] {
   const per = MAX_PROFILE_SPANS * SPAN;
   const out: ControlMsg[] = [];
@@ -68,7 +68,7 @@ export function profileMessages(r: SideRecord): ControlMsg[] {
   return out;
 }
 
-/** Sender side: reassemble the receiver's parts. */
+/** The initiator's side: reassemble the server's parts. */
 export class RemoteProfile {
   private readonly parts: Uint8Array[] = [];
   private head?: Omit<SideRecord, "spans">;
