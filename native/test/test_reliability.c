@@ -91,6 +91,12 @@ static void *connect_thread(void *p) {
   return NULL;
 }
 
+static int next_event(void *h, escp_event *ev, uint64_t wait_ms) {
+  for (uint64_t t0 = now_ms(); now_ms() - t0 < wait_ms; nap())
+    if (escp_event_poll(h, ev, 1) == 1) return 1;
+  return 0;
+}
+
 /* A started pair: lis listens, con connects (roles are the sessions' own). */
 static void pair_up(void *lis, void *con) {
   int port = escp_listen(lis, "127.0.0.1", 0, 1);
@@ -102,12 +108,11 @@ static void pair_up(void *lis, void *con) {
   pthread_join(th, NULL);
   CHECK_EQ(a.rc, ESCP_OK);
   CHECK_EQ(escp_session_start(con), ESCP_OK);
-}
-
-static int next_event(void *h, escp_event *ev, uint64_t wait_ms) {
-  for (uint64_t t0 = now_ms(); now_ms() - t0 < wait_ms; nap())
-    if (escp_event_poll(h, ev, 1) == 1) return 1;
-  return 0;
+  /* As the control plane does: the listener sends nothing before its STREAMS_UP (connect can
+   * return a moment before the listener has installed the last stream). */
+  escp_event ev;
+  CHECK(next_event(lis, &ev, 10000));
+  CHECK_EQ(ev.type, ESCP_EV_STREAMS_UP);
 }
 
 /* Next event other than STREAMS_UP / DRAINED / LOG, within 10 s. */
