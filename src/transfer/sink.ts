@@ -170,7 +170,10 @@ export class DataSink {
       faultPoint("receiver", "close");
       this.doneRequested = true;
     } else if (m.type === "error" && !m.fatal) { // a source that could not be read: named, counted
-      this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.ctx.peerPrefix}${m.message}`));
+      // The host goes before the path the message names ("no match for host:/x/*.h5"), else in front.
+      const pre = this.ctx.peerPrefix;
+      const text = pre !== "" && m.path !== "" && m.message.includes(m.path) ? m.message.replace(m.path, () => `${pre}${m.path}`) : `${pre}${m.message}`;
+      this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", text));
       this.failedCount++;
     } else if (m.type === "error") {
       throw new EscpError("E_REMOTE", `${this.ctx.peer}: ${m.message}`);
