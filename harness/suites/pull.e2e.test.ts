@@ -311,7 +311,7 @@ describe.concurrent("pull: every flag as for push", () => {
     clean(top);
   });
 
-  ptest("-l paces the remote sender and the copy is complete", async () => {
+  ptest("-l: the limited pull (the remote sender paces its sockets) completes byte for byte", async () => {
     const { top, dst } = caseDir("limit");
     await expectOk([...BASE, ...remoteFlags(), "-l", "20M", H(join(R, "one.bin")), H(join(R, "holes.bin")), dst]);
     await expectSameFile(join(R, "one.bin"), join(dst, "one.bin"));
