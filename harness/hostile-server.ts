@@ -47,7 +47,8 @@ export interface HostileServerReport {
   acked: boolean;
   /** Stream-down / fatal events: the client went away. */
   lost: string[];
-  /** How the scenario ended: "done", "client gone", or a failure of the server itself. */
+  /** How the scenario ended: "done" (it ran to its end, or the client acked), "client gone"
+   *  (the client left without an ack), or a failure of the server itself. */
   end: string;
 }
 
@@ -426,7 +427,8 @@ async function main(argv: string[]): Promise<number> {
         totalFiles: sources.length, totalBytes: sources.length * PAYLOAD_SIZE,
       }));
       if (await s.streamsUp()) await scenario.run(s);
-      s.report.end = s.report.lost.length > 0 || gone ? "client gone" : "done";
+      // acked: an orderly end (the client may well be gone by now); else it left mid-session
+      s.report.end = !s.report.acked && (s.report.lost.length > 0 || gone) ? "client gone" : "done";
     } catch (e) {
       s.report.end = `server failed: ${e instanceof Error ? e.message : String(e)}`;
     } finally {
