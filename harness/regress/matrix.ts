@@ -1,6 +1,7 @@
 // The regression matrix: which catalog datasets, through which transports, with which escp
 // configurations. --quick is sized for CI; --full is for people with time.
-export type Transport = "local" | "sshd" | "wan";
+/** sshd-pull: the same loopback sshd, the dataset pulled from it (`host:src dst`). */
+export type Transport = "local" | "sshd" | "sshd-pull" | "wan";
 
 export interface DatasetCase {
   name: string; // catalog name for `bun run datasets make`
@@ -32,7 +33,7 @@ export const QUICK: Matrix = {
     { name: "edge", params: [], label: "edge" },
     { name: "sparse", params: ["--size", "64M"], label: "sparse 64 MiB" },
   ],
-  transports: ["local", "sshd", "wan"],
+  transports: ["local", "sshd", "sshd-pull", "wan"],
   configs: CONFIGS_QUICK,
 };
 
@@ -46,7 +47,7 @@ export const FULL: Matrix = {
     { name: "mixed", params: [], label: "mixed" },
     { name: "edge", params: [], label: "edge" },
   ],
-  transports: ["local", "sshd", "wan"],
+  transports: ["local", "sshd", "sshd-pull", "wan"],
   configs: [
     ...CONFIGS_QUICK,
     { label: "-t 16 --blocksize 4M", flags: ["-t", "16", "--blocksize", "4M"] },

@@ -1,5 +1,5 @@
 // Where a regression case sends its data: a local destination (locally spawned receiver), a
-// loopback OpenSSH sshd, or a namespaced WAN (50 ms RTT, 1 Gbit/s, 0.1 % loss) when the
+// loopback OpenSSH sshd (pushed to it, or pulled from it), or a namespaced WAN (50 ms RTT, 1 Gbit/s, 0.1 % loss) when the
 // harness has the privilege to build one.
 import { runEscp, ESCP_REMOTE_CMD } from "../escp-run.ts";
 import { startSshd } from "../sshd.ts";
@@ -28,6 +28,14 @@ export async function openTransport(name: Transport, work: string): Promise<Tran
     return {
       name, close: () => fx.stop(),
       run: (args, dst) => runEscp([...BASE, ...fx.sshArgs, "-D", ESCP_REMOTE_CMD, ...args, `${fx.user}@${fx.host}:${dst}`], { timeoutMs: 600_000 }),
+    };
+  }
+  if (name === "sshd-pull") {
+    const fx = await startSshd();
+    return {
+      name, close: () => fx.stop(),
+      // the cases' args end with the source: fetch it from the host instead
+      run: (args, dst) => runEscp([...BASE, ...fx.sshArgs, "-D", ESCP_REMOTE_CMD, ...args.slice(0, -1), `${fx.user}@${fx.host}:${args.at(-1) ?? ""}`, dst], { timeoutMs: 600_000 }),
     };
   }
   const can = canWan();

@@ -63,3 +63,21 @@ export function lazyFiles(dir: string, files: Record<string, [number, number]>):
       for (const [name, [size, seed]] of Object.entries(files)) await writeRandomFile(join(dir, name), size, seed);
     })());
 }
+
+/** At most `n` of the functions passed to the returned gate run at once; the rest queue in
+ *  order (concurrent tests that each start escp, sshd logins and a remote escp: enough to
+ *  overlap their waits without swamping a 2-core machine). */
+export function gate(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}

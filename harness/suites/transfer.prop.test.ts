@@ -1,5 +1,6 @@
 // Property: for arbitrary small trees × arbitrary valid configs a loopback escp transfer yields
-// an identical tree (content and sizes; modes and mtimes too under -p). Pinned cases run first.
+// an identical tree (content and sizes; modes and mtimes too under -p), pushed to a local
+// destination or pulled from a --mgmt server (`host:src dst`). Pinned cases run first.
 // Replay a failure: ESCP_SEED=<seed> [ESCP_PROP_PATH=<path>] bun test harness/suites/transfer.prop.test.ts
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
@@ -11,11 +12,13 @@ import { PINNED } from "../arb/pinned.ts";
 import { envRuns, propRun } from "../arb/replay.ts";
 import { countFiles, materializeTree, treeSpec, type TreeSpec } from "../arb/tree.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
+import { runPair } from "../faults/pair.ts";
 import { BASE, compareTrees, runEscp } from "./e2e-helpers.ts";
 
 const FILE = "harness/suites/transfer.prop.test.ts";
 const prop = propRun("transfer.prop", FILE);
 const RUNS = envRuns("ESCP_PROP_RUNS", 25);
+const PULL_RUNS = Math.ceil((RUNS * 2) / 5);
 
 const tmp = makeTmpDir("transfer-prop");
 afterAll(() => removeTmpDir(tmp));
@@ -51,6 +54,27 @@ async function identicalCopy(tree: TreeSpec, cfg: RunConfig): Promise<void> {
   }
 }
 
+/** Materialise `tree` and pull it with `cfg` from a --mgmt server into a fresh destination
+ *  (the server is the data source, this side's escp the sink): the copy must be identical. */
+async function identicalPull(tree: TreeSpec, cfg: RunConfig): Promise<void> {
+  const dir = join(tmp, `pull-${++caseNo}`);
+  const src = join(dir, "src");
+  mkdirSync(src, { recursive: true });
+  await materializeTree(src, tree, blockBytes(cfg));
+  const dst = join(dir, "dst");
+  try {
+    const r = await runPair({ sock: join(dir, "s.sock"), cwd: dir, args: [...BASE, ...configArgs(cfg), `localhost:${src}`, dst] });
+    const noise = [...unexpectedStderr(r.senderStderr), ...unexpectedStderr(r.receiverStderr)];
+    if (r.senderCode !== 0 || r.receiverCode !== 0 || noise.length > 0) {
+      throw new Error(`pull ${configArgs(cfg).join(" ")}: escp exited ${r.senderCode}, server ${r.receiverCode}\nstderr: ${r.senderStderr}\nserver: ${r.receiverStderr}`);
+    }
+    const diffs = await compareTrees(src, dst, { modes: cfg.preserve, mtimes: cfg.preserve });
+    if (diffs.length > 0) throw new Error(`trees differ after a pull (${configArgs(cfg).join(" ")}):\n  ${diffs.join("\n  ")}`);
+  } finally {
+    removeTmpDir(dir);
+  }
+}
+
 /** Relative paths of every directory and every non-directory under root. */
 async function shape(root: string): Promise<{ dirs: string[]; others: string[] }> {
   const dirs: string[] = [];
@@ -74,6 +98,10 @@ describe("transfer property: pinned examples", () => {
 describe("transfer property: arbitrary trees × configs", () => {
   test(`posix engine: the copy is identical (${RUNS} runs)`, async () => {
     await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalCopy(tree, cfg)), RUNS);
+  }, 300_000);
+
+  test(`posix engine, pulled: the copy is identical (${PULL_RUNS} runs)`, async () => {
+    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalPull(tree, cfg)), PULL_RUNS);
   }, 300_000);
 
   test(`dummy engine: succeeds, makes the directories and writes no file (${Math.ceil(RUNS / 3)} runs)`, async () => {

@@ -1,6 +1,7 @@
 // Named protocol states where the fault-injection harness can act on this process, so tests
 // prove what each side does at that exact point:
-//   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there;
+//   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there (role = the process's DATA
+//   role: sender = the data source, receiver = the sink; in a pull the server is the sender);
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
 //   (e.g. delete or grow a source file mid-send);
 //   ESCP_FAULT_CORRUPT_DIGEST=<byte>   the sender reports a BLAKE3 with byte <byte> (0..31)

@@ -199,7 +199,16 @@ async function runPull(cfg: RunConfig): Promise<number> {
     const place = placeDestination(plan.dest, native);
     const sink = native;
     native = undefined; // drive() owns it from here
-    return await drive(o, opened, { native: sink, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) },
+    const run = async (ctx: RoleContext, exited: () => boolean): Promise<void> => {
+      try {
+        await new DataSink(plan, place, ctx).run(exited);
+      } catch (e) { // a control message that makes no sense came from the server: name it
+        const err = toEscpError(e);
+        if (err.code !== "E_PROTOCOL" || err.message.startsWith(`${opened.where}: `)) throw err;
+        throw new EscpError(err.code, `${opened.where}: ${err.message}`, { cause: err });
+      }
+    };
+    return await drive(o, opened, { native: sink, run },
       { bytes: opened.reply.totalBytes, files: opened.reply.totalFiles }, true);
   } catch (e) {
     native?.close();

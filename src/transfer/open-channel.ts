@@ -84,7 +84,7 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit)
     } finally {
       initBytes.fill(0); // it holds the key; the line sent was built from it synchronously
     }
-    faultPoint("sender", "init");
+    faultPoint(init.role === "receiver" ? "sender" : "receiver", "init"); // this side's data role: the other one's
     reply = decodeSessionReply(await channel.recv(o.timeoutMs + 30_000));
   } catch (e) {
     const err = await channelFailure(channel, dest, where, !o.mgmt, e);

@@ -126,7 +126,7 @@ export async function runServer(opts: Options): Promise<number> {
     } finally {
       raw.fill(0); // the key's bytes: decodeSessionInit kept a copy in init.key
     }
-    faultPoint("receiver", "init");
+    faultPoint(init.role, "init"); // the data role it was asked to play (a pull's server is the sender)
     try {
       acceptInit(opts, init);
       startLogging(opts, init, hardened);

@@ -36,6 +36,9 @@ export class DataSink {
   private failedCount = 0;
   private lastSentAt = Date.now();
   private announcedBytes = 0;
+  private lastBytes = -1;
+  private lastPending = -1;
+  private lastProgressAt = Date.now();
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
@@ -52,10 +55,19 @@ export class DataSink {
   /** Liveness both ways: a control keepalive whenever we have been quiet for timeout/3. */
   private tick(): void {
     if (!this.up) return;
-    if (Date.now() - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
-    if (faultsArmed) {
-      const b = this.native.stats().bytesFile;
-      if (b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
+    const now = Date.now();
+    if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
+    const b = this.native.stats().bytesFile;
+    if (faultsArmed && b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
+    // Files awaiting data or a verdict and nothing moving: a source that keeps the streams
+    // alive (keepalives) but never finishes must not hold this side forever (the source's own
+    // watch is the mirror of this).
+    if (b !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0) {
+      this.lastBytes = b;
+      this.lastPending = this.files.size;
+      this.lastProgressAt = now;
+    } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
+      throw new EscpError("E_TIMEOUT", `no progress from ${this.ctx.peer} for ${Math.round((now - this.lastProgressAt) / 1000)} s with ${this.files.size} ${this.files.size === 1 ? "file" : "files"} unfinished`);
     }
   }
 
@@ -170,7 +182,10 @@ export class DataSink {
       faultPoint("receiver", "close");
       this.doneRequested = true;
     } else if (m.type === "error" && !m.fatal) { // a source that could not be read: named, counted
-      this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.ctx.peerPrefix}${m.message}`));
+      // The host goes before the path the message names ("no match for host:/x/*.h5"), else in front.
+      const pre = this.ctx.peerPrefix;
+      const text = pre !== "" && m.path !== "" && m.message.includes(m.path) ? m.message.replace(m.path, () => `${pre}${m.path}`) : `${pre}${m.message}`;
+      this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", text));
       this.failedCount++;
     } else if (m.type === "error") {
       throw new EscpError("E_REMOTE", `${this.ctx.peer}: ${m.message}`);

@@ -165,7 +165,9 @@ export class DataSource {
         faultPoint("sender", "close");
       }
       if (sentDone && this.ackSeen) return;
-      if (channelExited()) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
+      // Once SessionDone is out, a sink that acks and exits may close the session channel
+      // before its ack is drained here: from then on the streams tell (ack, or stream down).
+      if (channelExited() && !sentDone) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
       this.ctx.tick?.();
       await cadence.next(busy);
     }
