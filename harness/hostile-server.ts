@@ -368,6 +368,13 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.close(2);
     },
   },
+  "reported-not-sent": { // request D/a.txt D/b.txt: both reported, only a.txt announced and sent, then closed
+    reply: (i) => honest(i),
+    run: async (s) => {
+      await goodFirst(s, 1, "a.txt");
+      await s.close(1);
+    },
+  },
   "done-early": { // request D/a.txt D/b.txt: SessionDone first, both files after it
     reply: (i) => honest(i),
     run: async (s) => {

@@ -219,6 +219,13 @@ describe.concurrent("hostile server: per-file failures and harmless nonsense", (
     expect(o.report).toMatchObject({ acked: true, end: "done" });
   }, LONG);
 
+  test("reported-not-sent: a reported name never announced is named at the close (exit 7), the rest lands", async () => {
+    const o = await pull("reported-not-sent", [`${R}/a.txt`, `${R}/b.txt`]);
+    expect(o.lines).toEqual(["escp: 127.0.0.1:b.txt: reported by 127.0.0.1 but never sent"]);
+    expect(o.code).toBe(7);
+    await onlyLanded(o, ["a.txt"]);
+  }, LONG);
+
   test("done-early: SessionDone before the files: the client still waits for both and verifies them (exit 0)", async () => {
     const o = await pull("done-early", [`${R}/a.txt`, `${R}/b.txt`]);
     expect(o.lines).toEqual([]);

@@ -190,7 +190,7 @@ async function runPull(cfg: RunConfig): Promise<number> {
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve,
-      checksum: !o.nochecksum, timeoutMs: o.timeoutMs,
+      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name),
       guard: (e) => {
         const err = entryGuard(e);
         return err === null || err.code === "E_REJECTED_PATH" ? err : new EscpError(err.code, `${opened.where}: ${err.message}`);

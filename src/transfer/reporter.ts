@@ -36,12 +36,14 @@ export class LogReporter implements Reporter {
   bytes = 0;
   readonly failures: { code: string; message: string }[] = [];
 
-  constructor(private readonly keep = 0) {}
+  /** keep: failures kept for a SessionSummary; verb: what "ok" means here ("committed" for a
+   * receiving server, "verified" for a sending one). */
+  constructor(private readonly keep = 0, private readonly verb = "committed") {}
 
   ok(name: string, bytes: number): void {
     this.okCount++;
     this.bytes += bytes;
-    log.debug(`committed ${name}`, { bytes });
+    log.debug(`${this.verb} ${name}`, { bytes });
   }
 
   failed(err: EscpError): void {

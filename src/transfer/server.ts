@@ -90,7 +90,10 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     const place = placeDestination(dest, native);
     // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
     const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
-    const plan = { dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs, ...(guard ? { guard } : {}) };
+    const plan = {
+      dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs,
+      ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
+    };
     return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
   } catch (e) {
     native.close();
@@ -207,7 +210,7 @@ async function bringUp(ch: ControlChannel, init: SessionInit, p: Prepared, key: 
 /** Listen or connect, reply, run the role; every failure is told to the initiator once. */
 async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
   const native = p.native;
-  const reporter = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0);
+  const reporter = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, init.role === "receiver" ? "committed" : "verified");
   const key = init.key.slice(); // kept only while the streams come up (awaitGo may need it twice)
   init.key.fill(0);
   const state = { replied: false };

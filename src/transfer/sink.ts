@@ -36,6 +36,8 @@ export class DataSink {
   private failedCount = 0;
   private lastSentAt = Date.now();
   private announcedBytes = 0;
+  private readonly unseenTop: Set<string>; // reported top-level names not announced yet
+  private sourceProblems = 0; // non-fatal problems the source named
   private lastBytes = -1;
   private lastPending = -1;
   private lastProgressAt = Date.now();
@@ -45,6 +47,7 @@ export class DataSink {
   constructor(private readonly plan: SinkPlan, private readonly place: Placement, private readonly ctx: RoleContext) {
     this.native = ctx.native;
     this.up = !ctx.listening;
+    this.unseenTop = new Set(plan.expectTop ?? []);
   }
 
   private send(m: ControlMsg): void {
@@ -113,6 +116,7 @@ export class DataSink {
   private onFileList(files: FileEntry[]): void {
     faultPoint("receiver", "filelist");
     for (const e of files) {
+      if (this.unseenTop.size > 0) this.unseenTop.delete(e.name.split("/", 1)[0] as string);
       if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
       if (e.kind === "file" && this.files.size >= WINDOW_FILES) {
         throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`);
@@ -187,6 +191,7 @@ export class DataSink {
       const text = pre !== "" && m.path !== "" && m.message.includes(m.path) ? m.message.replace(m.path, () => `${pre}${m.path}`) : `${pre}${m.message}`;
       this.ctx.reporter.failed(new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", text));
       this.failedCount++;
+      this.sourceProblems++;
     } else if (m.type === "error") {
       throw new EscpError("E_REMOTE", `${this.ctx.peer}: ${m.message}`);
     } else if (m.type === "profileData") {
@@ -224,6 +229,16 @@ export class DataSink {
     this.flushResults();
   }
 
+  /** A name the source reported but never announced, and no problem said why: not silently
+   * missing from an exit-0 run. */
+  private missingTops(): void {
+    if (this.sourceProblems > 0) return; // a source that vanished was named already
+    for (const name of this.unseenTop) {
+      this.failedCount++;
+      this.ctx.reporter.failed(new EscpError("E_PROTOCOL", `${this.ctx.peerPrefix}${name}: reported by ${this.ctx.peer} but never sent`));
+    }
+  }
+
   async run(channelExited: () => boolean = () => false): Promise<{ ok: number; failed: number }> {
     const cadence = new Cadence();
     for (;;) {
@@ -235,6 +250,7 @@ export class DataSink {
       this.ctx.tick?.();
       await cadence.next(busy);
     }
+    this.missingTops();
     if (this.plan.preserve) this.dirsFinish();
     log.record("session done", { filesOk: this.okCount, filesFailed: this.failedCount });
     for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
