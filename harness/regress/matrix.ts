@@ -1,7 +1,9 @@
 // The regression matrix: which catalog datasets, through which transports, with which escp
 // configurations. --quick is sized for CI; --full is for people with time.
-/** sshd-pull: the same loopback sshd, the dataset pulled from it (`host:src dst`). */
-export type Transport = "local" | "sshd" | "sshd-pull" | "wan";
+/** sshd-pull: the same loopback sshd, the dataset pulled from it (`host:src dst`).
+ * three-party / three-party-direct: `-3 h1:src h2:dst` between two namespaced hosts of the
+ * multi-host fixture, relayed through this host or --direct. */
+export type Transport = "local" | "sshd" | "sshd-pull" | "wan" | "three-party" | "three-party-direct";
 
 export interface DatasetCase {
   name: string; // catalog name for `bun run datasets make`
@@ -33,7 +35,7 @@ export const QUICK: Matrix = {
     { name: "edge", params: [], label: "edge" },
     { name: "sparse", params: ["--size", "64M"], label: "sparse 64 MiB" },
   ],
-  transports: ["local", "sshd", "sshd-pull", "wan"],
+  transports: ["local", "sshd", "sshd-pull", "wan", "three-party"],
   configs: CONFIGS_QUICK,
 };
 
@@ -47,7 +49,7 @@ export const FULL: Matrix = {
     { name: "mixed", params: [], label: "mixed" },
     { name: "edge", params: [], label: "edge" },
   ],
-  transports: ["local", "sshd", "sshd-pull", "wan"],
+  transports: ["local", "sshd", "sshd-pull", "wan", "three-party", "three-party-direct"],
   configs: [
     ...CONFIGS_QUICK,
     { label: "-t 16 --blocksize 4M", flags: ["-t", "16", "--blocksize", "4M"] },

@@ -6,6 +6,7 @@ import { startSshd } from "../sshd.ts";
 import type { Transport } from "./matrix.ts";
 import { canWan, startWan } from "../wan/netns.ts";
 import { escpAcrossWan } from "../wan/escp-wan.ts";
+import { canMultiHost, startHosts } from "../multihost.ts";
 
 export interface TransportHandle {
   name: Transport;
@@ -36,6 +37,17 @@ export async function openTransport(name: Transport, work: string): Promise<Tran
       name, close: () => fx.stop(),
       // the cases' args end with the source: fetch it from the host instead
       run: (args, dst) => runEscp([...BASE, ...fx.sshArgs, "-D", ESCP_REMOTE_CMD, ...args.slice(0, -1), `${fx.user}@${fx.host}:${args.at(-1) ?? ""}`, dst], { timeoutMs: 600_000 }),
+    };
+  }
+  if (name === "three-party" || name === "three-party-direct") {
+    const can = canMultiHost();
+    if (!can.ok) return can.why;
+    const mh = await startHosts({ count: 2 });
+    const direct = name === "three-party-direct" ? ["--direct"] : [];
+    return {
+      name, close: () => mh.stop(),
+      // the cases' args end with the source: h1 sends it, h2 receives (one file system: distinct paths)
+      run: (args, dst) => runEscp([...BASE, "-F", mh.sshConfig, "-D", ESCP_REMOTE_CMD, ...direct, ...args.slice(0, -1), `h1:${args.at(-1) ?? ""}`, `h2:${dst}`], { timeoutMs: 600_000 }),
     };
   }
   const can = canWan();
