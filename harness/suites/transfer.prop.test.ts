@@ -1,6 +1,7 @@
 // Property: for arbitrary small trees × arbitrary valid configs a loopback escp transfer yields
 // an identical tree (content and sizes; modes and mtimes too under -p), pushed to a local
-// destination or pulled from a --mgmt server (`host:src dst`). Pinned cases run first.
+// destination, pulled from a --mgmt server (`host:src dst`), or copied between two namespaced
+// hosts of the multi-host fixture (`-3 h1:src h2:dst`, relayed here). Pinned cases run first.
 // Replay a failure: ESCP_SEED=<seed> [ESCP_PROP_PATH=<path>] bun test harness/suites/transfer.prop.test.ts
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
@@ -14,14 +15,22 @@ import { countFiles, materializeTree, treeSpec, type TreeSpec } from "../arb/tre
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
 import { runPair } from "../faults/pair.ts";
 import { BASE, compareTrees, runEscp } from "./e2e-helpers.ts";
+import { canMultiHost, startHosts, type MultiHost } from "../multihost.ts";
+import { ESCP_REMOTE_CMD } from "../escp-run.ts";
 
 const FILE = "harness/suites/transfer.prop.test.ts";
 const prop = propRun("transfer.prop", FILE);
 const RUNS = envRuns("ESCP_PROP_RUNS", 25);
 const PULL_RUNS = Math.ceil((RUNS * 2) / 5);
+const THIRD_RUNS = Math.ceil(RUNS / 5); // three ssh logins each: kept few
+const multiHost = canMultiHost();
+let hosts: MultiHost | undefined;
 
 const tmp = makeTmpDir("transfer-prop");
-afterAll(() => removeTmpDir(tmp));
+afterAll(async () => {
+  await hosts?.stop();
+  removeTmpDir(tmp);
+});
 let caseNo = 0;
 
 /** Stderr lines other than the -C warning (which is all a quiet, successful run may print). */
@@ -75,6 +84,26 @@ async function identicalPull(tree: TreeSpec, cfg: RunConfig): Promise<void> {
   }
 }
 
+/** Materialise `tree` and copy it with `cfg` from h1 to h2 (`-3`, relayed through this host; the
+ *  hosts share this file system): the copy must be identical. */
+async function identicalThirdParty(tree: TreeSpec, cfg: RunConfig): Promise<void> {
+  hosts ??= await startHosts({ count: 2 });
+  const dir = join(tmp, `third-${++caseNo}`);
+  const src = join(dir, "src");
+  mkdirSync(src, { recursive: true });
+  await materializeTree(src, tree, blockBytes(cfg));
+  const dst = join(dir, "dst");
+  try {
+    const r = await runEscp([...BASE, "-F", hosts.sshConfig, "-D", ESCP_REMOTE_CMD, ...configArgs(cfg), `h1:${src}`, `h2:${dst}`]);
+    const noise = unexpectedStderr(r.stderr);
+    if (r.code !== 0 || noise.length > 0) throw new Error(`-3 ${configArgs(cfg).join(" ")}: escp exited ${r.code}\nstderr: ${r.stderr}`);
+    const diffs = await compareTrees(src, dst, { modes: cfg.preserve, mtimes: cfg.preserve });
+    if (diffs.length > 0) throw new Error(`trees differ after -3 (${configArgs(cfg).join(" ")}):\n  ${diffs.join("\n  ")}`);
+  } finally {
+    removeTmpDir(dir);
+  }
+}
+
 /** Relative paths of every directory and every non-directory under root. */
 async function shape(root: string): Promise<{ dirs: string[]; others: string[] }> {
   const dirs: string[] = [];
@@ -103,6 +132,10 @@ describe("transfer property: arbitrary trees × configs", () => {
   test(`posix engine, pulled: the copy is identical (${PULL_RUNS} runs)`, async () => {
     await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalPull(tree, cfg)), PULL_RUNS);
   }, 300_000);
+
+  test.skipIf(!multiHost.ok)(`posix engine, -3 between two hosts: the copy is identical (${THIRD_RUNS} runs)`, async () => {
+    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalThirdParty(tree, cfg)), THIRD_RUNS);
+  }, 600_000);
 
   test(`dummy engine: succeeds, makes the directories and writes no file (${Math.ceil(RUNS / 3)} runs)`, async () => {
     await prop.assert(fc.asyncProperty(treeSpec, dummyConfig, async (tree, cfg) => {
