@@ -101,7 +101,7 @@ export function markdown(r: MacroResults, svgName: string): string {
     if (casesOf(r, s.name).length === 0 && !r.skipped.some((k) => k.scenario === s.name)) continue;
     out.push(scenarioTable(r, s.name), "");
   }
-  const skipped = r.skipped.filter((k) => k.reason !== "not selected (--peers)");
+  const skipped = r.skipped.filter((k) => !k.reason.startsWith("not selected"));
   if (skipped.length > 0) {
     out.push("## Skipped", "");
     for (const k of skipped) out.push(`- ${k.scenario}: ${toolName(k.tool)}${k.label && k.label !== "default" ? ` ${k.label}` : ""} — ${k.reason}`);

@@ -16,6 +16,8 @@ export interface RunEscpOptions {
   wrap?: readonly string[];
   /** Wall-clock bound for the whole run; the process group gets SIGKILL after it. */
   timeoutMs?: number;
+  /** Called with the child's pid (also its process group id) right after it is spawned. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface RunEscpResult {
@@ -48,6 +50,7 @@ export async function runEscp(args: readonly string[], opts: RunEscpOptions = {}
     detached: true, // own process group: a timeout also reaps ssh and receiver children
   });
   const unregister = onExitCleanup(() => killGroup(proc.pid));
+  opts.onSpawn?.(proc.pid);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

@@ -82,6 +82,7 @@ export function keyFigures(r: MacroResults): Figure[] {
   vs("big random file, disk to disk", br, escp, { tool: "escp-orig", label: "default" }, "escp / original EScp");
   for (const t of ["scp", "sftp", "rsync", "tar-ssh"] as const) vs("big random file, disk to disk", br, escp, { tool: t, label: "default" }, `escp / ${toolName(t)}`);
   vs("big random file, disk to disk", br, { tool: "escp", label: "--nochecksum" }, escp, "escp --nochecksum / default (BLAKE3 off vs on)");
+  vs("big random file, disk to disk", br, { tool: "escp", label: "pull" }, escp, "escp pull / push (same file, same sshd)");
   // No disk.
   const dm = "dummy";
   const dEscp: Pick = { tool: "escp", label: "--ioengine dummy" };
@@ -97,12 +98,20 @@ export function keyFigures(r: MacroResults): Figure[] {
   vs("small files (losf)", lf, escp, { tool: "rsync", label: "default" }, "escp / rsync -e ssh");
   vs("small files (losf)", lf, escp, { tool: "scp", label: "default" }, "escp / scp -r");
   vs("small files (losf)", lf, escp, { tool: "cp" }, "escp / cp -r (filesystem limit)");
+  vs("small files (losf)", lf, { tool: "escp", label: "pull" }, escp, "escp pull / push (same tree, same sshd)");
   // WAN.
   const wn = "wan";
   value("WAN 50 ms RTT, 1 Gbit/s", wn, escp, "escp default");
   vs("WAN 50 ms RTT, 1 Gbit/s", wn, escp, { tool: "iperf3", label: "-P 1" }, "escp / iperf3 -P 1");
   vs("WAN 50 ms RTT, 1 Gbit/s", wn, escp, { tool: "iperf3", label: "-P 8" }, "escp / iperf3 -P 8");
   vs("WAN 50 ms RTT, 1 Gbit/s", wn, escp, { tool: "scp", label: "default" }, "escp / scp");
+  // Third party h1 → h2, driven from here.
+  const tp = "third-party";
+  const relay: Pick = { tool: "escp", label: "-3" };
+  value("third party (h1 → h2 from here)", tp, relay, "escp -3 (relayed here)");
+  vs("third party (h1 → h2 from here)", tp, relay, { tool: "scp", label: "-3" }, "escp -3 / scp -3");
+  vs("third party (h1 → h2 from here)", tp, { tool: "escp", label: "-3 --direct" }, { tool: "scp", label: "-3" }, "escp -3 --direct / scp -3");
+  vs("third party (h1 → h2 from here)", tp, { tool: "escp", label: "-3 --direct" }, relay, "escp -3 --direct / relayed");
   // CPU and memory on the big file.
   const e = find(r, br, escp);
   if (e?.median?.cpuSPerGiB != null) {

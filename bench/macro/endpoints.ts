@@ -1,10 +1,12 @@
-// The two places transfers go: the harness's loopback sshd (started inside the CPU group so
-// its session children are accounted), and an sshd inside namespace b of an emulated WAN
-// (harness/wan: 25 ms each way, 1 Gbit/s, no loss) reached from namespace a.
+// The places transfers go: the harness's loopback sshd (started inside the CPU group so
+// its session children are accounted), an sshd inside namespace b of an emulated WAN
+// (harness/wan: 25 ms each way, 1 Gbit/s, no loss) reached from namespace a, and the
+// multi-host fixture's two hosts (harness/multihost.ts) for third-party copies h1 → h2.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sshdConfigText, startSshd, type SshdFixture } from "../../harness/sshd.ts";
 import { canWan, startWan, type Wan } from "../../harness/wan/netns.ts";
+import { canMultiHost, type MultiHost, startHosts } from "../../harness/multihost.ts";
 import type { RttResult } from "../../harness/wan/rtt-probe.ts";
 import { REPO_ROOT } from "../../harness/escp-run.ts";
 import type { CpuMeter } from "./cpuacct.ts";
@@ -91,4 +93,34 @@ export async function openWan(cpu: CpuMeter, fx: SshdFixture, scratch: string): 
     await wan.stop();
     throw e;
   }
+}
+
+export interface MultiHostEnv {
+  fx: MultiHost;
+  endpoint: Endpoint;
+  stop(): Promise<void>;
+}
+
+/** Two namespaced hosts, their sshds started inside the CPU group (so both servers of a
+ *  third-party copy are accounted): the source is read on h1, written on h2. Or a reason
+ *  the fixture cannot be built here (the scenario is then skipped). */
+export async function openMultiHost(cpu: CpuMeter, scratch: string): Promise<MultiHostEnv | string> {
+  const can = canMultiHost();
+  if (!can.ok) return can.why;
+  const fx = await cpu.inside(() => startHosts({ count: 2 }));
+  const h2 = fx.host("h2");
+  const endpoint: Endpoint = {
+    kind: "multihost",
+    host: "h2",
+    sourceHost: "h1",
+    user: fx.user,
+    port: h2.port,
+    identity: fx.identity,
+    sshConfig: fx.sshConfig,
+    escpSshArgs: ["-F", fx.sshConfig],
+    senderPrefix: [],
+    receiverRoot: h2.sshdPid,
+    scratch,
+  };
+  return { fx, endpoint, stop: () => fx.stop() };
 }

@@ -1,7 +1,7 @@
 // Command line of `bun run bench:macro`.
 import { parseSize } from "../../datasets/params.ts";
 
-export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan"] as const;
+export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const PEERS = ["escp-orig", "scp", "sftp", "rsync", "tar-ssh", "iperf3", "dd", "cp"] as const;
@@ -18,6 +18,8 @@ export interface Options {
   peers: PeerName[];
   work: string;
   out?: string;
+  /** Run only the cases whose id (scenario/tool/label) contains one of these strings. */
+  only?: string[];
   /** Drop the page cache before each disk run (default on; off with --smoke or --no-drop-caches). */
   dropCaches: boolean;
 }
@@ -33,6 +35,8 @@ export const USAGE = `usage: bun run bench:macro [options]
   --peers LIST      peers to run besides escp: ${PEERS.join(",")} (default all; "none")
   --work DIR        datasets cache and scratch space (default /var/tmp/escp-bench)
   --out FILE        results JSON (default bench/results/macro-<date>-<sha>.json)
+  --only LIST       only the cases whose id (scenario/tool/label, e.g. big-random/escp/pull)
+                    contains one of these comma-separated strings
   --no-drop-caches  do not drop the page cache before disk runs`;
 
 export class UsageError extends Error {}
@@ -101,6 +105,12 @@ export function parseOptions(argv: readonly string[]): Options {
       case "--out":
         o.out = value();
         break;
+      case "--only": {
+        const parts = value().split(",").map((x) => x.trim()).filter((x) => x !== "");
+        if (parts.length === 0) throw new UsageError("--only needs at least one case id fragment");
+        o.only = parts;
+        break;
+      }
       case "--no-drop-caches":
         o.dropCaches = false;
         dropSet = true;

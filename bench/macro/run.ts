@@ -8,7 +8,7 @@ import { makeTmpDir, onExitCleanup, removeTmpDir } from "../../harness/tmp-dir.t
 import { caseId, type CaseResult, type MacroResults, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
 import { openCpuMeter } from "./cpuacct.ts";
 import { materialize, type Materialized } from "./datasets.ts";
-import { openLoopback, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
+import { type MultiHostEnv, openLoopback, openMultiHost, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
 import { hostFacts, loadNow } from "./host.ts";
 import { freePort, iperfPlan, startIperfServer, type IperfServer } from "./iperf3.ts";
 import { measureRepeat, PageCache, type RepeatPlan } from "./measure.ts";
@@ -126,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
 
   let loop: Awaited<ReturnType<typeof openLoopback>> | undefined;
   let wanEnv: WanEnv | undefined;
+  let mhEnv: MultiHostEnv | undefined;
   let counter = 0;
   let escpFailures = 0;
   try {
@@ -157,6 +158,22 @@ async function main(argv: string[]): Promise<number> {
           continue;
         }
       }
+      if (s.transport === "multihost") {
+        try {
+          const m = await openMultiHost(cpu, scratch);
+          if (typeof m === "string") {
+            for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `multi-host fixture unavailable: ${m}` });
+            continue;
+          }
+          mhEnv = m;
+          ep = m.endpoint;
+          info.meta = { hosts: m.fx.hosts.map((h) => ({ id: h.id, addr: h.addr })), local: m.fx.localAddr };
+          log(`hosts ${m.fx.hosts.map((h) => `${h.id} ${h.addr} (${h.ns})`).join(", ")}; this host ${m.fx.localAddr}`);
+        } catch (e) {
+          for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `multi-host fixture failed to start: ${(e as Error).message}` });
+          continue;
+        }
+      }
       const active: { c: CaseSpec; result: CaseResult }[] = [];
       try {
         const ds = s.dataset ? await materialize(s.dataset, work, log) : null;
@@ -165,6 +182,10 @@ async function main(argv: string[]): Promise<number> {
           const label = labelOf(c);
           if (!peerEnabled(c.tool, o.peers)) {
             skip({ scenario: s.name, tool: c.tool, label, reason: "not selected (--peers)" });
+            continue;
+          }
+          if (o.only && !o.only.some((part) => caseId(s.name, c.tool, label).includes(part))) {
+            skip({ scenario: s.name, tool: c.tool, label, reason: "not selected (--only)" });
             continue;
           }
           const why = missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
@@ -244,10 +265,15 @@ async function main(argv: string[]): Promise<number> {
           await wanEnv.stop();
           wanEnv = undefined;
         }
+        if (mhEnv) {
+          await mhEnv.stop();
+          mhEnv = undefined;
+        }
       }
     }
   } finally {
     await wanEnv?.stop();
+    await mhEnv?.stop();
     await loop?.stop();
     cpu.close();
     removeScratchTrees();
@@ -264,7 +290,7 @@ async function main(argv: string[]): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
-    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches },
+    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null },
     host,
     cpuAccounting: { mode: cpu.mode, partial: cpu.partial, note: cpu.note },
     pageCache: { drop: o.dropCaches, note: cache.note() },

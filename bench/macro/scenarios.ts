@@ -20,13 +20,16 @@ export interface CaseSpec {
   streams?: number;
   /** Repeats of this case when fewer than the scenario's (--repeat overrides both). */
   repeats?: number;
+  /** escp only: pull the dataset from the sshd's side (`escp host:SRC localdir`) instead of pushing it. */
+  pull?: boolean;
 }
 
 export interface ScenarioSpec {
   name: ScenarioName;
   title: string;
   dataset: DatasetRef | null;
-  transport: "loopback" | "wan";
+  /** loopback sshd; the namespaced WAN; the multi-host fixture (source on h1, destination on h2). */
+  transport: "loopback" | "wan" | "multihost";
   repeats: number;
   /** Reference candidates (the fastest of them with a verified run is the reference);
    *  empty: the fastest peer (not escp, not the original EScp). */
@@ -37,10 +40,14 @@ export interface ScenarioSpec {
   note?: string;
 }
 
-export const labelOf = (c: CaseSpec): string => (c.flags.length === 0 ? "default" : c.flags.join(" "));
+export const labelOf = (c: CaseSpec): string => {
+  const words = c.pull ? ["pull", ...c.flags] : c.flags;
+  return words.length === 0 ? "default" : words.join(" ");
+};
 
 const DD_FLAGS = ["bs=4M", "iflag=direct", "oflag=direct"];
 const escp = (...flags: string[]): CaseSpec => ({ tool: "escp", flags });
+const escpPull = (...flags: string[]): CaseSpec => ({ tool: "escp", flags, pull: true });
 const peer = (tool: Tool, ...flags: string[]): CaseSpec => ({ tool, flags });
 const iperf = (streams: number): CaseSpec => ({ tool: "iperf3", flags: ["-P", String(streams)], streams });
 
@@ -60,6 +67,7 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       reference: [{ tool: "dd", label: DD_FLAGS.join(" ") }],
       cases: [
         escp(),
+        escpPull(), // the same dataset the other way: pull from the sshd (within 10 % of push)
         escp("--nochecksum"),
         peer("escp-orig"),
         peer("dd", ...DD_FLAGS),
@@ -124,9 +132,9 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       transport: "loopback",
       repeats: rep(3),
       reference: [{ tool: "cp", label: "-r" }],
-      cases: [escp(), peer("escp-orig"), peer("rsync"), peer("scp"), peer("sftp"), peer("tar-ssh"), peer("cp", "-r")],
+      cases: [escp(), escpPull(), peer("escp-orig"), peer("rsync"), peer("scp"), peer("sftp"), peer("tar-ssh"), peer("cp", "-r")],
       iperfSeconds: 0,
-      note: "cp -r onto the same filesystem is the filesystem limit",
+      note: "cp -r onto the same filesystem is the filesystem limit; escp pull reads the same tree through the sshd and writes here",
     },
     {
       name: "mixed",
@@ -148,6 +156,17 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       cases: [escp(), peer("scp"), iperf(1), iperf(8)],
       iperfSeconds: smoke ? 2 : 8,
       note: "the delay line itself tops out near 155 MB/s on this machine; sshd and receivers run in namespace b; the reference is the faster iperf3",
+    },
+    {
+      name: "third-party",
+      title: "third-party copy h1 → h2 driven from here (multi-host fixture: network namespaces, one sshd each)",
+      dataset: random(size(512 * MiB, 16 * MiB)),
+      transport: "multihost",
+      repeats: rep(3),
+      reference: [{ tool: "scp", label: "-3" }],
+      cases: [escp("-3"), escp("-3", "--direct"), peer("scp", "-3")],
+      iperfSeconds: 0,
+      note: "escp -3 relays both servers' streams through this host without decrypting; --direct has h1 connect to h2; scp -3 (OpenSSH, SFTP) also copies through this host; the hosts share this machine's disk and CPUs",
     },
   ];
   return all.filter((s) => o.scenarios.includes(s.name));

@@ -11,8 +11,10 @@ import type { CaseSpec } from "./scenarios.ts";
 
 /** Where transfers go: the sshd (loopback or in namespace b) and how to reach it. */
 export interface Endpoint {
-  kind: "loopback" | "wan";
+  kind: "loopback" | "wan" | "multihost";
   host: string;
+  /** multihost: the host the source is read on (`user@sourceHost:SRC`; the destination is `host`). */
+  sourceHost?: string;
   user: string;
   port: number;
   identity: string;
@@ -50,9 +52,10 @@ export function writeSshConfig(path: string, o: { port: number; user: string; id
 /** Single-quotes for sh. */
 export const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Seconds from an escp/EScp summary line: `Sent    : … in MM:SS.ff` (or HH:MM:SS.ff). */
+/** Seconds from an escp/EScp summary line: `Sent    : … in MM:SS.ff` (or HH:MM:SS.ff; a pull
+ *  says `Received:`). */
 export function summarySeconds(stdout: string): number | null {
-  const lines = stdout.split(/[\r\n]+/).filter((l) => l.trim().startsWith("Sent"));
+  const lines = stdout.split(/[\r\n]+/).filter((l) => /^\s*(Sent|Received)\b/.test(l));
   const last = lines.at(-1);
   if (last === undefined) return null;
   const clock = / in (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)/.exec(last);
@@ -84,10 +87,21 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
   const remoteDst = tree ? dst : `${runDir}/`;
   const r = tree ? ["-r"] : [];
   const pre = ep.senderPrefix;
+  // Third party: the source is read on another host (the hosts share this file system).
+  const from = ep.sourceHost !== undefined ? `${ep.user}@${ep.sourceHost}:${ds.source}` : ds.source;
   switch (c.tool) {
     case "escp":
+      if (c.pull) {
+        // The same copy the other way: the sshd's side reads the dataset, this side writes it.
+        return {
+          argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", ESCP_REMOTE_CMD, ...r, ...c.flags, `${ep.user}@${ep.host}:${ds.source}`, tree ? dst : `${runDir}/`],
+          dst,
+          nothingWritten: dummyReceiver(c.flags),
+          toolSeconds: summarySeconds,
+        };
+      }
       return {
-        argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", ESCP_REMOTE_CMD, ...r, ...c.flags, ds.source, `${ep.user}@${ep.host}:${remoteDst}`],
+        argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", ESCP_REMOTE_CMD, ...r, ...c.flags, from, `${ep.user}@${ep.host}:${remoteDst}`],
         dst,
         nothingWritten: dummyReceiver(c.flags),
         toolSeconds: summarySeconds,
@@ -102,7 +116,7 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
         toolSeconds: summarySeconds,
       };
     case "scp":
-      return { argv: [...pre, "scp", "-F", ep.sshConfig, ...r, ...c.flags, ds.source, `${ep.host}:${remoteDst}`], dst, nothingWritten: false };
+      return { argv: [...pre, "scp", "-F", ep.sshConfig, ...r, ...c.flags, from, `${ep.host}:${remoteDst}`], dst, nothingWritten: false };
     case "sftp": {
       const batch = join(ep.scratch, `sftp-batch-${n}`);
       writeFileSync(batch, `put ${tree ? "-r " : ""}"${ds.source}" "${dst}"\n`);

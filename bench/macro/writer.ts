@@ -5,7 +5,7 @@
 // {
 //   schema: "escp-bench-macro/1", mode: "full" | "smoke",
 //   startedAt, finishedAt: ISO dates, durationS,
-//   options: { scenarios, repeat, size, peers, peerEscp, work, dropCaches },
+//   options: { scenarios, repeat, size, peers, peerEscp, work, dropCaches, only (--only, or null) },
 //   host: { cpuModel, nproc, cpuFlags: { aes, pclmulqdq, avx2, avx512f, vaes, vpclmulqdq, sha_ni },
 //           memGiB, kernel, os, bun, fsType, fsSource (of the work dir), loadavgBefore: [1, 5, 15 min],
 //           loadavgAfter, congestionControl, gitSha, gitShort, gitDirty, date,
@@ -13,9 +13,11 @@
 //   cpuAccounting: { mode: "cgroup-v1-cpuacct" | "rusage", partial: boolean, note },
 //   pageCache: { drop: boolean, note },
 //   scenarios: [{ name, title, reference: ["<case id>", ...] (the fastest verified one is the
-//                 reference; [] = the fastest peer), note?, meta? (wan: rtt probe, link) }],
+//                 reference; [] = the fastest peer), note?, meta? (wan: rtt probe, link;
+//                 third-party: the hosts' addresses) }],
 //   cases: [{
-//     id: "<scenario>/<tool>/<label>", scenario, tool, label ("default" or the flags),
+//     id: "<scenario>/<tool>/<label>", scenario, tool, label ("default" or the flags; an escp
+//     pull is "pull" + its flags),
 //     config: [flags as passed], dataset: { name, params, bytes, files } | null,
 //     bytes, files, reference: boolean (a reference candidate),
 //     repeats: [{ wallS, gbps, filesPerS, cpuS, cpuSPerGiB, rssSenderMiB, rssReceiverMiB,

@@ -3,7 +3,7 @@
 // and verified escp cases; `bench:report` must turn it into markdown + SVG; `bench:compare`
 // must pass a file against itself and flag a doctored copy where escp is 3× slower.
 // No timing is asserted. Everything lives in one temp dir; the run must leave no cgroup,
-// network namespace or process behind.
+// network namespace (WAN or multi-host) or process behind.
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -59,6 +59,12 @@ describe("macro benchmark smoke", () => {
     for (const name of ["big-random", "dummy", "losf", "mixed", "big-text", "axes"]) {
       expect(escp.some((c) => c.scenario === name)).toBe(true);
     }
+    // Pull beside push, on the same dataset.
+    for (const name of ["big-random", "losf"]) expect(escp.some((c) => c.scenario === name && c.label === "pull")).toBe(true);
+    // Third party: run on the multi-host fixture, or skipped with the reason.
+    const tp = res.cases.filter((c) => c.scenario === "third-party").map((c) => c.label);
+    if (tp.length === 0) expect(res.skipped.some((k) => k.scenario === "third-party")).toBe(true);
+    else expect(tp).toEqual(expect.arrayContaining(["-3", "-3 --direct"]));
     // Peers either ran (and verified) or were skipped with a reason.
     for (const c of res.cases.filter((x) => x.tool !== "escp")) {
       for (const rep of c.repeats) {
@@ -74,7 +80,7 @@ describe("macro benchmark smoke", () => {
     const groups = existsSync("/sys/fs/cgroup/cpuacct") ? readdirSync("/sys/fs/cgroup/cpuacct").filter((n) => n.startsWith(`escp-bench-${benchPid}-`)) : [];
     expect(groups).toEqual([]);
     const ns = Bun.spawnSync(["ip", "netns", "list"], { stdout: "pipe", stderr: "ignore" }).stdout.toString();
-    expect(ns.split("\n").filter((l) => l.startsWith(`escp-wan-${benchPid}-`))).toEqual([]);
+    expect(ns.split("\n").filter((l) => l.startsWith(`escp-wan-${benchPid}-`) || l.startsWith(`escp-mh-${benchPid}-`))).toEqual([]);
     expect(existsSync(join(dir, "work", `run-${benchPid}`))).toBe(false);
   });
 

@@ -64,13 +64,28 @@ async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, r
   return { route: relayBetween(o, { address, port: l.port }, fresh), h2: fresh };
 }
 
-/** Wait for host1's SessionSummary, drawing progress from the route meanwhile. */
-async function awaitSummary(o: Options, h1: OpenedSession, route: Route, progress: Progress): Promise<SessionSummary> {
-  const line = h1.channel.recv(24 * 3600_000); // the whole transfer: liveness is the servers' job
+/** Wait for host1's SessionSummary, drawing progress from the route meanwhile. host1 reports
+ * within its own timeout once host2 has ended (done or failed); when no report comes (host1
+ * cut off from this host), give up instead of waiting on a dead ssh connection. host1's
+ * channel lost mid-session is a vanished peer, not an ssh start failure. */
+async function awaitSummary(o: Options, h1: OpenedSession, h2: OpenedSession, route: Route, progress: Progress): Promise<SessionSummary> {
+  const line = h1.channel.recv(24 * 3600_000).then((b) => ({ b }), (e: unknown) => ({ e })); // liveness is the servers' job
+  let h2Ended = false;
+  void h2.channel.exited.then(() => { h2Ended = true; });
+  const graceMs = 2 * o.timeoutMs + 5000;
+  let deadline = Number.POSITIVE_INFINITY;
   for (;;) {
-    const r = await Promise.race([line.then((b) => ({ b })), Bun.sleep(200).then(() => null)]);
-    if (r !== null) return decodeSessionSummary(r.b);
+    const r = await Promise.race([line, Bun.sleep(200).then(() => null)]);
+    if (r !== null) {
+      if ("b" in r) return decodeSessionSummary(r.b);
+      const why = toEscpError(r.e).message;
+      throw new EscpError("E_TIMEOUT", `${h1.where}: the escp server ended without reporting the transfer (${why})`);
+    }
     progress.update(route.bytes(), 0);
+    if (h2Ended && deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + graceMs;
+    if (Date.now() > deadline) {
+      throw new EscpError("E_TIMEOUT", `${h1.where}: no report ${Math.round(graceMs / 1000)} s after ${h2.where} ended (${h1.where} unreachable from this host?)`);
+    }
   }
 }
 
@@ -125,7 +140,7 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
     keyed.key.fill(0); // both servers have it; the relay never needs it
     const progress = new Progress({ quiet: o.quiet, bits: o.bits });
     progress.start(h1.reply.totalBytes, h1.reply.totalFiles);
-    const summary = await awaitSummary(o, h1, route, progress);
+    const summary = await awaitSummary(o, h1, h2, route, progress);
     return report(summary, h1, progress, (performance.now() - t0) / 1000);
   } catch (e) {
     throw toEscpError(e);
