@@ -255,13 +255,13 @@ describe.skipIf(!can.ok)(can.ok ? "third-party copies (-3) across namespaced hos
     expectExit(w, 1);
     const wl = errLines(w);
     expect(wl.length).toBeGreaterThan(all.files);
-    for (const l of wl) expect(l).toMatch(/^escp: h1:tree(\/.+)?: refusing unsafe name "tree(\/.+)?": a component below the destination is a symlink or not a directory$/);
-    expect(wl).toContain(`escp: h1:tree/sub/f1.dat: refusing unsafe name "tree/sub/f1.dat": a component below the destination is a symlink or not a directory`);
+    for (const l of wl) expect(l).toMatch(/^escp: h2:tree(\/.+)?: refusing unsafe name "tree(\/.+)?": a component below the destination is a symlink or not a directory$/);
+    expect(wl).toContain(`escp: h2:tree/sub/f1.dat: refusing unsafe name "tree/sub/f1.dat": a component below the destination is a symlink or not a directory`);
     expectSummary(w, { bytes: 0, files: 0, failed: wl.length });
 
     expectExit(p, 1);
     const pl = errLines(p);
-    for (const l of pl) expect(l).toMatch(/^escp: h1:tree\/sub(\/.+)?: refusing unsafe name "tree\/sub(\/.+)?": a component below the destination is a symlink or not a directory$/);
+    for (const l of pl) expect(l).toMatch(/^escp: h2:tree\/sub(\/.+)?: refusing unsafe name "tree\/sub(\/.+)?": a component below the destination is a symlink or not a directory$/);
     const sub = treeBytes(join(tree, "sub"));
     expectSummary(p, { bytes: all.bytes - sub.bytes, files: all.files - sub.files, failed: pl.length });
     expect(lstatSync(join(part, "tree", "sub")).isSymbolicLink()).toBe(true);

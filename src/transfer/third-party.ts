@@ -49,6 +49,17 @@ function relayBetween(o: Options, one: { address: string; port: number }, two: O
   return { relay, bytes: () => relay.stats().bytes12 };
 }
 
+/** Ask host1 (which awaits a SessionGo) to listen, answering challenges, and relay to host2.
+ * host1 listens only now, so its listen window starts when host2 is up (a short --timeout
+ * cannot run out during host2's ssh login). */
+async function relayVia(o: Options, h1: OpenedSession, h2: OpenedSession): Promise<Route> {
+  await h1.channel.send(encodeSessionGo({ connectAddress: "", connectPort: 0 }));
+  const l = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
+  if (l.error) throw replyError(h1.where, l.error);
+  const address = l.address !== "" && l.address !== "0.0.0.0" && l.address !== "::" ? l.address : h1.dataAddress;
+  return relayBetween(o, { address, port: l.port }, h2);
+}
+
 /** --direct: ask host1 to connect to host2; on failure (with a notice) listen for the relay. */
 async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, restartH2: () => Promise<OpenedSession>): Promise<{ route: Route; h2: OpenedSession }> {
   await h1.channel.send(encodeSessionGo({ connectAddress: h2.dataAddress, connectPort: h2.reply.port }));
@@ -57,11 +68,7 @@ async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, r
   term.warn(`escp: warning: ${h1.where} cannot connect to ${h2.where} directly (${r.error.message}); relaying through this host`);
   await h2.channel.close(); // its listener may have timed out meanwhile: start it afresh
   const fresh = await restartH2();
-  await h1.channel.send(encodeSessionGo({ connectAddress: "", connectPort: 0 }));
-  const l = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
-  if (l.error) throw replyError(h1.where, l.error);
-  const address = l.address !== "" && l.address !== "0.0.0.0" && l.address !== "::" ? l.address : h1.dataAddress;
-  return { route: relayBetween(o, { address, port: l.port }, fresh), h2: fresh };
+  return { route: await relayVia(o, h1, fresh), h2: fresh };
 }
 
 /** Wait for host1's SessionSummary, drawing progress from the route meanwhile. host1 reports
@@ -100,13 +107,15 @@ function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versio
   };
 }
 
-/** Print host1's report: one line per failure, the summary; returns the exit status. */
-function report(s: SessionSummary, h1: OpenedSession, progress: Progress, seconds: number): number {
+/** Print host1's report: one line per failure, named for the host it happened on (a source
+ * problem on host1; host2's verdicts, which host1 relays, on host2), the summary; returns the
+ * exit status. */
+function report(s: SessionSummary, h1: OpenedSession, h2: OpenedSession, progress: Progress, seconds: number): number {
   const tally = new Tally();
   for (const f of s.failures) {
     const err = new EscpError(isErrorCode(f.code) ? f.code : "E_REMOTE", f.message);
     tally.failed(err);
-    term.error(`escp: ${h1.hostPrefix}${f.message}`);
+    term.error(`escp: ${f.code.startsWith("E_SOURCE_") ? h1.hostPrefix : h2.hostPrefix}${f.message}`);
   }
   if (s.moreFailures > 0) term.error(`escp: ${s.moreFailures} more files failed (see the servers' logs)`);
   progress.finish({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds });
@@ -122,7 +131,8 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
   const dst = cfg.dest;
   if (!src || !dst || dst.host === undefined) throw new EscpError("E_USAGE", "-3: give a remote source and a remote destination");
   const base = { ...baseFields(o), ...keyed };
-  const init1: SessionInit = { ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: !o.direct, awaitGo: o.direct, report: true };
+  // host1 always awaits a SessionGo: it connects (--direct) or listens (the relay) once host2 is up.
+  const init1: SessionInit = { ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: true, awaitGo: true, report: true };
   const t0 = performance.now();
   const h1 = await openSession(o, endpoint(src), init1);
   let h2: OpenedSession | undefined;
@@ -136,12 +146,12 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
     const startH2 = (): Promise<OpenedSession> => openSession(o, endpoint(dst), init2);
     h2 = await startH2();
     if (o.direct) ({ route, h2 } = await directOrRelay(o, h1, h2, startH2));
-    else route = relayBetween(o, { address: h1.dataAddress, port: h1.reply.port }, h2);
+    else route = await relayVia(o, h1, h2);
     keyed.key.fill(0); // both servers have it; the relay never needs it
     const progress = new Progress({ quiet: o.quiet, bits: o.bits });
     progress.start(h1.reply.totalBytes, h1.reply.totalFiles);
     const summary = await awaitSummary(o, h1, h2, route, progress);
-    return report(summary, h1, progress, (performance.now() - t0) / 1000);
+    return report(summary, h1, h2, progress, (performance.now() - t0) / 1000);
   } catch (e) {
     throw toEscpError(e);
   } finally {
