@@ -42,7 +42,7 @@ const BLOCK = 64 * 1024;
 
 /** A FileEntry for a regular file (or directory) with plain metadata. */
 export function entry(fino: number, name: string, size: number, extra: Partial<FileEntry> = {}): FileEntry {
-  return { fino, kind: "file", name, size, mode: 0o644, mtimeSec: 1_700_000_000, mtimeNsec: 0, atimeSec: 1_700_000_000, atimeNsec: 0, ...extra };
+  return { fino, kind: "file", name, size, mode: 0o644, mtimeSec: 1_700_000_000, mtimeNsec: 0, atimeSec: 1_700_000_000, atimeNsec: 0, ino: 0, ...extra };
 }
 
 export class HostileSender {
@@ -82,6 +82,7 @@ export class HostileSender {
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
       logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
+      resume: 0, wantPaths: false, retries: 0, fileReports: false,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();

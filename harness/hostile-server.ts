@@ -361,7 +361,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "sink-messages": { // request D/a.txt D/b.txt: verdicts and an ack sent to the sink, then honest
     reply: (i) => honest(i),
     run: async (s) => {
-      s.send({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: PAYLOAD_SIZE, digest: new Uint8Array(32) });
+      s.send({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: PAYLOAD_SIZE, digest: new Uint8Array(32), path: "", resumed: 0 });
       s.send({ type: "sessionDoneAck", filesOk: 2, filesFailed: 0 });
       await goodFirst(s, 1, "a.txt");
       await goodFirst(s, 2, "b.txt");

@@ -18,7 +18,7 @@ export function fileBatch(n: number): FileEntry[] {
       fino: i + 1, kind: i % 50 === 0 ? "dir" : "file",
       name: `project/src/module-${(i / 50) | 0}/file-${String(i).padStart(6, "0")}.dat`,
       size: i % 50 === 0 ? 0 : 4096 + ((i * 7919) % 1_000_000), mode: i % 50 === 0 ? 0o755 : 0o644,
-      mtimeSec: 1_760_000_000 + i, mtimeNsec: (i * 123_457) % 1e9, atimeSec: 1_760_000_000 + i, atimeNsec: 0,
+      mtimeSec: 1_760_000_000 + i, mtimeNsec: (i * 123_457) % 1e9, atimeSec: 1_760_000_000 + i, atimeNsec: 0, ino: 1000 + i,
     });
   }
   return files;

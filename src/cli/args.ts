@@ -41,6 +41,13 @@ function parseLong(out: ParsedArgv, argv: readonly string[], i: number): number 
   const arg = argv[i] ?? "";
   const eq = arg.indexOf("=");
   const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+  const negated = name.startsWith("no-") ? findLong(name.slice(3)) : undefined;
+  if (negated?.negatable === true) {
+    if (eq >= 0) throw usageError(`--${name}`, "takes no value");
+    out.flags[negated.field] = `--${name}`;
+    (out.values as Record<string, boolean>)[negated.field] = false;
+    return i;
+  }
   const spec = findLong(name);
   if (!spec) throw new EscpError("E_USAGE", `unknown option --${name}`);
   if (eq >= 0) {

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { OPTION_TABLE } from "../config/options.ts";
 import { helpText, licenseText, USAGE_LINE, versionText } from "./usage.ts";
+import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from "../control/messages.ts";
 
 describe("usage", () => {
   test("help lists every visible flag and omits hidden ones", () => {
@@ -18,8 +19,8 @@ describe("usage", () => {
     expect(help).toContain("(default 30)");
   });
   test("version names the package version and protocol", () => {
-    expect(versionText("9.9.9")).toBe("escp 9.9.9 (protocol 1)");
-    expect(versionText()).toMatch(/^escp \d+\.\d+\.\d+ \(protocol 1\)$/);
+    expect(versionText("9.9.9")).toBe(`escp 9.9.9 (protocol ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR})`);
+    expect(versionText()).toMatch(/^escp \d+\.\d+\.\d+ \(protocol \d+\.\d+\)$/);
   });
   test("license is BSD-3-Clause", () => {
     expect(licenseText()).toContain("Copyright (c) 2026, the escp authors");

@@ -3,16 +3,18 @@
 import { readFileSync } from "node:fs";
 import { OPTION_TABLE, type OptionSpec } from "../config/options.ts";
 import { formatSizeUnit } from "../config/values.ts";
+import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from "../control/messages.ts";
 
 export const USAGE_LINE = "usage: escp [OPTIONS] SOURCE... [user@]host:[path]|LOCAL_PATH  or  escp [OPTIONS] --filelist FILE [user@]host:[path]|LOCAL_PATH";
 
-/** Wire protocol version advertised by --version. */
-export const PROTOCOL_VERSION = 1;
+/** Wire protocol version advertised by --version: the session-init major.minor (docs/protocol.md). */
+export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;
 
 function flagColumn(spec: OptionSpec): string {
   const names: string[] = [];
   if (spec.short !== undefined) names.push(`-${spec.short}`);
   if (spec.long !== undefined) names.push(`--${spec.long}`);
+  if (spec.long !== undefined && spec.negatable === true) names.push(`--no-${spec.long}`);
   const value = spec.type === "bool" ? "" : ` ${spec.valueName ?? "VALUE"}`;
   return `${names.join(", ")}${value}`;
 }

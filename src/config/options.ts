@@ -64,6 +64,14 @@ export interface Options {
   license: boolean;
   help: boolean;
   version: boolean;
+  /** Rerunning continues files an earlier run left unfinished (off: --no-resume). */
+  resume: boolean;
+  /** Times a dropped data stream is re-established before the session fails. */
+  retries: number;
+  /** --manifest FILE: one b3sum line per verified file, relative to the destination root. */
+  manifest?: string;
+  /** --json: JSON lines on stdout instead of the progress bar and summary. */
+  json: boolean;
   /** /etc/escp.conf only: CPU affinity mask, validated hex (byte k bit j = CPU 8k+j). */
   cpumask?: string;
   /** /etc/escp.conf only: NUMA node mask, validated hex. */
@@ -93,6 +101,8 @@ export interface OptionSpec {
   readonly env?: string;
   readonly yamlKey?: string;
   readonly hidden?: boolean;
+  /** bool only: `--no-<long>` sets it false (a default-on option the user can turn off). */
+  readonly negatable?: boolean;
   /** Placeholder shown in --help, e.g. "N" or "FILE". */
   readonly valueName?: string;
   readonly help: string;
@@ -143,6 +153,10 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "thirdParty", short: "3", type: "bool", default: false, help: "copy between two remote hosts (host1:src host2:dst); the data is relayed through this host, never decrypted" },
   { field: "direct", long: "direct", type: "bool", default: false, ...cfg("direct"), help: "with -3: host1 connects straight to host2 (falls back to the relay if it cannot)" },
   { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
+  { field: "resume", long: "resume", type: "bool", default: true, negatable: true, ...cfg("resume"), help: "continue files an earlier run left unfinished (--no-resume: start them over)" },
+  { field: "retries", long: "retries", type: "int", default: 3, min: 0, max: 1000, valueName: "N", ...cfg("retries"), help: "re-establish a dropped data stream up to N times before giving up" },
+  { field: "manifest", long: "manifest", type: "string", valueName: "FILE", help: "write FILE: a b3sum line per verified file (cd DEST && b3sum -c FILE)" },
+  { field: "json", long: "json", type: "bool", default: false, help: "print JSON lines on stdout (start, files, progress, summary) instead of the bar" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
   { field: "restrict", long: "restrict", type: "string", valueName: "DIR", ...cfg("restrict"), help: "server only: confine every write beneath DIR, paths taken relative to it (for command= keys)" },
   { field: "mgmt", long: "mgmt", type: "string", hidden: true, valueName: "PATH", help: "use a Unix socket at PATH instead of SSH (debugging)" },

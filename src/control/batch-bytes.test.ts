@@ -12,7 +12,8 @@ function textOf(ch: string, bytes: number): string {
 }
 
 const MAXED = { fino: Number.MAX_SAFE_INTEGER, size: Number.MAX_SAFE_INTEGER, mode: 0o177777,
-  mtimeSec: -Number.MAX_SAFE_INTEGER, mtimeNsec: 999_999_999, atimeSec: Number.MAX_SAFE_INTEGER, atimeNsec: 999_999_999 };
+  mtimeSec: -Number.MAX_SAFE_INTEGER, mtimeNsec: 999_999_999, atimeSec: Number.MAX_SAFE_INTEGER, atimeNsec: 999_999_999,
+  ino: Number.MAX_SAFE_INTEGER };
 
 function entry(name: string, dst?: string): FileEntry {
   return { ...MAXED, kind: "file", name, ...(dst === undefined ? {} : { dst }) };
@@ -20,7 +21,7 @@ function entry(name: string, dst?: string): FileEntry {
 
 function result(message: string): FileResultMsg {
   return { type: "fileResult", fino: Number.MAX_SAFE_INTEGER, code: "E_REJECTED_PATH", errno: 0x7fffffff, message,
-    bytes: Number.MAX_SAFE_INTEGER, digest: new Uint8Array(32).fill(7) };
+    bytes: Number.MAX_SAFE_INTEGER, digest: new Uint8Array(32).fill(7), path: "", resumed: 0 };
 }
 
 describe("size bounds cover the real encoding", () => {

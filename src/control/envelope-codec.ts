@@ -5,7 +5,7 @@ import { EscpError } from "../errors/escp-error.ts";
 import { ESCP_CTL_MAX, ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
 import { guarded, text, validateControl } from "./message-checks.ts";
-import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
+import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
 import { Envelope } from "./schema/generated/escp/control/envelope.ts";
 import { ErrorMsg } from "./schema/generated/escp/control/error-msg.ts";
 import { FileDone } from "./schema/generated/escp/control/file-done.ts";
@@ -18,6 +18,10 @@ import { FileResult } from "./schema/generated/escp/control/file-result.ts";
 import { Keepalive } from "./schema/generated/escp/control/keepalive.ts";
 import { Msg } from "./schema/generated/escp/control/msg.ts";
 import { ProfileData } from "./schema/generated/escp/control/profile-data.ts";
+import { ResumeDecision } from "./schema/generated/escp/control/resume-decision.ts";
+import { ResumeDecisionBatch } from "./schema/generated/escp/control/resume-decision-batch.ts";
+import { ResumeOffer } from "./schema/generated/escp/control/resume-offer.ts";
+import { ResumeOfferBatch } from "./schema/generated/escp/control/resume-offer-batch.ts";
 import { SessionDone } from "./schema/generated/escp/control/session-done.ts";
 import { SessionDoneAck } from "./schema/generated/escp/control/session-done-ack.ts";
 
@@ -44,6 +48,7 @@ function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   FbFileEntry.addAtimeSec(b, BigInt(f.atimeSec));
   FbFileEntry.addAtimeNsec(b, f.atimeNsec);
   if (dst !== 0) FbFileEntry.addDst(b, dst);
+  if (f.ino !== 0) FbFileEntry.addIno(b, BigInt(f.ino));
   return FbFileEntry.endFileEntry(b);
 }
 
@@ -52,9 +57,19 @@ function encodeDone(b: B, m: FileDoneMsg): flatbuffers.Offset {
   return FileDone.createFileDone(b, BigInt(m.fino), BigInt(m.blocks), BigInt(m.bytes), str(b, m.code), m.errno, str(b, m.message), digest);
 }
 
-function encodeResult(b: B, m: FileResultMsg): flatbuffers.Offset {
+export function encodeResult(b: B, m: FileResultMsg): flatbuffers.Offset {
   const digest = FileResult.createDigestVector(b, m.digest);
-  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest);
+  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest,
+    str(b, m.path), BigInt(m.resumed));
+}
+
+function encodeOffer(b: B, m: ResumeOfferMsg): flatbuffers.Offset {
+  const held = m.held.length > 0 ? ResumeOffer.createHeldVector(b, m.held) : 0;
+  return ResumeOffer.createResumeOffer(b, BigInt(m.fino), str(b, m.code), str(b, m.message), held, str(b, m.notice));
+}
+
+function encodeDecision(b: B, m: ResumeDecisionMsg): flatbuffers.Offset {
+  return ResumeDecision.createResumeDecision(b, BigInt(m.fino), m.accept, str(b, m.notice));
 }
 
 function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
@@ -63,6 +78,10 @@ function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
       return [Msg.FileDoneBatch, FileDoneBatch.createFileDoneBatch(b, FileDoneBatch.createItemsVector(b, m.items.map((i) => encodeDone(b, i))))];
     case "fileResults":
       return [Msg.FileResultBatch, FileResultBatch.createFileResultBatch(b, FileResultBatch.createItemsVector(b, m.items.map((i) => encodeResult(b, i))))];
+    case "resumeOffers":
+      return [Msg.ResumeOfferBatch, ResumeOfferBatch.createResumeOfferBatch(b, ResumeOfferBatch.createItemsVector(b, m.items.map((i) => encodeOffer(b, i))))];
+    case "resumeDecisions":
+      return [Msg.ResumeDecisionBatch, ResumeDecisionBatch.createResumeDecisionBatch(b, ResumeDecisionBatch.createItemsVector(b, m.items.map((i) => encodeDecision(b, i))))];
     case "fileList": {
       const files = FileList.createFilesVector(b, m.files.map((f) => encodeEntry(b, f)));
       return [Msg.FileList, FileList.createFileList(b, files, m.last)];
@@ -116,11 +135,17 @@ function decodeEntry(list: FileList, i: number): FileEntry {
   const out: FileEntry = {
     fino: Number(f.fino()), kind, name: text(f.name(UTF8), `files[${i}].name`), size: Number(size),
     mode: f.mode(), mtimeSec: Number(f.mtimeSec()), mtimeNsec: f.mtimeNsec(),
-    atimeSec: Number(f.atimeSec()), atimeNsec: f.atimeNsec(),
+    atimeSec: Number(f.atimeSec()), atimeNsec: f.atimeNsec(), ino: safe(f.ino(), `files[${i}].ino`),
   };
   const dst = f.dst(UTF8);
   if (dst !== null) out.dst = text(dst, `files[${i}].dst`);
   return out;
+}
+
+/** A u64 that must fit a JS number exactly (else E_PROTOCOL, never a rounded value). */
+function safe(v: bigint, field: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EscpError("E_PROTOCOL", `received control message: ${field} is ${v}, over 2^53 - 1`);
+  return Number(v);
 }
 
 function bytes(arr: Uint8Array | null): Uint8Array {
@@ -133,9 +158,19 @@ function decodeDone(t: FileDone): FileDoneMsg {
     digest: bytes(t.digestArray()) };
 }
 
-function decodeResult(t: FileResult): FileResultMsg {
+export function decodeResult(t: FileResult): FileResultMsg {
   return { type: "fileResult", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), errno: t.errno(),
-    message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()) };
+    message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()),
+    path: text(t.path(UTF8), "path"), resumed: safe(t.resumed(), "resumed") };
+}
+
+function decodeOffer(t: ResumeOffer): ResumeOfferMsg {
+  return { type: "resumeOffer", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), message: text(t.message(UTF8), "message"),
+    held: bytes(t.heldArray()), notice: text(t.notice(UTF8), "notice") };
+}
+
+function decodeDecision(t: ResumeDecision): ResumeDecisionMsg {
+  return { type: "resumeDecision", fino: Number(t.fino()), accept: t.accept(), notice: text(t.notice(UTF8), "notice") };
 }
 
 function decodeBody(env: Envelope): ControlMsg {
@@ -152,6 +187,18 @@ function decodeBody(env: Envelope): ControlMsg {
       const items: FileResultMsg[] = [];
       for (let i = 0; i < t.itemsLength(); i++) items.push(decodeResult(t.items(i) ?? missing(`items[${i}]`)));
       return { type: "fileResults", items };
+    }
+    case Msg.ResumeOfferBatch: {
+      const t: ResumeOfferBatch = env.msg(new ResumeOfferBatch()) ?? missing("resumeOffers body");
+      const items: ResumeOfferMsg[] = [];
+      for (let i = 0; i < t.itemsLength(); i++) items.push(decodeOffer(t.items(i) ?? missing(`items[${i}]`)));
+      return { type: "resumeOffers", items };
+    }
+    case Msg.ResumeDecisionBatch: {
+      const t: ResumeDecisionBatch = env.msg(new ResumeDecisionBatch()) ?? missing("resumeDecisions body");
+      const items: ResumeDecisionMsg[] = [];
+      for (let i = 0; i < t.itemsLength(); i++) items.push(decodeDecision(t.items(i) ?? missing(`items[${i}]`)));
+      return { type: "resumeDecisions", items };
     }
     case Msg.FileList: {
       const t: FileList = env.msg(new FileList()) ?? missing("fileList body");

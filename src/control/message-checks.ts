@@ -3,7 +3,7 @@
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
 import { ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
-import type { ControlMsg, FileEntry, SessionInit, SessionReply } from "./messages.ts";
+import type { ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
 
 /** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
 export const MAX_BATCH = 4096;
@@ -12,6 +12,10 @@ export const MAX_BATCH = 4096;
 export const WINDOW_FILES = 4096;
 /** Paths (or patterns) one pull may ask for: bounds what a client makes a server expand. */
 export const MAX_SOURCE_PATHS = 10_000;
+/** --retries: re-established connections per data stream, at most. */
+export const MAX_RETRIES = 1000;
+/** Bytes of a ResumeOffer's packed `held` list (libescp bounds what it packs well below this). */
+export const MAX_HELD_BYTES = 512 * 1024;
 
 export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
 
@@ -96,7 +100,9 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   m.sourcePaths.forEach((p, i) => c.str(`sourcePaths[${i}]`, p, { nonEmpty: true, noNul: true }));
   if (m.role === "sender" && m.sourcePaths.length === 0) c.bad("sourcePaths", "is empty for a spawned sender");
   c.int("connectPort", m.connectPort, 0, 65535);
-  for (const f of ["helloOnAccept", "awaitGo", "report"] as const) c.bool(f, m[f]);
+  for (const f of ["helloOnAccept", "awaitGo", "report", "wantPaths", "fileReports"] as const) c.bool(f, m[f]);
+  c.oneOf("resume", m.resume, [0, 1, 2]);
+  c.int("retries", m.retries, 0, MAX_RETRIES);
 }
 
 function checkSources(c: Check, sources: { name: string; isDir: boolean }[]): void {
@@ -133,6 +139,20 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   c.int(`${at}.atimeSec`, f.atimeSec, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   c.int(`${at}.atimeNsec`, f.atimeNsec, 0, 999_999_999);
   if (f.dst !== undefined) c.str(`${at}.dst`, f.dst, { nonEmpty: true, noNul: true });
+  c.uint(`${at}.ino`, f.ino);
+}
+
+const ITEM_TYPE = { fileDones: "fileDone", fileResults: "fileResult", resumeOffers: "resumeOffer", resumeDecisions: "resumeDecision" } as const;
+
+function validateResume(c: Check, m: ResumeOfferMsg | ResumeDecisionMsg): void {
+  c.uint("fino", m.fino);
+  c.str("notice", m.notice);
+  if (m.type === "resumeDecision") return c.bool("accept", m.accept);
+  c.errorCode("code", m.code, true);
+  c.str("message", m.message);
+  if (!(m.held instanceof Uint8Array)) c.bad("held", "is not a byte array");
+  if (m.held.length > MAX_HELD_BYTES) c.bad("held", `has ${m.held.length} bytes, over ${MAX_HELD_BYTES}`);
+  if (m.code !== "" && m.held.length > 0) c.bad("held", "is not empty in a refusal");
 }
 
 /** Stages per stream in ProfileData totals (native ESCP_STG_COUNT) and spans per part. */
@@ -148,12 +168,17 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
       return c.bool("last", m.last);
     case "fileDones":
     case "fileResults":
+    case "resumeOffers":
+    case "resumeDecisions": {
       if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > MAX_BATCH) c.bad("items", `must hold 1..${MAX_BATCH} entries`);
+      const want = ITEM_TYPE[m.type];
       for (const item of m.items) {
-        if (item.type !== (m.type === "fileDones" ? "fileDone" : "fileResult")) c.bad("items", `holds a ${String(item.type)}`);
-        validateControl(item, code);
+        if (item.type !== want) c.bad("items", `holds a ${String(item.type)}`);
+        if (item.type === "resumeOffer" || item.type === "resumeDecision") validateResume(c, item);
+        else validateControl(item, code);
       }
       return;
+    }
     case "fileDone":
     case "fileResult":
       c.uint("fino", m.fino);
@@ -162,6 +187,11 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
       c.errorCode("code", m.code, true);
       c.int("errno", m.errno, 0, 0x7fffffff);
       c.str("message", m.message);
+      if (m.type === "fileResult") {
+        c.str("path", m.path, { noNul: true });
+        c.uint("resumed", m.resumed);
+        if (m.resumed > m.bytes) c.bad("resumed", `is ${m.resumed}, more than the file's ${m.bytes} bytes`);
+      }
       return c.bytes("digest", m.digest, [0, 32]);
     case "error":
       c.errorCode("code", m.code, false);

@@ -31,6 +31,7 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   recursive: fc.boolean(), filelist: fc.boolean(), sources: fc.array(fc.record({ name, isDir: fc.boolean() }), { maxLength: 5 }),
   compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
   sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }), connectPort: fc.integer({ min: 0, max: 65535 }), helloOnAccept: fc.boolean(), awaitGo: fc.boolean(), report: fc.boolean(),
+  resume: fc.constantFrom(0 as const, 1 as const, 2 as const), wantPaths: fc.boolean(), retries: fc.integer({ min: 0, max: 1000 }), fileReports: fc.boolean(),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
@@ -43,13 +44,18 @@ const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
 
 const entry: fc.Arbitrary<FileEntry> = fc.record({
   fino: uint, kind: fc.constantFrom("file", "dir"), name, size: uint, mode: fc.integer({ min: 0, max: 0o177777 }),
-  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name,
-}, { requiredKeys: ["fino", "kind", "name", "size", "mode", "mtimeSec", "mtimeNsec", "atimeSec", "atimeNsec"] });
+  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name, ino: uint,
+}, { requiredKeys: ["fino", "kind", "name", "size", "mode", "mtimeSec", "mtimeNsec", "atimeSec", "atimeNsec", "ino"] });
 
 const fileDone = fc.record({ type: fc.constant("fileDone" as const), fino: uint, blocks: uint, bytes: uint, code: fc.oneof(fc.constant(""), code),
   errno: fc.nat(), message: text, digest });
 const fileResult = fc.record({ type: fc.constant("fileResult" as const), fino: uint, code: fc.oneof(fc.constant(""), code), errno: fc.nat(),
-  message: text, bytes: uint, digest });
+  message: text, bytes: uint, digest, path: pathText, resumed: fc.constant(0) });
+const resumeOffer = fc.oneof(
+  fc.record({ type: fc.constant("resumeOffer" as const), fino: uint, code: fc.constant(""), message: fc.constant(""), held: fc.uint8Array({ maxLength: 96 }), notice: text }),
+  fc.record({ type: fc.constant("resumeOffer" as const), fino: uint, code, message: text, held: bytes(0), notice: fc.constant("") }),
+);
+const resumeDecision = fc.record({ type: fc.constant("resumeDecision" as const), fino: uint, accept: fc.boolean(), notice: text });
 
 const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
   fc.record({ type: fc.constant("fileList"), files: fc.array(entry, { maxLength: 6 }), last: fc.boolean() }),
@@ -57,6 +63,8 @@ const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
   fileResult,
   fc.record({ type: fc.constant("fileDones"), items: fc.array(fileDone, { minLength: 1, maxLength: 4 }) }),
   fc.record({ type: fc.constant("fileResults"), items: fc.array(fileResult, { minLength: 1, maxLength: 4 }) }),
+  fc.record({ type: fc.constant("resumeOffers"), items: fc.array(resumeOffer, { minLength: 1, maxLength: 4 }) }),
+  fc.record({ type: fc.constant("resumeDecisions"), items: fc.array(resumeDecision, { minLength: 1, maxLength: 4 }) }),
   fc.record({ type: fc.constant("error"), code, message: text, fatal: fc.boolean(), fino: uint, path: text }),
   fc.record({ type: fc.constant("sessionDone"), files: uint, bytes: uint }),
   fc.record({ type: fc.constant("sessionDoneAck"), filesOk: uint, filesFailed: uint }),
@@ -144,7 +152,8 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     threads: 4, blockSize: 1 << 20, ioEngine: "posix", checksum: true, direct: false, sparse: false, preserve: false,
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
-    compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false, ...over,
+    compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
+    resume: 2, wantPaths: false, retries: 3, fileReports: false, ...over,
   };
 }
 
@@ -184,10 +193,10 @@ describe("checks", () => {
   test("control messages name the bad field", () => {
     const bad = thrown(() => encodeControl({ type: "fileDone", fino: 1, blocks: 1, bytes: -1, code: "", errno: 0, message: "", digest: new Uint8Array() }));
     expect(bad.message).toContain("bytes");
-    const dig = thrown(() => encodeControl({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: 1, digest: new Uint8Array(5) }));
+    const dig = thrown(() => encodeControl({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: 1, digest: new Uint8Array(5), path: "", resumed: 0 }));
     expect(dig.message).toContain("digest has 5 bytes");
     const kind = thrown(() => encodeControl({ type: "fileList", last: true, files: [{ fino: 1, kind: "link" as "file", name: "a",
-      size: 0, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0 }] }));
+      size: 0, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ino: 0 }] }));
     expect(kind.message).toContain("files[0].kind");
   });
   test("decoding a value above 2^53 is E_PROTOCOL, not a silent rounding", () => {
@@ -200,7 +209,7 @@ describe("checks", () => {
   });
   test("a file size over the 2^53-1 limit is E_PROTOCOL naming the exact size and the limit", () => {
     const buf = encodeControl({ type: "fileList", last: true, files: [{ fino: 1, kind: "file", name: "a",
-      size: Number.MAX_SAFE_INTEGER, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0 }] });
+      size: Number.MAX_SAFE_INTEGER, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ino: 0 }] });
     const i = buf.findLastIndex((b) => b === 0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
     buf[i] = 0x20;
     const e = thrown(() => decodeControl(buf));

@@ -19,8 +19,10 @@ export * from "./third-party-codec.ts";
 /** The session-init major is the data-plane protocol version of native/include/escp.h (one
  *  number, kept in C): peers of another major cannot talk on the data streams either. */
 export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
-/** 1: pull (a spawned Sender with source_paths; the reply's sources and totals). */
-export const PROTOCOL_MINOR = 1;
+/** 1: pull (a spawned Sender with source_paths; the reply's sources and totals).
+ *  2: resume (SessionInit.resume, FileEntry.ino, ResumeOffer/ResumeDecision), FileResult.path
+ *     and .resumed, SessionInit.retries and FileReports. */
+export const PROTOCOL_MINOR = 2;
 /** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
 
@@ -35,6 +37,10 @@ export interface SessionInit {
   connectPort: number /* 0: the spawned side listens; else it connects to the initiator's address at this port (--local-listen) */
   helloOnAccept: boolean /* -3 relay, host1: listen but answer challenges */; awaitGo: boolean /* -3 --direct, host1 */
   report: boolean /* send a SessionSummary at the end */
+  resume: 0 | 1 | 2 /* the receiver: 0 no journal, 1 journal but replace old partials (--no-resume), 2 journal and resume */
+  wantPaths: boolean /* the sink names each verified file's destination-relative path in FileResult.path */
+  retries: number /* times a data stream may be re-established before the session fails */
+  fileReports: boolean /* with report: also send FileReports during the session (-3 --manifest/--json) */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
@@ -44,9 +50,21 @@ export interface SessionReply {
 export interface FileEntry {
   fino: number; kind: "file" | "dir"; name: string /* relative, '/'-separated */; size: number; mode: number;
   mtimeSec: number; mtimeNsec: number; atimeSec: number; atimeNsec: number; dst?: string /* per-file destination from --filelist pairs */
+  ino: number /* the source's inode number (0 = unknown): identifies it for resume */
 }
 export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
-export interface FileResultMsg { type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array }
+export interface FileResultMsg {
+  type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array;
+  path: string /* "" unless asked for (SessionInit.wantPaths): where it landed, relative to the destination root */
+  resumed: number /* of bytes: held from an earlier run, not sent again */
+}
+/** The sink, for a file of more than one block in a resume session: what it holds of it. */
+export interface ResumeOfferMsg {
+  type: "resumeOffer"; fino: number; code: string /* non-empty: will not take it, send no data */; message: string;
+  held: Uint8Array /* libescp's packed list of held blocks (docs/protocol.md §6), empty = none */; notice: string;
+}
+/** The source's answer to an offer that held something. */
+export interface ResumeDecisionMsg { type: "resumeDecision"; fino: number; accept: boolean; notice: string }
 export { MAX_BATCH, WINDOW_FILES } from "./message-checks.ts";
 export type ControlMsg =
   | { type: "fileList"; files: FileEntry[]; last: boolean }
@@ -54,6 +72,8 @@ export type ControlMsg =
   | FileResultMsg
   | { type: "fileDones"; items: FileDoneMsg[] }
   | { type: "fileResults"; items: FileResultMsg[] }
+  | { type: "resumeOffers"; items: ResumeOfferMsg[] }
+  | { type: "resumeDecisions"; items: ResumeDecisionMsg[] }
   | { type: "error"; code: string; message: string; fatal: boolean; fino: number; path: string }
   | { type: "sessionDone"; files: number; bytes: number }
   | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }
@@ -119,6 +139,10 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addHelloOnAccept(b, m.helloOnAccept);
   S.addAwaitGo(b, m.awaitGo);
   S.addReport(b, m.report);
+  S.addResume(b, m.resume);
+  S.addWantPaths(b, m.wantPaths);
+  S.addRetries(b, m.retries);
+  S.addFileReports(b, m.fileReports);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -170,6 +194,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t, "SessionInit"),
       compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
       helloOnAccept: t.helloOnAccept(), awaitGo: t.awaitGo(), report: t.report(),
+      resume: t.resume() as SessionInit["resume"], wantPaths: t.wantPaths(), retries: t.retries(), fileReports: t.fileReports(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

@@ -20,6 +20,8 @@ export interface SessionGo { connectAddress: string; connectPort: number }
 export interface SessionGoReply { port: number; address: string; error?: CodeMessage }
 export interface SessionSummary {
   filesOk: number; filesFailed: number; bytes: number; failures: CodeMessage[]; moreFailures: number; error?: CodeMessage;
+  /** Of bytes: already held by the receiver from an earlier run (resumed), not sent again. */
+  bytesResumed: number;
 }
 
 function finish(b: flatbuffers.Builder, root: flatbuffers.Offset): Uint8Array {
@@ -87,6 +89,7 @@ export function encodeSessionSummary(m: SessionSummary): Uint8Array {
   FbSummary.addFailures(b, failures);
   FbSummary.addMoreFailures(b, BigInt(m.moreFailures + Math.max(0, m.failures.length - MAX_SUMMARY_FAILURES)));
   if (err !== 0) FbSummary.addError(b, err);
+  FbSummary.addBytesResumed(b, BigInt(m.bytesResumed));
   return finish(b, FbSummary.endSessionSummary(b));
 }
 
@@ -107,6 +110,7 @@ export function decodeSessionSummary(buf: Uint8Array): SessionSummary {
     return {
       filesOk: count(t.filesOk(), "filesOk"), filesFailed: count(t.filesFailed(), "filesFailed"), bytes: count(t.bytes(), "bytes"),
       failures, moreFailures: count(t.moreFailures(), "moreFailures"), ...(error ? { error } : {}),
+      bytesResumed: count(t.bytesResumed(), "bytesResumed"),
     };
   });
 }

@@ -20,6 +20,8 @@ export interface FoundEntry {
   atimeSec: number;
   atimeNsec: number;
   dst?: string;
+  /** Inode number (0 if over 2^53): with size and mtime, identifies the file for resume. */
+  ino: number;
 }
 
 function timeParts(ms: number, ns: bigint | undefined): [number, number] {
@@ -28,15 +30,16 @@ function timeParts(ms: number, ns: bigint | undefined): [number, number] {
   return [sec, Math.round((ms - sec * 1000) * 1e6)];
 }
 
-function entryFrom(kind: "file" | "dir", path: string, name: string, st: Stats, big: { mtimeNs?: bigint; atimeNs?: bigint }): FoundEntry {
+function entryFrom(kind: "file" | "dir", path: string, name: string, st: Stats, big: { mtimeNs?: bigint; atimeNs?: bigint; ino?: bigint }): FoundEntry {
   const [mtimeSec, mtimeNsec] = timeParts(st.mtimeMs, big.mtimeNs);
   const [atimeSec, atimeNsec] = timeParts(st.atimeMs, big.atimeNs);
-  return { kind, path, name, size: kind === "file" ? st.size : 0, mode: st.mode & 0o7777, mtimeSec, mtimeNsec, atimeSec, atimeNsec };
+  const ino = big.ino !== undefined && big.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big.ino) : 0;
+  return { kind, path, name, size: kind === "file" ? st.size : 0, mode: st.mode & 0o7777, mtimeSec, mtimeNsec, atimeSec, atimeNsec, ino };
 }
 
-function statFollow(path: string): { st: Stats; big: { mtimeNs: bigint; atimeNs: bigint } } {
+function statFollow(path: string): { st: Stats; big: { mtimeNs: bigint; atimeNs: bigint; ino: bigint } } {
   const b = statSync(path, { bigint: true });
-  return { st: statSync(path), big: { mtimeNs: b.mtimeNs, atimeNs: b.atimeNs } };
+  return { st: statSync(path), big: { mtimeNs: b.mtimeNs, atimeNs: b.atimeNs, ino: b.ino } };
 }
 
 export type WalkItem =

@@ -9,7 +9,7 @@ import { Announcer } from "./announcer.ts";
 
 function found(i: number, name: string, dst?: string): WalkItem {
   const entry: FoundEntry = { kind: "file", path: `/src/${i}`, name, size: 1, mode: 0o644,
-    mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ...(dst === undefined ? {} : { dst }) };
+    mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ino: i, ...(dst === undefined ? {} : { dst }) };
   return { kind: "entry", entry };
 }
 

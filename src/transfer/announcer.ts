@@ -31,7 +31,7 @@ function overLong(e: FoundEntry): EscpError | undefined {
 function toFileEntry(fino: number, e: FoundEntry): FileEntry {
   return {
     fino, kind: e.kind, name: e.name, size: e.size, mode: e.mode,
-    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec,
+    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec, ino: e.ino,
     ...(e.dst === undefined ? {} : { dst: e.dst }),
   };
 }

@@ -29,6 +29,8 @@ export interface SinkPlan {
   /** A pull: every announced entry must belong to what was asked for (the hostile-server
    * defence); null = accept (the entry then still passes the destination's own checks). */
   guard?: (e: FileEntry) => EscpError | null;
+  /** Put each verified file's destination-relative name in its FileResult (SessionInit.wantPaths). */
+  wantPaths?: boolean;
   /** The top-level names the source reported (a pull, -3): one never announced by the close
    * is a failure of its own, unless the source named a problem (a file that vanished). */
   expectTop?: string[];

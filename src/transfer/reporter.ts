@@ -6,25 +6,51 @@ import type { EscpError } from "../errors/escp-error.ts";
 import { log } from "../log/logger.ts";
 import { Tally } from "./summary.ts";
 
+/** A file that arrived and verified. */
+export interface FileOutcome {
+  /** As users see it (the source path on a sending side, the destination on a receiving one). */
+  name: string;
+  /** The file's size. */
+  bytes: number;
+  /** Of bytes: held by the receiver from an earlier run, not sent again. */
+  resumed: number;
+  /** Its BLAKE3 (32 bytes; empty without checksums). */
+  digest: Uint8Array;
+  /** Where it landed relative to the destination root; "" when the sink did not say. */
+  rel: string;
+}
+
 export interface Reporter {
-  /** A file arrived and verified (name as users see it). */
-  ok(name: string, bytes: number): void;
+  /** A file arrived and verified. */
+  ok(o: FileOutcome): void;
   /** A file, directory or source failed; the message names it and the cause. */
   failed(err: EscpError): void;
+  /** Something the user should know that is not a failure (an old partial that could not be
+   * resumed), one line. */
+  notice(text: string): void;
+}
+
+function sizeFields(o: FileOutcome): { bytes: number; resumed?: number } {
+  return o.resumed > 0 ? { bytes: o.bytes, resumed: o.resumed } : { bytes: o.bytes };
 }
 
 /** The initiator's: one line per failure on the terminal, counts for the summary. */
 export class TallyReporter implements Reporter {
   readonly tally = new Tally();
 
-  ok(name: string, bytes: number): void {
-    this.tally.ok(bytes);
-    log.debug(`verified ${name}`, { bytes });
+  ok(o: FileOutcome): void {
+    this.tally.ok(o.bytes, o.resumed);
+    log.debug(`verified ${o.name}`, sizeFields(o));
   }
 
   failed(err: EscpError): void {
     this.tally.failed(err);
     term.error(`escp: ${err.message}`);
+  }
+
+  notice(text: string): void {
+    log.record(text);
+    term.warn(`escp: ${text}`);
   }
 }
 
@@ -34,21 +60,27 @@ export class LogReporter implements Reporter {
   okCount = 0;
   failedCount = 0;
   bytes = 0;
+  resumed = 0;
   readonly failures: { code: string; message: string }[] = [];
 
   /** keep: failures kept for a SessionSummary; verb: what "ok" means here ("committed" for a
    * receiving server, "verified" for a sending one). */
   constructor(private readonly keep = 0, private readonly verb = "committed") {}
 
-  ok(name: string, bytes: number): void {
+  ok(o: FileOutcome): void {
     this.okCount++;
-    this.bytes += bytes;
-    log.debug(`${this.verb} ${name}`, { bytes });
+    this.bytes += o.bytes;
+    this.resumed += o.resumed;
+    log.debug(`${this.verb} ${o.name}`, sizeFields(o));
   }
 
   failed(err: EscpError): void {
     this.failedCount++;
     if (this.failures.length < this.keep) this.failures.push({ code: err.code, message: err.message });
     log.warn(err.message);
+  }
+
+  notice(text: string): void {
+    log.record(text);
   }
 }

@@ -91,7 +91,7 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
     const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
     const plan = {
-      dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs,
+      dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
     };
     return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
@@ -250,6 +250,6 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited:
 function summary(r: LogReporter, error?: { code: string; message: string }): Uint8Array {
   return encodeSessionSummary({
     filesOk: r.okCount, filesFailed: r.failedCount, bytes: r.bytes, failures: r.failures,
-    moreFailures: r.failedCount - r.failures.length, ...(error ? { error } : {}),
+    moreFailures: r.failedCount - r.failures.length, ...(error ? { error } : {}), bytesResumed: r.resumed,
   });
 }

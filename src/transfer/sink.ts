@@ -74,17 +74,18 @@ export class DataSink {
     }
   }
 
-  private result(fino: number, err: EscpError | null, name: string, bytes: number, digest: Uint8Array): void {
+  private result(fino: number, err: EscpError | null, name: string, bytes: number, digest: Uint8Array, rel = "", resumed = 0): void {
     if (err) {
       this.failedCount++;
       this.ctx.reporter.failed(err);
     } else {
       this.okCount++;
-      this.ctx.reporter.ok(name, bytes);
+      this.ctx.reporter.ok({ name, bytes, resumed, digest, rel });
     }
     this.resultQueue.push({
       type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0,
       message: err?.message ?? "", bytes, digest: err ? digest : reportedResultDigest(digest),
+      path: err || !this.plan.wantPaths ? "" : rel, resumed: err ? 0 : resumed,
     });
   }
 

@@ -134,7 +134,7 @@ export class DataSource {
     this.files.delete(m.fino);
     this.outstanding--;
     this.bytesOk += m.bytes;
-    this.ctx.reporter.ok(t.entry.path, m.bytes);
+    this.ctx.reporter.ok({ name: t.entry.path, bytes: m.bytes, resumed: m.resumed, digest: mine, rel: m.path });
   }
 
   /** The sink refused a directory (an unsafe path, or -p could not be applied): name it once. */

@@ -4,11 +4,14 @@ import type { EscpError } from "../errors/escp-error.ts";
 export class Tally {
   files = 0;
   bytes = 0;
+  /** Of bytes: held by the receiver from an earlier run, not sent again. */
+  resumed = 0;
   readonly failures: EscpError[] = [];
 
-  ok(bytes: number): void {
+  ok(bytes: number, resumed = 0): void {
     this.files++;
     this.bytes += bytes;
+    this.resumed += resumed;
   }
 
   failed(err: EscpError): void {

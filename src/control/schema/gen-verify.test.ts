@@ -73,20 +73,20 @@ describe("unsupported schema features fail loudly, naming the line", () => {
   });
 });
 
-/** A finished buffer whose root is a FileEntry with `name` (id 2) and the appended `owner` (id 10). */
+/** A finished buffer whose root is a FileEntry with `name` (id 2) and the appended `owner` (id 11). */
 function entryWithOwner(): { buf: Uint8Array; ownerAt: number } {
   const b = new flatbuffers.Builder(64);
   const name = b.createString("a");
   const owner = b.createString("root");
-  b.startObject(11);
+  b.startObject(12);
   b.addFieldOffset(2, name, 0);
-  b.addFieldOffset(10, owner, 0);
+  b.addFieldOffset(11, owner, 0);
   b.finish(b.endObject(), "ESC1");
   const buf = b.asUint8Array().slice();
   const view = new DataView(buf.buffer);
   const root = view.getUint32(0, true);
   const vt = root - view.getInt32(root, true);
-  return { buf, ownerAt: root + view.getUint16(vt + 4 + 2 * 10, true) };
+  return { buf, ownerAt: root + view.getUint16(vt + 4 + 2 * 11, true) };
 }
 
 describe("a field appended to escp.fbs is verified", () => {
@@ -103,8 +103,8 @@ describe("a field appended to escp.fbs is verified", () => {
       const { buf, ownerAt } = entryWithOwner();
       expect(verifyBuffer(buf, grownEntry, 1 << 20)).toBeGreaterThan(0);
       new DataView(buf.buffer).setUint32(ownerAt, buf.length, true); // points just past the end
-      expect(() => verifyBuffer(buf, grownEntry, 1 << 20)).toThrow(/FileEntry field 10 lies outside the \d+-byte buffer/);
-      // Today's table has no id 10: the same bytes pass, which is why the table must follow the schema.
+      expect(() => verifyBuffer(buf, grownEntry, 1 << 20)).toThrow(/FileEntry field 11 lies outside the \d+-byte buffer/);
+      // Today's table has no id 11: the same bytes pass, which is why the table must follow the schema.
       expect(verifyBuffer(buf, FILE_ENTRY, 1 << 20)).toBeGreaterThan(0);
     } finally {
       removeTmpDir(dir);

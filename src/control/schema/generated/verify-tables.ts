@@ -46,6 +46,10 @@ export const SESSION_INIT: TableSpec = {
     1, // 28 hello_on_accept
     1, // 29 await_go
     1, // 30 report
+    1, // 31 resume
+    1, // 32 want_paths
+    4, // 33 retries
+    1, // 34 file_reports
   ],
 };
 
@@ -97,6 +101,28 @@ export const SESSION_SUMMARY: TableSpec = {
     { tables: REPLY_ERROR }, // 3 failures
     8, // 4 more_failures
     { table: REPLY_ERROR }, // 5 error
+    8, // 6 bytes_resumed
+  ],
+};
+
+export const FILE_RESULT: TableSpec = {
+  name: "FileResult",
+  fields: [
+    8, // 0 fino
+    "s", // 1 code
+    4, // 2 errno
+    "s", // 3 message
+    8, // 4 bytes
+    "b", // 5 digest
+    "s", // 6 path
+    8, // 7 resumed
+  ],
+};
+
+export const FILE_REPORTS: TableSpec = {
+  name: "FileReports",
+  fields: [
+    { tables: FILE_RESULT }, // 0 items
   ],
 };
 
@@ -113,6 +139,7 @@ export const FILE_ENTRY: TableSpec = {
     8, // 7 atime_sec
     4, // 8 atime_nsec
     "s", // 9 dst
+    8, // 10 ino
   ],
 };
 
@@ -134,18 +161,6 @@ export const FILE_DONE: TableSpec = {
     4, // 4 errno
     "s", // 5 message
     "b", // 6 digest
-  ],
-};
-
-export const FILE_RESULT: TableSpec = {
-  name: "FileResult",
-  fields: [
-    8, // 0 fino
-    "s", // 1 code
-    4, // 2 errno
-    "s", // 3 message
-    8, // 4 bytes
-    "b", // 5 digest
   ],
 };
 
@@ -209,10 +224,44 @@ export const FILE_RESULT_BATCH: TableSpec = {
   ],
 };
 
+export const RESUME_OFFER: TableSpec = {
+  name: "ResumeOffer",
+  fields: [
+    8, // 0 fino
+    "s", // 1 code
+    "s", // 2 message
+    "b", // 3 held
+    "s", // 4 notice
+  ],
+};
+
+export const RESUME_DECISION: TableSpec = {
+  name: "ResumeDecision",
+  fields: [
+    8, // 0 fino
+    1, // 1 accept
+    "s", // 2 notice
+  ],
+};
+
+export const RESUME_OFFER_BATCH: TableSpec = {
+  name: "ResumeOfferBatch",
+  fields: [
+    { tables: RESUME_OFFER }, // 0 items
+  ],
+};
+
+export const RESUME_DECISION_BATCH: TableSpec = {
+  name: "ResumeDecisionBatch",
+  fields: [
+    { tables: RESUME_DECISION }, // 0 items
+  ],
+};
+
 export const ENVELOPE: TableSpec = {
   name: "Envelope",
   fields: [
     1, // 0 msg_type
-    { union: { 1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG, 5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA, 9: FILE_DONE_BATCH, 10: FILE_RESULT_BATCH } }, // 1 msg
+    { union: { 1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG, 5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA, 9: FILE_DONE_BATCH, 10: FILE_RESULT_BATCH, 11: RESUME_OFFER_BATCH, 12: RESUME_DECISION_BATCH } }, // 1 msg
   ],
 };

@@ -77,8 +77,13 @@ dst(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+ino():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startFileEntry(builder:flatbuffers.Builder) {
-  builder.startObject(10);
+  builder.startObject(11);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -121,12 +126,16 @@ static addDst(builder:flatbuffers.Builder, dstOffset:flatbuffers.Offset) {
   builder.addFieldOffset(9, dstOffset, 0);
 }
 
+static addIno(builder:flatbuffers.Builder, ino:bigint) {
+  builder.addFieldInt64(10, ino, BigInt('0'));
+}
+
 static endFileEntry(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint):flatbuffers.Offset {
   FileEntry.startFileEntry(builder);
   FileEntry.addFino(builder, fino);
   FileEntry.addKind(builder, kind);
@@ -138,6 +147,7 @@ static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, 
   FileEntry.addAtimeSec(builder, atimeSec);
   FileEntry.addAtimeNsec(builder, atimeNsec);
   FileEntry.addDst(builder, dstOffset);
+  FileEntry.addIno(builder, ino);
   return FileEntry.endFileEntry(builder);
 }
 }

@@ -64,8 +64,20 @@ digestArray():Uint8Array|null {
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
+path():string|null
+path(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+path(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+resumed():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startFileResult(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(8);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -104,12 +116,20 @@ static startDigestVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
+static addPath(builder:flatbuffers.Builder, pathOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, pathOffset, 0);
+}
+
+static addResumed(builder:flatbuffers.Builder, resumed:bigint) {
+  builder.addFieldInt64(7, resumed, BigInt('0'));
+}
+
 static endFileResult(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:flatbuffers.Offset, errno:number, messageOffset:flatbuffers.Offset, bytes:bigint, digestOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:flatbuffers.Offset, errno:number, messageOffset:flatbuffers.Offset, bytes:bigint, digestOffset:flatbuffers.Offset, pathOffset:flatbuffers.Offset, resumed:bigint):flatbuffers.Offset {
   FileResult.startFileResult(builder);
   FileResult.addFino(builder, fino);
   FileResult.addCode(builder, codeOffset);
@@ -117,6 +137,8 @@ static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:fla
   FileResult.addMessage(builder, messageOffset);
   FileResult.addBytes(builder, bytes);
   FileResult.addDigest(builder, digestOffset);
+  FileResult.addPath(builder, pathOffset);
+  FileResult.addResumed(builder, resumed);
   return FileResult.endFileResult(builder);
 }
 }

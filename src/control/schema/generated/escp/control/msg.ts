@@ -8,6 +8,8 @@ import { FileResult } from '../../escp/control/file-result';
 import { FileResultBatch } from '../../escp/control/file-result-batch';
 import { Keepalive } from '../../escp/control/keepalive';
 import { ProfileData } from '../../escp/control/profile-data';
+import { ResumeDecisionBatch } from '../../escp/control/resume-decision-batch';
+import { ResumeOfferBatch } from '../../escp/control/resume-offer-batch';
 import { SessionDone } from '../../escp/control/session-done';
 import { SessionDoneAck } from '../../escp/control/session-done-ack';
 
@@ -23,13 +25,15 @@ export enum Msg {
   Keepalive = 7,
   ProfileData = 8,
   FileDoneBatch = 9,
-  FileResultBatch = 10
+  FileResultBatch = 10,
+  ResumeOfferBatch = 11,
+  ResumeDecisionBatch = 12
 }
 
 export function unionToMsg(
   type: Msg,
-  accessor: (obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null
-): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
+  accessor: (obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck|null
+): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(new FileList())! as FileList;
@@ -42,15 +46,17 @@ export function unionToMsg(
     case 'ProfileData': return accessor(new ProfileData())! as ProfileData;
     case 'FileDoneBatch': return accessor(new FileDoneBatch())! as FileDoneBatch;
     case 'FileResultBatch': return accessor(new FileResultBatch())! as FileResultBatch;
+    case 'ResumeOfferBatch': return accessor(new ResumeOfferBatch())! as ResumeOfferBatch;
+    case 'ResumeDecisionBatch': return accessor(new ResumeDecisionBatch())! as ResumeDecisionBatch;
     default: return null;
   }
 }
 
 export function unionListToMsg(
   type: Msg, 
-  accessor: (index: number, obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null, 
+  accessor: (index: number, obj:ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck) => ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck|null, 
   index: number
-): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|SessionDone|SessionDoneAck|null {
+): ErrorMsg|FileDone|FileDoneBatch|FileList|FileResult|FileResultBatch|Keepalive|ProfileData|ResumeDecisionBatch|ResumeOfferBatch|SessionDone|SessionDoneAck|null {
   switch(Msg[type]) {
     case 'NONE': return null; 
     case 'FileList': return accessor(index, new FileList())! as FileList;
@@ -63,6 +69,8 @@ export function unionListToMsg(
     case 'ProfileData': return accessor(index, new ProfileData())! as ProfileData;
     case 'FileDoneBatch': return accessor(index, new FileDoneBatch())! as FileDoneBatch;
     case 'FileResultBatch': return accessor(index, new FileResultBatch())! as FileResultBatch;
+    case 'ResumeOfferBatch': return accessor(index, new ResumeOfferBatch())! as ResumeOfferBatch;
+    case 'ResumeDecisionBatch': return accessor(index, new ResumeDecisionBatch())! as ResumeDecisionBatch;
     default: return null;
   }
 }

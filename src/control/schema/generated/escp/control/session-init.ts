@@ -219,8 +219,28 @@ report():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+resume():number {
+  const offset = this.bb!.__offset(this.bb_pos, 66);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : 0;
+}
+
+wantPaths():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 68);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+retries():number {
+  const offset = this.bb!.__offset(this.bb_pos, 70);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+fileReports():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 72);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(31);
+  builder.startObject(35);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -395,12 +415,28 @@ static addReport(builder:flatbuffers.Builder, report:boolean) {
   builder.addFieldInt8(30, +report, +false);
 }
 
+static addResume(builder:flatbuffers.Builder, resume:number) {
+  builder.addFieldInt8(31, resume, 0);
+}
+
+static addWantPaths(builder:flatbuffers.Builder, wantPaths:boolean) {
+  builder.addFieldInt8(32, +wantPaths, +false);
+}
+
+static addRetries(builder:flatbuffers.Builder, retries:number) {
+  builder.addFieldInt32(33, retries, 0);
+}
+
+static addFileReports(builder:flatbuffers.Builder, fileReports:boolean) {
+  builder.addFieldInt8(34, +fileReports, +false);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean, resume:number, wantPaths:boolean, retries:number, fileReports:boolean):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -433,6 +469,10 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addHelloOnAccept(builder, helloOnAccept);
   SessionInit.addAwaitGo(builder, awaitGo);
   SessionInit.addReport(builder, report);
+  SessionInit.addResume(builder, resume);
+  SessionInit.addWantPaths(builder, wantPaths);
+  SessionInit.addRetries(builder, retries);
+  SessionInit.addFileReports(builder, fileReports);
   return SessionInit.endSessionInit(builder);
 }
 }

@@ -62,8 +62,13 @@ error(obj?:ReplyError):ReplyError|null {
   return offset ? (obj || new ReplyError()).__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
 }
 
+bytesResumed():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startSessionSummary(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(7);
 }
 
 static addFilesOk(builder:flatbuffers.Builder, filesOk:bigint) {
@@ -100,6 +105,10 @@ static addMoreFailures(builder:flatbuffers.Builder, moreFailures:bigint) {
 
 static addError(builder:flatbuffers.Builder, errorOffset:flatbuffers.Offset) {
   builder.addFieldOffset(5, errorOffset, 0);
+}
+
+static addBytesResumed(builder:flatbuffers.Builder, bytesResumed:bigint) {
+  builder.addFieldInt64(6, bytesResumed, BigInt('0'));
 }
 
 static endSessionSummary(builder:flatbuffers.Builder):flatbuffers.Offset {
