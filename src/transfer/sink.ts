@@ -19,6 +19,7 @@ import { peerLost } from "./peer-lost.ts";
 interface SinkFile {
   entry: FileEntry;
   shown: string; // where it lands, as users see it
+  rel: string; // where it lands, relative to the destination root
   senderDigest?: Uint8Array;
   rejected?: EscpError; // unsafe name: its blocks are discarded, then this is the verdict
   completed?: boolean; // the source's FileDone arrived (a second one is a protocol error)
@@ -139,7 +140,7 @@ export class DataSink {
         this.discard(e, destFailure(r, e.dst ?? e.name, shown));
         continue;
       }
-      this.files.set(e.fino, { entry: e, shown });
+      this.files.set(e.fino, { entry: e, shown, rel });
       this.announcedBytes += e.size;
     }
   }
@@ -147,7 +148,7 @@ export class DataSink {
   /** A file we will not write still has blocks on the wire: C consumes and drops them. */
   private discard(e: FileEntry, err: EscpError): void {
     this.native.rxFileAdd(e.fino, null, e.size, e);
-    this.files.set(e.fino, { entry: e, shown: e.name, rejected: err });
+    this.files.set(e.fino, { entry: e, shown: e.name, rel: "", rejected: err });
   }
 
   private onEvent(ev: NativeEvent): void {
@@ -156,7 +157,7 @@ export class DataSink {
       faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
-      if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes, ev.digest); // verified and named in C
+      if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes, ev.digest, f.rel); // verified and named in C
       return this.result(ev.fino, this.fileError(f, ev), f.shown, 0, ev.digest);
     }
     if (ev.kind === "fatal" || ev.kind === "streamDown") throw peerLost(ev, this.ctx.peer);
