@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 2
+#define ESCP_ABI_VERSION 3
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -75,6 +75,7 @@
 #define ESCP_E_DUP -24          /* duplicate file number or stream id */
 #define ESCP_E_CHANGED -25      /* source file grew, shrank, was modified or replaced while sent */
 #define ESCP_E_PATH -26         /* destination name refused: invalid, or a component below the root is a symlink or not a directory */
+#define ESCP_E_BUSY -27         /* another process is writing this destination file (its partial is locked) */
 
 /* parameters (int64 values); all range checks live in escp_param_bounds */
 #define ESCP_P_THREADS 1      /* data streams T, 1..64, default 4 */
@@ -92,6 +93,7 @@
 #define ESCP_P_COMPRESS 13    /* zstd level for DATA payloads, 0 = off, 1..19 (sender; the receiver just needs it non-zero to accept compressed frames) */
 #define ESCP_P_PRESERVE 14    /* receiver: 0/1, -p: exact modes (set-id bits only on what this session created) and times */
 #define ESCP_P_HELLO_ON_ACCEPT 15 /* listener: 0 = send a challenge on each accepted connection (default), 1 = answer the peer's challenge with HELLO instead (-3 relay: host1; see the lifecycle); no effect on escp_connect */
+#define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0 */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -120,6 +122,8 @@
 #define ESCP_EV_STREAMS_UP 6  /* listener (either role, challenging or answering): all T+1 streams authenticated */
 #define ESCP_EV_DRAINED 7     /* sender: queue empty after tx_finish and BYE sent on every stream;
                                  receiver: BYE received on every data stream */
+#define ESCP_EV_OFFER 8       /* receiver: the resume offer of fino is ready (escp_rx_offer); blocks/bytes = held,
+                                 text = why an earlier partial could not be used ("" if none) */
 
 /* file flags for rx_file_expect */
 #define ESCP_XF_ABORTED 1     /* sender gave up on this file: discard, report ESCP_E_ABORTED */
@@ -145,7 +149,8 @@
 #define ESCP_META_ATIME_NS 2
 #define ESCP_META_MTIME_S 3
 #define ESCP_META_MTIME_NS 4
-#define ESCP_META_COUNT 5
+#define ESCP_META_SRC_INO 5   /* files: the source's inode number (resume identity; 0 = unknown) */
+#define ESCP_META_COUNT 6
 
 /* escp_rx_probe results */
 #define ESCP_KIND_MISSING 0
@@ -200,6 +205,15 @@ ESCP_API int32_t escp_last_error_detail(void *h, char *buf, int32_t len);
 
 /* ---- sender: files ---- */
 ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size);
+/* Like tx_file_add, for a file the receiver holds part of: `held` is its resume offer
+ * (docs/protocol.md §6: sorted aligned runs that stop before the last block), checked against
+ * size and the block size (ESCP_E_PROTO if it breaks a rule). Those blocks are neither read
+ * nor sent; their CVs enter the digest; FILE_DONE.blocks counts only the blocks sent. */
+ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len);
+/* Does the file at path still hold what the offer says (its size, and the CVs of the offer's
+ * first and last runs, read from the file)? ESCP_OK, ESCP_E_CHANGED (no), ESCP_E_PROTO (a
+ * malformed offer), ESCP_E_OPEN/E_READ (errno in *err), E_NOMEM. Any thread; no session. */
+ESCP_API int32_t escp_tx_offer_check(const char *path, uint64_t size, int32_t block_size, const uint8_t *held, int32_t len, int32_t *err);
 ESCP_API int32_t escp_tx_finish(void *h);
 
 /* ---- receiver: the destination ----
@@ -228,6 +242,24 @@ ESCP_API int32_t escp_last_errno(void *h);
 /* ---- receiver: files ---- */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta);
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32);
+ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap);
+ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
+/* Resume (ESCP_P_RESUME 1 or 2). A file of more than one block is written to
+ * ".<leaf>.escp-part" beside its target with a journal ".<leaf>.escp-journal"
+ * (native/src/journal.h): a block is recorded only after it is durable (group commit:
+ * fdatasync the data, append the records, fdatasync the journal, after ESCP_JOURNAL_BYTES of
+ * blocks — default 64 MiB — or ESCP_JOURNAL_MS ms — default 1000 — whichever first). The
+ * partial is locked (flock) while a session uses it: one another process holds is ESCP_E_BUSY
+ * from file_add. With ESCP_P_RESUME 2, file_add returns 1 when an earlier partial exists for
+ * rel: it is read and, unless the session that wrote it ended cleanly, checked block by block
+ * on a C thread; ESCP_EV_OFFER then says the offer is ready: escp_rx_offer copies it (its
+ * length, or 0 = nothing to offer; E_TOOBIG if cap is short) — the runs it holds, given that
+ * the source (size, mtime, inode in meta) is the one it was written from. Blocks of that file
+ * wait for escp_rx_file_decide: accept = 1 takes the held blocks as received (expect's block
+ * count is then the rest), 0 starts the file over. A partial that cannot be used is replaced
+ * and the event text says why; an offer of nothing needs no decision. A file that fails loses
+ * its partial; one left unfinished when the session ends keeps it, sealed (no re-check
+ * needed next time). Otherwise file_add returns 0 (nothing to wait for). */
 /* file_add: rel below the root (missing parent directories are created), or NULL to
  * consume and discard the file's blocks (a refused name). size is what the sender
  * announced (<= ESCP_MAX_FILE_SIZE): its blocks are exactly ceil(size/B) (1 for an empty

@@ -50,11 +50,12 @@ int escp__rx_new(escp_session *s) {
   pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
   s->rx = r;
-  return ESCP_OK;
+  return escp__rx_journal_new(s);
 }
 
 void escp__rx_free(escp_session *s) {
   struct escp_rx *r = s->rx;
+  escp__rx_journal_stop(s); /* before the files: the probe and journal threads hold some */
   if (r->commit_live) { /* the session is stopped: the thread exits without finalising more */
     pthread_mutex_lock(&r->mu);
     pthread_cond_broadcast(&r->qcv);
@@ -64,13 +65,14 @@ void escp__rx_free(escp_session *s) {
   /* Never finalised (the session failed): free() removes any temporary they still name. */
   for (rx_file *f = r->qhead, *nx; f; f = nx) {
     nx = f->qnext;
-    escp__rx_file_free(s, f);
+    escp__rx_file_free(s, f, 1);
   }
-  for (size_t i = 0; i < r->nb; i++)
+  for (size_t i = 0; i < r->nb; i++) /* unfinished: a journaled partial stays, resumable */
     for (rx_file *f = r->tab[i], *nx; f; f = nx) {
       nx = f->hnext;
-      escp__rx_file_free(s, f);
+      escp__rx_file_free(s, f, 1);
     }
+  escp__rx_journal_free(s);
   escp_dest_free(r->dest);
   free(r->tab);
   pthread_mutex_destroy(&r->mu);
@@ -96,6 +98,8 @@ static rx_file *find(struct escp_rx *r, uint64_t fino) {
     if (f->fino == fino) return f;
   return NULL;
 }
+
+rx_file *escp__rx_find(struct escp_rx *r, uint64_t fino) { return find(r, fino); }
 
 static void unlink_file(struct escp_rx *r, rx_file *f) {
   rx_file **pp = &r->tab[slot(r, f->fino)];
@@ -126,9 +130,11 @@ static void grow(struct escp_rx *r) {
  * discard its blocks. size: as announced (<= ESCP_MAX_FILE_SIZE); meta: ESCP_META_* (mode:
  * the new file's permission bits, the umask applies unless ESCP_P_PRESERVE). The file is
  * created at its first block, unnamed or under a temporary name, and gets rel only once
- * verified. Returns ESCP_OK, E_INVAL, E_RANGE (size), E_PATH (rel refused), E_SYS (a
- * directory could not be made: escp_last_errno), E_NOMEM, E_DUP (fino already
- * registered), E_STATE (no root, sender session or stopped). JS thread. */
+ * verified (a journaled partial with ESCP_P_RESUME, see escp.h). Returns ESCP_OK, 1 (an
+ * earlier partial is probed: ESCP_EV_OFFER follows), E_INVAL, E_RANGE (size), E_PATH (rel
+ * refused), E_SYS (a directory could not be made, or something not ours is where its partial
+ * goes: escp_last_errno), E_BUSY (another process holds that partial), E_NOMEM, E_DUP (fino
+ * already registered), E_STATE (no root, sender session or stopped). JS thread. */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta) {
   escp_session *s = escp__session(h);
   if (!s || fino == 0 || !meta) return ESCP_E_INVAL;
@@ -153,12 +159,23 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
   f->fino = fino;
   f->size = size;
   f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
+  f->nrecv = f->nblocks;
   memcpy(f->meta, meta, sizeof f->meta);
-  f->fd = -1;
+  f->fd = f->pfd = f->jfd = -1;
   pthread_mutex_init(&f->mu, NULL);
   struct escp_rx *r = s->rx;
   pthread_mutex_lock(&r->mu);
   int dup = find(r, fino) != NULL;
+  pthread_mutex_unlock(&r->mu);
+  int jerr = 0, jrc = dup ? ESCP_OK : escp__rx_journal_add(s, f, &jerr);
+  if (jrc < 0) {
+    s->last_errno = jerr;
+    if (jrc == ESCP_E_SYS) ESCP_ERR(s, "%s: partial: %s", rel, strerror(jerr));
+    escp__rx_file_free(s, f, 0);
+    return jrc;
+  }
+  pthread_mutex_lock(&r->mu);
+  dup = find(r, fino) != NULL;
   if (!dup) {
     if (r->count >= r->nb * 2) grow(r);
     f->hnext = r->tab[slot(r, fino)];
@@ -168,10 +185,11 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
   }
   pthread_mutex_unlock(&r->mu);
   if (dup) {
-    escp__rx_file_free(s, f);
+    escp__rx_file_free(s, f, 0);
     return ESCP_E_DUP;
   }
-  return ESCP_OK;
+  if (jrc == 1) escp__rx_probe_queue(s, f);
+  return jrc;
 }
 
 /* Verify + name (or discard), push the event, free. Exactly once, with no thread holding f. */
@@ -182,7 +200,7 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   ev.bytes = f->bytes;
   ev.blocks = f->consumed;
   int aborted = (f->xflags & ESCP_XF_ABORTED) != 0;
-  if (f->status == ESCP_OK && !aborted && (!f->sealed || f->consumed != f->nblocks))
+  if (f->status == ESCP_OK && !aborted && (!f->sealed || f->consumed != f->nrecv))
     escp__rx_file_fail(f, ESCP_E_PROTO, 0, "blocks missing"); /* unreachable: expect checks */
   if (f->status == ESCP_OK && !aborted && f->have_root) memcpy(ev.digest, f->root, sizeof ev.digest);
   if (f->status == ESCP_OK && !aborted) escp__rx_commit(s, f, ev.digest);
@@ -198,7 +216,7 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
   } else {
     ev.type = ESCP_EV_FILE_DONE;
   }
-  escp__rx_file_free(s, f); /* removes a temporary that was not named: nothing half-written */
+  escp__rx_file_free(s, f, 0); /* removes a temporary that was not named: nothing half-written */
   escp__stat_add(s, ESCP_S_FILES_DONE, 1);
   escp__event(s, &ev, may_block);
 }
@@ -234,7 +252,7 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
   if (drop) f->refs--;
   pthread_mutex_lock(&f->mu);
   int complete = f->have_expect && f->consumed >= f->expected;
-  int seal = !f->sealed && f->refs == 0 && f->consumed >= f->nblocks;
+  int seal = !f->sealed && f->refs == 0 && f->consumed >= f->nrecv && !f->awaiting;
   if (seal) {
     f->sealed = 1;
     f->refs++; /* held while sealing outside r->mu */
@@ -271,7 +289,8 @@ static void rx_settle(escp_session *s, rx_file *f, int drop, int may_block) {
 }
 
 /* The sender finished fino after sending `blocks` blocks — exactly the blocks its announced
- * size implies (else ESCP_E_PROTO), or with ESCP_XF_ABORTED at most that many (it gave up:
+ * size implies minus those held (else ESCP_E_PROTO; also before a pending resume decision),
+ * or with ESCP_XF_ABORTED at most that many (it gave up:
  * discard, report ESCP_E_ABORTED) — and digest32 is its BLAKE3 (NULL without checksums).
  * Completes the file now if all blocks are in, else when the last one arrives. Returns
  * ESCP_OK, E_INVAL, E_STATE, E_UNKNOWN_FILE, E_DUP (expect given twice), E_PROTO. JS thread. */
@@ -288,7 +307,7 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
     pthread_mutex_lock(&f->mu);
     int aborted = (flags & ESCP_XF_ABORTED) != 0;
     if (f->have_expect) rc = ESCP_E_DUP;
-    else if (aborted ? blocks > f->nblocks : blocks != f->nblocks) rc = ESCP_E_PROTO;
+    else if (f->awaiting || (aborted ? blocks > f->nrecv : blocks != f->nrecv)) rc = ESCP_E_PROTO;
     if (rc == ESCP_OK) {
       f->have_expect = 1;
       f->expected = blocks;
@@ -308,19 +327,20 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
 
 /* ---- data stream threads ---- */
 
-/* Wait up to timeout_ms for fino to be registered. Returns it with a reference, or NULL
- * (timeout or stop). */
-static rx_file *rx_lookup(escp_session *s, uint64_t fino) {
+/* Wait up to timeout_ms for fino to be registered, and for its resume decision if one is
+ * pending. Returns it with a reference, or NULL (timeout or stop; *undecided = 1 when it was
+ * registered but never decided). */
+static rx_file *rx_lookup(escp_session *s, uint64_t fino, int *undecided) {
   struct escp_rx *r = s->rx;
   struct timespec dl;
   escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS]);
   pthread_mutex_lock(&r->mu);
   rx_file *f;
-  while (!(f = find(r, fino)) && !escp__stopping(s))
-    if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT) {
-      f = find(r, fino);
-      break;
-    }
+  int late = 0;
+  while ((!(f = find(r, fino)) || f->awaiting) && !escp__stopping(s) && !late)
+    late = pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT;
+  *undecided = f && f->awaiting;
+  if (f && f->awaiting) f = NULL;
   if (f) f->refs++;
   pthread_mutex_unlock(&r->mu);
   return f;
@@ -340,11 +360,18 @@ static int32_t rx_open(escp_session *s, rx_file *f, int *direct, int *writable, 
     f->open_tried = 1;
     if ((f->dg = malloc(sizeof *f->dg)) != NULL) escp_digest_init(f->dg);
     else escp__rx_file_fail(f, ESCP_E_NOMEM, 0, "block tracker");
+    for (size_t i = 0; f->dg && i < f->ntrees; i++) { /* held runs count as received */
+      uint32_t before = f->dg->pending_len;
+      if (escp_digest_add_tree(f->dg, f->trees[i].start, f->trees[i].log2, f->trees[i].cv) != ESCP_OK)
+        escp__rx_file_fail(f, ESCP_E_PROTO, 0, "held blocks");
+      __atomic_add_fetch(&s->rx->pending, (int64_t)f->dg->pending_len - (int64_t)before, __ATOMIC_RELAXED);
+    }
     /* Small files are written through the page cache: an O_DIRECT write is a synchronous
      * device round trip per file, which caps many-small-file runs (see docs/tuning.md). */
     f->direct = (int)s->param[ESCP_P_DIRECT] && f->size >= ESCP_DIRECT_MIN;
     int err = f->rel && !escp__rx_dummy(s) && f->status == ESCP_OK ? escp__rx_create(s, f) : 0;
-    if (err) escp__rx_file_fail(f, ESCP_E_OPEN, err, "open");
+    if (err == EBUSY && f->journaled) escp__rx_file_fail(f, ESCP_E_BUSY, 0, "partial in use by another escp");
+    else if (err) escp__rx_file_fail(f, ESCP_E_OPEN, err, "open");
     else f->opened = f->rel && !escp__rx_dummy(s) && f->status == ESCP_OK;
   }
   int32_t st = f->status;
@@ -382,7 +409,8 @@ static const char *rx_block_check(const escp_session *s, const rx_file *f, const
   uint64_t idx = dh->offset / b;
   if (idx >= f->nblocks) return "a block past its announced size";
   uint64_t want = idx + 1 < f->nblocks ? b : f->size - idx * b;
-  return dh->len == want ? NULL : "a block of the wrong length for its size";
+  if (dh->len != want) return "a block of the wrong length for its size";
+  return f->ntrees && escp_trees_find(f->trees, f->ntrees, idx) >= 0 ? "a block the receiver holds already" : NULL;
 }
 
 /* Track block idx (once only; bounded out-of-order records). Under f->mu. NULL or why not. */
@@ -429,9 +457,11 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
     if (f->opened) (void)s->io->truncate(f->fd, 0);
   }
   bad = rx_track(s, f, dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE], cv, root);
+  int note = f->journaled && f->status == ESCP_OK && !bad;
   f->consumed++;
   f->bytes += dh->len;
   pthread_mutex_unlock(&f->mu);
+  if (note) escp__rx_journal_note(s, f, dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE], cv);
   return bad;
 }
 
@@ -520,13 +550,14 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
   if (type != ESCP_FT_DATA) return -1;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
   uint64_t t = escp__prof_t0(st->prof);
-  rx_file *f = rx_lookup(s, dh.fino);
+  int undecided = 0;
+  rx_file *f = rx_lookup(s, dh.fino, &undecided);
   escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
   if (!f) {
     if (escp__stopping(s)) return 0;
     char t[56];
-    snprintf(t, sizeof t, "unknown fino %llu", (unsigned long long)dh.fino);
-    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_UNKNOWN_FILE, 0, (uint32_t)st->idx, dh.fino, t);
+    snprintf(t, sizeof t, undecided ? "fino %llu: no resume decision" : "unknown fino %llu", (unsigned long long)dh.fino);
+    escp__event_simple(s, ESCP_EV_FATAL, undecided ? ESCP_E_PROTO : ESCP_E_UNKNOWN_FILE, 0, (uint32_t)st->idx, dh.fino, t);
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include "dest.h"
 #include "digest.h"
+#include "journal.h"
+#include "resume.h"
 #include "session.h"
 
 /* Out-of-order block records (40 B each) all files of a session may hold at once: a sender
@@ -16,8 +18,9 @@
 
 typedef struct rx_file {
   struct rx_file *hnext;           /* hash chain (rx->mu) */
-  struct rx_file *qnext;           /* commit queue link (rx->mu) */
+  struct rx_file *qnext;           /* commit queue link (rx->mu), or probe queue link */
   uint64_t fino, size, nblocks;    /* announced size; blocks it implies (>= 1) */
+  uint64_t nrecv;                  /* blocks to receive: nblocks minus those held (resume) */
   char *rel;                       /* destination below the root; NULL = discard the blocks */
   int64_t meta[ESCP_META_COUNT];   /* mode and times as announced */
   int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
@@ -26,7 +29,7 @@ typedef struct rx_file {
   int fd, open_tried, opened, direct;
   int anon;                        /* fd is an unnamed O_TMPFILE file; commit links it */
   int kept;                        /* sealed, fd kept open for that link (counted in rx->kept) */
-  char tmp[64];                    /* named temporary in rel's directory ("" = none) */
+  char tmp[256];                   /* named temporary or partial in rel's directory ("" = none) */
   uint64_t tmp_ino, tmp_dev;       /* its identity, checked when -p reopens it */
   int32_t status;
   int sys_errno;
@@ -38,6 +41,28 @@ typedef struct rx_file {
   escp_digest *dg;                 /* block tracker (+ BLAKE3 with checksums); freed at seal */
   int have_root;
   uint8_t root[32];                /* the file's digest, once sealed with checksums */
+  /* resume (rx_journal.c): a journaled partial; rx->mu guards awaiting, the rest is the
+   * file's (its mu, or only one thread at a time by the lifecycle) */
+  int journaled;                   /* written to the partial tmp with the journal jname */
+  int awaiting;                    /* an offer is being made or decided: blocks wait */
+  int pfd;                         /* the earlier run's partial, opened and locked at add, or -1 */
+  escp_jrn_state *jst;             /* what the probe read, until the decision */
+  escp_offer off;                  /* the probe's offer, until the decision */
+  uint8_t *offer;                  /* ... encoded */
+  size_t offer_len;
+  escp_jrn_atom *fine, *trees;     /* the probe's finest runs; the held runs once accepted */
+  size_t nfine, ntrees;
+  uint64_t held;                   /* blocks held (accepted) */
+  char jname[256];                 /* the journal's name ("" = none made or found) */
+  int jfd;                         /* the journal, open while the file is written, else -1 */
+  uint64_t jend;                   /* where the next record goes */
+  uint8_t jcheck[16];              /* the journal header's check (binds its records) */
+  /* group commit (rx->jmu) */
+  uint8_t *jpend;                  /* records of written blocks not yet durable */
+  uint32_t npend;
+  uint64_t pend_since;             /* ms of the oldest of them */
+  int jqueued, jbusy, jclosed;     /* on the journal thread's list; being committed; no more commits */
+  struct rx_file *jnext;
 } rx_file;
 
 struct escp_rx {
@@ -54,6 +79,19 @@ struct escp_rx {
   int cap_logged;                  /* the cap was reached (logged once, atomic) */
   int64_t pending;                 /* out-of-order block records held (atomic) */
   escp_dest *dest;
+  /* resume (rx_journal.c) */
+  unsigned umask;                  /* the process umask, read once */
+  pthread_mutex_t jmu;             /* the journal thread's list and every file's pending records */
+  pthread_cond_t jcv;              /* records added, a commit done, or stop */
+  rx_file *jhead;                  /* files with records to commit */
+  pthread_t jthr;
+  int jlive;
+  uint32_t jgroup, jhard;          /* commit at jgroup records; writers wait at jhard */
+  uint64_t jms;                    /* ... or when the oldest is this many ms old */
+  rx_file *phead, *ptail;          /* files to probe (rx->mu) */
+  pthread_cond_t pcv;
+  pthread_t pthr;
+  int plive;
 };
 
 static inline int escp__rx_dummy(const escp_session *s) { return s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY; }
@@ -67,7 +105,30 @@ int escp__rx_create(escp_session *s, rx_file *f);
 void escp__rx_seal(escp_session *s, rx_file *f);
 /* Verified against the sender's digest, then named. Sets the status on failure. */
 void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]);
-/* Free the record; a temporary still named is removed (nothing half-written survives). */
-void escp__rx_file_free(escp_session *s, rx_file *f);
+/* Free the record; a temporary still named is removed (nothing half-written survives),
+ * except a journaled partial when keep (the session ends with it unfinished: resumable). */
+void escp__rx_file_free(escp_session *s, rx_file *f, int keep);
+
+/* The registered file fino, or NULL. Under rx->mu. */
+rx_file *escp__rx_find(struct escp_rx *r, uint64_t fino);
+
+/* ---- rx_journal.c ---- */
+int escp__rx_journal_new(escp_session *s);   /* at rx_new: locks, tunables, umask */
+void escp__rx_journal_stop(escp_session *s); /* join the journal and probe threads (stopping) */
+void escp__rx_journal_free(escp_session *s);
+/* file_add, before f is registered: decide whether f is journaled; lock an earlier partial.
+ * ESCP_OK (nothing to wait for), 1 (f->awaiting: probe it once registered), ESCP_E_BUSY,
+ * E_SYS (errno in *err). */
+int escp__rx_journal_add(escp_session *s, rx_file *f, int *err);
+void escp__rx_probe_queue(escp_session *s, rx_file *f);
+/* Create (or take over the resumed) partial and its journal; f->fd set. 0 or an errno value. */
+int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *leaf);
+/* Block idx (with its CV) is written: queue its record (may wait for a commit). */
+void escp__rx_journal_note(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32]);
+/* Stop committing f's records and close its journal (seal, finalize, free). */
+void escp__rx_journal_close(escp_session *s, rx_file *f);
+/* Verified and renamed: remove the journal. Failed: remove partial and journal. Ended
+ * unfinished (keep): write a SEAL record. dfd = rel's directory. */
+void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep);
 
 #endif

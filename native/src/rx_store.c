@@ -75,6 +75,12 @@ int escp__rx_create(escp_session *s, rx_file *f) {
   unsigned mode = s->param[ESCP_P_PRESERVE] ? 0600 : (unsigned)(f->meta[ESCP_META_MODE] & 0777);
   int direct = f->direct;
   err = ENOTSUP;
+  if (f->journaled) { /* resumable: a named partial with its journal, owner-only until sealed */
+    f->direct = direct;
+    err = escp__rx_journal_create(s, f, dfd, leaf);
+    escp_dest_put(r->dest, ref);
+    return err;
+  }
   if (__atomic_load_n(&r->anon_ok, __ATOMIC_RELAXED)) {
     err = s->io->open_tmp(dfd, NULL, mode, &direct, &f->fd);
     if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) /* no O_TMPFILE here: stop trying */
@@ -90,9 +96,15 @@ int escp__rx_create(escp_session *s, rx_file *f) {
   return err;
 }
 
-/* -p on the file's own fd: exact permission bits (set-id bits wait for the commit), times. */
+/* -p on the file's own fd: exact permission bits (set-id bits wait for the commit), times.
+ * Without -p, a journaled partial (made 0600) gets the announced bits minus the umask. */
 static void seal_meta(escp_session *s, rx_file *f) {
-  if (!s->param[ESCP_P_PRESERVE] || f->status != ESCP_OK) return;
+  if (f->status != ESCP_OK) return;
+  if (!s->param[ESCP_P_PRESERVE]) {
+    mode_t m = (mode_t)(f->meta[ESCP_META_MODE] & 0777 & ~(int64_t)s->rx->umask);
+    if (f->journaled && fchmod(f->fd, m) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "chmod");
+    return;
+  }
   struct timespec ts[2] = {{f->meta[ESCP_META_ATIME_S], f->meta[ESCP_META_ATIME_NS]},
                            {f->meta[ESCP_META_MTIME_S], f->meta[ESCP_META_MTIME_NS]}};
   if (fchmod(f->fd, (mode_t)(f->meta[ESCP_META_MODE] & 0777)) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "chmod");
@@ -100,12 +112,14 @@ static void seal_meta(escp_session *s, rx_file *f) {
 }
 
 /* An unnamed file keeps its fd until the commit links it, up to kept_max such fds; past
- * that it takes its temporary name now. Returns whether the fd stays open. */
+ * that it takes its temporary name now. A journaled partial keeps its fd (and so its lock)
+ * under the same cap. Returns whether the fd stays open. */
 static int seal_keep(escp_session *s, rx_file *f) {
   struct escp_rx *r = s->rx;
-  if (!f->anon || f->status != ESCP_OK) return 0;
+  if ((!f->anon && !f->journaled) || f->status != ESCP_OK) return 0;
   if (__atomic_add_fetch(&r->kept, 1, __ATOMIC_RELAXED) <= r->kept_max) return 1;
   __atomic_fetch_sub(&r->kept, 1, __ATOMIC_RELAXED);
+  if (f->journaled) return 0;
   if (!__atomic_exchange_n(&r->cap_logged, 1, __ATOMIC_RELAXED))
     escp__log(s, "%d unnamed files held: naming early", r->kept_max);
   escp_dirref *ref;
@@ -126,12 +140,18 @@ void escp__rx_seal(escp_session *s, rx_file *f) {
   struct escp_rx *r = s->rx;
   pthread_mutex_lock(&f->mu);
   if (f->opened) {
-    int err = f->status == ESCP_OK && f->disk_end != f->size ? s->io->truncate(f->fd, f->size) : 0;
+    int cut = f->journaled || f->disk_end != f->size; /* a partial was sized up front */
+    int err = f->status == ESCP_OK && cut ? s->io->truncate(f->fd, f->size) : 0;
     if (err) escp__rx_file_fail(f, ESCP_E_WRITE, err, "truncate");
     seal_meta(s, f);
+    escp__rx_journal_close(s, f); /* all blocks in: no more records */
     f->opened = 0;
-    if (seal_keep(s, f)) f->kept = 1; /* the fd stays for the link at commit */
-    else s->io->close(f->fd);
+    if (seal_keep(s, f)) {
+      f->kept = 1; /* the fd stays for the link (or, journaled, the lock) until commit */
+    } else {
+      s->io->close(f->fd);
+      f->fd = -1;
+    }
   }
   if (f->dg) { /* every block exactly once (the tracker refuses repeats; here: none missing) */
     uint8_t root[32];
@@ -199,11 +219,39 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
   else f->tmp[0] = 0; /* named: nothing left to remove */
 }
 
-void escp__rx_file_free(escp_session *s, rx_file *f) {
+/* A journaled file's end: its journal stops; keep (the session ends with it unfinished and
+ * not failed) seals the partial for a later run, else partial and journal go. */
+static void free_journaled(escp_session *s, rx_file *f, int keep) {
   struct escp_rx *r = s->rx;
+  escp__rx_journal_close(s, f);
+  if ((f->tmp[0] || f->jname[0]) && f->rel) {
+    escp_dirref *ref;
+    const char *leaf;
+    int err;
+    if (escp_dest_parent(r->dest, f->rel, 0, &ref, &leaf, &err) == ESCP_OK) {
+      escp__rx_journal_done(s, f, escp_dirref_fd(ref), keep && f->status == ESCP_OK);
+      escp_dest_put(r->dest, ref);
+    }
+  }
+  if (f->jfd >= 0) close(f->jfd);
+  if (f->pfd >= 0) close(f->pfd);
+  free(f->jpend);
+  free(f->offer);
+  free(f->fine);
+  free(f->trees);
+  escp_offer_free(&f->off);
+  if (f->jst) {
+    escp_jrn_state_free(f->jst);
+    free(f->jst);
+  }
+}
+
+void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
+  struct escp_rx *r = s->rx;
+  if (f->journaled) free_journaled(s, f, keep);
   if (f->opened || f->kept) s->io->close(f->fd);
   if (f->kept) __atomic_fetch_sub(&r->kept, 1, __ATOMIC_RELAXED);
-  if (f->tmp[0] && f->rel) { /* a temporary that never got its final name */
+  if (f->tmp[0] && f->rel && !f->journaled) { /* a temporary that never got its final name */
     escp_dirref *ref;
     const char *leaf;
     int err;

@@ -44,7 +44,7 @@ ESCP_API const char *escp_status_name(int32_t status) {
       "ESCP_E_TIMEOUT", "ESCP_E_CLOSED", "ESCP_E_BIND", "ESCP_E_CONNECT", "ESCP_E_OPEN",
       "ESCP_E_READ", "ESCP_E_WRITE", "ESCP_E_SHORT", "ESCP_E_UNKNOWN_FILE", "ESCP_E_DIGEST",
       "ESCP_E_FULL", "ESCP_E_TOOBIG", "ESCP_E_ABORTED", "ESCP_E_VERSION", "ESCP_E_DUP", "ESCP_E_CHANGED",
-      "ESCP_E_PATH"};
+      "ESCP_E_PATH", "ESCP_E_BUSY"};
   if (status > 0 || -status >= (int32_t)(sizeof names / sizeof names[0])) return "ESCP_E_UNKNOWN";
   return names[-status];
 }
@@ -70,6 +70,7 @@ static const struct {
     {ESCP_P_COMPRESS, 0, 19, 0},                   /* zstd level, 0 = off */
     {ESCP_P_PRESERVE, 0, 1, 0},
     {ESCP_P_HELLO_ON_ACCEPT, 0, 1, 0},
+    {ESCP_P_RESUME, 0, 2, 0},
 };
 
 static int bounds_find(int32_t param) {

@@ -6,20 +6,27 @@
  * (size, mtime, ctime, inode at open vs. at the end, or data past the announced size) is
  * reported as ESCP_E_CHANGED. A thread idle for timeout/3 sends a KEEPALIVE frame. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include "b3.h"
 #include "digest.h"
 #include "net.h"
+#include "resume.h"
 #include "zc.h"
+#include <unistd.h>
 
 typedef struct tx_file {
   struct tx_file *next;            /* FIFO link (tx->head..tail) */
   struct tx_file *lprev, *lnext;   /* live list: every file not yet completed */
   uint64_t fino, size, nblocks;
   uint64_t next_block;             /* next block index to claim (tx->mu) */
+  escp_jrn_atom *trees;            /* runs the receiver holds (resume): never read nor sent */
+  size_t ntrees, tnext;            /* ... how many; the first one not yet skipped (tx->mu) */
+  uint64_t held;                   /* blocks in them */
   char *path;
   pthread_mutex_t mu;              /* guards everything below */
   int fd, open_tried, opened, direct;
@@ -56,6 +63,7 @@ static void file_free(escp_session *s, tx_file *f) {
     free(f->dg);
   }
   pthread_mutex_destroy(&f->mu);
+  free(f->trees);
   free(f->path);
   free(f);
 }
@@ -78,11 +86,14 @@ void escp__tx_wake(escp_session *s) {
   pthread_mutex_unlock(&s->tx->mu);
 }
 
-/* Queue a file to send: fino (non-zero, unique per session), path (copied), size in
- * bytes as announced to the receiver. Returns ESCP_OK, E_INVAL, E_NOMEM, or E_STATE
- * (receiver session, after tx_finish, after stop). JS thread. */
-ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size) {
-  escp_session *s = escp__session(h);
+/* Skip the held runs starting at next_block (tx->mu, or before f is queued). The last block
+ * is never held, so this never runs past it. */
+static void skip_held(tx_file *f) {
+  while (f->tnext < f->ntrees && f->trees[f->tnext].start == f->next_block)
+    f->next_block += (uint64_t)1 << f->trees[f->tnext++].log2;
+}
+
+static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held) {
   if (!s || fino == 0 || !path) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_SENDER || escp__stopping(s)) return ESCP_E_STATE;
   tx_file *f = calloc(1, sizeof *f);
@@ -96,6 +107,12 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
   f->size = size;
   f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
   f->fd = -1;
+  if (held) {
+    f->trees = held->trees;
+    f->ntrees = held->ntrees;
+    f->held = held->held_blocks;
+    skip_held(f);
+  }
   pthread_mutex_init(&f->mu, NULL);
   struct escp_tx *t = s->tx;
   pthread_mutex_lock(&t->mu);
@@ -113,10 +130,62 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
   if (!ok) {
     pthread_mutex_destroy(&f->mu);
     free(f->path);
-    free(f);
+    free(f); /* the trees stay the caller's */
     return ESCP_E_STATE;
   }
   return ESCP_OK;
+}
+
+/* Queue a file to send: fino (non-zero, unique per session), path (copied), size in
+ * bytes as announced to the receiver. Returns ESCP_OK, E_INVAL, E_NOMEM, or E_STATE
+ * (receiver session, after tx_finish, after stop). JS thread. */
+ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint64_t size) {
+  return tx_queue(escp__session(h), fino, path, size, NULL);
+}
+
+/* Queue a file the receiver holds part of (escp.h): its offer decoded and checked against
+ * size and this session's block size. Also E_PROTO (a malformed offer, logged). JS thread. */
+ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len) {
+  escp_session *s = escp__session(h);
+  if (!s || !held || len < 0) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER) return ESCP_E_STATE;
+  escp_offer o;
+  const char *why = NULL;
+  int32_t rc = escp_offer_decode(held, (size_t)len, size, (uint32_t)s->param[ESCP_P_BLOCK_SIZE], &o, &why);
+  if (rc == ESCP_E_PROTO) ESCP_ERR(s, "fino %llu: resume offer refused: %s", (unsigned long long)fino, why);
+  if (rc != ESCP_OK) return rc;
+  rc = tx_queue(s, fino, path, size, &o);
+  if (rc != ESCP_OK) escp_offer_free(&o);
+  return rc;
+}
+
+/* Does the file at path hold what the offer says: its size, and the CVs of the first and
+ * last held runs read from it (escp.h). Any thread. */
+ESCP_API int32_t escp_tx_offer_check(const char *path, uint64_t size, int32_t block_size, const uint8_t *held, int32_t len, int32_t *err) {
+  if (!path || !held || len < 0 || !err || block_size < ESCP_B3_CHUNK) return ESCP_E_INVAL;
+  *err = 0;
+  escp_offer o;
+  const char *why = NULL;
+  int32_t rc = escp_offer_decode(held, (size_t)len, size, (uint32_t)block_size, &o, &why);
+  if (rc != ESCP_OK) return rc;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  uint8_t *buf = fd >= 0 ? malloc((size_t)block_size) : NULL;
+  struct stat st;
+  if (fd < 0) *err = errno, rc = ESCP_E_OPEN;
+  else if (!buf) rc = ESCP_E_NOMEM;
+  else if (fstat(fd, &st) < 0) *err = errno, rc = ESCP_E_READ;
+  else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) rc = ESCP_E_CHANGED;
+  for (int c = 0; c < 2 && rc == ESCP_OK; c++) {
+    uint8_t cv[32];
+    int e = escp_run_cv(fd, o.check[c].start, o.check[c].log2, (uint32_t)block_size, buf, cv);
+    if (e == EIO) rc = ESCP_E_CHANGED; /* shorter than it says */
+    else if (e) *err = e, rc = ESCP_E_READ;
+    else if (memcmp(cv, o.check[c].cv, 32) != 0) rc = ESCP_E_CHANGED;
+  }
+  free(buf);
+  if (fd >= 0) close(fd);
+  escp_offer_free(&o);
+  return rc;
 }
 
 /* No more files: once the queue empties every data stream sends BYE, then DRAINED is
@@ -147,6 +216,7 @@ static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx) {
     tx_file *f = t->head;
     *fo = f;
     *idx = f->next_block++;
+    skip_held(f);
     if (f->next_block == f->nblocks) { /* last block claimed: the next thread moves on */
       t->head = f->next;
       if (!t->head) t->tail = NULL;
@@ -229,7 +299,7 @@ static void tx_account(escp_session *s, tx_file *f, int sent, uint64_t n) {
     f->sent++;
     f->bytes += n;
   }
-  int last = f->accounted == f->nblocks;
+  int last = f->accounted == f->nblocks - f->held;
   pthread_mutex_unlock(&f->mu);
   if (last) tx_complete(s, f); /* every block accounted: no other thread holds f */
 }
@@ -254,6 +324,9 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
       f->dg = malloc(sizeof *f->dg);
       if (f->dg) escp_digest_init(f->dg);
       else file_fail(f, ESCP_E_NOMEM, 0, "digest");
+      for (size_t i = 0; f->dg && i < f->ntrees; i++) /* held runs: their CVs as offered */
+        if (escp_digest_add_tree(f->dg, f->trees[i].start, f->trees[i].log2, f->trees[i].cv) != ESCP_OK)
+          file_fail(f, ESCP_E_PROTO, 0, "held blocks");
     }
   }
   int32_t st = f->status;

@@ -211,6 +211,98 @@ static void test_errors(void) {
   CHECK(memcmp(p, want, 32) == 0, "parent root of 2 chunks");
 }
 
+/* CV of the aligned subtree of 2^lg blocks at `at`, from its blocks' CVs (cvs[i] = block i). */
+static void subtree_cv(uint8_t (*cvs)[32], uint64_t at, uint32_t lg, uint8_t out[32]) {
+  if (lg == 0) {
+    memcpy(out, cvs[at], 32);
+    return;
+  }
+  uint8_t l[32], r[32];
+  subtree_cv(cvs, at, lg - 1, l);
+  subtree_cv(cvs, at + ((uint64_t)1 << (lg - 1)), lg - 1, r);
+  escp_b3_parent(l, r, 0, out);
+}
+
+/* Resume: held runs of a file enter as whole subtrees (any aligned 2^k blocks that stop short
+ * of the last block), the rest block by block in a shuffled order; the digest must equal the
+ * one-shot hash. Also the overlap refusals. */
+static void test_trees(void) {
+  size_t B = 65536;
+  uint64_t rng = 777;
+  for (uint64_t nb = 2; nb <= 37; nb++) {
+    for (int tail = 0; tail < 2; tail++) { /* last block full, or 1 byte */
+      size_t len = (size_t)(nb - 1) * B + (tail ? 1 : B);
+      uint8_t *buf = malloc(len), want[32], got[32], root[32];
+      uint8_t (*cvs)[32] = malloc(nb * 32);
+      fill_random(buf, len, nb * 3 + (uint64_t)tail);
+      escp_b3_hash(buf, len, want);
+      for (uint64_t i = 0; i < nb; i++) {
+        size_t off = (size_t)i * B, n = len - off < B ? len - off : B;
+        escp_b3_block(buf + off, n, off / ESCP_B3_CHUNK, cvs[i], i == 0 ? root : NULL);
+      }
+      for (int round = 0; round < 6; round++) {
+        /* Greedy random cover of blocks 0..nb-2: a subtree, or a single block to send. */
+        uint64_t items[64][2]; /* (start, lg or 99 = a sent block) */
+        int n = 0;
+        for (uint64_t i = 0; i + 1 < nb;) {
+          rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+          uint32_t lg = (uint32_t)((rng >> 40) % 4);
+          while (lg > 0 && ((i & (((uint64_t)1 << lg) - 1)) != 0 || i + ((uint64_t)1 << lg) > nb - 1)) lg--;
+          int sent = ((rng >> 20) & 3) == 0;
+          if (sent) lg = 0;
+          items[n][0] = i;
+          items[n][1] = sent ? 99 : lg;
+          n++;
+          i += (uint64_t)1 << lg;
+        }
+        items[n][0] = nb - 1;
+        items[n][1] = 99; /* the last block is always sent */
+        n++;
+        for (int k = n; k > 1; k--) { /* shuffle */
+          rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+          int j = (int)((rng >> 33) % (uint64_t)k);
+          uint64_t a = items[k - 1][0], b = items[k - 1][1];
+          items[k - 1][0] = items[j][0], items[k - 1][1] = items[j][1];
+          items[j][0] = a, items[j][1] = b;
+        }
+        escp_digest d;
+        escp_digest_init(&d);
+        int rc = 0;
+        for (int k = 0; k < n && rc == 0; k++) {
+          uint64_t at = items[k][0];
+          if (items[k][1] == 99) {
+            rc = escp_digest_add(&d, at, cvs[at], at == 0 ? root : NULL);
+          } else {
+            uint8_t cv[32];
+            subtree_cv(cvs, at, (uint32_t)items[k][1], cv);
+            rc = escp_digest_add_tree(&d, at, (uint32_t)items[k][1], cv);
+          }
+        }
+        if (rc == 0) rc = escp_digest_final(&d, nb, got);
+        escp_digest_free(&d);
+        CHECK(rc == 0 && memcmp(got, want, 32) == 0, "trees nb=%llu tail=%d round=%d rc=%d", (unsigned long long)nb, tail, round, rc);
+      }
+      free(cvs);
+      free(buf);
+    }
+  }
+  uint8_t cv[32] = {1};
+  escp_digest d;
+  escp_digest_init(&d);
+  CHECK(escp_digest_add_tree(&d, 4, 2, cv) == 0, "tree 4..7 early");
+  CHECK(escp_digest_add(&d, 5, cv, NULL) == ESCP_E_DUP, "block inside a pending tree");
+  CHECK(escp_digest_add_tree(&d, 6, 1, cv) == ESCP_E_DUP, "tree inside a pending tree");
+  CHECK(escp_digest_add_tree(&d, 0, 3, cv) == ESCP_E_DUP, "tree over a pending tree");
+  CHECK(escp_digest_add_tree(&d, 2, 2, cv) == ESCP_E_INVAL, "misaligned tree");
+  CHECK(escp_digest_add_tree(&d, 0, 41, cv) == ESCP_E_INVAL, "tree too large");
+  CHECK(escp_digest_add(&d, 3, cv, NULL) == 0, "block 3 next to it");
+  CHECK(escp_digest_add_tree(&d, 0, 1, cv) == 0, "tree 0..1 folds");
+  CHECK(escp_digest_add(&d, 1, cv, NULL) == ESCP_E_DUP, "block inside a folded tree");
+  CHECK(escp_digest_add(&d, 2, cv, NULL) == 0, "block 2 drains 3 and 4..7");
+  CHECK(d.next_index == 8 && d.pending_len == 0, "all folded");
+  escp_digest_free(&d);
+}
+
 /* ---------------------------------------------------------------- b3sum, paths, env */
 
 /* Files hashed by the b3sum binary once, then compared with every path: a partial last
@@ -389,6 +481,7 @@ int main(int argc, char **argv) {
     test_b3sum();
     test_merge();
     test_stripes();
+    test_trees();
     printf("path %s: %s\n", PATH_NAME[p], g_fail == fails ? "ok" : "FAILED");
   }
   escp__b3_force(-1);

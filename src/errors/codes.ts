@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   E_WRITE: { scope: "file", exit: 1, meaning: "the receiver could not create or write a file" },
   E_DIGEST_MISMATCH: { scope: "file", exit: 1, meaning: "end-to-end BLAKE3 digests differ" },
   E_REJECTED_PATH: { scope: "file", exit: 1, meaning: "the receiver refused an unsafe destination name" },
+  E_BUSY: { scope: "file", exit: 1, meaning: "another escp is writing the same destination file" },
   E_NOTHING: { scope: "session", exit: 1, meaning: "nothing to transfer" },
   E_DEST: { scope: "session", exit: 8, meaning: "destination missing, not a directory, or not writable" },
   E_SSH_UNREACHABLE: { scope: "session", exit: 4, meaning: "the remote host cannot be reached" },

@@ -21,6 +21,8 @@ export const symbols = {
   escp_session_free: { args: [FFIType.ptr], returns: FFIType.void },
   escp_last_error_detail: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_tx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  escp_tx_file_add_held: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_tx_offer_check: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_tx_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_rx_jail: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_probe: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
@@ -30,6 +32,8 @@ export const symbols = {
   escp_last_errno: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_rx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_offer: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_file_decide: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -60,7 +64,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 2;
+export const ESCP_ABI_VERSION = 3;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -91,6 +95,7 @@ export const ESCP_E_VERSION = -23;
 export const ESCP_E_DUP = -24;
 export const ESCP_E_CHANGED = -25;
 export const ESCP_E_PATH = -26;
+export const ESCP_E_BUSY = -27;
 export const ESCP_P_THREADS = 1;
 export const ESCP_P_BLOCK_SIZE = 2;
 export const ESCP_P_IO_ENGINE = 3;
@@ -106,6 +111,7 @@ export const ESCP_P_PROFILE = 12;
 export const ESCP_P_COMPRESS = 13;
 export const ESCP_P_PRESERVE = 14;
 export const ESCP_P_HELLO_ON_ACCEPT = 15;
+export const ESCP_P_RESUME = 16;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -128,6 +134,7 @@ export const ESCP_EV_FATAL = 4;
 export const ESCP_EV_LOG = 5;
 export const ESCP_EV_STREAMS_UP = 6;
 export const ESCP_EV_DRAINED = 7;
+export const ESCP_EV_OFFER = 8;
 export const ESCP_XF_ABORTED = 1;
 export const ESCP_S_BYTES_FILE = 0;
 export const ESCP_S_BYTES_WIRE = 1;
@@ -146,7 +153,8 @@ export const ESCP_META_ATIME_S = 1;
 export const ESCP_META_ATIME_NS = 2;
 export const ESCP_META_MTIME_S = 3;
 export const ESCP_META_MTIME_NS = 4;
-export const ESCP_META_COUNT = 5;
+export const ESCP_META_SRC_INO = 5;
+export const ESCP_META_COUNT = 6;
 export const ESCP_KIND_MISSING = 0;
 export const ESCP_KIND_FILE = 1;
 export const ESCP_KIND_DIR = 2;

@@ -1,0 +1,554 @@
+/* rx_journal.c — the receiver's resumable partials (escp.h "Resume", journal.h, resume.h):
+ * at file_add, lock an earlier partial and have the probe thread read (and, after an unclean
+ * end, re-hash) what it holds into an offer; apply the sender's decision; create new partials
+ * with their journal; record written blocks through the journal thread's group commits; and
+ * at the end remove the journal (verified), everything (failed) or seal it (left unfinished).
+ * Threads: the JS thread (add, offer, decide), the data threads (create, note), the probe
+ * thread, the journal thread. Locks: rx->mu (awaiting, the probe queue), rx->jmu (the journal
+ * list and every file's pending records), taken after a file's mu, never before it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "resume.h"
+#include "rx.h"
+
+static unsigned read_umask(void) {
+  FILE *fp = fopen("/proc/self/status", "re");
+  char line[128];
+  unsigned m = 0;
+  int found = 0;
+  while (fp && fgets(line, sizeof line, fp))
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      found = 1;
+      break;
+    }
+  if (fp) fclose(fp);
+  if (found) return m & 0777;
+  mode_t old = umask(022); /* no /proc: the racy way, once, before any file is made */
+  umask(old);
+  return (unsigned)old & 0777;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max) {
+  const char *v = getenv(name);
+  char *end = NULL;
+  unsigned long long x = v && *v ? strtoull(v, &end, 10) : 0;
+  if (!v || !*v || !end || *end || x < min || x > max) return def;
+  return (uint64_t)x;
+}
+
+int escp__rx_journal_new(escp_session *s) {
+  struct escp_rx *r = s->rx;
+  r->umask = read_umask();
+  r->jms = env_u64("ESCP_JOURNAL_MS", 1000, 1, 3600000);
+  pthread_mutex_init(&r->jmu, NULL);
+  escp__cond_init_mono(&r->jcv);
+  pthread_cond_init(&r->pcv, NULL);
+  return ESCP_OK;
+}
+
+void escp__rx_journal_stop(escp_session *s) {
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->jmu);
+  pthread_cond_broadcast(&r->jcv);
+  pthread_mutex_unlock(&r->jmu);
+  pthread_mutex_lock(&r->mu);
+  pthread_cond_broadcast(&r->pcv);
+  pthread_mutex_unlock(&r->mu);
+  if (r->jlive) pthread_join(r->jthr, NULL);
+  if (r->plive) pthread_join(r->pthr, NULL);
+  r->jlive = r->plive = 0;
+}
+
+void escp__rx_journal_free(escp_session *s) {
+  struct escp_rx *r = s->rx;
+  pthread_mutex_destroy(&r->jmu);
+  pthread_cond_destroy(&r->jcv);
+  pthread_cond_destroy(&r->pcv);
+}
+
+static const char *leaf_of(const char *rel) {
+  const char *sl = strrchr(rel, '/');
+  return sl ? sl + 1 : rel;
+}
+
+/* The directory of f->rel (an existing one: file_add made it). */
+static int rel_dir(escp_session *s, rx_file *f, escp_dirref **ref, int *err) {
+  const char *leaf;
+  *err = 0;
+  int rc = escp_dest_parent(s->rx->dest, f->rel, 0, ref, &leaf, err);
+  if (rc != ESCP_OK && !*err) *err = ENOTDIR;
+  return rc;
+}
+
+/* ---- add: an earlier partial? ---- */
+
+int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
+  struct escp_rx *r = s->rx;
+  *err = 0;
+  int level = (int)s->param[ESCP_P_RESUME];
+  if (!level || !s->param[ESCP_P_CHECKSUM] || escp__rx_dummy(s) || !f->rel || f->nblocks < 2) return ESCP_OK;
+  if (!r->jgroup) { /* the block size is fixed from the first file on */
+    uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+    uint64_t bytes = env_u64("ESCP_JOURNAL_BYTES", 64u << 20, 1, (uint64_t)1 << 40);
+    uint64_t g = bytes / b;
+    r->jgroup = (uint32_t)(g < 1 ? 1 : g > 65536 ? 65536 : g);
+    r->jhard = r->jgroup * 4;
+  }
+  f->journaled = 1;
+  char part[256], jrnl[256];
+  escp_jrn_names(leaf_of(f->rel), part, jrnl);
+  escp_dirref *ref;
+  if (rel_dir(s, f, &ref, err) != ESCP_OK) return ESCP_E_SYS;
+  int dfd = escp_dirref_fd(ref), rc = ESCP_OK;
+  int pfd = openat(dfd, part, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (pfd < 0 && errno == ELOOP) { /* a symlink where our partial goes: never followed, removed */
+    if (unlinkat(dfd, part, 0) < 0 && errno != ENOENT) *err = errno, rc = ESCP_E_SYS;
+  } else if (pfd < 0 && errno != ENOENT) {
+    *err = errno;
+    rc = ESCP_E_SYS;
+  }
+  struct stat st;
+  if (pfd >= 0 && (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1)) {
+    close(pfd); /* not a partial this user's escp made: left alone, and in the way */
+    pfd = -1;
+    *err = EEXIST;
+    rc = ESCP_E_SYS;
+  }
+  if (pfd >= 0 && flock(pfd, LOCK_EX | LOCK_NB) < 0) {
+    *err = errno;
+    close(pfd);
+    pfd = -1;
+    rc = *err == EWOULDBLOCK ? ESCP_E_BUSY : ESCP_E_SYS;
+  }
+  if (pfd >= 0 && level == 1) { /* --no-resume: the earlier partial goes */
+    (void)unlinkat(dfd, jrnl, 0);
+    (void)unlinkat(dfd, part, 0);
+    close(pfd);
+    pfd = -1;
+  }
+  escp_dest_put(r->dest, ref);
+  if (pfd < 0) return rc;
+  f->pfd = pfd;
+  f->tmp_ino = (uint64_t)st.st_ino;
+  f->tmp_dev = (uint64_t)st.st_dev;
+  snprintf(f->tmp, sizeof f->tmp, "%s", part); /* ours now: locked */
+  snprintf(f->jname, sizeof f->jname, "%s", jrnl);
+  f->awaiting = 1;
+  return 1;
+}
+
+/* ---- the probe thread ---- */
+
+/* Start f over: its earlier partial and journal go (we hold the lock). */
+static void reset(escp_session *s, rx_file *f) {
+  escp_dirref *ref;
+  int err;
+  if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
+    int dfd = escp_dirref_fd(ref);
+    if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
+    if (f->tmp[0]) (void)unlinkat(dfd, f->tmp, 0);
+    escp_dest_put(s->rx->dest, ref);
+  }
+  if (f->pfd >= 0) close(f->pfd);
+  f->pfd = -1;
+  f->tmp[0] = f->jname[0] = 0;
+  escp_offer_free(&f->off);
+  free(f->offer);
+  f->offer = NULL;
+  f->offer_len = 0;
+  free(f->fine);
+  f->fine = NULL;
+  f->nfine = 0;
+  if (f->jst) {
+    escp_jrn_state_free(f->jst);
+    free(f->jst);
+    f->jst = NULL;
+  }
+}
+
+/* Keep only the runs whose data in the partial still hashes to the recorded CV. */
+static int verify_runs(rx_file *f, escp_jrn_state *st) {
+  uint8_t *buf = malloc(st->id.block_size);
+  if (!buf) return -1;
+  size_t k = 0;
+  for (size_t i = 0; i < st->natoms; i++) {
+    uint8_t cv[32];
+    if (escp_run_cv(f->pfd, st->atoms[i].start, st->atoms[i].log2, st->id.block_size, buf, cv) == 0 &&
+        memcmp(cv, st->atoms[i].cv, 32) == 0)
+      st->atoms[k++] = st->atoms[i];
+  }
+  st->natoms = k;
+  free(buf);
+  return 0;
+}
+
+/* Read f's journal and make its offer. Returns why nothing can be offered (NULL: fine). */
+static const char *probe(escp_session *s, rx_file *f) {
+  escp_dirref *ref;
+  int err;
+  if (rel_dir(s, f, &ref, &err) != ESCP_OK) return "its directory cannot be opened";
+  int jfd = openat(escp_dirref_fd(ref), f->jname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  escp_dest_put(s->rx->dest, ref);
+  if (jfd < 0) return errno == ENOENT ? "it has no journal" : "its journal cannot be read";
+  escp_jrn_state *st = calloc(1, sizeof *st);
+  const char *why = NULL;
+  if (!st) why = "no memory to read its journal";
+  else if (escp_jrn_read(jfd, st, &why) != 0 && !why) why = "its journal cannot be read";
+  close(jfd);
+  if (why) {
+    free(st);
+    return why;
+  }
+  f->jst = st;
+  struct stat ps;
+  int64_t mtime = f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS];
+  if (st->id.size != f->size || st->id.mtime_ns != mtime || st->id.ino != (uint64_t)f->meta[ESCP_META_SRC_INO] ||
+      f->meta[ESCP_META_SRC_INO] == 0)
+    return "it was written from another version of the source";
+  if (fstat(f->pfd, &ps) < 0 || (uint64_t)ps.st_ino != st->part_ino || (uint64_t)ps.st_dev != st->part_dev)
+    return "it is not the file its journal describes";
+  if ((uint64_t)ps.st_size < f->size) return "it was truncated";
+  int clean = st->last_kind == ESCP_JRN_SEAL && (uint64_t)ps.st_size == st->seal_size &&
+              (int64_t)ps.st_mtim.tv_sec * 1000000000 + ps.st_mtim.tv_nsec == st->seal_mtime_ns &&
+              (int64_t)ps.st_ctim.tv_sec * 1000000000 + ps.st_ctim.tv_nsec == st->seal_ctime_ns;
+  if (!clean) {
+    escp__log(s, "fino %llu: partial not sealed cleanly: re-hashing %zu held runs", (unsigned long long)f->fino, st->natoms);
+    if (verify_runs(f, st) != 0) return "no memory to check it";
+  }
+  uint32_t bs = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
+  if (escp_offer_build(st->atoms, st->natoms, st->id.block_size, f->size, bs, &f->fine, &f->nfine, &f->off) != ESCP_OK)
+    return "no memory to make its offer";
+  if (f->off.ntrees == 0) return ""; /* nothing kept: start over without a notice */
+  f->offer_len = escp_offer_size(&f->off);
+  if (!(f->offer = malloc(f->offer_len))) return "no memory to make its offer";
+  escp_offer_encode(&f->off, f->offer);
+  return NULL;
+}
+
+static void *probe_thread(void *arg) {
+  escp_session *s = arg;
+  struct escp_rx *r = s->rx;
+  pthread_setname_np(pthread_self(), "escp-probe");
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    while (!r->phead && !escp__stopping(s)) pthread_cond_wait(&r->pcv, &r->mu);
+    if (escp__stopping(s)) break;
+    rx_file *f = r->phead;
+    r->phead = f->qnext;
+    if (!r->phead) r->ptail = NULL;
+    pthread_mutex_unlock(&r->mu);
+    const char *why = probe(s, f);
+    escp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ESCP_EV_OFFER;
+    ev.fino = f->fino;
+    if (why) {
+      if (*why) escp__log(s, "fino %llu: earlier partial not used: %s", (unsigned long long)f->fino, why);
+      snprintf(ev.text, sizeof ev.text, "%s", why);
+      reset(s, f);
+    } else {
+      ev.blocks = f->off.held_blocks;
+      ev.bytes = f->off.held_bytes;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (why) f->awaiting = 0; /* nothing to decide: blocks may come */
+    f->refs--;                /* the probe's reference */
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    escp__event(s, &ev, 1);
+    pthread_mutex_lock(&r->mu);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
+void escp__rx_probe_queue(escp_session *s, rx_file *f) {
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  f->refs++; /* the file is not freed while it waits or is probed (finalize needs refs 0) */
+  f->qnext = NULL;
+  if (r->ptail) r->ptail->qnext = f;
+  else r->phead = f;
+  r->ptail = f;
+  pthread_cond_signal(&r->pcv);
+  if (!r->plive && pthread_create(&r->pthr, NULL, probe_thread, s) == 0) r->plive = 1;
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the decision (JS thread) ---- */
+
+ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap) {
+  escp_session *s = escp__session(h);
+  if (!s || (cap > 0 && !out) || cap < 0) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER) return ESCP_E_STATE;
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  rx_file *f = escp__rx_find(r, fino);
+  int32_t rc = !f ? ESCP_E_UNKNOWN_FILE : !f->awaiting || !f->offer ? 0 : (size_t)cap < f->offer_len ? ESCP_E_TOOBIG : (int32_t)f->offer_len;
+  if (rc > 0) memcpy(out, f->offer, f->offer_len);
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+/* Accepted with another block size: a new journal in this session's blocks, holding the
+ * accepted runs at their finest grain, replaces the old one (renamed over it once durable). */
+static int rewrite_journal(escp_session *s, rx_file *f, int dfd) {
+  char tmpj[256];
+  snprintf(tmpj, sizeof tmpj, ".escp-%llx.journal-new", (unsigned long long)f->tmp_ino);
+  int jfd = openat(dfd, tmpj, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (jfd < 0) return errno;
+  escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
+                       (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
+  int err = escp_jrn_write_header(jfd, &id, f->tmp_ino, f->tmp_dev, f->jcheck);
+  uint64_t end = ESCP_JRN_HDR;
+  for (size_t i = 0; !err && i < f->nfine; i++) {
+    if (escp_trees_find(f->off.trees, f->off.ntrees, f->fine[i].start) < 0) continue;
+    uint8_t rec[ESCP_JRN_REC];
+    if (f->fine[i].log2 == 0) escp_jrn_record(rec, f->jcheck, ESCP_JRN_BLOCK, f->fine[i].start, f->fine[i].cv);
+    else escp_jrn_record_tree(rec, f->jcheck, f->fine[i].start, f->fine[i].log2, f->fine[i].cv);
+    if (pwrite(jfd, rec, sizeof rec, (off_t)end) != (ssize_t)sizeof rec) err = errno ? errno : EIO;
+    end += sizeof rec;
+  }
+  if (!err && fdatasync(jfd) < 0) err = errno;
+  if (!err && renameat(dfd, tmpj, dfd, f->jname) < 0) err = errno;
+  if (err) {
+    close(jfd);
+    (void)unlinkat(dfd, tmpj, 0);
+    return err;
+  }
+  f->jfd = jfd;
+  f->jend = end;
+  return 0;
+}
+
+ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
+  escp_session *s = escp__session(h);
+  if (!s) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER) return ESCP_E_STATE;
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  rx_file *f = escp__rx_find(r, fino);
+  int32_t rc = !f ? ESCP_E_UNKNOWN_FILE : !f->awaiting || !f->offer ? ESCP_E_STATE : ESCP_OK;
+  if (rc == ESCP_OK) f->refs++;
+  pthread_mutex_unlock(&r->mu);
+  if (rc != ESCP_OK) return rc;
+  if (accept) { /* the journal goes on where it stopped (or is rewritten in this block size) */
+    escp_dirref *ref;
+    int err = 0;
+    if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
+      int dfd = escp_dirref_fd(ref);
+      if (f->jst->id.block_size != (uint32_t)s->param[ESCP_P_BLOCK_SIZE]) {
+        err = rewrite_journal(s, f, dfd);
+      } else if ((f->jfd = openat(dfd, f->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        err = errno;
+      } else {
+        f->jend = f->jst->end;
+        memcpy(f->jcheck, f->jst->check, 16);
+      }
+      escp_dest_put(r->dest, ref);
+    }
+    if (err) { /* held blocks stay valid; this run's blocks just go unrecorded */
+      escp__log(s, "fino %llu: journal not reopened (%s): this run is not resumable", (unsigned long long)f->fino, strerror(err));
+      f->jfd = -1;
+    }
+    f->trees = f->off.trees; /* the data threads read them from here on */
+    f->ntrees = f->off.ntrees;
+    f->off.trees = NULL;
+    f->off.ntrees = 0;
+    f->held = f->off.held_blocks;
+    f->nrecv = f->nblocks - f->held;
+    free(f->offer);
+    f->offer = NULL;
+    free(f->fine);
+    f->fine = NULL;
+    escp_jrn_state_free(f->jst);
+    free(f->jst);
+    f->jst = NULL;
+  } else {
+    reset(s, f);
+  }
+  pthread_mutex_lock(&r->mu);
+  f->awaiting = 0;
+  f->refs--;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  return ESCP_OK;
+}
+
+/* ---- the partial (data threads) ---- */
+
+int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *leaf) {
+  if (f->pfd >= 0) { /* resumed: the locked earlier partial */
+    f->fd = f->pfd;
+    f->pfd = -1;
+    int fl = f->direct ? fcntl(f->fd, F_GETFL) : -1;
+    if (fl < 0 || fcntl(f->fd, F_SETFL, (fl | O_DIRECT) & ~O_NONBLOCK) < 0) f->direct = 0;
+    return 0;
+  }
+  char part[256], jrnl[256];
+  escp_jrn_names(leaf, part, jrnl);
+  int fd = openat(dfd, part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno == EEXIST ? EBUSY : errno; /* another run made it since file_add */
+  struct stat st;
+  int err = flock(fd, LOCK_EX | LOCK_NB) < 0 ? EBUSY : 0;
+  if (!err && ftruncate(fd, (off_t)f->size) < 0) err = errno;
+  if (!err && fstat(fd, &st) < 0) err = errno;
+  int jfd = -1;
+  if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
+  if (!err) {
+    escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
+                         (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
+    err = escp_jrn_write_header(jfd, &id, (uint64_t)st.st_ino, (uint64_t)st.st_dev, f->jcheck);
+  }
+  if (err) {
+    if (jfd >= 0) close(jfd), (void)unlinkat(dfd, jrnl, 0);
+    if (err != EBUSY) (void)unlinkat(dfd, part, 0);
+    close(fd);
+    return err;
+  }
+  int fl = f->direct ? fcntl(fd, F_GETFL) : -1;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) f->direct = 0;
+  f->fd = fd;
+  f->jfd = jfd;
+  f->jend = ESCP_JRN_HDR;
+  f->tmp_ino = (uint64_t)st.st_ino;
+  f->tmp_dev = (uint64_t)st.st_dev;
+  snprintf(f->tmp, sizeof f->tmp, "%s", part);
+  snprintf(f->jname, sizeof f->jname, "%s", jrnl);
+  return 0;
+}
+
+/* ---- group commit ---- */
+
+static void list_remove(struct escp_rx *r, rx_file *f) {
+  rx_file **pp = &r->jhead;
+  while (*pp && *pp != f) pp = &(*pp)->jnext;
+  if (*pp) *pp = f->jnext;
+  f->jqueued = 0;
+}
+
+static void *journal_thread(void *arg);
+
+void escp__rx_journal_note(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32]) {
+  struct escp_rx *r = s->rx;
+  if (!f->journaled || f->jfd < 0) return;
+  pthread_mutex_lock(&r->jmu);
+  while (f->npend >= r->jhard && !f->jclosed && !escp__stopping(s)) pthread_cond_wait(&r->jcv, &r->jmu);
+  if (!f->jpend) f->jpend = malloc((size_t)r->jhard * ESCP_JRN_REC);
+  if (f->jclosed || !f->jpend || f->npend >= r->jhard) { /* stopping, or no memory: left unrecorded */
+    pthread_mutex_unlock(&r->jmu);
+    return;
+  }
+  escp_jrn_record(f->jpend + (size_t)f->npend * ESCP_JRN_REC, f->jcheck, ESCP_JRN_BLOCK, idx, cv);
+  if (f->npend++ == 0) f->pend_since = escp__now_ms();
+  if (!f->jqueued) {
+    f->jqueued = 1;
+    f->jnext = r->jhead;
+    r->jhead = f;
+  }
+  if (f->npend == 1 || f->npend >= r->jgroup) pthread_cond_broadcast(&r->jcv);
+  if (!r->jlive && pthread_create(&r->jthr, NULL, journal_thread, s) == 0) r->jlive = 1;
+  pthread_mutex_unlock(&r->jmu);
+}
+
+/* Durable data first, then its records, then the journal. 0 or an errno value. */
+static int commit_records(rx_file *f, const uint8_t *recs, uint32_t n) {
+  if (fdatasync(f->fd) < 0) return errno;
+  size_t len = (size_t)n * ESCP_JRN_REC, put = 0;
+  while (put < len) {
+    ssize_t w = pwrite(f->jfd, recs + put, len - put, (off_t)(f->jend + put));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : EIO;
+    put += (size_t)w;
+  }
+  if (fdatasync(f->jfd) < 0) return errno;
+  f->jend += len;
+  return 0;
+}
+
+static void *journal_thread(void *arg) {
+  escp_session *s = arg;
+  struct escp_rx *r = s->rx;
+  pthread_setname_np(pthread_self(), "escp-journal");
+  uint8_t *buf = malloc((size_t)r->jhard * ESCP_JRN_REC);
+  pthread_mutex_lock(&r->jmu);
+  while (buf && !escp__stopping(s)) {
+    uint64_t now = escp__now_ms(), due = UINT64_MAX;
+    rx_file *f = NULL;
+    for (rx_file *g = r->jhead; g && !f; g = g->jnext) {
+      uint64_t at = g->pend_since + r->jms;
+      if (g->npend >= r->jgroup || at <= now) f = g;
+      else if (at < due) due = at;
+    }
+    if (!f) {
+      if (!r->jhead) pthread_cond_wait(&r->jcv, &r->jmu);
+      else {
+        struct timespec ts;
+        escp__deadline(&ts, due - now);
+        pthread_cond_timedwait(&r->jcv, &r->jmu, &ts);
+      }
+      continue;
+    }
+    list_remove(r, f);
+    uint32_t n = f->npend;
+    memcpy(buf, f->jpend, (size_t)n * ESCP_JRN_REC);
+    f->npend = 0;
+    f->jbusy = 1;
+    pthread_cond_broadcast(&r->jcv); /* writers waiting for room */
+    pthread_mutex_unlock(&r->jmu);
+    int err = commit_records(f, buf, n);
+    pthread_mutex_lock(&r->jmu);
+    if (err) {
+      escp__log(s, "fino %llu: journal write failed (%s): the rest of it is not resumable", (unsigned long long)f->fino, strerror(err));
+      f->jclosed = 1;
+    }
+    f->jbusy = 0;
+    pthread_cond_broadcast(&r->jcv);
+  }
+  pthread_mutex_unlock(&r->jmu);
+  free(buf);
+  return NULL;
+}
+
+void escp__rx_journal_close(escp_session *s, rx_file *f) {
+  struct escp_rx *r = s->rx;
+  if (!f->journaled) return;
+  pthread_mutex_lock(&r->jmu);
+  f->jclosed = 1;
+  while (f->jbusy) pthread_cond_wait(&r->jcv, &r->jmu);
+  if (f->jqueued) list_remove(r, f);
+  pthread_cond_broadcast(&r->jcv); /* a writer waiting for room gives up */
+  pthread_mutex_unlock(&r->jmu);
+}
+
+void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
+  if (!keep) { /* verified and renamed (tmp cleared), or failed: nothing of it stays */
+    if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
+    if (f->tmp[0]) (void)unlinkat(dfd, f->tmp, 0);
+    return;
+  }
+  /* Unfinished: what is written becomes durable and recorded, then the SEAL says the partial
+   * is exactly as this session left it (a later run need not re-hash it). Only with the fds
+   * still open: otherwise the later run checks it block by block. */
+  if (f->fd < 0 || f->jfd < 0 || !f->tmp[0]) return;
+  int err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0);
+  struct stat st;
+  if (!err && fstat(f->fd, &st) < 0) err = errno;
+  if (!err) {
+    uint8_t rec[ESCP_JRN_REC];
+    escp_jrn_record_seal(rec, f->jcheck, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                         (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
+    err = commit_records(f, rec, 1);
+  }
+  f->npend = 0;
+  if (err) escp__log(s, "fino %llu: partial not sealed (%s): a later run re-checks it", (unsigned long long)f->fino, strerror(err));
+}
