@@ -93,7 +93,7 @@
 #define ESCP_P_COMPRESS 13    /* zstd level for DATA payloads, 0 = off, 1..19 (sender; the receiver just needs it non-zero to accept compressed frames) */
 #define ESCP_P_PRESERVE 14    /* receiver: 0/1, -p: exact modes (set-id bits only on what this session created) and times */
 #define ESCP_P_HELLO_ON_ACCEPT 15 /* listener: 0 = send a challenge on each accepted connection (default), 1 = answer the peer's challenge with HELLO instead (-3 relay: host1; see the lifecycle); no effect on escp_connect */
-#define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0 */
+#define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0; settable until the first file_add, even after listen/connect */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -139,6 +139,7 @@
 
 #define ESCP_CTL_MAX (1 << 20) /* largest control message payload, bytes */
 #define ESCP_MAX_FILE_SIZE 9007199254740991 /* 2^53 - 1 bytes: the largest size a file may be announced with (exact in a JS number) */
+#define ESCP_OFFER_MAX 393344 /* bytes of one resume offer at most: a 128-byte header and 8192 runs of 48 (resume.h) */
 #define ESCP_MAX_PATH 4095    /* bytes of a relative destination name (PATH_MAX without the NUL) */
 #define ESCP_MAX_SEGMENT 255  /* bytes of one name segment (NAME_MAX) */
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
@@ -208,8 +209,9 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
 /* Like tx_file_add, for a file the receiver holds part of: `held` is its resume offer
  * (docs/protocol.md §6: sorted aligned runs that stop before the last block), checked against
  * size and the block size (ESCP_E_PROTO if it breaks a rule). Those blocks are neither read
- * nor sent; their CVs enter the digest; FILE_DONE.blocks counts only the blocks sent. */
-ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len);
+ * nor sent; their CVs enter the digest; FILE_DONE.blocks counts only the blocks sent (and
+ * FILE_DONE.bytes only their bytes). *held_bytes (may be NULL) = the bytes held. */
+ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len, uint64_t *held_bytes);
 /* Does the file at path still hold what the offer says (its size, and the CVs of the offer's
  * first and last runs, read from the file)? ESCP_OK, ESCP_E_CHANGED (no), ESCP_E_PROTO (a
  * malformed offer), ESCP_E_OPEN/E_READ (errno in *err), E_NOMEM. Any thread; no session. */

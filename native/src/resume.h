@@ -16,6 +16,7 @@
 #define ESCP_RESUME_H
 #include <stddef.h>
 #include <stdint.h>
+#include "escp.h"
 #include "journal.h"
 
 #define ESCP_OFFER_MAGIC 0x52435345u /* "ESCR" little-endian */
@@ -23,6 +24,7 @@
 #define ESCP_OFFER_HDR 128
 #define ESCP_OFFER_ITEM 48
 #define ESCP_OFFER_MAX_TREES 8192     /* held runs offered per file at most (the rest is resent) */
+_Static_assert(ESCP_OFFER_HDR + ESCP_OFFER_ITEM * ESCP_OFFER_MAX_TREES == ESCP_OFFER_MAX, "escp.h ESCP_OFFER_MAX");
 #define ESCP_FINE_MAX_BYTES (64u << 20) /* a check run reads at most this much */
 
 typedef struct escp_offer {

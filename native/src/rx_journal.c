@@ -200,9 +200,9 @@ static const char *probe(escp_session *s, rx_file *f) {
   escp_dest_put(s->rx->dest, ref);
   if (jfd < 0) return errno == ENOENT ? "it has no journal" : "its journal cannot be read";
   escp_jrn_state *st = calloc(1, sizeof *st);
-  const char *why = NULL;
+  const char *why = NULL, *rwhy = NULL; /* rwhy means something only when the read fails */
   if (!st) why = "no memory to read its journal";
-  else if (escp_jrn_read(jfd, st, &why) != 0 && !why) why = "its journal cannot be read";
+  else if (escp_jrn_read(jfd, st, &rwhy) != 0) why = rwhy ? rwhy : "its journal cannot be read";
   close(jfd);
   if (why) {
     free(st);

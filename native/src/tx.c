@@ -145,7 +145,7 @@ ESCP_API int32_t escp_tx_file_add(void *h, uint64_t fino, const char *path, uint
 
 /* Queue a file the receiver holds part of (escp.h): its offer decoded and checked against
  * size and this session's block size. Also E_PROTO (a malformed offer, logged). JS thread. */
-ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len) {
+ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path, uint64_t size, const uint8_t *held, int32_t len, uint64_t *held_bytes) {
   escp_session *s = escp__session(h);
   if (!s || !held || len < 0) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_SENDER) return ESCP_E_STATE;
@@ -154,8 +154,10 @@ ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path,
   int32_t rc = escp_offer_decode(held, (size_t)len, size, (uint32_t)s->param[ESCP_P_BLOCK_SIZE], &o, &why);
   if (rc == ESCP_E_PROTO) ESCP_ERR(s, "fino %llu: resume offer refused: %s", (unsigned long long)fino, why);
   if (rc != ESCP_OK) return rc;
+  uint64_t bytes = o.held_bytes;
   rc = tx_queue(s, fino, path, size, &o);
   if (rc != ESCP_OK) escp_offer_free(&o);
+  else if (held_bytes) *held_bytes = bytes;
   return rc;
 }
 

@@ -130,6 +130,8 @@ export interface ProgressSummary {
   seconds: number;
   /** "Received" for a pull; "Sent" otherwise. */
   verb?: "Sent" | "Received";
+  /** Of bytes: held by the receiver from an earlier run, not moved again (not in the rate). */
+  resumed?: number;
 }
 
 /** The sender's live bar and final summary line. */
@@ -183,10 +185,13 @@ export class Progress {
   }
 }
 
-/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <k> failed]` (`Received:` for a pull). */
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed]`
+ * (`Received:` for a pull); the rate counts only the bytes that moved. */
 export function summaryLine(s: ProgressSummary, bits: boolean): string {
-  const rate = s.seconds > 0 ? s.bytes / s.seconds : 0;
+  const resumed = s.resumed ?? 0;
+  const rate = s.seconds > 0 ? (s.bytes - resumed) / s.seconds : 0;
   const failed = s.failed > 0 ? `, ${s.failed} failed` : "";
+  const held = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : "";
   const files = s.files === 1 ? "file" : "files";
-  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${failed}`;
+  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}`;
 }

@@ -1,7 +1,7 @@
 // Upper bounds on the encoded size of batched control messages, so batches are cut by the bytes
 // they really take (UTF-8, FlatBuffers padding and vtables) and stay within ESCP_CTL_MAX.
 import { ESCP_CTL_MAX } from "../native/symbols.ts";
-import type { FileDoneMsg, FileEntry, FileResultMsg } from "./messages.ts";
+import type { FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
 
 /** Envelope, union and batch-table headers, the vector length and the builder's final alignment. */
 const MESSAGE_FIXED = 128;
@@ -24,6 +24,12 @@ export function fileEntryBytes(f: FileEntry): number {
 
 export function verdictBytes(m: FileDoneMsg | FileResultMsg): number {
   return VERDICT_FIXED + stringBytes(m.code) + stringBytes(m.message);
+}
+
+/** A ResumeOffer or ResumeDecision: its table, the held bytes (a ubyte vector) and strings. */
+export function resumeBytes(m: ResumeOfferMsg | ResumeDecisionMsg): number {
+  if (m.type === "resumeDecision") return VERDICT_FIXED + stringBytes(m.notice);
+  return VERDICT_FIXED + m.held.length + 8 + stringBytes(m.code) + stringBytes(m.message) + stringBytes(m.notice);
 }
 
 /** Encoded size bound of a whole batch message holding `items`. */

@@ -32,12 +32,15 @@ interface Base {
 /** One event from the C side. fileDone: the file is finished (sender: read and sent;
  * receiver: verified and named). fileError: it failed (status, sysErrno, text say why).
  * streamDown: a stream ended without BYE. fatal: the session must stop. log: debug text.
- * streamsUp: all streams authenticated (listener). drained: every data stream said BYE. */
-export type NativeEvent = Base & { kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "unknown" };
+ * streamsUp: all streams authenticated (listener). drained: every data stream said BYE.
+ * offer (receiver, resume): fino's earlier partial was read: blocks/bytes held (then
+ * rxOffer gives the offer), or none and text says why (empty text: nothing worth keeping). */
+export type NativeEvent = Base & { kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "offer" | "unknown" };
 
 const KINDS: Record<number, NativeEvent["kind"]> = {
   [C.ESCP_EV_FILE_DONE]: "fileDone", [C.ESCP_EV_FILE_ERROR]: "fileError", [C.ESCP_EV_STREAM_DOWN]: "streamDown",
   [C.ESCP_EV_FATAL]: "fatal", [C.ESCP_EV_LOG]: "log", [C.ESCP_EV_STREAMS_UP]: "streamsUp", [C.ESCP_EV_DRAINED]: "drained",
+  [C.ESCP_EV_OFFER]: "offer",
 };
 
 const td = new TextDecoder();
@@ -95,6 +98,8 @@ export function codeForStatus(status: NativeStatus): ErrorCode {
       return "E_VERSION";
     case "PATH":
       return "E_REJECTED_PATH";
+    case "BUSY":
+      return "E_BUSY";
     default:
       return "E_INTERNAL";
   }

@@ -29,12 +29,23 @@ export interface SessionParams {
   preserve: boolean;
   /** A listener that answers each connection's challenge instead of sending one (-3 relay, host1). */
   helloOnAccept?: boolean;
+  /** Receiver: resumable partials (escp.h "Resume"): 0 off, 1 journal but start over, 2 resume. */
+  resume?: 0 | 1 | 2;
 }
 
-/** Mode and times of a destination entry, as the sender announced them. */
+/** Mode and times of a destination entry, as the sender announced them (ino: the source's
+ * inode, 0 = unknown; it identifies the source a resumable partial was written from). */
 export interface EntryMeta {
-  mode: number; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
+  mode: number; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number; ino?: number;
 }
+
+/** What rxFileAdd did with a file: registered (`probing`: an earlier partial is being read;
+ * an "offer" event follows), or why it could not be (`busy`: another process holds its
+ * partial). */
+export type FileAddResult = { ok: true; probing: boolean } | { ok: false; busy: true } | (DestResult & { ok: false; busy?: false });
+
+/** escp_tx_offer_check's verdict on a resume offer against the source file. */
+export type OfferCheck = "ok" | "changed" | { code: ErrorCode; errno: number };
 
 export type PathKind = "missing" | "file" | "dir";
 
@@ -56,6 +67,17 @@ const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
 /** Map a native status code to the escp error code users see. */
 export function codeForStatusCode(status: number): ErrorCode {
   return codeForStatus(statusName(status));
+}
+
+/** Does the file at path still hold what a resume offer says (size, first and last held
+ * runs)? Reads up to 128 MiB of it; no session needed. */
+export function txOfferCheck(path: string, size: number, blockSize: number, held: Uint8Array): OfferCheck {
+  const err = new Int32Array(1);
+  const st = loadNative().escp_tx_offer_check(cstr(path), size, blockSize, held, held.length, err);
+  if (st === C.ESCP_OK) return "ok";
+  if (st === C.ESCP_E_CHANGED) return "changed";
+  if (st === C.ESCP_E_PROTO) return { code: "E_PROTOCOL", errno: 0 };
+  return { code: codeForStatusCode(st), errno: err[0] ?? 0 };
 }
 
 export class NativeSession {
@@ -102,7 +124,14 @@ export class NativeSession {
     set(C.ESCP_P_COMPRESS, p.compressLevel, "--compress-level");
     set(C.ESCP_P_PRESERVE, p.preserve ? 1 : 0, "-p");
     set(C.ESCP_P_HELLO_ON_ACCEPT, p.helloOnAccept ? 1 : 0, "-3");
+    set(C.ESCP_P_RESUME, p.resume ?? 0, "--resume");
     this.streams = p.threads + 1;
+  }
+
+  /** The receiver's resume level, once the peer's protocol version is known (before any file). */
+  setResume(level: 0 | 1 | 2): void {
+    const st = this.lib.escp_param_set(this.h, C.ESCP_P_RESUME, level);
+    if (st !== 0) throw this.error(st, "resume level");
   }
 
   /** Spans recorded since the last call (24-byte records), or an empty array. */
@@ -183,6 +212,16 @@ export class NativeSession {
     this.check(this.lib.escp_tx_file_add(this.h, fino, cstr(path), size), `queue ${path}`);
   }
 
+  /** Queue a file the receiver holds part of: `held` is its resume offer (those blocks are
+   * never read nor sent). Returns the bytes held. */
+  txFileAddHeld(fino: number, path: string, size: number, held: Uint8Array): number {
+    const out = new BigUint64Array(1);
+    const st = this.lib.escp_tx_file_add_held(this.h, fino, cstr(path), size, held, held.length, out);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `resume offer for file #${fino}: ${this.detail()}`);
+    this.check(st, `queue ${path}`);
+    return Number(out[0]);
+  }
+
   txFinish(): void {
     this.check(this.lib.escp_tx_finish(this.h), "finish sending");
   }
@@ -196,6 +235,7 @@ export class NativeSession {
     b[C.ESCP_META_ATIME_NS] = BigInt(m.atimeNsec);
     b[C.ESCP_META_MTIME_S] = BigInt(m.mtimeSec);
     b[C.ESCP_META_MTIME_NS] = BigInt(m.mtimeNsec);
+    b[C.ESCP_META_SRC_INO] = BigInt(m.ino ?? 0);
     return b;
   }
 
@@ -242,11 +282,32 @@ export class NativeSession {
 
   /** Register a file for rel below the root (null: discard its blocks). C creates it, checks
    * it against the digest given to rxFileExpect and names it (FILE_DONE = committed). */
-  rxFileAdd(fino: number, rel: string | null, size: number, m: EntryMeta): DestResult {
+  rxFileAdd(fino: number, rel: string | null, size: number, m: EntryMeta): FileAddResult {
     const st = this.lib.escp_rx_file_add(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m));
     if (st === C.ESCP_E_RANGE) throw new EscpError("E_PROTOCOL", `file #${fino} announced with ${size} bytes, over the ${C.ESCP_MAX_FILE_SIZE}-byte limit`);
     if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
-    return this.dest(st, `register file #${fino}`);
+    if (st === C.ESCP_E_BUSY) return { ok: false, busy: true };
+    const r = this.dest(st, `register file #${fino}`);
+    return r.ok ? { ok: true, probing: st === 1 } : r;
+  }
+
+  /** The resume offer the probe made for fino (after its "offer" event), or an empty array. */
+  rxOffer(fino: number): Uint8Array {
+    let cap = 64 * 1024;
+    for (;;) {
+      const buf = new Uint8Array(cap);
+      const n = this.lib.escp_rx_offer(this.h, fino, buf, cap);
+      if (n === C.ESCP_E_TOOBIG) {
+        cap *= 4;
+        continue;
+      }
+      return buf.slice(0, this.check(n, `resume offer of file #${fino}`));
+    }
+  }
+
+  /** The sender's answer to fino's offer: take the held blocks, or start the file over. */
+  rxDecide(fino: number, accept: boolean): void {
+    this.check(this.lib.escp_rx_file_decide(this.h, fino, accept ? 1 : 0), `resume decision for file #${fino}`);
   }
 
   rxFileExpect(fino: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {

@@ -21,7 +21,7 @@ export const symbols = {
   escp_session_free: { args: [FFIType.ptr], returns: FFIType.void },
   escp_last_error_detail: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_tx_file_add: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
-  escp_tx_file_add_held: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_tx_file_add_held: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_tx_offer_check: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_tx_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_rx_jail: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
@@ -145,6 +145,7 @@ export const ESCP_S_FRAMES_REJECTED = 5;
 export const ESCP_S_COUNT = 16;
 export const ESCP_CTL_MAX = 1048576;
 export const ESCP_MAX_FILE_SIZE = 9007199254740991;
+export const ESCP_OFFER_MAX = 393344;
 export const ESCP_MAX_PATH = 4095;
 export const ESCP_MAX_SEGMENT = 255;
 export const ESCP_BUFFERS_MAX = 1073741824;

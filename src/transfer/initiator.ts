@@ -16,7 +16,7 @@ import { log } from "../log/logger.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
-import type { RoleContext, SinkPlan } from "./plan.ts";
+import { nativeResumeLevel, resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { TallyReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
@@ -87,6 +87,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
   const t0 = performance.now();
   const reporter = new TallyReporter();
   const theirs = new RemoteProfile();
+  let held = 0; // bytes the sink holds from an earlier run: never sent, yet part of the total
   let mine: SideRecord | undefined;
   const native = role.native;
   try {
@@ -100,8 +101,9 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
     await role.run({
       native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
+      held: (bytes) => void (held += bytes),
       tick: () => {
-        progress.update(native.stats().bytesFile, reporter.tally.files);
+        progress.update(native.stats().bytesFile + held, reporter.tally.files);
         spans?.poll();
       },
     }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
@@ -116,7 +118,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
   const seconds = (performance.now() - t0) / 1000;
   const tally = reporter.tally;
   log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount, seconds });
-  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent" });
+  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent", resumed: tally.resumed });
   if (o.profile !== undefined && mine) {
     const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile
     const other = theirs.record();
@@ -156,7 +158,10 @@ async function runPush(cfg: RunConfig): Promise<number> {
     init.key.fill(0); // C has its own copy, wiped once the streams are up
   }
   log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
-  const plan = { specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes };
+  const plan: SourcePlan = {
+    specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes,
+    ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
+  };
   return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, { bytes: sum.totalBytes, files: sum.fileCount }, false);
 }
 
@@ -192,11 +197,13 @@ async function runPull(cfg: RunConfig): Promise<number> {
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name),
+      ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
         const err = entryGuard(e);
         return err === null || err.code === "E_REJECTED_PATH" ? err : new EscpError(err.code, `${opened.where}: ${err.message}`);
       },
     };
+    native.setResume(nativeResumeLevel(init.resume, init.checksum, opened.reply.versionMinor));
     const place = placeDestination(plan.dest, native);
     const sink = native;
     native = undefined; // drive() owns it from here

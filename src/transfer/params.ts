@@ -3,6 +3,7 @@
 import type { Options } from "../config/options.ts";
 import type { SessionInit } from "../control/messages.ts";
 import type { SessionParams } from "../native/session.ts";
+import { nativeResumeLevel } from "./plan.ts";
 
 function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
@@ -32,7 +33,7 @@ export function sinkParams(o: Options): SessionParams {
 
 /** A server as the data sink (a push). */
 export function receiverParams(init: SessionInit): SessionParams {
-  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve };
+  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve, resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor) };
 }
 
 /** A server as the data source (a pull): it paces (-l) since it sends. */

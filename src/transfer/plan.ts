@@ -18,7 +18,12 @@ export interface SourcePlan {
   totalBytes: number;
   /** Problems found before the walk (e.g. a pattern that matched nothing), reported first. */
   problems?: EscpError[];
+  /** Resume offers are exchanged (resumeOffers()): every file of more than one block waits
+   * for the sink's ResumeOffer before it is queued. */
+  resume?: ResumePlan;
 }
+
+export interface ResumePlan { blockSize: number }
 
 export interface SinkPlan {
   /** Where the names land: scp's naming rules over the sources the source side reported. */
@@ -34,6 +39,22 @@ export interface SinkPlan {
   /** The top-level names the source reported (a pull, -3): one never announced by the close
    * is a failure of its own, unless the source named a problem (a file that vanished). */
   expectTop?: string[];
+  /** Resume offers are exchanged: the sink makes one for every file of more than one block. */
+  resume?: ResumePlan;
+}
+
+/** Do both sides exchange resume offers? Only when the initiator asked to resume (level 2),
+ * with checksums (the held blocks' CVs are what makes them trustworthy), and both sides speak
+ * protocol 2.2 or later. */
+export function resumeOffers(level: number, checksum: boolean, peerMinor: number): boolean {
+  return level === 2 && checksum && peerMinor >= 2;
+}
+
+/** The receiver's native resume level: 2 only with offers; 1 still journals (a later run may
+ * resume) but replaces an earlier partial; 0 without checksums. */
+export function nativeResumeLevel(level: number, checksum: boolean, peerMinor: number): 0 | 1 | 2 {
+  if (!checksum || level === 0) return 0;
+  return resumeOffers(level, checksum, peerMinor) ? 2 : 1;
 }
 
 export type ProfileMsg = Extract<ControlMsg, { type: "profileData" }>;
@@ -51,6 +72,8 @@ export interface RoleContext {
   problemsToPeer?: boolean;
   /** Called every pass of the role's loop (the initiator's progress bar). */
   tick?: () => void;
+  /** Bytes the sink holds from an earlier run and will not be sent (progress counts them). */
+  held?: (bytes: number) => void;
   /** The other side's profile parts (the initiator collects them); absent = refuse them. */
   onProfile?: (m: ProfileMsg) => void;
   /** Sent just before this role's closing message (a server's own profile parts). */

@@ -24,7 +24,7 @@ import { LogReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { expandDestPath, expandSourcePaths } from "./server-paths.ts";
-import type { RoleContext } from "./plan.ts";
+import { resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
@@ -90,9 +90,10 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     const place = placeDestination(dest, native);
     // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
     const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
-    const plan = {
+    const plan: SinkPlan = {
       dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
+      ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
     };
     return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
   } catch (e) {
@@ -106,7 +107,10 @@ function prepareSource(init: SessionInit): Prepared {
   const { specs, problems } = expandSourcePaths(init.sourcePaths);
   const sum = summarize(specs, init.recursive);
   const native = new NativeSession("sender", serverSourceParams(init));
-  const plan = { specs, recursive: init.recursive, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems };
+  const plan: SourcePlan = {
+    specs, recursive: init.recursive, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems,
+    ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
+  };
   return {
     native,
     reply: { sources: sum.topLevel, totalFiles: sum.fileCount, totalBytes: sum.totalBytes },

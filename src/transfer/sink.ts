@@ -3,8 +3,11 @@
 // receiver — which creates, verifies and names every file through directory fds — report
 // each verdict (FileResult), and answer the source's close (SessionDone → SessionDoneAck).
 import { constants } from "node:os";
-import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
-import { decodeControl, encodeControl, MAX_BATCH, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg } from "../control/messages.ts";
+import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
+import {
+  decodeControl, encodeControl, MAX_BATCH, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg,
+  type ResumeDecisionMsg, type ResumeOfferMsg,
+} from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { errnoText, type NativeEvent } from "../native/events.ts";
@@ -24,6 +27,8 @@ interface SinkFile {
   rejected?: EscpError; // unsafe name: its blocks are discarded, then this is the verdict
   completed?: boolean; // the source's FileDone arrived (a second one is a protocol error)
   sourceError?: EscpError; // the source gave up on it (its FileDone carried this)
+  offered?: number; // resume: bytes its offer held, until the source decides
+  resumed?: number; // resume: bytes taken from the earlier partial (not sent again)
 }
 
 const NO_DIGEST = new Uint8Array(0);
@@ -33,6 +38,7 @@ export class DataSink {
   private readonly files = new Map<number, SinkFile>();
   private doneRequested = false;
   private resultQueue: FileResultMsg[] = [];
+  private offerQueue: ResumeOfferMsg[] = [];
   private okCount = 0;
   private failedCount = 0;
   private lastSentAt = Date.now();
@@ -90,6 +96,28 @@ export class DataSink {
     });
   }
 
+  /** Send this drain pass's ResumeOffers, in batches that fit a control message. */
+  private flushOffers(): void {
+    const q = this.offerQueue;
+    if (q.length === 0) return;
+    this.offerQueue = [];
+    for (const items of cutBatches(q, MAX_BATCH, resumeBytes)) this.send({ type: "resumeOffers", items });
+  }
+
+  /** Resume: does this file get an offer (the source waits for one before sending it)? */
+  private offers(e: FileEntry): boolean {
+    return e.kind === "file" && this.plan.resume !== undefined && e.size > this.plan.resume.blockSize;
+  }
+
+  /** The offer for fino: what is held (an empty `held`: nothing, send it all), or a refusal
+   * (code: the source sends none of it, and the verdict is this sink's error). */
+  private offer(fino: number, o: { held?: Uint8Array; refused?: EscpError; notice?: string }): void {
+    this.offerQueue.push({
+      type: "resumeOffer", fino, code: o.refused?.code ?? "", message: o.refused?.message ?? "",
+      held: o.held ?? NO_DIGEST, notice: o.notice ?? "",
+    });
+  }
+
   /** Send this drain pass's FileResults: one message, or batches that fit a control message. */
   private flushResults(): void {
     const q = this.resultQueue;
@@ -137,11 +165,14 @@ export class DataSink {
       }
       const r = this.native.rxFileAdd(e.fino, rel, e.size, e);
       if (!r.ok) {
-        this.discard(e, destFailure(r, e.dst ?? e.name, shown));
+        this.discard(e, r.busy
+          ? new EscpError("E_BUSY", `${shown}: another escp is writing it (its partial is locked)`, { path: shown })
+          : destFailure(r, e.dst ?? e.name, shown));
         continue;
       }
       this.files.set(e.fino, { entry: e, shown, rel });
       this.announcedBytes += e.size;
+      if (this.offers(e) && !r.probing) this.offer(e.fino, {}); // no earlier partial: send it all
     }
   }
 
@@ -149,6 +180,36 @@ export class DataSink {
   private discard(e: FileEntry, err: EscpError): void {
     this.native.rxFileAdd(e.fino, null, e.size, e);
     this.files.set(e.fino, { entry: e, shown: e.name, rel: "", rejected: err });
+    if (this.offers(e)) this.offer(e.fino, { refused: err }); // so it is never sent
+  }
+
+  /** The probe read fino's earlier partial: offer what it holds, or say why nothing. */
+  private onOffer(ev: NativeEvent): void {
+    const f = this.files.get(ev.fino);
+    if (!f || f.rejected) return;
+    const held = ev.blocks > 0 ? this.native.rxOffer(ev.fino) : NO_DIGEST;
+    if (held.length > 0) {
+      f.offered = ev.bytes;
+      return this.offer(ev.fino, { held });
+    }
+    let notice = "";
+    if (ev.text !== "") {
+      notice = `${f.shown}: earlier partial not resumed: ${ev.text}; sending all of it`;
+      this.ctx.reporter.notice(notice);
+    }
+    this.offer(ev.fino, { notice });
+  }
+
+  private onDecision(d: ResumeDecisionMsg): void {
+    const f = this.files.get(d.fino);
+    if (!f || f.offered === undefined) throw new EscpError("E_PROTOCOL", `resume decision for file #${d.fino}, which was offered nothing`);
+    this.native.rxDecide(d.fino, d.accept);
+    if (d.accept) {
+      f.resumed = f.offered;
+      this.ctx.held?.(f.offered);
+    }
+    f.offered = undefined;
+    if (d.notice !== "") this.ctx.reporter.notice(d.notice);
   }
 
   private onEvent(ev: NativeEvent): void {
@@ -157,11 +218,13 @@ export class DataSink {
       faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
-      if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes, ev.digest, f.rel); // verified and named in C
+      const resumed = f.resumed ?? 0; // verified and named in C; held blocks were not sent again
+      if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes + resumed, ev.digest, f.rel, resumed);
       return this.result(ev.fino, this.fileError(f, ev), f.shown, 0, ev.digest);
     }
     if (ev.kind === "fatal" || ev.kind === "streamDown") throw peerLost(ev, this.ctx.peer);
     if (ev.kind === "log") log.debug(`[C] ${ev.text}`);
+    if (ev.kind === "offer") this.onOffer(ev);
     if (ev.kind === "streamsUp") {
       this.up = true;
       this.lastSentAt = Date.now();
@@ -184,6 +247,7 @@ export class DataSink {
     if (m.type === "fileList") this.onFileList(m.files);
     else if (m.type === "fileDones") for (const d of m.items) this.onDone(d);
     else if (m.type === "fileDone") this.onDone(m);
+    else if (m.type === "resumeDecisions") for (const d of m.items) this.onDecision(d);
     else if (m.type === "sessionDone") {
       faultPoint("receiver", "close");
       this.doneRequested = true;
@@ -207,6 +271,7 @@ export class DataSink {
     if (!f) throw new EscpError("E_PROTOCOL", `completion for unknown file #${m.fino}`);
     if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
     if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
+    if (f.offered !== undefined) throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} before deciding on its resume offer`);
     if (m.code === "" && m.bytes !== f.entry.size) {
       throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${f.entry.size}`);
     }
@@ -245,6 +310,7 @@ export class DataSink {
     const cadence = new Cadence();
     for (;;) {
       const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      this.flushOffers();
       this.flushResults();
       if (this.doneRequested && this.files.size === 0) break;
       this.tick();

@@ -1,13 +1,15 @@
 // The data-source role, on either side of a session: walk the sources, announce them
 // (FileList), feed the native sender, send each file's FileDone with its digest, compare the
 // sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
-import { encodeControl, decodeControl, MAX_BATCH, type ControlMsg, type FileDoneMsg, type FileResultMsg } from "../control/messages.ts";
-import { cutBatches, verdictBytes } from "../control/batch-bytes.ts";
+import {
+  encodeControl, decodeControl, MAX_BATCH, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
+} from "../control/messages.ts";
+import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { walk, type FoundEntry } from "../fs/discover.ts";
 import { codeForStatus, errnoText, type NativeEvent } from "../native/events.ts";
-import type { NativeSession } from "../native/session.ts";
+import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { Announcer } from "./announcer.ts";
 import { dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
@@ -19,6 +21,8 @@ import { faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 interface Tracked {
   entry: FoundEntry;
   digest?: Uint8Array;
+  awaitingOffer?: boolean; // resume: not queued until the sink's ResumeOffer says what it holds
+  held?: number; // resume: bytes the sink holds from an earlier run (neither read nor sent)
 }
 
 export class DataSource {
@@ -32,6 +36,10 @@ export class DataSource {
   private lastBytes = -1;
   private lastSentAt = Date.now();
   private doneQueue: FileDoneMsg[] = []; // FileDone of this drain pass, sent as one batch
+  private decisionQueue: ResumeDecisionMsg[] = [];
+  private offersAwaited = 0; // files waiting for their ResumeOffer
+  private walked = false; // the announcer is done: no more files
+  private txFinished = false;
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
@@ -45,8 +53,14 @@ export class DataSource {
     this.lastSentAt = Date.now();
   }
 
-  /** Send the queued FileDone messages: one message, or batches that fit a control message. */
+  /** Send the queued FileDone messages: one message, or batches that fit a control message.
+   * Resume decisions go first (the sink holds a file's blocks until it has its decision). */
   private flushDone(): void {
+    const d = this.decisionQueue;
+    if (d.length > 0) {
+      this.decisionQueue = [];
+      for (const items of cutBatches(d, MAX_BATCH, resumeBytes)) this.send({ type: "resumeDecisions", items });
+    }
     const q = this.doneQueue;
     if (q.length === 0) return;
     this.doneQueue = [];
@@ -69,22 +83,66 @@ export class DataSource {
         faultPoint("sender", "filelist");
       },
       file: (fino, e) => {
-        this.files.set(fino, { entry: e });
+        const waits = this.plan.resume !== undefined && e.size > this.plan.resume.blockSize;
+        this.files.set(fino, { entry: e, ...(waits ? { awaitingOffer: true } : {}) });
         this.outstanding++;
         this.announced++;
-        this.native.txFileAdd(fino, e.path, e.size);
+        if (waits) this.offersAwaited++;
+        else this.native.txFileAdd(fino, e.path, e.size);
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
       problem: (err) => this.problem(err),
-      finished: () => this.native.txFinish(),
+      finished: () => {
+        this.walked = true;
+        this.maybeFinish();
+      },
     });
+  }
+
+  /** No more files once the walk is done and every awaited offer was answered. */
+  private maybeFinish(): void {
+    if (!this.walked || this.offersAwaited > 0 || this.txFinished) return;
+    this.txFinished = true;
+    this.native.txFinish();
+  }
+
+  /** The sink's ResumeOffer: queue the file whole, without the blocks the sink holds (once
+   * its first and last held runs are checked against our file), or not at all (a refusal). */
+  private onOffer(o: ResumeOfferMsg): void {
+    const t = this.files.get(o.fino);
+    if (!t?.awaitingOffer) throw new EscpError("E_PROTOCOL", `resume offer for file #${o.fino}, which awaits none`);
+    t.awaitingOffer = false;
+    this.offersAwaited--;
+    const e = t.entry;
+    if (o.notice !== "") this.ctx.reporter.notice(`${this.ctx.peerPrefix}${o.notice}`);
+    if (o.code !== "") { // the sink will not take it: send nothing; its verdict names why
+      this.doneQueue.push({ type: "fileDone", fino: o.fino, blocks: 0, bytes: 0, code: o.code, errno: 0, message: o.message, digest: new Uint8Array(0) });
+    } else if (o.held.length === 0) {
+      this.native.txFileAdd(o.fino, e.path, e.size);
+    } else {
+      const check = txOfferCheck(e.path, e.size, this.plan.resume?.blockSize ?? 0, o.held);
+      if (check === "ok") {
+        t.held = this.native.txFileAddHeld(o.fino, e.path, e.size, o.held);
+        this.ctx.held?.(t.held);
+        this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: true, notice: "" });
+      } else {
+        const why = check === "changed" ? "the source changed since the receiver's partial was written"
+          : check.code === "E_PROTOCOL" ? "the receiver's offer is malformed" : `cannot check it against the receiver's partial (${errnoText(check.errno)})`;
+        const notice = `${e.path}: not resumed: ${why}; sending all of it`;
+        this.ctx.reporter.notice(notice);
+        this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: false, notice });
+        this.native.txFileAdd(o.fino, e.path, e.size);
+      }
+    }
+    this.maybeFinish();
   }
 
   private onEvent(ev: NativeEvent): void {
     const t = this.files.get(ev.fino);
     if (ev.kind === "fileDone" && t) {
       t.digest = ev.digest;
-      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
+      const bytes = ev.bytes + (t.held ?? 0); // the held blocks count towards the file's size
+      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes, code: "", errno: 0, message: "", digest: reportedDigest(ev.digest) });
     } else if (ev.kind === "fileError" && t) {
       const code = codeForStatus(ev.status);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || `ESCP_E_${ev.status}`;
@@ -109,6 +167,7 @@ export class DataSource {
     const m = decodeControl(buf);
     if (m.type === "fileResults") for (const r of m.items) this.onResult(r);
     else if (m.type === "fileResult") this.onResult(m);
+    else if (m.type === "resumeOffers") for (const o of m.items) this.onOffer(o);
     else if (m.type === "error") {
       throw new EscpError(isErrorCode(m.code) ? m.code : "E_REMOTE", `${this.ctx.peer}: ${m.message}`);
     } else if (m.type === "sessionDoneAck") {

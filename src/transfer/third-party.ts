@@ -119,7 +119,7 @@ function report(s: SessionSummary, h1: OpenedSession, h2: OpenedSession, progres
     term.error(`escp: ${f.code.startsWith("E_SOURCE_") ? h1.hostPrefix : h2.hostPrefix}${f.message}`);
   }
   if (s.moreFailures > 0) term.error(`escp: ${s.moreFailures} more files failed (see the servers' logs)`);
-  progress.finish({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds });
+  progress.finish({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds, resumed: s.bytesResumed });
   if (s.error) throw replyError(h1.where, s.error);
   const extra = s.moreFailures > 0 ? [new EscpError("E_WRITE", "more failures")] : [];
   return tally.exitCode(extra);
