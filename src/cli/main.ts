@@ -7,6 +7,7 @@ import { term } from "./progress.ts";
 import { helpText, licenseText, versionText } from "./usage.ts";
 import { runInitiator } from "../transfer/initiator.ts";
 import { runServer } from "../transfer/server.ts";
+import { closeAllSessions } from "../native/session.ts";
 
 async function main(argv: string[]): Promise<number> {
   const cfg = loadConfig(argv, process.env);
@@ -26,6 +27,13 @@ function die(e: unknown): never {
   process.exit(err.exitCode);
 }
 
-process.on("SIGINT", () => die(new EscpError("E_INTERRUPTED", "interrupted")));
-process.on("SIGTERM", () => die(new EscpError("E_INTERRUPTED", "terminated")));
+/** A signal stops the sessions first (a receiver's unfinished partials are sealed, resumable). */
+function signalled(what: string): void {
+  closeAllSessions();
+  die(new EscpError("E_INTERRUPTED", what));
+}
+
+process.on("SIGINT", () => signalled("interrupted"));
+process.on("SIGTERM", () => signalled("terminated"));
+process.on("SIGHUP", () => signalled("hung up"));
 main(process.argv.slice(2)).then((code) => process.exit(code), die);

@@ -80,6 +80,15 @@ export function txOfferCheck(path: string, size: number, blockSize: number, held
   return { code: codeForStatusCode(st), errno: err[0] ?? 0 };
 }
 
+/** Sessions not yet closed: a signal closes them before the process exits, so the receiver's
+ * unfinished partials are sealed for a later run (escp.h "Resume"). */
+const live = new Set<NativeSession>();
+
+/** Close every open session (stop, join, free). For the signal handlers; idempotent. */
+export function closeAllSessions(): void {
+  for (const s of [...live]) s.close();
+}
+
 export class NativeSession {
   readonly role: Role;
   private readonly lib: NativeLib;
@@ -97,7 +106,13 @@ export class NativeSession {
     const h = this.lib.escp_session_new(role === "sender" ? C.ESCP_ROLE_SENDER : C.ESCP_ROLE_RECEIVER);
     if (!h) throw new EscpError("E_INTERNAL", "escp_session_new failed (out of memory?)");
     this.handle = h as Pointer;
-    this.setParams(params);
+    live.add(this);
+    try {
+      this.setParams(params);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   private get h(): Pointer {
@@ -370,6 +385,7 @@ export class NativeSession {
   /** stop → join → free; safe to call more than once. */
   close(): void {
     if (this.handle === null) return;
+    live.delete(this);
     this.lib.escp_session_stop(this.handle);
     this.lib.escp_session_join(this.handle);
     this.lib.escp_session_free(this.handle);

@@ -2,6 +2,9 @@
 // prove what each side does at that exact point:
 //   ESCP_FAULT_KILL_AT=<role>:<state>   SIGKILL this process there (role = the process's DATA
 //   role: sender = the data source, receiver = the sink; in a pull the server is the sender);
+//   ESCP_FAULT_KILL_BYTES=<role>:<n>[:TERM]   SIGKILL (or SIGTERM) this process once its data
+//   role has moved n file bytes or more (resume tests: a receiver dying anywhere in a file, or
+//   stopped by a signal it handles);
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
 //   (e.g. delete or grow a source file mid-send);
 //   ESCP_FAULT_CORRUPT_DIGEST=<byte>   the sender reports a BLAKE3 with byte <byte> (0..31)
@@ -33,7 +36,18 @@ export function faultPoint(role: Role, state: ProtocolState): void {
   }
 }
 
-export const faultsArmed = killAt !== "" || execAt !== "";
+const [killBytesRole, killBytesAt, killBytesSignal] = (process.env.ESCP_FAULT_KILL_BYTES ?? "").split(":");
+const killBytes = Number(killBytesAt ?? "");
+let killBytesSent = false;
+
+/** ESCP_FAULT_KILL_BYTES: called with the role's file bytes so far, every pass of its loop. */
+export function faultBytes(role: Role, bytes: number): void {
+  if (killBytesRole !== role || !Number.isFinite(killBytes) || bytes < killBytes || killBytesSent) return;
+  killBytesSent = true;
+  process.kill(process.pid, killBytesSignal === "TERM" ? "SIGTERM" : "SIGKILL");
+}
+
+export const faultsArmed = killAt !== "" || execAt !== "" || killBytesRole !== "";
 
 function byteToFlip(name: string): number | undefined {
   const v = process.env[name];

@@ -117,7 +117,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
   await opened.channel.close();
   const seconds = (performance.now() - t0) / 1000;
   const tally = reporter.tally;
-  log.record("session done", { files: tally.files, bytes: tally.bytes, failed: tally.failedCount, seconds });
+  log.record("session done", { files: tally.files, bytes: tally.bytes, resumed: tally.resumed, failed: tally.failedCount, seconds });
   progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent", resumed: tally.resumed });
   if (o.profile !== undefined && mine) {
     const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile

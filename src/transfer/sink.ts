@@ -16,7 +16,7 @@ import { log } from "../log/logger.ts";
 import { destFailure, type Placement } from "./placement.ts";
 import type { RoleContext, SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
-import { faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
+import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
 import { peerLost } from "./peer-lost.ts";
 
 interface SinkFile {
@@ -69,6 +69,7 @@ export class DataSink {
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
     const b = this.native.stats().bytesFile;
     if (faultsArmed && b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
+    if (faultsArmed) faultBytes("receiver", b);
     // Files awaiting data or a verdict and nothing moving: a source that keeps the streams
     // alive (keepalives) but never finishes must not hold this side forever (the source's own
     // watch is the mirror of this).

@@ -15,7 +15,7 @@ import { Announcer } from "./announcer.ts";
 import { dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
-import { faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
@@ -248,6 +248,7 @@ export class DataSource {
     const now = Date.now();
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
     if (faultsArmed && s.bytesFile > 0 && s.bytesFile < this.plan.totalBytes) faultPoint("sender", "midblock");
+    if (faultsArmed) faultBytes("sender", s.bytesFile);
     if (s.bytesFile !== this.lastBytes) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;

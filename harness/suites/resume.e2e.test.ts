@@ -1,0 +1,245 @@
+// Resume (issue 12) through the real CLI: a receiver stopped part way (SIGTERM, which seals the
+// partial, or SIGKILL anywhere, which leaves a journal to re-check) and the same command run
+// again continues where it stopped, neither reading nor sending the held blocks, and ends with
+// the file equal to its source by b3sum. The ways it must not continue are checked too: a
+// changed source (mtime, or content under a restored mtime), a partial that was truncated or
+// written to, a torn or foreign journal, --no-resume, another block size, and a second escp
+// on the same target (E_BUSY, partial untouched). Local copies (the receiver is a local
+// child), and push and pull through a --mgmt server the test owns.
+import { afterAll, describe, expect, test } from "bun:test";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { makeTmpDir } from "../tmp-dir.ts";
+import { runPair } from "../faults/pair.ts";
+import { BASE, b3sum, runEscp, writeRandomFile } from "./e2e-helpers.ts";
+
+const tmp = makeTmpDir("e2e-resume");
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const B = 64 * 1024;
+const SIZE = 8 * 1024 * 1024 + 777; // 129 blocks of 64 KiB
+const ARGS = [...BASE, "--blocksize", "64K", "-t", "2"];
+let n = 0;
+
+/** A fresh source file and an empty destination directory. */
+async function setup(size = SIZE): Promise<{ src: string; dst: string; log: string; target: string }> {
+  const dir = join(tmp, `case${++n}`);
+  const src = join(dir, "src", "data.bin");
+  const dst = join(dir, "dst");
+  await writeRandomFile(src, size, 1000 + n);
+  Bun.spawnSync(["mkdir", "-p", dst]);
+  return { src, dst, log: join(dir, "log"), target: join(dst, "data.bin") };
+}
+
+const part = (dst: string, leaf = "data.bin"): string => join(dst, `.${leaf}.escp-part`);
+const journal = (dst: string, leaf = "data.bin"): string => join(dst, `.${leaf}.escp-journal`);
+
+/** The resumed bytes the initiator's last "session done" record names (--logfile). */
+function resumedOf(log: string): number {
+  const lines = readFileSync(`${log}.client`, "utf8").trim().split("\n");
+  for (const line of lines.reverse()) {
+    const rec = JSON.parse(line) as { msg: string; fields?: { resumed?: number } };
+    if (rec.msg === "session done") return rec.fields?.resumed ?? -1;
+  }
+  throw new Error(`no "session done" record in ${log}.client`);
+}
+
+/** The first run: the receiver stops after `at` bytes (SIGTERM: sealed; SIGKILL: as is). */
+async function interrupted(src: string, dst: string, at: number, signal: "TERM" | "KILL", extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+  const kill = `receiver:${at}${signal === "TERM" ? ":TERM" : ""}`;
+  const r = await runEscp([...ARGS, ...extra, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: kill, ...env } });
+  expect(r.code).not.toBe(0);
+  expect(existsSync(join(dst, "data.bin"))).toBe(false); // nothing unverified under the final name
+  expect(existsSync(part(dst))).toBe(true);
+  expect(existsSync(journal(dst))).toBe(true);
+}
+
+/** The rerun: exit 0, the target equals the source, nothing of escp's left. Returns the
+ * resumed bytes and stderr. */
+async function rerun(src: string, dst: string, log: string, extra: string[] = []): Promise<{ resumed: number; stderr: string }> {
+  const r = await runEscp([...ARGS, ...extra, "--logfile", log, src, `${dst}/`]);
+  expect(r.stderr).not.toContain("error");
+  expect(r.code).toBe(0);
+  expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+  expect(readdirSync(dst).filter((x) => x.includes("escp"))).toEqual([]);
+  const resumed = resumedOf(log);
+  expect(resumed % B).toBe(0); // whole blocks
+  expect(resumed).toBeLessThanOrEqual(SIZE - (SIZE % B)); // never the last block
+  return { resumed, stderr: r.stderr };
+}
+
+describe("resume, local copy", () => {
+  test("SIGTERM part way: the partial is sealed and the rerun sends only the rest", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 3 * 1024 * 1024, "TERM");
+    const held = statSync(part(dst)).size;
+    expect(held).toBe(SIZE); // sized up front
+    const { resumed, stderr } = await rerun(src, dst, log);
+    expect(resumed).toBeGreaterThanOrEqual(3 * 1024 * 1024 - 2 * B); // what was written before the signal
+    expect(stderr).toBe("");
+  });
+
+  test("SIGKILL anywhere (8 points, journal committed every block): the rerun is always right", async () => {
+    const { src, dst, log } = await setup();
+    let seed = 17;
+    for (let i = 0; i < 8; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const at = 1 + (seed % (SIZE - 1));
+      const r = await runEscp([...ARGS, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${at}`, ESCP_JOURNAL_BYTES: String(B) } });
+      if (r.code === 0) { // the kill point came after the last pass: a complete copy
+        expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+      } else {
+        expect(existsSync(join(dst, "data.bin"))).toBe(false);
+        const { resumed } = await rerun(src, dst, log);
+        expect(resumed).toBeLessThanOrEqual(Math.ceil(at / B) * B + 8 * B); // only blocks written before the kill
+      }
+      rmSync(join(dst, "data.bin"), { force: true });
+    }
+  });
+
+  test("a source modified since (newer mtime): one notice, all of it sent again", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    const t = new Date(Date.now() + 5000);
+    utimesSync(src, t, t);
+    const { resumed, stderr } = await rerun(src, dst, log);
+    expect(resumed).toBe(0);
+    expect(stderr).toContain("earlier partial not resumed: it was written from another version of the source");
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("content changed under a restored mtime: the first held run no longer matches, all of it is sent", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    const ref = `${src}.times`; // touch -r keeps the nanoseconds (a JS Date would not)
+    expect(Bun.spawnSync(["touch", "-r", src, ref]).exitCode).toBe(0);
+    const fd = openSync(src, "r+");
+    writeSync(fd, Buffer.from("changed"), 0, 7, 100);
+    closeSync(fd);
+    expect(Bun.spawnSync(["touch", "-r", ref, src]).exitCode).toBe(0);
+    const { resumed, stderr } = await rerun(src, dst, log);
+    expect(resumed).toBe(0);
+    expect(stderr).toContain("not resumed: the source changed since the receiver's partial was written");
+  });
+
+  test("a partial written to since: re-checked block by block, the damaged run sent again", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 4 * 1024 * 1024, "TERM");
+    const fd = openSync(part(dst), "r+");
+    writeSync(fd, Buffer.from("scribble"), 0, 8, B + 5); // inside block 1
+    closeSync(fd);
+    const { resumed } = await rerun(src, dst, log); // equal to the source: block 1 was sent again
+    expect(resumed).toBeGreaterThan(0); // the other held blocks still count
+  });
+
+  test("a truncated partial: a notice and a full resend", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    truncateSync(part(dst), 1000);
+    const { resumed, stderr } = await rerun(src, dst, log);
+    expect(resumed).toBe(0);
+    expect(stderr).toContain("earlier partial not resumed: it was truncated");
+  });
+
+  test("a torn journal (cut mid-record): the records before the tear still count", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 4 * 1024 * 1024, "TERM");
+    const len = statSync(journal(dst)).size;
+    truncateSync(journal(dst), len - 48 - 20); // the seal and part of the record before it
+    const { resumed } = await rerun(src, dst, log);
+    expect(resumed).toBeGreaterThan(0);
+  });
+
+  test("a foreign journal: a notice, a full resend, and no harm", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    const fd = openSync(journal(dst), "r+");
+    writeSync(fd, Buffer.from("NOTAJRNL"), 0, 8, 0);
+    closeSync(fd);
+    const { resumed, stderr } = await rerun(src, dst, log);
+    expect(resumed).toBe(0);
+    expect(stderr).toContain("earlier partial not resumed: its journal is not an escp journal or is damaged");
+  });
+
+  test("--no-resume starts over and removes the earlier partial", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    const { resumed, stderr } = await rerun(src, dst, log, ["--no-resume"]);
+    expect(resumed).toBe(0);
+    expect(stderr).toBe("");
+  });
+
+  test("another block size on the rerun: the held blocks are converted, the result is the same", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 3 * 1024 * 1024, "TERM");
+    const r = await runEscp([...BASE, "--blocksize", "128K", "-t", "2", "--logfile", log, src, `${dst}/`]);
+    expect(r.code).toBe(0);
+    expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+    const resumed = resumedOf(log);
+    expect(resumed).toBeGreaterThan(0);
+    expect(resumed % (128 * 1024)).toBe(0);
+    expect(readdirSync(dst).filter((x) => x.includes("escp"))).toEqual([]);
+  });
+
+  test("a second escp on the same target is refused (E_BUSY) and the partial is left alone", async () => {
+    const { src, dst } = await setup();
+    await interrupted(src, dst, 2 * 1024 * 1024, "TERM");
+    const before = [readFileSync(part(dst)), readFileSync(journal(dst))];
+    // Another process holds the partial's lock (as a running escp does) until its stdin closes.
+    const holder = Bun.spawn(["flock", "-x", part(dst), "-c", "echo locked; cat >/dev/null"], { stdin: "pipe", stdout: "pipe" });
+    const reader = holder.stdout.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain("locked");
+    try {
+      const r = await runEscp([...ARGS, src, `${dst}/`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("another escp is writing it");
+    } finally {
+      holder.stdin.end();
+      await holder.exited;
+    }
+    expect(existsSync(join(dst, "data.bin"))).toBe(false);
+    expect(readFileSync(part(dst)).equals(before[0] ?? Buffer.alloc(0))).toBe(true);
+    expect(readFileSync(journal(dst)).equals(before[1] ?? Buffer.alloc(0))).toBe(true);
+  });
+
+  test("files of one block or none never get a partial; a tree resumes file by file", async () => {
+    const dir = join(tmp, "tree");
+    const src = join(dir, "src");
+    const dst = join(dir, "dst");
+    const sizes: Record<string, number> = { empty: 0, one: 1, block: B, two: B + 1, big: 3 * 1024 * 1024 + 5 };
+    for (const [name, size] of Object.entries(sizes)) await writeRandomFile(join(src, name), size, size + 7);
+    Bun.spawnSync(["mkdir", "-p", dst]);
+    const r1 = await runEscp([...ARGS, "-r", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${2 * 1024 * 1024}:TERM` } });
+    expect(r1.code).not.toBe(0);
+    const left = readdirSync(join(dst, "src")).filter((x) => x.includes("escp"));
+    for (const x of left) expect(x).toMatch(/^\.(two|big)\.escp-(part|journal)$/); // multi-block files only
+    expect(left).toContain(".big.escp-part");
+    const r2 = await runEscp([...ARGS, "-r", src, `${dst}/`]);
+    expect(r2.code).toBe(0);
+    for (const name of Object.keys(sizes)) expect(await b3sum(join(dst, "src", name))).toBe(await b3sum(join(src, name)));
+    expect(readdirSync(join(dst, "src")).filter((x) => x.includes("escp"))).toEqual([]);
+  });
+});
+
+describe("resume, push and pull through a --mgmt server", () => {
+  for (const direction of ["push", "pull"] as const) {
+    test(`${direction}: the receiver stopped part way, the rerun resumes`, async () => {
+      const { src, dst, log } = await setup();
+      const sock = join(tmp, `${direction}.sock`);
+      const args = (extra: string[]): string[] => [...ARGS, ...extra, direction === "push" ? src : `localhost:${src}`, direction === "push" ? `localhost:${dst}/` : `${dst}/`];
+      const env = { ESCP_FAULT_KILL_BYTES: `receiver:${3 * 1024 * 1024}:TERM` };
+      const first = await runPair({ sock, cwd: tmp, args: args([]), senderEnv: env, receiverEnv: env });
+      expect(first.senderCode === 0 && first.receiverCode === 0).toBe(false);
+      expect(existsSync(join(dst, "data.bin"))).toBe(false);
+      expect(existsSync(part(dst))).toBe(true);
+      rmSync(sock, { force: true });
+      const second = await runPair({ sock, cwd: tmp, args: args(["--logfile", log]) });
+      expect(second.senderStderr).toBe("");
+      expect(second.senderCode).toBe(0);
+      expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+      expect(readdirSync(dst).filter((x) => x.includes("escp"))).toEqual([]);
+      expect(resumedOf(log)).toBeGreaterThanOrEqual(3 * 1024 * 1024 - 2 * B);
+    });
+  }
+});
