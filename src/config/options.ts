@@ -67,7 +67,6 @@ export interface Options {
   /** Rerunning continues files an earlier run left unfinished (off: --no-resume). */
   resume: boolean;
   /** Times a dropped data stream is re-established before the session fails. */
-  retries: number;
   /** --manifest FILE: one b3sum line per verified file, relative to the destination root. */
   manifest?: string;
   /** --json: JSON lines on stdout instead of the progress bar and summary. */
@@ -154,7 +153,6 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "direct", long: "direct", type: "bool", default: false, ...cfg("direct"), help: "with -3: host1 connects straight to host2 (falls back to the relay if it cannot)" },
   { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
   { field: "resume", long: "resume", type: "bool", default: true, negatable: true, ...cfg("resume"), help: "continue files an earlier run left unfinished (--no-resume: start them over)" },
-  { field: "retries", long: "retries", type: "int", default: 3, min: 0, max: 1000, valueName: "N", ...cfg("retries"), help: "re-establish a dropped data stream up to N times before giving up" },
   { field: "manifest", long: "manifest", type: "string", valueName: "FILE", help: "write FILE: a b3sum line per verified file (cd DEST && b3sum -c FILE)" },
   { field: "json", long: "json", type: "bool", default: false, help: "print JSON lines on stdout (start, files, progress, summary) instead of the bar" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
