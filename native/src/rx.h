@@ -81,6 +81,7 @@ struct escp_rx {
   escp_dest *dest;
   /* resume (rx_journal.c) */
   unsigned umask;                  /* the process umask, read once */
+  int jdisabled;                   /* ESCP_JOURNAL=0 in the environment */
   pthread_mutex_t jmu;             /* the journal thread's list and every file's pending records */
   pthread_cond_t jcv;              /* records added, a commit done, or stop */
   rx_file *jhead;                  /* files with records to commit */

@@ -49,6 +49,8 @@ int escp__rx_journal_new(escp_session *s) {
   struct escp_rx *r = s->rx;
   r->umask = read_umask();
   r->jms = env_u64("ESCP_JOURNAL_MS", 1000, 1, 3600000);
+  const char *off = getenv("ESCP_JOURNAL"); /* "0": no partials nor journals (benchmarks: their cost) */
+  r->jdisabled = off && strcmp(off, "0") == 0;
   pthread_mutex_init(&r->jmu, NULL);
   escp__cond_init_mono(&r->jcv);
   pthread_cond_init(&r->pcv, NULL);
@@ -95,7 +97,7 @@ int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
   struct escp_rx *r = s->rx;
   *err = 0;
   int level = (int)s->param[ESCP_P_RESUME];
-  if (!level || !s->param[ESCP_P_CHECKSUM] || escp__rx_dummy(s) || !f->rel || f->nblocks < 2) return ESCP_OK;
+  if (!level || r->jdisabled || !s->param[ESCP_P_CHECKSUM] || escp__rx_dummy(s) || !f->rel || f->nblocks < 2) return ESCP_OK;
   if (!r->jgroup) { /* the block size is fixed from the first file on */
     uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
     uint64_t bytes = env_u64("ESCP_JOURNAL_BYTES", 64u << 20, 1, (uint64_t)1 << 40);
