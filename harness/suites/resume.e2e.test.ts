@@ -237,6 +237,57 @@ describe("resume, local copy", () => {
   });
 });
 
+describe("resume, more shapes", () => {
+  test("a sparse source with --sparse: resumed, equal, and still sparse at the destination", async () => {
+    const dir = join(tmp, "sparse");
+    const src = join(dir, "src", "data.bin");
+    const dst = join(dir, "dst");
+    Bun.spawnSync(["mkdir", "-p", join(dir, "src"), dst]);
+    // 16 MiB: data islands at 0, 5 MiB and the last 100 KiB; the rest holes (read as zeros).
+    const fd = openSync(src, "w");
+    for (const [at, len] of [[0, 300_000], [5 * 1024 * 1024 + 17, 200_000], [16 * 1024 * 1024 - 100_000, 100_000]] as const) {
+      const buf = Buffer.alloc(len);
+      for (let i = 0; i < len; i++) buf[i] = (i * 31 + at) & 0xff;
+      writeSync(fd, buf, 0, len, at);
+    }
+    closeSync(fd);
+    const log = join(dir, "log");
+    const size = statSync(src).size;
+    const r1 = await runEscp([...ARGS, "--sparse", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${7 * 1024 * 1024}:TERM` } });
+    expect(r1.code).not.toBe(0);
+    expect(existsSync(part(dst))).toBe(true);
+    const r2 = await runEscp([...ARGS, "--sparse", "--logfile", log, src, `${dst}/`]);
+    expect(r2.code).toBe(0);
+    expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+    expect(resumedOf(log)).toBeGreaterThan(0);
+    expect(statSync(join(dst, "data.bin")).blocks * 512).toBeLessThan(size / 2); // holes kept
+  });
+
+  test("two runs on one target at once: the second is refused (E_BUSY), the first completes", async () => {
+    const { src, dst } = await setup();
+    const { watch } = await import("node:fs");
+    // The first run is paced so it is still writing when the second starts; the second starts
+    // as soon as the first's partial appears (a filesystem event, not a timer).
+    const appeared = new Promise<void>((resolve) => {
+      const w = watch(dst, (_e, name) => {
+        if (name === ".data.bin.escp-part") {
+          w.close();
+          resolve();
+        }
+      });
+    });
+    const first = runEscp([...ARGS, "-l", "2M", src, `${dst}/`]);
+    await appeared;
+    const second = await runEscp([...ARGS, src, `${dst}/`]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain("another escp is writing it");
+    const r = await first;
+    expect(r.code).toBe(0);
+    expect(await b3sum(join(dst, "data.bin"))).toBe(await b3sum(src));
+    expect(readdirSync(dst).filter((x) => x.includes("escp"))).toEqual([]);
+  });
+});
+
 describe("resume, push and pull through a --mgmt server", () => {
   for (const direction of ["push", "pull"] as const) {
     test(`${direction}: the receiver stopped part way, the rerun resumes`, async () => {
