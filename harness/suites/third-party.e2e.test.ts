@@ -13,7 +13,8 @@ import { ESCP_REMOTE_CMD } from "../escp-run.ts";
 import { canMultiHost, type MultiHost, startHosts } from "../multihost.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
 import { compareTrees, expectSameFile, expectSameTree, makeAwkwardTree, writeRandomFile } from "./e2e-helpers.ts";
-import { errLines, expectExit, expectServersGone, expectSummary, freshDir, listing, temporariesUnder, x3 } from "./third-party-helpers.ts";
+import { errLines, expectExit, expectServersGone, expectSummary, freshDir, listing, remoteWith, temporariesUnder, x3 } from "./third-party-helpers.ts";
+import type { RunEscpResult } from "../escp-run.ts";
 
 const can = canMultiHost();
 if (!can.ok) console.warn(`[third-party] skipping the third-party copy suite: ${can.why}`);
@@ -333,6 +334,26 @@ describe.skipIf(!can.ok)(can.ok ? "third-party copies (-3) across namespaced hos
       await f.unblock("h2", "h3");
     }
     for (const n of ["h1-h3.bin", "h3-h1.bin", "h1-h2.bin", "h3-h2.bin"]) await expectSameFile(one, join(d, n));
+  }, T);
+
+  test("resume: h2 stopped part way (SIGTERM), the same -3 command again sends only the rest, relayed and --direct", async () => {
+    const f = need();
+    const d = freshDir(out, "resume");
+    const one = join(src, "one.bin");
+    const cut = remoteWith({ ESCP_FAULT_KILL_BYTES: "receiver:1500000:TERM" }); // h2, the receiver, stops itself
+    const runs = (remote?: string): Promise<RunEscpResult[]> => Promise.all([
+      x3(f, ["--blocksize", "64K", `h1:${one}`, `h2:${d}/relay.bin`], remote ? { remote } : {}),
+      x3(f, ["--blocksize", "64K", "--direct", `h1:${one}`, `h2:${d}/direct.bin`], remote ? { remote } : {}),
+    ]);
+    for (const r of await runs(cut)) expect(r.code).not.toBe(0);
+    expect(listing(d)).toEqual([".direct.bin.escp-journal", ".direct.bin.escp-part", ".relay.bin.escp-journal", ".relay.bin.escp-part"]);
+    for (const r of await runs()) {
+      expectExit(r, 0);
+      expect(errLines(r)).toEqual([]);
+      expect(r.stdout).toMatch(/, +[\d.]+ [KM]B resumed/);
+    }
+    for (const n of ["relay.bin", "direct.bin"]) await expectSameFile(one, join(d, n));
+    expect(listing(d)).toEqual(["direct.bin", "relay.bin"]);
   }, T);
 
   test("afterwards: no temporary under any destination, no escp server left on any host", async () => {
