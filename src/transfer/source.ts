@@ -249,7 +249,10 @@ export class DataSource {
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
     if (faultsArmed && s.bytesFile > 0 && s.bytesFile < this.plan.totalBytes) faultPoint("sender", "midblock");
     if (faultsArmed) faultBytes("sender", s.bytesFile);
-    if (s.bytesFile !== this.lastBytes) {
+    // Waiting only for resume offers is not a stall here: the sink may be re-checking a large
+    // partial (its own watchdog counts that work as progress and gives up if it stops).
+    const waitingOnOffers = this.offersAwaited > 0 && this.offersAwaited === this.outstanding;
+    if (s.bytesFile !== this.lastBytes || waitingOnOffers) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
