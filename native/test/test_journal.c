@@ -84,9 +84,12 @@ static void jrn_close(jrn *j) {
   close(j->fd);
   unlink(j->path);
 }
+/* Success leaves no reason behind (the probe takes any reason as a refusal). */
 static int jrn_read(jrn *j, escp_jrn_state *st, const char **why) {
-  *why = NULL;
-  return escp_jrn_read(j->fd, st, why);
+  *why = "stale";
+  int rc = escp_jrn_read(j->fd, st, why);
+  if (rc == 0) CHECK(*why == NULL);
+  return rc;
 }
 
 /* A CV that names (idx, tag): lets a test see which record an atom came from. */
