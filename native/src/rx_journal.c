@@ -299,12 +299,20 @@ ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap
   return rc;
 }
 
+/* A regular file of this user with no other name: one escp made (a hard link planted at
+ * a journal's name must never be written through). */
+static int own_file(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
+}
+
 /* Accepted with another block size: a new journal in this session's blocks, holding the
  * accepted runs at their finest grain, replaces the old one (renamed over it once durable). */
 static int rewrite_journal(escp_session *s, rx_file *f, int dfd) {
   char tmpj[256];
   snprintf(tmpj, sizeof tmpj, ".escp-%llx.journal-new", (unsigned long long)f->tmp_ino);
-  int jfd = openat(dfd, tmpj, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  (void)unlinkat(dfd, tmpj, 0); /* a leftover (or a planted link) is never written through */
+  int jfd = openat(dfd, tmpj, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (jfd < 0) return errno;
   escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
                        (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
@@ -350,6 +358,9 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
         err = rewrite_journal(s, f, dfd);
       } else if ((f->jfd = openat(dfd, f->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
         err = errno;
+      } else if (!own_file(f->jfd)) { /* not the journal the probe read: left alone */
+        close(f->jfd);
+        err = EEXIST;
       } else {
         f->jend = f->jst->end;
         memcpy(f->jcheck, f->jst->check, 16);
@@ -403,7 +414,8 @@ int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *le
   if (!err && ftruncate(fd, (off_t)f->size) < 0) err = errno;
   if (!err && fstat(fd, &st) < 0) err = errno;
   int jfd = -1;
-  if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
+  if (!err) (void)unlinkat(dfd, jrnl, 0); /* an orphan (we hold the new partial), or planted: never written through */
+  if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
   if (!err) {
     escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
                          (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
