@@ -113,6 +113,7 @@ typedef struct opts {
   uint64_t have;   /* bytes the sender can read (< g_size: the run is cut short) */
   int refuse;      /* refuse an offer even when the source passes the check */
   int no_verdict;  /* never tell the receiver (the file stays unfinished) */
+  void (*before_decide)(void); /* run between the offer and the decision */
 } opts;
 
 typedef struct outcome {
@@ -170,6 +171,7 @@ static outcome run(const opts *o) {
       if (r.accepted) CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, src, g_size, blob, r.olen), ESCP_OK);
       else CHECK_EQ(escp_tx_file_add(p.tx, FINO, src, g_size), ESCP_OK);
       queued = 1;
+      if (o->before_decide) o->before_decide();
       CHECK_EQ(escp_rx_file_decide(p.rx, FINO, r.accepted), ESCP_OK);
       CHECK_EQ(escp_rx_file_decide(p.rx, FINO, r.accepted), ESCP_E_STATE); /* once */
       CHECK_EQ(escp_rx_offer(p.rx, FINO, blob, r.olen), 0); /* decided: nothing on offer */
@@ -228,7 +230,7 @@ static outcome run(const opts *o) {
 /* A run cut short after the first `blocks` blocks of bs (one stream: exactly those arrive).
  * Leaves the partial and its sealed journal. */
 static void run_cut(uint32_t bs, uint64_t blocks, const int64_t *meta) {
-  opts o = {1, bs, 2, meta, blocks * bs, 0, 1};
+  opts o = {1, bs, 2, meta, blocks * bs, 0, 1, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.add_rc, 0);
   CHECK_EQ(r.txe.type, ESCP_EV_FILE_ERROR);
@@ -310,7 +312,7 @@ static void test_resume_basic(void) {
   escp_jrn_state_free(&st);
   CHECK_EQ(dst_entries(), 2);
 
-  opts o = {3, B, 2, meta, g_size, 0, 0};
+  opts o = {3, B, 2, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.add_rc, 1);
   CHECK_EQ(r.offer.blocks, 20);
@@ -329,7 +331,7 @@ static void test_resume_all_but_verdict(void) {
   fprintf(stderr, "-- resume a complete but unverified partial\n");
   int64_t meta[ESCP_META_COUNT];
   meta_of(meta, 1600000001, g_ino);
-  opts o1 = {2, B, 2, meta, g_size, 0, 1};
+  opts o1 = {2, B, 2, meta, g_size, 0, 1, NULL};
   outcome r = run(&o1);
   CHECK_EQ(r.txe.type, ESCP_EV_FILE_DONE);
   CHECK_EQ(r.rxe.type, 0);
@@ -339,7 +341,7 @@ static void test_resume_all_but_verdict(void) {
   CHECK_EQ(st.natoms, nblk(B));
   CHECK_EQ(st.last_kind, ESCP_JRN_SEAL);
   escp_jrn_state_free(&st);
-  opts o2 = {2, B, 2, meta, g_size, 0, 0};
+  opts o2 = {2, B, 2, meta, g_size, 0, 0, NULL};
   r = run(&o2);
   CHECK_EQ(r.offer.blocks, nblk(B) - 1); /* never the last block */
   check_done(&r, 1);
@@ -360,7 +362,7 @@ static void test_changed_source(void) {
   CHECK(fd >= 0 && pwrite(fd, &g_data[100], 1, 100) == 1);
   close(fd);
   CHECK_EQ(escp_digest_buffer(g_data, g_size, B, 0, g_b3), ESCP_OK);
-  opts o = {2, B, 2, meta, g_size, 0, 0};
+  opts o = {2, B, 2, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.add_rc, 1);
   CHECK_EQ(r.offer.blocks, 12);
@@ -382,7 +384,7 @@ static void test_changed_source(void) {
     if (v == 0) m2[ESCP_META_MTIME_NS]++;
     if (v == 1) m2[ESCP_META_SRC_INO] = 0;
     if (v == 2) m2[ESCP_META_SRC_INO] ^= 1;
-    opts o2 = {2, B, 2, m2, g_size, 0, 0};
+    opts o2 = {2, B, 2, m2, g_size, 0, 0, NULL};
     r = run(&o2);
     CHECK_EQ(r.add_rc, 1);
     CHECK_EQ(r.olen, 0);
@@ -392,7 +394,7 @@ static void test_changed_source(void) {
   }
   /* A refused offer (the control plane's choice) starts over too. */
   run_cut(B, 12, meta);
-  opts o3 = {1, B, 2, meta, g_size, 1, 0};
+  opts o3 = {1, B, 2, meta, g_size, 1, 0, NULL};
   r = run(&o3);
   CHECK_EQ(r.check_rc, ESCP_OK);
   CHECK(!r.accepted);
@@ -429,7 +431,7 @@ static void test_damaged(void) {
   CHECK_EQ(st.last_kind, ESCP_JRN_BLOCK);
   escp_jrn_state_free(&st);
   flip_part_byte(5ull * B + 1000);
-  opts o = {2, B, 2, meta, g_size, 0, 0};
+  opts o = {2, B, 2, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.offer.blocks, 19);
   CHECK_EQ(r.olen, ESCP_OFFER_HDR + 5 * ESCP_OFFER_ITEM); /* [0,4) 4 [6,8) [8,16) [16,20) */
@@ -533,7 +535,7 @@ static void test_no_resume(void) {
   CHECK(!exists(g_part) && !exists(g_jrnl)); /* gone before any block */
   kill_both(&p);
   run_cut(B, 20, meta);
-  opts o = {2, B, 1, meta, g_size, 0, 0};
+  opts o = {2, B, 1, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.add_rc, 0);
   CHECK(!r.offered);
@@ -541,7 +543,7 @@ static void test_no_resume(void) {
   clean_dst();
   /* Level 0 leaves someone's partial alone and writes no journal. */
   run_cut(B, 20, meta);
-  opts o0 = {2, B, 0, meta, g_size, 0, 0};
+  opts o0 = {2, B, 0, meta, g_size, 0, 0, NULL};
   r = run(&o0);
   CHECK_EQ(r.add_rc, 0);
   CHECK_EQ(r.rxe.type, ESCP_EV_FILE_DONE);
@@ -578,7 +580,7 @@ static void test_busy(void) {
   close(lfd); /* released: the next run resumes */
   free(p0);
   free(j0);
-  opts o = {2, B, 2, meta, g_size, 0, 0};
+  opts o = {2, B, 2, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.offer.blocks, 20);
   check_done(&r, nblk(B) - 20);
@@ -622,7 +624,7 @@ static void test_block_sizes(void) {
   uint32_t K128 = 2 * B;
   /* 64 -> 128: journal blocks 0..20 held; 128 KiB blocks 0..9 whole (20 is half of 10). */
   run_cut(B, 21, meta);
-  opts o = {2, K128, 2, meta, g_size, 0, 0};
+  opts o = {2, K128, 2, meta, g_size, 0, 0, NULL};
   outcome r = run(&o);
   CHECK_EQ(r.offer.blocks, 10);
   CHECK(r.accepted);
@@ -638,7 +640,7 @@ static void test_block_sizes(void) {
   clean_dst();
   /* 64 (11 blocks) -> 128 resumed and cut at 13 blocks of 128 KiB -> 64 resumed. */
   run_cut(B, 11, meta);
-  opts o2 = {1, K128, 2, meta, 13ull * K128, 0, 1};
+  opts o2 = {1, K128, 2, meta, 13ull * K128, 0, 1, NULL};
   r = run(&o2);
   CHECK_EQ(r.offer.blocks, 5);
   CHECK(r.accepted);
@@ -738,6 +740,70 @@ static void test_misuse(void) {
   clean_dst();
 }
 
+/* A name planted where the journal goes — a hard link to a file of the user's — is never
+ * written through: not when a new partial's journal is made, not when a resumed one is
+ * reopened after the decision (the name swapped since the probe read it). */
+static char g_victim[192];
+
+static void plant_journal_link(void) {
+  unlink(g_jrnl);
+  CHECK(link(g_victim, g_jrnl) == 0);
+}
+
+static char g_newj[220]; /* the name a journal rewritten in another block size is made under */
+
+static void plant_newj_link(void) {
+  struct stat st;
+  CHECK(stat(g_part, &st) == 0);
+  snprintf(g_newj, sizeof g_newj, "%s/.escp-%llx.journal-new", g_dst, (unsigned long long)st.st_ino);
+  CHECK(link(g_victim, g_newj) == 0);
+}
+
+static void check_victim(void) {
+  uint64_t l;
+  uint8_t *v = slurp(g_victim, &l);
+  CHECK(l == 8 && memcmp(v, "precious", 8) == 0);
+  free(v);
+}
+
+static void test_planted_journal(void) {
+  fprintf(stderr, "-- a hard link planted at the journal's name\n");
+  snprintf(g_victim, sizeof g_victim, "%s/victim", g_dir);
+  int fd = open(g_victim, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0 && write(fd, "precious", 8) == 8);
+  close(fd);
+  int64_t meta[ESCP_META_COUNT];
+  meta_of(meta, 1600000008, g_ino);
+  /* no partial, a new journal */
+  plant_journal_link();
+  opts o = {2, B, 2, meta, g_size, 0, 0, NULL};
+  outcome r = run(&o);
+  CHECK_EQ(r.add_rc, 0);
+  check_done(&r, nblk(B));
+  check_victim();
+  clean_dst();
+  /* a resumed partial's journal, swapped between the probe and the decision */
+  run_cut(B, 20, meta);
+  o.before_decide = plant_journal_link;
+  r = run(&o);
+  CHECK_EQ(r.offer.blocks, 20);
+  check_done(&r, nblk(B) - 20);
+  check_victim();
+  clean_dst();
+  /* ... and the journal rewritten in another block size */
+  run_cut(B, 20, meta);
+  opts o2 = {2, 2 * B, 2, meta, g_size, 0, 0, plant_newj_link};
+  r = run(&o2);
+  CHECK_EQ(r.offer.blocks, 10);
+  check_done(&r, nblk(2 * B) - 10);
+  check_victim();
+  CHECK(!exists(g_newj));
+  clean_dst();
+  struct stat st;
+  CHECK(stat(g_victim, &st) == 0 && st.st_nlink == 1);
+  CHECK(unlink(g_victim) == 0);
+}
+
 /* Small files (one block, empty) never get a partial; neither do discarded files. */
 static void test_small(void) {
   fprintf(stderr, "-- one-block files are not journaled\n");
@@ -784,6 +850,7 @@ int main(void) {
   test_busy();
   test_block_sizes();
   test_misuse();
+  test_planted_journal();
   test_small();
 
   CHECK_EQ(dst_entries(), 0);
