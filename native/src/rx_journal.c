@@ -191,8 +191,9 @@ static int verify_runs(rx_file *f, escp_jrn_state *st) {
   return 0;
 }
 
-/* Read f's journal and make its offer. Returns why nothing can be offered (NULL: fine). */
-static const char *probe(escp_session *s, rx_file *f) {
+/* Read f's journal and make its offer (encoded into *blob, published by the caller).
+ * Returns why nothing can be offered (NULL: fine). */
+static const char *probe(escp_session *s, rx_file *f, uint8_t **blob, size_t *blen) {
   escp_dirref *ref;
   int err;
   if (rel_dir(s, f, &ref, &err) != ESCP_OK) return "its directory cannot be opened";
@@ -228,9 +229,9 @@ static const char *probe(escp_session *s, rx_file *f) {
   if (escp_offer_build(st->atoms, st->natoms, st->id.block_size, f->size, bs, &f->fine, &f->nfine, &f->off) != ESCP_OK)
     return "no memory to make its offer";
   if (f->off.ntrees == 0) return ""; /* nothing kept: start over without a notice */
-  f->offer_len = escp_offer_size(&f->off);
-  if (!(f->offer = malloc(f->offer_len))) return "no memory to make its offer";
-  escp_offer_encode(&f->off, f->offer);
+  *blen = escp_offer_size(&f->off);
+  if (!(*blob = malloc(*blen))) return "no memory to make its offer";
+  escp_offer_encode(&f->off, *blob);
   return NULL;
 }
 
@@ -246,7 +247,9 @@ static void *probe_thread(void *arg) {
     r->phead = f->qnext;
     if (!r->phead) r->ptail = NULL;
     pthread_mutex_unlock(&r->mu);
-    const char *why = probe(s, f);
+    uint8_t *blob = NULL;
+    size_t blen = 0;
+    const char *why = probe(s, f, &blob, &blen);
     escp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = ESCP_EV_OFFER;
@@ -254,6 +257,7 @@ static void *probe_thread(void *arg) {
     if (why) {
       if (*why) escp__log(s, "fino %llu: earlier partial not used: %s", (unsigned long long)f->fino, why);
       snprintf(ev.text, sizeof ev.text, "%s", why);
+      free(blob);
       reset(s, f);
     } else {
       ev.blocks = f->off.held_blocks;
@@ -261,6 +265,7 @@ static void *probe_thread(void *arg) {
     }
     pthread_mutex_lock(&r->mu);
     if (why) f->awaiting = 0; /* nothing to decide: blocks may come */
+    else f->offer = blob, f->offer_len = blen; /* whole, under mu: offer and decide see it only now */
     f->refs--;                /* the probe's reference */
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
