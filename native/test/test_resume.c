@@ -804,6 +804,91 @@ static void test_planted_journal(void) {
   CHECK(unlink(g_victim) == 0);
 }
 
+/* The decision and the offer asked for before ESCP_EV_OFFER (misuse): E_STATE and 0 until
+ * the probe is done, never a half-made offer, and a decision taken as soon as it is allowed
+ * works (no use of what the probe is still making). Partials made by hand, sealed, of 8192
+ * held runs (a large offer to encode), on a sparse file of 16385 blocks. Any interleaving
+ * must pass; the tight loop only makes the early calls land while the probe works. */
+static void test_early_decide(void) {
+  fprintf(stderr, "-- decisions asked for before the offer is ready\n");
+  enum { NT = ESCP_OFFER_MAX_TREES, N = 24 };
+  uint64_t size = (2ull * NT + 1) * B;
+  int64_t meta[ESCP_META_COUNT];
+  meta_of(meta, 1600000009, g_ino);
+  escp_jrn_atom *at = calloc(NT, sizeof *at);
+  CHECK(at);
+  for (uint64_t k = 0; k < NT; k++) at[k].start = 2 * k, at[k].cv[0] = (uint8_t)k, at[k].cv[1] = (uint8_t)(k >> 8);
+  escp_jrn_atom *fine;
+  size_t nf;
+  escp_offer off;
+  CHECK_EQ(escp_offer_build(at, NT, B, size, B, &fine, &nf, &off), ESCP_OK);
+  size_t olen = escp_offer_size(&off);
+  uint8_t *want = malloc(olen), *got = malloc(olen);
+  CHECK(want && got);
+  escp_offer_encode(&off, want);
+  free(fine);
+  escp_offer_free(&off);
+  char part[N][400], jr[N][400];
+  for (int i = 0; i < N; i++) {
+    char leaf[16], pn[256], jn[256];
+    snprintf(leaf, sizeof leaf, "e%d", i);
+    escp_jrn_names(leaf, pn, jn);
+    snprintf(part[i], sizeof part[i], "%s/%s", g_dst, pn);
+    snprintf(jr[i], sizeof jr[i], "%s/%s", g_dst, jn);
+    int pfd = open(part[i], O_RDWR | O_CREAT | O_EXCL, 0600), jfd = open(jr[i], O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(pfd >= 0 && jfd >= 0);
+    CHECK(ftruncate(pfd, (off_t)size) == 0);
+    struct stat ps;
+    CHECK(fstat(pfd, &ps) == 0);
+    escp_jrn_ident id = {size, meta[ESCP_META_MTIME_S] * 1000000000 + meta[ESCP_META_MTIME_NS], g_ino, B};
+    uint8_t chk[16];
+    CHECK_EQ(escp_jrn_write_header(jfd, &id, (uint64_t)ps.st_ino, (uint64_t)ps.st_dev, chk), 0);
+    uint8_t *recs = malloc((NT + 1) * (size_t)ESCP_JRN_REC);
+    CHECK(recs);
+    for (size_t k = 0; k < NT; k++) escp_jrn_record(recs + k * ESCP_JRN_REC, chk, ESCP_JRN_BLOCK, at[k].start, at[k].cv);
+    escp_jrn_record_seal(recs + NT * (size_t)ESCP_JRN_REC, chk, (uint64_t)ps.st_size,
+                         (int64_t)ps.st_mtim.tv_sec * 1000000000 + ps.st_mtim.tv_nsec,
+                         (int64_t)ps.st_ctim.tv_sec * 1000000000 + ps.st_ctim.tv_nsec);
+    CHECK(pwrite(jfd, recs, (NT + 1) * (size_t)ESCP_JRN_REC, ESCP_JRN_HDR) == (ssize_t)((NT + 1) * ESCP_JRN_REC));
+    free(recs);
+    close(pfd);
+    close(jfd);
+  }
+  sess p;
+  up(&p, 1, B, 2);
+  long early = 0;
+  for (int i = 0; i < N; i++) {
+    char leaf[16];
+    snprintf(leaf, sizeof leaf, "e%d", i);
+    uint64_t fino = 100 + (uint64_t)i;
+    CHECK_EQ(escp_rx_file_add(p.rx, fino, leaf, size, meta), 1);
+    for (time_t t0 = time(NULL);;) {
+      CHECK(time(NULL) - t0 < 30);
+      int32_t n = escp_rx_offer(p.rx, fino, got, (int32_t)olen);
+      CHECK(n == 0 || n == (int32_t)olen);
+      if (n > 0) CHECK(memcmp(got, want, olen) == 0);
+      int32_t rc = escp_rx_file_decide(p.rx, fino, i % 2);
+      if (rc == ESCP_OK) break;
+      CHECK_EQ(rc, ESCP_E_STATE);
+      early++;
+    }
+    escp_event ev = next_event(p.rx);
+    CHECK_EQ(ev.type, ESCP_EV_OFFER);
+    CHECK_EQ(ev.fino, fino);
+    CHECK_EQ(escp_rx_file_decide(p.rx, fino, 1), ESCP_E_STATE);
+    CHECK(exists(part[i]) == (i % 2)); /* refused: the partial went */
+  }
+  kill_both(&p);
+  for (int i = 0; i < N; i++) {
+    unlink(part[i]);
+    unlink(jr[i]);
+  }
+  free(at);
+  free(want);
+  free(got);
+  fprintf(stderr, "  %ld early calls refused\n", early);
+}
+
 /* Small files (one block, empty) never get a partial; neither do discarded files. */
 static void test_small(void) {
   fprintf(stderr, "-- one-block files are not journaled\n");
@@ -851,6 +936,7 @@ int main(void) {
   test_block_sizes();
   test_misuse();
   test_planted_journal();
+  test_early_decide();
   test_small();
 
   CHECK_EQ(dst_entries(), 0);
