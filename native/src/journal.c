@@ -132,6 +132,7 @@ static int read_all(int fd, uint8_t *buf, size_t len, uint64_t off, size_t *got)
 
 int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
   memset(st, 0, sizeof *st);
+  *why = NULL; /* NULL unless a reason is given (callers test it: a read error has none) */
   uint8_t h[ESCP_JRN_HDR];
   size_t got;
   int err = read_all(jfd, h, sizeof h, 0, &got);
@@ -153,6 +154,7 @@ int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
   memcpy(st->check, h + 112, 16);
   *why = "its journal names an impossible block size";
   if (st->id.block_size < 4096 || (st->id.block_size & (st->id.block_size - 1)) != 0) return EIO;
+  *why = NULL; /* a valid header: no reason stands unless reading fails below */
   uint64_t nblocks = st->id.size / st->id.block_size + (st->id.size % st->id.block_size != 0);
   size_t cap = 0;
   pos_atom *v = NULL;

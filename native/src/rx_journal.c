@@ -193,8 +193,9 @@ static int verify_runs(rx_file *f, escp_jrn_state *st) {
   return 0;
 }
 
-/* Read f's journal and make its offer. Returns why nothing can be offered (NULL: fine). */
-static const char *probe(escp_session *s, rx_file *f) {
+/* Read f's journal and make its offer (encoded into *blob, published by the caller).
+ * Returns why nothing can be offered (NULL: fine). */
+static const char *probe(escp_session *s, rx_file *f, uint8_t **blob, size_t *blen) {
   escp_dirref *ref;
   int err;
   if (rel_dir(s, f, &ref, &err) != ESCP_OK) return "its directory cannot be opened";
@@ -230,9 +231,9 @@ static const char *probe(escp_session *s, rx_file *f) {
   if (escp_offer_build(st->atoms, st->natoms, st->id.block_size, f->size, bs, &f->fine, &f->nfine, &f->off) != ESCP_OK)
     return "no memory to make its offer";
   if (f->off.ntrees == 0) return ""; /* nothing kept: start over without a notice */
-  f->offer_len = escp_offer_size(&f->off);
-  if (!(f->offer = malloc(f->offer_len))) return "no memory to make its offer";
-  escp_offer_encode(&f->off, f->offer);
+  *blen = escp_offer_size(&f->off);
+  if (!(*blob = malloc(*blen))) return "no memory to make its offer";
+  escp_offer_encode(&f->off, *blob);
   return NULL;
 }
 
@@ -248,7 +249,9 @@ static void *probe_thread(void *arg) {
     r->phead = f->qnext;
     if (!r->phead) r->ptail = NULL;
     pthread_mutex_unlock(&r->mu);
-    const char *why = probe(s, f);
+    uint8_t *blob = NULL;
+    size_t blen = 0;
+    const char *why = probe(s, f, &blob, &blen);
     escp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = ESCP_EV_OFFER;
@@ -256,6 +259,7 @@ static void *probe_thread(void *arg) {
     if (why) {
       if (*why) escp__log(s, "fino %llu: earlier partial not used: %s", (unsigned long long)f->fino, why);
       snprintf(ev.text, sizeof ev.text, "%s", why);
+      free(blob);
       reset(s, f);
     } else {
       ev.blocks = f->off.held_blocks;
@@ -263,6 +267,7 @@ static void *probe_thread(void *arg) {
     }
     pthread_mutex_lock(&r->mu);
     if (why) f->awaiting = 0; /* nothing to decide: blocks may come */
+    else f->offer = blob, f->offer_len = blen; /* whole, under mu: offer and decide see it only now */
     f->refs--;                /* the probe's reference */
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -301,12 +306,20 @@ ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap
   return rc;
 }
 
+/* A regular file of this user with no other name: one escp made (a hard link planted at
+ * a journal's name must never be written through). */
+static int own_file(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
+}
+
 /* Accepted with another block size: a new journal in this session's blocks, holding the
  * accepted runs at their finest grain, replaces the old one (renamed over it once durable). */
 static int rewrite_journal(escp_session *s, rx_file *f, int dfd) {
   char tmpj[256];
   snprintf(tmpj, sizeof tmpj, ".escp-%llx.journal-new", (unsigned long long)f->tmp_ino);
-  int jfd = openat(dfd, tmpj, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  (void)unlinkat(dfd, tmpj, 0); /* a leftover (or a planted link) is never written through */
+  int jfd = openat(dfd, tmpj, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (jfd < 0) return errno;
   escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
                        (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
@@ -352,6 +365,9 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
         err = rewrite_journal(s, f, dfd);
       } else if ((f->jfd = openat(dfd, f->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
         err = errno;
+      } else if (!own_file(f->jfd)) { /* not the journal the probe read: left alone */
+        close(f->jfd);
+        err = EEXIST;
       } else {
         f->jend = f->jst->end;
         memcpy(f->jcheck, f->jst->check, 16);
@@ -405,7 +421,8 @@ int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *le
   if (!err && ftruncate(fd, (off_t)f->size) < 0) err = errno;
   if (!err && fstat(fd, &st) < 0) err = errno;
   int jfd = -1;
-  if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
+  if (!err) (void)unlinkat(dfd, jrnl, 0); /* an orphan (we hold the new partial), or planted: never written through */
+  if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
   if (!err) {
     escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
                          (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};

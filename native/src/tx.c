@@ -164,7 +164,8 @@ ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path,
 /* Does the file at path hold what the offer says: its size, and the CVs of the first and
  * last held runs read from it (escp.h). Any thread. */
 ESCP_API int32_t escp_tx_offer_check(const char *path, uint64_t size, int32_t block_size, const uint8_t *held, int32_t len, int32_t *err) {
-  if (!path || !held || len < 0 || !err || block_size < ESCP_B3_CHUNK) return ESCP_E_INVAL;
+  if (!path || !held || len < 0 || !err || block_size < ESCP_B3_CHUNK || (block_size & (block_size - 1)) != 0)
+    return ESCP_E_INVAL;
   *err = 0;
   escp_offer o;
   const char *why = NULL;
