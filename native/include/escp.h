@@ -135,6 +135,7 @@
 #define ESCP_S_FILES_DONE 3   /* FILE_DONE + FILE_ERROR events produced */
 #define ESCP_S_STREAMS_UP 4   /* streams currently authenticated (incl. control) */
 #define ESCP_S_FRAMES_REJECTED 5 /* frames or connections rejected (auth/proto/replay) */
+#define ESCP_S_BYTES_CHECKED 6 /* receiver: bytes of earlier partials re-hashed before a resume offer */
 #define ESCP_S_COUNT 16
 
 #define ESCP_CTL_MAX (1 << 20) /* largest control message payload, bytes */

@@ -64,8 +64,9 @@ void escp_jrn_names(const char *leaf, char part[256], char jrnl[256]);
 /* Write the header at offset 0 (pwrite, no sync). 0 or an errno value. */
 int escp_jrn_write_header(int jfd, const escp_jrn_ident *id, uint64_t part_ino, uint64_t part_dev,
                           uint8_t check_out[16]);
-/* Read and check a journal: 0 (st filled, st->atoms owned by st), or an errno value
- * (EIO with *why set: not a journal, a bad header, no memory). Torn tails are not errors. */
+/* Read and check a journal: 0 (st filled, st->atoms owned by st; *why NULL), or an errno
+ * value (EIO with *why set: not a journal, a bad header, no memory). Torn tails are not
+ * errors. */
 int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why);
 void escp_jrn_state_free(escp_jrn_state *st);
 /* Encode one record. */

@@ -177,8 +177,24 @@ static void reset(escp_session *s, rx_file *f) {
   }
 }
 
-/* Keep only the runs whose data in the partial still hashes to the recorded CV. */
-static int verify_runs(rx_file *f, escp_jrn_state *st) {
+/* A regular file of this user with no other name: one escp made (a hard link planted at
+ * a journal's name must never be written through). */
+static int own_file(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
+}
+
+/* A journal to believe: ours (own_file) and writable by nobody else, since its CVs become
+ * both sides' digest for the blocks it holds — a journal someone else could have written is
+ * never read. */
+static int trusted_journal(int fd) {
+  struct stat st;
+  return own_file(fd) && fstat(fd, &st) == 0 && (st.st_mode & 022) == 0;
+}
+
+/* Keep only the runs whose data in the partial still hashes to the recorded CV (the bytes
+ * read count as the receiver's progress: ESCP_S_BYTES_CHECKED). */
+static int verify_runs(escp_session *s, rx_file *f, escp_jrn_state *st) {
   uint8_t *buf = malloc(st->id.block_size);
   if (!buf) return -1;
   size_t k = 0;
@@ -187,6 +203,7 @@ static int verify_runs(rx_file *f, escp_jrn_state *st) {
     if (escp_run_cv(f->pfd, st->atoms[i].start, st->atoms[i].log2, st->id.block_size, buf, cv) == 0 &&
         memcmp(cv, st->atoms[i].cv, 32) == 0)
       st->atoms[k++] = st->atoms[i];
+    escp__stat_add(s, ESCP_S_BYTES_CHECKED, ((uint64_t)st->id.block_size) << st->atoms[i].log2);
   }
   st->natoms = k;
   free(buf);
@@ -202,6 +219,10 @@ static const char *probe(escp_session *s, rx_file *f, uint8_t **blob, size_t *bl
   int jfd = openat(escp_dirref_fd(ref), f->jname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   escp_dest_put(s->rx->dest, ref);
   if (jfd < 0) return errno == ENOENT ? "it has no journal" : "its journal cannot be read";
+  if (!trusted_journal(jfd)) {
+    close(jfd);
+    return "its journal is another user's or writable by others";
+  }
   escp_jrn_state *st = calloc(1, sizeof *st);
   const char *why = NULL, *rwhy = NULL; /* rwhy means something only when the read fails */
   if (!st) why = "no memory to read its journal";
@@ -225,7 +246,7 @@ static const char *probe(escp_session *s, rx_file *f, uint8_t **blob, size_t *bl
               (int64_t)ps.st_ctim.tv_sec * 1000000000 + ps.st_ctim.tv_nsec == st->seal_ctime_ns;
   if (!clean) {
     escp__log(s, "fino %llu: partial not sealed cleanly: re-hashing %zu held runs", (unsigned long long)f->fino, st->natoms);
-    if (verify_runs(f, st) != 0) return "no memory to check it";
+    if (verify_runs(s, f, st) != 0) return "no memory to check it";
   }
   uint32_t bs = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
   if (escp_offer_build(st->atoms, st->natoms, st->id.block_size, f->size, bs, &f->fine, &f->nfine, &f->off) != ESCP_OK)
@@ -304,13 +325,6 @@ ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap
   if (rc > 0) memcpy(out, f->offer, f->offer_len);
   pthread_mutex_unlock(&r->mu);
   return rc;
-}
-
-/* A regular file of this user with no other name: one escp made (a hard link planted at
- * a journal's name must never be written through). */
-static int own_file(int fd) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
 }
 
 /* Accepted with another block size: a new journal in this session's blocks, holding the

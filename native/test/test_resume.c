@@ -168,7 +168,7 @@ static outcome run(const opts *o) {
       int32_t err = -1;
       r.check_rc = escp_tx_offer_check(g_src, g_size, (int32_t)o->bs, blob, r.olen, &err);
       r.accepted = r.check_rc == ESCP_OK && !o->refuse;
-      if (r.accepted) CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, src, g_size, blob, r.olen), ESCP_OK);
+      if (r.accepted) CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, src, g_size, blob, r.olen, NULL), ESCP_OK);
       else CHECK_EQ(escp_tx_file_add(p.tx, FINO, src, g_size), ESCP_OK);
       queued = 1;
       if (o->before_decide) o->before_decide();
@@ -696,10 +696,10 @@ static void test_misuse(void) {
   CHECK_EQ(escp_rx_offer(NULL, FINO, NULL, 0), ESCP_E_INVAL);
   CHECK_EQ(escp_rx_file_decide(NULL, FINO, 1), ESCP_E_INVAL);
   uint8_t junk[ESCP_OFFER_HDR + ESCP_OFFER_ITEM] = {0};
-  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, junk, sizeof junk), ESCP_E_PROTO);
-  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, NULL, 0), ESCP_E_INVAL);
-  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, junk, -1), ESCP_E_INVAL);
-  CHECK_EQ(escp_tx_file_add_held(p.rx, 99, g_src, g_size, junk, sizeof junk), ESCP_E_STATE);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, junk, sizeof junk, NULL), ESCP_E_PROTO);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, NULL, 0, NULL), ESCP_E_INVAL);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, junk, -1, NULL), ESCP_E_INVAL);
+  CHECK_EQ(escp_tx_file_add_held(p.rx, 99, g_src, g_size, junk, sizeof junk, NULL), ESCP_E_STATE);
   CHECK_EQ(escp_rx_file_add(p.rx, FINO, LEAF, g_size, meta), 1);
   escp_event ev = next_event(p.rx);
   CHECK_EQ(ev.type, ESCP_EV_OFFER);
@@ -707,10 +707,10 @@ static void test_misuse(void) {
   int32_t len = escp_rx_offer(p.rx, FINO, blob, sizeof blob);
   CHECK_EQ(len, ESCP_OFFER_HDR + 2 * ESCP_OFFER_ITEM);
   /* the offer in another block size or for another size is malformed for the sender */
-  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, g_src, g_size - (g_size % B) - 19 * B, blob, len), ESCP_E_PROTO);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, g_src, g_size - (g_size % B) - 19 * B, blob, len, NULL), ESCP_E_PROTO);
   /* a valid offer for a valid file but with an invalid fino, then a path of NULL: freed */
-  CHECK_EQ(escp_tx_file_add_held(p.tx, 0, g_src, g_size, blob, len), ESCP_E_INVAL);
-  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, NULL, g_size, blob, len), ESCP_E_INVAL);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, 0, g_src, g_size, blob, len, NULL), ESCP_E_INVAL);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, NULL, g_size, blob, len, NULL), ESCP_E_INVAL);
   /* Accepted, but the sender sends every block anyway: block 0 is one the receiver holds,
    * a session-scope protocol error; the failed file loses its partial. */
   CHECK_EQ(escp_rx_file_decide(p.rx, FINO, 1), ESCP_OK);
@@ -733,7 +733,7 @@ static void test_misuse(void) {
   len = escp_rx_offer(p.rx, FINO, blob, sizeof blob);
   CHECK(len > 0);
   CHECK_EQ(escp_tx_finish(p.tx), ESCP_OK);
-  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, g_src, g_size, blob, len), ESCP_E_STATE);
+  CHECK_EQ(escp_tx_file_add_held(p.tx, FINO, g_src, g_size, blob, len, NULL), ESCP_E_STATE);
   CHECK_EQ(escp_rx_file_decide(p.rx, FINO, 0), ESCP_OK); /* refused: the partial goes */
   CHECK(!exists(g_part) && !exists(g_jrnl));
   kill_both(&p);

@@ -369,7 +369,7 @@ export class NativeSession {
     return busy;
   }
 
-  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number } {
+  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number; bytesChecked: number } {
     this.lib.escp_stats_read(this.h, this.statsBuf, C.ESCP_S_COUNT);
     const s = this.statsBuf;
     return {
@@ -379,6 +379,7 @@ export class NativeSession {
       filesDone: Number(s[C.ESCP_S_FILES_DONE]),
       streamsUp: Number(s[C.ESCP_S_STREAMS_UP]),
       rejected: Number(s[C.ESCP_S_FRAMES_REJECTED]),
+      bytesChecked: Number(s[C.ESCP_S_BYTES_CHECKED]),
     };
   }
 

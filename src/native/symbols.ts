@@ -142,6 +142,7 @@ export const ESCP_S_BLOCKS = 2;
 export const ESCP_S_FILES_DONE = 3;
 export const ESCP_S_STREAMS_UP = 4;
 export const ESCP_S_FRAMES_REJECTED = 5;
+export const ESCP_S_BYTES_CHECKED = 6;
 export const ESCP_S_COUNT = 16;
 export const ESCP_CTL_MAX = 1048576;
 export const ESCP_MAX_FILE_SIZE = 9007199254740991;

@@ -67,14 +67,16 @@ export class DataSink {
     if (!this.up) return;
     const now = Date.now();
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
-    const b = this.native.stats().bytesFile;
+    const st = this.native.stats();
+    const b = st.bytesFile;
     if (faultsArmed && b > 0 && b < this.announcedBytes) faultPoint("receiver", "midblock");
     if (faultsArmed) faultBytes("receiver", b);
+    const moved = b + st.bytesChecked; // re-checking an earlier partial is progress too
     // Files awaiting data or a verdict and nothing moving: a source that keeps the streams
     // alive (keepalives) but never finishes must not hold this side forever (the source's own
     // watch is the mirror of this).
-    if (b !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0) {
-      this.lastBytes = b;
+    if (moved !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0) {
+      this.lastBytes = moved;
       this.lastPending = this.files.size;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
