@@ -63,7 +63,7 @@ export class ManifestWriter {
     const tmp = join(dir, `.${basename(path)}.escp-${randomBytes(6).toString("hex")}.tmp`);
     let fd: number;
     try {
-      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o666);
+      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
     } catch (e) {
       throw bad(`cannot write in ${dir}: ${describeSysError(e)}`);
     }
