@@ -108,6 +108,24 @@ describe("--manifest and --json, every direction but -3", () => {
     expectJsonMatches(r, "pull", listed);
   }, 120_000);
 
+  test("--json progress: a paced copy (-t 1 -l 1M, 3 MiB: seconds long by the rate limit) has progress events at most once a second", async () => {
+    const r = await runEscp([...BASE, "--json", "-t", "1", "-l", "1M", join(SRC, "two words.bin"), join(tmp, "paced.bin")]);
+    expectExit(r, 0);
+    const ev = parseJsonLines(r.stdout, validator);
+    const progress = ev.filter((e) => e.type === "progress");
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (const [i, p] of progress.entries()) {
+      expect(p).toMatchObject({ total_bytes: 3 * 1024 * 1024 + 5, total_files: 1 });
+      expect(p.bytes as number).toBeLessThanOrEqual(3 * 1024 * 1024 + 5);
+      const prev = progress[i - 1];
+      if (prev) {
+        expect((p.elapsed as number) - (prev.elapsed as number)).toBeGreaterThanOrEqual(0.999); // by their own clock
+        expect(p.bytes as number).toBeGreaterThanOrEqual(prev.bytes as number);
+      }
+    }
+    expect(ev.map((e) => e.type).filter((t) => t !== "progress")).toEqual(["start", "file", "summary"]);
+  }, 60_000);
+
   test("one file to a new name: listed under that name, b3sum -c passes in its directory", async () => {
     const dest = join(tmp, "single");
     mkdirSync(dest);
