@@ -140,6 +140,7 @@ describe("helpers", () => {
     const c = capture();
     const err = new EscpError("E_USAGE", "--bogus: unknown option");
     jsonUsageFailure(["--bogus", "--", "--json"], err);
+    jsonUsageFailure(["--server", "--json", "--bogus"], err);
     expect(c.out).toEqual([]);
     jsonUsageFailure(["--json", "--bogus"], err);
     const ev = events(c.out);

@@ -149,10 +149,11 @@ export class RunOutput {
 }
 
 /** A run that failed before its options were known (a bad command line): with --json among the
- * arguments, still an error line and a summary. */
+ * arguments, still an error line and a summary. Never for --server (its stdout is a channel). */
 export function jsonUsageFailure(argv: readonly string[], err: EscpError): void {
   const end = argv.indexOf("--");
-  if (!(end < 0 ? argv : argv.slice(0, end)).includes("--json")) return;
+  const opts = end < 0 ? argv : argv.slice(0, end);
+  if (!opts.includes("--json") || opts.includes("--server")) return;
   setJsonStdout(true);
   const json = new JsonEvents();
   json.error(err.code, err.message, err.exitCode);
