@@ -10,12 +10,14 @@ import { type MultiHost, netnsInode, pidsInNetns } from "../multihost.ts";
 import { formatBytes } from "../../src/cli/progress.ts";
 
 /** `escp -F <fixture config> -D <this checkout> --escp_port 0 --timeout T ARGS…` from the root
- *  namespace. `remote` replaces the -D value (e.g. with NAME=value words in front). */
+ *  namespace. `remote` replaces the -D value (e.g. with NAME=value words in front); `wrap`
+ *  prefixes the local escp's command (e.g. setpriv). */
 export async function x3(
-  fx: MultiHost, args: readonly string[], o: { remote?: string; timeout?: number; timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+  fx: MultiHost, args: readonly string[],
+  o: { remote?: string; timeout?: number; timeoutMs?: number; onSpawn?: (pid: number) => void; wrap?: readonly string[] } = {},
 ): Promise<RunEscpResult> {
   const argv = ["-F", fx.sshConfig, "-D", o.remote ?? ESCP_REMOTE_CMD, "--escp_port", "0", "--timeout", String(o.timeout ?? 20), ...args];
-  return await runEscp(argv, { timeoutMs: o.timeoutMs ?? 150_000, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) });
+  return await runEscp(argv, { timeoutMs: o.timeoutMs ?? 150_000, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}), ...(o.wrap ? { wrap: o.wrap } : {}) });
 }
 
 /** The -D value that runs this checkout with some environment set on both servers. */

@@ -8,23 +8,32 @@ import { helpText, licenseText, versionText } from "./usage.ts";
 import { runInitiator } from "../transfer/initiator.ts";
 import { runServer } from "../transfer/server.ts";
 import { closeAllSessions } from "../native/session.ts";
+import { jsonUsageFailure, RunOutput } from "../transfer/run-output.ts";
 
-async function main(argv: string[]): Promise<number> {
+const argv = process.argv.slice(2);
+/** The initiator's outputs (--json, --manifest, the summary), once the options are known. */
+let run: RunOutput | undefined;
+
+async function main(): Promise<number> {
   const cfg = loadConfig(argv, process.env);
   const o = cfg.opts;
   if (o.help) return term.info(helpText()), 0;
   if (o.version) return term.info(versionText()), 0;
   if (o.license) return term.info(licenseText()), 0;
+  if (!o.server) run = new RunOutput(o);
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
-  if (o.server) return runServer(o);
-  return runInitiator(cfg);
+  if (o.server || !run) return runServer(o);
+  return runInitiator(cfg, run);
 }
 
 function die(e: unknown): never {
   const err = toEscpError(e);
   term.error(`escp: ${err.message}`);
   if (err.code === "E_INTERNAL" && err.cause instanceof Error) log.debug(err.cause.stack ?? String(err.cause));
-  process.exit(err.exitCode);
+  let code = err.exitCode;
+  if (run) code = run.end(code, err); // --json: the error and the summary; --manifest: committed
+  else jsonUsageFailure(argv, err);
+  process.exit(code);
 }
 
 /** A signal stops the sessions first (a receiver's unfinished partials are sealed, resumable). */
@@ -36,4 +45,4 @@ function signalled(what: string): void {
 process.on("SIGINT", () => signalled("interrupted"));
 process.on("SIGTERM", () => signalled("terminated"));
 process.on("SIGHUP", () => signalled("hung up"));
-main(process.argv.slice(2)).then((code) => process.exit(code), die);
+main().then((code) => process.exit(run ? run.end(code) : code), die);

@@ -1,5 +1,6 @@
 // The ONLY module that writes to the terminal: `term` (error/warn/info/debug lines, which
-// first clear any live progress line) and the sender's progress bar and final summary.
+// first clear any live progress line), the sender's progress bar and final summary, and with
+// --json the JSON lines (events shaped by json-output.ts, written by `term.json`).
 // EScp differs: -q silences the bar and the summary, and no "Complete" line is printed.
 import { writeSync } from "node:fs";
 
@@ -29,6 +30,13 @@ const processWriter: TermWriter = {
 let writer: TermWriter = processWriter;
 /** Width of the progress line currently on screen (0 = none). */
 let liveWidth = 0;
+/** --json: stdout carries JSON lines only; other stdout text goes to stderr. */
+let jsonStdout = false;
+
+/** --json: from now on stdout holds nothing but `term.json` lines (info text moves to stderr). */
+export function setJsonStdout(on: boolean): void {
+  jsonStdout = on;
+}
 
 /** Swap the terminal writer (tests); returns the previous one. */
 export function setTermWriter(w: TermWriter): TermWriter {
@@ -54,10 +62,17 @@ export const term = {
     clearLive();
     writer.stderr(`${line}\n`);
   },
-  /** A line on stdout. Never call this in the receiver: its stdout is the control channel. */
+  /** A line on stdout (stderr with --json). Never call this in the receiver: its stdout is the
+   * control channel. */
   info(line: string): void {
     clearLive();
-    writer.stdout(`${line}\n`);
+    if (jsonStdout) writer.stderr(`${line}\n`);
+    else writer.stdout(`${line}\n`);
+  },
+  /** One JSON line on stdout (--json; the text is one JSON value without a newline). */
+  json(text: string): void {
+    clearLive();
+    writer.stdout(`${text}\n`);
   },
   debug(line: string): void {
     clearLive();
@@ -159,7 +174,7 @@ export class Progress {
   /** Redraws at most every 200 ms, and only on a TTY. */
   update(bytesDone: number, filesDone: number): void {
     void filesDone;
-    if (this.quiet || !writer.stdoutIsTTY) return;
+    if (this.quiet || jsonStdout || !writer.stdoutIsTTY) return;
     const now = this.nowMs();
     if (now - this.lastDrawMs < REDRAW_MS) return;
     this.lastDrawMs = now;
@@ -180,7 +195,7 @@ export class Progress {
   /** Clears the bar and prints the summary line (nothing at all with -q). */
   finish(s: ProgressSummary): void {
     clearLive();
-    if (this.quiet) return;
+    if (this.quiet || jsonStdout) return;
     writer.stdout(`${summaryLine(s, this.bits)}\n`);
   }
 }

@@ -83,6 +83,9 @@ export function readEnvOptions(env: Record<string, string | undefined>): Partial
 
 function checkCombinations(opts: Options): void {
   if (opts.ipv4 && opts.ipv6) throw new EscpError("E_USAGE", "-4 and -6: cannot be used together");
+  if (opts.manifest !== undefined && opts.nochecksum) {
+    throw new EscpError("E_USAGE", `--manifest ${opts.manifest}: not with --nochecksum (without checksums there are no digests to list)`);
+  }
   if (opts.escpPort + opts.escpPortrange - 1 > 65535) {
     throw new EscpError("E_USAGE", `--escp_portrange ${opts.escpPortrange}: ports ${opts.escpPort}..${opts.escpPort + opts.escpPortrange - 1} go past 65535`);
   }

@@ -38,10 +38,10 @@ describe("size bounds cover the real encoding", () => {
     }
   }
 
-  test("FileResults with empty, short and 4,095-byte multi-byte messages", () => {
+  test("FileResults with empty, short and 4,095-byte multi-byte messages and paths", () => {
     for (const message of ["", "x", textOf("語", 100), textOf("😀", 4095), textOf("x", 8190)]) {
       for (const n of [1, 2, 5]) {
-        const items = Array.from({ length: n }, () => result(message));
+        const items = Array.from({ length: n }, () => ({ ...result(message), path: message.slice(0, 2000) }));
         expect(encodeControl({ type: "fileResults", items }).length).toBeLessThanOrEqual(batchBytes(items, verdictBytes));
         const dones = items.map((r) => ({ ...r, type: "fileDone" as const, blocks: Number.MAX_SAFE_INTEGER }));
         expect(encodeControl({ type: "fileDones", items: dones }).length).toBeLessThanOrEqual(batchBytes(dones, verdictBytes));
@@ -56,6 +56,14 @@ describe("cutBatches", () => {
     const cut = [...cutBatches(sizes, 3, (s) => s, 100)];
     expect(cut).toEqual([[40, 40], [40], [90], [200], [10, 10, 10], [10]]);
     expect([...cutBatches([], 3, (s: number) => s, 100)]).toEqual([]);
+  });
+
+  test("a full drain pass of 4,096 verified files with 4 KiB paths (--manifest, --json) is cut into messages that fit", () => {
+    const q = Array.from({ length: MAX_BATCH }, (_, i) => ({ ...result(""), code: "", path: `${i}/${textOf("語", 4000)}` }));
+    const batches = [...cutBatches(q, MAX_BATCH, verdictBytes)];
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flat()).toEqual(q);
+    for (const items of batches) expect(encodeControl({ type: "fileResults", items }).length).toBeLessThanOrEqual(ESCP_CTL_MAX);
   });
 
   test("a full drain pass of 4,096 failures with 4 KiB messages is cut into messages that fit", () => {

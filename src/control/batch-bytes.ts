@@ -23,7 +23,7 @@ export function fileEntryBytes(f: FileEntry): number {
 }
 
 export function verdictBytes(m: FileDoneMsg | FileResultMsg): number {
-  return VERDICT_FIXED + stringBytes(m.code) + stringBytes(m.message);
+  return VERDICT_FIXED + stringBytes(m.code) + stringBytes(m.message) + (m.type === "fileResult" ? stringBytes(m.path) : 0);
 }
 
 /** A ResumeOffer or ResumeDecision: its table, the held bytes (a ubyte vector) and strings. */

@@ -1,10 +1,15 @@
 // Codec for the session-channel messages of a third-party (-3) copy, where the initiator plays
 // no data role: SessionGo / SessionGoReply (host1 of --direct: connect there, or listen for the
-// relay) and SessionSummary (what became of every file, reported by the data source at the end).
+// relay), FileReports (each file's outcome as it is decided, with --manifest / --json) and
+// SessionSummary (what became of every file, reported by the data source at the end).
 import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
-import { SESSION_GO, SESSION_GO_REPLY, SESSION_SUMMARY, verifyBuffer } from "./fb-verify.ts";
-import { guarded, text } from "./message-checks.ts";
+import { stringBytes } from "./batch-bytes.ts";
+import { decodeResult, encodeResult } from "./envelope-codec.ts";
+import { FILE_REPORTS, SESSION_GO, SESSION_GO_REPLY, SESSION_SUMMARY, verifyBuffer } from "./fb-verify.ts";
+import { guarded, text, validateControl } from "./message-checks.ts";
+import type { FileResultMsg } from "./messages.ts";
+import { FileReports as FbReports } from "./schema/generated/escp/control/file-reports.ts";
 import { ReplyError } from "./schema/generated/escp/control/reply-error.ts";
 import { SessionGo as FbGo } from "./schema/generated/escp/control/session-go.ts";
 import { SessionGoReply as FbGoReply } from "./schema/generated/escp/control/session-go-reply.ts";
@@ -13,6 +18,11 @@ import { SessionSummary as FbSummary } from "./schema/generated/escp/control/ses
 const MAX_BYTES = 3 * 1024 * 1024; // one session-channel line (handshake.ts caps lines at 4 MiB)
 /** Failures a summary names one by one (the rest are counted): bounds the line. */
 export const MAX_SUMMARY_FAILURES = 1000;
+/** Items in one FileReports line, at most. */
+export const MAX_REPORT_ITEMS = 1000;
+/** Encoded bytes the items of one FileReports line may take (base64 of it stays under the
+ * 4 MiB line limit, and the whole buffer under MAX_BYTES). */
+export const REPORT_ITEMS_BUDGET = 2 * 1024 * 1024;
 const UTF8 = flatbuffers.Encoding.UTF8_BYTES;
 
 export interface CodeMessage { code: string; message: string }
@@ -112,5 +122,43 @@ export function decodeSessionSummary(buf: Uint8Array): SessionSummary {
       failures, moreFailures: count(t.moreFailures(), "moreFailures"), ...(error ? { error } : {}),
       bytesResumed: count(t.bytesResumed(), "bytesResumed"),
     };
+  });
+}
+
+/** Upper bound on what one FileReports item adds to the encoded buffer. */
+export function reportBytes(m: FileResultMsg): number {
+  return 160 + stringBytes(m.code) + stringBytes(m.message) + stringBytes(m.path);
+}
+
+/**
+ * FileReports: what became of files, as host1 of a -3 copy learns it. Each item is a FileResult
+ * (fino 0): a verified file has no code, its bytes, resumed bytes and BLAKE3, `path` where it
+ * landed relative to host2's destination root and `message` the name host1 read it from; a
+ * failed one its code, errno and message. An empty FileReports ends them (the SessionSummary
+ * follows). At most MAX_REPORT_ITEMS items, REPORT_ITEMS_BUDGET bytes of them.
+ */
+export function encodeFileReports(items: readonly FileResultMsg[]): Uint8Array {
+  if (items.length > MAX_REPORT_ITEMS) throw new EscpError("E_INTERNAL", `cannot encode FileReports: ${items.length} items, over ${MAX_REPORT_ITEMS}`);
+  for (const m of items) validateControl(m, "E_INTERNAL");
+  const b = new flatbuffers.Builder(256);
+  const vec = FbReports.createItemsVector(b, items.map((m) => encodeResult(b, m)));
+  return finish(b, FbReports.createFileReports(b, vec));
+}
+
+export function decodeFileReports(buf: Uint8Array): FileResultMsg[] {
+  return guarded("FileReports", () => {
+    verifyBuffer(buf, FILE_REPORTS, MAX_BYTES);
+    const t = FbReports.getRootAsFileReports(new flatbuffers.ByteBuffer(buf));
+    const n = t.itemsLength();
+    if (n > MAX_REPORT_ITEMS) throw new EscpError("E_PROTOCOL", `received FileReports: ${n} items, over ${MAX_REPORT_ITEMS}`);
+    const out: FileResultMsg[] = [];
+    for (let i = 0; i < n; i++) {
+      const item = t.items(i);
+      if (item === null) throw new EscpError("E_PROTOCOL", `received FileReports: items[${i}] is missing`);
+      const m = decodeResult(item);
+      validateControl(m, "E_PROTOCOL");
+      out.push(m);
+    }
+    return out;
   });
 }

@@ -11,14 +11,13 @@ import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/mes
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec } from "../fs/discover.ts";
 import { hardenProcess, NativeSession } from "../native/session.ts";
-import { Progress, term } from "../cli/progress.ts";
 import { log } from "../log/logger.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
 import { nativeResumeLevel, resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
-import { TallyReporter } from "./reporter.ts";
+import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
@@ -55,10 +54,10 @@ function sourceSpecs(cfg: RunConfig): SourceSpec[] {
 }
 
 /** Nothing sendable: name every problem and exit without starting a session. */
-function nothingToSend(specs: SourceSpec[], recursive: boolean): number {
+function nothingToSend(specs: SourceSpec[], recursive: boolean, out: RunOutput): number {
   const problems: EscpError[] = [];
   for (const item of walk(specs, recursive)) if (item.kind === "problem") problems.push(item.error);
-  for (const p of problems) term.error(`escp: ${p.message}`);
+  for (const p of problems) out.reporter.failed(p);
   if (problems.length > 0) return Math.max(...problems.map((p) => p.exitCode));
   throw new EscpError("E_NOTHING", "nothing to transfer");
 }
@@ -81,11 +80,11 @@ interface LocalRole {
 
 /** The common part of every direction: connect, run the local role with progress and profile,
  * close, summarise. Returns the exit status. */
-async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals: { bytes: number; files: number }, pull: boolean): Promise<number> {
+async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: RunStart, out: RunOutput): Promise<number> {
   const listening = o.localListen;
-  const progress = new Progress({ quiet: o.quiet, bits: o.bits });
+  const pull = start.direction === "pull";
   const t0 = performance.now();
-  const reporter = new TallyReporter();
+  const reporter = out.reporter;
   const theirs = new RemoteProfile();
   let held = 0; // bytes the sink holds from an earlier run: never sent, yet part of the total
   let mine: SideRecord | undefined;
@@ -97,13 +96,13 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
       native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
     }
     native.start(); // listening: the threads start once the server's streams are up
-    progress.start(totals.bytes, totals.files);
+    out.start(start);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
     await role.run({
       native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
       held: (bytes) => void (held += bytes),
       tick: () => {
-        progress.update(native.stats().bytesFile + held, reporter.tally.files);
+        out.tick(native.stats().bytesFile + held, reporter.tally.files);
         spans?.poll();
       },
     }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
@@ -118,7 +117,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
   const seconds = (performance.now() - t0) / 1000;
   const tally = reporter.tally;
   log.record("session done", { files: tally.files, bytes: tally.bytes, resumed: tally.resumed, failed: tally.failedCount, seconds });
-  progress.finish({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent", resumed: tally.resumed });
+  out.summaryLine({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent", resumed: tally.resumed });
   if (o.profile !== undefined && mine) {
     const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile
     const other = theirs.record();
@@ -129,14 +128,15 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, totals:
 }
 
 /** Push (or a local copy): this side walks the sources and sends them. */
-async function runPush(cfg: RunConfig): Promise<number> {
+async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
   const specs = sourceSpecs(cfg);
   const sum = summarize(specs, o.recursive); // totals first, entries streamed later
-  if (sum.entryCount === 0) return nothingToSend(specs, o.recursive);
+  if (sum.entryCount === 0) return nothingToSend(specs, o.recursive, out);
   const dest = cfg.dest;
   if (!dest) throw new EscpError("E_USAGE", "missing destination");
   if (o.profile !== undefined) checkProfilePath(o.profile);
+  out.openManifest();
   const init: SessionInit = {
     ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
     sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
@@ -162,17 +162,22 @@ async function runPush(cfg: RunConfig): Promise<number> {
     specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes,
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
-  return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, { bytes: sum.totalBytes, files: sum.fileCount }, false);
+  const start: RunStart = {
+    direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
+    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.totalBytes,
+  };
+  return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
 }
 
 /** Pull: the server walks and sends; this side checks every name against the request. */
-async function runPull(cfg: RunConfig): Promise<number> {
+async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
   const remote = cfg.remote;
   const dest = cfg.dest;
   if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
   if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
   if (o.profile !== undefined) checkProfilePath(o.profile);
+  out.openManifest();
   const init: SessionInit = {
     ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
     filelist: false, preserve: false, sparse: false,
@@ -216,8 +221,11 @@ async function runPull(cfg: RunConfig): Promise<number> {
         throw new EscpError(err.code, `${opened.where}: ${err.message}`, { cause: err });
       }
     };
-    return await drive(o, opened, { native: sink, run },
-      { bytes: opened.reply.totalBytes, files: opened.reply.totalFiles }, true);
+    const start: RunStart = {
+      direction: "pull", sources: remote.paths.map((p) => showEndpoint(remote, p)), destination: dest.path,
+      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes,
+    };
+    return await drive(o, opened, { native: sink, run }, start, out);
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -235,8 +243,9 @@ function fromServer<T>(where: string, check: () => T): T {
   }
 }
 
-/** Run a transfer as the user asked; returns the process exit status. */
-export async function runInitiator(cfg: RunConfig): Promise<number> {
+/** Run a transfer as the user asked; returns the process exit status. `out` shows it (and
+ * prints the JSON summary and commits the manifest when main.ts ends it). */
+export async function runInitiator(cfg: RunConfig, out: RunOutput): Promise<number> {
   // Before the session key exists: no core dump or same-user debugger can read it out of memory.
   if (!hardenProcess()) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
   const o = cfg.opts;
@@ -244,9 +253,9 @@ export async function runInitiator(cfg: RunConfig): Promise<number> {
     if (o.localListen) throw new EscpError("E_USAGE", "--local-listen: not with -3 (both remote hosts take part; use --direct or the relay)");
     if (o.profile !== undefined) throw new EscpError("E_USAGE", "--profile: not with -3 yet (this host moves no file data)");
     const b = baseInit(o);
-    return runThirdParty(cfg, { sessionId: b.sessionId, key: b.key, versionMajor: b.versionMajor, versionMinor: b.versionMinor });
+    return runThirdParty(cfg, { sessionId: b.sessionId, key: b.key, versionMajor: b.versionMajor, versionMinor: b.versionMinor }, out);
   }
   if (o.thirdParty) throw new EscpError("E_USAGE", "-3: give a remote source (host1:path) and a remote destination (host2:path)");
   if (o.direct) throw new EscpError("E_USAGE", "--direct: only with -3 (a copy between two remote hosts)");
-  return cfg.remote ? runPull(cfg) : runPush(cfg);
+  return cfg.remote ? runPull(cfg, out) : runPush(cfg, out);
 }

@@ -34,23 +34,29 @@ function sizeFields(o: FileOutcome): { bytes: number; resumed?: number } {
   return o.resumed > 0 ? { bytes: o.bytes, resumed: o.resumed } : { bytes: o.bytes };
 }
 
-/** The initiator's: one line per failure on the terminal, counts for the summary. */
+/** The initiator's: one line per failure on the terminal, counts for the summary; each outcome
+ * also goes to `also` (--manifest, --json). */
 export class TallyReporter implements Reporter {
   readonly tally = new Tally();
+
+  constructor(private readonly also?: Reporter) {}
 
   ok(o: FileOutcome): void {
     this.tally.ok(o.bytes, o.resumed);
     log.debug(`verified ${o.name}`, sizeFields(o));
+    this.also?.ok(o);
   }
 
   failed(err: EscpError): void {
     this.tally.failed(err);
     term.error(`escp: ${err.message}`);
+    this.also?.failed(err);
   }
 
   notice(text: string): void {
     log.record(text);
     term.warn(`escp: ${text}`);
+    this.also?.notice(text);
   }
 }
 

@@ -20,6 +20,7 @@ import { receiverParams, serverSourceParams } from "./params.ts";
 import { hex } from "./pump.ts";
 import { faultPoint } from "./fault-points.ts";
 import { profileMessages, SpanCollector } from "./profile-collect.ts";
+import { ReportForwarder } from "./file-reports.ts";
 import { LogReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
@@ -214,19 +215,27 @@ async function bringUp(ch: ControlChannel, init: SessionInit, p: Prepared, key: 
 /** Listen or connect, reply, run the role; every failure is told to the initiator once. */
 async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
   const native = p.native;
-  const reporter = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, init.role === "receiver" ? "committed" : "verified");
+  const logged = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, init.role === "receiver" ? "committed" : "verified");
+  // -3 host1 with --manifest/--json on the initiator: each outcome also goes there as it comes.
+  const forward = init.report && init.fileReports ? new ReportForwarder(logged, (line) => ch.send(line)) : undefined;
+  const reporter = forward ?? logged;
   const key = init.key.slice(); // kept only while the streams come up (awaitGo may need it twice)
   init.key.fill(0);
-  const state = { replied: false };
+  const state = { replied: false, up: false };
   try {
     native.setKey(key, init.sessionId);
     if (!init.awaitGo) key.fill(0); // C has its own copy (wiped once the streams are up)
     const listening = await bringUp(ch, init, p, key, state);
+    state.up = true;
     key.fill(0);
     const spans = init.profile ? new SpanCollector(native, init.threads) : undefined;
     const ctx: RoleContext = {
       native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter, listening,
-      tick: () => spans?.poll(), closingMessages: () => (spans ? profileMessages(spans.finish()) : []),
+      tick: () => {
+        spans?.poll();
+        forward?.tick();
+      },
+      closingMessages: () => (spans ? profileMessages(spans.finish()) : []),
     };
     await p.run(ctx, exited);
   } catch (e) {
@@ -241,12 +250,14 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited:
       // the control stream may already be gone; ssh stderr still carries the log line
     }
     native.close(); // threads joined, then every temporary of an unfinished file is removed
-    if (init.report) await ch.send(summary(reporter, { code: err.code, message: err.message })).catch(() => undefined);
+    if (state.up) await forward?.end(); // before that the initiator awaits a reply, not reports
+    if (init.report) await ch.send(summary(logged, { code: err.code, message: err.message })).catch(() => undefined);
     await ch.close();
     return err.exitCode;
   }
   native.close();
-  if (init.report) await ch.send(summary(reporter)).catch(() => undefined);
+  await forward?.end();
+  if (init.report) await ch.send(summary(logged)).catch(() => undefined);
   await ch.close();
   return 0;
 }

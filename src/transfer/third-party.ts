@@ -3,22 +3,23 @@
 // session key (each over its own ssh channel), checks host1's names against the request, and
 // either splices the two servers' streams here without decrypting them (the default relay:
 // both listen, host1 answering challenges) or has host1 connect straight to host2 (--direct,
-// falling back to the relay when that fails). host1 reports every file's fate at the end.
+// falling back to the relay when that fails). host1 reports every file's fate at the end (and,
+// with --manifest or --json, each one as it is decided: FileReports, file-reports.ts).
 import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
 import type { RemoteSources } from "../cli/args.ts";
 import type { Endpoint } from "../cli/args.ts";
 import {
-  decodeSessionGoReply, decodeSessionSummary, encodeSessionGo, type SessionInit, type SessionSummary,
+  decodeFileReports, decodeSessionGoReply, decodeSessionSummary, encodeSessionGo, type SessionInit, type SessionSummary,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { NativeRelay } from "../native/relay.ts";
-import { Progress, term } from "../cli/progress.ts";
 import { log } from "../log/logger.ts";
+import { applyReport, type ReportNames } from "./file-reports.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { checkReportedSources } from "./request-guard.ts";
-import { Tally } from "./summary.ts";
+import { showEndpoint, type RunOutput } from "./run-output.ts";
 
 /** How host1's data reaches host2, once both servers run. */
 interface Route {
@@ -61,34 +62,53 @@ async function relayVia(o: Options, h1: OpenedSession, h2: OpenedSession): Promi
 }
 
 /** --direct: ask host1 to connect to host2; on failure (with a notice) listen for the relay. */
-async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, restartH2: () => Promise<OpenedSession>): Promise<{ route: Route; h2: OpenedSession }> {
+async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, restartH2: () => Promise<OpenedSession>, out: RunOutput): Promise<{ route: Route; h2: OpenedSession }> {
   await h1.channel.send(encodeSessionGo({ connectAddress: h2.dataAddress, connectPort: h2.reply.port }));
   const r = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
   if (r.error === undefined) return { route: { bytes: () => 0 }, h2 };
-  term.warn(`escp: warning: ${h1.where} cannot connect to ${h2.where} directly (${r.error.message}); relaying through this host`);
+  out.reporter.notice(`warning: ${h1.where} cannot connect to ${h2.where} directly (${r.error.message}); relaying through this host`);
   await h2.channel.close(); // its listener may have timed out meanwhile: start it afresh
   const fresh = await restartH2();
   return { route: await relayVia(o, h1, fresh), h2: fresh };
 }
 
-/** Wait for host1's SessionSummary, drawing progress from the route meanwhile. host1 reports
- * within its own timeout once host2 has ended (done or failed); when no report comes (host1
- * cut off from this host), give up instead of waiting on a dead ssh connection. host1's
- * channel lost mid-session is a vanished peer, not an ssh start failure. */
-async function awaitSummary(o: Options, h1: OpenedSession, h2: OpenedSession, route: Route, progress: Progress): Promise<SessionSummary> {
-  const line = h1.channel.recv(24 * 3600_000).then((b) => ({ b }), (e: unknown) => ({ e })); // liveness is the servers' job
+/** How host1's reports are shown: source names as `h1:path`, failures named for their host. */
+function reportNames(src: Endpoint, h1: OpenedSession, h2: OpenedSession): ReportNames {
+  return {
+    source: (name) => showEndpoint(src, name),
+    failurePrefix: (code) => (code.startsWith("E_SOURCE_") ? h1.hostPrefix : h2.hostPrefix),
+  };
+}
+
+/** Wait for host1's SessionSummary, drawing progress from the route meanwhile; with `names`
+ * (file_reports asked for) FileReports lines come first, each item told to `out` as it comes,
+ * until an empty one. host1 reports within its own timeout once host2 has ended (done or
+ * failed); when no report comes (host1 cut off from this host), give up instead of waiting on a
+ * dead ssh connection. host1's channel lost mid-session is a vanished peer, not an ssh start
+ * failure. */
+async function awaitSummary(o: Options, h1: OpenedSession, h2: OpenedSession, route: Route, out: RunOutput, names?: ReportNames): Promise<SessionSummary> {
+  const next = (): Promise<{ b: Uint8Array } | { e: unknown }> =>
+    h1.channel.recv(24 * 3600_000).then((b) => ({ b }), (e: unknown) => ({ e })); // liveness is the servers' job
+  let line = next();
+  let reporting = names !== undefined;
   let h2Ended = false;
   void h2.channel.exited.then(() => { h2Ended = true; });
   const graceMs = 2 * o.timeoutMs + 5000;
   let deadline = Number.POSITIVE_INFINITY;
+  const tally = out.reporter.tally;
   for (;;) {
     const r = await Promise.race([line, Bun.sleep(200).then(() => null)]);
-    if (r !== null) {
+    if (r !== null && "b" in r && reporting && names) {
+      const items = decodeFileReports(r.b);
+      for (const m of items) applyReport(m, out.reporter, names);
+      if (items.length === 0) reporting = false;
+      line = next();
+    } else if (r !== null) {
       if ("b" in r) return decodeSessionSummary(r.b);
       const why = toEscpError(r.e).message;
       throw new EscpError("E_TIMEOUT", `${h1.where}: the escp server ended without reporting the transfer (${why})`);
     }
-    progress.update(route.bytes(), 0);
+    out.tick(route.relay ? route.bytes() : tally.bytes, tally.files);
     if (h2Ended && deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + graceMs;
     if (Date.now() > deadline) {
       throw new EscpError("E_TIMEOUT", `${h1.where}: no report ${Math.round(graceMs / 1000)} s after ${h2.where} ended (${h1.where} unreachable from this host?)`);
@@ -109,31 +129,39 @@ function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versio
 }
 
 /** Print host1's report: one line per failure, named for the host it happened on (a source
- * problem on host1; host2's verdicts, which host1 relays, on host2), the summary; returns the
- * exit status. */
-function report(s: SessionSummary, h1: OpenedSession, h2: OpenedSession, progress: Progress, seconds: number): number {
-  const tally = new Tally();
-  for (const f of s.failures) {
-    const err = new EscpError(isErrorCode(f.code) ? f.code : "E_REMOTE", f.message);
-    tally.failed(err);
-    term.error(`escp: ${f.code.startsWith("E_SOURCE_") ? h1.hostPrefix : h2.hostPrefix}${f.message}`);
+ * problem on host1; host2's verdicts, which host1 relays, on host2) unless FileReports told
+ * them already (`names`), the summary; returns the exit status. */
+function report(s: SessionSummary, h1: OpenedSession, out: RunOutput, names: ReportNames, reported: boolean, seconds: number): number {
+  const tally = out.reporter.tally;
+  if (!reported) {
+    for (const f of s.failures) {
+      const code = isErrorCode(f.code) ? f.code : "E_REMOTE";
+      out.reporter.failed(new EscpError(code, `${names.failurePrefix(f.code)}${f.message}`));
+    }
   }
-  if (s.moreFailures > 0) term.error(`escp: ${s.moreFailures} more files failed (see the servers' logs)`);
-  progress.finish({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds, resumed: s.bytesResumed });
+  out.setCounts({ filesOk: s.filesOk, filesFailed: s.filesFailed, bytes: s.bytes, resumed: s.bytesResumed });
+  out.summaryLine({ bytes: s.bytes, files: s.filesOk, failed: s.filesFailed, seconds, resumed: s.bytesResumed });
   if (s.error) throw replyError(h1.where, s.error);
-  const extra = s.moreFailures > 0 ? [new EscpError("E_WRITE", "more failures")] : [];
-  return tally.exitCode(extra);
+  // Failures host1 counted but did not name (over MAX_SUMMARY_FAILURES) still fail the run.
+  const unheard = s.filesFailed - tally.failedCount;
+  if (unheard > 0) out.reporter.failed(new EscpError("E_WRITE", `${unheard} more files failed (see the servers' logs)`));
+  return tally.exitCode();
 }
 
 /** Run `-3 h1:src h2:dst`; returns the exit status. `init` carries the key and session id. */
-export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor">): Promise<number> {
+export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor">, out: RunOutput): Promise<number> {
   const o = cfg.opts;
   const src = cfg.remote;
   const dst = cfg.dest;
   if (!src || !dst || dst.host === undefined) throw new EscpError("E_USAGE", "-3: give a remote source and a remote destination");
+  out.openManifest();
   const base = { ...baseFields(o), ...keyed };
+  // Each file's outcome as it comes (host1 → FileReports), with where host2 put it (want_paths).
+  const perFile = o.manifest !== undefined || o.json;
   // host1 always awaits a SessionGo: it connects (--direct) or listens (the relay) once host2 is up.
-  const init1: SessionInit = { ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: true, awaitGo: true, report: true };
+  const init1: SessionInit = {
+    ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: true, awaitGo: true, report: true, fileReports: perFile,
+  };
   const t0 = performance.now();
   const h1 = await openSession(o, endpoint(src), init1);
   let h2: OpenedSession | undefined;
@@ -143,16 +171,20 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
     log.debug(`${h1.where} will send ${accepted.size} top-level names`);
     const init2: SessionInit = {
       ...base, role: "receiver", ioEngine: o.ioengineRx, destPath: dst.path, sources: h1.reply.sources, sourcePaths: src.paths,
+      wantPaths: perFile,
     };
     const startH2 = (): Promise<OpenedSession> => openSession(o, endpoint(dst), init2);
     h2 = await startH2();
-    if (o.direct) ({ route, h2 } = await directOrRelay(o, h1, h2, startH2));
+    if (o.direct) ({ route, h2 } = await directOrRelay(o, h1, h2, startH2, out));
     else route = await relayVia(o, h1, h2);
     keyed.key.fill(0); // both servers have it; the relay never needs it
-    const progress = new Progress({ quiet: o.quiet, bits: o.bits });
-    progress.start(h1.reply.totalBytes, h1.reply.totalFiles);
-    const summary = await awaitSummary(o, h1, h2, route, progress);
-    return report(summary, h1, h2, progress, (performance.now() - t0) / 1000);
+    out.start({
+      direction: "third-party", sources: src.paths.map((p) => showEndpoint(src, p)), destination: showEndpoint(dst, dst.path),
+      files: h1.reply.totalFiles, bytes: h1.reply.totalBytes,
+    });
+    const names = reportNames(endpoint(src), h1, h2);
+    const summary = await awaitSummary(o, h1, h2, route, out, perFile ? names : undefined);
+    return report(summary, h1, out, names, perFile, (performance.now() - t0) / 1000);
   } catch (e) {
     throw toEscpError(e);
   } finally {
