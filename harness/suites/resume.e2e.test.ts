@@ -11,6 +11,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, sta
 import { join } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { runPair } from "../faults/pair.ts";
+import { parseJsonLines } from "../json-schema.ts";
 import { BASE, b3sum, runEscp, writeRandomFile } from "./e2e-helpers.ts";
 
 const tmp = makeTmpDir("e2e-resume");
@@ -110,6 +111,24 @@ describe("resume, local copy", () => {
       }
       rmSync(join(dst, "data.bin"), { force: true });
     }
+  });
+
+  test("--json and --manifest on a resumed run: resumed_bytes in the file and summary events, the manifest passes b3sum -c", async () => {
+    const { src, dst, log } = await setup();
+    await interrupted(src, dst, 3 * 1024 * 1024, "TERM");
+    const manifest = join(dst, "..", "MANIFEST");
+    const r = await runEscp([...ARGS, "--json", "--manifest", manifest, "--logfile", log, src, `${dst}/`]);
+    expect(r.code).toBe(0);
+    const events = parseJsonLines(r.stdout); // every line validated against docs/escp-json.schema.json
+    const file = events.find((e) => e.type === "file");
+    const summary = events.find((e) => e.type === "summary");
+    expect(file?.resumed_bytes).toBe(resumedOf(log));
+    expect(Number(file?.resumed_bytes)).toBeGreaterThan(0);
+    expect(summary?.resumed_bytes).toBe(file?.resumed_bytes);
+    expect(file?.digest).toBe(await b3sum(src));
+    const check = Bun.spawnSync(["b3sum", "-c", manifest], { cwd: dst });
+    expect(check.stdout.toString()).toBe("data.bin: OK\n");
+    expect(check.exitCode).toBe(0);
   });
 
   test("a source modified since (newer mtime): one notice, all of it sent again", async () => {
