@@ -42,6 +42,23 @@ async function runCase(t: TransportHandle, d: DatasetCase, src: string, c: Confi
   };
 }
 
+/** --full: the resume kill-anywhere property (harness/suites/resume.e2e.test.ts) with many
+ * more seeded kills than CI runs, as one row of the report. */
+async function resumeKills(kills: number): Promise<CaseResult> {
+  const seed = Math.floor(Math.random() * 2 ** 31);
+  const t0 = performance.now();
+  const p = Bun.spawn([process.execPath, "test", "--timeout", String(kills * 20_000), join(REPO_ROOT, "harness", "suites", "resume.e2e.test.ts"), "-t", "anywhere"], {
+    cwd: REPO_ROOT, env: { ...process.env, ESCP_SEED: String(seed), ESCP_RESUME_KILLS: String(kills) }, stdout: "pipe", stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const ok = code === 0 && /\b1 pass\b/.test(out + err);
+  return {
+    dataset: `resume kill-anywhere (${kills} kills)`, transport: "local", config: `ESCP_SEED=${seed}`, exitCode: code, expectedExit: 0,
+    seconds: (performance.now() - t0) / 1000, bytes: 0, files: kills, ok,
+    problems: ok ? [] : (out + err).split("\n").filter((l) => /error|fail|kill #/.test(l)).slice(0, 5),
+  };
+}
+
 async function main(): Promise<number> {
   const work = makeTmpDir("regress");
   const results: CaseResult[] = [];
@@ -65,6 +82,11 @@ async function main(): Promise<number> {
         }
       }
       rmSync(src, { recursive: true, force: true });
+    }
+    if (mode === "full" && (!only || "resume".includes(only))) {
+      const r = await resumeKills(200);
+      results.push(r);
+      console.log(`${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`);
     }
   } finally {
     for (const t of transports) await t.close();
