@@ -8,6 +8,7 @@ import { helpText, licenseText, versionText } from "./usage.ts";
 import { runInitiator } from "../transfer/initiator.ts";
 import { runServer } from "../transfer/server.ts";
 import { closeAllSessions } from "../native/session.ts";
+import { encodeControl } from "../control/messages.ts";
 import { jsonUsageFailure, RunOutput } from "../transfer/run-output.ts";
 
 const argv = process.argv.slice(2);
@@ -38,7 +39,7 @@ function die(e: unknown): never {
 
 /** A signal stops the sessions first (a receiver's unfinished partials are sealed, resumable). */
 function signalled(what: string): void {
-  closeAllSessions();
+  closeAllSessions(encodeControl({ type: "error", code: "E_INTERRUPTED", message: `${what} by a signal`, fatal: true, fino: 0, path: "" }));
   die(new EscpError("E_INTERRUPTED", what));
 }
 

@@ -84,9 +84,20 @@ export function txOfferCheck(path: string, size: number, blockSize: number, held
  * unfinished partials are sealed for a later run (escp.h "Resume"). */
 const live = new Set<NativeSession>();
 
-/** Close every open session (stop, join, free). For the signal handlers; idempotent. */
-export function closeAllSessions(): void {
-  for (const s of [...live]) s.close();
+/** Close every open session (stop, join, free). For the signal handlers; idempotent.
+ * farewell: a control message each session sends first where it can (the peer then knows
+ * why: a stop alone ends the control stream with a quiet BYE). */
+export function closeAllSessions(farewell?: Uint8Array): void {
+  for (const s of [...live]) {
+    if (farewell) {
+      try {
+        s.ctlSend(farewell);
+      } catch {
+        // streams not up, or the control stream already broken: the BYE (or EOF) must do
+      }
+    }
+    s.close();
+  }
 }
 
 export class NativeSession {
