@@ -92,7 +92,7 @@ function resumeSection(r: MacroResults): string[] {
   for (const [t, m, v] of resumeRows(f)) out.push(`| ${mdEscape(t ?? "")} | ${mdEscape(m ?? "")} | ${v ?? ""} |`);
   const reruns = casesOf(r, "resume").filter((c) => c.repeats.some((x) => x.interrupted));
   if (reruns.length > 0) {
-    out.push("", "| rerun case | # | first run (untimed): signal at, wall s, exit, partial left | rerun wall s | resumed MiB | moved MiB (of size) | verified |", "|---|--:|---|--:|--:|--:|---|");
+    out.push("", "| rerun case | # | first run (untimed): signal at, wall s, exit, size of the partial left | rerun wall s | resumed MiB | moved MiB (of size) | verified |", "|---|--:|---|--:|--:|--:|---|");
     const mib = (b: number | null | undefined): string => (b == null ? "-" : (b / 2 ** 20).toFixed(0));
     for (const c of reruns) {
       c.repeats.forEach((x, i) => {

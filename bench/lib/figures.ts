@@ -116,11 +116,11 @@ export function keyFigures(r: MacroResults): Figure[] {
   // Resume (issue 12).
   const rf = resumeFigures(r.cases);
   if (rf) {
-    const grp = "resume (4 GiB push killed at 50 %)";
-    const pass = (p: boolean | null): string => (p === null ? "" : p ? " (target met)" : " (target missed)");
-    if (rf.kill?.timeRatio != null) out.push({ group: grp, what: `rerun wall / full run (target ≤ ${rf.targets.rerunTimeRatio})`, value: `${rf.kill.timeRatio.toFixed(2)}×${pass(rf.kill.timePass)}` });
-    if (rf.kill?.bytesFraction != null) out.push({ group: grp, what: `bytes moved by the rerun (target ≤ ${rf.targets.bytesMovedFraction * 100} %)`, value: `${(rf.kill.bytesFraction * 100).toFixed(1)} %${pass(rf.kill.bytesPass)}` });
-    if (rf.overhead !== null) out.push({ group: grp, what: `journal overhead, uninterrupted (target ≤ ${rf.targets.journalOverhead * 100} %)`, value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadPass)}` });
+    const grp = "resume (push rerun after a kill at 50 %)";
+    const pass = (v: string | null): string => (v === null ? "" : ` (target ${v})`);
+    if (rf.kill?.timeRatio != null) out.push({ group: grp, what: `rerun wall / full run (target ≤ ${rf.targets.rerunTimeRatio})`, value: `${rf.kill.timeRatio.toFixed(2)}×${pass(rf.kill.timeVerdict)}` });
+    if (rf.kill?.bytesFraction != null) out.push({ group: grp, what: `bytes moved by the rerun (target ≤ ${Math.round(rf.targets.bytesMovedFraction * 100)} %)`, value: `${(rf.kill.bytesFraction * 100).toFixed(1)} %${pass(rf.kill.bytesVerdict)}` });
+    if (rf.overhead !== null) out.push({ group: grp, what: `journal overhead, uninterrupted (target ≤ ${Math.round(rf.targets.journalOverhead * 100)} %)`, value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadVerdict)}` });
     if (rf.term?.timeRatio != null) out.push({ group: grp, what: "rerun wall / full run after SIGTERM (sealed partial)", value: `${rf.term.timeRatio.toFixed(2)}×` });
   }
   // CPU and memory on the big file.

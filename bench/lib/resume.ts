@@ -15,6 +15,16 @@ export const RESUME_LABELS = {
   term: "rerun after SIGTERM at 50% (sealed)",
 } as const;
 
+/** met / missed by the median, or inconclusive when the target lies inside the range of the
+ *  per-round values (this machine's noise can put it on either side); null: not measured. */
+export type Verdict = "met" | "missed" | "inconclusive" | null;
+
+function judge(value: number | null, rounds: readonly number[], target: number): Verdict {
+  if (value === null) return null;
+  if (rounds.length >= 2 && Math.min(...rounds) <= target && Math.max(...rounds) > target) return "inconclusive";
+  return value <= target ? "met" : "missed";
+}
+
 export interface RerunFigures {
   /** Median rerun wall / median full-run wall. */
   timeRatio: number | null;
@@ -22,10 +32,12 @@ export interface RerunFigures {
   timeRatioRounds: number[];
   /** Median of (bytes moved / dataset bytes) over the verified reruns. */
   bytesFraction: number | null;
+  /** That fraction per verified rerun. */
+  bytesFractionRounds: number[];
   /** Median bytes held from the interrupted run (not sent). */
   resumedBytes: number | null;
-  timePass: boolean | null;
-  bytesPass: boolean | null;
+  timeVerdict: Verdict;
+  bytesVerdict: Verdict;
 }
 
 export interface ResumeFigures {
@@ -40,7 +52,7 @@ export interface ResumeFigures {
   overheadRounds: number[];
   /** The same on CPU seconds (every process of the run). */
   cpuOverhead: number | null;
-  overheadPass: boolean | null;
+  overheadVerdict: Verdict;
 }
 
 const verifiedAt = (c: CaseResult | undefined, i: number): Repeat | undefined => {
@@ -67,14 +79,17 @@ function rerun(c: CaseResult | undefined, full: CaseResult | undefined, bytes: n
   const timeRatio = c.median && fw ? c.median.wallS / fw : null;
   const moved = ok.map((r) => r.movedBytes).filter((x): x is number => x !== undefined);
   const resumed = ok.map((r) => r.resumedBytes).filter((x): x is number => x !== undefined);
-  const bytesFraction = moved.length > 0 && bytes > 0 ? median(moved.map((m) => m / bytes)) : null;
+  const fractions = bytes > 0 ? moved.map((m) => m / bytes) : [];
+  const bytesFraction = median(fractions);
+  const timeRatioRounds = rounds(c, full, (x, y) => x.wallS / y.wallS);
   return {
     timeRatio,
-    timeRatioRounds: rounds(c, full, (x, y) => x.wallS / y.wallS),
+    timeRatioRounds,
     bytesFraction,
+    bytesFractionRounds: fractions,
     resumedBytes: resumed.length > 0 ? median(resumed) : null,
-    timePass: timeRatio === null ? null : timeRatio <= RESUME_TARGETS.rerunTimeRatio,
-    bytesPass: bytesFraction === null ? null : bytesFraction <= RESUME_TARGETS.bytesMovedFraction,
+    timeVerdict: judge(timeRatio, timeRatioRounds, RESUME_TARGETS.rerunTimeRatio),
+    bytesVerdict: judge(bytesFraction, fractions, RESUME_TARGETS.bytesMovedFraction),
   };
 }
 
@@ -93,6 +108,7 @@ export function resumeFigures(cases: readonly CaseResult[]): ResumeFigures | nul
   const overhead = fw !== null && ow ? fw / ow - 1 : null;
   const fc = full?.median?.cpuS ?? null;
   const oc = off?.median?.cpuS ?? null;
+  const overheadRounds = rounds(full, off, (x, y) => x.wallS / y.wallS - 1);
   return {
     bytes,
     targets: RESUME_TARGETS,
@@ -100,15 +116,15 @@ export function resumeFigures(cases: readonly CaseResult[]): ResumeFigures | nul
     kill: rerun(kill, full, bytes),
     term: rerun(term, full, bytes),
     overhead,
-    overheadRounds: rounds(full, off, (x, y) => x.wallS / y.wallS - 1),
+    overheadRounds,
     cpuOverhead: fc !== null && oc ? fc / oc - 1 : null,
-    overheadPass: overhead === null ? null : overhead <= RESUME_TARGETS.journalOverhead,
+    overheadVerdict: judge(overhead, overheadRounds, RESUME_TARGETS.journalOverhead),
   };
 }
 
 const pct = (x: number | null, digits = 1): string => (x === null ? "-" : `${(x * 100).toFixed(digits)} %`);
 const spread = (xs: readonly number[], f: (x: number) => string): string => (xs.length === 0 ? "" : ` (rounds ${xs.map(f).join(" / ")})`);
-const verdict = (p: boolean | null): string => (p === null ? "not measured" : p ? "**met**" : "**missed**");
+const verdict = (v: Verdict): string => (v === null ? "not measured" : v === "inconclusive" ? "**inconclusive** (the rounds straddle the target)" : `**${v}**`);
 
 /** Markdown rows: target | measured | verdict. */
 export function resumeRows(f: ResumeFigures): string[][] {
@@ -120,26 +136,26 @@ export function resumeRows(f: ResumeFigures): string[][] {
     rows.push([
       `rerun after SIGKILL at 50 %: wall ≤ ${t.rerunTimeRatio}× a full run`,
       `${f.kill.timeRatio === null ? "-" : `${f.kill.timeRatio.toFixed(3)}×`} (${s(f.wallS.kill)} / ${s(f.wallS.full)})${spread(f.kill.timeRatioRounds, (x) => x.toFixed(2))}`,
-      verdict(f.kill.timePass),
+      verdict(f.kill.timeVerdict),
     ]);
     rows.push([
       `rerun after SIGKILL at 50 %: moves ≤ ${pct(t.bytesMovedFraction, 0)} of the bytes`,
-      `${pct(f.kill.bytesFraction)} (resumed ${gib(f.kill.resumedBytes)} of ${gib(f.bytes)})`,
-      verdict(f.kill.bytesPass),
+      `${pct(f.kill.bytesFraction)} (resumed ${gib(f.kill.resumedBytes)} of ${gib(f.bytes)})${spread(f.kill.bytesFractionRounds, (x) => pct(x))}`,
+      verdict(f.kill.bytesVerdict),
     ]);
   }
   rows.push([
     `journal overhead, uninterrupted run (default / ESCP_JOURNAL=0 − 1) ≤ ${pct(t.journalOverhead, 0)}`,
     `${pct(f.overhead)} wall (${s(f.wallS.full)} / ${s(f.wallS.off)})${spread(f.overheadRounds, (x) => pct(x))}; CPU ${pct(f.cpuOverhead)}`,
-    verdict(f.overheadPass),
+    verdict(f.overheadVerdict),
   ]);
   if (f.term) {
     rows.push([
       `(variant) rerun after SIGTERM at 50 % (partial sealed, no re-hash): wall ≤ ${t.rerunTimeRatio}×`,
       `${f.term.timeRatio === null ? "-" : `${f.term.timeRatio.toFixed(3)}×`} (${s(f.wallS.term)} / ${s(f.wallS.full)})${spread(f.term.timeRatioRounds, (x) => x.toFixed(2))}`,
-      verdict(f.term.timePass),
+      verdict(f.term.timeVerdict),
     ]);
-    rows.push([`(variant) rerun after SIGTERM at 50 %: moves ≤ ${pct(t.bytesMovedFraction, 0)}`, `${pct(f.term.bytesFraction)} (resumed ${gib(f.term.resumedBytes)})`, verdict(f.term.bytesPass)]);
+    rows.push([`(variant) rerun after SIGTERM at 50 %: moves ≤ ${pct(t.bytesMovedFraction, 0)}`, `${pct(f.term.bytesFraction)} (resumed ${gib(f.term.resumedBytes)})`, verdict(f.term.bytesVerdict)]);
   }
   return rows;
 }

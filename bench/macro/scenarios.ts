@@ -207,7 +207,7 @@ function resumeScenario(dataset: DatasetRef, repeats: number, smoke: boolean): S
   });
   return {
     name: "resume",
-    title: "resume: a push rerun after its receiver was killed at 50 %, and the journal's cost",
+    title: "a push rerun after its receiver was killed at 50 %, and the journal's cost",
     dataset,
     transport: "loopback",
     repeats,
