@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSy
 import { basename, join, resolve } from "node:path";
 import { formatSize } from "../datasets/params.ts";
 import { casesOf, fmtMetric, fmtRatio, keyFigures, metricOf, ratio, referenceOf } from "./lib/figures.ts";
+import { resumeFigures, resumeRows } from "./lib/resume.ts";
 import { type CaseResult, type MacroResults, primaryMetric, readResults, ResultsError, toolName } from "./lib/results.ts";
 
 const RESULTS_DIR = join(import.meta.dir, "results");
@@ -79,7 +80,30 @@ function scenarioTable(r: MacroResults, name: string): string {
       `| ${mdEscape(tool)}${isRef ? " (ref)" : ""} | ${mdEscape(c.label)} | ${primary} | ${other} | ${fmtRatio(ratio(v, refV))} | ${num(md?.toolGbps, 3)} | ${num(md?.wallS)} | ${num(md?.cpuS, 1)} | ${num(md?.cpuSPerGiB)} | ${num(md?.rssSenderMiB, 0)} | ${num(md?.rssReceiverMiB, 0)} | ${verifiedText(c)} |`,
     );
   }
+  if (name === "resume") lines.push(...resumeSection(r));
   return lines.join("\n");
+}
+
+/** The resume scenario's verdicts against issue 12's targets, and its reruns one by one. */
+function resumeSection(r: MacroResults): string[] {
+  const f = resumeFigures(r.cases);
+  if (!f) return [];
+  const out = ["", "Targets (issue 12), from the medians above (same run); `rounds` pairs repeat i of both cases:", "", "| target | measured | verdict |", "|---|---|---|"];
+  for (const [t, m, v] of resumeRows(f)) out.push(`| ${mdEscape(t ?? "")} | ${mdEscape(m ?? "")} | ${v ?? ""} |`);
+  const reruns = casesOf(r, "resume").filter((c) => c.repeats.some((x) => x.interrupted));
+  if (reruns.length > 0) {
+    out.push("", "| rerun case | # | first run (untimed): signal at, wall s, exit, size of the partial left | rerun wall s | resumed MiB | moved MiB (of size) | verified |", "|---|--:|---|--:|--:|--:|---|");
+    const mib = (b: number | null | undefined): string => (b == null ? "-" : (b / 2 ** 20).toFixed(0));
+    for (const c of reruns) {
+      c.repeats.forEach((x, i) => {
+        const it = x.interrupted;
+        const first = it ? `SIG${it.signal} at ${mib(it.killAtBytes)} MiB, ${it.wallS.toFixed(2)} s, exit ${it.exitCode}, ${mib(it.partialBytes)} MiB` : "-";
+        const moved = x.movedBytes !== undefined ? `${mib(x.movedBytes)} (${((x.movedBytes / c.bytes) * 100).toFixed(1)} %)` : "-";
+        out.push(`| ${mdEscape(c.label)} | ${i + 1} | ${first} | ${x.wallS.toFixed(2)} | ${mib(x.resumedBytes)} | ${moved} | ${x.verified ? "yes" : mdEscape(`no — ${(x.error ?? "failed").slice(0, 120)}`)} |`);
+      });
+    }
+  }
+  return out;
 }
 
 export function markdown(r: MacroResults, svgName: string): string {

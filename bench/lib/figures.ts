@@ -1,6 +1,7 @@
 // What the report says about a results file: the reference of each scenario, ratios to it,
 // and the headline figures the write-ups quote (each a value or a ratio of two cases
 // measured in the same run).
+import { resumeFigures } from "./resume.ts";
 import { type CaseResult, type MacroResults, primaryMetric, toolName, type Tool } from "./results.ts";
 
 export type Metric = "gbps" | "filesPerS";
@@ -112,6 +113,16 @@ export function keyFigures(r: MacroResults): Figure[] {
   vs("third party (h1 → h2 from here)", tp, relay, { tool: "scp", label: "-3" }, "escp -3 / scp -3");
   vs("third party (h1 → h2 from here)", tp, { tool: "escp", label: "-3 --direct" }, { tool: "scp", label: "-3" }, "escp -3 --direct / scp -3");
   vs("third party (h1 → h2 from here)", tp, { tool: "escp", label: "-3 --direct" }, relay, "escp -3 --direct / relayed");
+  // Resume (issue 12).
+  const rf = resumeFigures(r.cases);
+  if (rf) {
+    const grp = "resume (push rerun after a kill at 50 %)";
+    const pass = (v: string | null): string => (v === null ? "" : ` (target ${v})`);
+    if (rf.kill?.timeRatio != null) out.push({ group: grp, what: `rerun wall / full run (target ≤ ${rf.targets.rerunTimeRatio})`, value: `${rf.kill.timeRatio.toFixed(2)}×${pass(rf.kill.timeVerdict)}` });
+    if (rf.kill?.bytesFraction != null) out.push({ group: grp, what: `bytes moved by the rerun (target ≤ ${Math.round(rf.targets.bytesMovedFraction * 100)} %)`, value: `${(rf.kill.bytesFraction * 100).toFixed(1)} %${pass(rf.kill.bytesVerdict)}` });
+    if (rf.overhead !== null) out.push({ group: grp, what: `journal overhead, uninterrupted (target ≤ ${Math.round(rf.targets.journalOverhead * 100)} %)`, value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadVerdict)}` });
+    if (rf.term?.timeRatio != null) out.push({ group: grp, what: "rerun wall / full run after SIGTERM (sealed partial)", value: `${rf.term.timeRatio.toFixed(2)}×` });
+  }
   // CPU and memory on the big file.
   const e = find(r, br, escp);
   if (e?.median?.cpuSPerGiB != null) {

@@ -27,6 +27,27 @@ export interface Repeat {
   syncS?: number;
   /** Bytes moved when they differ from the case's (iperf3 reports its own). */
   bytes?: number;
+  /** escp with --logfile: bytes the receiver held from an earlier run (not sent), from the
+   *  initiator's "session done" record. */
+  resumedBytes?: number;
+  /** escp with --logfile: dataset bytes − resumedBytes (what this run read and sent). */
+  movedBytes?: number;
+  /** A rerun case (resume scenario): its untimed first run, interrupted on purpose. */
+  interrupted?: Interrupted;
+}
+
+/** The untimed first run of a rerun case: its receiver signalled at `killAtBytes`. */
+export interface Interrupted {
+  signal: "KILL" | "TERM";
+  killAtBytes: number;
+  wallS: number;
+  exitCode: number;
+  /** Size of the hidden partial `.<name>.escp-part` it left (null: none). */
+  partialBytes: number | null;
+  /** Size of the journal `.<name>.escp-journal` it left (null: none). */
+  journalBytes: number | null;
+  /** Why this first run does not make the rerun a resume (then the repeat fails). */
+  error?: string;
 }
 
 /** Per-field medians of the verified repeats. */

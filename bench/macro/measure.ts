@@ -15,6 +15,8 @@ export interface Judged {
   /** Throughput the tool measured itself (iperf3), GB/s; replaces the wall-time figure. */
   toolGbps?: number;
   bytes?: number;
+  /** Fields the judge adds to the repeat (resumed bytes, the interrupted first run). */
+  extra?: Pick<Repeat, "resumedBytes" | "movedBytes" | "interrupted">;
 }
 
 export interface RepeatPlan {
@@ -61,21 +63,28 @@ function stderrTail(s: string): string {
   return lines.slice(-3).join(" | ").slice(0, 400);
 }
 
-/** Waits until the group holds no process that was not there before (sessions closed). */
-async function settle(cpu: CpuMeter, baseline: Set<number>, receiverRoot: number | null, rss: PeakRss): Promise<void> {
-  const deadline = performance.now() + SETTLE_MS;
+/** Waits until the group holds no process that was not there before (sessions closed).
+ *  Returns false if some were still there after `ms`. */
+export async function settle(cpu: CpuMeter, baseline: Set<number>, receiverRoot: number | null, rss?: PeakRss, ms = SETTLE_MS): Promise<boolean> {
+  const deadline = performance.now() + ms;
   while (performance.now() < deadline) {
     const pids = cpu.pids();
     const busy = pids !== null ? pids.some((p) => !baseline.has(p)) : receiverRoot !== null && childrenOf(receiverRoot).some((p) => !baseline.has(p));
-    if (!busy) return;
-    rss.tick();
+    if (!busy) return true;
+    rss?.tick();
     await Bun.sleep(20);
   }
+  return false;
+}
+
+/** The processes a settle() waits for to be gone: the group's (or the receivers') now. */
+export function baselineOf(cpu: CpuMeter, receiverRoot: number | null): Set<number> {
+  return new Set(cpu.pids() ?? (receiverRoot !== null ? childrenOf(receiverRoot) : []));
 }
 
 export async function measureRepeat(cpu: CpuMeter, cache: PageCache, plan: RepeatPlan): Promise<Repeat> {
   if (plan.drop) await cache.drop();
-  const baseline = new Set(cpu.pids() ?? (plan.receiverRoot !== null ? childrenOf(plan.receiverRoot) : []));
+  const baseline = baselineOf(cpu, plan.receiverRoot);
   const rss = new PeakRss(() => cpu.pids() ?? allPids(), plan.receiverRoot);
   const u0 = cpu.usageNs();
   const res = await runProc(cpu.wrap(plan.argv), { timeoutMs: plan.timeoutMs, cwd: plan.cwd, onSpawn: (pid) => rss.start(pid) });
@@ -113,5 +122,6 @@ export async function measureRepeat(cpu: CpuMeter, cache: PageCache, plan: Repea
   else if (judged.toolGbps !== undefined) r.toolGbps = round(judged.toolGbps) as number;
   if (syncS !== undefined) r.syncS = round(syncS, 3) as number;
   if (judged.bytes !== undefined) r.bytes = judged.bytes;
+  if (judged.extra) Object.assign(r, judged.extra);
   return r;
 }

@@ -1,7 +1,7 @@
 // Command line of `bun run bench:macro`.
 import { parseSize } from "../../datasets/params.ts";
 
-export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party"] as const;
+export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const PEERS = ["escp-orig", "scp", "sftp", "rsync", "tar-ssh", "iperf3", "dd", "cp"] as const;
@@ -12,7 +12,7 @@ export interface Options {
   smoke: boolean;
   /** Repeats per case; undefined = each scenario's default (1 with --smoke). */
   repeat?: number;
-  /** Size of the single-file datasets (big-random, dummy, axes, big-text, wan). */
+  /** Size of the single-file datasets (big-random, dummy, axes, big-text, wan, resume). */
   size?: number;
   peerEscp?: string;
   peers: PeerName[];
@@ -27,10 +27,10 @@ export interface Options {
 export const USAGE = `usage: bun run bench:macro [options]
   --scenario LIST   ${SCENARIOS.join("|")}|all, comma-separated (default all)
   --smoke           tiny sizes, one repeat, every peer that exists; < 60 s (CI)
-  --repeat N        repeats of every case (default: 3 for big-random/dummy/losf, but 2 for
-                    the ssh peers on the 4 GiB file; 2 for the other scenarios)
-  --size S          size of the single-file datasets (e.g. 1G; default 4G for big-random
-                    and dummy, 1G axes, 512M big-text and wan)
+  --repeat N        repeats of every case (default: 3 for big-random/dummy/losf/resume, but 2
+                    for the ssh peers on the 4 GiB file; 2 for the other scenarios)
+  --size S          size of the single-file datasets (e.g. 1G; default 4G for big-random,
+                    dummy and resume, 1G axes, 512M big-text and wan)
   --peer-escp PATH  the original EScp binary (used on both sides, -D PATH)
   --peers LIST      peers to run besides escp: ${PEERS.join(",")} (default all; "none")
   --work DIR        datasets cache and scratch space (default /var/tmp/escp-bench)

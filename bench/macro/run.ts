@@ -2,16 +2,18 @@
 // (scp, sftp, rsync -e ssh, tar | ssh, the original EScp, iperf3 as the network limit, dd and
 // cp as the disk limits), all measured in the same run, every copy verified, host facts and
 // results written as JSON (shape: bench/macro/writer.ts). Options: bench/macro/options.ts.
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { makeTmpDir, onExitCleanup, removeTmpDir } from "../../harness/tmp-dir.ts";
-import { caseId, type CaseResult, type MacroResults, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
-import { openCpuMeter } from "./cpuacct.ts";
+import { resumeFigures, resumeRows } from "../lib/resume.ts";
+import { caseId, type CaseResult, type Interrupted, type MacroResults, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
+import { type CpuMeter, openCpuMeter } from "./cpuacct.ts";
 import { materialize, type Materialized } from "./datasets.ts";
 import { type MultiHostEnv, openLoopback, openMultiHost, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
 import { hostFacts, loadNow } from "./host.ts";
+import { runProc } from "./proc.ts";
 import { freePort, iperfPlan, startIperfServer, type IperfServer } from "./iperf3.ts";
-import { measureRepeat, PageCache, type RepeatPlan } from "./measure.ts";
+import { baselineOf, type Judged, measureRepeat, PageCache, type RepeatPlan, settle } from "./measure.ts";
 import { parseOptions, type Options, UsageError, USAGE } from "./options.ts";
 import { buildMatrix, type CaseSpec, labelOf, peerEnabled, type ScenarioSpec } from "./scenarios.ts";
 import { binaryOf, buildCommand, summarySeconds, toolFits, type Endpoint } from "./tools.ts";
@@ -45,8 +47,88 @@ function txEngine(flags: readonly string[]): string {
   return (i >= 0 ? (flags[i + 1] ?? "posix") : "posix").split("::")[0] ?? "posix";
 }
 
-function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o: Options, n: number): RepeatPlan {
-  const cmd = buildCommand(c, ds, runDir, ep, o.peerEscp, n);
+/** The --logfile of run `n` (under the scratch dir, outside the destination), fresh. */
+function logfileOf(ep: Endpoint, n: number, what: string): string {
+  const base = join(ep.scratch, `escp-${n}-${what}.log`);
+  for (const f of [`${base}.client`, `${base}.server`]) rmSync(f, { force: true });
+  return base;
+}
+
+interface SessionDone {
+  files?: number;
+  bytes?: number;
+  resumed?: number;
+  failed?: number;
+  seconds?: number;
+}
+
+/** The initiator's last "session done" record of a --logfile run, or null. */
+function sessionDone(logfile: string): SessionDone | null {
+  let text: string;
+  try {
+    text = readFileSync(`${logfile}.client`, "utf8");
+  } catch {
+    return null;
+  }
+  let last: SessionDone | null = null;
+  for (const line of text.split("\n")) {
+    if (!line.includes("session done")) continue;
+    try {
+      const rec = JSON.parse(line) as { msg?: string; fields?: SessionDone };
+      if (rec.msg === "session done" && rec.fields) last = rec.fields;
+    } catch {
+      // a torn line: ignore
+    }
+  }
+  return last;
+}
+
+/** The hidden partial and journal escp keeps beside `dst` while a file is incomplete. */
+function partialPaths(dst: string): { part: string; journal: string } {
+  const dir = dirname(dst);
+  const name = basename(dst);
+  return { part: join(dir, `.${name}.escp-part`), journal: join(dir, `.${name}.escp-journal`) };
+}
+
+const sizeOrNull = (path: string): number | null => {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+};
+
+/** A rerun case's UNTIMED first run: the same push, its receiver (the sshd's side) signalled
+ *  once it has written `at` × the bytes (ESCP_FAULT_KILL_BYTES in the remote environment);
+ *  waits until the receiver is gone (a SIGTERMed one seals its partial first) and checks
+ *  that it left a partial and a journal to resume. */
+async function interruptedRun(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o: Options, n: number, cpu: CpuMeter): Promise<Interrupted> {
+  const spec = c.interrupt ?? { at: 0.5, signal: "KILL" as const };
+  const killAtBytes = Math.floor(ds.bytes * spec.at);
+  const hook = `ESCP_FAULT_KILL_BYTES=receiver:${killAtBytes}${spec.signal === "TERM" ? ":TERM" : ""}`;
+  const cmd = buildCommand(c, ds, runDir, ep, o.peerEscp, n, { remoteEnv: [hook], ...(c.logfile ? { logfile: logfileOf(ep, n, "interrupted") } : {}) });
+  const baseline = baselineOf(cpu, ep.receiverRoot);
+  const res = await runProc(cpu.wrap(cmd.argv), { timeoutMs: 180_000 + Math.round((ds.bytes / 5e6) * 1000), cwd: runDir });
+  const gone = await settle(cpu, baseline, ep.receiverRoot, undefined, 60_000);
+  const { part, journal } = partialPaths(cmd.dst);
+  const out: Interrupted = {
+    signal: spec.signal,
+    killAtBytes,
+    wallS: Math.round(res.wallS * 1000) / 1000,
+    exitCode: res.code,
+    partialBytes: sizeOrNull(part),
+    journalBytes: sizeOrNull(journal),
+  };
+  if (res.code === 0) out.error = `the first run was not interrupted (exit 0; receiver hook ${hook})`;
+  else if (!gone) out.error = "the interrupted receiver was still running 60 s after the first run ended";
+  else if (out.partialBytes === null) out.error = `the interrupted run left no partial ${basename(part)} (exit ${res.code}: ${res.stderr.trim().slice(-200)})`;
+  else if (out.journalBytes === null) out.error = `the interrupted run left no journal ${basename(journal)}`;
+  return out;
+}
+
+function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o: Options, n: number, interrupted?: Interrupted): RepeatPlan {
+  const logfile = c.tool === "escp" && c.logfile ? logfileOf(ep, n, "timed") : undefined;
+  const cmd = buildCommand(c, ds, runDir, ep, o.peerEscp, n, logfile !== undefined ? { logfile } : {});
   return {
     argv: cmd.argv,
     timeoutMs: 180_000 + Math.round((ds.bytes / 5e6) * 1000),
@@ -58,24 +140,44 @@ function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o
     cwd: runDir,
     async judge(res) {
       const toolSeconds = cmd.toolSeconds?.(res.stdout) ?? null;
-      if (res.code !== 0) return { verdict: { ok: false }, toolSeconds };
+      const extra: Judged["extra"] = interrupted ? { interrupted } : {};
+      if (res.code !== 0) return { verdict: { ok: false }, toolSeconds, extra };
+      if (interrupted?.error !== undefined) return { verdict: { ok: false, error: interrupted.error }, toolSeconds, extra };
+      if (logfile !== undefined) {
+        const done = sessionDone(logfile);
+        if (done === null || typeof done.resumed !== "number") return { verdict: { ok: false, error: `no "session done" record with "resumed" in ${logfile}.client` }, toolSeconds, extra };
+        extra.resumedBytes = done.resumed;
+        extra.movedBytes = ds.bytes - done.resumed;
+        if (interrupted && done.resumed <= 0) return { verdict: { ok: false, error: "the rerun resumed nothing (resumed 0 in the session-done record)" }, toolSeconds, extra };
+        // Nothing but the copy may be left: no partial, no journal.
+        const { part, journal } = partialPaths(cmd.dst);
+        const left = [part, journal].filter((p) => existsSync(p)).map((p) => basename(p));
+        if (left.length > 0) return { verdict: { ok: false, error: `left behind after success: ${left.join(", ")}` }, toolSeconds, extra };
+      }
       if (c.tool === "escp-orig" && summarySeconds(res.stdout) === null) {
         // The original exits 0 even when ssh or the handshake failed.
         return { verdict: { ok: false, error: `no "Sent" summary line (the original exits 0 on failures): ${res.stderr.trim().slice(-300)}` }, toolSeconds };
       }
       const verdict = cmd.nothingWritten ? verifyNothingWritten(runDir) : await verifyCopy(ds, cmd.dst);
-      return { verdict, toolSeconds };
+      return { verdict, toolSeconds, extra };
     },
   };
+}
+
+function interruptedLine(s: ScenarioSpec, c: CaseSpec, i: number, x: Interrupted): string {
+  const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
+  const mib = (b: number | null): string => (b === null ? "none" : `${(b / 2 ** 20).toFixed(0)} MiB`);
+  return `${what} first run (untimed, SIG${x.signal} at ${mib(x.killAtBytes)}): ${fmt(x.wallS, 2)} s, exit ${x.exitCode}, partial ${mib(x.partialBytes)}, journal ${x.journalBytes ?? "none"} B${x.error ? `  PROBLEM: ${x.error}` : ""}`;
 }
 
 function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string {
   const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
   const rate = r.filesPerS !== null && s.name === "losf" ? `${fmt(r.filesPerS, 0)} files/s` : `${fmt(r.gbps, 3)} GB/s`;
   const tool = r.toolGbps !== undefined && c.tool !== "iperf3" ? ` (own ${fmt(r.toolGbps, 3)})` : "";
+  const moved = r.movedBytes !== undefined && r.resumedBytes ? ` moved ${(r.movedBytes / 2 ** 20).toFixed(0)} MiB (resumed ${(r.resumedBytes / 2 ** 20).toFixed(0)})` : "";
   const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
   const rss = ` rss ${fmt(r.rssSenderMiB, 0)}/${fmt(r.rssReceiverMiB, 0)} MiB`;
-  return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${cpu}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
+  return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${moved}${cpu}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -235,8 +337,11 @@ async function main(argv: string[]): Promise<number> {
               if (a.c.tool === "iperf3") {
                 if (!iperf) continue;
                 plan = iperfPlan(iperf, ep.senderPrefix, a.c.streams ?? 1, s.iperfSeconds);
-              } else if (ds) plan = diskPlan(a.c, ds, runDir, ep, o, counter);
-              else continue;
+              } else if (ds) {
+                const interrupted = a.c.interrupt ? await interruptedRun(a.c, ds, runDir, ep, o, counter, cpu) : undefined;
+                if (interrupted) log(interruptedLine(s, a.c, i, interrupted));
+                plan = diskPlan(a.c, ds, runDir, ep, o, counter, interrupted);
+              } else continue;
               const r = await measureRepeat(cpu, cache, plan);
               a.result.repeats.push(r);
               log(repeatLine(s, a.c, i, r));
@@ -260,6 +365,13 @@ async function main(argv: string[]): Promise<number> {
           if (a.result.tool === "escp" && (a.result.repeats.length === 0 || a.result.repeats.some((r) => !r.verified))) escpFailures++;
           if (a.result.tool === "iperf3" && a.result.median) a.result.bytes = Math.round(a.result.repeats.find((r) => r.verified)?.bytes ?? 0);
           cases.push(a.result);
+        }
+        if (s.name === "resume") {
+          const f = resumeFigures(active.map((a) => a.result));
+          if (f) {
+            info.meta = { resume: f };
+            for (const [target, measured, verdict] of resumeRows(f)) log(`  ${target}: ${measured} → ${(verdict ?? "").replace(/\*/g, "")}`);
+          }
         }
         if (wanEnv) {
           await wanEnv.stop();

@@ -1,5 +1,6 @@
 // The benchmark matrix: scenarios, each a dataset and a list of cases (escp configurations
 // and peers), with the reference its ratios are taken to. `--smoke` shrinks every size.
+import { RESUME_LABELS } from "../lib/resume.ts";
 import type { Tool } from "../lib/results.ts";
 import type { Options, PeerName, ScenarioName } from "./options.ts";
 
@@ -22,6 +23,19 @@ export interface CaseSpec {
   repeats?: number;
   /** escp only: pull the dataset from the sshd's side (`escp host:SRC localdir`) instead of pushing it. */
   pull?: boolean;
+  /** The case's label when its flags do not say what it is (e.g. an environment or a rerun). */
+  label?: string;
+  /** escp only: NAME=value words for the remote escp's environment, put in front of -D's
+   *  command (`-D "ESCP_JOURNAL=0 <bun> src/cli/main.ts"`; the remote shell applies them). */
+  remoteEnv?: string[];
+  /** escp only: pass --logfile (a fresh path per run) and read the initiator's "session done"
+   *  record: bytes, and bytes resumed from an earlier partial (never sent). */
+  logfile?: boolean;
+  /** escp only: before each timed run, an UNTIMED run of the same command whose receiver (the
+   *  sshd's side) is signalled once it has written `at` × the dataset's bytes (the fault hook
+   *  ESCP_FAULT_KILL_BYTES=receiver:N[:TERM] in the remote environment); the timed run is
+   *  then the rerun of the same command (without the hook), which resumes the partial. */
+  interrupt?: { at: number; signal: "KILL" | "TERM" };
 }
 
 export interface ScenarioSpec {
@@ -41,6 +55,7 @@ export interface ScenarioSpec {
 }
 
 export const labelOf = (c: CaseSpec): string => {
+  if (c.label !== undefined) return c.label;
   const words = c.pull ? ["pull", ...c.flags] : c.flags;
   return words.length === 0 ? "default" : words.join(" ");
 };
@@ -168,8 +183,48 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       iperfSeconds: 0,
       note: "escp -3 relays both servers' streams through this host without decrypting; --direct has h1 connect to h2; scp -3 (OpenSSH, SFTP) also copies through this host; the hosts share this machine's disk and CPUs",
     },
+    resumeScenario(random(size(4 * GiB, 32 * MiB)), rep(3), smoke),
   ];
   return all.filter((s) => o.scenarios.includes(s.name));
+}
+
+/** Resume (issue 12): a full push (the reference), the same push with the receiver's partials
+ *  and journal off (ESCP_JOURNAL=0: the journal's overhead), and the rerun of the push after
+ *  its receiver was SIGKILLed at 50 % (an untimed first run), plus (not with --smoke) the
+ *  same after SIGTERM (the receiver seals its partial on the way out: the rerun need not
+ *  re-hash it). With
+ *  --smoke the 32 MiB file would never reach the default 64 MiB group commit before the
+ *  kill, so every case's receiver commits every 4 MiB (ESCP_JOURNAL_BYTES) there. */
+function resumeScenario(dataset: DatasetRef, repeats: number, smoke: boolean): ScenarioSpec {
+  const group = smoke ? ["ESCP_JOURNAL_BYTES=4194304"] : [];
+  const logged = (label: string, extra: Pick<CaseSpec, "remoteEnv" | "interrupt">): CaseSpec => ({
+    tool: "escp",
+    flags: [],
+    label,
+    logfile: true,
+    remoteEnv: [...group, ...(extra.remoteEnv ?? [])],
+    ...(extra.interrupt ? { interrupt: extra.interrupt } : {}),
+  });
+  return {
+    name: "resume",
+    title: "a push rerun after its receiver was killed at 50 %, and the journal's cost",
+    dataset,
+    transport: "loopback",
+    repeats,
+    reference: [{ tool: "escp", label: RESUME_LABELS.full }],
+    cases: [
+      logged(RESUME_LABELS.full, {}),
+      logged(RESUME_LABELS.off, { remoteEnv: ["ESCP_JOURNAL=0"] }),
+      logged(RESUME_LABELS.kill, { interrupt: { at: 0.5, signal: "KILL" } }),
+      // A SIGTERMed receiver's sender lingers until its second keepalive fails (≈ 20 s at
+      // the default --timeout 30) before the rerun can start: full size only.
+      ...(smoke ? [] : [logged(RESUME_LABELS.term, { interrupt: { at: 0.5, signal: "TERM" } })]),
+    ],
+    iperfSeconds: 0,
+    note:
+      "escp defaults, pushed over the loopback sshd with --logfile; ESCP_JOURNAL=0 is set in the receiver's environment (through -D); a rerun case's first run (untimed) has its receiver signalled once it has written half the file (ESCP_FAULT_KILL_BYTES=receiver:N[:TERM] through -D), the timed run is the same command again, resuming the partial; bytes moved = size − resumed (the initiator's session-done record)" +
+      (smoke ? "; --smoke: ESCP_JOURNAL_BYTES=4194304 on every receiver (the 64 MiB default group would never commit in 32 MiB)" : ""),
+  };
 }
 
 /** Whether a peer case is enabled by --peers (escp itself always is). */

@@ -78,8 +78,21 @@ export function toolFits(tool: Tool, kind: "file" | "tree"): boolean {
   return !(tool === "dd" && kind === "tree");
 }
 
+/** Per-run additions to an escp command line. */
+export interface EscpExtras {
+  /** --logfile PATH (the initiator writes PATH.client, the receiver PATH.server). */
+  logfile?: string;
+  /** NAME=value words for the remote escp's environment, beyond the case's own remoteEnv. */
+  remoteEnv?: string[];
+}
+
+/** The -D value: the case's remote environment, then this checkout's escp. */
+export function remoteEscpCommand(c: CaseSpec, extra: EscpExtras = {}): string {
+  return [...(c.remoteEnv ?? []), ...(extra.remoteEnv ?? []), ESCP_REMOTE_CMD].join(" ");
+}
+
 /** The command that copies `ds` into `runDir` (an existing empty directory). */
-export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, peerEscp: string | undefined, n: number): RunCommand {
+export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, peerEscp: string | undefined, n: number, extra: EscpExtras = {}): RunCommand {
   const tree = ds.kind === "tree";
   const dst = join(runDir, ds.destName);
   // scp semantics: a file into an existing directory lands inside it; -r dir to a new path
@@ -90,22 +103,25 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
   // Third party: the source is read on another host (the hosts share this file system).
   const from = ep.sourceHost !== undefined ? `${ep.user}@${ep.sourceHost}:${ds.source}` : ds.source;
   switch (c.tool) {
-    case "escp":
+    case "escp": {
+      const remote = remoteEscpCommand(c, extra);
+      const flags = [...(extra.logfile !== undefined ? ["--logfile", extra.logfile] : []), ...c.flags];
       if (c.pull) {
         // The same copy the other way: the sshd's side reads the dataset, this side writes it.
         return {
-          argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", ESCP_REMOTE_CMD, ...r, ...c.flags, `${ep.user}@${ep.host}:${ds.source}`, tree ? dst : `${runDir}/`],
+          argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remote, ...r, ...flags, `${ep.user}@${ep.host}:${ds.source}`, tree ? dst : `${runDir}/`],
           dst,
           nothingWritten: dummyReceiver(c.flags),
           toolSeconds: summarySeconds,
         };
       }
       return {
-        argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", ESCP_REMOTE_CMD, ...r, ...c.flags, from, `${ep.user}@${ep.host}:${remoteDst}`],
+        argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remote, ...r, ...flags, from, `${ep.user}@${ep.host}:${remoteDst}`],
         dst,
         nothingWritten: dummyReceiver(c.flags),
         toolSeconds: summarySeconds,
       };
+    }
     case "escp-orig":
       if (peerEscp === undefined) throw new Error("escp-orig needs --peer-escp");
       // The original keeps the top directory under -r (`-r dir host:/d` → /d/dir/...).
