@@ -1,6 +1,7 @@
 // The data-source role, on either side of a session: walk the sources, announce them
 // (FileList), feed the native sender, send each file's FileDone with its digest, compare the
 // sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
+import { statSync, type BigIntStats } from "node:fs";
 import {
   encodeControl, decodeControl, MAX_BATCH, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
 } from "../control/messages.ts";
@@ -23,6 +24,20 @@ interface Tracked {
   digest?: Uint8Array;
   awaitingOffer?: boolean; // resume: not queued until the sink's ResumeOffer says what it holds
   held?: number; // resume: bytes the sink holds from an earlier run (neither read nor sent)
+}
+
+/** How the file differs from what the walk announced (size, mtime, inode), or null. */
+function changedSinceListed(e: FoundEntry): string | null {
+  let st: BigIntStats;
+  try {
+    st = statSync(e.path, { bigint: true });
+  } catch {
+    return "removed since it was listed";
+  }
+  if (Number(st.size) !== e.size) return Number(st.size) > e.size ? "grew since it was listed" : "shrank since it was listed";
+  if (st.mtimeNs !== BigInt(e.mtimeSec) * 1_000_000_000n + BigInt(e.mtimeNsec)) return "modified since it was listed";
+  if (e.ino !== 0 && Number(st.ino) !== e.ino) return "replaced since it was listed";
+  return null;
 }
 
 export class DataSource {
@@ -115,8 +130,13 @@ export class DataSource {
     this.offersAwaited--;
     const e = t.entry;
     if (o.notice !== "") this.ctx.reporter.notice(`${this.ctx.peerPrefix}${o.notice}`);
+    const changed = o.code === "" ? changedSinceListed(e) : null;
     if (o.code !== "") { // the sink will not take it: send nothing; its verdict names why
       this.doneQueue.push({ type: "fileDone", fino: o.fino, blocks: 0, bytes: 0, code: o.code, errno: 0, message: o.message, digest: new Uint8Array(0) });
+    } else if (changed !== null) { // a round trip passed since the walk: not what was announced any more
+      if (o.held.length > 0) this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: false, notice: "" });
+      this.fail(o.fino, new EscpError("E_SOURCE_CHANGED", `${e.path}: changed while sent (${changed})`, { path: e.path }));
+      this.doneQueue.push({ type: "fileDone", fino: o.fino, blocks: 0, bytes: 0, code: "E_SOURCE_CHANGED", errno: 0, message: `changed while sent (${changed})`, digest: new Uint8Array(0) });
     } else if (o.held.length === 0) {
       this.native.txFileAdd(o.fino, e.path, e.size);
     } else {
