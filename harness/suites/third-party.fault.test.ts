@@ -79,12 +79,13 @@ describe.skipIf(!can.ok)(can.ok ? "third-party copies (-3): faults" : `third-par
   test("h2's escp killed mid-transfer, relayed and --direct: exit 9, h1 reports its receiver gone, no final name on h2", async () => {
     const f = need();
     const d = freshDir(tmp, "kill-h2");
-    // A SIGKILLed receiver cannot clean up: its unnamed file (the default) vanishes with it, a
-    // named temporary (ESCP_TMPFILE=0) stays under its .escp-* name, never under big.bin.
+    // A SIGKILLed receiver cannot clean up: its resumable partial (the default for a file of
+    // more than one block) stays for a rerun, a named temporary (ESCP_JOURNAL=0 ESCP_TMPFILE=0)
+    // stays under its .escp-* name; neither ever under big.bin.
     const [relay, direct] = await Promise.all([
       x3(f, [...PACED, `h1:${big}`, `h2:${freshDir(d, "relay")}/`], { remote: remoteWith({ ESCP_FAULT_KILL_AT: "receiver:midblock" }), timeout: 10 }),
       x3(f, ["-3", "--direct", ...PACED, `h1:${big}`, `h2:${freshDir(d, "direct")}/`], {
-        remote: remoteWith({ ESCP_FAULT_KILL_AT: "receiver:midblock", ESCP_TMPFILE: "0" }), timeout: 10,
+        remote: remoteWith({ ESCP_FAULT_KILL_AT: "receiver:midblock", ESCP_JOURNAL: "0", ESCP_TMPFILE: "0" }), timeout: 10,
       }),
     ]);
     for (const r of [relay, direct]) {
