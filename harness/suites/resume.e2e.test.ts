@@ -20,6 +20,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const B = 64 * 1024;
 const SIZE = 8 * 1024 * 1024 + 777; // 129 blocks of 64 KiB
 const ARGS = [...BASE, "--blocksize", "64K", "-t", "2"];
+/** First runs that must stop part way: 8 MiB/s per stream (the kill hook acts on the
+ * receiver's loop, which must see the count pass before the file is complete). */
+const PACE = ["-l", "8M"];
 let n = 0;
 
 /** A fresh source file and an empty destination directory. */
@@ -48,7 +51,8 @@ function resumedOf(log: string): number {
 /** The first run: the receiver stops after `at` bytes (SIGTERM: sealed; SIGKILL: as is). */
 async function interrupted(src: string, dst: string, at: number, signal: "TERM" | "KILL", extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
   const kill = `receiver:${at}${signal === "TERM" ? ":TERM" : ""}`;
-  const r = await runEscp([...ARGS, ...extra, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: kill, ...env } });
+  // Paced, so the receiver's loop sees the byte count pass `at` before the file completes.
+  const r = await runEscp([...ARGS, ...PACE, ...extra, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: kill, ...env } });
   expect(r.code).not.toBe(0);
   expect(existsSync(join(dst, "data.bin"))).toBe(false); // nothing unverified under the final name
   expect(existsSync(part(dst))).toBe(true);
@@ -244,7 +248,7 @@ describe("resume, local copy", () => {
     const sizes: Record<string, number> = { empty: 0, one: 1, block: B, two: B + 1, big: 3 * 1024 * 1024 + 5 };
     for (const [name, size] of Object.entries(sizes)) await writeRandomFile(join(src, name), size, size + 7);
     Bun.spawnSync(["mkdir", "-p", dst]);
-    const r1 = await runEscp([...ARGS, "-r", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${2 * 1024 * 1024}:TERM` } });
+    const r1 = await runEscp([...ARGS, "-l", "2M", "-r", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${2 * 1024 * 1024}:TERM` } });
     expect(r1.code).not.toBe(0);
     const left = readdirSync(join(dst, "src")).filter((x) => x.includes("escp"));
     for (const x of left) expect(x).toMatch(/^\.(two|big)\.escp-(part|journal)$/); // multi-block files only
@@ -272,7 +276,7 @@ describe("resume, more shapes", () => {
     closeSync(fd);
     const log = join(dir, "log");
     const size = statSync(src).size;
-    const r1 = await runEscp([...ARGS, "--sparse", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${7 * 1024 * 1024}:TERM` } });
+    const r1 = await runEscp([...ARGS, ...PACE, "--sparse", src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `receiver:${7 * 1024 * 1024}:TERM` } });
     expect(r1.code).not.toBe(0);
     expect(existsSync(part(dst))).toBe(true);
     const r2 = await runEscp([...ARGS, "--sparse", "--logfile", log, src, `${dst}/`]);
@@ -314,7 +318,7 @@ describe("resume, push and pull through a --mgmt server", () => {
       const sock = join(tmp, `${direction}.sock`);
       const args = (extra: string[]): string[] => [...ARGS, ...extra, direction === "push" ? src : `localhost:${src}`, direction === "push" ? `localhost:${dst}/` : `${dst}/`];
       const env = { ESCP_FAULT_KILL_BYTES: `receiver:${3 * 1024 * 1024}:TERM` };
-      const first = await runPair({ sock, cwd: tmp, args: args([]), senderEnv: env, receiverEnv: env });
+      const first = await runPair({ sock, cwd: tmp, args: args(PACE), senderEnv: env, receiverEnv: env });
       expect(first.senderCode === 0 && first.receiverCode === 0).toBe(false);
       expect(existsSync(join(dst, "data.bin"))).toBe(false);
       expect(existsSync(part(dst))).toBe(true);

@@ -341,9 +341,10 @@ describe.skipIf(!can.ok)(can.ok ? "third-party copies (-3) across namespaced hos
     const d = freshDir(out, "resume");
     const one = join(src, "one.bin");
     const cut = remoteWith({ ESCP_FAULT_KILL_BYTES: "receiver:1500000:TERM" }); // h2, the receiver, stops itself
+    const pace = (remote?: string): string[] => (remote ? ["-l", "4M"] : []); // the cut run: slow enough to stop part way
     const runs = (remote?: string): Promise<RunEscpResult[]> => Promise.all([
-      x3(f, ["--blocksize", "64K", `h1:${one}`, `h2:${d}/relay.bin`], remote ? { remote } : {}),
-      x3(f, ["--blocksize", "64K", "--direct", `h1:${one}`, `h2:${d}/direct.bin`], remote ? { remote } : {}),
+      x3(f, ["--blocksize", "64K", ...pace(remote), `h1:${one}`, `h2:${d}/relay.bin`], remote ? { remote } : {}),
+      x3(f, ["--blocksize", "64K", ...pace(remote), "--direct", `h1:${one}`, `h2:${d}/direct.bin`], remote ? { remote } : {}),
     ]);
     for (const r of await runs(cut)) expect(r.code).not.toBe(0);
     expect(listing(d)).toEqual([".direct.bin.escp-journal", ".direct.bin.escp-part", ".relay.bin.escp-journal", ".relay.bin.escp-part"]);
