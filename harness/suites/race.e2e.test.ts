@@ -13,6 +13,20 @@ import { join, relative } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
 import type { RunEscpResult } from "../escp-run.ts";
 import { BASE, runEscp } from "./e2e-helpers.ts";
+import { dlopen, FFIType } from "bun:ffi";
+
+/** renameat2(RENAME_EXCHANGE) from libc: the attacker swaps a directory for a symlink in one
+ * step, so the receiver can never re-create the directory in between (a second step the
+ * attacker could lose, failing the test for the attacker's sake). */
+const libc = dlopen("libc.so.6", {
+  renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+});
+const AT_FDCWD = -100;
+const RENAME_EXCHANGE = 2;
+const cstr = (p: string): Buffer => Buffer.from(`${p}\0`);
+function exchange(a: string, b: string): boolean {
+  return libc.symbols.renameat2(AT_FDCWD, cstr(a), AT_FDCWD, cstr(b), RENAME_EXCHANGE) === 0;
+}
 
 const tmp = makeTmpDir("e2e-race");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -240,15 +254,17 @@ class Attacker {
     if (this.swaps >= this.maxSwaps || this.aside.has(rel)) return;
     const where = this.realDir(rel);
     const to = join(this.dst, ".attacker", String(this.swaps));
+    const link = `${where}.attacker-link`;
     try {
-      renameSync(where, to);
+      symlinkSync(this.targets[Math.floor(this.next() * this.targets.length)]!, link);
+      if (!exchange(link, where)) throw new Error(`renameat2 RENAME_EXCHANGE ${where} failed`);
+      renameSync(link, to); // `link` names the real directory now: put it aside
     } catch (e) {
-      this.errors.push(`rename ${rel}: ${String(e)}`);
+      this.errors.push(`swap ${rel}: ${String(e)}`);
       return;
     }
     this.aside.set(rel, to);
     this.swaps++;
-    symlinkSync(this.targets[Math.floor(this.next() * this.targets.length)]!, where);
   }
 
   stop(): void {
