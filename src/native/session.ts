@@ -60,6 +60,8 @@ export function hardenProcess(): boolean {
 }
 
 const EVENT_BATCH = 256;
+/** What a control send to a peer that is gone says (the reader's STREAM_DOWN says the same). */
+export const PEER_CLOSED_CONTROL = "peer closed the control stream unexpectedly (it exited or was killed)";
 /** Directories whose -p metadata failed that are named one by one (the rest are counted). */
 const DIRS_FAILED_MAX = 4096;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
@@ -343,8 +345,13 @@ export class NativeSession {
     this.check(st, `expect file #${fino}`);
   }
 
+  /** Send one control message. The peer gone (its end closed or reset) is the same error a
+   * reader sees: `peer closed the control stream …` (E_TIMEOUT, stream 0); callers put the
+   * peer's name in front (peerClosedSend). */
   ctlSend(msg: Uint8Array): void {
-    this.check(this.lib.escp_ctl_send(this.h, msg, msg.length), "send control message");
+    const st = this.lib.escp_ctl_send(this.h, msg, msg.length);
+    if (st === C.ESCP_E_CLOSED) throw new EscpError("E_TIMEOUT", PEER_CLOSED_CONTROL, { stream: 0 });
+    this.check(st, "send control message");
   }
 
   /** Next control message, or null when none is queued. A view of a buffer the next call

@@ -2,6 +2,7 @@
 // which stream, whether the peer vanished, stalled, or sent something unauthenticated.
 import { EscpError } from "../errors/escp-error.ts";
 import { codeForStatus, type NativeEvent, type NativeStatus } from "../native/events.ts";
+import { PEER_CLOSED_CONTROL, type NativeSession } from "../native/session.ts";
 
 /** What a rejected frame means, in words (the data never reaches a file). */
 const TAMPER: Partial<Record<NativeStatus, string>> = {
@@ -25,4 +26,15 @@ export function peerLost(ev: NativeEvent, where: string): EscpError {
   const why = TAMPER[ev.status];
   if (why) return new EscpError("E_PROTOCOL", `${where}: ${stream}: ${why}${detail ? ` (${ev.text})` : ""}`, { stream: ev.stream });
   return new EscpError(codeForStatus(ev.status), `${where}: ${stream}${detail || `: ESCP_E_${ev.status}`}`, { stream: ev.stream });
+}
+
+/** Send on the session's control stream; a peer that is gone is named like a reader names it:
+ * `<where>: peer closed the control stream unexpectedly …` (exit 9). */
+export function sendOrPeerLost(native: NativeSession, msg: Uint8Array, where: string): void {
+  try {
+    native.ctlSend(msg);
+  } catch (e) {
+    if (e instanceof EscpError && e.message === PEER_CLOSED_CONTROL) throw new EscpError("E_TIMEOUT", `${where}: ${PEER_CLOSED_CONTROL}`, { stream: 0 });
+    throw e;
+  }
 }

@@ -17,7 +17,7 @@ import { destFailure, type Placement } from "./placement.ts";
 import type { RoleContext, SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
-import { peerLost } from "./peer-lost.ts";
+import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
 
 interface SinkFile {
   entry: FileEntry;
@@ -58,7 +58,7 @@ export class DataSink {
   }
 
   private send(m: ControlMsg): void {
-    this.native.ctlSend(encodeControl(m));
+    sendOrPeerLost(this.native, encodeControl(m), this.ctx.peer);
     this.lastSentAt = Date.now();
   }
 

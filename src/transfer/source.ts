@@ -14,7 +14,7 @@ import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { Announcer } from "./announcer.ts";
 import { dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
-import { peerLost } from "./peer-lost.ts";
+import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
@@ -64,7 +64,7 @@ export class DataSource {
   }
 
   private send(m: ControlMsg): void {
-    this.native.ctlSend(encodeControl(m));
+    sendOrPeerLost(this.native, encodeControl(m), this.ctx.peer);
     this.lastSentAt = Date.now();
   }
 
