@@ -9,54 +9,28 @@
 #include <openssl/crypto.h>
 
 #include "escp.h"
+#include "le.h"
 
 _Static_assert(ESCP_CHALLENGE == ESCP_CHALLENGE_LEN, "crypto.h and escp.h agree on the challenge size");
 
-/* ---- little-endian byte packing (no struct casts: layout must not depend on the ABI) ---- */
-
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
+/* Little-endian byte packing (le.h): no struct casts, the layout must not depend on the ABI. */
 
 /* ---- header ---- */
 
 void escp_frame_hdr_encode(const escp_frame_hdr *h, uint8_t out[ESCP_FRAME_HDR]) {
-  put32(out + 0, h->body_len);
+  escp_put32(out + 0, h->body_len);
   out[4] = h->type;
   out[5] = h->flags;
-  put16(out + 6, h->stream);
-  put64(out + 8, h->seq);
+  escp_put16(out + 6, h->stream);
+  escp_put64(out + 8, h->seq);
 }
 
 void escp_frame_hdr_decode(const uint8_t in[ESCP_FRAME_HDR], escp_frame_hdr *h) {
-  h->body_len = get32(in + 0);
+  h->body_len = escp_get32(in + 0);
   h->type = in[4];
   h->flags = in[5];
-  h->stream = get16(in + 6);
-  h->seq = get64(in + 8);
+  h->stream = escp_get16(in + 6);
+  h->seq = escp_get64(in + 8);
 }
 
 /* Type-specific body length rules shared by seal (misuse -> caller error) and check. */
@@ -70,7 +44,7 @@ static int type_len_ok(uint8_t type, uint32_t body_len) {
 /* nonce = 4 zero bytes || u64 seq little-endian */
 static void make_nonce(uint64_t seq, uint8_t nonce[ESCP_NONCE]) {
   memset(nonce, 0, 4);
-  put64(nonce + 4, seq);
+  escp_put64(nonce + 4, seq);
 }
 
 /* ---- channel ---- */
@@ -169,18 +143,18 @@ int escp_chan_open(escp_chan *c, const uint8_t hdr[ESCP_FRAME_HDR], uint8_t *bod
 /* ---- data sub-header ---- */
 
 void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR]) {
-  put64(out + 0, d->fino);
-  put64(out + 8, d->offset);
-  put32(out + 16, d->len);
-  put32(out + 20, d->flags);
+  escp_put64(out + 0, d->fino);
+  escp_put64(out + 8, d->offset);
+  escp_put32(out + 16, d->len);
+  escp_put32(out + 20, d->flags);
 }
 
 int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
                          escp_data_hdr *out) {
   if (!in || !out || block_size == 0) return ESCP_E_INVAL;
   if (body_len < ESCP_DATA_SUBHDR) return ESCP_E_PROTO;
-  escp_data_hdr d = {.fino = get64(in + 0), .offset = get64(in + 8), .len = get32(in + 16),
-                     .flags = get32(in + 20)};
+  escp_data_hdr d = {.fino = escp_get64(in + 0), .offset = escp_get64(in + 8), .len = escp_get32(in + 16),
+                     .flags = escp_get32(in + 20)};
   if (d.fino == 0) return ESCP_E_PROTO;
   uint32_t payload = body_len - ESCP_DATA_SUBHDR;
   if (d.flags & ~ESCP_DF_ZSTD) return ESCP_E_PROTO;
@@ -200,24 +174,24 @@ int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, 
 /* ---- hello ---- */
 
 void escp_hello_encode(const escp_hello *h, uint8_t out[ESCP_HELLO_LEN]) {
-  put32(out + 0, ESCP_HELLO_MAGIC);
-  put16(out + 4, h->version);
-  put16(out + 6, h->stream);
-  put16(out + 8, h->streams);
-  put16(out + 10, h->role);
-  put32(out + 12, 0); /* reserved */
+  escp_put32(out + 0, ESCP_HELLO_MAGIC);
+  escp_put16(out + 4, h->version);
+  escp_put16(out + 6, h->stream);
+  escp_put16(out + 8, h->streams);
+  escp_put16(out + 10, h->role);
+  escp_put32(out + 12, 0); /* reserved */
   memcpy(out + 16, h->sid, sizeof h->sid);
   memcpy(out + 32, h->challenge, sizeof h->challenge);
 }
 
 int escp_hello_decode(const uint8_t in[ESCP_HELLO_LEN], escp_hello *out) {
   if (!in || !out) return ESCP_E_INVAL;
-  if (get32(in + 0) != ESCP_HELLO_MAGIC) return ESCP_E_PROTO;
-  if (get32(in + 12) != 0) return ESCP_E_PROTO;
-  out->version = get16(in + 4);
-  out->stream = get16(in + 6);
-  out->streams = get16(in + 8);
-  out->role = get16(in + 10);
+  if (escp_get32(in + 0) != ESCP_HELLO_MAGIC) return ESCP_E_PROTO;
+  if (escp_get32(in + 12) != 0) return ESCP_E_PROTO;
+  out->version = escp_get16(in + 4);
+  out->stream = escp_get16(in + 6);
+  out->streams = escp_get16(in + 8);
+  out->role = escp_get16(in + 10);
   memcpy(out->sid, in + 16, sizeof out->sid);
   memcpy(out->challenge, in + 32, sizeof out->challenge);
   return ESCP_OK;

@@ -9,25 +9,9 @@
 #include <unistd.h>
 
 #include "b3.h"
+#include "le.h"
 
 static const char MAGIC[8] = {'E', 'S', 'C', 'P', 'J', 'R', 'N', '1'};
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 void escp_jrn_names(const char *leaf, char part[256], char jrnl[256]) {
   size_t n = strlen(leaf);
@@ -47,13 +31,13 @@ void escp_jrn_names(const char *leaf, char part[256], char jrnl[256]) {
 static void header_bytes(uint8_t h[ESCP_JRN_HDR], const escp_jrn_ident *id, uint64_t part_ino, uint64_t part_dev) {
   memset(h, 0, ESCP_JRN_HDR);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, ESCP_JRN_VERSION);
-  put32(h + 12, id->block_size);
-  put64(h + 16, id->size);
-  put64(h + 24, (uint64_t)id->mtime_ns);
-  put64(h + 32, id->ino);
-  put64(h + 40, part_ino);
-  put64(h + 48, part_dev);
+  escp_put32(h + 8, ESCP_JRN_VERSION);
+  escp_put32(h + 12, id->block_size);
+  escp_put64(h + 16, id->size);
+  escp_put64(h + 24, (uint64_t)id->mtime_ns);
+  escp_put64(h + 32, id->ino);
+  escp_put64(h + 40, part_ino);
+  escp_put64(h + 48, part_dev);
   uint8_t sum[32];
   escp_b3_hash(h, 112, sum);
   memcpy(h + 112, sum, 16);
@@ -76,16 +60,16 @@ static uint32_t record_check(const uint8_t check[16], const uint8_t rec[ESCP_JRN
   memcpy(in, check, 16);
   memcpy(in + 16, rec, 44);
   escp_b3_hash(in, sizeof in, sum);
-  return get32(sum);
+  return escp_get32(sum);
 }
 
 void escp_jrn_record(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], uint32_t kind, uint64_t a,
                      const uint8_t data[32]) {
-  put64(rec, a);
+  escp_put64(rec, a);
   if (data) memcpy(rec + 8, data, 32);
   else memset(rec + 8, 0, 32);
-  put32(rec + 40, kind);
-  put32(rec + 44, record_check(check, rec));
+  escp_put32(rec + 40, kind);
+  escp_put32(rec + 44, record_check(check, rec));
 }
 
 void escp_jrn_record_tree(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], uint64_t start, uint32_t log2,
@@ -96,8 +80,8 @@ void escp_jrn_record_tree(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], ui
 void escp_jrn_record_seal(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], uint64_t size, int64_t mtime_ns,
                           int64_t ctime_ns) {
   uint8_t d[32] = {0};
-  put64(d, (uint64_t)mtime_ns);
-  put64(d + 8, (uint64_t)ctime_ns);
+  escp_put64(d, (uint64_t)mtime_ns);
+  escp_put64(d + 8, (uint64_t)ctime_ns);
   escp_jrn_record(rec, check, ESCP_JRN_SEAL, size, d);
 }
 
@@ -144,13 +128,13 @@ int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
   *why = "its journal is not an escp journal or is damaged";
   if (memcmp(h, MAGIC, 8) != 0 || memcmp(h + 112, sum, 16) != 0) return EIO;
   *why = "its journal is of another escp version";
-  if (get32(h + 8) != ESCP_JRN_VERSION) return EIO;
-  st->id.block_size = get32(h + 12);
-  st->id.size = get64(h + 16);
-  st->id.mtime_ns = (int64_t)get64(h + 24);
-  st->id.ino = get64(h + 32);
-  st->part_ino = get64(h + 40);
-  st->part_dev = get64(h + 48);
+  if (escp_get32(h + 8) != ESCP_JRN_VERSION) return EIO;
+  st->id.block_size = escp_get32(h + 12);
+  st->id.size = escp_get64(h + 16);
+  st->id.mtime_ns = (int64_t)escp_get64(h + 24);
+  st->id.ino = escp_get64(h + 32);
+  st->part_ino = escp_get64(h + 40);
+  st->part_dev = escp_get64(h + 48);
   memcpy(st->check, h + 112, 16);
   *why = "its journal names an impossible block size";
   if (st->id.block_size < 4096 || (st->id.block_size & (st->id.block_size - 1)) != 0) return EIO;
@@ -170,20 +154,20 @@ int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
     stop = got < sizeof buf;
     for (size_t i = 0; i < n; i++) {
       const uint8_t *r = buf + i * ESCP_JRN_REC;
-      uint32_t kind = get32(r + 40);
-      if (get32(r + 44) != record_check(st->check, r) || kind < ESCP_JRN_BLOCK || kind > ESCP_JRN_SEAL) {
+      uint32_t kind = escp_get32(r + 40);
+      if (escp_get32(r + 44) != record_check(st->check, r) || kind < ESCP_JRN_BLOCK || kind > ESCP_JRN_SEAL) {
         stop = 1; /* a torn or foreign tail: everything from here on is ignored */
         break;
       }
       st->end = off + (uint64_t)(i + 1) * ESCP_JRN_REC;
       st->last_kind = (int)kind;
       if (kind == ESCP_JRN_SEAL) {
-        st->seal_size = get64(r);
-        st->seal_mtime_ns = (int64_t)get64(r + 8);
-        st->seal_ctime_ns = (int64_t)get64(r + 16);
+        st->seal_size = escp_get64(r);
+        st->seal_mtime_ns = (int64_t)escp_get64(r + 8);
+        st->seal_ctime_ns = (int64_t)escp_get64(r + 16);
       }
       if (kind != ESCP_JRN_BLOCK && kind != ESCP_JRN_TREE) continue;
-      uint64_t a = get64(r);
+      uint64_t a = escp_get64(r);
       uint32_t lg = kind == ESCP_JRN_TREE ? (uint32_t)(a >> 56) : 0;
       uint64_t start = kind == ESCP_JRN_TREE ? a & ((UINT64_C(1) << 56) - 1) : a;
       /* Only whole runs inside the file, aligned (the writer never makes others). */

@@ -8,24 +8,8 @@
 #include <unistd.h>
 
 #include "b3.h"
+#include "le.h"
 #include "escp.h"
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 static uint32_t lg2(uint32_t v) { return (uint32_t)__builtin_ctz(v); } /* v a power of two */
 static uint64_t span(const escp_jrn_atom *a) { return (uint64_t)1 << a->log2; }
@@ -116,18 +100,18 @@ size_t escp_offer_size(const escp_offer *o) { return ESCP_OFFER_HDR + o->ntrees 
 
 static void put_item(uint8_t *p, const escp_jrn_atom *a) {
   memset(p, 0, ESCP_OFFER_ITEM);
-  put64(p, a->start);
+  escp_put64(p, a->start);
   p[8] = (uint8_t)a->log2;
   memcpy(p + 16, a->cv, 32);
 }
 
 void escp_offer_encode(const escp_offer *o, uint8_t *out) {
   memset(out, 0, ESCP_OFFER_HDR);
-  put32(out, ESCP_OFFER_MAGIC);
-  put32(out + 4, ESCP_OFFER_VERSION);
-  put32(out + 8, (uint32_t)o->ntrees);
-  put64(out + 16, o->held_blocks);
-  put64(out + 24, o->held_bytes);
+  escp_put32(out, ESCP_OFFER_MAGIC);
+  escp_put32(out + 4, ESCP_OFFER_VERSION);
+  escp_put32(out + 8, (uint32_t)o->ntrees);
+  escp_put64(out + 16, o->held_blocks);
+  escp_put64(out + 24, o->held_bytes);
   put_item(out + 32, &o->check[0]);
   put_item(out + 80, &o->check[1]);
   for (size_t i = 0; i < o->ntrees; i++) put_item(out + ESCP_OFFER_HDR + i * ESCP_OFFER_ITEM, &o->trees[i]);
@@ -136,7 +120,7 @@ void escp_offer_encode(const escp_offer *o, uint8_t *out) {
 static int get_item(const uint8_t *p, escp_jrn_atom *a) {
   for (int i = 9; i < 16; i++)
     if (p[i]) return -1;
-  a->start = get64(p);
+  a->start = escp_get64(p);
   a->log2 = p[8];
   memcpy(a->cv, p + 16, 32);
   return a->log2 <= 40 && (a->start & (span(a) - 1)) == 0 ? 0 : -1;
@@ -170,13 +154,13 @@ int escp_offer_decode(const uint8_t *buf, size_t len, uint64_t size, uint32_t bs
   memset(out, 0, sizeof *out);
   uint64_t nbs = size / bs + (size % bs != 0);
   *why = "malformed header";
-  if (!buf || len < ESCP_OFFER_HDR || get32(buf) != ESCP_OFFER_MAGIC || get32(buf + 4) != ESCP_OFFER_VERSION || get32(buf + 12))
+  if (!buf || len < ESCP_OFFER_HDR || escp_get32(buf) != ESCP_OFFER_MAGIC || escp_get32(buf + 4) != ESCP_OFFER_VERSION || escp_get32(buf + 12))
     return ESCP_E_PROTO;
-  size_t nt = get32(buf + 8);
+  size_t nt = escp_get32(buf + 8);
   *why = "wrong length or tree count";
   if (nt == 0 || nt > ESCP_OFFER_MAX_TREES || len != ESCP_OFFER_HDR + nt * ESCP_OFFER_ITEM) return ESCP_E_PROTO;
-  out->held_blocks = get64(buf + 16);
-  out->held_bytes = get64(buf + 24);
+  out->held_blocks = escp_get64(buf + 16);
+  out->held_bytes = escp_get64(buf + 24);
   *why = "malformed check run";
   if (get_item(buf + 32, &out->check[0]) || get_item(buf + 80, &out->check[1])) return ESCP_E_PROTO;
   if (!(out->trees = malloc(nt * sizeof *out->trees))) return ESCP_E_NOMEM;
