@@ -77,18 +77,22 @@ void escp__rx_journal_free(escp_session *s) {
   pthread_cond_destroy(&r->pcv);
 }
 
-static const char *leaf_of(const char *rel) {
-  const char *sl = strrchr(rel, '/');
-  return sl ? sl + 1 : rel;
-}
-
-/* The directory of f->rel (an existing one: file_add made it). */
-static int rel_dir(escp_session *s, rx_file *f, escp_dirref **ref, int *err) {
-  const char *leaf;
+/* The directory of f->rel (an existing one: file_add made it); *leaf (may be NULL) its last
+ * segment. */
+static int rel_dir_leaf(escp_session *s, rx_file *f, escp_dirref **ref, const char **leaf, int *err) {
+  const char *l;
   *err = 0;
-  int rc = escp_dest_parent(s->rx->dest, f->rel, 0, ref, &leaf, err);
+  int rc = escp_dest_parent(s->rx->dest, f->rel, 0, ref, leaf ? leaf : &l, err);
   if (rc != ESCP_OK && !*err) *err = ENOTDIR;
   return rc;
+}
+
+static int rel_dir(escp_session *s, rx_file *f, escp_dirref **ref, int *err) { return rel_dir_leaf(s, f, ref, NULL, err); }
+
+/* A regular file of this user with no other name: one escp made (a partial, or a journal: a
+ * hard link planted at either name must never be written through). Its stat in *st. */
+static int own_file(int fd, struct stat *st) {
+  return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
 }
 
 /* ---- add: an earlier partial? ---- */
@@ -107,9 +111,10 @@ int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
   }
   f->journaled = 1;
   char part[256], jrnl[256];
-  escp_jrn_names(leaf_of(f->rel), part, jrnl);
   escp_dirref *ref;
-  if (rel_dir(s, f, &ref, err) != ESCP_OK) return ESCP_E_SYS;
+  const char *leaf;
+  if (rel_dir_leaf(s, f, &ref, &leaf, err) != ESCP_OK) return ESCP_E_SYS;
+  escp_jrn_names(leaf, part, jrnl);
   int dfd = escp_dirref_fd(ref), rc = ESCP_OK;
   int pfd = openat(dfd, part, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (pfd < 0 && errno == ELOOP) { /* a symlink where our partial goes: never followed, removed */
@@ -119,7 +124,7 @@ int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
     rc = ESCP_E_SYS;
   }
   struct stat st;
-  if (pfd >= 0 && (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1)) {
+  if (pfd >= 0 && !own_file(pfd, &st)) {
     close(pfd); /* not a partial this user's escp made: left alone, and in the way */
     pfd = -1;
     *err = EEXIST;
@@ -177,19 +182,12 @@ static void reset(escp_session *s, rx_file *f) {
   }
 }
 
-/* A regular file of this user with no other name: one escp made (a hard link planted at
- * a journal's name must never be written through). */
-static int own_file(int fd) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
-}
-
 /* A journal to believe: ours (own_file) and writable by nobody else, since its CVs become
  * both sides' digest for the blocks it holds — a journal someone else could have written is
  * never read. */
 static int trusted_journal(int fd) {
   struct stat st;
-  return own_file(fd) && fstat(fd, &st) == 0 && (st.st_mode & 022) == 0;
+  return own_file(fd, &st) && (st.st_mode & 022) == 0;
 }
 
 /* Re-hash workers: runs are claimed in order from `next`; ok[i] says whether run i still
@@ -418,6 +416,7 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
   if (rc != ESCP_OK) return rc;
   if (accept) { /* the journal goes on where it stopped (or is rewritten in this block size) */
     escp_dirref *ref;
+    struct stat js;
     int err = 0;
     if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
       int dfd = escp_dirref_fd(ref);
@@ -425,7 +424,7 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
         err = rewrite_journal(s, f, dfd);
       } else if ((f->jfd = openat(dfd, f->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
         err = errno;
-      } else if (!own_file(f->jfd)) { /* not the journal the probe read: left alone */
+      } else if (!own_file(f->jfd, &js)) { /* not the journal the probe read: left alone */
         close(f->jfd);
         err = EEXIST;
       } else {

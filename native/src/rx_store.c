@@ -219,20 +219,9 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
   else f->tmp[0] = 0; /* named: nothing left to remove */
 }
 
-/* A journaled file's end: its journal stops; keep (the session ends with it unfinished and
- * not failed) seals the partial for a later run, else partial and journal go. */
-static void free_journaled(escp_session *s, rx_file *f, int keep) {
-  struct escp_rx *r = s->rx;
-  escp__rx_journal_close(s, f);
-  if ((f->tmp[0] || f->jname[0]) && f->rel) {
-    escp_dirref *ref;
-    const char *leaf;
-    int err;
-    if (escp_dest_parent(r->dest, f->rel, 0, &ref, &leaf, &err) == ESCP_OK) {
-      escp__rx_journal_done(s, f, escp_dirref_fd(ref), keep && f->status == ESCP_OK);
-      escp_dest_put(r->dest, ref);
-    }
-  }
+/* A journaled file's resume state (the partial and journal themselves are dealt with by
+ * escp__rx_journal_done in file_free). */
+static void free_journal_state(rx_file *f) {
   if (f->jfd >= 0) close(f->jfd);
   if (f->pfd >= 0) close(f->pfd);
   free(f->jpend);
@@ -248,18 +237,24 @@ static void free_journaled(escp_session *s, rx_file *f, int keep) {
 
 void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
   struct escp_rx *r = s->rx;
-  if (f->journaled) free_journaled(s, f, keep);
-  if (f->opened || f->kept) s->io->close(f->fd);
-  if (f->kept) __atomic_fetch_sub(&r->kept, 1, __ATOMIC_RELAXED);
-  if (f->tmp[0] && f->rel && !f->journaled) { /* a temporary that never got its final name */
+  if (f->journaled) escp__rx_journal_close(s, f);
+  if (f->rel && (f->tmp[0] || f->jname[0])) { /* names of ours still in rel's directory */
     escp_dirref *ref;
     const char *leaf;
     int err;
     if (escp_dest_parent(r->dest, f->rel, 0, &ref, &leaf, &err) == ESCP_OK) {
-      (void)unlinkat(escp_dirref_fd(ref), f->tmp, 0);
+      int dfd = escp_dirref_fd(ref);
+      /* journaled: kept and sealed when the session ends with it unfinished and not failed
+       * (resumable), else partial and journal go; otherwise a temporary that never got its
+       * final name goes (nothing half-written survives) */
+      if (f->journaled) escp__rx_journal_done(s, f, dfd, keep && f->status == ESCP_OK);
+      else (void)unlinkat(dfd, f->tmp, 0);
       escp_dest_put(r->dest, ref);
     }
   }
+  if (f->journaled) free_journal_state(f);
+  if (f->opened || f->kept) s->io->close(f->fd);
+  if (f->kept) __atomic_fetch_sub(&r->kept, 1, __ATOMIC_RELAXED);
   if (f->dg) {
     __atomic_fetch_sub(&r->pending, (int64_t)f->dg->pending_len, __ATOMIC_RELAXED);
     escp_digest_free(f->dg);

@@ -111,6 +111,7 @@ export class NativeSession {
   private readonly statsBuf = new BigUint64Array(C.ESCP_S_COUNT);
   private readonly detailBuf = new Uint8Array(512);
   private readonly profBuf = new Uint8Array(4096 * C.ESCP_SPAN_SIZE);
+  private offerBuf: Uint8Array | undefined;
   private streams = 0;
 
   constructor(role: Role, params: SessionParams) {
@@ -321,16 +322,9 @@ export class NativeSession {
 
   /** The resume offer the probe made for fino (after its "offer" event), or an empty array. */
   rxOffer(fino: number): Uint8Array {
-    let cap = 64 * 1024;
-    for (;;) {
-      const buf = new Uint8Array(cap);
-      const n = this.lib.escp_rx_offer(this.h, fino, buf, cap);
-      if (n === C.ESCP_E_TOOBIG) {
-        cap *= 4;
-        continue;
-      }
-      return buf.slice(0, this.check(n, `resume offer of file #${fino}`));
-    }
+    this.offerBuf ??= new Uint8Array(C.ESCP_OFFER_MAX); // what libescp packs at most
+    const n = this.check(this.lib.escp_rx_offer(this.h, fino, this.offerBuf, this.offerBuf.length), `resume offer of file #${fino}`);
+    return this.offerBuf.slice(0, n);
   }
 
   /** The sender's answer to fino's offer: take the held blocks, or start the file over. */

@@ -25,6 +25,12 @@ export interface SourcePlan {
 
 export interface ResumePlan { blockSize: number }
 
+/** Does a file of `size` bytes get a ResumeOffer (more than one block, offers exchanged)?
+ * Both roles ask this; they must agree on every file. */
+export function awaitsOffer(resume: ResumePlan | undefined, size: number): boolean {
+  return resume !== undefined && size > resume.blockSize;
+}
+
 export interface SinkPlan {
   /** Where the names land: scp's naming rules over the sources the source side reported. */
   dest: DestRequest;

@@ -14,7 +14,7 @@ import { errnoText, type NativeEvent } from "../native/events.ts";
 import type { NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { destFailure, type Placement } from "./placement.ts";
-import type { RoleContext, SinkPlan } from "./plan.ts";
+import { awaitsOffer, type RoleContext, type SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
 import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
@@ -109,7 +109,7 @@ export class DataSink {
 
   /** Resume: does this file get an offer (the source waits for one before sending it)? */
   private offers(e: FileEntry): boolean {
-    return e.kind === "file" && this.plan.resume !== undefined && e.size > this.plan.resume.blockSize;
+    return e.kind === "file" && awaitsOffer(this.plan.resume, e.size);
   }
 
   /** The offer for fino: what is held (an empty `held`: nothing, send it all), or a refusal

@@ -13,7 +13,7 @@ import { codeForStatus, errnoText, type NativeEvent } from "../native/events.ts"
 import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { Announcer } from "./announcer.ts";
-import { dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
+import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
@@ -98,7 +98,7 @@ export class DataSource {
         faultPoint("sender", "filelist");
       },
       file: (fino, e) => {
-        const waits = this.plan.resume !== undefined && e.size > this.plan.resume.blockSize;
+        const waits = awaitsOffer(this.plan.resume, e.size);
         this.files.set(fino, { entry: e, ...(waits ? { awaitingOffer: true } : {}) });
         this.outstanding++;
         this.announced++;
