@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -463,6 +464,32 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
 
 /* ---- the partial (data threads) ---- */
 
+/* A new partial `part` in dfd, sized and locked before its name appears (so another escp that
+ * finds the name always finds it locked): made unnamed (O_TMPFILE) or under a random name,
+ * flocked, then linked to `part`, which fails with EEXIST if someone has the name. 0 or an
+ * errno value; *fd set on success. */
+static int create_locked(escp_session *s, int dfd, const char *part, uint64_t size, int *fd) {
+  char tmp[64] = "";
+  int err = 0;
+  *fd = openat(dfd, ".", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+  if (*fd < 0) { /* no O_TMPFILE here: a random temporary name of our own */
+    uint64_t r;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)escp__now_ms() * 0x9E3779B97F4A7C15ull;
+    snprintf(tmp, sizeof tmp, ".escp-%016llx.part-new", (unsigned long long)r);
+    *fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (*fd < 0) return errno;
+  }
+  if (flock(*fd, LOCK_EX | LOCK_NB) < 0) err = errno; /* nobody else can have it yet */
+  if (!err && ftruncate(*fd, (off_t)size) < 0) err = errno;
+  if (!err) err = tmp[0] ? (linkat(dfd, tmp, dfd, part, 0) == 0 ? 0 : errno) : s->io->link_tmp(*fd, dfd, part);
+  if (tmp[0]) (void)unlinkat(dfd, tmp, 0);
+  if (err) {
+    close(*fd);
+    *fd = -1;
+  }
+  return err;
+}
+
 int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *leaf) {
   if (f->pfd >= 0) { /* resumed: the locked earlier partial */
     f->fd = f->pfd;
@@ -473,12 +500,11 @@ int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *le
   }
   char part[256], jrnl[256];
   escp_jrn_names(leaf, part, jrnl);
-  int fd = openat(dfd, part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return errno == EEXIST ? EBUSY : errno; /* another run made it since file_add */
+  int fd = -1;
+  int err = create_locked(s, dfd, part, f->size, &fd);
+  if (err) return err == EEXIST ? EBUSY : err; /* another run made it since file_add */
   struct stat st;
-  int err = flock(fd, LOCK_EX | LOCK_NB) < 0 ? EBUSY : 0;
-  if (!err && ftruncate(fd, (off_t)f->size) < 0) err = errno;
-  if (!err && fstat(fd, &st) < 0) err = errno;
+  if (fstat(fd, &st) < 0) err = errno;
   int jfd = -1;
   if (!err) (void)unlinkat(dfd, jrnl, 0); /* an orphan (we hold the new partial), or planted: never written through */
   if (!err && (jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) err = errno;
