@@ -126,7 +126,8 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
       if (peerEscp === undefined) throw new Error("escp-orig needs --peer-escp");
       // The original keeps the top directory under -r (`-r dir host:/d` → /d/dir/...).
       return {
-        argv: [...pre, peerEscp, "-F", ep.sshConfig, "-D", peerEscp, ...r, ...c.flags, ds.source, `${ep.host}:${tree ? runDir : `${runDir}/`}`],
+        // It ignores the Port of an ssh_config (-F): the port goes on its command line (-P).
+        argv: [...pre, peerEscp, "-P", String(ep.port), "-F", ep.sshConfig, "-D", peerEscp, ...r, ...c.flags, ds.source, `${ep.host}:${tree ? runDir : `${runDir}/`}`],
         dst: tree ? join(runDir, basename(ds.source)) : dst,
         nothingWritten: dummyReceiver(c.flags),
         toolSeconds: summarySeconds,
