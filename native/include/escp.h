@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 3
+#define ESCP_ABI_VERSION 4
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -94,6 +94,7 @@
 #define ESCP_P_PRESERVE 14    /* receiver: 0/1, -p: exact modes (set-id bits only on what this session created) and times */
 #define ESCP_P_HELLO_ON_ACCEPT 15 /* listener: 0 = send a challenge on each accepted connection (default), 1 = answer the peer's challenge with HELLO instead (-3 relay: host1; see the lifecycle); no effect on escp_connect */
 #define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0; settable until the first file_add, even after listen/connect */
+#define ESCP_P_RETRIES 17     /* data-stream reconnects: 0 = off (a dropped data stream ends the session, the default); N = a dropped data stream is re-established (the connector redials, the listener keeps listening) and carries on from the frames the receiver had not consumed, with up to N attempts in a row that move nothing; both sides must agree (SessionInit); 0 in effect with ESCP_P_HELLO_ON_ACCEPT. See "reconnect" below */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -116,7 +117,7 @@
 /* event types (ring records written by C threads, drained by TS) */
 #define ESCP_EV_FILE_DONE 1   /* a file finished: sender = all blocks read+sent; receiver = all expected blocks written+hashed */
 #define ESCP_EV_FILE_ERROR 2  /* a file failed (status, sys_errno, text); blocks = blocks sent/consumed */
-#define ESCP_EV_STREAM_DOWN 3 /* a stream ended without BYE (status says why) */
+#define ESCP_EV_STREAM_DOWN 3 /* a stream ended without BYE (status says why; with ESCP_P_RETRIES, blocks = reconnect attempts that failed) */
 #define ESCP_EV_FATAL 4       /* session-scope failure; TS must stop the session */
 #define ESCP_EV_LOG 5         /* debug text from C (only when verbose) */
 #define ESCP_EV_STREAMS_UP 6  /* listener (either role, challenging or answering): all T+1 streams authenticated */
@@ -124,6 +125,8 @@
                                  receiver: BYE received on every data stream */
 #define ESCP_EV_OFFER 8       /* receiver: the resume offer of fino is ready (escp_rx_offer); blocks/bytes = held,
                                  text = why an earlier partial could not be used ("" if none) */
+#define ESCP_EV_RECONNECT 9   /* a data stream's connection broke and was re-established (ESCP_P_RETRIES): stream,
+                                 blocks = attempts it took, text = what broke */
 
 /* file flags for rx_file_expect */
 #define ESCP_XF_ABORTED 1     /* sender gave up on this file: discard, report ESCP_E_ABORTED */
@@ -136,6 +139,8 @@
 #define ESCP_S_STREAMS_UP 4   /* streams currently authenticated (incl. control) */
 #define ESCP_S_FRAMES_REJECTED 5 /* frames or connections rejected (auth/proto/replay) */
 #define ESCP_S_BYTES_CHECKED 6 /* receiver: bytes of earlier partials re-hashed before a resume offer */
+#define ESCP_S_RECONNECTS 7   /* data-stream connections re-established (ESCP_P_RETRIES) */
+#define ESCP_S_RECONNECTING 8 /* data streams re-establishing right now (a gauge: TS counts it as progress) */
 #define ESCP_S_COUNT 16
 
 #define ESCP_CTL_MAX (1 << 20) /* largest control message payload, bytes */
@@ -281,6 +286,20 @@ ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);
 ESCP_API int32_t escp_ctl_recv(void *h, uint8_t *buf, int32_t cap);
 ESCP_API int32_t escp_event_poll(void *h, escp_event *out, int32_t max);
 ESCP_API int32_t escp_stats_read(void *h, uint64_t *out, int32_t n);
+/* Reconnect (ESCP_P_RETRIES = N > 0 on both sides). The receiver acknowledges consumed DATA
+ * frames on each data stream (ESCP_FT_ACK, docs/protocol.md §8); the sender keeps the
+ * (file, block) of each frame not yet acknowledged (at most ESCP_UNACKED_MAX per stream: it
+ * waits for an ACK beyond that) and keeps the record of a completed file while one of its
+ * blocks is unacknowledged. When a data connection breaks (EOF, reset, TCP_USER_TIMEOUT,
+ * silence for a whole timeout) the connector dials that stream again (a fresh challenge,
+ * HELLO and keys) and the listener, which keeps listening while the session lives, hands the
+ * authenticated connection to the stream; the receiver's first frame on it is an ACK with its
+ * consumed count, and the sender re-reads and resends the rest from its files (a source that
+ * changed since is a FATAL ESCP_E_CHANGED). The session key is kept until free. A stream ends
+ * with BYE answered by a final ACK, so a break at the very end is recovered too. Attempts:
+ * at most N in a row without a consumed frame in between, within one timeout (connector) or
+ * two (listener) of the break; then ESCP_EV_STREAM_DOWN / FATAL as without reconnect. */
+
 /* Profiler (ESCP_P_PROFILE = 1): move up to cap bytes of recorded spans (whole 24-byte
  * records, oldest first, all streams) into out; returns bytes written. JS thread. */
 ESCP_API int32_t escp_prof_drain(void *h, uint8_t *out, int32_t cap);

@@ -111,6 +111,7 @@ ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int3
   int fd = listen_any(s, addr, port_start, port_start == 0 ? 1 : port_count, &port);
   if (fd < 0) return fd;
   s->listen_fd = fd;
+  s->reconnect = s->param[ESCP_P_RETRIES] > 0 && !s->param[ESCP_P_HELLO_ON_ACCEPT];
   s->listen_deadline_ms = escp__now_ms() + (uint64_t)s->param[ESCP_P_TIMEOUT_MS];
   s->net = ESCP_NET_LISTENING;
   if (pthread_create(&s->accept_thr, NULL, escp__accept_thread, s) != 0) {
@@ -131,9 +132,14 @@ void escp__pend_close(escp_session *s, ptable *t, int k) {
   t->p[k] = t->p[--t->n];
 }
 
-void escp__stream_install(escp_session *s, int fd, int i) {
+void escp__stream_install_opts(escp_session *s, int fd, int i) {
   escp__set_nonblock(fd, 0); /* stream threads block (bounded by SO_SNDTIMEO/SO_RCVTIMEO) */
   escp__sock_post(s, fd, i);
+  escp__sock_sndbuf(s, fd); /* a no-op until the streams are up and sized */
+}
+
+void escp__stream_install(escp_session *s, int fd, int i) {
+  escp__stream_install_opts(s, fd, i);
   pthread_mutex_lock(&s->mu);
   s->st[i].fd = fd;
   pthread_mutex_unlock(&s->mu);
@@ -146,18 +152,31 @@ static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
   int i = fh->stream;
   if (fh->type != ESCP_FT_HELLO || fh->body_len != ESCP_HELLO_LEN || fh->seq != 0 || i >= s->nstreams)
     return ESCP_E_PROTO;
-  if (s->st[i].fd >= 0) return ESCP_E_DUP;
+  /* Once all streams are up (reconnect on), a HELLO re-establishes data stream i. */
+  int again = s->streams_up;
+  if (again ? i == 0 : s->st[i].fd >= 0) return ESCP_E_DUP;
+  escp_chan tx, rx;
   uint8_t ack[ESCP_HELLO_WIRE];
-  int rc = escp__chan_pair_init(s, i, p->challenge);
-  if (rc == ESCP_OK) rc = escp__hello_open(s, i, ESCP_FT_HELLO, p->challenge, p->buf);
-  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO_ACK, p->challenge, ack);
+  int rc = escp__chans_derive(s, i, p->challenge, &tx, &rx);
+  if (rc == ESCP_OK) rc = escp__hello_open(s, &rx, i, ESCP_FT_HELLO, p->challenge, p->buf);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, &tx, i, ESCP_FT_HELLO_ACK, p->challenge, ack);
   /* 80 bytes into the empty send buffer of a fresh socket: this never blocks. */
   if (rc == ESCP_OK && (escp__set_nonblock(p->fd, 0) != 0 || escp__send_all(p->fd, ack, sizeof ack) != 0))
     rc = ESCP_E_CONNECT;
   if (rc != ESCP_OK) {
-    escp__chan_pair_free(s, i); /* this connection's keys die with it; the slot stays free */
+    escp_chan_free(&tx); /* this connection's keys die with it; the slot stays free */
+    escp_chan_free(&rx);
     return rc;
   }
+  if (again) {
+    escp__handover(s, i, p->fd, &tx, &rx);
+    return ESCP_OK;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->st[i].tx = tx;
+  s->st[i].rx = rx;
+  s->st[i].chans = 1;
+  pthread_mutex_unlock(&s->mu);
   escp__stream_install(s, p->fd, i);
   return ESCP_OK;
 }
@@ -249,11 +268,13 @@ static int streams_all_up(const escp_session *s) {
   return 1;
 }
 
-/* One poll round. Returns 1 when all streams are up, -1 on stop/deadline, 0 to go on. */
+/* One poll round. Returns 1 when all streams are up, -1 on stop/deadline, 0 to go on.
+ * After all are up (reconnect on) it only re-establishes streams: 0 until stop. */
 static int accept_round(escp_session *s, ptable *t) {
   struct pollfd pf[ESCP_MAX_PENDING + 2];
-  uint64_t now = escp__now_ms(), wake = s->listen_deadline_ms;
-  if (now >= s->listen_deadline_ms) {
+  int up = s->streams_up; /* written by this thread only */
+  uint64_t now = escp__now_ms(), wake = up ? UINT64_MAX : s->listen_deadline_ms;
+  if (!up && now >= s->listen_deadline_ms) {
     escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, 0, 0, 0, "streams not up in time");
     return -1;
   }
@@ -263,7 +284,7 @@ static int accept_round(escp_session *s, ptable *t) {
     pf[k + 2] = (struct pollfd){.fd = t->p[k].fd, .events = POLLIN};
     if (t->p[k].deadline < wake) wake = t->p[k].deadline;
   }
-  int n = poll(pf, (nfds_t)t->n + 2, wake > now ? (int)(wake - now) : 0);
+  int n = poll(pf, (nfds_t)t->n + 2, wake == UINT64_MAX ? -1 : wake > now ? (int)(wake - now) : 0);
   if (pf[0].revents || escp__stopping(s)) return -1;
   now = escp__now_ms();
   int answer = (int)s->param[ESCP_P_HELLO_ON_ACCEPT];
@@ -274,10 +295,28 @@ static int accept_round(escp_session *s, ptable *t) {
   }
   for (int k = t->n - 1; k >= 0; k--)
     if (t->p[k].deadline <= now) escp__pend_close(s, t, k);
-  if (streams_all_up(s)) return 1;
+  if (!up && streams_all_up(s)) return 1;
   if (n > 0 && pf[1].revents) accept_new(s, t);
   if (answer) escp__answer_assign(s, t); /* ids freed by the drops and evictions above */
   return 0;
+}
+
+/* All streams are up: wipe the key and close the port unless streams may be re-established
+ * (then both stay until the session ends), tell TS, start the threads. */
+static void all_up(escp_session *s) {
+  /* Every stream holds its own connection keys now: the session key is not needed any more.
+   * Wiped before STREAMS_UP so an observer of it sees it gone. */
+  if (!s->reconnect) escp__key_wipe(s);
+  pthread_mutex_lock(&s->mu);
+  if (!s->reconnect) {
+    close(s->listen_fd); /* no more strangers: the port is free again */
+    s->listen_fd = -1;
+  }
+  s->streams_up = 1;
+  pthread_mutex_unlock(&s->mu);
+  escp__size_send_buffers(s); /* a listening sender sizes them as a connecting one does */
+  escp__event_simple(s, ESCP_EV_STREAMS_UP, ESCP_OK, 0, 0, 0, NULL);
+  escp__launch(s);
 }
 
 void *escp__accept_thread(void *arg) {
@@ -287,20 +326,15 @@ void *escp__accept_thread(void *arg) {
   if (!t) escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, 0, 0, "listener: pending table");
   while (t && (r = accept_round(s, t)) == 0) {
   }
+  if (r == 1) all_up(s);
+  while (t && r == 1 && s->reconnect && accept_round(s, t) == 0) { /* re-establishing until stop */
+  }
   while (t && t->n > 0) escp__pend_close(s, t, t->n - 1);
   free(t);
-  /* Every stream holds its own connection keys now (or the listen is over): the session
-   * key is not needed any more. Wiped before STREAMS_UP so an observer of it sees it gone. */
   escp__key_wipe(s);
   pthread_mutex_lock(&s->mu);
-  close(s->listen_fd); /* no more strangers: the port is free again */
+  if (s->listen_fd >= 0) close(s->listen_fd);
   s->listen_fd = -1;
-  if (r == 1) s->streams_up = 1;
   pthread_mutex_unlock(&s->mu);
-  if (r == 1) {
-    escp__size_send_buffers(s); /* a listening sender sizes them as a connecting one does */
-    escp__event_simple(s, ESCP_EV_STREAMS_UP, ESCP_OK, 0, 0, 0, NULL);
-    escp__launch(s);
-  }
   return NULL;
 }

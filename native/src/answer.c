@@ -48,7 +48,7 @@ static int pick_stream(const escp_session *s, const escp_ptable *t, const escp_p
 static int send_hello(escp_session *s, escp_pend *p, int i) {
   uint8_t hello[ESCP_HELLO_WIRE];
   int rc = escp__chan_pair_init(s, i, p->challenge);
-  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO, p->challenge, hello);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, &s->st[i].tx, i, ESCP_FT_HELLO, p->challenge, hello);
   escp__chan_pair_free(s, i);
   if (rc == ESCP_OK && send(p->fd, hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof hello)
     rc = ESCP_E_CONNECT;
@@ -76,8 +76,8 @@ static int ack_check(escp_session *s, escp_pend *p) {
   int rc = escp__chan_pair_init(s, i, p->challenge);
   /* Our HELLO used seq 0 of our direction: sealing it once more (the same bytes) moves the
    * fresh channel on to seq 1, where the stream continues. */
-  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO, p->challenge, again);
-  if (rc == ESCP_OK) rc = escp__hello_open(s, i, ESCP_FT_HELLO_ACK, p->challenge, p->buf);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, &s->st[i].tx, i, ESCP_FT_HELLO, p->challenge, again);
+  if (rc == ESCP_OK) rc = escp__hello_open(s, &s->st[i].rx, i, ESCP_FT_HELLO_ACK, p->challenge, p->buf);
   if (rc != ESCP_OK) {
     escp__chan_pair_free(s, i); /* this connection's keys die with it; the id stays free */
     return rc;

@@ -13,8 +13,8 @@ static int32_t sock_status(int64_t r) {
 
 /* recv failed or hit EOF after r bytes: report why (silence for a whole timeout is FATAL). */
 static void ctl_recv_failed(escp_session *s, int64_t r, const char *what) {
-  if (r == -EAGAIN) escp__rcv_timeout(s, 0);
-  else escp__stream_down(s, 0, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what);
+  if (r == -EAGAIN) escp__rcv_timeout(s, 0, 0);
+  else escp__stream_down(s, 0, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what, 0);
 }
 
 /* Read one frame. Returns 1 = message queued, 0 = clean end (BYE/stop), -1 = stream dead

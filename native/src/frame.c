@@ -38,6 +38,7 @@ static int type_len_ok(uint8_t type, uint32_t body_len) {
   if (type < ESCP_FT_HELLO || type > ESCP_FT_MAX) return 0;
   if (type == ESCP_FT_BYE || type == ESCP_FT_KEEPALIVE) return body_len == 0;
   if (type == ESCP_FT_HELLO || type == ESCP_FT_HELLO_ACK) return body_len == ESCP_HELLO_LEN;
+  if (type == ESCP_FT_ACK) return body_len == ESCP_ACK_LEN;
   return 1;
 }
 

@@ -21,7 +21,18 @@
 #define ESCP_FT_CTL 4        /* either way on stream 0: a control message (FlatBuffer) */
 #define ESCP_FT_BYE 5        /* end of a stream: empty body */
 #define ESCP_FT_KEEPALIVE 6  /* sender -> receiver on an idle data stream: empty body */
-#define ESCP_FT_MAX ESCP_FT_KEEPALIVE
+#define ESCP_FT_ACK 7        /* receiver -> sender on a data stream (ESCP_P_RETRIES): body ESCP_ACK_LEN */
+#define ESCP_FT_MAX ESCP_FT_ACK
+
+/* ACK body: u64 DATA frames consumed on this stream since the session began (over all its
+ * connections) | u32 flags (ESCP_ACKF_BYE: the BYE was consumed too) | u32 reserved (0). */
+#define ESCP_ACK_LEN 16
+#define ESCP_ACKF_BYE 1u
+#define ESCP_ACK_WIRE (ESCP_FRAME_HDR + ESCP_ACK_LEN + ESCP_TAG)
+/* The receiver ACKs at least every this many DATA frames (and on KEEPALIVE and BYE): 64, or
+ * fewer for blocks over 512 KiB (about 32 MiB between ACKs). The sender reads them every half
+ * of it and keeps at most ESCP_UNACKED_MAX (tx.c) frames unacknowledged. */
+#define ESCP_ACK_EVERY(block) ((block) >= (32u << 20) ? 1u : (block) > (512u << 10) ? (uint32_t)((32u << 20) / (block)) : 64u)
 
 #define ESCP_DATA_SUBHDR 24  /* u64 fino | u64 offset | u32 payload_len | u32 flags(0) */
 /* u32 magic "ESCP" | u16 version | u16 stream | u16 streams | u16 role_of_sender_of_hello |

@@ -20,38 +20,50 @@ static uint32_t my_dir(const escp_session *s) {
 }
 
 void escp__chan_pair_free(escp_session *s, int i) {
-  if (!s->st[i].chans) return;
-  escp_chan_free(&s->st[i].tx);
+  escp_chan_free(&s->st[i].tx); /* idempotent: also frees what a failed connect derived */
   escp_chan_free(&s->st[i].rx);
   s->st[i].chans = 0;
 }
 
 /* Keys of stream i exist only per connection: derived from the session key and that
  * connection's challenge, so a retried or replayed connection never shares them. */
-int escp__chan_pair_init(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE]) {
-  escp__chan_pair_free(s, i);
-  escp_stream *st = &s->st[i];
+int escp__chans_derive(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE], escp_chan *tx, escp_chan *rx) {
   uint32_t me = my_dir(s), peer = me == ESCP_DIR_S2R ? ESCP_DIR_R2S : ESCP_DIR_S2R;
-  int rc = escp_chan_init(&st->tx, s->key, s->sid, challenge, me, (uint16_t)i, 1);
-  if (rc != ESCP_OK) return rc;
-  rc = escp_chan_init(&st->rx, s->key, s->sid, challenge, peer, (uint16_t)i, 0);
+  int rc = escp_chan_init(tx, s->key, s->sid, challenge, me, (uint16_t)i, 1);
   if (rc != ESCP_OK) {
-    escp_chan_free(&st->tx);
+    escp_chan_free(tx);
     return rc;
   }
-  st->chans = 1;
-  return ESCP_OK;
+  rc = escp_chan_init(rx, s->key, s->sid, challenge, peer, (uint16_t)i, 0);
+  if (rc != ESCP_OK) {
+    escp_chan_free(tx);
+    escp_chan_free(rx);
+  }
+  return rc;
+}
+
+int escp__chan_pair_init(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE]) {
+  escp__chan_pair_free(s, i);
+  int rc = escp__chans_derive(s, i, challenge, &s->st[i].tx, &s->st[i].rx);
+  s->st[i].chans = rc == ESCP_OK;
+  return rc;
 }
 
 void escp__chans_free(escp_session *s) {
-  for (int i = 0; i < ESCP_MAX_STREAMS; i++) escp__chan_pair_free(s, i);
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
+    escp__chan_pair_free(s, i);
+    if (!s->st[i].nchans) continue;
+    escp_chan_free(&s->st[i].ntx);
+    escp_chan_free(&s->st[i].nrx);
+    s->st[i].nchans = 0;
+  }
 }
 
 void escp__key_wipe(escp_session *s) {
   OPENSSL_cleanse(s->key, sizeof s->key);
 }
 
-int escp__hello_seal(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+int escp__hello_seal(escp_session *s, escp_chan *tx, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
                      uint8_t out[ESCP_HELLO_WIRE]) {
   escp_hello h;
   memset(&h, 0, sizeof h);
@@ -63,20 +75,20 @@ int escp__hello_seal(escp_session *s, int i, uint8_t type, const uint8_t challen
   memcpy(h.challenge, challenge, ESCP_CHALLENGE);
   uint8_t *body = out + ESCP_FRAME_HDR;
   escp_hello_encode(&h, body);
-  return escp_chan_seal(&s->st[i].tx, type, 0, out, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
+  return escp_chan_seal(tx, type, 0, out, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
 }
 
 /* Authenticate an 80-byte HELLO/HELLO_ACK on stream i (channels derived from `challenge`)
  * and check every field against this session and connection. On success the stream's rx
  * channel has advanced to seq 1. */
-int escp__hello_open(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+int escp__hello_open(escp_session *s, escp_chan *rx, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
                      uint8_t in[ESCP_HELLO_WIRE]) {
   escp_frame_hdr fh;
-  int rc = escp_chan_check(&s->st[i].rx, in, ESCP_HELLO_LEN, &fh);
+  int rc = escp_chan_check(rx, in, ESCP_HELLO_LEN, &fh);
   if (rc != ESCP_OK) return rc;
   if (fh.type != type || fh.body_len != ESCP_HELLO_LEN) return ESCP_E_PROTO;
   uint8_t *body = in + ESCP_FRAME_HDR;
-  rc = escp_chan_open(&s->st[i].rx, in, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
+  rc = escp_chan_open(rx, in, body, ESCP_HELLO_LEN, body + ESCP_HELLO_LEN);
   if (rc != ESCP_OK) return rc;
   escp_hello h;
   rc = escp_hello_decode(body, &h);
@@ -208,6 +220,7 @@ void escp__fmt_addr(const void *sa, char *out, size_t cap) {
 enum { CC_CONNECTING = 0, CC_CHALLENGE = 1, CC_WAIT_ACK = 2, CC_UP = 3 };
 typedef struct cconn {
   int fd, state;
+  escp_chan *tx, *rx; /* where this connection's channels go */
   uint32_t got; /* bytes of the challenge or HELLO_ACK read so far */
   uint8_t challenge[ESCP_CHALLENGE];
   uint8_t buf[ESCP_HELLO_WIRE];
@@ -231,8 +244,10 @@ static int cc_fill(escp_session *s, cconn *c, int i, const char *where, uint8_t 
 /* The challenge is in: derive this connection's keys from it and send the HELLO. */
 static int cc_send_hello(escp_session *s, cconn *c, int i, const char *where) {
   uint8_t hello[ESCP_HELLO_WIRE];
-  int rc = escp__chan_pair_init(s, i, c->challenge);
-  if (rc == ESCP_OK) rc = escp__hello_seal(s, i, ESCP_FT_HELLO, c->challenge, hello);
+  escp_chan_free(c->tx); /* an earlier connection's (a no-op on zeroed channels) */
+  escp_chan_free(c->rx);
+  int rc = escp__chans_derive(s, i, c->challenge, c->tx, c->rx);
+  if (rc == ESCP_OK) rc = escp__hello_seal(s, c->tx, i, ESCP_FT_HELLO, c->challenge, hello);
   if (rc != ESCP_OK) {
     ESCP_ERR(s, "stream %d: sealing HELLO failed (%s)", i, escp_status_name(rc));
     return rc;
@@ -268,7 +283,7 @@ static int cc_step(escp_session *s, cconn *c, int i, const char *where) {
   }
   int r = cc_fill(s, c, i, where, c->buf, sizeof c->buf);
   if (r <= 0) return r;
-  int rc = escp__hello_open(s, i, ESCP_FT_HELLO_ACK, c->challenge, c->buf);
+  int rc = escp__hello_open(s, c->rx, i, ESCP_FT_HELLO_ACK, c->challenge, c->buf);
   if (rc != ESCP_OK) {
     ESCP_ERR(s, "%s (stream %d): bad HELLO_ACK (%s)", where, i, escp_status_name(rc));
     return rc == ESCP_E_AUTH || rc == ESCP_E_VERSION ? rc : ESCP_E_CONNECT;
@@ -334,7 +349,11 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
   escp__fmt_addr(ai->ai_addr, where, sizeof where);
   cconn c[ESCP_MAX_STREAMS];
   memset(c, 0, sizeof c);
-  for (int i = 0; i < ESCP_MAX_STREAMS; i++) c[i].fd = -1;
+  for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
+    c[i].fd = -1;
+    c[i].tx = &s->st[i].tx;
+    c[i].rx = &s->st[i].rx;
+  }
   int rc = cc_open_all(s, ai, c, where);
   if (rc == ESCP_OK) rc = cc_wait_all(s, c, deadline, where);
   for (int i = 0; rc == ESCP_OK && i < s->nstreams; i++) {
@@ -348,8 +367,60 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
     return rc;
   }
   pthread_mutex_lock(&s->mu);
-  for (int i = 0; i < s->nstreams; i++) s->st[i].fd = c[i].fd;
+  for (int i = 0; i < s->nstreams; i++) {
+    s->st[i].fd = c[i].fd;
+    s->st[i].chans = 1;
+  }
+  memcpy(&s->peer, ai->ai_addr, ai->ai_addrlen); /* a redial goes where this worked */
+  s->peer_len = ai->ai_addrlen;
   pthread_mutex_unlock(&s->mu);
+  return ESCP_OK;
+}
+
+int escp__redial(escp_session *s, int i, uint64_t deadline, int *fd, escp_chan *tx, escp_chan *rx) {
+  char where[80];
+  escp__fmt_addr(&s->peer, where, sizeof where);
+  cconn c;
+  memset(&c, 0, sizeof c);
+  c.tx = tx;
+  c.rx = rx;
+  memset(tx, 0, sizeof *tx);
+  memset(rx, 0, sizeof *rx);
+  int rc = ESCP_OK;
+  c.fd = socket(s->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) {
+    ESCP_ERR(s, "socket for %s: %s", where, strerror(errno));
+    return ESCP_E_CONNECT;
+  }
+  escp__sock_pre(s, c.fd);
+  if (connect(c.fd, (struct sockaddr *)&s->peer, s->peer_len) < 0 && errno != EINPROGRESS) {
+    ESCP_ERR(s, "connect %s (stream %d): %s", where, i, strerror(errno));
+    rc = ESCP_E_CONNECT;
+  }
+  while (rc == ESCP_OK && c.state != CC_UP) {
+    uint64_t now = escp__now_ms();
+    if (now >= deadline) {
+      ESCP_ERR(s, "connect %s (stream %d): not up in time", where, i);
+      rc = ESCP_E_TIMEOUT;
+      break;
+    }
+    struct pollfd pf[2] = {{.fd = s->wake_fd, .events = POLLIN},
+                           {.fd = c.fd, .events = c.state == CC_CONNECTING ? POLLOUT : POLLIN}};
+    int n = poll(pf, 2, (int)(deadline - now));
+    if (n < 0 && errno != EINTR) rc = ESCP_E_SYS;
+    else if (pf[0].revents || escp__stopping(s)) rc = ESCP_E_ABORTED;
+    else if (n > 0 && pf[1].revents) rc = cc_step(s, &c, i, where);
+  }
+  if (rc != ESCP_OK) {
+    close(c.fd);
+    escp_chan_free(tx);
+    escp_chan_free(rx);
+    return rc;
+  }
+  escp__set_nonblock(c.fd, 0);
+  escp__sock_post(s, c.fd, i);
+  escp__sock_sndbuf(s, c.fd);
+  *fd = c.fd;
   return ESCP_OK;
 }
 
@@ -363,6 +434,14 @@ static int connect_one_addr(escp_session *s, const struct addrinfo *ai, uint64_t
 #define ESCP_BDP_MIN_RTT_US 2000
 #define ESCP_BDP_RATE 1250000000.0 /* 10 Gbit/s in bytes/s */
 #define ESCP_BDP_MAX (256 << 20)
+int escp__sock_sndbuf(escp_session *s, int fd) {
+  int buf = s->sndbuf;
+  if (buf <= 0) return 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) == 0) return 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  return 0;
+}
+
 void escp__size_send_buffers(escp_session *s) {
   if (s->param[ESCP_P_SOCK_BUF] > 0 || s->role != ESCP_ROLE_SENDER) return;
   struct tcp_info ti;
@@ -372,11 +451,8 @@ void escp__size_send_buffers(escp_session *s) {
   double want = 2.0 * ESCP_BDP_RATE * ti.tcpi_rtt / 1e6 / (s->nstreams - 1);
   int buf = want > ESCP_BDP_MAX ? ESCP_BDP_MAX : want < (4 << 20) ? (4 << 20) : (int)want;
   int forced = 0;
-  for (int i = 1; i < s->nstreams; i++) {
-    int fd = s->st[i].fd;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) == 0) forced = 1;
-    else (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-  }
+  s->sndbuf = buf;
+  for (int i = 1; i < s->nstreams; i++) forced |= escp__sock_sndbuf(s, s->st[i].fd);
   int got = 0;
   len = sizeof got;
   (void)getsockopt(s->st[s->nstreams - 1].fd, SOL_SOCKET, SO_SNDBUF, &got, &len);
@@ -427,9 +503,14 @@ ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port) {
   s->frozen = 1;
   s->nstreams = (int)s->param[ESCP_P_THREADS] + 1;
   s->io = s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY ? &escp_io_dummy : &escp_io_posix;
+  s->reconnect = s->param[ESCP_P_RETRIES] > 0;
   int rc = connect_addrs(s, addr, port);
-  escp__key_wipe(s); /* every stream is up, or this attempt is over: a retry needs key_set */
-  s->have_key = 0;
+  /* Every stream is up, or this attempt is over (a retry needs key_set). Redials need the
+   * key until the session ends. */
+  if (rc != ESCP_OK || !s->reconnect) {
+    escp__key_wipe(s);
+    s->have_key = 0;
+  }
   if (rc != ESCP_OK) return rc;
   pthread_mutex_lock(&s->mu);
   s->net = ESCP_NET_CONNECTED;

@@ -47,6 +47,8 @@ typedef struct escp_ptable {
 void escp__pend_close(escp_session *s, escp_ptable *t, int k);
 /* accept.c: an authenticated connection becomes stream i (liveness options, blocking). */
 void escp__stream_install(escp_session *s, int fd, int i);
+/* accept.c: the options part of it (blocking, liveness, pacing, send buffer). */
+void escp__stream_install_opts(escp_session *s, int fd, int i);
 /* answer.c (answering listener): read what is there on p. 1 = stream up, 0 = keep, -1 = drop. */
 int escp__answer_read(escp_session *s, escp_ptable *t, escp_pend *p);
 /* answer.c: give connections waiting in ESCP_PD_NOID a stream id if one is free for them. */

@@ -467,11 +467,38 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
 
 static int32_t sock_status(int64_t r) { return r == -ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
 
-/* recv got r < wanted bytes: silence for a whole timeout (SO_RCVTIMEO) is FATAL, anything
- * else ends the stream. */
-static void rx_recv_failed(escp_session *s, escp_stream *st, int64_t r, const char *what) {
-  if (r == -EAGAIN) escp__rcv_timeout(s, st->idx);
-  else escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what);
+/* The stream is lost after recv got r < wanted bytes (or an ACK send failed with r):
+ * silence for a whole timeout (SO_RCVTIMEO) is FATAL, anything else ends the stream. */
+static void rx_report(escp_session *s, escp_stream *st, int64_t r, const char *what, int attempts) {
+  if (r == -EAGAIN) escp__rcv_timeout(s, st->idx, attempts);
+  else escp__stream_down(s, st->idx, sock_status(r), r < 0 ? (int)-r : 0, r < 0 ? "recv" : what, attempts);
+}
+
+/* Why the connection of a stream broke, for rx_lost: the recv's result and what was read. */
+typedef struct rx_break {
+  int64_t r;
+  const char *what;
+} rx_break;
+
+/* The connection broke (*b): with reconnect on, re-establish it and tell the sender what was
+ * consumed (its resend follows on the new connection): ESCP_OK. Else, or when that fails,
+ * the stream is lost (reported unless its BYE was in already). */
+static int32_t rx_lost(escp_session *s, escp_stream *st, rx_break b) {
+  int total = 0;
+  while (s->reconnect && !escp__stopping(s)) {
+    char why[56];
+    snprintf(why, sizeof why, "%s", b.r == -EAGAIN ? "silence" : b.r < 0 ? strerror((int)-b.r) : b.what);
+    int attempts = 0;
+    int32_t rc = escp__reconnect(s, st, why, &attempts);
+    total += attempts;
+    if (rc != ESCP_OK) break;
+    if (st->zc) escp_zc_raw(st->zc); /* the sender starts a fresh zstd session too */
+    int e = escp__ack_send(s, st, st->bye ? ESCP_ACKF_BYE : 0); /* the first frame: the count */
+    if (e == 0) return ESCP_OK;
+    b = (rx_break){e, "send ACK"};
+  }
+  if (!st->bye) rx_report(s, st, b.r, b.what, total);
+  return ESCP_E_CLOSED;
 }
 
 /* A DATA frame's payload: RAW → in place (and the stream's zstd session resets, zc.h);
@@ -494,16 +521,17 @@ static int32_t rx_payload(escp_session *s, escp_stream *st, uint8_t *body, uint3
 }
 
 /* Read and authenticate one frame into buf. Returns its type (DATA with *dh filled and *pay
- * at its plaintext, BYE, KEEPALIVE) or -1 when the stream is dead (event pushed). */
+ * at its plaintext, BYE, KEEPALIVE), -1 when the stream is dead (event pushed) or -2 when
+ * its connection broke (*b says how; rx_lost decides). */
 static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf, escp_data_hdr *dh,
-                         uint8_t **pay) {
+                         uint8_t **pay, rx_break *b) {
   uint32_t bsz = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
   uint8_t hdr[ESCP_FRAME_HDR];
   uint64_t t = escp__prof_t0(st->prof);
   int64_t r = escp__recv_all(st->fd, hdr, sizeof hdr);
   if (r != (int64_t)sizeof hdr) {
-    rx_recv_failed(s, st, r, "EOF");
-    return -1;
+    *b = (rx_break){r, "EOF"};
+    return -2;
   }
   escp_frame_hdr fh; /* only body_len is used before the tag verifies, after this check */
   int rc = escp_chan_check(&st->rx, hdr, ESCP_DATA_SUBHDR + bsz, &fh);
@@ -517,8 +545,8 @@ static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
   uint8_t *body = buf + ESCP_HDR_AREA - ESCP_DATA_SUBHDR; /* payload lands 4096-aligned */
   r = escp__recv_all(st->fd, body, (size_t)fh.body_len + ESCP_TAG);
   if (r != (int64_t)fh.body_len + ESCP_TAG) {
-    rx_recv_failed(s, st, r, "EOF inside a frame");
-    return -1;
+    *b = (rx_break){r < 0 ? r : 0, "EOF inside a frame"};
+    return -2;
   }
   t = escp__prof_end(st->prof, ESCP_STG_RECV, t, ESCP_FRAME_HDR + (uint64_t)fh.body_len + ESCP_TAG);
   rc = escp_chan_open(&st->rx, hdr, body, fh.body_len, body + fh.body_len);
@@ -537,17 +565,32 @@ static int rx_read_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
   return fh.type;
 }
 
-/* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead. */
-static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
+/* Reconnect on: ACK what was consumed (flags ESCP_ACKF_*). 1, or -2 with *b when the
+ * connection broke. */
+static int rx_ack(escp_session *s, escp_stream *st, uint32_t flags, rx_break *b) {
+  int e = escp__ack_send(s, st, flags);
+  if (e == 0) return 1;
+  *b = (rx_break){e, "send ACK"};
+  return -2;
+}
+
+/* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead, -2 = its
+ * connection broke (*b). */
+static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf, rx_break *b) {
   escp_data_hdr dh;
   uint8_t *pay = NULL;
-  int type = rx_read_frame(s, st, buf, zbuf, &dh, &pay);
-  if (type == ESCP_FT_KEEPALIVE) return 1; /* the sender is alive; SO_RCVTIMEO restarts */
+  int type = rx_read_frame(s, st, buf, zbuf, &dh, &pay, b);
+  if (type == ESCP_FT_KEEPALIVE) /* the sender is alive; SO_RCVTIMEO restarts */
+    return s->reconnect && st->dframes > st->acked ? rx_ack(s, st, 0, b) : 1;
   if (type == ESCP_FT_BYE) {
+    if (s->reconnect) { /* the final ACK first: the sender ends when it has it */
+      st->bye = 1;
+      if (rx_ack(s, st, ESCP_ACKF_BYE, b) != 1) return -2;
+    }
     escp__data_bye(s);
     return 0;
   }
-  if (type != ESCP_FT_DATA) return -1;
+  if (type != ESCP_FT_DATA) return type;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
   uint64_t t = escp__prof_t0(st->prof);
   int undecided = 0;
@@ -574,7 +617,24 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
   t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);
   escp__prof_end(st->prof, ESCP_STG_META, t, 0);
-  return bad ? -1 : 1;
+  if (bad) return -1;
+  if (!s->reconnect) return 1;
+  st->dframes++;
+  st->fails = 0; /* the stream moves: reconnect attempts start over */
+  return st->dframes - st->acked >= ESCP_ACK_EVERY((uint64_t)s->param[ESCP_P_BLOCK_SIZE]) ? rx_ack(s, st, 0, b) : 1;
+}
+
+/* Reconnect on, the BYE is in and ACKed: wait for the sender to close its direction. A break
+ * instead may have lost the final ACK: re-establish and say it again. Silence for a timeout
+ * ends the wait (the sender has all it needs from here). */
+static void rx_linger(escp_session *s, escp_stream *st) {
+  for (;;) {
+    uint8_t c;
+    ssize_t r = recv(st->fd, &c, 1, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || escp__stopping(s)) return;
+    if (rx_lost(s, st, (rx_break){-errno, "recv"}) != ESCP_OK) return;
+  }
 }
 
 void *escp__rx_thread(void *arg) {
@@ -589,7 +649,12 @@ void *escp__rx_thread(void *arg) {
   if (!zok || posix_memalign((void **)&buf, ESCP_IO_ALIGN, cap) != 0) {
     escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "block buffer");
   } else {
-    while (!escp__stopping(s) && rx_frame(s, st, buf, zbuf) == 1) {
+    for (;;) {
+      rx_break b = {0, NULL};
+      int r = escp__stopping(s) ? 0 : rx_frame(s, st, buf, zbuf, &b);
+      if (r == 1 || (r == -2 && rx_lost(s, st, b) == ESCP_OK)) continue;
+      if (r == 0 && st->bye) rx_linger(s, st);
+      break;
     }
   }
   free(buf);

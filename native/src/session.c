@@ -71,6 +71,7 @@ static const struct {
     {ESCP_P_PRESERVE, 0, 1, 0},
     {ESCP_P_HELLO_ON_ACCEPT, 0, 1, 0},
     {ESCP_P_RESUME, 0, 2, 0},
+    {ESCP_P_RETRIES, 0, 1000, 0},
 };
 
 static int bounds_find(int32_t param) {
@@ -121,12 +122,12 @@ void escp__cond_init_mono(pthread_cond_t *cv) {
   pthread_condattr_destroy(&ca);
 }
 
-void escp__rcv_timeout(escp_session *s, int idx) {
+void escp__rcv_timeout(escp_session *s, int idx, int attempts) {
   if (escp__stopping(s)) return;
   char t[56];
   snprintf(t, sizeof t, "no data from peer for %lld s on stream %d",
            (long long)(s->param[ESCP_P_TIMEOUT_MS] + 999) / 1000, idx);
-  escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, 0, (uint32_t)idx, 0, t);
+  escp__lost_event(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, 0, idx, attempts, t);
 }
 
 void escp__set_err(escp_session *s, const char *file, int line, const char *fmt, ...) {
@@ -190,9 +191,8 @@ void escp__reject(escp_session *s, int idx, int32_t status, const char *what) {
   escp__event_simple(s, ESCP_EV_FATAL, status, 0, (uint32_t)idx, 0, t);
 }
 
-void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what) {
-  if (escp__stopping(s)) return;
-  escp__event_simple(s, ESCP_EV_STREAM_DOWN, status, sys_errno, (uint32_t)idx, 0, what);
+void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what, int attempts) {
+  escp__lost_event(s, ESCP_EV_STREAM_DOWN, status, sys_errno, idx, attempts, what);
 }
 
 void escp__launch(escp_session *s) {
@@ -234,8 +234,10 @@ ESCP_API void *escp_session_new(int32_t role) {
     s->st[i].s = s;
     s->st[i].idx = i;
     s->st[i].fd = -1;
+    s->st[i].nfd = -1;
   }
   pthread_mutex_init(&s->mu, NULL);
+  escp__cond_init_mono(&s->recon_cv);
   pthread_mutex_init(&s->ctl_mu, NULL);
   s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   int rc = s->wake_fd < 0 ? ESCP_E_SYS : escp_evring_init(&s->ev, ESCP_EVRING_CAP);
@@ -326,6 +328,7 @@ ESCP_API int32_t escp_session_stop(void *h) {
   pthread_mutex_lock(&s->mu);
   for (int i = 0; i < s->nstreams; i++)
     if (s->st[i].fd >= 0) shutdown(s->st[i].fd, SHUT_RDWR);
+  pthread_cond_broadcast(&s->recon_cv);
   pthread_mutex_unlock(&s->mu);
   escp_evring_wake(&s->ev);
   escp_ctlq_wake(&s->ctl);
@@ -362,6 +365,7 @@ ESCP_API void escp_session_free(void *h) {
   escp_session_join(s);
   for (int i = 0; i < ESCP_MAX_STREAMS; i++) {
     if (s->st[i].fd >= 0) close(s->st[i].fd);
+    if (s->st[i].nfd >= 0) close(s->st[i].nfd);
     free(s->st[i].prof);
   }
   if (s->listen_fd >= 0) close(s->listen_fd);
@@ -375,6 +379,7 @@ ESCP_API void escp_session_free(void *h) {
   free(s->ctl_buf);
   pthread_mutex_destroy(&s->ctl_mu);
   pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->recon_cv);
   s->magic = 0;
   free(s);
 }

@@ -23,6 +23,7 @@
 #ifndef ESCP_SESSION_H
 #define ESCP_SESSION_H
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "escp.h"
@@ -32,7 +33,7 @@
 #include "prof.h"
 #include "ring.h"
 
-#define ESCP_P_MAX ESCP_P_RESUME /* highest parameter id */
+#define ESCP_P_MAX ESCP_P_RETRIES /* highest parameter id */
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */
@@ -55,6 +56,17 @@ typedef struct escp_stream {
   int thr_live;       /* thread created and not yet joined */
   escp_prof_ring *prof; /* spans of this stream's thread (ESCP_P_PROFILE), else NULL */
   void *zc;           /* streaming zstd context of this stream's direction (ESCP_P_COMPRESS) */
+  /* Reconnect (ESCP_P_RETRIES, escp.h "Reconnect"); data streams only. */
+  int nfd;            /* listener: a re-established connection the accept thread handed over, or -1 (s->mu) */
+  escp_chan ntx, nrx; /* ... its channels (nchans, s->mu) */
+  int nchans;
+  uint64_t dframes;   /* DATA frames over all connections: sender = sent, receiver = consumed */
+  uint64_t acked;     /* sender: consumed per the peer's last ACK; receiver: the count it last sent */
+  int fails;          /* reconnect attempts since the last frame consumed (bounded by the retries) */
+  int bye;            /* receiver: the BYE was consumed; sender: its final ACK came */
+  struct escp_unacked *ua; /* sender: (file, block) of each frame not yet acknowledged */
+  uint8_t ackbuf[ESCP_ACK_WIRE]; /* sender: an ACK frame being read ... */
+  uint32_t ackgot;    /* ... bytes of it so far */
 } escp_stream;
 
 struct escp_session {
@@ -73,6 +85,11 @@ struct escp_session {
   atomic_int stop;
   int wake_fd;                     /* eventfd, written once by stop: wakes poll() loops */
   int listen_fd;
+  int reconnect;                   /* ESCP_P_RETRIES > 0 and not an answering listener: fixed at listen/connect */
+  pthread_cond_t recon_cv;         /* (s->mu) the accept thread handed a stream its new connection */
+  struct sockaddr_storage peer;    /* connector: the address all streams came up on (redials go there) */
+  socklen_t peer_len;
+  int sndbuf;                      /* sender: SO_SNDBUF escp__size_send_buffers set on data streams, 0 = none */
   uint64_t listen_deadline_ms;     /* CLOCK_MONOTONIC ms by which all streams must be up */
   pthread_t accept_thr;
   int accept_live;
@@ -99,8 +116,9 @@ uint64_t escp__now_ms(void);                /* CLOCK_MONOTONIC milliseconds */
 /* *ts = CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on a monotonic condvar. */
 void escp__deadline(struct timespec *ts, uint64_t ms);
 void escp__cond_init_mono(pthread_cond_t *cv);
-/* Stream idx got nothing for a whole timeout (SO_RCVTIMEO): FATAL E_TIMEOUT unless stopping. */
-void escp__rcv_timeout(escp_session *s, int idx);
+/* Stream idx got nothing for a whole timeout (SO_RCVTIMEO): FATAL E_TIMEOUT unless stopping
+ * (blocks = reconnect attempts that failed before). */
+void escp__rcv_timeout(escp_session *s, int idx, int attempts);
 void escp__set_err(escp_session *s, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define ESCP_ERR(s, ...) escp__set_err((s), __FILE__, __LINE__, __VA_ARGS__)
@@ -122,8 +140,9 @@ void escp__stream_gone(escp_session *s, int idx);
 void escp__data_bye(escp_session *s);
 /* Frame rejected on stream idx: count it, push FATAL, shut the socket down. */
 void escp__reject(escp_session *s, int idx, int32_t status, const char *what);
-/* The stream ended unexpectedly (EOF/socket error): STREAM_DOWN unless stopping. */
-void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what);
+/* The stream ended unexpectedly (EOF/socket error): STREAM_DOWN unless stopping (blocks =
+ * reconnect attempts that failed before). */
+void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, const char *what, int attempts);
 
 /* T x block size within ESCP_BUFFERS_MAX (each stream holds a block buffer, two with -C):
  * a peer's session init cannot make this process allocate more. ESCP_OK or ESCP_E_RANGE
@@ -131,15 +150,25 @@ void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, 
 int escp__buffers_check(escp_session *s);
 
 /* ---- net.c ---- */
-/* tx/rx chans of stream i for the connection that got `challenge`, seq 0 (frees old ones). */
+/* Channels of stream i (my direction into tx, the peer's into rx) for the connection whose
+ * challenger sent `challenge`, seq 0. On failure both are freed. */
+int escp__chans_derive(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE], escp_chan *tx, escp_chan *rx);
+/* escp__chans_derive into st[i].tx/rx (freeing the old ones). */
 int escp__chan_pair_init(escp_session *s, int i, const uint8_t challenge[ESCP_CHALLENGE]);
 void escp__chan_pair_free(escp_session *s, int i);
 void escp__chans_free(escp_session *s);
 void escp__key_wipe(escp_session *s); /* the session key is no longer needed */
-int escp__hello_seal(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+int escp__hello_seal(escp_session *s, escp_chan *tx, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
                      uint8_t out[ESCP_HELLO_WIRE]);
-int escp__hello_open(escp_session *s, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
+int escp__hello_open(escp_session *s, escp_chan *rx, int i, uint8_t type, const uint8_t challenge[ESCP_CHALLENGE],
                      uint8_t in[ESCP_HELLO_WIRE]);
+/* Connector, stream i's connection broke: dial the peer again and authenticate (a fresh
+ * challenge, HELLO, keys) by deadline (ms). ESCP_OK with *fd (blocking, options set) and its
+ * channels, or a status (detail set; nothing left open). */
+int escp__redial(escp_session *s, int i, uint64_t deadline, int *fd, escp_chan *tx, escp_chan *rx);
+/* Sender: the send buffer escp__size_send_buffers chose (s->sndbuf, 0 = autotuning) on fd,
+ * e.g. a redialled stream's. 1 = forced past net.core.wmem_max. */
+int escp__sock_sndbuf(escp_session *s, int fd);
 void escp__sock_pre(escp_session *s, int fd);            /* before connect/listen */
 void escp__sock_post(escp_session *s, int fd, int idx);  /* once a stream is up */
 /* SO_KEEPALIVE + TCP_USER_TIMEOUT from tmo ms (net.c; also the relay's): 0 or an errno. */
@@ -166,6 +195,20 @@ int escp__rx_new(escp_session *s);
 void escp__rx_free(escp_session *s);
 void escp__rx_wake(escp_session *s);
 void *escp__rx_thread(void *arg);
+
+/* ---- reconnect.c ---- */
+/* Stream st's connection broke (what: why, for the event): re-establish it (escp.h
+ * "Reconnect"). ESCP_OK: st->fd and its channels are a new authenticated connection (the
+ * caller resyncs). Else the status to report as without reconnect (E_CLOSED, E_TIMEOUT,
+ * E_ABORTED at stop); *attempts says how many were made. Stream thread. */
+int32_t escp__reconnect(escp_session *s, escp_stream *st, const char *what, int *attempts);
+/* Receiver: send an ACK of st->dframes (flags ESCP_ACKF_*). 0 or -errno. */
+int escp__ack_send(escp_session *s, escp_stream *st, uint32_t flags);
+/* Listener: an authenticated connection re-established stream i (the accept thread). */
+void escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx);
+/* A stream is lost for good: push type (STREAM_DOWN or FATAL) with blocks = the reconnect
+ * attempts that failed; nothing at stop. */
+void escp__lost_event(escp_session *s, uint32_t type, int32_t status, int sys_errno, int idx, int attempts, const char *text);
 
 /* ---- accept.c ---- */
 void *escp__accept_thread(void *arg); /* arg: escp_session* */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include "b3.h"
+#include "le.h"
 #include "digest.h"
 #include "net.h"
 #include "resume.h"
@@ -37,7 +38,21 @@ typedef struct tx_file {
   const char *what;                /* failing operation, for the event text */
   uint64_t accounted, sent, bytes; /* blocks done (sent or skipped), blocks sent, payload B */
   escp_digest *dg;                 /* allocated at open when checksums are on */
+  atomic_int refs;                 /* 1 until completed, + 1 per unacknowledged frame (reconnect) */
 } tx_file;
+
+/* Frames sent on a stream and not yet acknowledged (reconnect, escp.h): a ring of
+ * (file, block), oldest first; each entry holds a reference to its file, so a completed
+ * file's record (path, identity) stays while a block of it may have to be resent. */
+#define ESCP_UNACKED_MAX 4096
+typedef struct ua_ent {
+  tx_file *f;
+  uint64_t idx;
+} ua_ent;
+struct escp_unacked {
+  ua_ent e[ESCP_UNACKED_MAX];
+  uint32_t head, n;
+};
 
 struct escp_tx {
   pthread_mutex_t mu;
@@ -66,6 +81,10 @@ static void file_free(escp_session *s, tx_file *f) {
   free(f->trees);
   free(f->path);
   free(f);
+}
+
+static void file_unref(escp_session *s, tx_file *f) {
+  if (atomic_fetch_sub(&f->refs, 1) == 1) file_free(s, f);
 }
 
 void escp__tx_free(escp_session *s) {
@@ -107,6 +126,7 @@ static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64
   f->size = size;
   f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
   f->fd = -1;
+  atomic_init(&f->refs, 1);
   if (held) {
     f->trees = held->trees;
     f->ntrees = held->ntrees;
@@ -289,7 +309,7 @@ static void tx_complete(escp_session *s, tx_file *f) {
   else t->live = f->lnext;
   if (f->lnext) f->lnext->lprev = f->lprev;
   pthread_mutex_unlock(&t->mu);
-  file_free(s, f);
+  file_unref(s, f); /* unacknowledged frames may still hold it */
   escp__stat_add(s, ESCP_S_FILES_DONE, 1);
   escp__event(s, &ev, 1);
 }
@@ -382,10 +402,9 @@ static int32_t tx_read(escp_session *s, tx_file *f, uint8_t *pay, uint64_t off, 
   return ESCP_E_READ;
 }
 
-/* Send one sealed frame on st. Returns 0, or a stream-fatal status after pushing the event:
- * a send that moved nothing for the whole timeout is FATAL E_TIMEOUT, a broken connection
- * STREAM_DOWN. */
-static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size_t len, const char *what) {
+/* Send one sealed frame on st: ESCP_OK, or ESCP_E_CLOSED with *sys = the send's errno
+ * (EAGAIN: no byte taken for a whole SO_SNDTIMEO). No event: the caller decides (tx_lost). */
+static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size_t len, int *sys) {
   int fi = ESCP_FI(s, ESCP_FI_SEND); /* fault-injection build only: a network drop */
   if (fi) shutdown(st->fd, SHUT_RDWR);
   int r = fi ? -fi : escp__send_all(st->fd, fr, len);
@@ -393,18 +412,182 @@ static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size
     escp__stat_add(s, ESCP_S_BYTES_WIRE, len);
     return ESCP_OK;
   }
+  *sys = -r;
+  return ESCP_E_CLOSED;
+}
+
+/* EAGAIN: SO_SNDTIMEO, no byte taken for a whole timeout. ETIMEDOUT: TCP_USER_TIMEOUT, which
+ * also covers zero-window probing, so a peer that stopped reading may end either way first;
+ * both mean the same to the user. */
+static int32_t send_status(int sys) { return sys == EAGAIN || sys == ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
+
+static void ua_push(escp_stream *st, tx_file *f, uint64_t idx) {
+  struct escp_unacked *u = st->ua;
+  atomic_fetch_add(&f->refs, 1);
+  u->e[(u->head + u->n) % ESCP_UNACKED_MAX] = (ua_ent){f, idx};
+  u->n++;
+}
+
+/* The k oldest frames are consumed: let their files go. */
+static void ua_drop(escp_session *s, escp_stream *st, uint64_t k) {
+  struct escp_unacked *u = st->ua;
+  for (; k > 0 && u->n > 0; k--, u->n--) {
+    file_unref(s, u->e[u->head].f);
+    u->head = (u->head + 1) % ESCP_UNACKED_MAX;
+  }
+}
+
+/* A whole ACK frame is in st->ackbuf: authenticate it, check its count against what was
+ * sent (never backwards, never ahead, BYE only after the last frame) and drop what it covers.
+ * ESCP_OK or the rejection's status (FATAL pushed, socket shut). */
+static int32_t ack_take(escp_session *s, escp_stream *st) {
+  uint8_t *hdr = st->ackbuf, *body = hdr + ESCP_FRAME_HDR;
+  escp_frame_hdr fh;
+  int32_t rc = escp_chan_check(&st->rx, hdr, ESCP_ACK_LEN, &fh);
+  if (rc == ESCP_OK && fh.type != ESCP_FT_ACK) rc = ESCP_E_PROTO;
+  if (rc == ESCP_OK) rc = escp_chan_open(&st->rx, hdr, body, ESCP_ACK_LEN, body + ESCP_ACK_LEN);
+  uint64_t count = escp_get64(body);
+  uint32_t flags = escp_get32(body + 8), reserved = escp_get32(body + 12);
+  if (rc == ESCP_OK && (count < st->acked || count > st->dframes || (flags & ~ESCP_ACKF_BYE) || reserved ||
+                        ((flags & ESCP_ACKF_BYE) && count != st->dframes)))
+    rc = ESCP_E_PROTO;
+  if (rc != ESCP_OK) {
+    escp__reject(s, st->idx, rc, "bad ACK");
+    return rc;
+  }
+  if (count > st->acked) st->fails = 0; /* the stream moves: reconnect attempts start over */
+  ua_drop(s, st, count - st->acked);
+  st->acked = count;
+  if (flags & ESCP_ACKF_BYE) st->bye = 1;
+  return ESCP_OK;
+}
+
+/* Read the receiver's ACKs: those already here (wait = 0), or until one comes (wait = 1, at
+ * most a timeout: then ESCP_E_TIMEOUT). ESCP_OK, ESCP_E_CLOSED (*sys: the connection broke),
+ * ESCP_E_TIMEOUT, or a rejection (ack_take). */
+static int32_t tx_acks(escp_session *s, escp_stream *st, int wait, int *sys) {
+  for (int got = 0;;) {
+    int nb = !wait || got;
+    ssize_t r = recv(st->fd, st->ackbuf + st->ackgot, ESCP_ACK_WIRE - st->ackgot, nb ? MSG_DONTWAIT : 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      *sys = ETIMEDOUT;
+      return nb ? ESCP_OK : ESCP_E_TIMEOUT;
+    }
+    if (r <= 0) {
+      *sys = r < 0 ? errno : 0;
+      return ESCP_E_CLOSED;
+    }
+    st->ackgot += (uint32_t)r;
+    if (st->ackgot < ESCP_ACK_WIRE) continue;
+    st->ackgot = 0;
+    int32_t rc = ack_take(s, st);
+    if (rc != ESCP_OK) return rc;
+    got = 1;
+  }
+}
+
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint8_t *buf,
+                        uint8_t *zbuf, int *sys);
+
+/* Open f again by its path to resend a block: it must still be the file that was sent. */
+static int32_t replay_open(escp_session *s, tx_file *f, int *fd) {
+  int direct = 0;
+  escp_fstat now;
+  if (s->io->open_read(f->path, &direct, fd) != 0) return ESCP_E_CHANGED;
+  if (f->checkable && (s->io->fstat(*fd, &now) != 0 || now.ino != f->st0.ino || now.dev != f->st0.dev ||
+                       now.size != f->st0.size || now.mtime_ns != f->st0.mtime_ns)) {
+    s->io->close(*fd);
+    *fd = -1;
+    return ESCP_E_CHANGED;
+  }
+  return ESCP_OK;
+}
+
+/* After a reconnect and the receiver's count: resend every frame it did not consume, in
+ * order, re-read from the files. ESCP_OK, ESCP_E_CLOSED (*sys: broke again), or FATAL
+ * ESCP_E_CHANGED (a file is no longer what was sent; event pushed). */
+static int32_t tx_replay(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf, int *sys) {
+  struct escp_unacked *u = st->ua;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  tx_file *cur = NULL;
+  int fd = -1;
+  int32_t rc = ESCP_OK;
+  for (uint32_t k = 0; k < u->n && rc == ESCP_OK; k++) {
+    ua_ent *e = &u->e[(u->head + k) % ESCP_UNACKED_MAX];
+    tx_file *f = e->f;
+    uint64_t off = e->idx * b;
+    uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
+    if (f != cur) {
+      if (fd >= 0) s->io->close(fd);
+      fd = -1;
+      cur = f;
+      rc = replay_open(s, f, &fd);
+    }
+    if (rc == ESCP_OK && n > 0 && s->io->pread(fd, buf + ESCP_HDR_AREA, n, off, 0) != (int64_t)n) rc = ESCP_E_CHANGED;
+    if (rc == ESCP_E_CHANGED) {
+      char t[56];
+      snprintf(t, sizeof t, "fino %llu changed before a lost block was resent", (unsigned long long)f->fino);
+      escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_CHANGED, 0, (uint32_t)st->idx, f->fino, t);
+      break;
+    }
+    rc = tx_frame(s, st, f->fino, off, n, buf, zbuf, sys);
+  }
+  if (fd >= 0) s->io->close(fd);
+  if (rc == ESCP_OK) escp__log(s, "stream %d: %u frame(s) resent after a reconnect", st->idx, u->n);
+  return rc;
+}
+
+/* st's connection broke (status E_CLOSED or E_TIMEOUT, sys errno, what): with reconnect on,
+ * re-establish it, take the receiver's count and resend what it lacks (ESCP_OK). Else, or
+ * when that fails, the stream is lost: its event is pushed and the status returned. */
+static int32_t tx_lost(escp_session *s, escp_stream *st, int32_t status, int sys, const char *what, uint8_t *buf,
+                       uint8_t *zbuf) {
+  int total = 0;
+  while (s->reconnect && !escp__stopping(s)) {
+    int attempts = 0;
+    int32_t rc = escp__reconnect(s, st, what, &attempts);
+    total += attempts;
+    if (rc != ESCP_OK) break;
+    st->ackgot = 0;
+    if (st->zc) escp_zc_raw(st->zc); /* the receiver starts a fresh zstd session too */
+    rc = tx_acks(s, st, 1, &sys);    /* its first frame: the count it consumed */
+    if (rc == ESCP_OK) rc = tx_replay(s, st, buf, zbuf, &sys);
+    if (rc == ESCP_OK) return ESCP_OK;
+    if (rc != ESCP_E_CLOSED && rc != ESCP_E_TIMEOUT) return rc; /* rejected or changed: reported */
+    status = rc == ESCP_E_TIMEOUT ? rc : send_status(sys);
+    what = "lost again while resyncing";
+  }
   if (escp__stopping(s)) return ESCP_E_ABORTED;
-  /* EAGAIN: SO_SNDTIMEO, no byte taken for a whole timeout. ETIMEDOUT: TCP_USER_TIMEOUT,
-   * which also covers zero-window probing, so a peer that stopped reading may end either
-   * way first; both mean the same to the user. */
-  if (r == -EAGAIN || r == -ETIMEDOUT) {
+  if (status == ESCP_E_TIMEOUT) {
     char t[56];
     snprintf(t, sizeof t, "send stalled on stream %d", st->idx);
-    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, -r == ETIMEDOUT ? ETIMEDOUT : 0, (uint32_t)st->idx, 0, t);
-    return ESCP_E_TIMEOUT;
+    escp__lost_event(s, ESCP_EV_FATAL, ESCP_E_TIMEOUT, sys == ETIMEDOUT ? ETIMEDOUT : 0, st->idx, total, t);
+  } else {
+    escp__stream_down(s, st->idx, ESCP_E_CLOSED, sys, what, total);
   }
-  escp__stream_down(s, st->idx, ESCP_E_CLOSED, -r, what);
-  return ESCP_E_CLOSED;
+  return status;
+}
+
+/* Reconnect on: before a new frame, room in the unacknowledged log (wait for an ACK). */
+static int32_t tx_room(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
+  int32_t rc = ESCP_OK;
+  while (rc == ESCP_OK && st->ua->n >= ESCP_UNACKED_MAX) {
+    int sys = 0;
+    rc = tx_acks(s, st, 1, &sys);
+    if (rc == ESCP_E_CLOSED || rc == ESCP_E_TIMEOUT) rc = tx_lost(s, st, rc, sys, "waiting for ACK", buf, zbuf);
+  }
+  return rc;
+}
+
+/* Reconnect on: after a frame, take the ACKs that came (every half ACK interval). */
+static int32_t tx_poll_acks(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
+  uint64_t every = ESCP_ACK_EVERY((uint64_t)s->param[ESCP_P_BLOCK_SIZE]);
+  if (!st->ua || st->dframes % (every / 2 ? every / 2 : 1) != 0) return ESCP_OK;
+  int sys = 0;
+  int32_t rc = tx_acks(s, st, 0, &sys);
+  if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, rc, sys, "recv ACK", buf, zbuf);
+  return rc;
 }
 
 /* With -C: compress pay[0..n) into zbuf's payload area. Returns the compressed length
@@ -416,31 +599,14 @@ static uint32_t tx_compress(escp_stream *st, const uint8_t *pay, uint32_t n, uin
   return c > 0 ? (uint32_t)c : 0;
 }
 
-/* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
-static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
-  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
-  uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
+/* Compress (-C), seal and send the n-byte block of fino at off whose plaintext is at
+ * buf + ESCP_HDR_AREA. ESCP_OK, ESCP_E_CLOSED with *sys (the send failed: tx_lost), or a
+ * seal failure (FATAL pushed). */
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint8_t *buf,
+                        uint8_t *zbuf, int *sys) {
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
   escp_prof_ring *pr = st->prof;
   uint64_t t = escp__prof_t0(pr);
-  int32_t ost = tx_open(s, f);
-  t = escp__prof_end(pr, ESCP_STG_META, t, 0);
-  if (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
-    escp__prof_end(pr, ESCP_STG_READ, t, 0);
-    tx_account(s, f, 0, 0); /* failed file: unread blocks are not sent */
-    return ESCP_OK;
-  }
-  t = escp__prof_end(pr, ESCP_STG_READ, t, n);
-  escp__stat_add(s, ESCP_S_BYTES_FILE, n);
-  if (f->dg) {
-    uint8_t cv[32], root[32];
-    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
-    pthread_mutex_lock(&f->mu);
-    int rc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
-    if (rc != ESCP_OK) file_fail(f, rc, 0, "digest");
-    pthread_mutex_unlock(&f->mu);
-    t = escp__prof_end(pr, ESCP_STG_HASH, t, n);
-  }
   uint32_t plen = n, flags = 0; /* payload length on the wire, DATA flags */
   if (st->zc) {
     uint32_t c = tx_compress(st, pay, n, zbuf);
@@ -453,16 +619,55 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
       hdr = sub - ESCP_FRAME_HDR;
     }
   }
-  escp_data_hdr dh = {f->fino, off, n, flags};
+  escp_data_hdr dh = {fino, off, n, flags};
   escp_data_hdr_encode(&dh, sub);
   int32_t rc = escp_chan_seal(&st->tx, ESCP_FT_DATA, 0, hdr, sub, ESCP_DATA_SUBHDR + plen, pay + plen);
   size_t wire = ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + (size_t)plen + ESCP_TAG;
   t = escp__prof_end(pr, ESCP_STG_SEAL, t, plen);
-  if (rc != ESCP_OK) escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
-  else {
-    rc = tx_send(s, st, hdr, wire, "send");
-    escp__prof_end(pr, ESCP_STG_SEND, t, wire);
+  if (rc != ESCP_OK) {
+    escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
+    return rc;
   }
+  rc = tx_send(s, st, hdr, wire, sys);
+  escp__prof_end(pr, ESCP_STG_SEND, t, wire);
+  return rc;
+}
+
+/* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
+static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
+  uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
+  uint8_t *pay = buf + ESCP_HDR_AREA;
+  escp_prof_ring *pr = st->prof;
+  /* Reconnect on: room in the unacknowledged log first (a resend may use buf). */
+  int32_t rc = st->ua ? tx_room(s, st, buf, zbuf) : ESCP_OK;
+  uint64_t t = escp__prof_t0(pr);
+  int32_t ost = rc == ESCP_OK ? tx_open(s, f) : rc;
+  t = escp__prof_end(pr, ESCP_STG_META, t, 0);
+  if (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
+    escp__prof_end(pr, ESCP_STG_READ, t, 0);
+    tx_account(s, f, 0, 0); /* failed file (or stream): unread blocks are not sent */
+    return rc;
+  }
+  t = escp__prof_end(pr, ESCP_STG_READ, t, n);
+  escp__stat_add(s, ESCP_S_BYTES_FILE, n);
+  if (f->dg) {
+    uint8_t cv[32], root[32];
+    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
+    pthread_mutex_lock(&f->mu);
+    int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
+    if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
+    pthread_mutex_unlock(&f->mu);
+    escp__prof_end(pr, ESCP_STG_HASH, t, n);
+  }
+  if (st->ua) { /* logged before the send: if the connection breaks, it is resent */
+    ua_push(st, f, idx);
+    st->dframes++;
+  }
+  int sys = 0;
+  rc = tx_frame(s, st, f->fino, off, n, buf, zbuf, &sys);
+  if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
+  if (rc == ESCP_OK) rc = tx_poll_acks(s, st, buf, zbuf);
   if (rc != ESCP_OK) {
     pthread_mutex_lock(&f->mu);
     file_fail(f, rc, 0, "send");
@@ -477,15 +682,43 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   return ESCP_OK;
 }
 
-/* An empty frame (BYE or KEEPALIVE) on st. Returns ESCP_OK or a stream-fatal status. */
-static int32_t tx_send_empty(escp_session *s, escp_stream *st, uint8_t type, const char *what) {
+/* An empty frame (BYE or KEEPALIVE) on st: ESCP_OK, ESCP_E_CLOSED with *sys, or a seal
+ * failure (FATAL pushed). */
+static int32_t tx_empty(escp_session *s, escp_stream *st, uint8_t type, int *sys) {
   uint8_t fr[ESCP_FRAME_HDR + ESCP_TAG];
   int32_t rc = escp_chan_seal(&st->tx, type, 0, fr, fr + ESCP_FRAME_HDR, 0, fr + ESCP_FRAME_HDR);
   if (rc != ESCP_OK) {
     escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "seal");
     return rc;
   }
-  return tx_send(s, st, fr, sizeof fr, what);
+  return tx_send(s, st, fr, sizeof fr, sys);
+}
+
+/* A KEEPALIVE on an idle stream. ESCP_OK or the stream is lost (event pushed). */
+static int32_t tx_keepalive(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
+  int sys = 0;
+  int32_t rc = tx_empty(s, st, ESCP_FT_KEEPALIVE, &sys);
+  return rc == ESCP_E_CLOSED ? tx_lost(s, st, send_status(sys), sys, "send keepalive", buf, zbuf) : rc;
+}
+
+/* The queue is done: BYE. With reconnect the stream ends only when the receiver's final ACK
+ * says it consumed everything and the BYE (a break before that is recovered: the BYE is sent
+ * again after the resend), then this side closes its direction. ESCP_OK = ended cleanly. */
+static int32_t tx_end(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf) {
+  int32_t rc;
+  for (;;) {
+    int sys = 0;
+    rc = tx_empty(s, st, ESCP_FT_BYE, &sys);
+    while (rc == ESCP_OK && st->ua && !st->bye) rc = tx_acks(s, st, 1, &sys);
+    if (rc == ESCP_OK) break;
+    if (rc != ESCP_E_CLOSED && rc != ESCP_E_TIMEOUT) return rc;
+    rc = tx_lost(s, st, rc == ESCP_E_TIMEOUT ? rc : send_status(sys), sys, "send BYE", buf, zbuf);
+    if (rc != ESCP_OK) return rc;
+    if (st->bye) break; /* it had the BYE already */
+  }
+  escp__data_bye(s);
+  if (st->ua) shutdown(st->fd, SHUT_WR); /* the receiver's last read sees EOF */
+  return ESCP_OK;
 }
 
 void *escp__tx_thread(void *arg) {
@@ -513,15 +746,24 @@ void *escp__tx_thread(void *arg) {
   }
   tx_file *f;
   uint64_t idx;
-  int r;
+  int r = 0;
   uint64_t t = escp__prof_t0(st->prof);
-  while ((r = tx_claim(s, &f, &idx)) > 0) {
+  if (s->reconnect && !(st->ua = calloc(1, sizeof *st->ua))) {
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "unacknowledged log");
+    r = -1;
+  }
+  while (r != -1 && (r = tx_claim(s, &f, &idx)) > 0) {
     escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
-    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf, zbuf) : tx_send_empty(s, st, ESCP_FT_KEEPALIVE, "send keepalive");
+    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf, zbuf) : tx_keepalive(s, st, buf, zbuf);
     if (rc != ESCP_OK) break;
     t = escp__prof_t0(st->prof);
   }
-  if (r == 0 && tx_send_empty(s, st, ESCP_FT_BYE, "send BYE") == ESCP_OK) escp__data_bye(s);
+  if (r == 0) (void)tx_end(s, st, buf, zbuf);
+  if (st->ua) {
+    ua_drop(s, st, st->ua->n);
+    free(st->ua);
+    st->ua = NULL;
+  }
   free(buf);
   free(zbuf);
   escp_zc_free(st->zc);

@@ -33,7 +33,7 @@ static void run(escp_chan *tx, escp_chan *rx, const uint8_t *data, size_t size) 
     tx->seq = rx->seq;
     tx->stream = rx->stream;
     tx->epoch = rx->epoch = (uint64_t)-1; /* force both to (re)derive this epoch's key */
-    uint32_t n = h.type == ESCP_FT_BYE || h.type == ESCP_FT_KEEPALIVE ? 0 : h.type <= ESCP_FT_HELLO_ACK ? ESCP_HELLO_LEN : (uint32_t)body_len;
+    uint32_t n = h.type == ESCP_FT_BYE || h.type == ESCP_FT_KEEPALIVE ? 0 : h.type <= ESCP_FT_HELLO_ACK ? ESCP_HELLO_LEN : h.type == ESCP_FT_ACK ? ESCP_ACK_LEN : (uint32_t)body_len;
     if (n <= body_len) (void)escp_chan_seal(tx, h.type, h.flags, hdr, body, n, body + n);
   }
   int rc = escp_chan_check(rx, hdr, FUZZ_MAX_BODY, &h);

@@ -358,7 +358,8 @@ static void test_check_rules(tally *t) {
   escp_frame_hdr_encode(&h, hdr);
   CHECK(t, escp_chan_check(&rx, hdr, 1024, NULL) == ESCP_OK);
   const struct { uint8_t type; uint32_t len; int want; } cases[] = {
-      {0, 0, ESCP_E_PROTO}, {7, 0, ESCP_E_PROTO}, {255, 0, ESCP_E_PROTO},
+      {0, 0, ESCP_E_PROTO}, {ESCP_FT_MAX + 1, 0, ESCP_E_PROTO}, {255, 0, ESCP_E_PROTO},
+      {ESCP_FT_ACK, ESCP_ACK_LEN, ESCP_OK}, {ESCP_FT_ACK, 0, ESCP_E_PROTO}, {ESCP_FT_ACK, ESCP_ACK_LEN + 1, ESCP_E_PROTO},
       {ESCP_FT_BYE, 0, ESCP_OK}, {ESCP_FT_BYE, 1, ESCP_E_PROTO},
       {ESCP_FT_KEEPALIVE, 0, ESCP_OK}, {ESCP_FT_KEEPALIVE, 1, ESCP_E_PROTO},
       {ESCP_FT_HELLO, ESCP_HELLO_LEN, ESCP_OK}, {ESCP_FT_HELLO, ESCP_HELLO_LEN - 1, ESCP_E_PROTO},

@@ -537,6 +537,97 @@ static void faults(void) {
   escp_session_free(rx);
 }
 
+/* ---- reconnect ---- */
+
+static uint8_t *slurp(const char *path, uint64_t *len) {
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  uint8_t *b = malloc((size_t)st.st_size + 1);
+  CHECK(b);
+  CHECK(read(fd, b, (size_t)st.st_size) == (ssize_t)st.st_size);
+  close(fd);
+  *len = (uint64_t)st.st_size;
+  return b;
+}
+
+/* The next event that is not LOG; RECONNECT events are counted into *rec. */
+static escp_event event_skip(void *h, int *rec) {
+  escp_event ev;
+  for (;;) {
+    CHECK(next_event(h, &ev, 20000));
+    if (ev.type == ESCP_EV_RECONNECT) (*rec)++;
+    else if (ev.type != ESCP_EV_LOG) return ev;
+  }
+}
+
+/* A data connection drops mid-transfer (the drop_at-th frame send shuts the socket down)
+ * with ESCP_P_RETRIES on both sides: the stream is re-established, the receiver's count
+ * comes first, the sender resends what it lacks, and every file arrives whole, whichever
+ * side listens; the sessions end with DRAINED on both sides and no fd left behind. */
+static void reconnects(int sender_listens, const char *drop_at) {
+  fprintf(stderr, "-- a data connection dropped at send %s, %s listens: re-established, every file whole\n", drop_at,
+          sender_listens ? "the sender" : "the receiver");
+  int fds0 = count_fds();
+  enum { N = 9 };
+  void *rx = new_session(ESCP_ROLE_RECEIVER, 2, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 2, 8000, 0);
+  CHECK_EQ(escp_param_set(rx, ESCP_P_RETRIES, 3), ESCP_OK);
+  CHECK_EQ(escp_param_set(tx, ESCP_P_RETRIES, 3), ESCP_OK);
+  char src[N][128], dst[N][128];
+  uint64_t size[N];
+  for (int i = 0; i < N; i++) {
+    size[i] = (uint64_t)i * 97531 + (i % 3 ? B * 3 : 0); /* 0 bytes, and up to ~15 blocks */
+    snprintf(src[i], sizeof src[i], "%s/rc%d", dir, i);
+    snprintf(dst[i], sizeof dst[i], "rco%d", i);
+    write_file(src[i], size[i], (uint8_t)(i + 11));
+    CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i + 1, src[i], size[i]), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i + 1, dst[i], size[i], meta644), ESCP_OK);
+  }
+  setenv("ESCP_FI_SEND_FAIL_AT", drop_at, 1);
+  setenv("ESCP_FI_ERRNO", "104", 1); /* ECONNRESET */
+  if (sender_listens) pair_up(tx, rx);
+  else pair_up(rx, tx);
+  unsetenv("ESCP_FI_SEND_FAIL_AT");
+  unsetenv("ESCP_FI_ERRNO");
+  CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
+  int rec_tx = 0, rec_rx = 0;
+  for (int k = 0; k < N; k++) { /* sender verdicts, passed on as the TS would */
+    escp_event ev = event_skip(tx, &rec_tx);
+    if (ev.type != ESCP_EV_FILE_DONE) fprintf(stderr, "sender event %u status %d: %s\n", ev.type, ev.status, ev.text);
+    CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
+    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, 0, ev.digest), ESCP_OK);
+  }
+  int drained = 0;
+  for (int k = 0; k < N + 1; k++) { /* N files and the DRAINED, in any order */
+    escp_event ev = event_skip(rx, &rec_rx);
+    if (ev.type == ESCP_EV_DRAINED && !drained++) continue;
+    if (ev.type != ESCP_EV_FILE_DONE) fprintf(stderr, "receiver event %u status %d: %s\n", ev.type, ev.status, ev.text);
+    CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
+    CHECK_EQ(ev.bytes, size[ev.fino - 1]);
+  }
+  escp_event ev = event_skip(tx, &rec_tx); /* every stream ended with its final ACK */
+  CHECK_EQ(ev.type, ESCP_EV_DRAINED);
+  CHECK(rec_tx >= 1 && rec_rx >= 1);
+  CHECK_EQ(stat_of(tx, ESCP_S_RECONNECTS), (uint64_t)rec_tx);
+  CHECK_EQ(stat_of(rx, ESCP_S_RECONNECTS), (uint64_t)rec_rx);
+  CHECK_EQ(stat_of(tx, ESCP_S_RECONNECTING), 0u);
+  escp_session_free(tx);
+  escp_session_free(rx);
+  for (int i = 0; i < N; i++) {
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s", dir, dst[i]);
+    uint64_t la, lb;
+    uint8_t *a = slurp(src[i], &la), *b = slurp(p, &lb);
+    CHECK(la == lb && memcmp(a, b, la) == 0);
+    free(a);
+    free(b);
+    unlink(src[i]);
+    unlink(p);
+  }
+  CHECK_EQ(count_fds(), fds0);
+}
+
 int main(void) {
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
   memset(sid, SID_BYTE, sizeof sid);
@@ -554,6 +645,11 @@ int main(void) {
   frozen_sender();
   idle_alive(0);
   idle_alive(1);
+  reconnects(0, "7");
+  reconnects(1, "7");
+  reconnects(0, "1");  /* the very first frame */
+  reconnects(1, "76"); /* the first BYE: the 75 DATA frames went before it */
+  reconnects(0, "77"); /* the second BYE */
   CHECK(rmdir(dir) == 0);
   fprintf(stderr, "test_reliability: OK (%.1f s)\n", (double)(now_ms() - t0) / 1000);
   return 0;

@@ -64,7 +64,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 3;
+export const ESCP_ABI_VERSION = 4;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -112,6 +112,7 @@ export const ESCP_P_COMPRESS = 13;
 export const ESCP_P_PRESERVE = 14;
 export const ESCP_P_HELLO_ON_ACCEPT = 15;
 export const ESCP_P_RESUME = 16;
+export const ESCP_P_RETRIES = 17;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -135,6 +136,7 @@ export const ESCP_EV_LOG = 5;
 export const ESCP_EV_STREAMS_UP = 6;
 export const ESCP_EV_DRAINED = 7;
 export const ESCP_EV_OFFER = 8;
+export const ESCP_EV_RECONNECT = 9;
 export const ESCP_XF_ABORTED = 1;
 export const ESCP_S_BYTES_FILE = 0;
 export const ESCP_S_BYTES_WIRE = 1;
@@ -143,6 +145,8 @@ export const ESCP_S_FILES_DONE = 3;
 export const ESCP_S_STREAMS_UP = 4;
 export const ESCP_S_FRAMES_REJECTED = 5;
 export const ESCP_S_BYTES_CHECKED = 6;
+export const ESCP_S_RECONNECTS = 7;
+export const ESCP_S_RECONNECTING = 8;
 export const ESCP_S_COUNT = 16;
 export const ESCP_CTL_MAX = 1048576;
 export const ESCP_MAX_FILE_SIZE = 9007199254740991;
