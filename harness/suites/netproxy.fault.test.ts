@@ -1,8 +1,10 @@
-// Network faults on one stream: the sender's T+1 streams go through a per-stream TCP proxy
+// Network faults on one stream: the initiator's T+1 streams go through a per-stream TCP proxy
 // (harness/faults/net-proxy.ts, ESCP_FAULT_DATA_PORT) that delays, throttles, resets,
 // half-closes, truncates, flips a bit or replays bytes on one named stream. Benign faults
-// must not change the bytes; destructive ones must end both sides with a clear error and
-// leave neither a final-named partial file nor a temporary.
+// must not change the bytes. A cut data stream is re-established (--retries, default 3) and
+// the bytes arrive whole, pushed or pulled; with --retries 0, or when every reconnection is
+// cut too, both sides end with a clear error and leave neither a final-named partial file
+// nor a temporary. Tampering is never retried.
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -37,22 +39,29 @@ interface Outcome extends PairRun {
   fired: string[];
 }
 
-/** One real transfer with the proxy in front of the receiver's data port. */
-async function throughProxy(name: string, fault: StreamFault): Promise<Outcome> {
+interface Through {
+  flags?: readonly string[]; // more escp flags
+  pull?: boolean; // the initiator pulls (it is the receiver, and the one that connects)
+  more?: StreamFault[]; // faults on later connections (reconnections are numbered 3, 4, ...)
+}
+
+/** One real transfer with the proxy in front of the listener's data port. */
+async function throughProxy(name: string, fault: StreamFault, t: Through = {}): Promise<Outcome & { accepted: number }> {
   await dataset();
   const port = await freePort();
   const dst = join(tmp, name);
   mkdirSync(dst);
-  const proxy = await startProxy({ target: { host: "127.0.0.1", port }, faults: [fault] });
+  const proxy = await startProxy({ target: { host: "127.0.0.1", port }, faults: [fault, ...(t.more ?? [])] });
   try {
+    const ends = t.pull ? [`localhost:${src}`, dst] : [src, `localhost:${dst}`];
     const r = await runPair({
       sock: join(tmp, `${name}.sock`), cwd: dst,
-      args: ["-q", "-r", "-t", "2", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "3", src, `localhost:${dst}`],
+      args: ["-r", "-t", "2", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "3", ...(t.flags ?? ["-q"]), ...ends],
       senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
     });
     const fired = proxy.stats.conns.find((c) => c.index === fault.stream)?.fired ?? [];
-    expect(proxy.stats.accepted).toBe(3); // control + 2 data streams all went through it
-    return { ...r, dst, fired };
+    expect(proxy.stats.accepted).toBeGreaterThanOrEqual(3); // control + 2 data streams all went through it
+    return { ...r, dst, fired, accepted: proxy.stats.accepted };
   } finally {
     await proxy.stop();
   }
@@ -85,7 +94,58 @@ describe("benign network faults: the transfer completes, bytes equal", () => {
   }
 });
 
-describe("a data stream cut: both sides stop, nothing partial left", () => {
+async function bytesEqual(dst: string): Promise<void> {
+  for (const f of ["big.bin", "small"]) expect(await b3sum(join(dst, "src", f))).toBe(await b3sum(join(src, f)));
+}
+
+describe("a data stream cut is re-established (--retries 3): the bytes arrive whole", () => {
+  const NOTICE = /data stream \d broke \(.*\); re-established/;
+  // A pull's client→server bytes on a data stream are its HELLO (80) and ACKs (48 each): with
+  // 64 KiB blocks (an ACK per 64 frames) 200 bytes falls on the third ACK, mid-transfer; with
+  // 1 MiB blocks (12 per stream, no ACK before the end) 81 falls on the final ACK.
+  for (const [name, kind, after, t] of [
+    ["rst", "rst", AFTER, {}],
+    // The receiver sees EOF and waits for the stream; the sender notices when its final ACK
+    // does not come within --timeout, redials and resends.
+    ["halfclose", "halfclose", AFTER, {}],
+    ["truncate", "truncate", AFTER, {}],
+    ["rst, pulled (the receiver redials)", "rst", 200, { pull: true, flags: ["-q", "--blocksize", "64K"] }],
+    ["rst of the final ACK, pulled", "rst", 81, { pull: true }],
+    ["rst, compressed (-C)", "rst", AFTER, { flags: ["-q", "-C"] }],
+  ] as const) {
+    test(name, async () => {
+      const r = await throughProxy(`re-${name.replace(/\W+/g, "-")}`, { kind, stream: 1, afterBytes: after } as StreamFault, t);
+      expect(r.fired).toEqual([kind]);
+      expect(r.accepted).toBeGreaterThanOrEqual(4); // a new connection replaced the cut one
+      expect([r.senderCode, r.receiverCode]).toEqual([0, 0]);
+      await bytesEqual(r.dst);
+      expect(readdirSync(join(r.dst, "src")).sort()).toEqual(["big.bin", "small"]); // no partial, journal or temporary
+    }, 60_000);
+  }
+
+  test("the initiator says so on one line (without -q)", async () => {
+    const r = await throughProxy("re-notice", { kind: "rst", stream: 1, afterBytes: AFTER }, { flags: [] });
+    expect([r.senderCode, r.receiverCode]).toEqual([0, 0]);
+    const lines = r.senderStderr.split("\n").filter((l) => NOTICE.test(l));
+    expect(lines).toHaveLength(1);
+    await bytesEqual(r.dst);
+  }, 60_000);
+
+  test("every reconnection cut too: it gives up after --retries attempts, exit 9, nothing final", async () => {
+    // The first cut on stream 1, then each redial is reset at its HELLO (connections 3, 4, ...).
+    const more = [3, 4, 5, 6].map((stream) => ({ kind: "rst", stream, afterBytes: 0 }) as StreamFault);
+    const r = await throughProxy("re-exhausted", { kind: "rst", stream: 1, afterBytes: AFTER }, { flags: ["-q", "--retries", "2"], more });
+    expect(r.senderCode).toBe(9);
+    expect(r.senderStderr).toMatch(/data stream \d.*2 reconnect attempts failed/);
+    oneLine(r.senderStderr);
+    expect(r.receiverCode).not.toBe(0);
+    oneLine(r.receiverStderr);
+    expect(r.accepted).toBe(5); // 3 first connections + exactly 2 attempts
+    noPartials(r.dst);
+  }, 60_000);
+});
+
+describe("a data stream cut with --retries 0: both sides stop, nothing partial left", () => {
   for (const [kind, msg] of [
     ["rst", /(closed|reset).*data stream \d/],
     ["halfclose", /closed the data stream \d/],
@@ -94,8 +154,9 @@ describe("a data stream cut: both sides stop, nothing partial left", () => {
     ["truncate", /no progress from|no data from peer/],
   ] as const) {
     test(kind, async () => {
-      const r = await throughProxy(kind, { kind, stream: 1, afterBytes: AFTER } as StreamFault);
+      const r = await throughProxy(kind, { kind, stream: 1, afterBytes: AFTER } as StreamFault, { flags: ["-q", "--retries", "0"] });
       expect(r.fired).toEqual([kind]);
+      expect(r.accepted).toBe(3);
       expect(r.senderCode).toBe(9);
       expect(r.senderStderr).toMatch(msg);
       oneLine(r.senderStderr);

@@ -148,6 +148,7 @@
 #define ESCP_OFFER_MAX 393344 /* bytes of one resume offer at most: a 128-byte header and 8192 runs of 48 (resume.h) */
 #define ESCP_MAX_PATH 4095    /* bytes of a relative destination name (PATH_MAX without the NUL) */
 #define ESCP_MAX_SEGMENT 255  /* bytes of one name segment (NAME_MAX) */
+#define ESCP_RETRIES_MAX 1000 /* ESCP_P_RETRIES at most (--retries) */
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
 
 /* Metadata of a destination entry: an int64 array of ESCP_META_COUNT values, by index. */

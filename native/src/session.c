@@ -71,7 +71,7 @@ static const struct {
     {ESCP_P_PRESERVE, 0, 1, 0},
     {ESCP_P_HELLO_ON_ACCEPT, 0, 1, 0},
     {ESCP_P_RESUME, 0, 2, 0},
-    {ESCP_P_RETRIES, 0, 1000, 0},
+    {ESCP_P_RETRIES, 0, ESCP_RETRIES_MAX, 0},
 };
 
 static int bounds_find(int32_t param) {

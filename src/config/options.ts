@@ -2,6 +2,8 @@
 // and help line lives here; args.ts, load.ts and usage.ts are driven by it.
 // EScp differs: -o is repeatable and keeps every value; --escp_portrange is honoured.
 
+import { ESCP_RETRIES_MAX } from "../native/symbols.ts";
+
 export type OptionType = "bool" | "int" | "size" | "rate" | "string" | "list" | "enum";
 export type IoEngine = "posix" | "dummy";
 export const IO_ENGINES: readonly IoEngine[] = ["posix", "dummy"];
@@ -66,6 +68,8 @@ export interface Options {
   version: boolean;
   /** Rerunning continues files an earlier run left unfinished (off: --no-resume). */
   resume: boolean;
+  /** Reconnect attempts in a row for a dropped data stream (0: a drop ends the session). */
+  retries: number;
   /** Times a dropped data stream is re-established before the session fails. */
   /** --manifest FILE: one b3sum line per verified file, relative to the destination root. */
   manifest?: string;
@@ -152,6 +156,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "thirdParty", short: "3", type: "bool", default: false, help: "copy between two remote hosts (host1:src host2:dst); the data is relayed through this host, never decrypted" },
   { field: "direct", long: "direct", type: "bool", default: false, ...cfg("direct"), help: "with -3: host1 connects straight to host2 (falls back to the relay if it cannot)" },
   { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
+  { field: "retries", long: "retries", type: "int", default: 3, min: 0, max: ESCP_RETRIES_MAX, valueName: "N", ...cfg("retries"), help: "re-establish a dropped data stream, up to N attempts in a row (0: a drop ends the session)" },
   { field: "resume", long: "resume", type: "bool", default: true, negatable: true, ...cfg("resume"), help: "continue files an earlier run left unfinished (--no-resume: start them over)" },
   { field: "manifest", long: "manifest", type: "string", valueName: "FILE", help: "write FILE: a b3sum line per verified file (cd DEST && b3sum -c FILE)" },
   { field: "json", long: "json", type: "bool", default: false, help: "print JSON lines on stdout (start, files, progress, summary) instead of the bar" },

@@ -2,7 +2,7 @@
 // shared by encoders (a bug here is E_INTERNAL) and decoders (a bad peer is E_PROTOCOL),
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
-import { ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX } from "../native/symbols.ts";
+import { ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX } from "../native/symbols.ts";
 import type { ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
 
 /** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
@@ -12,8 +12,8 @@ export const MAX_BATCH = 4096;
 export const WINDOW_FILES = 4096;
 /** Paths (or patterns) one pull may ask for: bounds what a client makes a server expand. */
 export const MAX_SOURCE_PATHS = 10_000;
-/** --retries: re-established connections per data stream, at most. */
-export const MAX_RETRIES = 1000;
+/** --retries: reconnect attempts in a row per data stream, at most (libescp's bound). */
+export const MAX_RETRIES = ESCP_RETRIES_MAX;
 /** Bytes of a ResumeOffer's packed `held` list (what libescp packs at most). */
 export const MAX_HELD_BYTES = ESCP_OFFER_MAX;
 

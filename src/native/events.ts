@@ -34,13 +34,15 @@ interface Base {
  * streamDown: a stream ended without BYE. fatal: the session must stop. log: debug text.
  * streamsUp: all streams authenticated (listener). drained: every data stream said BYE.
  * offer (receiver, resume): fino's earlier partial was read: blocks/bytes held (then
- * rxOffer gives the offer), or none and text says why (empty text: nothing worth keeping). */
-export type NativeEvent = Base & { kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "offer" | "unknown" };
+ * rxOffer gives the offer), or none and text says why (empty text: nothing worth keeping).
+ * reconnect: data stream `stream` broke (text: how) and was re-established after `blocks`
+ * attempts. streamDown/fatal with blocks > 0: that many reconnect attempts failed first. */
+export type NativeEvent = Base & { kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "offer" | "reconnect" | "unknown" };
 
 const KINDS: Record<number, NativeEvent["kind"]> = {
   [C.ESCP_EV_FILE_DONE]: "fileDone", [C.ESCP_EV_FILE_ERROR]: "fileError", [C.ESCP_EV_STREAM_DOWN]: "streamDown",
   [C.ESCP_EV_FATAL]: "fatal", [C.ESCP_EV_LOG]: "log", [C.ESCP_EV_STREAMS_UP]: "streamsUp", [C.ESCP_EV_DRAINED]: "drained",
-  [C.ESCP_EV_OFFER]: "offer",
+  [C.ESCP_EV_OFFER]: "offer", [C.ESCP_EV_RECONNECT]: "reconnect",
 };
 
 const td = new TextDecoder();

@@ -31,6 +31,9 @@ export interface SessionParams {
   helloOnAccept?: boolean;
   /** Receiver: resumable partials (escp.h "Resume"): 0 off, 1 journal but start over, 2 resume. */
   resume?: 0 | 1 | 2;
+  /** Reconnect attempts in a row for a dropped data stream (escp.h "Reconnect"); both sides
+   * must agree (SessionInit.retries). 0 or absent: a drop ends the session. */
+  retries?: number;
 }
 
 /** Mode and times of a destination entry, as the sender announced them (ino: the source's
@@ -154,6 +157,7 @@ export class NativeSession {
     set(C.ESCP_P_PRESERVE, p.preserve ? 1 : 0, "-p");
     set(C.ESCP_P_HELLO_ON_ACCEPT, p.helloOnAccept ? 1 : 0, "-3");
     set(C.ESCP_P_RESUME, p.resume ?? 0, "--resume");
+    set(C.ESCP_P_RETRIES, p.retries ?? 0, "--retries");
     this.streams = p.threads + 1;
   }
 
@@ -381,7 +385,7 @@ export class NativeSession {
     return busy;
   }
 
-  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number; bytesChecked: number } {
+  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number; bytesChecked: number; reconnects: number; reconnecting: number } {
     this.lib.escp_stats_read(this.h, this.statsBuf, C.ESCP_S_COUNT);
     const s = this.statsBuf;
     return {
@@ -392,6 +396,8 @@ export class NativeSession {
       streamsUp: Number(s[C.ESCP_S_STREAMS_UP]),
       rejected: Number(s[C.ESCP_S_FRAMES_REJECTED]),
       bytesChecked: Number(s[C.ESCP_S_BYTES_CHECKED]),
+      reconnects: Number(s[C.ESCP_S_RECONNECTS]),
+      reconnecting: Number(s[C.ESCP_S_RECONNECTING]),
     };
   }
 

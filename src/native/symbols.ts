@@ -153,6 +153,7 @@ export const ESCP_MAX_FILE_SIZE = 9007199254740991;
 export const ESCP_OFFER_MAX = 393344;
 export const ESCP_MAX_PATH = 4095;
 export const ESCP_MAX_SEGMENT = 255;
+export const ESCP_RETRIES_MAX = 1000;
 export const ESCP_BUFFERS_MAX = 1073741824;
 export const ESCP_META_MODE = 0;
 export const ESCP_META_ATIME_S = 1;

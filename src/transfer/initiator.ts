@@ -36,7 +36,7 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
     portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
     logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
     profile: o.profile !== undefined, connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-    resume: o.resume ? 2 : 1, wantPaths: o.manifest !== undefined || o.json, retries: 0 /* reconnect is not built yet: a dropped stream ends the session */, fileReports: false,
+    resume: o.resume ? 2 : 1, wantPaths: o.manifest !== undefined || o.json, retries: o.retries, fileReports: false,
   };
 }
 

@@ -9,7 +9,7 @@ function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" |
   return {
     threads: o.threads, blockSize: o.blocksize, direct: !o.nodirect, checksum: !o.nochecksum, sparse: o.sparse,
     timeoutMs: o.timeoutMs, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, verbose: o.verbose,
-    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0,
+    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0, retries: o.retries,
   };
 }
 
@@ -17,7 +17,7 @@ function fromInit(init: SessionInit): Omit<SessionParams, "rateLimit" | "preserv
   return {
     threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, direct: init.direct,
     checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, ipMode: init.ipMode,
-    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel,
+    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel, retries: init.retries,
   };
 }
 

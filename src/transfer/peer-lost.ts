@@ -13,9 +13,11 @@ const TAMPER: Partial<Record<NativeStatus, string>> = {
 
 export function peerLost(ev: NativeEvent, where: string): EscpError {
   const stream = ev.stream === 0 ? "control stream" : `data stream ${ev.stream}`;
-  const detail = ev.text ? `: ${ev.text}` : "";
+  // blocks: reconnect attempts (--retries) that failed before the stream was given up
+  const tried = ev.blocks > 0 ? `; ${ev.blocks} reconnect ${ev.blocks === 1 ? "attempt" : "attempts"} failed` : "";
+  const detail = ev.text ? `: ${ev.text}${tried}` : tried;
   if (ev.status === "CLOSED") {
-    return new EscpError("E_TIMEOUT", `${where}: peer closed the ${stream} unexpectedly (it exited or was killed)`, { stream: ev.stream });
+    return new EscpError("E_TIMEOUT", `${where}: peer closed the ${stream} unexpectedly (it exited or was killed${tried})`, { stream: ev.stream });
   }
   if (ev.status === "TIMEOUT") {
     return new EscpError("E_TIMEOUT", `${where}: peer stalled on the ${stream}${detail}`, { stream: ev.stream });
@@ -26,6 +28,12 @@ export function peerLost(ev: NativeEvent, where: string): EscpError {
   const why = TAMPER[ev.status];
   if (why) return new EscpError("E_PROTOCOL", `${where}: ${stream}: ${why}${detail ? ` (${ev.text})` : ""}`, { stream: ev.stream });
   return new EscpError(codeForStatus(ev.status), `${where}: ${stream}${detail || `: ESCP_E_${ev.status}`}`, { stream: ev.stream });
+}
+
+/** The one-line notice for a data stream that broke and was re-established (--retries). */
+export function reconnectNotice(ev: NativeEvent, where: string): string {
+  const after = ev.blocks > 1 ? ` after ${ev.blocks} attempts` : "";
+  return `${where}: data stream ${ev.stream} broke (${ev.text || "connection lost"}); re-established${after}`;
 }
 
 /** Send on the session's control stream; a peer that is gone is named like a reader names it:

@@ -17,7 +17,7 @@ import { destFailure, type Placement } from "./placement.ts";
 import { awaitsOffer, type RoleContext, type SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
-import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
+import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 
 interface SinkFile {
   entry: FileEntry;
@@ -75,7 +75,8 @@ export class DataSink {
     // Files awaiting data or a verdict and nothing moving: a source that keeps the streams
     // alive (keepalives) but never finishes must not hold this side forever (the source's own
     // watch is the mirror of this).
-    if (moved !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0) {
+    // A stream being re-established is bounded by libescp itself (--retries, the timeout).
+    if (moved !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0 || st.reconnecting > 0) {
       this.lastBytes = moved;
       this.lastPending = this.files.size;
       this.lastProgressAt = now;
@@ -227,6 +228,7 @@ export class DataSink {
     }
     if (ev.kind === "fatal" || ev.kind === "streamDown") throw peerLost(ev, this.ctx.peer);
     if (ev.kind === "log") log.debug(`[C] ${ev.text}`);
+    if (ev.kind === "reconnect") this.ctx.reporter.notice(reconnectNotice(ev, this.ctx.peer));
     if (ev.kind === "offer") this.onOffer(ev);
     if (ev.kind === "streamsUp") {
       this.up = true;

@@ -14,7 +14,7 @@ import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { Announcer } from "./announcer.ts";
 import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
-import { peerLost, sendOrPeerLost } from "./peer-lost.ts";
+import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
@@ -172,6 +172,8 @@ export class DataSource {
       throw peerLost(ev, this.ctx.peer);
     } else if (ev.kind === "log") {
       log.debug(`[C] ${ev.text}`);
+    } else if (ev.kind === "reconnect") {
+      this.ctx.reporter.notice(reconnectNotice(ev, this.ctx.peer));
     } else if (ev.kind === "streamsUp") {
       this.up = true;
     }
@@ -272,7 +274,8 @@ export class DataSource {
     // Waiting only for resume offers is not a stall here: the sink may be re-checking a large
     // partial (its own watchdog counts that work as progress and gives up if it stops).
     const waitingOnOffers = this.offersAwaited > 0 && this.offersAwaited === this.outstanding;
-    if (s.bytesFile !== this.lastBytes || waitingOnOffers) {
+    // A stream being re-established is bounded by libescp itself (--retries, the timeout).
+    if (s.bytesFile !== this.lastBytes || waitingOnOffers || s.reconnecting > 0) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {

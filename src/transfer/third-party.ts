@@ -123,7 +123,7 @@ function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versio
     timeoutMs: o.timeoutMs, portStart: o.escpPort, portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
     rateLimit: o.limit, logfile: o.logfile ?? "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
     compressLevel: o.compress ? o.compressLevel : 0, profile: false, sourcePaths: [], connectPort: 0,
-    helloOnAccept: false, awaitGo: false, report: false, resume: o.resume ? 2 : 1, wantPaths: false, retries: 0 /* reconnect is not built yet: a dropped stream ends the session */,
+    helloOnAccept: false, awaitGo: false, report: false, resume: o.resume ? 2 : 1, wantPaths: false, retries: 0 /* -3: not re-established (the relay does not redial; docs/reliability.md#reconnect) */,
     fileReports: false,
   };
 }
