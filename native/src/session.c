@@ -257,12 +257,15 @@ ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value) {
   escp_session *s = escp__session(h);
   int i = bounds_find(param);
   if (!s || i < 0) return ESCP_E_INVAL;
-  /* ESCP_P_RESUME is read only by file_add (JS thread): it may be set until the first file. */
-  if ((s->frozen && param != ESCP_P_RESUME) || escp__stopping(s)) return ESCP_E_STATE;
+  /* ESCP_P_RESUME is read only by file_add (JS thread): it may be set until the first file.
+   * ESCP_P_RETRIES may be turned off until start (the peer turned out not to reconnect). */
+  int late_off = param == ESCP_P_RETRIES && value == 0 && !s->started;
+  if ((s->frozen && param != ESCP_P_RESUME && !late_off) || escp__stopping(s)) return ESCP_E_STATE;
   if (value < bounds[i].min || value > bounds[i].max) return ESCP_E_RANGE;
   if (param == ESCP_P_BLOCK_SIZE && (value & (value - 1))) return ESCP_E_RANGE;
   if (param == ESCP_P_IP_MODE && value != 0 && value != 4 && value != 6) return ESCP_E_RANGE;
   s->param[param] = value;
+  if (late_off) atomic_store(&s->reconnect, 0);
   return ESCP_OK;
 }
 

@@ -85,7 +85,7 @@ struct escp_session {
   atomic_int stop;
   int wake_fd;                     /* eventfd, written once by stop: wakes poll() loops */
   int listen_fd;
-  int reconnect;                   /* ESCP_P_RETRIES > 0 and not an answering listener: fixed at listen/connect */
+  atomic_int reconnect;            /* ESCP_P_RETRIES > 0 and not an answering listener: set at listen/connect, may go 0 until start */
   pthread_cond_t recon_cv;         /* (s->mu) the accept thread handed a stream its new connection */
   struct sockaddr_storage peer;    /* connector: the address all streams came up on (redials go there) */
   socklen_t peer_len;

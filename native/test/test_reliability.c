@@ -628,6 +628,21 @@ static void reconnects(int sender_listens, const char *drop_at) {
   CHECK_EQ(count_fds(), fds0);
 }
 
+/* ESCP_P_RETRIES may only be turned off after listen, and only until start (an older peer). */
+static void retries_late_off(void) {
+  fprintf(stderr, "-- --retries: turned off after listen until start, never on again\n");
+  void *h = new_session(ESCP_ROLE_RECEIVER, 1, 8000, 1);
+  CHECK_EQ(escp_param_set(h, ESCP_P_RETRIES, 3), ESCP_OK);
+  CHECK(escp_listen(h, "127.0.0.1", 0, 1) > 0);
+  CHECK_EQ(escp_param_set(h, ESCP_P_RETRIES, 2), ESCP_E_STATE);
+  CHECK_EQ(escp_param_set(h, ESCP_P_RETRIES, 0), ESCP_OK);
+  CHECK_EQ(escp_param_get(h, ESCP_P_RETRIES), 0);
+  CHECK_EQ(escp_param_set(h, ESCP_P_RETRIES, 1), ESCP_E_STATE);
+  CHECK_EQ(escp_session_start(h), ESCP_OK);
+  CHECK_EQ(escp_param_set(h, ESCP_P_RETRIES, 0), ESCP_E_STATE);
+  escp_session_free(h);
+}
+
 int main(void) {
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
   memset(sid, SID_BYTE, sizeof sid);
@@ -645,6 +660,7 @@ int main(void) {
   frozen_sender();
   idle_alive(0);
   idle_alive(1);
+  retries_late_off();
   reconnects(0, "7");
   reconnects(1, "7");
   reconnects(0, "1");  /* the very first frame */

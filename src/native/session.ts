@@ -401,6 +401,13 @@ export class NativeSession {
     };
   }
 
+  /** The peer does not re-establish streams (an older minor version): turn reconnect off.
+   * Valid until start, even after listen/connect. */
+  noRetries(): void {
+    const st = this.lib.escp_param_set(this.h, C.ESCP_P_RETRIES, 0);
+    if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `--retries: ${this.detail()}`);
+  }
+
   /** stop → join → free; safe to call more than once. */
   close(): void {
     if (this.handle === null) return;

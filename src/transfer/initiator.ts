@@ -15,7 +15,7 @@ import { log } from "../log/logger.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
-import { nativeResumeLevel, resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
+import { nativeResumeLevel, reconnects, resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
 import { DataSink } from "./sink.ts";
@@ -90,6 +90,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
   let mine: SideRecord | undefined;
   const native = role.native;
   try {
+    if (!reconnects(opened.reply.versionMinor)) native.noRetries(); // a 2.2 peer sends no ACKs
     if (!listening) {
       if (opened.reply.port === 0) throw new EscpError("E_PROTOCOL", `${opened.where}: reported no data port`);
       const via = dataPortOverride(); // test-only: a fault proxy in front of the data port

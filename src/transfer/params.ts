@@ -3,7 +3,7 @@
 import type { Options } from "../config/options.ts";
 import type { SessionInit } from "../control/messages.ts";
 import type { SessionParams } from "../native/session.ts";
-import { nativeResumeLevel } from "./plan.ts";
+import { nativeResumeLevel, reconnects } from "./plan.ts";
 
 function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
@@ -17,7 +17,8 @@ function fromInit(init: SessionInit): Omit<SessionParams, "rateLimit" | "preserv
   return {
     threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, direct: init.direct,
     checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, ipMode: init.ipMode,
-    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel, retries: init.retries,
+    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel,
+    retries: reconnects(init.versionMinor) ? init.retries : 0, // a 2.2 initiator's streams send no ACKs
   };
 }
 

@@ -56,6 +56,11 @@ export function resumeOffers(level: number, checksum: boolean, peerMinor: number
   return level === 2 && checksum && peerMinor >= 2;
 }
 
+/** Whether a peer of this minor version re-establishes data streams (ACK frames, minor ≥ 3). */
+export function reconnects(peerMinor: number): boolean {
+  return peerMinor >= 3;
+}
+
 /** The receiver's native resume level: 2 only with offers; 1 still journals (a later run may
  * resume) but replaces an earlier partial; 0 without checksums. */
 export function nativeResumeLevel(level: number, checksum: boolean, peerMinor: number): 0 | 1 | 2 {
