@@ -277,6 +277,40 @@ static void hygiene(void) {
   escp_session_free(tx);
 }
 
+/* With reconnect (ESCP_P_RETRIES) the listener stays open after all streams are up and
+ * both sides keep the key (a stream may be re-established); a stranger's garbage HELLO is
+ * still judged and closed; the key is wiped when the session ends. */
+static void reconnect_listener(void) {
+  fprintf(stderr, "-- reconnect on: the port stays open for the session, strangers still refused, key wiped at the end\n");
+  enum { T = 2 };
+  void *rx = session(ESCP_ROLE_RECEIVER, T, 20000), *tx = session(ESCP_ROLE_SENDER, T, 20000);
+  CHECK_EQ(escp_param_set(rx, ESCP_P_RETRIES, 2), ESCP_OK);
+  CHECK_EQ(escp_param_set(tx, ESCP_P_RETRIES, 2), ESCP_OK);
+  int port = escp_listen(rx, "127.0.0.1", 0, 1);
+  CHECK(port > 0);
+  conn_arg a = {tx, port, 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, connect_thread, &a) == 0);
+  pthread_join(th, NULL);
+  CHECK_EQ(a.rc, ESCP_OK);
+  CHECK_EQ(next_event(rx).type, ESCP_EV_STREAMS_UP);
+  CHECK_EQ(escp_test_key_wiped(rx), 0);
+  CHECK_EQ(escp_test_key_wiped(tx), 0);
+  uint64_t before = rejected(rx);
+  int fd = dial(NULL, port); /* the port still answers, with a challenge */
+  uint8_t ch[ESCP_CHALLENGE_LEN], junk[ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG];
+  read_challenge(fd, ch);
+  memset(junk, 0x5a, sizeof junk);
+  CHECK(send(fd, junk, sizeof junk, MSG_NOSIGNAL) == (ssize_t)sizeof junk);
+  expect_eof(fd);
+  CHECK_EQ(rejected(rx), before + 1);
+  CHECK_EQ(escp_session_stop(rx), ESCP_OK);
+  CHECK_EQ(escp_session_join(rx), ESCP_OK);
+  CHECK_EQ(escp_test_key_wiped(rx), 1);
+  escp_session_free(tx);
+  escp_session_free(rx);
+}
+
 int main(void) {
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)(0x11 * i + 7);
   for (int i = 0; i < 16; i++) sid[i] = (uint8_t)(0xe0 + i);
@@ -287,6 +321,7 @@ int main(void) {
   t64();
   hello_deadline();
   hygiene();
+  reconnect_listener();
   fprintf(stderr, "test_accept: OK\n");
   return 0;
 }
