@@ -42,20 +42,20 @@ async function runCase(t: TransportHandle, d: DatasetCase, src: string, c: Confi
   };
 }
 
-/** --full: the resume kill-anywhere property (harness/suites/resume.e2e.test.ts) with many
- * more seeded kills than CI runs, as one row of the report. */
-async function resumeKills(kills: number): Promise<CaseResult> {
+/** --full: a seeded property test of the suites (resume kill-anywhere, reconnect
+ * cut-anywhere) with many more seeded points than CI runs, as one row of the report. */
+async function seededProperty(label: string, suite: string, countVar: string, count: number): Promise<CaseResult> {
   const seed = Math.floor(Math.random() * 2 ** 31);
   const t0 = performance.now();
-  const p = Bun.spawn([process.execPath, "test", "--timeout", String(kills * 20_000), join(REPO_ROOT, "harness", "suites", "resume.e2e.test.ts"), "-t", "anywhere"], {
-    cwd: REPO_ROOT, env: { ...process.env, ESCP_SEED: String(seed), ESCP_RESUME_KILLS: String(kills) }, stdout: "pipe", stderr: "pipe",
+  const p = Bun.spawn([process.execPath, "test", "--timeout", String(count * 20_000), join(REPO_ROOT, "harness", "suites", suite), "-t", "anywhere"], {
+    cwd: REPO_ROOT, env: { ...process.env, ESCP_SEED: String(seed), [countVar]: String(count) }, stdout: "pipe", stderr: "pipe",
   });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const ok = code === 0 && /\b1 pass\b/.test(out + err);
   return {
-    dataset: `resume kill-anywhere (${kills} kills)`, transport: "local", config: `ESCP_SEED=${seed}`, exitCode: code, expectedExit: 0,
-    seconds: (performance.now() - t0) / 1000, bytes: 0, files: kills, ok,
-    problems: ok ? [] : (out + err).split("\n").filter((l) => /error|fail|kill #/.test(l)).slice(0, 5),
+    dataset: `${label} (${count})`, transport: "local", config: `ESCP_SEED=${seed}`, exitCode: code, expectedExit: 0,
+    seconds: (performance.now() - t0) / 1000, bytes: 0, files: count, ok,
+    problems: ok ? [] : (out + err).split("\n").filter((l) => /error|fail|kill #|cut #/.test(l)).slice(0, 5),
   };
 }
 
@@ -83,8 +83,13 @@ async function main(): Promise<number> {
       }
       rmSync(src, { recursive: true, force: true });
     }
-    if (mode === "full" && (!only || "resume".includes(only))) {
-      const r = await resumeKills(200);
+    const properties = [
+      ["resume", "resume kill-anywhere kills", "resume.e2e.test.ts", "ESCP_RESUME_KILLS", 200],
+      ["reconnect", "reconnect cut-anywhere cuts", "netproxy.fault.test.ts", "ESCP_RECONNECT_CUTS", 100],
+    ] as const;
+    for (const [name, label, suite, countVar, count] of properties) {
+      if (mode !== "full" || (only && !name.includes(only))) continue;
+      const r = await seededProperty(label, suite, countVar, count);
       results.push(r);
       console.log(`${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`);
     }

@@ -145,6 +145,35 @@ describe("a data stream cut is re-established (--retries 3): the bytes arrive wh
   }, 60_000);
 });
 
+describe("cut anywhere: a seeded property", () => {
+  // A reset at a seeded point of a seeded data connection, pushed or pulled: the run always
+  // completes with equal bytes and no partial. ESCP_SEED reproduces a run; ESCP_RECONNECT_CUTS
+  // sets the count (6 here; `bun run regress --full` runs 100).
+  const SEED = Number(process.env.ESCP_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const CUTS = Number(process.env.ESCP_RECONNECT_CUTS ?? 6);
+  test(`rst anywhere after the HELLO (${CUTS} seeded cuts; seed ${SEED}): every run completes whole`, async () => {
+    console.log(`reconnect cut-anywhere: seed ${SEED} (replay: ESCP_SEED=${SEED} bun test harness/suites/netproxy.fault.test.ts -t anywhere)`);
+    let x = SEED >>> 0 || 1;
+    const next = (n: number): number => { // xorshift32, uniform enough for picking points
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      return x % n;
+    };
+    for (let k = 0; k < CUTS; k++) {
+      const pull = next(2) === 1;
+      // After the 80-byte HELLO: anywhere in a push's data, or at one of a pull's ACKs (64 KiB blocks).
+      const after = 81 + (pull ? next(320) : next(24 * MIB));
+      const stream = 1 + next(2);
+      const t: Through = pull ? { pull, flags: ["-q", "--blocksize", "64K"] } : {};
+      const r = await throughProxy(`anywhere-${k}`, { kind: "rst", stream, afterBytes: after }, t);
+      const what = `cut #${k}: ${pull ? "pull" : "push"}, connection ${stream}, after ${after} bytes`;
+      expect([r.senderCode, r.receiverCode], `${what}: ${r.senderStderr}${r.receiverStderr}`).toEqual([0, 0]);
+      await bytesEqual(r.dst);
+      expect(readdirSync(join(r.dst, "src")).sort(), what).toEqual(["big.bin", "small"]);
+      rmSync(r.dst, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
+
 describe("a data stream cut with --retries 0: both sides stop, nothing partial left", () => {
   for (const [kind, msg] of [
     ["rst", /(closed|reset).*data stream \d/],
