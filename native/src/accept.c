@@ -155,6 +155,12 @@ static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
   /* Once all streams are up (reconnect on), a HELLO re-establishes data stream i. */
   int again = s->streams_up;
   if (again ? i == 0 : s->st[i].fd >= 0) return ESCP_E_DUP;
+  if (again) { /* a stream whose thread has ended is never re-established */
+    pthread_mutex_lock(&s->mu);
+    int gone = s->st[i].gone;
+    pthread_mutex_unlock(&s->mu);
+    if (gone) return ESCP_E_STATE;
+  }
   escp_chan tx, rx;
   uint8_t ack[ESCP_HELLO_WIRE];
   int rc = escp__chans_derive(s, i, p->challenge, &tx, &rx);
@@ -168,10 +174,13 @@ static int pend_hello(escp_session *s, pend *p, const escp_frame_hdr *fh) {
     escp_chan_free(&rx);
     return rc;
   }
-  if (again) {
-    escp__handover(s, i, p->fd, &tx, &rx);
-    return ESCP_OK;
+  if (again && escp__handover(s, i, p->fd, &tx, &rx) != ESCP_OK) rc = ESCP_E_STATE;
+  if (rc != ESCP_OK) { /* the stream has ended: this connection is dropped after its HELLO_ACK */
+    escp_chan_free(&tx);
+    escp_chan_free(&rx);
+    return rc;
   }
+  if (again) return ESCP_OK;
   pthread_mutex_lock(&s->mu);
   s->st[i].tx = tx;
   s->st[i].rx = rx;

@@ -32,10 +32,14 @@ static void adopt(escp_session *s, escp_stream *st, int fd, escp_chan *tx, escp_
   if (old >= 0) close(old);
 }
 
-void escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx) {
+int escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx) {
   escp__stream_install_opts(s, fd, i);
   pthread_mutex_lock(&s->mu);
   escp_stream *st = &s->st[i];
+  if (st->gone) { /* its thread ended (cleanly, or the stream was rejected): nothing to resume */
+    pthread_mutex_unlock(&s->mu);
+    return ESCP_E_STATE;
+  }
   if (st->nfd >= 0) close(st->nfd); /* an earlier attempt the peer gave up on */
   escp_chan_free(&st->ntx);
   escp_chan_free(&st->nrx);
@@ -49,6 +53,7 @@ void escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx
   pthread_cond_broadcast(&s->recon_cv);
   pthread_mutex_unlock(&s->mu);
   escp__log(s, "stream %d: a re-established connection was accepted", i);
+  return ESCP_OK;
 }
 
 /* Listener: wait until the accept thread hands st a connection, or deadline / stop. */
@@ -110,16 +115,18 @@ int32_t escp__reconnect(escp_session *s, escp_stream *st, const char *what, int 
   }
   atomic_fetch_sub(&s->stats[ESCP_S_RECONNECTING], 1);
   if (escp__stopping(s)) return ESCP_E_ABORTED;
-  if (rc != ESCP_OK) return rc == ESCP_E_TIMEOUT || rc == ESCP_E_CONNECT ? ESCP_E_CLOSED : rc;
+  return rc != ESCP_OK && (rc == ESCP_E_TIMEOUT || rc == ESCP_E_CONNECT) ? ESCP_E_CLOSED : rc;
+}
+
+void escp__reconnected(escp_session *s, escp_stream *st, const char *what, int attempts) {
   escp__stat_add(s, ESCP_S_RECONNECTS, 1);
   escp_event ev;
   memset(&ev, 0, sizeof ev);
   ev.type = ESCP_EV_RECONNECT;
   ev.stream = (uint32_t)st->idx;
-  ev.blocks = (uint64_t)*attempts;
+  ev.blocks = (uint64_t)attempts;
   snprintf(ev.text, sizeof ev.text, "%s", what);
   escp__event(s, &ev, 1);
-  return ESCP_OK;
 }
 
 int escp__ack_send(escp_session *s, escp_stream *st, uint32_t flags) {

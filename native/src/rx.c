@@ -494,7 +494,10 @@ static int32_t rx_lost(escp_session *s, escp_stream *st, rx_break b) {
     if (rc != ESCP_OK) break;
     if (st->zc) escp_zc_raw(st->zc); /* the sender starts a fresh zstd session too */
     int e = escp__ack_send(s, st, st->bye ? ESCP_ACKF_BYE : 0); /* the first frame: the count */
-    if (e == 0) return ESCP_OK;
+    if (e == 0) {
+      escp__reconnected(s, st, why, total);
+      return ESCP_OK;
+    }
     b = (rx_break){e, "send ACK"};
   }
   if (!st->bye) rx_report(s, st, b.r, b.what, total);

@@ -173,7 +173,9 @@ void escp__log(escp_session *s, const char *fmt, ...) {
 }
 
 void escp__stream_gone(escp_session *s, int idx) {
-  (void)idx;
+  pthread_mutex_lock(&s->mu);
+  s->st[idx].gone = 1;
+  pthread_mutex_unlock(&s->mu);
   atomic_fetch_sub(&s->stats[ESCP_S_STREAMS_UP], 1);
 }
 

@@ -64,6 +64,7 @@ typedef struct escp_stream {
   uint64_t acked;     /* sender: consumed per the peer's last ACK; receiver: the count it last sent */
   int fails;          /* reconnect attempts since the last frame consumed (bounded by the retries) */
   int bye;            /* receiver: the BYE was consumed; sender: its final ACK came */
+  int gone;           /* the stream's thread has ended (s->mu): it is never re-established */
   struct escp_unacked *ua; /* sender: (file, block) of each frame not yet acknowledged */
   uint8_t ackbuf[ESCP_ACK_WIRE]; /* sender: an ACK frame being read ... */
   uint32_t ackgot;    /* ... bytes of it so far */
@@ -197,15 +198,19 @@ void escp__rx_wake(escp_session *s);
 void *escp__rx_thread(void *arg);
 
 /* ---- reconnect.c ---- */
-/* Stream st's connection broke (what: why, for the event): re-establish it (escp.h
+/* Stream st's connection broke (what: why, for the log): re-establish it (escp.h
  * "Reconnect"). ESCP_OK: st->fd and its channels are a new authenticated connection (the
- * caller resyncs). Else the status to report as without reconnect (E_CLOSED, E_TIMEOUT,
+ * caller resyncs, then calls escp__reconnected). Else the status to report as without reconnect (E_CLOSED, E_TIMEOUT,
  * E_ABORTED at stop); *attempts says how many were made. Stream thread. */
 int32_t escp__reconnect(escp_session *s, escp_stream *st, const char *what, int *attempts);
 /* Receiver: send an ACK of st->dframes (flags ESCP_ACKF_*). 0 or -errno. */
 int escp__ack_send(escp_session *s, escp_stream *st, uint32_t flags);
-/* Listener: an authenticated connection re-established stream i (the accept thread). */
-void escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx);
+/* Listener: an authenticated connection re-established stream i (the accept thread): the
+ * stream takes fd and the channels (ESCP_OK), or ESCP_E_STATE when its thread has ended
+ * (the caller closes fd and frees them). */
+int escp__handover(escp_session *s, int i, int fd, escp_chan *tx, escp_chan *rx);
+/* The stream works again (the resync went through): count it, push ESCP_EV_RECONNECT. */
+void escp__reconnected(escp_session *s, escp_stream *st, const char *what, int attempts);
 /* A stream is lost for good: push type (STREAM_DOWN or FATAL) with blocks = the reconnect
  * attempts that failed; nothing at stop. */
 void escp__lost_event(escp_session *s, uint32_t type, int32_t status, int sys_errno, int idx, int attempts, const char *text);

@@ -553,7 +553,10 @@ static int32_t tx_lost(escp_session *s, escp_stream *st, int32_t status, int sys
     if (st->zc) escp_zc_raw(st->zc); /* the receiver starts a fresh zstd session too */
     rc = tx_acks(s, st, 1, &sys);    /* its first frame: the count it consumed */
     if (rc == ESCP_OK) rc = tx_replay(s, st, buf, zbuf, &sys);
-    if (rc == ESCP_OK) return ESCP_OK;
+    if (rc == ESCP_OK) {
+      escp__reconnected(s, st, what, total);
+      return ESCP_OK;
+    }
     if (rc != ESCP_E_CLOSED && rc != ESCP_E_TIMEOUT) return rc; /* rejected or changed: reported */
     status = rc == ESCP_E_TIMEOUT ? rc : send_status(sys);
     what = "lost again while resyncing";
