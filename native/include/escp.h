@@ -95,6 +95,7 @@
 #define ESCP_P_HELLO_ON_ACCEPT 15 /* listener: 0 = send a challenge on each accepted connection (default), 1 = answer the peer's challenge with HELLO instead (-3 relay: host1; see the lifecycle); no effect on escp_connect */
 #define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0; settable until the first file_add, even after listen/connect */
 #define ESCP_P_RETRIES 17     /* data-stream reconnects: 0 = off (a dropped data stream ends the session, the default); N = a dropped data stream is re-established (the connector redials, the listener keeps listening) and carries on from the frames the receiver had not consumed, with up to N attempts in a row that move nothing; both sides must agree (SessionInit); 0 in effect with ESCP_P_HELLO_ON_ACCEPT; may be set to 0 (only) after listen/connect until start. See "Reconnect" below */
+#define ESCP_P_HOLES 18       /* sender: 0/1 (default 0), settable until start: a block wholly inside a hole of a sparse source (SEEK_DATA; not the last block) is neither read nor sent, a DATA frame flagged ZERO (no payload) stands for it; only for a receiver of protocol 2.4 or later (every receiver of this library takes such frames: it hashes zeros and leaves the hole) */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */

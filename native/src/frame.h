@@ -85,10 +85,14 @@ typedef struct escp_data_hdr { uint64_t fino; uint64_t offset; uint32_t len; uin
 /* flags: the payload is the block's zstd stream segment (native/src/zc.h), len is the
  * plaintext length and the payload (body_len - sub-header) is strictly shorter. */
 #define ESCP_DF_ZSTD 1u
+/* flags: the block is all zeros (a hole of a sparse source, ESCP_P_HOLES): no payload
+ * (body_len = the sub-header), 0 < len; never with ESCP_DF_ZSTD. */
+#define ESCP_DF_ZERO 2u
 void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR]);
-/* Checks: fino != 0, len <= block_size, offset % block_size == 0, flags only ESCP_DF_ZSTD,
- * payload (body_len - ESCP_DATA_SUBHDR) == len, or 0 < payload < len with ESCP_DF_ZSTD,
- * offset + len does not overflow. */
+/* Checks: fino != 0, len <= block_size, offset % block_size == 0, flags one of 0,
+ * ESCP_DF_ZSTD, ESCP_DF_ZERO; payload (body_len - ESCP_DATA_SUBHDR) == len (no flag), or
+ * 0 < payload < len (ESCP_DF_ZSTD), or payload == 0 < len (ESCP_DF_ZERO); offset + len does
+ * not overflow. */
 int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
                          escp_data_hdr *out);
 

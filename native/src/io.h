@@ -13,6 +13,7 @@ typedef struct escp_fstat {
   uint64_t size;               /* bytes */
   uint64_t ino, dev;
   int64_t mtime_ns, ctime_ns;  /* ns since the epoch */
+  uint64_t alloc;              /* bytes allocated (st_blocks x 512): < size means holes */
   int regular;                 /* S_ISREG: only regular files are checked */
 } escp_fstat;
 
@@ -41,6 +42,9 @@ typedef struct escp_io {
   /* fstat / stat into *out: 0 or errno. ENOSYS = this engine cannot tell (dummy). */
   int (*fstat)(int fd, escp_fstat *out);
   int (*stat)(const char *path, escp_fstat *out);
+  /* The first offset >= off that holds data (lseek SEEK_DATA), or -errno: -ENXIO = only a
+   * hole from off to the end. An engine or filesystem without holes returns off. */
+  int64_t (*seek_data)(int fd, uint64_t off);
 } escp_io;
 
 extern const escp_io escp_io_posix;

@@ -54,6 +54,11 @@ static int dm_stat(const char *path, escp_fstat *out) {
   return ENOSYS;
 }
 
+static int64_t dm_seek_data(int fd, uint64_t off) {
+  (void)fd;
+  return (int64_t)off; /* no holes */
+}
+
 /* The receiver never calls open_tmp/link_tmp with this engine (nothing is written). */
 const escp_io escp_io_dummy = {"dummy", dm_open, dm_open_tmp, dm_link_tmp, dm_pread, dm_pwrite,
-                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat};
+                               dm_truncate, dm_drop_direct, dm_close, dm_fstat, dm_stat, dm_seek_data};

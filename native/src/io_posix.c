@@ -101,6 +101,7 @@ static void px_fill(const struct stat *st, escp_fstat *out) {
   out->dev = (uint64_t)st->st_dev;
   out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
   out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+  out->alloc = (uint64_t)st->st_blocks * 512u;
   out->regular = S_ISREG(st->st_mode);
 }
 
@@ -118,5 +119,11 @@ static int px_stat(const char *path, escp_fstat *out) {
   return 0;
 }
 
+static int64_t px_seek_data(int fd, uint64_t off) {
+  off_t r = lseek(fd, (off_t)off, SEEK_DATA); /* the return value is this call's own */
+  if (r >= 0) return (int64_t)r;
+  return errno == EINVAL ? (int64_t)off : -errno; /* EINVAL: no SEEK_DATA here, all data */
+}
+
 const escp_io escp_io_posix = {"posix", px_open_read, px_open_tmp, px_link_tmp, px_pread, px_pwrite,
-                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat};
+                               px_truncate, px_drop_direct, px_close, px_fstat, px_stat, px_seek_data};

@@ -443,7 +443,8 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
     t = escp__prof_end(pr, ESCP_STG_HASH, t, dh->len);
   }
   int64_t r = 0;
-  if (st == ESCP_OK && writable && dh->len > 0 && !(s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len))) {
+  int hole = (dh->flags & ESCP_DF_ZERO) || (s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len));
+  if (st == ESCP_OK && writable && dh->len > 0 && !hole) {
     r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);
     escp__prof_end(pr, ESCP_STG_WRITE, t, dh->len);
   }
@@ -509,6 +510,8 @@ static int32_t rx_lost(escp_session *s, escp_stream *st, rx_break b) {
 static int32_t rx_payload(escp_session *s, escp_stream *st, uint8_t *body, uint32_t body_len,
                           const escp_data_hdr *dh, uint8_t *zbuf, uint8_t **pay) {
   *pay = body + ESCP_DATA_SUBHDR;
+  if (dh->flags & ESCP_DF_ZERO) /* a hole of the source: zeros to hash, nothing to write */
+    memset(*pay, 0, dh->len);
   if (!(dh->flags & ESCP_DF_ZSTD)) {
     if (st->zc) escp_zc_raw(st->zc);
     return ESCP_OK;

@@ -72,6 +72,7 @@ static const struct {
     {ESCP_P_HELLO_ON_ACCEPT, 0, 1, 0},
     {ESCP_P_RESUME, 0, 2, 0},
     {ESCP_P_RETRIES, 0, ESCP_RETRIES_MAX, 0},
+    {ESCP_P_HOLES, 0, 1, 0},
 };
 
 static int bounds_find(int32_t param) {
@@ -260,9 +261,11 @@ ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value) {
   int i = bounds_find(param);
   if (!s || i < 0) return ESCP_E_INVAL;
   /* ESCP_P_RESUME is read only by file_add (JS thread): it may be set until the first file.
-   * ESCP_P_RETRIES may be turned off until start (the peer turned out not to reconnect). */
+   * ESCP_P_RETRIES may be turned off until start (the peer turned out not to reconnect);
+   * ESCP_P_HOLES, read only by the data threads, may be set until start. */
   int late_off = param == ESCP_P_RETRIES && value == 0 && !s->started;
-  if ((s->frozen && param != ESCP_P_RESUME && !late_off) || escp__stopping(s)) return ESCP_E_STATE;
+  int late = late_off || (param == ESCP_P_HOLES && !s->started);
+  if ((s->frozen && param != ESCP_P_RESUME && !late) || escp__stopping(s)) return ESCP_E_STATE;
   if (value < bounds[i].min || value > bounds[i].max) return ESCP_E_RANGE;
   if (param == ESCP_P_BLOCK_SIZE && (value & (value - 1))) return ESCP_E_RANGE;
   if (param == ESCP_P_IP_MODE && value != 0 && value != 4 && value != 6) return ESCP_E_RANGE;

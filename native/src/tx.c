@@ -32,6 +32,7 @@ typedef struct tx_file {
   pthread_mutex_t mu;              /* guards everything below */
   int fd, open_tried, opened, direct;
   int checkable;                   /* st0 valid: a regular file on a real engine */
+  int sparse;                      /* fewer bytes allocated than its size: look for holes (ESCP_P_HOLES) */
   escp_fstat st0;                  /* at open: compared again when the last block is done */
   int32_t status;                  /* ESCP_OK until the file fails */
   int sys_errno;
@@ -342,6 +343,7 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
       int e2 = s->io->fstat(f->fd, &f->st0);
       if (e2 && e2 != ENOSYS) file_fail(f, ESCP_E_OPEN, e2, "fstat");
       f->checkable = !e2 && f->st0.regular;
+      f->sparse = f->checkable && s->param[ESCP_P_HOLES] && f->st0.alloc < f->st0.size;
     }
     if (!err && s->param[ESCP_P_CHECKSUM]) {
       f->dg = malloc(sizeof *f->dg);
@@ -487,8 +489,8 @@ static int32_t tx_acks(escp_session *s, escp_stream *st, int wait, int *sys) {
   }
 }
 
-static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint8_t *buf,
-                        uint8_t *zbuf, int *sys);
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, int zero,
+                        uint8_t *buf, uint8_t *zbuf, int *sys);
 
 /* Open f again by its path to resend a block: it must still be the file that was sent. */
 static int32_t replay_open(escp_session *s, tx_file *f, int *fd) {
@@ -531,7 +533,7 @@ static int32_t tx_replay(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
       escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_CHANGED, 0, (uint32_t)st->idx, f->fino, t);
       break;
     }
-    rc = tx_frame(s, st, f->fino, off, n, buf, zbuf, sys);
+    rc = tx_frame(s, st, f->fino, off, n, 0, buf, zbuf, sys);
   }
   if (fd >= 0) s->io->close(fd);
   if (rc == ESCP_OK) escp__log(s, "stream %d: %u frame(s) resent after a reconnect", st->idx, u->n);
@@ -603,15 +605,16 @@ static uint32_t tx_compress(escp_stream *st, const uint8_t *pay, uint32_t n, uin
 }
 
 /* Compress (-C), seal and send the n-byte block of fino at off whose plaintext is at
- * buf + ESCP_HDR_AREA. ESCP_OK, ESCP_E_CLOSED with *sys (the send failed: tx_lost), or a
- * seal failure (FATAL pushed). */
-static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint8_t *buf,
-                        uint8_t *zbuf, int *sys) {
+ * buf + ESCP_HDR_AREA — or, zero, a ZERO frame for an all-zero block (no payload). ESCP_OK,
+ * ESCP_E_CLOSED with *sys (the send failed: tx_lost), or a seal failure (FATAL pushed). */
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, int zero,
+                        uint8_t *buf, uint8_t *zbuf, int *sys) {
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
   escp_prof_ring *pr = st->prof;
   uint64_t t = escp__prof_t0(pr);
-  uint32_t plen = n, flags = 0; /* payload length on the wire, DATA flags */
-  if (st->zc) {
+  uint32_t plen = zero ? 0 : n, flags = zero ? ESCP_DF_ZERO : 0; /* payload on the wire, DATA flags */
+  if (st->zc && zero) escp_zc_raw(st->zc); /* not compressed: the zstd session restarts on both sides */
+  if (st->zc && !zero) {
     uint32_t c = tx_compress(st, pay, n, zbuf);
     t = escp__prof_end(pr, ESCP_STG_COMPRESS, t, n);
     if (c > 0) { /* the frame is built in zbuf instead */
@@ -636,6 +639,14 @@ static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_
   return rc;
 }
 
+/* ESCP_P_HOLES: is block idx ([off, off + n)) wholly inside a hole of a sparse source? Not
+ * the last block (its read also probes for growth). A failed SEEK_DATA just reads. */
+static int tx_hole(escp_session *s, tx_file *f, uint64_t off, uint32_t n, uint64_t idx) {
+  if (!f->sparse || n == 0 || idx + 1 >= f->nblocks) return 0;
+  int64_t d = s->io->seek_data(f->fd, off);
+  return d == -ENXIO || (d >= 0 && (uint64_t)d >= off + n);
+}
+
 /* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
 static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
@@ -647,7 +658,9 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   uint64_t t = escp__prof_t0(pr);
   int32_t ost = rc == ESCP_OK ? tx_open(s, f) : rc;
   t = escp__prof_end(pr, ESCP_STG_META, t, 0);
-  if (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK) {
+  int zero = ost == ESCP_OK && tx_hole(s, f, off, n, idx);
+  if (zero) memset(pay, 0, n); /* hashed like any block: the digest stays b3sum's */
+  if (!zero && (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK)) {
     escp__prof_end(pr, ESCP_STG_READ, t, 0);
     tx_account(s, f, 0, 0); /* failed file (or stream): unread blocks are not sent */
     return rc;
@@ -668,7 +681,7 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
     st->dframes++;
   }
   int sys = 0;
-  rc = tx_frame(s, st, f->fino, off, n, buf, zbuf, &sys);
+  rc = tx_frame(s, st, f->fino, off, n, zero, buf, zbuf, &sys);
   if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
   if (rc == ESCP_OK) rc = tx_poll_acks(s, st, buf, zbuf);
   if (rc != ESCP_OK) {

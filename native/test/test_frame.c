@@ -415,6 +415,12 @@ static void test_data_hdr(tally *t) {
   CHECK(t, data_decode(0, 0, 10, 0, 10 + S, B, &o) == ESCP_E_PROTO);         /* fino 0 */
   CHECK(t, data_decode(1, B + 512, 10, 0, 10 + S, B, &o) == ESCP_E_PROTO);   /* misaligned */
   CHECK(t, data_decode(1, 0, B + 1, 0, B + 1 + S, B, &o) == ESCP_E_PROTO);   /* len > block */
+  /* ZERO (a hole of the source): no payload, len > 0, never with ZSTD */
+  CHECK(t, data_decode(1, B, B, ESCP_DF_ZERO, S, B, &o) == ESCP_OK && o.len == B && o.flags == ESCP_DF_ZERO);
+  CHECK(t, data_decode(1, B, B, ESCP_DF_ZERO, S + 1, B, &o) == ESCP_E_PROTO);  /* a payload */
+  CHECK(t, data_decode(1, B, 0, ESCP_DF_ZERO, S, B, &o) == ESCP_E_PROTO);      /* len 0 */
+  CHECK(t, data_decode(1, B, B, ESCP_DF_ZERO | ESCP_DF_ZSTD, S + 10, B, &o) == ESCP_E_PROTO);
+  CHECK(t, data_decode(1, B, B, 4, B + S, B, &o) == ESCP_E_PROTO);             /* unknown flag */
   CHECK(t, data_decode(1, 0, 10, 0, 11 + S, B, &o) == ESCP_E_PROTO);         /* len mismatch */
   CHECK(t, data_decode(1, 0, 10, 0, 9 + S, B, &o) == ESCP_E_PROTO);
   CHECK(t, data_decode(1, 0, 10, 1, 10 + S, B, &o) == ESCP_E_PROTO);         /* zstd, not smaller */

@@ -628,6 +628,95 @@ static void reconnects(int sender_listens, const char *drop_at) {
   CHECK_EQ(count_fds(), fds0);
 }
 
+/* ---- sparse sources (ESCP_P_HOLES) ---- */
+
+/* A file of `blocks` blocks of B bytes with data (a pattern) only in the blocks whose
+ * letter in `map` is 'd' ('h' = hole); 'p' = a partial block: 100 bytes of data in its
+ * middle. The file is made by ftruncate and pwrite, so the holes are real. */
+static void make_sparse(const char *path, const char *map, uint8_t seed) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  size_t n = strlen(map);
+  CHECK(ftruncate(fd, (off_t)(n * B)) == 0);
+  uint8_t *b = malloc(B);
+  CHECK(b);
+  for (size_t i = 0; i < n; i++) {
+    for (uint32_t k = 0; k < B; k++) b[k] = (uint8_t)(k * 13 + i + seed) | 1; /* never zero */
+    if (map[i] == 'd') CHECK(pwrite(fd, b, B, (off_t)(i * B)) == (ssize_t)B);
+    if (map[i] == 'p') CHECK(pwrite(fd, b, 100, (off_t)(i * B + B / 2)) == 100);
+  }
+  free(b);
+  close(fd);
+}
+
+/* A block of path is a hole: no data from its start to its end (SEEK_DATA). */
+static int is_hole(const char *path, size_t i) {
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  off_t d = lseek(fd, (off_t)(i * B), SEEK_DATA);
+  int hole = (d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= (uint64_t)(i + 1) * B);
+  close(fd);
+  return hole;
+}
+
+/* Holes of a sparse source are neither read nor sent with ESCP_P_HOLES: a ZERO frame stands
+ * for each block wholly in one (not the last); the receiver leaves a hole there, the bytes
+ * and the digest equal the source's, and the wire carries only the data blocks. */
+static void holes(int on) {
+  fprintf(stderr, "-- sparse sources, ESCP_P_HOLES %d: holes at the start, middle, end, everywhere, none\n", on);
+  static const char *maps[] = {"dhhhhhhhhhdhhhhhhhhd", "hhhhhhhhhhhhhhhh", "hhhhhhhhdddddddd", "ddddhhhhhhhhhhhh",
+                               "dddddddd", "dhphhhhhd"};
+  enum { N = sizeof maps / sizeof maps[0] };
+  void *rx = new_session(ESCP_ROLE_RECEIVER, 2, 8000, 0), *tx = new_session(ESCP_ROLE_SENDER, 2, 8000, 0);
+  CHECK_EQ(escp_param_set(tx, ESCP_P_HOLES, on), ESCP_OK);
+  pair_up(rx, tx);
+  CHECK_EQ(escp_param_set(tx, ESCP_P_HOLES, on), ESCP_E_STATE); /* settable until start only */
+  uint64_t data_blocks = 0, blocks = 0;
+  char src[N][128], dst[N][1400];
+  for (int i = 0; i < N; i++) {
+    snprintf(src[i], sizeof src[i], "%s/sp%d", dir, i);
+    snprintf(dst[i], sizeof dst[i], "%s/spo%d", dir, i);
+    make_sparse(src[i], maps[i], (uint8_t)i);
+    size_t n = strlen(maps[i]);
+    blocks += n;
+    for (size_t k = 0; k < n; k++) data_blocks += maps[i][k] != 'h' || k + 1 == n; /* the last is always read */
+    char rel[16];
+    snprintf(rel, sizeof rel, "spo%d", i);
+    CHECK_EQ(escp_tx_file_add(tx, (uint64_t)i + 1, src[i], n * B), ESCP_OK);
+    CHECK_EQ(escp_rx_file_add(rx, (uint64_t)i + 1, rel, n * B, meta644), ESCP_OK);
+  }
+  CHECK_EQ(escp_tx_finish(tx), ESCP_OK);
+  uint8_t dg[N][32];
+  for (int k = 0; k < N; k++) {
+    escp_event ev = file_event(tx);
+    CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
+    memcpy(dg[ev.fino - 1], ev.digest, 32);
+    CHECK_EQ(escp_rx_file_expect(rx, ev.fino, ev.blocks, 0, ev.digest), ESCP_OK);
+  }
+  for (int k = 0; k < N; k++) CHECK_EQ(file_event(rx).type, ESCP_EV_FILE_DONE); /* digests matched */
+  uint64_t wire = stat_of(tx, ESCP_S_BYTES_WIRE);
+  escp_session_free(tx);
+  escp_session_free(rx);
+  uint64_t framing = blocks * (ESCP_FRAME_HDR + ESCP_DATA_SUBHDR + ESCP_TAG) + 4096;
+  if (on) CHECK(wire <= data_blocks * B + framing); /* only the data blocks travelled */
+  else CHECK(wire >= blocks * B);
+  for (int i = 0; i < N; i++) {
+    uint64_t la, lb;
+    uint8_t *a = slurp(src[i], &la), *b = slurp(dst[i], &lb);
+    CHECK(la == lb && memcmp(a, b, la) == 0);
+    uint8_t want[32];
+    CHECK_EQ(escp_digest_buffer(a, la, B, 0, want), ESCP_OK);
+    CHECK(memcmp(want, dg[i], 32) == 0); /* the sender's digest is the b3sum of the bytes */
+    size_t n = strlen(maps[i]);
+    for (size_t k = 0; on && k + 1 < n; k++)
+      if (maps[i][k] == 'h') CHECK(is_hole(dst[i], k)); /* recreated as holes */
+    free(a);
+    free(b);
+    unlink(src[i]);
+    unlink(dst[i]);
+  }
+}
+
 /* ESCP_P_RETRIES may only be turned off after listen, and only until start (an older peer). */
 static void retries_late_off(void) {
   fprintf(stderr, "-- --retries: turned off after listen until start, never on again\n");
@@ -660,6 +749,8 @@ int main(void) {
   frozen_sender();
   idle_alive(0);
   idle_alive(1);
+  holes(1);
+  holes(0);
   retries_late_off();
   reconnects(0, "7");
   reconnects(1, "7");

@@ -113,6 +113,7 @@ export const ESCP_P_PRESERVE = 14;
 export const ESCP_P_HELLO_ON_ACCEPT = 15;
 export const ESCP_P_RESUME = 16;
 export const ESCP_P_RETRIES = 17;
+export const ESCP_P_HOLES = 18;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
