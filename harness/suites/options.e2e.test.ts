@@ -221,6 +221,32 @@ describe("--sparse", () => {
   });
 });
 
+describe("a sparse source (no flag)", () => {
+  test("its holes are neither read nor sent: 64 MiB with 3 islands of data, the wire carries about the islands, holes kept", async () => {
+    const src = join(tmp, "sparse-src.bin");
+    writeFileSync(src, "");
+    truncateSync(src, 64 * MiB);
+    const fh = await open(src, "r+");
+    try {
+      const island = Buffer.alloc(300_000);
+      for (let i = 0; i < island.length; i++) island[i] = (i * 29 + 3) & 0xff || 1;
+      for (const off of [0, 20 * MiB + 12345, 64 * MiB - island.length]) await fh.write(island, 0, island.length, off);
+    } finally {
+      await fh.close();
+    }
+    expect(statSync(src).blocks * 512).toBeLessThan(4 * MiB); // precondition: the source is sparse
+    const dst = join(tmp, "sparse-out.bin");
+    const base = join(tmp, "sparse-log");
+    await expectOk([...BASE, "--logfile", base, src, dst]);
+    await expectSameFile(src, dst); // and the BLAKE3 both sides agreed on is b3sum's
+    expect(statSync(dst).blocks * 512).toBeLessThan(8 * MiB); // the holes are holes again
+    const wire = fieldsOf(jsonLines(`${base}.client`), "session done").wire as number;
+    expect(wire).toBeGreaterThan(0);
+    // 1 MiB blocks: the islands touch at most 5 (one straddles two) of 64; the rest are ZERO frames.
+    expect(wire).toBeLessThan(6 * MiB);
+  });
+});
+
 describe("--logfile", () => {
   test("PATH.client and PATH.server hold JSON lines, mode 0600, and never key material", async () => {
     const src = await source("logged.bin", 2 * MiB + 1, 3);

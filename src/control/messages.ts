@@ -22,8 +22,9 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
 /** 1: pull (a spawned Sender with source_paths; the reply's sources and totals).
  *  2: resume (SessionInit.resume, FileEntry.ino, ResumeOffer/ResumeDecision), FileResult.path
  *     and .resumed, SessionInit.retries (not acted on) and FileReports.
- *  3: reconnect: SessionInit.retries is honoured (ACK frames on data streams, docs/protocol.md §4). */
-export const PROTOCOL_MINOR = 3;
+ *  3: reconnect: SessionInit.retries is honoured (ACK frames on data streams, docs/protocol.md §4).
+ *  4: DATA frames flagged ZERO stand for blocks in a hole of a sparse source (§4). */
+export const PROTOCOL_MINOR = 4;
 /** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
 

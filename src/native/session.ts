@@ -34,6 +34,9 @@ export interface SessionParams {
   /** Reconnect attempts in a row for a dropped data stream (escp.h "Reconnect"); both sides
    * must agree (SessionInit.retries). 0 or absent: a drop ends the session. */
   retries?: number;
+  /** Sender: blocks in holes of a sparse source travel as ZERO frames (the receiver must be
+   * protocol 2.4 or later). */
+  holes?: boolean;
 }
 
 /** Mode and times of a destination entry, as the sender announced them (ino: the source's
@@ -158,6 +161,7 @@ export class NativeSession {
     set(C.ESCP_P_HELLO_ON_ACCEPT, p.helloOnAccept ? 1 : 0, "-3");
     set(C.ESCP_P_RESUME, p.resume ?? 0, "--resume");
     set(C.ESCP_P_RETRIES, p.retries ?? 0, "--retries");
+    set(C.ESCP_P_HOLES, p.holes ? 1 : 0, "holes");
     this.streams = p.threads + 1;
   }
 
@@ -406,6 +410,12 @@ export class NativeSession {
   noRetries(): void {
     const st = this.lib.escp_param_set(this.h, C.ESCP_P_RETRIES, 0);
     if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `--retries: ${this.detail()}`);
+  }
+
+  /** Sender: the receiver takes ZERO frames (2.4 or later): send holes as such. Until start. */
+  sendHoles(): void {
+    const st = this.lib.escp_param_set(this.h, C.ESCP_P_HOLES, 1);
+    if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `holes: ${this.detail()}`);
   }
 
   /** stop → join → free; safe to call more than once. */

@@ -15,7 +15,7 @@ import { log } from "../log/logger.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
-import { nativeResumeLevel, reconnects, resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
+import { nativeResumeLevel, reconnects, resumeOffers, sendsHoles, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
 import { DataSink } from "./sink.ts";
@@ -91,6 +91,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
   const native = role.native;
   try {
     if (!reconnects(opened.reply.versionMinor)) native.noRetries(); // a 2.2 peer sends no ACKs
+    if (native.role === "sender" && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
     if (!listening) {
       if (opened.reply.port === 0) throw new EscpError("E_PROTOCOL", `${opened.where}: reported no data port`);
       const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
@@ -113,11 +114,12 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     await opened.channel.close();
     throw toEscpError(e);
   }
+  const { bytesWire: wire, reconnects: redials } = native.stats(); // data-stream bytes incl. framing, both ways
   native.close();
   await opened.channel.close();
   const seconds = (performance.now() - t0) / 1000;
   const tally = reporter.tally;
-  log.record("session done", { files: tally.files, bytes: tally.bytes, resumed: tally.resumed, failed: tally.failedCount, seconds });
+  log.record("session done", { files: tally.files, bytes: tally.bytes, resumed: tally.resumed, failed: tally.failedCount, seconds, wire, reconnects: redials });
   out.summaryLine({ bytes: tally.bytes, files: tally.files, failed: tally.failedCount, seconds, verb: pull ? "Received" : "Sent", resumed: tally.resumed });
   if (o.profile !== undefined && mine) {
     const { writeTransferProfile } = await import("./profile-write.ts"); // loaded only for --profile

@@ -3,7 +3,7 @@
 import type { Options } from "../config/options.ts";
 import type { SessionInit } from "../control/messages.ts";
 import type { SessionParams } from "../native/session.ts";
-import { nativeResumeLevel, reconnects } from "./plan.ts";
+import { nativeResumeLevel, reconnects, sendsHoles } from "./plan.ts";
 
 function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
@@ -39,5 +39,8 @@ export function receiverParams(init: SessionInit): SessionParams {
 
 /** A server as the data source (a pull): it paces (-l) since it sends. */
 export function serverSourceParams(init: SessionInit): SessionParams {
-  return { ...fromInit(init), rateLimit: init.rateLimit, preserve: false, helloOnAccept: init.helloOnAccept || init.awaitGo }; // awaitGo: the relay fallback listens answering
+  return {
+    ...fromInit(init), rateLimit: init.rateLimit, preserve: false, helloOnAccept: init.helloOnAccept || init.awaitGo, // awaitGo: the relay fallback listens answering
+    holes: sendsHoles(init.versionMinor) && !init.awaitGo, // -3: host2's version is not known here
+  };
 }

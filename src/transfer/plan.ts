@@ -56,6 +56,11 @@ export function resumeOffers(level: number, checksum: boolean, peerMinor: number
   return level === 2 && checksum && peerMinor >= 2;
 }
 
+/** Whether a receiving peer of this minor version takes ZERO frames for holes (minor ≥ 4). */
+export function sendsHoles(peerMinor: number): boolean {
+  return peerMinor >= 4;
+}
+
 /** Whether a peer of this minor version re-establishes data streams (ACK frames, minor ≥ 3). */
 export function reconnects(peerMinor: number): boolean {
   return peerMinor >= 3;
