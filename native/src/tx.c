@@ -492,6 +492,16 @@ static int32_t tx_acks(escp_session *s, escp_stream *st, int wait, int *sys) {
 static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, int zero,
                         uint8_t *buf, uint8_t *zbuf, int *sys);
 
+/* ESCP_P_HOLES: is block idx ([off, off + n)) of f, open as fd, wholly inside a hole of a
+ * sparse source? Not the last block (its read also probes for growth). A failed SEEK_DATA
+ * just reads. */
+static int tx_hole(escp_session *s, tx_file *f, int fd, uint64_t off, uint32_t n, uint64_t idx) {
+  if (!f->sparse || n == 0 || idx + 1 >= f->nblocks) return 0;
+  int64_t d = s->io->seek_data(fd, off);
+  return d == -ENXIO || (d >= 0 && (uint64_t)d >= off + n);
+}
+
+
 /* Open f again by its path to resend a block: it must still be the file that was sent. */
 static int32_t replay_open(escp_session *s, tx_file *f, int *fd) {
   int direct = 0;
@@ -526,14 +536,16 @@ static int32_t tx_replay(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
       cur = f;
       rc = replay_open(s, f, &fd);
     }
-    if (rc == ESCP_OK && n > 0 && s->io->pread(fd, buf + ESCP_HDR_AREA, n, off, 0) != (int64_t)n) rc = ESCP_E_CHANGED;
+    int zero = rc == ESCP_OK && tx_hole(s, f, fd, off, n, e->idx); /* still a hole: a ZERO frame again */
+    if (zero) memset(buf + ESCP_HDR_AREA, 0, n);
+    else if (rc == ESCP_OK && n > 0 && s->io->pread(fd, buf + ESCP_HDR_AREA, n, off, 0) != (int64_t)n) rc = ESCP_E_CHANGED;
     if (rc == ESCP_E_CHANGED) {
       char t[56];
       snprintf(t, sizeof t, "fino %llu changed before a lost block was resent", (unsigned long long)f->fino);
       escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_CHANGED, 0, (uint32_t)st->idx, f->fino, t);
       break;
     }
-    rc = tx_frame(s, st, f->fino, off, n, 0, buf, zbuf, sys);
+    rc = tx_frame(s, st, f->fino, off, n, zero, buf, zbuf, sys);
   }
   if (fd >= 0) s->io->close(fd);
   if (rc == ESCP_OK) escp__log(s, "stream %d: %u frame(s) resent after a reconnect", st->idx, u->n);
@@ -639,14 +651,6 @@ static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_
   return rc;
 }
 
-/* ESCP_P_HOLES: is block idx ([off, off + n)) wholly inside a hole of a sparse source? Not
- * the last block (its read also probes for growth). A failed SEEK_DATA just reads. */
-static int tx_hole(escp_session *s, tx_file *f, uint64_t off, uint32_t n, uint64_t idx) {
-  if (!f->sparse || n == 0 || idx + 1 >= f->nblocks) return 0;
-  int64_t d = s->io->seek_data(f->fd, off);
-  return d == -ENXIO || (d >= 0 && (uint64_t)d >= off + n);
-}
-
 /* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
 static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
@@ -658,7 +662,7 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   uint64_t t = escp__prof_t0(pr);
   int32_t ost = rc == ESCP_OK ? tx_open(s, f) : rc;
   t = escp__prof_end(pr, ESCP_STG_META, t, 0);
-  int zero = ost == ESCP_OK && tx_hole(s, f, off, n, idx);
+  int zero = ost == ESCP_OK && tx_hole(s, f, f->fd, off, n, idx);
   if (zero) memset(pay, 0, n); /* hashed like any block: the digest stays b3sum's */
   if (!zero && (ost != ESCP_OK || tx_read(s, f, pay, off, n, idx + 1 == f->nblocks) != ESCP_OK)) {
     escp__prof_end(pr, ESCP_STG_READ, t, 0);
