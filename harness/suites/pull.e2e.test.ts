@@ -5,7 +5,7 @@
 // b3sum, and no `.escp-*` temporary is left anywhere under the destination.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -213,6 +213,19 @@ describe.concurrent("pull: per-source problems", () => {
     expect(readdirSync(dst)).toEqual(["two.bin"]);
     await expectSameFile(join(R, "two.bin"), join(dst, "two.bin"));
     clean(top);
+  });
+
+  ptest("-r: a dangling link in the remote tree is the server's notice, printed here; exit 0", async () => {
+    const { top, dst } = caseDir("dangling");
+    const tree = join(top, "remote-tree");
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(join(tree, "ok.txt"), "fine\n");
+    symlinkSync(join(top, "nowhere"), join(tree, "dangling"));
+    const r = await runEscp([...BASE, "-r", ...remoteFlags(), H(tree), dst]);
+    expect(r.code).toBe(0);
+    expect(lines(r.stderr)).toEqual([`escp: ${HOST()}:${join(tree, "dangling")}: dangling symbolic link, skipped`]);
+    await expectSameFile(join(tree, "ok.txt"), join(dst, "remote-tree", "ok.txt"));
+    clean(top, ["decoy", "dst", "remote-tree"]);
   });
 
   ptest("a directory without -r: named, exit 1, nothing of it created; the file beside it arrives", async () => {

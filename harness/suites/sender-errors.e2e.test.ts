@@ -34,6 +34,21 @@ describe("sender-side errors", () => {
     await expectSameFile(join(src, "ok.txt"), join(dst, "ok.txt"));
   });
 
+  test("-r: a dangling link and a symlink loop inside the tree are notices, not failures (exit 0)", async () => {
+    const src = join(tmp, "links");
+    mkdirSync(join(src, "sub"), { recursive: true });
+    writeFileSync(join(src, "sub", "ok.txt"), "fine\n");
+    symlinkSync(join(tmp, "nowhere"), join(src, "dangling"));
+    symlinkSync("..", join(src, "sub", "up"));
+    const dst = join(tmp, "links-out");
+    const r = await runEscp([...BASE, "-r", src, dst], { timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`escp: ${join(src, "dangling")}: dangling symbolic link, skipped`);
+    expect(r.stderr).toContain(`escp: ${join(src, "sub", "up")}: symbolic link loop, skipped`);
+    await expectSameFile(join(src, "sub", "ok.txt"), join(dst, "sub", "ok.txt"));
+    expect(existsSync(join(dst, "dangling"))).toBe(false);
+  });
+
   test("a file deleted after it was announced is named; the others arrive", async () => {
     const src = join(tmp, "vanish");
     mkdirSync(src);

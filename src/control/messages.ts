@@ -23,8 +23,13 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
  *  2: resume (SessionInit.resume, FileEntry.ino, ResumeOffer/ResumeDecision), FileResult.path
  *     and .resumed, SessionInit.retries (not acted on) and FileReports.
  *  3: reconnect: SessionInit.retries is honoured (ACK frames on data streams, docs/protocol.md §4).
- *  4: DATA frames flagged ZERO stand for blocks in a hole of a sparse source (§4). */
+ *  4: DATA frames flagged ZERO stand for blocks in a hole of a sparse source (§4); a non-fatal
+ *     Error with code E_NOTICE is a notice. */
 export const PROTOCOL_MINOR = 4;
+/** A non-fatal Error with this code is a notice from a sending server (a dangling link it
+ * skipped), not a failure: sent to initiators of minor NOTICE_MINOR or later. */
+export const NOTICE_CODE = "E_NOTICE";
+export const NOTICE_MINOR = 4;
 /** SessionInit/SessionReply travel as one base64 line of at most 4 MiB (handshake.ts). */
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
 

@@ -1,5 +1,7 @@
 // Walks the sources into the file list the sender announces: regular files and directories
-// with their relative names; everything it cannot or will not send becomes a per-item problem.
+// with their relative names; everything it cannot or will not send becomes a per-item problem,
+// except what scp's -r would follow into nothing — a dangling symbolic link or a symbolic link
+// loop inside a tree — which is skipped with a notice (not a failed run).
 import { lstatSync, readdirSync, statSync, type Stats } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
@@ -45,6 +47,7 @@ function statFollow(path: string): { st: Stats; big: { mtimeNs: bigint; atimeNs:
 export type WalkItem =
   | { kind: "entry"; entry: FoundEntry }
   | { kind: "problem"; error: EscpError }
+  | { kind: "notice"; text: string }
   | { kind: "top"; name: string; isDir: boolean };
 
 function problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE", path: string, why: string): WalkItem {
@@ -82,7 +85,7 @@ function* walkSource(spec: SourceSpec, recursive: boolean): Generator<WalkItem> 
 
 function* walkDir(abs: string, name: string, found: ReturnType<typeof statFollow>, ancestors: Set<string>): Generator<WalkItem> {
   const id = `${found.st.dev}:${found.st.ino}`;
-  if (ancestors.has(id)) return yield problem("E_SOURCE_UNREADABLE", abs, "symbolic link loop, skipped");
+  if (ancestors.has(id)) return yield { kind: "notice", text: `${abs}: symbolic link loop, skipped` };
   yield { kind: "entry", entry: entryFrom("dir", abs, name, found.st, found.big) };
   let names: string[];
   try {
@@ -99,7 +102,7 @@ function* walkDir(abs: string, name: string, found: ReturnType<typeof statFollow
       st = statFollow(childAbs);
     } catch (e) {
       const dangling = lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT";
-      yield problem("E_SOURCE_UNREADABLE", childAbs, dangling ? "dangling symbolic link, skipped" : describeSysError(e));
+      yield dangling ? { kind: "notice", text: `${childAbs}: dangling symbolic link, skipped` } : problem("E_SOURCE_UNREADABLE", childAbs, describeSysError(e));
       continue;
     }
     if (st.st.isDirectory()) yield* walkDir(childAbs, `${name}/${child}`, st, chain);

@@ -13,13 +13,14 @@ function found(i: number, name: string, dst?: string): WalkItem {
   return { kind: "entry", entry };
 }
 
-function announceAll(items: WalkItem[]): { batches: FileEntry[][]; problems: EscpError[]; files: number } {
-  const out = { batches: [] as FileEntry[][], problems: [] as EscpError[], files: 0 };
+function announceAll(items: WalkItem[]): { batches: FileEntry[][]; problems: EscpError[]; notices: string[]; files: number } {
+  const out = { batches: [] as FileEntry[][], problems: [] as EscpError[], notices: [] as string[], files: 0 };
   const a = new Announcer(items[Symbol.iterator](), {
     fileList: (files) => void out.batches.push(files),
     file: () => void out.files++,
     dir: () => {},
     problem: (err) => void out.problems.push(err),
+    notice: (text) => void out.notices.push(text),
     finished: () => {},
   });
   while (!a.done) a.step(0);
@@ -53,5 +54,12 @@ describe("FileList batches", () => {
     ]);
     expect(files).toBe(1);
     expect(batches.flat().map((f) => [f.fino, f.name])).toEqual([[1, "fine"]]);
+  });
+
+  test("a notice (a dangling link skipped) is passed on, neither a problem nor a file", () => {
+    const { problems, notices, files } = announceAll([found(1, "a"), { kind: "notice", text: "/t/d: dangling symbolic link, skipped" }, found(2, "b")]);
+    expect(notices).toEqual(["/t/d: dangling symbolic link, skipped"]);
+    expect(problems).toEqual([]);
+    expect(files).toBe(2);
   });
 });

@@ -16,6 +16,7 @@ export interface AnnounceSink {
   file(fino: number, e: FoundEntry): void; // after the batch naming it was sent
   dir(fino: number, e: FoundEntry): void;
   problem(err: EscpError): void;
+  notice(text: string): void; // something skipped that is not a failure (a dangling link in a tree)
   finished(): void; // no more files will be added
 }
 
@@ -60,6 +61,7 @@ export class Announcer {
       }
       const item = next.value;
       if (item.kind === "problem") this.sink.problem(item.error);
+      if (item.kind === "notice") this.sink.notice(item.text);
       if (item.kind !== "entry") continue;
       const tooLong = overLong(item.entry);
       if (tooLong !== undefined) {

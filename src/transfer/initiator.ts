@@ -56,7 +56,10 @@ function sourceSpecs(cfg: RunConfig): SourceSpec[] {
 /** Nothing sendable: name every problem and exit without starting a session. */
 function nothingToSend(specs: SourceSpec[], recursive: boolean, out: RunOutput): number {
   const problems: EscpError[] = [];
-  for (const item of walk(specs, recursive)) if (item.kind === "problem") problems.push(item.error);
+  for (const item of walk(specs, recursive)) {
+    if (item.kind === "problem") problems.push(item.error);
+    if (item.kind === "notice") out.reporter.notice(item.text);
+  }
   for (const p of problems) out.reporter.failed(p);
   if (problems.length > 0) return Math.max(...problems.map((p) => p.exitCode));
   throw new EscpError("E_NOTHING", "nothing to transfer");

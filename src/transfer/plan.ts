@@ -86,6 +86,8 @@ export interface RoleContext {
   listening?: boolean;
   /** The source runs on a server (a pull): its own problems go to the initiator too. */
   problemsToPeer?: boolean;
+  /** ... and so do its notices (an initiator of protocol 2.4 or later takes them). */
+  noticesToPeer?: boolean;
   /** Called every pass of the role's loop (the initiator's progress bar). */
   tick?: () => void;
   /** Bytes the sink holds from an earlier run and will not be sent (progress counts them). */

@@ -8,7 +8,7 @@ import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
 import {
   decodeSessionGo, decodeSessionInit, encodeControl, encodeSessionGoReply, encodeSessionReply, encodeSessionSummary,
-  MAX_SUMMARY_FAILURES, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
+  MAX_SUMMARY_FAILURES, NOTICE_MINOR, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize } from "../fs/discover.ts";
@@ -115,7 +115,7 @@ function prepareSource(init: SessionInit): Prepared {
   return {
     native,
     reply: { sources: sum.topLevel, totalFiles: sum.fileCount, totalBytes: sum.totalBytes },
-    run: (ctx, exited) => new DataSource(plan, { ...ctx, problemsToPeer: true }).run(exited),
+    run: (ctx, exited) => new DataSource(plan, { ...ctx, problemsToPeer: true, noticesToPeer: init.versionMinor >= NOTICE_MINOR }).run(exited),
   };
 }
 

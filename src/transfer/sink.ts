@@ -5,7 +5,7 @@
 import { constants } from "node:os";
 import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import {
-  decodeControl, encodeControl, MAX_BATCH, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg,
+  decodeControl, encodeControl, MAX_BATCH, NOTICE_CODE, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg,
   type ResumeDecisionMsg, type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
@@ -256,6 +256,8 @@ export class DataSink {
     else if (m.type === "sessionDone") {
       faultPoint("receiver", "close");
       this.doneRequested = true;
+    } else if (m.type === "error" && !m.fatal && m.code === NOTICE_CODE) { // skipped, not failed (2.4)
+      this.ctx.reporter.notice(`${this.ctx.peerPrefix}${m.message}`);
     } else if (m.type === "error" && !m.fatal) { // a source that could not be read: named, counted
       // The host goes before the path the message names ("no match for host:/x/*.h5"), else in front.
       const pre = this.ctx.peerPrefix;

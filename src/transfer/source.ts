@@ -3,7 +3,7 @@
 // sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
 import { statSync, type BigIntStats } from "node:fs";
 import {
-  encodeControl, decodeControl, MAX_BATCH, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
+  encodeControl, decodeControl, MAX_BATCH, NOTICE_CODE, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import { EscpError } from "../errors/escp-error.ts";
@@ -107,6 +107,10 @@ export class DataSource {
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
       problem: (err) => this.problem(err),
+      notice: (text) => {
+        this.ctx.reporter.notice(text);
+        if (this.ctx.noticesToPeer) this.send({ type: "error", code: NOTICE_CODE, message: text, fatal: false, fino: 0, path: "" });
+      },
       finished: () => {
         this.walked = true;
         this.maybeFinish();
