@@ -1,8 +1,9 @@
 // `bun bench/journal-overhead.ts FILE [--repeat N]`: the resume journal's cost on an
 // uninterrupted copy (issue #12's ≤ 3 % target). Local escp copies of FILE (e.g. the cached
-// 4 GiB big-random dataset under /var/tmp/escp-bench), in three receiver modes interleaved
-// per round — the default journal, 1 GiB groups (ESCP_JOURNAL_BYTES / ESCP_JOURNAL_MS), no
-// journal (ESCP_JOURNAL=0) — with caches dropped before and a `sync` inside every timing.
+// 4 GiB big-random dataset under /var/tmp/escp-bench), in four receiver modes interleaved
+// per round — the default journal (no flush per group), a flush per 64 MiB group
+// (ESCP_JOURNAL_SYNC=1), the same with 1 GiB groups, no journal (ESCP_JOURNAL=0) — with
+// caches dropped before and a `sync` inside every timing.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ESCP_MAIN } from "../harness/escp-run.ts";
@@ -14,7 +15,8 @@ const i = process.argv.indexOf("--repeat");
 const repeat = i > 0 ? Number(process.argv[i + 1]) : 3;
 const MODES: Record<string, Record<string, string>> = {
   default: {},
-  "1 GiB groups": { ESCP_JOURNAL_BYTES: String(1 << 30), ESCP_JOURNAL_MS: "60000" },
+  "ESCP_JOURNAL_SYNC=1": { ESCP_JOURNAL_SYNC: "1" },
+  "1 GiB groups, ESCP_JOURNAL_SYNC=1": { ESCP_JOURNAL_SYNC: "1", ESCP_JOURNAL_BYTES: String(1 << 30), ESCP_JOURNAL_MS: "60000" },
   off: { ESCP_JOURNAL: "0" },
 };
 const work = makeTmpDir("bench-journal");

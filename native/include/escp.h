@@ -256,10 +256,11 @@ ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap
 ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
 /* Resume (ESCP_P_RESUME 1 or 2). A file of more than one block is written to
  * ".<leaf>.escp-part" beside its target with a journal ".<leaf>.escp-journal"
- * (native/src/journal.h): a block is recorded only after it is durable (group commit:
- * fdatasync the data, append the records, fdatasync the journal, after ESCP_JOURNAL_BYTES of
- * blocks — default 64 MiB — or ESCP_JOURNAL_MS ms — default 1000 — whichever first;
- * ESCP_JOURNAL=0 turns partials off: every file takes the unnamed path, as at level 0). The
+ * (native/src/journal.h): a block is recorded only after its write returned (group commit
+ * after ESCP_JOURNAL_BYTES of blocks — default 64 MiB — or ESCP_JOURNAL_MS ms — default
+ * 1000 — whichever first; ESCP_JOURNAL_SYNC=1: fdatasync the data before and the journal
+ * after every group; a SEAL is always written that way; ESCP_JOURNAL=0 turns partials off:
+ * every file takes the unnamed path, as at level 0). The
  * partial is locked (flock) while a session uses it: one another process holds is ESCP_E_BUSY
  * from file_add. With ESCP_P_RESUME 2, file_add returns 1 when an earlier partial exists for
  * rel: it is read and, unless the session that wrote it ended cleanly, checked block by block

@@ -12,7 +12,9 @@
  *                   bytes: written when a session ended cleanly with the file unfinished
  *   header.check = BLAKE3(header bytes 0..111)[0..16); record.check = the first 4 bytes of
  *   BLAKE3(header.check || record bytes 0..43), so a record from another journal never passes.
- * A record is appended only after the data it names is durable (fdatasync of the partial),
+ * A record is appended only after the write of the data it names returned (and after an
+ * fdatasync of the partial for a SEAL, or for every group with ESCP_JOURNAL_SYNC=1; an
+ * unsealed journal is re-checked against the partial before it is trusted: rx_journal.c),
  * and reading stops at the first record that is short or fails its check (a torn tail).
  * Pure format code: no session state, no threads. */
 #ifndef ESCP_JOURNAL_H

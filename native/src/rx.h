@@ -89,6 +89,7 @@ struct escp_rx {
   int jlive;
   uint32_t jgroup, jhard;          /* commit at jgroup records; writers wait at jhard */
   uint64_t jms;                    /* ... or when the oldest is this many ms old */
+  int jsync;                       /* ESCP_JOURNAL_SYNC=1: fdatasync at every group commit */
   rx_file *phead, *ptail;          /* files to probe (rx->mu) */
   pthread_cond_t pcv;
   pthread_t pthr;

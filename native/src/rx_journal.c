@@ -50,6 +50,10 @@ int escp__rx_journal_new(escp_session *s) {
   struct escp_rx *r = s->rx;
   r->umask = read_umask();
   r->jms = env_u64("ESCP_JOURNAL_MS", 1000, 1, 3600000);
+  /* "1": fdatasync data and journal at every group commit (durable against power loss as
+   * the records are written, at the cost of a device flush per group: +15-25 % wall on a
+   * virtio disk, docs/performance.md); default: only at a SEAL (commit_records). */
+  r->jsync = env_u64("ESCP_JOURNAL_SYNC", 0, 0, 1) == 1;
   const char *off = getenv("ESCP_JOURNAL"); /* "0": no partials nor journals (benchmarks: their cost) */
   r->jdisabled = off && strcmp(off, "0") == 0;
   pthread_mutex_init(&r->jmu, NULL);
@@ -564,9 +568,15 @@ void escp__rx_journal_note(escp_session *s, rx_file *f, uint64_t idx, const uint
   pthread_mutex_unlock(&r->jmu);
 }
 
-/* Durable data first, then its records, then the journal. 0 or an errno value. */
-static int commit_records(rx_file *f, const uint8_t *recs, uint32_t n) {
-  if (fdatasync(f->fd) < 0) return errno;
+/* Append records after their data. sync: durable data first (fdatasync), then the records,
+ * then the journal (fdatasync) — for a SEAL (a sealed partial is trusted without a re-hash)
+ * and, with ESCP_JOURNAL_SYNC=1, for every group. Without it a group's records follow writes
+ * that have returned: they outlive escp's own death (SIGKILL, a crash, a signal), and after
+ * a crash of the host, where records may outlive their data, the partial is unsealed, so
+ * every held run is re-hashed before it is offered (rx_probe) and one that is not on disk is
+ * sent again. 0 or an errno value. */
+static int commit_records(rx_file *f, const uint8_t *recs, uint32_t n, int sync) {
+  if (sync && fdatasync(f->fd) < 0) return errno;
   size_t len = (size_t)n * ESCP_JRN_REC, put = 0;
   while (put < len) {
     ssize_t w = pwrite(f->jfd, recs + put, len - put, (off_t)(f->jend + put));
@@ -574,7 +584,7 @@ static int commit_records(rx_file *f, const uint8_t *recs, uint32_t n) {
     if (w <= 0) return w < 0 ? errno : EIO;
     put += (size_t)w;
   }
-  if (fdatasync(f->jfd) < 0) return errno;
+  if (sync && fdatasync(f->jfd) < 0) return errno;
   f->jend += len;
   return 0;
 }
@@ -609,7 +619,7 @@ static void *journal_thread(void *arg) {
     f->jbusy = 1;
     pthread_cond_broadcast(&r->jcv); /* writers waiting for room */
     pthread_mutex_unlock(&r->jmu);
-    int err = commit_records(f, buf, n);
+    int err = commit_records(f, buf, n, r->jsync);
     pthread_mutex_lock(&r->jmu);
     if (err) {
       escp__log(s, "fino %llu: journal write failed (%s): the rest of it is not resumable", (unsigned long long)f->fino, strerror(err));
@@ -644,14 +654,14 @@ void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
    * is exactly as this session left it (a later run need not re-hash it). Only with the fds
    * still open: otherwise the later run checks it block by block. */
   if (f->fd < 0 || f->jfd < 0 || !f->tmp[0]) return;
-  int err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0);
+  int err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0, 1);
   struct stat st;
   if (!err && fstat(f->fd, &st) < 0) err = errno;
   if (!err) {
     uint8_t rec[ESCP_JRN_REC];
     escp_jrn_record_seal(rec, f->jcheck, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
                          (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
-    err = commit_records(f, rec, 1);
+    err = commit_records(f, rec, 1, 1);
   }
   f->npend = 0;
   if (err) escp__log(s, "fino %llu: partial not sealed (%s): a later run re-checks it", (unsigned long long)f->fino, strerror(err));
