@@ -197,20 +197,30 @@ describe("-p / --preserve", () => {
   });
 });
 
+/** n bytes of (i * mul + add) & 0xff, never 0: data that no zero-block rule can mistake for a hole. */
+function islandBytes(n: number, mul: number, add: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * mul + add) & 0xff || 1;
+  return b;
+}
+
+/** A file of `size` bytes that is all hole except the given [offset, bytes] writes. */
+async function sparseFile(path: string, size: number, writes: [number, Buffer][]): Promise<void> {
+  writeFileSync(path, "");
+  truncateSync(path, size);
+  const fh = await open(path, "r+");
+  try {
+    for (const [off, bytes] of writes) await fh.write(bytes, 0, bytes.length, off);
+  } finally {
+    await fh.close();
+  }
+}
+
 describe("--sparse", () => {
   test("64 MiB file with holes: identical bytes, far fewer blocks allocated than its size", async () => {
     const src = join(tmp, "holes.bin");
-    writeFileSync(src, "");
-    truncateSync(src, 64 * MiB);
-    const fh = await open(src, "r+");
-    try {
-      const island = Buffer.alloc(100_003);
-      for (let i = 0; i < island.length; i++) island[i] = (i * 31 + 7) & 0xff || 1;
-      for (const off of [1_234_567, 33_333_333, 50 * MiB + 4097]) await fh.write(island, 0, island.length, off);
-      await fh.write(Buffer.from("tail"), 0, 4, 64 * MiB - 4);
-    } finally {
-      await fh.close();
-    }
+    const island = islandBytes(100_003, 31, 7);
+    await sparseFile(src, 64 * MiB, [[1_234_567, island], [33_333_333, island], [50 * MiB + 4097, island], [64 * MiB - 4, Buffer.from("tail")]]);
     expect(statSync(src).blocks * 512).toBeLessThan(2 * MiB); // precondition: the source is sparse
     const dst = join(tmp, "holes-out.bin");
     await expectOk([...BASE, "--sparse", src, dst]);
@@ -224,16 +234,8 @@ describe("--sparse", () => {
 describe("a sparse source (no flag)", () => {
   test("its holes are neither read nor sent: 64 MiB with 3 islands of data, the wire carries about the islands, holes kept", async () => {
     const src = join(tmp, "sparse-src.bin");
-    writeFileSync(src, "");
-    truncateSync(src, 64 * MiB);
-    const fh = await open(src, "r+");
-    try {
-      const island = Buffer.alloc(300_000);
-      for (let i = 0; i < island.length; i++) island[i] = (i * 29 + 3) & 0xff || 1;
-      for (const off of [0, 20 * MiB + 12345, 64 * MiB - island.length]) await fh.write(island, 0, island.length, off);
-    } finally {
-      await fh.close();
-    }
+    const island = islandBytes(300_000, 29, 3);
+    await sparseFile(src, 64 * MiB, [[0, island], [20 * MiB + 12345, island], [64 * MiB - island.length, island]]);
     expect(statSync(src).blocks * 512).toBeLessThan(4 * MiB); // precondition: the source is sparse
     const dst = join(tmp, "sparse-out.bin");
     const base = join(tmp, "sparse-log");

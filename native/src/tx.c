@@ -507,8 +507,7 @@ static int32_t replay_open(escp_session *s, tx_file *f, int *fd) {
   int direct = 0;
   escp_fstat now;
   if (s->io->open_read(f->path, &direct, fd) != 0) return ESCP_E_CHANGED;
-  if (f->checkable && (s->io->fstat(*fd, &now) != 0 || now.ino != f->st0.ino || now.dev != f->st0.dev ||
-                       now.size != f->st0.size || now.mtime_ns != f->st0.mtime_ns)) {
+  if (f->checkable && (s->io->fstat(*fd, &now) != 0 || stat_diff(&f->st0, &now) != NULL)) {
     s->io->close(*fd);
     *fd = -1;
     return ESCP_E_CHANGED;

@@ -1,9 +1,14 @@
 /* check.h — fail-fast assertions shared by the session-level C tests: print the failing
- * expression with file:line and exit non-zero (test programs only; never in the library). */
+ * expression with file:line and exit non-zero; and slurp, a whole file read under them
+ * (test programs only; never in the library). */
 #ifndef ESCP_TEST_CHECK_H
 #define ESCP_TEST_CHECK_H
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define CHECK(c)                                                              \
   do {                                                                        \
@@ -20,5 +25,19 @@
       exit(1);                                                                           \
     }                                                                                    \
   } while (0)
+
+/* The whole file at path (malloc'd, one spare byte), its length in *len. */
+static __attribute__((unused)) uint8_t *slurp(const char *path, uint64_t *len) {
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  uint8_t *b = malloc((size_t)st.st_size + 1);
+  CHECK(b);
+  CHECK(read(fd, b, (size_t)st.st_size) == (ssize_t)st.st_size);
+  close(fd);
+  *len = (uint64_t)st.st_size;
+  return b;
+}
 
 #endif

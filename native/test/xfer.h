@@ -55,19 +55,6 @@ XFN void nap(void) { /* stands in for the JS timer between polls; never in the l
   nanosleep(&ts, NULL);
 }
 
-XFN uint8_t *slurp(const char *path, uint64_t *len) {
-  int fd = open(path, O_RDONLY);
-  CHECK(fd >= 0);
-  struct stat st;
-  CHECK(fstat(fd, &st) == 0);
-  uint8_t *b = malloc((size_t)st.st_size + 1);
-  CHECK(b);
-  CHECK(read(fd, b, (size_t)st.st_size) == st.st_size);
-  close(fd);
-  *len = (uint64_t)st.st_size;
-  return b;
-}
-
 XFN void write_file(const char *path, uint64_t size, int zeros) {
   uint8_t *b = malloc(size + 1);
   CHECK(b);
