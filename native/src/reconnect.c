@@ -135,9 +135,11 @@ int escp__ack_send(escp_session *s, escp_stream *st, uint32_t flags) {
   escp_put32(body + 8, flags);
   escp_put32(body + 12, 0);
   if (escp_chan_seal(&st->tx, ESCP_FT_ACK, 0, fr, body, ESCP_ACK_LEN, body + ESCP_ACK_LEN) != ESCP_OK) return -EPROTO;
-  int r = escp__send_all(st->fd, fr, sizeof fr);
+  int fi = ESCP_FI(s, ESCP_FI_ACK); /* fault-injection build only: a drop as the ACK goes out */
+  if (fi) shutdown(st->fd, SHUT_RDWR);
+  int r = fi ? -fi : escp__send_all(st->fd, fr, sizeof fr);
   if (r == 0) st->acked = st->dframes;
-  (void)s;
+  (void)s; /* only the fault-injection build looks at it */
   return r;
 }
 

@@ -588,13 +588,11 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
   int type = rx_read_frame(s, st, buf, zbuf, &dh, &pay, b);
   if (type == ESCP_FT_KEEPALIVE) /* the sender is alive; SO_RCVTIMEO restarts */
     return s->reconnect && st->dframes > st->acked ? rx_ack(s, st, 0, b) : 1;
-  if (type == ESCP_FT_BYE) {
-    if (s->reconnect) { /* the final ACK first: the sender ends when it has it */
-      st->bye = 1;
-      if (rx_ack(s, st, ESCP_ACKF_BYE, b) != 1) return -2;
-    }
-    escp__data_bye(s);
-    return 0;
+  if (type == ESCP_FT_BYE) { /* with reconnect the final ACK first: the sender ends when it has it */
+    st->bye = 1;
+    int r = s->reconnect ? rx_ack(s, st, ESCP_ACKF_BYE, b) : 1;
+    escp__data_bye(s); /* consumed: counted once, even if that ACK has to go again (rx_lost) */
+    return r == 1 ? 0 : -2;
   }
   if (type != ESCP_FT_DATA) return type;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
@@ -658,8 +656,9 @@ void *escp__rx_thread(void *arg) {
     for (;;) {
       rx_break b = {0, NULL};
       int r = escp__stopping(s) ? 0 : rx_frame(s, st, buf, zbuf, &b);
-      if (r == 1 || (r == -2 && rx_lost(s, st, b) == ESCP_OK)) continue;
-      if (r == 0 && st->bye) rx_linger(s, st);
+      if (r == -2 && rx_lost(s, st, b) == ESCP_OK) r = st->bye ? 0 : 1; /* after the BYE: linger */
+      if (r == 1) continue;
+      if (r == 0 && st->bye && s->reconnect) rx_linger(s, st);
       break;
     }
   }
