@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 4
+#define ESCP_ABI_VERSION 5 /* 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -96,6 +96,7 @@
 #define ESCP_P_RESUME 16      /* receiver: 0 = no journal (default), 1 = files of more than one block go to a journaled partial (an earlier one is replaced), 2 = the same, and an earlier partial is offered for resume (see "resume" below); needs checksums and the posix engine, else 0; settable until the first file_add, even after listen/connect */
 #define ESCP_P_RETRIES 17     /* data-stream reconnects: 0 = off (a dropped data stream ends the session, the default); N = a dropped data stream is re-established (the connector redials, the listener keeps listening) and carries on from the frames the receiver had not consumed, with up to N attempts in a row that move nothing; both sides must agree (SessionInit); 0 in effect with ESCP_P_HELLO_ON_ACCEPT; may be set to 0 (only) after listen/connect until start. See "Reconnect" below */
 #define ESCP_P_HOLES 18       /* sender: 0/1 (default 0), settable until start: a block wholly inside a hole of a sparse source (SEEK_DATA; not the last block) is neither read nor sent, a DATA frame flagged ZERO (no payload) stands for it; only for a receiver of protocol 2.4 or later (every receiver of this library takes such frames: it hashes zeros and leaves the hole) */
+#define ESCP_P_OWNER 19       /* receiver: 0/1 (default 0), settable until start: chown files, directories and symlinks to meta's ESCP_META_UID/GID (-a when the receiver runs as root); a chown that fails fails the entry as a chmod would. Directories: applied by dirs_finish (as -p's modes are) */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -151,6 +152,8 @@
 #define ESCP_MAX_SEGMENT 255  /* bytes of one name segment (NAME_MAX) */
 #define ESCP_RETRIES_MAX 1000 /* ESCP_P_RETRIES at most (--retries) */
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
+#define ESCP_XATTRS_MAX 65536 /* bytes of one entry's packed extended attributes (see "archive mode" below) */
+#define ESCP_LINKS_MAX 1048576 /* hard-link leaders one session remembers (escp_rx_hardlink); later ones are not */
 
 /* Metadata of a destination entry: an int64 array of ESCP_META_COUNT values, by index. */
 #define ESCP_META_MODE 0      /* st_mode permission bits (07777 used) */
@@ -159,7 +162,10 @@
 #define ESCP_META_MTIME_S 3
 #define ESCP_META_MTIME_NS 4
 #define ESCP_META_SRC_INO 5   /* files: the source's inode number (resume identity; 0 = unknown) */
-#define ESCP_META_COUNT 6
+#define ESCP_META_UID 6       /* -a: owner and group, numeric (0..2^32-2); applied only with ESCP_P_OWNER */
+#define ESCP_META_GID 7
+#define ESCP_META_NLINK 8     /* files: the source's link count; > 1: the receiver remembers where the file landed, for escp_rx_hardlink */
+#define ESCP_META_COUNT 9
 
 /* escp_rx_probe results */
 #define ESCP_KIND_MISSING 0
@@ -283,6 +289,50 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
  * (e.g. a keepalive) when it has sent none for timeout/3; a stream silent for a whole
  * timeout is ESCP_EV_FATAL ESCP_E_TIMEOUT. FILE_ERROR ESCP_E_CHANGED: the source changed
  * while it was sent. */
+
+/* ---- receiver: archive mode (-a) ----
+ * Packed extended attributes, the one format (parsed only here, in C): repeated records
+ * [u8 name_len 1..255][name, no NUL][u32 LE value_len 0..65536][value], the whole blob at most
+ * ESCP_XATTRS_MAX bytes; xlen 0 (xattrs may then be NULL) = none. A malformed blob (a length
+ * past the buffer, an empty name or one holding a NUL, over the max) is ESCP_E_PROTO and
+ * registers nothing. A receiver not running as root applies only names that start with
+ * "user." (the others are skipped); root applies all.
+ * file_add_x: as file_add (file_add is xlen = 0); the attributes are set with fsetxattr on the
+ * file's own fd when all its blocks are in (after the owner, mode and times, before it is
+ * named; with or without ESCP_P_PRESERVE; not with the dummy engine; a resumable partial of
+ * ESCP_P_RESUME gets them, and its owner, at the commit instead: one left unfinished must stay
+ * this user's for a later run to take it up); a failure fails the file (FILE_ERROR
+ * ESCP_E_WRITE, errno, "setxattr"; "chown" for the owner).
+ * dir_add_x: as dir_add (dir_add is xlen = 0); the attributes are set now, through the
+ * directory's fd: ESCP_E_SYS (escp_last_errno) if that fails.
+ * symlink: rel (missing parent directories made, names checked as for file_add) becomes a
+ * symlink holding target verbatim (1..ESCP_MAX_PATH bytes, else ESCP_E_INVAL; never followed
+ * by escp): made under a temporary name in rel's directory, chowned with ESCP_P_OWNER, given
+ * meta's times with ESCP_P_PRESERVE (Linux symlinks have no mode), then renamed over rel — an
+ * existing file or symlink is replaced, a directory is not (ESCP_E_SYS, EISDIR). ESCP_OK,
+ * E_PATH, E_SYS (escp_last_errno; nothing is left under the temporary name), E_INVAL, E_STATE.
+ * hardlink: rel becomes another name of the file leader_fino, which this session committed
+ * with meta[ESCP_META_NLINK] > 1 (at most ESCP_LINKS_MAX such files are remembered): linked
+ * from the leader's name (never following a symlink) to a temporary name in rel's directory
+ * (made if missing), checked to be the very inode the leader was written to (else ESCP_E_SYS
+ * with ESTALE: its name was replaced meanwhile; the temporary goes), then renamed over rel
+ * (rel already that inode: success). ESCP_OK, E_UNKNOWN_FILE (the leader was not written, or
+ * not remembered), E_PATH, E_SYS (escp_last_errno: EXDEV, ESTALE, ...), E_INVAL, E_STATE.
+ * With the dummy engine symlink and hardlink check their arguments and do nothing.
+ * Owner (ESCP_P_OWNER = 1; ids 0..2^32-2, else EINVAL): files are chowned through their fd
+ * before their mode is set (set-id bits of -p are still applied at the commit), directories
+ * by dirs_finish before their mode, symlinks through an O_PATH fd of the one just made. The
+ * receiver functions here run on the JS thread. */
+ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta, const uint8_t *xattrs, int32_t xlen);
+ESCP_API int32_t escp_rx_dir_add_x(void *h, uint64_t fino, const char *rel, const int64_t *meta, const uint8_t *xattrs, int32_t xlen);
+ESCP_API int32_t escp_rx_symlink(void *h, uint64_t fino, const char *rel, const char *target, const int64_t *meta);
+ESCP_API int32_t escp_rx_hardlink(void *h, uint64_t fino, const char *rel, uint64_t leader_fino);
+/* xattrs_read (the sender): path's extended attributes packed into out (nofollow: those of
+ * a symlink itself), in the order the filesystem lists them. Returns the length (0 = none,
+ * also when the filesystem has none: ENOTSUP), ESCP_E_TOOBIG past cap or ESCP_XATTRS_MAX (a
+ * value that grew since it was listed and no longer fits, too), ESCP_E_SYS with *err = errno
+ * (err may be NULL), ESCP_E_NOMEM, ESCP_E_INVAL. Any thread; no session. */
+ESCP_API int32_t escp_xattrs_read(const char *path, int32_t nofollow, uint8_t *out, int32_t cap, int32_t *err);
 
 /* ---- control messages, events, counters ---- */
 ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);

@@ -31,6 +31,7 @@ typedef struct meta_rec {
   char *rel;
   int64_t meta[ESCP_META_COUNT];
   int created;     /* this session made it: set-id/sticky bits may be applied */
+  int keep;        /* ESCP_DEST_KEEP_*: what to apply */
   uint64_t tag;    /* the caller's name for it (the receiver: its file number) */
   dev_t dev;       /* the directory the record is for: another one found at rel later */
   ino_t ino;       /* (renamed in by a local user) is left alone */
@@ -344,8 +345,14 @@ int escp_dest_root(escp_dest *d, const char *path, int create, int *err) {
 
 /* ---- directories and their -p records ---- */
 
-/* Exact mode and times through the directory's own fd, if rel still names the directory
- * the record was made for. 0 or an errno value. */
+int escp_dest_chown(int fd, const int64_t *meta) {
+  int64_t u = meta[ESCP_META_UID], g = meta[ESCP_META_GID];
+  if (u < 0 || u >= (int64_t)UINT32_MAX || g < 0 || g >= (int64_t)UINT32_MAX) return EINVAL; /* -1 would mean "leave it" */
+  return fchownat(fd, "", (uid_t)u, (gid_t)g, AT_EMPTY_PATH) == 0 ? 0 : errno;
+}
+
+/* Owner, exact mode and times (as the record asks) through the directory's own fd, if rel
+ * still names the directory the record was made for. 0 or an errno value. */
 static int apply_meta(escp_dest *d, const meta_rec *m) {
   int made, err = 0, own = 0, fd = d->root_fd;
   if (*m->rel) {
@@ -359,14 +366,15 @@ static int apply_meta(escp_dest *d, const meta_rec *m) {
                            {m->meta[ESCP_META_MTIME_S], m->meta[ESCP_META_MTIME_NS]}};
   if (fstat(fd, &st) < 0) err = errno;
   else if (st.st_dev != m->dev || st.st_ino != m->ino) err = ESTALE; /* swapped: not ours */
-  else if (fchmod(fd, bits) < 0 || futimens(fd, ts) < 0) err = errno;
+  else if (m->keep & ESCP_DEST_KEEP_OWNER) err = escp_dest_chown(fd, m->meta);
+  if (!err && (m->keep & ESCP_DEST_KEEP_MODE) && (fchmod(fd, bits) < 0 || futimens(fd, ts) < 0)) err = errno;
   if (own) close(fd);
   return err;
 }
 
 /* Keep a record; past the byte cap, apply (and drop) the oldest first. Under mu. */
-static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int created, uint64_t tag,
-                       const struct stat *st) {
+static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t *meta, int keep, int created,
+                       uint64_t tag, const struct stat *st) {
   while (d->n > 0 && d->bytes + len + 1 > ESCP_DEST_META_BYTES) {
     meta_rec *old = &d->rec[d->head];
     (void)apply_meta(d, old); /* early: its mtime may still move; bounded memory wins */
@@ -391,6 +399,7 @@ static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t 
   m->rel[len] = 0;
   memcpy(m->meta, meta, sizeof m->meta);
   m->created = created;
+  m->keep = keep;
   m->tag = tag;
   m->dev = st->st_dev;
   m->ino = st->st_ino;
@@ -400,6 +409,11 @@ static int keep_record(escp_dest *d, const char *rel, size_t len, const int64_t 
 }
 
 int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag, int *err) {
+  return escp_dest_mkdir_fn(d, rel, meta, keep_meta, tag, NULL, NULL, err);
+}
+
+int escp_dest_mkdir_fn(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag,
+                       int (*fn)(void *arg, int fd), void *arg, int *err) {
   *err = 0;
   size_t len = strlen(rel);
   if (len > 0 && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
@@ -410,7 +424,9 @@ int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep
   if (len == 0) made = d->root_created; /* "" is the root itself */
   struct stat st;
   if (rc == ESCP_OK && keep_meta && meta && fstat(r->fd, &st) < 0) rc = sys_fail(err, errno);
-  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, made, tag, &st);
+  if (rc == ESCP_OK && keep_meta && meta) rc = keep_record(d, rel, len, meta, keep_meta, made, tag, &st);
+  int e = rc == ESCP_OK && fn ? fn(arg, r->fd) : 0;
+  if (e) *err = e, rc = ESCP_E_SYS;
   if (r && r->kind != REF_ROOT) {
     if (--r->refs == 0 && r->kind == REF_TEMP) {
       close(r->fd);

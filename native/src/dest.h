@@ -32,15 +32,26 @@ int escp_dest_root(escp_dest *d, const char *path, int create, int *err);
 int escp_dest_parent(escp_dest *d, const char *rel, int create, escp_dirref **ref, const char **leaf, int *err);
 int escp_dirref_fd(const escp_dirref *r);
 void escp_dest_put(escp_dest *d, escp_dirref *r);
+/* What a directory record applies (escp_dest_mkdir's keep_meta, a mask; 0 = no record). */
+#define ESCP_DEST_KEEP_MODE 1  /* -p: exact mode and times */
+#define ESCP_DEST_KEEP_OWNER 2 /* ESCP_P_OWNER: uid and gid, before the mode */
 /* mkdir -p rel; remember meta (ESCP_META_*) and tag (the caller's name for it, e.g. its
- * file number) for escp_dest_dirs_finish when keep_meta. */
+ * file number) for escp_dest_dirs_finish when keep_meta (ESCP_DEST_KEEP_*). */
 int escp_dest_mkdir(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag, int *err);
-/* Apply the kept directory records, latest first (children before parents): exact mode
- * (set-id/sticky bits only on directories this session created) and times, through each
- * directory's own fd, and only if rel still names the directory the record was made for
- * (else ESTALE). Best effort, like scp -p: returns how many failed; the first cap/2 failures
- * go to failed[] as (tag, errno) pairs (failed may be NULL with cap 0). Records applied
- * early (past the byte cap) are not reported. */
+/* The same, then fn(arg, fd of rel) when fn: a non-zero errno it returns is ESCP_E_SYS (the
+ * directory stays, its record too). Under the destination's lock: fn must not call back. */
+int escp_dest_mkdir_fn(escp_dest *d, const char *rel, const int64_t *meta, int keep_meta, uint64_t tag,
+                       int (*fn)(void *arg, int fd), void *arg, int *err);
+/* chown the file fd refers to (any kind of fd, O_PATH included: a symlink itself) to meta's
+ * ESCP_META_UID/GID. 0 or an errno value (EINVAL: an id out of range). */
+int escp_dest_chown(int fd, const int64_t *meta);
+/* Apply the kept directory records, latest first (children before parents): owner (first:
+ * chown may clear set-id bits), exact mode (set-id/sticky bits only on directories this
+ * session created) and times, as each record asks, through each directory's own fd, and only
+ * if rel still names the directory the record was made for (else ESTALE). Best effort, like
+ * scp -p: returns how many failed; the first cap/2 failures go to failed[] as (tag, errno)
+ * pairs (failed may be NULL with cap 0). Records applied early (past the byte cap) are not
+ * reported. */
 int escp_dest_dirs_finish(escp_dest *d, uint64_t *failed, int cap);
 /* 1 when rel is a relative name the receiver accepts: no empty, "." or ".." segment, no
  * leading "/", segments <= ESCP_MAX_SEGMENT, whole <= ESCP_MAX_PATH bytes. */

@@ -21,6 +21,7 @@
 #include "b3.h"
 #include "net.h"
 #include "rx.h"
+#include "xattr.h"
 #include "zc.h"
 
 int escp__rx_new(escp_session *s) {
@@ -49,6 +50,7 @@ int escp__rx_new(escp_session *s) {
   escp__cond_init_mono(&r->cv);
   pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
+  pthread_mutex_init(&r->lmu, NULL);
   s->rx = r;
   return escp__rx_journal_new(s);
 }
@@ -73,6 +75,8 @@ void escp__rx_free(escp_session *s) {
       escp__rx_file_free(s, f, 1);
     }
   escp__rx_journal_free(s);
+  escp__rx_links_free(r);
+  pthread_mutex_destroy(&r->lmu);
   escp_dest_free(r->dest);
   free(r->tab);
   pthread_mutex_destroy(&r->mu);
@@ -136,11 +140,22 @@ static void grow(struct escp_rx *r) {
  * goes: escp_last_errno), E_BUSY (another process holds that partial), E_NOMEM, E_DUP (fino
  * already registered), E_STATE (no root, sender session or stopped). JS thread. */
 ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta) {
+  return escp_rx_file_add_x(h, fino, rel, size, meta, NULL, 0);
+}
+
+/* file_add with packed extended attributes (escp.h "archive mode"), checked whole before
+ * anything is registered (ESCP_E_PROTO), kept with the file and set on its fd at seal. */
+ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta,
+                                    const uint8_t *xattrs, int32_t xlen) {
   escp_session *s = escp__session(h);
-  if (!s || fino == 0 || !meta) return ESCP_E_INVAL;
+  if (!s || fino == 0 || !meta || xlen < 0 || (xlen > 0 && !xattrs)) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
   if (size > (uint64_t)ESCP_MAX_FILE_SIZE) return ESCP_E_RANGE;
   if (rel && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
+  if (escp_xattrs_check(xattrs, (size_t)xlen) != ESCP_OK) {
+    ESCP_ERR(s, "fino %llu: malformed extended attributes (%d bytes)", (unsigned long long)fino, (int)xlen);
+    return ESCP_E_PROTO;
+  }
   if (rel) { /* make its directory now (the dummy engine too): a refusal is known at once */
     escp_dirref *ref;
     const char *leaf;
@@ -150,9 +165,15 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
     escp_dest_put(s->rx->dest, ref);
   }
   rx_file *f = calloc(1, sizeof *f);
-  if (!f || (rel && !(f->rel = strdup(rel)))) {
+  int keep_x = rel && xlen > 0 && !escp__rx_dummy(s); /* only a file that is written gets them */
+  if (!f || (rel && !(f->rel = strdup(rel))) || (keep_x && !(f->xattrs = malloc((size_t)xlen)))) {
+    if (f) free(f->rel);
     free(f);
     return ESCP_E_NOMEM;
+  }
+  if (keep_x) {
+    memcpy(f->xattrs, xattrs, (size_t)xlen);
+    f->xlen = (uint32_t)xlen;
   }
   s->frozen = 1; /* the block size is fixed from here on */
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];

@@ -22,7 +22,9 @@ typedef struct rx_file {
   uint64_t fino, size, nblocks;    /* announced size; blocks it implies (>= 1) */
   uint64_t nrecv;                  /* blocks to receive: nblocks minus those held (resume) */
   char *rel;                       /* destination below the root; NULL = discard the blocks */
-  int64_t meta[ESCP_META_COUNT];   /* mode and times as announced */
+  int64_t meta[ESCP_META_COUNT];   /* mode, times, owner, link count as announced */
+  uint8_t *xattrs;                 /* packed extended attributes (checked), set at seal; NULL = none */
+  uint32_t xlen;
   int refs, done, final;           /* rx->mu: threads using it; removed; finalising */
   int sealed;                      /* rx->mu + mu: all blocks in, fd closed (or kept) */
   pthread_mutex_t mu;              /* guards everything below */
@@ -94,6 +96,11 @@ struct escp_rx {
   pthread_cond_t pcv;
   pthread_t pthr;
   int plive;
+  /* archive mode (rx_store.c): where files with more than one link landed */
+  pthread_mutex_t lmu;             /* the table: commits insert, escp_rx_hardlink looks up */
+  struct rx_link **ltab;           /* hash by fino: lnb buckets (a power of two, 0 = none yet) */
+  size_t lnb, lcount;
+  int lfull_logged;
 };
 
 static inline int escp__rx_dummy(const escp_session *s) { return s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY; }
@@ -110,6 +117,9 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]);
 /* Free the record; a temporary still named is removed (nothing half-written survives),
  * except a journaled partial when keep (the session ends with it unfinished: resumable). */
 void escp__rx_file_free(escp_session *s, rx_file *f, int keep);
+
+/* Free the hard-link table (escp__rx_free). */
+void escp__rx_links_free(struct escp_rx *r);
 
 /* The registered file fino, or NULL. Under rx->mu. */
 rx_file *escp__rx_find(struct escp_rx *r, uint64_t fino);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "rx.h"
+#include "xattr.h"
 
 void escp__rx_file_fail(rx_file *f, int32_t status, int err, const char *what) {
   if (f->status != ESCP_OK) return; /* keep the first failure */
@@ -21,15 +22,17 @@ void escp__rx_file_fail(rx_file *f, int32_t status, int err, const char *what) {
   f->what = what;
 }
 
-/* ".escp-<12 hex of the session id>-<fino>.part", or with a random suffix on a retry. */
-static void tmp_name(const escp_session *s, rx_file *f, int retry) {
+/* ".escp-<12 hex of the session id>-<fino>.<ext>", or with a random suffix on a retry. */
+static void tmp_name_of(const escp_session *s, uint64_t fino, int retry, const char *ext, char *out, size_t cap) {
   char sid[13];
   for (int i = 0; i < 6; i++) snprintf(sid + 2 * i, 3, "%02x", s->sid[i]);
   uint32_t r = 0;
-  if (retry && getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)f->fino * 2654435761u;
-  if (retry) snprintf(f->tmp, sizeof f->tmp, ".escp-%s-%llu-%08x.part", sid, (unsigned long long)f->fino, r);
-  else snprintf(f->tmp, sizeof f->tmp, ".escp-%s-%llu.part", sid, (unsigned long long)f->fino);
+  if (retry && getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)fino * 2654435761u + (uint32_t)retry;
+  if (retry) snprintf(out, cap, ".escp-%s-%llu-%08x.%s", sid, (unsigned long long)fino, r, ext);
+  else snprintf(out, cap, ".escp-%s-%llu.%s", sid, (unsigned long long)fino, ext);
 }
+
+static void tmp_name(const escp_session *s, rx_file *f, int retry) { tmp_name_of(s, f->fino, retry, "part", f->tmp, sizeof f->tmp); }
 
 static void remember_identity(rx_file *f, int fd) {
   struct stat st;
@@ -96,19 +99,31 @@ int escp__rx_create(escp_session *s, rx_file *f) {
   return err;
 }
 
-/* -p on the file's own fd: exact permission bits (set-id bits wait for the commit), times.
- * Without -p, a journaled partial (made 0600) gets the announced bits minus the umask. */
+/* Metadata on the file's own fd, once its blocks are in. ESCP_P_OWNER: uid and gid first
+ * (chown clears set-id bits and file capabilities, so it precedes both). -p: exact permission
+ * bits (set-id bits wait for the commit), times; without -p, a journaled partial (made 0600)
+ * gets the announced bits minus the umask. Then the extended attributes, with or without -p
+ * (after the chown, which would drop a security.capability set before it). A journaled
+ * partial gets its owner and attributes at the commit instead (commit_meta): one left
+ * unfinished when the session ends must still be this user's, or no later run takes it up. */
 static void seal_meta(escp_session *s, rx_file *f) {
   if (f->status != ESCP_OK) return;
+  int err = s->param[ESCP_P_OWNER] && !f->journaled ? escp_dest_chown(f->fd, f->meta) : 0;
+  if (err) {
+    escp__rx_file_fail(f, ESCP_E_WRITE, err, "chown");
+    return;
+  }
   if (!s->param[ESCP_P_PRESERVE]) {
     mode_t m = (mode_t)(f->meta[ESCP_META_MODE] & 0777 & ~(int64_t)s->rx->umask);
     if (f->journaled && fchmod(f->fd, m) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "chmod");
-    return;
+  } else {
+    struct timespec ts[2] = {{f->meta[ESCP_META_ATIME_S], f->meta[ESCP_META_ATIME_NS]},
+                             {f->meta[ESCP_META_MTIME_S], f->meta[ESCP_META_MTIME_NS]}};
+    if (fchmod(f->fd, (mode_t)(f->meta[ESCP_META_MODE] & 0777)) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "chmod");
+    else if (futimens(f->fd, ts) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "utimens");
   }
-  struct timespec ts[2] = {{f->meta[ESCP_META_ATIME_S], f->meta[ESCP_META_ATIME_NS]},
-                           {f->meta[ESCP_META_MTIME_S], f->meta[ESCP_META_MTIME_NS]}};
-  if (fchmod(f->fd, (mode_t)(f->meta[ESCP_META_MODE] & 0777)) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "chmod");
-  else if (futimens(f->fd, ts) < 0) escp__rx_file_fail(f, ESCP_E_WRITE, errno, "utimens");
+  if (f->status == ESCP_OK && f->xlen && !f->journaled && (err = escp_xattrs_apply(f->fd, f->xattrs, f->xlen)) != 0)
+    escp__rx_file_fail(f, ESCP_E_WRITE, err, "setxattr");
 }
 
 /* An unnamed file keeps its fd until the commit links it, up to kept_max such fds; past
@@ -166,35 +181,117 @@ void escp__rx_seal(escp_session *s, rx_file *f) {
   pthread_mutex_unlock(&f->mu);
 }
 
-/* -p set-id/sticky bits: only through the fd of the file this session created — the held
- * unnamed fd, or the named temporary reopened without following and checked to be ours. */
-static int commit_setid(escp_session *s, rx_file *f, int dfd) {
+/* At the commit, through the file's own fd: a journaled partial's owner and extended
+ * attributes (deferred from its seal, see seal_meta), then -p set-id/sticky bits. Only through
+ * the fd of the file this session created — the held fd (unnamed file, journaled partial), or
+ * the named temporary reopened without following and checked to be ours. 0 or an errno value,
+ * *what the step that failed. */
+static int commit_meta(escp_session *s, rx_file *f, int dfd, const char **what) {
   mode_t mode = (mode_t)(f->meta[ESCP_META_MODE] & 07777);
-  if (!s->param[ESCP_P_PRESERVE] || !(mode & 07000)) return 0;
-  if (f->anon) return fchmod(f->fd, mode) < 0 ? errno : 0;
-  int fd = openat(dfd, f->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return errno;
+  int setid = s->param[ESCP_P_PRESERVE] && (mode & 07000);
+  int own = f->journaled && s->param[ESCP_P_OWNER], xat = f->journaled && f->xlen;
+  if (!setid && !own && !xat) return 0;
+  int fd = f->kept ? f->fd : -1, err = 0;
+  *what = "open";
+  if (fd < 0 && (fd = openat(dfd, f->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) return errno;
   struct stat st;
-  int err = fstat(fd, &st) < 0 ? errno : 0;
-  if (!err && (!S_ISREG(st.st_mode) || st.st_nlink != 1 || (uint64_t)st.st_ino != f->tmp_ino ||
-               (uint64_t)st.st_dev != f->tmp_dev))
-    err = EPERM; /* not the file we wrote: someone replaced the temporary */
-  if (!err && fchmod(fd, mode) < 0) err = errno;
-  close(fd);
+  if (fd != f->fd) {
+    err = fstat(fd, &st) < 0 ? errno : 0;
+    if (!err && (!S_ISREG(st.st_mode) || st.st_nlink != 1 || (uint64_t)st.st_ino != f->tmp_ino ||
+                 (uint64_t)st.st_dev != f->tmp_dev))
+      err = EPERM; /* not the file we wrote: someone replaced the temporary */
+  }
+  if (!err && own) *what = "chown", err = escp_dest_chown(fd, f->meta);
+  if (!err && xat) *what = "setxattr", err = escp_xattrs_apply(fd, f->xattrs, f->xlen);
+  if (!err && setid) *what = "chmod", err = fchmod(fd, mode) < 0 ? errno : 0;
+  if (fd != f->fd) close(fd);
   return err;
 }
 
 /* Name the verified file `leaf` in dfd: link the unnamed file (over an existing entry: via a
- * temporary name and renameat), or rename the named temporary. 0 or errno. */
-static int commit_name(escp_session *s, rx_file *f, int dfd, const char *leaf) {
-  int err = commit_setid(s, f, dfd);
+ * temporary name and renameat), or rename the named temporary. 0 or errno (*what: the step). */
+static int commit_name(escp_session *s, rx_file *f, int dfd, const char *leaf, const char **what) {
+  int err = commit_meta(s, f, dfd, what);
   if (err) return err;
+  *what = f->anon ? "link" : "rename";
   if (f->anon) {
     err = s->io->link_tmp(f->fd, dfd, leaf);
     if (err != EEXIST) return err;
     if ((err = link_named(s, f, dfd)) != 0) return err;
   }
   return renameat(dfd, f->tmp, dfd, leaf) == 0 ? 0 : errno;
+}
+
+/* ---- hard-link leaders: files of more than one link, where they landed ---- */
+
+typedef struct rx_link {
+  struct rx_link *next;
+  uint64_t fino, dev, ino; /* the inode that was named, as known before naming it */
+  char rel[];
+} rx_link;
+
+static size_t link_slot(size_t nb, uint64_t fino) { return (size_t)((fino * 0x9E3779B97F4A7C15ull) >> 24) & (nb - 1); }
+
+/* Remember f at rel as (dev, ino); past ESCP_LINKS_MAX (or without memory) it is not, and a
+ * hard link to it fails as one to a file never written. Commit threads. */
+static void links_add(escp_session *s, rx_file *f, uint64_t dev, uint64_t ino) {
+  struct escp_rx *r = s->rx;
+  size_t len = strlen(f->rel);
+  pthread_mutex_lock(&r->lmu);
+  if (r->lcount >= r->lnb * 2 && r->lcount < ESCP_LINKS_MAX) { /* grow (the first time: make) */
+    size_t nb = r->lnb ? r->lnb * 2 : 256;
+    rx_link **nt = calloc(nb, sizeof *nt);
+    for (size_t i = 0; nt && i < r->lnb; i++)
+      for (rx_link *l = r->ltab[i], *nx; l; l = nx) {
+        nx = l->next;
+        l->next = nt[link_slot(nb, l->fino)];
+        nt[link_slot(nb, l->fino)] = l;
+      }
+    if (nt) { /* else keep the smaller table: slower, still correct */
+      free(r->ltab);
+      r->ltab = nt;
+      r->lnb = nb;
+    }
+  }
+  rx_link *l = r->lnb && r->lcount < ESCP_LINKS_MAX ? malloc(sizeof *l + len + 1) : NULL;
+  if (l) {
+    l->fino = f->fino, l->dev = dev, l->ino = ino;
+    memcpy(l->rel, f->rel, len + 1);
+    l->next = r->ltab[link_slot(r->lnb, f->fino)];
+    r->ltab[link_slot(r->lnb, f->fino)] = l;
+    r->lcount++;
+  }
+  int log = !l && !r->lfull_logged; /* once */
+  if (log) r->lfull_logged = 1;
+  size_t held = r->lcount;
+  pthread_mutex_unlock(&r->lmu);
+  if (log) escp__log(s, "fino %llu: hard-link leader not remembered (%zu held)", (unsigned long long)f->fino, held);
+}
+
+/* The leader fino: a copy of its rel (malloc'd) and identity. ESCP_OK, E_UNKNOWN_FILE, E_NOMEM. */
+static int links_find(struct escp_rx *r, uint64_t fino, char **rel, uint64_t *dev, uint64_t *ino) {
+  int rc = ESCP_E_UNKNOWN_FILE;
+  pthread_mutex_lock(&r->lmu);
+  for (rx_link *l = r->lnb ? r->ltab[link_slot(r->lnb, fino)] : NULL; l; l = l->next) {
+    if (l->fino != fino) continue;
+    *rel = strdup(l->rel);
+    *dev = l->dev, *ino = l->ino;
+    rc = *rel ? ESCP_OK : ESCP_E_NOMEM;
+    break;
+  }
+  pthread_mutex_unlock(&r->lmu);
+  return rc;
+}
+
+void escp__rx_links_free(struct escp_rx *r) {
+  for (size_t i = 0; i < r->lnb; i++)
+    for (rx_link *l = r->ltab[i], *nx; l; l = nx) {
+      nx = l->next;
+      free(l);
+    }
+  free(r->ltab);
+  r->ltab = NULL;
+  r->lnb = r->lcount = 0;
 }
 
 void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
@@ -213,10 +310,24 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
     escp__rx_file_fail(f, ESCP_E_WRITE, err ? err : ENOTDIR, "open directory");
     return;
   }
-  err = commit_name(s, f, escp_dirref_fd(ref), leaf);
+  /* A hard-link leader's identity comes from what we hold, never from its new name: the
+   * unnamed file's fd, else the named temporary's or the partial's identity (rx_journal.c). */
+  struct stat st;
+  int leader = f->meta[ESCP_META_NLINK] > 1;
+  uint64_t dev = f->tmp_dev, ino = f->tmp_ino;
+  if (leader && f->anon) {
+    if (fstat(f->fd, &st) == 0) dev = (uint64_t)st.st_dev, ino = (uint64_t)st.st_ino;
+    else leader = 0;
+  }
+  const char *what = "rename";
+  err = commit_name(s, f, escp_dirref_fd(ref), leaf, &what);
   escp_dest_put(s->rx->dest, ref);
-  if (err) escp__rx_file_fail(f, ESCP_E_WRITE, err, f->anon ? "link" : "rename");
-  else f->tmp[0] = 0; /* named: nothing left to remove */
+  if (err) {
+    escp__rx_file_fail(f, ESCP_E_WRITE, err, what);
+    return;
+  }
+  f->tmp[0] = 0; /* named: nothing left to remove */
+  if (leader) links_add(s, f, dev, ino);
 }
 
 /* A journaled file's resume state (the partial and journal themselves are dealt with by
@@ -262,6 +373,7 @@ void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
   }
   pthread_mutex_destroy(&f->mu);
   free(f->rel);
+  free(f->xattrs);
   free(f);
 }
 
@@ -311,11 +423,159 @@ ESCP_API int32_t escp_rx_root(void *h, const char *path, int32_t create) {
 /* mkdir -p rel below the root ("" = the root); -p: its meta (named fino) is applied by
  * dirs_finish. */
 ESCP_API int32_t escp_rx_dir_add(void *h, uint64_t fino, const char *rel, const int64_t *meta) {
+  return escp_rx_dir_add_x(h, fino, rel, meta, NULL, 0);
+}
+
+typedef struct xblob {
+  const uint8_t *b;
+  size_t len;
+} xblob;
+
+static int dir_xattrs(void *arg, int fd) {
+  const xblob *x = arg;
+  return escp_xattrs_apply(fd, x->b, x->len);
+}
+
+/* dir_add, then the directory's extended attributes through its fd (checked first: a
+ * malformed blob is ESCP_E_PROTO and nothing is made). -p and ESCP_P_OWNER: its record. */
+ESCP_API int32_t escp_rx_dir_add_x(void *h, uint64_t fino, const char *rel, const int64_t *meta, const uint8_t *xattrs,
+                                   int32_t xlen) {
   escp_session *s;
   struct escp_rx *r = rx_of(h, &s);
   if (!r || !rel || !meta) return s ? ESCP_E_STATE : ESCP_E_INVAL;
-  int err, rc = escp_dest_mkdir(r->dest, rel, meta, (int)s->param[ESCP_P_PRESERVE], fino, &err);
+  if (xlen < 0 || (xlen > 0 && !xattrs)) return ESCP_E_INVAL;
+  if (escp_xattrs_check(xattrs, (size_t)xlen) != ESCP_OK) {
+    ESCP_ERR(s, "%s: malformed extended attributes (%d bytes)", rel, (int)xlen);
+    return ESCP_E_PROTO;
+  }
+  int keep = (s->param[ESCP_P_PRESERVE] ? ESCP_DEST_KEEP_MODE : 0) | (s->param[ESCP_P_OWNER] ? ESCP_DEST_KEEP_OWNER : 0);
+  xblob x = {xattrs, (size_t)xlen};
+  int err, rc = escp_dest_mkdir_fn(r->dest, rel, meta, keep, fino, xlen ? dir_xattrs : NULL, &x, &err);
   return dest_status(s, rc, err, rel);
+}
+
+/* ---- symlinks and hard links (archive mode; JS thread) ---- */
+
+/* The arguments every archive-mode entry shares: a receiver session, not stopping, a name
+ * the receiver accepts. ESCP_OK or the status to return. */
+static int32_t entry_check(void *h, escp_session **sp, const char *rel) {
+  escp_session *s = escp__session(h);
+  *sp = s;
+  if (!s || !rel) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
+  if (!escp_dest_name_ok(rel)) return dest_status(s, ESCP_E_PATH, 0, rel);
+  return ESCP_OK;
+}
+
+/* Owner and times of the symlink just made at tmp, through an O_PATH fd of it that is checked
+ * to be ours (a symlink with one name; to be chowned, of this user), so a swap in the
+ * directory meanwhile is never chowned. 0 or an errno value. */
+static int symlink_meta(escp_session *s, int dfd, const char *tmp, const int64_t *meta) {
+  int own = (int)s->param[ESCP_P_OWNER], pres = (int)s->param[ESCP_P_PRESERVE];
+  if (!own && !pres) return 0;
+  int fd = openat(dfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  int err = fstat(fd, &st) < 0 ? errno : 0;
+  if (!err && (!S_ISLNK(st.st_mode) || st.st_nlink != 1 || (own && st.st_uid != geteuid()))) err = EPERM;
+  if (!err && own) err = escp_dest_chown(fd, meta);
+  if (!err && pres) {
+    struct timespec ts[2] = {{meta[ESCP_META_ATIME_S], meta[ESCP_META_ATIME_NS]},
+                             {meta[ESCP_META_MTIME_S], meta[ESCP_META_MTIME_NS]}};
+    if (utimensat(fd, "", ts, AT_EMPTY_PATH) < 0) err = errno;
+    /* kernels before 5.8 refuse AT_EMPTY_PATH here: by name then, still not followed */
+    if (err == EINVAL && utimensat(dfd, tmp, ts, AT_SYMLINK_NOFOLLOW) == 0) err = 0;
+  }
+  close(fd);
+  return err;
+}
+
+ESCP_API int32_t escp_rx_symlink(void *h, uint64_t fino, const char *rel, const char *target, const int64_t *meta) {
+  escp_session *s;
+  int32_t rc = entry_check(h, &s, rel);
+  if (rc == ESCP_OK && (!target || !meta)) rc = ESCP_E_INVAL;
+  size_t tlen = rc == ESCP_OK ? strnlen(target, ESCP_MAX_PATH + 1) : 0;
+  if (rc == ESCP_OK && (tlen == 0 || tlen > ESCP_MAX_PATH)) rc = ESCP_E_INVAL;
+  if (rc != ESCP_OK || escp__rx_dummy(s)) return rc;
+  struct escp_rx *r = s->rx;
+  escp_dirref *ref;
+  const char *leaf;
+  int err = 0;
+  if ((rc = escp_dest_parent(r->dest, rel, 1, &ref, &leaf, &err)) != ESCP_OK) return dest_status(s, rc, err, rel);
+  int dfd = escp_dirref_fd(ref);
+  char tmp[96];
+  err = EEXIST;
+  for (int retry = 0; retry < 3 && err == EEXIST; retry++) {
+    tmp_name_of(s, fino, retry, "link", tmp, sizeof tmp);
+    err = symlinkat(target, dfd, tmp) == 0 ? 0 : errno;
+  }
+  int made = !err;
+  if (!err) err = symlink_meta(s, dfd, tmp, meta);
+  if (!err && renameat(dfd, tmp, dfd, leaf) < 0) err = errno; /* over a directory: EISDIR */
+  if (err && made) (void)unlinkat(dfd, tmp, 0);
+  escp_dest_put(r->dest, ref);
+  if (err) return dest_status(s, ESCP_E_SYS, err, rel);
+  s->last_errno = 0;
+  return ESCP_OK;
+}
+
+ESCP_API int32_t escp_rx_hardlink(void *h, uint64_t fino, const char *rel, uint64_t leader_fino) {
+  escp_session *s;
+  int32_t rc = entry_check(h, &s, rel);
+  if (rc != ESCP_OK || escp__rx_dummy(s)) return rc;
+  struct escp_rx *r = s->rx;
+  char *lrel = NULL;
+  uint64_t dev = 0, ino = 0;
+  if ((rc = links_find(r, leader_fino, &lrel, &dev, &ino)) != ESCP_OK) {
+    if (rc == ESCP_E_UNKNOWN_FILE) ESCP_ERR(s, "%s: hard link target #%llu was not written", rel, (unsigned long long)leader_fino);
+    s->last_errno = 0;
+    return rc;
+  }
+  escp_dirref *lref = NULL, *ref = NULL;
+  const char *lleaf, *leaf;
+  int err = 0;
+  if ((rc = escp_dest_parent(r->dest, lrel, 0, &lref, &lleaf, &err)) != ESCP_OK) {
+    rc = dest_status(s, rc, err, lrel);
+    free(lrel);
+    return rc;
+  }
+  if ((rc = escp_dest_parent(r->dest, rel, 1, &ref, &leaf, &err)) != ESCP_OK) {
+    escp_dest_put(r->dest, lref);
+    free(lrel);
+    return dest_status(s, rc, err, rel);
+  }
+  int dfd = escp_dirref_fd(ref);
+  char tmp[96];
+  err = EEXIST;
+  for (int retry = 0; retry < 3 && err == EEXIST; retry++) {
+    tmp_name_of(s, fino, retry, "link", tmp, sizeof tmp);
+    err = linkat(escp_dirref_fd(lref), lleaf, dfd, tmp, 0) == 0 ? 0 : errno; /* a symlink there: itself */
+  }
+  int made = !err;
+  struct stat st;
+  if (!err && fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0) err = errno;
+  else if (!err && ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)) err = ESTALE; /* not what we wrote */
+  if (!err && renameat(dfd, tmp, dfd, leaf) < 0) err = errno;
+  else if (!err) { /* rel already was this inode: rename(2) did nothing and tmp is still there */
+    made = 0;
+    if (fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+      (void)unlinkat(dfd, tmp, 0);
+  }
+  if (err && made) (void)unlinkat(dfd, tmp, 0);
+  escp_dest_put(r->dest, ref);
+  escp_dest_put(r->dest, lref);
+  if (err == ESTALE) {
+    s->last_errno = err;
+    ESCP_ERR(s, "%s: %s (hard link target #%llu) is no longer the file written there", rel, lrel,
+             (unsigned long long)leader_fino);
+    rc = ESCP_E_SYS;
+  } else if (err) {
+    rc = dest_status(s, ESCP_E_SYS, err, rel);
+  } else {
+    s->last_errno = 0;
+  }
+  free(lrel);
+  return rc;
 }
 
 /* -p: apply the directories' modes and times, children first. Returns how many failed; the

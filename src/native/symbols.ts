@@ -34,6 +34,11 @@ export const symbols = {
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_offer: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_file_decide: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_file_add_x: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_dir_add_x: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_symlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_hardlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  escp_xattrs_read: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -64,7 +69,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 4;
+export const ESCP_ABI_VERSION = 5;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -114,6 +119,7 @@ export const ESCP_P_HELLO_ON_ACCEPT = 15;
 export const ESCP_P_RESUME = 16;
 export const ESCP_P_RETRIES = 17;
 export const ESCP_P_HOLES = 18;
+export const ESCP_P_OWNER = 19;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -156,13 +162,18 @@ export const ESCP_MAX_PATH = 4095;
 export const ESCP_MAX_SEGMENT = 255;
 export const ESCP_RETRIES_MAX = 1000;
 export const ESCP_BUFFERS_MAX = 1073741824;
+export const ESCP_XATTRS_MAX = 65536;
+export const ESCP_LINKS_MAX = 1048576;
 export const ESCP_META_MODE = 0;
 export const ESCP_META_ATIME_S = 1;
 export const ESCP_META_ATIME_NS = 2;
 export const ESCP_META_MTIME_S = 3;
 export const ESCP_META_MTIME_NS = 4;
 export const ESCP_META_SRC_INO = 5;
-export const ESCP_META_COUNT = 6;
+export const ESCP_META_UID = 6;
+export const ESCP_META_GID = 7;
+export const ESCP_META_NLINK = 8;
+export const ESCP_META_COUNT = 9;
 export const ESCP_KIND_MISSING = 0;
 export const ESCP_KIND_FILE = 1;
 export const ESCP_KIND_DIR = 2;
