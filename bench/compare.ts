@@ -1,5 +1,5 @@
 // `bun run bench:compare A.json B.json [--noise F]`: for every case in both results files (same
-// id and same dataset) prints B/A of the median throughput (files/s for losf, GB/s
+// id and same dataset) prints B/A of the median throughput (files/s for losf and system-tree, GB/s
 // otherwise) and of CPU s/GiB, and flags a REGRESSION when B is slower beyond the noise:
 //   - both sides with ≥ 3 verified repeats: the band is the larger relative spread
 //     (max − min) / median of the two cases' repeats (at least 5 %);

@@ -10,6 +10,7 @@ import { formatSize } from "../datasets/params.ts";
 import { casesOf, fmtMetric, fmtRatio, keyFigures, metricOf, ratio, referenceOf } from "./lib/figures.ts";
 import { resumeFigures, resumeRows } from "./lib/resume.ts";
 import { type CaseResult, type MacroResults, primaryMetric, readResults, ResultsError, toolName } from "./lib/results.ts";
+import type { SourceCounts } from "./macro/systree.ts";
 
 const RESULTS_DIR = join(import.meta.dir, "results");
 const USAGE = "usage: bun run bench:report [--out-dir DIR] [FILE.json ...]   (default: newest bench/results/macro-*.json)";
@@ -63,6 +64,12 @@ function scenarioTable(r: MacroResults, name: string): string {
   if (ds) lines.push(`Dataset \`${ds.name}\` ${JSON.stringify(ds.params)}: ${ds.files.toLocaleString("en-US")} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB.`);
   if (info?.note) lines.push(`${info.note}.`);
   const meta = info?.meta as { rttProbe?: { minMs?: number; medianMs?: number } | null } | undefined;
+  const sources = (info?.meta as { sources?: SourceCounts[] } | undefined)?.sources;
+  for (const s of sources ?? []) {
+    lines.push(
+      `Source \`${s.path}\` (lstat): ${s.files.toLocaleString("en-US")} files, ${s.symlinks.toLocaleString("en-US")} symbolic links, ${s.hardlinks} hard-linked paths (${s.hardlinkGroups} inode${s.hardlinkGroups === 1 ? "" : "s"}), ${s.dirs.toLocaleString("en-US")} directories, ${s.other} devices/FIFOs/sockets, ${(s.bytes / 1e6).toFixed(1)} MB (${(s.bytesAllPaths / 1e6).toFixed(1)} MB counting every hard link).`,
+    );
+  }
   if (meta?.rttProbe?.minMs != null) lines.push(`Measured RTT: min ${meta.rttProbe.minMs.toFixed(1)} ms, median ${num(meta.rttProbe.medianMs, 1)} ms.`);
   lines.push(refd ? `Ratios are to **${toolName(refd.ref.tool)} ${mdEscape(refd.ref.label)}** (${refd.how}).` : "No reference case has a verified run.");
   lines.push("");
@@ -141,7 +148,7 @@ export function markdown(r: MacroResults, svgName: string): string {
 
 // ---------------------------------------------------------------------------------------
 // SVG: one horizontal bar per case, grouped by scenario, each scenario on its own scale
-// (GB/s, or files/s for losf), a thin line spanning the verified repeats' min..max.
+// (GB/s, or files/s for losf and the system tree), a thin line spanning the verified repeats' min..max.
 
 const xml = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 

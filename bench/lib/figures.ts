@@ -123,6 +123,17 @@ export function keyFigures(r: MacroResults): Figure[] {
     if (rf.overhead !== null) out.push({ group: grp, what: `journal overhead, uninterrupted (target ≤ ${Math.round(rf.targets.journalOverhead * 100)} %)`, value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadVerdict)}` });
     if (rf.term?.timeRatio != null) out.push({ group: grp, what: "rerun wall / full run after SIGTERM (sealed partial)", value: `${rf.term.timeRatio.toFixed(2)}×` });
   }
+  // A real system tree with -a (issue 13: escp faster than rsync -a in the same run).
+  const st = "system-tree";
+  const arch: Pick = { tool: "escp", label: "-a" };
+  const archPull: Pick = { tool: "escp", label: "pull -a" };
+  const stg = "system tree with -a (/usr/include + /usr/lib/x86_64-linux-gnu)";
+  value(stg, st, arch, "escp -a (push)");
+  vs(stg, st, arch, { tool: "rsync", label: "-a" }, "escp -a / rsync -a (target > 1)");
+  vs(stg, st, archPull, { tool: "rsync", label: "-a" }, "escp pull -a / rsync -a");
+  vs(stg, st, arch, { tool: "rsync", label: "-a -H" }, "escp -a / rsync -a -H (both keep hard links)");
+  vs(stg, st, arch, { tool: "cp", label: "-a" }, "escp -a / cp -a (filesystem limit)");
+  vs(stg, st, archPull, arch, "escp pull -a / push (same tree, same sshd)");
   // CPU and memory on the big file.
   const e = find(r, br, escp);
   if (e?.median?.cpuSPerGiB != null) {
@@ -131,10 +142,10 @@ export function keyFigures(r: MacroResults): Figure[] {
       .map((c) => `${toolName(c.tool)}${c.label === "default" ? "" : ` ${c.label}`} ${c.median?.cpuSPerGiB?.toFixed(2)}`);
     out.push({ group: "CPU and memory", what: "CPU s/GiB, big random file: escp default (peers)", value: `${e.median.cpuSPerGiB.toFixed(2)} (${peers.join(", ")})` });
   }
-  for (const sc of [br, lf]) {
-    const c = find(r, sc, escp);
+  for (const [sc, p] of [[br, escp], [lf, escp], [st, arch]] as const) {
+    const c = find(r, sc, p);
     if (c?.median) {
-      out.push({ group: "CPU and memory", what: `peak RSS of escp, ${sc}: sender / receiver`, value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB` });
+      out.push({ group: "CPU and memory", what: `peak RSS of escp${p.label === "default" ? "" : ` ${p.label}`}, ${sc}: sender / receiver`, value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB` });
     }
   }
   return out;

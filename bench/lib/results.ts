@@ -175,7 +175,8 @@ export function toolName(tool: string): string {
   return tool === "tar-ssh" ? "tar | ssh" : tool === "escp-orig" ? "EScp (orig)" : tool;
 }
 
-/** The throughput figure a case is judged by: files/s for file-count scenarios, else GB/s. */
+/** The throughput figure a case is judged by: files/s for file-count scenarios (losf, the
+ *  system tree), else GB/s. */
 export function primaryMetric(scenario: string): "gbps" | "filesPerS" {
-  return scenario === "losf" ? "filesPerS" : "gbps";
+  return scenario === "losf" || scenario === "system-tree" ? "filesPerS" : "gbps";
 }

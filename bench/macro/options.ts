@@ -1,7 +1,7 @@
 // Command line of `bun run bench:macro`.
 import { parseSize } from "../../datasets/params.ts";
 
-export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume"] as const;
+export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume", "system-tree"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const PEERS = ["escp-orig", "scp", "sftp", "rsync", "tar-ssh", "iperf3", "dd", "cp"] as const;
@@ -25,7 +25,8 @@ export interface Options {
 }
 
 export const USAGE = `usage: bun run bench:macro [options]
-  --scenario LIST   ${SCENARIOS.join("|")}|all, comma-separated (default all)
+  --scenario LIST   ${SCENARIOS.join("|")}|all, comma-separated (default all);
+                    system-tree copies /usr/include and /usr/lib/x86_64-linux-gnu with -a
   --smoke           tiny sizes, one repeat, every peer that exists; < 60 s (CI)
   --repeat N        repeats of every case (default: 3 for big-random/dummy/losf/resume, but 2
                     for the ssh peers on the 4 GiB file; 2 for the other scenarios)

@@ -16,6 +16,7 @@ import { freePort, iperfPlan, startIperfServer, type IperfServer } from "./iperf
 import { baselineOf, type Judged, measureRepeat, PageCache, type RepeatPlan, settle } from "./measure.ts";
 import { parseOptions, type Options, UsageError, USAGE } from "./options.ts";
 import { buildMatrix, type CaseSpec, labelOf, peerEnabled, type ScenarioSpec } from "./scenarios.ts";
+import { buildSystemCommand, inventory, inventoryLines, type SystemTree, verifySystemCopy } from "./systree.ts";
 import { binaryOf, buildCommand, summarySeconds, toolFits, type Endpoint } from "./tools.ts";
 import { verifyCopy, verifyNothingWritten } from "./verify.ts";
 import { defaultOutPath, summarize, writeResults } from "./writer.ts";
@@ -164,6 +165,27 @@ function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o
   };
 }
 
+/** system-tree: the sources copied with archive semantics into runDir, every copy checked
+ *  with rsync --dry-run --itemize-changes against its source. */
+function systemPlan(c: CaseSpec, sources: readonly string[], tree: SystemTree, runDir: string, ep: Endpoint): RepeatPlan {
+  const cmd = buildSystemCommand(c, sources, runDir, ep);
+  return {
+    argv: cmd.argv,
+    timeoutMs: 180_000 + Math.round((tree.total.bytesAllPaths / 5e6) * 1000),
+    drop: true,
+    syncDir: runDir,
+    receiverRoot: c.tool === "cp" ? null : ep.receiverRoot,
+    bytes: tree.total.bytes,
+    files: tree.total.files,
+    cwd: runDir,
+    async judge(res) {
+      const toolSeconds = cmd.toolSeconds?.(res.stdout) ?? null;
+      if (res.code !== 0) return { verdict: { ok: false }, toolSeconds };
+      return { verdict: await verifySystemCopy(sources, runDir, c.hardLinks === true), toolSeconds };
+    },
+  };
+}
+
 function interruptedLine(s: ScenarioSpec, c: CaseSpec, i: number, x: Interrupted): string {
   const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
   const mib = (b: number | null): string => (b === null ? "none" : `${(b / 2 ** 20).toFixed(0)} MiB`);
@@ -172,7 +194,12 @@ function interruptedLine(s: ScenarioSpec, c: CaseSpec, i: number, x: Interrupted
 
 function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string {
   const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
-  const rate = r.filesPerS !== null && s.name === "losf" ? `${fmt(r.filesPerS, 0)} files/s` : `${fmt(r.gbps, 3)} GB/s`;
+  const rate =
+    r.filesPerS !== null && s.name === "losf"
+      ? `${fmt(r.filesPerS, 0)} files/s`
+      : r.filesPerS !== null && s.name === "system-tree"
+        ? `${fmt(r.filesPerS, 0)} files/s ${fmt(r.gbps === null ? null : r.gbps * 1000, 0)} MB/s`
+        : `${fmt(r.gbps, 3)} GB/s`;
   const tool = r.toolGbps !== undefined && c.tool !== "iperf3" ? ` (own ${fmt(r.toolGbps, 3)})` : "";
   const moved = r.movedBytes !== undefined && r.resumedBytes ? ` moved ${(r.movedBytes / 2 ** 20).toFixed(0)} MiB (resumed ${(r.resumedBytes / 2 ** 20).toFixed(0)})` : "";
   const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
@@ -280,6 +307,21 @@ async function main(argv: string[]): Promise<number> {
       try {
         const ds = s.dataset ? await materialize(s.dataset, work, log) : null;
         if (ds) log(`dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`);
+        // Real directories (system-tree): counted with lstat before the runs.
+        let sys: SystemTree | null = null;
+        if (s.system) {
+          try {
+            sys = inventory(s.system.sources);
+          } catch (e) {
+            for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `sources unavailable: ${(e as Error).message}` });
+            continue;
+          }
+          info.meta = { sources: sys.sources, total: sys.total };
+          for (const line of inventoryLines(sys)) log(line);
+        }
+        const sysDataset = sys
+          ? { name: s.name, params: { dirs: sys.total.dirs, symlinks: sys.total.symlinks, hardlinks: sys.total.hardlinks, other: sys.total.other, bytesAllPaths: sys.total.bytesAllPaths }, bytes: sys.total.bytes, files: sys.total.files }
+          : null;
         for (const c of s.cases) {
           const label = labelOf(c);
           if (!peerEnabled(c.tool, o.peers)) {
@@ -290,7 +332,7 @@ async function main(argv: string[]): Promise<number> {
             skip({ scenario: s.name, tool: c.tool, label, reason: "not selected (--only)" });
             continue;
           }
-          const why = missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
+          const why = c.unsupported ?? missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
           if (why !== null) {
             skip({ scenario: s.name, tool: c.tool, label, reason: why });
             continue;
@@ -304,9 +346,9 @@ async function main(argv: string[]): Promise<number> {
               tool: c.tool,
               label,
               config: [...c.flags],
-              dataset: ds && c.tool !== "iperf3" ? { name: ds.ref.name, params: ds.ref.params, bytes: ds.bytes, files: ds.files } : null,
-              bytes: c.tool === "iperf3" ? 0 : (ds?.bytes ?? 0),
-              files: c.tool === "iperf3" ? 0 : (ds?.files ?? 0),
+              dataset: ds && c.tool !== "iperf3" ? { name: ds.ref.name, params: ds.ref.params, bytes: ds.bytes, files: ds.files } : sysDataset,
+              bytes: c.tool === "iperf3" ? 0 : (ds?.bytes ?? sysDataset?.bytes ?? 0),
+              files: c.tool === "iperf3" ? 0 : (ds?.files ?? sysDataset?.files ?? 0),
               reference: ref,
               repeats: [],
               median: null,
@@ -341,11 +383,13 @@ async function main(argv: string[]): Promise<number> {
                 const interrupted = a.c.interrupt ? await interruptedRun(a.c, ds, runDir, ep, o, counter, cpu) : undefined;
                 if (interrupted) log(interruptedLine(s, a.c, i, interrupted));
                 plan = diskPlan(a.c, ds, runDir, ep, o, counter, interrupted);
+              } else if (sys && s.system) {
+                plan = systemPlan(a.c, s.system.sources, sys, runDir, ep);
               } else continue;
               const r = await measureRepeat(cpu, cache, plan);
               a.result.repeats.push(r);
               log(repeatLine(s, a.c, i, r));
-              if (ds?.kind === "tree") {
+              if (ds?.kind === "tree" || sys) {
                 mkdirSync(aside, { recursive: true });
                 renameSync(runDir, join(aside, String(counter)));
               } else rmSync(runDir, { recursive: true, force: true });

@@ -36,12 +36,24 @@ export interface CaseSpec {
    *  ESCP_FAULT_KILL_BYTES=receiver:N[:TERM] in the remote environment); the timed run is
    *  then the rerun of the same command (without the hook), which resumes the partial. */
   interrupt?: { at: number; signal: "KILL" | "TERM" };
+  /** Why this case cannot run in its scenario at all (listed as skipped with this reason). */
+  unsupported?: string;
+  /** system-tree: the tool keeps hard links, so its copy is also checked with rsync -H. */
+  hardLinks?: boolean;
+}
+
+/** Real directories copied as they are (system-tree), instead of a catalog dataset. */
+export interface SystemSources {
+  /** Absolute paths, distinct basenames: each lands as DEST/<basename>. */
+  sources: string[];
 }
 
 export interface ScenarioSpec {
   name: ScenarioName;
   title: string;
   dataset: DatasetRef | null;
+  /** Real directories instead of a dataset (then `dataset` is null). */
+  system?: SystemSources;
   /** loopback sshd; the namespaced WAN; the multi-host fixture (source on h1, destination on h2). */
   transport: "loopback" | "wan" | "multihost";
   repeats: number;
@@ -184,6 +196,7 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       note: "escp -3 relays both servers' streams through this host without decrypting; --direct has h1 connect to h2; scp -3 (OpenSSH, SFTP) also copies through this host; the hosts share this machine's disk and CPUs",
     },
     resumeScenario(random(size(4 * GiB, 32 * MiB)), rep(3), smoke),
+    systemTreeScenario(rep(2), smoke),
   ];
   return all.filter((s) => o.scenarios.includes(s.name));
 }
@@ -224,6 +237,47 @@ function resumeScenario(dataset: DatasetRef, repeats: number, smoke: boolean): S
     note:
       "escp defaults, pushed over the loopback sshd with --logfile; ESCP_JOURNAL=0 is set in the receiver's environment (through -D); a rerun case's first run (untimed) has its receiver signalled once it has written half the file (ESCP_FAULT_KILL_BYTES=receiver:N[:TERM] through -D), the timed run is the same command again, resuming the partial; bytes moved = size − resumed (the initiator's session-done record)" +
       (smoke ? "; --smoke: ESCP_JOURNAL_BYTES=4194304 on every receiver (the 64 MiB default group would never commit in 32 MiB)" : ""),
+  };
+}
+
+/** The system tree's sources: the real directories of issue 13, or with --smoke two small
+ *  ones that still hold regular files, directories and symbolic links. */
+export const SYSTEM_SOURCES = {
+  full: ["/usr/include", "/usr/lib/x86_64-linux-gnu"],
+  smoke: ["/usr/include/linux", "/usr/lib/x86_64-linux-gnu/sasl2"],
+} as const;
+
+/** System tree (issue 13): two real directories, passed as two sources of one command, copied
+ *  with archive semantics into a fresh directory; every copy must leave nothing for
+ *  `rsync -a --dry-run --itemize-changes` to do. rsync -a does not keep hard links (-H is not
+ *  part of -a), so it writes the 13 hard links of /usr/lib/x86_64-linux-gnu/dri/ as 13 files:
+ *  rsync -a -H runs beside it, the like-for-like peer. */
+function systemTreeScenario(repeats: number, smoke: boolean): ScenarioSpec {
+  const sources = [...(smoke ? SYSTEM_SOURCES.smoke : SYSTEM_SOURCES.full)];
+  return {
+    name: "system-tree",
+    title: `a real system tree with -a: ${sources.join(" + ")}`,
+    dataset: null,
+    system: { sources },
+    transport: "loopback",
+    repeats,
+    reference: [{ tool: "cp", label: "-a" }],
+    cases: [
+      { ...escp("-a"), hardLinks: true },
+      { ...escpPull("-a"), hardLinks: true },
+      {
+        ...peer("escp-orig", "-r"),
+        unsupported: "the original EScp has no -a: with -r it follows symbolic links and keeps no modes, owners, times nor hard links, so its copy cannot pass the rsync -a check (not run)",
+      },
+      peer("rsync", "-a"),
+      // The smoke subset has no hard link: -H would only add a run to CI.
+      ...(smoke ? [] : [{ ...peer("rsync", "-a", "-H"), hardLinks: true }]),
+      { ...peer("cp", "-a"), hardLinks: true },
+    ],
+    iperfSeconds: 0,
+    note:
+      "the directories are the sources of one command, copied into a fresh directory (the sshd's side writes it; escp pull reads them through the sshd and writes here); the receiver runs as root, so owners are kept; cp -a is the filesystem limit; " +
+      "every copy must leave `rsync -a --delete --no-devices --no-specials --dry-run --itemize-changes --numeric-ids SRC/ COPY/` silent for every source (with -H for the tools that keep hard links: escp -a, rsync -a -H, cp -a; rsync -a alone does not); files = regular files, bytes = their sizes with each hard-linked inode counted once",
   };
 }
 

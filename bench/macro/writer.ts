@@ -14,11 +14,14 @@
 //   pageCache: { drop: boolean, note },
 //   scenarios: [{ name, title, reference: ["<case id>", ...] (the fastest verified one is the
 //                 reference; [] = the fastest peer), note?, meta? (wan: rtt probe, link;
-//                 third-party: the hosts' addresses) }],
+//                 third-party: the hosts' addresses; system-tree: sources[] and total, each
+//                 { path, dirs, files, symlinks, hardlinks, hardlinkGroups, other, bytes,
+//                 bytesAllPaths } counted with lstat, bench/macro/systree.ts) }],
 //   cases: [{
 //     id: "<scenario>/<tool>/<label>", scenario, tool, label ("default" or the flags; an escp
 //     pull is "pull" + its flags),
-//     config: [flags as passed], dataset: { name, params, bytes, files } | null,
+//     config: [flags as passed], dataset: { name, params, bytes, files } | null (system-tree:
+//     name "system-tree", params { dirs, symlinks, hardlinks, other, bytesAllPaths }),
 //     bytes, files, reference: boolean (a reference candidate),
 //     repeats: [{ wallS, gbps, filesPerS, cpuS, cpuSPerGiB, rssSenderMiB, rssReceiverMiB,
 //                 verified, exitCode, error?, toolGbps?, syncS?, bytes? }],
@@ -44,7 +47,9 @@
 // - rssSenderMiB / rssReceiverMiB: peak RSS (VmHWM, rusage maxrss) of the largest process
 //   on each side, MiB; receiver null for local tools (dd, cp) and iperf3.
 // - verified: exit status 0 AND the destination equals the dataset (sizes + BLAKE3 via
-//   b3sum of every file, entry lists equal); dummy engine: exit 0 and no file written.
+//   b3sum of every file, entry lists equal); dummy engine: exit 0 and no file written;
+//   system-tree: `rsync -a [-H] --delete --dry-run --itemize-changes` of every source against
+//   its copy prints nothing (the error holds its first 20 lines).
 // - median: over verified repeats only (n of them); null when none verified.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
