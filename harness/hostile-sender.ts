@@ -34,6 +34,8 @@ export interface HostileOptions {
    * true: names relative to destPath, which must exist). */
   sources?: SessionInit["sources"];
   filelist?: boolean;
+  /** SessionInit.archive (-a): the receiver takes symbolic links and hard links. */
+  archive?: boolean;
   /** Extra environment for the receiver process only (e.g. ESCP_TMPFILE=0). */
   env?: Record<string, string>;
 }
@@ -82,7 +84,7 @@ export class HostileSender {
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
       logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-      resume: 0, wantPaths: false, retries: 0, fileReports: false,
+      resume: 0, wantPaths: false, retries: 0, fileReports: false, archive: opts.archive ?? false, xattrs: false,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();

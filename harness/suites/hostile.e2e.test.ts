@@ -660,3 +660,53 @@ describe("hostile sender: `-r d host:new` maps d to the new destination itself",
     });
   }
 });
+
+describe("hostile sender with -a: links it makes are never a way out", () => {
+  const link = (fino: number, name: string, target: string): FileEntry => entry(fino, name, 0, { kind: "symlink", target });
+  const hard = (fino: number, name: string, to: number): FileEntry => entry(fino, name, 0, { kind: "hardlink", linkTo: to });
+
+  test("a symlink to outside is made as a link; names through it are refused; a hard link to a non-file fails alone", async () => {
+    await sources();
+    const { top, cwd, dest } = caseDirs("archive-links");
+    const files: FileEntry[] = [
+      link(1, "evil", outside), entry(2, "evil/pwned", SIZE), hard(3, "hl", 1), entry(4, "good", SIZE, { nlink: 2 }),
+      hard(5, "good-too", 4), link(6, "abs", "/etc/passwd"),
+    ];
+    const { code, stderr } = await withReceiver(cwd, dest, async (hs) => {
+      hs.connect();
+      hs.announce(files);
+      for (const f of files) if (f.kind === "file") hs.addData(f.fino, payload, SIZE);
+      hs.finish();
+      expect(await hs.until(() => files.every((f) => hs.results.has(f.fino)))).toBe(true);
+      expect(hs.results.get(1)?.code).toBe("");
+      expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
+      expect(hs.results.get(3)?.code).toBe("E_WRITE");
+      expect(hs.results.get(3)?.message).toContain("was not written");
+      expect(hs.results.get(4)?.code).toBe("");
+      expect(hs.results.get(5)?.code).toBe("");
+      expect(hs.results.get(6)?.code).toBe("");
+      expect(await hs.sessionDone(files.length)).toBe(true);
+    }, { archive: true });
+    expect(code).toBe(0);
+    expect(stderr).not.toContain("internal error");
+    expect(readdirSync(top).sort()).toEqual(["cwd", "dest"]);
+    expect(readdirSync(outside)).not.toContain("pwned"); // nothing written through "evil"
+    expect(readlinkSync(join(dest, "evil"))).toBe(outside);
+    expect(readlinkSync(join(dest, "abs"))).toBe("/etc/passwd");
+    expect(lstatSync(join(dest, "good-too")).ino).toBe(lstatSync(join(dest, "good")).ino);
+    expect(readdirSync(dest).sort()).toEqual(["abs", "evil", "good", "good-too"]);
+  });
+
+  test("a symlink in a session without -a stops the receiver (E_PROTOCOL), nothing is made", async () => {
+    const { cwd, dest } = caseDirs("archive-unasked");
+    const { code, stderr } = await withReceiver(cwd, dest, async (hs) => {
+      hs.connect();
+      hs.announce([link(1, "evil", outside)]);
+      expect(await hs.until(() => false)).toBe(false); // runs until the receiver is gone
+    });
+    expect(code).toBe(7);
+    expect(stderr).toContain("a symbolic link");
+    expect(stderr).toContain("without -a");
+    expect(readdirSync(dest)).toEqual([]);
+  });
+});

@@ -106,6 +106,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   const opts: Options = { ...defaultOptions(), ...readConfigFile(file), ...readEnvOptions(env), ...cli.values };
   for (const w of cli.warnings) logger.warn(w);
   checkCombinations(opts);
+  if (opts.archive) Object.assign(opts, { recursive: true, preserve: true });
   if (needsNoPositionals(opts)) {
     if (opts.server && cli.positionals.length > 0) {
       throw new EscpError("E_USAGE", `--server takes no paths, got ${JSON.stringify(cli.positionals[0])}`);

@@ -29,6 +29,10 @@ export interface Options {
   profile?: string;
   sparse: boolean;
   recursive: boolean;
+  /** -a: -r -p plus symbolic links as links, hard links kept, owner and group (receiver as root). */
+  archive: boolean;
+  /** --xattrs: extended attributes travel with files and directories. */
+  xattrs: boolean;
   /** Every -o value, in order, passed to ssh as `-o VALUE`. */
   sshOptions: string[];
   ssh: string;
@@ -134,6 +138,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "profile", long: "profile", type: "string", valueName: "FILE", help: "profile the transfer: Chrome trace JSON to FILE, HTML report to FILE.html; -v prints the verdict" },
   { field: "sparse", long: "sparse", type: "bool", default: false, ...cfg("sparse"), help: "receiver skips writing all-zero blocks" },
   { field: "recursive", long: "recursive", short: "r", type: "bool", default: false, help: "copy directories recursively" },
+  { field: "archive", long: "archive", short: "a", type: "bool", default: false, help: "like rsync -a: -r -p, symbolic links as links, hard links kept, owner and group when the receiver runs as root; devices, FIFOs and sockets skipped" },
+  { field: "xattrs", long: "xattrs", type: "bool", default: false, ...cfg("xattrs"), help: "copy extended attributes of files and directories (only user.* unless the receiver runs as root)" },
   { field: "sshOptions", short: "o", type: "list", default: [], valueName: "OPT", ...cfg("ssh_options"), help: "pass -o OPT to ssh (repeatable; all are kept)" },
   { field: "ssh", long: "ssh", short: "S", type: "string", default: "ssh", valueName: "BIN", ...cfg("ssh"), help: "SSH program to run" },
   { field: "escp", long: "escp", short: "D", type: "string", default: "escp", valueName: "CMD", ...cfg("escp"), help: "escp command to run on the remote host" },

@@ -5,8 +5,8 @@ import type { FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOf
 
 /** Envelope, union and batch-table headers, the vector length and the builder's final alignment. */
 const MESSAGE_FIXED = 128;
-/** A FileEntry besides its strings: 53 field bytes + ≤ 43 alignment + soffset + 24-byte vtable + vector slot ≈ 132. */
-const ENTRY_FIXED = 160;
+/** A FileEntry besides its strings: 81 field bytes + ≤ 55 alignment + soffset + 36-byte vtable + vector slot ≈ 180. */
+const ENTRY_FIXED = 200;
 /** A FileDone/FileResult besides its strings: ≈ 103 for the table and its vector slot + ≤ 39 for the digest. */
 const VERDICT_FIXED = 160;
 
@@ -19,7 +19,7 @@ export function stringBytes(s: string | undefined): number {
 }
 
 export function fileEntryBytes(f: FileEntry): number {
-  return ENTRY_FIXED + stringBytes(f.name) + stringBytes(f.dst);
+  return ENTRY_FIXED + stringBytes(f.name) + stringBytes(f.dst) + stringBytes(f.target) + (f.xattrs === undefined ? 0 : f.xattrs.length + 8);
 }
 
 export function verdictBytes(m: FileDoneMsg | FileResultMsg): number {

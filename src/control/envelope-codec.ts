@@ -4,7 +4,7 @@ import * as flatbuffers from "flatbuffers";
 import { EscpError } from "../errors/escp-error.ts";
 import { ESCP_CTL_MAX, ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
-import { guarded, text, validateControl } from "./message-checks.ts";
+import { ENTRY_KINDS, guarded, text, validateControl } from "./message-checks.ts";
 import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
 import { Envelope } from "./schema/generated/escp/control/envelope.ts";
 import { ErrorMsg } from "./schema/generated/escp/control/error-msg.ts";
@@ -34,12 +34,16 @@ function str(b: B, s: string): flatbuffers.Offset {
   return s === "" ? 0 : b.createString(s);
 }
 
+const KIND_CODE = { file: FileKind.File, dir: FileKind.Dir, symlink: FileKind.Symlink, hardlink: FileKind.HardLink } as const;
+
 function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   const name = b.createString(f.name);
   const dst = f.dst === undefined ? 0 : b.createString(f.dst);
+  const target = f.target === undefined ? 0 : b.createString(f.target);
+  const xattrs = f.xattrs === undefined || f.xattrs.length === 0 ? 0 : FbFileEntry.createXattrsVector(b, f.xattrs);
   FbFileEntry.startFileEntry(b);
   FbFileEntry.addFino(b, BigInt(f.fino));
-  FbFileEntry.addKind(b, f.kind === "file" ? FileKind.File : FileKind.Dir);
+  FbFileEntry.addKind(b, KIND_CODE[f.kind]);
   FbFileEntry.addName(b, name);
   FbFileEntry.addSize(b, BigInt(f.size));
   FbFileEntry.addMode(b, f.mode);
@@ -49,6 +53,12 @@ function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   FbFileEntry.addAtimeNsec(b, f.atimeNsec);
   if (dst !== 0) FbFileEntry.addDst(b, dst);
   if (f.ino !== 0) FbFileEntry.addIno(b, BigInt(f.ino));
+  if (f.uid !== undefined) FbFileEntry.addUid(b, f.uid);
+  if (f.gid !== undefined) FbFileEntry.addGid(b, f.gid);
+  if (f.nlink !== undefined) FbFileEntry.addNlink(b, f.nlink);
+  if (target !== 0) FbFileEntry.addTarget(b, target);
+  if (f.linkTo !== undefined) FbFileEntry.addLinkTo(b, BigInt(f.linkTo));
+  if (xattrs !== 0) FbFileEntry.addXattrs(b, xattrs);
   return FbFileEntry.endFileEntry(b);
 }
 
@@ -122,8 +132,7 @@ function missing(what: string): never {
 
 function decodeEntry(list: FileList, i: number): FileEntry {
   const f = list.files(i) ?? missing(`files[${i}]`);
-  const kinds = ["file", "dir"] as const;
-  const kind = kinds[f.kind()];
+  const kind = ENTRY_KINDS[f.kind()];
   if (kind === undefined) {
     throw new EscpError("E_PROTOCOL", `received control message fileList: files[${i}].kind has unknown value ${f.kind()}`);
   }
@@ -139,6 +148,13 @@ function decodeEntry(list: FileList, i: number): FileEntry {
   };
   const dst = f.dst(UTF8);
   if (dst !== null) out.dst = text(dst, `files[${i}].dst`);
+  if (kind === "symlink") out.target = text(f.target(UTF8), `files[${i}].target`);
+  if (kind === "hardlink") out.linkTo = safe(f.linkTo(), `files[${i}].linkTo`);
+  if (f.uid() !== 0) out.uid = f.uid();
+  if (f.gid() !== 0) out.gid = f.gid();
+  if (f.nlink() !== 0) out.nlink = f.nlink();
+  const xattrs = f.xattrsArray();
+  if (xattrs !== null && xattrs.length > 0) out.xattrs = xattrs.slice();
   return out;
 }
 

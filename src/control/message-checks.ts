@@ -2,7 +2,7 @@
 // shared by encoders (a bug here is E_INTERNAL) and decoders (a bad peer is E_PROTOCOL),
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
-import { ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX } from "../native/symbols.ts";
+import { ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX, ESCP_XATTRS_MAX } from "../native/symbols.ts";
 import type { ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
 
 /** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
@@ -16,6 +16,11 @@ export const MAX_SOURCE_PATHS = 10_000;
 export const MAX_RETRIES = ESCP_RETRIES_MAX;
 /** Bytes of a ResumeOffer's packed `held` list (what libescp packs at most). */
 export const MAX_HELD_BYTES = ESCP_OFFER_MAX;
+
+/** Kinds of FileEntry (the wire's FileKind, in its order). */
+export const ENTRY_KINDS = ["file", "dir", "symlink", "hardlink"] as const;
+/** Bytes of a symbolic link's target (PATH_MAX less its NUL; libescp's bound too). */
+export const MAX_LINK_TARGET = 4095;
 
 export type CheckCode = "E_PROTOCOL" | "E_INTERNAL";
 
@@ -100,7 +105,7 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   m.sourcePaths.forEach((p, i) => c.str(`sourcePaths[${i}]`, p, { nonEmpty: true, noNul: true }));
   if (m.role === "sender" && m.sourcePaths.length === 0) c.bad("sourcePaths", "is empty for a spawned sender");
   c.int("connectPort", m.connectPort, 0, 65535);
-  for (const f of ["helloOnAccept", "awaitGo", "report", "wantPaths", "fileReports"] as const) c.bool(f, m[f]);
+  for (const f of ["helloOnAccept", "awaitGo", "report", "wantPaths", "fileReports", "archive", "xattrs"] as const) c.bool(f, m[f]);
   c.oneOf("resume", m.resume, [0, 1, 2]);
   c.int("retries", m.retries, 0, MAX_RETRIES);
 }
@@ -130,7 +135,7 @@ export function validateSessionReply(m: SessionReply, code: CheckCode): void {
 
 function validateEntry(c: Check, f: FileEntry, at: string): void {
   c.uint(`${at}.fino`, f.fino);
-  c.oneOf(`${at}.kind`, f.kind, ["file", "dir"]);
+  c.oneOf(`${at}.kind`, f.kind, ENTRY_KINDS);
   c.str(`${at}.name`, f.name, { nonEmpty: true, noNul: true });
   c.int(`${at}.size`, f.size, 0, ESCP_MAX_FILE_SIZE);
   c.int(`${at}.mode`, f.mode, 0, 0o177777);
@@ -140,6 +145,19 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   c.int(`${at}.atimeNsec`, f.atimeNsec, 0, 999_999_999);
   if (f.dst !== undefined) c.str(`${at}.dst`, f.dst, { nonEmpty: true, noNul: true });
   c.uint(`${at}.ino`, f.ino);
+  for (const k of ["uid", "gid", "nlink"] as const) if (f[k] !== undefined) c.int(`${at}.${k}`, f[k], 0, 0xffffffff);
+  if ((f.kind === "symlink") !== (f.target !== undefined)) c.bad(`${at}.target`, f.kind === "symlink" ? "is missing for a symlink" : `is set for a ${f.kind}`);
+  if (f.target !== undefined) {
+    c.str(`${at}.target`, f.target, { nonEmpty: true, noNul: true });
+    if (Buffer.byteLength(f.target, "utf8") > MAX_LINK_TARGET) c.bad(`${at}.target`, `is over ${MAX_LINK_TARGET} bytes`);
+  }
+  if ((f.kind === "hardlink") !== (f.linkTo !== undefined)) c.bad(`${at}.linkTo`, f.kind === "hardlink" ? "is missing for a hard link" : `is set for a ${f.kind}`);
+  if (f.linkTo !== undefined) c.int(`${at}.linkTo`, f.linkTo, 1, f.fino - 1); // an earlier file
+  if ((f.kind === "symlink" || f.kind === "hardlink") && f.size !== 0) c.bad(`${at}.size`, `is ${f.size} for a ${f.kind}`);
+  if (f.xattrs !== undefined) {
+    if (!(f.xattrs instanceof Uint8Array)) c.bad(`${at}.xattrs`, "is not a byte array");
+    if (f.xattrs.length > ESCP_XATTRS_MAX) c.bad(`${at}.xattrs`, `has ${f.xattrs.length} bytes, over ${ESCP_XATTRS_MAX}`);
+  }
 }
 
 const ITEM_TYPE = { fileDones: "fileDone", fileResults: "fileResult", resumeOffers: "resumeOffer", resumeDecisions: "resumeDecision" } as const;

@@ -32,6 +32,7 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
   sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }), connectPort: fc.integer({ min: 0, max: 65535 }), helloOnAccept: fc.boolean(), awaitGo: fc.boolean(), report: fc.boolean(),
   resume: fc.constantFrom(0 as const, 1 as const, 2 as const), wantPaths: fc.boolean(), retries: fc.integer({ min: 0, max: 1000 }), fileReports: fc.boolean(),
+  archive: fc.boolean(), xattrs: fc.boolean(),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
@@ -42,10 +43,20 @@ const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
     address: pathText, error: fc.record({ code, message: text }), sources: fc.constant<{ name: string; isDir: boolean }[]>([]), totalFiles: fc.constant(0), totalBytes: fc.constant(0) }),
 );
 
-const entry: fc.Arbitrary<FileEntry> = fc.record({
-  fino: uint, kind: fc.constantFrom("file", "dir"), name, size: uint, mode: fc.integer({ min: 0, max: 0o177777 }),
-  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name, ino: uint,
+const u32 = fc.integer({ min: 1, max: 0xffffffff }); // 0 travels as absent (the same to the receiver)
+const plainEntry = fc.record({
+  fino: uint, kind: fc.constantFrom("file" as const, "dir" as const), name, size: uint, mode: fc.integer({ min: 0, max: 0o177777 }),
+  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, dst: name, ino: uint, uid: u32, gid: u32, nlink: u32,
+  xattrs: fc.uint8Array({ minLength: 1, maxLength: 64 }),
 }, { requiredKeys: ["fino", "kind", "name", "size", "mode", "mtimeSec", "mtimeNsec", "atimeSec", "atimeNsec", "ino"] });
+// -a: a symbolic link (its target) or a hard link to an earlier fino; neither has a size.
+const linkEntry = fc.record({
+  fino: fc.integer({ min: 2, max: Number.MAX_SAFE_INTEGER }), name, mode: fc.integer({ min: 0, max: 0o177777 }),
+  mtimeSec: sint, mtimeNsec: nsec, atimeSec: sint, atimeNsec: nsec, ino: uint, target: name, symlink: fc.boolean(), back: fc.nat(),
+}).map(({ symlink, back, target, ...e }): FileEntry => symlink
+  ? { ...e, kind: "symlink", size: 0, target }
+  : { ...e, kind: "hardlink", size: 0, linkTo: 1 + (back % (e.fino - 1)) });
+const entry: fc.Arbitrary<FileEntry> = fc.oneof(plainEntry, linkEntry);
 
 const fileDone = fc.record({ type: fc.constant("fileDone" as const), fino: uint, blocks: uint, bytes: uint, code: fc.oneof(fc.constant(""), code),
   errno: fc.nat(), message: text, digest });
@@ -153,7 +164,7 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
     compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-    resume: 2, wantPaths: false, retries: 3, fileReports: false, ...over,
+    resume: 2, wantPaths: false, retries: 3, fileReports: false, archive: false, xattrs: false, ...over,
   };
 }
 

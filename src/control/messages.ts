@@ -24,8 +24,12 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
  *     and .resumed, SessionInit.retries (not acted on) and FileReports.
  *  3: reconnect: SessionInit.retries is honoured (ACK frames on data streams, docs/protocol.md §4).
  *  4: DATA frames flagged ZERO stand for blocks in a hole of a sparse source (§4); a non-fatal
- *     Error with code E_NOTICE is a notice. */
-export const PROTOCOL_MINOR = 4;
+ *     Error with code E_NOTICE is a notice.
+ *  5: archive mode (SessionInit.archive/.xattrs; FileEntry kinds symlink and hardlink, uid/gid,
+ *     nlink, target, linkTo, xattrs). */
+export const PROTOCOL_MINOR = 5;
+/** -a and --xattrs need a peer of at least this minor. */
+export const ARCHIVE_MINOR = 5;
 /** A non-fatal Error with this code is a notice from a sending server (a dangling link it
  * skipped), not a failure: sent to initiators of minor NOTICE_MINOR or later. */
 export const NOTICE_CODE = "E_NOTICE";
@@ -48,16 +52,22 @@ export interface SessionInit {
   wantPaths: boolean /* the sink names each verified file's destination-relative path in FileResult.path */
   retries: number /* times a data stream may be re-established before the session fails */
   fileReports: boolean /* with report: also send FileReports during the session (-3 --manifest/--json) */
+  archive: boolean /* -a: links as links, hard links kept, owner and group */; xattrs: boolean /* --xattrs */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
   /** A spawned sender: the top-level names it will send, and what its walk found. */
   sources: { name: string; isDir: boolean }[]; totalFiles: number; totalBytes: number;
 }
+export type EntryKind = "file" | "dir" | "symlink" | "hardlink";
 export interface FileEntry {
-  fino: number; kind: "file" | "dir"; name: string /* relative, '/'-separated */; size: number; mode: number;
+  fino: number; kind: EntryKind; name: string /* relative, '/'-separated */; size: number; mode: number;
   mtimeSec: number; mtimeNsec: number; atimeSec: number; atimeNsec: number; dst?: string /* per-file destination from --filelist pairs */
   ino: number /* the source's inode number (0 = unknown): identifies it for resume */
+  /** -a: owner, group, link count (files: > 1 = later hardlink entries may name it). */
+  uid?: number; gid?: number; nlink?: number;
+  target?: string /* symlink: its contents */; linkTo?: number /* hardlink: the fino of the earlier file */
+  xattrs?: Uint8Array /* --xattrs: packed by libescp */
 }
 export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
 export interface FileResultMsg {
@@ -150,6 +160,8 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addWantPaths(b, m.wantPaths);
   S.addRetries(b, m.retries);
   S.addFileReports(b, m.fileReports);
+  S.addArchive(b, m.archive);
+  S.addXattrs(b, m.xattrs);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -202,6 +214,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
       helloOnAccept: t.helloOnAccept(), awaitGo: t.awaitGo(), report: t.report(),
       resume: t.resume() as SessionInit["resume"], wantPaths: t.wantPaths(), retries: t.retries(), fileReports: t.fileReports(),
+      archive: t.archive(), xattrs: t.xattrs(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

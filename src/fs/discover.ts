@@ -1,18 +1,30 @@
 // Walks the sources into the file list the sender announces: regular files and directories
 // with their relative names; everything it cannot or will not send becomes a per-item problem,
 // except what scp's -r would follow into nothing — a dangling symbolic link or a symbolic link
-// loop inside a tree — which is skipped with a notice (not a failed run).
-import { lstatSync, readdirSync, statSync, type Stats } from "node:fs";
+// loop inside a tree — which is skipped with a notice (not a failed run). With -a (archive)
+// nothing is followed: symbolic links are entries of their own, files carry owner, group and
+// link count (the announcer turns later names of one inode into hard links), and devices,
+// FIFOs and sockets are skipped with a notice.
+import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
+import { xattrsRead } from "../native/session.ts";
+import { ESCP_LINKS_MAX as LINKS_MAX } from "../native/symbols.ts";
 
 export interface SourceSpec {
   path: string; // as the user gave it
   dst?: string; // per-file destination name (from --filelist pairs)
 }
 
+/** What the walk follows and collects: -r, -a (implies -r), --xattrs. */
+export interface WalkMode {
+  recursive: boolean;
+  archive?: boolean;
+  xattrs?: boolean;
+}
+
 export interface FoundEntry {
-  kind: "file" | "dir";
+  kind: "file" | "dir" | "symlink";
   path: string; // absolute local path
   name: string; // relative, '/'-separated destination name (top level = the source's basename)
   size: number;
@@ -24,24 +36,38 @@ export interface FoundEntry {
   dst?: string;
   /** Inode number (0 if over 2^53): with size and mtime, identifies the file for resume. */
   ino: number;
+  /** -a: owner, group and link count. */
+  uid?: number;
+  gid?: number;
+  nlink?: number;
+  /** -a, a file with more than one link: its inode ("dev:ino"), to find its other names. */
+  linkKey?: string;
+  /** A symbolic link (-a): its contents. */
+  target?: string;
+  /** --xattrs: its extended attributes, packed by libescp (absent: none). */
+  xattrs?: Uint8Array;
 }
 
-function timeParts(ms: number, ns: bigint | undefined): [number, number] {
-  if (ns !== undefined) return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
-  const sec = Math.floor(ms / 1000);
-  return [sec, Math.round((ms - sec * 1000) * 1e6)];
-}
+const NS = 1_000_000_000n;
 
-function entryFrom(kind: "file" | "dir", path: string, name: string, st: Stats, big: { mtimeNs?: bigint; atimeNs?: bigint; ino?: bigint }): FoundEntry {
-  const [mtimeSec, mtimeNsec] = timeParts(st.mtimeMs, big.mtimeNs);
-  const [atimeSec, atimeNsec] = timeParts(st.atimeMs, big.atimeNs);
-  const ino = big.ino !== undefined && big.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big.ino) : 0;
-  return { kind, path, name, size: kind === "file" ? st.size : 0, mode: st.mode & 0o7777, mtimeSec, mtimeNsec, atimeSec, atimeNsec, ino };
-}
-
-function statFollow(path: string): { st: Stats; big: { mtimeNs: bigint; atimeNs: bigint; ino: bigint } } {
-  const b = statSync(path, { bigint: true });
-  return { st: statSync(path), big: { mtimeNs: b.mtimeNs, atimeNs: b.atimeNs, ino: b.ino } };
+function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: BigIntStats, mode: WalkMode): FoundEntry {
+  const e: FoundEntry = {
+    kind, path, name, size: kind === "file" ? Number(st.size) : 0, mode: Number(st.mode & 0o7777n),
+    mtimeSec: Number(st.mtimeNs / NS), mtimeNsec: Number(st.mtimeNs % NS),
+    atimeSec: Number(st.atimeNs / NS), atimeNsec: Number(st.atimeNs % NS),
+    ino: st.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(st.ino) : 0,
+  };
+  if (st.mtimeNs < 0n && e.mtimeNsec !== 0) e.mtimeSec -= 1, e.mtimeNsec += 1e9; // before 1970: floor, positive ns
+  if (st.atimeNs < 0n && e.atimeNsec !== 0) e.atimeSec -= 1, e.atimeNsec += 1e9;
+  if (mode.archive) {
+    e.uid = Number(st.uid);
+    e.gid = Number(st.gid);
+    if (kind === "file") {
+      e.nlink = Number(st.nlink);
+      if (st.nlink > 1n) e.linkKey = `${st.dev}:${st.ino}`;
+    }
+  }
+  return e;
 }
 
 export type WalkItem =
@@ -55,38 +81,80 @@ function problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE", path: string,
 }
 
 /** Lazily walks the sources: memory holds one directory listing per level, never the tree. */
-export function* walk(sources: SourceSpec[], recursive: boolean): Generator<WalkItem> {
-  for (const spec of sources) yield* walkSource(spec, recursive);
+export function* walk(sources: SourceSpec[], mode: WalkMode): Generator<WalkItem> {
+  const m = mode.archive ? { ...mode, recursive: true } : mode;
+  for (const spec of sources) yield* walkSource(spec, m);
 }
 
-function* walkSource(spec: SourceSpec, recursive: boolean): Generator<WalkItem> {
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The entry for one walked path, with what -a and --xattrs add; a problem or notice instead
+ * when it cannot be sent as it is. */
+function found(kind: FoundEntry["kind"], abs: string, name: string, st: BigIntStats, mode: WalkMode): WalkItem {
+  const e = entryFrom(kind, abs, name, st, mode);
+  if (kind === "symlink") {
+    try {
+      e.target = UTF8.decode(readlinkSync(abs, { encoding: "buffer" }));
+    } catch (err) {
+      return problem("E_SOURCE_UNREADABLE", abs, err instanceof TypeError ? "symbolic link target is not valid UTF-8" : describeSysError(err));
+    }
+    return { kind: "entry", entry: e };
+  }
+  if (mode.xattrs) {
+    const x = xattrsRead(abs, mode.archive === true);
+    if (!(x instanceof Uint8Array)) return problem("E_SOURCE_UNREADABLE", abs, `extended attributes: ${x.why}`);
+    if (x.length > 0) e.xattrs = x;
+  }
+  return { kind: "entry", entry: e };
+}
+
+/** Devices, FIFOs and sockets: what they are, for the notice that skips them. */
+function special(st: BigIntStats): string {
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  return "not a regular file, directory or symbolic link";
+}
+
+function specialNotice(abs: string, st: BigIntStats): WalkItem {
+  return { kind: "notice", text: `${abs}: ${special(st)}, skipped (-a copies no devices, FIFOs or sockets)` };
+}
+
+function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
   const abs = resolve(spec.path);
-  let found;
+  // -a copies a named symbolic link as a link, unless the name ends in "/" (then: what it names)
+  const follow = !mode.archive || spec.path.endsWith("/");
+  let st: BigIntStats;
   try {
-    found = statFollow(abs);
+    st = follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOENT" && lstatOk(abs)) return yield problem("E_SOURCE_MISSING", spec.path, "dangling symbolic link");
     return yield problem(code === "ENOENT" ? "E_SOURCE_MISSING" : "E_SOURCE_UNREADABLE", spec.path, describeSysError(e));
   }
   const name = basename(abs) || "/";
-  if (found.st.isDirectory()) {
-    if (!recursive) return yield problem("E_SOURCE_UNREADABLE", spec.path, "is a directory (use -r)");
+  if (st.isDirectory()) {
+    if (!mode.recursive) return yield problem("E_SOURCE_UNREADABLE", spec.path, "is a directory (use -r)");
     yield { kind: "top", name, isDir: true };
-    yield* walkDir(abs, name, found, new Set());
-  } else if (found.st.isFile()) {
+    yield* walkDir(abs, name, st, new Set(), mode);
+  } else if (st.isFile() || st.isSymbolicLink()) {
     yield { kind: "top", name, isDir: false };
-    const entry = entryFrom("file", abs, name, found.st, found.big);
-    yield { kind: "entry", entry: spec.dst === undefined ? entry : { ...entry, dst: spec.dst } };
+    const item = found(st.isFile() ? "file" : "symlink", abs, name, st, mode);
+    yield item.kind === "entry" && spec.dst !== undefined ? { kind: "entry", entry: { ...item.entry, dst: spec.dst } } : item;
+  } else if (mode.archive) {
+    yield specialNotice(spec.path, st);
   } else {
     yield problem("E_SOURCE_UNREADABLE", spec.path, "not a regular file or directory");
   }
 }
 
-function* walkDir(abs: string, name: string, found: ReturnType<typeof statFollow>, ancestors: Set<string>): Generator<WalkItem> {
-  const id = `${found.st.dev}:${found.st.ino}`;
+function* walkDir(abs: string, name: string, st: BigIntStats, ancestors: Set<string>, mode: WalkMode): Generator<WalkItem> {
+  const id = `${st.dev}:${st.ino}`;
   if (ancestors.has(id)) return yield { kind: "notice", text: `${abs}: symbolic link loop, skipped` };
-  yield { kind: "entry", entry: entryFrom("dir", abs, name, found.st, found.big) };
+  const dir = found("dir", abs, name, st, mode);
+  yield dir;
+  if (dir.kind !== "entry") return;
   let names: string[];
   try {
     names = readdirSync(abs);
@@ -97,16 +165,19 @@ function* walkDir(abs: string, name: string, found: ReturnType<typeof statFollow
   const chain = new Set(ancestors).add(id);
   for (const child of names) {
     const childAbs = join(abs, child);
-    let st;
+    let cst: BigIntStats;
     try {
-      st = statFollow(childAbs);
+      cst = mode.archive ? lstatSync(childAbs, { bigint: true }) : statSync(childAbs, { bigint: true });
     } catch (e) {
-      const dangling = lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT";
+      const dangling = !mode.archive && lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT";
       yield dangling ? { kind: "notice", text: `${childAbs}: dangling symbolic link, skipped` } : problem("E_SOURCE_UNREADABLE", childAbs, describeSysError(e));
       continue;
     }
-    if (st.st.isDirectory()) yield* walkDir(childAbs, `${name}/${child}`, st, chain);
-    else if (st.st.isFile()) yield { kind: "entry", entry: entryFrom("file", childAbs, `${name}/${child}`, st.st, st.big) };
+    const childName = `${name}/${child}`;
+    if (cst.isDirectory()) yield* walkDir(childAbs, childName, cst, chain, mode);
+    else if (cst.isFile()) yield found("file", childAbs, childName, cst, mode);
+    else if (cst.isSymbolicLink()) yield found("symlink", childAbs, childName, cst, mode); // only -a gets here
+    else if (mode.archive) yield specialNotice(childAbs, cst);
     else yield problem("E_SOURCE_UNREADABLE", childAbs, "not a regular file or directory, skipped");
   }
 }
@@ -129,17 +200,40 @@ export interface Summary {
   totalBytes: number;
 }
 
-export function summarize(sources: SourceSpec[], recursive: boolean): Summary {
+export function summarize(sources: SourceSpec[], mode: WalkMode): Summary {
   const sum: Summary = { topLevel: [], fileCount: 0, entryCount: 0, totalBytes: 0 };
-  for (const item of walk(sources, recursive)) {
+  const links = new LinkSet(); // -a: a second name of an inode moves no data
+  for (const item of walk(sources, { ...mode, xattrs: false })) {
     if (item.kind === "top") sum.topLevel.push({ name: item.name, isDir: item.isDir });
     else if (item.kind === "entry") {
       sum.entryCount++;
-      if (item.entry.kind === "file") {
+      if (item.entry.kind === "file" && !links.seen(item.entry)) {
         sum.fileCount++;
         sum.totalBytes += item.entry.size;
       }
     }
   }
   return sum;
+}
+
+/** Inodes of files with more than one link seen so far (-a), at most LINKS_MAX of them: a
+ * later name of one is a hard link. Past the cap, new inodes are not remembered (their later
+ * names are copied as files) and `full` says so. */
+export class LinkSet {
+  private readonly first = new Map<string, number>();
+  full = false;
+
+  /** The tag (fino) the inode was first seen with, else undefined (and it is remembered with tag). */
+  leader(e: FoundEntry, tag: number): number | undefined {
+    if (e.linkKey === undefined) return undefined;
+    const known = this.first.get(e.linkKey);
+    if (known !== undefined) return known;
+    if (this.first.size >= LINKS_MAX) this.full = true;
+    else this.first.set(e.linkKey, tag);
+    return undefined;
+  }
+
+  seen(e: FoundEntry): boolean {
+    return this.leader(e, 0) !== undefined;
+  }
 }

@@ -4,7 +4,7 @@ import type { Pointer } from "bun:ffi";
 import { EscpError } from "../errors/escp-error.ts";
 import type { ErrorCode } from "../errors/codes.ts";
 import { cstr, loadNative, type NativeLib } from "./lib.ts";
-import { codeForStatus, decodeEvents, statusName, type NativeEvent } from "./events.ts";
+import { codeForStatus, decodeEvents, errnoText, statusName, type NativeEvent } from "./events.ts";
 import * as C from "./symbols.ts";
 
 export type Role = "sender" | "receiver";
@@ -37,12 +37,18 @@ export interface SessionParams {
   /** Sender: blocks in holes of a sparse source travel as ZERO frames (the receiver must be
    * protocol 2.4 or later). */
   holes?: boolean;
+  /** Receiver, -a as root: files, directories and symlinks get the announced owner and group. */
+  owner?: boolean;
 }
 
 /** Mode and times of a destination entry, as the sender announced them (ino: the source's
  * inode, 0 = unknown; it identifies the source a resumable partial was written from). */
 export interface EntryMeta {
   mode: number; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number; ino?: number;
+  /** -a: owner and group, and a file's link count (> 1: remembered for later hard links). */
+  uid?: number; gid?: number; nlink?: number;
+  /** --xattrs: packed by libescp. */
+  xattrs?: Uint8Array;
 }
 
 /** What rxFileAdd did with a file: registered (`probing`: an earlier partial is being read;
@@ -87,6 +93,19 @@ export function txOfferCheck(path: string, size: number, blockSize: number, held
   if (st === C.ESCP_E_PROTO) return { code: "E_PROTOCOL", errno: 0 };
   return { code: codeForStatusCode(st), errno: err[0] ?? 0 };
 }
+
+/** A path's extended attributes packed for the wire (empty: none), or why they cannot be
+ * read (nofollow: those of a symbolic link itself, not of what it names). */
+export function xattrsRead(path: string, nofollow: boolean): Uint8Array | { why: string } {
+  const err = new Int32Array(1);
+  const buf = xattrBuf ??= new Uint8Array(C.ESCP_XATTRS_MAX);
+  const n = loadNative().escp_xattrs_read(cstr(path), nofollow ? 1 : 0, buf, buf.length, err);
+  if (n >= 0) return buf.slice(0, n);
+  if (n === C.ESCP_E_TOOBIG) return { why: `they take more than ${C.ESCP_XATTRS_MAX} bytes` };
+  return { why: errnoText(err[0] ?? 0) };
+}
+let xattrBuf: Uint8Array | undefined;
+const NONE = new Uint8Array(0);
 
 /** Sessions not yet closed: a signal closes them before the process exits, so the receiver's
  * unfinished partials are sealed for a later run (escp.h "Resume"). */
@@ -162,6 +181,7 @@ export class NativeSession {
     set(C.ESCP_P_RESUME, p.resume ?? 0, "--resume");
     set(C.ESCP_P_RETRIES, p.retries ?? 0, "--retries");
     set(C.ESCP_P_HOLES, p.holes ? 1 : 0, "holes");
+    set(C.ESCP_P_OWNER, p.owner ? 1 : 0, "-a");
     this.streams = p.threads + 1;
   }
 
@@ -273,6 +293,9 @@ export class NativeSession {
     b[C.ESCP_META_MTIME_S] = BigInt(m.mtimeSec);
     b[C.ESCP_META_MTIME_NS] = BigInt(m.mtimeNsec);
     b[C.ESCP_META_SRC_INO] = BigInt(m.ino ?? 0);
+    b[C.ESCP_META_UID] = BigInt(m.uid ?? 0);
+    b[C.ESCP_META_GID] = BigInt(m.gid ?? 0);
+    b[C.ESCP_META_NLINK] = BigInt(m.nlink ?? 0);
     return b;
   }
 
@@ -303,7 +326,25 @@ export class NativeSession {
 
   /** mkdir -p rel below the root ("" = the root); with -p its meta is applied at the end. */
   rxDirAdd(fino: number, rel: string, m: EntryMeta): DestResult {
-    return this.dest(this.lib.escp_rx_dir_add(this.h, fino, cstr(rel), this.meta(m)), `directory ${rel}`);
+    const x = m.xattrs ?? NONE;
+    const st = this.lib.escp_rx_dir_add_x(this.h, fino, cstr(rel), this.meta(m), x.length > 0 ? x : null, x.length);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `directory #${fino}: ${this.detail()}`);
+    return this.dest(st, `directory ${rel}`);
+  }
+
+  /** -a: a symbolic link at rel holding target (created beside it, then renamed over it). */
+  rxSymlink(fino: number, rel: string, target: string, m: EntryMeta): DestResult {
+    const st = this.lib.escp_rx_symlink(this.h, fino, cstr(rel), cstr(target), this.meta(m));
+    if (st === C.ESCP_E_INVAL) throw new EscpError("E_PROTOCOL", `symbolic link #${fino}: ${this.detail()}`);
+    return this.dest(st, `symbolic link ${rel}`);
+  }
+
+  /** -a: rel as another name of the file leader (committed earlier in this session);
+   * notWritten: the session named no such file (it failed, or was never a file). */
+  rxHardlink(fino: number, rel: string, leader: number): DestResult | { ok: false; notWritten: true } {
+    const st = this.lib.escp_rx_hardlink(this.h, fino, cstr(rel), leader);
+    if (st === C.ESCP_E_UNKNOWN_FILE) return { ok: false, notWritten: true };
+    return this.dest(st, `hard link ${rel}`);
   }
 
   /** -p: directory modes and times, children first. The directories (by fino) whose mode or
@@ -320,7 +361,9 @@ export class NativeSession {
   /** Register a file for rel below the root (null: discard its blocks). C creates it, checks
    * it against the digest given to rxFileExpect and names it (FILE_DONE = committed). */
   rxFileAdd(fino: number, rel: string | null, size: number, m: EntryMeta): FileAddResult {
-    const st = this.lib.escp_rx_file_add(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m));
+    const x = m.xattrs ?? NONE;
+    const st = this.lib.escp_rx_file_add_x(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m), x.length > 0 ? x : null, x.length);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `file #${fino}: ${this.detail()}`);
     if (st === C.ESCP_E_RANGE) throw new EscpError("E_PROTOCOL", `file #${fino} announced with ${size} bytes, over the ${C.ESCP_MAX_FILE_SIZE}-byte limit`);
     if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
     if (st === C.ESCP_E_BUSY) return { ok: false, busy: true };

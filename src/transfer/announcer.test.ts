@@ -19,6 +19,7 @@ function announceAll(items: WalkItem[]): { batches: FileEntry[][]; problems: Esc
     fileList: (files) => void out.batches.push(files),
     file: () => void out.files++,
     dir: () => {},
+    link: () => {},
     problem: (err) => void out.problems.push(err),
     notice: (text) => void out.notices.push(text),
     finished: () => {},
@@ -61,5 +62,24 @@ describe("FileList batches", () => {
     expect(notices).toEqual(["/t/d: dangling symbolic link, skipped"]);
     expect(problems).toEqual([]);
     expect(files).toBe(2);
+  });
+});
+
+describe("-a: hard links and symbolic links", () => {
+  test("the second and later names of one inode are hard links to the first; others stay files", () => {
+    const linked = (i: number, name: string, key: string): WalkItem => {
+      const item = found(i, name);
+      if (item.kind === "entry") Object.assign(item.entry, { nlink: 3, linkKey: key, uid: 7, gid: 8, xattrs: new Uint8Array([1]) });
+      return item;
+    };
+    const sym: WalkItem = { kind: "entry", entry: { kind: "symlink", path: "/src/s", name: "s", size: 0, mode: 0o777, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ino: 9, target: "a" } };
+    const { batches, files } = announceAll([linked(1, "a", "1:5"), found(2, "plain"), linked(3, "b", "1:5"), sym, linked(4, "c", "1:6"), linked(5, "d", "1:5")]);
+    const got = batches.flat().map((f) => [f.fino, f.kind, f.name, f.size, f.linkTo ?? null, f.target ?? null, f.xattrs?.length ?? 0]);
+    expect(got).toEqual([
+      [1, "file", "a", 1, null, null, 1], [2, "file", "plain", 1, null, null, 0], [3, "hardlink", "b", 0, 1, null, 0],
+      [4, "symlink", "s", 0, null, "a", 0], [5, "file", "c", 1, null, null, 1], [6, "hardlink", "d", 0, 1, null, 0],
+    ]);
+    expect(batches.flat()[0]).toMatchObject({ uid: 7, gid: 8, nlink: 3 });
+    expect(files).toBe(3); // data for a, plain and c only
   });
 });

@@ -4,7 +4,8 @@ import { fileEntryBytes } from "../control/batch-bytes.ts";
 import { WINDOW_FILES, type FileEntry } from "../control/messages.ts";
 import type { EscpError } from "../errors/escp-error.ts";
 import { MAX_PATH_BYTES, rejected } from "../fs/dest-path.ts";
-import type { FoundEntry, WalkItem } from "../fs/discover.ts";
+import { ESCP_LINKS_MAX as LINKS_MAX } from "../native/symbols.ts";
+import { LinkSet, type FoundEntry, type WalkItem } from "../fs/discover.ts";
 
 const BATCH_MAX_FILES = 2000;
 /** Encoded bytes (batch-bytes.ts bounds) after which a FileList batch is closed. The last entry
@@ -15,6 +16,7 @@ export interface AnnounceSink {
   fileList(files: FileEntry[], last: boolean): void;
   file(fino: number, e: FoundEntry): void; // after the batch naming it was sent
   dir(fino: number, e: FoundEntry): void;
+  link(fino: number, e: FileEntry, source: FoundEntry): void; // -a: a symlink or hard link (no data; awaits a verdict)
   problem(err: EscpError): void;
   notice(text: string): void; // something skipped that is not a failure (a dangling link in a tree)
   finished(): void; // no more files will be added
@@ -29,17 +31,26 @@ function overLong(e: FoundEntry): EscpError | undefined {
   return undefined;
 }
 
-function toFileEntry(fino: number, e: FoundEntry): FileEntry {
-  return {
-    fino, kind: e.kind, name: e.name, size: e.size, mode: e.mode,
+/** The wire entry; leader: the fino of an earlier name of the same inode (-a: a hard link). */
+function toFileEntry(fino: number, e: FoundEntry, leader: number | undefined): FileEntry {
+  const f: FileEntry = {
+    fino, kind: leader === undefined ? e.kind : "hardlink", name: e.name, size: leader === undefined ? e.size : 0, mode: e.mode,
     mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec, ino: e.ino,
-    ...(e.dst === undefined ? {} : { dst: e.dst }),
   };
+  if (e.dst !== undefined) f.dst = e.dst;
+  if (e.uid !== undefined) Object.assign(f, { uid: e.uid, gid: e.gid });
+  if (e.nlink !== undefined) f.nlink = e.nlink;
+  if (e.target !== undefined) f.target = e.target;
+  if (leader !== undefined) f.linkTo = leader;
+  else if (e.xattrs !== undefined) f.xattrs = e.xattrs; // a hard link shares its inode's
+  return f;
 }
 
 export class Announcer {
   private fino = 0;
   private ended = false;
+  private readonly links = new LinkSet();
+  private linksFullSaid = false;
 
   constructor(private readonly items: Iterator<WalkItem>, private readonly sink: AnnounceSink) {}
 
@@ -52,8 +63,9 @@ export class Announcer {
     if (this.ended || inFlight >= WINDOW_FILES) return 0;
     const batch: FileEntry[] = [];
     const files: [number, FoundEntry][] = [];
+    const links: [FileEntry, FoundEntry][] = []; // -a: symlinks and hard links (no data, a verdict each)
     let bytes = 0;
-    while (inFlight + files.length < WINDOW_FILES && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
+    while (inFlight + files.length + links.length < WINDOW_FILES && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
       const next = this.items.next();
       if (next.done) {
         this.ended = true;
@@ -69,15 +81,25 @@ export class Announcer {
         continue;
       }
       const fino = ++this.fino;
-      const entry = toFileEntry(fino, item.entry);
+      const leader = item.entry.kind === "file" ? this.links.leader(item.entry, fino) : undefined;
+      this.sayLinksFull();
+      const entry = toFileEntry(fino, item.entry, leader);
       batch.push(entry);
       bytes += fileEntryBytes(entry);
-      if (item.entry.kind === "file") files.push([fino, item.entry]);
-      else this.sink.dir(fino, item.entry);
+      if (entry.kind === "file") files.push([fino, item.entry]);
+      else if (entry.kind === "dir") this.sink.dir(fino, item.entry);
+      else links.push([entry, item.entry]);
     }
     if (batch.length > 0 || this.ended) this.sink.fileList(batch, this.ended);
+    for (const [entry, e] of links) this.sink.link(entry.fino, entry, e);
     for (const [fino, e] of files) this.sink.file(fino, e);
     if (this.ended) this.sink.finished();
-    return files.length;
+    return files.length + links.length;
+  }
+
+  private sayLinksFull(): void {
+    if (!this.links.full || this.linksFullSaid) return;
+    this.linksFullSaid = true;
+    this.sink.notice(`more than ${LINKS_MAX} files with several links: further ones are copied as separate files`);
   }
 }

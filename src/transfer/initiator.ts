@@ -9,13 +9,13 @@ import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
-import { summarize, walk, type SourceSpec } from "../fs/discover.ts";
+import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { hardenProcess, NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { openSession, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
-import { nativeResumeLevel, reconnects, resumeOffers, sendsHoles, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
+import { nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
 import { DataSink } from "./sink.ts";
@@ -37,6 +37,7 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
     logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
     profile: o.profile !== undefined, connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
     resume: o.resume ? 2 : 1, wantPaths: o.manifest !== undefined || o.json, retries: o.retries, fileReports: false,
+    archive: o.archive, xattrs: o.xattrs,
   };
 }
 
@@ -54,9 +55,9 @@ function sourceSpecs(cfg: RunConfig): SourceSpec[] {
 }
 
 /** Nothing sendable: name every problem and exit without starting a session. */
-function nothingToSend(specs: SourceSpec[], recursive: boolean, out: RunOutput): number {
+function nothingToSend(specs: SourceSpec[], mode: WalkMode, out: RunOutput): number {
   const problems: EscpError[] = [];
-  for (const item of walk(specs, recursive)) {
+  for (const item of walk(specs, mode)) {
     if (item.kind === "problem") problems.push(item.error);
     if (item.kind === "notice") out.reporter.notice(item.text);
   }
@@ -137,8 +138,9 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
 async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
   const specs = sourceSpecs(cfg);
-  const sum = summarize(specs, o.recursive); // totals first, entries streamed later
-  if (sum.entryCount === 0) return nothingToSend(specs, o.recursive, out);
+  const mode = walkMode(o);
+  const sum = summarize(specs, mode); // totals first, entries streamed later
+  if (sum.entryCount === 0) return nothingToSend(specs, mode, out);
   const dest = cfg.dest;
   if (!dest) throw new EscpError("E_USAGE", "missing destination");
   if (o.profile !== undefined) checkProfilePath(o.profile);
@@ -165,7 +167,7 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   }
   log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
   const plan: SourcePlan = {
-    specs, recursive: o.recursive, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes,
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes,
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   const start: RunStart = {
@@ -206,7 +208,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     const accepted = fromServer(opened.where, () => checkReportedSources(remote.paths, opened.reply.sources, o.recursive));
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
-      dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve,
+      dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name),
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {

@@ -22,6 +22,11 @@ function fromInit(init: SessionInit): Omit<SessionParams, "rateLimit" | "preserv
   };
 }
 
+/** -a keeps owner and group where the receiver may set them: as root (rsync -a does the same). */
+function keepsOwner(archive: boolean): boolean {
+  return archive && process.getuid?.() === 0;
+}
+
 /** The initiator as the data source (a push): it paces its own sockets (-l). */
 export function sessionParams(o: Options): SessionParams {
   return { ...fromOptions(o), ioEngine: o.ioengine, rateLimit: o.limit, preserve: false };
@@ -29,12 +34,12 @@ export function sessionParams(o: Options): SessionParams {
 
 /** The initiator as the data sink (a pull): the RX half of --ioengine, -p here. */
 export function sinkParams(o: Options): SessionParams {
-  return { ...fromOptions(o), ioEngine: o.ioengineRx, rateLimit: 0, preserve: o.preserve };
+  return { ...fromOptions(o), ioEngine: o.ioengineRx, rateLimit: 0, preserve: o.preserve, owner: keepsOwner(o.archive) };
 }
 
 /** A server as the data sink (a push). */
 export function receiverParams(init: SessionInit): SessionParams {
-  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve, resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor) };
+  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve, owner: keepsOwner(init.archive), resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor) };
 }
 
 /** A server as the data source (a pull): it paces (-l) since it sends. */

@@ -4,14 +4,14 @@
 import type { ControlMsg, FileEntry } from "../control/messages.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
-import type { SourceSpec } from "../fs/discover.ts";
+import type { SourceSpec, WalkMode } from "../fs/discover.ts";
 import type { DestRequest } from "../fs/dest-path.ts";
 import type { NativeSession } from "../native/session.ts";
 import type { Reporter } from "./reporter.ts";
 
 export interface SourcePlan {
   specs: SourceSpec[];
-  recursive: boolean;
+  walk: WalkMode;
   checksum: boolean;
   timeoutMs: number;
   /** Bytes the walk's totals pass found (for the mid-transfer fault point). */
@@ -35,6 +35,10 @@ export interface SinkPlan {
   /** Where the names land: scp's naming rules over the sources the source side reported. */
   dest: DestRequest;
   preserve: boolean;
+  /** -a: symbolic links and hard links are taken (else such an entry is E_PROTOCOL). */
+  archive?: boolean;
+  /** --xattrs: entries may carry extended attributes (else E_PROTOCOL). */
+  xattrs?: boolean;
   checksum: boolean;
   timeoutMs: number;
   /** A pull: every announced entry must belong to what was asked for (the hostile-server
@@ -47,6 +51,11 @@ export interface SinkPlan {
   expectTop?: string[];
   /** Resume offers are exchanged: the sink makes one for every file of more than one block. */
   resume?: ResumePlan;
+}
+
+/** How the source side walks: -r, and what -a and --xattrs add (from the options or a SessionInit). */
+export function walkMode(x: { recursive: boolean; archive: boolean; xattrs: boolean }): WalkMode {
+  return { recursive: x.recursive || x.archive, archive: x.archive, xattrs: x.xattrs };
 }
 
 /** Do both sides exchange resume offers? Only when the initiator asked to resume (level 2),

@@ -4,6 +4,7 @@
 import { rejected, safeJoin } from "../fs/dest-path.ts";
 import { matchSegment, parseSegment, splitSegments, type SegmentPattern } from "../fs/remote-path.ts";
 import { EscpError } from "../errors/escp-error.ts";
+import type { EntryKind } from "../control/messages.ts";
 
 export interface ReportedSource {
   name: string;
@@ -93,7 +94,7 @@ export function checkReportedSources(requests: readonly string[], reported: read
 
 export interface AnnouncedEntry {
   name: string;
-  kind: "file" | "dir";
+  kind: EntryKind;
   dst?: string;
 }
 

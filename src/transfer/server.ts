@@ -25,7 +25,7 @@ import { LogReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { expandDestPath, expandSourcePaths } from "./server-paths.ts";
-import { resumeOffers, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
+import { resumeOffers, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 
 /** Address to bind: the one the SSH connection arrived on (SSH_CONNECTION's third field). */
@@ -92,7 +92,7 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
     const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
     const plan: SinkPlan = {
-      dest, preserve: init.preserve, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
+      dest, preserve: init.preserve, archive: init.archive, xattrs: init.xattrs, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
       ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
     };
@@ -106,10 +106,11 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
 /** Sender (a pull): expand what was asked for, walk it once for the totals and names. */
 function prepareSource(init: SessionInit): Prepared {
   const { specs, problems } = expandSourcePaths(init.sourcePaths);
-  const sum = summarize(specs, init.recursive);
+  const mode = walkMode(init);
+  const sum = summarize(specs, mode);
   const native = new NativeSession("sender", serverSourceParams(init));
   const plan: SourcePlan = {
-    specs, recursive: init.recursive, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems,
+    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems,
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {

@@ -31,11 +31,20 @@ interface SinkFile {
   resumed?: number; // resume: bytes taken from the earlier partial (not sent again)
 }
 
+/** -a: a hard link announced while the file it names is still arriving. */
+interface Follower {
+  entry: FileEntry;
+  rel: string;
+  shown: string;
+}
+
 const NO_DIGEST = new Uint8Array(0);
 const { ELOOP, ENOTDIR, ESTALE } = constants.errno;
 
 export class DataSink {
   private readonly files = new Map<number, SinkFile>();
+  private readonly followers = new Map<number, Follower[]>(); // -a: leader fino → hard links waiting for it
+  private waitingLinks = 0;
   private doneRequested = false;
   private resultQueue: FileResultMsg[] = [];
   private offerQueue: ResumeOfferMsg[] = [];
@@ -152,9 +161,10 @@ export class DataSink {
     for (const e of files) {
       if (this.unseenTop.size > 0) this.unseenTop.delete(e.name.split("/", 1)[0] as string);
       if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
-      if (e.kind === "file" && this.files.size >= WINDOW_FILES) {
+      if (e.kind !== "dir" && this.files.size + this.waitingLinks >= WINDOW_FILES) {
         throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`);
       }
+      this.checkAsked(e);
       const rel = this.relFor(e);
       if (rel instanceof EscpError) {
         if (e.kind === "file") this.discard(e, rel);
@@ -162,6 +172,10 @@ export class DataSink {
         continue;
       }
       const shown = this.place.show(rel);
+      if (e.kind === "symlink" || e.kind === "hardlink") {
+        this.onLink(e, rel, shown);
+        continue;
+      }
       if (e.kind === "dir") {
         const r = this.native.rxDirAdd(e.fino, rel, e);
         if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), e.name, 0, NO_DIGEST);
@@ -177,6 +191,50 @@ export class DataSink {
       this.files.set(e.fino, { entry: e, shown, rel });
       this.announcedBytes += e.size;
       if (this.offers(e) && !r.probing) this.offer(e.fino, {}); // no earlier partial: send it all
+    }
+  }
+
+  /** What the session did not ask for is a sender that makes no sense: links without -a,
+   * extended attributes without --xattrs. */
+  private checkAsked(e: FileEntry): void {
+    const link = e.kind === "symlink" ? "a symbolic link" : e.kind === "hardlink" ? "a hard link" : undefined;
+    const name = JSON.stringify(e.name);
+    if (link !== undefined && !this.plan.archive) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent ${link} (${name}) in a session without -a`);
+    if (e.xattrs !== undefined && !this.plan.xattrs) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent extended attributes of ${name} in a session without --xattrs`);
+  }
+
+  /** -a: a symbolic link is made at once; a hard link once the file it names is committed. */
+  private onLink(e: FileEntry, rel: string, shown: string): void {
+    if (e.kind === "symlink") return this.linkResult(e, rel, shown, this.native.rxSymlink(e.fino, rel, e.target ?? "", e));
+    const leader = this.files.get(e.linkTo ?? 0);
+    if (leader === undefined) return this.hardlink({ entry: e, rel, shown });
+    const waiting = this.followers.get(e.linkTo ?? 0) ?? [];
+    waiting.push({ entry: e, rel, shown });
+    this.followers.set(e.linkTo ?? 0, waiting);
+    this.waitingLinks++;
+  }
+
+  private hardlink(f: Follower): void {
+    this.linkResult(f.entry, f.rel, f.shown, this.native.rxHardlink(f.entry.fino, f.rel, f.entry.linkTo ?? 0));
+  }
+
+  private linkResult(e: FileEntry, rel: string, shown: string, r: ReturnType<NativeSession["rxHardlink"]>): void {
+    if (r.ok) return this.result(e.fino, null, shown, 0, NO_DIGEST, rel);
+    const err = "notWritten" in r
+      ? new EscpError("E_WRITE", `${shown}: hard link not made: the file it names (#${e.linkTo}) was not written`, { path: shown })
+      : destFailure(r, e.dst ?? e.name, shown);
+    this.result(e.fino, err, shown, 0, NO_DIGEST);
+  }
+
+  /** The leader of waiting hard links got its verdict: link them to it, or fail them with it. */
+  private releaseFollowers(leader: number, shown: string, ok: boolean): void {
+    const waiting = this.followers.get(leader);
+    if (waiting === undefined) return;
+    this.followers.delete(leader);
+    this.waitingLinks -= waiting.length;
+    for (const f of waiting) {
+      if (ok) this.hardlink(f);
+      else this.result(f.entry.fino, new EscpError("E_WRITE", `${f.shown}: hard link not made: ${shown} failed`, { path: f.shown }), f.shown, 0, NO_DIGEST);
     }
   }
 
@@ -221,6 +279,7 @@ export class DataSink {
     if ((ev.kind === "fileDone" || ev.kind === "fileError") && f) {
       faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
+      this.releaseFollowers(ev.fino, f.shown, ev.kind === "fileDone" && !f.rejected);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
       const resumed = f.resumed ?? 0; // verified and named in C; held blocks were not sent again
       if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes + resumed, ev.digest, f.rel, resumed);

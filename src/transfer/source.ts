@@ -21,6 +21,7 @@ import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-poi
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
   entry: FoundEntry;
+  link?: boolean; // -a: a symlink or hard link: no data, no digest, only the sink's verdict
   digest?: Uint8Array;
   awaitingOffer?: boolean; // resume: not queued until the sink's ResumeOffer says what it holds
   held?: number; // resume: bytes the sink holds from an earlier run (neither read nor sent)
@@ -92,7 +93,7 @@ export class DataSource {
 
   /** Wire the walk to the sink and the native queue; step() is called every tick. */
   private announcer(): Announcer {
-    return new Announcer(walk(this.plan.specs, this.plan.recursive), {
+    return new Announcer(walk(this.plan.specs, this.plan.walk), {
       fileList: (files, last) => {
         this.send({ type: "fileList", files, last });
         faultPoint("sender", "filelist");
@@ -106,6 +107,11 @@ export class DataSource {
         else this.native.txFileAdd(fino, e.path, e.size);
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
+      link: (fino, _wire, e) => {
+        this.files.set(fino, { entry: e, link: true });
+        this.outstanding++;
+        this.announced++;
+      },
       problem: (err) => this.problem(err),
       notice: (text) => {
         this.ctx.reporter.notice(text);
@@ -213,7 +219,7 @@ export class DataSource {
       return this.fail(m.fino, new EscpError(code, `${this.ctx.peerPrefix}${t.entry.name}: ${m.message}`, { path: t.entry.path }));
     }
     const mine = t.digest ?? new Uint8Array(0);
-    if (this.plan.checksum && (isZero(mine) || hex(mine) !== hex(m.digest))) {
+    if (this.plan.checksum && !t.link && (isZero(mine) || hex(mine) !== hex(m.digest))) {
       return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
     }
     this.files.delete(m.fino);

@@ -73,20 +73,23 @@ describe("unsupported schema features fail loudly, naming the line", () => {
   });
 });
 
-/** A finished buffer whose root is a FileEntry with `name` (id 2) and the appended `owner` (id 11). */
+/** The id a field appended to FileEntry gets. */
+const OWNER_ID = FILE_ENTRY.fields.length;
+
+/** A finished buffer whose root is a FileEntry with `name` (id 2) and the appended `owner`. */
 function entryWithOwner(): { buf: Uint8Array; ownerAt: number } {
   const b = new flatbuffers.Builder(64);
   const name = b.createString("a");
   const owner = b.createString("root");
-  b.startObject(12);
+  b.startObject(OWNER_ID + 1);
   b.addFieldOffset(2, name, 0);
-  b.addFieldOffset(11, owner, 0);
+  b.addFieldOffset(OWNER_ID, owner, 0);
   b.finish(b.endObject(), "ESC1");
   const buf = b.asUint8Array().slice();
   const view = new DataView(buf.buffer);
   const root = view.getUint32(0, true);
   const vt = root - view.getInt32(root, true);
-  return { buf, ownerAt: root + view.getUint16(vt + 4 + 2 * 11, true) };
+  return { buf, ownerAt: root + view.getUint16(vt + 4 + 2 * OWNER_ID, true) };
 }
 
 describe("a field appended to escp.fbs is verified", () => {
@@ -103,8 +106,8 @@ describe("a field appended to escp.fbs is verified", () => {
       const { buf, ownerAt } = entryWithOwner();
       expect(verifyBuffer(buf, grownEntry, 1 << 20)).toBeGreaterThan(0);
       new DataView(buf.buffer).setUint32(ownerAt, buf.length, true); // points just past the end
-      expect(() => verifyBuffer(buf, grownEntry, 1 << 20)).toThrow(/FileEntry field 11 lies outside the \d+-byte buffer/);
-      // Today's table has no id 11: the same bytes pass, which is why the table must follow the schema.
+      expect(() => verifyBuffer(buf, grownEntry, 1 << 20)).toThrow(new RegExp(`FileEntry field ${OWNER_ID} lies outside the \\d+-byte buffer`));
+      // Today's table has no such id: the same bytes pass, which is why the table must follow the schema.
       expect(verifyBuffer(buf, FILE_ENTRY, 1 << 20)).toBeGreaterThan(0);
     } finally {
       removeTmpDir(dir);

@@ -50,6 +50,8 @@ export const SESSION_INIT: TableSpec = {
     1, // 32 want_paths
     4, // 33 retries
     1, // 34 file_reports
+    1, // 35 archive
+    1, // 36 xattrs
   ],
 };
 
@@ -140,6 +142,12 @@ export const FILE_ENTRY: TableSpec = {
     4, // 8 atime_nsec
     "s", // 9 dst
     8, // 10 ino
+    4, // 11 uid
+    4, // 12 gid
+    4, // 13 nlink
+    "s", // 14 target
+    8, // 15 link_to
+    "b", // 16 xattrs
   ],
 };
 

@@ -82,8 +82,50 @@ ino():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+uid():number {
+  const offset = this.bb!.__offset(this.bb_pos, 26);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+gid():number {
+  const offset = this.bb!.__offset(this.bb_pos, 28);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+nlink():number {
+  const offset = this.bb!.__offset(this.bb_pos, 30);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
+target():string|null
+target(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+target(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 32);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+linkTo():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 34);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+xattrs(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 36);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+xattrsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 36);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+xattrsArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 36);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
 static startFileEntry(builder:flatbuffers.Builder) {
-  builder.startObject(11);
+  builder.startObject(17);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -130,12 +172,48 @@ static addIno(builder:flatbuffers.Builder, ino:bigint) {
   builder.addFieldInt64(10, ino, BigInt('0'));
 }
 
+static addUid(builder:flatbuffers.Builder, uid:number) {
+  builder.addFieldInt32(11, uid, 0);
+}
+
+static addGid(builder:flatbuffers.Builder, gid:number) {
+  builder.addFieldInt32(12, gid, 0);
+}
+
+static addNlink(builder:flatbuffers.Builder, nlink:number) {
+  builder.addFieldInt32(13, nlink, 0);
+}
+
+static addTarget(builder:flatbuffers.Builder, targetOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(14, targetOffset, 0);
+}
+
+static addLinkTo(builder:flatbuffers.Builder, linkTo:bigint) {
+  builder.addFieldInt64(15, linkTo, BigInt('0'));
+}
+
+static addXattrs(builder:flatbuffers.Builder, xattrsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(16, xattrsOffset, 0);
+}
+
+static createXattrsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startXattrsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
 static endFileEntry(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint):flatbuffers.Offset {
+static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint, uid:number, gid:number, nlink:number, targetOffset:flatbuffers.Offset, linkTo:bigint, xattrsOffset:flatbuffers.Offset):flatbuffers.Offset {
   FileEntry.startFileEntry(builder);
   FileEntry.addFino(builder, fino);
   FileEntry.addKind(builder, kind);
@@ -148,6 +226,12 @@ static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, 
   FileEntry.addAtimeNsec(builder, atimeNsec);
   FileEntry.addDst(builder, dstOffset);
   FileEntry.addIno(builder, ino);
+  FileEntry.addUid(builder, uid);
+  FileEntry.addGid(builder, gid);
+  FileEntry.addNlink(builder, nlink);
+  FileEntry.addTarget(builder, targetOffset);
+  FileEntry.addLinkTo(builder, linkTo);
+  FileEntry.addXattrs(builder, xattrsOffset);
   return FileEntry.endFileEntry(builder);
 }
 }

@@ -2,5 +2,7 @@
 
 export enum FileKind {
   File = 0,
-  Dir = 1
+  Dir = 1,
+  Symlink = 2,
+  HardLink = 3
 }

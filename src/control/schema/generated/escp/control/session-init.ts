@@ -239,8 +239,18 @@ fileReports():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+archive():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 74);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+xattrs():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 76);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(35);
+  builder.startObject(37);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -431,12 +441,20 @@ static addFileReports(builder:flatbuffers.Builder, fileReports:boolean) {
   builder.addFieldInt8(34, +fileReports, +false);
 }
 
+static addArchive(builder:flatbuffers.Builder, archive:boolean) {
+  builder.addFieldInt8(35, +archive, +false);
+}
+
+static addXattrs(builder:flatbuffers.Builder, xattrs:boolean) {
+  builder.addFieldInt8(36, +xattrs, +false);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean, resume:number, wantPaths:boolean, retries:number, fileReports:boolean):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean, resume:number, wantPaths:boolean, retries:number, fileReports:boolean, archive:boolean, xattrs:boolean):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -473,6 +491,8 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addWantPaths(builder, wantPaths);
   SessionInit.addRetries(builder, retries);
   SessionInit.addFileReports(builder, fileReports);
+  SessionInit.addArchive(builder, archive);
+  SessionInit.addXattrs(builder, xattrs);
   return SessionInit.endSessionInit(builder);
 }
 }
