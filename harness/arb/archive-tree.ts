@@ -112,7 +112,7 @@ function resolveTree(drafts: Draft[]): ArchiveTree {
   return { nodes };
 }
 
-export const archiveTree: fc.Arbitrary<ArchiveTree> = fc.array(draft, { minLength: 3, maxLength: 24 }).map(resolveTree);
+export const archiveTree: fc.Arbitrary<ArchiveTree> = fc.array(draft, { minLength: 3, maxLength: 40 }).map(resolveTree);
 
 const PY_APPLY = `
 import json, os, sys

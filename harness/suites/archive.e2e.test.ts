@@ -83,7 +83,8 @@ describe("-a: the copy is the source, as rsync -a -H -X sees it", () => {
   }, 240_000);
 
   test("push and pull through sshd, one generated tree each", async () => {
-    const trees = fc.sample(archiveTree, { seed: 29, numRuns: 2 });
+    // seeds picked for trees with every kind: ≥ 3 dirs, ≥ 3 symlinks, ≥ 2 hard links, a FIFO, xattrs
+    const trees = [11, 92].map((seed) => fc.sample(archiveTree, { seed, numRuns: 1 })[0]);
     for (const [i, tree] of trees.entries()) {
       const src = fresh("ssh-src");
       await materializeArchiveTree(src, tree as ArchiveTree);

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { ESCP_REMOTE_CMD } from "../escp-run.ts";
 import { canMultiHost, type MultiHost, startHosts } from "../multihost.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
+import fc from "fast-check";
+import { archiveTree, materializeArchiveTree, type ArchiveTree } from "../arb/archive-tree.ts";
 import { compareTrees, expectSameFile, expectSameTree, makeAwkwardTree, writeRandomFile } from "./e2e-helpers.ts";
 import { errLines, expectExit, expectServersGone, expectSummary, freshDir, listing, remoteWith, temporariesUnder, x3 } from "./third-party-helpers.ts";
 import type { RunEscpResult } from "../escp-run.ts";
@@ -355,6 +357,24 @@ describe.skipIf(!can.ok)(can.ok ? "third-party copies (-3) across namespaced hos
     }
     for (const n of ["relay.bin", "direct.bin"]) await expectSameFile(one, join(d, n));
     expect(listing(d)).toEqual(["direct.bin", "relay.bin"]);
+  }, T);
+
+  test("-a: symbolic links, hard links, owners and nanosecond times arrive as in the source, relayed and --direct", async () => {
+    const f = need();
+    const tree = fc.sample(archiveTree, { seed: 11, numRuns: 1 })[0] as ArchiveTree;
+    const atree = join(src, "archive");
+    mkdirSync(atree);
+    await materializeArchiveTree(atree, tree);
+    const d = freshDir(out, "archive");
+    const [relay, direct] = await Promise.all([
+      x3(f, ["-a", `h1:${atree}`, `h2:${d}/relay`]),
+      x3(f, ["-a", "--direct", `h1:${atree}`, `h2:${d}/direct`]),
+    ]);
+    const fifos = tree.nodes.filter((n) => n.kind === "fifo").map((n) => n.path).sort();
+    for (const [r, name] of [[relay, "relay"], [direct, "direct"]] as const) {
+      expectExit(r, 0);
+      expect(await compareTrees(atree, join(d, name), { archive: true, atimes: true })).toEqual(fifos.map((p) => `missing in ${join(d, name)}: ${p} (other)`));
+    }
   }, T);
 
   test("afterwards: no temporary under any destination, no escp server left on any host", async () => {
