@@ -12,7 +12,7 @@ import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.t
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { hardenProcess, NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
-import { openSession, type OpenedSession } from "./open-channel.ts";
+import { dropChannel, openSession, startChannel, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
 import { nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
@@ -139,12 +139,22 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
   const specs = sourceSpecs(cfg);
   const mode = walkMode(o);
-  const sum = summarize(specs, mode); // totals first, entries streamed later
-  if (sum.entryCount === 0) return nothingToSend(specs, mode, out);
   const dest = cfg.dest;
   if (!dest) throw new EscpError("E_USAGE", "missing destination");
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
+  const starting = startChannel(o, dest); // ssh logs in while the sources are walked
+  let sum;
+  try {
+    sum = summarize(specs, mode); // totals first, entries streamed later
+  } catch (e) {
+    await dropChannel(starting);
+    throw e;
+  }
+  if (sum.entryCount === 0) {
+    await dropChannel(starting);
+    return nothingToSend(specs, mode, out);
+  }
   const init: SessionInit = {
     ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
     sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
@@ -158,9 +168,10 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   try {
     native.setKey(init.key, init.sessionId);
     init.connectPort = listenHere(o, native);
-    opened = await openSession(o, dest, init);
+    opened = await openSession(o, dest, init, starting);
   } catch (e) {
     native.close();
+    await dropChannel(starting); // when it failed before openSession took it
     throw e;
   } finally {
     init.key.fill(0); // C has its own copy, wiped once the streams are up

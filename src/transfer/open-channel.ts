@@ -74,8 +74,27 @@ async function channelFailure(ch: ControlChannel, dest: Endpoint, where: string,
   return new EscpError("E_HANDSHAKE", `session init failed: ${String(cause)}`);
 }
 
-export async function openSession(o: Options, dest: Endpoint, init: SessionInit): Promise<OpenedSession> {
-  const { channel, where } = await start(o, dest);
+/** A control channel being started (ssh spawned, the remote escp starting): a push starts it
+ * before it walks its sources, so the walk and the ssh login overlap. */
+export type StartingChannel = Promise<{ channel: ControlChannel; where: string }>;
+
+export function startChannel(o: Options, dest: Endpoint): StartingChannel {
+  const p = start(o, dest);
+  p.catch(() => undefined); // its failure is reported where it is awaited (openSession)
+  return p;
+}
+
+/** A channel started early that will not be used (nothing to send): closed quietly. */
+export async function dropChannel(starting: StartingChannel): Promise<void> {
+  try {
+    await (await starting).channel.close();
+  } catch {
+    // it never started: nothing to close
+  }
+}
+
+export async function openSession(o: Options, dest: Endpoint, init: SessionInit, starting: StartingChannel = startChannel(o, dest)): Promise<OpenedSession> {
+  const { channel, where } = await starting;
   let reply: SessionReply;
   try {
     const initBytes = encodeSessionInit(init);
