@@ -207,10 +207,9 @@ export function summarize(sources: SourceSpec[], mode: WalkMode): Summary {
     if (item.kind === "top") sum.topLevel.push({ name: item.name, isDir: item.isDir });
     else if (item.kind === "entry") {
       sum.entryCount++;
-      if (item.entry.kind === "file" && !links.seen(item.entry)) {
-        sum.fileCount++;
-        sum.totalBytes += item.entry.size;
-      }
+      if (item.entry.kind === "dir") continue;
+      sum.fileCount++; // symlinks and hard links get a verdict each, like files
+      if (item.entry.kind === "file" && !links.seen(item.entry)) sum.totalBytes += item.entry.size;
     }
   }
   return sum;
