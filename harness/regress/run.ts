@@ -43,11 +43,12 @@ async function runCase(t: TransportHandle, d: DatasetCase, src: string, c: Confi
 }
 
 /** --full: a seeded property test of the suites (resume kill-anywhere, reconnect
- * cut-anywhere) with many more seeded points than CI runs, as one row of the report. */
-async function seededProperty(label: string, suite: string, countVar: string, count: number): Promise<CaseResult> {
+ * cut-anywhere, archive trees) with many more seeded cases than CI runs, as one row of the
+ * report; `only` names the test (a -t filter). */
+async function seededProperty(label: string, suite: string, countVar: string, count: number, only: string): Promise<CaseResult> {
   const seed = Math.floor(Math.random() * 2 ** 31);
   const t0 = performance.now();
-  const p = Bun.spawn([process.execPath, "test", "--timeout", String(count * 20_000), join(REPO_ROOT, "harness", "suites", suite), "-t", "anywhere"], {
+  const p = Bun.spawn([process.execPath, "test", "--timeout", String(count * 20_000), join(REPO_ROOT, "harness", "suites", suite), "-t", only], {
     cwd: REPO_ROOT, env: { ...process.env, ESCP_SEED: String(seed), [countVar]: String(count) }, stdout: "pipe", stderr: "pipe",
   });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
@@ -84,12 +85,13 @@ async function main(): Promise<number> {
       rmSync(src, { recursive: true, force: true });
     }
     const properties = [
-      ["resume", "resume kill-anywhere kills", "resume.e2e.test.ts", "ESCP_RESUME_KILLS", 200],
-      ["reconnect", "reconnect cut-anywhere cuts", "netproxy.fault.test.ts", "ESCP_RECONNECT_CUTS", 100],
+      ["resume", "resume kill-anywhere kills", "resume.e2e.test.ts", "ESCP_RESUME_KILLS", 200, "anywhere"],
+      ["reconnect", "reconnect cut-anywhere cuts", "netproxy.fault.test.ts", "ESCP_RECONNECT_CUTS", 100, "anywhere"],
+      ["archive", "-a generated trees", "archive.e2e.test.ts", "ESCP_ARCHIVE_TREES", 60, "generated trees"],
     ] as const;
-    for (const [name, label, suite, countVar, count] of properties) {
+    for (const [name, label, suite, countVar, count, test] of properties) {
       if (mode !== "full" || (only && !name.includes(only))) continue;
-      const r = await seededProperty(label, suite, countVar, count);
+      const r = await seededProperty(label, suite, countVar, count, test);
       results.push(r);
       console.log(`${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`);
     }

@@ -71,7 +71,10 @@ async function expectArchived(src: string, dst: string, tree: ArchiveTree, stder
 }
 
 describe("-a: the copy is the source, as rsync -a -H -X sees it", () => {
-  test("generated trees, local copy (property, 6 trees)", async () => {
+  // ESCP_SEED replays a run, ESCP_ARCHIVE_TREES sets the count (`bun run regress --full`: 60).
+  const SEED = Number(process.env.ESCP_SEED ?? 13);
+  const TREES = Number(process.env.ESCP_ARCHIVE_TREES ?? 6);
+  test(`generated trees, local copy (property, ${TREES} trees, seed ${SEED})`, async () => {
     await fc.assert(fc.asyncProperty(archiveTree, async (tree) => {
       const src = fresh("src");
       await materializeArchiveTree(src, tree);
@@ -79,8 +82,8 @@ describe("-a: the copy is the source, as rsync -a -H -X sees it", () => {
       const r = await runEscp([...BASE, "-a", "--xattrs", src, dst]);
       if (r.code !== 0) throw new Error(`escp -a exited ${r.code}: ${r.stderr}`);
       await expectArchived(src, dst, tree, r.stderr);
-    }), { seed: 13, numRuns: 6 });
-  }, 240_000);
+    }), { seed: SEED, numRuns: TREES });
+  }, 40_000 * TREES);
 
   test("push and pull through sshd, one generated tree each", async () => {
     // seeds picked for trees with every kind: ≥ 3 dirs, ≥ 3 symlinks, ≥ 2 hard links, a FIFO, xattrs
