@@ -46,14 +46,29 @@ export function expectSummary(r: RunEscpResult, s: { bytes: number; files: numbe
   expect(lines[0]).toMatch(new RegExp(` in \\d\\d:\\d\\d\\.\\d\\d${failed}$`));
 }
 
+/** Relative paths of everything under dir, never following a symbolic link (an -a copy may
+ * hold links to ".." that a recursive readdir would follow without end). */
+function walkNoFollow(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (rel: string): void => {
+    for (const d of readdirSync(rel === "" ? dir : join(dir, rel), { withFileTypes: true })) {
+      const r = rel === "" ? d.name : `${rel}/${d.name}`;
+      out.push(r);
+      if (d.isDirectory()) visit(r);
+    }
+  };
+  visit("");
+  return out;
+}
+
 /** Every `.escp-*` name (a named temporary) anywhere under dir. */
 export function temporariesUnder(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((p) => p.split("/").some((n) => n.startsWith(".escp-")));
+  return walkNoFollow(dir).filter((p) => p.split("/").some((n) => n.startsWith(".escp-")));
 }
 
 /** Relative paths of everything under dir, sorted. */
 export function listing(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).sort();
+  return walkNoFollow(dir).sort();
 }
 
 /** A fresh directory under root (the hosts share this file system: each case its own path). */
