@@ -135,7 +135,6 @@ static void expect_xattr(const char *path, const char *name, const void *val, si
 
 /* ---- sessions ---- */
 
-typedef struct sess { void *tx, *rx; } sess;
 
 static escp_event next_event(void *h) {
   escp_event ev;
@@ -197,17 +196,7 @@ static void down(sess *p) {
   CHECK_EQ(escp_tx_finish(p->tx), ESCP_OK);
   CHECK_EQ(next_event(p->tx).type, ESCP_EV_DRAINED);
   CHECK_EQ(next_event(p->rx).type, ESCP_EV_DRAINED);
-  CHECK_EQ(escp_session_stop(p->tx), ESCP_OK);
-  CHECK_EQ(escp_session_join(p->tx), ESCP_OK);
-  uint64_t sr[ESCP_S_COUNT];
-  for (time_t t0 = time(NULL); escp_stats_read(p->rx, sr, ESCP_S_COUNT) && sr[ESCP_S_STREAMS_UP] > 0;) {
-    CHECK(time(NULL) - t0 < 10);
-    nap();
-  }
-  CHECK_EQ(escp_session_stop(p->rx), ESCP_OK);
-  CHECK_EQ(escp_session_join(p->rx), ESCP_OK);
-  escp_session_free(p->tx);
-  escp_session_free(p->rx);
+  sess_down(p);
 }
 
 /* Send src as fino to rel and play the control plane until the receiver's verdict. */

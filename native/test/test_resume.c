@@ -45,7 +45,6 @@ static escp_event next_event(void *h) {
 
 /* ---- sessions ---- */
 
-typedef struct sess { void *tx, *rx; } sess;
 
 static void up(sess *p, int threads, uint32_t bs, int level) {
   cfg c = {"resume", "127.0.0.1", threads, 0, 0, 0, 1, 0, 0, 0, 0};
@@ -72,20 +71,6 @@ static void up(sess *p, int threads, uint32_t bs, int level) {
   CHECK_EQ(ev.type, ESCP_EV_STREAMS_UP);
 }
 
-/* The sender stops first, the receiver's streams wind down, then it stops. */
-static void down(sess *p) {
-  CHECK_EQ(escp_session_stop(p->tx), ESCP_OK);
-  CHECK_EQ(escp_session_join(p->tx), ESCP_OK);
-  uint64_t sr[ESCP_S_COUNT];
-  for (time_t t0 = time(NULL); escp_stats_read(p->rx, sr, ESCP_S_COUNT) && sr[ESCP_S_STREAMS_UP] > 0;) {
-    CHECK(time(NULL) - t0 < 10);
-    nap();
-  }
-  CHECK_EQ(escp_session_stop(p->rx), ESCP_OK);
-  CHECK_EQ(escp_session_join(p->rx), ESCP_OK);
-  escp_session_free(p->tx);
-  escp_session_free(p->rx);
-}
 
 /* Stop both at once, whatever they are doing (a failed or abandoned run). */
 static void kill_both(sess *p) {
@@ -222,7 +207,7 @@ static outcome run(const opts *o) {
   uint64_t sr[ESCP_S_COUNT];
   CHECK_EQ(escp_stats_read(p.rx, sr, ESCP_S_COUNT), ESCP_S_COUNT);
   r.rx_blocks = sr[ESCP_S_BLOCKS];
-  down(&p);
+  sess_down(&p);
   if (o->have < g_size) unlink(g_cut);
   return r;
 }

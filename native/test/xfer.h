@@ -55,6 +55,24 @@ XFN void nap(void) { /* stands in for the JS timer between polls; never in the l
   nanosleep(&ts, NULL);
 }
 
+/* A sender and a receiver session of one test. */
+typedef struct sess { void *tx, *rx; } sess;
+
+/* The sender stops first, the receiver's streams wind down, then it stops; both are freed. */
+XFN void sess_down(sess *p) {
+  CHECK_EQ(escp_session_stop(p->tx), ESCP_OK);
+  CHECK_EQ(escp_session_join(p->tx), ESCP_OK);
+  uint64_t sr[ESCP_S_COUNT];
+  for (time_t t0 = time(NULL); escp_stats_read(p->rx, sr, ESCP_S_COUNT) && sr[ESCP_S_STREAMS_UP] > 0;) {
+    CHECK(time(NULL) - t0 < 10);
+    nap();
+  }
+  CHECK_EQ(escp_session_stop(p->rx), ESCP_OK);
+  CHECK_EQ(escp_session_join(p->rx), ESCP_OK);
+  escp_session_free(p->tx);
+  escp_session_free(p->rx);
+}
+
 XFN void write_file(const char *path, uint64_t size, int zeros) {
   uint8_t *b = malloc(size + 1);
   CHECK(b);

@@ -16,7 +16,7 @@ export interface AnnounceSink {
   fileList(files: FileEntry[], last: boolean): void;
   file(fino: number, e: FoundEntry): void; // after the batch naming it was sent
   dir(fino: number, e: FoundEntry): void;
-  link(fino: number, e: FileEntry, source: FoundEntry): void; // -a: a symlink or hard link (no data; awaits a verdict)
+  link(fino: number, e: FoundEntry): void; // -a: a symlink or hard link (no data; awaits a verdict)
   problem(err: EscpError): void;
   notice(text: string): void; // something skipped that is not a failure (a dangling link in a tree)
   finished(): void; // no more files will be added
@@ -63,7 +63,7 @@ export class Announcer {
     if (this.ended || inFlight >= WINDOW_FILES) return 0;
     const batch: FileEntry[] = [];
     const files: [number, FoundEntry][] = [];
-    const links: [FileEntry, FoundEntry][] = []; // -a: symlinks and hard links (no data, a verdict each)
+    const links: [number, FoundEntry][] = []; // -a: symlinks and hard links (no data, a verdict each)
     let bytes = 0;
     while (inFlight + files.length + links.length < WINDOW_FILES && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
       const next = this.items.next();
@@ -88,10 +88,10 @@ export class Announcer {
       bytes += fileEntryBytes(entry);
       if (entry.kind === "file") files.push([fino, item.entry]);
       else if (entry.kind === "dir") this.sink.dir(fino, item.entry);
-      else links.push([entry, item.entry]);
+      else links.push([fino, item.entry]);
     }
     if (batch.length > 0 || this.ended) this.sink.fileList(batch, this.ended);
-    for (const [entry, e] of links) this.sink.link(entry.fino, entry, e);
+    for (const [fino, e] of links) this.sink.link(fino, e);
     for (const [fino, e] of files) this.sink.file(fino, e);
     if (this.ended) this.sink.finished();
     return files.length + links.length;

@@ -206,11 +206,11 @@ export class DataSink {
   /** -a: a symbolic link is made at once; a hard link once the file it names is committed. */
   private onLink(e: FileEntry, rel: string, shown: string): void {
     if (e.kind === "symlink") return this.linkResult(e, rel, shown, this.native.rxSymlink(e.fino, rel, e.target ?? "", e));
-    const leader = this.files.get(e.linkTo ?? 0);
-    if (leader === undefined) return this.hardlink({ entry: e, rel, shown });
-    const waiting = this.followers.get(e.linkTo ?? 0) ?? [];
+    const to = e.linkTo ?? 0; // set on every hardlink (message-checks)
+    if (!this.files.has(to)) return this.hardlink({ entry: e, rel, shown });
+    const waiting = this.followers.get(to) ?? [];
     waiting.push({ entry: e, rel, shown });
-    this.followers.set(e.linkTo ?? 0, waiting);
+    this.followers.set(to, waiting);
     this.waitingLinks++;
   }
 

@@ -107,7 +107,7 @@ export class DataSource {
         else this.native.txFileAdd(fino, e.path, e.size);
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
-      link: (fino, _wire, e) => {
+      link: (fino, e) => {
         this.files.set(fino, { entry: e, link: true });
         this.outstanding++;
         this.announced++;
