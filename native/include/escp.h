@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 5 /* 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
+#define ESCP_ABI_VERSION 6 /* 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -97,6 +97,7 @@
 #define ESCP_P_RETRIES 17     /* data-stream reconnects: 0 = off (a dropped data stream ends the session, the default); N = a dropped data stream is re-established (the connector redials, the listener keeps listening) and carries on from the frames the receiver had not consumed, with up to N attempts in a row that move nothing; both sides must agree (SessionInit); 0 in effect with ESCP_P_HELLO_ON_ACCEPT; may be set to 0 (only) after listen/connect until start. See "Reconnect" below */
 #define ESCP_P_HOLES 18       /* sender: 0/1 (default 0), settable until start: a block wholly inside a hole of a sparse source (SEEK_DATA; not the last block) is neither read nor sent, a DATA frame flagged ZERO (no payload) stands for it; only for a receiver of protocol 2.4 or later (every receiver of this library takes such frames: it hashes zeros and leaves the hole) */
 #define ESCP_P_OWNER 19       /* receiver: 0/1 (default 0), settable until start: chown files, directories and symlinks to meta's ESCP_META_UID/GID (-a when the receiver runs as root); a chown that fails fails the entry as a chmod would. Directories: applied by dirs_finish (as -p's modes are) */
+#define ESCP_P_BUNDLE 20      /* both roles, 0/1 (default 0), settable until start. Sender: escp_tx_small_add may queue files that travel packed in BUNDLE frames. Receiver: BUNDLE frames are accepted (without it one is a session-scope ESCP_E_PROTO), and escp_rx_dir_add / escp_rx_dir_refuse remember directories by file number for them (see "bundles" below) */
 
 /* profiler stages (span.stage; src/profile/stages.ts mirrors them) */
 #define ESCP_STG_READ 0       /* disk read (pread) */
@@ -154,6 +155,9 @@
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
 #define ESCP_XATTRS_MAX 65536 /* bytes of one entry's packed extended attributes (see "archive mode" below) */
 #define ESCP_LINKS_MAX 1048576 /* hard-link leaders one session remembers (escp_rx_hardlink); later ones are not */
+#define ESCP_BUNDLE_FILES_MAX 4096   /* records in one bundle at most */
+#define ESCP_BUNDLE_FILE_MAX 1048576 /* largest file that may travel in a bundle, bytes (it must also fit one bundle: see "bundles") */
+#define ESCP_DIRS_MAX 1048576        /* directories a receiver remembers by file number for bundles; a sender addresses no more */
 
 /* Metadata of a destination entry: an int64 array of ESCP_META_COUNT values, by index. */
 #define ESCP_META_MODE 0      /* st_mode permission bits (07777 used) */
@@ -231,6 +235,84 @@ ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path,
  * malformed offer), ESCP_E_OPEN/E_READ (errno in *err), E_NOMEM. Any thread; no session. */
 ESCP_API int32_t escp_tx_offer_check(const char *path, uint64_t size, int32_t block_size, const uint8_t *held, int32_t len, int32_t *err);
 ESCP_API int32_t escp_tx_finish(void *h);
+
+/* ---- small files in bundles (ESCP_P_BUNDLE = 1 on both sides; protocol 2.6) ----
+ * small_add (sender, JS thread): queue a batch of small files, `len` bytes of records packed
+ * back to back, each ESCP_SA_HDR bytes then its path then its leaf, zero-padded to a multiple
+ * of 8. The whole buffer is checked first; ESCP_E_INVAL and nothing queued if a record runs
+ * past len, a length is out of range, a path or leaf holds a NUL, seq is not exactly the last
+ * seq + 1 (the first is 1; each call continues from the last), dir is 0, size is over
+ * ESCP_BUNDLE_FILE_MAX, or a record cannot fit a bundle on its own (16 + 88 + leaf + size >
+ * the block size). ESCP_E_STATE unless a sender with ESCP_P_BUNDLE = 1 before tx_finish (and
+ * not stopped); ESCP_E_NOMEM. The files join the FIFO of tx_file_add's files, in order; the
+ * directory (dir: its announced fino, registered by the receiver's dir_add) must be announced
+ * over the control stream first. A data stream whose next item is a small file packs it and
+ * the consecutive small files behind it that fit (block size bytes, ESCP_BUNDLE_FILES_MAX
+ * records; it never waits for more) into one DATA frame flagged BUNDLE: each opened
+ * (O_RDONLY|O_NONBLOCK, links followed), checked to be a regular file of the listed size (and
+ * inode, when not 0), read to EOF, checked again (size, mtime, ctime, inode), hashed (BLAKE3;
+ * zero with checksums off); its mode, owner and ns times travel with it (from the first
+ * fstat). A file that fails stays out of the bundle. Bundles are numbered 1, 2, 3 ... per
+ * session. With ESCP_P_RETRIES a bundle is kept (names, identity, digest) until acknowledged
+ * and resent by re-reading its files: one that changed meanwhile is FATAL ESCP_E_CHANGED.
+ * Stats: BYTES_FILE += bytes read, BLOCKS += 1 per bundle frame, FILES_DONE += its files.
+ * tx_bundle_take (JS thread; no event: poll it): once a bundle's frame was handed to the
+ * socket (or none was sent because no file of the claim made it: bundle 0), a group
+ * {ESCP_BG_*: bundle, n} with n sender entries (ESCP_BT_*, in queue order) is ready. Moves as
+ * many whole ready groups as fit into out; returns the bytes written (0 = none ready),
+ * ESCP_E_TOOBIG when the first alone exceeds cap (ESCP_BG_HDR + ESCP_BUNDLE_FILES_MAX x
+ * ESCP_BT_ENT always suffices), E_INVAL, E_STATE. Ready groups are bounded (16 MiB): a data
+ * stream waits for take beyond that.
+ * Receiver: dir_add / dir_add_x (with ESCP_P_BUNDLE = 1) remember fino -> rel on success, or
+ * fino -> failed with its errno; dir_refuse remembers fino as refused. A second registration
+ * of a fino is ESCP_E_DUP, more than ESCP_DIRS_MAX ESCP_E_FULL (nothing made); dir_refuse is
+ * ESCP_E_STATE without ESCP_P_BUNDLE or on a sender, ESCP_E_INVAL for fino 0. A BUNDLE frame
+ * is checked whole before anything is written (any structural fault: session FATAL
+ * ESCP_E_PROTO, nothing written); then each record in order: its directory (a stream waits
+ * for a fino not yet registered, up to the timeout: then FATAL ESCP_E_PROTO "bundle names
+ * directory #N, never announced"); refused: ESCP_E_PATH "directory"; failed: ESCP_E_WRITE
+ * with that errno, "directory"; its leaf (1..255 bytes, no '/', not "." or "..", the whole
+ * name <= ESCP_MAX_PATH, else ESCP_E_PATH "name"); then created, written, verified (digest:
+ * ESCP_E_DIGEST "digest"), given owner (ESCP_P_OWNER), mode (-p exact; else minus the umask)
+ * and -p times, and named exactly as a file of file_add is (the same commit path; a
+ * directory at the name fails the record; nothing of a failed record is left under any
+ * name). The dummy engine checks and discards. Stats: BYTES_FILE += bytes written, BLOCKS
+ * += 1, FILES_DONE += records.
+ * rx_bundle_take (JS thread): each bundle's report, a group {bundle, n = its records} with
+ * n receiver entries (ESCP_BR_*, each followed by its leaf zero-padded to 8), as tx's take
+ * (ESCP_BG_HDR + ESCP_BUNDLE_FILES_MAX x (ESCP_BR_ENT + 256) always suffices). Reports are
+ * bounded (16 MiB): a data stream waits for take beyond that. */
+/* escp_tx_small_add input records, packed back to back, each padded to a multiple of 8 bytes */
+#define ESCP_SA_SEQ 0       /* u64: the caller's number for the file, 1, 2, 3 ... over the session (each call continues from the last) */
+#define ESCP_SA_DIR 8       /* u64: fino of the announced directory that holds it (not 0) */
+#define ESCP_SA_SIZE 16     /* u64: its size as the walk saw it */
+#define ESCP_SA_INO 24      /* u64: its inode as the walk saw it (0 = unknown: not checked) */
+#define ESCP_SA_PATH_LEN 32 /* u16: bytes of the path to open it by (1..ESCP_MAX_PATH) */
+#define ESCP_SA_LEAF_LEN 34 /* u16: bytes of its name in that directory (1..ESCP_MAX_SEGMENT) */
+#define ESCP_SA_HDR 40      /* then path bytes, then leaf bytes (no NULs), then zero padding to a multiple of 8 */
+/* escp_tx_bundle_take / escp_rx_bundle_take output: groups, each a header then n entries */
+#define ESCP_BG_BUNDLE 0    /* u64: bundle number (sender: 0 = none of these files went on the wire) */
+#define ESCP_BG_COUNT 8     /* u32: n entries */
+#define ESCP_BG_HDR 16      /* (u32 at 12 is 0) */
+#define ESCP_BT_SEQ 0       /* sender entry, 64 bytes: u64 seq */
+#define ESCP_BT_SIZE 8      /* u64: bytes read and sent (the size it had) */
+#define ESCP_BT_STATUS 16   /* i32: ESCP_OK = in the bundle; else not sent: ESCP_E_OPEN, ESCP_E_READ, ESCP_E_CHANGED (changed since listed or while read), ESCP_E_TOOBIG (no longer fits a bundle) */
+#define ESCP_BT_ERRNO 20    /* i32 */
+#define ESCP_BT_DIGEST 24   /* 32 bytes: BLAKE3 of its contents (zero with checksums off or on failure) */
+#define ESCP_BT_WHAT 56     /* 8 bytes: NUL-padded failing step ("open", "read", "fstat", "changed", ...) */
+#define ESCP_BT_ENT 64
+#define ESCP_BR_DIR 0       /* receiver entry, 72 bytes + leaf padded to 8: u64 directory fino */
+#define ESCP_BR_SIZE 8      /* u64: bytes of the file */
+#define ESCP_BR_STATUS 16   /* i32: ESCP_OK = verified and named; else ESCP_E_PATH (bad leaf name, directory refused or failed), ESCP_E_DIGEST, ESCP_E_WRITE (errno, what) */
+#define ESCP_BR_ERRNO 20    /* i32 */
+#define ESCP_BR_DIGEST 24   /* 32 bytes: BLAKE3 of what the receiver wrote (zero with checksums off) */
+#define ESCP_BR_WHAT 56     /* 14 bytes: NUL-padded failing step ("create", "write", "chmod", "link", "rename", "directory", "name", "digest") */
+#define ESCP_BR_LEAF_LEN 70 /* u16: bytes of the leaf name, which follows the 72-byte entry, zero-padded to a multiple of 8 */
+#define ESCP_BR_ENT 72
+ESCP_API int32_t escp_tx_small_add(void *h, const uint8_t *recs, int32_t len);
+ESCP_API int32_t escp_tx_bundle_take(void *h, uint8_t *out, int32_t cap);
+ESCP_API int32_t escp_rx_dir_refuse(void *h, uint64_t fino);
+ESCP_API int32_t escp_rx_bundle_take(void *h, uint8_t *out, int32_t cap);
 
 /* ---- receiver: the destination ----
  * The receiver touches the destination only through directory fds: escp_rx_root opens the
@@ -376,6 +458,9 @@ ESCP_API int32_t escp_test_frame_open(const uint8_t *key32, const uint8_t *sid16
 /* 1 when the session's copy of the session key is all zero (wiped), 0 if not, ESCP_E_INVAL. */
 ESCP_API int32_t escp_test_key_wiped(void *h);
 ESCP_API int32_t escp_test_events_fill(void *h, int32_t n);
+/* The receiver's structural check of a BUNDLE body (native/src/bundle.h) for a session of
+ * block_size: ESCP_OK or ESCP_E_PROTO (ESCP_E_INVAL: bad arguments). Nothing is written. */
+ESCP_API int32_t escp_test_bundle_parse(const uint8_t *body, int32_t len, int32_t block_size);
 
 /* ---- relay: the local splicer of a relayed third-party transfer (-3; relay.c) ----
  * Both remote hosts listen (host2: the data receiver, challenging as usual; host1: the data

@@ -158,8 +158,10 @@ int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, 
                      .flags = escp_get32(in + 20)};
   if (d.fino == 0) return ESCP_E_PROTO;
   uint32_t payload = body_len - ESCP_DATA_SUBHDR;
-  if (d.flags != 0 && d.flags != ESCP_DF_ZSTD && d.flags != ESCP_DF_ZERO) return ESCP_E_PROTO;
-  if (d.flags == ESCP_DF_ZSTD) {
+  uint32_t kind = d.flags & ~ESCP_DF_BUNDLE; /* a bundle's body is raw or compressed like a block */
+  if (kind != 0 && kind != ESCP_DF_ZSTD && d.flags != ESCP_DF_ZERO) return ESCP_E_PROTO;
+  if ((d.flags & ESCP_DF_BUNDLE) && d.offset != 0) return ESCP_E_PROTO;
+  if (kind == ESCP_DF_ZSTD) {
     if (payload == 0 || payload >= d.len) return ESCP_E_PROTO; /* compressed only when smaller */
   } else if (d.flags == ESCP_DF_ZERO) {
     if (payload != 0 || d.len == 0) return ESCP_E_PROTO;

@@ -88,11 +88,15 @@ typedef struct escp_data_hdr { uint64_t fino; uint64_t offset; uint32_t len; uin
 /* flags: the block is all zeros (a hole of a sparse source, ESCP_P_HOLES): no payload
  * (body_len = the sub-header), 0 < len; never with ESCP_DF_ZSTD. */
 #define ESCP_DF_ZERO 2u
+/* flags: the payload is a bundle of small files (native/src/bundle.h; ESCP_P_BUNDLE,
+ * protocol 2.6): fino = the bundle number, offset 0, len = the body's length; alone or with
+ * ESCP_DF_ZSTD (the body compressed like a block), never with ESCP_DF_ZERO. */
+#define ESCP_DF_BUNDLE 4u
 void escp_data_hdr_encode(const escp_data_hdr *d, uint8_t out[ESCP_DATA_SUBHDR]);
 /* Checks: fino != 0, len <= block_size, offset % block_size == 0, flags one of 0,
- * ESCP_DF_ZSTD, ESCP_DF_ZERO; payload (body_len - ESCP_DATA_SUBHDR) == len (no flag), or
- * 0 < payload < len (ESCP_DF_ZSTD), or payload == 0 < len (ESCP_DF_ZERO); offset + len does
- * not overflow. */
+ * ESCP_DF_ZSTD, ESCP_DF_ZERO, ESCP_DF_BUNDLE, ESCP_DF_BUNDLE | ESCP_DF_ZSTD (a bundle: offset
+ * 0); payload (body_len - ESCP_DATA_SUBHDR) == len (no ZSTD or ZERO), or 0 < payload < len
+ * (ESCP_DF_ZSTD), or payload == 0 < len (ESCP_DF_ZERO); offset + len does not overflow. */
 int escp_data_hdr_decode(const uint8_t in[ESCP_DATA_SUBHDR], uint32_t body_len, uint32_t block_size,
                          escp_data_hdr *out);
 

@@ -51,6 +51,7 @@ int escp__rx_new(escp_session *s) {
   pthread_cond_init(&r->qcv, NULL);
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->lmu, NULL);
+  escp__rx_bundle_new(r);
   s->rx = r;
   return escp__rx_journal_new(s);
 }
@@ -76,6 +77,7 @@ void escp__rx_free(escp_session *s) {
     }
   escp__rx_journal_free(s);
   escp__rx_links_free(r);
+  escp__rx_bundle_free(r);
   pthread_mutex_destroy(&r->lmu);
   escp_dest_free(r->dest);
   free(r->tab);
@@ -91,6 +93,7 @@ void escp__rx_wake(escp_session *s) {
   pthread_cond_broadcast(&s->rx->cv);
   pthread_cond_broadcast(&s->rx->qcv);
   pthread_mutex_unlock(&s->rx->mu);
+  escp__rx_bundle_wake(s->rx);
 }
 
 static size_t slot(const struct escp_rx *r, uint64_t fino) {
@@ -601,6 +604,8 @@ static int rx_ack(escp_session *s, escp_stream *st, uint32_t flags, rx_break *b)
   return -2;
 }
 
+static int rx_data(escp_session *s, escp_stream *st, const escp_data_hdr *dh, uint8_t *pay);
+
 /* One frame. Returns 1 = go on, 0 = clean end (BYE / stop), -1 = stream dead, -2 = its
  * connection broke (*b). */
 static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbuf, rx_break *b) {
@@ -617,19 +622,30 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
   }
   if (type != ESCP_FT_DATA) return type;
   escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  int r = dh.flags & ESCP_DF_BUNDLE ? escp__rx_bundle(s, st, &dh, pay) : rx_data(s, st, &dh, pay);
+  if (r != 1) return r;
+  if (!s->reconnect) return 1;
+  st->dframes++;
+  st->fails = 0; /* the stream moves: reconnect attempts start over */
+  return st->dframes - st->acked >= ESCP_ACK_EVERY((uint64_t)s->param[ESCP_P_BLOCK_SIZE]) ? rx_ack(s, st, 0, b) : 1;
+}
+
+/* A DATA frame of a file's block: find the file (waiting for its registration), consume the
+ * block. 1 = done, 0 = stopping, -1 = the session failed (event pushed). */
+static int rx_data(escp_session *s, escp_stream *st, const escp_data_hdr *dh, uint8_t *pay) {
   uint64_t t = escp__prof_t0(st->prof);
   int undecided = 0;
-  rx_file *f = rx_lookup(s, dh.fino, &undecided);
+  rx_file *f = rx_lookup(s, dh->fino, &undecided);
   escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
   if (!f) {
     if (escp__stopping(s)) return 0;
     char t[56];
-    snprintf(t, sizeof t, undecided ? "fino %llu: no resume decision" : "unknown fino %llu", (unsigned long long)dh.fino);
-    escp__event_simple(s, ESCP_EV_FATAL, undecided ? ESCP_E_PROTO : ESCP_E_UNKNOWN_FILE, 0, (uint32_t)st->idx, dh.fino, t);
+    snprintf(t, sizeof t, undecided ? "fino %llu: no resume decision" : "unknown fino %llu", (unsigned long long)dh->fino);
+    escp__event_simple(s, ESCP_EV_FATAL, undecided ? ESCP_E_PROTO : ESCP_E_UNKNOWN_FILE, 0, (uint32_t)st->idx, dh->fino, t);
     shutdown(st->fd, SHUT_RDWR); /* the sender's blocked send fails instead of hanging */
     return -1;
   }
-  const char *bad = rx_block(s, st->prof, f, &dh, pay);
+  const char *bad = rx_block(s, st->prof, f, dh, pay);
   if (bad) { /* the sender broke the protocol: the whole session stops (and its files go) */
     pthread_mutex_lock(&f->mu);
     escp__rx_file_fail(f, ESCP_E_PROTO, 0, bad);
@@ -637,16 +653,12 @@ static int rx_frame(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *zbu
     escp__stat_add(s, ESCP_S_FRAMES_REJECTED, 1);
     shutdown(st->fd, SHUT_RDWR);
     if (!escp__stopping(s)) /* the event names the file; its text says what was wrong */
-      escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_PROTO, 0, (uint32_t)st->idx, dh.fino, bad);
+      escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_PROTO, 0, (uint32_t)st->idx, dh->fino, bad);
   }
   t = escp__prof_t0(st->prof);
   rx_settle(s, f, 1, 1);
   escp__prof_end(st->prof, ESCP_STG_META, t, 0);
-  if (bad) return -1;
-  if (!s->reconnect) return 1;
-  st->dframes++;
-  st->fails = 0; /* the stream moves: reconnect attempts start over */
-  return st->dframes - st->acked >= ESCP_ACK_EVERY((uint64_t)s->param[ESCP_P_BLOCK_SIZE]) ? rx_ack(s, st, 0, b) : 1;
+  return bad ? -1 : 1;
 }
 
 /* Reconnect on, the BYE is in and ACKed: wait for the sender to close its direction. A break

@@ -6,6 +6,7 @@
 #define ESCP_RX_H
 #include <pthread.h>
 #include <stdint.h>
+#include "bundle.h"
 #include "dest.h"
 #include "digest.h"
 #include "journal.h"
@@ -101,6 +102,12 @@ struct escp_rx {
   struct rx_link **ltab;           /* hash by fino: lnb buckets (a power of two, 0 = none yet) */
   size_t lnb, lcount;
   int lfull_logged;
+  /* bundles (rx_bundle.c): directories by file number, and the reports for take */
+  pthread_mutex_t dmu;             /* the directory table */
+  pthread_cond_t dcv;              /* a directory was registered, or stop */
+  struct rx_dir **dtab;            /* hash by fino: dnb buckets (a power of two) */
+  size_t dnb, dcount;
+  escp_rq rq;                      /* bundle reports, for escp_rx_bundle_take */
 };
 
 static inline int escp__rx_dummy(const escp_session *s) { return s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY; }
@@ -118,11 +125,31 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]);
  * except a journaled partial when keep (the session ends with it unfinished: resumable). */
 void escp__rx_file_free(escp_session *s, rx_file *f, int keep);
 
+/* A whole small file (a bundle record) at once: f (fino, rel, size, meta, want; fds -1) is
+ * created in its directory, written with data, given its metadata (seal_meta) and, verified
+ * against digest (the receiver's BLAKE3 of data), named (escp__rx_commit) — the steps of a
+ * file of blocks, in one call, on the same helpers. f->status says how it went; nothing of a
+ * failed one is left under any name; f itself (not allocated by this) is left released. */
+void escp__rx_store_whole(escp_session *s, rx_file *f, const uint8_t *data, const uint8_t digest[32]);
+
 /* Free the hard-link table (escp__rx_free). */
 void escp__rx_links_free(struct escp_rx *r);
 
 /* The registered file fino, or NULL. Under rx->mu. */
 rx_file *escp__rx_find(struct escp_rx *r, uint64_t fino);
+
+/* ---- rx_bundle.c ---- */
+void escp__rx_bundle_new(struct escp_rx *r);
+void escp__rx_bundle_free(struct escp_rx *r);
+void escp__rx_bundle_wake(struct escp_rx *r);
+/* dir_add (JS thread, ESCP_P_BUNDLE): may fino be registered? ESCP_OK, E_DUP, E_FULL. */
+int32_t escp__rx_dir_room(escp_session *s, uint64_t fino);
+/* ... then remember it: rel (rc ESCP_OK), or failed with err (any other rc). ESCP_OK, E_NOMEM. */
+int32_t escp__rx_dir_note(escp_session *s, uint64_t fino, const char *rel, int32_t rc, int err);
+/* A DATA frame flagged BUNDLE (*dh; body = its plaintext, dh->len bytes): check it whole,
+ * store its records, queue the report. 1 = done, 0 = stopping, -1 = the session failed
+ * (event pushed). Stream threads. */
+int escp__rx_bundle(escp_session *s, escp_stream *st, const escp_data_hdr *dh, const uint8_t *body);
 
 /* ---- rx_journal.c ---- */
 int escp__rx_journal_new(escp_session *s);   /* at rx_new: locks, tunables, umask */

@@ -346,7 +346,9 @@ static void free_journal_state(rx_file *f) {
   }
 }
 
-void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
+/* Let go of everything f holds on the disk side: a temporary still named is removed (a
+ * journaled partial kept when keep, see escp__rx_file_free), fds closed, the tracker freed. */
+static void file_release(escp_session *s, rx_file *f, int keep) {
   struct escp_rx *r = s->rx;
   if (f->journaled) escp__rx_journal_close(s, f);
   if (f->rel && (f->tmp[0] || f->jname[0])) { /* names of ours still in rel's directory */
@@ -371,10 +373,31 @@ void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
     escp_digest_free(f->dg);
     free(f->dg);
   }
+}
+
+void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {
+  file_release(s, f, keep);
   pthread_mutex_destroy(&f->mu);
   free(f->rel);
   free(f->xattrs);
   free(f);
+}
+
+void escp__rx_store_whole(escp_session *s, rx_file *f, const uint8_t *data, const uint8_t digest[32]) {
+  if (!escp__rx_dummy(s)) {
+    int err = escp__rx_create(s, f);
+    if (err) {
+      escp__rx_file_fail(f, ESCP_E_WRITE, err, "create");
+    } else {
+      f->kept = 1; /* its fd is held until it is named (commit_meta, the link) */
+      __atomic_add_fetch(&s->rx->kept, 1, __ATOMIC_RELAXED);
+      int64_t w = f->size ? s->io->pwrite(f->fd, data, (size_t)f->size, 0) : 0;
+      if (w < 0) escp__rx_file_fail(f, ESCP_E_WRITE, (int)-w, "write");
+      seal_meta(s, f);
+    }
+  }
+  if (f->status == ESCP_OK) escp__rx_commit(s, f, digest);
+  file_release(s, f, 0);
 }
 
 /* ---- the destination API (JS thread) ---- */
@@ -448,10 +471,16 @@ ESCP_API int32_t escp_rx_dir_add_x(void *h, uint64_t fino, const char *rel, cons
     ESCP_ERR(s, "%s: malformed extended attributes (%d bytes)", rel, (int)xlen);
     return ESCP_E_PROTO;
   }
+  /* ESCP_P_BUNDLE: remembered by fino for bundle records (made or failed); once only */
+  int32_t rc = s->param[ESCP_P_BUNDLE] && fino ? escp__rx_dir_room(s, fino) : ESCP_OK;
+  if (rc != ESCP_OK) return rc;
   int keep = (s->param[ESCP_P_PRESERVE] ? ESCP_DEST_KEEP_MODE : 0) | (s->param[ESCP_P_OWNER] ? ESCP_DEST_KEEP_OWNER : 0);
   xblob x = {xattrs, (size_t)xlen};
-  int err, rc = escp_dest_mkdir_fn(r->dest, rel, meta, keep, fino, xlen ? dir_xattrs : NULL, &x, &err);
-  return dest_status(s, rc, err, rel);
+  int err;
+  rc = escp_dest_mkdir_fn(r->dest, rel, meta, keep, fino, xlen ? dir_xattrs : NULL, &x, &err);
+  int32_t nrc = s->param[ESCP_P_BUNDLE] && fino ? escp__rx_dir_note(s, fino, rel, rc, rc == ESCP_OK ? 0 : err) : ESCP_OK;
+  rc = dest_status(s, rc, err, rel);
+  return rc == ESCP_OK ? nrc : rc;
 }
 
 /* ---- symlinks and hard links (archive mode; JS thread) ---- */

@@ -74,6 +74,7 @@ static const struct {
     {ESCP_P_RETRIES, 0, ESCP_RETRIES_MAX, 0},
     {ESCP_P_HOLES, 0, 1, 0},
     {ESCP_P_OWNER, 0, 1, 0},
+    {ESCP_P_BUNDLE, 0, 1, 0},
 };
 
 static int bounds_find(int32_t param) {
@@ -263,10 +264,11 @@ ESCP_API int32_t escp_param_set(void *h, int32_t param, int64_t value) {
   if (!s || i < 0) return ESCP_E_INVAL;
   /* ESCP_P_RESUME is read only by file_add (JS thread): it may be set until the first file.
    * ESCP_P_RETRIES may be turned off until start (the peer turned out not to reconnect);
-   * ESCP_P_HOLES and ESCP_P_OWNER (read when a file is sealed, a directory record made or
-   * a symlink made) may be set until start, once the peer's session init said what to do. */
+   * ESCP_P_HOLES, ESCP_P_OWNER and ESCP_P_BUNDLE (read when a file is sealed, a directory
+   * record made or a symlink made, a small file queued or a bundle received) may be set until
+   * start, once the peer's session init said what to do. */
   int late_off = param == ESCP_P_RETRIES && value == 0 && !s->started;
-  int late = late_off || ((param == ESCP_P_HOLES || param == ESCP_P_OWNER) && !s->started);
+  int late = late_off || ((param == ESCP_P_HOLES || param == ESCP_P_OWNER || param == ESCP_P_BUNDLE) && !s->started);
   if ((s->frozen && param != ESCP_P_RESUME && !late) || escp__stopping(s)) return ESCP_E_STATE;
   if (value < bounds[i].min || value > bounds[i].max) return ESCP_E_RANGE;
   if (param == ESCP_P_BLOCK_SIZE && (value & (value - 1))) return ESCP_E_RANGE;

@@ -33,7 +33,7 @@
 #include "prof.h"
 #include "ring.h"
 
-#define ESCP_P_MAX ESCP_P_OWNER /* highest parameter id */
+#define ESCP_P_MAX ESCP_P_BUNDLE /* highest parameter id */
 #define ESCP_MAX_DATA 64                /* T upper bound (ESCP_P_THREADS) */
 #define ESCP_MAX_STREAMS (ESCP_MAX_DATA + 1)
 #define ESCP_SESSION_MAGIC 0x53504345u  /* guards against stale or foreign handles */

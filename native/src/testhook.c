@@ -1,13 +1,15 @@
 /* testhook.c — TEST HOOKS ONLY: seal and open one frame outside any session, so the
  * property suite (harness/suites/frame.prop.test.ts) can drive the real frame decoder
  * (escp_chan_check / escp_chan_open / escp_data_hdr_decode / escp_hello_decode) from
- * TypeScript with mutated frames, and strangers in the e2e suites can forge HELLOs; and a
- * probe that the session key was wiped. Nothing in the data path calls these: each call
- * builds a fresh channel (HKDF + an EVP context), which is far too slow for a hot path. */
+ * TypeScript with mutated frames, and strangers in the e2e suites can forge HELLOs; a probe
+ * that the session key was wiped; the receiver's check of a BUNDLE body. Nothing in the data
+ * path calls these: each call builds a fresh channel (HKDF + an EVP context), which is far
+ * too slow for a hot path. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "escp.h"
 #include "frame.h"
 #include "ring.h"
@@ -142,4 +144,17 @@ ESCP_API int32_t escp_test_key_wiped(void *h) {
   uint8_t any = 0;
   for (size_t i = 0; i < sizeof s->key; i++) any |= s->key[i];
   return any == 0;
+}
+
+/* The receiver's whole-body check of a BUNDLE frame (bundle.h), run on a private heap copy of
+ * exactly len bytes so a sanitizer sees any overread. ESCP_OK, ESCP_E_PROTO, ESCP_E_INVAL. */
+ESCP_API int32_t escp_test_bundle_parse(const uint8_t *body, int32_t len, int32_t block_size) {
+  if (len < 0 || (len && !body) || block_size <= 0) return ESCP_E_INVAL;
+  uint8_t *copy = malloc(len ? (size_t)len : 1);
+  if (!copy) return ESCP_E_NOMEM;
+  if (len) memcpy(copy, body, (size_t)len);
+  uint32_t count = 0;
+  int32_t rc = escp__bundle_check(copy, (size_t)len, (uint32_t)block_size, &count);
+  free(copy);
+  return rc;
 }

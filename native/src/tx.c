@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include "b3.h"
+#include "bundle.h"
 #include "le.h"
 #include "digest.h"
 #include "net.h"
@@ -20,8 +21,36 @@
 #include "zc.h"
 #include <unistd.h>
 
+/* An item of the FIFO (tx->head..tail): a file of tx_file_add, or a small file of
+ * tx_small_add (packed into a bundle). The first member of both. */
+typedef struct tx_item {
+  struct tx_item *next;
+  int small;
+} tx_item;
+
+/* A small file queued by escp_tx_small_add, until its bundle is built (or, with reconnect,
+ * acknowledged). */
+typedef struct tx_small {
+  tx_item q;
+  uint64_t seq, dir, size, ino;
+  uint16_t plen, llen;
+  char names[];                    /* path, NUL, leaf, NUL */
+} tx_small;
+
+/* A bundle sent and not yet acknowledged (reconnect): what rebuilds its body. */
+typedef struct tx_kept {
+  tx_small *sm;
+  uint64_t ino, dev;
+  int64_t mtime_ns;                /* at the first fstat */
+  uint8_t hdr[ESCP_BUNDLE_REC];    /* the record header as sent */
+} tx_kept;
+typedef struct tx_bundle {
+  uint32_t n;
+  tx_kept k[];
+} tx_bundle;
+
 typedef struct tx_file {
-  struct tx_file *next;            /* FIFO link (tx->head..tail) */
+  tx_item q;                       /* FIFO link (tx->head..tail) */
   struct tx_file *lprev, *lnext;   /* live list: every file not yet completed */
   uint64_t fino, size, nblocks;
   uint64_t next_block;             /* next block index to claim (tx->mu) */
@@ -49,6 +78,7 @@ typedef struct tx_file {
 typedef struct ua_ent {
   tx_file *f;
   uint64_t idx;
+  tx_bundle *b;                    /* a bundle frame (f unused), freed once acknowledged */
 } ua_ent;
 struct escp_unacked {
   ua_ent e[ESCP_UNACKED_MAX];
@@ -58,9 +88,12 @@ struct escp_unacked {
 struct escp_tx {
   pthread_mutex_t mu;
   pthread_cond_t cv;               /* work arrived, finish, or stop */
-  tx_file *head, *tail;
+  tx_item *head, *tail;
   tx_file *live;
   int finished;
+  uint64_t last_seq;               /* small files: the last seq queued (JS thread) */
+  _Atomic uint64_t bundles;        /* bundle numbers given so far */
+  escp_rq rq;                      /* sender entries of bundles sent, for escp_tx_bundle_take */
 };
 
 int escp__tx_new(escp_session *s) {
@@ -68,6 +101,7 @@ int escp__tx_new(escp_session *s) {
   if (!t) return ESCP_E_NOMEM;
   pthread_mutex_init(&t->mu, NULL);
   escp__cond_init_mono(&t->cv); /* timed waits measure idle time for keepalives */
+  escp__rq_init(&t->rq);
   s->tx = t;
   return ESCP_OK;
 }
@@ -88,8 +122,18 @@ static void file_unref(escp_session *s, tx_file *f) {
   if (atomic_fetch_sub(&f->refs, 1) == 1) file_free(s, f);
 }
 
+static void bundle_free(tx_bundle *b) {
+  for (uint32_t i = 0; i < b->n; i++) free(b->k[i].sm);
+  free(b);
+}
+
 void escp__tx_free(escp_session *s) {
   struct escp_tx *t = s->tx;
+  for (tx_item *it = t->head, *nx; it; it = nx) { /* small files never claimed (files: below) */
+    nx = it->next;
+    if (it->small) free(it);
+  }
+  escp__rq_free(&t->rq);
   for (tx_file *f = t->live, *nx; f; f = nx) {
     nx = f->lnext;
     file_free(s, f);
@@ -104,6 +148,7 @@ void escp__tx_wake(escp_session *s) {
   pthread_mutex_lock(&s->tx->mu);
   pthread_cond_broadcast(&s->tx->cv);
   pthread_mutex_unlock(&s->tx->mu);
+  escp__rq_wake(&s->tx->rq);
 }
 
 /* Skip the held runs starting at next_block (tx->mu, or before f is queued). The last block
@@ -139,9 +184,9 @@ static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64
   pthread_mutex_lock(&t->mu);
   int ok = !t->finished;
   if (ok) {
-    if (t->tail) t->tail->next = f;
-    else t->head = f;
-    t->tail = f;
+    if (t->tail) t->tail->next = &f->q;
+    else t->head = &f->q;
+    t->tail = &f->q;
     f->lnext = t->live;
     if (t->live) t->live->lprev = f;
     t->live = f;
@@ -225,9 +270,108 @@ ESCP_API int32_t escp_tx_finish(void *h) {
   return ESCP_OK;
 }
 
-/* Claim the head file's next block. 1 = got one, 0 = finished and empty, -1 = stop,
- * 2 = no work for timeout/3 ms (the caller sends a KEEPALIVE and asks again). */
-static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx) {
+/* Records of escp_tx_small_add (escp.h ESCP_SA_*): each checked (see escp.h), counted into
+ * *n. ESCP_OK or ESCP_E_INVAL. */
+static int32_t small_check(escp_session *s, const uint8_t *recs, size_t len, uint64_t last, uint32_t *n) {
+  size_t b = (size_t)s->param[ESCP_P_BLOCK_SIZE];
+  *n = 0;
+  for (size_t pos = 0; pos < len;) {
+    if (len - pos < ESCP_SA_HDR) return ESCP_E_INVAL;
+    const uint8_t *r = recs + pos;
+    uint64_t seq = escp_get64(r + ESCP_SA_SEQ), dir = escp_get64(r + ESCP_SA_DIR), size = escp_get64(r + ESCP_SA_SIZE);
+    size_t plen = escp_get16(r + ESCP_SA_PATH_LEN), llen = escp_get16(r + ESCP_SA_LEAF_LEN);
+    if (plen == 0 || plen > ESCP_MAX_PATH || llen == 0 || llen > ESCP_MAX_SEGMENT) return ESCP_E_INVAL;
+    size_t rec = ESCP_BUNDLE_PAD8(ESCP_SA_HDR + plen + llen);
+    if (rec > len - pos || seq != last + 1 + *n || dir == 0 || size > ESCP_BUNDLE_FILE_MAX) return ESCP_E_INVAL;
+    if (ESCP_BUNDLE_HDR + ESCP_BUNDLE_REC_LEN(llen, size) > b) return ESCP_E_INVAL; /* fits no bundle */
+    if (memchr(r + ESCP_SA_HDR, 0, plen + llen)) return ESCP_E_INVAL;
+    pos += rec;
+    (*n)++;
+  }
+  return ESCP_OK;
+}
+
+static void small_free_list(tx_item *it) {
+  for (tx_item *nx; it; it = nx) {
+    nx = it->next;
+    free(it);
+  }
+}
+
+/* Queue small files (escp.h "small files in bundles"): the whole buffer is checked, then
+ * every record joins the FIFO, in order, behind what is there. ESCP_OK, E_INVAL, E_NOMEM,
+ * E_STATE. JS thread. */
+ESCP_API int32_t escp_tx_small_add(void *h, const uint8_t *recs, int32_t len) {
+  escp_session *s = escp__session(h);
+  if (!s || len < 0 || (len > 0 && !recs)) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER || !s->param[ESCP_P_BUNDLE] || escp__stopping(s)) return ESCP_E_STATE;
+  struct escp_tx *t = s->tx;
+  uint32_t n = 0;
+  int32_t rc = small_check(s, recs, (size_t)len, t->last_seq, &n);
+  if (rc != ESCP_OK || n == 0) return rc;
+  tx_item *first = NULL, **link = &first, *last = NULL;
+  for (size_t pos = 0; pos < (size_t)len;) { /* all allocated first: nothing queued on ENOMEM */
+    const uint8_t *r = recs + pos;
+    uint16_t plen = escp_get16(r + ESCP_SA_PATH_LEN), llen = escp_get16(r + ESCP_SA_LEAF_LEN);
+    tx_small *sm = malloc(sizeof *sm + (size_t)plen + llen + 2);
+    if (!sm) {
+      small_free_list(first);
+      return ESCP_E_NOMEM;
+    }
+    *sm = (tx_small){.q = {NULL, 1}, .seq = escp_get64(r + ESCP_SA_SEQ), .dir = escp_get64(r + ESCP_SA_DIR),
+                     .size = escp_get64(r + ESCP_SA_SIZE), .ino = escp_get64(r + ESCP_SA_INO), .plen = plen, .llen = llen};
+    memcpy(sm->names, r + ESCP_SA_HDR, plen);
+    sm->names[plen] = 0;
+    memcpy(sm->names + plen + 1, r + ESCP_SA_HDR + plen, llen);
+    sm->names[plen + 1 + llen] = 0;
+    *link = last = &sm->q;
+    link = &sm->q.next;
+    pos += ESCP_BUNDLE_PAD8(ESCP_SA_HDR + (size_t)plen + llen);
+  }
+  s->frozen = 1; /* the block size is fixed from here on */
+  pthread_mutex_lock(&t->mu);
+  int ok = !t->finished;
+  if (ok) {
+    if (t->tail) t->tail->next = first;
+    else t->head = first;
+    t->tail = last;
+    t->last_seq += n;
+    pthread_cond_broadcast(&t->cv);
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!ok) small_free_list(first);
+  return ok ? ESCP_OK : ESCP_E_STATE;
+}
+
+/* Move the sender entries of bundles sent (whole groups) into out (escp.h). JS thread. */
+ESCP_API int32_t escp_tx_bundle_take(void *h, uint8_t *out, int32_t cap) {
+  escp_session *s = escp__session(h);
+  if (!s || cap < 0 || (cap > 0 && !out)) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER) return ESCP_E_STATE;
+  return escp__rq_take(&s->tx->rq, out, cap);
+}
+
+/* The head is a small file: claim it and the consecutive small files behind it that fit one
+ * bundle with it (cl: room for ESCP_BUNDLE_FILES_MAX). Under tx->mu. */
+static uint32_t claim_small(escp_session *s, struct escp_tx *t, tx_small **cl) {
+  size_t used = ESCP_BUNDLE_HDR, b = (size_t)s->param[ESCP_P_BLOCK_SIZE];
+  uint32_t n = 0;
+  while (t->head && t->head->small && n < ESCP_BUNDLE_FILES_MAX) {
+    tx_small *sm = (tx_small *)t->head;
+    size_t need = ESCP_BUNDLE_REC_LEN(sm->llen, sm->size);
+    if (used + need > b) break; /* the first always fits (tx_small_add checked it) */
+    used += need;
+    cl[n++] = sm;
+    t->head = t->head->next;
+  }
+  if (!t->head) t->tail = NULL;
+  return n;
+}
+
+/* Claim the head file's next block (1), or the run of small files at the head (3: *ncl of
+ * them in cl). 0 = finished and empty, -1 = stop, 2 = no work for timeout/3 ms (the caller
+ * sends a KEEPALIVE and asks again). */
+static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx, tx_small **cl, uint32_t *ncl) {
   struct escp_tx *t = s->tx;
   struct timespec dl;
   escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS] / 3);
@@ -236,13 +380,16 @@ static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx) {
   while (!t->head && !t->finished && !escp__stopping(s) && !idle)
     idle = pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT;
   int r = escp__stopping(s) ? -1 : t->head ? 1 : t->finished ? 0 : 2;
-  if (r == 1) {
-    tx_file *f = t->head;
+  if (r == 1 && t->head->small) {
+    *ncl = claim_small(s, t, cl);
+    r = 3;
+  } else if (r == 1) {
+    tx_file *f = (tx_file *)t->head;
     *fo = f;
     *idx = f->next_block++;
     skip_held(f);
     if (f->next_block == f->nblocks) { /* last block claimed: the next thread moves on */
-      t->head = f->next;
+      t->head = f->q.next;
       if (!t->head) t->tail = NULL;
     }
   }
@@ -423,10 +570,10 @@ static int32_t tx_send(escp_session *s, escp_stream *st, const uint8_t *fr, size
  * both mean the same to the user. */
 static int32_t send_status(int sys) { return sys == EAGAIN || sys == ETIMEDOUT ? ESCP_E_TIMEOUT : ESCP_E_CLOSED; }
 
-static void ua_push(escp_stream *st, tx_file *f, uint64_t idx) {
+static void ua_push(escp_stream *st, tx_file *f, uint64_t idx, tx_bundle *b) {
   struct escp_unacked *u = st->ua;
-  atomic_fetch_add(&f->refs, 1);
-  u->e[(u->head + u->n) % ESCP_UNACKED_MAX] = (ua_ent){f, idx};
+  if (f) atomic_fetch_add(&f->refs, 1);
+  u->e[(u->head + u->n) % ESCP_UNACKED_MAX] = (ua_ent){f, idx, b};
   u->n++;
 }
 
@@ -434,7 +581,8 @@ static void ua_push(escp_stream *st, tx_file *f, uint64_t idx) {
 static void ua_drop(escp_session *s, escp_stream *st, uint64_t k) {
   struct escp_unacked *u = st->ua;
   for (; k > 0 && u->n > 0; k--, u->n--) {
-    file_unref(s, u->e[u->head].f);
+    if (u->e[u->head].b) bundle_free(u->e[u->head].b);
+    else file_unref(s, u->e[u->head].f);
     u->head = (u->head + 1) % ESCP_UNACKED_MAX;
   }
 }
@@ -489,8 +637,9 @@ static int32_t tx_acks(escp_session *s, escp_stream *st, int wait, int *sys) {
   }
 }
 
-static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, int zero,
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint32_t kind,
                         uint8_t *buf, uint8_t *zbuf, int *sys);
+static int32_t replay_bundle(escp_session *s, const tx_bundle *b, uint8_t *body, uint32_t *len);
 
 /* ESCP_P_HOLES: is block idx ([off, off + n)) of f, open as fd, wholly inside a hole of a
  * sparse source? Not the last block (its read also probes for growth). A failed SEEK_DATA
@@ -526,6 +675,13 @@ static int32_t tx_replay(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
   int32_t rc = ESCP_OK;
   for (uint32_t k = 0; k < u->n && rc == ESCP_OK; k++) {
     ua_ent *e = &u->e[(u->head + k) % ESCP_UNACKED_MAX];
+    if (e->b) { /* a bundle: rebuilt from its files, which must be what was sent */
+      uint32_t len = 0;
+      rc = replay_bundle(s, e->b, buf + ESCP_HDR_AREA, &len);
+      if (rc == ESCP_OK) rc = tx_frame(s, st, e->idx, 0, len, ESCP_DF_BUNDLE, buf, zbuf, sys);
+      else escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "a bundle changed before it was resent");
+      continue;
+    }
     tx_file *f = e->f;
     uint64_t off = e->idx * b;
     uint32_t n = (uint32_t)(f->size - off < b ? f->size - off : b);
@@ -544,7 +700,7 @@ static int32_t tx_replay(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t
       escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_CHANGED, 0, (uint32_t)st->idx, f->fino, t);
       break;
     }
-    rc = tx_frame(s, st, f->fino, off, n, zero, buf, zbuf, sys);
+    rc = tx_frame(s, st, f->fino, off, n, zero ? ESCP_DF_ZERO : 0, buf, zbuf, sys);
   }
   if (fd >= 0) s->io->close(fd);
   if (rc == ESCP_OK) escp__log(s, "stream %d: %u frame(s) resent after a reconnect", st->idx, u->n);
@@ -616,21 +772,23 @@ static uint32_t tx_compress(escp_stream *st, const uint8_t *pay, uint32_t n, uin
 }
 
 /* Compress (-C), seal and send the n-byte block of fino at off whose plaintext is at
- * buf + ESCP_HDR_AREA — or, zero, a ZERO frame for an all-zero block (no payload). ESCP_OK,
+ * buf + ESCP_HDR_AREA — or, kind ESCP_DF_ZERO, a ZERO frame for an all-zero block (no
+ * payload), or, kind ESCP_DF_BUNDLE, a bundle body (fino: its number, off 0). ESCP_OK,
  * ESCP_E_CLOSED with *sys (the send failed: tx_lost), or a seal failure (FATAL pushed). */
-static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, int zero,
+static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_t off, uint32_t n, uint32_t kind,
                         uint8_t *buf, uint8_t *zbuf, int *sys) {
   uint8_t *pay = buf + ESCP_HDR_AREA, *sub = pay - ESCP_DATA_SUBHDR, *hdr = sub - ESCP_FRAME_HDR;
   escp_prof_ring *pr = st->prof;
   uint64_t t = escp__prof_t0(pr);
-  uint32_t plen = zero ? 0 : n, flags = zero ? ESCP_DF_ZERO : 0; /* payload on the wire, DATA flags */
+  int zero = kind == ESCP_DF_ZERO;
+  uint32_t plen = zero ? 0 : n, flags = kind; /* payload on the wire, DATA flags */
   if (st->zc && zero) escp_zc_raw(st->zc); /* not compressed: the zstd session restarts on both sides */
   if (st->zc && !zero) {
     uint32_t c = tx_compress(st, pay, n, zbuf);
     t = escp__prof_end(pr, ESCP_STG_COMPRESS, t, n);
     if (c > 0) { /* the frame is built in zbuf instead */
       plen = c;
-      flags = ESCP_DF_ZSTD;
+      flags |= ESCP_DF_ZSTD;
       pay = zbuf + ESCP_HDR_AREA;
       sub = pay - ESCP_DATA_SUBHDR;
       hdr = sub - ESCP_FRAME_HDR;
@@ -680,11 +838,11 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
     escp__prof_end(pr, ESCP_STG_HASH, t, n);
   }
   if (st->ua) { /* logged before the send: if the connection breaks, it is resent */
-    ua_push(st, f, idx);
+    ua_push(st, f, idx, NULL);
     st->dframes++;
   }
   int sys = 0;
-  rc = tx_frame(s, st, f->fino, off, n, zero, buf, zbuf, &sys);
+  rc = tx_frame(s, st, f->fino, off, n, zero ? ESCP_DF_ZERO : 0, buf, zbuf, &sys);
   if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
   if (rc == ESCP_OK) rc = tx_poll_acks(s, st, buf, zbuf);
   if (rc != ESCP_OK) {
@@ -699,6 +857,191 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   tx_account(s, f, 1, n);
   escp__prof_end(pr, ESCP_STG_META, t, 0); /* the last block closes and re-checks the file */
   return ESCP_OK;
+}
+
+/* ---- bundles of small files ---- */
+
+/* Open small file sm, check it is the regular file of its listed size (and inode), read all
+ * of it into dst, check it ended there and did not change meanwhile. ESCP_OK with *st0 (the
+ * first fstat), or a status with *err and *what. The dummy engine reads zeros. */
+static int32_t small_read(escp_session *s, const tx_small *sm, uint8_t *dst, struct stat *st0, int *err,
+                          const char **what) {
+  *err = 0;
+  if (s->io == &escp_io_dummy) {
+    memset(dst, 0, (size_t)sm->size);
+    memset(st0, 0, sizeof *st0);
+    st0->st_mode = S_IFREG | 0644;
+    return ESCP_OK;
+  }
+  int fd;
+  do fd = open(sm->names, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    *err = errno, *what = "open";
+    return ESCP_E_OPEN;
+  }
+  int32_t rc = ESCP_OK;
+  struct stat st1;
+  *what = "changed";
+  if (fstat(fd, st0) < 0) *err = errno, *what = "fstat", rc = ESCP_E_OPEN;
+  else if (!S_ISREG(st0->st_mode) || (uint64_t)st0->st_size != sm->size || (sm->ino && (uint64_t)st0->st_ino != sm->ino))
+    rc = ESCP_E_CHANGED;
+  int fi = rc == ESCP_OK ? ESCP_FI(s, ESCP_FI_PREAD) : 0; /* fault-injection build only */
+  if (fi) *err = fi, *what = "read", rc = ESCP_E_READ;
+  for (uint64_t got = 0; rc == ESCP_OK && got <= sm->size;) { /* then one byte more: EOF */
+    uint8_t probe;
+    int last = got == sm->size;
+    ssize_t r = last ? read(fd, &probe, 1) : read(fd, dst + got, (size_t)(sm->size - got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) *err = errno, *what = "read", rc = ESCP_E_READ;
+    else if ((r == 0) != last) rc = ESCP_E_CHANGED; /* shrank, or more than listed */
+    else if (last) break;
+    got += (uint64_t)r;
+  }
+  if (rc == ESCP_OK && fstat(fd, &st1) < 0) *err = errno, *what = "fstat", rc = ESCP_E_READ;
+  else if (rc == ESCP_OK && (st1.st_size != st0->st_size || st1.st_ino != st0->st_ino || st1.st_dev != st0->st_dev ||
+                             st1.st_mtim.tv_sec != st0->st_mtim.tv_sec || st1.st_mtim.tv_nsec != st0->st_mtim.tv_nsec ||
+                             st1.st_ctim.tv_sec != st0->st_ctim.tv_sec || st1.st_ctim.tv_nsec != st0->st_ctim.tv_nsec))
+    rc = ESCP_E_CHANGED;
+  close(fd);
+  return rc;
+}
+
+/* BLAKE3 of a small file's contents (it fits one block), or zeros without checksums. */
+static void small_digest(escp_session *s, const uint8_t *data, uint64_t size, uint8_t out[32]) {
+  uint8_t cv[32];
+  if (s->param[ESCP_P_CHECKSUM]) escp_b3_block(data, (size_t)size, 0, cv, out);
+  else memset(out, 0, 32);
+}
+
+/* The record of small file sm at rec (header from st, leaf, data already in place, zero pad):
+ * returns its length. */
+static size_t small_rec_put(uint8_t *rec, const tx_small *sm, const struct stat *st, const uint8_t digest[32]) {
+  escp_brec r = {.dir = sm->dir, .size = sm->size, .mtime_s = st->st_mtim.tv_sec, .atime_s = st->st_atim.tv_sec,
+                 .mtime_ns = (uint32_t)st->st_mtim.tv_nsec, .atime_ns = (uint32_t)st->st_atim.tv_nsec,
+                 .mode = (uint32_t)st->st_mode & 07777, .uid = (uint32_t)st->st_uid, .gid = (uint32_t)st->st_gid,
+                 .leaf_len = sm->llen};
+  memcpy(r.digest, digest, 32);
+  escp__brec_put(rec, &r);
+  memcpy(rec + ESCP_BUNDLE_REC, sm->names + sm->plen + 1, sm->llen);
+  size_t used = ESCP_BUNDLE_REC + sm->llen + (size_t)sm->size, len = ESCP_BUNDLE_REC_LEN(sm->llen, sm->size);
+  memset(rec + used, 0, len - used);
+  return len;
+}
+
+/* Reconnect: rebuild bundle b's body at body exactly as it was sent, from its files. ESCP_OK
+ * (*len), or ESCP_E_CHANGED: a file is not what was sent (identity, size, mtime, digest). */
+static int32_t replay_bundle(escp_session *s, const tx_bundle *b, uint8_t *body, uint32_t *len) {
+  size_t pos = ESCP_BUNDLE_HDR;
+  for (uint32_t i = 0; i < b->n; i++) {
+    const tx_kept *k = &b->k[i];
+    uint8_t *rec = body + pos, *data = rec + ESCP_BUNDLE_REC + k->sm->llen, dg[32];
+    struct stat st;
+    int err;
+    const char *what;
+    if (small_read(s, k->sm, data, &st, &err, &what) != ESCP_OK || (uint64_t)st.st_ino != k->ino ||
+        (uint64_t)st.st_dev != k->dev || (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != k->mtime_ns)
+      return ESCP_E_CHANGED;
+    small_digest(s, data, k->sm->size, dg);
+    if (memcmp(dg, k->hdr + 56, 32) != 0) return ESCP_E_CHANGED;
+    pos += small_rec_put(rec, k->sm, &st, dg);
+    memcpy(rec, k->hdr, ESCP_BUNDLE_REC); /* the header as sent (atime may have moved) */
+  }
+  escp__bundle_hdr_put(body, b->n);
+  *len = (uint32_t)pos;
+  return ESCP_OK;
+}
+
+/* A sender entry's failure. */
+static void bt_fail(uint8_t *e, int32_t status, int err, const char *what) {
+  escp_put32(e + ESCP_BT_STATUS, (uint32_t)status);
+  escp_put32(e + ESCP_BT_ERRNO, (uint32_t)err);
+  memset(e + ESCP_BT_SIZE, 0, 8);
+  memset(e + ESCP_BT_DIGEST, 0, 32);
+  memset(e + ESCP_BT_WHAT, 0, 8);
+  strncpy((char *)e + ESCP_BT_WHAT, what, 8);
+}
+
+/* Pack the n claimed small files cl[] into one bundle and send it; their sender entries
+ * become a group for escp_tx_bundle_take. ESCP_OK, or a stream-fatal status (send/seal).
+ * The claimed files are freed (with reconnect: once the bundle is acknowledged). */
+static int32_t tx_pack(escp_session *s, escp_stream *st, tx_small **cl, uint32_t n, uint8_t *buf, uint8_t *zbuf) {
+  struct escp_tx *t = s->tx;
+  escp_prof_ring *pr = st->prof;
+  escp_rq_ent *g = escp__rq_alloc(ESCP_BG_HDR + (size_t)n * ESCP_BT_ENT, 0, n);
+  tx_bundle *kb = st->ua && g ? calloc(1, sizeof *kb + (size_t)n * sizeof kb->k[0]) : NULL;
+  int32_t rc = !g || (st->ua && !kb) ? ESCP_E_NOMEM : ESCP_OK;
+  if (rc != ESCP_OK) { /* no memory for the report: the session cannot go on */
+    escp__event_simple(s, ESCP_EV_FATAL, rc, 0, (uint32_t)st->idx, 0, "bundle");
+    free(g);
+    for (uint32_t i = 0; i < n; i++) free(cl[i]);
+    return rc;
+  }
+  rc = st->ua ? tx_room(s, st, buf, zbuf) : ESCP_OK; /* a resend may use buf */
+  uint8_t *body = buf + ESCP_HDR_AREA;
+  size_t pos = ESCP_BUNDLE_HDR;
+  uint64_t bytes = 0;
+  uint32_t recs = 0;
+  for (uint32_t i = 0; i < n && rc == ESCP_OK; i++) {
+    tx_small *sm = cl[i];
+    uint8_t *e = g->b + ESCP_BG_HDR + (size_t)i * ESCP_BT_ENT, *rec = body + pos;
+    uint8_t *data = rec + ESCP_BUNDLE_REC + sm->llen;
+    escp_put64(e + ESCP_BT_SEQ, sm->seq);
+    struct stat sb;
+    int err;
+    const char *what;
+    uint64_t t0 = escp__prof_t0(pr);
+    int32_t frc = small_read(s, sm, data, &sb, &err, &what);
+    t0 = escp__prof_end(pr, ESCP_STG_READ, t0, frc == ESCP_OK ? sm->size : 0);
+    if (frc != ESCP_OK) {
+      bt_fail(e, frc, err, what);
+      continue;
+    }
+    uint8_t dg[32];
+    small_digest(s, data, sm->size, dg);
+    if (s->param[ESCP_P_CHECKSUM]) escp__prof_end(pr, ESCP_STG_HASH, t0, sm->size);
+    pos += small_rec_put(rec, sm, &sb, dg);
+    escp_put64(e + ESCP_BT_SIZE, sm->size);
+    memcpy(e + ESCP_BT_DIGEST, dg, 32);
+    bytes += sm->size;
+    recs++;
+    if (kb) {
+      tx_kept *k = &kb->k[kb->n++];
+      k->sm = sm;
+      k->ino = (uint64_t)sb.st_ino, k->dev = (uint64_t)sb.st_dev;
+      k->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+      memcpy(k->hdr, rec, ESCP_BUNDLE_REC);
+      cl[i] = NULL; /* the kept bundle owns it now */
+    }
+  }
+  if (rc == ESCP_OK && recs) { /* else no file made it: no frame, bundle 0 */
+    escp__bundle_hdr_put(body, recs);
+    uint64_t num = atomic_fetch_add(&t->bundles, 1) + 1;
+    escp_put64(g->b + ESCP_BG_BUNDLE, num);
+    escp__stat_add(s, ESCP_S_BYTES_FILE, bytes);
+    if (kb) { /* logged before the send: if the connection breaks, it is rebuilt and resent */
+      ua_push(st, NULL, num, kb);
+      kb = NULL;
+      st->dframes++;
+    }
+    int sys = 0;
+    rc = tx_frame(s, st, num, 0, (uint32_t)pos, ESCP_DF_BUNDLE, buf, zbuf, &sys);
+    if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
+    if (rc == ESCP_OK) rc = tx_poll_acks(s, st, buf, zbuf);
+    if (rc == ESCP_OK) escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  }
+  for (uint32_t i = 0; i < n; i++) { /* entries of files not sent after all say why */
+    uint8_t *e = g->b + ESCP_BG_HDR + (size_t)i * ESCP_BT_ENT;
+    if (rc != ESCP_OK && escp_get32(e + ESCP_BT_STATUS) == (uint32_t)ESCP_OK) {
+      escp_put64(e + ESCP_BT_SEQ, cl[i] ? cl[i]->seq : escp_get64(e + ESCP_BT_SEQ));
+      bt_fail(e, rc, 0, "send");
+    }
+    free(cl[i]);
+  }
+  if (kb) bundle_free(kb); /* kept but never logged (nothing sent) */
+  escp__stat_add(s, ESCP_S_FILES_DONE, n);
+  escp__rq_push(&t->rq, g, &s->stop);
+  return rc;
 }
 
 /* An empty frame (BYE or KEEPALIVE) on st: ESCP_OK, ESCP_E_CLOSED with *sys, or a seal
@@ -771,9 +1114,17 @@ void *escp__tx_thread(void *arg) {
     escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "unacknowledged log");
     r = -1;
   }
-  while (r != -1 && (r = tx_claim(s, &f, &idx)) > 0) {
+  tx_small **cl = malloc(ESCP_BUNDLE_FILES_MAX * sizeof *cl); /* a claimed run of small files */
+  if (!cl && r != -1) {
+    escp__event_simple(s, ESCP_EV_FATAL, ESCP_E_NOMEM, 0, (uint32_t)st->idx, 0, "bundle claims");
+    r = -1;
+  }
+  uint32_t ncl = 0;
+  while (r != -1 && (r = tx_claim(s, &f, &idx, cl, &ncl)) > 0) {
     escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
-    int32_t rc = r == 1 ? tx_block(s, st, f, idx, buf, zbuf) : tx_keepalive(s, st, buf, zbuf);
+    int32_t rc = r == 1   ? tx_block(s, st, f, idx, buf, zbuf)
+                 : r == 3 ? tx_pack(s, st, cl, ncl, buf, zbuf)
+                          : tx_keepalive(s, st, buf, zbuf);
     if (rc != ESCP_OK) break;
     t = escp__prof_t0(st->prof);
   }
@@ -783,6 +1134,7 @@ void *escp__tx_thread(void *arg) {
     free(st->ua);
     st->ua = NULL;
   }
+  free(cl);
   free(buf);
   free(zbuf);
   escp_zc_free(st->zc);

@@ -49,8 +49,9 @@ static void run(escp_chan *tx, escp_chan *rx, const uint8_t *data, size_t size) 
       escp_data_hdr d;
       if (escp_data_hdr_decode(body, h.body_len, FUZZ_BLOCK, &d) == ESCP_OK &&
           (d.fino == 0 || d.offset % FUZZ_BLOCK || d.len > FUZZ_BLOCK ||
-           (d.flags != 0 && d.flags != ESCP_DF_ZSTD && d.flags != ESCP_DF_ZERO) ||
-           (d.flags == ESCP_DF_ZSTD ? h.body_len <= ESCP_DATA_SUBHDR || h.body_len - ESCP_DATA_SUBHDR >= d.len
+           ((d.flags & ~ESCP_DF_BUNDLE) != 0 && (d.flags & ~ESCP_DF_BUNDLE) != ESCP_DF_ZSTD && d.flags != ESCP_DF_ZERO) ||
+           ((d.flags & ESCP_DF_BUNDLE) && d.offset != 0) ||
+           ((d.flags & ~ESCP_DF_BUNDLE) == ESCP_DF_ZSTD ? h.body_len <= ESCP_DATA_SUBHDR || h.body_len - ESCP_DATA_SUBHDR >= d.len
             : d.flags == ESCP_DF_ZERO ? h.body_len != ESCP_DATA_SUBHDR || d.len == 0
                                       : d.len + ESCP_DATA_SUBHDR != h.body_len)))
         abort(); /* decode accepted something its contract forbids */

@@ -24,6 +24,10 @@ export const symbols = {
   escp_tx_file_add_held: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_tx_offer_check: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_tx_finish: { args: [FFIType.ptr], returns: FFIType.i32 },
+  escp_tx_small_add: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_tx_bundle_take: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_rx_dir_refuse: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  escp_rx_bundle_take: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_jail: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_probe: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_root: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -51,6 +55,7 @@ export const symbols = {
   escp_test_frame_open: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_test_key_wiped: { args: [FFIType.ptr], returns: FFIType.i32 },
   escp_test_events_fill: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  escp_test_bundle_parse: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   escp_relay_new: { args: [FFIType.i32], returns: FFIType.ptr },
   escp_relay_connect: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   escp_relay_start: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -69,7 +74,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 5;
+export const ESCP_ABI_VERSION = 6;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -120,6 +125,7 @@ export const ESCP_P_RESUME = 16;
 export const ESCP_P_RETRIES = 17;
 export const ESCP_P_HOLES = 18;
 export const ESCP_P_OWNER = 19;
+export const ESCP_P_BUNDLE = 20;
 export const ESCP_STG_READ = 0;
 export const ESCP_STG_HASH = 1;
 export const ESCP_STG_COMPRESS = 2;
@@ -164,6 +170,9 @@ export const ESCP_RETRIES_MAX = 1000;
 export const ESCP_BUFFERS_MAX = 1073741824;
 export const ESCP_XATTRS_MAX = 65536;
 export const ESCP_LINKS_MAX = 1048576;
+export const ESCP_BUNDLE_FILES_MAX = 4096;
+export const ESCP_BUNDLE_FILE_MAX = 1048576;
+export const ESCP_DIRS_MAX = 1048576;
 export const ESCP_META_MODE = 0;
 export const ESCP_META_ATIME_S = 1;
 export const ESCP_META_ATIME_NS = 2;
@@ -181,6 +190,31 @@ export const ESCP_KEY_LEN = 32;
 export const ESCP_SID_LEN = 16;
 export const ESCP_CHALLENGE_LEN = 16;
 export const ESCP_DIGEST_LEN = 32;
+export const ESCP_SA_SEQ = 0;
+export const ESCP_SA_DIR = 8;
+export const ESCP_SA_SIZE = 16;
+export const ESCP_SA_INO = 24;
+export const ESCP_SA_PATH_LEN = 32;
+export const ESCP_SA_LEAF_LEN = 34;
+export const ESCP_SA_HDR = 40;
+export const ESCP_BG_BUNDLE = 0;
+export const ESCP_BG_COUNT = 8;
+export const ESCP_BG_HDR = 16;
+export const ESCP_BT_SEQ = 0;
+export const ESCP_BT_SIZE = 8;
+export const ESCP_BT_STATUS = 16;
+export const ESCP_BT_ERRNO = 20;
+export const ESCP_BT_DIGEST = 24;
+export const ESCP_BT_WHAT = 56;
+export const ESCP_BT_ENT = 64;
+export const ESCP_BR_DIR = 0;
+export const ESCP_BR_SIZE = 8;
+export const ESCP_BR_STATUS = 16;
+export const ESCP_BR_ERRNO = 20;
+export const ESCP_BR_DIGEST = 24;
+export const ESCP_BR_WHAT = 56;
+export const ESCP_BR_LEAF_LEN = 70;
+export const ESCP_BR_ENT = 72;
 export const ESCP_R_BYTES_12 = 0;
 export const ESCP_R_BYTES_21 = 1;
 export const ESCP_R_PAIRS_UP = 2;
