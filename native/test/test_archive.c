@@ -18,32 +18,9 @@
 #define UID 4242
 #define GID 4343
 
-static char base[64]; /* the test's temp dir: src/ and one destination root per part */
 static int is_root, has_xattrs;
 
 static void skip(const char *what, const char *why) { printf("ok - %s # SKIP %s\n", what, why); }
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  remove(p);
-  return 0;
-}
-static void remove_base(void) {
-  if (base[0]) nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* base/<formatted> in one of a few rotating buffers. */
-static const char *P(const char *fmt, ...) {
-  static char buf[8][512];
-  static int next;
-  char *b = buf[next++ % 8];
-  int n = snprintf(b, 512, "%s/", base);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b + n, (size_t)(512 - n), fmt, ap);
-  va_end(ap);
-  return b;
-}
 
 static struct stat lst(const char *path) {
   struct stat st;
@@ -135,17 +112,6 @@ static void expect_xattr(const char *path, const char *name, const void *val, si
 
 /* ---- sessions ---- */
 
-
-static escp_event next_event(void *h) {
-  escp_event ev;
-  time_t t0 = time(NULL);
-  while (escp_event_poll(h, &ev, 1) == 0) {
-    CHECK(time(NULL) - t0 < 30);
-    nap();
-  }
-  return ev;
-}
-
 static void keys(uint8_t *key, uint8_t *sid) {
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)rnd();
   for (int i = 0; i < 16; i++) sid[i] = (uint8_t)rnd();
@@ -189,13 +155,13 @@ static void up(sess *p, const char *dst, int owner, int resume) {
   pthread_join(th, NULL);
   CHECK_EQ(a.rc, ESCP_OK);
   CHECK_EQ(escp_session_start(p->tx), ESCP_OK);
-  CHECK_EQ(next_event(p->rx).type, ESCP_EV_STREAMS_UP);
+  CHECK_EQ(next_ev(p->rx).type, ESCP_EV_STREAMS_UP);
 }
 
 static void down(sess *p) {
   CHECK_EQ(escp_tx_finish(p->tx), ESCP_OK);
-  CHECK_EQ(next_event(p->tx).type, ESCP_EV_DRAINED);
-  CHECK_EQ(next_event(p->rx).type, ESCP_EV_DRAINED);
+  CHECK_EQ(next_ev(p->tx).type, ESCP_EV_DRAINED);
+  CHECK_EQ(next_ev(p->rx).type, ESCP_EV_DRAINED);
   sess_down(p);
 }
 
@@ -205,11 +171,11 @@ static escp_event send_one(sess *p, uint64_t fino, const char *src, const char *
   struct stat st = lst(src);
   CHECK_EQ(escp_rx_file_add_x(p->rx, fino, rel, (uint64_t)st.st_size, meta, x, xlen), ESCP_OK);
   CHECK_EQ(escp_tx_file_add(p->tx, fino, src, (uint64_t)st.st_size), ESCP_OK);
-  escp_event ev = next_event(p->tx);
+  escp_event ev = next_ev(p->tx);
   CHECK_EQ(ev.type, ESCP_EV_FILE_DONE);
   CHECK_EQ(ev.fino, fino);
   CHECK_EQ(escp_rx_file_expect(p->rx, fino, ev.blocks, 0, ev.digest), ESCP_OK);
-  ev = next_event(p->rx);
+  ev = next_ev(p->rx);
   CHECK_EQ(ev.fino, fino);
   return ev;
 }
@@ -723,7 +689,7 @@ static void test_partial_kept(void) {
   up(&p, dst, is_root, 2);
   CHECK_EQ(escp_rx_file_add_x(p.rx, 1, "k/big", 4 * B + 1, m, has_xattrs ? x.b : NULL, has_xattrs ? x.len : 0), 0);
   CHECK_EQ(escp_tx_file_add(p.tx, 1, P("src/kept"), 4 * B + 1), ESCP_OK);
-  CHECK_EQ(next_event(p.tx).type, ESCP_EV_FILE_DONE);
+  CHECK_EQ(next_ev(p.tx).type, ESCP_EV_FILE_DONE);
   struct stat st;
   for (time_t t0 = time(NULL);; nap()) { /* sealed: -p's times are on the partial */
     CHECK(time(NULL) - t0 < 30);
@@ -737,7 +703,7 @@ static void test_partial_kept(void) {
   CHECK_EQ(st.st_uid, geteuid());
   up(&p, dst, is_root, 2);
   CHECK_EQ(escp_rx_file_add_x(p.rx, 1, "k/big", 4 * B + 1, m, NULL, 0), 1);
-  escp_event ev = next_event(p.rx);
+  escp_event ev = next_ev(p.rx);
   CHECK_EQ(ev.type, ESCP_EV_OFFER);
   CHECK_EQ(ev.blocks, 4); /* every whole block it holds (the last one is always sent) */
   kill_both(&p);
@@ -777,9 +743,7 @@ static int probe_xattrs(void) {
 
 int main(void) {
   umask(022);
-  snprintf(base, sizeof base, "/tmp/escp-test-archive-XXXXXX");
-  CHECK(mkdtemp(base));
-  atexit(remove_base);
+  scratch_init("archive");
   CHECK_EQ(mkdir(P("src"), 0755), 0);
   is_root = geteuid() == 0;
   has_xattrs = probe_xattrs();

@@ -8,34 +8,11 @@
  * hook. Sessions over loopback (xfer.h). Reconnect with bundles: test_reliability.c. */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <ftw.h>
-#include <stdarg.h>
-#include <sys/stat.h>
 #include "xfer.h"
 
-static char base[64];
 static int tests;
 
 static void ok(const char *what) { printf("ok %d - %s\n", ++tests, what); }
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  remove(p);
-  return 0;
-}
-
-static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *P(const char *fmt, ...) {
-  static char buf[8][600];
-  static int next;
-  char *b = buf[next++ % 8];
-  int n = snprintf(b, 600, "%s/", base);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b + n, (size_t)(600 - n), fmt, ap);
-  va_end(ap);
-  return b;
-}
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) {
@@ -48,20 +25,10 @@ static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
-static escp_event next_event(void *h) {
-  escp_event ev;
-  time_t t0 = time(NULL);
-  while (escp_event_poll(h, &ev, 1) == 0) {
-    CHECK(time(NULL) - t0 < 30);
-    nap();
-  }
-  return ev;
-}
-
 /* ---- sessions ---- */
 
 typedef struct opts {
-  int preserve, compress, rx_bundle, checksum, threads;
+  int preserve, compress, rx_bundle, checksum, threads, retries;
 } opts;
 
 static void up(sess *p, const char *dst, opts o) {
@@ -74,6 +41,8 @@ static void up(sess *p, const char *dst, opts o) {
   CHECK_EQ(escp_param_set(p->rx, ESCP_P_PRESERVE, o.preserve), ESCP_OK);
   CHECK_EQ(escp_param_set(p->rx, ESCP_P_COMPRESS, o.compress), ESCP_OK);
   CHECK_EQ(escp_param_set(p->tx, ESCP_P_COMPRESS, o.compress), ESCP_OK);
+  CHECK_EQ(escp_param_set(p->rx, ESCP_P_RETRIES, o.retries), ESCP_OK);
+  CHECK_EQ(escp_param_set(p->tx, ESCP_P_RETRIES, o.retries), ESCP_OK);
   CHECK_EQ(escp_tx_small_add(p->tx, NULL, 0), ESCP_E_STATE); /* no ESCP_P_BUNDLE yet */
   int port = escp_listen(p->rx, "127.0.0.1", 0, 1);
   CHECK(port > 0);
@@ -90,7 +59,7 @@ static void up(sess *p, const char *dst, opts o) {
   CHECK_EQ(escp_param_set(p->tx, ESCP_P_BUNDLE, 1), ESCP_OK);
   CHECK_EQ(escp_session_start(p->tx), ESCP_OK);
   CHECK_EQ(escp_param_set(p->tx, ESCP_P_BUNDLE, 0), ESCP_E_STATE);
-  CHECK_EQ(next_event(p->rx).type, ESCP_EV_STREAMS_UP);
+  CHECK_EQ(next_ev(p->rx).type, ESCP_EV_STREAMS_UP);
 }
 
 /* ---- small files and their entries ---- */
@@ -153,7 +122,10 @@ static sf *by_name(sf *f, int n, uint64_t dir, const uint8_t *leaf, size_t ll) {
   return NULL;
 }
 
-typedef struct tally { int tx, rx, tx_groups, rx_groups; uint64_t tx_bundles[4096], rx_bundles[4096]; } tally;
+typedef struct tally {
+  int tx, rx, tx_groups, rx_groups, reconnects;
+  uint64_t tx_bundles[4096], rx_bundles[4096];
+} tally;
 
 static uint8_t *gbuf; /* big enough for either side's worst group */
 #define GBUF (ESCP_BG_HDR + ESCP_BUNDLE_FILES_MAX * (ESCP_BR_ENT + 256))
@@ -231,6 +203,7 @@ static void finish(sess *p, sf *f, int n, int rx_entries, plain *pl, tally *t, i
     while (escp_event_poll(p->tx, &ev, 1) == 1) {
       moved = 1;
       if (ev.type == ESCP_EV_DRAINED) txd = 1;
+      else if (ev.type == ESCP_EV_RECONNECT || ev.type == ESCP_EV_LOG) t->reconnects += ev.type == ESCP_EV_RECONNECT;
       else if (ev.type == ESCP_EV_FILE_DONE && pl) {
         tfile *x = by_fino(pl->f, pl->n, ev.fino);
         memcpy(x->tx_dg, ev.digest, 32);
@@ -244,6 +217,7 @@ static void finish(sess *p, sf *f, int n, int rx_entries, plain *pl, tally *t, i
     while (escp_event_poll(p->rx, &ev, 1) == 1) {
       moved = 1;
       if (ev.type == ESCP_EV_DRAINED) rxd = 1;
+      else if (ev.type == ESCP_EV_RECONNECT || ev.type == ESCP_EV_LOG) t->reconnects += ev.type == ESCP_EV_RECONNECT;
       else if (ev.type == ESCP_EV_FILE_DONE && pl) {
         memcpy(by_fino(pl->f, pl->n, ev.fino)->rx_dg, ev.digest, 32);
         pl->rx_left--;
@@ -360,13 +334,20 @@ static const char *const dirs3[] = {"d0", "d1/sub", "d2"};
 
 /* ---- parts ---- */
 
+/* A part's n files (seq from 1) and its tally. */
+static sf *part(int n, tally **t) {
+  sf *f = calloc((size_t)n, sizeof *f);
+  *t = calloc(1, sizeof **t);
+  CHECK(f && *t);
+  seq_next = 1;
+  return f;
+}
+
 static void push_300(void) {
   fprintf(stderr, "-- 300 small files, 3 directories, -p\n");
   enum { N = 300 };
-  sf *f = calloc(N, sizeof *f);
-  tally *t = calloc(1, sizeof *t);
-  CHECK(f && t);
-  seq_next = 1;
+  tally *t;
+  sf *f = part(N, &t);
   set_of(f, N, 3, dirs3, "p", 0);
   sess p;
   const char *dst = P("dst_push");
@@ -407,11 +388,10 @@ static void push_300(void) {
 static void mixed(void) {
   fprintf(stderr, "-- small files and normal files in one session, a late directory, -C\n");
   enum { N = 60, NP = 4 };
-  sf *f = calloc(N, sizeof *f);
-  tally *t = calloc(1, sizeof *t);
+  tally *t;
+  sf *f = part(N, &t);
   tfile *pf = calloc(NP, sizeof *pf);
-  CHECK(f && t && pf);
-  seq_next = 1;
+  CHECK(pf);
   static const char *const rels[] = {"m0", "late"};
   set_of(f, N, 2, rels, "m", 1);
   sess p;
@@ -465,10 +445,8 @@ static void mixed(void) {
 static void failures(void) {
   fprintf(stderr, "-- refused directory, bad leaves, changed sources, failed directory\n");
   enum { N = 16 };
-  sf *f = calloc(N, sizeof *f);
-  tally *t = calloc(1, sizeof *t);
-  CHECK(f && t);
-  seq_next = 1;
+  tally *t;
+  sf *f = part(N, &t);
   static const char *const rels[] = {"ok", "refused", "blocked/x"};
   set_of(f, N, 1, rels, "x", 0);
   for (int i = 0; i < N; i++) f[i].want_tx = f[i].want_rx = ESCP_OK;
@@ -551,6 +529,41 @@ static void failures(void) {
   ok("sources changed, replaced or removed after small_add: sender entries say so, not sent");
 }
 
+/* Reconnect (ESCP_P_RETRIES): the drop_at-th frame send shuts its connection down (fault
+ * injection); the bundles the receiver had not consumed are rebuilt from their files and
+ * resent; every file arrives whole and the reports of both sides are complete. A file
+ * changed before a resend is FATAL ESCP_E_CHANGED (tx.c replay_bundle: the same check as the
+ * first read, then identity, mtime and digest). */
+static void reconnects(const char *drop_at, int compress) {
+  fprintf(stderr, "-- bundles with reconnect, the connection dropped at send %s%s\n", drop_at, compress ? ", -C" : "");
+  enum { N = 150 };
+  tally *t;
+  sf *f = part(N, &t);
+  static const char *const rels[] = {"r0", "r1"};
+  set_of(f, N, 2, rels, "r", compress);
+  sess p;
+  const char *dst = P("dst_re_%s_%d", drop_at, compress);
+  setenv("ESCP_FI_SEND_FAIL_AT", drop_at, 1);
+  up(&p, dst, (opts){.compress = compress, .rx_bundle = 1, .checksum = 1, .threads = 2, .retries = 3});
+  unsetenv("ESCP_FI_SEND_FAIL_AT");
+  add_dirs(p.rx, 2, rels);
+  small_add(p.tx, f, N, 50);
+  finish(&p, f, N, N, NULL, t, 0);
+  CHECK(t->reconnects >= 1); /* the stream's RECONNECT events (counted by finish) */
+  verify_small(dst, f, N, 0, 1);
+  uint64_t st[ESCP_S_COUNT], sr[ESCP_S_COUNT];
+  CHECK_EQ(escp_stats_read(p.tx, st, ESCP_S_COUNT), ESCP_S_COUNT);
+  CHECK_EQ(escp_stats_read(p.rx, sr, ESCP_S_COUNT), ESCP_S_COUNT);
+  CHECK(st[ESCP_S_RECONNECTS] >= 1);
+  CHECK_EQ(sr[ESCP_S_FILES_DONE], N);
+  CHECK_EQ(sr[ESCP_S_BLOCKS], (uint64_t)t->rx_groups); /* each bundle consumed once */
+  CHECK_EQ(t->rx_groups, t->tx_groups);
+  sess_down(&p);
+  free(f);
+  free(t);
+  ok("bundles with reconnect: unacknowledged bundles rebuilt from their files and resent");
+}
+
 /* A receiver without ESCP_P_BUNDLE: the first BUNDLE frame is a session-scope E_PROTO. */
 static void rx_without(void) {
   fprintf(stderr, "-- a receiver without ESCP_P_BUNDLE\n");
@@ -567,7 +580,7 @@ static void rx_without(void) {
   CHECK_EQ(escp_rx_dir_refuse(p.rx, 11), ESCP_E_STATE);
   small_add(p.tx, f, 1, 1);
   escp_event ev;
-  do ev = next_event(p.rx);
+  do ev = next_ev(p.rx);
   while (ev.type == ESCP_EV_LOG);
   CHECK_EQ(ev.type, ESCP_EV_FATAL);
   CHECK_EQ(ev.status, ESCP_E_PROTO);
@@ -732,14 +745,9 @@ static void parser(void) {
   ok("malformed bundle bodies are refused whole (count, lengths, sizes, padding, end)");
 }
 
-static void remove_base(void) {
-  if (base[0]) nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 int main(void) {
-  snprintf(base, sizeof base, "/tmp/escp_test_bundle_XXXXXX");
-  CHECK(mkdtemp(base));
-  atexit(remove_base);
+  scratch_init("bundle");
   CHECK(mkdir(P("src"), 0755) == 0);
   gbuf = malloc(GBUF);
   CHECK(gbuf);
@@ -750,6 +758,8 @@ int main(void) {
   mixed();
   failures();
   rx_without();
+  reconnects("3", 0);
+  reconnects("1", 1);
   printf("1..%d\n", tests);
   free(gbuf);
   return 0;

@@ -33,16 +33,6 @@ static void clean_dst(void) {
   unlink(g_jrnl);
 }
 
-static escp_event next_event(void *h) {
-  escp_event ev;
-  time_t t0 = time(NULL);
-  while (escp_event_poll(h, &ev, 1) == 0) {
-    CHECK(time(NULL) - t0 < 30);
-    nap();
-  }
-  return ev;
-}
-
 /* ---- sessions ---- */
 
 
@@ -67,7 +57,7 @@ static void up(sess *p, int threads, uint32_t bs, int level) {
   pthread_join(th, NULL);
   CHECK_EQ(a.rc, ESCP_OK);
   CHECK_EQ(escp_session_start(p->tx), ESCP_OK);
-  escp_event ev = next_event(p->rx);
+  escp_event ev = next_ev(p->rx);
   CHECK_EQ(ev.type, ESCP_EV_STREAMS_UP);
 }
 
@@ -135,7 +125,7 @@ static outcome run(const opts *o) {
   int queued = 0;
   if (r.add_rc == 1) {
     CHECK_EQ(escp_rx_file_expect(p.rx, FINO, nblk(o->bs), 0, g_b3), ESCP_E_PROTO); /* undecided */
-    r.offer = next_event(p.rx);
+    r.offer = next_ev(p.rx);
     CHECK_EQ(r.offer.type, ESCP_EV_OFFER);
     CHECK_EQ(r.offer.fino, FINO);
     r.offered = 1;
@@ -580,11 +570,11 @@ static void test_busy(void) {
   close(fd);
   CHECK_EQ(escp_tx_file_add(p.tx, FINO, g_src, g_size), ESCP_OK);
   CHECK_EQ(escp_tx_finish(p.tx), ESCP_OK);
-  escp_event ev = next_event(p.tx);
+  escp_event ev = next_ev(p.tx);
   CHECK_EQ(ev.type, ESCP_EV_FILE_DONE); /* the sender sent it all */
   CHECK_EQ(escp_rx_file_expect(p.rx, FINO, ev.blocks, 0, ev.digest), ESCP_OK);
   for (;;) {
-    ev = next_event(p.rx);
+    ev = next_ev(p.rx);
     if (ev.type == ESCP_EV_DRAINED) continue;
     break;
   }
@@ -660,7 +650,7 @@ static void test_misuse(void) {
     CHECK_EQ(escp_rx_file_add(p.rx, FINO, LEAF, g_size, meta), 1);
     CHECK_EQ(escp_rx_file_add(p.rx, FINO, LEAF, g_size, meta), ESCP_E_DUP);
     if (v == 1) {
-      escp_event ev = next_event(p.rx);
+      escp_event ev = next_ev(p.rx);
       CHECK_EQ(ev.type, ESCP_EV_OFFER);
       CHECK_EQ(ev.blocks, 20);
       /* the sender already sends: its blocks wait for the decision that never comes */
@@ -686,7 +676,7 @@ static void test_misuse(void) {
   CHECK_EQ(escp_tx_file_add_held(p.tx, 99, g_src, g_size, junk, -1, NULL), ESCP_E_INVAL);
   CHECK_EQ(escp_tx_file_add_held(p.rx, 99, g_src, g_size, junk, sizeof junk, NULL), ESCP_E_STATE);
   CHECK_EQ(escp_rx_file_add(p.rx, FINO, LEAF, g_size, meta), 1);
-  escp_event ev = next_event(p.rx);
+  escp_event ev = next_ev(p.rx);
   CHECK_EQ(ev.type, ESCP_EV_OFFER);
   uint8_t blob[ESCP_OFFER_HDR + 4 * ESCP_OFFER_ITEM];
   int32_t len = escp_rx_offer(p.rx, FINO, blob, sizeof blob);
@@ -702,7 +692,7 @@ static void test_misuse(void) {
   CHECK_EQ(escp_rx_file_expect(p.rx, FINO, nblk(B), 0, g_b3), ESCP_E_PROTO); /* held ones are not expected */
   CHECK_EQ(escp_tx_file_add(p.tx, FINO, g_src, g_size), ESCP_OK);
   for (;;) {
-    ev = next_event(p.rx);
+    ev = next_ev(p.rx);
     if (ev.type != ESCP_EV_FATAL) continue;
     CHECK_EQ(ev.status, ESCP_E_PROTO);
     CHECK(strstr(ev.text, "holds already"));
@@ -714,7 +704,7 @@ static void test_misuse(void) {
   run_cut(B, 4, meta);
   up(&p, 1, B, 2);
   CHECK_EQ(escp_rx_file_add(p.rx, FINO, LEAF, g_size, meta), 1);
-  ev = next_event(p.rx);
+  ev = next_ev(p.rx);
   len = escp_rx_offer(p.rx, FINO, blob, sizeof blob);
   CHECK(len > 0);
   CHECK_EQ(escp_tx_finish(p.tx), ESCP_OK);
@@ -857,7 +847,7 @@ static void test_early_decide(void) {
       CHECK_EQ(rc, ESCP_E_STATE);
       early++;
     }
-    escp_event ev = next_event(p.rx);
+    escp_event ev = next_ev(p.rx);
     CHECK_EQ(ev.type, ESCP_EV_OFFER);
     CHECK_EQ(ev.fino, fino);
     CHECK_EQ(escp_rx_file_decide(p.rx, fino, 1), ESCP_E_STATE);

@@ -8,8 +8,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,46 @@ XFN uint64_t rnd(void) {
 XFN void nap(void) { /* stands in for the JS timer between polls; never in the library */
   struct timespec ts = {0, 1000000};
   nanosleep(&ts, NULL);
+}
+
+/* The next event of h, waiting for it (at most 30 s). */
+XFN escp_event next_ev(void *h) {
+  escp_event ev;
+  time_t t0 = time(NULL);
+  while (escp_event_poll(h, &ev, 1) == 0) {
+    CHECK(time(NULL) - t0 < 30);
+    nap();
+  }
+  return ev;
+}
+
+/* A test's scratch tree: scratch_init(tag) makes /tmp/escp-test-<tag>-XXXXXX (removed at
+ * exit, links not followed); P(...) is base/<formatted> in one of a few rotating buffers. */
+static char base[64] __attribute__((unused));
+static int scratch_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  remove(p);
+  return 0;
+}
+static void scratch_remove(void) {
+  if (base[0]) nftw(base, scratch_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+XFN void scratch_init(const char *tag) {
+  snprintf(base, sizeof base, "/tmp/escp-test-%s-XXXXXX", tag);
+  CHECK(mkdtemp(base));
+  atexit(scratch_remove);
+}
+XFN const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+XFN const char *P(const char *fmt, ...) {
+  static char buf[8][600];
+  static int next;
+  char *b = buf[next++ % 8];
+  int n = snprintf(b, 600, "%s/", base);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b + n, (size_t)(600 - n), fmt, ap);
+  va_end(ap);
+  return b;
 }
 
 /* A sender and a receiver session of one test. */
