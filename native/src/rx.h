@@ -17,6 +17,23 @@
  * sending blocks far out of order is a protocol error past this, not unbounded memory. */
 #define ESCP_RX_PENDING_MAX (1 << 20)
 
+/* A chained hash table of records keyed by file number (hard-link leaders, bundles'
+ * directories): each record begins with an escp_hnode. Its owner's mutex guards it. */
+typedef struct escp_hnode {
+  struct escp_hnode *next;
+  uint64_t key;
+} escp_hnode;
+typedef struct escp_htab {
+  escp_hnode **tab;                /* nb buckets (a power of two, 0 = none yet) */
+  size_t nb, count;
+} escp_htab;
+escp_hnode *escp__htab_find(const escp_htab *h, uint64_t key);
+/* Insert n (n->key set) unless the table holds max records (or cannot be made): 1, else 0.
+ * It doubles from 256 buckets as it fills (a failed growth keeps the smaller table). */
+int escp__htab_add(escp_htab *h, escp_hnode *n, size_t max);
+/* free() every record, then the table. */
+void escp__htab_free(escp_htab *h);
+
 typedef struct rx_file {
   struct rx_file *hnext;           /* hash chain (rx->mu) */
   struct rx_file *qnext;           /* commit queue link (rx->mu), or probe queue link */
@@ -99,14 +116,12 @@ struct escp_rx {
   int plive;
   /* archive mode (rx_store.c): where files with more than one link landed */
   pthread_mutex_t lmu;             /* the table: commits insert, escp_rx_hardlink looks up */
-  struct rx_link **ltab;           /* hash by fino: lnb buckets (a power of two, 0 = none yet) */
-  size_t lnb, lcount;
+  escp_htab links;                 /* rx_link records by fino */
   int lfull_logged;
   /* bundles (rx_bundle.c): directories by file number, and the reports for take */
   pthread_mutex_t dmu;             /* the directory table */
   pthread_cond_t dcv;              /* a directory was registered, or stop */
-  struct rx_dir **dtab;            /* hash by fino: dnb buckets (a power of two) */
-  size_t dnb, dcount;
+  escp_htab dirs;                  /* rx_dir records by fino */
   escp_rq rq;                      /* bundle reports, for escp_rx_bundle_take */
 };
 

@@ -18,8 +18,7 @@
 enum { DIR_OK = 0, DIR_FAILED = 1, DIR_REFUSED = 2 };
 
 typedef struct rx_dir {
-  struct rx_dir *next;             /* hash chain (dmu); never removed before rx_free */
-  uint64_t fino;
+  escp_hnode h;                    /* key: its fino (dmu); never removed before rx_free */
   int state;                       /* DIR_* */
   int32_t status;                  /* DIR_FAILED: what dir_add returned */
   int err;                         /* ... and its errno */
@@ -34,14 +33,7 @@ void escp__rx_bundle_new(struct escp_rx *r) {
 }
 
 void escp__rx_bundle_free(struct escp_rx *r) {
-  for (size_t i = 0; i < r->dnb; i++)
-    for (rx_dir *d = r->dtab[i], *nx; d; d = nx) {
-      nx = d->next;
-      free(d);
-    }
-  free(r->dtab);
-  r->dtab = NULL;
-  r->dnb = r->dcount = 0;
+  escp__htab_free(&r->dirs);
   escp__rq_free(&r->rq);
   pthread_mutex_destroy(&r->dmu);
   pthread_cond_destroy(&r->dcv);
@@ -54,19 +46,13 @@ void escp__rx_bundle_wake(struct escp_rx *r) {
   escp__rq_wake(&r->rq);
 }
 
-static size_t dslot(size_t nb, uint64_t fino) { return (size_t)((fino * 0x9E3779B97F4A7C15ull) >> 28) & (nb - 1); }
-
 /* Under dmu. */
-static rx_dir *dir_find(const struct escp_rx *r, uint64_t fino) {
-  for (rx_dir *d = r->dnb ? r->dtab[dslot(r->dnb, fino)] : NULL; d; d = d->next)
-    if (d->fino == fino) return d;
-  return NULL;
-}
+static rx_dir *dir_find(const struct escp_rx *r, uint64_t fino) { return (rx_dir *)escp__htab_find(&r->dirs, fino); }
 
 int32_t escp__rx_dir_room(escp_session *s, uint64_t fino) {
   struct escp_rx *r = s->rx;
   pthread_mutex_lock(&r->dmu);
-  int32_t rc = dir_find(r, fino) ? ESCP_E_DUP : r->dcount >= ESCP_DIRS_MAX ? ESCP_E_FULL : ESCP_OK;
+  int32_t rc = dir_find(r, fino) ? ESCP_E_DUP : r->dirs.count >= ESCP_DIRS_MAX ? ESCP_E_FULL : ESCP_OK;
   pthread_mutex_unlock(&r->dmu);
   if (rc == ESCP_E_FULL) ESCP_ERR(s, "directory #%llu: %d directories remembered for bundles already", (unsigned long long)fino, ESCP_DIRS_MAX);
   return rc;
@@ -77,32 +63,12 @@ int32_t escp__rx_dir_note(escp_session *s, uint64_t fino, const char *rel, int32
   size_t len = rel && rc == ESCP_OK ? strlen(rel) : 0;
   rx_dir *d = malloc(sizeof *d + len + 1);
   if (!d) return ESCP_E_NOMEM;
-  *d = (rx_dir){.fino = fino, .state = !rel ? DIR_REFUSED : rc == ESCP_OK ? DIR_OK : DIR_FAILED, .status = rc,
+  *d = (rx_dir){.h = {NULL, fino}, .state = !rel ? DIR_REFUSED : rc == ESCP_OK ? DIR_OK : DIR_FAILED, .status = rc,
                 .err = err, .len = len};
   memcpy(d->rel, rel && rc == ESCP_OK ? rel : "", len + 1);
   pthread_mutex_lock(&r->dmu);
-  if (r->dcount >= r->dnb * 2) { /* grow (the first time: make) */
-    size_t nb = r->dnb ? r->dnb * 2 : 1024;
-    rx_dir **nt = calloc(nb, sizeof *nt);
-    for (size_t i = 0; nt && i < r->dnb; i++)
-      for (rx_dir *x = r->dtab[i], *nx; x; x = nx) {
-        nx = x->next;
-        x->next = nt[dslot(nb, x->fino)];
-        nt[dslot(nb, x->fino)] = x;
-      }
-    if (nt) { /* else keep the smaller table: slower, still correct */
-      free(r->dtab);
-      r->dtab = nt;
-      r->dnb = nb;
-    }
-  }
-  int ok = r->dnb > 0;
-  if (ok) {
-    d->next = r->dtab[dslot(r->dnb, fino)];
-    r->dtab[dslot(r->dnb, fino)] = d;
-    r->dcount++;
-    pthread_cond_broadcast(&r->dcv); /* a stream may be waiting for it */
-  }
+  int ok = escp__htab_add(&r->dirs, &d->h, ESCP_DIRS_MAX);
+  if (ok) pthread_cond_broadcast(&r->dcv); /* a stream may be waiting for it */
   pthread_mutex_unlock(&r->dmu);
   if (!ok) free(d);
   return ok ? ESCP_OK : ESCP_E_NOMEM;
@@ -238,7 +204,7 @@ int escp__rx_bundle(escp_session *s, escp_stream *st, const escp_data_hdr *dh, c
     escp_put64(e + ESCP_BR_SIZE, r.size);
     escp_put16(e + ESCP_BR_LEAF_LEN, r.leaf_len);
     memcpy(e + ESCP_BR_ENT, r.leaf, r.leaf_len);
-    if (!d || d->fino != r.dir) {
+    if (!d || d->h.key != r.dir) {
       uint64_t t = escp__prof_t0(st->prof);
       d = dir_wait(s, r.dir);
       escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);

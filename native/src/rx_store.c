@@ -222,48 +222,76 @@ static int commit_name(escp_session *s, rx_file *f, int dfd, const char *leaf, c
   return renameat(dfd, f->tmp, dfd, leaf) == 0 ? 0 : errno;
 }
 
+/* ---- tables by file number ---- */
+
+static size_t hslot(size_t nb, uint64_t key) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 24) & (nb - 1); }
+
+escp_hnode *escp__htab_find(const escp_htab *h, uint64_t key) {
+  for (escp_hnode *n = h->nb ? h->tab[hslot(h->nb, key)] : NULL; n; n = n->next)
+    if (n->key == key) return n;
+  return NULL;
+}
+
+int escp__htab_add(escp_htab *h, escp_hnode *n, size_t max) {
+  if (h->count >= max) return 0;
+  if (h->count >= h->nb * 2) { /* grow (the first time: make) */
+    size_t nb = h->nb ? h->nb * 2 : 256;
+    escp_hnode **nt = calloc(nb, sizeof *nt);
+    for (size_t i = 0; nt && i < h->nb; i++)
+      for (escp_hnode *x = h->tab[i], *nx; x; x = nx) {
+        nx = x->next;
+        x->next = nt[hslot(nb, x->key)];
+        nt[hslot(nb, x->key)] = x;
+      }
+    if (nt) { /* else keep the smaller table: slower, still correct */
+      free(h->tab);
+      h->tab = nt;
+      h->nb = nb;
+    }
+  }
+  if (!h->nb) return 0;
+  n->next = h->tab[hslot(h->nb, n->key)];
+  h->tab[hslot(h->nb, n->key)] = n;
+  h->count++;
+  return 1;
+}
+
+void escp__htab_free(escp_htab *h) {
+  for (size_t i = 0; i < h->nb; i++)
+    for (escp_hnode *n = h->tab[i], *nx; n; n = nx) {
+      nx = n->next;
+      free(n);
+    }
+  free(h->tab);
+  *h = (escp_htab){NULL, 0, 0};
+}
+
 /* ---- hard-link leaders: files of more than one link, where they landed ---- */
 
 typedef struct rx_link {
-  struct rx_link *next;
-  uint64_t fino, dev, ino; /* the inode that was named, as known before naming it */
+  escp_hnode h;            /* key: the leader's fino */
+  uint64_t dev, ino;       /* the inode that was named, as known before naming it */
   char rel[];
 } rx_link;
-
-static size_t link_slot(size_t nb, uint64_t fino) { return (size_t)((fino * 0x9E3779B97F4A7C15ull) >> 24) & (nb - 1); }
 
 /* Remember f at rel as (dev, ino); past ESCP_LINKS_MAX (or without memory) it is not, and a
  * hard link to it fails as one to a file never written. Commit threads. */
 static void links_add(escp_session *s, rx_file *f, uint64_t dev, uint64_t ino) {
   struct escp_rx *r = s->rx;
   size_t len = strlen(f->rel);
-  pthread_mutex_lock(&r->lmu);
-  if (r->lcount >= r->lnb * 2 && r->lcount < ESCP_LINKS_MAX) { /* grow (the first time: make) */
-    size_t nb = r->lnb ? r->lnb * 2 : 256;
-    rx_link **nt = calloc(nb, sizeof *nt);
-    for (size_t i = 0; nt && i < r->lnb; i++)
-      for (rx_link *l = r->ltab[i], *nx; l; l = nx) {
-        nx = l->next;
-        l->next = nt[link_slot(nb, l->fino)];
-        nt[link_slot(nb, l->fino)] = l;
-      }
-    if (nt) { /* else keep the smaller table: slower, still correct */
-      free(r->ltab);
-      r->ltab = nt;
-      r->lnb = nb;
-    }
-  }
-  rx_link *l = r->lnb && r->lcount < ESCP_LINKS_MAX ? malloc(sizeof *l + len + 1) : NULL;
+  rx_link *l = malloc(sizeof *l + len + 1);
   if (l) {
-    l->fino = f->fino, l->dev = dev, l->ino = ino;
+    l->h.key = f->fino, l->dev = dev, l->ino = ino;
     memcpy(l->rel, f->rel, len + 1);
-    l->next = r->ltab[link_slot(r->lnb, f->fino)];
-    r->ltab[link_slot(r->lnb, f->fino)] = l;
-    r->lcount++;
+  }
+  pthread_mutex_lock(&r->lmu);
+  if (l && !escp__htab_add(&r->links, &l->h, ESCP_LINKS_MAX)) {
+    free(l);
+    l = NULL;
   }
   int log = !l && !r->lfull_logged; /* once */
   if (log) r->lfull_logged = 1;
-  size_t held = r->lcount;
+  size_t held = r->links.count;
   pthread_mutex_unlock(&r->lmu);
   if (log) escp__log(s, "fino %llu: hard-link leader not remembered (%zu held)", (unsigned long long)f->fino, held);
 }
@@ -272,27 +300,17 @@ static void links_add(escp_session *s, rx_file *f, uint64_t dev, uint64_t ino) {
 static int links_find(struct escp_rx *r, uint64_t fino, char **rel, uint64_t *dev, uint64_t *ino) {
   int rc = ESCP_E_UNKNOWN_FILE;
   pthread_mutex_lock(&r->lmu);
-  for (rx_link *l = r->lnb ? r->ltab[link_slot(r->lnb, fino)] : NULL; l; l = l->next) {
-    if (l->fino != fino) continue;
+  const rx_link *l = (const rx_link *)escp__htab_find(&r->links, fino);
+  if (l) {
     *rel = strdup(l->rel);
     *dev = l->dev, *ino = l->ino;
     rc = *rel ? ESCP_OK : ESCP_E_NOMEM;
-    break;
   }
   pthread_mutex_unlock(&r->lmu);
   return rc;
 }
 
-void escp__rx_links_free(struct escp_rx *r) {
-  for (size_t i = 0; i < r->lnb; i++)
-    for (rx_link *l = r->ltab[i], *nx; l; l = nx) {
-      nx = l->next;
-      free(l);
-    }
-  free(r->ltab);
-  r->ltab = NULL;
-  r->lnb = r->lcount = 0;
-}
+void escp__rx_links_free(struct escp_rx *r) { escp__htab_free(&r->links); }
 
 void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
   static const uint8_t zero[32];

@@ -1,10 +1,11 @@
 /* fuzz_frame.c — libFuzzer target for the frame parsers: arbitrary bytes as
  * header | body | tag through escp_chan_check / escp_chan_open / escp_data_hdr_decode /
- * escp_hello_decode. Build and run: `make -C native fuzz` (see the Makefile comment). */
+ * escp_hello_decode, and the body as a BUNDLE (escp__bundle_check / escp__bundle_next). Build and run: `make -C native fuzz` (see the Makefile comment). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "crypto.h"
 #include "escp.h"
 #include "frame.h"
@@ -69,6 +70,20 @@ static void run(escp_chan *tx, escp_chan *rx, const uint8_t *data, size_t size) 
     escp_hello hello;
     (void)escp_hello_decode(data + 1 + ESCP_FRAME_HDR, &hello);
   }
+  /* A bundle body: checked whole; an accepted one's records all lie inside it, end to end. */
+  uint8_t *bb = malloc(body_len ? body_len : 1); /* exact size again */
+  uint32_t count = 0;
+  if (bb) memcpy(bb, data + 1 + ESCP_FRAME_HDR, body_len);
+  if (bb && escp__bundle_check(bb, body_len, FUZZ_BLOCK, &count) == ESCP_OK) {
+    size_t pos = ESCP_BUNDLE_HDR;
+    for (uint32_t i = 0; i < count; i++) {
+      escp_brec r;
+      escp__bundle_next(bb, &pos, &r);
+      if (r.leaf_len == 0 || r.data + r.size > bb + pos || pos > body_len) abort();
+    }
+    if (pos != body_len) abort();
+  }
+  free(bb);
   free(buf);
 }
 

@@ -420,7 +420,16 @@ static void test_data_hdr(tally *t) {
   CHECK(t, data_decode(1, B, B, ESCP_DF_ZERO, S + 1, B, &o) == ESCP_E_PROTO);  /* a payload */
   CHECK(t, data_decode(1, B, 0, ESCP_DF_ZERO, S, B, &o) == ESCP_E_PROTO);      /* len 0 */
   CHECK(t, data_decode(1, B, B, ESCP_DF_ZERO | ESCP_DF_ZSTD, S + 10, B, &o) == ESCP_E_PROTO);
-  CHECK(t, data_decode(1, B, B, 4, B + S, B, &o) == ESCP_E_PROTO);             /* unknown flag */
+  CHECK(t, data_decode(1, B, B, 8, B + S, B, &o) == ESCP_E_PROTO);             /* unknown flag */
+  /* BUNDLE (small files, fino = the bundle number): offset 0, raw or ZSTD, never ZERO */
+  CHECK(t, data_decode(7, 0, 100, ESCP_DF_BUNDLE, 100 + S, B, &o) == ESCP_OK && o.flags == ESCP_DF_BUNDLE);
+  CHECK(t, data_decode(7, 0, 100, ESCP_DF_BUNDLE | ESCP_DF_ZSTD, 50 + S, B, &o) == ESCP_OK && o.len == 100);
+  CHECK(t, data_decode(7, B, 100, ESCP_DF_BUNDLE, 100 + S, B, &o) == ESCP_E_PROTO);            /* offset */
+  CHECK(t, data_decode(7, 0, 100, ESCP_DF_BUNDLE | ESCP_DF_ZERO, S, B, &o) == ESCP_E_PROTO);
+  CHECK(t, data_decode(7, 0, 100, ESCP_DF_BUNDLE | ESCP_DF_ZSTD, 100 + S, B, &o) == ESCP_E_PROTO); /* not smaller */
+  CHECK(t, data_decode(7, 0, B + 8, ESCP_DF_BUNDLE, B + 8 + S, B, &o) == ESCP_E_PROTO);       /* > block */
+  CHECK(t, data_decode(0, 0, 100, ESCP_DF_BUNDLE, 100 + S, B, &o) == ESCP_E_PROTO);            /* bundle 0 */
+  CHECK(t, data_decode(7, 0, 100, ESCP_DF_BUNDLE | 8, 100 + S, B, &o) == ESCP_E_PROTO);
   CHECK(t, data_decode(1, 0, 10, 0, 11 + S, B, &o) == ESCP_E_PROTO);         /* len mismatch */
   CHECK(t, data_decode(1, 0, 10, 0, 9 + S, B, &o) == ESCP_E_PROTO);
   CHECK(t, data_decode(1, 0, 10, 1, 10 + S, B, &o) == ESCP_E_PROTO);         /* zstd, not smaller */
