@@ -271,7 +271,7 @@ ESCP_API int32_t escp_tx_finish(void *h);
  * ESCP_E_PROTO, nothing written); then each record in order: its directory (a stream waits
  * for a fino not yet registered, up to the timeout: then FATAL ESCP_E_PROTO "bundle names
  * directory #N, never announced"); refused: ESCP_E_PATH "directory"; failed: ESCP_E_WRITE
- * with that errno, "directory"; its leaf (1..255 bytes, no '/', not "." or "..", the whole
+ * with that errno, "directory" (ESCP_E_PATH when dir_add said ESCP_E_PATH); its leaf (1..255 bytes, no '/', not "." or "..", the whole
  * name <= ESCP_MAX_PATH, else ESCP_E_PATH "name"); then created, written, verified (digest:
  * ESCP_E_DIGEST "digest"), given owner (ESCP_P_OWNER), mode (-p exact; else minus the umask)
  * and -p times, and named exactly as a file of file_add is (the same commit path; a
