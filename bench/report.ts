@@ -63,6 +63,8 @@ function scenarioTable(r: MacroResults, name: string): string {
   const ds = cs.find((c) => c.dataset)?.dataset;
   if (ds) lines.push(`Dataset \`${ds.name}\` ${JSON.stringify(ds.params)}: ${ds.files.toLocaleString("en-US")} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB.`);
   if (info?.note) lines.push(`${info.note}.`);
+  const madeS = (info?.meta as { datasetMadeS?: number } | undefined)?.datasetMadeS;
+  if (typeof madeS === "number") lines.push(`The dataset was made by this run in ${madeS.toFixed(1)} s (files written, then every one hashed with b3sum for the manifest).`);
   const meta = info?.meta as { rttProbe?: { minMs?: number; medianMs?: number } | null } | undefined;
   const sources = (info?.meta as { sources?: SourceCounts[] } | undefined)?.sources;
   for (const s of sources ?? []) {

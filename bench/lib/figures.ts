@@ -134,6 +134,26 @@ export function keyFigures(r: MacroResults): Figure[] {
   vs(stg, st, arch, { tool: "rsync", label: "-a -H" }, "escp -a / rsync -a -H (both keep hard links)");
   vs(stg, st, arch, { tool: "cp", label: "-a" }, "escp -a / cp -a (filesystem limit)");
   vs(stg, st, archPull, arch, "escp pull -a / push (same tree, same sshd)");
+  // Many files of mixed sizes 0–64 KiB (issue 13): files/s beside rsync and cp -r, and the
+  // peak RSS of both sides (sender / receiver; cp has one side).
+  const pull: Pick = { tool: "escp", label: "pull" };
+  const rsync: Pick = { tool: "rsync", label: "default" };
+  for (const sc of ["files-100k", "files-1m"] as const) {
+    const files = casesOf(r, sc).find((c) => c.files > 0)?.files;
+    if (files === undefined) continue;
+    const grp = `${sc}: ${files.toLocaleString("en-US")} files of 0–64 KiB`;
+    value(grp, sc, escp, "escp (push)");
+    value(grp, sc, pull, "escp pull");
+    vs(grp, sc, escp, rsync, "escp / rsync -e ssh");
+    vs(grp, sc, pull, rsync, "escp pull / rsync -e ssh");
+    vs(grp, sc, escp, { tool: "cp" }, "escp / cp -r (filesystem limit)");
+    vs(grp, sc, escp, { tool: "escp-orig" }, "escp / original EScp");
+    vs(grp, sc, pull, escp, "escp pull / push (same tree, same sshd)");
+    for (const p of [escp, pull, rsync, { tool: "cp" } as Pick]) {
+      const c = find(r, sc, p);
+      if (c?.median) out.push({ group: grp, what: `peak RSS sender / receiver: ${toolName(c.tool)}${c.label === "default" ? "" : ` ${c.label}`}`, value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB` });
+    }
+  }
   // CPU and memory on the big file.
   const e = find(r, br, escp);
   if (e?.median?.cpuSPerGiB != null) {

@@ -175,8 +175,11 @@ export function toolName(tool: string): string {
   return tool === "tar-ssh" ? "tar | ssh" : tool === "escp-orig" ? "EScp (orig)" : tool;
 }
 
+/** Scenarios judged by files/s: the many-small-file ones and the system tree. */
+export const FILES_PER_S_SCENARIOS: readonly string[] = ["losf", "system-tree", "files-100k", "files-1m"];
+
 /** The throughput figure a case is judged by: files/s for file-count scenarios (losf, the
- *  system tree), else GB/s. */
+ *  system tree, files-100k, files-1m), else GB/s. */
 export function primaryMetric(scenario: string): "gbps" | "filesPerS" {
-  return scenario === "losf" || scenario === "system-tree" ? "filesPerS" : "gbps";
+  return FILES_PER_S_SCENARIOS.includes(scenario) ? "filesPerS" : "gbps";
 }

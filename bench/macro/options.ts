@@ -1,8 +1,17 @@
 // Command line of `bun run bench:macro`.
 import { parseSize } from "../../datasets/params.ts";
 
-export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume", "system-tree"] as const;
+export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume", "system-tree", "files-100k", "files-1m"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Scenarios run only when named (or with `--scenario all`): files-1m takes about an hour and
+ *  ≈ 10 GB here (its 1,000,000-file dataset plus one copy at a time). */
+export const OPT_IN_SCENARIOS: readonly ScenarioName[] = ["files-1m"];
+/** What runs without --scenario: every scenario but the opt-in ones. */
+export const DEFAULT_SCENARIOS: ScenarioName[] = SCENARIOS.filter((s) => !OPT_IN_SCENARIOS.includes(s));
+
+/** Scenarios whose datasets are many-file trees (the file count --files sets). */
+export const TREE_SCENARIOS: readonly ScenarioName[] = ["losf", "mixed", "files-100k", "files-1m"];
 
 export const PEERS = ["escp-orig", "scp", "sftp", "rsync", "tar-ssh", "iperf3", "dd", "cp"] as const;
 export type PeerName = (typeof PEERS)[number];
@@ -14,6 +23,8 @@ export interface Options {
   repeat?: number;
   /** Size of the single-file datasets (big-random, dummy, axes, big-text, wan, resume). */
   size?: number;
+  /** File count of the many-file datasets (losf, mixed, files-100k, files-1m). */
+  files?: number;
   peerEscp?: string;
   peers: PeerName[];
   work: string;
@@ -25,13 +36,19 @@ export interface Options {
 }
 
 export const USAGE = `usage: bun run bench:macro [options]
-  --scenario LIST   ${SCENARIOS.join("|")}|all, comma-separated (default all);
-                    system-tree copies /usr/include and /usr/lib/x86_64-linux-gnu with -a
+  --scenario LIST   ${SCENARIOS.join("|")}|all, comma-separated
+                    (default: every scenario but ${OPT_IN_SCENARIOS.join(", ")}, which runs only when named or with all);
+                    system-tree copies /usr/include and /usr/lib/x86_64-linux-gnu with -a;
+                    files-100k and files-1m copy 100,000 and 1,000,000 files of 0-64 KiB (dataset
+                    small-mixed, dirs of 1,000 files): files/s and peak RSS of both sides for
+                    escp push and pull, rsync and cp -r (files-1m: about an hour here)
   --smoke           tiny sizes, one repeat, every peer that exists; < 60 s (CI)
   --repeat N        repeats of every case (default: 3 for big-random/dummy/losf/resume, but 2
-                    for the ssh peers on the 4 GiB file; 2 for the other scenarios)
+                    for the ssh peers on the 4 GiB file; 1 for files-1m; 2 for the other scenarios)
   --size S          size of the single-file datasets (e.g. 1G; default 4G for big-random,
                     dummy and resume, 1G axes, 512M big-text and wan)
+  --files N         file count of the many-file datasets (${TREE_SCENARIOS.join(", ")}; default
+                    10000, 1000, 100000, 1000000; --smoke: 200, 100, 300, 600)
   --peer-escp PATH  the original EScp binary (used on both sides, -D PATH)
   --peers LIST      peers to run besides escp: ${PEERS.join(",")} (default all; "none")
   --work DIR        datasets cache and scratch space (default /var/tmp/escp-bench)
@@ -53,7 +70,7 @@ function list<T extends string>(value: string, known: readonly T[], what: string
 }
 
 export function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { scenarios: [...SCENARIOS], smoke: false, peers: [...PEERS], work: "/var/tmp/escp-bench", dropCaches: true };
+  const o: Options = { scenarios: [...DEFAULT_SCENARIOS], smoke: false, peers: [...PEERS], work: "/var/tmp/escp-bench", dropCaches: true };
   let dropSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -90,6 +107,13 @@ export function parseOptions(argv: readonly string[]): Options {
           throw new UsageError(`--size ${v}: ${(e as Error).message}`);
         }
         if (o.size < 4096) throw new UsageError("--size must be at least 4K");
+        break;
+      }
+      case "--files": {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--files ${v}: needs an integer 1..10000000`);
+        o.files = n;
         break;
       }
       case "--peer-escp":

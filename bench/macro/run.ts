@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join, resolve } from "node:path";
 import { makeTmpDir, onExitCleanup, removeTmpDir } from "../../harness/tmp-dir.ts";
 import { resumeFigures, resumeRows } from "../lib/resume.ts";
-import { caseId, type CaseResult, type Interrupted, type MacroResults, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
+import { caseId, type CaseResult, type Interrupted, type MacroResults, primaryMetric, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
 import { type CpuMeter, openCpuMeter } from "./cpuacct.ts";
 import { materialize, type Materialized } from "./datasets.ts";
 import { type MultiHostEnv, openLoopback, openMultiHost, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
@@ -127,12 +127,18 @@ async function interruptedRun(c: CaseSpec, ds: Materialized, runDir: string, ep:
   return out;
 }
 
+/** A disk run's time limit: 3 min, plus 1 s per 5 MB, plus 3 ms per file (1,000,000 files:
+ *  ≈ 1 h; the slowest peer here copies a few thousand small files per second). */
+function diskTimeoutMs(bytes: number, files: number): number {
+  return 180_000 + Math.round((bytes / 5e6) * 1000) + 3 * files;
+}
+
 function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o: Options, n: number, interrupted?: Interrupted): RepeatPlan {
   const logfile = c.tool === "escp" && c.logfile ? logfileOf(ep, n, "timed") : undefined;
   const cmd = buildCommand(c, ds, runDir, ep, o.peerEscp, n, logfile !== undefined ? { logfile } : {});
   return {
     argv: cmd.argv,
-    timeoutMs: 180_000 + Math.round((ds.bytes / 5e6) * 1000),
+    timeoutMs: diskTimeoutMs(ds.bytes, ds.files),
     drop: txEngine(c.flags) !== "dummy",
     syncDir: runDir,
     receiverRoot: ["dd", "cp"].includes(c.tool) ? null : ep.receiverRoot,
@@ -197,7 +203,7 @@ function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string 
   const rate =
     r.filesPerS !== null && s.name === "losf"
       ? `${fmt(r.filesPerS, 0)} files/s`
-      : r.filesPerS !== null && s.name === "system-tree"
+      : r.filesPerS !== null && primaryMetric(s.name) === "filesPerS"
         ? `${fmt(r.filesPerS, 0)} files/s ${fmt(r.gbps === null ? null : r.gbps * 1000, 0)} MB/s`
         : `${fmt(r.gbps, 3)} GB/s`;
   const tool = r.toolGbps !== undefined && c.tool !== "iperf3" ? ` (own ${fmt(r.toolGbps, 3)})` : "";
@@ -205,6 +211,32 @@ function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string 
   const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
   const rss = ` rss ${fmt(r.rssSenderMiB, 0)}/${fmt(r.rssReceiverMiB, 0)} MiB`;
   return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${moved}${cpu}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
+}
+
+/** The medians of a files/s scenario's cases as a small table: files/s, × the reference, wall,
+ *  and the peak RSS of the sender and the receiver side (what issue 13 asks of the many-file
+ *  runs; bench:report prints the same columns in markdown). */
+function mediansTable(s: ScenarioSpec, results: readonly CaseResult[]): string[] {
+  const refs = results.filter((c) => s.reference.some((r) => r.tool === c.tool && r.label === c.label) && c.median?.filesPerS != null);
+  const ref = refs.reduce<CaseResult | null>((best, c) => (best === null || (c.median?.filesPerS ?? 0) > (best.median?.filesPerS ?? 0) ? c : best), null);
+  const refV = ref?.median?.filesPerS ?? null;
+  const rows = [["tool", "config", "files/s", "× ref", "wall s", "RSS sender MiB", "RSS receiver MiB", "verified"]];
+  for (const c of results) {
+    const m = c.median;
+    const ok = c.repeats.filter((r) => r.verified).length;
+    rows.push([
+      toolName(c.tool) + (c === ref ? " (ref)" : ""),
+      c.label,
+      m?.filesPerS != null ? Math.round(m.filesPerS).toLocaleString("en-US") : "-",
+      m?.filesPerS != null && refV ? `${(m.filesPerS / refV).toFixed(2)}×` : "-",
+      fmt(m?.wallS, 2),
+      fmt(m?.rssSenderMiB, 0),
+      fmt(m?.rssReceiverMiB, 0),
+      `${ok}/${c.repeats.length}`,
+    ]);
+  }
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+  return rows.map((r) => `  ${r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join("  ")}`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -306,7 +338,14 @@ async function main(argv: string[]): Promise<number> {
       const active: { c: CaseSpec; result: CaseResult }[] = [];
       try {
         const ds = s.dataset ? await materialize(s.dataset, work, log) : null;
-        if (ds) log(`dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`);
+        if (ds) {
+          log(`dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`);
+          // Generation time (the manifest's b3sum included) of a dataset made by this run.
+          if (ds.made && ds.kind === "tree") info.meta = { ...info.meta, datasetMadeS: Math.round(ds.seconds * 10) / 10 };
+        }
+        if (ds?.kind === "tree" && s.copies === "delete" && !o.dropCaches) {
+          notes.push(`${s.name}: copies deleted between runs without dropping the page cache (--smoke / --no-drop-caches): on ext4 without a journal the next run's file creation skips the freed inodes one by one, so later runs may be slower`);
+        }
         // Real directories (system-tree): counted with lstat before the runs.
         let sys: SystemTree | null = null;
         if (s.system) {
@@ -389,7 +428,13 @@ async function main(argv: string[]): Promise<number> {
               const r = await measureRepeat(cpu, cache, plan);
               a.result.repeats.push(r);
               log(repeatLine(s, a.c, i, r));
-              if (ds?.kind === "tree" || sys) {
+              if (ds?.kind === "tree" && s.copies === "delete") {
+                // One copy at a time (files-1m): deleted now, outside the timed window, and
+                // synced, so the next run's page-cache drop also forgets the freed inodes.
+                const del = await runProc(["rm", "-rf", "--", runDir], { timeoutMs: 3_600_000 });
+                const synced = await runProc(["sync", "-f", work], { timeoutMs: 600_000 });
+                log(`[${s.name}] copy deleted in ${fmt(del.wallS + synced.wallS, 1)} s${del.code !== 0 ? ` (rm exit ${del.code}: ${del.stderr.trim().slice(-200)})` : ""}`);
+              } else if (ds?.kind === "tree" || sys) {
                 mkdirSync(aside, { recursive: true });
                 renameSync(runDir, join(aside, String(counter)));
               } else rmSync(runDir, { recursive: true, force: true });
@@ -409,6 +454,10 @@ async function main(argv: string[]): Promise<number> {
           if (a.result.tool === "escp" && (a.result.repeats.length === 0 || a.result.repeats.some((r) => !r.verified))) escpFailures++;
           if (a.result.tool === "iperf3" && a.result.median) a.result.bytes = Math.round(a.result.repeats.find((r) => r.verified)?.bytes ?? 0);
           cases.push(a.result);
+        }
+        if (primaryMetric(s.name) === "filesPerS" && active.length > 0) {
+          log(`[${s.name}] medians:`);
+          for (const line of mediansTable(s, active.map((a) => a.result))) log(line);
         }
         if (s.name === "resume") {
           const f = resumeFigures(active.map((a) => a.result));
@@ -446,7 +495,7 @@ async function main(argv: string[]): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
-    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null },
+    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, files: o.files ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null },
     host,
     cpuAccounting: { mode: cpu.mode, partial: cpu.partial, note: cpu.note },
     pageCache: { drop: o.dropCaches, note: cache.note() },

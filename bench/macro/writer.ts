@@ -5,7 +5,8 @@
 // {
 //   schema: "escp-bench-macro/1", mode: "full" | "smoke",
 //   startedAt, finishedAt: ISO dates, durationS,
-//   options: { scenarios, repeat, size, peers, peerEscp, work, dropCaches, only (--only, or null) },
+//   options: { scenarios, repeat, size, files (--files, or null), peers, peerEscp, work, dropCaches,
+//              only (--only, or null) },
 //   host: { cpuModel, nproc, cpuFlags: { aes, pclmulqdq, avx2, avx512f, vaes, vpclmulqdq, sha_ni },
 //           memGiB, kernel, os, bun, fsType, fsSource (of the work dir), loadavgBefore: [1, 5, 15 min],
 //           loadavgAfter, congestionControl, gitSha, gitShort, gitDirty, date,
@@ -16,7 +17,8 @@
 //                 reference; [] = the fastest peer), note?, meta? (wan: rtt probe, link;
 //                 third-party: the hosts' addresses; system-tree: sources[] and total, each
 //                 { path, dirs, files, symlinks, hardlinks, hardlinkGroups, other, bytes,
-//                 bytesAllPaths } counted with lstat, bench/macro/systree.ts) }],
+//                 bytesAllPaths } counted with lstat, bench/macro/systree.ts; a tree dataset
+//                 this run made: datasetMadeS, its generation time with the manifest's b3sum) }],
 //   cases: [{
 //     id: "<scenario>/<tool>/<label>", scenario, tool, label ("default" or the flags; an escp
 //     pull is "pull" + its flags),
