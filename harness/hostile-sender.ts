@@ -84,7 +84,7 @@ export class HostileSender {
       checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
       timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
       logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-      resume: 0, wantPaths: false, retries: 0, fileReports: false, archive: opts.archive ?? false, xattrs: false,
+      resume: 0, wantPaths: false, retries: 0, fileReports: false, archive: opts.archive ?? false, xattrs: false, bundleMax: 0,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();

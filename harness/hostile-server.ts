@@ -19,6 +19,7 @@ import {
 import { serverStdioChannel } from "../src/control/stdio.ts";
 import type { NativeEvent } from "../src/native/events.ts";
 import { NativeSession } from "../src/native/session.ts";
+import { SmallFileBatch } from "../src/native/bundles.ts";
 import { bindAddress } from "../src/transfer/server.ts";
 import { Cadence } from "../src/transfer/pump.ts";
 import { encodeFileListUnchecked, entry } from "./hostile-sender.ts";
@@ -42,6 +43,8 @@ export interface HostileServerReport {
   recursive: boolean;
   /** Every FileResult the client sent, in order. */
   results: { fino: number; code: string; message: string }[];
+  /** Every BundleResult the client sent: each failed record's index and code. */
+  bundles: { bundle: number; count: number; failed: [number, string][] }[];
   /** Error messages the client sent. */
   errors: { code: string; message: string; fatal: boolean }[];
   acked: boolean;
@@ -64,7 +67,7 @@ export class Server {
   private up = false;
 
   constructor(readonly native: NativeSession, readonly init: SessionInit, readonly dataDir: string, private readonly gone: () => boolean, mode: string) {
-    this.report = { mode, sourcePaths: init.sourcePaths, recursive: init.recursive, results: [], errors: [], acked: false, lost: [], end: "" };
+    this.report = { mode, sourcePaths: init.sourcePaths, recursive: init.recursive, results: [], bundles: [], errors: [], acked: false, lost: [], end: "" };
   }
 
   send(m: ControlMsg): void {
@@ -83,6 +86,16 @@ export class Server {
   data(fino: number, file = PAYLOAD, size = file === OVER ? OVER_SIZE : PAYLOAD_SIZE): void {
     this.native.txFileAdd(fino, `${this.dataDir}/${file}`, size);
   }
+
+  /** Queue the payload as small files bundled into directory `dir` under these leaves (the
+   *  client must have asked for bundles). */
+  bundled(dir: number, leaves: string[]): void {
+    const batch = new SmallFileBatch();
+    for (const leaf of leaves) batch.add(++this.smallSeq, dir, PAYLOAD_SIZE, 0, `${this.dataDir}/${PAYLOAD}`, leaf);
+    const packed = batch.take();
+    if (packed !== null) this.native.txSmallAdd(packed.buf, packed.len);
+  }
+  private smallSeq = 0;
 
   /** Announce a file of the payload's size and queue the payload for it. */
   good(fino: number, name: string): void {
@@ -129,6 +142,9 @@ export class Server {
     for (const r of results) {
       this.results.set(r.fino, r);
       this.report.results.push({ fino: r.fino, code: r.code, message: r.message });
+    }
+    if (m.type === "bundleResults") {
+      for (const b of m.items) this.report.bundles.push({ bundle: b.bundle, count: b.count, failed: b.failures.map((f) => [f.index, f.code]) });
     }
     if (m.type === "error") this.report.errors.push({ code: m.code, message: m.message, fatal: m.fatal });
     if (m.type === "sessionDoneAck") this.report.acked = true;
@@ -186,6 +202,18 @@ export const SCENARIOS: Record<string, Scenario> = {
       s.good(2, "d/good");
       await s.until(() => [2, ...names.map((_, i) => 10 + i)].every((f) => s.results.has(f)));
       await s.close(1 + names.length);
+    },
+  },
+
+  // ---- bundles (2.6): leaves that are no single safe name are refused per file. Request: -r D/d
+  "bundle-unsafe": {
+    reply: () => [{ name: "d", isDir: true }],
+    run: async (s) => {
+      s.announce([dirEntry(1, "d")]);
+      await goodFirst(s, 2, "d/good");
+      s.bundled(1, ["..", ".", "../escaped", "x/../../escaped2", "/etc/passwd", "good2"]);
+      await s.until(() => s.report.bundles.reduce((n, b) => n + b.count, 0) >= 6);
+      await s.close(8);
     },
   },
 
@@ -409,7 +437,7 @@ async function main(argv: string[]): Promise<number> {
   const ch: ControlChannel = serverStdioChannel();
   let gone = false;
   void ch.exited.then(() => { gone = true; });
-  const fallback: HostileServerReport = { mode, sourcePaths: [], recursive: false, results: [], errors: [], acked: false, lost: [], end: "" };
+  const fallback: HostileServerReport = { mode, sourcePaths: [], recursive: false, results: [], bundles: [], errors: [], acked: false, lost: [], end: "" };
   const deadline = setTimeout(() => {
     writeReport(reportPath, { ...fallback, end: `deadline: ${DEADLINE_MS} ms` });
     process.exit(3);
@@ -420,7 +448,7 @@ async function main(argv: string[]): Promise<number> {
     const native = new NativeSession("sender", {
       threads: init.threads, blockSize: init.blockSize, ioEngine: "posix", direct: init.direct, checksum: init.checksum,
       sparse: false, timeoutMs: init.timeoutMs, rateLimit: 0, ipMode: init.ipMode, verbose: false, profile: false,
-      compressLevel: init.compressLevel, preserve: false,
+      compressLevel: init.compressLevel, preserve: false, bundle: init.bundleMax > 0,
     });
     const s = new Server(native, init, data, () => gone, mode);
     try {

@@ -129,6 +129,16 @@ describe.concurrent("hostile server: lies in the reply are refused before any da
 });
 
 describe.concurrent("hostile server: unsafe names are refused per file, the rest lands (exit 1)", () => {
+  test("bundled leaves .., ., ../escaped, x/../../escaped2, /etc/passwd next to d/good2: refused one by one", async () => {
+    const o = await pull("bundle-unsafe", [`${R}/d`], ["-r"]);
+    expect(o.code).toBe(1);
+    expect(o.lines.length).toBe(5);
+    for (const l of o.lines) expect(l).toMatch(/: unsafe name refused$/);
+    await onlyLanded(o, ["d", "d/good", "d/good2"]);
+    expect(o.report.bundles.flatMap((b) => b.failed.map(([, code]) => code))).toEqual(Array(5).fill("E_REJECTED_PATH"));
+    expect(o.report).toMatchObject({ acked: true, end: "done" });
+  }, LONG);
+
   test("../x, /etc/passwd, a/../../b, d/../../b, ../decoy/planted, d/../../decoy/planted2 next to d/good", async () => {
     const o = await pull("unsafe-names", [`${R}/d`], ["-r"]);
     const names = ["../x", "/etc/passwd", "a/../../b", "d/../../b", "../decoy/planted", "d/../../decoy/planted2"];

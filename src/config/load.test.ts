@@ -32,7 +32,7 @@ describe("options table", () => {
   test("defaults", () => {
     expect(defaultOptions()).toEqual({
       port: 22, escpPort: 1232, escpPortrange: 10, verbose: false, quiet: false, limit: 0, preserve: false,
-      compress: false, compressLevel: 3, sparse: false, recursive: false, archive: false, xattrs: false, sshOptions: [], ssh: "ssh", escp: "escp", blocksize: 1 << 20,
+      compress: false, compressLevel: 3, sparse: false, recursive: false, archive: false, xattrs: false, sshOptions: [], ssh: "ssh", escp: "escp", blocksize: 1 << 20, bundleMax: 64 << 10,
       ioengine: "posix", ioengineRx: "posix", threads: 4, bits: false, nodirect: false, nochecksum: false,
       agent: false, batchMode: false, ipv4: false, ipv6: false, timeoutMs: 30_000, builtinSsh: false, localListen: false, thirdParty: false, direct: false, server: false,
       license: false, help: false, version: false, resume: true, retries: 3, json: false,

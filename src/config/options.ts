@@ -2,7 +2,7 @@
 // and help line lives here; args.ts, load.ts and usage.ts are driven by it.
 // EScp differs: -o is repeatable and keeps every value; --escp_portrange is honoured.
 
-import { ESCP_RETRIES_MAX } from "../native/symbols.ts";
+import { ESCP_BUNDLE_FILE_MAX, ESCP_RETRIES_MAX } from "../native/symbols.ts";
 
 export type OptionType = "bool" | "int" | "size" | "rate" | "string" | "list" | "enum";
 export type IoEngine = "posix" | "dummy";
@@ -40,6 +40,8 @@ export interface Options {
   escp: string;
   /** Block size in bytes: a power of two in 64 KiB..64 MiB. */
   blocksize: number;
+  /** Files of at most this many bytes inside a copied directory travel packed in bundles (0 = never). */
+  bundleMax: number;
   ioengine: IoEngine;
   /** Receiver's engine: the RX half of `--ioengine TX::RX`, else the same as ioengine. */
   ioengineRx: IoEngine;
@@ -144,6 +146,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "ssh", long: "ssh", short: "S", type: "string", default: "ssh", valueName: "BIN", ...cfg("ssh"), help: "SSH program to run" },
   { field: "escp", long: "escp", short: "D", type: "string", default: "escp", valueName: "CMD", ...cfg("escp"), help: "escp command to run on the remote host" },
   { field: "blocksize", long: "blocksize", type: "size", default: MIB, min: 64 * KIB, max: 64 * MIB, powerOfTwo: true, valueName: "SIZE", ...cfg("blocksize"), help: "block size, a power of two from 64K to 64M" },
+  { field: "bundleMax", long: "bundle-max", type: "size", default: 64 * KIB, min: 0, max: ESCP_BUNDLE_FILE_MAX, valueName: "SIZE", ...cfg("bundle_max"), help: "files up to SIZE inside copied directories travel many to a frame, with no per-file round trip (0 = one by one)" },
   { field: "ioengine", long: "ioengine", type: "enum", default: "posix", choices: IO_ENGINES, valueName: "E[::E]", ...cfg("ioengine"), help: "I/O engine: posix or dummy; TX::RX sets the receiver's separately" },
   { field: "threads", long: "parallel", short: "t", type: "int", default: 4, min: 1, max: 64, valueName: "N", ...cfg("threads"), help: "number of parallel data streams" },
   { field: "bits", long: "bits", type: "bool", default: false, ...cfg("bits"), help: "show rates in bit/s (1000-based)" },

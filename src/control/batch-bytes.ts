@@ -1,7 +1,7 @@
 // Upper bounds on the encoded size of batched control messages, so batches are cut by the bytes
 // they really take (UTF-8, FlatBuffers padding and vtables) and stay within ESCP_CTL_MAX.
 import { ESCP_CTL_MAX } from "../native/symbols.ts";
-import type { FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
+import type { BundleResultMsg, FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
 
 /** Envelope, union and batch-table headers, the vector length and the builder's final alignment. */
 const MESSAGE_FIXED = 128;
@@ -30,6 +30,11 @@ export function verdictBytes(m: FileDoneMsg | FileResultMsg): number {
 export function resumeBytes(m: ResumeOfferMsg | ResumeDecisionMsg): number {
   if (m.type === "resumeDecision") return VERDICT_FIXED + stringBytes(m.notice);
   return VERDICT_FIXED + m.held.length + 8 + stringBytes(m.code) + stringBytes(m.message) + stringBytes(m.notice);
+}
+
+/** A BundleResult: its table, the digests (a ubyte vector) and each failure's table and strings. */
+export function bundleResultBytes(m: BundleResultMsg): number {
+  return VERDICT_FIXED + m.digests.length + 8 + m.failures.reduce((sum, f) => sum + VERDICT_FIXED + stringBytes(f.code) + stringBytes(f.message), 0);
 }
 
 /** Encoded size bound of a whole batch message holding `items`. */

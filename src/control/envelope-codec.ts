@@ -5,7 +5,10 @@ import { EscpError } from "../errors/escp-error.ts";
 import { ESCP_CTL_MAX, ESCP_MAX_FILE_SIZE } from "../native/symbols.ts";
 import { ENVELOPE, verifyBuffer } from "./fb-verify.ts";
 import { ENTRY_KINDS, guarded, text, validateControl } from "./message-checks.ts";
-import type { ControlMsg, FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
+import type { BundleResultMsg, ControlMsg, FileDoneMsg, FileEntry, FileResultMsg, ResumeDecisionMsg, ResumeOfferMsg } from "./messages.ts";
+import { BundleFailure } from "./schema/generated/escp/control/bundle-failure.ts";
+import { BundleResult } from "./schema/generated/escp/control/bundle-result.ts";
+import { BundleResultBatch } from "./schema/generated/escp/control/bundle-result-batch.ts";
 import { Envelope } from "./schema/generated/escp/control/envelope.ts";
 import { ErrorMsg } from "./schema/generated/escp/control/error-msg.ts";
 import { FileDone } from "./schema/generated/escp/control/file-done.ts";
@@ -82,8 +85,18 @@ function encodeDecision(b: B, m: ResumeDecisionMsg): flatbuffers.Offset {
   return ResumeDecision.createResumeDecision(b, BigInt(m.fino), m.accept, str(b, m.notice));
 }
 
+function encodeBundleResult(b: B, m: BundleResultMsg): flatbuffers.Offset {
+  const digests = m.digests.length > 0 ? BundleResult.createDigestsVector(b, m.digests) : 0;
+  const failures = m.failures.length > 0
+    ? BundleResult.createFailuresVector(b, m.failures.map((f) => BundleFailure.createBundleFailure(b, f.index, str(b, f.code), f.errno, str(b, f.message))))
+    : 0;
+  return BundleResult.createBundleResult(b, BigInt(m.bundle), m.count, digests, failures);
+}
+
 function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
   switch (m.type) {
+    case "bundleResults":
+      return [Msg.BundleResultBatch, BundleResultBatch.createBundleResultBatch(b, BundleResultBatch.createItemsVector(b, m.items.map((i) => encodeBundleResult(b, i))))];
     case "fileDones":
       return [Msg.FileDoneBatch, FileDoneBatch.createFileDoneBatch(b, FileDoneBatch.createItemsVector(b, m.items.map((i) => encodeDone(b, i))))];
     case "fileResults":
@@ -189,9 +202,24 @@ function decodeDecision(t: ResumeDecision): ResumeDecisionMsg {
   return { type: "resumeDecision", fino: Number(t.fino()), accept: t.accept(), notice: text(t.notice(UTF8), "notice") };
 }
 
+function decodeBundleResult(t: BundleResult): BundleResultMsg {
+  const failures = [];
+  for (let i = 0; i < t.failuresLength(); i++) {
+    const f = t.failures(i) ?? missing(`failures[${i}]`);
+    failures.push({ index: f.index(), code: text(f.code(UTF8), "code"), errno: f.errno(), message: text(f.message(UTF8), "message") });
+  }
+  return { type: "bundleResult", bundle: safe(t.bundle(), "bundle"), count: t.count(), digests: bytes(t.digestsArray()), failures };
+}
+
 function decodeBody(env: Envelope): ControlMsg {
   const type = env.msgType();
   switch (type) {
+    case Msg.BundleResultBatch: {
+      const t: BundleResultBatch = env.msg(new BundleResultBatch()) ?? missing("bundleResults body");
+      const items: BundleResultMsg[] = [];
+      for (let i = 0; i < t.itemsLength(); i++) items.push(decodeBundleResult(t.items(i) ?? missing(`items[${i}]`)));
+      return { type: "bundleResults", items };
+    }
     case Msg.FileDoneBatch: {
       const t: FileDoneBatch = env.msg(new FileDoneBatch()) ?? missing("fileDones body");
       const items: FileDoneMsg[] = [];

@@ -2,8 +2,10 @@
 // shared by encoders (a bug here is E_INTERNAL) and decoders (a bad peer is E_PROTOCOL),
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
-import { ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX, ESCP_XATTRS_MAX } from "../native/symbols.ts";
-import type { ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
+import {
+  ESCP_BUNDLE_FILE_MAX, ESCP_BUNDLE_FILES_MAX, ESCP_DIGEST_LEN, ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX, ESCP_XATTRS_MAX,
+} from "../native/symbols.ts";
+import type { BundleResultMsg, ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
 
 /** Most FileDone/FileResult items in one batch (each ≈ 100 bytes: far below the frame cap). */
 export const MAX_BATCH = 4096;
@@ -108,6 +110,7 @@ export function validateSessionInit(m: SessionInit, code: CheckCode): void {
   for (const f of ["helloOnAccept", "awaitGo", "report", "wantPaths", "fileReports", "archive", "xattrs"] as const) c.bool(f, m[f]);
   c.oneOf("resume", m.resume, [0, 1, 2]);
   c.int("retries", m.retries, 0, MAX_RETRIES);
+  c.int("bundleMax", m.bundleMax, 0, ESCP_BUNDLE_FILE_MAX);
 }
 
 function checkSources(c: Check, sources: { name: string; isDir: boolean }[]): void {
@@ -160,7 +163,25 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   }
 }
 
-const ITEM_TYPE = { fileDones: "fileDone", fileResults: "fileResult", resumeOffers: "resumeOffer", resumeDecisions: "resumeDecision" } as const;
+const ITEM_TYPE = {
+  fileDones: "fileDone", fileResults: "fileResult", resumeOffers: "resumeOffer", resumeDecisions: "resumeDecision", bundleResults: "bundleResult",
+} as const;
+
+/** A bundle's verdict: per-record digests, failures by increasing index. */
+function validateBundleResult(c: Check, m: BundleResultMsg): void {
+  c.int("bundle", m.bundle, 1, Number.MAX_SAFE_INTEGER);
+  c.int("count", m.count, 1, ESCP_BUNDLE_FILES_MAX);
+  c.bytes("digests", m.digests, [0, m.count * ESCP_DIGEST_LEN]);
+  if (!Array.isArray(m.failures) || m.failures.length > m.count) c.bad("failures", `must be a list of at most ${m.count} entries`);
+  let last = -1;
+  for (const f of m.failures) {
+    c.int("failures.index", f.index, last + 1, m.count - 1);
+    last = f.index;
+    c.errorCode("failures.code", f.code, false);
+    c.int("failures.errno", f.errno, 0, 0x7fffffff);
+    c.str("failures.message", f.message);
+  }
+}
 
 function validateResume(c: Check, m: ResumeOfferMsg | ResumeDecisionMsg): void {
   c.uint("fino", m.fino);
@@ -187,12 +208,14 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
     case "fileDones":
     case "fileResults":
     case "resumeOffers":
-    case "resumeDecisions": {
+    case "resumeDecisions":
+    case "bundleResults": {
       if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > MAX_BATCH) c.bad("items", `must hold 1..${MAX_BATCH} entries`);
       const want = ITEM_TYPE[m.type];
       for (const item of m.items) {
         if (item.type !== want) c.bad("items", `holds a ${String(item.type)}`);
         if (item.type === "resumeOffer" || item.type === "resumeDecision") validateResume(c, item);
+        else if (item.type === "bundleResult") validateBundleResult(c, item);
         else validateControl(item, code);
       }
       return;

@@ -32,7 +32,7 @@ const sessionInit: fc.Arbitrary<SessionInit> = fc.record({
   compressLevel: fc.integer({ min: 0, max: 19 }), profile: fc.boolean(),
   sourcePaths: fc.array(name, { minLength: 1, maxLength: 4 }), connectPort: fc.integer({ min: 0, max: 65535 }), helloOnAccept: fc.boolean(), awaitGo: fc.boolean(), report: fc.boolean(),
   resume: fc.constantFrom(0 as const, 1 as const, 2 as const), wantPaths: fc.boolean(), retries: fc.integer({ min: 0, max: 1000 }), fileReports: fc.boolean(),
-  archive: fc.boolean(), xattrs: fc.boolean(),
+  archive: fc.boolean(), xattrs: fc.boolean(), bundleMax: fc.integer({ min: 0, max: 1 << 20 }),
 });
 
 const sessionReply: fc.Arbitrary<SessionReply> = fc.oneof(
@@ -68,7 +68,16 @@ const resumeOffer = fc.oneof(
 );
 const resumeDecision = fc.record({ type: fc.constant("resumeDecision" as const), fino: uint, accept: fc.boolean(), notice: text });
 
+// A bundle's verdict: digests for every record (or none), failures at increasing indexes.
+const bundleResult = fc.integer({ min: 1, max: 6 }).chain((count) => fc.record({
+  type: fc.constant("bundleResult" as const), bundle: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), count: fc.constant(count),
+  digests: fc.oneof(bytes(0), bytes(32 * count)),
+  failures: fc.uniqueArray(fc.nat({ max: count - 1 }), { maxLength: count }).chain((ix) => fc.tuple(...[...ix].sort((a, b) => a - b).map((index) =>
+    fc.record({ index: fc.constant(index), code, errno: fc.nat(), message: text })))),
+}));
+
 const controlMsg: fc.Arbitrary<ControlMsg> = fc.oneof(
+  fc.record({ type: fc.constant("bundleResults"), items: fc.array(bundleResult, { minLength: 1, maxLength: 3 }) }),
   fc.record({ type: fc.constant("fileList"), files: fc.array(entry, { maxLength: 6 }), last: fc.boolean() }),
   fileDone,
   fileResult,
@@ -164,7 +173,7 @@ function init(over: Partial<SessionInit> = {}): SessionInit {
     compress: false, verbose: false, timeoutMs: 30000, portStart: 1232, portRange: 10, ipMode: 0, rateLimit: 0,
     logfile: "", destPath: "dst", recursive: false, filelist: false, sources: [{ name: "a", isDir: false }],
     compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-    resume: 2, wantPaths: false, retries: 3, fileReports: false, archive: false, xattrs: false, ...over,
+    resume: 2, wantPaths: false, retries: 3, fileReports: false, archive: false, xattrs: false, bundleMax: 0, ...over,
   };
 }
 

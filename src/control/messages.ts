@@ -26,8 +26,12 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
  *  4: DATA frames flagged ZERO stand for blocks in a hole of a sparse source (§4); a non-fatal
  *     Error with code E_NOTICE is a notice.
  *  5: archive mode (SessionInit.archive/.xattrs; FileEntry kinds symlink and hardlink, uid/gid,
- *     nlink, target, linkTo, xattrs). */
-export const PROTOCOL_MINOR = 5;
+ *     nlink, target, linkTo, xattrs).
+ *  6: bundles (SessionInit.bundleMax; DATA frames flagged BUNDLE carry many small files, each
+ *     answered in a BundleResult). */
+export const PROTOCOL_MINOR = 6;
+/** Bundles are used only when both peers speak at least this minor (else files travel one by one). */
+export const BUNDLE_MINOR = 6;
 /** -a and --xattrs need a peer of at least this minor. */
 export const ARCHIVE_MINOR = 5;
 /** A non-fatal Error with this code is a notice from a sending server (a dangling link it
@@ -53,6 +57,7 @@ export interface SessionInit {
   retries: number /* times a data stream may be re-established before the session fails */
   fileReports: boolean /* with report: also send FileReports during the session (-3 --manifest/--json) */
   archive: boolean /* -a: links as links, hard links kept, owner and group */; xattrs: boolean /* --xattrs */
+  bundleMax: number /* minor >= 6, 0 = off: files of at most this many bytes inside directories may travel in bundles */
 }
 export interface SessionReply {
   versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
@@ -82,6 +87,13 @@ export interface ResumeOfferMsg {
 }
 /** The source's answer to an offer that held something. */
 export interface ResumeDecisionMsg { type: "resumeDecision"; fino: number; accept: boolean; notice: string }
+/** The sink's verdict on every file of one bundle, in record order (minor >= 6). */
+export interface BundleFailure { index: number; code: string; errno: number; message: string }
+export interface BundleResultMsg {
+  type: "bundleResult"; bundle: number; count: number;
+  digests: Uint8Array /* 32 bytes per record (zero for a failed one), or empty with checksums off */
+  failures: BundleFailure[] /* by increasing index */
+}
 export { MAX_BATCH, WINDOW_FILES } from "./message-checks.ts";
 export type ControlMsg =
   | { type: "fileList"; files: FileEntry[]; last: boolean }
@@ -91,6 +103,7 @@ export type ControlMsg =
   | { type: "fileResults"; items: FileResultMsg[] }
   | { type: "resumeOffers"; items: ResumeOfferMsg[] }
   | { type: "resumeDecisions"; items: ResumeDecisionMsg[] }
+  | { type: "bundleResults"; items: BundleResultMsg[] }
   | { type: "error"; code: string; message: string; fatal: boolean; fino: number; path: string }
   | { type: "sessionDone"; files: number; bytes: number }
   | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }
@@ -162,6 +175,7 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   S.addFileReports(b, m.fileReports);
   S.addArchive(b, m.archive);
   S.addXattrs(b, m.xattrs);
+  if (m.bundleMax > 0) S.addBundleMax(b, m.bundleMax);
   return finish(b, S.endSessionInit(b));
 }
 
@@ -214,7 +228,7 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
       compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
       helloOnAccept: t.helloOnAccept(), awaitGo: t.awaitGo(), report: t.report(),
       resume: t.resume() as SessionInit["resume"], wantPaths: t.wantPaths(), retries: t.retries(), fileReports: t.fileReports(),
-      archive: t.archive(), xattrs: t.xattrs(),
+      archive: t.archive(), xattrs: t.xattrs(), bundleMax: t.bundleMax(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;

@@ -39,6 +39,8 @@ export interface SessionParams {
   holes?: boolean;
   /** Receiver, -a as root: files, directories and symlinks get the announced owner and group. */
   owner?: boolean;
+  /** Small files travel packed in BUNDLE frames (sender: txSmallAdd; receiver: takes them). */
+  bundle?: boolean;
 }
 
 /** Mode and times of a destination entry, as the sender announced them (ino: the source's
@@ -77,6 +79,8 @@ export const PEER_CLOSED_CONTROL = "peer closed the control stream unexpectedly 
 /** Directories whose -p metadata failed that are named one by one (the rest are counted). */
 const DIRS_FAILED_MAX = 4096;
 const CTL_BUF_BYTES = C.ESCP_CTL_MAX + 64;
+/** One take call's buffer: room for the largest receiver group (its entries with whole leaves). */
+const BUNDLE_TAKE_BYTES = C.ESCP_BG_HDR + C.ESCP_BUNDLE_FILES_MAX * (C.ESCP_BR_ENT + 256);
 
 /** Map a native status code to the escp error code users see. */
 export function codeForStatusCode(status: number): ErrorCode {
@@ -182,6 +186,7 @@ export class NativeSession {
     set(C.ESCP_P_RETRIES, p.retries ?? 0, "--retries");
     set(C.ESCP_P_HOLES, p.holes ? 1 : 0, "holes");
     set(C.ESCP_P_OWNER, p.owner ? 1 : 0, "-a");
+    set(C.ESCP_P_BUNDLE, p.bundle ? 1 : 0, "--bundle-max");
     this.streams = p.threads + 1;
   }
 
@@ -279,6 +284,41 @@ export class NativeSession {
     return Number(out[0]);
   }
 
+  /** Queue small files packed by SmallFileBatch (bundles.ts): they travel in BUNDLE frames. */
+  txSmallAdd(recs: Uint8Array, len: number): void {
+    const st = this.lib.escp_tx_small_add(this.h, recs, len);
+    if (st !== C.ESCP_OK) throw this.error(st, "queue small files");
+  }
+
+  /** The sender's groups of bundles sent since the last call (bundles.ts decodes them): a view
+   * valid until the next call, empty when none is ready. */
+  txBundleTake(): Uint8Array {
+    const buf = this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES);
+    return buf.subarray(0, this.check(this.lib.escp_tx_bundle_take(this.h, buf, buf.length), "bundles sent"));
+  }
+
+  /** The receiver's reports of bundles written since the last call (bundles.ts decodes them):
+   * a view valid until the next call, empty when none is ready. */
+  rxBundleTake(): Uint8Array {
+    const buf = this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES);
+    return buf.subarray(0, this.check(this.lib.escp_rx_bundle_take(this.h, buf, buf.length), "bundles written"));
+  }
+
+  /** A directory this sink will not write: bundled files naming it fail (E_REJECTED_PATH). */
+  rxDirRefuse(fino: number): void {
+    const st = this.lib.escp_rx_dir_refuse(this.h, fino);
+    if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `directory #${fino} announced twice`);
+    this.check(st, `refuse directory #${fino}`);
+  }
+
+  /** Sender: the receiver takes bundles (both peers speak 2.6 and asked for them). Until start. */
+  useBundles(): void {
+    const st = this.lib.escp_param_set(this.h, C.ESCP_P_BUNDLE, 1);
+    if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `bundles: ${this.detail()}`);
+  }
+
+  private bundleBuf: Uint8Array | undefined;
+
   txFinish(): void {
     this.check(this.lib.escp_tx_finish(this.h), "finish sending");
   }
@@ -329,6 +369,7 @@ export class NativeSession {
     const x = m.xattrs ?? NONE;
     const st = this.lib.escp_rx_dir_add_x(this.h, fino, cstr(rel), this.meta(m), x.length > 0 ? x : null, x.length);
     if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `directory #${fino}: ${this.detail()}`);
+    if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `directory #${fino} announced twice`);
     return this.dest(st, `directory ${rel}`);
   }
 

@@ -173,6 +173,7 @@ export const ESCP_LINKS_MAX = 1048576;
 export const ESCP_BUNDLE_FILES_MAX = 4096;
 export const ESCP_BUNDLE_FILE_MAX = 1048576;
 export const ESCP_DIRS_MAX = 1048576;
+export const ESCP_DIRS_BYTES = 268435456;
 export const ESCP_META_MODE = 0;
 export const ESCP_META_ATIME_S = 1;
 export const ESCP_META_ATIME_NS = 2;

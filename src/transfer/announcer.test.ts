@@ -5,7 +5,7 @@ import { encodeControl, type FileEntry } from "../control/messages.ts";
 import type { EscpError } from "../errors/escp-error.ts";
 import type { FoundEntry, WalkItem } from "../fs/discover.ts";
 import { ESCP_CTL_MAX } from "../native/symbols.ts";
-import { Announcer } from "./announcer.ts";
+import { Announcer, type SmallFile } from "./announcer.ts";
 
 function found(i: number, name: string, dst?: string): WalkItem {
   const entry: FoundEntry = { kind: "file", path: `/src/${i}`, name, size: 1, mode: 0o644,
@@ -13,17 +13,18 @@ function found(i: number, name: string, dst?: string): WalkItem {
   return { kind: "entry", entry };
 }
 
-function announceAll(items: WalkItem[]): { batches: FileEntry[][]; problems: EscpError[]; notices: string[]; files: number } {
-  const out = { batches: [] as FileEntry[][], problems: [] as EscpError[], notices: [] as string[], files: 0 };
+function announceAll(items: WalkItem[], bundleMax = 0): { batches: FileEntry[][]; problems: EscpError[]; notices: string[]; files: number; small: SmallFile[]; order: string[] } {
+  const out = { batches: [] as FileEntry[][], problems: [] as EscpError[], notices: [] as string[], files: 0, small: [] as SmallFile[], order: [] as string[] };
   const a = new Announcer(items[Symbol.iterator](), {
-    fileList: (files) => void out.batches.push(files),
+    fileList: (files) => void (out.batches.push(files), out.order.push("list")),
     file: () => void out.files++,
     dir: () => {},
     link: () => {},
+    small: (files) => void (out.small.push(...files), out.order.push("small")),
     problem: (err) => void out.problems.push(err),
     notice: (text) => void out.notices.push(text),
     finished: () => {},
-  });
+  }, bundleMax);
   while (!a.done) a.step(0);
   return out;
 }
@@ -81,5 +82,35 @@ describe("-a: hard links and symbolic links", () => {
     ]);
     expect(batches.flat()[0]).toMatchObject({ uid: 7, gid: 8, nlink: 3 });
     expect(files).toBe(3); // data for a, plain and c only
+  });
+});
+
+describe("bundles", () => {
+  const dir = (i: number, name: string): WalkItem => {
+    const item = found(i, name);
+    if (item.kind === "entry") item.entry.kind = "dir";
+    return item;
+  };
+  const sized = (i: number, name: string, size: number, extra: Partial<FoundEntry> = {}): WalkItem => {
+    const item = found(i, name);
+    if (item.kind === "entry") Object.assign(item.entry, { size }, extra);
+    return item;
+  };
+
+  test("small plain files inside an announced directory are bundled after the list that names it; others are announced", () => {
+    const { batches, small, order } = announceAll([
+      sized(1, "top", 10), dir(2, "d"), sized(3, "d/a", 10), sized(4, "d/big", 101), dir(5, "d/e"), sized(6, "d/e/b", 0),
+      sized(7, "d/x", 5, { dst: "y" }), sized(8, "d/l", 5, { linkKey: "1:2", nlink: 2 }), sized(9, "d/x2", 5, { xattrs: new Uint8Array([1]) }),
+      sized(10, "d/c", 100),
+    ], 100);
+    expect(batches.flat().map((f) => [f.fino, f.name])).toEqual([[1, "top"], [2, "d"], [3, "d/big"], [4, "d/e"], [5, "d/x"], [6, "d/l"], [7, "d/x2"]]);
+    expect(small.map((f) => [f.dir, f.leaf, f.entry.path])).toEqual([[2, "a", "/src/3"], [4, "b", "/src/6"], [2, "c", "/src/10"]]);
+    expect(order).toEqual(["list", "small"]);
+  });
+
+  test("no bundles when off", () => {
+    const { small, files } = announceAll([dir(1, "d"), sized(2, "d/a", 1)]);
+    expect(small).toEqual([]);
+    expect(files).toBe(1);
   });
 });

@@ -15,7 +15,7 @@ import { log } from "../log/logger.ts";
 import { dropChannel, openSession, startChannel, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
 import { placeDestination } from "./placement.ts";
-import { nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
+import { bundleLimit, nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
 import { DataSink } from "./sink.ts";
@@ -37,7 +37,7 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
     logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
     profile: o.profile !== undefined, connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
     resume: o.resume ? 2 : 1, wantPaths: o.manifest !== undefined || o.json, retries: o.retries, fileReports: false,
-    archive: o.archive, xattrs: o.xattrs,
+    archive: o.archive, xattrs: o.xattrs, bundleMax: o.bundleMax,
   };
 }
 
@@ -177,10 +177,13 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     init.key.fill(0); // C has its own copy, wiped once the streams are up
   }
   log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
+  // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
+  const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes,
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax,
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
+  if (bundleMax > 0) native.useBundles();
   const start: RunStart = {
     direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
     destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.totalBytes,
@@ -220,7 +223,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
-      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name),
+      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name), bundle: init.bundleMax > 0,
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
         const err = entryGuard(e);

@@ -3,7 +3,13 @@
 import type { Options } from "../config/options.ts";
 import type { SessionInit } from "../control/messages.ts";
 import type { SessionParams } from "../native/session.ts";
-import { nativeResumeLevel, reconnects, sendsHoles } from "./plan.ts";
+import { bundleLimit, nativeResumeLevel, reconnects, sendsHoles } from "./plan.ts";
+
+/** A server as the data source: bundles as the initiator asked, unless it is -3 (host2's
+ * version is not known here; the initiator asks for none then). */
+export function sourceBundleMax(init: SessionInit): number {
+  return bundleLimit(init.bundleMax, init.versionMinor, init.blockSize, init.ioEngine);
+}
 
 function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
@@ -34,12 +40,15 @@ export function sessionParams(o: Options): SessionParams {
 
 /** The initiator as the data sink (a pull): the RX half of --ioengine, -p here. */
 export function sinkParams(o: Options): SessionParams {
-  return { ...fromOptions(o), ioEngine: o.ioengineRx, rateLimit: 0, preserve: o.preserve, owner: keepsOwner(o.archive) };
+  return { ...fromOptions(o), ioEngine: o.ioengineRx, rateLimit: 0, preserve: o.preserve, owner: keepsOwner(o.archive), bundle: o.bundleMax > 0 };
 }
 
 /** A server as the data sink (a push). */
 export function receiverParams(init: SessionInit): SessionParams {
-  return { ...fromInit(init), rateLimit: 0, preserve: init.preserve, owner: keepsOwner(init.archive), resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor) };
+  return {
+    ...fromInit(init), rateLimit: 0, preserve: init.preserve, owner: keepsOwner(init.archive), resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor),
+    bundle: init.bundleMax > 0,
+  };
 }
 
 /** A server as the data source (a pull): it paces (-l) since it sends. */
@@ -47,5 +56,6 @@ export function serverSourceParams(init: SessionInit): SessionParams {
   return {
     ...fromInit(init), rateLimit: init.rateLimit, preserve: false, helloOnAccept: init.helloOnAccept || init.awaitGo, // awaitGo: the relay fallback listens answering
     holes: sendsHoles(init.versionMinor) && !init.awaitGo, // -3: host2's version is not known here
+    bundle: sourceBundleMax(init) > 0,
   };
 }

@@ -1,7 +1,7 @@
 // What the data roles are given: a plain plan (what to send, or where to put it) and the
 // context of the session they run in. Neither is the CLI config nor a wire message, so the
 // same role runs on the initiator (push: source; pull: sink) or on a server.
-import type { ControlMsg, FileEntry } from "../control/messages.ts";
+import { BUNDLE_MINOR, type ControlMsg, type FileEntry } from "../control/messages.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import type { SourceSpec, WalkMode } from "../fs/discover.ts";
@@ -21,6 +21,9 @@ export interface SourcePlan {
   /** Resume offers are exchanged (resumeOffers()): every file of more than one block waits
    * for the sink's ResumeOffer before it is queued. */
   resume?: ResumePlan;
+  /** Bundles (both peers 2.6): files of at most this many bytes inside announced directories
+   * travel packed in BUNDLE frames; 0 or absent = none. */
+  bundleMax?: number;
 }
 
 export interface ResumePlan { blockSize: number }
@@ -51,6 +54,8 @@ export interface SinkPlan {
   expectTop?: string[];
   /** Resume offers are exchanged: the sink makes one for every file of more than one block. */
   resume?: ResumePlan;
+  /** Bundles are taken (SessionInit.bundleMax > 0 and this side speaks 2.6). */
+  bundle?: boolean;
 }
 
 /** How the source side walks: -r, and what -a and --xattrs add (from the options or a SessionInit). */
@@ -63,6 +68,14 @@ export function walkMode(x: { recursive: boolean; archive: boolean; xattrs: bool
  * protocol 2.2 or later. */
 export function resumeOffers(level: number, checksum: boolean, peerMinor: number): boolean {
   return level === 2 && checksum && peerMinor >= 2;
+}
+
+/** The largest file the source puts in a bundle (0 = none): what was asked (SessionInit.bundleMax),
+ * if the peer speaks 2.6, the source really reads files (not the dummy engine) and a bundle can
+ * hold at least two of them. */
+export function bundleLimit(asked: number, peerMinor: number, blockSize: number, ioEngine: "posix" | "dummy"): number {
+  if (asked <= 0 || peerMinor < BUNDLE_MINOR || ioEngine !== "posix") return 0;
+  return Math.min(asked, blockSize / 2);
 }
 
 /** Whether a receiving peer of this minor version takes ZERO frames for holes (minor ≥ 4). */

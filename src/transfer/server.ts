@@ -16,7 +16,7 @@ import { hardenProcess, NativeSession } from "../native/session.ts";
 import { errnoText } from "../native/events.ts";
 import { configureLogger, log } from "../log/logger.ts";
 import { placeDestination } from "./placement.ts";
-import { receiverParams, serverSourceParams } from "./params.ts";
+import { receiverParams, serverSourceParams, sourceBundleMax } from "./params.ts";
 import { hex } from "./pump.ts";
 import { faultPoint } from "./fault-points.ts";
 import { profileMessages, SpanCollector } from "./profile-collect.ts";
@@ -93,6 +93,7 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
     const plan: SinkPlan = {
       dest, preserve: init.preserve, archive: init.archive, xattrs: init.xattrs, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
+      bundle: init.bundleMax > 0,
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
       ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
     };
@@ -110,7 +111,7 @@ function prepareSource(init: SessionInit): Prepared {
   const sum = summarize(specs, mode);
   const native = new NativeSession("sender", serverSourceParams(init));
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems,
+    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init),
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {

@@ -3,14 +3,16 @@
 // receiver — which creates, verifies and names every file through directory fds — report
 // each verdict (FileResult), and answer the source's close (SessionDone → SessionDoneAck).
 import { constants } from "node:os";
-import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
+import { bundleResultBytes, cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import {
-  decodeControl, encodeControl, MAX_BATCH, NOTICE_CODE, WINDOW_FILES, type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg,
-  type ResumeDecisionMsg, type ResumeOfferMsg,
+  decodeControl, encodeControl, MAX_BATCH, NOTICE_CODE, WINDOW_FILES, type BundleFailure, type BundleResultMsg, type ControlMsg, type FileDoneMsg,
+  type FileEntry, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
-import { errnoText, type NativeEvent } from "../native/events.ts";
+import { codeForStatus, errnoText, statusName, type NativeEvent } from "../native/events.ts";
+import { decodeWritten, type WrittenFile } from "../native/bundles.ts";
+import { ESCP_DIGEST_LEN, ESCP_DIRS_BYTES, ESCP_DIRS_MAX } from "../native/symbols.ts";
 import type { NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { destFailure, type Placement } from "./placement.ts";
@@ -47,6 +49,10 @@ export class DataSink {
   private waitingLinks = 0;
   private doneRequested = false;
   private resultQueue: FileResultMsg[] = [];
+  /** Bundles: where each announced directory landed, for the names of the files bundled into
+   *  it (within libescp's limits: a file in a directory past them fails there, named by fino). */
+  private readonly dirs = new Map<number, string>();
+  private dirBytes = 0;
   private offerQueue: ResumeOfferMsg[] = [];
   private okCount = 0;
   private failedCount = 0;
@@ -131,6 +137,55 @@ export class DataSink {
     });
   }
 
+  /** The bundles libescp wrote since the last pass: each file reported, each bundle answered. */
+  private takeBundles(): boolean {
+    const buf = this.native.rxBundleTake();
+    if (buf.length === 0) return false;
+    const results: BundleResultMsg[] = [];
+    for (const g of decodeWritten(buf)) {
+      const digests = this.plan.checksum ? new Uint8Array(g.files.length * ESCP_DIGEST_LEN) : new Uint8Array(0);
+      const failures: BundleFailure[] = [];
+      g.files.forEach((f, i) => {
+        const d = this.dirs.get(f.dir);
+        const rel = d === undefined ? `directory #${f.dir}/${f.leaf}` : d === "" ? f.leaf : `${d}/${f.leaf}`;
+        const shown = d === undefined ? rel : this.place.show(rel);
+        if (f.status !== 0) {
+          const err = this.bundledError(f, shown);
+          failures.push({ index: i, code: err.code, errno: f.errno, message: err.message });
+          this.failedCount++;
+          this.ctx.reporter.failed(err);
+          return;
+        }
+        if (this.plan.checksum) digests.set(f.digest, i * ESCP_DIGEST_LEN);
+        this.okCount++;
+        this.ctx.reporter.ok({ name: shown, bytes: f.size, resumed: 0, digest: f.digest, rel });
+      });
+      results.push({ type: "bundleResult", bundle: g.bundle, count: g.files.length, digests, failures });
+    }
+    for (const items of cutBatches(results, MAX_BATCH, bundleResultBytes)) this.send({ type: "bundleResults", items });
+    return true;
+  }
+
+  /** A directory's name for the files bundled into it, as libescp bounds its own table. */
+  private rememberDir(fino: number, rel: string): void {
+    const bytes = Buffer.byteLength(rel, "utf8") + 1;
+    if (this.dirs.size >= ESCP_DIRS_MAX || this.dirBytes + bytes > ESCP_DIRS_BYTES) return;
+    this.dirs.set(fino, rel);
+    this.dirBytes += bytes;
+  }
+
+  private bundledError(f: WrittenFile, shown: string): EscpError {
+    const status = statusName(f.status);
+    if (status === "PATH") {
+      const why = f.what === "directory" ? "its directory was refused" : f.what === "too many dirs"
+        ? `more than ${ESCP_DIRS_MAX} directories (or ${ESCP_DIRS_BYTES >> 20} MiB of their names) in one session` : "unsafe name refused";
+      return new EscpError("E_REJECTED_PATH", `${shown}: ${why}`, { path: shown });
+    }
+    if (status === "DIGEST") return new EscpError("E_DIGEST_MISMATCH", `${shown}: BLAKE3 mismatch (receiver ${hex(f.digest)})`, { path: shown });
+    const code = status === "WRITE" ? "E_WRITE" : codeForStatus(status);
+    return new EscpError(code, `${shown}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : f.what}`, { path: shown, errno: f.errno });
+  }
+
   /** Send this drain pass's FileResults: one message, or batches that fit a control message. */
   private flushResults(): void {
     const q = this.resultQueue;
@@ -169,6 +224,10 @@ export class DataSink {
       if (rel instanceof EscpError) {
         if (e.kind === "file") this.discard(e, rel);
         else this.result(e.fino, rel, e.name, 0, NO_DIGEST); // a refused directory: its files fail on their own
+        if (e.kind === "dir" && this.plan.bundle) { // and so do those bundled into it
+          this.rememberDir(e.fino, e.name);
+          this.native.rxDirRefuse(e.fino);
+        }
         continue;
       }
       const shown = this.place.show(rel);
@@ -177,6 +236,7 @@ export class DataSink {
         continue;
       }
       if (e.kind === "dir") {
+        if (this.plan.bundle) this.rememberDir(e.fino, rel);
         const r = this.native.rxDirAdd(e.fino, rel, e);
         if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), e.name, 0, NO_DIGEST);
         continue;
@@ -375,7 +435,8 @@ export class DataSink {
   async run(channelExited: () => boolean = () => false): Promise<{ ok: number; failed: number }> {
     const cadence = new Cadence();
     for (;;) {
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      const took = this.plan.bundle ? this.takeBundles() : false;
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || took;
       this.flushOffers();
       this.flushResults();
       if (this.doneRequested && this.files.size === 0) break;

@@ -3,16 +3,19 @@
 // sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
 import { statSync, type BigIntStats } from "node:fs";
 import {
-  encodeControl, decodeControl, MAX_BATCH, NOTICE_CODE, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
+  encodeControl, decodeControl, MAX_BATCH, NOTICE_CODE, type BundleResultMsg, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg,
+  type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { walk, type FoundEntry } from "../fs/discover.ts";
-import { codeForStatus, errnoText, type NativeEvent } from "../native/events.ts";
+import { codeForStatus, errnoText, statusName, type NativeEvent } from "../native/events.ts";
 import { txOfferCheck, type NativeSession } from "../native/session.ts";
+import { decodeSent, SmallFileBatch, type SentFile } from "../native/bundles.ts";
+import { ESCP_DIGEST_LEN } from "../native/symbols.ts";
 import { log } from "../log/logger.ts";
-import { Announcer } from "./announcer.ts";
+import { Announcer, type SmallFile } from "./announcer.ts";
 import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero } from "./pump.ts";
@@ -56,6 +59,14 @@ export class DataSource {
   private offersAwaited = 0; // files waiting for their ResumeOffer
   private walked = false; // the announcer is done: no more files
   private txFinished = false;
+  /** Bundles: the path of every small file handed to libescp, by its number, until its verdict. */
+  private readonly smallPaths = new Map<number, string>();
+  private smallSeq = 0;
+  private readonly smallBatch = new SmallFileBatch();
+  /** Bundles on the wire: their files (in record order) until the sink's BundleResult. */
+  private readonly bundles = new Map<number, SentFile[]>();
+  private bundleCount = 0; // bundles sent, and the files they carried (for the log)
+  private bundledFiles = 0;
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
@@ -112,6 +123,7 @@ export class DataSource {
         this.outstanding++;
         this.announced++;
       },
+      small: (files) => this.queueSmall(files),
       problem: (err) => this.problem(err),
       notice: (text) => {
         this.ctx.reporter.notice(text);
@@ -121,7 +133,72 @@ export class DataSource {
         this.walked = true;
         this.maybeFinish();
       },
-    });
+    }, this.plan.bundleMax ?? 0);
+  }
+
+  /** Hand bundled files to libescp in one call (their directories were announced already). */
+  private queueSmall(files: SmallFile[]): void {
+    for (const f of files) {
+      const seq = ++this.smallSeq;
+      this.smallPaths.set(seq, f.entry.path);
+      this.smallBatch.add(seq, f.dir, f.entry.size, f.entry.ino, f.entry.path, f.leaf);
+    }
+    this.announced += files.length;
+    const packed = this.smallBatch.take();
+    if (packed !== null) this.native.txSmallAdd(packed.buf, packed.len);
+  }
+
+  /** Bundles libescp sent since the last pass: files it could not read fail now, the rest
+   * await the sink's BundleResult. */
+  private takeBundles(): boolean {
+    const buf = this.native.txBundleTake();
+    if (buf.length === 0) return false;
+    for (const g of decodeSent(buf)) {
+      const sent: SentFile[] = [];
+      for (const f of g.files) {
+        if (f.status === 0) sent.push(f);
+        else this.smallFailed(f.seq, codeForStatus(statusName(f.status)), (p) => `${p}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : "changed while sent"}`);
+      }
+      if (sent.length === 0) continue;
+      this.bundles.set(g.bundle, sent);
+      this.bundleCount++;
+      this.bundledFiles += sent.length;
+    }
+    return true;
+  }
+
+  private smallFailed(seq: number, code: ReturnType<typeof codeForStatus>, message: (path: string) => string): void {
+    const path = this.smallPaths.get(seq);
+    if (path === undefined) return;
+    this.smallPaths.delete(seq);
+    this.ctx.reporter.failed(new EscpError(code, message(path), { path }));
+  }
+
+  /** The sink's verdict on one bundle: its failures as it names them, the rest checked against our digests. */
+  private onBundleResult(m: BundleResultMsg): void {
+    const sent = this.bundles.get(m.bundle);
+    if (sent === undefined) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle}, which awaits none`);
+    if (m.count !== sent.length) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} names ${m.count} files, not its ${sent.length}`);
+    if (this.plan.checksum && m.digests.length === 0) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} has no digests`);
+    this.bundles.delete(m.bundle);
+    let k = 0;
+    for (let i = 0; i < sent.length; i++) {
+      const f = sent[i]!;
+      const failure = m.failures[k]?.index === i ? m.failures[k++] : undefined;
+      if (failure !== undefined) {
+        this.smallFailed(f.seq, isErrorCode(failure.code) ? failure.code : "E_WRITE", () => `${this.ctx.peerPrefix}${failure.message}`);
+        continue;
+      }
+      const theirs = m.digests.subarray(i * ESCP_DIGEST_LEN, (i + 1) * ESCP_DIGEST_LEN);
+      if (this.plan.checksum && (isZero(f.digest) || hex(f.digest) !== hex(theirs))) {
+        this.smallFailed(f.seq, "E_DIGEST_MISMATCH", (p) => `${p}: BLAKE3 mismatch (sent ${hex(f.digest)}, received ${hex(theirs)})`);
+        continue;
+      }
+      const path = this.smallPaths.get(f.seq) ?? "";
+      this.smallPaths.delete(f.seq);
+      this.bytesOk += f.size;
+      this.ctx.reporter.ok({ name: path, bytes: f.size, resumed: 0, digest: f.digest, rel: "" });
+    }
   }
 
   /** No more files once the walk is done and every awaited offer was answered. */
@@ -198,6 +275,7 @@ export class DataSource {
   private onControl(buf: Uint8Array): void {
     const m = decodeControl(buf);
     if (m.type === "fileResults") for (const r of m.items) this.onResult(r);
+    else if (m.type === "bundleResults") for (const r of m.items) this.onBundleResult(r);
     else if (m.type === "fileResult") this.onResult(m);
     else if (m.type === "resumeOffers") for (const o of m.items) this.onOffer(o);
     else if (m.type === "error") {
@@ -245,11 +323,13 @@ export class DataSource {
     await this.waitUp(channelExited);
     for (const p of this.plan.problems ?? []) this.problem(p);
     for (;;) {
-      const added = announcer.step(this.outstanding);
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0;
+      const added = announcer.step(this.outstanding, this.smallPaths.size);
+      const took = this.plan.bundleMax ? this.takeBundles() : false;
+      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0 || took;
       this.flushDone();
       this.watch();
-      if (announcer.done && this.outstanding === 0 && !sentDone) {
+      if (announcer.done && this.outstanding === 0 && this.smallPaths.size === 0 && !sentDone) {
+        if (this.plan.bundleMax) log.record("bundles", { bundles: this.bundleCount, files: this.bundledFiles, max: this.plan.bundleMax });
         for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
         this.send({ type: "sessionDone", files: this.announced, bytes: this.bytesOk });
         sentDone = true;

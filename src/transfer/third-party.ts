@@ -124,7 +124,7 @@ function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versio
     rateLimit: o.limit, logfile: o.logfile ?? "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
     compressLevel: o.compress ? o.compressLevel : 0, profile: false, sourcePaths: [], connectPort: 0,
     helloOnAccept: false, awaitGo: false, report: false, resume: o.resume ? 2 : 1, wantPaths: false, retries: 0 /* -3: not re-established (the relay does not redial; docs/reliability.md#reconnect) */,
-    fileReports: false, archive: o.archive, xattrs: o.xattrs,
+    fileReports: false, archive: o.archive, xattrs: o.xattrs, bundleMax: 0 /* -3: host1 cannot know host2's version when it starts */,
   };
 }
 

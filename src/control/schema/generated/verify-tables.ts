@@ -52,6 +52,7 @@ export const SESSION_INIT: TableSpec = {
     1, // 34 file_reports
     1, // 35 archive
     1, // 36 xattrs
+    4, // 37 bundle_max
   ],
 };
 
@@ -266,10 +267,37 @@ export const RESUME_DECISION_BATCH: TableSpec = {
   ],
 };
 
+export const BUNDLE_FAILURE: TableSpec = {
+  name: "BundleFailure",
+  fields: [
+    4, // 0 index
+    "s", // 1 code
+    4, // 2 errno
+    "s", // 3 message
+  ],
+};
+
+export const BUNDLE_RESULT: TableSpec = {
+  name: "BundleResult",
+  fields: [
+    8, // 0 bundle
+    4, // 1 count
+    "b", // 2 digests
+    { tables: BUNDLE_FAILURE }, // 3 failures
+  ],
+};
+
+export const BUNDLE_RESULT_BATCH: TableSpec = {
+  name: "BundleResultBatch",
+  fields: [
+    { tables: BUNDLE_RESULT }, // 0 items
+  ],
+};
+
 export const ENVELOPE: TableSpec = {
   name: "Envelope",
   fields: [
     1, // 0 msg_type
-    { union: { 1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG, 5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA, 9: FILE_DONE_BATCH, 10: FILE_RESULT_BATCH, 11: RESUME_OFFER_BATCH, 12: RESUME_DECISION_BATCH } }, // 1 msg
+    { union: { 1: FILE_LIST, 2: FILE_DONE, 3: FILE_RESULT, 4: ERROR_MSG, 5: SESSION_DONE, 6: SESSION_DONE_ACK, 7: KEEPALIVE, 8: PROFILE_DATA, 9: FILE_DONE_BATCH, 10: FILE_RESULT_BATCH, 11: RESUME_OFFER_BATCH, 12: RESUME_DECISION_BATCH, 13: BUNDLE_RESULT_BATCH } }, // 1 msg
   ],
 };

@@ -249,8 +249,13 @@ xattrs():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+bundleMax():number {
+  const offset = this.bb!.__offset(this.bb_pos, 78);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
 static startSessionInit(builder:flatbuffers.Builder) {
-  builder.startObject(37);
+  builder.startObject(38);
 }
 
 static addVersionMajor(builder:flatbuffers.Builder, versionMajor:number) {
@@ -449,12 +454,16 @@ static addXattrs(builder:flatbuffers.Builder, xattrs:boolean) {
   builder.addFieldInt8(36, +xattrs, +false);
 }
 
+static addBundleMax(builder:flatbuffers.Builder, bundleMax:number) {
+  builder.addFieldInt32(37, bundleMax, 0);
+}
+
 static endSessionInit(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean, resume:number, wantPaths:boolean, retries:number, fileReports:boolean, archive:boolean, xattrs:boolean):flatbuffers.Offset {
+static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versionMinor:number, sessionIdOffset:flatbuffers.Offset, keyOffset:flatbuffers.Offset, role:Role, threads:number, blockSize:bigint, ioEngine:IoEngine, checksum:boolean, direct:boolean, sparse:boolean, preserve:boolean, compress:boolean, verbose:boolean, timeoutMs:bigint, portStart:number, portRange:number, ipMode:number, rateLimit:bigint, logfileOffset:flatbuffers.Offset, destPathOffset:flatbuffers.Offset, recursive:boolean, filelist:boolean, sourcesOffset:flatbuffers.Offset, compressLevel:number, profile:boolean, sourcePathsOffset:flatbuffers.Offset, connectPort:number, helloOnAccept:boolean, awaitGo:boolean, report:boolean, resume:number, wantPaths:boolean, retries:number, fileReports:boolean, archive:boolean, xattrs:boolean, bundleMax:number):flatbuffers.Offset {
   SessionInit.startSessionInit(builder);
   SessionInit.addVersionMajor(builder, versionMajor);
   SessionInit.addVersionMinor(builder, versionMinor);
@@ -493,6 +502,7 @@ static createSessionInit(builder:flatbuffers.Builder, versionMajor:number, versi
   SessionInit.addFileReports(builder, fileReports);
   SessionInit.addArchive(builder, archive);
   SessionInit.addXattrs(builder, xattrs);
+  SessionInit.addBundleMax(builder, bundleMax);
   return SessionInit.endSessionInit(builder);
 }
 }

@@ -1,0 +1,121 @@
+// The packed layouts of small-file bundles between TypeScript and libescp (escp.h "bundles"):
+// the records escp_tx_small_add takes, and the groups escp_tx_bundle_take and
+// escp_rx_bundle_take return. Offsets and sizes come from escp.h (symbols.ts is generated).
+import * as C from "./symbols.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/** Records for escp_tx_small_add, packed into one growing buffer until taken. */
+export class SmallFileBatch {
+  private buf = new Uint8Array(64 * 1024);
+  private view = new DataView(this.buf.buffer);
+  private len = 0;
+  count = 0;
+
+  /** seq: the caller's number for the file (consecutive over the session); dir: its directory's fino. */
+  add(seq: number, dir: number, size: number, ino: number, path: string, leaf: string): void {
+    const need = C.ESCP_SA_HDR + 3 * (path.length + leaf.length) + 8;
+    if (this.len + need > this.buf.length) this.grow(this.len + need);
+    const at = this.len;
+    const p = enc.encodeInto(path, this.buf.subarray(at + C.ESCP_SA_HDR)).written;
+    const l = enc.encodeInto(leaf, this.buf.subarray(at + C.ESCP_SA_HDR + p)).written;
+    const v = this.view;
+    v.setBigUint64(at + C.ESCP_SA_SEQ, BigInt(seq), true);
+    v.setBigUint64(at + C.ESCP_SA_DIR, BigInt(dir), true);
+    v.setBigUint64(at + C.ESCP_SA_SIZE, BigInt(size), true);
+    v.setBigUint64(at + C.ESCP_SA_INO, BigInt(ino), true);
+    v.setUint16(at + C.ESCP_SA_PATH_LEN, p, true);
+    v.setUint16(at + C.ESCP_SA_LEAF_LEN, l, true);
+    v.setUint32(at + C.ESCP_SA_LEAF_LEN + 2, 0, true);
+    let end = at + C.ESCP_SA_HDR + p + l;
+    while (end % 8 !== 0) this.buf[end++] = 0;
+    this.len = end;
+    this.count++;
+  }
+
+  /** The packed records so far, and start over. */
+  take(): { buf: Uint8Array; len: number } | null {
+    if (this.count === 0) return null;
+    const out = { buf: this.buf, len: this.len };
+    this.buf = new Uint8Array(this.buf.length);
+    this.view = new DataView(this.buf.buffer);
+    this.len = 0;
+    this.count = 0;
+    return out;
+  }
+
+  private grow(min: number): void {
+    const next = new Uint8Array(Math.max(min, this.buf.length * 2));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+}
+
+/** One file of a bundle as the sender read it (status 0: it went on the wire, else why not). */
+export interface SentFile { seq: number; size: number; status: number; errno: number; digest: Uint8Array; what: string }
+/** One file of a bundle as the receiver wrote it (status 0: verified and named). */
+export interface WrittenFile { dir: number; size: number; status: number; errno: number; digest: Uint8Array; what: string; leaf: string }
+export interface Group<T> { bundle: number; files: T[] }
+
+function cText(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+}
+
+function groups<T>(buf: Uint8Array, entry: (v: DataView, at: number) => [T, number]): Group<T>[] {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Group<T>[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    const bundle = Number(v.getBigUint64(at + C.ESCP_BG_BUNDLE, true));
+    const n = v.getUint32(at + C.ESCP_BG_COUNT, true);
+    at += C.ESCP_BG_HDR;
+    const files: T[] = [];
+    for (let i = 0; i < n; i++) {
+      const [f, next] = entry(v, at);
+      files.push(f);
+      at = next;
+    }
+    out.push({ bundle, files });
+  }
+  return out;
+}
+
+/** escp_tx_bundle_take's groups. */
+export function decodeSent(buf: Uint8Array): Group<SentFile>[] {
+  return groups(buf, (v, at) => [{
+    seq: Number(v.getBigUint64(at + C.ESCP_BT_SEQ, true)),
+    size: Number(v.getBigUint64(at + C.ESCP_BT_SIZE, true)),
+    status: v.getInt32(at + C.ESCP_BT_STATUS, true),
+    errno: v.getInt32(at + C.ESCP_BT_ERRNO, true),
+    digest: buf.slice(at + C.ESCP_BT_DIGEST, at + C.ESCP_BT_DIGEST + C.ESCP_DIGEST_LEN),
+    what: cText(buf.subarray(at + C.ESCP_BT_WHAT, at + C.ESCP_BT_ENT)),
+  }, at + C.ESCP_BT_ENT]);
+}
+
+/** escp_rx_bundle_take's groups. Leaves were checked by libescp (1..255 bytes, no '/' or NUL);
+ * one that is not UTF-8 is shown with replacement characters. */
+export function decodeWritten(buf: Uint8Array): Group<WrittenFile>[] {
+  return groups(buf, (v, at) => {
+    const leafLen = v.getUint16(at + C.ESCP_BR_LEAF_LEN, true);
+    const leafBytes = buf.subarray(at + C.ESCP_BR_ENT, at + C.ESCP_BR_ENT + leafLen);
+    let leaf: string;
+    try {
+      leaf = dec.decode(leafBytes);
+    } catch {
+      leaf = new TextDecoder().decode(leafBytes);
+    }
+    const f: WrittenFile = {
+      dir: Number(v.getBigUint64(at + C.ESCP_BR_DIR, true)),
+      size: Number(v.getBigUint64(at + C.ESCP_BR_SIZE, true)),
+      status: v.getInt32(at + C.ESCP_BR_STATUS, true),
+      errno: v.getInt32(at + C.ESCP_BR_ERRNO, true),
+      digest: buf.slice(at + C.ESCP_BR_DIGEST, at + C.ESCP_BR_DIGEST + C.ESCP_DIGEST_LEN),
+      what: cText(buf.subarray(at + C.ESCP_BR_WHAT, at + C.ESCP_BR_LEAF_LEN)),
+      leaf,
+    };
+    return [f, at + C.ESCP_BR_ENT + Math.ceil(leafLen / 8) * 8];
+  });
+}
