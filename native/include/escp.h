@@ -158,6 +158,7 @@
 #define ESCP_BUNDLE_FILES_MAX 4096   /* records in one bundle at most */
 #define ESCP_BUNDLE_FILE_MAX 1048576 /* largest file that may travel in a bundle, bytes (it must also fit one bundle: see "bundles") */
 #define ESCP_DIRS_MAX 1048576        /* directories a receiver remembers by file number for bundles; a sender addresses no more */
+#define ESCP_DIRS_BYTES 268435456    /* bytes of their names (each + 1) a receiver remembers; past this or ESCP_DIRS_MAX a directory is made but not remembered, and a record naming it fails ESCP_E_PATH ("too many dirs"); a sender bundles into at most ESCP_DIRS_MAX directories whose wire names (each + 1) take at most half of this */
 
 /* Metadata of a destination entry: an int64 array of ESCP_META_COUNT values, by index. */
 #define ESCP_META_MODE 0      /* st_mode permission bits (07777 used) */
@@ -265,7 +266,9 @@ ESCP_API int32_t escp_tx_finish(void *h);
  * stream waits for take beyond that.
  * Receiver: dir_add / dir_add_x (with ESCP_P_BUNDLE = 1) remember fino -> rel on success, or
  * fino -> failed with its errno; dir_refuse remembers fino as refused. A second registration
- * of a fino is ESCP_E_DUP, more than ESCP_DIRS_MAX ESCP_E_FULL (nothing made); dir_refuse is
+ * of a fino is ESCP_E_DUP; past ESCP_DIRS_MAX directories or ESCP_DIRS_BYTES of their names one
+ * is still made (or refused) but not remembered, and records naming it fail at once (E_PATH,
+ * "too many dirs": a record naming a fino at or below the highest one taken never waits); dir_refuse is
  * ESCP_E_STATE without ESCP_P_BUNDLE or on a sender, ESCP_E_INVAL for fino 0. A BUNDLE frame
  * is checked whole before anything is written (any structural fault: session FATAL
  * ESCP_E_PROTO, nothing written); then each record in order: its directory (a stream waits

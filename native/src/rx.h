@@ -122,6 +122,9 @@ struct escp_rx {
   pthread_mutex_t dmu;             /* the directory table */
   pthread_cond_t dcv;              /* a directory was registered, or stop */
   escp_htab dirs;                  /* rx_dir records by fino */
+  size_t dir_bytes;                /* their names (+1 each), within ESCP_DIRS_BYTES (dmu) */
+  size_t dirs_max;                 /* ESCP_DIRS_MAX, or lower with ESCP_DIRS_LIMIT in the environment (tests) */
+  uint64_t dir_top;                /* the highest fino dir_add / dir_refuse took, remembered or not (dmu) */
   escp_rq rq;                      /* bundle reports, for escp_rx_bundle_take */
 };
 
@@ -157,8 +160,10 @@ rx_file *escp__rx_find(struct escp_rx *r, uint64_t fino);
 void escp__rx_bundle_new(struct escp_rx *r);
 void escp__rx_bundle_free(struct escp_rx *r);
 void escp__rx_bundle_wake(struct escp_rx *r);
-/* dir_add (JS thread, ESCP_P_BUNDLE): may fino be registered? ESCP_OK, E_DUP, E_FULL. */
-int32_t escp__rx_dir_room(escp_session *s, uint64_t fino);
+/* dir_add (JS thread, ESCP_P_BUNDLE): may fino, named rel (NULL: refused), be registered?
+ * ESCP_OK, E_DUP, or 1: past ESCP_DIRS_MAX / ESCP_DIRS_BYTES — make it, but it is not
+ * remembered (a record naming it fails). */
+int32_t escp__rx_dir_room(escp_session *s, uint64_t fino, const char *rel);
 /* ... then remember it: rel (rc ESCP_OK), or failed with err (any other rc). ESCP_OK, E_NOMEM. */
 int32_t escp__rx_dir_note(escp_session *s, uint64_t fino, const char *rel, int32_t rc, int err);
 /* A DATA frame flagged BUNDLE (*dh; body = its plaintext, dh->len bytes): check it whole,

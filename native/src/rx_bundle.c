@@ -15,7 +15,7 @@
 #include "le.h"
 #include "rx.h"
 
-enum { DIR_OK = 0, DIR_FAILED = 1, DIR_REFUSED = 2 };
+enum { DIR_OK = 0, DIR_FAILED = 1, DIR_REFUSED = 2, DIR_FORGOTTEN = 3 };
 
 typedef struct rx_dir {
   escp_hnode h;                    /* key: its fino (dmu); never removed before rx_free */
@@ -27,6 +27,10 @@ typedef struct rx_dir {
 } rx_dir;
 
 void escp__rx_bundle_new(struct escp_rx *r) {
+  /* ESCP_DIRS_LIMIT=N (tests): remember fewer directories, to reach the limit cheaply */
+  const char *lim = getenv("ESCP_DIRS_LIMIT");
+  long v = lim ? strtol(lim, NULL, 10) : 0;
+  r->dirs_max = v > 0 && v < ESCP_DIRS_MAX ? (size_t)v : ESCP_DIRS_MAX;
   pthread_mutex_init(&r->dmu, NULL);
   escp__cond_init_mono(&r->dcv); /* timed waits for a directory not yet announced */
   escp__rq_init(&r->rq);
@@ -49,12 +53,17 @@ void escp__rx_bundle_wake(struct escp_rx *r) {
 /* Under dmu. */
 static rx_dir *dir_find(const struct escp_rx *r, uint64_t fino) { return (rx_dir *)escp__htab_find(&r->dirs, fino); }
 
-int32_t escp__rx_dir_room(escp_session *s, uint64_t fino) {
+int32_t escp__rx_dir_room(escp_session *s, uint64_t fino, const char *rel) {
   struct escp_rx *r = s->rx;
+  size_t need = (rel ? strlen(rel) : 0) + 1;
   pthread_mutex_lock(&r->dmu);
-  int32_t rc = dir_find(r, fino) ? ESCP_E_DUP : r->dirs.count >= ESCP_DIRS_MAX ? ESCP_E_FULL : ESCP_OK;
+  int32_t rc = dir_find(r, fino) ? ESCP_E_DUP
+               : r->dirs.count >= r->dirs_max || r->dir_bytes + need > (size_t)ESCP_DIRS_BYTES ? 1 : ESCP_OK;
+  if (rc == 1 && fino > r->dir_top) { /* made, not remembered: records naming it fail, never wait */
+    r->dir_top = fino;
+    pthread_cond_broadcast(&r->dcv);
+  }
   pthread_mutex_unlock(&r->dmu);
-  if (rc == ESCP_E_FULL) ESCP_ERR(s, "directory #%llu: %d directories remembered for bundles already", (unsigned long long)fino, ESCP_DIRS_MAX);
   return rc;
 }
 
@@ -68,7 +77,11 @@ int32_t escp__rx_dir_note(escp_session *s, uint64_t fino, const char *rel, int32
   memcpy(d->rel, rel && rc == ESCP_OK ? rel : "", len + 1);
   pthread_mutex_lock(&r->dmu);
   int ok = escp__htab_add(&r->dirs, &d->h, ESCP_DIRS_MAX);
-  if (ok) pthread_cond_broadcast(&r->dcv); /* a stream may be waiting for it */
+  if (ok) {
+    r->dir_bytes += (rel ? strlen(rel) : 0) + 1;
+    if (fino > r->dir_top) r->dir_top = fino;
+    pthread_cond_broadcast(&r->dcv); /* a stream may be waiting for it */
+  }
   pthread_mutex_unlock(&r->dmu);
   if (!ok) free(d);
   return ok ? ESCP_OK : ESCP_E_NOMEM;
@@ -80,8 +93,8 @@ ESCP_API int32_t escp_rx_dir_refuse(void *h, uint64_t fino) {
   if (!s) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || !s->param[ESCP_P_BUNDLE]) return ESCP_E_STATE;
   if (fino == 0) return ESCP_E_INVAL;
-  int32_t rc = escp__rx_dir_room(s, fino);
-  return rc == ESCP_OK ? escp__rx_dir_note(s, fino, NULL, ESCP_E_PATH, 0) : rc;
+  int32_t rc = escp__rx_dir_room(s, fino, NULL);
+  return rc == ESCP_OK ? escp__rx_dir_note(s, fino, NULL, ESCP_E_PATH, 0) : rc == 1 ? ESCP_OK : rc;
 }
 
 /* Move bundle reports (whole groups) into out (escp.h). JS thread. */
@@ -92,15 +105,24 @@ ESCP_API int32_t escp_rx_bundle_take(void *h, uint8_t *out, int32_t cap) {
   return escp__rq_take(&s->rx->rq, out, cap);
 }
 
-/* The directory fino, waiting (up to the timeout) for its registration. NULL: timeout or
- * stop. Entries live until rx_free, so the pointer stays valid. */
+/* What a record naming a directory made but not remembered (past ESCP_DIRS_MAX or
+ * ESCP_DIRS_BYTES) gets: it fails at once. */
+static const rx_dir forgotten = {.state = DIR_FORGOTTEN};
+
+/* The directory fino, waiting (up to the timeout) for its registration — unless a later one
+ * was taken already (directories are announced in fino order: one not remembered by then
+ * never will be). NULL: timeout or stop. Entries live until rx_free, so the pointer stays valid. */
 static const rx_dir *dir_wait(escp_session *s, uint64_t fino) {
   struct escp_rx *r = s->rx;
   struct timespec dl;
   int late = 0, armed = 0;
   pthread_mutex_lock(&r->dmu);
-  rx_dir *d;
+  const rx_dir *d;
   while (!(d = dir_find(r, fino)) && !escp__stopping(s) && !late) {
+    if (fino <= r->dir_top) {
+      d = &forgotten;
+      break;
+    }
     if (!armed) escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS]), armed = 1;
     late = pthread_cond_timedwait(&r->dcv, &r->dmu, &dl) == ETIMEDOUT;
   }
@@ -127,6 +149,10 @@ static uint64_t rec_store(escp_session *s, escp_prof_ring *pr, uint64_t bundle, 
                           const rx_dir *d, uint8_t *e) {
   if (d->state == DIR_REFUSED || (d->state == DIR_FAILED && d->status == ESCP_E_PATH)) {
     br_fail(e, ESCP_E_PATH, d->err, "directory");
+    return 0;
+  }
+  if (d->state == DIR_FORGOTTEN) {
+    br_fail(e, ESCP_E_PATH, 0, "too many dirs");
     return 0;
   }
   if (d->state == DIR_FAILED) {

@@ -490,13 +490,14 @@ ESCP_API int32_t escp_rx_dir_add_x(void *h, uint64_t fino, const char *rel, cons
     return ESCP_E_PROTO;
   }
   /* ESCP_P_BUNDLE: remembered by fino for bundle records (made or failed); once only */
-  int32_t rc = s->param[ESCP_P_BUNDLE] && fino ? escp__rx_dir_room(s, fino) : ESCP_OK;
-  if (rc != ESCP_OK) return rc;
+  int32_t rc = s->param[ESCP_P_BUNDLE] && fino ? escp__rx_dir_room(s, fino, rel) : 1;
+  if (rc < 0) return rc;
+  int note = rc == ESCP_OK; /* 1: made, not remembered */
   int keep = (s->param[ESCP_P_PRESERVE] ? ESCP_DEST_KEEP_MODE : 0) | (s->param[ESCP_P_OWNER] ? ESCP_DEST_KEEP_OWNER : 0);
   xblob x = {xattrs, (size_t)xlen};
   int err;
   rc = escp_dest_mkdir_fn(r->dest, rel, meta, keep, fino, xlen ? dir_xattrs : NULL, &x, &err);
-  int32_t nrc = s->param[ESCP_P_BUNDLE] && fino ? escp__rx_dir_note(s, fino, rel, rc, rc == ESCP_OK ? 0 : err) : ESCP_OK;
+  int32_t nrc = note ? escp__rx_dir_note(s, fino, rel, rc, rc == ESCP_OK ? 0 : err) : ESCP_OK;
   rc = dest_status(s, rc, err, rel);
   return rc == ESCP_OK ? nrc : rc;
 }

@@ -529,6 +529,42 @@ static void failures(void) {
   ok("sources changed, replaced or removed after small_add: sender entries say so, not sent");
 }
 
+/* Past the receiver's directory limit (lowered to 1 with ESCP_DIRS_LIMIT): the second
+ * directory is made but not remembered; its records fail at once ("too many dirs"), never
+ * wait; the first directory's land. */
+static void dirs_limit(void) {
+  fprintf(stderr, "-- directories past the receiver's limit\n");
+  enum { N = 10 };
+  tally *t;
+  sf *f = part(N, &t);
+  static const char *const rels[] = {"kept", "past"};
+  set_of(f, N, 2, rels, "lim", 0);
+  for (int i = 0; i < N; i++) f[i].want_tx = ESCP_OK, f[i].want_rx = f[i].dir == 11 ? ESCP_E_PATH : ESCP_OK;
+  CHECK(setenv("ESCP_DIRS_LIMIT", "1", 1) == 0);
+  sess p;
+  const char *dst = P("dst_limit");
+  up(&p, dst, (opts){.rx_bundle = 1, .checksum = 1});
+  CHECK(unsetenv("ESCP_DIRS_LIMIT") == 0);
+  int64_t m[ESCP_META_COUNT] = {0755};
+  CHECK_EQ(escp_rx_dir_add(p.rx, 10, "kept", m), ESCP_OK);
+  CHECK_EQ(escp_rx_dir_add(p.rx, 11, "past", m), ESCP_OK); /* made, not remembered */
+  CHECK_EQ(escp_rx_dir_add(p.rx, 11, "past", m), ESCP_OK); /* not remembered: not a duplicate either */
+  struct stat st;
+  CHECK(lstat(P("dst_limit/past"), &st) == 0 && S_ISDIR(st.st_mode));
+  time_t t0 = time(NULL);
+  small_add(p.tx, f, N, N);
+  finish(&p, f, N, N, NULL, t, 0);
+  CHECK(time(NULL) - t0 < 10); /* no record waited for the session's timeout */
+  for (int i = 0; i < N; i++)
+    if (f[i].dir == 11) CHECK(strcmp(f[i].rx_what, "too many dirs") == 0);
+  verify_small(dst, f, N, 0, 1);
+  no_temps(P("dst_limit/past"));
+  sess_down(&p);
+  free(f);
+  free(t);
+  ok("past the directory limit: the directory is made, its bundled files fail at once, the others land");
+}
+
 /* Reconnect (ESCP_P_RETRIES): the drop_at-th frame send shuts its connection down (fault
  * injection); the bundles the receiver had not consumed are rebuilt from their files and
  * resent; every file arrives whole and the reports of both sides are complete. A file
@@ -757,6 +793,7 @@ int main(void) {
   push_300();
   mixed();
   failures();
+  dirs_limit();
   rx_without();
   reconnects("3", 0);
   reconnects("1", 1);
