@@ -418,6 +418,28 @@ ESCP_API int32_t escp_rx_hardlink(void *h, uint64_t fino, const char *rel, uint6
  * value that grew since it was listed and no longer fits, too), ESCP_E_SYS with *err = errno
  * (err may be NULL), ESCP_E_NOMEM, ESCP_E_INVAL. Any thread; no session. */
 ESCP_API int32_t escp_xattrs_read(const char *path, int32_t nofollow, uint8_t *out, int32_t cap, int32_t *err);
+/* dir_scan (the sender's walk): every name of directory path ("." and ".." left out), sorted
+ * by its bytes, each with its stat (lstat with nofollow), packed into out as entries of
+ * ESCP_DS_ENT bytes followed by the name, zero-padded to a multiple of 8. An entry whose stat
+ * failed has ESCP_DS_ERRNO set and zero stat fields. Returns the bytes written; ESCP_E_TOOBIG
+ * with *err = the bytes needed when cap is short (call again with more); ESCP_E_SYS with
+ * *err = errno when the directory cannot be opened or read; ESCP_E_NOMEM; ESCP_E_INVAL. Any
+ * thread; no session. */
+ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, uint8_t *out, int32_t cap, int32_t *err);
+#define ESCP_DS_SIZE 0       /* u64 st_size */
+#define ESCP_DS_INO 8        /* u64 st_ino */
+#define ESCP_DS_DEV 16       /* u64 st_dev */
+#define ESCP_DS_MTIME_S 24   /* i64 */
+#define ESCP_DS_ATIME_S 32   /* i64 */
+#define ESCP_DS_MTIME_NS 40  /* u32 */
+#define ESCP_DS_ATIME_NS 44  /* u32 */
+#define ESCP_DS_MODE 48      /* u32 st_mode (type and permission bits) */
+#define ESCP_DS_UID 52       /* u32 */
+#define ESCP_DS_GID 56       /* u32 */
+#define ESCP_DS_NLINK 60     /* u32 (saturated) */
+#define ESCP_DS_ERRNO 64     /* i32: the stat's errno, 0 = the fields hold it */
+#define ESCP_DS_NAME_LEN 68  /* u16: bytes of the name that follows the entry */
+#define ESCP_DS_ENT 72
 
 /* ---- control messages, events, counters ---- */
 ESCP_API int32_t escp_ctl_send(void *h, const uint8_t *buf, int32_t len);

@@ -5,10 +5,12 @@
 // nothing is followed: symbolic links are entries of their own, files carry owner, group and
 // link count (the announcer turns later names of one inode into hard links), and devices,
 // FIFOs and sockets are skipped with a notice.
-import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
+import { lstatSync, readlinkSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
+import { errnoText } from "../native/events.ts";
 import { xattrsRead } from "../native/session.ts";
+import { fromBigIntStats, scanDir, type Stat } from "./scan-dir.ts";
 import { ESCP_LINKS_MAX as LINKS_MAX } from "../native/symbols.ts";
 
 export interface SourceSpec {
@@ -48,23 +50,17 @@ export interface FoundEntry {
   xattrs?: Uint8Array;
 }
 
-const NS = 1_000_000_000n;
-
-function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: BigIntStats, mode: WalkMode): FoundEntry {
+function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: Stat, mode: WalkMode): FoundEntry {
   const e: FoundEntry = {
-    kind, path, name, size: kind === "file" ? Number(st.size) : 0, mode: Number(st.mode & 0o7777n),
-    mtimeSec: Number(st.mtimeNs / NS), mtimeNsec: Number(st.mtimeNs % NS),
-    atimeSec: Number(st.atimeNs / NS), atimeNsec: Number(st.atimeNs % NS),
-    ino: st.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(st.ino) : 0,
+    kind, path, name, size: kind === "file" ? st.size : 0, mode: st.perm,
+    mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, atimeSec: st.atimeSec, atimeNsec: st.atimeNsec, ino: st.ino,
   };
-  if (st.mtimeNs < 0n && e.mtimeNsec !== 0) e.mtimeSec -= 1, e.mtimeNsec += 1e9; // before 1970: floor, positive ns
-  if (st.atimeNs < 0n && e.atimeNsec !== 0) e.atimeSec -= 1, e.atimeNsec += 1e9;
   if (mode.archive) {
-    e.uid = Number(st.uid);
-    e.gid = Number(st.gid);
+    e.uid = st.uid;
+    e.gid = st.gid;
     if (kind === "file") {
-      e.nlink = Number(st.nlink);
-      if (st.nlink > 1n) e.linkKey = `${st.dev}:${st.ino}`;
+      e.nlink = st.nlink;
+      if (st.nlink > 1) e.linkKey = st.id;
     }
   }
   return e;
@@ -90,7 +86,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The entry for one walked path, with what -a and --xattrs add; a problem or notice instead
  * when it cannot be sent as it is. */
-function found(kind: FoundEntry["kind"], abs: string, name: string, st: BigIntStats, mode: WalkMode): WalkItem {
+function found(kind: FoundEntry["kind"], abs: string, name: string, st: Stat, mode: WalkMode): WalkItem {
   const e = entryFrom(kind, abs, name, st, mode);
   if (kind === "symlink") {
     try {
@@ -109,15 +105,15 @@ function found(kind: FoundEntry["kind"], abs: string, name: string, st: BigIntSt
 }
 
 /** Devices, FIFOs and sockets: what they are, for the notice that skips them. */
-function special(st: BigIntStats): string {
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
+function special(st: Stat): string {
+  if (st.kind === "fifo") return "a FIFO";
+  if (st.kind === "socket") return "a socket";
+  if (st.kind === "char") return "a character device";
+  if (st.kind === "block") return "a block device";
   return "not a regular file, directory or symbolic link";
 }
 
-function specialNotice(abs: string, st: BigIntStats): WalkItem {
+function specialNotice(abs: string, st: Stat): WalkItem {
   return { kind: "notice", text: `${abs}: ${special(st)}, skipped (-a copies no devices, FIFOs or sockets)` };
 }
 
@@ -125,22 +121,22 @@ function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
   const abs = resolve(spec.path);
   // -a copies a named symbolic link as a link, unless the name ends in "/" (then: what it names)
   const follow = !mode.archive || spec.path.endsWith("/");
-  let st: BigIntStats;
+  let st: Stat;
   try {
-    st = follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true });
+    st = fromBigIntStats(follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true }));
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOENT" && lstatOk(abs)) return yield problem("E_SOURCE_MISSING", spec.path, "dangling symbolic link");
     return yield problem(code === "ENOENT" ? "E_SOURCE_MISSING" : "E_SOURCE_UNREADABLE", spec.path, describeSysError(e));
   }
   const name = basename(abs) || "/";
-  if (st.isDirectory()) {
+  if (st.kind === "dir") {
     if (!mode.recursive) return yield problem("E_SOURCE_UNREADABLE", spec.path, "is a directory (use -r)");
     yield { kind: "top", name, isDir: true };
     yield* walkDir(abs, name, st, new Set(), mode);
-  } else if (st.isFile() || st.isSymbolicLink()) {
+  } else if (st.kind === "file" || st.kind === "symlink") {
     yield { kind: "top", name, isDir: false };
-    const item = found(st.isFile() ? "file" : "symlink", abs, name, st, mode);
+    const item = found(st.kind, abs, name, st, mode);
     yield item.kind === "entry" && spec.dst !== undefined ? { kind: "entry", entry: { ...item.entry, dst: spec.dst } } : item;
   } else if (mode.archive) {
     yield specialNotice(spec.path, st);
@@ -149,38 +145,33 @@ function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
   }
 }
 
-function* walkDir(abs: string, name: string, st: BigIntStats, ancestors: Set<string>, mode: WalkMode): Generator<WalkItem> {
-  const id = `${st.dev}:${st.ino}`;
+function* walkDir(abs: string, name: string, st: Stat, ancestors: Set<string>, mode: WalkMode): Generator<WalkItem> {
+  const id = st.id ?? "";
   if (ancestors.has(id)) return yield { kind: "notice", text: `${abs}: symbolic link loop, skipped` };
   const dir = found("dir", abs, name, st, mode);
   yield dir;
   if (dir.kind !== "entry") return;
-  let names: string[];
-  try {
-    names = readdirSync(abs);
-  } catch (e) {
-    return yield problem("E_SOURCE_UNREADABLE", abs, describeSysError(e));
-  }
-  names.sort();
+  const children = scanDir(abs, mode.archive === true); // names sorted, each with its (l)stat
+  if (!Array.isArray(children)) return yield problem("E_SOURCE_UNREADABLE", abs, errnoText(children.errno));
   const chain = new Set(ancestors).add(id);
-  for (const child of names) {
-    const childAbs = join(abs, child);
-    let cst: BigIntStats;
-    try {
-      cst = mode.archive ? lstatSync(childAbs, { bigint: true }) : statSync(childAbs, { bigint: true });
-    } catch (e) {
-      const dangling = !mode.archive && lstatOk(childAbs) && (e as { code?: string }).code === "ENOENT";
-      yield dangling ? { kind: "notice", text: `${childAbs}: dangling symbolic link, skipped` } : problem("E_SOURCE_UNREADABLE", childAbs, describeSysError(e));
+  for (const child of children) {
+    const childAbs = join(abs, child.name);
+    const cst = child.st;
+    if (typeof cst === "number") {
+      const dangling = !mode.archive && cst === ENOENT && lstatOk(childAbs);
+      yield dangling ? { kind: "notice", text: `${childAbs}: dangling symbolic link, skipped` } : problem("E_SOURCE_UNREADABLE", childAbs, errnoText(cst));
       continue;
     }
-    const childName = `${name}/${child}`;
-    if (cst.isDirectory()) yield* walkDir(childAbs, childName, cst, chain, mode);
-    else if (cst.isFile()) yield found("file", childAbs, childName, cst, mode);
-    else if (cst.isSymbolicLink()) yield found("symlink", childAbs, childName, cst, mode); // only -a gets here
+    const childName = `${name}/${child.name}`;
+    if (cst.kind === "dir") yield* walkDir(childAbs, childName, cst, chain, mode);
+    else if (cst.kind === "file") yield found("file", childAbs, childName, cst, mode);
+    else if (cst.kind === "symlink") yield found("symlink", childAbs, childName, cst, mode); // only -a gets here
     else if (mode.archive) yield specialNotice(childAbs, cst);
     else yield problem("E_SOURCE_UNREADABLE", childAbs, "not a regular file or directory, skipped");
   }
 }
+
+const ENOENT = 2;
 
 function lstatOk(p: string): boolean {
   try {

@@ -43,6 +43,7 @@ export const symbols = {
   escp_rx_symlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_hardlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   escp_xattrs_read: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  escp_dir_scan: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -216,6 +217,20 @@ export const ESCP_BR_DIGEST = 24;
 export const ESCP_BR_WHAT = 56;
 export const ESCP_BR_LEAF_LEN = 70;
 export const ESCP_BR_ENT = 72;
+export const ESCP_DS_SIZE = 0;
+export const ESCP_DS_INO = 8;
+export const ESCP_DS_DEV = 16;
+export const ESCP_DS_MTIME_S = 24;
+export const ESCP_DS_ATIME_S = 32;
+export const ESCP_DS_MTIME_NS = 40;
+export const ESCP_DS_ATIME_NS = 44;
+export const ESCP_DS_MODE = 48;
+export const ESCP_DS_UID = 52;
+export const ESCP_DS_GID = 56;
+export const ESCP_DS_NLINK = 60;
+export const ESCP_DS_ERRNO = 64;
+export const ESCP_DS_NAME_LEN = 68;
+export const ESCP_DS_ENT = 72;
 export const ESCP_R_BYTES_12 = 0;
 export const ESCP_R_BYTES_21 = 1;
 export const ESCP_R_PAIRS_UP = 2;
