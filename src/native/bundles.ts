@@ -4,6 +4,18 @@
 import * as C from "./symbols.ts";
 
 const enc = new TextEncoder();
+const TWO32 = 2 ** 32;
+
+/** A u64 below 2^53 as two little-endian u32 (no BigInt per field). */
+function put64(v: DataView, at: number, n: number): void {
+  v.setUint32(at, n % TWO32, true);
+  v.setUint32(at + 4, Math.floor(n / TWO32), true);
+}
+
+/** A u64 libescp wrote (sizes, counters, file numbers: below 2^53). */
+function get64(v: DataView, at: number): number {
+  return v.getUint32(at, true) + v.getUint32(at + 4, true) * TWO32;
+}
 const dec = new TextDecoder("utf-8", { fatal: true });
 
 /** Records for escp_tx_small_add, packed into one growing buffer until taken. */
@@ -21,10 +33,10 @@ export class SmallFileBatch {
     const p = enc.encodeInto(path, this.buf.subarray(at + C.ESCP_SA_HDR)).written;
     const l = enc.encodeInto(leaf, this.buf.subarray(at + C.ESCP_SA_HDR + p)).written;
     const v = this.view;
-    v.setBigUint64(at + C.ESCP_SA_SEQ, BigInt(seq), true);
-    v.setBigUint64(at + C.ESCP_SA_DIR, BigInt(dir), true);
-    v.setBigUint64(at + C.ESCP_SA_SIZE, BigInt(size), true);
-    v.setBigUint64(at + C.ESCP_SA_INO, BigInt(ino), true);
+    put64(v, at + C.ESCP_SA_SEQ, seq);
+    put64(v, at + C.ESCP_SA_DIR, dir);
+    put64(v, at + C.ESCP_SA_SIZE, size);
+    put64(v, at + C.ESCP_SA_INO, ino);
     v.setUint16(at + C.ESCP_SA_PATH_LEN, p, true);
     v.setUint16(at + C.ESCP_SA_LEAF_LEN, l, true);
     v.setUint32(at + C.ESCP_SA_LEAF_LEN + 2, 0, true);
@@ -69,7 +81,7 @@ function groups<T>(buf: Uint8Array, entry: (v: DataView, at: number) => [T, numb
   const out: Group<T>[] = [];
   let at = 0;
   while (at < buf.length) {
-    const bundle = Number(v.getBigUint64(at + C.ESCP_BG_BUNDLE, true));
+    const bundle = get64(v, at + C.ESCP_BG_BUNDLE);
     const n = v.getUint32(at + C.ESCP_BG_COUNT, true);
     at += C.ESCP_BG_HDR;
     const files: T[] = [];
@@ -86,8 +98,8 @@ function groups<T>(buf: Uint8Array, entry: (v: DataView, at: number) => [T, numb
 /** escp_tx_bundle_take's groups. */
 export function decodeSent(buf: Uint8Array): Group<SentFile>[] {
   return groups(buf, (v, at) => [{
-    seq: Number(v.getBigUint64(at + C.ESCP_BT_SEQ, true)),
-    size: Number(v.getBigUint64(at + C.ESCP_BT_SIZE, true)),
+    seq: get64(v, at + C.ESCP_BT_SEQ),
+    size: get64(v, at + C.ESCP_BT_SIZE),
     status: v.getInt32(at + C.ESCP_BT_STATUS, true),
     errno: v.getInt32(at + C.ESCP_BT_ERRNO, true),
     digest: buf.slice(at + C.ESCP_BT_DIGEST, at + C.ESCP_BT_DIGEST + C.ESCP_DIGEST_LEN),
@@ -108,8 +120,8 @@ export function decodeWritten(buf: Uint8Array): Group<WrittenFile>[] {
       leaf = new TextDecoder().decode(leafBytes);
     }
     const f: WrittenFile = {
-      dir: Number(v.getBigUint64(at + C.ESCP_BR_DIR, true)),
-      size: Number(v.getBigUint64(at + C.ESCP_BR_SIZE, true)),
+      dir: get64(v, at + C.ESCP_BR_DIR),
+      size: get64(v, at + C.ESCP_BR_SIZE),
       status: v.getInt32(at + C.ESCP_BR_STATUS, true),
       errno: v.getInt32(at + C.ESCP_BR_ERRNO, true),
       digest: buf.slice(at + C.ESCP_BR_DIGEST, at + C.ESCP_BR_DIGEST + C.ESCP_DIGEST_LEN),

@@ -16,6 +16,13 @@ export function hex(d: Uint8Array): string {
   return Buffer.from(d).toString("hex");
 }
 
+/** Byte-for-byte equality (digests), without building strings. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function isZero(d: Uint8Array): boolean {
   for (const b of d) if (b !== 0) return false;
   return true;

@@ -18,7 +18,7 @@ import { log } from "../log/logger.ts";
 import { Announcer, type SmallFile } from "./announcer.ts";
 import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
-import { Cadence, hex, isZero } from "./pump.ts";
+import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
@@ -190,7 +190,7 @@ export class DataSource {
         continue;
       }
       const theirs = m.digests.subarray(i * ESCP_DIGEST_LEN, (i + 1) * ESCP_DIGEST_LEN);
-      if (this.plan.checksum && (isZero(f.digest) || hex(f.digest) !== hex(theirs))) {
+      if (this.plan.checksum && (isZero(f.digest) || !sameBytes(f.digest, theirs))) {
         this.smallFailed(f.seq, "E_DIGEST_MISMATCH", (p) => `${p}: BLAKE3 mismatch (sent ${hex(f.digest)}, received ${hex(theirs)})`);
         continue;
       }
