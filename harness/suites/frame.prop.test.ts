@@ -190,7 +190,7 @@ describe("authenticated but malformed bodies (post-tag parsers)", () => {
         dataBody(0n, 0n, p.length, 0, p), // fino 0
         dataBody(1n, BigInt(odd), p.length, 0, p), // offset not a block multiple
         dataBody(1n, 0n, p.length + 1 + (odd % 7), 0, p), // len != body_len - 24
-        dataBody(1n, 0n, p.length, odd, p), // flags != 0
+        dataBody(1n, 0n, p.length, odd === 4 ? 12 : odd, p), // flags other than none, ZSTD (shorter payload), ZERO (none), BUNDLE (4: a valid raw bundle header)
         dataBody(1n, (1n << 63n) - BigInt(BLOCK), BLOCK, 0, new Uint8Array(BLOCK)), // past INT64_MAX
       ];
       const t = { ...s, type: FT.DATA, body: bodies[rule] ?? new Uint8Array(0) };

@@ -132,8 +132,11 @@ describe.concurrent("hostile server: unsafe names are refused per file, the rest
   test("bundled leaves .., ., ../escaped, x/../../escaped2, /etc/passwd next to d/good2: refused one by one", async () => {
     const o = await pull("bundle-unsafe", [`${R}/d`], ["-r"]);
     expect(o.code).toBe(1);
-    expect(o.lines.length).toBe(5);
-    for (const l of o.lines) expect(l).toMatch(/: unsafe name refused$/);
+    expect([...o.lines].sort()).toEqual([
+      'escp: refusing unsafe name "d/.": "." segment', 'escp: refusing unsafe name "d/..": ".." segment',
+      'escp: refusing unsafe name "d/../escaped": ".." segment', 'escp: refusing unsafe name "d//etc/passwd": empty path segment',
+      'escp: refusing unsafe name "d/x/../../escaped2": ".." segment',
+    ]);
     await onlyLanded(o, ["d", "d/good", "d/good2"]);
     expect(o.report.bundles.flatMap((b) => b.failed.map(([, code]) => code))).toEqual(Array(5).fill("E_REJECTED_PATH"));
     expect(o.report).toMatchObject({ acked: true, end: "done" });

@@ -16,8 +16,8 @@ static int64_t env_num(const char *name, int64_t def) {
 
 void escp__fi_init(escp_fi *fi) {
   static const char *const names[ESCP_FI_N] = {"ESCP_FI_PWRITE_FAIL_AT", "ESCP_FI_PREAD_FAIL_AT",
-                                               "ESCP_FI_SEND_FAIL_AT", "ESCP_FI_ACK_FAIL_AT"};
-  static const int defaults[ESCP_FI_N] = {ENOSPC, EIO, ECONNRESET, ECONNRESET};
+                                               "ESCP_FI_SEND_FAIL_AT", "ESCP_FI_ACK_FAIL_AT", "ESCP_FI_DIGEST_FAIL_AT"};
+  static const int defaults[ESCP_FI_N] = {ENOSPC, EIO, ECONNRESET, ECONNRESET, EBADMSG};
   for (int i = 0; i < ESCP_FI_N; i++) {
     fi->at[i] = env_num(names[i], 0);
     fi->err[i] = i >= ESCP_FI_SEND ? defaults[i] : (int)env_num("ESCP_FI_ERRNO", defaults[i]);

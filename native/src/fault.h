@@ -9,12 +9,14 @@
  *   ESCP_FI_SEND_FAIL_AT=N    the Nth frame send after start (data, keepalive, BYE or
  *                             control) shuts that socket down instead: a network drop
  *   ESCP_FI_ACK_FAIL_AT=N     the same for the Nth ACK a receiver sends (reconnect)
+ *   ESCP_FI_DIGEST_FAIL_AT=N  the Nth small file a sender packs into a bundle goes with a
+ *                             wrong digest (byte 0 flipped): a lying sender
  *   ESCP_FI_ERRNO=E           errno for the pwrite/pread faults (decimal) */
 #ifndef ESCP_FAULT_H
 #define ESCP_FAULT_H
 #include <stdint.h>
 
-enum { ESCP_FI_PWRITE = 0, ESCP_FI_PREAD = 1, ESCP_FI_SEND = 2, ESCP_FI_ACK = 3, ESCP_FI_N = 4 };
+enum { ESCP_FI_PWRITE = 0, ESCP_FI_PREAD = 1, ESCP_FI_SEND = 2, ESCP_FI_ACK = 3, ESCP_FI_DIGEST = 4, ESCP_FI_N = 5 };
 
 #ifdef ESCP_FAULT_INJECTION
 typedef struct escp_fi {

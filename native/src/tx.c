@@ -1000,6 +1000,7 @@ static int32_t tx_pack(escp_session *s, escp_stream *st, tx_small **cl, uint32_t
     uint8_t dg[32];
     small_digest(s, data, sm->size, dg);
     if (s->param[ESCP_P_CHECKSUM]) escp__prof_end(pr, ESCP_STG_HASH, t0, sm->size);
+    if (ESCP_FI(s, ESCP_FI_DIGEST)) dg[0] ^= 0x5a; /* fault-injection build only: a lying sender */
     pos += small_rec_put(rec, sm, &sb, dg);
     escp_put64(e + ESCP_BT_SIZE, sm->size);
     memcpy(e + ESCP_BT_DIGEST, dg, 32);

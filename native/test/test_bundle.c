@@ -565,6 +565,34 @@ static void dirs_limit(void) {
   ok("past the directory limit: the directory is made, its bundled files fail at once, the others land");
 }
 
+/* A lying sender (fault injection: the 3rd record packed carries a digest with a byte
+ * flipped): the receiver refuses that record before anything of it is named; the rest land. */
+static void wrong_digest(void) {
+  fprintf(stderr, "-- a record whose digest does not match its bytes\n");
+  enum { N = 8 };
+  tally *t;
+  sf *f = part(N, &t);
+  static const char *const rels[] = {"w"};
+  set_of(f, N, 1, rels, "wd", 0);
+  for (int i = 0; i < N; i++) f[i].want_tx = ESCP_OK, f[i].want_rx = i == 2 ? ESCP_E_DIGEST : ESCP_OK;
+  CHECK(setenv("ESCP_FI_DIGEST_FAIL_AT", "3", 1) == 0);
+  sess p;
+  const char *dst = P("dst_digest");
+  up(&p, dst, (opts){.rx_bundle = 1, .checksum = 1});
+  CHECK(unsetenv("ESCP_FI_DIGEST_FAIL_AT") == 0);
+  add_dirs(p.rx, 1, rels);
+  small_add(p.tx, f, N, N);
+  finish(&p, f, N, N, NULL, t, 0);
+  CHECK(strcmp(f[2].rx_what, "digest") == 0);
+  CHECK(memcmp(f[2].tx_dg, f[2].rx_dg, 32) != 0); /* the receiver's own digest of the bytes, not the claim */
+  verify_small(dst, f, N, 0, 1);
+  no_temps(P("dst_digest/w"));
+  sess_down(&p);
+  free(f);
+  free(t);
+  ok("a record whose digest does not match its bytes is refused, nothing of it named; the rest land");
+}
+
 /* Reconnect (ESCP_P_RETRIES): the drop_at-th frame send shuts its connection down (fault
  * injection); the bundles the receiver had not consumed are rebuilt from their files and
  * resent; every file arrives whole and the reports of both sides are complete. A file
@@ -794,6 +822,7 @@ int main(void) {
   mixed();
   failures();
   dirs_limit();
+  wrong_digest();
   rx_without();
   reconnects("3", 0);
   reconnects("1", 1);

@@ -8,7 +8,9 @@
 //   ESCP_FAULT_EXEC_AT=<role>:<state> with ESCP_FAULT_EXEC="<sh command>"   run it once there
 //   (e.g. delete or grow a source file mid-send);
 //   ESCP_FAULT_CORRUPT_DIGEST=<byte>   the sender reports a BLAKE3 with byte <byte> (0..31)
-//   flipped for every file (a mismatch is caught, named, and never given its final name);
+//   flipped for every file (a mismatch is caught, named, and never given its final name); its
+//   files travel one by one (a bundled file's digest is packed by libescp; its own fault build
+//   covers that: test_bundle, ESCP_FI_DIGEST_FAIL_AT);
 //   ESCP_FAULT_CORRUPT_RESULT=<byte>   the receiver reports success with such a digest (the
 //   sender must fail the file);
 //   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
@@ -65,6 +67,9 @@ function flipped(d: Uint8Array, at: number | undefined): Uint8Array {
   bad[at] = (bad[at] ?? 0) ^ 0x5a;
   return bad;
 }
+
+/** Fault injection lies about the sender's digests: no bundles then (see above). */
+export const corruptsSentDigests = corruptSent !== undefined;
 
 /** The digest the sender reports in FileDone: the real one, or (fault injection) a wrong one. */
 export function reportedDigest(d: Uint8Array): Uint8Array {

@@ -16,6 +16,7 @@ import { ESCP_DIGEST_LEN, ESCP_DIRS_BYTES, ESCP_DIRS_MAX } from "../native/symbo
 import type { NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { destFailure, type Placement } from "./placement.ts";
+import { rejected, safeJoin } from "../fs/dest-path.ts";
 import { awaitsOffer, type RoleContext, type SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
@@ -32,6 +33,10 @@ interface SinkFile {
   offered?: number; // resume: bytes its offer held, until the source decides
   resumed?: number; // resume: bytes taken from the earlier partial (not sent again)
 }
+
+/** Bundles: an announced directory, for the files bundled into it: where it landed (rel),
+ *  its name on the wire, and why it was refused when it was. */
+interface BundleDir { rel: string; name: string; refused?: string }
 
 /** -a: a hard link announced while the file it names is still arriving. */
 interface Follower {
@@ -51,7 +56,7 @@ export class DataSink {
   private resultQueue: FileResultMsg[] = [];
   /** Bundles: where each announced directory landed, for the names of the files bundled into
    *  it (within libescp's limits: a file in a directory past them fails there, named by fino). */
-  private readonly dirs = new Map<number, string>();
+  private readonly dirs = new Map<number, BundleDir>();
   private dirBytes = 0;
   private offerQueue: ResumeOfferMsg[] = [];
   private okCount = 0;
@@ -147,16 +152,16 @@ export class DataSink {
       const failures: BundleFailure[] = [];
       g.files.forEach((f, i) => {
         const d = this.dirs.get(f.dir);
-        const rel = d === undefined ? `directory #${f.dir}/${f.leaf}` : d === "" ? f.leaf : `${d}/${f.leaf}`;
+        const rel = d === undefined ? `directory #${f.dir}/${f.leaf}` : d.rel === "" ? f.leaf : `${d.rel}/${f.leaf}`;
         const shown = d === undefined ? rel : this.place.show(rel);
         if (f.status !== 0) {
-          const err = this.bundledError(f, shown);
+          const err = this.bundledError(f, shown, d === undefined ? `directory #${f.dir}/${f.leaf}` : `${d.name}/${f.leaf}`, d?.refused);
           failures.push({ index: i, code: err.code, errno: f.errno, message: err.message });
           this.failedCount++;
           this.ctx.reporter.failed(err);
           return;
         }
-        if (this.plan.checksum) digests.set(f.digest, i * ESCP_DIGEST_LEN);
+        if (this.plan.checksum) digests.set(reportedResultDigest(f.digest), i * ESCP_DIGEST_LEN);
         this.okCount++;
         this.ctx.reporter.ok({ name: shown, bytes: f.size, resumed: 0, digest: f.digest, rel });
       });
@@ -167,19 +172,30 @@ export class DataSink {
   }
 
   /** A directory's name for the files bundled into it, as libescp bounds its own table. */
-  private rememberDir(fino: number, rel: string): void {
-    const bytes = Buffer.byteLength(rel, "utf8") + 1;
+  private rememberDir(fino: number, d: BundleDir): void {
+    const bytes = Buffer.byteLength(d.rel, "utf8") + 1;
     if (this.dirs.size >= ESCP_DIRS_MAX || this.dirBytes + bytes > ESCP_DIRS_BYTES) return;
-    this.dirs.set(fino, rel);
+    this.dirs.set(fino, d);
     this.dirBytes += bytes;
   }
 
-  private bundledError(f: WrittenFile, shown: string): EscpError {
+  /** A bundled file libescp did not write, named as an announced one would be (name: its
+   *  wire name; refused: why its directory was refused here, if it was). */
+  private bundledError(f: WrittenFile, shown: string, name: string, refused?: string): EscpError {
     const status = statusName(f.status);
-    if (status === "PATH") {
-      const why = f.what === "directory" ? "its directory was refused" : f.what === "too many dirs"
-        ? `more than ${ESCP_DIRS_MAX} directories (or ${ESCP_DIRS_BYTES >> 20} MiB of their names) in one session` : "unsafe name refused";
-      return new EscpError("E_REJECTED_PATH", `${shown}: ${why}`, { path: shown });
+    if (status === "PATH" && f.what === "too many dirs") {
+      return rejected(name, `more than ${ESCP_DIRS_MAX} directories (or ${ESCP_DIRS_BYTES >> 20} MiB of their names) in one session`);
+    }
+    if (status === "PATH" && f.what === "directory") {
+      return rejected(name, refused === undefined ? "a component below the destination is a symlink or not a directory" : `its directory was refused (${refused})`);
+    }
+    if (status === "PATH") { // the leaf is no single safe segment: say why, as for an announced name
+      try {
+        safeJoin("", name);
+      } catch (e) {
+        if (e instanceof EscpError) return e;
+      }
+      return rejected(name, "not a single name segment");
     }
     if (status === "DIGEST") return new EscpError("E_DIGEST_MISMATCH", `${shown}: BLAKE3 mismatch (receiver ${hex(f.digest)})`, { path: shown });
     const code = status === "WRITE" ? "E_WRITE" : codeForStatus(status);
@@ -225,7 +241,7 @@ export class DataSink {
         if (e.kind === "file") this.discard(e, rel);
         else this.result(e.fino, rel, e.name, 0, NO_DIGEST); // a refused directory: its files fail on their own
         if (e.kind === "dir" && this.plan.bundle) { // and so do those bundled into it
-          this.rememberDir(e.fino, e.name);
+          this.rememberDir(e.fino, { rel: e.name, name: e.name, refused: rel.message });
           this.native.rxDirRefuse(e.fino);
         }
         continue;
@@ -236,7 +252,7 @@ export class DataSink {
         continue;
       }
       if (e.kind === "dir") {
-        if (this.plan.bundle) this.rememberDir(e.fino, rel);
+        if (this.plan.bundle) this.rememberDir(e.fino, { rel, name: e.name });
         const r = this.native.rxDirAdd(e.fino, rel, e);
         if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), e.name, 0, NO_DIGEST);
         continue;

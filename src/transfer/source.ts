@@ -19,7 +19,7 @@ import { Announcer, type SmallFile } from "./announcer.ts";
 import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
-import { faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+import { corruptsSentDigests, faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
@@ -59,8 +59,8 @@ export class DataSource {
   private offersAwaited = 0; // files waiting for their ResumeOffer
   private walked = false; // the announcer is done: no more files
   private txFinished = false;
-  /** Bundles: the path of every small file handed to libescp, by its number, until its verdict. */
-  private readonly smallPaths = new Map<number, string>();
+  /** Bundles: every small file handed to libescp, by its number, until its verdict. */
+  private readonly smallPaths = new Map<number, FoundEntry>();
   private smallSeq = 0;
   private readonly smallBatch = new SmallFileBatch();
   /** Bundles on the wire: their files (in record order) until the sink's BundleResult. */
@@ -133,14 +133,14 @@ export class DataSource {
         this.walked = true;
         this.maybeFinish();
       },
-    }, this.plan.bundleMax ?? 0);
+    }, corruptsSentDigests ? 0 : this.plan.bundleMax ?? 0);
   }
 
   /** Hand bundled files to libescp in one call (their directories were announced already). */
   private queueSmall(files: SmallFile[]): void {
     for (const f of files) {
       const seq = ++this.smallSeq;
-      this.smallPaths.set(seq, f.entry.path);
+      this.smallPaths.set(seq, f.entry);
       this.smallBatch.add(seq, f.dir, f.entry.size, f.entry.ino, f.entry.path, f.leaf);
     }
     this.announced += files.length;
@@ -157,7 +157,7 @@ export class DataSource {
       const sent: SentFile[] = [];
       for (const f of g.files) {
         if (f.status === 0) sent.push(f);
-        else this.smallFailed(f.seq, codeForStatus(statusName(f.status)), (p) => `${p}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : "changed while sent"}`);
+        else this.smallFailed(f.seq, codeForStatus(statusName(f.status)), (e) => `${e.path}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : "changed while sent"}`);
       }
       if (sent.length === 0) continue;
       this.bundles.set(g.bundle, sent);
@@ -167,11 +167,11 @@ export class DataSource {
     return true;
   }
 
-  private smallFailed(seq: number, code: ReturnType<typeof codeForStatus>, message: (path: string) => string): void {
-    const path = this.smallPaths.get(seq);
-    if (path === undefined) return;
+  private smallFailed(seq: number, code: ReturnType<typeof codeForStatus>, message: (e: FoundEntry) => string): void {
+    const e = this.smallPaths.get(seq);
+    if (e === undefined) return;
     this.smallPaths.delete(seq);
-    this.ctx.reporter.failed(new EscpError(code, message(path), { path }));
+    this.ctx.reporter.failed(new EscpError(code, message(e), { path: e.path }));
   }
 
   /** The sink's verdict on one bundle: its failures as it names them, the rest checked against our digests. */
@@ -186,15 +186,15 @@ export class DataSource {
       const f = sent[i]!;
       const failure = m.failures[k]?.index === i ? m.failures[k++] : undefined;
       if (failure !== undefined) {
-        this.smallFailed(f.seq, isErrorCode(failure.code) ? failure.code : "E_WRITE", () => `${this.ctx.peerPrefix}${failure.message}`);
+        this.smallFailed(f.seq, isErrorCode(failure.code) ? failure.code : "E_WRITE", (e) => `${this.ctx.peerPrefix}${e.name}: ${failure.message}`);
         continue;
       }
       const theirs = m.digests.subarray(i * ESCP_DIGEST_LEN, (i + 1) * ESCP_DIGEST_LEN);
       if (this.plan.checksum && (isZero(f.digest) || !sameBytes(f.digest, theirs))) {
-        this.smallFailed(f.seq, "E_DIGEST_MISMATCH", (p) => `${p}: BLAKE3 mismatch (sent ${hex(f.digest)}, received ${hex(theirs)})`);
+        this.smallFailed(f.seq, "E_DIGEST_MISMATCH", (e) => `${e.path}: BLAKE3 mismatch (sent ${hex(f.digest)}, received ${hex(theirs)})`);
         continue;
       }
-      const path = this.smallPaths.get(f.seq) ?? "";
+      const path = this.smallPaths.get(f.seq)?.path ?? "";
       this.smallPaths.delete(f.seq);
       this.bytesOk += f.size;
       this.ctx.reporter.ok({ name: path, bytes: f.size, resumed: 0, digest: f.digest, rel: "" });
