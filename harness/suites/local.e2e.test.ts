@@ -75,11 +75,13 @@ describe("commit paths on the receiver", () => {
   const temporaries = (dir: string): string[] =>
     readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => n.split("/").some((p) => p.startsWith(".escp-")));
   const cases: [string, Parameters<typeof runEscp>[1], string[], string | null][] = [
-    ["unnamed temporaries (default)", {}, [], null],
+    ["unnamed temporaries (default: small files in bundles)", {}, [], null],
+    ["unnamed temporaries, every file announced (--bundle-max 0)", {}, ["--bundle-max", "0"], null],
     ["named temporaries (ESCP_TMPFILE=0)", { env: { ESCP_TMPFILE: "0" } }, [], null],
-    // The cap from the fd limit (64 → 16) is reached only when enough files wait for their FileDone
-    // at once, which depends on timing; ESCP_TMPFILE_HOLD=0 takes that path for every file.
-    ["the held-fd cap reached (fd limit 64, hold 0)", { wrap: ["prlimit", "--nofile=64", "--"], env: { ESCP_TMPFILE_HOLD: "0" } }, ["-v"], "0 unnamed files held: naming early"],
+    // The cap from the fd limit (64 → 16) is reached only when enough announced files wait for
+    // their FileDone at once, which depends on timing; ESCP_TMPFILE_HOLD=0 takes that path for
+    // every file (bundled files are named as soon as they are written: no cap to reach).
+    ["the held-fd cap reached (fd limit 64, hold 0)", { wrap: ["prlimit", "--nofile=64", "--"], env: { ESCP_TMPFILE_HOLD: "0" } }, ["-v", "--bundle-max", "0"], "0 unnamed files held: naming early"],
   ];
   cases.forEach(([name, opts, flags, logLine], i) => {
     test(name, async () => {
