@@ -15,7 +15,7 @@ import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { decodeSent, SmallFileBatch, type SentFile } from "../native/bundles.ts";
 import { ESCP_DIGEST_LEN } from "../native/symbols.ts";
 import { log } from "../log/logger.ts";
-import { Announcer, type SmallFile } from "./announcer.ts";
+import { Announcer, SMALL_WINDOW, type SmallFile } from "./announcer.ts";
 import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./plan.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
@@ -65,6 +65,9 @@ export class DataSource {
   private readonly smallBatch = new SmallFileBatch();
   /** Bundles on the wire: their files (in record order) until the sink's BundleResult. */
   private readonly bundles = new Map<number, SentFile[]>();
+  /** Verdicts that came before libescp handed over their bundle's list (its stream thread
+   *  queues the list just after the send): matched when it comes, at most SMALL_WINDOW. */
+  private readonly early = new Map<number, BundleResultMsg>();
   private bundleCount = 0; // bundles sent, and the files they carried (for the log)
   private bundledFiles = 0;
   private readonly native: NativeSession;
@@ -163,6 +166,11 @@ export class DataSource {
       this.bundles.set(g.bundle, sent);
       this.bundleCount++;
       this.bundledFiles += sent.length;
+      const early = this.early.get(g.bundle);
+      if (early !== undefined) {
+        this.early.delete(g.bundle);
+        this.onBundleResult(early);
+      }
     }
     return true;
   }
@@ -177,7 +185,11 @@ export class DataSource {
   /** The sink's verdict on one bundle: its failures as it names them, the rest checked against our digests. */
   private onBundleResult(m: BundleResultMsg): void {
     const sent = this.bundles.get(m.bundle);
-    if (sent === undefined) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle}, which awaits none`);
+    if (sent === undefined) { // not handed over yet, or a lie: the close tells them apart
+      if (this.early.has(m.bundle) || this.early.size >= SMALL_WINDOW) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle}, which awaits none`);
+      this.early.set(m.bundle, m);
+      return;
+    }
     if (m.count !== sent.length) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} names ${m.count} files, not its ${sent.length}`);
     if (this.plan.checksum && m.digests.length === 0) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} has no digests`);
     this.bundles.delete(m.bundle);
@@ -329,6 +341,8 @@ export class DataSource {
       this.flushDone();
       this.watch();
       if (announcer.done && this.outstanding === 0 && this.smallPaths.size === 0 && !sentDone) {
+        const stray = this.early.keys().next();
+        if (!stray.done) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${stray.value}, which was never sent`);
         if (this.plan.bundleMax) log.record("bundles", { bundles: this.bundleCount, files: this.bundledFiles, max: this.plan.bundleMax });
         for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
         this.send({ type: "sessionDone", files: this.announced, bytes: this.bytesOk });
