@@ -20,18 +20,13 @@
 #include "escp.h"
 #include "frame.h" /* strangers speak the wire protocol by hand */
 
-#include "check.h"
+#include "xfer.h" /* nap, next_ev, connect_thread */
 
 enum { HELLO_WIRE = ESCP_FRAME_HDR + ESCP_HELLO_LEN + ESCP_TAG };
 #define PER_SOURCE(t) (2 * ((t) + 1) + 8) /* net.h: ESCP_PENDING_PER_SOURCE(T + 1) */
 #define TABLE 256                         /* net.h: ESCP_MAX_PENDING */
 
 static uint8_t key[32], sid[16];
-
-static void nap(void) { /* stands in for the JS timer between event polls */
-  struct timespec ts = {0, 1000000};
-  nanosleep(&ts, NULL);
-}
 
 static void *session(int role, int threads, int64_t timeout_ms) {
   void *h = escp_session_new(role);
@@ -89,22 +84,6 @@ static void forge_hello(uint8_t out[HELLO_WIRE], const uint8_t *k, const uint8_t
   escp_chan_free(&c);
 }
 
-typedef struct conn_arg { void *h; int port, rc; } conn_arg;
-static void *connect_thread(void *p) {
-  conn_arg *a = p;
-  a->rc = escp_connect(a->h, "127.0.0.1", a->port);
-  return NULL;
-}
-
-static escp_event next_event(void *h) {
-  escp_event ev;
-  time_t t0 = time(NULL);
-  while (escp_event_poll(h, &ev, 1) == 0) {
-    CHECK(time(NULL) - t0 < 30);
-    nap();
-  }
-  return ev;
-}
 
 static uint64_t rejected(void *h) {
   uint64_t st[ESCP_S_COUNT];
@@ -116,7 +95,7 @@ static uint64_t rejected(void *h) {
  * and both have wiped the session key. */
 static void real_connect(void *rx, int port, int t) {
   void *tx = session(ESCP_ROLE_SENDER, t, 20000);
-  conn_arg a = {tx, port, 0};
+  conn_arg a = {tx, "127.0.0.1", port, 0};
   pthread_t th;
   CHECK(pthread_create(&th, NULL, connect_thread, &a) == 0);
   pthread_join(th, NULL);
@@ -126,7 +105,7 @@ static void real_connect(void *rx, int port, int t) {
     fprintf(stderr, "connect: %s\n", d);
   }
   CHECK_EQ(a.rc, ESCP_OK);
-  escp_event ev = next_event(rx);
+  escp_event ev = next_ev(rx);
   CHECK_EQ(ev.type, ESCP_EV_STREAMS_UP);
   CHECK_EQ(escp_test_key_wiped(rx), 1);
   CHECK_EQ(escp_test_key_wiped(tx), 1);
@@ -288,12 +267,12 @@ static void reconnect_listener(void) {
   CHECK_EQ(escp_param_set(tx, ESCP_P_RETRIES, 2), ESCP_OK);
   int port = escp_listen(rx, "127.0.0.1", 0, 1);
   CHECK(port > 0);
-  conn_arg a = {tx, port, 0};
+  conn_arg a = {tx, "127.0.0.1", port, 0};
   pthread_t th;
   CHECK(pthread_create(&th, NULL, connect_thread, &a) == 0);
   pthread_join(th, NULL);
   CHECK_EQ(a.rc, ESCP_OK);
-  CHECK_EQ(next_event(rx).type, ESCP_EV_STREAMS_UP);
+  CHECK_EQ(next_ev(rx).type, ESCP_EV_STREAMS_UP);
   CHECK_EQ(escp_test_key_wiped(rx), 0);
   CHECK_EQ(escp_test_key_wiped(tx), 0);
   uint64_t before = rejected(rx);

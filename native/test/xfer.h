@@ -1,5 +1,6 @@
 /* xfer.h — the file-transfer harness shared by the session-level C tests (test_session.c,
- * test_relay.c): a file set of edge-case sizes, the event pump that plays the TS control
+ * test_relay.c, test_archive.c, test_resume.c, test_bundle.c; test_accept.c takes its event wait and
+ * connector thread): a file set of edge-case sizes, the event pump that plays the TS control
  * plane's part (FILE_DONE on the sender -> rx_file_expect with the sender's digest), byte
  * and digest verification, the control-message exchange and the teardown checks. Every
  * function works whichever side listens. Test programs only; never in the library. */

@@ -16,7 +16,7 @@ function put64(v: DataView, at: number, n: number): void {
 function get64(v: DataView, at: number): number {
   return v.getUint32(at, true) + v.getUint32(at + 4, true) * TWO32;
 }
-const dec = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder(); // replacement characters for bytes that are not UTF-8
 
 /** Records for escp_tx_small_add, packed into one growing buffer until taken. */
 export class SmallFileBatch {
@@ -46,12 +46,11 @@ export class SmallFileBatch {
     this.count++;
   }
 
-  /** The packed records so far, and start over. */
+  /** The packed records so far, and start over: valid until the next add (escp_tx_small_add
+   *  copies what it queues, so the buffer is reused). */
   take(): { buf: Uint8Array; len: number } | null {
     if (this.count === 0) return null;
     const out = { buf: this.buf, len: this.len };
-    this.buf = new Uint8Array(this.buf.length);
-    this.view = new DataView(this.buf.buffer);
     this.len = 0;
     this.count = 0;
     return out;
@@ -73,7 +72,12 @@ export interface Group<T> { bundle: number; files: T[] }
 
 function cText(b: Uint8Array): string {
   const end = b.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+  return lenient.decode(end < 0 ? b : b.subarray(0, end));
+}
+
+/** A copy of the 32-byte digest at `at` (the take buffer is reused by the next call). */
+function digestAt(buf: Uint8Array, at: number): Uint8Array {
+  return buf.slice(at, at + C.ESCP_DIGEST_LEN);
 }
 
 function groups<T>(buf: Uint8Array, entry: (v: DataView, at: number) => [T, number]): Group<T>[] {
@@ -102,29 +106,23 @@ export function decodeSent(buf: Uint8Array): Group<SentFile>[] {
     size: get64(v, at + C.ESCP_BT_SIZE),
     status: v.getInt32(at + C.ESCP_BT_STATUS, true),
     errno: v.getInt32(at + C.ESCP_BT_ERRNO, true),
-    digest: buf.slice(at + C.ESCP_BT_DIGEST, at + C.ESCP_BT_DIGEST + C.ESCP_DIGEST_LEN),
+    digest: digestAt(buf, at + C.ESCP_BT_DIGEST),
     what: cText(buf.subarray(at + C.ESCP_BT_WHAT, at + C.ESCP_BT_ENT)),
   }, at + C.ESCP_BT_ENT]);
 }
 
-/** escp_rx_bundle_take's groups. Leaves were checked by libescp (1..255 bytes, no '/' or NUL);
- * one that is not UTF-8 is shown with replacement characters. */
+/** escp_rx_bundle_take's groups. Leaves were checked by libescp only as far as it reports
+ * (a refused one may hold anything); bytes that are not UTF-8 are shown as replacement characters. */
 export function decodeWritten(buf: Uint8Array): Group<WrittenFile>[] {
   return groups(buf, (v, at) => {
     const leafLen = v.getUint16(at + C.ESCP_BR_LEAF_LEN, true);
-    const leafBytes = buf.subarray(at + C.ESCP_BR_ENT, at + C.ESCP_BR_ENT + leafLen);
-    let leaf: string;
-    try {
-      leaf = dec.decode(leafBytes);
-    } catch {
-      leaf = new TextDecoder().decode(leafBytes);
-    }
+    const leaf = lenient.decode(buf.subarray(at + C.ESCP_BR_ENT, at + C.ESCP_BR_ENT + leafLen));
     const f: WrittenFile = {
       dir: get64(v, at + C.ESCP_BR_DIR),
       size: get64(v, at + C.ESCP_BR_SIZE),
       status: v.getInt32(at + C.ESCP_BR_STATUS, true),
       errno: v.getInt32(at + C.ESCP_BR_ERRNO, true),
-      digest: buf.slice(at + C.ESCP_BR_DIGEST, at + C.ESCP_BR_DIGEST + C.ESCP_DIGEST_LEN),
+      digest: digestAt(buf, at + C.ESCP_BR_DIGEST),
       what: cText(buf.subarray(at + C.ESCP_BR_WHAT, at + C.ESCP_BR_LEAF_LEN)),
       leaf,
     };
