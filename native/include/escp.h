@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 6 /* 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
+#define ESCP_ABI_VERSION 7 /* 7: escp_dir_scan reads small files ahead (ra_kib, ESCP_DS_FLAGS); 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -421,11 +421,15 @@ ESCP_API int32_t escp_xattrs_read(const char *path, int32_t nofollow, uint8_t *o
 /* dir_scan (the sender's walk): every name of directory path ("." and ".." left out), sorted
  * by its bytes, each with its stat (lstat with nofollow), packed into out as entries of
  * ESCP_DS_ENT bytes followed by the name, zero-padded to a multiple of 8. An entry whose stat
- * failed has ESCP_DS_ERRNO set and zero stat fields. Returns the bytes written; ESCP_E_TOOBIG
- * with *err = the bytes needed when cap is short (call again with more); ESCP_E_SYS with
- * *err = errno when the directory cannot be opened or read; ESCP_E_NOMEM; ESCP_E_INVAL. Any
- * thread; no session. */
-ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, uint8_t *out, int32_t cap, int32_t *err);
+ * failed has ESCP_DS_ERRNO set and zero stat fields. Read-ahead: in name order, regular files
+ * of 1..ESCP_RA_FILE_MAX bytes are handed to the kernel's read-ahead (posix_fadvise WILLNEED:
+ * the reads are queued at once, not waited for) while their sizes add up to at most ra_kib
+ * KiB (the first that would not fit ends it); each gets ESCP_DS_F_RA in ESCP_DS_FLAGS. A file
+ * that cannot be opened is left alone. ra_kib 0: none. Returns the bytes written;
+ * ESCP_E_TOOBIG with *err = the bytes needed when cap is short (call again with more; nothing
+ * was read ahead); ESCP_E_SYS with *err = errno when the directory cannot be opened or read;
+ * ESCP_E_NOMEM; ESCP_E_INVAL. Any thread; no session. */
+ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, int32_t ra_kib, uint8_t *out, int32_t cap, int32_t *err);
 #define ESCP_DS_SIZE 0       /* u64 st_size */
 #define ESCP_DS_INO 8        /* u64 st_ino */
 #define ESCP_DS_DEV 16       /* u64 st_dev */
@@ -439,6 +443,9 @@ ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, uint8_t *out,
 #define ESCP_DS_NLINK 60     /* u32 (saturated) */
 #define ESCP_DS_ERRNO 64     /* i32: the stat's errno, 0 = the fields hold it */
 #define ESCP_DS_NAME_LEN 68  /* u16: bytes of the name that follows the entry */
+#define ESCP_DS_FLAGS 70     /* u16: ESCP_DS_F_* */
+#define ESCP_DS_F_RA 1       /* handed to the read-ahead */
+#define ESCP_RA_FILE_MAX 1048576 /* largest file dir_scan reads ahead, bytes */
 #define ESCP_DS_ENT 72
 
 /* ---- control messages, events, counters ---- */

@@ -11,6 +11,7 @@ import { EscpError, describeSysError } from "../errors/escp-error.ts";
 import { errnoText } from "../native/events.ts";
 import { xattrsRead } from "../native/session.ts";
 import { fromBigIntStats, scanDir, type Stat } from "./scan-dir.ts";
+import type { ReadAhead } from "./read-ahead.ts";
 import { ESCP_LINKS_MAX as LINKS_MAX } from "../native/symbols.ts";
 
 export interface SourceSpec {
@@ -23,6 +24,8 @@ export interface WalkMode {
   recursive: boolean;
   archive?: boolean;
   xattrs?: boolean;
+  /** Hand small files to the kernel's read-ahead as their directories are listed. */
+  readAhead?: ReadAhead;
 }
 
 export interface FoundEntry {
@@ -151,7 +154,7 @@ function* walkDir(abs: string, name: string, st: Stat, ancestors: Set<string>, m
   const dir = found("dir", abs, name, st, mode);
   yield dir;
   if (dir.kind !== "entry") return;
-  const children = scanDir(abs, mode.archive === true); // names sorted, each with its (l)stat
+  const children = scanDir(abs, mode.archive === true, mode.readAhead); // names sorted, each with its (l)stat
   if (!Array.isArray(children)) return yield problem("E_SOURCE_UNREADABLE", abs, errnoText(children.errno));
   const chain = new Set(ancestors).add(id);
   for (const child of children) {

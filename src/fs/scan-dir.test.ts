@@ -1,11 +1,14 @@
 // escp_dir_scan through scanDir: every name once, sorted by its bytes, with the same stat
 // node:fs gives (lstat with nofollow), the errno of a stat that failed, a listing larger than
-// the first buffer, and a directory that cannot be opened.
+// the first buffer, a directory that cannot be opened, and the read-ahead's choice of files
+// within its allowance.
 import { afterAll, describe, expect, test } from "bun:test";
 import { lstatSync, mkdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
 import { fromBigIntStats, scanDir, type ScanEntry, type Stat } from "./scan-dir.ts";
+import { ReadAhead } from "./read-ahead.ts";
+import { ESCP_RA_FILE_MAX } from "../native/symbols.ts";
 
 const tmp = makeTmpDir("scan-dir");
 afterAll(() => removeTmpDir(tmp));
@@ -67,6 +70,36 @@ describe("scanDir", () => {
     expect(got.length).toBe(n);
     expect(got[0]?.name.startsWith("00000")).toBe(true);
     expect(got[n - 1]?.name.startsWith("01499")).toBe(true);
+  });
+
+  test("read-ahead: small regular files in name order, within the allowance", () => {
+    const ra = join(tmp, "ra");
+    mkdirSync(ra);
+    writeFileSync(join(ra, "a"), new Uint8Array(40_000));
+    writeFileSync(join(ra, "b-empty"), "");
+    writeFileSync(join(ra, "c-huge"), new Uint8Array(ESCP_RA_FILE_MAX + 1));
+    writeFileSync(join(ra, "d"), new Uint8Array(30_000));
+    symlinkSync("d", join(ra, "e-link"));
+    Bun.spawnSync(["mkfifo", join(ra, "f-fifo")]);
+    mkdirSync(join(ra, "g-dir"));
+    writeFileSync(join(ra, "h"), new Uint8Array(5_000));
+    const spentBy = (nofollow: boolean, r: ReadAhead): number => (listing(scanDir(ra, nofollow, r)), r.total);
+    // followed, the link is its regular file; empty, too large, FIFO and directory never
+    expect(spentBy(false, new ReadAhead(() => 0, 1 << 30))).toBe(40_000 + 30_000 + 30_000 + 5_000);
+    expect(spentBy(true, new ReadAhead(() => 0, 1 << 30))).toBe(40_000 + 30_000 + 5_000);
+    // the first file past what is left ends it (in name order): a fits 64 KiB, d does not
+    expect(spentBy(true, new ReadAhead(() => 0, 64 * 1024))).toBe(40_000);
+    expect(spentBy(true, new ReadAhead(() => 0, 1024))).toBe(0);
+    // a window: what was sent since is allowed again
+    let sent = 0;
+    const w = new ReadAhead(() => sent, 80 * 1024);
+    expect(spentBy(true, w)).toBe(75_000);
+    expect(w.allowance()).toBe(80 * 1024 - 75_000);
+    sent = 75_000;
+    expect(w.allowance()).toBe(80 * 1024);
+    expect(spentBy(true, w)).toBe(150_000);
+    // without one nothing is read ahead, and the listing is the same
+    expect(listing(scanDir(ra, true)).map((e) => e.name)).toEqual(listing(scanDir(ra, true, new ReadAhead())).map((e) => e.name));
   });
 
   test("a directory that cannot be opened: its errno", () => {

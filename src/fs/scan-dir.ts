@@ -3,6 +3,7 @@
 import type { BigIntStats } from "node:fs";
 import { cstr, loadNative } from "../native/lib.ts";
 import * as C from "../native/symbols.ts";
+import type { ReadAhead } from "./read-ahead.ts";
 
 export type StatKind = "dir" | "file" | "symlink" | "fifo" | "socket" | "char" | "block" | "other";
 
@@ -63,25 +64,31 @@ const names = new TextDecoder(); // a name that is not UTF-8 gets replacement ch
 let buf = new Uint8Array(256 * 1024);
 
 /** The names of directory `path` (sorted by their bytes) with their stat (lstat when
- * nofollow), or the errno that kept it from being read. */
-export function scanDir(path: string, nofollow: boolean): ScanEntry[] | { errno: number } {
+ * nofollow), or the errno that kept it from being read. With `ra`, small regular files are
+ * handed to the kernel's read-ahead within its allowance (see read-ahead.ts). */
+export function scanDir(path: string, nofollow: boolean, ra?: ReadAhead): ScanEntry[] | { errno: number } {
   const lib = loadNative();
   const err = new Int32Array(1);
-  let n = lib.escp_dir_scan(cstr(path), nofollow ? 1 : 0, buf, buf.length, err);
+  const raKib = ra ? Math.min(0x7fffffff, Math.floor(ra.allowance() / 1024)) : 0;
+  let n = lib.escp_dir_scan(cstr(path), nofollow ? 1 : 0, raKib, buf, buf.length, err);
   if (n === C.ESCP_E_TOOBIG) {
     buf = new Uint8Array(Math.max(err[0] ?? 0, buf.length * 2));
-    n = lib.escp_dir_scan(cstr(path), nofollow ? 1 : 0, buf, buf.length, err);
+    n = lib.escp_dir_scan(cstr(path), nofollow ? 1 : 0, raKib, buf, buf.length, err);
   }
   if (n < 0) return { errno: n === C.ESCP_E_NOMEM ? 12 : err[0] || 5 };
   const v = new DataView(buf.buffer, 0, n);
   const out: ScanEntry[] = [];
+  let advised = 0;
   for (let at = 0; at < n;) {
     const len = v.getUint16(at + C.ESCP_DS_NAME_LEN, true);
     const name = names.decode(buf.subarray(at + C.ESCP_DS_ENT, at + C.ESCP_DS_ENT + len));
     const errno = v.getInt32(at + C.ESCP_DS_ERRNO, true);
-    out.push({ name, st: errno !== 0 ? errno : statAt(v, at) });
+    const st = errno !== 0 ? errno : statAt(v, at);
+    if (typeof st !== "number" && (v.getUint16(at + C.ESCP_DS_FLAGS, true) & C.ESCP_DS_F_RA) !== 0) advised += st.size;
+    out.push({ name, st });
     at += C.ESCP_DS_ENT + Math.ceil(len / 8) * 8;
   }
+  if (advised > 0) ra?.spent(advised);
   return out;
 }
 

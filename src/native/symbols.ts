@@ -43,7 +43,7 @@ export const symbols = {
   escp_rx_symlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_hardlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   escp_xattrs_read: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  escp_dir_scan: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  escp_dir_scan: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   escp_ctl_send: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_ctl_recv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_event_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -75,7 +75,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 6;
+export const ESCP_ABI_VERSION = 7;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -230,6 +230,9 @@ export const ESCP_DS_GID = 56;
 export const ESCP_DS_NLINK = 60;
 export const ESCP_DS_ERRNO = 64;
 export const ESCP_DS_NAME_LEN = 68;
+export const ESCP_DS_FLAGS = 70;
+export const ESCP_DS_F_RA = 1;
+export const ESCP_RA_FILE_MAX = 1048576;
 export const ESCP_DS_ENT = 72;
 export const ESCP_R_BYTES_12 = 0;
 export const ESCP_R_BYTES_21 = 1;

@@ -10,6 +10,7 @@ import type { Options } from "../config/options.ts";
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
+import { ReadAhead } from "../fs/read-ahead.ts";
 import { hardenProcess, NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { dropChannel, openSession, startChannel, type OpenedSession } from "./open-channel.ts";
@@ -146,7 +147,8 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   const starting = startChannel(o, dest); // ssh logs in while the sources are walked
   let sum;
   try {
-    sum = summarize(specs, mode); // totals first, entries streamed later
+    // totals first, entries streamed later; small files are read ahead during the ssh login
+    sum = summarize(specs, o.ioengine === "posix" ? { ...mode, readAhead: new ReadAhead() } : mode);
   } catch (e) {
     await dropChannel(starting);
     throw e;
@@ -180,7 +182,7 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax,
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, readAhead: o.ioengine === "posix",
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   if (bundleMax > 0) native.useBundles();

@@ -5,7 +5,6 @@ import type { Options } from "../config/options.ts";
 import type { Endpoint } from "../cli/args.ts";
 import type { ControlChannel } from "../control/channel.ts";
 import { openSshChannel, classifySshFailure, type SshOpts } from "../control/ssh.ts";
-import { openSsh2Channel } from "../control/ssh2-client.ts";
 import { openLocalChannel } from "../control/local.ts";
 import { openMgmtChannel } from "../control/mgmt.ts";
 import {
@@ -56,6 +55,8 @@ async function start(o: Options, dest: Endpoint): Promise<{ channel: ControlChan
   const target = { host: dest.host, ...(dest.user ? { user: dest.user } : {}), ...(dest.port ? { port: dest.port } : {}) };
   if (o.builtinSsh) {
     const user = dest.user ?? process.env.USER ?? "root";
+    // ssh2 (pure JS under Bun) takes ≈ 150 ms to load: only --builtin-ssh pays it.
+    const { openSsh2Channel } = await import("../control/ssh2-client.ts");
     return { channel: await openSsh2Channel({ ...sshOpts(o, dest.port), user }, target, remoteCommand(o), echo), where: dest.host };
   }
   return { channel: openSshChannel(sshOpts(o, dest.port), target, remoteCommand(o), echo), where: dest.host };

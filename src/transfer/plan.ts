@@ -24,6 +24,9 @@ export interface SourcePlan {
   /** Bundles (both peers 2.6): files of at most this many bytes inside announced directories
    * travel packed in BUNDLE frames; 0 or absent = none. */
   bundleMax?: number;
+  /** Small files are handed to the kernel's read-ahead as the walk lists them (the sender's
+   * engine reads them: posix), at most READ_AHEAD_BYTES beyond what was sent. */
+  readAhead?: boolean;
 }
 
 export interface ResumePlan { blockSize: number }

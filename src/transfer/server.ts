@@ -12,6 +12,7 @@ import {
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize } from "../fs/discover.ts";
+import { ReadAhead } from "../fs/read-ahead.ts";
 import { hardenProcess, NativeSession } from "../native/session.ts";
 import { errnoText } from "../native/events.ts";
 import { configureLogger, log } from "../log/logger.ts";
@@ -108,10 +109,11 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
 function prepareSource(init: SessionInit): Prepared {
   const { specs, problems } = expandSourcePaths(init.sourcePaths);
   const mode = walkMode(init);
-  const sum = summarize(specs, mode);
+  const readAhead = init.ioEngine === "posix";
+  const sum = summarize(specs, readAhead ? { ...mode, readAhead: new ReadAhead() } : mode);
   const native = new NativeSession("sender", serverSourceParams(init));
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init),
+    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init), readAhead,
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {

@@ -10,6 +10,7 @@ import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts
 import { EscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { walk, type FoundEntry } from "../fs/discover.ts";
+import { ReadAhead } from "../fs/read-ahead.ts";
 import { codeForStatus, errnoText, statusName, type NativeEvent } from "../native/events.ts";
 import { txOfferCheck, type NativeSession } from "../native/session.ts";
 import { decodeSent, SmallFileBatch, type SentFile } from "../native/bundles.ts";
@@ -107,7 +108,8 @@ export class DataSource {
 
   /** Wire the walk to the sink and the native queue; step() is called every tick. */
   private announcer(): Announcer {
-    return new Announcer(walk(this.plan.specs, this.plan.walk), {
+    const ra = this.plan.readAhead ? new ReadAhead(() => Math.max(0, this.lastBytes)) : undefined;
+    return new Announcer(walk(this.plan.specs, ra ? { ...this.plan.walk, readAhead: ra } : this.plan.walk), {
       fileList: (files, last) => {
         this.send({ type: "fileList", files, last });
         faultPoint("sender", "filelist");
