@@ -251,7 +251,8 @@ ESCP_API int32_t escp_tx_finish(void *h);
  * the consecutive small files behind it that fit (block size bytes, ESCP_BUNDLE_FILES_MAX
  * records; it never waits for more) into one DATA frame flagged BUNDLE: each opened
  * (O_RDONLY|O_NONBLOCK, links followed), checked to be a regular file of the listed size (and
- * inode, when not 0), read to EOF, checked again (size, mtime, ctime, inode), hashed (BLAKE3;
+ * inode, when not 0), its listed size read, checked again (size, mtime, ctime, inode: one that
+ * grew or shrank fails here), hashed (BLAKE3;
  * zero with checksums off); its mode, owner and ns times travel with it (from the first
  * fstat). A file that fails stays out of the bundle. Bundles are numbered 1, 2, 3 ... per
  * session. With ESCP_P_RETRIES a bundle is kept (names, identity, digest) until acknowledged

@@ -888,15 +888,14 @@ static int32_t small_read(escp_session *s, const tx_small *sm, uint8_t *dst, str
     rc = ESCP_E_CHANGED;
   int fi = rc == ESCP_OK ? ESCP_FI(s, ESCP_FI_PREAD) : 0; /* fault-injection build only */
   if (fi) *err = fi, *what = "read", rc = ESCP_E_READ;
-  for (uint64_t got = 0; rc == ESCP_OK && got <= sm->size;) { /* then one byte more: EOF */
-    uint8_t probe;
-    int last = got == sm->size;
-    ssize_t r = last ? read(fd, &probe, 1) : read(fd, dst + got, (size_t)(sm->size - got));
+  /* The listed size, no byte more: a file that grew since the first fstat has another size
+   * (or mtime, ctime) in the second, so no read for EOF is needed. */
+  for (uint64_t got = 0; rc == ESCP_OK && got < sm->size;) {
+    ssize_t r = read(fd, dst + got, (size_t)(sm->size - got));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) *err = errno, *what = "read", rc = ESCP_E_READ;
-    else if ((r == 0) != last) rc = ESCP_E_CHANGED; /* shrank, or more than listed */
-    else if (last) break;
-    got += (uint64_t)r;
+    else if (r == 0) rc = ESCP_E_CHANGED; /* shrank */
+    got += r > 0 ? (uint64_t)r : 0;
   }
   if (rc == ESCP_OK && fstat(fd, &st1) < 0) *err = errno, *what = "fstat", rc = ESCP_E_READ;
   else if (rc == ESCP_OK && (st1.st_size != st0->st_size || st1.st_ino != st0->st_ino || st1.st_dev != st0->st_dev ||

@@ -85,19 +85,25 @@ describe("scanDir", () => {
     writeFileSync(join(ra, "h"), new Uint8Array(5_000));
     const spentBy = (nofollow: boolean, r: ReadAhead): number => (listing(scanDir(ra, nofollow, r)), r.total);
     // followed, the link is its regular file; empty, too large, FIFO and directory never
-    expect(spentBy(false, new ReadAhead(() => 0, 1 << 30))).toBe(40_000 + 30_000 + 30_000 + 5_000);
-    expect(spentBy(true, new ReadAhead(() => 0, 1 << 30))).toBe(40_000 + 30_000 + 5_000);
-    // the first file past what is left ends it (in name order): a fits 64 KiB, d does not
-    expect(spentBy(true, new ReadAhead(() => 0, 64 * 1024))).toBe(40_000);
-    expect(spentBy(true, new ReadAhead(() => 0, 1024))).toBe(0);
+    expect(spentBy(false, new ReadAhead(undefined, 1 << 30))).toBe(40_000 + 30_000 + 30_000 + 5_000);
+    expect(spentBy(true, new ReadAhead(undefined, 1 << 30))).toBe(40_000 + 30_000 + 5_000);
+    // a budget ends for good at the first file past what is left (in name order): a fits 64 KiB, d does not
+    const budget = new ReadAhead(undefined, 64 * 1024);
+    expect(spentBy(true, budget)).toBe(40_000);
+    expect(budget.allowance()).toBe(0);
+    expect(spentBy(true, new ReadAhead(undefined, 1024))).toBe(0);
     // a window: what was sent since is allowed again
     let sent = 0;
-    const w = new ReadAhead(() => sent, 80 * 1024);
+    const w = new ReadAhead({ sent: () => sent, covered: 0 }, 80 * 1024);
     expect(spentBy(true, w)).toBe(75_000);
     expect(w.allowance()).toBe(80 * 1024 - 75_000);
     sent = 75_000;
     expect(w.allowance()).toBe(80 * 1024);
     expect(spentBy(true, w)).toBe(150_000);
+    // a window after what an earlier pass covered: nothing until the walk has passed it
+    const after = new ReadAhead({ sent: () => 0, covered: 75_000 }, 1 << 30);
+    expect(spentBy(true, after)).toBe(0); // this listing brings the walk to 75,000
+    expect(spentBy(true, after)).toBe(75_000);
     // without one nothing is read ahead, and the listing is the same
     expect(listing(scanDir(ra, true)).map((e) => e.name)).toEqual(listing(scanDir(ra, true, new ReadAhead())).map((e) => e.name));
   });

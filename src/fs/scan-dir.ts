@@ -3,7 +3,7 @@
 import type { BigIntStats } from "node:fs";
 import { cstr, loadNative } from "../native/lib.ts";
 import * as C from "../native/symbols.ts";
-import type { ReadAhead } from "./read-ahead.ts";
+import { readsAhead, type ReadAhead } from "./read-ahead.ts";
 
 export type StatKind = "dir" | "file" | "symlink" | "fifo" | "socket" | "char" | "block" | "other";
 
@@ -79,16 +79,20 @@ export function scanDir(path: string, nofollow: boolean, ra?: ReadAhead): ScanEn
   const v = new DataView(buf.buffer, 0, n);
   const out: ScanEntry[] = [];
   let advised = 0;
+  let eligible = 0;
   for (let at = 0; at < n;) {
     const len = v.getUint16(at + C.ESCP_DS_NAME_LEN, true);
     const name = names.decode(buf.subarray(at + C.ESCP_DS_ENT, at + C.ESCP_DS_ENT + len));
     const errno = v.getInt32(at + C.ESCP_DS_ERRNO, true);
     const st = errno !== 0 ? errno : statAt(v, at);
-    if (typeof st !== "number" && (v.getUint16(at + C.ESCP_DS_FLAGS, true) & C.ESCP_DS_F_RA) !== 0) advised += st.size;
+    if (typeof st !== "number" && ra && readsAhead(st)) {
+      eligible += st.size;
+      if ((v.getUint16(at + C.ESCP_DS_FLAGS, true) & C.ESCP_DS_F_RA) !== 0) advised += st.size;
+    }
     out.push({ name, st });
     at += C.ESCP_DS_ENT + Math.ceil(len / 8) * 8;
   }
-  if (advised > 0) ra?.spent(advised);
+  ra?.listed(advised, eligible, raKib > 0);
   return out;
 }
 

@@ -145,10 +145,10 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
   const starting = startChannel(o, dest); // ssh logs in while the sources are walked
+  const ra = o.ioengine === "posix" ? new ReadAhead() : undefined; // and small files are read ahead
   let sum;
   try {
-    // totals first, entries streamed later; small files are read ahead during the ssh login
-    sum = summarize(specs, o.ioengine === "posix" ? { ...mode, readAhead: new ReadAhead() } : mode);
+    sum = summarize(specs, ra ? { ...mode, readAhead: ra } : mode); // totals first, entries streamed later
   } catch (e) {
     await dropChannel(starting);
     throw e;
@@ -182,7 +182,8 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, readAhead: o.ioengine === "posix",
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax,
+    ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   if (bundleMax > 0) native.useBundles();

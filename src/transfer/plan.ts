@@ -25,8 +25,9 @@ export interface SourcePlan {
    * travel packed in BUNDLE frames; 0 or absent = none. */
   bundleMax?: number;
   /** Small files are handed to the kernel's read-ahead as the walk lists them (the sender's
-   * engine reads them: posix), at most READ_AHEAD_BYTES beyond what was sent. */
-  readAhead?: boolean;
+   * engine reads them: posix), at most READ_AHEAD_BYTES beyond what was sent, after the bytes
+   * the totals pass read ahead (this many; absent: no read-ahead). */
+  readAhead?: number;
 }
 
 export interface ResumePlan { blockSize: number }

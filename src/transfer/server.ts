@@ -109,11 +109,12 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
 function prepareSource(init: SessionInit): Prepared {
   const { specs, problems } = expandSourcePaths(init.sourcePaths);
   const mode = walkMode(init);
-  const readAhead = init.ioEngine === "posix";
-  const sum = summarize(specs, readAhead ? { ...mode, readAhead: new ReadAhead() } : mode);
+  const ra = init.ioEngine === "posix" ? new ReadAhead() : undefined;
+  const sum = summarize(specs, ra ? { ...mode, readAhead: ra } : mode);
   const native = new NativeSession("sender", serverSourceParams(init));
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init), readAhead,
+    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init),
+    ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {

@@ -108,7 +108,8 @@ export class DataSource {
 
   /** Wire the walk to the sink and the native queue; step() is called every tick. */
   private announcer(): Announcer {
-    const ra = this.plan.readAhead ? new ReadAhead(() => Math.max(0, this.lastBytes)) : undefined;
+    const covered = this.plan.readAhead;
+    const ra = covered === undefined ? undefined : new ReadAhead({ sent: () => Math.max(0, this.lastBytes), covered });
     return new Announcer(walk(this.plan.specs, ra ? { ...this.plan.walk, readAhead: ra } : this.plan.walk), {
       fileList: (files, last) => {
         this.send({ type: "fileList", files, last });
