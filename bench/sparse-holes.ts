@@ -1,4 +1,5 @@
-// `bun bench/sparse-holes.ts [--size BYTES] [--repeat N]`: issue #13's sparse target — a
+// `bun bench/sparse-holes.ts [--size BYTES] [--repeat N] [--flags "ESCP FLAGS"]`: issue #13's
+// sparse target — a
 // sparse file with 1 % data (1 MiB islands of random bytes at seeded 1 MiB-aligned offsets)
 // against a dense random file of the same size, each copied locally with escp defaults
 // (loopback data streams), rounds interleaved, caches dropped before every run. Prints per
@@ -17,6 +18,8 @@ const arg = (name: string, def: number): number => {
 };
 const size = arg("--size", 4096 * MiB);
 const repeat = arg("--repeat", 3);
+const fi = process.argv.indexOf("--flags");
+const flags = fi > 0 ? (process.argv[fi + 1] ?? "").split(/\s+/).filter((w) => w !== "") : []; // e.g. --nochecksum
 const work = makeTmpDir("bench-sparse");
 
 /** path: `size` bytes, random data in the 1 MiB blocks listed (or every block), holes elsewhere. */
@@ -52,7 +55,7 @@ async function copy(src: string, tag: string): Promise<{ wall: number; wire: num
   const log = join(work, `log-${tag}`);
   dropCaches();
   const t0 = performance.now();
-  const p = Bun.spawn([process.execPath, ESCP_MAIN, "-q", "--logfile", log, src, `${dst}/`], { stdout: "inherit", stderr: "inherit" });
+  const p = Bun.spawn([process.execPath, ESCP_MAIN, "-q", ...flags, "--logfile", log, src, `${dst}/`], { stdout: "inherit", stderr: "inherit" });
   if ((await p.exited) !== 0) throw new Error(`escp failed on ${src}`);
   const wall = (performance.now() - t0) / 1000;
   const done = readFileSync(`${log}.client`, "utf8").trim().split("\n").map((l) => JSON.parse(l)).find((r) => r.msg === "session done");
@@ -77,6 +80,7 @@ try {
   const dense = join(work, "dense.bin");
   fill(sparse, islands);
   fill(dense, "all");
+  console.log(`escp flags: ${flags.join(" ") || "(defaults)"}`);
   console.log(`sparse: ${size} bytes, ${n} MiB of data (${(100 * n / blocks).toFixed(2)} %), ${statSync(sparse).blocks * 512} allocated; dense: ${size} bytes`);
   const s: { wall: number; wire: number }[] = [];
   const d: { wall: number; wire: number }[] = [];

@@ -19,9 +19,9 @@ export interface Loopback {
   stop(): Promise<void>;
 }
 
-export async function openLoopback(cpu: CpuMeter, scratch: string): Promise<Loopback> {
+export async function openLoopback(cpu: CpuMeter, scratch: string, quietLogin = false): Promise<Loopback> {
   const before = new Set(childrenOf(process.pid, "sshd"));
-  const fx = await cpu.inside(() => startSshd());
+  const fx = await cpu.inside(() => startSshd({ quietLogin }));
   const listener = childrenOf(process.pid, "sshd").find((p) => !before.has(p)) ?? null;
   const endpoint: Endpoint = {
     kind: "loopback",

@@ -33,6 +33,8 @@ export interface Options {
   only?: string[];
   /** Drop the page cache before each disk run (default on; off with --smoke or --no-drop-caches). */
   dropCaches: boolean;
+  /** The loopback sshd's login shell reads an empty ~/.bashrc (harness/sshd.ts quietLogin). */
+  quietLogin?: boolean;
 }
 
 export const USAGE = `usage: bun run bench:macro [options]
@@ -55,7 +57,9 @@ export const USAGE = `usage: bun run bench:macro [options]
   --out FILE        results JSON (default bench/results/macro-<date>-<sha>.json)
   --only LIST       only the cases whose id (scenario/tool/label, e.g. big-random/escp/pull)
                     contains one of these comma-separated strings
-  --no-drop-caches  do not drop the page cache before disk runs`;
+  --no-drop-caches  do not drop the page cache before disk runs
+  --quiet-login     the loopback sshd's login shell reads an empty ~/.bashrc (a private mount
+                    namespace): a .bashrc that runs e.g. pyenv init costs every ssh tool alike`;
 
 export class UsageError extends Error {}
 
@@ -143,6 +147,9 @@ export function parseOptions(argv: readonly string[]): Options {
       case "--drop-caches":
         o.dropCaches = true;
         dropSet = true;
+        break;
+      case "--quiet-login":
+        o.quietLogin = true;
         break;
       case "-h":
       case "--help":

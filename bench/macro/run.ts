@@ -292,7 +292,7 @@ async function main(argv: string[]): Promise<number> {
   let escpFailures = 0;
   try {
     try {
-      loop = await openLoopback(cpu, scratch);
+      loop = await openLoopback(cpu, scratch, o.quietLogin === true);
     } catch (e) {
       console.error(`bench:macro: cannot start the loopback sshd: ${(e as Error).message}`);
       return 1;
@@ -487,6 +487,7 @@ async function main(argv: string[]): Promise<number> {
   }
   host.loadavgAfter = loadNow();
   if (cpu.partial) notes.push(cpu.note);
+  if (o.quietLogin) notes.push("--quiet-login: the loopback sshd's login shell read an empty ~/.bashrc (every ssh tool's remote command started without the user's shell set-up)");
   if (o.peerEscp === undefined) notes.push("the original EScp was not run: pass its binary with --peer-escp PATH (used on both sides through -D)");
   const finished = new Date();
   const results: MacroResults = {
@@ -495,7 +496,7 @@ async function main(argv: string[]): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
-    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, files: o.files ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null },
+    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, files: o.files ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null, quietLogin: o.quietLogin === true },
     host,
     cpuAccounting: { mode: cpu.mode, partial: cpu.partial, note: cpu.note },
     pageCache: { drop: o.dropCaches, note: cache.note() },
