@@ -139,6 +139,24 @@ describe("bundles: small files travel many to a frame", () => {
     expect(bundlesLogged(`${log}.client`)).toBeUndefined();
   });
 
+  // A hostile receiver's bundle reports (ESCP_FAULT_BUNDLE_RESULT in the local receiver):
+  // the sender ends the session as a protocol error (exit 7) that names the bundle.
+  const lies: [string, RegExp][] = [
+    ["stray", /result for bundle #1000000007, which awaits none \(never sent, or answered before\)/],
+    ["twice", /result for bundle #\d+, which awaits none/],
+    ["count", /result for bundle #\d+ names (\d+) files, not its \d+/],
+  ];
+  for (const [lie, says] of lies) {
+    test(`a receiver whose bundle reports lie (${lie}): E_PROTOCOL, naming the bundle`, async () => {
+      const src = fresh("src");
+      mkdirSync(join(src, "d"));
+      for (let i = 0; i < 20; i++) writeFileSync(join(src, "d", `f${i}`), `file ${i}\n`);
+      const r = await runEscp([...BASE, "-r", join(src, "d"), fresh("dst")], { env: { ESCP_FAULT_BUNDLE_RESULT: lie } });
+      expect(r.code).toBe(7);
+      expect(r.stderr).toMatch(says);
+    });
+  }
+
   test("a bundled file that cannot be written fails alone, by name; the rest of its bundle lands", async () => {
     const src = fresh("src");
     mkdirSync(join(src, "d"));

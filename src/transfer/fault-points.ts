@@ -13,6 +13,9 @@
 //   covers that: test_bundle, ESCP_FI_DIGEST_FAIL_AT);
 //   ESCP_FAULT_CORRUPT_RESULT=<byte>   the receiver reports success with such a digest (the
 //   sender must fail the file);
+//   ESCP_FAULT_BUNDLE_RESULT=stray|twice|count   the receiver's bundle reports lie: one more
+//   for a bundle never sent, every one twice, or one file too many (the sender must end the
+//   session with E_PROTOCOL, naming the bundle);
 //   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
 //   127.0.0.1:<port> (a fault proxy, harness/faults/net-proxy.ts) instead of the address
 //   and port the receiver reported;
@@ -21,6 +24,7 @@
 // Costs one cached compare when unset.
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import type { BundleResultMsg } from "../control/messages.ts";
 
 export type Role = "sender" | "receiver";
 export type ProtocolState = "init" | "filelist" | "midblock" | "verify" | "close";
@@ -79,6 +83,18 @@ export function reportedDigest(d: Uint8Array): Uint8Array {
 /** The digest the receiver reports with a success: the real one, or (fault injection) a wrong one. */
 export function reportedResultDigest(d: Uint8Array): Uint8Array {
   return flipped(d, corruptResult);
+}
+
+const bundleLie = process.env.ESCP_FAULT_BUNDLE_RESULT ?? "";
+
+/** The receiver's BundleResults of one pass, as sent: the real ones, or (fault injection) lies. */
+export function reportedBundleResults(results: BundleResultMsg[]): BundleResultMsg[] {
+  if (bundleLie === "twice") return results.flatMap((r) => [r, r]);
+  if (bundleLie === "count") { // well formed: a digest for the extra file too
+    return results.map((r) => ({ ...r, count: r.count + 1, digests: r.digests.length === 0 ? r.digests : Uint8Array.from([...r.digests, ...new Uint8Array(32)]) }));
+  }
+  if (bundleLie === "stray" && results.length > 0) return [...results, { ...results[0]!, bundle: 1_000_000_007 }];
+  return results;
 }
 
 const dataPort = Number(process.env.ESCP_FAULT_DATA_PORT ?? "");

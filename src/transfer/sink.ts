@@ -19,7 +19,7 @@ import { destFailure, type Placement } from "./placement.ts";
 import { rejected, safeJoin } from "../fs/dest-path.ts";
 import { awaitsOffer, type RoleContext, type SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
-import { faultBytes, faultPoint, faultsArmed, reportedResultDigest } from "./fault-points.ts";
+import { faultBytes, faultPoint, faultsArmed, reportedBundleResults, reportedResultDigest } from "./fault-points.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 
 interface SinkFile {
@@ -167,7 +167,7 @@ export class DataSink {
       });
       results.push({ type: "bundleResult", bundle: g.bundle, count: g.files.length, digests, failures });
     }
-    for (const items of cutBatches(results, MAX_BATCH, bundleResultBytes)) this.send({ type: "bundleResults", items });
+    for (const items of cutBatches(reportedBundleResults(results), MAX_BATCH, bundleResultBytes)) this.send({ type: "bundleResults", items });
     return true;
   }
 

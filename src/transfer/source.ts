@@ -345,7 +345,7 @@ export class DataSource {
       this.watch();
       if (announcer.done && this.outstanding === 0 && this.smallPaths.size === 0 && !sentDone) {
         const stray = this.early.keys().next();
-        if (!stray.done) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${stray.value}, which was never sent`);
+        if (!stray.done) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${stray.value}, which awaits none (never sent, or answered before)`);
         if (this.plan.bundleMax) log.record("bundles", { bundles: this.bundleCount, files: this.bundledFiles, max: this.plan.bundleMax });
         for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
         this.send({ type: "sessionDone", files: this.announced, bytes: this.bytesOk });
