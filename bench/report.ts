@@ -131,7 +131,7 @@ export function markdown(r: MacroResults, svgName: string): string {
   out.push(
     "Throughput is payload over the wall time of the whole command (ssh start-up and a final `sync -f` of the destination included), median of the verified repeats; GB = 10^9 bytes. " +
       "`× ref` is that median over the scenario's reference, measured in the same run. `own GB/s` is the tool's own figure (escp's summary line; iperf3's receiver total). " +
-      "CPU is every process of the run (sender, ssh, sshd session, receiver), from the cgroup; its split per process group (sender side without ssh / receiver side without sshd / ssh client + sshd sessions) is sampled from /proc every 50 ms and misses each process's last interval, so it sums to a little less. RSS is the peak of the largest process on each side. " +
+      "CPU is every process of the run (sender, ssh, sshd session, receiver), from the cgroup; its split per process group (sender side without ssh / receiver side without sshd / ssh client + sshd sessions) is sampled from /proc every 50 ms and misses each process's last interval and processes shorter than one (such as a login shell's start-up commands), so it sums to less. RSS is the peak of the largest process on each side. " +
       "Every run is verified: exit status 0 and BLAKE3 (b3sum) of every destination file equal to the dataset's manifest.",
     "",
   );
