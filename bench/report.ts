@@ -1,6 +1,6 @@
 // `bun run bench:report [--out-dir DIR] [FILE.json ...]`: turns macro benchmark results into a
 // markdown report (a table per scenario: median throughput, ratio to the scenario's
-// reference, the tool's own rate, CPU s/GiB, peak RSS, verified runs; the headline ratios;
+// reference, the tool's own rate, CPU s/GiB and its split per process group, peak RSS, verified runs; the headline ratios;
 // host facts; skipped peers) and a self-contained SVG bar chart of median throughput.
 // Default input: the newest bench/results/macro-*.json. Writes DIR/<name>.md and
 // DIR/<name>.svg (DIR defaults to bench/results) and copies the last one to latest.md/.svg.
@@ -9,7 +9,7 @@ import { basename, join, resolve } from "node:path";
 import { formatSize } from "../datasets/params.ts";
 import { casesOf, fmtMetric, fmtRatio, keyFigures, metricOf, ratio, referenceOf } from "./lib/figures.ts";
 import { resumeFigures, resumeRows } from "./lib/resume.ts";
-import { type CaseResult, type MacroResults, primaryMetric, readResults, ResultsError, toolName } from "./lib/results.ts";
+import { type CaseResult, type MacroResults, type Median, primaryMetric, readResults, ResultsError, toolName } from "./lib/results.ts";
 import type { SourceCounts } from "./macro/systree.ts";
 
 const RESULTS_DIR = join(import.meta.dir, "results");
@@ -53,6 +53,17 @@ function verifiedText(c: CaseResult): string {
   return bad ? `${ok}/${total} — ${mdEscape((bad.error ?? "failed").slice(0, 160))}` : `${ok}/${total}`;
 }
 
+/** The median CPU split per GiB as "sender / receiver / ssh+sshd" (ssh+sshd: the sum of the
+ *  two medians); in seconds ("… s") when there is no per-GiB figure (no bytes); "–" for a
+ *  file written before the split existed. */
+export function splitCell(md: Median | null): string {
+  const x = md?.cpuSplitSPerGiB ?? md?.cpuSplitS;
+  if (x == null) return "–";
+  const v = (y: number | null): string => (y === null ? "–" : y.toFixed(2));
+  const transport = x.ssh === null && x.sshd === null ? null : (x.ssh ?? 0) + (x.sshd ?? 0);
+  return `${v(x.sender)} / ${v(x.receiver)} / ${v(transport)}${md?.cpuSplitSPerGiB ? "" : " s"}`;
+}
+
 function scenarioTable(r: MacroResults, name: string): string {
   const info = r.scenarios.find((s) => s.name === name);
   const cs = casesOf(r, name);
@@ -76,8 +87,8 @@ function scenarioTable(r: MacroResults, name: string): string {
   lines.push(refd ? `Ratios are to **${toolName(refd.ref.tool)} ${mdEscape(refd.ref.label)}** (${refd.how}).` : "No reference case has a verified run.");
   lines.push("");
   const unit = m === "filesPerS" ? "files/s" : "GB/s";
-  lines.push(`| tool | config | median ${unit} | ${m === "filesPerS" ? "GB/s" : "files/s"} | × ref | own GB/s | wall s | CPU s | CPU s/GiB | RSS sender MiB | RSS receiver MiB | verified |`);
-  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+  lines.push(`| tool | config | median ${unit} | ${m === "filesPerS" ? "GB/s" : "files/s"} | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |`);
+  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
   for (const c of cs) {
     const md = c.median;
     const v = metricOf(c);
@@ -86,7 +97,7 @@ function scenarioTable(r: MacroResults, name: string): string {
     const isRef = refd?.ref === c;
     const tool = c.tool === "escp" ? `**${toolName(c.tool)}**` : toolName(c.tool);
     lines.push(
-      `| ${mdEscape(tool)}${isRef ? " (ref)" : ""} | ${mdEscape(c.label)} | ${primary} | ${other} | ${fmtRatio(ratio(v, refV))} | ${num(md?.toolGbps, 3)} | ${num(md?.wallS)} | ${num(md?.cpuS, 1)} | ${num(md?.cpuSPerGiB)} | ${num(md?.rssSenderMiB, 0)} | ${num(md?.rssReceiverMiB, 0)} | ${verifiedText(c)} |`,
+      `| ${mdEscape(tool)}${isRef ? " (ref)" : ""} | ${mdEscape(c.label)} | ${primary} | ${other} | ${fmtRatio(ratio(v, refV))} | ${num(md?.toolGbps, 3)} | ${num(md?.wallS)} | ${num(md?.cpuS, 1)} | ${num(md?.cpuSPerGiB)} | ${splitCell(md)} | ${num(md?.rssSenderMiB, 0)} | ${num(md?.rssReceiverMiB, 0)} | ${verifiedText(c)} |`,
     );
   }
   if (name === "resume") lines.push(...resumeSection(r));
@@ -120,7 +131,7 @@ export function markdown(r: MacroResults, svgName: string): string {
   out.push(
     "Throughput is payload over the wall time of the whole command (ssh start-up and a final `sync -f` of the destination included), median of the verified repeats; GB = 10^9 bytes. " +
       "`× ref` is that median over the scenario's reference, measured in the same run. `own GB/s` is the tool's own figure (escp's summary line; iperf3's receiver total). " +
-      "CPU is every process of the run (sender, ssh, sshd session, receiver). RSS is the peak of the largest process on each side. " +
+      "CPU is every process of the run (sender, ssh, sshd session, receiver), from the cgroup; its split per process group (sender side without ssh / receiver side without sshd / ssh client + sshd sessions) is sampled from /proc every 50 ms and misses each process's last interval and processes shorter than one (such as a login shell's start-up commands), so it sums to less. RSS is the peak of the largest process on each side. " +
       "Every run is verified: exit status 0 and BLAKE3 (b3sum) of every destination file equal to the dataset's manifest.",
     "",
   );

@@ -10,6 +10,16 @@ export const SCHEMA = "escp-bench-macro/1";
 
 export type Tool = "escp" | "escp-orig" | "scp" | "sftp" | "rsync" | "tar-ssh" | "dd" | "cp" | "iperf3";
 
+/** CPU seconds of each process group of a run (null: the group had no process seen):
+ *  sender = the command's side except ssh, ssh = the ssh client, sshd = the sshd sessions,
+ *  receiver = the rest of the receiving side. */
+export interface CpuSplit {
+  sender: number | null;
+  receiver: number | null;
+  ssh: number | null;
+  sshd: number | null;
+}
+
 export interface Repeat {
   wallS: number;
   gbps: number | null;
@@ -18,6 +28,10 @@ export interface Repeat {
   cpuSPerGiB: number | null;
   rssSenderMiB: number | null;
   rssReceiverMiB: number | null;
+  /** CPU seconds per process group, sampled from /proc (absent in files written before it). */
+  cpuSplitS?: CpuSplit;
+  /** cpuSplitS / (bytes / 2^30); null when bytes is 0 or the run failed. */
+  cpuSplitSPerGiB?: CpuSplit | null;
   verified: boolean;
   error?: string;
   exitCode: number;
@@ -53,6 +67,10 @@ export interface Interrupted {
 /** Per-field medians of the verified repeats. */
 export interface Median extends Pick<Repeat, "wallS" | "gbps" | "filesPerS" | "cpuS" | "cpuSPerGiB" | "rssSenderMiB" | "rssReceiverMiB"> {
   toolGbps: number | null;
+  /** Per-group medians of the repeats' cpuSplitS / cpuSplitSPerGiB (absent in older files;
+   *  cpuSplitSPerGiB null when no verified repeat has it). */
+  cpuSplitS?: CpuSplit;
+  cpuSplitSPerGiB?: CpuSplit | null;
   /** Verified repeats the median is taken over. */
   n: number;
 }

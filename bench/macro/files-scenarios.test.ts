@@ -146,7 +146,7 @@ describe("files-100k / files-1m in the report", () => {
   test("the markdown table has files/s, × cp -r and both sides' peak RSS", () => {
     const md = markdown(results, "x.svg");
     expect(md).toContain("## files-100k");
-    expect(md).toContain("| tool | config | median files/s | GB/s | × ref | own GB/s | wall s | CPU s | CPU s/GiB | RSS sender MiB | RSS receiver MiB | verified |");
+    expect(md).toContain("| tool | config | median files/s | GB/s | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |");
     expect(md).toMatch(/\| \*\*escp\*\* \| default \| 4,000 \| 0\.100 \| 0\.20× \|.*\| 321 \| 123 \| 1\/1 \|/);
     expect(md).toMatch(/\| \*\*escp\*\* \| pull \| 5,000 \|.*\| 111 \| 222 \| 1\/1 \|/);
     expect(md).toContain("made by this run in 9.4 s");

@@ -1,12 +1,12 @@
 // One measured repeat: (drop the page cache,) spawn the command inside the CPU group, poll
-// both sides' peak RSS, time it to its exit plus a `sync -f` of the destination, wait for
+// both sides' peak RSS and per-process CPU (sender, receiver, ssh, sshd), time it to its exit plus a `sync -f` of the destination, wait for
 // the receiver side to finish exiting, take the CPU delta, then verify the result.
 import { writeFileSync } from "node:fs";
-import type { Repeat } from "../lib/results.ts";
+import type { CpuSplit, Repeat } from "../lib/results.ts";
 import { round } from "../lib/stats.ts";
 import type { CpuMeter } from "./cpuacct.ts";
 import { allPids, childrenOf, runProc, type ProcResult } from "./proc.ts";
-import { PeakRss } from "./rss.ts";
+import { CPU_GROUPS, SidePoll } from "./rss.ts";
 import type { Verdict } from "./verify.ts";
 
 export interface Judged {
@@ -65,7 +65,7 @@ function stderrTail(s: string): string {
 
 /** Waits until the group holds no process that was not there before (sessions closed).
  *  Returns false if some were still there after `ms`. */
-export async function settle(cpu: CpuMeter, baseline: Set<number>, receiverRoot: number | null, rss?: PeakRss, ms = SETTLE_MS): Promise<boolean> {
+export async function settle(cpu: CpuMeter, baseline: Set<number>, receiverRoot: number | null, rss?: SidePoll, ms = SETTLE_MS): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (performance.now() < deadline) {
     const pids = cpu.pids();
@@ -85,7 +85,7 @@ export function baselineOf(cpu: CpuMeter, receiverRoot: number | null): Set<numb
 export async function measureRepeat(cpu: CpuMeter, cache: PageCache, plan: RepeatPlan): Promise<Repeat> {
   if (plan.drop) await cache.drop();
   const baseline = baselineOf(cpu, plan.receiverRoot);
-  const rss = new PeakRss(() => cpu.pids() ?? allPids(), plan.receiverRoot);
+  const rss = new SidePoll(() => cpu.pids() ?? allPids(), plan.receiverRoot);
   const u0 = cpu.usageNs();
   const res = await runProc(cpu.wrap(plan.argv), { timeoutMs: plan.timeoutMs, cwd: plan.cwd, onSpawn: (pid) => rss.start(pid) });
   let syncS: number | undefined;
@@ -97,11 +97,20 @@ export async function measureRepeat(cpu: CpuMeter, cache: PageCache, plan: Repea
   const u1 = cpu.usageNs();
   rss.stop();
   const peaks = rss.result();
+  const split = rss.cpuSplit();
   const cpuS = u0 !== null && u1 !== null ? Number(u1 - u0) / 1e9 : res.cpuS;
   const judged = await plan.judge(res);
   const wallS = res.wallS + (syncS ?? 0);
   const bytes = judged.bytes ?? plan.bytes;
   const gbps = judged.toolGbps ?? (wallS > 0 ? bytes / wallS / 1e9 : null);
+  const divided = (x: CpuSplit, div: number, digits = 3): CpuSplit => {
+    const out: CpuSplit = { sender: null, receiver: null, ssh: null, sshd: null };
+    for (const g of CPU_GROUPS) {
+      const v = x[g];
+      out[g] = v === null ? null : round(v / div, digits);
+    }
+    return out;
+  };
   const mib = (b: number | null): number | null => (b !== null && b > 0 ? round(b / 2 ** 20, 1) : null);
   const ok = res.code === 0 && judged.verdict.ok;
   const error = res.code !== 0 ? `exit ${res.code}${res.timedOut ? " (timed out)" : ""}: ${stderrTail(res.stderr)}` : judged.verdict.error;
@@ -114,6 +123,8 @@ export async function measureRepeat(cpu: CpuMeter, cache: PageCache, plan: Repea
     cpuSPerGiB: ok && cpuS !== null && bytes > 0 ? round(cpuS / (bytes / 2 ** 30), 3) : null,
     rssSenderMiB: mib(peaks.sender),
     rssReceiverMiB: mib(peaks.receiver),
+    cpuSplitS: divided(split, 1),
+    cpuSplitSPerGiB: ok && bytes > 0 ? divided(split, bytes / 2 ** 30) : null,
     verified: ok,
     exitCode: res.code,
   };

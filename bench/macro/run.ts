@@ -198,6 +198,15 @@ function interruptedLine(s: ScenarioSpec, c: CaseSpec, i: number, x: Interrupted
   return `${what} first run (untimed, SIG${x.signal} at ${mib(x.killAtBytes)}): ${fmt(x.wallS, 2)} s, exit ${x.exitCode}, partial ${mib(x.partialBytes)}, journal ${x.journalBytes ?? "none"} B${x.error ? `  PROBLEM: ${x.error}` : ""}`;
 }
 
+/** " split s/GiB snd X rcv Y ssh Z sshd W" (seconds, "split s …", when there is no
+ *  per-GiB figure: no bytes, or a failed run); "" without a split. */
+function splitText(r: Repeat): string {
+  const x = r.cpuSplitSPerGiB ?? r.cpuSplitS;
+  if (x === undefined) return "";
+  const unit = r.cpuSplitSPerGiB ? "s/GiB" : "s";
+  return ` split ${unit} snd ${fmt(x.sender)} rcv ${fmt(x.receiver)} ssh ${fmt(x.ssh)} sshd ${fmt(x.sshd)}`;
+}
+
 function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string {
   const what = `[${s.name}] ${toolName(c.tool)} ${labelOf(c)} #${i + 1}`.padEnd(52);
   const rate =
@@ -210,7 +219,7 @@ function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string 
   const moved = r.movedBytes !== undefined && r.resumedBytes ? ` moved ${(r.movedBytes / 2 ** 20).toFixed(0)} MiB (resumed ${(r.resumedBytes / 2 ** 20).toFixed(0)})` : "";
   const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
   const rss = ` rss ${fmt(r.rssSenderMiB, 0)}/${fmt(r.rssReceiverMiB, 0)} MiB`;
-  return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${moved}${cpu}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
+  return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${moved}${cpu}${splitText(r)}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
 }
 
 /** The medians of a files/s scenario's cases as a small table: files/s, × the reference, wall,

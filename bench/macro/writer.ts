@@ -26,9 +26,11 @@
 //     name "system-tree", params { dirs, symlinks, hardlinks, other, bytesAllPaths }),
 //     bytes, files, reference: boolean (a reference candidate),
 //     repeats: [{ wallS, gbps, filesPerS, cpuS, cpuSPerGiB, rssSenderMiB, rssReceiverMiB,
+//                 cpuSplitS: { sender, receiver, ssh, sshd }, cpuSplitSPerGiB: { … } | null,
 //                 verified, exitCode, error?, toolGbps?, syncS?, bytes? }],
 //     median: { wallS, gbps, filesPerS, cpuS, cpuSPerGiB, rssSenderMiB, rssReceiverMiB,
-//               toolGbps, n } | null,
+//               toolGbps, cpuSplitS: { sender, receiver, ssh, sshd },
+//               cpuSplitSPerGiB: { … } | null, n } | null,
 //     error?: "why no repeat ran"
 //   }],
 //   skipped: [{ scenario, tool, label?, reason }],   peers missing, not selected, not applicable
@@ -46,6 +48,17 @@
 // - cpuS: CPU seconds of every process of the run: sender, ssh client, the sshd session,
 //   the receiver, pipes (cgroup v1 cpuacct.usage delta; `cpuAccounting.partial` when only
 //   the command's own rusage was available). cpuSPerGiB = cpuS / (bytes / 2^30).
+// - cpuSplitS: CPU seconds per process group, 3 decimals, null for a group with no process
+//   seen: ssh = sender-side processes named `ssh` (the ssh client), sender = the rest of the
+//   command's side (escp/bun, rsync, scp, EScp, tar, cp, …; for a pull the local, receiving
+//   command), sshd = receiver-side processes whose name starts with `sshd` (the sshd
+//   sessions), receiver = the rest of the receiver side (escp --server, rsync --server, the
+//   shell, …). Sampled: utime + stime (all threads) of /proc/<pid>/stat every 50 ms plus
+//   one look after the run, the last value per process kept, so the CPU a process spends in
+//   the last interval before it exits is lost, and a process living less than one interval
+//   is not seen. cpuS (cgroup) stays the exact total: cpuS − the sum of the split is what
+//   was lost that way or belonged to no group (e.g. the `-3` source host's side).
+//   cpuSplitSPerGiB = each / (bytes / 2^30); null when bytes is 0 or the run failed.
 // - rssSenderMiB / rssReceiverMiB: peak RSS (VmHWM, rusage maxrss) of the largest process
 //   on each side, MiB; receiver null for local tools (dd, cp) and iperf3.
 // - verified: exit status 0 AND the destination equals the dataset (sizes + BLAKE3 via
@@ -56,8 +69,18 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "../../harness/escp-run.ts";
-import type { MacroResults, Median, Repeat } from "../lib/results.ts";
+import type { CpuSplit, MacroResults, Median, Repeat } from "../lib/results.ts";
 import { median, round } from "../lib/stats.ts";
+import { CPU_GROUPS } from "./rss.ts";
+
+/** Per-group medians of the splits given (null when none is given). */
+function splitMedian(xs: readonly (CpuSplit | null | undefined)[]): CpuSplit | null {
+  const have = xs.filter((x): x is CpuSplit => x != null);
+  if (have.length === 0) return null;
+  const out: CpuSplit = { sender: null, receiver: null, ssh: null, sshd: null };
+  for (const g of CPU_GROUPS) out[g] = round(median(have.map((x) => x[g])), 3);
+  return out;
+}
 
 export function summarize(repeats: readonly Repeat[]): Median | null {
   const ok = repeats.filter((r) => r.verified);
@@ -72,6 +95,8 @@ export function summarize(repeats: readonly Repeat[]): Median | null {
     rssSenderMiB: m((r) => r.rssSenderMiB, 1),
     rssReceiverMiB: m((r) => r.rssReceiverMiB, 1),
     toolGbps: m((r) => r.toolGbps),
+    cpuSplitS: splitMedian(ok.map((r) => r.cpuSplitS)) ?? { sender: null, receiver: null, ssh: null, sshd: null },
+    cpuSplitSPerGiB: splitMedian(ok.map((r) => r.cpuSplitSPerGiB)),
     n: ok.length,
   };
 }
