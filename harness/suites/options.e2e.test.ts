@@ -1,6 +1,6 @@
 // One real transfer per flag family from src/config/options.ts, asserting what the table promises:
 // data-port walking, --builtin-ssh, -p, --sparse, --logfile, ESCP_CONFIG, -l, -S and the ssh argv,
-// -v/-q, the progress bar under a pseudo-terminal, and IPv6 ([::1]:path with -6) through sshd.
+// -v/-q, --numa, the progress bar under a pseudo-terminal, and IPv6 ([::1]:path with -6) through sshd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -367,6 +367,25 @@ describe("-v and -q", () => {
     await expectSameFile(src, join(tmp, "quiet-out.bin"));
     const loud = await expectOk(["--escp_port", "0", "--timeout", "20", src, join(tmp, "loud-out.bin")]);
     expect(loud.stdout).toMatch(/^Sent    : +1\.0 MB in 1 file at .*B\/s in \d\d:\d\d\.\d\d\n$/);
+  });
+});
+
+describe("--numa", () => {
+  test("off, auto and 0 transfer (one node here: placement is a no-op, said once per side at debug); 9 is exit 2 naming --numa", async () => {
+    const src = await source("numa.bin", 2 * MiB + 1, 11);
+    for (const mode of ["off", "auto", "0"]) {
+      const dst = join(tmp, `numa-${mode}.bin`);
+      const r = await expectOk(["-v", "--numa", mode, "--escp_port", "0", "--timeout", "20", src, dst]);
+      await expectSameFile(src, dst);
+      const said = mode === "off" ? "off" : "no placement (one node, or neither the NIC's nor the storage's node is known)";
+      expect(r.stderr.match(/^debug: numa: .*$/gm)).toEqual([`debug: numa: ${said}`]);
+      expect(r.stderr).toMatch(/^escp server: debug: numa: no placement/m); // the server uses its own (auto)
+    }
+    const never = join(tmp, "numa-never.bin");
+    const r = await runEscp([...BASE, "--numa", "9", src, never]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^escp: --numa 9: no NUMA node 9 with CPUs on this machine \(nodes: [\d, ]+\)\n$/);
+    expect(existsSync(never)).toBe(false);
   });
 });
 

@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 7 /* 7: escp_dir_scan reads small files ahead (ra_kib, ESCP_DS_FLAGS); 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
+#define ESCP_ABI_VERSION 8 /* 8: escp_affinity_set (stream threads pinned to a CPU set, e.g. the NIC's NUMA node); 7: escp_dir_scan reads small files ahead (ra_kib, ESCP_DS_FLAGS); 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -152,6 +152,7 @@
 #define ESCP_MAX_PATH 4095    /* bytes of a relative destination name (PATH_MAX without the NUL) */
 #define ESCP_MAX_SEGMENT 255  /* bytes of one name segment (NAME_MAX) */
 #define ESCP_RETRIES_MAX 1000 /* ESCP_P_RETRIES at most (--retries) */
+#define ESCP_AFFINITY_MAX 128 /* bytes of an escp_affinity_set mask: CPUs 0..1023 (glibc's CPU_SETSIZE) */
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
 #define ESCP_XATTRS_MAX 65536 /* bytes of one entry's packed extended attributes (see "archive mode" below) */
 #define ESCP_LINKS_MAX 1048576 /* hard-link leaders one session remembers (escp_rx_hardlink); later ones are not */
@@ -215,6 +216,16 @@ ESCP_API int64_t escp_param_get(void *h, int32_t param);
  * needs key_set again), and escp_session_free always. Channels keep only per-connection
  * secrets. Whoever listens, only the sender role sizes its send buffers from the RTT. */
 ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8_t *sid16);
+/* affinity_set: the CPUs the session's stream threads (control and data) may run on, for
+ * NUMA placement (src/transfer/numa.ts picks them from sysfs). mask: bit i of byte i/8 = CPU
+ * i, len 1..ESCP_AFFINITY_MAX bytes (copied); len 0 (mask may be NULL) = no placement (the
+ * default). What is kept is the mask's intersection with the calling thread's own affinity:
+ * ESCP_E_INVAL when that is empty (no CPU of the mask exists or may be used), or for a bad
+ * length. Each stream thread pins itself with it as its first act, before it allocates or
+ * touches its block buffers, so their pages come from its node (first touch; no mempolicy
+ * or libnuma). A pin that fails is an ESCP_EV_LOG line (verbose), never fatal. Valid until
+ * escp_session_start (ESCP_E_STATE after it or after stop). JS thread. */
+ESCP_API int32_t escp_affinity_set(void *h, const uint8_t *mask, int32_t len);
 ESCP_API int32_t escp_listen(void *h, const char *addr, int32_t port_start, int32_t port_count);
 ESCP_API int32_t escp_connect(void *h, const char *addr, int32_t port);
 ESCP_API int32_t escp_session_start(void *h);

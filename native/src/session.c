@@ -1,11 +1,12 @@
 /* session.c — session lifecycle (new/params/key/start/stop/join/free), the parameter
  * bounds table, error details, status names, event/stat access, and the small helpers the
  * stream threads share (event pushes, stream end bookkeeping, thread launch). */
-#define _GNU_SOURCE /* pthread_setname_np */
+#define _GNU_SOURCE /* pthread_setname_np, pthread_*affinity_np, CPU_* */
 #include "session.h"
 #include "b3.h"
 #include "digest.h"
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -200,6 +201,24 @@ void escp__stream_down(escp_session *s, int idx, int32_t status, int sys_errno, 
   escp__lost_event(s, ESCP_EV_STREAM_DOWN, status, sys_errno, idx, attempts, what);
 }
 
+/* Every stream thread starts here: pinned first (escp_affinity_set), so that the block
+ * buffers its role function allocates and first touches next (tx.c and rx.c allocate them
+ * inside the thread: nothing else to move) get pages of the pinned CPUs' node. */
+static void *stream_main(void *arg) {
+  escp_stream *st = arg;
+  escp_session *s = st->s;
+  if (s->aff_len > 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 0; c < s->aff_len * 8; c++)
+      if (s->aff[c / 8] & (1u << (c % 8))) CPU_SET(c, &set);
+    int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (e != 0) escp__log(s, "stream %d: pthread_setaffinity_np failed, errno %d (runs unpinned)", st->idx, e);
+  }
+  return st->idx == 0 ? escp__ctl_thread(st)
+         : s->role == ESCP_ROLE_SENDER ? escp__tx_thread(st) : escp__rx_thread(st);
+}
+
 void escp__launch(escp_session *s) {
   pthread_mutex_lock(&s->mu);
   int go = s->started && s->streams_up && !s->launched && !escp__stopping(s);
@@ -207,9 +226,7 @@ void escp__launch(escp_session *s) {
   for (int i = 0; go && i < s->nstreams; i++) {
     if (s->param[ESCP_P_PROFILE] && !s->st[i].prof && (s->st[i].prof = calloc(1, sizeof(escp_prof_ring))))
       s->st[i].prof->stream = (uint16_t)i; /* no memory: this stream is simply not profiled */
-    void *(*fn)(void *) = i == 0 ? escp__ctl_thread
-                          : s->role == ESCP_ROLE_SENDER ? escp__tx_thread : escp__rx_thread;
-    if (pthread_create(&s->st[i].thr, NULL, fn, &s->st[i]) == 0) {
+    if (pthread_create(&s->st[i].thr, NULL, stream_main, &s->st[i]) == 0) {
       s->st[i].thr_live = 1;
       char name[16]; /* visible in top -H and /proc/PID/task/TID/comm */
       snprintf(name, sizeof name, "escp-%s%u", i == 0 ? "ctl" : s->role == ESCP_ROLE_SENDER ? "tx" : "rx", (unsigned)i % 100u);
@@ -305,6 +322,28 @@ ESCP_API int32_t escp_session_key_set(void *h, const uint8_t *key32, const uint8
   memcpy(s->sid, sid16, ESCP_SID_LEN);
   s->have_key = 1;
   return ESCP_OK;
+}
+
+/* The CPUs the stream threads pin to (escp.h: affinity_set). JS thread. */
+ESCP_API int32_t escp_affinity_set(void *h, const uint8_t *mask, int32_t len) {
+  escp_session *s = escp__session(h);
+  if (!s || len < 0 || len > ESCP_AFFINITY_MAX || (!mask && len > 0)) return ESCP_E_INVAL;
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (len > 0 && pthread_getaffinity_np(pthread_self(), sizeof mine, &mine) != 0) return ESCP_E_SYS;
+  uint8_t keep[ESCP_AFFINITY_MAX] = {0};
+  int any = 0;
+  for (int c = 0; c < len * 8; c++)
+    if ((mask[c / 8] & (1u << (c % 8))) && CPU_ISSET(c, &mine)) keep[c / 8] |= (uint8_t)(1u << (c % 8)), any = 1;
+  if (len > 0 && !any) {
+    ESCP_ERR(s, "affinity: none of the mask's CPUs exists or may be used by this process");
+    return ESCP_E_INVAL;
+  }
+  pthread_mutex_lock(&s->mu); /* the accept thread launches the streams under it */
+  int ok = !s->started && !escp__stopping(s);
+  if (ok) memcpy(s->aff, keep, sizeof keep), s->aff_len = len;
+  pthread_mutex_unlock(&s->mu);
+  return ok ? ESCP_OK : ESCP_E_STATE;
 }
 
 /* Start the stream threads (now, or when the listener has all streams). Returns at once.

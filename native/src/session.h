@@ -90,6 +90,8 @@ struct escp_session {
   pthread_cond_t recon_cv;         /* (s->mu) the accept thread handed a stream its new connection */
   struct sockaddr_storage peer;    /* connector: the address all streams came up on (redials go there) */
   socklen_t peer_len;
+  uint8_t aff[ESCP_AFFINITY_MAX];  /* escp_affinity_set: CPUs the stream threads pin to (bit i = CPU i) ... */
+  int aff_len;                     /* ... bytes of it in use, 0 = no placement */
   int sndbuf;                      /* sender: SO_SNDBUF escp__size_send_buffers set on data streams, 0 = none */
   uint64_t listen_deadline_ms;     /* CLOCK_MONOTONIC ms by which all streams must be up */
   pthread_t accept_thr;

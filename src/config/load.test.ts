@@ -35,7 +35,7 @@ describe("options table", () => {
       compress: false, compressLevel: 3, sparse: false, recursive: false, archive: false, xattrs: false, sshOptions: [], ssh: "ssh", escp: "escp", blocksize: 1 << 20, bundleMax: 64 << 10,
       ioengine: "posix", ioengineRx: "posix", threads: 4, bits: false, nodirect: false, nochecksum: false,
       agent: false, batchMode: false, ipv4: false, ipv6: false, timeoutMs: 30_000, builtinSsh: false, localListen: false, thirdParty: false, direct: false, server: false,
-      license: false, help: false, version: false, resume: true, retries: 3, json: false,
+      license: false, help: false, version: false, resume: true, retries: 3, json: false, numa: "auto",
     });
   });
   test("names are unique and env vars follow ESCP_<KEY>", () => {
@@ -93,6 +93,19 @@ describe("loadConfig", () => {
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: yaml }))).toStartWith(`${yaml}: bad YAML`);
     const list = conf("notmap.yaml", "- a\n");
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: list }))).toBe(`${list}: expected a YAML mapping of key: value`);
+  });
+
+  test("--numa: off, auto or a node number, from the CLI, env or config file", () => {
+    expect(loadConfig(["a", "h:"], NO_CONF).opts.numa).toBe("auto");
+    expect(loadConfig(["--numa", "off", "a", "h:"], NO_CONF).opts.numa).toBe("off");
+    expect(loadConfig(["--numa", "1", "a", "h:"], NO_CONF).opts.numa).toBe("1");
+    expect(loadConfig(["a", "h:"], { ...NO_CONF, ESCP_NUMA: "0" }).opts.numa).toBe("0");
+    expect(loadConfig(["a", "h:"], { ESCP_CONFIG: conf("numa1.yaml", "numa: 1\n") }).opts.numa).toBe("1");
+    expect(loadConfig(["a", "h:"], { ESCP_CONFIG: conf("numaoff.yaml", "numa: off\n") }).opts.numa).toBe("off");
+    expect(usageMessage(() => loadConfig(["--numa", "near", "a", "h:"], NO_CONF))).toBe("--numa near: must be off, auto or a NUMA node number (0..1023)");
+    expect(usageMessage(() => loadConfig(["--numa", "-1", "a", "h:"], NO_CONF))).toContain("must be off, auto or a NUMA node number");
+    const big = conf("numabig.yaml", "numa: 5000\n");
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: big }))).toBe(`${big}: numa: 5000: must be off, auto or a NUMA node number (0..1023)`);
   });
 
   test("empty config file and missing config file are fine", () => {

@@ -81,6 +81,8 @@ export interface Options {
   manifest?: string;
   /** --json: JSON lines on stdout instead of the progress bar and summary. */
   json: boolean;
+  /** --numa: "off", "auto" (the NIC's node, else the storage's) or a node number (transfer/numa.ts). */
+  numa: string;
   /** /etc/escp.conf only: CPU affinity mask, validated hex (byte k bit j = CPU 8k+j). */
   cpumask?: string;
   /** /etc/escp.conf only: NUMA node mask, validated hex. */
@@ -165,6 +167,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { field: "thirdParty", short: "3", type: "bool", default: false, help: "copy between two remote hosts (host1:src host2:dst); the data is relayed through this host, never decrypted" },
   { field: "direct", long: "direct", type: "bool", default: false, ...cfg("direct"), help: "with -3: host1 connects straight to host2 (falls back to the relay if it cannot)" },
   { field: "localListen", long: "local-listen", type: "bool", default: false, ...cfg("local_listen"), help: "listen here for the data streams; the remote connects (when only this side can accept connections)" },
+  { field: "numa", long: "numa", type: "string", default: "auto", valueName: "MODE", ...cfg("numa"), help: "stream threads and their buffers on a NUMA node: auto (the data NIC's, else the storage's), off, or a node number; this side only" },
   { field: "retries", long: "retries", type: "int", default: 3, min: 0, max: ESCP_RETRIES_MAX, valueName: "N", ...cfg("retries"), help: "re-establish a dropped data stream, up to N attempts in a row (0: a drop ends the session)" },
   { field: "resume", long: "resume", type: "bool", default: true, negatable: true, ...cfg("resume"), help: "continue files an earlier run left unfinished (--no-resume: start them over)" },
   { field: "manifest", long: "manifest", type: "string", valueName: "FILE", help: "write FILE: a b3sum line per verified file (cd DEST && b3sum -c FILE)" },

@@ -98,6 +98,12 @@ export function assignOptionText(target: Partial<Options>, spec: OptionSpec, tex
     target[spec.field] = parseHexMask(text, label);
     return;
   }
+  if (spec.field === "numa") {
+    // Whether the node exists is checked against sysfs when a session starts (transfer/numa.ts).
+    if (!/^(off|auto|\d{1,4})$/.test(text) || Number(text) > 1023) throw usageError(label, "must be off, auto or a NUMA node number (0..1023)");
+    target.numa = text;
+    return;
+  }
   if (spec.type === "list" && append) {
     if (text.length === 0) throw usageError(label, "must not be empty");
     const prev = (target as Record<string, OptionValue | undefined>)[spec.field];

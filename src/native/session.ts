@@ -502,6 +502,15 @@ export class NativeSession {
     if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `holes: ${this.detail()}`);
   }
 
+  /** Pin the stream threads to these CPUs (bit i of byte i/8 = CPU i; numa.ts picks them).
+   * Before start. False: refused, none of them may be used by this process (taskset, cgroup). */
+  setAffinity(mask: Uint8Array): boolean {
+    const st = this.lib.escp_affinity_set(this.h, mask, mask.length);
+    if (st === C.ESCP_E_INVAL && mask.length > 0 && mask.length <= C.ESCP_AFFINITY_MAX) return false;
+    if (st !== C.ESCP_OK) throw new EscpError("E_INTERNAL", `--numa: ${statusName(st)}: ${this.detail()}`);
+    return true;
+  }
+
   /** stop → join → free; safe to call more than once. */
   close(): void {
     if (this.handle === null) return;

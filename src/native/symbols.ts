@@ -13,6 +13,7 @@ export const symbols = {
   escp_param_set: { args: [FFIType.ptr, FFIType.i32, FFIType.i64], returns: FFIType.i32 },
   escp_param_get: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
   escp_session_key_set: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  escp_affinity_set: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_listen: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   escp_connect: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_session_start: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -75,7 +76,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 7;
+export const ESCP_ABI_VERSION = 8;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -168,6 +169,7 @@ export const ESCP_OFFER_MAX = 393344;
 export const ESCP_MAX_PATH = 4095;
 export const ESCP_MAX_SEGMENT = 255;
 export const ESCP_RETRIES_MAX = 1000;
+export const ESCP_AFFINITY_MAX = 128;
 export const ESCP_BUFFERS_MAX = 1073741824;
 export const ESCP_XATTRS_MAX = 65536;
 export const ESCP_LINKS_MAX = 1048576;

@@ -23,6 +23,7 @@ import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 import { dataPortOverride, keyDigestHook } from "./fault-points.ts";
+import { checkNumaSetting, localAddressTo, placeStreams } from "./numa.ts";
 import { runThirdParty } from "./third-party.ts";
 
 /** Session init fields every direction shares: keys, the data plane's shape, limits. */
@@ -80,6 +81,8 @@ function checkProfilePath(path: string): void {
 /** What the initiator needs of its own data role, whichever it is. */
 interface LocalRole {
   native: NativeSession;
+  /** Where the data is read (push) or written (pull): --numa auto's storage. */
+  storage: string;
   run(ctx: RoleContext, exited: () => boolean): Promise<void>;
 }
 
@@ -97,11 +100,14 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
   try {
     if (!reconnects(opened.reply.versionMinor)) native.noRetries(); // a 2.2 peer sends no ACKs
     if (native.role === "sender" && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
+    const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
+    const peerAddress = via?.address ?? opened.dataAddress;
     if (!listening) {
       if (opened.reply.port === 0) throw new EscpError("E_PROTOCOL", `${opened.where}: reported no data port`);
-      const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
-      native.connect(via?.address ?? opened.dataAddress, via?.port ?? opened.reply.port);
+      native.connect(peerAddress, via?.port ?? opened.reply.port);
     }
+    // Listening, the server's connections arrive on the interface that routes back to it.
+    await placeStreams(native, o.numa, async () => ({ localAddress: await localAddressTo(peerAddress), storagePath: role.storage }));
     native.start(); // listening: the threads start once the server's streams are up
     out.start(start);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
@@ -191,7 +197,7 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
     destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.totalBytes,
   };
-  return drive(o, opened, { native, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
+  return drive(o, opened, { native, storage: specs[0]?.path ?? ".", run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
 }
 
 /** Pull: the server walks and sends; this side checks every name against the request. */
@@ -250,7 +256,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       direction: "pull", sources: remote.paths.map((p) => showEndpoint(remote, p)), destination: dest.path,
       files: opened.reply.totalFiles, bytes: opened.reply.totalBytes,
     };
-    return await drive(o, opened, { native: sink, run }, start, out);
+    return await drive(o, opened, { native: sink, storage: dest.path, run }, start, out);
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -274,6 +280,7 @@ export async function runInitiator(cfg: RunConfig, out: RunOutput): Promise<numb
   // Before the session key exists: no core dump or same-user debugger can read it out of memory.
   if (!hardenProcess()) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
   const o = cfg.opts;
+  checkNumaSetting(o.numa); // a node this machine lacks: exit 2 now, not once ssh is up
   if (cfg.remote && cfg.dest?.host !== undefined) {
     if (o.localListen) throw new EscpError("E_USAGE", "--local-listen: not with -3 (both remote hosts take part; use --direct or the relay)");
     if (o.profile !== undefined) throw new EscpError("E_USAGE", "--profile: not with -3 yet (this host moves no file data)");

@@ -26,6 +26,7 @@ import { LogReporter } from "./reporter.ts";
 import { DataSink } from "./sink.ts";
 import { DataSource } from "./source.ts";
 import { expandDestPath, expandSourcePaths } from "./server-paths.ts";
+import { placeStreams } from "./numa.ts";
 import { resumeOffers, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { checkReportedSources, makeEntryGuard } from "./request-guard.ts";
 
@@ -76,6 +77,8 @@ function startLogging(opts: Options, init: SessionInit, hardened: boolean): void
 /** A role ready to run once the streams are up, and what the reply must say about it. */
 interface Prepared {
   native: NativeSession;
+  /** Where the data is written (receiver) or read (sender): --numa auto's storage. */
+  storage: string;
   reply: Partial<SessionReply>;
   run: (ctx: RoleContext, exited: () => boolean) => Promise<void>;
 }
@@ -98,7 +101,7 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
       ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
     };
-    return { native, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
+    return { native, storage: dest.destPath, reply: {}, run: async (ctx, exited) => void (await new DataSink(plan, place, ctx).run(exited)) };
   } catch (e) {
     native.close();
     throw e;
@@ -118,7 +121,7 @@ function prepareSource(init: SessionInit): Prepared {
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {
-    native,
+    native, storage: specs[0]?.path ?? ".",
     reply: { sources: sum.topLevel, totalFiles: sum.fileCount, totalBytes: sum.totalBytes },
     run: (ctx, exited) => new DataSource(plan, { ...ctx, problemsToPeer: true, noticesToPeer: init.versionMinor >= NOTICE_MINOR }).run(exited),
   };
@@ -151,7 +154,7 @@ export async function runServer(opts: Options): Promise<number> {
   } catch (e) {
     return refuse(ch, toEscpError(e));
   }
-  return serve(ch, init, prepared, () => exited);
+  return serve(ch, init, prepared, opts.numa, () => exited);
 }
 
 async function refuse(ch: ControlChannel, err: EscpError): Promise<number> {
@@ -218,7 +221,7 @@ async function bringUp(ch: ControlChannel, init: SessionInit, p: Prepared, key: 
 }
 
 /** Listen or connect, reply, run the role; every failure is told to the initiator once. */
-async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited: () => boolean): Promise<number> {
+async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, numa: string, exited: () => boolean): Promise<number> {
   const native = p.native;
   const logged = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, init.role === "receiver" ? "committed" : "verified");
   // -3 host1 with --manifest/--json on the initiator: each outcome also goes there as it comes.
@@ -230,6 +233,9 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, exited:
   try {
     native.setKey(key, init.sessionId);
     if (!init.awaitGo) key.fill(0); // C has its own copy (wiped once the streams are up)
+    // This server's own --numa (its config file or ESCP_NUMA; session init carries none). The
+    // data streams use the address the SSH connection came in on, whether it listens or connects.
+    await placeStreams(native, numa, { localAddress: bindAddress(process.env), storagePath: p.storage });
     const listening = await bringUp(ch, init, p, key, state);
     state.up = true;
     key.fill(0);
