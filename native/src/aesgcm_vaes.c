@@ -171,7 +171,7 @@ TARGET void escp__gcm_vaes_setkey(escp_gcm_key *k, const uint8_t key[16]) {
 #define AES_REGS(s, nv, K)                                                              \
   do {                                                                                  \
     _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (nv); j_++) s[j_] = _mm512_xor_si512(s[j_], K[0]); \
-    for (int r_ = 1; r_ < 10; r_++) {                                                   \
+    _Pragma("GCC unroll 9") for (int r_ = 1; r_ < 10; r_++) {                          \
       _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (nv); j_++) s[j_] = _mm512_aesenc_epi128(s[j_], K[r_]); \
     }                                                                                   \
     _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (nv); j_++) s[j_] = _mm512_aesenclast_epi128(s[j_], K[10]); \
@@ -200,23 +200,33 @@ INLINE void gcm(const escp_gcm_key *k, const uint8_t nonce[12], const uint8_t *a
   __m128i x = ghash_bytes(_mm_setzero_si128(), aad, aad_len, tbl, rev);
 
   size_t off = 0;
-  while (len - off >= 64 * W) {
-    __m512i s[W], d[W];
+  /* Main loop, 64·W bytes per step. Sealing hashes the previous step's ciphertext while
+   * this step's counter blocks go through AES (no dependency between the two); opening
+   * hashes its input as it comes. */
+  if (len >= 64 * W) {
+    __m512i d[W];
+    int have = 0;
+    while (len - off >= 64 * W) {
+      __m512i s[W];
 #pragma GCC unroll 8
-    for (int j = 0; j < W; j++) {
-      s[j] = _mm512_shuffle_epi8(ctr, cswap);
-      ctr = _mm512_add_epi32(ctr, inc4);
-    }
-    AES_REGS(s, W, K);
+      for (int j = 0; j < W; j++) {
+        s[j] = _mm512_shuffle_epi8(ctr, cswap);
+        ctr = _mm512_add_epi32(ctr, inc4);
+      }
+      if (enc && have) x = ghash_regs(x, d, W, tbl, rev);
+      AES_REGS(s, W, K);
 #pragma GCC unroll 8
-    for (int j = 0; j < W; j++) {
-      __m512i in = _mm512_loadu_si512((const void *)(buf + off + 64 * j));
-      __m512i out = _mm512_xor_si512(in, s[j]);
-      _mm512_storeu_si512((void *)(buf + off + 64 * j), out);
-      d[j] = enc ? out : in;
+      for (int j = 0; j < W; j++) {
+        __m512i in = _mm512_loadu_si512((const void *)(buf + off + 64 * j));
+        __m512i out = _mm512_xor_si512(in, s[j]);
+        _mm512_storeu_si512((void *)(buf + off + 64 * j), out);
+        d[j] = enc ? out : in;
+      }
+      if (!enc) x = ghash_regs(x, d, W, tbl, rev);
+      have = 1;
+      off += 64 * W;
     }
-    x = ghash_regs(x, d, W, tbl, rev);
-    off += 64 * W;
+    if (enc) x = ghash_regs(x, d, W, tbl, rev);
   }
   /* The rest (under 64·W bytes): up to 16 blocks per step, masked at the end. */
   while (off < len) {
