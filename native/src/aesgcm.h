@@ -12,10 +12,12 @@
 
 /* Expanded key: the 11 AES-128 round keys and H^NPOW..H^1 in the bit-reflected,
  * pre-multiplied form the GHASH code uses (hpow[i] holds H^(NPOW-i)), then 4 zero entries
- * so a 4-block vector load at the last power stays inside the struct. Secret: wipe it. */
+ * so a 4-block vector load at the last power stays inside its array; hkar[i] is hpow[i]'s
+ * two 64-bit halves XORed (Karatsuba's middle operand). Secret: wipe it. */
 typedef struct escp_gcm_key {
   _Alignas(64) uint8_t rk[11][16];
   _Alignas(64) uint8_t hpow[ESCP_GCM_NPOW + 4][16];
+  _Alignas(64) uint8_t hkar[ESCP_GCM_NPOW + 4][16];
 } escp_gcm_key;
 
 /* 1 when this CPU (and OS) has AES-NI, PCLMULQDQ, AVX-512 F/BW/VL, VAES and VPCLMULQDQ. */

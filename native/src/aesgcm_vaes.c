@@ -80,20 +80,25 @@ INLINE __m512i rev_mask(void) {
 }
 
 /* GHASH step over nv registers d[] (GCM byte order, zero past the data) holding nb blocks
- * (nb = 4·nv, or fewer in the last register): X' = (X + D1)·H^nb + ... + D_nb·H. p points
- * at H^nb in the table, so lane l of register j meets H^(nb - 4j - l). */
-INLINE __m128i ghash_regs(__m128i x, const __m512i *d, int nv, const __m128i *p, __m512i rev) {
+ * (nb = 4·nv, or fewer in the last register): X' = (X + D1)·H^nb + ... + D_nb·H. first =
+ * ESCP_GCM_NPOW - nb indexes H^nb in the tables, so lane l of register j meets
+ * H^(nb - 4j - l). Karatsuba: per block a0·b0, a1·b1 and (a0+a1)·(b0+b1), the middle
+ * term corrected once per step (it is linear) with the sums of the other two. */
+INLINE __m128i ghash_regs(__m128i x, const __m512i *d, int nv, const escp_gcm_key *k, size_t first, __m512i rev) {
+  const __m128i *p = (const __m128i *)k->hpow + first, *q = (const __m128i *)k->hkar + first;
   __m512i lo = _mm512_setzero_si512(), hi = lo, mid = lo;
 #pragma GCC unroll 8
   for (int j = 0; j < nv; j++) {
     __m512i v = _mm512_shuffle_epi8(d[j], rev);
     if (j == 0) v = _mm512_xor_si512(v, _mm512_zextsi128_si512(x));
     __m512i h = _mm512_loadu_si512((const void *)(p + 4 * j));
+    __m512i hk = _mm512_loadu_si512((const void *)(q + 4 * j));
     lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(v, h, 0x00));
     hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(v, h, 0x11));
-    mid = _mm512_ternarylogic_epi64(mid, _mm512_clmulepi64_epi128(v, h, 0x01), _mm512_clmulepi64_epi128(v, h, 0x10),
-                                    0x96);
+    __m512i vk = _mm512_xor_si512(v, _mm512_shuffle_epi32(v, 0x4e)); /* a0+a1 in both halves */
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(vk, hk, 0x00));
   }
+  mid = _mm512_ternarylogic_epi64(mid, lo, hi, 0x96);
   lo = _mm512_xor_si512(lo, _mm512_bslli_epi128(mid, 8));
   hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128(mid, 8));
   return gf_reduce(lanes_xor(lo), lanes_xor(hi));
@@ -103,7 +108,7 @@ INLINE __m128i ghash_regs(__m128i x, const __m512i *d, int nv, const __m128i *p,
 INLINE __mmask64 bytes_mask(size_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
 /* GHASH of len bytes (the AAD), zero-padded to whole blocks, 16 blocks per step. */
-INLINE __m128i ghash_bytes(__m128i x, const uint8_t *s, size_t len, const __m128i *tbl, __m512i rev) {
+INLINE __m128i ghash_bytes(__m128i x, const uint8_t *s, size_t len, const escp_gcm_key *k, __m512i rev) {
   while (len > 0) {
     size_t n = len < 256 ? len : 256;
     size_t nb = (n + 15) / 16, nv = (nb + 3) / 4;
@@ -112,7 +117,7 @@ INLINE __m128i ghash_bytes(__m128i x, const uint8_t *s, size_t len, const __m128
       size_t left = n - 64 * j;
       d[j] = _mm512_maskz_loadu_epi8(bytes_mask(left), s + 64 * j);
     }
-    x = ghash_regs(x, d, (int)nv, tbl + ESCP_GCM_NPOW - nb, rev);
+    x = ghash_regs(x, d, (int)nv, k, ESCP_GCM_NPOW - nb, rev);
     s += n;
     len -= n;
   }
@@ -165,6 +170,11 @@ TARGET void escp__gcm_vaes_setkey(escp_gcm_key *k, const uint8_t key[16]) {
     _mm_store_si128(&tbl[ESCP_GCM_NPOW - i], p);
   }
   for (int i = ESCP_GCM_NPOW; i < ESCP_GCM_NPOW + 4; i++) _mm_store_si128(&tbl[i], _mm_setzero_si128());
+  __m128i *kt = (__m128i *)k->hkar;
+  for (int i = 0; i < ESCP_GCM_NPOW + 4; i++) {
+    __m128i v = _mm_load_si128(&tbl[i]);
+    _mm_store_si128(&kt[i], _mm_xor_si128(v, _mm_shuffle_epi32(v, 0x4e)));
+  }
 }
 
 /* Ten rounds over nv registers of counter blocks. */
@@ -197,7 +207,7 @@ INLINE void gcm(const escp_gcm_key *k, const uint8_t nonce[12], const uint8_t *a
   __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(_mm_insert_epi32(j0, 2, 3)),
                                  _mm512_set_epi32(3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0));
 
-  __m128i x = ghash_bytes(_mm_setzero_si128(), aad, aad_len, tbl, rev);
+  __m128i x = ghash_bytes(_mm_setzero_si128(), aad, aad_len, k, rev);
 
   size_t off = 0;
   /* Main loop, 64·W bytes per step. Sealing hashes the previous step's ciphertext while
@@ -213,7 +223,7 @@ INLINE void gcm(const escp_gcm_key *k, const uint8_t nonce[12], const uint8_t *a
         s[j] = _mm512_shuffle_epi8(ctr, cswap);
         ctr = _mm512_add_epi32(ctr, inc4);
       }
-      if (enc && have) x = ghash_regs(x, d, W, tbl, rev);
+      if (enc && have) x = ghash_regs(x, d, W, k, 0, rev);
       AES_REGS(s, W, K);
 #pragma GCC unroll 8
       for (int j = 0; j < W; j++) {
@@ -222,11 +232,11 @@ INLINE void gcm(const escp_gcm_key *k, const uint8_t nonce[12], const uint8_t *a
         _mm512_storeu_si512((void *)(buf + off + 64 * j), out);
         d[j] = enc ? out : in;
       }
-      if (!enc) x = ghash_regs(x, d, W, tbl, rev);
+      if (!enc) x = ghash_regs(x, d, W, k, 0, rev);
       have = 1;
       off += 64 * W;
     }
-    if (enc) x = ghash_regs(x, d, W, tbl, rev);
+    if (enc) x = ghash_regs(x, d, W, k, 0, rev);
   }
   /* The rest (under 64·W bytes): up to 16 blocks per step, masked at the end. */
   while (off < len) {
@@ -246,7 +256,7 @@ INLINE void gcm(const escp_gcm_key *k, const uint8_t nonce[12], const uint8_t *a
       _mm512_mask_storeu_epi8(buf + off + 64 * j, m, out);
       d[j] = enc ? out : in;
     }
-    x = ghash_regs(x, d, (int)nv, tbl + ESCP_GCM_NPOW - nb, rev);
+    x = ghash_regs(x, d, (int)nv, k, ESCP_GCM_NPOW - nb, rev);
     off += n;
   }
   /* Lengths block: bit lengths of AAD and text, big-endian, which in y form is simply

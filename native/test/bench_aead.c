@@ -1,8 +1,9 @@
 /* bench_aead.c — single-thread AES-128-GCM throughput (not a test): OpenSSL EVP the way
  * crypto.c drives it, libgcrypt's gcry_cipher GCM, and escp_aead_* (whichever backend
  * crypto.c selects; ESCP_AEAD=openssl forces OpenSSL). In place, 12-byte nonce, 16-byte
- * AAD, 16-byte tag; 1 MiB and 16 KiB messages. Each figure is the median of RUNS timed
- * runs of about MS milliseconds each. Usage: bench_aead [runs [ms]] */
+ * AAD, 16-byte tag; 1 MiB and 16 KiB messages unless sizes are given. Each figure is the
+ * median of RUNS timed runs of about MS milliseconds each.
+ * Usage: bench_aead [runs [ms [bytes...]]]; BENCH_ONLY=openssl|gcrypt|escp picks one. */
 #include <gcrypt.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -131,8 +132,17 @@ int main(int argc, char **argv) {
 
   printf("bench_aead: %d runs of %.0f ms each, median GB/s (1e9 B/s), gcrypt %s, escp backend %s\n", runs, ms,
          gcry_check_version(NULL), escp__aead_backend());
-  const size_t sizes[2] = {(size_t)1 << 20, (size_t)16 << 10};
-  for (int s = 0; s < 2; s++) {
+  size_t sizes[32] = {(size_t)1 << 20, (size_t)16 << 10};
+  int nsizes = 2;
+  if (argc > 3) {
+    nsizes = 0;
+    for (int i = 3; i < argc && nsizes < 32; i++) {
+      long v = atol(argv[i]);
+      if (v < 1 || v > (1L << 30)) die("size (1 .. 1 GiB)");
+      sizes[nsizes++] = (size_t)v;
+    }
+  }
+  for (int s = 0; s < nsizes; s++) {
     if (!only || !strcmp(only, "openssl")) measure("openssl", ossl_seal, oe, ossl_open, od, sizes[s], runs, ms);
     if (!only || !strcmp(only, "gcrypt")) measure("gcrypt", gc_seal, ge, gc_open, gd, sizes[s], runs, ms);
     if (!only || !strcmp(only, "escp")) measure("escp", escp_seal, ee, escp_open, ed, sizes[s], runs, ms);
