@@ -1,8 +1,8 @@
 /* crypto.c — AES-128-GCM in place, and HKDF-SHA256 (EVP_KDF) for the per-connection key
  * schedule in crypto.h. Two AEAD backends, the same bytes on the wire: on CPUs with VAES,
- * VPCLMULQDQ and AVX-512 F/BW/VL, our own vector AES-GCM (aesgcm_vaes.c, about 3x OpenSSL
- * 3.0's per core, which does not use VAES); elsewhere one reusable OpenSSL 3 EVP context
- * per escp_aead. Chosen once per process at the first escp_aead_new; ESCP_AEAD=openssl
+ * VPCLMULQDQ and AVX-512 F/BW/VL, our own vector AES-GCM (aesgcm_vaes.c, about 4x OpenSSL
+ * 3.0 per core, which does not use VAES; make bench-aead); elsewhere one reusable OpenSSL 3
+ * EVP context per escp_aead. Chosen once per process at first use; ESCP_AEAD=openssl
  * forces OpenSSL. Hot path (seal/open per 1 MiB block) allocates nothing. */
 #include "crypto.h"
 
