@@ -1,10 +1,14 @@
-/* crypto.c — AES-128-GCM in place over one reusable OpenSSL 3 EVP context per escp_aead,
- * and HKDF-SHA256 (EVP_KDF) for the per-connection key schedule in crypto.h.
- * Hot path (seal/open per 1 MiB block) allocates nothing: only the IV is reset per message. */
+/* crypto.c — AES-128-GCM in place, and HKDF-SHA256 (EVP_KDF) for the per-connection key
+ * schedule in crypto.h. Two AEAD backends, the same bytes on the wire: on CPUs with VAES,
+ * VPCLMULQDQ and AVX-512 F/BW/VL, our own vector AES-GCM (aesgcm_vaes.c, about 4x OpenSSL
+ * 3.0 per core, which does not use VAES; make bench-aead); elsewhere one reusable OpenSSL 3
+ * EVP context per escp_aead. Chosen once per process at first use; ESCP_AEAD=openssl
+ * forces OpenSSL. Hot path (seal/open per 1 MiB block) allocates nothing. */
 #include "crypto.h"
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +19,28 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include "aesgcm.h"
 #include "escp.h"
 
 struct escp_aead {
-  EVP_CIPHER_CTX *ctx;
-  int encrypt; /* 1: context was keyed for EVP_Encrypt*, 0: for EVP_Decrypt* */
+  EVP_CIPHER_CTX *ctx; /* OpenSSL backend; NULL with gk */
+  escp_gcm_key *gk;    /* VAES backend (64-byte aligned, wiped on free); NULL with ctx */
+  int encrypt;         /* 1: a sealing context (EVP_Encrypt*), 0: an opening one */
 };
+
+/* Backend, decided once: 1 = VAES (aesgcm_vaes.c), 0 = OpenSSL. */
+static pthread_once_t g_backend_once = PTHREAD_ONCE_INIT;
+static int g_backend_vaes;
+
+static void backend_pick(void) {
+  const char *e = getenv("ESCP_AEAD");
+  g_backend_vaes = (e && strcmp(e, "openssl") == 0) ? 0 : escp__gcm_vaes_usable();
+}
+
+const char *escp__aead_backend(void) {
+  pthread_once(&g_backend_once, backend_pick);
+  return g_backend_vaes ? "vaes" : "openssl";
+}
 
 /* EVP_*Update take an int length; feed larger buffers in 1 GiB pieces so a u32 body_len
  * above INT_MAX cannot be truncated. */
@@ -86,9 +106,20 @@ static int aead_init(escp_aead *a, const EVP_CIPHER *cipher, const uint8_t key[E
 int escp_aead_new(escp_aead **out, const uint8_t key[ESCP_AES_KEY], int encrypt) {
   if (!out || !key) return ESCP_E_INVAL;
   *out = NULL;
+  pthread_once(&g_backend_once, backend_pick);
   escp_aead *a = calloc(1, sizeof *a);
   if (!a) return ESCP_E_NOMEM;
   a->encrypt = encrypt ? 1 : 0;
+  if (g_backend_vaes) {
+    a->gk = aligned_alloc(64, sizeof *a->gk);
+    if (!a->gk) {
+      free(a);
+      return ESCP_E_NOMEM;
+    }
+    escp__gcm_vaes_setkey(a->gk, key);
+    *out = a;
+    return ESCP_OK;
+  }
   a->ctx = EVP_CIPHER_CTX_new();
   if (!a->ctx) {
     free(a);
@@ -112,6 +143,10 @@ int escp_aead_new(escp_aead **out, const uint8_t key[ESCP_AES_KEY], int encrypt)
 
 int escp_aead_rekey(escp_aead *a, const uint8_t key[ESCP_AES_KEY]) {
   if (!a || !key) return ESCP_E_INVAL;
+  if (a->gk) {
+    escp__gcm_vaes_setkey(a->gk, key); /* overwrites every byte of the old schedule */
+    return ESCP_OK;
+  }
   return aead_init(a, NULL, key);
 }
 
@@ -141,6 +176,11 @@ static int aead_start(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8
 int escp_aead_seal(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, uint8_t tag[ESCP_TAG]) {
   if (!a || !a->encrypt || !nonce || !tag || (aad_len && !aad) || (len && !buf)) return ESCP_E_INVAL;
+  if (a->gk) {
+    if ((uint64_t)len > ESCP_GCM_MAX_LEN) return ESCP_E_CRYPTO;
+    escp__gcm_vaes_seal(a->gk, nonce, aad, aad_len, buf, len, tag);
+    return ESCP_OK;
+  }
   int rc = aead_start(a, nonce, aad, aad_len);
   if (rc == ESCP_OK) rc = aead_update(a, buf, buf, len);
   uint8_t scratch[ESCP_TAG]; /* GCM final emits no bytes; never point past a NULL buf */
@@ -154,6 +194,16 @@ int escp_aead_seal(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t 
 int escp_aead_open(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, const uint8_t tag[ESCP_TAG]) {
   if (!a || a->encrypt || !nonce || !tag || (aad_len && !aad) || (len && !buf)) return ESCP_E_INVAL;
+  if (a->gk) {
+    if ((uint64_t)len > ESCP_GCM_MAX_LEN) return ESCP_E_CRYPTO;
+    uint8_t want[ESCP_TAG];
+    escp__gcm_vaes_open(a->gk, nonce, aad, aad_len, buf, len, want);
+    int bad = CRYPTO_memcmp(want, tag, ESCP_TAG) != 0; /* constant time */
+    OPENSSL_cleanse(want, sizeof want);
+    if (!bad) return ESCP_OK;
+    if (len) OPENSSL_cleanse(buf, len); /* unauthenticated plaintext: wipe it, as below */
+    return ESCP_E_AUTH;
+  }
   int rc = aead_start(a, nonce, aad, aad_len);
   if (rc == ESCP_OK && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_TAG, ESCP_TAG, (void *)tag) <= 0)
     rc = ESCP_E_CRYPTO;
@@ -168,6 +218,10 @@ int escp_aead_open(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t 
 
 void escp_aead_free(escp_aead *a) {
   if (!a) return;
-  EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule */
+  EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule; NULL is a no-op */
+  if (a->gk) {
+    OPENSSL_cleanse(a->gk, sizeof *a->gk);
+    free(a->gk);
+  }
   free(a);
 }

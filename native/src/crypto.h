@@ -1,4 +1,5 @@
-/* crypto.h — AEAD (OpenSSL 3 EVP AES-128-GCM, in place) and key derivation (HKDF-SHA256).
+/* crypto.h — AEAD (AES-128-GCM, in place: our VAES code or OpenSSL 3 EVP, see crypto.c) and
+ * key derivation (HKDF-SHA256).
  * Keys (protocol v2): the 32-byte session key is made on the sender and only ever crosses
  * the SSH channel. Each TCP connection starts with a fresh 16-byte challenge from its
  * challenger (a listener); every (connection, direction) gets a 32-byte channel secret
@@ -23,7 +24,7 @@
 #define ESCP_DIR_S2R 0   /* frames sent by the sender role */
 #define ESCP_DIR_R2S 1   /* frames sent by the receiver role */
 
-typedef struct escp_aead escp_aead; /* owns one EVP_CIPHER_CTX */
+typedef struct escp_aead escp_aead; /* owns one EVP_CIPHER_CTX or one VAES key schedule */
 
 #define ESCP_CHAN_SECRET 32 /* bytes of a per-connection channel secret */
 #define ESCP_CHALLENGE 16   /* bytes of the challenger's per-connection challenge */
@@ -43,6 +44,10 @@ int escp_aead_seal(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t 
 int escp_aead_open(escp_aead *a, const uint8_t nonce[ESCP_NONCE], const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, const uint8_t tag[ESCP_TAG]);
 void escp_aead_free(escp_aead *a);
+/* The AEAD backend this process uses ("vaes" or "openssl"), chosen once at first use:
+ * "vaes" when the CPU has VAES, VPCLMULQDQ, AVX-512 F/BW/VL and ESCP_AEAD is not "openssl".
+ * Internal (tests, benchmarks). */
+const char *escp__aead_backend(void);
 
 /* Plain HKDF-SHA256 (RFC 5869 extract+expand); internal, exposed for the known-answer test.
  * salt may be NULL when salt_len is 0. Returns 0 or ESCP_E_CRYPTO/NOMEM/INVAL. */
