@@ -436,8 +436,9 @@ ESCP_API int32_t escp_xattrs_read(const char *path, int32_t nofollow, uint8_t *o
  * failed has ESCP_DS_ERRNO set and zero stat fields. Read-ahead: in name order, regular files
  * of 1..ESCP_RA_FILE_MAX bytes are handed to the kernel's read-ahead (posix_fadvise WILLNEED:
  * the reads are queued at once, not waited for) while their sizes add up to at most ra_kib
- * KiB (the first that would not fit ends it); each gets ESCP_DS_F_RA in ESCP_DS_FLAGS. A file
- * that cannot be opened is left alone. ra_kib 0: none. Returns the bytes written;
+ * KiB (the first that would not fit ends it); each gets ESCP_DS_F_RA in ESCP_DS_FLAGS. Every
+ * file of that kind gets ESCP_DS_F_RA_SMALL, read ahead or not (the caller's budget counts
+ * them). A file that cannot be opened is left alone. ra_kib 0: none. Returns the bytes written;
  * ESCP_E_TOOBIG with *err = the bytes needed when cap is short (call again with more; nothing
  * was read ahead); ESCP_E_SYS with *err = errno when the directory cannot be opened or read;
  * ESCP_E_NOMEM; ESCP_E_INVAL. Any thread; no session. */
@@ -457,6 +458,7 @@ ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, int32_t ra_ki
 #define ESCP_DS_NAME_LEN 68  /* u16: bytes of the name that follows the entry */
 #define ESCP_DS_FLAGS 70     /* u16: ESCP_DS_F_* */
 #define ESCP_DS_F_RA 1       /* handed to the read-ahead */
+#define ESCP_DS_F_RA_SMALL 2 /* a regular file of 1..ESCP_RA_FILE_MAX bytes: one the read-ahead takes */
 #define ESCP_RA_FILE_MAX 1048576 /* largest file dir_scan reads ahead, bytes */
 #define ESCP_DS_ENT 72
 

@@ -141,12 +141,14 @@ ESCP_API int32_t escp_dir_scan(const char *path, int32_t nofollow, int32_t ra_ki
     struct stat st;
     if (fstatat(dirfd(d), names[i], &st, flags) == 0) {
       put_stat(e, &st);
-      if (S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= ESCP_RA_FILE_MAX && ra > 0) {
+      if (S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= ESCP_RA_FILE_MAX) {
+        uint16_t fl = ESCP_DS_F_RA_SMALL;
         if ((uint64_t)st.st_size > ra) ra = 0; /* the budget ends at the first file past it */
         else if (read_ahead(dirfd(d), names[i], nofollow, st.st_size)) {
           ra -= (uint64_t)st.st_size;
-          escp_put16(e + ESCP_DS_FLAGS, ESCP_DS_F_RA);
+          fl |= ESCP_DS_F_RA;
         }
+        escp_put16(e + ESCP_DS_FLAGS, fl);
       }
     } else {
       escp_put32(e + ESCP_DS_ERRNO, (uint32_t)errno);

@@ -18,6 +18,7 @@
 #include "aesgcm.h"
 #include "crypto.h"
 #include "escp.h"
+#include "rng.h"
 
 static int g_pass, g_fail;
 #define CHECK(c) check_((c) ? 1 : 0, #c, __LINE__)
@@ -28,23 +29,6 @@ static int check_(int ok, const char *expr, int line) {
     fprintf(stderr, "FAIL test_aesgcm.c:%d: %s\n", line, expr);
   }
   return ok;
-}
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void) { /* xorshift64* */
-  g_rng ^= g_rng >> 12;
-  g_rng ^= g_rng << 25;
-  g_rng ^= g_rng >> 27;
-  return g_rng * 0x2545f4914f6cdd1dULL;
-}
-static void fill(uint8_t *p, size_t n) {
-  while (n >= 8) {
-    uint64_t v = rnd();
-    memcpy(p, &v, 8);
-    p += 8, n -= 8;
-  }
-  uint64_t v = rnd();
-  memcpy(p, &v, n);
 }
 
 static void unhex(const char *s, uint8_t *out, size_t n) {
@@ -186,16 +170,16 @@ static void test_diff(long n) {
   long bad = 0, big = 0;
   for (long i = 0; i < n && bad < 10; i++) {
     uint8_t key[16], nonce[12], t1[16], t2[16];
-    fill(key, 16);
-    fill(nonce, 12);
+    fill_random(key, 16);
+    fill_random(nonce, 12);
     /* AAD 0..64 bytes (a frame header is 16), one case in 64 longer: several GHASH steps. */
     size_t alen = (size_t)(rnd() % 65), len = pick_len();
     if (rnd() % 64 == 0) alen = (size_t)(rnd() % 1101);
     big += len > 70000;
     size_t o1 = (size_t)(rnd() % 64), o2 = (size_t)(rnd() % 64), oa = (size_t)(rnd() % 64);
     uint8_t *aad = aadb + oa, *x1 = b1 + o1, *x2 = b2 + o2;
-    fill(aad, alen);
-    fill(pt, len);
+    fill_random(aad, alen);
+    fill_random(pt, len);
     memcpy(x1, pt, len);
     memcpy(x2, pt, len);
     ref_seal(key, nonce, aad, alen, x1, len, t1);
@@ -234,13 +218,13 @@ static void test_api_diff(long n) {
   long bad = 0;
   for (long i = 0; i < n && bad < 10; i++) {
     uint8_t key[16], nonce[12], t1[16], t2[16];
-    fill(key, 16);
-    fill(nonce, 12);
+    fill_random(key, 16);
+    fill_random(nonce, 12);
     size_t alen = (size_t)(rnd() % 65), len = pick_len();
     size_t o = (size_t)(rnd() % 64), oa = (size_t)(rnd() % 64);
     uint8_t *aad = aadb + oa, *x = b + o, *y = r + 3;
-    fill(aad, alen);
-    fill(pt, len);
+    fill_random(aad, alen);
+    fill_random(pt, len);
     memcpy(x, pt, len);
     memcpy(y, pt, len);
     int ok = escp_aead_rekey(e, key) == ESCP_OK && escp_aead_rekey(d, key) == ESCP_OK;
@@ -269,7 +253,7 @@ static void test_forgery(void) {
   long flips = 0, refused = 0, wiped = 0;
   for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
     size_t len = lens[li], alen = li % 3 == 0 ? 0 : 13 + li;
-    fill(key, 16), fill(nonce, 12), fill(aad, alen), fill(pt, len);
+    fill_random(key, 16), fill_random(nonce, 12), fill_random(aad, alen), fill_random(pt, len);
     escp_aead *e = NULL, *d = NULL;
     CHECK(escp_aead_new(&e, key, 1) == ESCP_OK && escp_aead_new(&d, key, 0) == ESCP_OK);
     if (!e || !d) exit(1);
@@ -310,7 +294,7 @@ static void test_forgery(void) {
  * with B from the start agrees with the rekeyed one. */
 static void test_rekey(void) {
   uint8_t ka[16], kb[16], nonce[12], aad[16], pt[300], x[300], y[300], ta[16], tb[16], t[16];
-  fill(ka, 16), fill(kb, 16), fill(nonce, 12), fill(aad, 16), fill(pt, 300);
+  fill_random(ka, 16), fill_random(kb, 16), fill_random(nonce, 12), fill_random(aad, 16), fill_random(pt, 300);
   escp_aead *e = NULL, *d = NULL;
   CHECK(escp_aead_new(&e, ka, 1) == ESCP_OK && escp_aead_new(&d, ka, 0) == ESCP_OK);
   if (!e || !d) exit(1);

@@ -18,21 +18,9 @@
 #include "escp.h"
 #include "frame.h"
 #include "zc.h"
+#include "rng.h"
 
 /* ---------------------------------------------------------------- data */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) { /* xorshift64* */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 0x2545f4914f6cdd1dull;
-}
-static void fill_random(uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = rnd();
-    memcpy(p + i, &v, n - i < 8 ? n - i : 8);
-  }
-}
 
 /* Word-like text: a fixed vocabulary with a skewed choice, short lines, and some lines
  * repeated from a pool (like source code or logs), so history from earlier blocks helps. */

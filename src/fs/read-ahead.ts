@@ -3,17 +3,10 @@
 // files are fetched many at a time, with the disk's queue kept full, while the walk, the ssh
 // login and the sending go on — instead of one synchronous 4 KiB read per file later. Measured
 // on this machine's virtio disk: 10,000 cold 4 KiB files read one by one take 0.9–1.4 s, with
-// the hints given first 0.4 s (docs/performance.md, "Many small files: read-ahead").
-import { ESCP_RA_FILE_MAX } from "../native/symbols.ts";
-import type { Stat } from "./scan-dir.ts";
+// the hints given first 0.4 s (docs/performance.md, "Many small files: read-ahead and start-up").
 
 /** Bytes of small files a walk may have handed to the read-ahead beyond what was sent. */
 export const READ_AHEAD_BYTES = 64 * 1024 * 1024;
-
-/** Would escp_dir_scan read this file ahead (given the allowance)? */
-export function readsAhead(st: Stat): boolean {
-  return st.kind === "file" && st.size > 0 && st.size <= ESCP_RA_FILE_MAX;
-}
 
 /** A walk's read-ahead allowance, in one of two forms:
  * - a budget for one pass (the totals pass, during the ssh login): it ends for good at the

@@ -3,7 +3,7 @@
 import type { BigIntStats } from "node:fs";
 import { cstr, loadNative } from "../native/lib.ts";
 import * as C from "../native/symbols.ts";
-import { readsAhead, type ReadAhead } from "./read-ahead.ts";
+import type { ReadAhead } from "./read-ahead.ts";
 
 export type StatKind = "dir" | "file" | "symlink" | "fifo" | "socket" | "char" | "block" | "other";
 
@@ -85,9 +85,10 @@ export function scanDir(path: string, nofollow: boolean, ra?: ReadAhead): ScanEn
     const name = names.decode(buf.subarray(at + C.ESCP_DS_ENT, at + C.ESCP_DS_ENT + len));
     const errno = v.getInt32(at + C.ESCP_DS_ERRNO, true);
     const st = errno !== 0 ? errno : statAt(v, at);
-    if (typeof st !== "number" && ra && readsAhead(st)) {
+    const flags = v.getUint16(at + C.ESCP_DS_FLAGS, true);
+    if (typeof st !== "number" && (flags & C.ESCP_DS_F_RA_SMALL) !== 0) {
       eligible += st.size;
-      if ((v.getUint16(at + C.ESCP_DS_FLAGS, true) & C.ESCP_DS_F_RA) !== 0) advised += st.size;
+      if ((flags & C.ESCP_DS_F_RA) !== 0) advised += st.size;
     }
     out.push({ name, st });
     at += C.ESCP_DS_ENT + Math.ceil(len / 8) * 8;

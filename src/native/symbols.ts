@@ -234,6 +234,7 @@ export const ESCP_DS_ERRNO = 64;
 export const ESCP_DS_NAME_LEN = 68;
 export const ESCP_DS_FLAGS = 70;
 export const ESCP_DS_F_RA = 1;
+export const ESCP_DS_F_RA_SMALL = 2;
 export const ESCP_RA_FILE_MAX = 1048576;
 export const ESCP_DS_ENT = 72;
 export const ESCP_R_BYTES_12 = 0;
