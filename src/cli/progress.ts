@@ -7,8 +7,9 @@ import { writeSync } from "node:fs";
 export interface TermWriter {
   stdout(text: string): void;
   stderr(text: string): void;
-  /** The progress bar is drawn only when stdout is a terminal. */
+  /** The progress bar is drawn only when its stream (stdout, or stderr with data on stdout) is a terminal. */
   readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
 }
 
 function writeFd(fd: 1 | 2, text: string): void {
@@ -25,6 +26,9 @@ const processWriter: TermWriter = {
   get stdoutIsTTY(): boolean {
     return process.stdout.isTTY === true;
   },
+  get stderrIsTTY(): boolean {
+    return process.stderr.isTTY === true;
+  },
 };
 
 let writer: TermWriter = processWriter;
@@ -38,6 +42,20 @@ export function setJsonStdout(on: boolean): void {
   jsonStdout = on;
 }
 
+/** `escp host:file -`: stdout carries the file's bytes; the bar, the summary and info lines go
+ * to stderr (drawn when stderr is a terminal). */
+let dataStdout = false;
+
+export function setDataStdout(on: boolean): void {
+  dataStdout = on;
+}
+
+/** Where the live bar and the summary go. */
+function barOut(text: string): void {
+  if (dataStdout) writer.stderr(text);
+  else writer.stdout(text);
+}
+
 /** Swap the terminal writer (tests); returns the previous one. */
 export function setTermWriter(w: TermWriter): TermWriter {
   const prev = writer;
@@ -48,7 +66,7 @@ export function setTermWriter(w: TermWriter): TermWriter {
 
 function clearLive(): void {
   if (liveWidth === 0) return;
-  writer.stdout(`\r${" ".repeat(liveWidth)}\r`);
+  barOut(`\r${" ".repeat(liveWidth)}\r`);
   liveWidth = 0;
 }
 
@@ -66,7 +84,7 @@ export const term = {
    * control channel. */
   info(line: string): void {
     clearLive();
-    if (jsonStdout) writer.stderr(`${line}\n`);
+    if (jsonStdout || dataStdout) writer.stderr(`${line}\n`);
     else writer.stdout(`${line}\n`);
   },
   /** One JSON line on stdout (--json; the text is one JSON value without a newline). */
@@ -147,6 +165,8 @@ export interface ProgressSummary {
   verb?: "Sent" | "Received";
   /** Of bytes: held by the receiver from an earlier run, not moved again (not in the rate). */
   resumed?: number;
+  /** A stream (stdin or stdout): its BLAKE3, shown on a second line (`b3sum` of the bytes). */
+  digest?: string;
 }
 
 /** The sender's live bar and final summary line. */
@@ -174,19 +194,21 @@ export class Progress {
   /** Redraws at most every 200 ms, and only on a TTY. */
   update(bytesDone: number, filesDone: number): void {
     void filesDone;
-    if (this.quiet || jsonStdout || !writer.stdoutIsTTY) return;
+    if (this.quiet || jsonStdout || !(dataStdout ? writer.stderrIsTTY : writer.stdoutIsTTY)) return;
     const now = this.nowMs();
     if (now - this.lastDrawMs < REDRAW_MS) return;
     this.lastDrawMs = now;
     const line = this.barLine(bytesDone, (now - this.startMs) / 1000);
-    writer.stdout(`\r${line}`);
+    barOut(`\r${line}`);
     liveWidth = Math.max(liveWidth, line.length);
   }
 
   /** The bar text without the leading "\r" (exposed for tests). */
   barLine(bytesDone: number, elapsedSec: number): string {
-    const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
     const rate = elapsedSec > 0 ? bytesDone / elapsedSec : 0;
+    // A stream (stdin) has no known length: bytes, rate and time so far, no bar and no ETA.
+    if (this.totalBytes < 0) return ` ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}`;
+    const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
     // Like the original, the second time is the estimated TOTAL time, not the time left.
     const eta = fraction > 0 ? formatClock(elapsedSec / fraction) : "--:--";
     return ` ${formatBar(fraction)} ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}/${eta}`;
@@ -196,7 +218,8 @@ export class Progress {
   finish(s: ProgressSummary): void {
     clearLive();
     if (this.quiet || jsonStdout) return;
-    writer.stdout(`${summaryLine(s, this.bits)}\n`);
+    barOut(`${summaryLine(s, this.bits)}\n`);
+    if (s.digest !== undefined) barOut(`${"BLAKE3".padEnd(8)}: ${s.digest}\n`);
   }
 }
 

@@ -3,7 +3,7 @@
 // EScp differs: bad YAML or values are a usage error naming the file and key, never a panic.
 import { readFileSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
-import { splitPositionals, tokenizeArgv, type Endpoint, type RemoteSources } from "../cli/args.ts";
+import { splitPositionals, tokenizeArgv, type Endpoint, type ParsedArgv, type RemoteSources } from "../cli/args.ts";
 import { readFilelist, type FilelistEntry } from "../fs/filelist.ts";
 import { logger } from "../log/logger.ts";
 import { defaultOptions, findYamlKey, OPTION_TABLE, type Options, type OptionSpec } from "./options.ts";
@@ -20,6 +20,33 @@ export interface RunConfig {
   /** undefined only for --server, --help, --version and --license. */
   dest: Endpoint | undefined;
   filelistEntries: FilelistEntry[];
+  /** `escp - DEST`: the one source is this process's standard input (a stream). */
+  stdin?: boolean;
+  /** `escp SRC -`: the one source file is written to standard output. */
+  stdout?: boolean;
+}
+
+/** `-` as the source (stdin) or the destination (stdout): what may go with it, checked before
+ * anything starts. `flags` holds the options the user typed (a default is not an objection). */
+function streamEnds(opts: Options, flags: ParsedArgv["flags"], sources: string[], remote: RemoteSources | undefined, dest: Endpoint): { stdin: boolean; stdout: boolean } {
+  const stdin = sources.includes("-");
+  const stdout = dest.host === undefined && dest.path === "-";
+  if (stdin) {
+    if (sources.length > 1) throw new EscpError("E_USAGE", "-: standard input must be the only source");
+    if (stdout) throw new EscpError("E_USAGE", "- -: standard input to standard output is not a transfer (use cat)");
+    if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - (standard input as the source)");
+    if (flags.retries !== undefined && opts.retries > 0) throw new EscpError("E_USAGE", `${flags.retries}: standard input cannot be read twice, so a dropped stream cannot be resent (use --retries 0)`);
+    if (flags.resume !== undefined && opts.resume) throw new EscpError("E_USAGE", `${flags.resume}: a stream from standard input cannot be resumed`);
+  }
+  if (stdout) {
+    const n = remote ? remote.paths.length : sources.length;
+    if (n !== 1) throw new EscpError("E_USAGE", "-: standard output takes exactly one source file");
+    if (opts.recursive || opts.archive) throw new EscpError("E_USAGE", `${flags.recursive ?? flags.archive ?? "-r"}: standard output takes one file, not a tree`);
+    if (opts.json) throw new EscpError("E_USAGE", "--json: not with - as the destination (standard output carries the file)");
+    if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - as the destination");
+    if (opts.thirdParty) throw new EscpError("E_USAGE", "-3: not with - as the destination");
+  }
+  return { stdin, stdout };
 }
 
 function readConfigText(path: string): string | undefined {
@@ -115,7 +142,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   }
   const hasFilelist = opts.filelist !== undefined;
   const { sources, remote, dest } = splitPositionals(cli.positionals, hasFilelist);
+  const ends = streamEnds(opts, cli.flags, sources, remote, dest);
   const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
-  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}) };
+  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}), ...(ends.stdin ? { stdin: true } : {}), ...(ends.stdout ? { stdout: true } : {}) };
 }
 

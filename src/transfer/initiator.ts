@@ -7,7 +7,7 @@ import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
-import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/messages.ts";
+import { PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { ReadAhead } from "../fs/read-ahead.ts";
@@ -15,7 +15,8 @@ import { hardenProcess, NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { dropChannel, openSession, startChannel, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
-import { placeDestination } from "./placement.ts";
+import { placeDestination, stdoutPlacement } from "./placement.ts";
+import { setDataStdout } from "../cli/progress.ts";
 import { bundleLimit, nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
@@ -52,6 +53,7 @@ function listenHere(o: Options, native: NativeSession): number {
 
 /** Sources as the walker takes them: the positional paths or the --filelist entries. */
 function sourceSpecs(cfg: RunConfig): SourceSpec[] {
+  if (cfg.stdin) return [{ path: "-", stdin: true }];
   if (cfg.filelistEntries.length === 0) return cfg.sources.map((path) => ({ path }));
   return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) }));
 }
@@ -83,6 +85,8 @@ interface LocalRole {
   native: NativeSession;
   /** Where the data is read (push) or written (pull): --numa auto's storage. */
   storage: string;
+  /** A source is standard input: no hole detection (a stream is read, never probed). */
+  stdin?: boolean;
   run(ctx: RoleContext, exited: () => boolean): Promise<void>;
 }
 
@@ -99,7 +103,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
   const native = role.native;
   try {
     if (!reconnects(opened.reply.versionMinor)) native.noRetries(); // a 2.2 peer sends no ACKs
-    if (native.role === "sender" && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
+    if (native.role === "sender" && !role.stdin && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
     const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
     const peerAddress = via?.address ?? opened.dataAddress;
     if (!listening) {
@@ -167,16 +171,22 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
     sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
   };
+  if (sum.stream) init.retries = 0; // standard input cannot be read twice: a dropped stream ends the session
   log.record("session start", {
     dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
     threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
   });
   const native = new NativeSession("sender", sessionParams(o));
+  if (sum.stream) native.noRetries();
   let opened: OpenedSession;
   try {
     native.setKey(init.key, init.sessionId);
     init.connectPort = listenHere(o, native);
     opened = await openSession(o, dest, init, starting);
+    if (sum.stream && opened.reply.versionMinor < STREAM_MINOR) {
+      await opened.channel.close();
+      throw new EscpError("E_VERSION", `-: ${opened.where} runs escp protocol ${opened.reply.versionMajor}.${opened.reply.versionMinor}, which cannot take a stream from standard input (2.${STREAM_MINOR} or later needed: update escp there)`);
+    }
   } catch (e) {
     native.close();
     await dropChannel(starting); // when it failed before openSession took it
@@ -188,24 +198,27 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax,
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, stdin: sum.stream,
     ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   if (bundleMax > 0) native.useBundles();
   const start: RunStart = {
     direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
-    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.totalBytes,
+    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.stream ? null : sum.totalBytes, stream: sum.stream,
   };
-  return drive(o, opened, { native, storage: specs[0]?.path ?? ".", run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
+  const storage = sum.stream ? "." : specs[0]?.path ?? ".";
+  return drive(o, opened, { native, storage, stdin: sum.stream, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
 }
 
 /** Pull: the server walks and sends; this side checks every name against the request. */
 async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
-  const remote = cfg.remote;
+  // `escp FILE -` (a local file to standard output) is a pull from a local child.
+  const remote = cfg.remote ?? (cfg.stdout ? { host: "", paths: cfg.sources.map((p) => resolve(p)) } : undefined);
   const dest = cfg.dest;
   if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
+  if (cfg.stdout) setDataStdout(true); // the bar and the summary go to stderr from now on
   if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
@@ -213,7 +226,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
     filelist: false, preserve: false, sparse: false,
   };
-  const where = { host: remote.host, path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
+  const where = { ...(remote.host !== "" ? { host: remote.host } : {}), path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
   log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
   let native: NativeSession | undefined = new NativeSession("receiver", sinkParams(o));
   let opened: OpenedSession;
@@ -229,10 +242,15 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   }
   try {
     const accepted = fromServer(opened.where, () => checkReportedSources(remote.paths, opened.reply.sources, o.recursive));
+    if (cfg.stdout && (opened.reply.sources.length !== 1 || opened.reply.sources[0]?.isDir === true)) {
+      const n = opened.reply.sources.length;
+      throw new EscpError("E_USAGE", `-: standard output takes exactly one file; ${remote.paths[0] ?? ""} names ${n === 1 ? "a directory" : `${n} entries`}`);
+    }
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name), bundle: init.bundleMax > 0,
+      ...(cfg.stdout ? { stdout: true } : {}),
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
         const err = entryGuard(e);
@@ -240,7 +258,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       },
     };
     native.setResume(nativeResumeLevel(init.resume, init.checksum, opened.reply.versionMinor));
-    const place = placeDestination(plan.dest, native);
+    const place = cfg.stdout ? stdoutPlacement() : placeDestination(plan.dest, native);
     const sink = native;
     native = undefined; // drive() owns it from here
     const run = async (ctx: RoleContext, exited: () => boolean): Promise<void> => {
@@ -253,10 +271,10 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       }
     };
     const start: RunStart = {
-      direction: "pull", sources: remote.paths.map((p) => showEndpoint(remote, p)), destination: dest.path,
-      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes,
+      direction: "pull", sources: remote.paths.map((p) => (remote.host === "" ? p : showEndpoint(remote, p))), destination: cfg.stdout ? "standard output" : dest.path,
+      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes, stream: cfg.stdout === true,
     };
-    return await drive(o, opened, { native: sink, storage: dest.path, run }, start, out);
+    return await drive(o, opened, { native: sink, storage: cfg.stdout ? "." : dest.path, run }, start, out);
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -289,5 +307,5 @@ export async function runInitiator(cfg: RunConfig, out: RunOutput): Promise<numb
   }
   if (o.thirdParty) throw new EscpError("E_USAGE", "-3: give a remote source (host1:path) and a remote destination (host2:path)");
   if (o.direct) throw new EscpError("E_USAGE", "--direct: only with -3 (a copy between two remote hosts)");
-  return cfg.remote ? runPull(cfg, out) : runPush(cfg, out);
+  return cfg.remote || cfg.stdout ? runPull(cfg, out) : runPush(cfg, out);
 }

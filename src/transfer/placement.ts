@@ -85,10 +85,24 @@ export function placeDestination(req: DestRequest, native: NativeSession): Place
         const slash = rel.indexOf("/");
         rel = slash < 0 ? "" : rel.slice(slash + 1);
       }
+      // Standard input has no name of its own: the destination must name the file.
+      if (e.stream) throw rejected(e.name, `${root} is a directory: name the file standard input goes to (e.g. ${posix.join(root, "file")})`);
       if (rel !== "") return safeJoin("", rel);
       // `-r d host:new` maps d itself to the root: only a directory may take that place.
       if (e.kind === "dir") return "";
       throw rejected(e.name, "a file cannot take the place of the destination directory");
+    },
+  };
+}
+
+/** `escp host:file -`: no directory is touched; the one file goes to standard output. */
+export function stdoutPlacement(): Placement {
+  return {
+    root: "-",
+    show: () => "standard output",
+    relFor: (e) => {
+      if (e.kind !== "file") throw new EscpError("E_PROTOCOL", `unexpected ${e.kind} ${e.name} for standard output`);
+      return e.name;
     },
   };
 }

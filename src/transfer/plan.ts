@@ -28,6 +28,8 @@ export interface SourcePlan {
    * engine reads them: posix), at most READ_AHEAD_BYTES beyond what was sent, after the bytes
    * the totals pass read ahead (this many; absent: no read-ahead). */
   readAhead?: number;
+  /** A source is standard input (a stream: no stall watchdog, the producer sets the pace). */
+  stdin?: boolean;
 }
 
 export interface ResumePlan { blockSize: number }
@@ -60,6 +62,8 @@ export interface SinkPlan {
   resume?: ResumePlan;
   /** Bundles are taken (SessionInit.bundleMax > 0 and this side speaks 2.6). */
   bundle?: boolean;
+  /** `escp host:file -`: the one file goes to standard output, in order, instead of a file. */
+  stdout?: boolean;
 }
 
 /** How the source side walks: -r, and what -a and --xattrs add (from the options or a SessionInit). */

@@ -22,6 +22,8 @@ import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
 import { corruptsSentDigests, faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
+const STDIN_FD = 0;
+
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
   entry: FoundEntry;
@@ -121,6 +123,7 @@ export class DataSource {
         this.outstanding++;
         this.announced++;
         if (waits) this.offersAwaited++;
+        else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
         else this.native.txFileAdd(fino, e.path, e.size);
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
@@ -382,7 +385,8 @@ export class DataSource {
     // partial (its own watchdog counts that work as progress and gives up if it stops).
     const waitingOnOffers = this.offersAwaited > 0 && this.offersAwaited === this.outstanding;
     // A stream being re-established is bounded by libescp itself (--retries, the timeout).
-    if (s.bytesFile !== this.lastBytes || waitingOnOffers || s.reconnecting > 0) {
+    // Standard input sets its own pace: libescp keeps the data streams alive while it waits.
+    if (s.bytesFile !== this.lastBytes || waitingOnOffers || s.reconnecting > 0 || this.plan.stdin === true) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
