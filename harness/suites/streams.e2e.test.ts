@@ -108,7 +108,8 @@ describe.concurrent("stdin to a remote file", () => {
     const data = bytesOf(B + 9, 7);
     const r = await runEscp([...FLAGS, "--json", ...remoteFlags(), "-", H(join(d, "f"))], { stdin: data });
     expect(r.code).toBe(0);
-    const ok = r.stdout.split("\n").filter((l) => l.includes('"file_ok"')).map((l) => JSON.parse(l) as { digest: string; bytes: number });
+    const ok = r.stdout.split("\n").filter((l) => l.startsWith('{"type":"file"')).map((l) => JSON.parse(l) as { status: string; digest: string; bytes: number });
+    expect(ok[0]?.status).toBe("ok");
     expect(ok.length).toBe(1);
     expect(ok[0]?.bytes).toBe(B + 9);
     expect(ok[0]?.digest).toBe(await b3Of(tmp, data));
@@ -129,11 +130,12 @@ describe.concurrent("stdin to a remote file", () => {
     expect(await b3sum(join(d, "f"))).toBe(await b3Of(tmp, all));
   });
 
-  ptest("an existing directory as the destination: one-line error naming it, nothing written", async () => {
+  ptest("an existing directory as the destination: exit 8 (E_DEST) naming it, nothing written", async () => {
     const d = caseDir("dir");
     const r = await runEscp([...FLAGS, ...remoteFlags(), "-", H(d)], { stdin: bytesOf(100, 1) });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${d} is a directory: name the file standard input goes to`);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain(`-: ${d} is a directory: name the file standard input goes to`);
+    expect(r.stderr.trim().split("\n").length).toBe(1);
     onlyNames(d, []);
   });
 });
@@ -197,7 +199,6 @@ describe.concurrent("command lines that make no sense", () => {
     ["--retries with stdin", ["--retries", "2", "-", "/tmp/y"], "--retries: standard input cannot be read twice"],
     ["-r to stdout", ["-r", "/etc", "-"], "standard output takes one file"],
     ["two sources to stdout", ["/etc/hostname", "/etc/hosts", "-"], "standard output takes exactly one source file"],
-    ["--json to stdout", ["--json", "/etc/hostname", "-"], "--json: not with - as the destination"],
   ];
   for (const [label, args, msg] of cases) {
     ptest(`${label}: exit 2, one line naming it`, async () => {
@@ -208,6 +209,12 @@ describe.concurrent("command lines that make no sense", () => {
       expect(r.stderr.trim().split("\n").length).toBe(1);
     });
   }
+
+  ptest("--json to stdout: exit 2, the JSON error names it", async () => {
+    const r = await runEscp(["--json", "/etc/hostname", "-"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('"code":"E_USAGE","message":"--json: not with - as the destination');
+  });
 
   ptest("a missing remote file to stdout: an error, empty stdout", async () => {
     const d = caseDir("missing");

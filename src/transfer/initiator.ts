@@ -226,6 +226,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
     filelist: false, preserve: false, sparse: false,
   };
+  if (cfg.stdout) init.resume = 0; // standard output keeps no partial: nothing to resume from
   const where = { ...(remote.host !== "" ? { host: remote.host } : {}), path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
   log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
   let native: NativeSession | undefined = new NativeSession("receiver", sinkParams(o));
