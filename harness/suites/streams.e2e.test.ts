@@ -130,6 +130,24 @@ describe.concurrent("stdin to a remote file", () => {
     expect(await b3sum(join(d, "f"))).toBe(await b3Of(tmp, all));
   });
 
+  ptest("the sender killed mid-stream: nothing under the final name", async () => {
+    const d = caseDir("killed");
+    let pid = 0;
+    let pulls = 0;
+    const chunk = bytesOf(256 * 1024, 4); // more than a pipe holds: the next pull means escp is reading
+    const stdin = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (++pulls === 3) process.kill(-pid, "SIGKILL"); // two chunks taken: the stream is flowing
+        c.enqueue(chunk);
+      },
+    });
+    const r = await runEscp([...FLAGS, ...remoteFlags(), "-", H(join(d, "f"))], { stdin, onSpawn: (p) => void (pid = p), timeoutMs: 60_000 });
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(137);
+    expect(pulls).toBeGreaterThanOrEqual(3);
+    onlyNames(d, []);
+  });
+
   ptest("an existing directory as the destination: exit 8 (E_DEST) naming it, nothing written", async () => {
     const d = caseDir("dir");
     const r = await runEscp([...FLAGS, ...remoteFlags(), "-", H(d)], { stdin: bytesOf(100, 1) });
