@@ -415,7 +415,13 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
  * ended). stream_end: the stream is size bytes long: every block below size must be (or
  * get) submitted, none past it (ESCP_E_INVAL: a block past size or a short one not at
  * the end; the stream then fails with FILE_ERROR ESCP_E_INVAL). FILE_DONE once all are
- * sent, with the digest. A buffer claimed and never submitted stays out of the pool.
+ * sent, with the digest. A buffer claimed and never submitted stays out of the pool, as does
+ * one whose submit was refused (it is still the caller's: submit it again). Blocks go on
+ * the wire in offset order (so a stream_fd receiver never holds a block whose predecessor is
+ * queued behind it on the same connection): a block submitted ahead of a missing one waits
+ * in its buffer, so a producer must not hold every pool buffer ahead of a block it has yet
+ * to submit. stream_open: also ESCP_E_DUP (fino is an open stream), ESCP_E_STATE with
+ * ESCP_P_RETRIES > 0. After stream_end a block must have its exact place and length.
  * Receiver — file_add / file_add_x with size ESCP_SIZE_STREAM: blocks at any multiple of
  * B below ESCP_MAX_FILE_SIZE, each B bytes except one shorter block that ends the stream
  * (a block past it, a second short one, or a block twice: session-scope ESCP_E_PROTO),
@@ -427,7 +433,10 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
  * writes, EINTR looped) — memory stays at one block per data stream whatever the order of
  * arrival; a write that fails (EPIPE: the reader went away) is FILE_ERROR ESCP_E_WRITE with
  * its errno and the rest of the stream is consumed and discarded. fd stays the caller's.
- * FILE_DONE when the digest matched (after the last write). */
+ * FILE_DONE when the digest matched (after the last write). stream_expect: ESCP_E_INVAL on a
+ * file that is not a stream (file_expect likewise on a stream); with ESCP_XF_ABORTED size is
+ * ignored and blocks is the count sent. stream_fd needs no destination root; its fd may be
+ * non-blocking (polled); SIGPIPE is blocked in the writing thread around its writes. */
 #define ESCP_SIZE_STREAM 18446744073709551615ULL /* file_add size of a stream (UINT64_MAX) */
 #define ESCP_POOL_BLOCKS 2 /* block API buffers per data stream */
 ESCP_API int32_t escp_tx_stream_add(void *h, uint64_t fino, int32_t fd);

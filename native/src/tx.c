@@ -1219,8 +1219,7 @@ static void stream_fail(struct escp_tx *t, tx_file *f, int32_t status, int err, 
     sl->next = t->free;
     t->free = sl;
   }
-  f->pend = NULL;
-  if (t->head == &f->q) head_pop(t);
+  f->pend = NULL; /* it leaves the FIFO, completed, in tx_claim or at its last release */
   pthread_cond_broadcast(&t->cv);
   pthread_cond_broadcast(&t->pcv);
 }
