@@ -287,7 +287,7 @@ export class DataSink {
     this.stdoutTaken = true;
     this.native.rxStreamFd(e.fino, STDOUT_FD);
     this.files.set(e.fino, { entry: e, shown, rel: "", stream: true });
-    this.streams++;
+    if (e.stream) this.streams++; // a file read from disk keeps the stall watchdog: a server that skips a block must not hold us forever
     this.announcedBytes += e.size;
   }
 
@@ -377,7 +377,7 @@ export class DataSink {
     if ((ev.kind === "fileDone" || ev.kind === "fileError") && f) {
       faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
-      if (f.stream) this.streams--;
+      if (f.entry.stream) this.streams--;
       this.releaseFollowers(ev.fino, f.shown, ev.kind === "fileDone" && !f.rejected);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
       const resumed = f.resumed ?? 0; // verified and named in C; held blocks were not sent again
