@@ -400,7 +400,7 @@ export class DataSink {
       const want = f.senderDigest ?? NO_DIGEST;
       return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
     }
-    if (this.plan.stdout && ev.status === "WRITE" && ev.sysErrno === EPIPE) {
+    if (this.plan.stdout && ev.sysErrno === EPIPE) {
       return new EscpError("E_BROKEN_PIPE", "standard output: broken pipe (the reader went away); the rest of the file was not written", { errno: EPIPE });
     }
     const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
