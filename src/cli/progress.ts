@@ -2,6 +2,7 @@
 // first clear any live progress line), the sender's progress bar and final summary, and with
 // --json the JSON lines (events shaped by json-output.ts, written by `term.json`).
 // EScp differs: -q silences the bar and the summary, and no "Complete" line is printed.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { writeSync } from "node:fs";
 
 export interface TermWriter {
@@ -32,6 +33,26 @@ const processWriter: TermWriter = {
 };
 
 let writer: TermWriter = processWriter;
+
+/** A line escp would have printed, and how: the library's runs take them instead (TermRoute). */
+export interface TermLine { level: "error" | "warn" | "info" | "debug"; text: string }
+export type TermRoute = (line: TermLine) => void;
+const routes = new AsyncLocalStorage<TermRoute>();
+
+/** Run fn (and everything it awaits) with its terminal lines handed to route instead of
+ * printed, and no progress bar or summary drawn: how a library call never prints, even when
+ * several run at once in one process. */
+export function withTermRoute<T>(route: TermRoute, fn: () => T): T {
+  return routes.run(route, fn);
+}
+
+/** The route of the run this code belongs to, if it is a library call's. */
+function routed(level: TermLine["level"], line: string): boolean {
+  const r = routes.getStore();
+  if (r === undefined) return false;
+  r({ level, text: line.replace(/\n$/, "") });
+  return true;
+}
 /** Width of the progress line currently on screen (0 = none). */
 let liveWidth = 0;
 /** --json: stdout carries JSON lines only; other stdout text goes to stderr. */
@@ -52,6 +73,7 @@ export function setDataStdout(on: boolean): void {
 
 /** Where the live bar and the summary go. */
 function barOut(text: string): void {
+  if (routes.getStore() !== undefined) return; // a library call draws nothing
   if (dataStdout) writer.stderr(text);
   else writer.stdout(text);
 }
@@ -73,31 +95,37 @@ function clearLive(): void {
 export const term = {
   /** A line on stderr (errors are never silenced, not even by -q). */
   error(line: string): void {
+    if (routed("error", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   warn(line: string): void {
+    if (routed("warn", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   /** A line on stdout (stderr with --json). Never call this in the receiver: its stdout is the
    * control channel. */
   info(line: string): void {
+    if (routed("info", line)) return;
     clearLive();
     if (jsonStdout || dataStdout) writer.stderr(`${line}\n`);
     else writer.stdout(`${line}\n`);
   },
   /** One JSON line on stdout (--json; the text is one JSON value without a newline). */
   json(text: string): void {
+    if (routed("info", text)) return;
     clearLive();
     writer.stdout(`${text}\n`);
   },
   debug(line: string): void {
+    if (routed("debug", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   /** Text from a peer's stderr, passed through as is (-v echoes the receiver's log). */
   passthrough(text: string): void {
+    if (routed("debug", text)) return;
     clearLive();
     writer.stderr(text);
   },

@@ -142,6 +142,8 @@ export class NativeSession {
   private readonly profBuf = new Uint8Array(4096 * C.ESCP_SPAN_SIZE);
   private offerBuf: Uint8Array | undefined;
   private streams = 0;
+  /** ESCP_P_BLOCK_SIZE: every block-API buffer holds this many bytes. */
+  blockSize = 0;
 
   constructor(role: Role, params: SessionParams) {
     this.lib = loadNative();
@@ -188,6 +190,12 @@ export class NativeSession {
     set(C.ESCP_P_OWNER, p.owner ? 1 : 0, "-a");
     set(C.ESCP_P_BUNDLE, p.bundle ? 1 : 0, "--bundle-max");
     this.streams = p.threads + 1;
+    this.blockSize = p.blockSize;
+  }
+
+  /** Not yet closed: C memory claimed from it (block buffers) may still be touched. */
+  get open(): boolean {
+    return this.handle !== null;
   }
 
   /** The receiver's resume level, once the peer's protocol version is known (before any file). */
@@ -273,6 +281,27 @@ export class NativeSession {
   /** Queue a stream of unknown length read from fd (stdin): its FILE_DONE gives its length. */
   txStreamAdd(fino: number, fd: number): void {
     this.check(this.lib.escp_tx_stream_add(this.h, fino, fd), "queue the stream");
+  }
+
+  /** Block API: queue fino as a stream fed by txBlockSubmit (escp.h "streams"). */
+  txStreamOpen(fino: number): void {
+    this.check(this.lib.escp_tx_stream_open(this.h, fino), "open the stream");
+  }
+
+  /** Block API: a free buffer of blockSize bytes from the pool, or null when none is free now
+   * (never waits: C threads never call into JS, so JS polls). */
+  txBlockClaim(): Pointer | null {
+    return (this.lib.escp_tx_block_claim(this.h, 0) as Pointer | null) ?? null;
+  }
+
+  /** Block API: hand a claimed buffer back holding len bytes of stream fino at offset. */
+  txBlockSubmit(fino: number, buf: Pointer, offset: number, len: number): void {
+    this.check(this.lib.escp_tx_block_submit(this.h, fino, buf, offset, len), `submit block at ${offset} of stream #${fino}`);
+  }
+
+  /** Block API: stream fino is size bytes long (every block below it submitted or to come). */
+  txStreamEnd(fino: number, size: number): void {
+    this.check(this.lib.escp_tx_stream_end(this.h, fino, size), `end stream #${fino}`);
   }
 
   txFileAdd(fino: number, path: string, size: number): void {

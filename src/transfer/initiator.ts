@@ -7,7 +7,7 @@ import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
-import { PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
+import { encodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { ReadAhead } from "../fs/read-ahead.ts";
@@ -92,7 +92,7 @@ interface LocalRole {
 
 /** The common part of every direction: connect, run the local role with progress and profile,
  * close, summarise. Returns the exit status. */
-async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: RunStart, out: RunOutput): Promise<number> {
+async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: RunStart, out: RunOutput, signal?: AbortSignal): Promise<number> {
   const listening = o.localListen;
   const pull = start.direction === "pull";
   const t0 = performance.now();
@@ -112,6 +112,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     }
     // Listening, the server's connections arrive on the interface that routes back to it.
     await placeStreams(native, o.numa, async () => ({ localAddress: await localAddressTo(peerAddress), storagePath: role.storage }));
+    interrupted(signal);
     native.start(); // listening: the threads start once the server's streams are up
     out.start(start);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
@@ -119,15 +120,18 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
       native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
       held: (bytes) => void (held += bytes),
       tick: () => {
+        interrupted(signal); // a library call's AbortSignal: the role stops, the session closes below
         out.tick(native.stats().bytesFile + held, reporter.tally.files);
         spans?.poll();
       },
     }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
     mine = spans?.finish();
   } catch (e) {
+    const err = toEscpError(e);
+    if (err.code === "E_INTERRUPTED") farewell(native, err); // the peer hears why (as on SIGINT)
     native.close();
     await opened.channel.close();
-    throw toEscpError(e);
+    throw err;
   }
   const { bytesWire: wire, reconnects: redials } = native.stats(); // data-stream bytes incl. framing, both ways
   native.close();
@@ -143,6 +147,20 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     await writeTransferProfile(o, sides, { bytes: tally.bytes, files: tally.files, wallS: seconds });
   }
   return tally.exitCode();
+}
+
+/** An aborted library call (RunIo.signal): E_INTERRUPTED, as a signal is for the CLI. */
+function interrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new EscpError("E_INTERRUPTED", "interrupted (aborted)");
+}
+
+/** The last word to the peer before the session is stopped: a fatal error naming why. */
+function farewell(native: NativeSession, err: EscpError): void {
+  try {
+    native.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
+  } catch {
+    // streams not up, or the control stream already broken: the stop must do
+  }
 }
 
 /** Push (or a local copy): this side walks the sources and sends them. */
@@ -199,6 +217,7 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
     specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, stdin: sum.stream,
+    ...(sum.stream && cfg.io?.feed ? { feed: cfg.io.feed } : {}),
     ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
@@ -208,7 +227,7 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.stream ? null : sum.totalBytes, stream: sum.stream,
   };
   const storage = sum.stream ? "." : specs[0]?.path ?? ".";
-  return drive(o, opened, { native, storage, stdin: sum.stream, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
+  return drive(o, opened, { native, storage, stdin: sum.stream, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out, cfg.io?.signal);
 }
 
 /** Pull: the server walks and sends; this side checks every name against the request. */
@@ -218,7 +237,8 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   const remote = cfg.remote ?? (cfg.stdout ? { host: "", paths: cfg.sources.map((p) => resolve(p)) } : undefined);
   const dest = cfg.dest;
   if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
-  if (cfg.stdout) setDataStdout(true); // the bar and the summary go to stderr from now on
+  const streamFd = cfg.stdout ? cfg.io?.stdoutFd : undefined; // the library's receive(): its pipe
+  if (cfg.stdout && streamFd === undefined) setDataStdout(true); // the bar and the summary go to stderr from now on
   if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
@@ -251,7 +271,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name), bundle: init.bundleMax > 0,
-      ...(cfg.stdout ? { stdout: true } : {}),
+      ...(cfg.stdout ? { stdout: true, ...(streamFd !== undefined ? { streamFd } : {}) } : {}),
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
         const err = entryGuard(e);
@@ -275,7 +295,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       direction: "pull", sources: remote.paths.map((p) => (remote.host === "" ? p : showEndpoint(remote, p))), destination: cfg.stdout ? "standard output" : dest.path,
       files: opened.reply.totalFiles, bytes: opened.reply.totalBytes, stream: cfg.stdout === true,
     };
-    return await drive(o, opened, { native: sink, storage: cfg.stdout ? "." : dest.path, run }, start, out);
+    return await drive(o, opened, { native: sink, storage: cfg.stdout ? "." : dest.path, run }, start, out, cfg.io?.signal);
   } catch (e) {
     native?.close();
     await opened.channel.close();

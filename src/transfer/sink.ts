@@ -285,7 +285,7 @@ export class DataSink {
   private toStdout(e: FileEntry, shown: string): void {
     if (this.stdoutTaken) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent a second file (${JSON.stringify(e.name)}) for standard output`);
     this.stdoutTaken = true;
-    this.native.rxStreamFd(e.fino, STDOUT_FD);
+    this.native.rxStreamFd(e.fino, this.plan.streamFd ?? STDOUT_FD);
     this.files.set(e.fino, { entry: e, shown, rel: "", stream: true });
     if (e.stream) this.streams++; // a file read from disk keeps the stall watchdog: a server that skips a block must not hold us forever
     this.announcedBytes += e.size;
@@ -401,7 +401,8 @@ export class DataSink {
       return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
     }
     if (this.plan.stdout && ev.sysErrno === EPIPE) {
-      return new EscpError("E_BROKEN_PIPE", "standard output: broken pipe (the reader went away); the rest of the file was not written", { errno: EPIPE });
+      const what = this.plan.streamFd === undefined ? "standard output" : "the receiving stream";
+      return new EscpError("E_BROKEN_PIPE", `${what}: broken pipe (the reader went away); the rest of the file was not written`, { errno: EPIPE });
     }
     const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
     const code = ev.status === "ABORTED" ? "E_SOURCE_UNREADABLE" : ev.status === "PROTO" ? "E_PROTOCOL" : "E_WRITE";

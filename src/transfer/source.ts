@@ -123,6 +123,7 @@ export class DataSource {
         this.outstanding++;
         this.announced++;
         if (waits) this.offersAwaited++;
+        else if (e.stream && this.plan.feed) this.plan.feed.start(this.native, fino);
         else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
         else this.native.txFileAdd(fino, e.path, e.size);
       },
@@ -376,6 +377,15 @@ export class DataSource {
   }
 
   private watch(): void {
+    const failed = this.plan.feed?.failure;
+    if (failed) { // the in-process producer threw: the stream cannot be completed, end the session
+      try {
+        this.send({ type: "error", code: failed.code, message: failed.message, fatal: true, fino: 0, path: "" });
+      } catch {
+        // the peer is gone already: closing the session says enough
+      }
+      throw failed;
+    }
     const s = this.native.stats();
     const now = Date.now();
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
