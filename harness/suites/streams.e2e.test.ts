@@ -242,3 +242,31 @@ describe.concurrent("command lines that make no sense", () => {
     expect(existsSync(join(d, "nope"))).toBe(false);
   });
 });
+
+describe("a long stream", () => {
+  /** 1 GiB, generated: a random MiB with its chunk number in its first 8 bytes, 1,024 times. */
+  function gibStream(): ReadableStream<Uint8Array> {
+    const base = bytesOf(1 << 20, 99);
+    let i = 0;
+    return new ReadableStream({
+      pull(c) {
+        if (i === 1024) return c.close();
+        const chunk = base.slice();
+        new DataView(chunk.buffer).setBigUint64(0, BigInt(i++));
+        c.enqueue(chunk);
+      },
+    });
+  }
+
+  test("1 GiB from stdin: escp's digest equals b3sum of the same stream", async () => {
+    const d = caseDir("gib");
+    const ref = Bun.spawn(["b3sum", "--no-names", "-"], { stdin: gibStream(), stdout: "pipe", stderr: "pipe" });
+    const r = await runEscp(["--escp_port", "0", "--timeout", "20", "--ioengine", "posix::dummy", "-", join(d, "big")], { stdin: gibStream(), timeoutMs: 120_000 });
+    const want = (await new Response(ref.stdout).text()).trim();
+    expect(await ref.exited).toBe(0);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Sent {4}: +1\.0 GB in 1 file at/m);
+    expect(summaryDigest(r.stdout)).toBe(want);
+    onlyNames(d, []); // a dummy receiver names nothing
+  }, 180_000);
+});
