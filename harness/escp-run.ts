@@ -18,6 +18,11 @@ export interface RunEscpOptions {
   timeoutMs?: number;
   /** Called with the child's pid (also its process group id) right after it is spawned. */
   onSpawn?: (pid: number) => void;
+  /** Standard input (default: none). A stream is fed as the child reads it. */
+  stdin?: Blob | ReadableStream<Uint8Array> | Uint8Array;
+  /** Standard output handed to this function as it arrives, instead of collected as text
+   * (the result's stdout is then ""). Return false to close the pipe's read end early. */
+  onStdout?: (chunk: Uint8Array) => boolean | void;
 }
 
 export interface RunEscpResult {
@@ -38,13 +43,27 @@ function killGroup(pid: number): void {
   }
 }
 
-/** Spawns `bun src/cli/main.ts ...args` with stdin closed and collects its output. */
+/** Feeds stdout to onStdout until it says stop (then the read end is closed: the child's
+ * next write gets EPIPE), draining to EOF otherwise. */
+async function consume(out: ReadableStream<Uint8Array>, onStdout: (chunk: Uint8Array) => boolean | void): Promise<string> {
+  const reader = out.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return "";
+    if (onStdout(value) === false) {
+      await reader.cancel();
+      return "";
+    }
+  }
+}
+
+/** Spawns `bun src/cli/main.ts ...args` (stdin closed unless given) and collects its output. */
 export async function runEscp(args: readonly string[], opts: RunEscpOptions = {}): Promise<RunEscpResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const proc = Bun.spawn([...(opts.wrap ?? []), process.execPath, ESCP_MAIN, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...opts.env },
-    stdin: "ignore",
+    stdin: opts.stdin instanceof Uint8Array ? new Blob([opts.stdin]) : opts.stdin ?? "ignore",
     stdout: "pipe",
     stderr: "pipe",
     detached: true, // own process group: a timeout also reaps ssh and receiver children
@@ -63,7 +82,7 @@ export async function runEscp(args: readonly string[], opts: RunEscpOptions = {}
       return status;
     });
     const [stdout, stderr, exitCode] = await Promise.all([
-      new Response(proc.stdout).text(),
+      opts.onStdout ? consume(proc.stdout, opts.onStdout) : new Response(proc.stdout).text(),
       new Response(proc.stderr).text(),
       exited,
     ]);

@@ -48,14 +48,19 @@ function parsePrototypes(src: string): Fn[] {
 }
 
 /** Numeric #defines; values may be literals or shift/arith expressions of literals. */
-function parseDefines(src: string): [string, number][] {
-  const out: [string, number][] = [];
+function parseDefines(src: string): [string, number | bigint][] {
+  const out: [string, number | bigint][] = [];
   for (const line of src.split("\n")) {
     const m = /^#define\s+(ESCP_\w+)\s+(.+?)\s*(\/\*.*)?$/.exec(line);
     if (!m || !m[2]) continue;
     const expr = m[2];
     if (!/^[-+()<>\s0-9a-fA-FxXuUlL]+$/.test(expr)) continue; // not numeric (e.g. ESCP_API)
     const clean = expr.replace(/(0x[0-9a-fA-F]+|\d+)[uUlL]+/g, "$1");
+    // A plain literal past 2^53 (a u64 sentinel such as ESCP_SIZE_STREAM) becomes a bigint.
+    if (/^\d+$/.test(clean) && !Number.isSafeInteger(Number(clean))) {
+      out.push([m[1] as string, BigInt(clean)]);
+      continue;
+    }
     const v = Function(`"use strict"; return (${clean});`)() as number;
     if (!Number.isSafeInteger(v)) throw new Error(`gen-ffi: ${m[1]} = ${expr} is not an integer`);
     out.push([m[1] as string, v]);
@@ -118,7 +123,7 @@ function render(src: string): string {
   o.push("} as const;");
   o.push("");
   o.push("// Every numeric #define of escp.h.");
-  for (const [k, v] of defs) o.push(`export const ${k} = ${v};`);
+  for (const [k, v] of defs) o.push(`export const ${k} = ${typeof v === "bigint" ? `${v}n` : v};`);
   o.push("");
   o.push("// escp_event layout as the C compiler lays it out (pinned by _Static_assert in session.c).");
   o.push(`export const EVENT_SIZE = ${ev.size};`);

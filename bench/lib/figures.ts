@@ -84,12 +84,14 @@ export function keyFigures(r: MacroResults): Figure[] {
   for (const t of ["scp", "sftp", "rsync", "tar-ssh"] as const) vs("big random file, disk to disk", br, escp, { tool: t, label: "default" }, `escp / ${toolName(t)}`);
   vs("big random file, disk to disk", br, { tool: "escp", label: "--nochecksum" }, escp, "escp --nochecksum / default (BLAKE3 off vs on)");
   vs("big random file, disk to disk", br, { tool: "escp", label: "pull" }, escp, "escp pull / push (same file, same sshd)");
+  vs("big random file, disk to disk", br, { tool: "escp", label: "cat | -" }, escp, "escp stream from a pipe / file push (cat FILE | escp - host:f)");
   // No disk.
   const dm = "dummy";
   const dEscp: Pick = { tool: "escp", label: "--ioengine dummy" };
   value("no disk (--ioengine dummy)", dm, dEscp, "escp dummy, checksums on");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "escp-orig", label: "--ioengine dummy" }, "escp dummy (BLAKE3 on) / original dummy (checksums off)");
   vs("no disk (--ioengine dummy)", dm, { tool: "escp", label: "--ioengine dummy --nochecksum" }, { tool: "escp-orig", label: "--ioengine dummy" }, "escp dummy --nochecksum / original dummy");
+  vs("no disk (--ioengine dummy)", dm, { tool: "escp", label: "cat | --ioengine dummy -" }, dEscp, "escp dummy, stream from a pipe / file push");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "iperf3", label: "-P 1" }, "escp dummy / iperf3 -P 1");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "iperf3", label: "-P 8" }, "escp dummy / iperf3 -P 8");
   // Small files.

@@ -115,6 +115,17 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
           toolSeconds: summarySeconds,
         };
       }
+      if (c.stdin) {
+        if (tree) throw new Error("a stdin case needs a one-file dataset");
+        // `cat FILE | escp - host:DIR/NAME`: the pipeline runs in one process group (its CPU counts).
+        const escpArgv = [process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remote, ...flags, "-", `${ep.user}@${ep.host}:${dst}`];
+        return {
+          argv: [...pre, "sh", "-c", 'f="$1"; shift; cat -- "$f" | "$@"', "sh", from, ...escpArgv],
+          dst,
+          nothingWritten: dummyReceiver(c.flags),
+          toolSeconds: summarySeconds,
+        };
+      }
       return {
         argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remote, ...r, ...flags, from, `${ep.user}@${ep.host}:${remoteDst}`],
         dst,

@@ -6,6 +6,8 @@
 // A StreamFault names one connection (`stream`) and acts on its client→server direction once
 // `afterBytes` bytes have passed (server→client is always piped untouched):
 //   delay      add `ms` before forwarding every chunk from then on
+//   delayDown  the same on the server→client direction, from its first byte (`afterBytes`
+//              is ignored): a pull's data, which then arrives late on this one stream
 //   throttle   forward at most `bytesPerSec` bytes/s from then on
 //   rst        reset (RST) both sockets abruptly
 //   halfclose  forward up to afterBytes, then end (FIN) the client→server direction only;
@@ -20,6 +22,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 
 export type StreamFault = { stream: number; afterBytes: number } & (
   | { kind: "delay"; ms: number }
+  | { kind: "delayDown"; ms: number }
   | { kind: "throttle"; bytesPerSec: number }
   | { kind: "rst" }
   | { kind: "halfclose" }
@@ -101,6 +104,7 @@ class Upstream {
         await this.hold(f, buf, end);
         continue;
       }
+      if (f.kind === "delayDown") continue; // the other direction (startProxy)
       if (end <= at && f.kind !== "replay") continue;
       const cut = Math.max(0, at - start); // offset of the fault point inside this chunk
       switch (f.kind) {
@@ -173,14 +177,22 @@ export async function startProxy(o: { target: { host: string; port: number }; fa
       queue = queue.then(() => up.chunk(b)).then(() => { if (!client.destroyed) client.resume(); });
     });
     client.on("end", () => void queue.then(() => { if (!upstream.destroyed && !up.dropping) upstream.end(); }));
+    const slowDown = o.faults.find((f): f is Extract<StreamFault, { kind: "delayDown" }> => f.stream === index && f.kind === "delayDown");
+    let downQueue: Promise<void> = Promise.resolve();
     upstream.on("data", (b: Buffer) => {
       st.down += b.length;
+      if (slowDown !== undefined) { // each chunk held back, in order, while the socket is paused
+        if (!st.fired.includes("delayDown")) st.fired.push("delayDown");
+        upstream.pause();
+        downQueue = downQueue.then(() => pause(slowDown.ms)).then(() => send(client, b)).then(() => { if (!upstream.destroyed) upstream.resume(); });
+        return;
+      }
       if (!client.destroyed && !client.write(b)) {
         upstream.pause();
         client.once("drain", () => upstream.resume());
       }
     });
-    upstream.on("end", () => { if (!client.destroyed) client.end(); });
+    upstream.on("end", () => void downQueue.then(() => { if (!client.destroyed) client.end(); }));
     client.on("close", () => void queue.then(() => { if (!up.dropping) upstream.destroy(); }));
     upstream.on("close", () => client.destroy());
   });

@@ -13,6 +13,7 @@ export interface PairRun {
   senderStderr: string;
   receiverCode: number;
   receiverStderr: string;
+  senderStdout: Uint8Array; // read while it runs (a pull to `-` writes the file there)
 }
 
 export interface PairOptions {
@@ -57,11 +58,12 @@ export async function runPair(o: PairOptions): Promise<PairRun> {
     await appeared;
     tx = Bun.spawn([...cmd, "--mgmt", o.sock, ...o.args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...o.senderEnv } });
     const sender = tx;
+    const stdout = new Response(sender.stdout).arrayBuffer();
     if (o.frozen === "sender") void rx.exited.then(() => sender.kill("SIGKILL"));
     if (o.frozen === "receiver") void sender.exited.then(() => rx.kill("SIGKILL"));
     await Promise.all([rx.exited, sender.exited]);
     return {
-      senderCode: status(sender), senderStderr: await new Response(sender.stderr).text(),
+      senderCode: status(sender), senderStderr: await new Response(sender.stderr).text(), senderStdout: new Uint8Array(await stdout),
       receiverCode: status(rx), receiverStderr: await new Response(rx.stderr).text(),
     };
   } finally {

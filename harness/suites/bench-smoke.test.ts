@@ -61,6 +61,8 @@ describe("macro benchmark smoke", () => {
     }
     // Pull beside push, on the same dataset.
     for (const name of ["big-random", "losf"]) expect(escp.some((c) => c.scenario === name && c.label === "pull")).toBe(true);
+    // the same file as a stream from a pipe (cat FILE | escp - host:f), verified like the others
+    expect(escp.some((c) => c.scenario === "big-random" && c.label === "cat | -")).toBe(true);
     // Third party: run on the multi-host fixture, or skipped with the reason.
     const tp = res.cases.filter((c) => c.scenario === "third-party").map((c) => c.label);
     if (tp.length === 0) expect(res.skipped.some((k) => k.scenario === "third-party")).toBe(true);

@@ -94,6 +94,31 @@ describe("benign network faults: the transfer completes, bytes equal", () => {
   }
 });
 
+describe("a pull to standard output with one data stream delayed", () => {
+  test("stdout holds the file in order (blocks arrive out of order, each stream waits its turn)", async () => {
+    await dataset();
+    const port = await freePort();
+    const dst = join(tmp, "stdout-order");
+    mkdirSync(dst);
+    const proxy = await startProxy({ target: { host: "127.0.0.1", port }, faults: [{ kind: "delayDown", ms: 15, stream: 2, afterBytes: 0 }] });
+    try {
+      const r = await runPair({
+        sock: join(tmp, "stdout-order.sock"), cwd: dst,
+        args: ["-q", "-t", "4", "--blocksize", "64K", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", `localhost:${join(src, "big.bin")}`, "-"],
+        senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
+      });
+      expect(proxy.stats.conns.find((c) => c.index === 2)?.fired).toEqual(["delayDown"]);
+      expect({ code: r.senderCode, stderr: r.senderStderr }).toEqual({ code: 0, stderr: "" });
+      expect(r.senderStdout.length).toBe(24 << 20);
+      const want = new Uint8Array(await Bun.file(join(src, "big.bin")).arrayBuffer());
+      expect(Buffer.from(r.senderStdout).equals(Buffer.from(want))).toBe(true);
+      expect(readdirSync(dst)).toEqual([]); // nothing written beside
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 async function bytesEqual(dst: string): Promise<void> {
   for (const f of ["big.bin", "small"]) expect(await b3sum(join(dst, "src", f))).toBe(await b3sum(join(src, f)));
 }

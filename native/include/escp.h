@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define ESCP_API __attribute__((visibility("default")))
-#define ESCP_ABI_VERSION 8 /* 8: escp_affinity_set (stream threads pinned to a CPU set, e.g. the NIC's NUMA node); 7: escp_dir_scan reads small files ahead (ra_kib, ESCP_DS_FLAGS); 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
+#define ESCP_ABI_VERSION 9 /* 9: streams of unknown length (escp_tx_stream_add, the block API escp_tx_stream_open/block_claim/block_submit/stream_end, escp_rx_stream_expect, escp_rx_stream_fd); 8: escp_affinity_set (stream threads pinned to a CPU set, e.g. the NIC's NUMA node); 7: escp_dir_scan reads small files ahead (ra_kib, ESCP_DS_FLAGS); 6: small files in BUNDLE frames (ESCP_P_BUNDLE, escp_tx_small_add, escp_*_bundle_take, escp_rx_dir_refuse); 5: ESCP_META_COUNT 9 (archive mode: uid, gid, link count) */
 #define ESCP_PROTOCOL_VERSION 2 /* data-plane wire protocol; also the SessionInit major (src/control/messages.ts) */
 
 /* roles */
@@ -386,6 +386,66 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
  * (e.g. a keepalive) when it has sent none for timeout/3; a stream silent for a whole
  * timeout is ESCP_EV_FATAL ESCP_E_TIMEOUT. FILE_ERROR ESCP_E_CHANGED: the source changed
  * while it was sent. */
+
+/* ---- streams: files of unknown length (stdin, a pipe, an application's data) ----
+ * A stream is a file whose size is learnt at its end. Its blocks are B = ESCP_P_BLOCK_SIZE
+ * bytes each, the last one shorter (0 bytes only for an empty stream, which is one empty
+ * block, as an empty file is); they are striped over all T data streams like any file's,
+ * hashed the same way, so the digest is `b3sum` of the stream's bytes.
+ * Sender, from a file descriptor — tx_stream_add: queue fino (FIFO order, like tx_file_add)
+ * whose bytes are read from fd, sequentially, by whichever data stream claims its next
+ * block (only the read is serialised; hash, seal and send run in parallel). fd stays the
+ * caller's (never closed) and must stay open until the FILE_DONE / FILE_ERROR of fino. A
+ * block is read in full (short reads and EINTR looped) unless EOF comes first; EOF ends the
+ * stream. While a data stream waits for the producer (poll) or for the stream's read turn it
+ * sends KEEPALIVEs as an idle one does. FILE_DONE: bytes = the stream's length, blocks =
+ * blocks sent, digest. FILE_ERROR ESCP_E_READ (errno) when read fails, ESCP_E_TOOBIG past
+ * ESCP_MAX_FILE_SIZE. ESCP_E_STATE with ESCP_P_RETRIES > 0 (a stream cannot be read twice)
+ * or ESCP_P_HOLES; otherwise as tx_file_add.
+ * Sender, the block API (C/C++ applications; zero copy) — stream_open: queue fino as a
+ * stream fed by block_submit. block_claim: a buffer of B bytes (4096-aligned, with room for
+ * the frame around it: seal in place) from the session's pool of ESCP_POOL_BLOCKS x T
+ * buffers, or NULL when none is free within timeout_ms (0: do not wait; -1: wait, until
+ * the session stops). Any thread. block_submit: hand a claimed buffer back holding len
+ * bytes of stream fino at offset (a multiple of B; len = B except for the last block, which
+ * may be shorter; 0 only for offset 0 of an empty stream); blocks may be submitted in any
+ * order, from any thread; the buffer returns to the pool once its frame is on the socket.
+ * ESCP_E_INVAL (not a claimed buffer, misaligned offset, len > B, or a short block before
+ * a later one), ESCP_E_DUP (that offset twice), ESCP_E_STATE (not an open stream, or
+ * ended). stream_end: the stream is size bytes long: every block below size must be (or
+ * get) submitted, none past it (ESCP_E_INVAL: a block past size or a short one not at
+ * the end; the stream then fails with FILE_ERROR ESCP_E_INVAL). FILE_DONE once all are
+ * sent, with the digest. A buffer claimed and never submitted stays out of the pool, as does
+ * one whose submit was refused (it is still the caller's: submit it again). Blocks go on
+ * the wire in offset order (so a stream_fd receiver never holds a block whose predecessor is
+ * queued behind it on the same connection): a block submitted ahead of a missing one waits
+ * in its buffer, so a producer must not hold every pool buffer ahead of a block it has yet
+ * to submit. stream_open: also ESCP_E_DUP (fino is an open stream), ESCP_E_STATE with
+ * ESCP_P_RETRIES > 0. After stream_end a block must have its exact place and length.
+ * Receiver — file_add / file_add_x with size ESCP_SIZE_STREAM: blocks at any multiple of
+ * B below ESCP_MAX_FILE_SIZE, each B bytes except one shorter block that ends the stream
+ * (a block past it, a second short one, or a block twice: session-scope ESCP_E_PROTO),
+ * written like any file's (never a resume partial). stream_expect replaces file_expect for
+ * it: size = the stream's length, blocks = ceil(size/B) (1 when size is 0), as the sender's
+ * FILE_DONE said; a received block that disagrees is ESCP_E_PROTO. stream_fd: register fino
+ * (instead of file_add) as a stream whose bytes go to fd in order (stdout): a data stream
+ * holding a block waits until every byte before it was written, then writes it (full
+ * writes, EINTR looped) — memory stays at one block per data stream whatever the order of
+ * arrival; a write that fails (EPIPE: the reader went away) is FILE_ERROR ESCP_E_WRITE with
+ * its errno and the rest of the stream is consumed and discarded. fd stays the caller's.
+ * FILE_DONE when the digest matched (after the last write). stream_expect: ESCP_E_INVAL on a
+ * file that is not a stream (file_expect likewise on a stream); with ESCP_XF_ABORTED size is
+ * ignored and blocks is the count sent. stream_fd needs no destination root; its fd may be
+ * non-blocking (polled); SIGPIPE is blocked in the writing thread around its writes. */
+#define ESCP_SIZE_STREAM 18446744073709551615ULL /* file_add size of a stream (UINT64_MAX) */
+#define ESCP_POOL_BLOCKS 2 /* block API buffers per data stream */
+ESCP_API int32_t escp_tx_stream_add(void *h, uint64_t fino, int32_t fd);
+ESCP_API int32_t escp_tx_stream_open(void *h, uint64_t fino);
+ESCP_API void *escp_tx_block_claim(void *h, int32_t timeout_ms);
+ESCP_API int32_t escp_tx_block_submit(void *h, uint64_t fino, void *buf, uint64_t offset, uint32_t len);
+ESCP_API int32_t escp_tx_stream_end(void *h, uint64_t fino, uint64_t size);
+ESCP_API int32_t escp_rx_stream_expect(void *h, uint64_t fino, uint64_t size, uint64_t blocks, uint32_t flags, const uint8_t *digest32);
+ESCP_API int32_t escp_rx_stream_fd(void *h, uint64_t fino, int32_t fd);
 
 /* ---- receiver: archive mode (-a) ----
  * Packed extended attributes, the one format (parsed only here, in C): repeated records

@@ -10,7 +10,9 @@
  * many small files costs the JS thread nothing but one event each. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -132,6 +134,42 @@ static void grow(struct escp_rx *r) {
   free(old);
 }
 
+/* Put f in the table unless its fino is there already (0). Takes rx->mu. */
+static int rx_insert(struct escp_rx *r, rx_file *f) {
+  pthread_mutex_lock(&r->mu);
+  int dup = find(r, f->fino) != NULL;
+  if (!dup) {
+    if (r->count >= r->nb * 2) grow(r);
+    f->hnext = r->tab[slot(r, f->fino)];
+    r->tab[slot(r, f->fino)] = f;
+    r->count++;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return !dup;
+}
+
+/* Register fino as a stream whose bytes go to fd in order (escp.h): no destination, no root
+ * needed. ESCP_OK, E_INVAL, E_STATE, E_DUP, E_NOMEM. JS thread. */
+ESCP_API int32_t escp_rx_stream_fd(void *h, uint64_t fino, int32_t fd) {
+  escp_session *s = escp__session(h);
+  if (!s || fino == 0 || fd < 0) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
+  rx_file *f = calloc(1, sizeof *f);
+  if (!f) return ESCP_E_NOMEM;
+  s->frozen = 1; /* the block size is fixed from here on */
+  f->fino = fino;
+  f->size = ESCP_SIZE_STREAM;
+  f->nrecv = UINT64_MAX;
+  f->stream = f->tofd = 1;
+  f->sfd = fd;
+  f->fd = f->pfd = f->jfd = -1;
+  pthread_mutex_init(&f->mu, NULL);
+  if (rx_insert(s->rx, f)) return ESCP_OK;
+  escp__rx_file_free(s, f, 0);
+  return ESCP_E_DUP;
+}
+
 /* Register fino (non-zero) for rel below the destination root (its missing parent
  * directories are created now, without following any symlink), or rel NULL to consume and
  * discard its blocks. size: as announced (<= ESCP_MAX_FILE_SIZE); meta: ESCP_META_* (mode:
@@ -153,7 +191,8 @@ ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uin
   escp_session *s = escp__session(h);
   if (!s || fino == 0 || !meta || xlen < 0 || (xlen > 0 && !xattrs)) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
-  if (size > (uint64_t)ESCP_MAX_FILE_SIZE) return ESCP_E_RANGE;
+  int stream = size == ESCP_SIZE_STREAM;
+  if (size > (uint64_t)ESCP_MAX_FILE_SIZE && !stream) return ESCP_E_RANGE;
   if (rel && !escp_dest_name_ok(rel)) return ESCP_E_PATH;
   if (escp_xattrs_check(xattrs, (size_t)xlen) != ESCP_OK) {
     ESCP_ERR(s, "fino %llu: malformed extended attributes (%d bytes)", (unsigned long long)fino, (int)xlen);
@@ -182,8 +221,9 @@ ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uin
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   f->fino = fino;
   f->size = size;
-  f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
-  f->nrecv = f->nblocks;
+  f->nblocks = stream ? 0 : size == 0 ? 1 : size / b + (size % b != 0);
+  f->nrecv = stream ? UINT64_MAX : f->nblocks; /* a stream: known at stream_expect */
+  f->stream = stream;
   memcpy(f->meta, meta, sizeof f->meta);
   f->fd = f->pfd = f->jfd = -1;
   pthread_mutex_init(&f->mu, NULL);
@@ -191,23 +231,14 @@ ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uin
   pthread_mutex_lock(&r->mu);
   int dup = find(r, fino) != NULL;
   pthread_mutex_unlock(&r->mu);
-  int jerr = 0, jrc = dup ? ESCP_OK : escp__rx_journal_add(s, f, &jerr);
+  int jerr = 0, jrc = dup || stream ? ESCP_OK : escp__rx_journal_add(s, f, &jerr); /* a stream: never a partial */
   if (jrc < 0) {
     s->last_errno = jerr;
     if (jrc == ESCP_E_SYS) ESCP_ERR(s, "%s: partial: %s", rel, strerror(jerr));
     escp__rx_file_free(s, f, 0);
     return jrc;
   }
-  pthread_mutex_lock(&r->mu);
-  dup = find(r, fino) != NULL;
-  if (!dup) {
-    if (r->count >= r->nb * 2) grow(r);
-    f->hnext = r->tab[slot(r, fino)];
-    r->tab[slot(r, fino)] = f;
-    r->count++;
-    pthread_cond_broadcast(&r->cv);
-  }
-  pthread_mutex_unlock(&r->mu);
+  dup = !rx_insert(r, f);
   if (dup) {
     escp__rx_file_free(s, f, 0);
     return ESCP_E_DUP;
@@ -330,11 +361,63 @@ ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, ui
   if (f) {
     pthread_mutex_lock(&f->mu);
     int aborted = (flags & ESCP_XF_ABORTED) != 0;
-    if (f->have_expect) rc = ESCP_E_DUP;
+    if (f->stream) rc = ESCP_E_INVAL; /* stream_expect's */
+    else if (f->have_expect) rc = ESCP_E_DUP;
     else if (f->awaiting || (aborted ? blocks > f->nrecv : blocks != f->nrecv)) rc = ESCP_E_PROTO;
     if (rc == ESCP_OK) {
       f->have_expect = 1;
       f->expected = blocks;
+      f->xflags = flags;
+      if (digest32) {
+        memcpy(f->want, digest32, 32);
+        f->have_want = 1;
+      }
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (rc == ESCP_OK) f->refs++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (f && rc == ESCP_OK) rx_settle(s, f, 1, 0);
+  return rc;
+}
+
+/* Do the blocks of stream f received so far fit a stream of size bytes in nb blocks: none
+ * past it, the short one (if any) its last, a full one at its last index only when that is
+ * B bytes? Under f->mu. */
+static int stream_fits(const rx_file *f, uint64_t size, uint64_t nb, uint64_t b) {
+  uint64_t last = size - (nb - 1) * b;
+  if (f->smax > nb) return 0;
+  if (f->hasshort) return f->shidx == nb - 1 && f->shlen == last;
+  return f->smax < nb || last == b;
+}
+
+/* The sender finished stream fino: size bytes in `blocks` blocks (exactly ceil(size/B), 1
+ * when empty, and consistent with every block received: else ESCP_E_PROTO), digest32 its
+ * BLAKE3; with ESCP_XF_ABORTED it gave up after sending `blocks` (size unused). Completes it
+ * now if all blocks are in, else when the last arrives. ESCP_OK, E_INVAL (not a stream, bad
+ * flags), E_STATE, E_UNKNOWN_FILE, E_DUP, E_PROTO. JS thread. */
+ESCP_API int32_t escp_rx_stream_expect(void *h, uint64_t fino, uint64_t size, uint64_t blocks, uint32_t flags,
+                                       const uint8_t *digest32) {
+  escp_session *s = escp__session(h);
+  if (!s || (flags & ~(uint32_t)ESCP_XF_ABORTED)) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER) return ESCP_E_STATE;
+  int aborted = (flags & ESCP_XF_ABORTED) != 0;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], nb = size == 0 ? 1 : size / b + (size % b != 0);
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  rx_file *f = find(r, fino);
+  int rc = !f ? ESCP_E_UNKNOWN_FILE : ESCP_OK;
+  if (f) {
+    pthread_mutex_lock(&f->mu);
+    if (!f->stream) rc = ESCP_E_INVAL;
+    else if (f->have_expect) rc = ESCP_E_DUP;
+    else if (!aborted && (size > (uint64_t)ESCP_MAX_FILE_SIZE || blocks != nb || !stream_fits(f, size, nb, b)))
+      rc = ESCP_E_PROTO;
+    if (rc == ESCP_OK) {
+      f->have_expect = 1;
+      f->expected = f->nrecv = f->nblocks = blocks;
+      f->size = aborted ? 0 : size;
+      f->sized = !aborted;
       f->xflags = flags;
       if (digest32) {
         memcpy(f->want, digest32, 32);
@@ -437,6 +520,78 @@ static const char *rx_block_check(const escp_session *s, const rx_file *f, const
   return f->ntrees && escp_trees_find(f->trees, f->ntrees, idx) >= 0 ? "a block the receiver holds already" : NULL;
 }
 
+/* A block of stream f: one the stream's shape allows (escp.h: B bytes each, one shorter
+ * that ends it, exactly the announced blocks once stream_expect gave them)? Recorded. NULL
+ * or why not. Takes f->mu. */
+static const char *rx_stream_check(const escp_session *s, rx_file *f, const escp_data_hdr *dh) {
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], idx = dh->offset / b;
+  const char *bad = NULL;
+  if (dh->offset + dh->len > (uint64_t)ESCP_MAX_FILE_SIZE) return "a stream block past the largest size";
+  pthread_mutex_lock(&f->mu);
+  if (dh->len == 0 && idx > 0) bad = "an empty stream block past offset 0";
+  else if (f->sized && idx >= f->nblocks) bad = "a block past its announced size";
+  else if (f->sized && dh->len != (idx + 1 < f->nblocks ? b : f->size - idx * b)) bad = "a block of the wrong length for its size";
+  else if (f->hasshort && idx > f->shidx) bad = "a block past the stream's end";
+  else if (dh->len < b && f->hasshort && idx != f->shidx) bad = "a second short block";
+  else if (dh->len < b && idx + 1 < f->smax) bad = "a short block before a later one";
+  if (!bad && idx + 1 > f->smax) f->smax = idx + 1;
+  if (!bad && dh->len < b && !f->hasshort) f->hasshort = 1, f->shidx = idx, f->shlen = dh->len;
+  pthread_mutex_unlock(&f->mu);
+  return bad;
+}
+
+/* write() all n bytes of p to fd (EINTR looped; a non-blocking fd is polled, stop ends the
+ * wait) with SIGPIPE blocked in this thread and a SIGPIPE it raised consumed: a reader that
+ * went away is EPIPE, never a signal. 0 or an errno value. */
+static int fd_write_all(escp_session *s, int fd, const uint8_t *p, size_t n) {
+  sigset_t pipe, old, pend;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  int was = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+  int err = 0;
+  while (n > 0 && !err) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd pf[2] = {{.fd = fd, .events = POLLOUT}, {.fd = s->wake_fd, .events = POLLIN}};
+      if (poll(pf, 2, -1) < 0 && errno != EINTR) err = errno;
+      else if (escp__stopping(s)) err = ECANCELED;
+      continue;
+    }
+    if (w < 0) err = errno;
+    else if (w == 0) err = EIO;
+    else p += w, n -= (size_t)w;
+  }
+  if (err == EPIPE && !was) { /* the signal this write raised, pending on this thread: taken */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return err;
+}
+
+/* stream_fd: wait (rx->mu; stop ends it) until every byte before off was written, write
+ * these n (not a block behind the front: a repeat, which the tracker refuses), move the
+ * front on and wake the others. skip (the block is not to be written):
+ * the stream's writes stop here, and every waiting block is let go. 0 or the write's errno
+ * (later blocks are then consumed and discarded). */
+static int rx_fd_write(escp_session *s, rx_file *f, const uint8_t *p, uint64_t off, uint32_t n, int skip) {
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  while (!skip && f->front < off && !f->wfail && !escp__stopping(s)) pthread_cond_wait(&r->cv, &r->mu);
+  int go = !skip && f->front == off && !f->wfail && !escp__stopping(s);
+  pthread_mutex_unlock(&r->mu);
+  int err = go && n ? fd_write_all(s, f->sfd, p, n) : 0;
+  pthread_mutex_lock(&r->mu);
+  if (go) f->front = off + n;
+  if (skip || err) f->wfail = 1;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  return err;
+}
+
 /* Track block idx (once only; bounded out-of-order records). Under f->mu. NULL or why not. */
 static const char *rx_track(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32], const uint8_t *root) {
   if (!f->dg) return NULL; /* the tracker could not be allocated: the file has failed */
@@ -454,7 +609,7 @@ static const char *rx_track(escp_session *s, rx_file *f, uint64_t idx, const uin
 /* Consume one authenticated block: check, open, hash, write (unless failed / discarded /
  * sparse zero), track. Returns NULL, or why the block breaks the protocol. */
 static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, const escp_data_hdr *dh, uint8_t *pay) {
-  const char *bad = rx_block_check(s, f, dh);
+  const char *bad = f->stream ? rx_stream_check(s, f, dh) : rx_block_check(s, f, dh);
   if (bad) return bad;
   int direct, writable, late;
   uint64_t t = escp__prof_t0(pr);
@@ -462,11 +617,20 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
   t = escp__prof_end(pr, ESCP_STG_META, t, 0);
   if (late) return "a block after the file was complete";
   uint8_t cv[32] = {0}, root[32] = {0};
-  if (st == ESCP_OK && s->param[ESCP_P_CHECKSUM] && f->rel) {
+  if (st == ESCP_OK && s->param[ESCP_P_CHECKSUM] && (f->rel || f->tofd)) {
     escp_b3_block(pay, dh->len, dh->offset / ESCP_B3_CHUNK, cv, dh->offset == 0 ? root : NULL);
     t = escp__prof_end(pr, ESCP_STG_HASH, t, dh->len);
   }
   int64_t r = 0;
+  if (f->tofd) { /* in order, to the caller's fd; a failed write is the file's, not the session's */
+    int e = rx_fd_write(s, f, pay, dh->offset, dh->len, st != ESCP_OK);
+    escp__prof_end(pr, ESCP_STG_WRITE, t, dh->len);
+    pthread_mutex_lock(&f->mu);
+    if (e) escp__rx_file_fail(f, ESCP_E_WRITE, e, "write");
+    pthread_mutex_unlock(&f->mu);
+    if (st == ESCP_OK && !e) escp__stat_add(s, ESCP_S_BYTES_FILE, dh->len);
+    st = ESCP_E_WRITE; /* nothing for the file path below */
+  }
   int hole = (dh->flags & ESCP_DF_ZERO) || (s->param[ESCP_P_SPARSE] && all_zero(pay, dh->len));
   if (st == ESCP_OK && writable && dh->len > 0 && !hole) {
     r = rx_pwrite(s, f, pay, dh->len, dh->offset, direct);

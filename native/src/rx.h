@@ -61,6 +61,18 @@ typedef struct rx_file {
   escp_digest *dg;                 /* block tracker (+ BLAKE3 with checksums); freed at seal */
   int have_root;
   uint8_t root[32];                /* the file's digest, once sealed with checksums */
+  /* streams (escp.h "streams"): size and nblocks unknown (nrecv UINT64_MAX) until
+   * stream_expect; its mu guards the shape seen so far, rx->mu the stream_fd front */
+  int stream;                      /* file_add with ESCP_SIZE_STREAM, or stream_fd */
+  int sized;                       /* stream_expect gave size and nblocks */
+  int tofd;                        /* stream_fd: the bytes go to sfd, in order */
+  int sfd;
+  uint64_t smax;                   /* 1 + the highest block index received (0 = none) */
+  uint64_t shidx;                  /* the short block received (hasshort): index, length */
+  uint32_t shlen;
+  int hasshort;
+  uint64_t front;                  /* stream_fd (rx->mu): bytes written to sfd so far */
+  int wfail;                       /* stream_fd (rx->mu): the stream's writes stopped (failed) */
   /* resume (rx_journal.c): a journaled partial; rx->mu guards awaiting, the rest is the
    * file's (its mu, or only one thread at a time by the lifecycle) */
   int journaled;                   /* written to the partial tmp with the journal jname */

@@ -172,7 +172,7 @@ void escp__rx_seal(escp_session *s, rx_file *f) {
     uint8_t root[32];
     int rc = escp_digest_final(f->dg, f->nblocks, root);
     if (rc != ESCP_OK) escp__rx_file_fail(f, ESCP_E_PROTO, 0, "blocks missing");
-    else if (s->param[ESCP_P_CHECKSUM] && f->rel) memcpy(f->root, root, 32), f->have_root = 1;
+    else if (s->param[ESCP_P_CHECKSUM] && (f->rel || f->tofd)) memcpy(f->root, root, 32), f->have_root = 1;
     __atomic_fetch_sub(&r->pending, (int64_t)f->dg->pending_len, __ATOMIC_RELAXED);
     escp_digest_free(f->dg);
     free(f->dg);
@@ -314,13 +314,13 @@ void escp__rx_links_free(struct escp_rx *r) { escp__htab_free(&r->links); }
 
 void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
   static const uint8_t zero[32];
-  if (!f->rel) return; /* discarded blocks: nothing was kept, nothing to check or name */
+  if (!f->rel && !f->tofd) return; /* discarded blocks: nothing was kept, nothing to check or name */
   if (s->param[ESCP_P_CHECKSUM] &&
       (!f->have_want || memcmp(f->want, digest, 32) != 0 || memcmp(digest, zero, 32) == 0)) {
     escp__rx_file_fail(f, ESCP_E_DIGEST, 0, "digest mismatch");
     return;
   }
-  if (escp__rx_dummy(s)) return; /* nothing was written */
+  if (escp__rx_dummy(s) || !f->rel) return; /* nothing was written, or only to stream_fd's fd */
   escp_dirref *ref;
   const char *leaf;
   int err = 0;

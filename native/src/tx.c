@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include "b3.h"
 #include "bundle.h"
@@ -49,8 +50,35 @@ typedef struct tx_bundle {
   tx_kept k[];
 } tx_bundle;
 
+/* A buffer of the block API's pool (escp.h "streams"): laid out like a stream thread's
+ * block buffer (the frame header area in front of the payload, room for the tag behind it),
+ * so a submitted block is sealed in place. State and links under tx->mu. */
+enum { SLOT_FREE = 0, SLOT_CLAIMED, SLOT_SUBMITTED, SLOT_SENDING };
+typedef struct tx_slot {
+  uint8_t *mem;                    /* ESCP_HDR_AREA + B + ESCP_IO_ALIGN bytes, 4096-aligned */
+  int state;                       /* SLOT_* */
+  uint64_t idx;                    /* submitted: block index, len bytes */
+  uint32_t len;
+  struct tx_slot *next;            /* the free list, or its stream's submitted list */
+} tx_slot;
+
+/* What a FIFO file is: a file by path, a stream read from an fd, or a stream of the block API. */
+enum { TXK_FILE = 0, TXK_FD, TXK_BLK };
+
 typedef struct tx_file {
   tx_item q;                       /* FIFO link (tx->head..tail) */
+  int kind;                        /* TXK_* */
+  /* streams (tx->mu): size and nblocks are known once ended */
+  int sfd;                         /* TXK_FD: the caller's fd (never closed) */
+  int ended, sfail, completed;     /* size known (EOF, stream_end) or failed; failed; completion taken */
+  uint64_t rturn;                  /* TXK_FD: the block whose read is next */
+  uint32_t claims;                 /* blocks claimed and not done with */
+  tx_slot *pend;                   /* TXK_BLK: submitted buffers not yet sent (next_block: the next to send) */
+  uint64_t maxsub;                 /* TXK_BLK: 1 + the highest index submitted (0 = none) */
+  uint64_t shidx;                  /* TXK_BLK: the short block submitted (hasshort), its length */
+  uint32_t shlen;
+  int hasshort;
+  struct tx_file *snext;           /* TXK_BLK: open block-API streams (tx->blk) */
   struct tx_file *lprev, *lnext;   /* live list: every file not yet completed */
   uint64_t fino, size, nblocks;
   uint64_t next_block;             /* next block index to claim (tx->mu) */
@@ -94,6 +122,11 @@ struct escp_tx {
   uint64_t last_seq;               /* small files: the last seq queued (JS thread) */
   _Atomic uint64_t bundles;        /* bundle numbers given so far */
   escp_rq rq;                      /* sender entries of bundles sent, for escp_tx_bundle_take */
+  tx_file *blk;                    /* block-API streams not yet completed */
+  tx_slot *pool, *free;            /* the block API's buffers (allocated at the first claim) */
+  uint8_t *pool_mem;
+  int npool;
+  pthread_cond_t pcv;              /* a pool buffer was freed, or stop */
 };
 
 int escp__tx_new(escp_session *s) {
@@ -101,6 +134,7 @@ int escp__tx_new(escp_session *s) {
   if (!t) return ESCP_E_NOMEM;
   pthread_mutex_init(&t->mu, NULL);
   escp__cond_init_mono(&t->cv); /* timed waits measure idle time for keepalives */
+  escp__cond_init_mono(&t->pcv);
   escp__rq_init(&t->rq);
   s->tx = t;
   return ESCP_OK;
@@ -138,8 +172,11 @@ void escp__tx_free(escp_session *s) {
     nx = f->lnext;
     file_free(s, f);
   }
+  free(t->pool);
+  free(t->pool_mem);
   pthread_mutex_destroy(&t->mu);
   pthread_cond_destroy(&t->cv);
+  pthread_cond_destroy(&t->pcv);
   free(t);
   s->tx = NULL;
 }
@@ -147,6 +184,7 @@ void escp__tx_free(escp_session *s) {
 void escp__tx_wake(escp_session *s) {
   pthread_mutex_lock(&s->tx->mu);
   pthread_cond_broadcast(&s->tx->cv);
+  pthread_cond_broadcast(&s->tx->pcv);
   pthread_mutex_unlock(&s->tx->mu);
   escp__rq_wake(&s->tx->rq);
 }
@@ -158,19 +196,31 @@ static void skip_held(tx_file *f) {
     f->next_block += (uint64_t)1 << f->trees[f->tnext++].log2;
 }
 
-static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held) {
-  if (!s || fino == 0 || !path) return ESCP_E_INVAL;
+/* Queue fino: a file (kind TXK_FILE: path, size, held runs) or a stream (TXK_FD reading sfd,
+ * TXK_BLK: no path, size learnt at its end; its digest tracker made now). */
+static int32_t tx_queue_kind(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held,
+                             int kind, int sfd) {
+  if (!s || fino == 0 || (!path && kind == TXK_FILE)) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_SENDER || escp__stopping(s)) return ESCP_E_STATE;
   tx_file *f = calloc(1, sizeof *f);
-  if (!f || !(f->path = strdup(path))) {
+  if (!f || (path && !(f->path = strdup(path)))) {
     free(f);
     return ESCP_E_NOMEM;
   }
+  if (kind != TXK_FILE && s->param[ESCP_P_CHECKSUM]) {
+    if (!(f->dg = malloc(sizeof *f->dg))) {
+      free(f);
+      return ESCP_E_NOMEM;
+    }
+    escp_digest_init(f->dg);
+  }
+  f->kind = kind;
+  f->sfd = sfd;
   s->frozen = 1; /* the block size is fixed from here on */
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   f->fino = fino;
   f->size = size;
-  f->nblocks = size == 0 ? 1 : size / b + (size % b != 0);
+  f->nblocks = kind != TXK_FILE ? UINT64_MAX : size == 0 ? 1 : size / b + (size % b != 0);
   f->fd = -1;
   atomic_init(&f->refs, 1);
   if (held) {
@@ -182,7 +232,13 @@ static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64
   pthread_mutex_init(&f->mu, NULL);
   struct escp_tx *t = s->tx;
   pthread_mutex_lock(&t->mu);
-  int ok = !t->finished;
+  int ok = !t->finished, dup = 0;
+  for (tx_file *o = kind == TXK_BLK ? t->blk : NULL; o && !dup; o = o->snext) dup = o->fino == fino;
+  ok = ok && !dup;
+  if (ok && kind == TXK_BLK) {
+    f->snext = t->blk;
+    t->blk = f;
+  }
   if (ok) {
     if (t->tail) t->tail->next = &f->q;
     else t->head = &f->q;
@@ -195,11 +251,17 @@ static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64
   pthread_mutex_unlock(&t->mu);
   if (!ok) {
     pthread_mutex_destroy(&f->mu);
+    if (f->dg) escp_digest_free(f->dg);
+    free(f->dg);
     free(f->path);
     free(f); /* the trees stay the caller's */
-    return ESCP_E_STATE;
+    return dup ? ESCP_E_DUP : ESCP_E_STATE;
   }
   return ESCP_OK;
+}
+
+static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held) {
+  return tx_queue_kind(s, fino, path, size, held, TXK_FILE, -1);
 }
 
 /* Queue a file to send: fino (non-zero, unique per session), path (copied), size in
@@ -368,33 +430,61 @@ static uint32_t claim_small(escp_session *s, struct escp_tx *t, tx_small **cl) {
   return n;
 }
 
+static void head_pop(struct escp_tx *t);
+static int stream_done(struct escp_tx *t, tx_file *f);
+static tx_slot *pend_take(tx_file *f);
+
 /* Claim the head file's next block (1), or the run of small files at the head (3: *ncl of
- * them in cl). 0 = finished and empty, -1 = stop, 2 = no work for timeout/3 ms (the caller
- * sends a KEEPALIVE and asks again). */
-static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx, tx_small **cl, uint32_t *ncl) {
+ * them in cl), a stream's next block: to read from its fd (4, *idx) or a submitted buffer of
+ * the block API (5, *sl), or a stream to complete (6). 0 = finished and empty, -1 = stop,
+ * 2 = no work for timeout/3 ms (the caller sends a KEEPALIVE and asks again). */
+static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx, tx_small **cl, uint32_t *ncl, tx_slot **sl) {
   struct escp_tx *t = s->tx;
   struct timespec dl;
   escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS] / 3);
-  int idle = 0;
+  int idle = 0, r;
   pthread_mutex_lock(&t->mu);
-  while (!t->head && !t->finished && !escp__stopping(s) && !idle)
-    idle = pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT;
-  int r = escp__stopping(s) ? -1 : t->head ? 1 : t->finished ? 0 : 2;
-  if (r == 1 && t->head->small) {
-    *ncl = claim_small(s, t, cl);
-    r = 3;
-  } else if (r == 1) {
-    tx_file *f = (tx_file *)t->head;
-    *fo = f;
-    *idx = f->next_block++;
-    skip_held(f);
-    if (f->next_block == f->nblocks) { /* last block claimed: the next thread moves on */
-      t->head = f->q.next;
-      if (!t->head) t->tail = NULL;
+  for (;;) {
+    tx_file *f = t->head && !t->head->small ? (tx_file *)t->head : NULL;
+    if (escp__stopping(s)) r = -1;
+    else if (!t->head) r = t->finished ? 0 : idle ? 2 : 7;
+    else if (t->head->small) *ncl = claim_small(s, t, cl), r = 3;
+    else if (f->kind == TXK_FILE) r = 1;
+    else if (f->kind == TXK_FD) r = f->ended ? 8 : 4;
+    else if ((*sl = pend_take(f)) != NULL) r = 5;
+    else if (f->ended && stream_done(t, f)) r = 6;
+    else if (f->ended && (f->sfail || f->next_block == f->nblocks)) r = 8; /* claims still out: theirs to complete */
+    else r = idle ? 2 : 7;
+    if (r == 7) { /* nothing to take yet */
+      idle = pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT;
+      continue;
     }
+    if (r == 8) { /* a stream with nothing more to claim: the next item */
+      head_pop(t);
+      continue;
+    }
+    *fo = f;
+    if (r == 1) {
+      *idx = f->next_block++;
+      skip_held(f);
+      if (f->next_block == f->nblocks) head_pop(t); /* last block claimed: the next thread moves on */
+    } else if (r == 4) {
+      *idx = f->next_block++;
+      f->claims++;
+    } else if (r == 5) {
+      f->next_block++;
+      f->claims++;
+    }
+    break;
   }
   pthread_mutex_unlock(&t->mu);
   return r;
+}
+
+/* The head item leaves the FIFO. Under tx->mu. */
+static void head_pop(struct escp_tx *t) {
+  t->head = t->head->next;
+  if (!t->head) t->tail = NULL;
 }
 
 /* Under f->mu: remember the first failure only. */
@@ -453,6 +543,11 @@ static void tx_complete(escp_session *s, tx_file *f) {
   if (st != ESCP_OK) strncpy(ev.text, f->what ? f->what : "error", sizeof ev.text - 1);
   struct escp_tx *t = s->tx;
   pthread_mutex_lock(&t->mu);
+  for (tx_file **pp = f->kind == TXK_BLK ? &t->blk : NULL; pp && *pp; pp = &(*pp)->snext)
+    if (*pp == f) {
+      *pp = f->snext;
+      break;
+    }
   if (f->lprev) f->lprev->lnext = f->lnext;
   else t->live = f->lnext;
   if (f->lnext) f->lnext->lprev = f->lprev;
@@ -1083,6 +1178,344 @@ static int32_t tx_end(escp_session *s, escp_stream *st, uint8_t *buf, uint8_t *z
   return ESCP_OK;
 }
 
+/* ---- streams (escp.h "streams"): files of unknown length ---- */
+
+/* The block-API stream's next buffer to send (index next_block), off its submitted list, or
+ * NULL. Blocks go out in offset order, so a receiver writing a stream in order (stream_fd)
+ * never holds a block whose predecessor is queued behind it on its own connection. tx->mu. */
+static tx_slot *pend_take(tx_file *f) {
+  for (tx_slot **pp = &f->pend; *pp; pp = &(*pp)->next)
+    if ((*pp)->idx == f->next_block) {
+      tx_slot *sl = *pp;
+      *pp = sl->next;
+      sl->state = SLOT_SENDING;
+      return sl;
+    }
+  return NULL;
+}
+
+/* Is stream f over — its size known (or failed), nothing claimed, pending or still to come —
+ * and its completion not yet taken? Then it is taken (1; the caller completes it) and f
+ * leaves the FIFO if it heads it. tx->mu. */
+static int stream_done(struct escp_tx *t, tx_file *f) {
+  if (f->completed || f->claims || !f->ended || f->pend) return 0;
+  if (f->kind == TXK_BLK && !f->sfail && f->next_block < f->nblocks) return 0;
+  f->completed = 1;
+  if (t->head == &f->q) head_pop(t);
+  pthread_cond_broadcast(&t->cv);
+  return 1;
+}
+
+/* Stream f fails (status, errno, what): its size is final, no more blocks are taken, the
+ * buffers submitted and not sent go back to the pool. tx->mu. */
+static void stream_fail(struct escp_tx *t, tx_file *f, int32_t status, int err, const char *what) {
+  pthread_mutex_lock(&f->mu);
+  file_fail(f, status, err, what);
+  pthread_mutex_unlock(&f->mu);
+  f->ended = f->sfail = 1;
+  for (tx_slot *sl = f->pend, *nx; sl; sl = nx) {
+    nx = sl->next;
+    sl->state = SLOT_FREE;
+    sl->next = t->free;
+    t->free = sl;
+  }
+  f->pend = NULL; /* it leaves the FIFO, completed, in tx_claim or at its last release */
+  pthread_cond_broadcast(&t->cv);
+  pthread_cond_broadcast(&t->pcv);
+}
+
+/* A claimed block of stream f is done with (sent: n bytes, or not); its pool buffer (sl, may
+ * be NULL) is free again; the last one completes the stream. */
+static void stream_release(escp_session *s, tx_file *f, int sent, uint64_t n, tx_slot *sl) {
+  struct escp_tx *t = s->tx;
+  pthread_mutex_lock(&t->mu);
+  if (sl) {
+    sl->state = SLOT_FREE;
+    sl->next = t->free;
+    t->free = sl;
+    pthread_cond_signal(&t->pcv);
+  }
+  f->claims--;
+  if (sent) {
+    f->sent++;
+    f->bytes += n;
+  }
+  int done = stream_done(t, f);
+  pthread_mutex_unlock(&t->mu);
+  if (done) tx_complete(s, f);
+}
+
+/* Hash, seal and send block idx of stream f (n bytes at buf + ESCP_HDR_AREA), as tx_block
+ * does for a file's. ESCP_OK or a stream-fatal status (the stream's file fails with it). */
+static int32_t tx_ship(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint32_t n, uint8_t *buf,
+                       uint8_t *zbuf) {
+  uint64_t off = idx * (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  uint8_t *pay = buf + ESCP_HDR_AREA;
+  escp__stat_add(s, ESCP_S_BYTES_FILE, n);
+  if (f->dg) {
+    uint64_t t = escp__prof_t0(st->prof);
+    uint8_t cv[32], root[32];
+    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
+    pthread_mutex_lock(&f->mu);
+    int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
+    if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
+    pthread_mutex_unlock(&f->mu);
+    escp__prof_end(st->prof, ESCP_STG_HASH, t, n);
+  }
+  int sys = 0;
+  int32_t rc = tx_frame(s, st, f->fino, off, n, 0, buf, zbuf, &sys);
+  if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
+  if (rc != ESCP_OK) {
+    pthread_mutex_lock(&f->mu);
+    file_fail(f, rc, 0, "send");
+    pthread_mutex_unlock(&f->mu);
+  } else {
+    escp__stat_add(s, ESCP_S_BLOCKS, 1);
+  }
+  return rc;
+}
+
+/* Read up to want bytes of fd into pay: short reads and EINTR looped, until want or EOF.
+ * While the producer is silent (poll, timeout/3) the stream gets a KEEPALIVE. ESCP_OK with
+ * *got (< want: EOF); ESCP_E_READ with *err; ESCP_E_ABORTED at stop; or the keepalive's
+ * failure (the stream is lost). */
+static int32_t fd_read(escp_session *s, escp_stream *st, int fd, uint8_t *pay, uint32_t want, uint32_t *got, int *err,
+                       uint8_t *buf, uint8_t *zbuf) {
+  int tmo = (int)(s->param[ESCP_P_TIMEOUT_MS] / 3);
+  *got = 0;
+  while (*got < want) {
+    struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+    int pr = poll(pf, 2, tmo);
+    if (pr < 0 && errno == EINTR) continue;
+    if (escp__stopping(s)) return ESCP_E_ABORTED;
+    if (pr < 0) {
+      *err = errno;
+      return ESCP_E_READ;
+    }
+    if (pr == 0) { /* the producer is slow: the stream must not fall silent */
+      int32_t rc = tx_keepalive(s, st, buf, zbuf);
+      if (rc != ESCP_OK) return rc;
+      continue;
+    }
+    ssize_t r = read(fd, pay + *got, want - *got);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (r < 0) {
+      *err = errno;
+      return ESCP_E_READ;
+    }
+    if (r == 0) break; /* EOF: the stream ends here */
+    *got += (uint32_t)r;
+  }
+  return ESCP_OK;
+}
+
+/* Claimed block idx of fd stream f: wait for its read turn (KEEPALIVEs meanwhile), read it
+ * (EOF fixes the size), pass the turn on, then hash, seal and send it in parallel with the
+ * other streams. ESCP_OK or a stream-fatal status. */
+static int32_t tx_fd_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
+  struct escp_tx *t = s->tx;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
+  int32_t rc = ESCP_OK;
+  pthread_mutex_lock(&t->mu);
+  while (f->rturn != idx && !f->ended && !escp__stopping(s)) {
+    struct timespec dl;
+    escp__deadline(&dl, (uint64_t)s->param[ESCP_P_TIMEOUT_MS] / 3);
+    int idle = 0;
+    while (f->rturn != idx && !f->ended && !escp__stopping(s) && !idle)
+      idle = pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT;
+    if (!idle) continue;
+    pthread_mutex_unlock(&t->mu);
+    rc = tx_keepalive(s, st, buf, zbuf);
+    pthread_mutex_lock(&t->mu);
+    if (rc != ESCP_OK) { /* this stream is lost: so is the stream of bytes it was to read */
+      stream_fail(t, f, rc, 0, "send keepalive");
+      break;
+    }
+  }
+  int turn = rc == ESCP_OK && f->rturn == idx && !f->ended && !escp__stopping(s);
+  pthread_mutex_unlock(&t->mu);
+  if (!turn) {
+    stream_release(s, f, 0, 0, NULL);
+    return escp__stopping(s) ? ESCP_E_ABORTED : rc;
+  }
+  uint32_t n = 0;
+  int err = 0;
+  uint64_t t0 = escp__prof_t0(st->prof);
+  int fi = ESCP_FI(s, ESCP_FI_PREAD); /* fault-injection build only */
+  rc = fi ? (err = fi, ESCP_E_READ) : fd_read(s, st, f->sfd, buf + ESCP_HDR_AREA, (uint32_t)b, &n, &err, buf, zbuf);
+  escp__prof_end(st->prof, ESCP_STG_READ, t0, n);
+  pthread_mutex_lock(&t->mu);
+  int ship = rc == ESCP_OK && (n > 0 || idx == 0);
+  if (rc == ESCP_E_READ) stream_fail(t, f, rc, err, "read");
+  else if (rc != ESCP_OK) stream_fail(t, f, rc, 0, rc == ESCP_E_ABORTED ? "stopped" : "send keepalive");
+  else if (off + n > (uint64_t)ESCP_MAX_FILE_SIZE) stream_fail(t, f, ESCP_E_TOOBIG, 0, "stream too big"), ship = 0;
+  else if (n < b) { /* EOF: an empty block only for an empty stream */
+    f->ended = 1;
+    f->size = off + n;
+    f->nblocks = ship ? idx + 1 : idx;
+    if (t->head == &f->q) head_pop(t);
+  }
+  f->rturn++;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  if (rc == ESCP_E_READ) rc = ESCP_OK; /* the stream failed, not the connection */
+  int32_t src = ship ? tx_ship(s, st, f, idx, n, buf, zbuf) : ESCP_OK;
+  stream_release(s, f, ship && src == ESCP_OK, n, NULL);
+  return rc != ESCP_OK ? rc : src;
+}
+
+/* A submitted buffer sl of block-API stream f: hash, seal in place and send it; the buffer
+ * returns to the pool. ESCP_OK or a stream-fatal status. */
+static int32_t tx_slot_block(escp_session *s, escp_stream *st, tx_file *f, tx_slot *sl, uint8_t *zbuf) {
+  pthread_mutex_lock(&f->mu);
+  int ok = f->status == ESCP_OK;
+  pthread_mutex_unlock(&f->mu);
+  int32_t rc = ok ? tx_ship(s, st, f, sl->idx, sl->len, sl->mem, zbuf) : ESCP_OK;
+  stream_release(s, f, ok && rc == ESCP_OK, sl->len, sl);
+  return rc;
+}
+
+/* Queue fino as a stream read from fd (escp.h). JS thread. */
+ESCP_API int32_t escp_tx_stream_add(void *h, uint64_t fino, int32_t fd) {
+  escp_session *s = escp__session(h);
+  if (!s || fd < 0) return ESCP_E_INVAL;
+  if (s->role == ESCP_ROLE_SENDER && (s->param[ESCP_P_RETRIES] > 0 || s->param[ESCP_P_HOLES])) return ESCP_E_STATE;
+  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_FD, fd);
+}
+
+/* Queue fino as a stream fed by escp_tx_block_submit (escp.h). E_DUP: fino is an open
+ * block-API stream already. Any thread. */
+ESCP_API int32_t escp_tx_stream_open(void *h, uint64_t fino) {
+  escp_session *s = escp__session(h);
+  if (!s) return ESCP_E_INVAL;
+  if (s->role == ESCP_ROLE_SENDER && s->param[ESCP_P_RETRIES] > 0) return ESCP_E_STATE; /* buffers are not kept for a resend */
+  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_BLK, -1);
+}
+
+/* The pool: ESCP_POOL_BLOCKS x T buffers in one 4096-aligned allocation. tx->mu. */
+static int32_t pool_alloc(escp_session *s, struct escp_tx *t) {
+  size_t cap = ESCP_HDR_AREA + (size_t)s->param[ESCP_P_BLOCK_SIZE] + ESCP_IO_ALIGN;
+  int n = ESCP_POOL_BLOCKS * (int)s->param[ESCP_P_THREADS];
+  uint8_t *mem = NULL;
+  tx_slot *pool = calloc((size_t)n, sizeof *pool);
+  if (!pool || posix_memalign((void **)&mem, ESCP_IO_ALIGN, cap * (size_t)n) != 0) {
+    free(pool);
+    return ESCP_E_NOMEM;
+  }
+  for (int i = n - 1; i >= 0; i--) {
+    pool[i].mem = mem + cap * (size_t)i;
+    pool[i].next = t->free;
+    t->free = &pool[i];
+  }
+  t->pool = pool;
+  t->pool_mem = mem;
+  t->npool = n;
+  return ESCP_OK;
+}
+
+/* A free pool buffer's payload (escp.h), waiting up to timeout_ms (-1: until stop). Any thread. */
+ESCP_API void *escp_tx_block_claim(void *h, int32_t timeout_ms) {
+  escp_session *s = escp__session(h);
+  if (!s || s->role != ESCP_ROLE_SENDER || timeout_ms < -1) return NULL;
+  struct escp_tx *t = s->tx;
+  struct timespec dl;
+  escp__deadline(&dl, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
+  pthread_mutex_lock(&t->mu);
+  s->frozen = 1; /* the block size and T are fixed from here on */
+  int late = !t->pool && pool_alloc(s, t) != ESCP_OK;
+  while (!late && !t->free && !escp__stopping(s) && timeout_ms != 0) {
+    if (timeout_ms < 0) pthread_cond_wait(&t->pcv, &t->mu);
+    else late = pthread_cond_timedwait(&t->pcv, &t->mu, &dl) == ETIMEDOUT;
+  }
+  tx_slot *sl = escp__stopping(s) ? NULL : t->free;
+  if (sl) {
+    t->free = sl->next;
+    sl->next = NULL;
+    sl->state = SLOT_CLAIMED;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return sl ? sl->mem + ESCP_HDR_AREA : NULL;
+}
+
+/* The pool buffer whose payload is p, or NULL. tx->mu. */
+static tx_slot *slot_of(struct escp_tx *t, const void *p, size_t cap) {
+  if (!t->pool || !p || (const uint8_t *)p < t->pool_mem + ESCP_HDR_AREA) return NULL;
+  size_t d = (size_t)((const uint8_t *)p - t->pool_mem - ESCP_HDR_AREA);
+  return d % cap == 0 && d / cap < (size_t)t->npool ? &t->pool[d / cap] : NULL;
+}
+
+/* Is block idx of len bytes allowed in block-API stream f (escp.h)? ESCP_OK, E_DUP or
+ * E_INVAL. tx->mu. */
+static int32_t submit_check(tx_file *f, uint64_t idx, uint32_t len, uint64_t b) {
+  if (idx < f->next_block) return ESCP_E_DUP;
+  for (tx_slot *o = f->pend; o; o = o->next)
+    if (o->idx == idx) return ESCP_E_DUP;
+  if (f->ended) { /* the size is known: exactly its blocks, each of its length */
+    uint64_t want = idx + 1 < f->nblocks ? b : f->size - idx * b;
+    return idx < f->nblocks && len == want ? ESCP_OK : ESCP_E_INVAL;
+  }
+  if (len < b && (f->hasshort || idx + 1 < f->maxsub)) return ESCP_E_INVAL; /* a short block before a later one */
+  if (f->hasshort && idx > f->shidx) return ESCP_E_INVAL;                   /* a block after the short one */
+  return ESCP_OK;
+}
+
+/* Hand a claimed buffer back holding len bytes of stream fino at offset (escp.h). On an error
+ * the buffer stays claimed (the caller may submit it again). Any thread. */
+ESCP_API int32_t escp_tx_block_submit(void *h, uint64_t fino, void *buf, uint64_t offset, uint32_t len) {
+  escp_session *s = escp__session(h);
+  if (!s || s->role != ESCP_ROLE_SENDER) return s ? ESCP_E_STATE : ESCP_E_INVAL;
+  struct escp_tx *t = s->tx;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  if (offset % b != 0 || len > b || (len == 0 && offset != 0) || offset > (uint64_t)ESCP_MAX_FILE_SIZE - len)
+    return ESCP_E_INVAL;
+  pthread_mutex_lock(&t->mu);
+  tx_slot *sl = slot_of(t, buf, ESCP_HDR_AREA + (size_t)b + ESCP_IO_ALIGN);
+  tx_file *f = t->blk;
+  while (f && f->fino != fino) f = f->snext;
+  int32_t rc = !sl || sl->state != SLOT_CLAIMED ? ESCP_E_INVAL : !f || f->sfail || escp__stopping(s) ? ESCP_E_STATE : ESCP_OK;
+  uint64_t idx = offset / b;
+  if (rc == ESCP_OK) rc = submit_check(f, idx, len, b);
+  if (rc == ESCP_OK) {
+    sl->state = SLOT_SUBMITTED;
+    sl->idx = idx;
+    sl->len = len;
+    sl->next = f->pend;
+    f->pend = sl;
+    if (idx + 1 > f->maxsub) f->maxsub = idx + 1;
+    if (len < b) f->hasshort = 1, f->shidx = idx, f->shlen = len;
+    pthread_cond_broadcast(&t->cv);
+  }
+  pthread_mutex_unlock(&t->mu);
+  return rc;
+}
+
+/* Block-API stream fino is size bytes long (escp.h): checked against the blocks submitted so
+ * far (ESCP_E_INVAL, and the stream fails). Any thread. */
+ESCP_API int32_t escp_tx_stream_end(void *h, uint64_t fino, uint64_t size) {
+  escp_session *s = escp__session(h);
+  if (!s || s->role != ESCP_ROLE_SENDER) return s ? ESCP_E_STATE : ESCP_E_INVAL;
+  if (size > (uint64_t)ESCP_MAX_FILE_SIZE) return ESCP_E_INVAL;
+  struct escp_tx *t = s->tx;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], nb = size == 0 ? 1 : size / b + (size % b != 0);
+  uint64_t last = size - (nb - 1) * b; /* bytes of the last block */
+  pthread_mutex_lock(&t->mu);
+  tx_file *f = t->blk;
+  while (f && f->fino != fino) f = f->snext;
+  int32_t rc = !f || f->ended ? ESCP_E_STATE : ESCP_OK;
+  if (rc == ESCP_OK && (f->maxsub > nb || (f->hasshort && (f->shidx != nb - 1 || f->shlen != last)) ||
+                        (!f->hasshort && f->maxsub == nb && last != b))) {
+    stream_fail(t, f, ESCP_E_INVAL, 0, "stream_end: blocks past its size or a short one before its end");
+    rc = ESCP_E_INVAL;
+  } else if (rc == ESCP_OK) {
+    f->ended = 1;
+    f->size = size;
+    f->nblocks = nb;
+    pthread_cond_broadcast(&t->cv);
+  }
+  pthread_mutex_unlock(&t->mu);
+  return rc;
+}
+
 void *escp__tx_thread(void *arg) {
   escp_stream *st = arg;
   escp_session *s = st->s;
@@ -1120,10 +1553,14 @@ void *escp__tx_thread(void *arg) {
     r = -1;
   }
   uint32_t ncl = 0;
-  while (r != -1 && (r = tx_claim(s, &f, &idx, cl, &ncl)) > 0) {
+  tx_slot *sl = NULL;
+  while (r != -1 && (r = tx_claim(s, &f, &idx, cl, &ncl, &sl)) > 0) {
     escp__prof_end(st->prof, ESCP_STG_IDLE, t, 0);
     int32_t rc = r == 1   ? tx_block(s, st, f, idx, buf, zbuf)
                  : r == 3 ? tx_pack(s, st, cl, ncl, buf, zbuf)
+                 : r == 4 ? tx_fd_block(s, st, f, idx, buf, zbuf)
+                 : r == 5 ? tx_slot_block(s, st, f, sl, zbuf)
+                 : r == 6 ? (tx_complete(s, f), ESCP_OK)
                           : tx_keepalive(s, st, buf, zbuf);
     if (rc != ESCP_OK) break;
     t = escp__prof_t0(st->prof);

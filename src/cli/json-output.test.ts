@@ -129,7 +129,7 @@ describe("--json on the terminal writer", () => {
   test("stdout holds only JSON lines: info text moves to stderr, no bar, no summary line", () => {
     const out: string[] = [];
     const err: string[] = [];
-    restore = setTermWriter({ stdoutIsTTY: true, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) });
+    restore = setTermWriter({ stdoutIsTTY: true, stderrIsTTY: false, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) });
     setJsonStdout(true);
     let ms = 0;
     const p = new Progress({ quiet: false, bits: false, nowMs: () => ms });

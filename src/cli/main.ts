@@ -1,11 +1,11 @@
 #!/usr/bin/env bun
-// escp entry point: argv → config → run (the initiator, or a server with --server) → exit status.
+// escp entry point: argv → config → run (the library's runTransfer, or a server with --server) → exit status.
 import { loadConfig } from "../config/load.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { configureLogger, log } from "../log/logger.ts";
 import { term } from "./progress.ts";
 import { helpText, licenseText, versionText } from "./usage.ts";
-import { runInitiator } from "../transfer/initiator.ts";
+import { runTransfer } from "../lib/run.ts";
 import { runServer } from "../transfer/server.ts";
 import { closeAllSessions } from "../native/session.ts";
 import { encodeControl } from "../control/messages.ts";
@@ -24,7 +24,7 @@ async function main(): Promise<number> {
   if (!o.server) run = new RunOutput(o);
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
   if (o.server || !run) return runServer(o);
-  return runInitiator(cfg, run);
+  return runTransfer(cfg, run); // the library's runner: the CLI is one of its users
 }
 
 function die(e: unknown): never {

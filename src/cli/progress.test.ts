@@ -8,7 +8,7 @@ interface Captured extends TermWriter {
 }
 
 function capture(tty: boolean): Captured {
-  const c: Captured = { out: [], err: [], stdoutIsTTY: tty, stdout: (t) => void c.out.push(t), stderr: (t) => void c.err.push(t) };
+  const c: Captured = { out: [], err: [], stdoutIsTTY: tty, stderrIsTTY: tty, stdout: (t) => void c.out.push(t), stderr: (t) => void c.err.push(t) };
   return c;
 }
 

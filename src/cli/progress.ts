@@ -2,13 +2,15 @@
 // first clear any live progress line), the sender's progress bar and final summary, and with
 // --json the JSON lines (events shaped by json-output.ts, written by `term.json`).
 // EScp differs: -q silences the bar and the summary, and no "Complete" line is printed.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { writeSync } from "node:fs";
 
 export interface TermWriter {
   stdout(text: string): void;
   stderr(text: string): void;
-  /** The progress bar is drawn only when stdout is a terminal. */
+  /** The progress bar is drawn only when its stream (stdout, or stderr with data on stdout) is a terminal. */
   readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
 }
 
 function writeFd(fd: 1 | 2, text: string): void {
@@ -25,9 +27,32 @@ const processWriter: TermWriter = {
   get stdoutIsTTY(): boolean {
     return process.stdout.isTTY === true;
   },
+  get stderrIsTTY(): boolean {
+    return process.stderr.isTTY === true;
+  },
 };
 
 let writer: TermWriter = processWriter;
+
+/** A line escp would have printed, and how: the library's runs take them instead (TermRoute). */
+export interface TermLine { level: "error" | "warn" | "info" | "debug"; text: string }
+export type TermRoute = (line: TermLine) => void;
+const routes = new AsyncLocalStorage<TermRoute>();
+
+/** Run fn (and everything it awaits) with its terminal lines handed to route instead of
+ * printed, and no progress bar or summary drawn: how a library call never prints, even when
+ * several run at once in one process. */
+export function withTermRoute<T>(route: TermRoute, fn: () => T): T {
+  return routes.run(route, fn);
+}
+
+/** The route of the run this code belongs to, if it is a library call's. */
+function routed(level: TermLine["level"], line: string): boolean {
+  const r = routes.getStore();
+  if (r === undefined) return false;
+  r({ level, text: line.replace(/\n$/, "") });
+  return true;
+}
 /** Width of the progress line currently on screen (0 = none). */
 let liveWidth = 0;
 /** --json: stdout carries JSON lines only; other stdout text goes to stderr. */
@@ -36,6 +61,21 @@ let jsonStdout = false;
 /** --json: from now on stdout holds nothing but `term.json` lines (info text moves to stderr). */
 export function setJsonStdout(on: boolean): void {
   jsonStdout = on;
+}
+
+/** `escp host:file -`: stdout carries the file's bytes; the bar, the summary and info lines go
+ * to stderr (drawn when stderr is a terminal). */
+let dataStdout = false;
+
+export function setDataStdout(on: boolean): void {
+  dataStdout = on;
+}
+
+/** Where the live bar and the summary go. */
+function barOut(text: string): void {
+  if (routes.getStore() !== undefined) return; // a library call draws nothing
+  if (dataStdout) writer.stderr(text);
+  else writer.stdout(text);
 }
 
 /** Swap the terminal writer (tests); returns the previous one. */
@@ -48,38 +88,44 @@ export function setTermWriter(w: TermWriter): TermWriter {
 
 function clearLive(): void {
   if (liveWidth === 0) return;
-  writer.stdout(`\r${" ".repeat(liveWidth)}\r`);
+  barOut(`\r${" ".repeat(liveWidth)}\r`);
   liveWidth = 0;
 }
 
 export const term = {
   /** A line on stderr (errors are never silenced, not even by -q). */
   error(line: string): void {
+    if (routed("error", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   warn(line: string): void {
+    if (routed("warn", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   /** A line on stdout (stderr with --json). Never call this in the receiver: its stdout is the
    * control channel. */
   info(line: string): void {
+    if (routed("info", line)) return;
     clearLive();
-    if (jsonStdout) writer.stderr(`${line}\n`);
+    if (jsonStdout || dataStdout) writer.stderr(`${line}\n`);
     else writer.stdout(`${line}\n`);
   },
   /** One JSON line on stdout (--json; the text is one JSON value without a newline). */
   json(text: string): void {
+    if (routed("info", text)) return;
     clearLive();
     writer.stdout(`${text}\n`);
   },
   debug(line: string): void {
+    if (routed("debug", line)) return;
     clearLive();
     writer.stderr(`${line}\n`);
   },
   /** Text from a peer's stderr, passed through as is (-v echoes the receiver's log). */
   passthrough(text: string): void {
+    if (routed("debug", text)) return;
     clearLive();
     writer.stderr(text);
   },
@@ -147,6 +193,8 @@ export interface ProgressSummary {
   verb?: "Sent" | "Received";
   /** Of bytes: held by the receiver from an earlier run, not moved again (not in the rate). */
   resumed?: number;
+  /** A stream (stdin or stdout): its BLAKE3, shown on a second line (`b3sum` of the bytes). */
+  digest?: string;
 }
 
 /** The sender's live bar and final summary line. */
@@ -174,19 +222,21 @@ export class Progress {
   /** Redraws at most every 200 ms, and only on a TTY. */
   update(bytesDone: number, filesDone: number): void {
     void filesDone;
-    if (this.quiet || jsonStdout || !writer.stdoutIsTTY) return;
+    if (this.quiet || jsonStdout || !(dataStdout ? writer.stderrIsTTY : writer.stdoutIsTTY)) return;
     const now = this.nowMs();
     if (now - this.lastDrawMs < REDRAW_MS) return;
     this.lastDrawMs = now;
     const line = this.barLine(bytesDone, (now - this.startMs) / 1000);
-    writer.stdout(`\r${line}`);
+    barOut(`\r${line}`);
     liveWidth = Math.max(liveWidth, line.length);
   }
 
   /** The bar text without the leading "\r" (exposed for tests). */
   barLine(bytesDone: number, elapsedSec: number): string {
-    const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
     const rate = elapsedSec > 0 ? bytesDone / elapsedSec : 0;
+    // A stream (stdin) has no known length: bytes, rate and time so far, no bar and no ETA.
+    if (this.totalBytes < 0) return ` ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}`;
+    const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
     // Like the original, the second time is the estimated TOTAL time, not the time left.
     const eta = fraction > 0 ? formatClock(elapsedSec / fraction) : "--:--";
     return ` ${formatBar(fraction)} ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}/${eta}`;
@@ -196,7 +246,8 @@ export class Progress {
   finish(s: ProgressSummary): void {
     clearLive();
     if (this.quiet || jsonStdout) return;
-    writer.stdout(`${summaryLine(s, this.bits)}\n`);
+    barOut(`${summaryLine(s, this.bits)}\n`);
+    if (s.digest !== undefined) barOut(`${"BLAKE3".padEnd(8)}: ${s.digest}\n`);
   }
 }
 

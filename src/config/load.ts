@@ -3,11 +3,12 @@
 // EScp differs: bad YAML or values are a usage error naming the file and key, never a panic.
 import { readFileSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
-import { splitPositionals, tokenizeArgv, type Endpoint, type RemoteSources } from "../cli/args.ts";
+import { splitPositionals, tokenizeArgv, type Endpoint, type ParsedArgv, type RemoteSources } from "../cli/args.ts";
 import { readFilelist, type FilelistEntry } from "../fs/filelist.ts";
 import { logger } from "../log/logger.ts";
 import { defaultOptions, findYamlKey, OPTION_TABLE, type Options, type OptionSpec } from "./options.ts";
 import { assignOptionText, usageError } from "./values.ts";
+import type { StreamFeed } from "../transfer/stream-feed.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/escp.conf";
 
@@ -20,6 +21,45 @@ export interface RunConfig {
   /** undefined only for --server, --help, --version and --license. */
   dest: Endpoint | undefined;
   filelistEntries: FilelistEntry[];
+  /** `escp - DEST`: the one source is this process's standard input (a stream). */
+  stdin?: boolean;
+  /** `escp SRC -`: the one source file is written to standard output. */
+  stdout?: boolean;
+  /** Library calls only (src/lib): what replaces standard input and output, and the abort. */
+  io?: RunIo;
+}
+
+/** What a library call puts where the CLI has its standard input and output. */
+export interface RunIo {
+  /** With `stdin`: the stream's bytes come from this feed instead of file descriptor 0. */
+  feed?: StreamFeed;
+  /** With `stdout`: the file's bytes are written, in order, to this descriptor instead of 1. */
+  stdoutFd?: number;
+  /** Aborting it stops the session: E_INTERRUPTED. */
+  signal?: AbortSignal;
+}
+
+/** `-` as the source (stdin) or the destination (stdout): what may go with it, checked before
+ * anything starts. `flags` holds the options the user typed (a default is not an objection). */
+function streamEnds(opts: Options, flags: ParsedArgv["flags"], sources: string[], remote: RemoteSources | undefined, dest: Endpoint): { stdin: boolean; stdout: boolean } {
+  const stdin = sources.includes("-");
+  const stdout = dest.host === undefined && dest.path === "-";
+  if (stdin) {
+    if (sources.length > 1) throw new EscpError("E_USAGE", "-: standard input must be the only source");
+    if (stdout) throw new EscpError("E_USAGE", "- -: standard input to standard output is not a transfer (use cat)");
+    if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - (standard input as the source)");
+    if (flags.retries !== undefined && opts.retries > 0) throw new EscpError("E_USAGE", `${flags.retries}: standard input cannot be read twice, so a dropped stream cannot be resent (use --retries 0)`);
+    if (flags.resume !== undefined && opts.resume) throw new EscpError("E_USAGE", `${flags.resume}: a stream from standard input cannot be resumed`);
+  }
+  if (stdout) {
+    const n = remote ? remote.paths.length : sources.length;
+    if (n !== 1) throw new EscpError("E_USAGE", "-: standard output takes exactly one source file");
+    if (opts.recursive || opts.archive) throw new EscpError("E_USAGE", `${flags.recursive ?? flags.archive ?? "-r"}: standard output takes one file, not a tree`);
+    if (opts.json) throw new EscpError("E_USAGE", "--json: not with - as the destination (standard output carries the file)");
+    if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - as the destination");
+    if (opts.thirdParty) throw new EscpError("E_USAGE", "-3: not with - as the destination");
+  }
+  return { stdin, stdout };
 }
 
 function readConfigText(path: string): string | undefined {
@@ -96,26 +136,42 @@ function needsNoPositionals(opts: Options): boolean {
   return opts.help || opts.version || opts.license || opts.server;
 }
 
+/** Defaults, then /etc/escp.conf (ESCP_CONFIG overrides its path), then ESCP_<KEY> variables:
+ * the options every run starts from, before its own values (argv, or a library call's). */
+export function baseOptions(env: Record<string, string | undefined>): Options {
+  const file = env.ESCP_CONFIG !== undefined && env.ESCP_CONFIG !== "" ? env.ESCP_CONFIG : DEFAULT_CONFIG_PATH;
+  return { ...defaultOptions(), ...readConfigFile(file), ...readEnvOptions(env) };
+}
+
+/**
+ * The run configuration from options already parsed and merged (`flags`: how the user spelt
+ * each option set explicitly, for messages) and the SOURCE… DEST positionals: the checks of
+ * combinations, scp's endpoint syntax and `-` (standard input or output). The CLI
+ * (loadConfig) and the library (src/lib/options.ts) both end here. Throws EscpError E_USAGE.
+ */
+export function configFrom(opts: Options, flags: ParsedArgv["flags"], positionals: string[]): RunConfig {
+  checkCombinations(opts);
+  if (opts.archive) Object.assign(opts, { recursive: true, preserve: true });
+  if (needsNoPositionals(opts)) {
+    if (opts.server && positionals.length > 0) {
+      throw new EscpError("E_USAGE", `--server takes no paths, got ${JSON.stringify(positionals[0])}`);
+    }
+    return { opts, sources: [], dest: undefined, filelistEntries: [] };
+  }
+  const hasFilelist = opts.filelist !== undefined;
+  const { sources, remote, dest } = splitPositionals(positionals, hasFilelist);
+  const ends = streamEnds(opts, flags, sources, remote, dest);
+  const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
+  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}), ...(ends.stdin ? { stdin: true } : {}), ...(ends.stdout ? { stdout: true } : {}) };
+}
+
 /**
  * Build the run configuration from argv (without the program name), the environment and
  * the config file. Throws EscpError E_USAGE on any bad flag, value, file or argument.
  */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): RunConfig {
   const cli = tokenizeArgv(argv);
-  const file = env.ESCP_CONFIG !== undefined && env.ESCP_CONFIG !== "" ? env.ESCP_CONFIG : DEFAULT_CONFIG_PATH;
-  const opts: Options = { ...defaultOptions(), ...readConfigFile(file), ...readEnvOptions(env), ...cli.values };
+  const opts: Options = { ...baseOptions(env), ...cli.values };
   for (const w of cli.warnings) logger.warn(w);
-  checkCombinations(opts);
-  if (opts.archive) Object.assign(opts, { recursive: true, preserve: true });
-  if (needsNoPositionals(opts)) {
-    if (opts.server && cli.positionals.length > 0) {
-      throw new EscpError("E_USAGE", `--server takes no paths, got ${JSON.stringify(cli.positionals[0])}`);
-    }
-    return { opts, sources: [], dest: undefined, filelistEntries: [] };
-  }
-  const hasFilelist = opts.filelist !== undefined;
-  const { sources, remote, dest } = splitPositionals(cli.positionals, hasFilelist);
-  const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
-  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}) };
+  return configFrom(opts, cli.flags, cli.positionals);
 }
-

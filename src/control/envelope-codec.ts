@@ -62,6 +62,7 @@ function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   if (target !== 0) FbFileEntry.addTarget(b, target);
   if (f.linkTo !== undefined) FbFileEntry.addLinkTo(b, BigInt(f.linkTo));
   if (xattrs !== 0) FbFileEntry.addXattrs(b, xattrs);
+  if (f.stream === true) FbFileEntry.addStream(b, true);
   return FbFileEntry.endFileEntry(b);
 }
 
@@ -168,6 +169,7 @@ function decodeEntry(list: FileList, i: number): FileEntry {
   if (f.nlink() !== 0) out.nlink = f.nlink();
   const xattrs = f.xattrsArray();
   if (xattrs !== null && xattrs.length > 0) out.xattrs = xattrs.slice();
+  if (f.stream()) out.stream = true;
   return out;
 }
 

@@ -156,6 +156,7 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   }
   if ((f.kind === "hardlink") !== (f.linkTo !== undefined)) c.bad(`${at}.linkTo`, f.kind === "hardlink" ? "is missing for a hard link" : `is set for a ${f.kind}`);
   if (f.linkTo !== undefined) c.int(`${at}.linkTo`, f.linkTo, 1, f.fino - 1); // an earlier file
+  if (f.stream !== undefined && (f.stream !== true || f.kind !== "file" || f.size !== 0)) c.bad(`${at}.stream`, `is set for a ${f.kind} of ${f.size} bytes (only a file announced with size 0 may be a stream)`);
   if ((f.kind === "symlink" || f.kind === "hardlink") && f.size !== 0) c.bad(`${at}.size`, `is ${f.size} for a ${f.kind}`);
   if (f.xattrs !== undefined) {
     if (!(f.xattrs instanceof Uint8Array)) c.bad(`${at}.xattrs`, "is not a byte array");

@@ -28,8 +28,12 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
  *  5: archive mode (SessionInit.archive/.xattrs; FileEntry kinds symlink and hardlink, uid/gid,
  *     nlink, target, linkTo, xattrs).
  *  6: bundles (SessionInit.bundleMax; DATA frames flagged BUNDLE carry many small files, each
- *     answered in a BundleResult). */
-export const PROTOCOL_MINOR = 6;
+ *     answered in a BundleResult).
+ *  7: streams (FileEntry.stream: a file of unknown length, stdin; its FileDone.bytes is its
+ *     length). */
+export const PROTOCOL_MINOR = 7;
+/** A stream (`escp - host:path`) needs a receiving peer of at least this minor. */
+export const STREAM_MINOR = 7;
 /** Bundles are used only when both peers speak at least this minor (else files travel one by one). */
 export const BUNDLE_MINOR = 6;
 /** -a and --xattrs need a peer of at least this minor. */
@@ -73,6 +77,7 @@ export interface FileEntry {
   uid?: number; gid?: number; nlink?: number;
   target?: string /* symlink: its contents */; linkTo?: number /* hardlink: the fino of the earlier file */
   xattrs?: Uint8Array /* --xattrs: packed by libescp */
+  stream?: true /* a file of unknown length (size 0 here): its FileDone.bytes is its length */
 }
 export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
 export interface FileResultMsg {

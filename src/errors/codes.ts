@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   E_NATIVE: { scope: "session", exit: 3, meaning: "libescp.so missing, unbuilt or of another ABI" },
   E_INTERRUPTED: { scope: "session", exit: 130, meaning: "interrupted by a signal" },
   E_INTERNAL: { scope: "session", exit: 70, meaning: "a bug in escp" },
+  E_BROKEN_PIPE: { scope: "file", exit: 11, meaning: "standard output closed before the stream was written (the reader went away)" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -17,6 +17,7 @@ import { ESCP_LINKS_MAX as LINKS_MAX } from "../native/symbols.ts";
 export interface SourceSpec {
   path: string; // as the user gave it
   dst?: string; // per-file destination name (from --filelist pairs)
+  stdin?: true; // `-`: this process's standard input, a stream of unknown length
 }
 
 /** What the walk follows and collects: -r, -a (implies -r), --xattrs. */
@@ -51,6 +52,8 @@ export interface FoundEntry {
   target?: string;
   /** --xattrs: its extended attributes, packed by libescp (absent: none). */
   xattrs?: Uint8Array;
+  /** `-`: standard input, read to its end (size 0 here: the length is known only then). */
+  stream?: true;
 }
 
 function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: Stat, mode: WalkMode): FoundEntry {
@@ -120,7 +123,22 @@ function specialNotice(abs: string, st: Stat): WalkItem {
   return { kind: "notice", text: `${abs}: ${special(st)}, skipped (-a copies no devices, FIFOs or sockets)` };
 }
 
+/** The name a stream of standard input is announced with (the destination must name the file). */
+export const STDIN_NAME = "stdin";
+
+/** `-`: one file entry for standard input, dated now, mode rw-r--r--. */
+function stdinEntry(): FoundEntry {
+  const ms = Date.now();
+  const sec = Math.floor(ms / 1000);
+  const nsec = (ms % 1000) * 1_000_000;
+  return { kind: "file", path: "-", name: STDIN_NAME, size: 0, mode: 0o644, mtimeSec: sec, mtimeNsec: nsec, atimeSec: sec, atimeNsec: nsec, ino: 0, stream: true };
+}
+
 function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
+  if (spec.stdin) {
+    yield { kind: "top", name: STDIN_NAME, isDir: false };
+    return yield { kind: "entry", entry: stdinEntry() };
+  }
   const abs = resolve(spec.path);
   // -a copies a named symbolic link as a link, unless the name ends in "/" (then: what it names)
   const follow = !mode.archive || spec.path.endsWith("/");
@@ -192,10 +210,12 @@ export interface Summary {
   fileCount: number;
   entryCount: number;
   totalBytes: number;
+  /** A source is standard input: its length is unknown until it ends. */
+  stream: boolean;
 }
 
 export function summarize(sources: SourceSpec[], mode: WalkMode): Summary {
-  const sum: Summary = { topLevel: [], fileCount: 0, entryCount: 0, totalBytes: 0 };
+  const sum: Summary = { topLevel: [], fileCount: 0, entryCount: 0, totalBytes: 0, stream: false };
   const links = new LinkSet(); // -a: a second name of an inode moves no data
   for (const item of walk(sources, { ...mode, xattrs: false })) {
     if (item.kind === "top") sum.topLevel.push({ name: item.name, isDir: item.isDir });
@@ -203,6 +223,7 @@ export function summarize(sources: SourceSpec[], mode: WalkMode): Summary {
       sum.entryCount++;
       if (item.entry.kind === "dir") continue;
       sum.fileCount++; // symlinks and hard links get a verdict each, like files
+      if (item.entry.stream) sum.stream = true;
       if (item.entry.kind === "file" && !links.seen(item.entry)) sum.totalBytes += item.entry.size;
     }
   }

@@ -15,7 +15,7 @@ import { openLogFile } from "./open-logfile.ts";
 const dir = mkdtempSync(join(tmpdir(), "escp-log-"));
 const out: string[] = [];
 const err: string[] = [];
-const prev = setTermWriter({ stdoutIsTTY: false, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) });
+const prev = setTermWriter({ stdoutIsTTY: false, stderrIsTTY: false, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) });
 
 afterEach(() => {
   closeLogger();

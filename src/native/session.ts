@@ -142,6 +142,8 @@ export class NativeSession {
   private readonly profBuf = new Uint8Array(4096 * C.ESCP_SPAN_SIZE);
   private offerBuf: Uint8Array | undefined;
   private streams = 0;
+  /** ESCP_P_BLOCK_SIZE: every block-API buffer holds this many bytes. */
+  blockSize = 0;
 
   constructor(role: Role, params: SessionParams) {
     this.lib = loadNative();
@@ -188,6 +190,12 @@ export class NativeSession {
     set(C.ESCP_P_OWNER, p.owner ? 1 : 0, "-a");
     set(C.ESCP_P_BUNDLE, p.bundle ? 1 : 0, "--bundle-max");
     this.streams = p.threads + 1;
+    this.blockSize = p.blockSize;
+  }
+
+  /** Not yet closed: C memory claimed from it (block buffers) may still be touched. */
+  get open(): boolean {
+    return this.handle !== null;
   }
 
   /** The receiver's resume level, once the peer's protocol version is known (before any file). */
@@ -268,6 +276,32 @@ export class NativeSession {
 
   start(): void {
     this.check(this.lib.escp_session_start(this.h), "start session");
+  }
+
+  /** Queue a stream of unknown length read from fd (stdin): its FILE_DONE gives its length. */
+  txStreamAdd(fino: number, fd: number): void {
+    this.check(this.lib.escp_tx_stream_add(this.h, fino, fd), "queue the stream");
+  }
+
+  /** Block API: queue fino as a stream fed by txBlockSubmit (escp.h "streams"). */
+  txStreamOpen(fino: number): void {
+    this.check(this.lib.escp_tx_stream_open(this.h, fino), "open the stream");
+  }
+
+  /** Block API: a free buffer of blockSize bytes from the pool, or null when none is free now
+   * (never waits: C threads never call into JS, so JS polls). */
+  txBlockClaim(): Pointer | null {
+    return (this.lib.escp_tx_block_claim(this.h, 0) as Pointer | null) ?? null;
+  }
+
+  /** Block API: hand a claimed buffer back holding len bytes of stream fino at offset. */
+  txBlockSubmit(fino: number, buf: Pointer, offset: number, len: number): void {
+    this.check(this.lib.escp_tx_block_submit(this.h, fino, buf, offset, len), `submit block at ${offset} of stream #${fino}`);
+  }
+
+  /** Block API: stream fino is size bytes long (every block below it submitted or to come). */
+  txStreamEnd(fino: number, size: number): void {
+    this.check(this.lib.escp_tx_stream_end(this.h, fino, size), `end stream #${fino}`);
   }
 
   txFileAdd(fino: number, path: string, size: number): void {
@@ -401,15 +435,31 @@ export class NativeSession {
 
   /** Register a file for rel below the root (null: discard its blocks). C creates it, checks
    * it against the digest given to rxFileExpect and names it (FILE_DONE = committed). */
-  rxFileAdd(fino: number, rel: string | null, size: number, m: EntryMeta): FileAddResult {
+  rxFileAdd(fino: number, rel: string | null, size: number | "stream", m: EntryMeta): FileAddResult {
     const x = m.xattrs ?? NONE;
-    const st = this.lib.escp_rx_file_add_x(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m), x.length > 0 ? x : null, x.length);
+    const sz = size === "stream" ? C.ESCP_SIZE_STREAM : size; // the u64 sentinel stays a bigint: bun:ffi passes it whole
+    const st = this.lib.escp_rx_file_add_x(this.h, fino, rel === null ? null : cstr(rel), sz, this.meta(m), x.length > 0 ? x : null, x.length);
     if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `file #${fino}: ${this.detail()}`);
     if (st === C.ESCP_E_RANGE) throw new EscpError("E_PROTOCOL", `file #${fino} announced with ${size} bytes, over the ${C.ESCP_MAX_FILE_SIZE}-byte limit`);
     if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
     if (st === C.ESCP_E_BUSY) return { ok: false, busy: true };
     const r = this.dest(st, `register file #${fino}`);
     return r.ok ? { ok: true, probing: st === 1 } : r;
+  }
+
+  /** A stream's end, from the source's FileDone: its length and block count, and the digest. */
+  rxStreamExpect(fino: number, size: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {
+    const d = senderDigest && senderDigest.length === 32 ? senderDigest : null;
+    const st = this.lib.escp_rx_stream_expect(this.h, fino, size, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `completion of stream #${fino} names ${size} bytes in ${blocks} blocks, which disagrees with the blocks received`);
+    this.check(st, `expect stream #${fino}`);
+  }
+
+  /** Register fino as a stream written, in order, to fd (stdout) instead of a file. */
+  rxStreamFd(fino: number, fd: number): void {
+    const st = this.lib.escp_rx_stream_fd(this.h, fino, fd);
+    if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
+    this.check(st, `register stream #${fino}`);
   }
 
   /** The resume offer the probe made for fino (after its "offer" event), or an empty array. */

@@ -39,6 +39,13 @@ export const symbols = {
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_offer: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_file_decide: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  escp_tx_stream_add: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  escp_tx_stream_open: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  escp_tx_block_claim: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  escp_tx_block_submit: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.u32], returns: FFIType.i32 },
+  escp_tx_stream_end: { args: [FFIType.ptr, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  escp_rx_stream_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_stream_fd: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   escp_rx_file_add_x: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_dir_add_x: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_symlink: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
@@ -76,7 +83,7 @@ export const symbols = {
 } as const;
 
 // Every numeric #define of escp.h.
-export const ESCP_ABI_VERSION = 8;
+export const ESCP_ABI_VERSION = 9;
 export const ESCP_PROTOCOL_VERSION = 2;
 export const ESCP_ROLE_SENDER = 1;
 export const ESCP_ROLE_RECEIVER = 2;
@@ -219,6 +226,8 @@ export const ESCP_BR_DIGEST = 24;
 export const ESCP_BR_WHAT = 56;
 export const ESCP_BR_LEAF_LEN = 70;
 export const ESCP_BR_ENT = 72;
+export const ESCP_SIZE_STREAM = 18446744073709551615n;
+export const ESCP_POOL_BLOCKS = 2;
 export const ESCP_DS_SIZE = 0;
 export const ESCP_DS_INO = 8;
 export const ESCP_DS_DEV = 16;

@@ -7,7 +7,7 @@ import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
-import { PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit } from "../control/messages.ts";
+import { encodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { ReadAhead } from "../fs/read-ahead.ts";
@@ -15,7 +15,8 @@ import { hardenProcess, NativeSession } from "../native/session.ts";
 import { log } from "../log/logger.ts";
 import { dropChannel, openSession, startChannel, type OpenedSession } from "./open-channel.ts";
 import { sessionParams, sinkParams } from "./params.ts";
-import { placeDestination } from "./placement.ts";
+import { placeDestination, stdoutPlacement } from "./placement.ts";
+import { setDataStdout } from "../cli/progress.ts";
 import { bundleLimit, nativeResumeLevel, reconnects, resumeOffers, sendsHoles, walkMode, type RoleContext, type SinkPlan, type SourcePlan } from "./plan.ts";
 import { RemoteProfile, SpanCollector, type SideRecord } from "./profile-collect.ts";
 import { showEndpoint, type RunOutput, type RunStart } from "./run-output.ts";
@@ -52,6 +53,7 @@ function listenHere(o: Options, native: NativeSession): number {
 
 /** Sources as the walker takes them: the positional paths or the --filelist entries. */
 function sourceSpecs(cfg: RunConfig): SourceSpec[] {
+  if (cfg.stdin) return [{ path: "-", stdin: true }];
   if (cfg.filelistEntries.length === 0) return cfg.sources.map((path) => ({ path }));
   return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) }));
 }
@@ -83,12 +85,14 @@ interface LocalRole {
   native: NativeSession;
   /** Where the data is read (push) or written (pull): --numa auto's storage. */
   storage: string;
+  /** A source is standard input: no hole detection (a stream is read, never probed). */
+  stdin?: boolean;
   run(ctx: RoleContext, exited: () => boolean): Promise<void>;
 }
 
 /** The common part of every direction: connect, run the local role with progress and profile,
  * close, summarise. Returns the exit status. */
-async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: RunStart, out: RunOutput): Promise<number> {
+async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: RunStart, out: RunOutput, signal?: AbortSignal): Promise<number> {
   const listening = o.localListen;
   const pull = start.direction === "pull";
   const t0 = performance.now();
@@ -99,7 +103,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
   const native = role.native;
   try {
     if (!reconnects(opened.reply.versionMinor)) native.noRetries(); // a 2.2 peer sends no ACKs
-    if (native.role === "sender" && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
+    if (native.role === "sender" && !role.stdin && sendsHoles(opened.reply.versionMinor)) native.sendHoles();
     const via = dataPortOverride(); // test-only: a fault proxy in front of the data port
     const peerAddress = via?.address ?? opened.dataAddress;
     if (!listening) {
@@ -108,6 +112,7 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     }
     // Listening, the server's connections arrive on the interface that routes back to it.
     await placeStreams(native, o.numa, async () => ({ localAddress: await localAddressTo(peerAddress), storagePath: role.storage }));
+    interrupted(signal);
     native.start(); // listening: the threads start once the server's streams are up
     out.start(start);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
@@ -115,15 +120,18 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
       native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
       held: (bytes) => void (held += bytes),
       tick: () => {
+        interrupted(signal); // a library call's AbortSignal: the role stops, the session closes below
         out.tick(native.stats().bytesFile + held, reporter.tally.files);
         spans?.poll();
       },
     }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
     mine = spans?.finish();
   } catch (e) {
+    const err = toEscpError(e);
+    if (err.code === "E_INTERRUPTED") farewell(native, err); // the peer hears why (as on SIGINT)
     native.close();
     await opened.channel.close();
-    throw toEscpError(e);
+    throw err;
   }
   const { bytesWire: wire, reconnects: redials } = native.stats(); // data-stream bytes incl. framing, both ways
   native.close();
@@ -139,6 +147,20 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     await writeTransferProfile(o, sides, { bytes: tally.bytes, files: tally.files, wallS: seconds });
   }
   return tally.exitCode();
+}
+
+/** An aborted library call (RunIo.signal): E_INTERRUPTED, as a signal is for the CLI. */
+function interrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new EscpError("E_INTERRUPTED", "interrupted (aborted)");
+}
+
+/** The last word to the peer before the session is stopped: a fatal error naming why. */
+function farewell(native: NativeSession, err: EscpError): void {
+  try {
+    native.ctlSend(encodeControl({ type: "error", code: err.code, message: err.message, fatal: true, fino: 0, path: "" }));
+  } catch {
+    // streams not up, or the control stream already broken: the stop must do
+  }
 }
 
 /** Push (or a local copy): this side walks the sources and sends them. */
@@ -167,16 +189,22 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
     sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
   };
+  if (sum.stream) init.retries = 0; // standard input cannot be read twice: a dropped stream ends the session
   log.record("session start", {
     dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
     threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
   });
   const native = new NativeSession("sender", sessionParams(o));
+  if (sum.stream) native.noRetries();
   let opened: OpenedSession;
   try {
     native.setKey(init.key, init.sessionId);
     init.connectPort = listenHere(o, native);
     opened = await openSession(o, dest, init, starting);
+    if (sum.stream && opened.reply.versionMinor < STREAM_MINOR) {
+      await opened.channel.close();
+      throw new EscpError("E_VERSION", `-: ${opened.where} runs escp protocol ${opened.reply.versionMajor}.${opened.reply.versionMinor}, which cannot take a stream from standard input (2.${STREAM_MINOR} or later needed: update escp there)`);
+    }
   } catch (e) {
     native.close();
     await dropChannel(starting); // when it failed before openSession took it
@@ -188,24 +216,29 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax,
+    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, stdin: sum.stream,
+    ...(sum.stream && cfg.io?.feed ? { feed: cfg.io.feed } : {}),
     ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   if (bundleMax > 0) native.useBundles();
   const start: RunStart = {
     direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
-    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.totalBytes,
+    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.stream ? null : sum.totalBytes, stream: sum.stream,
   };
-  return drive(o, opened, { native, storage: specs[0]?.path ?? ".", run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out);
+  const storage = sum.stream ? "." : specs[0]?.path ?? ".";
+  return drive(o, opened, { native, storage, stdin: sum.stream, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out, cfg.io?.signal);
 }
 
 /** Pull: the server walks and sends; this side checks every name against the request. */
 async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   const o = cfg.opts;
-  const remote = cfg.remote;
+  // `escp FILE -` (a local file to standard output) is a pull from a local child.
+  const remote = cfg.remote ?? (cfg.stdout ? { host: "", paths: cfg.sources.map((p) => resolve(p)) } : undefined);
   const dest = cfg.dest;
   if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
+  const streamFd = cfg.stdout ? cfg.io?.stdoutFd : undefined; // the library's receive(): its pipe
+  if (cfg.stdout && streamFd === undefined) setDataStdout(true); // the bar and the summary go to stderr from now on
   if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
@@ -213,7 +246,8 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
     filelist: false, preserve: false, sparse: false,
   };
-  const where = { host: remote.host, path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
+  if (cfg.stdout) init.resume = 0; // standard output keeps no partial: nothing to resume from
+  const where = { ...(remote.host !== "" ? { host: remote.host } : {}), path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
   log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
   let native: NativeSession | undefined = new NativeSession("receiver", sinkParams(o));
   let opened: OpenedSession;
@@ -229,10 +263,15 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   }
   try {
     const accepted = fromServer(opened.where, () => checkReportedSources(remote.paths, opened.reply.sources, o.recursive));
+    if (cfg.stdout && (opened.reply.sources.length !== 1 || opened.reply.sources[0]?.isDir === true)) {
+      const n = opened.reply.sources.length;
+      throw new EscpError("E_USAGE", `-: standard output takes exactly one file; ${remote.paths[0] ?? ""} names ${n === 1 ? "a directory" : `${n} entries`}`);
+    }
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
       dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
       checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name), bundle: init.bundleMax > 0,
+      ...(cfg.stdout ? { stdout: true, ...(streamFd !== undefined ? { streamFd } : {}) } : {}),
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
         const err = entryGuard(e);
@@ -240,7 +279,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       },
     };
     native.setResume(nativeResumeLevel(init.resume, init.checksum, opened.reply.versionMinor));
-    const place = placeDestination(plan.dest, native);
+    const place = cfg.stdout ? stdoutPlacement() : placeDestination(plan.dest, native);
     const sink = native;
     native = undefined; // drive() owns it from here
     const run = async (ctx: RoleContext, exited: () => boolean): Promise<void> => {
@@ -253,10 +292,10 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
       }
     };
     const start: RunStart = {
-      direction: "pull", sources: remote.paths.map((p) => showEndpoint(remote, p)), destination: dest.path,
-      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes,
+      direction: "pull", sources: remote.paths.map((p) => (remote.host === "" ? p : showEndpoint(remote, p))), destination: cfg.stdout ? "standard output" : dest.path,
+      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes, stream: cfg.stdout === true,
     };
-    return await drive(o, opened, { native: sink, storage: dest.path, run }, start, out);
+    return await drive(o, opened, { native: sink, storage: cfg.stdout ? "." : dest.path, run }, start, out, cfg.io?.signal);
   } catch (e) {
     native?.close();
     await opened.channel.close();
@@ -289,5 +328,5 @@ export async function runInitiator(cfg: RunConfig, out: RunOutput): Promise<numb
   }
   if (o.thirdParty) throw new EscpError("E_USAGE", "-3: give a remote source (host1:path) and a remote destination (host2:path)");
   if (o.direct) throw new EscpError("E_USAGE", "--direct: only with -3 (a copy between two remote hosts)");
-  return cfg.remote ? runPull(cfg, out) : runPush(cfg, out);
+  return cfg.remote || cfg.stdout ? runPull(cfg, out) : runPush(cfg, out);
 }

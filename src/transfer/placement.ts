@@ -51,6 +51,12 @@ function openRoot(native: NativeSession, path: string, create: boolean): void {
   throw rootFailure(r, path, create ? "cannot create destination" : "destination");
 }
 
+/** `escp - host:dir`: standard input has no name of its own to put in a directory. */
+function streamIntoDir(dir: string): EscpError {
+  const shown = dir === "" ? "the login directory" : dir;
+  return new EscpError("E_DEST", `-: ${shown} is a directory: name the file standard input goes to (e.g. ${posix.join(dir === "" ? "~" : dir, "file")})`, { path: dir });
+}
+
 function showUnder(root: string): (rel: string) => string {
   const base = root.replace(/\/+$/, "");
   return (rel) => (rel === "" ? root : root === "." ? rel : `${base}/${rel}`);
@@ -65,11 +71,13 @@ export function placeDestination(req: DestRequest, native: NativeSession): Place
     const root = posix.dirname(target);
     const leaf = posix.basename(target);
     openRoot(native, root, false);
+    const intoDir = req.destPath === "" || req.destPath === "." || kindOf(native, req.destPath) === "dir";
     return {
       root,
       show: showUnder(root),
       relFor: (e) => {
         if (e.kind === "dir") throw new EscpError("E_PROTOCOL", `unexpected directory ${e.name} for a single-file transfer`);
+        if (e.stream && intoDir) throw streamIntoDir(req.destPath);
         return safeJoin("", leaf);
       },
     };
@@ -85,10 +93,24 @@ export function placeDestination(req: DestRequest, native: NativeSession): Place
         const slash = rel.indexOf("/");
         rel = slash < 0 ? "" : rel.slice(slash + 1);
       }
+      // Standard input has no name of its own: the destination must name the file.
+      if (e.stream) throw streamIntoDir(req.destPath);
       if (rel !== "") return safeJoin("", rel);
       // `-r d host:new` maps d itself to the root: only a directory may take that place.
       if (e.kind === "dir") return "";
       throw rejected(e.name, "a file cannot take the place of the destination directory");
+    },
+  };
+}
+
+/** `escp host:file -`: no directory is touched; the one file goes to standard output. */
+export function stdoutPlacement(): Placement {
+  return {
+    root: "-",
+    show: () => "standard output",
+    relFor: (e) => {
+      if (e.kind !== "file") throw new EscpError("E_PROTOCOL", `unexpected ${e.kind} ${e.name} for standard output`);
+      return e.name;
     },
   };
 }

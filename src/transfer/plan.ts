@@ -8,6 +8,7 @@ import type { SourceSpec, WalkMode } from "../fs/discover.ts";
 import type { DestRequest } from "../fs/dest-path.ts";
 import type { NativeSession } from "../native/session.ts";
 import type { Reporter } from "./reporter.ts";
+import type { StreamFeed } from "./stream-feed.ts";
 
 export interface SourcePlan {
   specs: SourceSpec[];
@@ -28,6 +29,10 @@ export interface SourcePlan {
    * engine reads them: posix), at most READ_AHEAD_BYTES beyond what was sent, after the bytes
    * the totals pass read ahead (this many; absent: no read-ahead). */
   readAhead?: number;
+  /** A source is standard input (a stream: no stall watchdog, the producer sets the pace). */
+  stdin?: boolean;
+  /** The library's send(): that stream's bytes come from this in-process feed, not fd 0. */
+  feed?: StreamFeed;
 }
 
 export interface ResumePlan { blockSize: number }
@@ -60,6 +65,10 @@ export interface SinkPlan {
   resume?: ResumePlan;
   /** Bundles are taken (SessionInit.bundleMax > 0 and this side speaks 2.6). */
   bundle?: boolean;
+  /** `escp host:file -`: the one file goes to standard output, in order, instead of a file. */
+  stdout?: boolean;
+  /** With stdout: this descriptor instead of 1 (the library's receive(): a pipe it reads). */
+  streamFd?: number;
 }
 
 /** How the source side walks: -r, and what -a and --xattrs add (from the options or a SessionInit). */

@@ -20,7 +20,7 @@ const validator = escpJsonValidator();
 let restore: TermWriter | undefined;
 function capture(): { out: string[]; err: string[] } {
   const c = { out: [] as string[], err: [] as string[] };
-  restore = setTermWriter({ stdout: (t) => void c.out.push(t), stderr: (t) => void c.err.push(t), stdoutIsTTY: false });
+  restore = setTermWriter({ stdout: (t) => void c.out.push(t), stderr: (t) => void c.err.push(t), stdoutIsTTY: false, stderrIsTTY: false });
   return c;
 }
 afterEach(() => {

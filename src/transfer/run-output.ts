@@ -22,6 +22,8 @@ export interface RunStart {
   /** What the source side found; null when unknown. */
   files: number | null;
   bytes: number | null;
+  /** Standard input or output is one end: the summary shows the stream's digest. */
+  stream?: boolean;
 }
 
 /** `host:path` (or a local path) as the user would write it. */
@@ -47,6 +49,13 @@ export function failuresError(failures: readonly EscpError[]): EscpError | undef
   return new EscpError(worst.code, `${failures.length} failures; the first: ${failures[0]?.message ?? worst.message}`);
 }
 
+/** Who else follows the run (the library's Transfer: progress events). */
+export interface RunHooks {
+  start?(s: RunStart): void;
+  /** Every pass of the transfer loop: bytes and files so far. */
+  tick?(bytes: number, files: number): void;
+}
+
 export class RunOutput {
   readonly reporter: TallyReporter;
   private readonly json: JsonEvents | undefined;
@@ -56,8 +65,10 @@ export class RunOutput {
   private counts: RunCounts | undefined;
   private ended = false;
   private unlisted = 0; // verified files without a listable name (not in the manifest)
+  private stream = false; // standard input or output is one end
+  private streamDigest: string | undefined; // its BLAKE3, once verified
 
-  constructor(private readonly o: Options, private readonly nowMs: () => number = () => performance.now()) {
+  constructor(private readonly o: Options, private readonly nowMs: () => number = () => performance.now(), private readonly hooks: RunHooks = {}) {
     this.t0 = nowMs();
     if (o.json) {
       setJsonStdout(true);
@@ -89,19 +100,23 @@ export class RunOutput {
       }
     }
     this.json?.fileOk({ path: x.name, rel, bytes: x.bytes, resumed_bytes: x.resumed, digest });
+    if (this.stream && digest !== null) this.streamDigest = digest;
   }
 
   /** Data is about to move: the JSON start event and the progress bar. */
   start(s: RunStart): void {
+    this.stream = s.stream === true;
+    this.hooks.start?.(s);
     this.json?.start({
       direction: s.direction, sources: s.sources, destination: s.destination, total_files: s.files, total_bytes: s.bytes,
       threads: this.o.threads, block_size: this.o.blocksize, checksum: !this.o.nochecksum,
     });
-    this.progress.start(s.bytes ?? 0, s.files ?? 0);
+    this.progress.start(s.bytes ?? -1, s.files ?? 0); // null: unknown (stdin, -3): no bar, no ETA
   }
 
   /** Every pass of the transfer loop: the bar (≤ 5/s), JSON progress (≤ 1/s), manifest lines (≥ 1/s). */
   tick(bytes: number, files: number): void {
+    this.hooks.tick?.(bytes, files);
     this.progress.update(bytes, files);
     this.json?.progress(bytes, files);
     this.manifest?.poll();
@@ -109,7 +124,12 @@ export class RunOutput {
 
   /** The text summary line (nothing with -q or --json). */
   summaryLine(s: ProgressSummary): void {
-    this.progress.finish(s);
+    this.progress.finish(this.streamDigest === undefined ? s : { ...s, digest: this.streamDigest });
+  }
+
+  /** A stream's BLAKE3 (standard input or output at one end), once verified. */
+  get digest(): string | undefined {
+    return this.streamDigest;
   }
 
   /** -3: host1 counted the session; its numbers go in the JSON summary. */

@@ -32,6 +32,7 @@ interface SinkFile {
   sourceError?: EscpError; // the source gave up on it (its FileDone carried this)
   offered?: number; // resume: bytes its offer held, until the source decides
   resumed?: number; // resume: bytes taken from the earlier partial (not sent again)
+  stream?: boolean; // registered as a stream (stdin's, or any file going to stdout): its FileDone gives its length
 }
 
 /** Bundles: an announced directory, for the files bundled into it: where it landed (rel),
@@ -46,7 +47,8 @@ interface Follower {
 }
 
 const NO_DIGEST = new Uint8Array(0);
-const { ELOOP, ENOTDIR, ESTALE } = constants.errno;
+const { ELOOP, ENOTDIR, ESTALE, EPIPE } = constants.errno;
+const STDOUT_FD = 1;
 
 export class DataSink {
   private readonly files = new Map<number, SinkFile>();
@@ -68,6 +70,8 @@ export class DataSink {
   private lastBytes = -1;
   private lastPending = -1;
   private lastProgressAt = Date.now();
+  private streams = 0; // streams awaiting their end: their producer sets the pace
+  private stdoutTaken = false;
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
@@ -96,7 +100,9 @@ export class DataSink {
     // alive (keepalives) but never finishes must not hold this side forever (the source's own
     // watch is the mirror of this).
     // A stream being re-established is bounded by libescp itself (--retries, the timeout).
-    if (moved !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0 || st.reconnecting > 0) {
+    // A stream's producer (stdin on the other side) may pause for as long as it likes: libescp
+    // keeps the data streams alive meanwhile, and ends the session if the source goes silent.
+    if (moved !== this.lastBytes || this.files.size !== this.lastPending || this.files.size === 0 || st.reconnecting > 0 || this.streams > 0) {
       this.lastBytes = moved;
       this.lastPending = this.files.size;
       this.lastProgressAt = now;
@@ -257,17 +263,32 @@ export class DataSink {
         if (!r.ok) this.result(e.fino, destFailure(r, e.dst ?? e.name, shown), e.name, 0, NO_DIGEST);
         continue;
       }
-      const r = this.native.rxFileAdd(e.fino, rel, e.size, e);
+      if (this.plan.stdout) {
+        this.toStdout(e, shown);
+        continue;
+      }
+      const r = this.native.rxFileAdd(e.fino, rel, e.stream ? "stream" : e.size, e);
       if (!r.ok) {
         this.discard(e, r.busy
           ? new EscpError("E_BUSY", `${shown}: another escp is writing it (its partial is locked)`, { path: shown })
           : destFailure(r, e.dst ?? e.name, shown));
         continue;
       }
-      this.files.set(e.fino, { entry: e, shown, rel });
+      this.files.set(e.fino, { entry: e, shown, rel, ...(e.stream ? { stream: true } : {}) });
+      if (e.stream) this.streams++;
       this.announcedBytes += e.size;
       if (this.offers(e) && !r.probing) this.offer(e.fino, {}); // no earlier partial: send it all
     }
+  }
+
+  /** `escp host:file -`: the one file the request named is written to standard output. */
+  private toStdout(e: FileEntry, shown: string): void {
+    if (this.stdoutTaken) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent a second file (${JSON.stringify(e.name)}) for standard output`);
+    this.stdoutTaken = true;
+    this.native.rxStreamFd(e.fino, this.plan.streamFd ?? STDOUT_FD);
+    this.files.set(e.fino, { entry: e, shown, rel: "", stream: true });
+    if (e.stream) this.streams++; // a file read from disk keeps the stall watchdog: a server that skips a block must not hold us forever
+    this.announcedBytes += e.size;
   }
 
   /** What the session did not ask for is a sender that makes no sense: links without -a,
@@ -316,8 +337,9 @@ export class DataSink {
 
   /** A file we will not write still has blocks on the wire: C consumes and drops them. */
   private discard(e: FileEntry, err: EscpError): void {
-    this.native.rxFileAdd(e.fino, null, e.size, e);
-    this.files.set(e.fino, { entry: e, shown: e.name, rel: "", rejected: err });
+    this.native.rxFileAdd(e.fino, null, e.stream ? "stream" : e.size, e);
+    this.files.set(e.fino, { entry: e, shown: e.name, rel: "", rejected: err, ...(e.stream ? { stream: true } : {}) });
+    if (e.stream) this.streams++;
     if (this.offers(e)) this.offer(e.fino, { refused: err }); // so it is never sent
   }
 
@@ -355,6 +377,7 @@ export class DataSink {
     if ((ev.kind === "fileDone" || ev.kind === "fileError") && f) {
       faultPoint("receiver", "verify");
       this.files.delete(ev.fino);
+      if (f.entry.stream) this.streams--;
       this.releaseFollowers(ev.fino, f.shown, ev.kind === "fileDone" && !f.rejected);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
       const resumed = f.resumed ?? 0; // verified and named in C; held blocks were not sent again
@@ -376,6 +399,10 @@ export class DataSink {
     if (ev.status === "DIGEST") {
       const want = f.senderDigest ?? NO_DIGEST;
       return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
+    }
+    if (this.plan.stdout && ev.sysErrno === EPIPE) {
+      const what = this.plan.streamFd === undefined ? "standard output" : "the receiving stream";
+      return new EscpError("E_BROKEN_PIPE", `${what}: broken pipe (the reader went away); the rest of the file was not written`, { errno: EPIPE });
     }
     const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || "aborted";
     const code = ev.status === "ABORTED" ? "E_SOURCE_UNREADABLE" : ev.status === "PROTO" ? "E_PROTOCOL" : "E_WRITE";
@@ -414,7 +441,7 @@ export class DataSink {
     if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
     if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
     if (f.offered !== undefined) throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} before deciding on its resume offer`);
-    if (m.code === "" && m.bytes !== f.entry.size) {
+    if (m.code === "" && !f.entry.stream && m.bytes !== f.entry.size) {
       throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${f.entry.size}`);
     }
     f.completed = true;
@@ -422,7 +449,8 @@ export class DataSink {
     if (m.code !== "" && !f.rejected) {
       f.sourceError = new EscpError(isErrorCode(m.code) ? m.code : "E_SOURCE_UNREADABLE", `${this.ctx.peerPrefix}${f.entry.name}: ${m.message || "the sender gave up on it"}`);
     }
-    this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
+    if (f.stream) this.native.rxStreamExpect(m.fino, m.bytes, m.blocks, m.code !== "", m.digest);
+    else this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
   }
 
   /** -p on directories, after every file landed; a directory it could not be applied to is

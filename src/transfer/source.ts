@@ -22,6 +22,8 @@ import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
 import { corruptsSentDigests, faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
 
+const STDIN_FD = 0;
+
 /** A file between announcement and verdict (then it is forgotten: memory stays bounded). */
 interface Tracked {
   entry: FoundEntry;
@@ -121,6 +123,8 @@ export class DataSource {
         this.outstanding++;
         this.announced++;
         if (waits) this.offersAwaited++;
+        else if (e.stream && this.plan.feed) this.plan.feed.start(this.native, fino);
+        else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
         else this.native.txFileAdd(fino, e.path, e.size);
       },
       dir: (fino, e) => void this.dirs.set(fino, e),
@@ -373,6 +377,15 @@ export class DataSource {
   }
 
   private watch(): void {
+    const failed = this.plan.feed?.failure;
+    if (failed) { // the in-process producer threw: the stream cannot be completed, end the session
+      try {
+        this.send({ type: "error", code: failed.code, message: failed.message, fatal: true, fino: 0, path: "" });
+      } catch {
+        // the peer is gone already: closing the session says enough
+      }
+      throw failed;
+    }
     const s = this.native.stats();
     const now = Date.now();
     if (now - this.lastSentAt > this.plan.timeoutMs / 3) this.send({ type: "keepalive" });
@@ -382,7 +395,8 @@ export class DataSource {
     // partial (its own watchdog counts that work as progress and gives up if it stops).
     const waitingOnOffers = this.offersAwaited > 0 && this.offersAwaited === this.outstanding;
     // A stream being re-established is bounded by libescp itself (--retries, the timeout).
-    if (s.bytesFile !== this.lastBytes || waitingOnOffers || s.reconnecting > 0) {
+    // Standard input sets its own pace: libescp keeps the data streams alive while it waits.
+    if (s.bytesFile !== this.lastBytes || waitingOnOffers || s.reconnecting > 0 || this.plan.stdin === true) {
       this.lastBytes = s.bytesFile;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {

@@ -149,6 +149,7 @@ export const FILE_ENTRY: TableSpec = {
     "s", // 14 target
     8, // 15 link_to
     "b", // 16 xattrs
+    1, // 17 stream
   ],
 };
 

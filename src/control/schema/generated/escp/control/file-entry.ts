@@ -124,8 +124,13 @@ xattrsArray():Uint8Array|null {
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
+stream():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 38);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startFileEntry(builder:flatbuffers.Builder) {
-  builder.startObject(17);
+  builder.startObject(18);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -208,12 +213,16 @@ static startXattrsVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
+static addStream(builder:flatbuffers.Builder, stream:boolean) {
+  builder.addFieldInt8(17, +stream, +false);
+}
+
 static endFileEntry(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint, uid:number, gid:number, nlink:number, targetOffset:flatbuffers.Offset, linkTo:bigint, xattrsOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint, uid:number, gid:number, nlink:number, targetOffset:flatbuffers.Offset, linkTo:bigint, xattrsOffset:flatbuffers.Offset, stream:boolean):flatbuffers.Offset {
   FileEntry.startFileEntry(builder);
   FileEntry.addFino(builder, fino);
   FileEntry.addKind(builder, kind);
@@ -232,6 +241,7 @@ static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, 
   FileEntry.addTarget(builder, targetOffset);
   FileEntry.addLinkTo(builder, linkTo);
   FileEntry.addXattrs(builder, xattrsOffset);
+  FileEntry.addStream(builder, stream);
   return FileEntry.endFileEntry(builder);
 }
 }
