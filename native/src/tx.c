@@ -5,6 +5,7 @@
  * accounted, then FILE_DONE / FILE_ERROR is pushed. A source that changes while it is sent
  * (size, mtime, ctime, inode at open vs. at the end, or data past the announced size) is
  * reported as ESCP_E_CHANGED. A thread idle for timeout/3 sends a KEEPALIVE frame. */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1380,6 +1381,12 @@ ESCP_API int32_t escp_tx_stream_add(void *h, uint64_t fino, int32_t fd) {
   escp_session *s = escp__session(h);
   if (!s || fd < 0) return ESCP_E_INVAL;
   if (s->role == ESCP_ROLE_SENDER && (s->param[ESCP_P_RETRIES] > 0 || s->param[ESCP_P_HOLES])) return ESCP_E_STATE;
+  /* A pipe holds 64 KiB by default: `cat f | escp -` then costs two context switches per
+   * 64 KiB on each side. Ask for a block's worth (capped by fs/pipe-max-size, 1 MiB unless
+   * raised: the second try); a refusal leaves the pipe as it was. */
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 && S_ISFIFO(sb.st_mode) && fcntl(fd, F_SETPIPE_SZ, (int)s->param[ESCP_P_BLOCK_SIZE]) < 0)
+    (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
   return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_FD, fd);
 }
 
