@@ -526,7 +526,9 @@ static const char *rx_block_check(const escp_session *s, const rx_file *f, const
 static const char *rx_stream_check(const escp_session *s, rx_file *f, const escp_data_hdr *dh) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], idx = dh->offset / b;
   const char *bad = NULL;
-  if (dh->offset + dh->len > (uint64_t)ESCP_MAX_FILE_SIZE) return "a stream block past the largest size";
+  /* (offset + len can wrap for an offset near 2^64: compare without adding) */
+  if (dh->offset > (uint64_t)ESCP_MAX_FILE_SIZE || dh->len > (uint64_t)ESCP_MAX_FILE_SIZE - dh->offset)
+    return "a stream block past the largest size";
   pthread_mutex_lock(&f->mu);
   if (dh->len == 0 && idx > 0) bad = "an empty stream block past offset 0";
   else if (f->sized && idx >= f->nblocks) bad = "a block past its announced size";
