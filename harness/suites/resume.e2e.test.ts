@@ -266,9 +266,12 @@ describe("resume, more shapes", () => {
     const src = join(dir, "src", "data.bin");
     const dst = join(dir, "dst");
     Bun.spawnSync(["mkdir", "-p", join(dir, "src"), dst]);
-    // 16 MiB: data islands at 0, 5 MiB and the last 100 KiB; the rest holes (read as zeros).
+    // 16 MiB: data islands at 0, 5 MiB, 8–12 MiB and the last 100 KiB; the rest holes (read
+    // as zeros). Holes travel as tiny ZERO frames the -l pacing hardly slows, so the 4 MiB
+    // island after the kill point keeps the first run busy until the receiver's TERM lands
+    // (without it a fast run could finish first, leaving no partial).
     const fd = openSync(src, "w");
-    for (const [at, len] of [[0, 300_000], [5 * 1024 * 1024 + 17, 200_000], [16 * 1024 * 1024 - 100_000, 100_000]] as const) {
+    for (const [at, len] of [[0, 300_000], [5 * 1024 * 1024 + 17, 200_000], [8 * 1024 * 1024, 4 * 1024 * 1024], [16 * 1024 * 1024 - 100_000, 100_000]] as const) {
       const buf = Buffer.alloc(len);
       for (let i = 0; i < len; i++) buf[i] = (i * 31 + at) & 0xff;
       writeSync(fd, buf, 0, len, at);
