@@ -904,6 +904,19 @@ static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_
   return rc;
 }
 
+/* Hash block idx (n bytes at pay, file offset off) into f's digest, when it keeps one; the
+ * span starts at t. A digest that refuses the block fails the file. */
+static void tx_hash(escp_prof_ring *pr, tx_file *f, uint64_t idx, uint64_t off, const uint8_t *pay, uint32_t n, uint64_t t) {
+  if (!f->dg) return;
+  uint8_t cv[32], root[32];
+  escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
+  pthread_mutex_lock(&f->mu);
+  int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
+  if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
+  pthread_mutex_unlock(&f->mu);
+  escp__prof_end(pr, ESCP_STG_HASH, t, n);
+}
+
 /* Process one claimed block. Returns ESCP_OK, or a stream-fatal status (send/seal). */
 static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t idx, uint8_t *buf, uint8_t *zbuf) {
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE], off = idx * b;
@@ -924,15 +937,7 @@ static int32_t tx_block(escp_session *s, escp_stream *st, tx_file *f, uint64_t i
   }
   t = escp__prof_end(pr, ESCP_STG_READ, t, n);
   escp__stat_add(s, ESCP_S_BYTES_FILE, n);
-  if (f->dg) {
-    uint8_t cv[32], root[32];
-    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
-    pthread_mutex_lock(&f->mu);
-    int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
-    if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
-    pthread_mutex_unlock(&f->mu);
-    escp__prof_end(pr, ESCP_STG_HASH, t, n);
-  }
+  tx_hash(pr, f, idx, off, pay, n, t);
   if (st->ua) { /* logged before the send: if the connection breaks, it is resent */
     ua_push(st, f, idx, NULL);
     st->dframes++;
@@ -1253,16 +1258,7 @@ static int32_t tx_ship(escp_session *s, escp_stream *st, tx_file *f, uint64_t id
   uint64_t off = idx * (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   uint8_t *pay = buf + ESCP_HDR_AREA;
   escp__stat_add(s, ESCP_S_BYTES_FILE, n);
-  if (f->dg) {
-    uint64_t t = escp__prof_t0(st->prof);
-    uint8_t cv[32], root[32];
-    escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
-    pthread_mutex_lock(&f->mu);
-    int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
-    if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
-    pthread_mutex_unlock(&f->mu);
-    escp__prof_end(st->prof, ESCP_STG_HASH, t, n);
-  }
+  tx_hash(st->prof, f, idx, off, pay, n, escp__prof_t0(st->prof));
   int sys = 0;
   int32_t rc = tx_frame(s, st, f->fino, off, n, 0, buf, zbuf, &sys);
   if (rc == ESCP_E_CLOSED) rc = tx_lost(s, st, send_status(sys), sys, "send", buf, zbuf);
