@@ -5,7 +5,7 @@ import { edgeEntries } from "./catalog-edge.ts";
 import { treeEntries } from "./catalog-trees.ts";
 import { createRng, type Rng, seedOf } from "./content.ts";
 import { type CatalogEntry, defineEntry, fromTreeSpec } from "./entry.ts";
-import { type FileSpec, type TreeSpec } from "./materialize.ts";
+import type { FileSpec, TreeSpec } from "./materialize.ts";
 
 export type { CatalogEntry } from "./entry.ts";
 

@@ -22,7 +22,7 @@ export interface RunEscpOptions {
   stdin?: Blob | ReadableStream<Uint8Array> | Uint8Array;
   /** Standard output handed to this function as it arrives, instead of collected as text
    * (the result's stdout is then ""). Return false to close the pipe's read end early. */
-  onStdout?: (chunk: Uint8Array) => boolean | void;
+  onStdout?: (chunk: Uint8Array) => boolean | undefined;
 }
 
 export interface RunEscpResult {
@@ -45,7 +45,7 @@ function killGroup(pid: number): void {
 
 /** Feeds stdout to onStdout until it says stop (then the read end is closed: the child's
  * next write gets EPIPE), draining to EOF otherwise. */
-async function consume(out: ReadableStream<Uint8Array>, onStdout: (chunk: Uint8Array) => boolean | void): Promise<string> {
+async function consume(out: ReadableStream<Uint8Array>, onStdout: (chunk: Uint8Array) => boolean | undefined): Promise<string> {
   const reader = out.getReader();
   for (;;) {
     const { done, value } = await reader.read();

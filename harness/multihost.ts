@@ -15,7 +15,7 @@
 // Teardown: stop(), and also at process exit/SIGINT/SIGTERM/SIGHUP; namespaces (and the
 // processes still in them) left by a SIGKILLed run, whose names carry the dead pid, are
 // reaped by the next startHosts() or by reapStaleHosts().
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { keygen, sshdConfigText } from "./sshd.ts";

@@ -1,9 +1,11 @@
 // `bun run test`: builds and runs the C unit tests (`make -C native check`) and `bun test`,
 // streams their output, and ends with exactly `P passed, F failed[, S skipped]`.
-// Usage: bun harness/run-tests.ts [--no-native] [bun test args, e.g. a path filter]
+// A full run (no bun test args) ends with the release checks (harness/release/checks.ts).
+// Usage: bun harness/run-tests.ts [--no-native] [--release-only] [bun test args, e.g. a path filter]
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
+import { releaseChecks, statusOf } from "./release/checks.ts";
 import { makeTmpDir, removeTmpDir } from "./tmp-dir.ts";
 
 const REPO = resolve(import.meta.dir, "..");
@@ -116,6 +118,25 @@ async function runRegress(t: Tally): Promise<void> {
   }
 }
 
+/** Release checks (typecheck, lint, format, audit, generated files): one test each; a check
+ *  that cannot run here (exit 77) is counted as skipped, never as passed. */
+async function runRelease(t: Tally): Promise<void> {
+  for (const c of releaseChecks(REPO)) {
+    await emit(`== release: ${c.name}\n`);
+    const tool = c.argv[0] as string;
+    if (!existsSync(tool)) await emit(`release: ${tool} not found (npm ci installs it)\n`);
+    const status = existsSync(tool) ? statusOf((await run(c.argv)).code) : "failed";
+    if (status === "passed") t.passed++;
+    else if (status === "skipped") {
+      t.skipped++;
+      await emit(`release: ${c.name} SKIPPED (reason above)\n`);
+    } else {
+      t.failed++;
+      t.failures.push(`release: ${c.name} (see above; ${c.hint})`);
+    }
+  }
+}
+
 /** Last ` N pass|fail|skip|todo|error` counts from bun test's closing summary. */
 function summaryCounts(text: string): Map<string, number> | undefined {
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
@@ -170,14 +191,24 @@ async function runBunTests(t: Tally, passthrough: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   const native = !argv.includes("--no-native");
-  const passthrough = argv.filter((a) => a !== "--no-native");
+  const releaseOnly = argv.includes("--release-only");
+  const passthrough = argv.filter((a) => a !== "--no-native" && a !== "--release-only");
   const t: Tally = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  if (releaseOnly) {
+    await runRelease(t);
+    return summarize(t);
+  }
   if (native) {
     await runNative(t);
     await runFuzz(t);
   }
   await runBunTests(t, passthrough);
   if (native && passthrough.length === 0) await runRegress(t);
+  if (passthrough.length === 0) await runRelease(t);
+  return summarize(t);
+}
+
+async function summarize(t: Tally): Promise<number> {
   if (t.failures.length > 0) await emit(`\nfailures:\n${t.failures.map((f) => `  ${f}`).join("\n")}\n`);
   await emit(`${t.passed} passed, ${t.failed} failed${t.skipped > 0 ? `, ${t.skipped} skipped` : ""}\n`);
   return t.failed > 0 ? 1 : 0;

@@ -5,7 +5,7 @@
 import { do_not_optimize } from "mitata";
 import { loadNative } from "../../src/native/lib.ts";
 import { NativeSession, type SessionParams } from "../../src/native/session.ts";
-import { ESCP_ABI_VERSION, ESCP_EV_FILE_DONE, ESCP_ROLE_RECEIVER, ESCP_S_COUNT, EVENT_SIZE } from "../../src/native/symbols.ts";
+import { ESCP_ABI_VERSION, ESCP_ROLE_RECEIVER, ESCP_S_COUNT, EVENT_SIZE } from "../../src/native/symbols.ts";
 import { check, type Ctx, emptyTopic, type Topic } from "./common.ts";
 
 const BATCH = 256; // NativeSession polls 256 events per call

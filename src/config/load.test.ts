@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EscpError } from "../errors/escp-error.ts";
+import type { EscpError } from "../errors/escp-error.ts";
 import { loadConfig } from "./load.ts";
 import { defaultOptions, OPTION_TABLE } from "./options.ts";
 

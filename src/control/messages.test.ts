@@ -221,7 +221,7 @@ describe("checks", () => {
   });
   test("decoding a value above 2^53 is E_PROTOCOL, not a silent rounding", () => {
     const buf = encodeControl({ type: "sessionDone", files: 1, bytes: Number.MAX_SAFE_INTEGER });
-    const i = buf.findLastIndex((b) => b === 0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
+    const i = buf.lastIndexOf(0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
     buf[i] = 0x7f;
     const e = thrown(() => decodeControl(buf));
     expect(e.code).toBe("E_PROTOCOL");
@@ -230,7 +230,7 @@ describe("checks", () => {
   test("a file size over the 2^53-1 limit is E_PROTOCOL naming the exact size and the limit", () => {
     const buf = encodeControl({ type: "fileList", last: true, files: [{ fino: 1, kind: "file", name: "a",
       size: Number.MAX_SAFE_INTEGER, mode: 0, mtimeSec: 0, mtimeNsec: 0, atimeSec: 0, atimeNsec: 0, ino: 0 }] });
-    const i = buf.findLastIndex((b) => b === 0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
+    const i = buf.lastIndexOf(0x1f); // high byte of 2^53-1 (0x001fffff_ffffffff)
     buf[i] = 0x20;
     const e = thrown(() => decodeControl(buf));
     expect(e.code).toBe("E_PROTOCOL");

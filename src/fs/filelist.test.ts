@@ -1,6 +1,6 @@
 // Tests for --filelist parsing: YAML lists, pairs, several documents, newline lists, errors.
 import { describe, expect, test } from "bun:test";
-import { EscpError } from "../errors/escp-error.ts";
+import type { EscpError } from "../errors/escp-error.ts";
 import { parseFilelist } from "./filelist.ts";
 
 function usageMessage(fn: () => unknown): string {

@@ -52,13 +52,13 @@ describe("scanDir", () => {
     expect(sub.id).toBe(fromBigIntStats(statSync(join(d, "sub"), { bigint: true })).id);
     const a = got.find((e) => e.name === "a.bin")?.st as Stat;
     expect([a.size, a.mtimeSec, a.mtimeNsec, a.atimeSec]).toEqual([70_000, 1_700_000_000, 0, 1_600_000_000]);
-    expect((got.find((e) => e.name === "fifo")?.st as Stat).kind).toBe("fifo");
+    expect((got.find((e) => e.name === "fifo")!.st as Stat).kind).toBe("fifo");
   });
 
   test("nofollow: links are links, dangling ones included", () => {
     const got = listing(scanDir(d, true));
     for (const e of got) expect(comparable(e.st as Stat)).toEqual(comparable(fromBigIntStats(lstatSync(join(d, e.name), { bigint: true }))));
-    expect((got.find((e) => e.name === "dangling")?.st as Stat).kind).toBe("symlink");
+    expect((got.find((e) => e.name === "dangling")!.st as Stat).kind).toBe("symlink");
   });
 
   test("a listing larger than the first buffer is read whole", () => {
