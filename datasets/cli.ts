@@ -1,5 +1,6 @@
 // `bun run datasets list` and `bun run datasets make NAME DIR [params] [options]`: the
 // command-line door to the catalog, with a progress bar through src/cli/progress.ts.
+import { type CliOption, parseCli, usageExit } from "../harness/cli-args.ts";
 import { catalog, catalogEntry } from "./catalog.ts";
 import { Progress, term } from "../src/cli/progress.ts";
 import { dataBytesOf, DirNotEmptyError, makeDataset } from "./make.ts";
@@ -13,8 +14,6 @@ const USAGE = `usage: bun run datasets list
   DIR must be missing or empty (--force writes into it anyway, replacing the dataset's paths).
   The manifest goes to DIR/../NAME.manifest.json unless --manifest FILE is given.
   -q: no progress bar and no summary. Sizes take K/M/G/T suffixes (1024-based).`;
-
-class UsageError extends Error {}
 
 function list(): void {
   const rows = catalog.map((e) => {
@@ -40,33 +39,45 @@ interface MakeArgs {
   hash: boolean;
 }
 
+/** Every dataset parameter any catalog entry takes (the chosen entry checks its own). */
+function paramOptions(): Record<string, CliOption> {
+  const opts: Record<string, CliOption> = { seed: { type: "string" } };
+  for (const e of catalog) for (const d of e.params) opts[d.name] = { type: "string" };
+  return opts;
+}
+
 function parseMake(args: string[]): MakeArgs {
-  const out: MakeArgs = { name: "", dir: "", params: [], force: false, quiet: false, hash: true };
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === "--force" || a === "-f") out.force = true;
-    else if (a === "-q" || a === "--quiet") out.quiet = true;
-    else if (a === "--no-hash") out.hash = false;
-    else if (a === "--hash") out.hash = true; // the default now; kept for old scripts
-    else if (a === "--manifest") {
-      out.manifest = args[++i];
-      if (out.manifest === undefined) throw new UsageError("--manifest needs a file");
-    } else if (a.startsWith("--manifest=")) out.manifest = a.slice("--manifest=".length);
-    else if (a.startsWith("-")) {
-      out.params.push(a);
-      if (!a.includes("=") && i + 1 < args.length) out.params.push(args[++i] as string);
-    } else positional.push(a);
-  }
-  if (positional.length !== 2) throw new UsageError(USAGE);
-  [out.name, out.dir] = positional as [string, string];
+  const params = paramOptions();
+  const { values, positionals } = parseCli("datasets", args, {
+    usage: USAGE,
+    positionals: true,
+    options: {
+      ...params,
+      force: { type: "boolean", short: "f" },
+      quiet: { type: "boolean", short: "q" },
+      "no-hash": { type: "boolean" },
+      hash: { type: "boolean" }, // the default now; kept for old scripts
+      manifest: { type: "string" },
+    },
+  });
+  if (positionals.length !== 2) usageExit("datasets", `make needs NAME and DIR, got ${positionals.length} argument${positionals.length === 1 ? "" : "s"}`);
+  const [name, dir] = positionals as [string, string];
+  const given = Object.keys(params).flatMap((k) => (values[k] === undefined ? [] : [`--${k}`, values[k] as string]));
+  const out: MakeArgs = { name, dir, params: given, force: values.force === true, quiet: values.quiet === true, hash: values["no-hash"] !== true };
+  if (values.manifest !== undefined) out.manifest = values.manifest as string;
   return out;
 }
 
 async function make(args: string[]): Promise<void> {
   const a = parseMake(args);
   const entry = catalogEntry(a.name);
-  const spec = entry.build(parseParamArgs(entry.params, a.params));
+  let values: ReturnType<typeof parseParamArgs>;
+  try {
+    values = parseParamArgs(entry.params, a.params);
+  } catch (e) {
+    usageExit("datasets", (e as Error).message);
+  }
+  const spec = entry.build(values);
   const totals = datasetTotals(spec);
   const manifestPath = a.manifest ?? defaultManifestPath(a.name, a.dir);
   const progress = new Progress({ quiet: a.quiet, bits: false });
@@ -96,11 +107,12 @@ async function main(argv: string[]): Promise<number> {
     if (command === "list") list();
     else if (command === "make") await make(rest);
     else if (command === "-h" || command === "--help" || command === "help") term.info(USAGE);
-    else throw new UsageError(USAGE);
+    else if (command === undefined) usageExit("datasets", "no command (list or make; see --help)");
+    else usageExit("datasets", `unknown command ${command} (list or make; see --help)`);
     return 0;
   } catch (err) {
     term.error(err instanceof Error ? `datasets: ${err.message}` : String(err));
-    return err instanceof UsageError ? 2 : err instanceof DirNotEmptyError ? 3 : 1;
+    return err instanceof DirNotEmptyError ? 3 : 1;
   }
 }
 

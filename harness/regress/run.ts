@@ -3,6 +3,7 @@
 // every byte independently, and writes a JSON report plus a markdown summary.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseCli } from "../cli-args.ts";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { REPO_ROOT } from "../escp-run.ts";
 import { FULL, QUICK, type ConfigCase, type DatasetCase, type Matrix, type Transport } from "./matrix.ts";
@@ -10,13 +11,19 @@ import { openTransport, type TransportHandle } from "./transports.ts";
 import { sourceTotals, verifyCopy } from "./verify.ts";
 import { markdownReport, type CaseResult } from "./report.ts";
 
-const argv = process.argv.slice(2);
-const matrix: Matrix = argv.includes("--full") ? FULL : QUICK;
-const mode = argv.includes("--full") ? "full" : "quick";
-const outIdx = argv.indexOf("--out");
-const outDir = outIdx >= 0 ? (argv[outIdx + 1] ?? ".") : join(REPO_ROOT, "bench", "results");
-const onlyIdx = argv.indexOf("--only");
-const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
+const { values: args } = parseCli("regress", process.argv.slice(2), {
+  usage: "usage: bun run regress [--quick|--full] [--out DIR] [--only SUBSTR]",
+  options: {
+    quick: { type: "boolean", help: "the CI matrix (default)" },
+    full: { type: "boolean", help: "every dataset × transport × config, plus the seeded property runs" },
+    out: { type: "string", help: "report directory (default bench/results)" },
+    only: { type: "string", help: "only the datasets whose label contains SUBSTR" },
+  },
+});
+const matrix: Matrix = args.full ? FULL : QUICK;
+const mode = args.full ? "full" : "quick";
+const outDir = (args.out as string | undefined) ?? join(REPO_ROOT, "bench", "results");
+const only = args.only as string | undefined;
 
 async function makeDataset(d: DatasetCase, dir: string): Promise<string> {
   const target = join(dir, `ds-${d.name}`);

@@ -1,0 +1,68 @@
+import { describe, expect, test } from "bun:test";
+import { join, resolve } from "node:path";
+import { CliError, helpText, parseCliOrThrow } from "./cli-args.ts";
+
+const REPO = resolve(import.meta.dir, "..");
+const spec = {
+  usage: "usage: prog [options] [FILE...]",
+  positionals: true,
+  options: { out: { type: "string" as const, help: "where" }, quick: { type: "boolean" as const, short: "q", help: "fast" } },
+};
+
+function err(argv: string[]): string {
+  try {
+    parseCliOrThrow(argv, spec);
+  } catch (e) {
+    expect(e).toBeInstanceOf(CliError);
+    return (e as Error).message;
+  }
+  throw new Error(`parsed ${argv.join(" ")}`);
+}
+
+describe("cli-args", () => {
+  test("parses values, booleans, short flags and positionals", () => {
+    expect(parseCliOrThrow(["--out", "a", "-q", "f1", "--out=b", "f2"], spec)).toEqual({
+      values: { out: "b", quick: true },
+      positionals: ["f1", "f2"],
+      help: false,
+    });
+  });
+
+  test("bad command lines give one-line messages naming the flag", () => {
+    expect(err(["--foo"])).toBe("unknown option --foo");
+    expect(err(["-z"])).toBe("unknown option -z");
+    expect(err(["--out"])).toBe("--out needs a value");
+    expect(err(["--out="])).toBe("--out needs a value");
+    expect(err(["--quick=yes"])).toBe("--quick takes no value");
+  });
+
+  test("unexpected positional when the script takes none", () => {
+    expect(() => parseCliOrThrow(["stray"], { ...spec, positionals: false })).toThrow("unexpected argument stray");
+  });
+
+  test("--help wins over bad flags and lists the options", () => {
+    expect(parseCliOrThrow(["--foo", "--help"], spec).help).toBe(true);
+    expect(helpText(spec)).toBe("usage: prog [options] [FILE...]\n  --out V      where\n  -q, --quick  fast");
+  });
+});
+
+/** Every script that parses its arguments through cli-args: a bad flag exits 2 with exactly
+ *  one line `<prog>: unknown option --bogus` on stderr, and nothing runs. */
+const SCRIPTS: [string, string[]][] = [
+  ["regress", ["harness/regress/run.ts"]],
+  ["datasets", ["datasets/cli.ts", "make", "losf-small", "/nonexistent/never-made"]],
+  ["audit", ["harness/release/audit.ts"]],
+];
+
+describe("scripts reject unknown flags", () => {
+  for (const [prog, argv] of SCRIPTS) {
+    test(`${argv[0]}`, () => {
+      const r = Bun.spawnSync([process.execPath, join(REPO, argv[0] as string), ...argv.slice(1), "--bogus"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+      expect({ code: r.exitCode, stderr: r.stderr.toString(), stdout: r.stdout.toString() }).toEqual({
+        code: 2,
+        stderr: `${prog}: unknown option --bogus\n`,
+        stdout: "",
+      });
+    });
+  }
+});
