@@ -37,7 +37,7 @@ export function helpText(spec: CliSpec): string {
 
 /** Turns parseArgs' multi-sentence errors into short ones naming the flag. */
 function shortMessage(e: Error & { code?: string }, argv: readonly string[]): string {
-  const quoted = /'(-[^' ]+)/.exec(e.message)?.[1];
+  const quoted = /'(?:-\w, )?(-[^' ]+)/.exec(e.message)?.[1]; // "Option '-q, --quick' does not…" names --quick
   switch (e.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `unknown option ${quoted ?? "?"}`;
