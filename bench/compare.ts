@@ -8,6 +8,7 @@
 //   - a case that verified in A and has no verified run in B is a regression too.
 // Exit 0: no regression; 1: at least one (each named); 2: unreadable or mismatched files.
 import { basename } from "node:path";
+import { parseCli, usageExit } from "../harness/cli-args.ts";
 import { type CaseResult, type MacroResults, primaryMetric, readResults, ResultsError } from "./lib/results.ts";
 import { median, relSpread } from "./lib/stats.ts";
 
@@ -84,29 +85,10 @@ function fmt(x: number | null, scenario: string): string {
 }
 
 function main(argv: string[]): number {
-  let noise = DEFAULT_NOISE;
-  const files: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === "--noise") {
-      const v = Number(argv[++i]);
-      if (!Number.isFinite(v) || v <= 0 || v >= 1) {
-        console.error(`bench:compare: --noise needs a fraction between 0 and 1\n${USAGE}`);
-        return 2;
-      }
-      noise = v;
-    } else if (a === "-h" || a === "--help") {
-      console.log(USAGE);
-      return 0;
-    } else if (a.startsWith("-")) {
-      console.error(`bench:compare: unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else files.push(a);
-  }
-  if (files.length !== 2) {
-    console.error(USAGE);
-    return 2;
-  }
+  const { values, positionals: files } = parseCli("bench:compare", argv, { usage: USAGE, positionals: true, options: { noise: { type: "string" } } });
+  const noise = values.noise === undefined ? DEFAULT_NOISE : Number(values.noise);
+  if (!Number.isFinite(noise) || noise <= 0 || noise >= 1) usageExit("bench:compare", "--noise needs a fraction between 0 and 1");
+  if (files.length !== 2) usageExit("bench:compare", `needs two result files A.json B.json, got ${files.length}`);
   let A: MacroResults;
   let B: MacroResults;
   try {

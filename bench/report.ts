@@ -7,6 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { formatSize } from "../datasets/params.ts";
+import { parseCli } from "../harness/cli-args.ts";
 import { casesOf, fmtMetric, fmtRatio, keyFigures, metricOf, ratio, referenceOf } from "./lib/figures.ts";
 import { resumeFigures, resumeRows } from "./lib/resume.ts";
 import { type CaseResult, type MacroResults, type Median, primaryMetric, readResults, ResultsError, toolName } from "./lib/results.ts";
@@ -239,25 +240,9 @@ export function svg(r: MacroResults): string {
 // ---------------------------------------------------------------------------------------
 
 function main(argv: string[]): number {
-  let outDir = RESULTS_DIR;
-  const files: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === "--out-dir") {
-      const v = argv[++i];
-      if (v === undefined) {
-        console.error(USAGE);
-        return 2;
-      }
-      outDir = resolve(v);
-    } else if (a === "-h" || a === "--help") {
-      console.log(USAGE);
-      return 0;
-    } else if (a.startsWith("-")) {
-      console.error(`bench:report: unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else files.push(resolve(a));
-  }
+  const { values, positionals } = parseCli("bench:report", argv, { usage: USAGE, positionals: true, options: { "out-dir": { type: "string" } } });
+  const outDir = values["out-dir"] === undefined ? RESULTS_DIR : resolve(values["out-dir"] as string);
+  const files = positionals.map((f) => resolve(f));
   if (files.length === 0) {
     const newest = newestResults();
     if (newest === null) {

@@ -52,6 +52,10 @@ const SCRIPTS: [string, string[]][] = [
   ["regress", ["harness/regress/run.ts"]],
   ["datasets", ["datasets/cli.ts", "make", "losf-small", "/nonexistent/never-made"]],
   ["audit", ["harness/release/audit.ts"]],
+  ["bench:macro", ["bench/macro/run.ts"]],
+  ["bench:micro", ["bench/micro/run.ts"]],
+  ["bench:report", ["bench/report.ts"]],
+  ["bench:compare", ["bench/compare.ts", "a.json", "b.json"]],
 ];
 
 describe("scripts reject unknown flags", () => {
@@ -65,4 +69,31 @@ describe("scripts reject unknown flags", () => {
       });
     });
   }
+});
+
+describe("scripts' own argument checks are one line with exit 2", () => {
+  const cases: [string[], string][] = [
+    [["bench/macro/run.ts", "--files", "0"], "bench:macro: --files 0: needs an integer 1..10000000\n"],
+    [["bench/micro/run.ts", "--only", "nope"], "bench:micro: unknown topic nope (topics: ffi, crypto, blake3, zstd, frame)\n"],
+    [["bench/compare.ts", "only-one.json"], "bench:compare: needs two result files A.json B.json, got 1\n"],
+    [["bench/report.ts", "--out-dir"], "bench:report: --out-dir needs a value\n"],
+    [["harness/regress/run.ts", "--only"], "regress: --only needs a value\n"],
+    [
+      ["datasets/cli.ts", "make", "losf-small", "/nonexistent/never-made", "--ratio", "2"],
+      "datasets: unknown option --ratio (this dataset takes: --files, --seed)\n",
+    ],
+    [["datasets/cli.ts", "frob"], "datasets: unknown command frob (list or make; see --help)\n"],
+  ];
+  for (const [argv, stderr] of cases) {
+    test(argv.join(" "), () => {
+      const r = Bun.spawnSync([process.execPath, join(REPO, argv[0] as string), ...argv.slice(1)], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+      expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({ code: 2, stderr });
+    });
+  }
+
+  test("--help prints the usage and exits 0", () => {
+    const r = Bun.spawnSync([process.execPath, join(REPO, "harness/regress/run.ts"), "--help"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toStartWith("usage: bun run regress [--quick|--full] [--out DIR] [--only SUBSTR]\n");
+  });
 });

@@ -1,5 +1,6 @@
 // Command line of `bun run bench:macro`.
 import { parseSize } from "../../datasets/params.ts";
+import { CliError, parseCliOrThrow } from "../../harness/cli-args.ts";
 
 export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume", "system-tree", "files-100k", "files-1m"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -75,89 +76,59 @@ function list<T extends string>(value: string, known: readonly T[], what: string
 
 export function parseOptions(argv: readonly string[]): Options {
   const o: Options = { scenarios: [...DEFAULT_SCENARIOS], smoke: false, peers: [...PEERS], work: "/var/tmp/escp-bench", dropCaches: true };
-  let dropSet = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const eq = a.indexOf("=");
-    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    const inline = a.startsWith("--") && eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case "--scenario":
-      case "--scenarios": {
-        const v = value();
-        o.scenarios = v === "all" ? [...SCENARIOS] : list(v, SCENARIOS, "scenario");
-        if (o.scenarios.length === 0) throw new UsageError("--scenario needs at least one scenario");
-        break;
-      }
-      case "--smoke":
-        o.smoke = true;
-        break;
-      case "--repeat": {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError("--repeat needs an integer 1..100");
-        o.repeat = n;
-        break;
-      }
-      case "--size": {
-        const v = value();
-        try {
-          o.size = parseSize(v);
-        } catch (e) {
-          throw new UsageError(`--size ${v}: ${(e as Error).message}`);
-        }
-        if (o.size < 4096) throw new UsageError("--size must be at least 4K");
-        break;
-      }
-      case "--files": {
-        const v = value();
-        const n = Number(v);
-        if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--files ${v}: needs an integer 1..10000000`);
-        o.files = n;
-        break;
-      }
-      case "--peer-escp":
-        o.peerEscp = value();
-        break;
-      case "--peers": {
-        const v = value();
-        o.peers = v === "none" ? [] : v === "all" ? [...PEERS] : list(v, PEERS, "peer");
-        break;
-      }
-      case "--work":
-        o.work = value();
-        break;
-      case "--out":
-        o.out = value();
-        break;
-      case "--only": {
-        const parts = value().split(",").map((x) => x.trim()).filter((x) => x !== "");
-        if (parts.length === 0) throw new UsageError("--only needs at least one case id fragment");
-        o.only = parts;
-        break;
-      }
-      case "--no-drop-caches":
-        o.dropCaches = false;
-        dropSet = true;
-        break;
-      case "--drop-caches":
-        o.dropCaches = true;
-        dropSet = true;
-        break;
-      case "--quiet-login":
-        o.quietLogin = true;
-        break;
-      case "-h":
-      case "--help":
-        throw new UsageError(USAGE);
-      default:
-        throw new UsageError(`unknown option ${a}\n${USAGE}`);
-    }
+  const str = { type: "string" } as const;
+  const flag = { type: "boolean" } as const;
+  let parsed: ReturnType<typeof parseCliOrThrow>;
+  try {
+    parsed = parseCliOrThrow(argv, {
+      usage: USAGE,
+      options: {
+        scenario: str, scenarios: str, smoke: flag, repeat: str, size: str, files: str, "peer-escp": str, peers: str,
+        work: str, out: str, only: str, "no-drop-caches": flag, "drop-caches": flag, "quiet-login": flag,
+      },
+    });
+  } catch (e) {
+    throw e instanceof CliError ? new UsageError(e.message) : e;
   }
+  if (parsed.help) throw new UsageError(USAGE);
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const scenario = (v.scenario ?? v.scenarios) as string | undefined;
+  if (scenario !== undefined) {
+    o.scenarios = scenario === "all" ? [...SCENARIOS] : list(scenario, SCENARIOS, "scenario");
+    if (o.scenarios.length === 0) throw new UsageError("--scenario needs at least one scenario");
+  }
+  o.smoke = v.smoke === true;
+  if (v.repeat !== undefined) {
+    const n = Number(v.repeat);
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError("--repeat needs an integer 1..100");
+    o.repeat = n;
+  }
+  if (typeof v.size === "string") {
+    try {
+      o.size = parseSize(v.size);
+    } catch (e) {
+      throw new UsageError(`--size ${v.size}: ${(e as Error).message}`);
+    }
+    if (o.size < 4096) throw new UsageError("--size must be at least 4K");
+  }
+  if (typeof v.files === "string") {
+    const n = Number(v.files);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--files ${v.files}: needs an integer 1..10000000`);
+    o.files = n;
+  }
+  if (typeof v["peer-escp"] === "string") o.peerEscp = v["peer-escp"];
+  if (typeof v.peers === "string") o.peers = v.peers === "none" ? [] : v.peers === "all" ? [...PEERS] : list(v.peers, PEERS, "peer");
+  if (typeof v.work === "string") o.work = v.work;
+  if (typeof v.out === "string") o.out = v.out;
+  if (typeof v.only === "string") {
+    const parts = v.only.split(",").map((x) => x.trim()).filter((x) => x !== "");
+    if (parts.length === 0) throw new UsageError("--only needs at least one case id fragment");
+    o.only = parts;
+  }
+  if (v["quiet-login"] === true) o.quietLogin = true;
+  // The later of --drop-caches / --no-drop-caches wins.
+  const dropSet = v["drop-caches"] === true || v["no-drop-caches"] === true;
+  if (dropSet) o.dropCaches = argv.lastIndexOf("--drop-caches") > argv.lastIndexOf("--no-drop-caches");
   // Smoke runs are tiny and may share the machine with other tests: leave the cache alone.
   if (o.smoke && !dropSet) o.dropCaches = false;
   return o;

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { bench, group, measure, run } from "mitata";
 import { libraryPath } from "../../src/native/lib.ts";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
+import { parseCli, usageExit } from "../../harness/cli-args.ts";
 import {
   type Case, type Check, type Ctx, type ExternalResult, hostFacts, type Skip, SMOKE_MEASURE, type Timing,
   timingOfStats, type Topic,
@@ -45,40 +46,25 @@ export interface CaseResult {
   note?: string;
 }
 
-function usage(code: number): never {
-  console.log("usage: bun bench/micro/run.ts [--only NAME[,NAME]] [--smoke] [--out FILE]");
-  console.log(`topics: ${TOPICS.join(", ")}`);
-  process.exit(code);
-}
+const USAGE = `usage: bun bench/micro/run.ts [--only NAME[,NAME]] [--smoke] [--out FILE]
+topics: ${TOPICS.join(", ")}`;
 
-function parseArgs(argv: string[]): { only: TopicName[]; smoke: boolean; out: string } {
+function parseOptions(argv: string[]): { only: TopicName[]; smoke: boolean; out: string } {
+  const { values } = parseCli("bench:micro", argv, {
+    usage: USAGE,
+    options: { smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" } },
+  });
   let only: TopicName[] = [...TOPICS];
-  let smoke = false;
-  let out = "";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === "--smoke") smoke = true;
-    else if (a === "--only" || a === "--out") {
-      const v = argv[++i];
-      if (v === undefined) usage(2);
-      if (a === "--out") out = resolve(v);
-      else {
-        const names = v.split(",").map((s) => (s === "b3" ? "blake3" : s));
-        const bad = names.filter((n) => !(TOPICS as readonly string[]).includes(n));
-        if (bad.length) {
-          console.error(`unknown topic ${bad.join(", ")}`);
-          usage(2);
-        }
-        only = names as TopicName[];
-      }
-    } else if (a === "-h" || a === "--help") usage(0);
-    else {
-      console.error(`unknown argument ${a}`);
-      usage(2);
-    }
+  if (values.only !== undefined) {
+    const names = (values.only as string).split(",").map((s) => (s === "b3" ? "blake3" : s));
+    const bad = names.filter((n) => !(TOPICS as readonly string[]).includes(n));
+    if (bad.length) usageExit("bench:micro", `unknown topic ${bad.join(", ")} (topics: ${TOPICS.join(", ")})`);
+    only = names as TopicName[];
   }
+  const smoke = values.smoke === true;
   const date = new Date().toISOString().slice(0, 10);
-  return { only, smoke, out: out || join(REPO, "bench", "results", `micro-${date}${smoke ? "-smoke" : ""}.json`) };
+  const out = values.out === undefined ? join(REPO, "bench", "results", `micro-${date}${smoke ? "-smoke" : ""}.json`) : resolve(values.out as string);
+  return { only, smoke, out };
 }
 
 async function loadTopic(name: TopicName, ctx: Ctx): Promise<Topic> {
@@ -132,7 +118,7 @@ function rateText(r: CaseResult): string {
 }
 
 async function main(): Promise<number> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   const started = new Date();
   const tmp = makeTmpDir("bench-micro");
   const ctx: Ctx = { smoke: opts.smoke, tmp, log: (l) => console.log(l) };
