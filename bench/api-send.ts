@@ -10,9 +10,12 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { mkdtempSync } from "node:fs";
 import { send } from "../src/lib/index.ts";
+import { parseCli, positiveNumber, usageExit } from "../harness/cli-args.ts";
 
-const GIB = Number(process.argv[2] ?? 1);
-const RUNS = Number(process.argv[3] ?? 3);
+const cli = parseCli("api-send", process.argv.slice(2), { usage: "usage: bun bench/api-send.ts [GiB] [runs]", positionals: true, options: {} });
+if (cli.positionals.length > 2) usageExit("api-send", `takes at most two arguments (GiB, runs), got ${cli.positionals.length}`);
+const GIB = positiveNumber("api-send", "GiB", cli.positionals[0], 1);
+const RUNS = positiveNumber("api-send", "runs", cli.positionals[1], 3);
 const PATTERN = 64 << 20;
 const CHUNK = 1 << 20;
 const total = Math.round(GIB * 1024) * (1 << 20);

@@ -7,12 +7,18 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ESCP_MAIN } from "../harness/escp-run.ts";
+import { parseCli, positiveNumber, usageExit } from "../harness/cli-args.ts";
 import { makeTmpDir, removeTmpDir } from "../harness/tmp-dir.ts";
 
-const file = process.argv[2];
-if (!file) throw new Error("usage: bun bench/journal-overhead.ts FILE [--repeat N]");
-const i = process.argv.indexOf("--repeat");
-const repeat = i > 0 ? Number(process.argv[i + 1]) : 3;
+const PROG = "journal-overhead";
+const cli = parseCli(PROG, process.argv.slice(2), {
+  usage: "usage: bun bench/journal-overhead.ts FILE [--repeat N]",
+  positionals: true,
+  options: { repeat: { type: "string", help: "rounds of the four modes (default 3)" } },
+});
+if (cli.positionals.length !== 1) usageExit(PROG, "needs exactly one FILE");
+const file = cli.positionals[0] as string;
+const repeat = positiveNumber(PROG, "--repeat", cli.values.repeat, 3);
 const MODES: Record<string, Record<string, string>> = {
   default: {},
   "ESCP_JOURNAL_SYNC=1": { ESCP_JOURNAL_SYNC: "1" },

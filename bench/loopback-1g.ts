@@ -7,13 +7,17 @@ import { startSshd } from "../harness/sshd.ts";
 import { makeTmpDir } from "../harness/tmp-dir.ts";
 import { ESCP_REMOTE_CMD, REPO_ROOT } from "../harness/escp-run.ts";
 import { b3sum } from "../harness/b3sum.ts";
+import { parseCli, positiveNumber } from "../harness/cli-args.ts";
 import { writeRandomFile } from "../datasets/materialize.ts";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
 const extra = dash >= 0 ? argv.slice(dash + 1) : [];
-const sizeIdx = argv.indexOf("--size-mib");
-const sizeMiB = sizeIdx >= 0 ? Number(argv[sizeIdx + 1]) : 1024;
+const cli = parseCli("loopback-1g", dash >= 0 ? argv.slice(0, dash) : argv, {
+  usage: "usage: bun bench/loopback-1g.ts [--size-mib N] [-- extra escp flags]",
+  options: { "size-mib": { type: "string", help: "file size in MiB (default 1024)" } },
+});
+const sizeMiB = positiveNumber("loopback-1g", "--size-mib", cli.values["size-mib"], 1024);
 
 const dir = makeTmpDir("bench-1g");
 const fx = await startSshd();

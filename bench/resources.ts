@@ -9,14 +9,19 @@ import { makeTmpDir } from "../harness/tmp-dir.ts";
 import { ESCP_MAIN } from "../harness/escp-run.ts";
 import { compareTrees } from "../harness/compare-trees.ts";
 import { writeRandomFile } from "../datasets/materialize.ts";
+import { parseCli, positiveNumber } from "../harness/cli-args.ts";
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const bigGiB = arg("--big-gib", 4);
-const fileCount = arg("--files", 100_000);
-const nofile = arg("--nofile", 256);
+const { values } = parseCli("resources", process.argv.slice(2), {
+  usage: "usage: bun bench/resources.ts [--big-gib 4] [--files 100000] [--nofile 256]",
+  options: {
+    "big-gib": { type: "string", help: "size of the big file in GiB (default 4)" },
+    files: { type: "string", help: "file count of the many-file run (default 100000)" },
+    nofile: { type: "string", help: "open-files limit for both sides (default 256)" },
+  },
+});
+const bigGiB = positiveNumber("resources", "--big-gib", values["big-gib"], 4);
+const fileCount = positiveNumber("resources", "--files", values.files, 100_000);
+const nofile = positiveNumber("resources", "--nofile", values.nofile, 256);
 
 function appears(path: string): Promise<void> {
   return new Promise((resolve) => {

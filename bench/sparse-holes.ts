@@ -9,17 +9,21 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, st
 import { join } from "node:path";
 import { b3sumMany } from "../harness/b3sum.ts";
 import { ESCP_MAIN } from "../harness/escp-run.ts";
+import { parseCli, positiveNumber } from "../harness/cli-args.ts";
 import { makeTmpDir, removeTmpDir } from "../harness/tmp-dir.ts";
 
 const MiB = 1 << 20;
-const arg = (name: string, def: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const size = arg("--size", 4096 * MiB);
-const repeat = arg("--repeat", 3);
-const fi = process.argv.indexOf("--flags");
-const flags = fi > 0 ? (process.argv[fi + 1] ?? "").split(/\s+/).filter((w) => w !== "") : []; // e.g. --nochecksum
+const { values } = parseCli("sparse-holes", process.argv.slice(2), {
+  usage: 'usage: bun bench/sparse-holes.ts [--size BYTES] [--repeat N] [--flags "ESCP FLAGS"]',
+  options: {
+    size: { type: "string", help: "file size in bytes (default 4 GiB)" },
+    repeat: { type: "string", help: "interleaved rounds (default 3)" },
+    flags: { type: "string", dashValue: true, help: 'extra escp flags, one argument (e.g. "--nochecksum")' },
+  },
+});
+const size = positiveNumber("sparse-holes", "--size", values.size, 4096 * MiB);
+const repeat = positiveNumber("sparse-holes", "--repeat", values.repeat, 3);
+const flags = ((values.flags as string | undefined) ?? "").split(/\s+/).filter((w) => w !== "");
 const work = makeTmpDir("bench-sparse");
 
 /** path: `size` bytes, random data in the 1 MiB blocks listed (or every block), holes elsewhere. */

@@ -36,6 +36,12 @@ describe("cli-args", () => {
     expect(err(["--quick=yes"])).toBe("--quick takes no value");
   });
 
+  test("a dashValue option takes the next argument even when it starts with a dash", () => {
+    const withFlags = { usage: "u", options: { flags: { type: "string" as const, dashValue: true }, size: { type: "string" as const } } };
+    expect(parseCliOrThrow(["--flags", "--nochecksum -P 2", "--size", "5"], withFlags).values).toEqual({ flags: "--nochecksum -P 2", size: "5" });
+    expect(() => parseCliOrThrow(["--size", "-5"], withFlags)).toThrow('--size needs a value (one starting with "-" is written --size=VALUE)');
+  });
+
   test("unexpected positional when the script takes none", () => {
     expect(() => parseCliOrThrow(["stray"], { ...spec, positionals: false })).toThrow("unexpected argument stray");
   });
@@ -56,6 +62,11 @@ const SCRIPTS: [string, string[]][] = [
   ["bench:micro", ["bench/micro/run.ts"]],
   ["bench:report", ["bench/report.ts"]],
   ["bench:compare", ["bench/compare.ts", "a.json", "b.json"]],
+  ["journal-overhead", ["bench/journal-overhead.ts", "/nonexistent/file"]],
+  ["loopback-1g", ["bench/loopback-1g.ts"]],
+  ["resources", ["bench/resources.ts"]],
+  ["sparse-holes", ["bench/sparse-holes.ts"]],
+  ["api-send", ["bench/api-send.ts"]],
 ];
 
 describe("scripts reject unknown flags", () => {
@@ -82,6 +93,8 @@ describe("scripts' own argument checks are one line with exit 2", () => {
       ["datasets/cli.ts", "make", "losf-small", "/nonexistent/never-made", "--ratio", "2"],
       "datasets: unknown option --ratio (this dataset takes: --files, --seed)\n",
     ],
+    [["bench/sparse-holes.ts", "--repeat", "0"], "sparse-holes: --repeat 0: needs a positive number\n"],
+    [["bench/api-send.ts", "1", "2", "3"], "api-send: takes at most two arguments (GiB, runs), got 3\n"],
     [["datasets/cli.ts", "frob"], "datasets: unknown command frob (list or make; see --help)\n"],
   ];
   for (const [argv, stderr] of cases) {

@@ -8,6 +8,9 @@ export interface CliOption {
   short?: string;
   multiple?: boolean;
   help?: string;
+  /** The value may start with "-" (e.g. --flags "--nochecksum -P 2"): `--name VALUE` always
+   *  takes the next argument. */
+  dashValue?: boolean;
 }
 
 export interface CliSpec {
@@ -43,6 +46,7 @@ function shortMessage(e: Error & { code?: string }, argv: readonly string[]): st
       return `unknown option ${quoted ?? "?"}`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       if (/argument missing/.test(e.message)) return `${quoted ?? "option"} needs a value`;
+      if (/ambiguous/.test(e.message)) return `${quoted ?? "option"} needs a value (one starting with "-" is written ${quoted ?? "--option"}=VALUE)`;
       return `${quoted ?? "option"} takes no value`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL": {
       const arg = /'([^']*)'/.exec(e.message)?.[1] ?? argv.find((a) => !a.startsWith("-"));
@@ -61,8 +65,14 @@ export function parseCliOrThrow(argv: readonly string[], spec: CliSpec): ParsedC
   for (const [name, o] of Object.entries(spec.options)) {
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   }
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const takesDash = a.startsWith("--") && spec.options[a.slice(2)]?.dashValue === true && i + 1 < argv.length;
+    args.push(takesDash ? `${a}=${argv[++i]}` : a);
+  }
   try {
-    const r = parseArgs({ args: [...argv], options, strict: true, allowPositionals: spec.positionals ?? false });
+    const r = parseArgs({ args, options, strict: true, allowPositionals: spec.positionals ?? false });
     for (const [name, v] of Object.entries(r.values)) {
       if (spec.options[name]?.type === "string" && (v === "" || (Array.isArray(v) && v.includes("")))) throw new CliError(`--${name} needs a value`);
     }
@@ -94,4 +104,13 @@ export function parseCli(prog: string, argv: readonly string[], spec: CliSpec): 
 export function usageExit(prog: string, message: string): never {
   process.stderr.write(`${prog}: ${message}\n`);
   process.exit(2);
+}
+
+/** A numeric option's value: `def` when absent; exits 2 (`<prog>: NAME X: needs a positive
+ *  number`; name as the user wrote it, e.g. "--repeat") when it is not a finite number > 0. */
+export function positiveNumber(prog: string, name: string, value: unknown, def: number): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n <= 0) usageExit(prog, `${name} ${String(value)}: needs a positive number`);
+  return n;
 }
