@@ -67,6 +67,7 @@ const SCRIPTS: [string, string[]][] = [
   ["resources", ["bench/resources.ts"]],
   ["sparse-holes", ["bench/sparse-holes.ts"]],
   ["api-send", ["bench/api-send.ts"]],
+  ["wan", ["harness/wan/run.ts"]],
 ];
 
 describe("scripts reject unknown flags", () => {
@@ -95,6 +96,8 @@ describe("scripts' own argument checks are one line with exit 2", () => {
     ],
     [["bench/sparse-holes.ts", "--repeat", "0"], "sparse-holes: --repeat 0: needs a positive number\n"],
     [["bench/api-send.ts", "1", "2", "3"], "api-send: takes at most two arguments (GiB, runs), got 3\n"],
+    [["harness/wan/run.ts", "--loss", "x", "--", "f", "wan:/tmp/f"], "wan: --loss x: needs a non-negative number\n"],
+    [["harness/wan/run.ts", "--rtt"], "wan: needs -- and the escp arguments after its own options (see --help)\n"],
     [["datasets/cli.ts", "frob"], "datasets: unknown command frob (list or make; see --help)\n"],
   ];
   for (const [argv, stderr] of cases) {

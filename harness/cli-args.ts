@@ -106,11 +106,13 @@ export function usageExit(prog: string, message: string): never {
   process.exit(2);
 }
 
-/** A numeric option's value: `def` when absent; exits 2 (`<prog>: NAME X: needs a positive
+/** A numeric option's value (> 0, or ≥ 0 with allowZero): `def` when absent; exits 2 (`<prog>: NAME X: needs a positive
  *  number`; name as the user wrote it, e.g. "--repeat") when it is not a finite number > 0. */
-export function positiveNumber(prog: string, name: string, value: unknown, def: number): number {
+export function positiveNumber(prog: string, name: string, value: unknown, def: number, allowZero = false): number {
   if (value === undefined) return def;
   const n = Number(value);
-  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n <= 0) usageExit(prog, `${name} ${String(value)}: needs a positive number`);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    usageExit(prog, `${name} ${String(value)}: needs a ${allowZero ? "non-negative" : "positive"} number`);
+  }
   return n;
 }

@@ -8,6 +8,7 @@
 // HOST is not resolved (the receiver is reached through the --mgmt socket); write e.g.
 // wan:/tmp/dst. Defaults: --delay 25 (one way) --rate 1000 --loss 0 --queue 4096 --seed 1.
 import { join } from "node:path";
+import { parseCli, positiveNumber } from "../cli-args.ts";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
 import { canWan, formatStats, startWan, type WanOptions } from "./netns.ts";
 import type { RttResult } from "./rtt-probe.ts";
@@ -22,28 +23,18 @@ function die(msg: string, code = 2): never {
 
 function parse(argv: string[]): { wan: WanOptions; rtt: boolean; escp: string[] } {
   const sep = argv.indexOf("--");
-  if (sep < 0 || sep === argv.length - 1) die(USAGE);
-  const own = argv.slice(0, sep);
-  const wan: WanOptions = { delayMs: 25, rateMbit: 1000, lossPct: 0, seed: 1 };
-  let rtt = false;
-  for (let i = 0; i < own.length; i++) {
-    const flag = own[i] ?? "";
-    if (flag === "--rtt") {
-      rtt = true;
-      continue;
-    }
-    const raw = own[++i];
-    const v = Number(raw);
-    if (raw === undefined || !Number.isFinite(v) || v < 0) die(`${flag} needs a non-negative number\n${USAGE}`);
-    if (flag === "--delay") wan.delayMs = v;
-    else if (flag === "--rate") wan.rateMbit = v;
-    else if (flag === "--loss") wan.lossPct = v;
-    else if (flag === "--loss-back") wan.lossBackPct = v;
-    else if (flag === "--queue") wan.queueKib = v;
-    else if (flag === "--seed") wan.seed = v;
-    else die(`unknown option ${flag}\n${USAGE}`);
-  }
-  if (wan.lossPct > 100 || (wan.lossBackPct ?? 0) > 100) die("loss is a percentage (0..100)");
+  const num = { type: "string" } as const;
+  const { values } = parseCli("wan", sep < 0 ? argv : argv.slice(0, sep), {
+    usage: USAGE,
+    options: { delay: num, rate: num, loss: num, "loss-back": num, queue: num, seed: num, rtt: { type: "boolean" } },
+  });
+  const n = (name: string, def: number): number => positiveNumber("wan", `--${name}`, values[name], def, true);
+  const wan: WanOptions = { delayMs: n("delay", 25), rateMbit: n("rate", 1000), lossPct: n("loss", 0), seed: n("seed", 1) };
+  if (values["loss-back"] !== undefined) wan.lossBackPct = n("loss-back", 0);
+  if (values.queue !== undefined) wan.queueKib = n("queue", 0);
+  const rtt = values.rtt === true;
+  if (wan.lossPct > 100 || (wan.lossBackPct ?? 0) > 100) die("wan: loss is a percentage (0..100)");
+  if (sep < 0 || sep === argv.length - 1) die("wan: needs -- and the escp arguments after its own options (see --help)");
   return { wan, rtt, escp: argv.slice(sep + 1) };
 }
 
