@@ -15,13 +15,13 @@ export function releaseChecks(repo: string, bun = process.execPath): ReleaseChec
   const bin = (tool: string) => join(repo, "node_modules", ".bin", tool);
   const checks: ReleaseCheck[] = [
     { name: "typecheck (tsc --noEmit -p .)", argv: [bin("tsc"), "--noEmit", "-p", "."], hint: "npm run typecheck" },
-    { name: "lint (biome lint)", argv: [bin("biome"), "lint", "--error-on-warnings", "--max-diagnostics=50", "."], hint: "npx biome lint ." },
+    { name: "lint (biome lint)", argv: [bin("biome"), "lint", "--error-on-warnings", "--max-diagnostics=50", "."], hint: "npm run lint" },
     {
       name: "format (biome format)",
       argv: [bin("biome"), "format", "--reporter=summary", "."],
-      hint: "npx biome format --write . rewrites the files listed above",
+      hint: "npm run format rewrites the files listed above; docs/release-checks.md",
     },
-    { name: "npm audit (allow list .ci/audit-allow.json)", argv: [bun, join(repo, "harness", "release", "audit.ts")], hint: "bun harness/release/audit.ts" },
+    { name: "npm audit (allow list .ci/audit-allow.json)", argv: [bun, join(repo, "harness", "release", "audit.ts")], hint: "npm run audit:deps" },
   ];
   // Generated files (man page, completions, FFI symbols) match their sources.
   if (existsSync(join(repo, "harness", "gen-files.ts"))) {
