@@ -124,7 +124,7 @@ describe("Debian package", () => {
     expect(files.filter((p) => /node_modules|\/(bun|node|gcc|cc|clang|tcc|ld)$/.test(p))).toEqual([]);
     expect(ok(["dpkg-deb", "-f", d.path, "Package", "Version"])).toBe(`Package: escp\nVersion: ${d.version}\n`);
 
-    const depends = ok(["dpkg-deb", "-f", d.path, "Depends"]).trim().split(/,\s*/).map((x) => x.split(" ")[0]);
+    const depends = ok(["dpkg-deb", "-f", d.path, "Depends"]).trim().split(/,\s*/).map((x) => x.split(" ")[0] ?? "");
     expect(depends).toContain("openssh-client");
     expect(depends).toContain("libc6");
     const needed = ok(["objdump", "-p", join(root, "usr/lib/escp/libescp.so")]);
