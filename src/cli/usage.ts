@@ -1,6 +1,6 @@
 // Text for --help (generated from the option table; hidden options omitted), the usage
 // line, --version and -L/--license. Returns strings; the caller prints them via progress.term.
-import { readFileSync } from "node:fs";
+import pkg from "../../package.json" with { type: "json" };
 import { OPTION_TABLE, type OptionSpec } from "../config/options.ts";
 import { formatSizeUnit } from "../config/values.ts";
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from "../control/messages.ts";
@@ -48,13 +48,9 @@ export function helpText(): string {
 }
 
 function packageVersion(): string {
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-    const v = (pkg as { version?: unknown }).version;
-    return typeof v === "string" ? v : "unknown";
-  } catch {
-    return "unknown";
-  }
+  // A static import: bundled into a compiled executable, which has no package.json beside it.
+  const v: unknown = (pkg as { version?: unknown }).version;
+  return typeof v === "string" ? v : "unknown";
 }
 
 /** --version text, one line without a newline. */

@@ -2,18 +2,19 @@
 // Symbols and constants come from src/native/symbols.ts, generated from native/include/escp.h.
 import { dlopen } from "bun:ffi";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { EscpError } from "../errors/escp-error.ts";
+import { defaultLibraryPath } from "../runtime/self.ts";
 import { ESCP_ABI_VERSION, EVENT_SIZE, symbols } from "./symbols.ts";
 
 export type NativeLib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 
-export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+export { REPO_ROOT } from "../runtime/self.ts";
 let cached: NativeLib | undefined;
 
-/** Path of the shared library: $ESCP_LIBESCP wins (ASan or fault-injection builds). */
+/** Path of the shared library: $ESCP_LIBESCP wins (ASan or fault-injection builds), else
+ *  the checkout's build or, compiled, the installed private copy (src/runtime/self.ts). */
 export function libraryPath(): string {
-  return process.env.ESCP_LIBESCP ?? join(REPO_ROOT, "native", "build", "libescp.so");
+  return process.env.ESCP_LIBESCP ?? defaultLibraryPath();
 }
 
 export function loadNative(): NativeLib {

@@ -15,8 +15,7 @@ import {
   type SessionInit,
   type SessionReply,
 } from "../control/messages.ts";
-import { REPO_ROOT } from "../native/lib.ts";
-import { join } from "node:path";
+import { selfArgv } from "../runtime/self.ts";
 import { faultPoint } from "./fault-points.ts";
 import { term } from "../cli/progress.ts";
 
@@ -49,7 +48,7 @@ async function start(o: Options, dest: Endpoint): Promise<{ channel: ControlChan
   const echo = o.verbose ? (text: string): void => term.passthrough(text) : undefined;
   if (o.mgmt) return { channel: await openMgmtChannel(o.mgmt), where: `mgmt socket ${o.mgmt}` };
   if (dest.host === undefined) {
-    const argv = [process.execPath, join(REPO_ROOT, "src", "cli", "main.ts"), "--server", ...(o.verbose ? ["-v"] : [])];
+    const argv = [...selfArgv(), "--server", ...(o.verbose ? ["-v"] : [])];
     return { channel: openLocalChannel(argv, echo), where: "local receiver" };
   }
   const target = { host: dest.host, ...(dest.user ? { user: dest.user } : {}), ...(dest.port ? { port: dest.port } : {}) };
