@@ -181,7 +181,7 @@ export function zshCompletion(): string {
     if (takesValue(spec)) {
       const kind = valueKind(spec);
       const value = zshDescription(spec.valueName ?? "VALUE");
-      const act = kind === "choice" ? `(${choiceWords(spec).join(" ")})`
+      const act = kind === "choice" ? `(${choiceWords(spec).map((w) => w.replace(/:/g, "\\:")).join(" ")})`
         : kind === "file" ? "_files" : kind === "dir" ? "_files -/"
         : kind === "command" ? "_command_names -e" : kind === "host" ? "_hosts" : " ";
       action = `:${value}:${act}`;
@@ -193,13 +193,13 @@ export function zshCompletion(): string {
 
 # host:path through ssh: ls -d -p on the remote side; directories (marked /) take no suffix.
 _escp_remote() {
-  local host=\${PREFIX%%:*} path=\${PREFIX#*:} lead= q
-  if [[ $path == '~'* ]]; then
-    lead=\${path%%/*}
-    if [[ $path == */* ]]; then path=/\${path#*/}; else path=; fi
+  local host=\${PREFIX%%:*} rpath=\${PREFIX#*:} lead= q
+  if [[ $rpath == '~'* ]]; then  # (not $path: zsh ties it to $PATH)
+    lead=\${rpath%%/*}
+    if [[ $rpath == */* ]]; then rpath=/\${rpath#*/}; else rpath=; fi
   fi
   local sq="'" esc="'\\\\''"
-  q="'\${path//$sq/$esc}'"
+  q="'\${rpath//$sq/$esc}'"
   local -a entries dirs files
   entries=(\${(f)"$(ssh -o BatchMode=yes -o ConnectTimeout=5 $host "ls -d -p -- $lead$q*" 2>/dev/null)"})
   dirs=(\${(M)entries:#*/})

@@ -139,8 +139,39 @@ describe("zsh completion", () => {
     const text = readFileSync(ZSH_FILE, "utf8");
     expect(text.startsWith("#compdef escp\n")).toBe(true);
     for (const spec of VISIBLE) if (spec.long !== undefined) expect(text).toContain(`'--${spec.long}[`);
-    expect(text).toContain("(posix dummy posix::posix posix::dummy dummy::posix dummy::dummy)");
+    expect(text).toContain("(posix dummy posix\\:\\:posix posix\\:\\:dummy dummy\\:\\:posix dummy\\:\\:dummy)");
   });
+});
+
+// Drives a real interactive zsh in a pty (zsh/zpty): types LINE and TAB, then waits until the
+// screen shows PATTERN (a zsh glob); `timeout` bounds the wait if it never does.
+const ZPTY_SCRIPT = `zmodload zsh/zpty
+zpty z env PATH="$2:$PATH" HOME="$5" zsh -f -i
+zpty -w z "PS1='%% '; fpath=(\${(q)1} \\$fpath); autoload -Uz compinit; compinit -u -D; setopt nobeep"
+zpty -n -w z "$3"$'\\t'
+if zpty -r z out "$4"; then print -r -- MATCHED; fi
+zpty -d z
+`;
+
+function zshShows(line: string, pattern: string): boolean {
+  const script = join(tmp, "zpty.zsh");
+  writeFileSync(script, ZPTY_SCRIPT);
+  const p = Bun.spawnSync(["timeout", "30", "zsh", "-f", script, join(REPO, "docs", "completion"), fakeBin, line, pattern, home], {
+    cwd: tmp, stdout: "pipe", stderr: "pipe", env: { ...process.env, FAKE_SSH_LOG: join(tmp, "ssh.log") },
+  });
+  return p.stdout.toString().includes("MATCHED");
+}
+
+describe("zsh completion in a real zsh", () => {
+  const zsh = has("zsh");
+  if (!zsh) console.log("skip: zsh is not installed (harness/setup.sh installs it)");
+  test.skipIf(!zsh)("flags, TX::RX engine values and host:path through ssh complete", () => {
+    expect(zshShows("escp --par", "*--parallel*")).toBe(true);
+    expect(zshShows("escp --ioengine posix::", "*posix::dummy*")).toBe(true);
+    // one remote match: the line becomes alpha:…/sub/space\ dir/
+    mkdirSync(join(remote, "sub", "space dir"), { recursive: true });
+    expect(zshShows(`escp alpha:${remote}/sub/sp`, "*alpha:*/sub/space\\\\ dir/*")).toBe(true);
+  }, 120_000);
 });
 
 describe("escp(1)", () => {
