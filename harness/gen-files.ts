@@ -11,7 +11,7 @@ import { manPage } from "../src/cli/manpage.ts";
 
 const REPO = join(import.meta.dir, "..");
 
-interface Generator {
+export interface Generator {
   /** Repository-relative outputs, named when stale. */
   readonly files: readonly string[];
   /** Writes the outputs. */
@@ -20,9 +20,9 @@ interface Generator {
   stale(): string[];
 }
 
-/** A file whose whole text comes from a TypeScript function. */
-function textFile(path: string, render: () => string): Generator {
-  const abs = join(REPO, path);
+/** A file whose whole text comes from a TypeScript function (root: the repository, or a test's). */
+export function textFile(path: string, render: () => string, root: string = REPO): Generator {
+  const abs = join(root, path);
   return {
     files: [path],
     write() {

@@ -9,6 +9,7 @@ import { ERROR_CODES } from "../errors/codes.ts";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
 import { bashCompletion, zshCompletion } from "./completion.ts";
 import { manPage } from "./manpage.ts";
+import { textFile } from "../../harness/gen-files.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
 const BASH_FILE = join(REPO, "docs", "completion", "escp.bash");
@@ -29,6 +30,18 @@ describe("gen-files --check", () => {
     expect(p.stderr.toString()).toBe("");
     expect(p.exitCode).toBe(0);
   }, 120_000);
+
+  test("a text generator reports a missing or changed output as stale, and is fresh once written", () => {
+    const root = join(tmp, "gen-root");
+    let text = "one\n";
+    const g = textFile("docs/sub/out.txt", () => text, root);
+    expect(g.stale()).toEqual(["docs/sub/out.txt"]);
+    g.write();
+    expect(readFileSync(join(root, "docs", "sub", "out.txt"), "utf8")).toBe("one\n");
+    expect(g.stale()).toEqual([]);
+    text = "two\n";
+    expect(g.stale()).toEqual(["docs/sub/out.txt"]);
+  });
 
   test("the committed completion and man page are byte-identical to the generators' output", () => {
     expect(readFileSync(BASH_FILE, "utf8")).toBe(bashCompletion());
