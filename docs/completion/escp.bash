@@ -74,6 +74,8 @@ _escp() {
   done
   local prev=""
   (( i > 0 )) && prev="${COMP_WORDS[i-1]}"
+  # --opt=value: bash splits at '=' too; the option is the word before it
+  [[ "$prev" == "=" ]] && (( i > 1 )) && prev="${COMP_WORDS[i-2]}"
   case "$prev" in
     --ioengine) _escp_words "$(printf '%s\n' posix dummy posix::posix posix::dummy dummy::posix dummy::dummy)"; _escp_trim; return ;;
     --filelist|--logfile|--profile|-i|--identity|-F|--ssh_config|--manifest) _escp_local; _escp_trim; return ;;

@@ -146,6 +146,8 @@ _escp() {
   done
   local prev=""
   (( i > 0 )) && prev="\${COMP_WORDS[i-1]}"
+  # --opt=value: bash splits at '=' too; the option is the word before it
+  [[ "$prev" == "=" ]] && (( i > 1 )) && prev="\${COMP_WORDS[i-2]}"
   case "$prev" in
 ${cases.join("\n")}
   esac

@@ -110,6 +110,7 @@ describe("bash completion", () => {
     expect(engines).toContain("posix::dummy ");
     // bash splits posix::d at the colons; the reply is the part after the last one
     expect(completeBash(["escp", "--ioengine", "posix", "::", "d"])).toEqual(["dummy "]);
+    expect(completeBash(["escp", "--ioengine", "=", "du"]).sort()).toEqual(["dummy ", "dummy::dummy ", "dummy::posix "]);
   });
 
   test("FILE options complete local paths; value-less numbers complete nothing", () => {
