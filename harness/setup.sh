@@ -10,7 +10,7 @@ BUN_VERSION="1.4.4"
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes clang links the fuzz target
 # with; it is only a Recommends of clang, and we install without recommends.
 APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync iperf3 clang libclang-rt-14-dev
-              build-essential libssl-dev openssh-client python3 iproute2 util-linux)
+              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh)
 WRAPPER=/usr/local/bin/escp
 
 DEMO=1
@@ -107,9 +107,23 @@ step "native build (make -C native)"
 make -s -C "$REPO/native"
 
 step "escp wrapper ($WRAPPER)"
+# One wrapper serves every checkout on this machine (it is also what ssh runs on the loopback
+# "remote"), so it names its checkout, `escp --version` prints that checkout, and re-pointing it
+# at another checkout is announced rather than silent (old → new), never refused: a second
+# clone's setup still ends with a working escp. -D <checkout>/src/cli/main.ts picks one per run.
 # Absolute bun path: ssh sessions on the loopback "remote" get a minimal PATH.
-wrapper_text="$(printf '#!/bin/sh\nexec %s %s/src/cli/main.ts "$@"\n' "$(command -v bun)" "$REPO")"
+wrapper_text="$(printf '#!/bin/sh\n# escp development wrapper (harness/setup.sh); checkout: %s\nexec %s %s/src/cli/main.ts "$@"\n' \
+  "$REPO" "$(command -v bun)" "$REPO")"
 if [ "$(cat "$WRAPPER" 2>/dev/null)" != "$wrapper_text" ]; then
+  old_checkout=""
+  if [ -f "$WRAPPER" ]; then
+    # this format's comment line, else an older wrapper's exec line (…/src/cli/main.ts)
+    old_checkout="$(sed -n 's/^# escp development wrapper.*; checkout: //p' "$WRAPPER" | head -n 1)"
+    [ -n "$old_checkout" ] || old_checkout="$(sed -n 's|^exec [^ ]* \(.*\)/src/cli/main\.ts .*|\1|p' "$WRAPPER" | head -n 1)"
+  fi
+  if [ -n "$old_checkout" ] && [ "$old_checkout" != "$REPO" ]; then
+    echo "setup: NOTE: $WRAPPER switches checkout: $old_checkout → $REPO (escp on PATH, and over ssh to this host, now runs this checkout)"
+  fi
   printf '%s\n' "$wrapper_text" | $SUDO tee "$WRAPPER" >/dev/null
   $SUDO chmod 755 "$WRAPPER"
 fi

@@ -5,6 +5,7 @@ import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { configureLogger, log } from "../log/logger.ts";
 import { term } from "./progress.ts";
 import { helpText, licenseText, versionText } from "./usage.ts";
+import { checkoutText } from "./checkout.ts";
 import { runTransfer } from "../lib/run.ts";
 import { runServer } from "../transfer/server.ts";
 import { closeAllSessions } from "../native/session.ts";
@@ -19,7 +20,10 @@ async function main(): Promise<number> {
   const cfg = loadConfig(argv, process.env);
   const o = cfg.opts;
   if (o.help) return term.info(helpText()), 0;
-  if (o.version) return term.info(versionText()), 0;
+  if (o.version) {
+    const checkout = checkoutText(); // a development checkout also says which one runs
+    return term.info(checkout === undefined ? versionText() : `${versionText()}\n${checkout}`), 0;
+  }
   if (o.license) return term.info(licenseText()), 0;
   if (!o.server) run = new RunOutput(o);
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });

@@ -10,7 +10,8 @@ export const USAGE_LINE = "usage: escp [OPTIONS] SOURCE... [user@]host:[path]|LO
 /** Wire protocol version advertised by --version: the session-init major.minor (docs/protocol.md). */
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;
 
-function flagColumn(spec: OptionSpec): string {
+/** The --help flag column for one option: "-t, --parallel N" (also used by the man page). */
+export function flagColumn(spec: OptionSpec): string {
   const names: string[] = [];
   if (spec.short !== undefined) names.push(`-${spec.short}`);
   if (spec.long !== undefined) names.push(`--${spec.long}`);
@@ -19,7 +20,8 @@ function flagColumn(spec: OptionSpec): string {
   return `${names.join(", ")}${value}`;
 }
 
-function defaultText(spec: OptionSpec): string {
+/** " (default X)" for one option, or "" when it has none worth showing (also used by the man page). */
+export function defaultText(spec: OptionSpec): string {
   const d = spec.default;
   if (d === undefined || d === false || (Array.isArray(d) && d.length === 0)) return "";
   if (spec.type === "size" && typeof d === "number") return ` (default ${formatSizeUnit(d)})`;
