@@ -48,6 +48,11 @@ describe("formatting", () => {
     expect(formatBar(1)).toBe(`[${"=".repeat(30)}]`);
     expect(formatBar(0.5).length).toBe(32);
   });
+  test("summary line of a dummy::posix run says the data was synthetic", () => {
+    expect(summaryLine({ bytes: 1024, files: 1, failed: 0, seconds: 1, synthetic: true }, false))
+      .toBe("Sent    :   1.0 KB in 1 file at   1.0 KB/s in 00:01.00, synthetic data (zeros)");
+  });
+
   test("summary line", () => {
     expect(summaryLine({ bytes: 2 * 1024 ** 2, files: 3, failed: 0, seconds: 2 }, false)).toBe("Sent    :   2.0 MB in 3 files at   1.0 MB/s in 00:02.00");
     expect(summaryLine({ bytes: 1024, files: 1, failed: 2, seconds: 0 }, false)).toBe("Sent    :   1.0 KB in 1 file at   0.0  B/s in 00:00.00, 2 failed");

@@ -226,6 +226,8 @@ export interface ProgressSummary {
   resumed?: number;
   /** A stream (stdin or stdout): its BLAKE3, shown on a second line (`b3sum` of the bytes). */
   digest?: string;
+  /** --ioengine dummy::posix: the sender read nothing, the files written hold zeros. */
+  synthetic?: boolean;
 }
 
 /** The sender's live bar and final summary line. */
@@ -319,7 +321,7 @@ export class Progress {
   }
 }
 
-/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed]`
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed][, synthetic data (zeros)]`
  * (`Received:` for a pull); the rate counts only the bytes that moved. */
 export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const resumed = s.resumed ?? 0;
@@ -327,5 +329,6 @@ export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const failed = s.failed > 0 ? `, ${s.failed} failed` : "";
   const held = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : "";
   const files = s.files === 1 ? "file" : "files";
-  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}`;
+  const zeros = s.synthetic === true ? ", synthetic data (zeros)" : "";
+  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}${zeros}`;
 }
