@@ -75,6 +75,13 @@ describe("classifySshFailure", () => {
   test("messages", () => {
     expect(classifySshFailure(127, "", "h").message).toBe("escp not found on h: install it or pass -D PATH");
     expect(classifySshFailure(255, "a\nssh: weird thing\n", "h").message).toBe("ssh to h failed with exit status 255: ssh: weird thing");
+    const changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+      + "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n"
+      + "Offending ED25519 key in /k/known_hosts:3\nHost key for h has changed and you have requested strict checking.\nHost key verification failed.\n";
+    expect(classifySshFailure(255, changed, "h").message)
+      .toBe("ssh to h: host key verification failed: REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle); Offending ED25519 key in /k/known_hosts:3");
+    expect(classifySshFailure(255, "Host key verification failed.\n", "h").message)
+      .toBe("ssh to h: host key verification failed: Host key verification failed.");
     expect(classifySshFailure(1, "", "h", "/bin/false").message)
       .toBe("h: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)");
     expect(classifySshFailure(1, "", "h").message)

@@ -84,7 +84,14 @@ function matching(stderr: string, re: RegExp): string | undefined {
 export function classifySshFailure(exitCode: number | null, stderr: string, host: string, command?: string): EscpError {
   const facts = { errno: exitCode ?? undefined };
   const hostkey = matching(stderr, HOSTKEY_RE);
-  if (hostkey) return new EscpError("E_SSH_HOSTKEY", `ssh to ${host}: host key verification failed: ${hostkey}`, facts);
+  if (hostkey) {
+    // OpenSSH's changed-key banner is boxed in '@'s: say it plainly, with the known_hosts line it names.
+    const offending = matching(stderr, /^Offending \S+ key in \S+/);
+    const why = /REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)
+      ? `REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle)${offending ? `; ${offending}` : ""}`
+      : hostkey;
+    return new EscpError("E_SSH_HOSTKEY", `ssh to ${host}: host key verification failed: ${why}`, facts);
+  }
   const auth = matching(stderr, AUTH_RE);
   if (auth) return new EscpError("E_SSH_AUTH", `ssh to ${host}: authentication failed: ${auth}`, facts);
   const unreachable = matching(stderr, UNREACHABLE_RE);
