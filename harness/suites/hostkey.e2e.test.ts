@@ -250,4 +250,36 @@ describe("the system ssh agrees", () => {
     expect(r.stderr).toContain(`ssh to ${fx.host}: host key verification failed`);
     expect(existsSync(dst)).toBe(false);
   });
+
+  test("a known_hosts line with another key, StrictHostKeyChecking=yes: E_SSH_HOSTKEY's text, never 'authentication failed'", async () => {
+    const dst = fresh("dst");
+    const other = fresh("other_key");
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other]);
+    const known = knownHosts([`${knownName()} ${pubKey(`${other}.pub`)}`]);
+    const r = await runEscp([
+      ...BASE, "-P", String(fx.port), "-i", fx.identity, "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
+      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+      "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`,
+    ]);
+    expect(r.code).toBe(4);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("escp:"));
+    expect(lines).toHaveLength(1);
+    expect(lines).toEqual([
+      `escp: ssh to ${fx.host}: host key verification failed: REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle); Offending ED25519 key in ${known}:1`,
+    ]);
+    expect(r.stderr).not.toContain("authentication failed");
+    expect(existsSync(dst)).toBe(false);
+  });
+
+  test("the same wrong key with --builtin-ssh and StrictHostKeyChecking=yes: the same code and exit", async () => {
+    const other = fresh("other_key");
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other]);
+    const known = knownHosts([`${knownName()} ${pubKey(`${other}.pub`)}`]);
+    const { args, dst } = builtin(known, ["-o", "StrictHostKeyChecking=yes"]);
+    const r = await runEscp(args);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toStartWith(`escp: ssh to ${fx.host}: host key verification failed: REMOTE HOST KEY CHANGED`);
+    expect(r.stderr).not.toContain("authentication failed");
+    expect(existsSync(dst)).toBe(false);
+  });
 });

@@ -1,7 +1,7 @@
 // End-to-end transfers to a local destination (locally spawned receiver, full engine):
 // big files at -t 1 and -t 4, block-size edges, a 2,000-file tree, O_DIRECT on and off.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
 import { BASE, expectOk, expectSameFile, expectSameTree, makeAwkwardTree, runEscp, writeRandomFile } from "./e2e-helpers.ts";
@@ -56,6 +56,27 @@ describe("local destination", () => {
     }
     const dummyDst = join(tmp, "mix-dummy");
     await expectOk([...BASE, "-r", "--ioengine", "dummy", src, dummyDst]);
+  });
+
+  test("--ioengine dummy -v: the receiver logs each file as discarded, never committed, and writes none", async () => {
+    const src = join(tmp, "dummy-v.bin");
+    await writeRandomFile(src, MiB + 3, 21);
+    const dst = join(tmp, "dummy-v-out.bin");
+    const r = await expectOk([...BASE, "-v", "--ioengine", "dummy", src, dst]);
+    expect(r.stderr).not.toContain("committed");
+    expect(r.stderr).toContain(`discarded (--ioengine dummy, nothing written) ${dst}`);
+    expect(existsSync(dst)).toBe(false);
+  });
+
+  test("--ioengine dummy::posix: a warning first, zeros of the source's size, a summary saying so", async () => {
+    const src = join(tmp, "dummy-posix.bin");
+    await writeRandomFile(src, MiB + 3, 22);
+    const dst = join(tmp, "dummy-posix-out.bin");
+    const r = await runEscp([...BASE.filter((a) => a !== "-q"), "--ioengine", "dummy::posix", src, dst]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("escp: warning: --ioengine dummy::posix: the sender reads no file; each destination file is written with zeros of its source's size\n");
+    expect(r.stdout).toMatch(/^Sent    : .* in 1 file at .*, synthetic data \(zeros\)\n$/);
+    expect(readFileSync(dst).equals(Buffer.alloc(MiB + 3))).toBe(true);
   });
 });
 

@@ -311,6 +311,16 @@ describe("config file (ESCP_CONFIG)", () => {
     expect(r.stderr).toBe(`escp: ${bad}: unknown key "bogus_key"\n`);
     expect(existsSync(never)).toBe(false);
   });
+
+  test("a missing file named by ESCP_CONFIG is exit 2 naming the path and the cause", async () => {
+    const src = await source("conf-missing.bin", 1000, 6);
+    const missing = join(tmp, "no-such.conf");
+    const never = join(tmp, "conf-missing-never.bin");
+    const r = await runEscp([...BASE, src, never], { env: { ESCP_CONFIG: missing } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`escp: ${missing} (ESCP_CONFIG): cannot read: No such file or directory\n`);
+    expect(existsSync(never)).toBe(false);
+  });
 });
 
 describe("-l / --limit", () => {

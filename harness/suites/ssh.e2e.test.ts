@@ -1,7 +1,7 @@
 // Transfers through a real OpenSSH sshd on 127.0.0.1 (started by the harness with generated
 // keys): remote destinations, naming, and the SSH-side failures (unreachable, auth, no escp).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { startSshd, type SshdFixture } from "../sshd.ts";
@@ -92,6 +92,21 @@ describe("over loopback sshd", () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toContain("escp not found");
   });
+
+  for (const builtin of [false, true]) {
+    test(`-D /bin/false${builtin ? " with --builtin-ssh" : ""}: exit 5, the remote command failed (not "ssh failed")`, async () => {
+      const f = join(tmp, "false-src");
+      writeFileSync(f, "f");
+      const via = builtin
+        ? ["--builtin-ssh", "-S", "/nonexistent/ssh", "-P", String(fx.port), "-i", fx.identity, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        : fx.sshArgs;
+      const r = await runEscp([...BASE, ...via, "-D", "/bin/false", f, `${fx.user}@${fx.host}:${tmp}/never-false`]);
+      expect(r.code).toBe(5);
+      const lines = r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("escp: warning:")) // --builtin-ssh: the unverified key;
+      expect(lines).toEqual([`escp: ${fx.host}: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)`]);
+      expect(existsSync(join(tmp, "never-false"))).toBe(false);
+    });
+  }
 });
 
 /** A port nothing listens on: bind one, note it, close it. */

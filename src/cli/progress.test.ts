@@ -48,6 +48,11 @@ describe("formatting", () => {
     expect(formatBar(1)).toBe(`[${"=".repeat(30)}]`);
     expect(formatBar(0.5).length).toBe(32);
   });
+  test("summary line of a dummy::posix run says the data was synthetic", () => {
+    expect(summaryLine({ bytes: 1024, files: 1, failed: 0, seconds: 1, synthetic: true }, false))
+      .toBe("Sent    :   1.0 KB in 1 file at   1.0 KB/s in 00:01.00, synthetic data (zeros)");
+  });
+
   test("summary line", () => {
     expect(summaryLine({ bytes: 2 * 1024 ** 2, files: 3, failed: 0, seconds: 2 }, false)).toBe("Sent    :   2.0 MB in 3 files at   1.0 MB/s in 00:02.00");
     expect(summaryLine({ bytes: 1024, files: 1, failed: 2, seconds: 0 }, false)).toBe("Sent    :   1.0 KB in 1 file at   0.0  B/s in 00:00.00, 2 failed");
@@ -111,5 +116,63 @@ describe("Progress", () => {
     expect(w.err).toEqual(["warning: x\n"]);
     term.info("hello");
     expect(w.out.at(-1)).toBe("hello\n");
+    p.finish({ bytes: 100, files: 1, failed: 0, seconds: 1 }); // drops its SIGWINCH listener
+  });
+});
+
+describe("terminal width", () => {
+  const widths = [30, 50, 80, 200];
+
+  test("bar lines never reach the terminal's last column (30, 50, 80, 200; known size and a stream)", () => {
+    for (const bits of [false, true]) {
+      for (const total of [1 << 40, -1]) {
+        const p = new Progress({ quiet: false, bits, nowMs: () => 0 });
+        p.start(total, 1);
+        for (const cols of widths) {
+          for (const [done, secs] of [[0, 0], [123_456_789, 3], [2 ** 39, 4000]] as const) {
+            const line = p.barLine(done, secs, cols);
+            expect(line.length).toBeLessThanOrEqual(cols - 1);
+            expect(line.length).toBeGreaterThan(0);
+          }
+        }
+      }
+    }
+  });
+
+  test("wide: the 30-cell bar and every field; 50: a shorter bar, same fields; 30: fields drop", () => {
+    const p = new Progress({ quiet: false, bits: false, nowMs: () => 0 });
+    p.start(1000, 1);
+    expect(p.barLine(500, 1, 200)).toBe(` [${"=".repeat(14)}>${" ".repeat(15)}] 500.0  B 500.0  B/s  00:01/00:02`);
+    expect(p.barLine(500, 1, 80)).toBe(p.barLine(500, 1, 200));
+    expect(p.barLine(500, 1, 50)).toBe(` [======>      ] 500.0  B 500.0  B/s  00:01/00:02`);
+    expect(p.barLine(500, 1, 50)).toHaveLength(49);
+    expect(p.barLine(500, 1, 30)).toBe(` [======>       ] 00:01/00:02`);
+    expect(p.barLine(500, 1, 20)).toBe(` 00:01/00:02`);
+  });
+
+  test("draws with the width of the stream it writes to, and redraws on SIGWINCH until finish", () => {
+    let cols = 50;
+    const w: Captured = {
+      out: [], err: [], stdoutIsTTY: true, stderrIsTTY: true,
+      stdout: (t) => void w.out.push(t), stderr: (t) => void w.err.push(t),
+      get stdoutColumns(): number { return cols; },
+      stderrColumns: 300,
+    };
+    install(w);
+    const before = process.listenerCount("SIGWINCH");
+    let now = 0;
+    const p = new Progress({ quiet: false, bits: false, nowMs: () => now });
+    p.start(1000, 1);
+    now = 1000;
+    p.update(500, 0);
+    expect(w.out).toEqual([`\r${p.barLine(500, 1, 50)}`]);
+    expect(process.listenerCount("SIGWINCH")).toBe(before + 1);
+    cols = 30;
+    process.emit("SIGWINCH");
+    // the old line is cleared (one row's worth at most) and redrawn at the new width at once
+    expect(w.out.slice(1)).toEqual([`\r${" ".repeat(29)}\r`, `\r${p.barLine(500, 1, 30)}`]);
+    for (const t of w.out.slice(1)) for (const part of t.split("\r")) expect(part.length).toBeLessThanOrEqual(29);
+    p.finish({ bytes: 1000, files: 1, failed: 0, seconds: 2 });
+    expect(process.listenerCount("SIGWINCH")).toBe(before);
   });
 });

@@ -11,6 +11,9 @@ export interface TermWriter {
   /** The progress bar is drawn only when its stream (stdout, or stderr with data on stdout) is a terminal. */
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  /** Terminal widths in columns (undefined: not a terminal or unknown); the bar fits the one it draws on. */
+  readonly stdoutColumns?: number | undefined;
+  readonly stderrColumns?: number | undefined;
 }
 
 function writeFd(fd: 1 | 2, text: string): void {
@@ -29,6 +32,12 @@ const processWriter: TermWriter = {
   },
   get stderrIsTTY(): boolean {
     return process.stderr.isTTY === true;
+  },
+  get stdoutColumns(): number | undefined {
+    return process.stdout.columns;
+  },
+  get stderrColumns(): number | undefined {
+    return process.stderr.columns;
   },
 };
 
@@ -76,6 +85,12 @@ function barOut(text: string): void {
   if (routes.getStore() !== undefined) return; // a library call draws nothing
   if (dataStdout) writer.stderr(text);
   else writer.stdout(text);
+}
+
+/** Columns of the terminal the bar draws on (80 when unknown). */
+function barColumns(): number {
+  const c = dataStdout ? writer.stderrColumns : writer.stdoutColumns;
+  return c !== undefined && Number.isFinite(c) && c > 0 ? Math.floor(c) : 80;
 }
 
 /** Swap the terminal writer (tests); returns the previous one. */
@@ -167,14 +182,30 @@ export function formatClock(seconds: number, subSecond = false): string {
 }
 
 const BAR_CHARS = 30;
+/** Below this many cells inside the brackets the bar is dropped rather than drawn. */
+const MIN_BAR_CHARS = 10;
 const REDRAW_MS = 200;
 
-/** `[=====>     ]`: 30 characters, an arrow head while incomplete. */
-export function formatBar(fraction: number): string {
-  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * BAR_CHARS);
-  if (filled === 0) return `[${" ".repeat(BAR_CHARS)}]`;
-  if (filled === BAR_CHARS) return `[${"=".repeat(BAR_CHARS)}]`;
-  return `[${"=".repeat(filled - 1)}>${" ".repeat(BAR_CHARS - filled)}]`;
+/** `[=====>     ]`: `chars` (30) cells inside the brackets, an arrow head while incomplete. */
+export function formatBar(fraction: number, chars = BAR_CHARS): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * chars);
+  if (filled === 0) return `[${" ".repeat(chars)}]`;
+  if (filled === chars) return `[${"=".repeat(chars)}]`;
+  return `[${"=".repeat(filled - 1)}>${" ".repeat(chars - filled)}]`;
+}
+
+/** The widest of `tails` (most fields first) that fits in `max` columns, led by a bar of up to 30
+ * cells when at least 10 fit; else the tail alone; else the narrowest tail cut to `max`. A terminal
+ * wraps a line that reaches its last column, so callers pass width - 1. */
+function fitLine(max: number, tails: string[], bar: ((chars: number) => string) | undefined): string {
+  if (bar !== undefined) {
+    for (const tail of tails) {
+      const room = max - tail.length - 3; // " [" and "]"
+      if (room >= MIN_BAR_CHARS) return ` ${bar(Math.min(BAR_CHARS, room))}${tail}`;
+    }
+  }
+  for (const tail of tails) if (tail.length <= max) return tail;
+  return (tails.at(-1) ?? "").slice(0, Math.max(0, max));
 }
 
 export interface ProgressOptions {
@@ -195,6 +226,8 @@ export interface ProgressSummary {
   resumed?: number;
   /** A stream (stdin or stdout): its BLAKE3, shown on a second line (`b3sum` of the bytes). */
   digest?: string;
+  /** --ioengine dummy::posix: the sender read nothing, the files written hold zeros. */
+  synthetic?: boolean;
 }
 
 /** The sender's live bar and final summary line. */
@@ -205,6 +238,10 @@ export class Progress {
   private startMs = 0;
   private lastDrawMs = Number.NEGATIVE_INFINITY;
   private totalBytes = 0;
+  /** Terminal columns, read when the bar first draws and again on every SIGWINCH. */
+  private columns: number | undefined;
+  private lastBytes = 0;
+  private onResize: (() => void) | undefined;
 
   constructor(opts: ProgressOptions) {
     this.quiet = opts.quiet;
@@ -226,24 +263,57 @@ export class Progress {
     const now = this.nowMs();
     if (now - this.lastDrawMs < REDRAW_MS) return;
     this.lastDrawMs = now;
-    const line = this.barLine(bytesDone, (now - this.startMs) / 1000);
+    this.lastBytes = bytesDone;
+    this.watchResize();
+    this.columns ??= barColumns();
+    this.draw(bytesDone, now);
+  }
+
+  private draw(bytesDone: number, now: number): void {
+    const line = this.barLine(bytesDone, (now - this.startMs) / 1000, this.columns);
     barOut(`\r${line}`);
     liveWidth = Math.max(liveWidth, line.length);
   }
 
-  /** The bar text without the leading "\r" (exposed for tests). */
-  barLine(bytesDone: number, elapsedSec: number): string {
+  /** SIGWINCH: re-read the width, clear the old line and draw again at once (removed by finish). */
+  private watchResize(): void {
+    if (this.onResize !== undefined) return;
+    this.onResize = (): void => {
+      this.columns = barColumns();
+      // The old line may now be wider than the terminal: clear no more than one row of it.
+      liveWidth = Math.min(liveWidth, this.columns - 1);
+      clearLive();
+      const now = this.nowMs();
+      this.lastDrawMs = now;
+      this.draw(this.lastBytes, now);
+    };
+    process.on("SIGWINCH", this.onResize);
+  }
+
+  /** The bar text without the leading "\r" (exposed for tests): it fits `columns` - 1 characters
+   * (a full-width line would wrap): the bar shrinks to 10 cells, then the byte count and the rate
+   * give way to keep it; narrower still, the bar goes and the fields are dropped the same way. */
+  barLine(bytesDone: number, elapsedSec: number, columns = Number.POSITIVE_INFINITY): string {
+    const max = columns - 1;
     const rate = elapsedSec > 0 ? bytesDone / elapsedSec : 0;
+    const bytes = formatBytes(bytesDone);
+    const speed = formatRate(rate, this.bits);
+    const clock = formatClock(elapsedSec);
     // A stream (stdin) has no known length: bytes, rate and time so far, no bar and no ETA.
-    if (this.totalBytes < 0) return ` ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}`;
+    if (this.totalBytes < 0) {
+      return fitLine(max, [` ${bytes} ${speed}  ${clock}`, ` ${bytes} ${speed}`, ` ${bytes}`], undefined);
+    }
     const fraction = this.totalBytes > 0 ? bytesDone / this.totalBytes : 0;
     // Like the original, the second time is the estimated TOTAL time, not the time left.
     const eta = fraction > 0 ? formatClock(elapsedSec / fraction) : "--:--";
-    return ` ${formatBar(fraction)} ${formatBytes(bytesDone)} ${formatRate(rate, this.bits)}  ${formatClock(elapsedSec)}/${eta}`;
+    const tails = [` ${bytes} ${speed}  ${clock}/${eta}`, ` ${speed}  ${clock}/${eta}`, ` ${clock}/${eta}`];
+    return fitLine(max, tails, (chars) => formatBar(fraction, chars));
   }
 
   /** Clears the bar and prints the summary line (nothing at all with -q). */
   finish(s: ProgressSummary): void {
+    if (this.onResize !== undefined) process.off("SIGWINCH", this.onResize);
+    this.onResize = undefined;
     clearLive();
     if (this.quiet || jsonStdout) return;
     barOut(`${summaryLine(s, this.bits)}\n`);
@@ -251,7 +321,7 @@ export class Progress {
   }
 }
 
-/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed]`
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed][, synthetic data (zeros)]`
  * (`Received:` for a pull); the rate counts only the bytes that moved. */
 export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const resumed = s.resumed ?? 0;
@@ -259,5 +329,6 @@ export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const failed = s.failed > 0 ? `, ${s.failed} failed` : "";
   const held = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : "";
   const files = s.files === 1 ? "file" : "files";
-  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}`;
+  const zeros = s.synthetic === true ? ", synthetic data (zeros)" : "";
+  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}${zeros}`;
 }

@@ -3,8 +3,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { EscpError } from "../errors/escp-error.ts";
-import { loadConfig } from "./load.ts";
+import { EscpError } from "../errors/escp-error.ts";
+import { loadConfig, readConfigFile } from "./load.ts";
 import { defaultOptions, OPTION_TABLE } from "./options.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "escp-load-"));
@@ -26,7 +26,8 @@ function usageMessage(fn: () => unknown): string {
   throw new Error("expected an E_USAGE error");
 }
 
-const NO_CONF = { ESCP_CONFIG: join(dir, "does-not-exist.yaml") };
+// An empty config file: /etc/escp.conf on the test machine must not leak into these tests.
+const NO_CONF = { ESCP_CONFIG: "/dev/null" };
 
 describe("options table", () => {
   test("defaults", () => {
@@ -108,9 +109,19 @@ describe("loadConfig", () => {
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: big }))).toBe(`${big}: numa: 5000: must be off, auto or a NUMA node number (0..1023)`);
   });
 
-  test("empty config file and missing config file are fine", () => {
+  test("an empty config file is fine", () => {
     expect(loadConfig(["a", "h:"], { ESCP_CONFIG: conf("empty.yaml", "# nothing\n") }).opts.threads).toBe(4);
     expect(loadConfig(["a", "h:"], NO_CONF).opts.threads).toBe(4);
+  });
+
+  test("a file named by ESCP_CONFIG must exist and be readable; a missing default file is fine", () => {
+    const missing = join(dir, "does-not-exist.yaml");
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: missing })))
+      .toBe(`${missing} (ESCP_CONFIG): cannot read: No such file or directory`);
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: dir })))
+      .toBe(`${dir} (ESCP_CONFIG): cannot read: Is a directory`);
+    expect(readConfigFile(missing)).toEqual({}); // the default path (not named) may be absent
+    expect(() => readConfigFile(missing, true)).toThrow(EscpError);
   });
 
   test("bad env values name the variable", () => {

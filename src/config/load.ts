@@ -62,12 +62,14 @@ function streamEnds(opts: Options, flags: ParsedArgv["flags"], sources: string[]
   return { stdin, stdout };
 }
 
-function readConfigText(path: string): string | undefined {
+/** `named`: the path came from ESCP_CONFIG, so the file must exist; a missing /etc/escp.conf is fine. */
+function readConfigText(path: string, named: boolean): string | undefined {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined; // no config file is fine
-    throw new EscpError("E_USAGE", `${path}: cannot read: ${describeSysError(e)}`, { path, cause: e });
+    if (!named && (e as { code?: string }).code === "ENOENT") return undefined; // no config file is fine
+    const via = named ? " (ESCP_CONFIG)" : "";
+    throw new EscpError("E_USAGE", `${path}${via}: cannot read: ${describeSysError(e)}`, { path, cause: e });
   }
 }
 
@@ -85,9 +87,10 @@ function yamlValueText(file: string, key: string, spec: OptionSpec, value: unkno
   throw usageError(`${file}: ${key}: ${JSON.stringify(value)}`, `expected a ${spec.type === "list" ? "string or list of strings" : "scalar value"}`);
 }
 
-/** Options set by the config file (YAML mapping of yaml keys). */
-export function readConfigFile(file: string): Partial<Options> {
-  const text = readConfigText(file);
+/** Options set by the config file (YAML mapping of yaml keys). `named` (ESCP_CONFIG): a missing
+ * file is an error too, not only an unreadable one. */
+export function readConfigFile(file: string, named = false): Partial<Options> {
+  const text = readConfigText(file, named);
   if (text === undefined) return {};
   let doc: unknown;
   try {
@@ -139,8 +142,9 @@ function needsNoPositionals(opts: Options): boolean {
 /** Defaults, then /etc/escp.conf (ESCP_CONFIG overrides its path), then ESCP_<KEY> variables:
  * the options every run starts from, before its own values (argv, or a library call's). */
 export function baseOptions(env: Record<string, string | undefined>): Options {
-  const file = env.ESCP_CONFIG !== undefined && env.ESCP_CONFIG !== "" ? env.ESCP_CONFIG : DEFAULT_CONFIG_PATH;
-  return { ...defaultOptions(), ...readConfigFile(file), ...readEnvOptions(env) };
+  const named = env.ESCP_CONFIG !== undefined && env.ESCP_CONFIG !== "";
+  const file = named ? env.ESCP_CONFIG as string : DEFAULT_CONFIG_PATH;
+  return { ...defaultOptions(), ...readConfigFile(file, named), ...readEnvOptions(env) };
 }
 
 /**

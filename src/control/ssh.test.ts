@@ -63,6 +63,8 @@ describe("classifySshFailure", () => {
     ["E_REMOTE_MISSING", 126, "bash: /opt/escp: Permission denied\n"],
     ["E_SSH_FAILED", 255, "kex_exchange_identification: read: Connection reset by peer\nConnection reset by 1.2.3.4 port 22\n"],
     ["E_SSH_FAILED", 1, "Warning: Identity file /nope not accessible: No such file or directory.\nescp: E_DEST /x: No such file or directory\n"],
+    ["E_REMOTE_MISSING", 1, ""],
+    ["E_REMOTE_MISSING", 3, "Warning: Permanently added '[h]:22' (ED25519) to the list of known hosts.\n"],
     ["E_SSH_FAILED", null, ""],
   ] as [string, number | null, string][])("%s for exit %p: %j", (code, exit, stderr) => {
     const e = classifySshFailure(exit, stderr, "example.org");
@@ -73,6 +75,19 @@ describe("classifySshFailure", () => {
   test("messages", () => {
     expect(classifySshFailure(127, "", "h").message).toBe("escp not found on h: install it or pass -D PATH");
     expect(classifySshFailure(255, "a\nssh: weird thing\n", "h").message).toBe("ssh to h failed with exit status 255: ssh: weird thing");
+    const changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+      + "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n"
+      + "Offending ED25519 key in /k/known_hosts:3\nHost key for h has changed and you have requested strict checking.\nHost key verification failed.\n";
+    expect(classifySshFailure(255, changed, "h").message)
+      .toBe("ssh to h: host key verification failed: REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle); Offending ED25519 key in /k/known_hosts:3");
+    expect(classifySshFailure(255, "Host key verification failed.\n", "h").message)
+      .toBe("ssh to h: host key verification failed: Host key verification failed.");
+    expect(classifySshFailure(1, "", "h", "/bin/false").message)
+      .toBe("h: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)");
+    expect(classifySshFailure(1, "", "h").message)
+      .toBe("h: remote command (-D) exited 1 before the session started (is escp installed there? -D)");
+    expect(classifySshFailure(2, "escp: --bogus: unknown option\n", "h", "escp").message)
+      .toBe("h: remote command 'escp' exited 2 before the session started: escp: --bogus: unknown option");
     expect(classifySshFailure(255, "bob@h: Permission denied (publickey).", "h").message)
       .toBe("ssh to h: authentication failed: bob@h: Permission denied (publickey).");
   });

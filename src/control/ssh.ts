@@ -79,11 +79,19 @@ function matching(stderr: string, re: RegExp): string | undefined {
   return stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => re.test(l) && !l.startsWith("Warning:"));
 }
 
-/** Classify why ssh (or the remote command) failed before the handshake completed. */
-export function classifySshFailure(exitCode: number | null, stderr: string, host: string): EscpError {
+/** Classify why ssh (or the remote command) failed before the handshake completed. `command`
+ * is the -D value: an exit status other than ssh's own 255 is that command's. */
+export function classifySshFailure(exitCode: number | null, stderr: string, host: string, command?: string): EscpError {
   const facts = { errno: exitCode ?? undefined };
   const hostkey = matching(stderr, HOSTKEY_RE);
-  if (hostkey) return new EscpError("E_SSH_HOSTKEY", `ssh to ${host}: host key verification failed: ${hostkey}`, facts);
+  if (hostkey) {
+    // OpenSSH's changed-key banner is boxed in '@'s: say it plainly, with the known_hosts line it names.
+    const offending = matching(stderr, /^Offending \S+ key in \S+/);
+    const why = /REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)
+      ? `REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle)${offending ? `; ${offending}` : ""}`
+      : hostkey;
+    return new EscpError("E_SSH_HOSTKEY", `ssh to ${host}: host key verification failed: ${why}`, facts);
+  }
   const auth = matching(stderr, AUTH_RE);
   if (auth) return new EscpError("E_SSH_AUTH", `ssh to ${host}: authentication failed: ${auth}`, facts);
   const unreachable = matching(stderr, UNREACHABLE_RE);
@@ -96,6 +104,14 @@ export function classifySshFailure(exitCode: number | null, stderr: string, host
     return new EscpError("E_REMOTE_MISSING", `escp is not runnable on ${host}: ${why}`, facts);
   }
   const last = lastLine(stderr);
+  if (exitCode !== null && exitCode !== 255) {
+    // ssh connected and ran the command, which ended before answering session init.
+    const what = `${host}: remote command ${command === undefined ? "(-D)" : `'${command}'`} exited ${exitCode} before the session started`;
+    // Silent (ssh's own warnings aside): not escp, which says why it fails on stderr.
+    const said = lastLine(stderr.split(/\r?\n/).filter((l) => !l.trim().startsWith("Warning:")).join("\n"));
+    if (said === undefined) return new EscpError("E_REMOTE_MISSING", `${what} (is escp installed there? -D)`, facts);
+    return new EscpError("E_SSH_FAILED", `${what}: ${said}`, facts);
+  }
   const status = exitCode === null ? "was killed by a signal" : `failed with exit status ${exitCode}`;
   return new EscpError("E_SSH_FAILED", `ssh to ${host} ${status}${last ? `: ${last}` : ""}`, facts);
 }
@@ -112,6 +128,6 @@ export function openSshChannel(o: SshOpts, target: SshTarget, remoteCmd: string[
       { cause: e },
     ),
     // A clean exit without a reply is a remote escp problem, not ssh's: keep E_HANDSHAKE.
-    refine: (e, code, stderr) => (code === 0 ? e : classifySshFailure(code, stderr, target.host)),
+    refine: (e, code, stderr) => (code === 0 ? e : classifySshFailure(code, stderr, target.host, remoteCmd[0])),
   });
 }

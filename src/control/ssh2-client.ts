@@ -107,7 +107,7 @@ function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string, ga
   });
 }
 
-function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: string, echo?: (text: string) => void): ControlChannel {
+function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: string, command: string | undefined, echo?: (text: string) => void): ControlChannel {
   let exitCode: number | null = null;
   stream.on("exit", (code: number | null) => { exitCode = typeof code === "number" ? code : null; });
   const exited = new Promise<number | null>((r) => stream.once("close", () => r(exitCode)));
@@ -136,7 +136,7 @@ function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: s
     },
     refine: async (e) => {
       const code = await within(exited, 3000);
-      return code === "timeout" || code === 0 ? e : classifySshFailure(code, stderr.value, host);
+      return code === "timeout" || code === 0 ? e : classifySshFailure(code, stderr.value, host, command);
     },
   });
 }
@@ -158,5 +158,5 @@ export async function openSsh2Channel(
   const gate: HostKeyGate = { verified: false, refusal: undefined };
   const conn = new Client();
   const stream = await connect(conn, connectConfig(o, target, port, checker, gate), target.host, remoteCommandString(remoteCmd), gate);
-  return wrapExec(conn, stream, new TextTail(null), target.host, echoStderr);
+  return wrapExec(conn, stream, new TextTail(null), target.host, remoteCmd[0], echoStderr);
 }

@@ -38,6 +38,13 @@ describe("parseFilelist", () => {
     expect(parseFilelist("f", "x: y\nz\n[w\n")).toEqual([{ src: "x: y" }, { src: "z" }, { src: "[w" }]);
   });
 
+  test("newline list: `#` comment lines (also indented) and blank lines are skipped; ./#name names such a file", () => {
+    const text = "# sources for tonight\n/a/b\n\n  # indented comment\n\t#tabbed\n./#kept\nc #not a comment\n /lead space\n";
+    expect(parseFilelist("f", text)).toEqual([{ src: "/a/b" }, { src: "./#kept" }, { src: "c #not a comment" }, { src: " /lead space" }]);
+    expect(parseFilelist("f", "a\r\n#b\r\n")).toEqual([{ src: "a" }]);
+    expect(usageMessage(() => parseFilelist("f", "# only\n  # comments\n\n"))).toBe("--filelist f: content: no paths listed");
+  });
+
   test("single path", () => {
     expect(parseFilelist("f", "/only\n")).toEqual([{ src: "/only" }]);
   });

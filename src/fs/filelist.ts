@@ -31,12 +31,14 @@ function entryFromItem(file: string, where: string, item: unknown): FilelistEntr
   throw bad(file, where, `expected a path or [src, dst], got ${JSON.stringify(item)}${hint}`);
 }
 
-/** Newline list: one path per line; CR and blank lines ignored, spaces kept. */
+/** Newline list: one path per line; a trailing CR, blank lines and comment lines (first
+ * non-blank character `#`) are skipped, other spaces kept. A file whose name starts with `#` is
+ * listed as `./#name` (or by its absolute path). */
 export function parseNewlineList(text: string): FilelistEntry[] {
   return text
     .split("\n")
     .map((line) => line.replace(/\r$/, ""))
-    .filter((line) => line.trim().length > 0)
+    .filter((line) => line.trim().length > 0 && !line.trimStart().startsWith("#"))
     .map((src) => ({ src }));
 }
 

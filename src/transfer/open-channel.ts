@@ -62,10 +62,10 @@ async function start(o: Options, dest: Endpoint): Promise<{ channel: ControlChan
 }
 
 /** Why the channel died before a reply: ssh's own words, classified. */
-async function channelFailure(ch: ControlChannel, dest: Endpoint, where: string, viaSsh: boolean, cause: unknown): Promise<EscpError> {
+async function channelFailure(ch: ControlChannel, dest: Endpoint, where: string, viaSsh: boolean, cause: unknown, command?: string): Promise<EscpError> {
   const code = await Promise.race([ch.exited, Bun.sleep(2000).then(() => null)]);
   if (viaSsh && dest.host !== undefined && !(cause instanceof EscpError && cause.code === "E_VERSION")) {
-    return classifySshFailure(code, ch.stderrText(), dest.host);
+    return classifySshFailure(code, ch.stderrText(), dest.host, command);
   }
   if (cause instanceof EscpError) {
     const err = ch.stderrText().trim().split("\n").pop();
@@ -106,7 +106,7 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit,
     faultPoint(init.role === "receiver" ? "sender" : "receiver", "init"); // this side's data role: the other one's
     reply = decodeSessionReply(await channel.recv(o.timeoutMs + 30_000));
   } catch (e) {
-    const err = await channelFailure(channel, dest, where, !o.mgmt, e);
+    const err = await channelFailure(channel, dest, where, !o.mgmt, e, o.escp);
     await channel.close();
     throw err;
   }

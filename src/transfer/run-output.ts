@@ -103,9 +103,17 @@ export class RunOutput {
     if (this.stream && digest !== null) this.streamDigest = digest;
   }
 
+  /** --ioengine dummy::posix: a dummy sender feeds a receiver that writes (zeros, at the sources' sizes). */
+  private get synthetic(): boolean {
+    return this.o.ioengine === "dummy" && this.o.ioengineRx === "posix";
+  }
+
   /** Data is about to move: the JSON start event and the progress bar. */
   start(s: RunStart): void {
     this.stream = s.stream === true;
+    if (this.synthetic) {
+      log.warn("--ioengine dummy::posix: the sender reads no file; each destination file is written with zeros of its source's size");
+    }
     this.hooks.start?.(s);
     this.json?.start({
       direction: s.direction, sources: s.sources, destination: s.destination, total_files: s.files, total_bytes: s.bytes,
@@ -124,7 +132,8 @@ export class RunOutput {
 
   /** The text summary line (nothing with -q or --json). */
   summaryLine(s: ProgressSummary): void {
-    this.progress.finish(this.streamDigest === undefined ? s : { ...s, digest: this.streamDigest });
+    const t = this.synthetic ? { ...s, synthetic: true } : s;
+    this.progress.finish(this.streamDigest === undefined ? t : { ...t, digest: this.streamDigest });
   }
 
   /** A stream's BLAKE3 (standard input or output at one end), once verified. */

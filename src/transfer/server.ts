@@ -223,7 +223,9 @@ async function bringUp(ch: ControlChannel, init: SessionInit, p: Prepared, key: 
 /** Listen or connect, reply, run the role; every failure is told to the initiator once. */
 async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, numa: string, exited: () => boolean): Promise<number> {
   const native = p.native;
-  const logged = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, init.role === "receiver" ? "committed" : "verified");
+  // A dummy receiver names no file: its log says the bytes were discarded, never "committed".
+  const verb = init.role !== "receiver" ? "verified" : init.ioEngine === "dummy" ? "discarded (--ioengine dummy, nothing written)" : "committed";
+  const logged = new LogReporter(init.report ? MAX_SUMMARY_FAILURES : 0, verb);
   // -3 host1 with --manifest/--json on the initiator: each outcome also goes there as it comes.
   const forward = init.report && init.fileReports ? new ReportForwarder(logged, (line) => ch.send(line)) : undefined;
   const reporter = forward ?? logged;
