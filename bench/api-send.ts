@@ -39,7 +39,11 @@ async function* generate(): AsyncGenerator<Uint8Array> {
 
 async function cliOnce(): Promise<number> {
   const t0 = performance.now();
-  const p = Bun.spawn([process.execPath, MAIN, "-q", "--escp_port", "0", "--ioengine", "posix::dummy", "-", join(dir, "cli.out")], { stdin: Bun.file(input), stdout: "inherit", stderr: "inherit" });
+  const p = Bun.spawn([process.execPath, MAIN, "-q", "--escp_port", "0", "--ioengine", "posix::dummy", "-", join(dir, "cli.out")], {
+    stdin: Bun.file(input),
+    stdout: "inherit",
+    stderr: "inherit",
+  });
   if ((await p.exited) !== 0) throw new Error(`escp exited ${p.exitCode}`);
   return (performance.now() - t0) / 1000;
 }

@@ -30,7 +30,10 @@ interface Row {
 
 function verifiedValues(c: CaseResult): number[] {
   const m = primaryMetric(c.scenario);
-  return c.repeats.filter((r) => r.verified).map((r) => r[m]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+  return c.repeats
+    .filter((r) => r.verified)
+    .map((r) => r[m])
+    .filter((v): v is number => typeof v === "number" && Number.isFinite(v));
 }
 
 function sameDataset(a: CaseResult, b: CaseResult): boolean {
@@ -101,7 +104,9 @@ function main(argv: string[]): number {
   const { rows, onlyA, onlyB } = compareResults(A, B, noise);
   const comparable = rows.filter((r) => r.verdict !== "not comparable");
   if (comparable.length === 0) {
-    console.error(`bench:compare: mismatched files: ${basename(files[0] as string)} and ${basename(files[1] as string)} have no case in common with the same dataset and a verified run in A (${A.mode} vs ${B.mode} run?)`);
+    console.error(
+      `bench:compare: mismatched files: ${basename(files[0] as string)} and ${basename(files[1] as string)} have no case in common with the same dataset and a verified run in A (${A.mode} vs ${B.mode} run?)`,
+    );
     return 2;
   }
   console.log(`A: ${files[0]} (git ${A.host.gitShort}, ${A.startedAt}, ${A.mode})`);
@@ -119,7 +124,9 @@ function main(argv: string[]): number {
   for (const id of onlyA) console.log(`only in A: ${id}`);
   for (const id of onlyB) console.log(`only in B: ${id}`);
   const regressions = rows.filter((r) => r.verdict === "REGRESSION");
-  console.log(`\n${comparable.length} cases compared, ${regressions.length} regression${regressions.length === 1 ? "" : "s"}${regressions.length ? `: ${regressions.map((r) => r.id).join(", ")}` : ""}`);
+  console.log(
+    `\n${comparable.length} cases compared, ${regressions.length} regression${regressions.length === 1 ? "" : "s"}${regressions.length ? `: ${regressions.map((r) => r.id).join(", ")}` : ""}`,
+  );
   return regressions.length > 0 ? 1 : 0;
 }
 

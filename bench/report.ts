@@ -76,7 +76,8 @@ function scenarioTable(r: MacroResults, name: string): string {
   if (ds) lines.push(`Dataset \`${ds.name}\` ${JSON.stringify(ds.params)}: ${ds.files.toLocaleString("en-US")} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB.`);
   if (info?.note) lines.push(`${info.note}.`);
   const madeS = (info?.meta as { datasetMadeS?: number } | undefined)?.datasetMadeS;
-  if (typeof madeS === "number") lines.push(`The dataset was made by this run in ${madeS.toFixed(1)} s (files written, then every one hashed with b3sum for the manifest).`);
+  if (typeof madeS === "number")
+    lines.push(`The dataset was made by this run in ${madeS.toFixed(1)} s (files written, then every one hashed with b3sum for the manifest).`);
   const meta = info?.meta as { rttProbe?: { minMs?: number; medianMs?: number } | null } | undefined;
   const sources = (info?.meta as { sources?: SourceCounts[] } | undefined)?.sources;
   for (const s of sources ?? []) {
@@ -88,7 +89,9 @@ function scenarioTable(r: MacroResults, name: string): string {
   lines.push(refd ? `Ratios are to **${toolName(refd.ref.tool)} ${mdEscape(refd.ref.label)}** (${refd.how}).` : "No reference case has a verified run.");
   lines.push("");
   const unit = m === "filesPerS" ? "files/s" : "GB/s";
-  lines.push(`| tool | config | median ${unit} | ${m === "filesPerS" ? "GB/s" : "files/s"} | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |`);
+  lines.push(
+    `| tool | config | median ${unit} | ${m === "filesPerS" ? "GB/s" : "files/s"} | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |`,
+  );
   lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
   for (const c of cs) {
     const md = c.median;
@@ -109,18 +112,30 @@ function scenarioTable(r: MacroResults, name: string): string {
 function resumeSection(r: MacroResults): string[] {
   const f = resumeFigures(r.cases);
   if (!f) return [];
-  const out = ["", "Targets (issue 12), from the medians above (same run); `rounds` pairs repeat i of both cases:", "", "| target | measured | verdict |", "|---|---|---|"];
+  const out = [
+    "",
+    "Targets (issue 12), from the medians above (same run); `rounds` pairs repeat i of both cases:",
+    "",
+    "| target | measured | verdict |",
+    "|---|---|---|",
+  ];
   for (const [t, m, v] of resumeRows(f)) out.push(`| ${mdEscape(t ?? "")} | ${mdEscape(m ?? "")} | ${v ?? ""} |`);
   const reruns = casesOf(r, "resume").filter((c) => c.repeats.some((x) => x.interrupted));
   if (reruns.length > 0) {
-    out.push("", "| rerun case | # | first run (untimed): signal at, wall s, exit, size of the partial left | rerun wall s | resumed MiB | moved MiB (of size) | verified |", "|---|--:|---|--:|--:|--:|---|");
+    out.push(
+      "",
+      "| rerun case | # | first run (untimed): signal at, wall s, exit, size of the partial left | rerun wall s | resumed MiB | moved MiB (of size) | verified |",
+      "|---|--:|---|--:|--:|--:|---|",
+    );
     const mib = (b: number | null | undefined): string => (b == null ? "-" : (b / 2 ** 20).toFixed(0));
     for (const c of reruns) {
       c.repeats.forEach((x, i) => {
         const it = x.interrupted;
         const first = it ? `SIG${it.signal} at ${mib(it.killAtBytes)} MiB, ${it.wallS.toFixed(2)} s, exit ${it.exitCode}, ${mib(it.partialBytes)} MiB` : "-";
         const moved = x.movedBytes !== undefined ? `${mib(x.movedBytes)} (${((x.movedBytes / c.bytes) * 100).toFixed(1)} %)` : "-";
-        out.push(`| ${mdEscape(c.label)} | ${i + 1} | ${first} | ${x.wallS.toFixed(2)} | ${mib(x.resumedBytes)} | ${moved} | ${x.verified ? "yes" : mdEscape(`no — ${(x.error ?? "failed").slice(0, 120)}`)} |`);
+        out.push(
+          `| ${mdEscape(c.label)} | ${i + 1} | ${first} | ${x.wallS.toFixed(2)} | ${mib(x.resumedBytes)} | ${moved} | ${x.verified ? "yes" : mdEscape(`no — ${(x.error ?? "failed").slice(0, 120)}`)} |`,
+        );
       });
     }
   }
@@ -128,7 +143,14 @@ function resumeSection(r: MacroResults): string[] {
 }
 
 export function markdown(r: MacroResults, svgName: string): string {
-  const out: string[] = [`# escp macro benchmark — ${r.startedAt.slice(0, 16).replace("T", " ")} (${r.mode})`, "", hostLine(r), "", `![median throughput per scenario](${svgName})`, ""];
+  const out: string[] = [
+    `# escp macro benchmark — ${r.startedAt.slice(0, 16).replace("T", " ")} (${r.mode})`,
+    "",
+    hostLine(r),
+    "",
+    `![median throughput per scenario](${svgName})`,
+    "",
+  ];
   out.push(
     "Throughput is payload over the wall time of the whole command (ssh start-up and a final `sync -f` of the destination included), median of the verified repeats; GB = 10^9 bytes. " +
       "`× ref` is that median over the scenario's reference, measured in the same run. `own GB/s` is the tool's own figure (escp's summary line; iperf3's receiver total). " +
@@ -179,13 +201,20 @@ export function svg(r: MacroResults): string {
   const title = `escp macro benchmark — ${r.startedAt.slice(0, 10)} — git ${r.host.gitShort} — ${r.host.cpuModel}, ${r.host.nproc} CPUs, ${r.host.kernel}`;
   parts.push(`<text x="10" y="${y}" font-size="14" font-weight="bold">${xml(title)}</text>`);
   y += 20;
-  const legend: [string, string][] = [["escp", COLORS.escp as string], ["original EScp", COLORS["escp-orig"] as string], ["reference", COLORS.ref as string], ["other peers", COLORS.peer as string]];
+  const legend: [string, string][] = [
+    ["escp", COLORS.escp as string],
+    ["original EScp", COLORS["escp-orig"] as string],
+    ["reference", COLORS.ref as string],
+    ["other peers", COLORS.peer as string],
+  ];
   let lx = 10;
   for (const [name, color] of legend) {
     parts.push(`<rect x="${lx}" y="${y - 10}" width="12" height="12" fill="${color}"/><text x="${lx + 16}" y="${y}" font-size="12">${xml(name)}</text>`);
     lx += 30 + name.length * 7;
   }
-  parts.push(`<text x="${lx + 10}" y="${y}" font-size="11" fill="#555">median of verified repeats; thin line = min..max; each scenario has its own scale</text>`);
+  parts.push(
+    `<text x="${lx + 10}" y="${y}" font-size="11" fill="#555">median of verified repeats; thin line = min..max; each scenario has its own scale</text>`,
+  );
   y += 16;
   for (const s of r.scenarios) {
     const cs = casesOf(r, s.name);

@@ -34,7 +34,13 @@ function appears(path: string): Promise<void> {
   });
 }
 
-interface Measured { label: string; seconds: number; senderMiB: number; receiverMiB: number; ok: boolean }
+interface Measured {
+  label: string;
+  seconds: number;
+  senderMiB: number;
+  receiverMiB: number;
+  ok: boolean;
+}
 
 async function measure(label: string, src: string, dstDir: string, flags: string[]): Promise<Measured> {
   const sock = join(dirname(dstDir), `${basename(dstDir)}.sock`);

@@ -33,9 +33,17 @@ function fill(path: string, blocks: number[] | "all"): void {
   let x = 0x9e3779b9;
   const at = blocks === "all" ? Array.from({ length: size / MiB }, (_, i) => i) : blocks;
   for (const i of at) {
-    for (let k = 0; k < block.length; k += 4) { // xorshift32: incompressible enough
-      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-      block[k] = x & 255; block[k + 1] = (x >>> 8) & 255; block[k + 2] = (x >>> 16) & 255; block[k + 3] = x >>> 24;
+    for (let k = 0; k < block.length; k += 4) {
+      // xorshift32: incompressible enough
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      block[k] = x & 255;
+      block[k + 1] = (x >>> 8) & 255;
+      block[k + 2] = (x >>> 16) & 255;
+      block[k + 3] = x >>> 24;
     }
     writeSync(fd, block, 0, MiB, i * MiB);
   }
@@ -62,7 +70,11 @@ async function copy(src: string, tag: string): Promise<{ wall: number; wire: num
   const p = Bun.spawn([process.execPath, ESCP_MAIN, "-q", ...flags, "--logfile", log, src, `${dst}/`], { stdout: "inherit", stderr: "inherit" });
   if ((await p.exited) !== 0) throw new Error(`escp failed on ${src}`);
   const wall = (performance.now() - t0) / 1000;
-  const done = readFileSync(`${log}.client`, "utf8").trim().split("\n").map((l) => JSON.parse(l)).find((r) => r.msg === "session done");
+  const done = readFileSync(`${log}.client`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .find((r) => r.msg === "session done");
   const out = join(dst, src.split("/").pop() ?? "");
   const [a, b] = await b3sumMany([src, out]);
   if (a !== b) throw new Error(`b3sum differs for ${src}`);
@@ -85,7 +97,9 @@ try {
   fill(sparse, islands);
   fill(dense, "all");
   console.log(`escp flags: ${flags.join(" ") || "(defaults)"}`);
-  console.log(`sparse: ${size} bytes, ${n} MiB of data (${(100 * n / blocks).toFixed(2)} %), ${statSync(sparse).blocks * 512} allocated; dense: ${size} bytes`);
+  console.log(
+    `sparse: ${size} bytes, ${n} MiB of data (${((100 * n) / blocks).toFixed(2)} %), ${statSync(sparse).blocks * 512} allocated; dense: ${size} bytes`,
+  );
   const s: { wall: number; wire: number }[] = [];
   const d: { wall: number; wire: number }[] = [];
   for (let r = 0; r < repeat; r++) {
@@ -93,9 +107,13 @@ try {
     d.push(await copy(dense, "d"));
     console.log(`round ${r}: sparse ${s[r]?.wall.toFixed(2)} s, ${s[r]?.wire} wire bytes; dense ${d[r]?.wall.toFixed(2)} s, ${d[r]?.wire} wire bytes`);
   }
-  const ws = median(s.map((x) => x.wall)), wd = median(d.map((x) => x.wall));
-  const bs = median(s.map((x) => x.wire)), bd = median(d.map((x) => x.wire));
-  console.log(`median: sparse ${ws.toFixed(2)} s / dense ${wd.toFixed(2)} s = ${(ws / wd).toFixed(3)}x time; wire ${bs} / ${bd} = ${(100 * bs / bd).toFixed(2)} % of the bytes`);
+  const ws = median(s.map((x) => x.wall)),
+    wd = median(d.map((x) => x.wall));
+  const bs = median(s.map((x) => x.wire)),
+    bd = median(d.map((x) => x.wire));
+  console.log(
+    `median: sparse ${ws.toFixed(2)} s / dense ${wd.toFixed(2)} s = ${(ws / wd).toFixed(3)}x time; wire ${bs} / ${bd} = ${((100 * bs) / bd).toFixed(2)} % of the bytes`,
+  );
 } finally {
   removeTmpDir(work);
 }

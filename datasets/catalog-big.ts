@@ -34,27 +34,18 @@ function islands(rng: Rng, limit: number, count: number): Island[] {
 const SPARSE_ISLANDS = 16;
 
 export const bigEntries: readonly CatalogEntry[] = [
-  defineEntry(
-    "big-random",
-    "one incompressible file (byte N depends only on seed and N)",
-    [sizeParam(0, "file size")],
-    (p, name) => [file(name, num(p, "seed"), "big-random.bin", num(p, "size"), { kind: "random" })],
-  ),
+  defineEntry("big-random", "one incompressible file (byte N depends only on seed and N)", [sizeParam(0, "file size")], (p, name) => [
+    file(name, num(p, "seed"), "big-random.bin", num(p, "size"), { kind: "random" }),
+  ]),
   defineEntry(
     "big-text",
     "one word-like text file that compresses ≈ --ratio:1 with zstd -3",
-    [
-      sizeParam(0, "file size"),
-      { name: "ratio", kind: "number", default: 3, min: MIN_TEXT_RATIO, max: MAX_TEXT_RATIO, help: "target zstd -3 ratio" },
-    ],
+    [sizeParam(0, "file size"), { name: "ratio", kind: "number", default: 3, min: MIN_TEXT_RATIO, max: MAX_TEXT_RATIO, help: "target zstd -3 ratio" }],
     (p, name) => [file(name, num(p, "seed"), "big-text.txt", num(p, "size"), { kind: "text", ratio: num(p, "ratio") })],
   ),
-  defineEntry(
-    "big-zero",
-    "one file of written zeros (real blocks, no holes)",
-    [sizeParam(0, "file size")],
-    (p, name) => [file(name, num(p, "seed"), "big-zero.bin", num(p, "size"), { kind: "zero" })],
-  ),
+  defineEntry("big-zero", "one file of written zeros (real blocks, no holes)", [sizeParam(0, "file size")], (p, name) => [
+    file(name, num(p, "seed"), "big-zero.bin", num(p, "size"), { kind: "zero" }),
+  ]),
   defineEntry(
     "sparse",
     "sparse files: 16 odd-offset random islands ending at EOF, islands then a tail hole, all hole",

@@ -94,10 +94,10 @@ function mixed(p: Params, name: string): Entry[] {
   for (let i = 0; i < files; i++) {
     const [ext, content, size] =
       i < large
-        ? [...rng.pick(LARGE_EXT), logUniform(rng, MiB, 32 * MiB)] as const
+        ? ([...rng.pick(LARGE_EXT), logUniform(rng, MiB, 32 * MiB)] as const)
         : i < large + medium
-          ? [...rng.pick(MEDIUM_EXT), logUniform(rng, 16 * KiB, MiB)] as const
-          : [...rng.pick(SMALL_EXT), i % 50 === 0 ? 0 : logUniform(rng, 1, 16 * KiB)] as const;
+          ? ([...rng.pick(MEDIUM_EXT), logUniform(rng, 16 * KiB, MiB)] as const)
+          : ([...rng.pick(SMALL_EXT), i % 50 === 0 ? 0 : logUniform(rng, 1, 16 * KiB)] as const);
     const dir = i === files - 1 ? chain : rng.pick(dirs);
     out.push(file(name, seed, `${dir === "" ? "" : `${dir}/`}file-${i}.${ext}`, size, content));
   }
@@ -144,14 +144,27 @@ function smallMixed(p: Params, name: string): Entry[] {
 }
 
 export const treeEntries: readonly CatalogEntry[] = [
-  defineEntry("losf", "65,536 random files of 0–1 KiB in 8 dirs × 8192 (the original's micro-files set)", [filesParam(65_536, "file count (split over 8 dirs)")], losf),
+  defineEntry(
+    "losf",
+    "65,536 random files of 0–1 KiB in 8 dirs × 8192 (the original's micro-files set)",
+    [filesParam(65_536, "file count (split over 8 dirs)")],
+    losf,
+  ),
   defineEntry("losf-small", "losf cut to CI size: 1024 files of 0–1 KiB in 8 dirs × 128", [filesParam(1024, "file count (split over 8 dirs)")], losf),
-  defineEntry("losf-4k", "10,000 random files of exactly 4 KiB in 10 dirs (the small-file benchmark)", [filesParam(10_000, "file count (split over 10 dirs)")], losf4k),
+  defineEntry(
+    "losf-4k",
+    "10,000 random files of exactly 4 KiB in 10 dirs (the small-file benchmark)",
+    [filesParam(10_000, "file count (split over 10 dirs)")],
+    losf4k,
+  ),
   defineEntry("mixed", "source-tree spread: many small text files, some medium, a few large; deep nesting", [filesParam(1000, "file count")], mixed),
   defineEntry(
     "small-mixed",
     "100,000 random files of 0–64 KiB (log-uniform-ish, mean ≈ 3.2 KiB; every 100th empty, every 500th 64 KiB) in dirs of 1,000 (d0000/d00/f000)",
-    [filesParam(100_000, "file count"), { name: "perdir", kind: "int", default: 1000, min: 1, max: 1_000_000, help: "files per leaf directory (100 leaves per top-level dir)" }],
+    [
+      filesParam(100_000, "file count"),
+      { name: "perdir", kind: "int", default: 1000, min: 1, max: 1_000_000, help: "files per leaf directory (100 leaves per top-level dir)" },
+    ],
     smallMixed,
   ),
 ];

@@ -17,12 +17,7 @@ export interface CatalogEntry {
 }
 
 /** A catalog entry from a builder of entries; parents are added and params checked. */
-export function defineEntry(
-  name: string,
-  description: string,
-  params: readonly ParamDef[],
-  entries: (p: Params, name: string) => Entry[],
-): CatalogEntry {
+export function defineEntry(name: string, description: string, params: readonly ParamDef[], entries: (p: Params, name: string) => Entry[]): CatalogEntry {
   const build = (given: Partial<Record<string, number>> = {}): DatasetSpec => {
     const p = resolveParams(params, given);
     return { name, params: p, entries: withParents(entries(p, name)) };

@@ -17,7 +17,16 @@ const KINDS: [string, Content][] = [
   ["random", { kind: "random" }],
   ["text", { kind: "text", ratio: 3 }],
   ["zero", { kind: "zero" }],
-  ["sparse", { kind: "sparse", islands: [{ offset: 1, length: 999 }, { offset: 1_500_001, length: 70_001 }] }],
+  [
+    "sparse",
+    {
+      kind: "sparse",
+      islands: [
+        { offset: 1, length: 999 },
+        { offset: 1_500_001, length: 70_001 },
+      ],
+    },
+  ],
 ];
 
 function streamOf(entry: FileEntry, chunkBytes: number): Buffer {

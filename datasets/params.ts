@@ -34,7 +34,12 @@ export function parseSize(text: string): number {
 
 /** Bytes as "256 MiB" / "1 GiB" / "1000 B" (for listings). */
 export function formatSize(bytes: number): string {
-  for (const [unit, scale] of [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]] as const) {
+  for (const [unit, scale] of [
+    ["TiB", 2 ** 40],
+    ["GiB", 2 ** 30],
+    ["MiB", 2 ** 20],
+    ["KiB", 2 ** 10],
+  ] as const) {
     if (bytes >= scale) {
       const v = bytes / scale;
       return `${Number.isInteger(v) ? v : v.toFixed(1)} ${unit}`;

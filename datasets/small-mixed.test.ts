@@ -39,7 +39,11 @@ describe("small-mixed", () => {
     expect(filesOf(b).map((f) => f.size)).not.toEqual(filesOf(a).map((f) => f.size));
     expect(filesOf(b).map((f) => f.seed)).not.toEqual(filesOf(a).map((f) => f.seed));
     // A file's size does not depend on the file count: a smaller cut is a prefix.
-    expect(filesOf(build({ files: 1000, seed: 7 })).map((f) => f.size)).toEqual(filesOf(a).map((f) => f.size).slice(0, 1000));
+    expect(filesOf(build({ files: 1000, seed: 7 })).map((f) => f.size)).toEqual(
+      filesOf(a)
+        .map((f) => f.size)
+        .slice(0, 1000),
+    );
     expect(new Set(filesOf(a).map((f) => f.seed)).size).toBe(3000);
   });
 
@@ -73,7 +77,8 @@ describe("small-mixed", () => {
     expect([...perLeaf.values()].filter((n) => n !== 10)).toEqual([5]); // only the last is short
     const tops = new Set(files.map((f) => f.path.split("/")[0]));
     expect([...tops]).toEqual(["d0000", "d0001", "d0002"]);
-    for (const top of tops) expect(new Set(files.filter((f) => f.path.startsWith(`${top}/`)).map((f) => dirOf(f.path))).size).toBeLessThanOrEqual(SMALL_MIXED_FANOUT);
+    for (const top of tops)
+      expect(new Set(files.filter((f) => f.path.startsWith(`${top}/`)).map((f) => dirOf(f.path))).size).toBeLessThanOrEqual(SMALL_MIXED_FANOUT);
     expect(files[10]?.path).toBe("d0000/d01/f0");
     expect(files[1000]?.path).toBe("d0001/d00/f0");
     expect(files.every((f) => /^d\d{4}\/d\d{2}\/f\d$/.test(f.path))).toBe(true);

@@ -16,11 +16,7 @@ async function hashBatch(bin: string, paths: string[]): Promise<string[]> {
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const digests = out.split("\n").filter((line) => line.length > 0);
   if (code !== 0 || digests.length !== paths.length) {
     throw new Error(`b3sum failed (exit ${code}, ${digests.length}/${paths.length} digests): ${err.trim()}`);

@@ -42,11 +42,7 @@ describe("compareTrees", () => {
     rmSync(join(b, "ünï/three.bin"));
     rmSync(join(b, "hollow"), { recursive: true });
     writeFileSync(join(b, "surplus"), "x");
-    expect(await compareTrees(a, b)).toEqual([
-      `missing in ${b}: hollow (dir)`,
-      `missing in ${b}: ünï/three.bin (file)`,
-      `extra in ${b}: surplus (file)`,
-    ]);
+    expect(await compareTrees(a, b)).toEqual([`missing in ${b}: hollow (dir)`, `missing in ${b}: ünï/three.bin (file)`, `extra in ${b}: surplus (file)`]);
   });
 
   test("type, size and content differences", async () => {

@@ -54,8 +54,15 @@ async function walk(root: string): Promise<Map<string, Entry>> {
       const st = await lstat(abs, { bigint: true });
       const type = typeOf(st);
       const entry: Entry = {
-        type, size: Number(st.size), mode: Number(st.mode) & 0o7777, mtimeSec: st.mtimeNs / 1_000_000_000n,
-        mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, uid: Number(st.uid), gid: Number(st.gid), inode: `${st.dev}:${st.ino}`,
+        type,
+        size: Number(st.size),
+        mode: Number(st.mode) & 0o7777,
+        mtimeSec: st.mtimeNs / 1_000_000_000n,
+        mtimeNs: st.mtimeNs,
+        atimeNs: st.atimeNs,
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        inode: `${st.dev}:${st.ino}`,
       };
       if (type === "symlink") entry.target = await readlink(abs);
       if (type === "dir") pending.push(childRel);
@@ -138,10 +145,7 @@ export async function compareTrees(a: string, b: string, opts: CompareOptions = 
   for (const [rel, eb] of [...tb].sort(byPath)) {
     if (!ta.has(rel)) diffs.push(`extra in ${b}: ${rel} (${eb.type})`);
   }
-  const [ha, hb] = await Promise.all([
-    b3sumMany(toHash.map((rel) => join(a, rel))),
-    b3sumMany(toHash.map((rel) => join(b, rel))),
-  ]);
+  const [ha, hb] = await Promise.all([b3sumMany(toHash.map((rel) => join(a, rel))), b3sumMany(toHash.map((rel) => join(b, rel)))]);
   toHash.forEach((rel, i) => {
     if (ha[i] !== hb[i]) diffs.push(`content differs: ${rel} (BLAKE3 ${ha[i]?.slice(0, 16)}… vs ${hb[i]?.slice(0, 16)}…)`);
   });

@@ -84,7 +84,7 @@ async function main(): Promise<number> {
       return 1;
     }
 
-    const fallbackRate = `${((totals.bytes / seconds) / 1e6).toFixed(0)} MB/s wall clock incl. start-up (${seconds.toFixed(2)} s)`;
+    const fallbackRate = `${(totals.bytes / seconds / 1e6).toFixed(0)} MB/s wall clock incl. start-up (${seconds.toFixed(2)} s)`;
     console.log(`files: ${totals.files} files, ${totals.emptyDirs} empty dirs, ${totals.bytes} bytes`);
     console.log(`escp: ${rateLine(run.text)?.replace(/\s+/g, " ") ?? fallbackRate}`);
     console.log(`verified: ${manifest.length} files, BLAKE3 equal`);

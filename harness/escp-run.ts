@@ -63,7 +63,7 @@ export async function runEscp(args: readonly string[], opts: RunEscpOptions = {}
   const proc = Bun.spawn([...(opts.wrap ?? []), process.execPath, ESCP_MAIN, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...opts.env },
-    stdin: opts.stdin instanceof Uint8Array ? new Blob([opts.stdin]) : opts.stdin ?? "ignore",
+    stdin: opts.stdin instanceof Uint8Array ? new Blob([opts.stdin]) : (opts.stdin ?? "ignore"),
     stdout: "pipe",
     stderr: "pipe",
     detached: true, // own process group: a timeout also reaps ssh and receiver children

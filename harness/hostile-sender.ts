@@ -7,8 +7,15 @@ import * as flatbuffers from "flatbuffers";
 import type { ControlChannel } from "../src/control/channel.ts";
 import { openLocalChannel } from "../src/control/local.ts";
 import {
-  decodeControl, decodeSessionReply, encodeControl, encodeSessionInit,
-  PROTOCOL_MAJOR, PROTOCOL_MINOR, type ControlMsg, type FileEntry, type SessionInit,
+  decodeControl,
+  decodeSessionReply,
+  encodeControl,
+  encodeSessionInit,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  type ControlMsg,
+  type FileEntry,
+  type SessionInit,
 } from "../src/control/messages.ts";
 import { Envelope } from "../src/control/schema/generated/escp/control/envelope.ts";
 import { FileEntry as FbFileEntry } from "../src/control/schema/generated/escp/control/file-entry.ts";
@@ -68,7 +75,12 @@ export class HostileSender {
   readonly key: Uint8Array;
   private closed = false;
 
-  private constructor(readonly channel: ControlChannel, readonly init: SessionInit, readonly port: number, readonly cwd: string) {
+  private constructor(
+    readonly channel: ControlChannel,
+    readonly init: SessionInit,
+    readonly port: number,
+    readonly cwd: string,
+  ) {
     this.key = init.key.slice();
     void channel.exited.then((c) => {
       this.exitCode = c;
@@ -78,13 +90,44 @@ export class HostileSender {
   /** Spawn `escp --server` in opts.cwd and complete session init; data streams not yet up. */
   static async open(opts: HostileOptions): Promise<HostileSender> {
     const init: SessionInit = {
-      versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
-      sessionId: new Uint8Array(randomBytes(16)), key: new Uint8Array(randomBytes(32)),
-      role: "receiver", threads: opts.threads ?? 2, blockSize: BLOCK, ioEngine: "posix",
-      checksum: true, direct: true, sparse: false, preserve: false, compress: false, verbose: false,
-      timeoutMs: opts.timeoutMs ?? 20_000, portStart: 0, portRange: 1, ipMode: 4, rateLimit: 0,
-      logfile: "", destPath: opts.destPath, recursive: true, filelist: opts.filelist ?? true, sources: opts.sources ?? [], compressLevel: 0, profile: false, sourcePaths: [], connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-      resume: 0, wantPaths: false, retries: 0, fileReports: false, archive: opts.archive ?? false, xattrs: false, bundleMax: 0,
+      versionMajor: PROTOCOL_MAJOR,
+      versionMinor: PROTOCOL_MINOR,
+      sessionId: new Uint8Array(randomBytes(16)),
+      key: new Uint8Array(randomBytes(32)),
+      role: "receiver",
+      threads: opts.threads ?? 2,
+      blockSize: BLOCK,
+      ioEngine: "posix",
+      checksum: true,
+      direct: true,
+      sparse: false,
+      preserve: false,
+      compress: false,
+      verbose: false,
+      timeoutMs: opts.timeoutMs ?? 20_000,
+      portStart: 0,
+      portRange: 1,
+      ipMode: 4,
+      rateLimit: 0,
+      logfile: "",
+      destPath: opts.destPath,
+      recursive: true,
+      filelist: opts.filelist ?? true,
+      sources: opts.sources ?? [],
+      compressLevel: 0,
+      profile: false,
+      sourcePaths: [],
+      connectPort: 0,
+      helloOnAccept: false,
+      awaitGo: false,
+      report: false,
+      resume: 0,
+      wantPaths: false,
+      retries: 0,
+      fileReports: false,
+      archive: opts.archive ?? false,
+      xattrs: false,
+      bundleMax: 0,
     };
     // openLocalChannel spawns synchronously and inherits our cwd: switch just around it.
     const here = process.cwd();
@@ -111,8 +154,19 @@ export class HostileSender {
   /** Open and authenticate the data streams as a genuine sender would. */
   connect(): void {
     const n = new NativeSession("sender", {
-      threads: this.init.threads, blockSize: this.init.blockSize, ioEngine: "posix", direct: true, checksum: true,
-      sparse: false, timeoutMs: this.init.timeoutMs, rateLimit: 0, ipMode: 4, verbose: false, profile: false, compressLevel: 0, preserve: false,
+      threads: this.init.threads,
+      blockSize: this.init.blockSize,
+      ioEngine: "posix",
+      direct: true,
+      checksum: true,
+      sparse: false,
+      timeoutMs: this.init.timeoutMs,
+      rateLimit: 0,
+      ipMode: 4,
+      verbose: false,
+      profile: false,
+      compressLevel: 0,
+      preserve: false,
     });
     this.native = n;
     n.setKey(this.key.slice(), this.init.sessionId);
@@ -171,7 +225,12 @@ export class HostileSender {
     for (;;) {
       const gone = this.exitCode !== undefined || this.lost.length > 0;
       // Drain first, even when the receiver is gone: its last words may be queued for us.
-      const busy = this.native ? this.n.drain((b) => this.onControl(b), (ev) => this.onEvent(ev)) : false;
+      const busy = this.native
+        ? this.n.drain(
+            (b) => this.onControl(b),
+            (ev) => this.onEvent(ev),
+          )
+        : false;
       if (cond()) return true;
       if (gone) return false;
       await cadence.next(busy);

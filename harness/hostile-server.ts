@@ -13,8 +13,17 @@
 import { renameSync, writeFileSync } from "node:fs";
 import type { ControlChannel } from "../src/control/channel.ts";
 import {
-  decodeControl, decodeSessionInit, encodeControl, encodeSessionReply, PROTOCOL_MAJOR, PROTOCOL_MINOR,
-  type ControlMsg, type FileDoneMsg, type FileEntry, type FileResultMsg, type SessionInit,
+  decodeControl,
+  decodeSessionInit,
+  encodeControl,
+  encodeSessionReply,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  type ControlMsg,
+  type FileDoneMsg,
+  type FileEntry,
+  type FileResultMsg,
+  type SessionInit,
 } from "../src/control/messages.ts";
 import { serverStdioChannel } from "../src/control/stdio.ts";
 import type { NativeEvent } from "../src/native/events.ts";
@@ -66,7 +75,13 @@ export class Server {
   readonly sentInfo = new Map<number, { blocks: number; bytes: number; digest: Uint8Array }>();
   private up = false;
 
-  constructor(readonly native: NativeSession, readonly init: SessionInit, readonly dataDir: string, private readonly gone: () => boolean, mode: string) {
+  constructor(
+    readonly native: NativeSession,
+    readonly init: SessionInit,
+    readonly dataDir: string,
+    private readonly gone: () => boolean,
+    mode: string,
+  ) {
     this.report = { mode, sourcePaths: init.sourcePaths, recursive: init.recursive, results: [], bundles: [], errors: [], acked: false, lost: [], end: "" };
   }
 
@@ -108,7 +123,10 @@ export class Server {
     const cadence = new Cadence();
     for (;;) {
       const gone = this.report.lost.length > 0 || this.gone();
-      const busy = this.native.drain((b) => this.onControl(b), (ev) => this.onEvent(ev));
+      const busy = this.native.drain(
+        (b) => this.onControl(b),
+        (ev) => this.onEvent(ev),
+      );
       if (cond()) return true;
       if (gone) return false;
       await cadence.next(busy);
@@ -185,10 +203,16 @@ async function goodFirst(s: Server, fino: number, name: string): Promise<void> {
 /** Every --mode. The request each expects is in hostile-server.e2e.test.ts. */
 export const SCENARIOS: Record<string, Scenario> = {
   // ---- lies in the reply: the client must refuse before any data moves
-  "unasked-dotfile": { reply: () => [{ name: "a.txt", isDir: false }, { name: ".bashrc", isDir: false }], run: async (s) => void (await s.waitGone()) },
+  "unasked-dotfile": {
+    reply: () => [
+      { name: "a.txt", isDir: false },
+      { name: ".bashrc", isDir: false },
+    ],
+    run: async (s) => void (await s.waitGone()),
+  },
   "extra-name": { reply: (i) => [...honest(i), { name: "extra.txt", isDir: false }], run: async (s) => void (await s.waitGone()) },
   "dir-without-r": { reply: (i) => honest(i).map((r) => ({ ...r, isDir: true })), run: async (s) => void (await s.waitGone()) },
-  "duplicate": { reply: (i) => [...honest(i), ...honest(i)], run: async (s) => void (await s.waitGone()) },
+  duplicate: { reply: (i) => [...honest(i), ...honest(i)], run: async (s) => void (await s.waitGone()) },
   "reported-dotdot": { reply: () => [{ name: "..", isDir: true }], run: async (s) => void (await s.waitGone()) },
   "reported-path": { reply: () => [{ name: "../x", isDir: false }], run: async (s) => void (await s.waitGone()) },
 
@@ -218,7 +242,8 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 
   // ---- lies that end the session (E_PROTOCOL); what was verified before stays
-  "outside": { // request -r D/d: an entry under a name never reported
+  outside: {
+    // request -r D/d: an entry under a name never reported
     reply: () => [{ name: "d", isDir: true }],
     run: async (s) => {
       s.announce([dirEntry(1, "d")]);
@@ -227,7 +252,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "nested-without-r": { // request D/a.txt D/sub (no -r): sub reported as a file, then sub/x
+  "nested-without-r": {
+    // request D/a.txt D/sub (no -r): sub reported as a file, then sub/x
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -235,7 +261,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "dir-entry-without-r": { // request D/a.txt D/sub (no -r): a directory entry
+  "dir-entry-without-r": {
+    // request D/a.txt D/sub (no -r): a directory entry
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -243,7 +270,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "other-kind": { // request -r D/d: d reported a directory, then announced a file too
+  "other-kind": {
+    // request -r D/d: d reported a directory, then announced a file too
     reply: () => [{ name: "d", isDir: true }],
     run: async (s) => {
       s.announce([dirEntry(1, "d")]);
@@ -252,7 +280,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "top-twice": { // request -r D/d: the directory d announced twice
+  "top-twice": {
+    // request -r D/d: the directory d announced twice
     reply: () => [{ name: "d", isDir: true }],
     run: async (s) => {
       s.announce([dirEntry(1, "d")]);
@@ -261,7 +290,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "dst-field": { // request D/a.txt D/b.txt: b.txt carries a --filelist destination
+  "dst-field": {
+    // request D/a.txt D/b.txt: b.txt carries a --filelist destination
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -270,7 +300,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "nul-name": { // request D/a.txt D/b.txt: a name with a NUL byte, bypassing the codec
+  "nul-name": {
+    // request D/a.txt D/b.txt: a name with a NUL byte, bypassing the codec
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -278,7 +309,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "window": { // request -r D/d: 4,097 files announced with no data
+  window: {
+    // request -r D/d: 4,097 files announced with no data
     reply: () => [{ name: "d", isDir: true }],
     run: async (s) => {
       s.announce([dirEntry(1, "d")]);
@@ -289,7 +321,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "size-over": { // request D/a.txt D/b.txt: b.txt announced with 10 bytes, sent with 65,546
+  "size-over": {
+    // request D/a.txt D/b.txt: b.txt announced with 10 bytes, sent with 65,546
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -299,7 +332,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "size-under": { // request D/a.txt D/b.txt: b.txt's 100,000 bytes sent, FileDone says one fewer
+  "size-under": {
+    // request D/a.txt D/b.txt: b.txt's 100,000 bytes sent, FileDone says one fewer
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -311,7 +345,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "wrong-digest": { // request D/a.txt D/b.txt: b.txt's FileDone carries a wrong BLAKE3 (per file)
+  "wrong-digest": {
+    // request D/a.txt D/b.txt: b.txt's FileDone carries a wrong BLAKE3 (per file)
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -328,7 +363,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.close(2);
     },
   },
-  "unknown-done": { // request D/a.txt: a FileDone for a file never announced
+  "unknown-done": {
+    // request D/a.txt: a FileDone for a file never announced
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -336,7 +372,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "second-done": { // request D/a.txt D/b.txt: b.txt completed twice in one batch
+  "second-done": {
+    // request D/a.txt D/b.txt: b.txt completed twice in one batch
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -351,7 +388,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "zero-blocks": { // request D/a.txt D/b.txt: b.txt "completed" with no blocks and no error
+  "zero-blocks": {
+    // request D/a.txt D/b.txt: b.txt "completed" with no blocks and no error
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -361,7 +399,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "withhold": { // request D/a.txt D/b.txt: b.txt's data sent, its FileDone never; the streams stay up
+  withhold: {
+    // request D/a.txt D/b.txt: b.txt's data sent, its FileDone never; the streams stay up
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -370,7 +409,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.waitGone();
     },
   },
-  "withhold-keepalive": { // as withhold, with a control keepalive every second: alive, never done
+  "withhold-keepalive": {
+    // as withhold, with a control keepalive every second: alive, never done
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
@@ -386,7 +426,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       });
     },
   },
-  "sink-messages": { // request D/a.txt D/b.txt: verdicts and an ack sent to the sink, then honest
+  "sink-messages": {
+    // request D/a.txt D/b.txt: verdicts and an ack sent to the sink, then honest
     reply: (i) => honest(i),
     run: async (s) => {
       s.send({ type: "fileResult", fino: 1, code: "", errno: 0, message: "", bytes: PAYLOAD_SIZE, digest: new Uint8Array(32), path: "", resumed: 0 });
@@ -396,14 +437,16 @@ export const SCENARIOS: Record<string, Scenario> = {
       await s.close(2);
     },
   },
-  "reported-not-sent": { // request D/a.txt D/b.txt: both reported, only a.txt announced and sent, then closed
+  "reported-not-sent": {
+    // request D/a.txt D/b.txt: both reported, only a.txt announced and sent, then closed
     reply: (i) => honest(i),
     run: async (s) => {
       await goodFirst(s, 1, "a.txt");
       await s.close(1);
     },
   },
-  "done-early": { // request D/a.txt D/b.txt: SessionDone first, both files after it
+  "done-early": {
+    // request D/a.txt D/b.txt: SessionDone first, both files after it
     reply: (i) => honest(i),
     run: async (s) => {
       s.withhold.add(1);
@@ -436,7 +479,9 @@ async function main(argv: string[]): Promise<number> {
   const scenario = SCENARIOS[mode];
   const ch: ControlChannel = serverStdioChannel();
   let gone = false;
-  void ch.exited.then(() => { gone = true; });
+  void ch.exited.then(() => {
+    gone = true;
+  });
   const fallback: HostileServerReport = { mode, sourcePaths: [], recursive: false, results: [], bundles: [], errors: [], acked: false, lost: [], end: "" };
   const deadline = setTimeout(() => {
     writeReport(reportPath, { ...fallback, end: `deadline: ${DEADLINE_MS} ms` });
@@ -446,9 +491,20 @@ async function main(argv: string[]): Promise<number> {
     if (!scenario) throw new Error(`unknown --mode ${JSON.stringify(mode)}`);
     const init = decodeSessionInit(await ch.recv(30_000));
     const native = new NativeSession("sender", {
-      threads: init.threads, blockSize: init.blockSize, ioEngine: "posix", direct: init.direct, checksum: init.checksum,
-      sparse: false, timeoutMs: init.timeoutMs, rateLimit: 0, ipMode: init.ipMode, verbose: false, profile: false,
-      compressLevel: init.compressLevel, preserve: false, bundle: init.bundleMax > 0,
+      threads: init.threads,
+      blockSize: init.blockSize,
+      ioEngine: "posix",
+      direct: init.direct,
+      checksum: init.checksum,
+      sparse: false,
+      timeoutMs: init.timeoutMs,
+      rateLimit: 0,
+      ipMode: init.ipMode,
+      verbose: false,
+      profile: false,
+      compressLevel: init.compressLevel,
+      preserve: false,
+      bundle: init.bundleMax > 0,
     });
     const s = new Server(native, init, data, () => gone, mode);
     try {
@@ -457,10 +513,17 @@ async function main(argv: string[]): Promise<number> {
       const port = native.listen(address, init.portStart, init.portRange);
       native.start();
       const sources = scenario.reply(init);
-      await ch.send(encodeSessionReply({
-        versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port, address, sources,
-        totalFiles: sources.length, totalBytes: sources.length * PAYLOAD_SIZE,
-      }));
+      await ch.send(
+        encodeSessionReply({
+          versionMajor: PROTOCOL_MAJOR,
+          versionMinor: PROTOCOL_MINOR,
+          port,
+          address,
+          sources,
+          totalFiles: sources.length,
+          totalBytes: sources.length * PAYLOAD_SIZE,
+        }),
+      );
       if (await s.streamsUp()) await scenario.run(s);
       // acked: an orderly end (the client may well be gone by now); else it left mid-session
       s.report.end = !s.report.acked && (s.report.lost.length > 0 || gone) ? "client gone" : "done";

@@ -9,7 +9,20 @@ import { join } from "node:path";
 export type Schema = { [k: string]: unknown };
 
 const ANNOTATIONS = new Set(["$schema", "$id", "title", "description", "$defs"]);
-const KEYWORDS = new Set(["$ref", "oneOf", "type", "const", "enum", "properties", "required", "additionalProperties", "items", "minimum", "maximum", "pattern"]);
+const KEYWORDS = new Set([
+  "$ref",
+  "oneOf",
+  "type",
+  "const",
+  "enum",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "minimum",
+  "maximum",
+  "pattern",
+]);
 
 function typeOf(v: unknown): string {
   if (v === null) return "null";

@@ -126,8 +126,12 @@ function killGroup(pid: number): void {
 
 function spawnGroup(argv: readonly string[], opts: ExecOptions, children?: Set<Bun.Subprocess>): Bun.Subprocess<"ignore", "pipe", "pipe"> {
   const proc = Bun.spawn([...argv], {
-    stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true,
-    env: { ...process.env, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    detached: true,
+    env: { ...process.env, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   children?.add(proc);
   const unregister = onExitCleanup(() => killGroup(proc.pid));
@@ -235,7 +239,7 @@ function overlaps(x: string, y: string): boolean {
   const len = Math.min(Number(xl ?? 32), Number(yl ?? 32));
   if (len === 0) return true;
   const mask = len >= 32 ? 0xffffffff : ~(0xffffffff >>> len) >>> 0;
-  return ((toInt(xa ?? "") & mask) >>> 0) === ((toInt(ya ?? "") & mask) >>> 0);
+  return (toInt(xa ?? "") & mask) >>> 0 === (toInt(ya ?? "") & mask) >>> 0;
 }
 
 const ROUTE_TYPES = new Set(["unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "anycast"]);
@@ -420,7 +424,8 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
     namespaces.length = 0;
   }; // the temp dir has its own exit registration (makeTmpDir), run after this one
   const unregister = onExitCleanup(teardownSync);
-  const inNs = async (ns: string, cmd: readonly string[]): Promise<ExecResult> => await collect(spawnGroup(["ip", "netns", "exec", ns, ...cmd], { timeoutMs: 30_000 }));
+  const inNs = async (ns: string, cmd: readonly string[]): Promise<ExecResult> =>
+    await collect(spawnGroup(["ip", "netns", "exec", ns, ...cmd], { timeoutMs: 30_000 }));
   const noIpv6 = ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
 
   let net = "";
@@ -429,10 +434,13 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
   try {
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege-separation dir
     const identity = join(dir, "id_ed25519");
-    const keys = Promise.all([keygen(identity), ...ids.map(async (id) => {
-      mkdirSync(join(dir, id));
-      await keygen(join(dir, id, "host_ed25519"));
-    })]);
+    const keys = Promise.all([
+      keygen(identity),
+      ...ids.map(async (id) => {
+        mkdirSync(join(dir, id));
+        await keygen(join(dir, id, "host_ed25519"));
+      }),
+    ]);
     keys.catch(() => {}); // awaited below; do not let an early network failure orphan it
 
     // The switch: a bridge, and the root namespace's link into it.
@@ -460,17 +468,19 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
     }
     if (net === "") throw new Error(`no free /24 in 198.18.0.0/15 after ${SUBNET_ATTEMPTS} attempts`);
 
-    await Promise.all(ids.map(async (id, i) => {
-      const ns = nsOf(id);
-      await ip(["netns", "add", ns]);
-      noteNs(ns);
-      await inNs(ns, noIpv6); // before eth0 exists, so "default" applies to it
-      await ip(["-n", switchNs, "link", "add", id, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-      await ip(["-n", switchNs, "link", "set", id, "master", "br0", "up"]);
-      await ip(["-n", ns, "link", "set", "lo", "up"]);
-      await ip(["-n", ns, "addr", "add", `${net}.${i + 1}/24`, "dev", "eth0"]);
-      await ip(["-n", ns, "link", "set", "eth0", "up"]);
-    }));
+    await Promise.all(
+      ids.map(async (id, i) => {
+        const ns = nsOf(id);
+        await ip(["netns", "add", ns]);
+        noteNs(ns);
+        await inNs(ns, noIpv6); // before eth0 exists, so "default" applies to it
+        await ip(["-n", switchNs, "link", "add", id, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+        await ip(["-n", switchNs, "link", "set", id, "master", "br0", "up"]);
+        await ip(["-n", ns, "link", "set", "lo", "up"]);
+        await ip(["-n", ns, "addr", "add", `${net}.${i + 1}/24`, "dev", "eth0"]);
+        await ip(["-n", ns, "link", "set", "eth0", "up"]);
+      }),
+    );
     await ip(["-n", switchNs, "link", "set", "local", "master", "br0", "up"]);
     await ip(["-n", switchNs, "link", "set", "br0", "up"]);
     await ip(["link", "set", rootLink, "up"]);
@@ -479,21 +489,23 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
     const pub = (await Bun.file(`${identity}.pub`).text()).trim();
     const authorizedKeys = join(dir, "authorized_keys");
     writeFileSync(authorizedKeys, `${o.keyOptions ? `${o.keyOptions} ` : ""}${pub}\n`);
-    await Promise.all(ids.map(async (id, i) => {
-      const hostDir = join(dir, id);
-      const addr = `${net}.${i + 1}`;
-      hostKeys.set(id, (await Bun.file(join(hostDir, "host_ed25519.pub")).text()).trim().split(/\s+/).slice(0, 2).join(" "));
-      const cfg = join(hostDir, "sshd_config");
-      writeFileSync(cfg, sshdConfigText({ dir: hostDir, listen: addr, port, hostKey: join(hostDir, "host_ed25519"), authorizedKeys, sftp: SFTP_SERVER }));
-      // `ip netns exec` execs sshd in place: the pid is sshd's.
-      const proc = Bun.spawn(["ip", "netns", "exec", nsOf(id), SSHD, "-D", "-e", "-f", cfg], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-      sshds.set(id, proc);
-      const log = { text: "" };
-      logs.set(id, log);
-      const failure = await waitForLine(proc, `Server listening on ${addr} port ${port}`, log);
-      if (failure) throw new Error(`sshd of ${id} (${nsOf(id)}) failed to start: ${failure}; stderr:\n${log.text.trim()}`);
-      await waitConnectable(addr, port);
-    }));
+    await Promise.all(
+      ids.map(async (id, i) => {
+        const hostDir = join(dir, id);
+        const addr = `${net}.${i + 1}`;
+        hostKeys.set(id, (await Bun.file(join(hostDir, "host_ed25519.pub")).text()).trim().split(/\s+/).slice(0, 2).join(" "));
+        const cfg = join(hostDir, "sshd_config");
+        writeFileSync(cfg, sshdConfigText({ dir: hostDir, listen: addr, port, hostKey: join(hostDir, "host_ed25519"), authorizedKeys, sftp: SFTP_SERVER }));
+        // `ip netns exec` execs sshd in place: the pid is sshd's.
+        const proc = Bun.spawn(["ip", "netns", "exec", nsOf(id), SSHD, "-D", "-e", "-f", cfg], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+        sshds.set(id, proc);
+        const log = { text: "" };
+        logs.set(id, log);
+        const failure = await waitForLine(proc, `Server listening on ${addr} port ${port}`, log);
+        if (failure) throw new Error(`sshd of ${id} (${nsOf(id)}) failed to start: ${failure}; stderr:\n${log.text.trim()}`);
+        await waitConnectable(addr, port);
+      }),
+    );
   } catch (e) {
     teardownSync();
     unregister();
@@ -506,8 +518,14 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
   const hosts: Host[] = ids.map((id, i) => {
     const log = logs.get(id) ?? { text: "" };
     return {
-      id, ns: nsOf(id), addr: `${net}.${i + 1}`, port, sshdPid: sshds.get(id)?.pid ?? 0,
-      hostKey: hostKeys.get(id) ?? "", dir: join(dir, id), log: () => log.text,
+      id,
+      ns: nsOf(id),
+      addr: `${net}.${i + 1}`,
+      port,
+      sshdPid: sshds.get(id)?.pid ?? 0,
+      hostKey: hostKeys.get(id) ?? "",
+      dir: join(dir, id),
+      log: () => log.text,
     };
   });
   const knownHosts = join(dir, "known_hosts");
@@ -559,8 +577,19 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
 
   let stopped: Promise<void> | undefined;
   const fx: MultiHost = {
-    hosts, host, switchNs, subnet: `${net}.0/24`, localAddr: `${net}.${LOCAL_OCTET}`, rootLink, user, identity,
-    knownHosts, knownHostsText, sshConfig, sshConfigText, dir,
+    hosts,
+    host,
+    switchNs,
+    subnet: `${net}.0/24`,
+    localAddr: `${net}.${LOCAL_OCTET}`,
+    rootLink,
+    user,
+    identity,
+    knownHosts,
+    knownHostsText,
+    sshConfig,
+    sshConfigText,
+    dir,
     ssh: (id, cmd = []) => ["ssh", "-F", sshConfig, host(id).id, ...cmd],
     argv: (id, cmd) => ["ip", "netns", "exec", host(id).ns, ...cmd],
     exec: (id, cmd, opts = {}) => collect(spawnGroup(fx.argv(id, cmd), opts, children)),
@@ -588,12 +617,14 @@ export async function startHosts(o: MultiHostOptions): Promise<MultiHost> {
         const failed: string[] = [];
         for (const c of children) killGroup(c.pid);
         // sshd -D exits on SIGTERM; whatever it leaves (sessions, their children) goes below.
-        await Promise.all([...sshds.values()].map(async (s) => {
-          s.kill("SIGTERM");
-          const timer = setTimeout(() => s.kill("SIGKILL"), KILL_DEADLINE_MS);
-          await s.exited;
-          clearTimeout(timer);
-        }));
+        await Promise.all(
+          [...sshds.values()].map(async (s) => {
+            s.kill("SIGTERM");
+            const timer = setTimeout(() => s.kill("SIGKILL"), KILL_DEADLINE_MS);
+            await s.exited;
+            clearTimeout(timer);
+          }),
+        );
         const left = await killNetnsProcesses(inodes);
         if (left.length) failed.push(`processes still in the namespaces: ${left.join(" ")}`);
         for (const r of rootRoutes) {

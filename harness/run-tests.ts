@@ -171,8 +171,8 @@ async function runBunTests(t: Tally, passthrough: string[]): Promise<void> {
     const counts = summaryCounts(text);
     const junit = junitFailures(xml);
     let passed = counts?.get("pass") ?? (junit ? junit.tests - junit.failures - junit.skipped : 0);
-    let failed = counts ? (counts.get("fail") ?? 0) || (counts.get("error") ?? 0) : junit?.failures ?? 0;
-    const skipped = counts ? (counts.get("skip") ?? 0) + (counts.get("todo") ?? 0) : junit?.skipped ?? 0;
+    let failed = counts ? (counts.get("fail") ?? 0) || (counts.get("error") ?? 0) : (junit?.failures ?? 0);
+    const skipped = counts ? (counts.get("skip") ?? 0) + (counts.get("todo") ?? 0) : (junit?.skipped ?? 0);
     t.failures.push(...(junit?.names ?? []).map((n) => `bun: ${n}`));
     const unnamed = failed - (junit?.names.length ?? 0);
     if (junit && unnamed > 0) t.failures.push(`bun: ${unnamed} more (e.g. a test file that failed to load; see above)`);

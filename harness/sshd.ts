@@ -81,23 +81,25 @@ export async function keygen(path: string): Promise<void> {
  *  used by the WAN benchmark's sshd inside a namespace (hostKey/listen differ) and by the
  *  multi-host fixture (harness/multihost.ts: its own authorized_keys, the sftp-server binary). */
 export function sshdConfigText(o: { dir: string; listen: string; port: number; hostKey: string; authorizedKeys?: string; sftp?: string }): string {
-  return [
-    `ListenAddress ${o.listen === "::1" ? "[::1]" : o.listen}`,
-    `Port ${o.port}`,
-    `HostKey ${o.hostKey}`,
-    `PidFile ${join(o.dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${o.authorizedKeys ?? join(o.dir, "authorized_keys")}`,
-    "PermitRootLogin prohibit-password",
-    "PubkeyAuthentication yes",
-    "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no",
-    "StrictModes no",
-    "UsePAM no",
-    "AcceptEnv none",
-    `Subsystem sftp ${o.sftp ?? "internal-sftp"}`,
-    "MaxStartups 100:30:200", // suites open many sessions at once
-    "MaxSessions 100",
-  ].join("\n") + "\n";
+  return (
+    [
+      `ListenAddress ${o.listen === "::1" ? "[::1]" : o.listen}`,
+      `Port ${o.port}`,
+      `HostKey ${o.hostKey}`,
+      `PidFile ${join(o.dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${o.authorizedKeys ?? join(o.dir, "authorized_keys")}`,
+      "PermitRootLogin prohibit-password",
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "StrictModes no",
+      "UsePAM no",
+      "AcceptEnv none",
+      `Subsystem sftp ${o.sftp ?? "internal-sftp"}`,
+      "MaxStartups 100:30:200", // suites open many sessions at once
+      "MaxSessions 100",
+    ].join("\n") + "\n"
+  );
 }
 
 function writeConfig(dir: string, port: number, listen: SshdListen): string {

@@ -24,7 +24,11 @@ function hookProcessExit(): void {
   if (hooked) return;
   hooked = true;
   process.on("exit", runCleanups);
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const) {
     process.once(signal, () => {
       runCleanups();
       process.exit(code);
@@ -50,7 +54,10 @@ export function makeTmpDir(tag: string): string {
   const safeTag = tag.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 40) || "tmp";
   const dir = mkdtempSync(join(tmpdir(), `escp-${safeTag}-`));
   if (process.env.ESCP_KEEP_TMP !== "1") {
-    unregisterByDir.set(dir, onExitCleanup(() => rmSync(dir, { recursive: true, force: true })));
+    unregisterByDir.set(
+      dir,
+      onExitCleanup(() => rmSync(dir, { recursive: true, force: true })),
+    );
   }
   return dir;
 }

@@ -81,7 +81,8 @@ export function keyFigures(r: MacroResults): Figure[] {
   value("big random file, disk to disk", br, escp, "escp default");
   vs("big random file, disk to disk", br, escp, { tool: "dd" }, "escp / dd O_DIRECT (disk limit)");
   vs("big random file, disk to disk", br, escp, { tool: "escp-orig", label: "default" }, "escp / original EScp");
-  for (const t of ["scp", "sftp", "rsync", "tar-ssh"] as const) vs("big random file, disk to disk", br, escp, { tool: t, label: "default" }, `escp / ${toolName(t)}`);
+  for (const t of ["scp", "sftp", "rsync", "tar-ssh"] as const)
+    vs("big random file, disk to disk", br, escp, { tool: t, label: "default" }, `escp / ${toolName(t)}`);
   vs("big random file, disk to disk", br, { tool: "escp", label: "--nochecksum" }, escp, "escp --nochecksum / default (BLAKE3 off vs on)");
   vs("big random file, disk to disk", br, { tool: "escp", label: "pull" }, escp, "escp pull / push (same file, same sshd)");
   vs("big random file, disk to disk", br, { tool: "escp", label: "cat | -" }, escp, "escp stream from a pipe / file push (cat FILE | escp - host:f)");
@@ -90,7 +91,13 @@ export function keyFigures(r: MacroResults): Figure[] {
   const dEscp: Pick = { tool: "escp", label: "--ioengine dummy" };
   value("no disk (--ioengine dummy)", dm, dEscp, "escp dummy, checksums on");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "escp-orig", label: "--ioengine dummy" }, "escp dummy (BLAKE3 on) / original dummy (checksums off)");
-  vs("no disk (--ioengine dummy)", dm, { tool: "escp", label: "--ioengine dummy --nochecksum" }, { tool: "escp-orig", label: "--ioengine dummy" }, "escp dummy --nochecksum / original dummy");
+  vs(
+    "no disk (--ioengine dummy)",
+    dm,
+    { tool: "escp", label: "--ioengine dummy --nochecksum" },
+    { tool: "escp-orig", label: "--ioengine dummy" },
+    "escp dummy --nochecksum / original dummy",
+  );
   vs("no disk (--ioengine dummy)", dm, { tool: "escp", label: "cat | --ioengine dummy -" }, dEscp, "escp dummy, stream from a pipe / file push");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "iperf3", label: "-P 1" }, "escp dummy / iperf3 -P 1");
   vs("no disk (--ioengine dummy)", dm, dEscp, { tool: "iperf3", label: "-P 8" }, "escp dummy / iperf3 -P 8");
@@ -120,10 +127,26 @@ export function keyFigures(r: MacroResults): Figure[] {
   if (rf) {
     const grp = "resume (push rerun after a kill at 50 %)";
     const pass = (v: string | null): string => (v === null ? "" : ` (target ${v})`);
-    if (rf.kill?.timeRatio != null) out.push({ group: grp, what: `rerun wall / full run (target ≤ ${rf.targets.rerunTimeRatio})`, value: `${rf.kill.timeRatio.toFixed(2)}×${pass(rf.kill.timeVerdict)}` });
-    if (rf.kill?.bytesFraction != null) out.push({ group: grp, what: `bytes moved by the rerun (target ≤ ${Math.round(rf.targets.bytesMovedFraction * 100)} %)`, value: `${(rf.kill.bytesFraction * 100).toFixed(1)} %${pass(rf.kill.bytesVerdict)}` });
-    if (rf.overhead !== null) out.push({ group: grp, what: `journal overhead, uninterrupted (target ≤ ${Math.round(rf.targets.journalOverhead * 100)} %)`, value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadVerdict)}` });
-    if (rf.term?.timeRatio != null) out.push({ group: grp, what: "rerun wall / full run after SIGTERM (sealed partial)", value: `${rf.term.timeRatio.toFixed(2)}×` });
+    if (rf.kill?.timeRatio != null)
+      out.push({
+        group: grp,
+        what: `rerun wall / full run (target ≤ ${rf.targets.rerunTimeRatio})`,
+        value: `${rf.kill.timeRatio.toFixed(2)}×${pass(rf.kill.timeVerdict)}`,
+      });
+    if (rf.kill?.bytesFraction != null)
+      out.push({
+        group: grp,
+        what: `bytes moved by the rerun (target ≤ ${Math.round(rf.targets.bytesMovedFraction * 100)} %)`,
+        value: `${(rf.kill.bytesFraction * 100).toFixed(1)} %${pass(rf.kill.bytesVerdict)}`,
+      });
+    if (rf.overhead !== null)
+      out.push({
+        group: grp,
+        what: `journal overhead, uninterrupted (target ≤ ${Math.round(rf.targets.journalOverhead * 100)} %)`,
+        value: `${(rf.overhead * 100).toFixed(1)} %${pass(rf.overheadVerdict)}`,
+      });
+    if (rf.term?.timeRatio != null)
+      out.push({ group: grp, what: "rerun wall / full run after SIGTERM (sealed partial)", value: `${rf.term.timeRatio.toFixed(2)}×` });
   }
   // A real system tree with -a (issue 13: escp faster than rsync -a in the same run).
   const st = "system-tree";
@@ -153,7 +176,12 @@ export function keyFigures(r: MacroResults): Figure[] {
     vs(grp, sc, pull, escp, "escp pull / push (same tree, same sshd)");
     for (const p of [escp, pull, rsync, { tool: "cp" } as Pick]) {
       const c = find(r, sc, p);
-      if (c?.median) out.push({ group: grp, what: `peak RSS sender / receiver: ${toolName(c.tool)}${c.label === "default" ? "" : ` ${c.label}`}`, value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB` });
+      if (c?.median)
+        out.push({
+          group: grp,
+          what: `peak RSS sender / receiver: ${toolName(c.tool)}${c.label === "default" ? "" : ` ${c.label}`}`,
+          value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB`,
+        });
     }
   }
   // CPU and memory on the big file.
@@ -162,12 +190,24 @@ export function keyFigures(r: MacroResults): Figure[] {
     const peers = casesOf(r, br)
       .filter((c) => c !== e && c.median?.cpuSPerGiB != null)
       .map((c) => `${toolName(c.tool)}${c.label === "default" ? "" : ` ${c.label}`} ${c.median?.cpuSPerGiB?.toFixed(2)}`);
-    out.push({ group: "CPU and memory", what: "CPU s/GiB, big random file: escp default (peers)", value: `${e.median.cpuSPerGiB.toFixed(2)} (${peers.join(", ")})` });
+    out.push({
+      group: "CPU and memory",
+      what: "CPU s/GiB, big random file: escp default (peers)",
+      value: `${e.median.cpuSPerGiB.toFixed(2)} (${peers.join(", ")})`,
+    });
   }
-  for (const [sc, p] of [[br, escp], [lf, escp], [st, arch]] as const) {
+  for (const [sc, p] of [
+    [br, escp],
+    [lf, escp],
+    [st, arch],
+  ] as const) {
     const c = find(r, sc, p);
     if (c?.median) {
-      out.push({ group: "CPU and memory", what: `peak RSS of escp${p.label === "default" ? "" : ` ${p.label}`}, ${sc}: sender / receiver`, value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB` });
+      out.push({
+        group: "CPU and memory",
+        what: `peak RSS of escp${p.label === "default" ? "" : ` ${p.label}`}, ${sc}: sender / receiver`,
+        value: `${c.median.rssSenderMiB ?? "-"} / ${c.median.rssReceiverMiB ?? "-"} MiB`,
+      });
     }
   }
   return out;

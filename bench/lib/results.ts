@@ -169,7 +169,9 @@ export function readResults(path: string): MacroResults {
   }
   const r = data as Partial<MacroResults> | null;
   if (r === null || typeof r !== "object" || r.schema !== SCHEMA) {
-    throw new ResultsError(`${path} is not a macro benchmark results file (schema ${JSON.stringify((r as { schema?: unknown } | null)?.schema)} ≠ "${SCHEMA}")`);
+    throw new ResultsError(
+      `${path} is not a macro benchmark results file (schema ${JSON.stringify((r as { schema?: unknown } | null)?.schema)} ≠ "${SCHEMA}")`,
+    );
   }
   if (!Array.isArray(r.cases) || !Array.isArray(r.scenarios) || typeof r.host !== "object" || r.host === null) {
     throw new ResultsError(`${path}: missing cases, scenarios or host`);

@@ -155,7 +155,11 @@ export function resumeRows(f: ResumeFigures): string[][] {
       `${f.term.timeRatio === null ? "-" : `${f.term.timeRatio.toFixed(3)}×`} (${s(f.wallS.term)} / ${s(f.wallS.full)})${spread(f.term.timeRatioRounds, (x) => x.toFixed(2))}`,
       verdict(f.term.timeVerdict),
     ]);
-    rows.push([`(variant) rerun after SIGTERM at 50 %: moves ≤ ${pct(t.bytesMovedFraction, 0)}`, `${pct(f.term.bytesFraction)} (resumed ${gib(f.term.resumedBytes)})`, verdict(f.term.bytesVerdict)]);
+    rows.push([
+      `(variant) rerun after SIGTERM at 50 %: moves ≤ ${pct(t.bytesMovedFraction, 0)}`,
+      `${pct(f.term.bytesFraction)} (resumed ${gib(f.term.resumedBytes)})`,
+      verdict(f.term.bytesVerdict),
+    ]);
   }
   return rows;
 }

@@ -133,7 +133,12 @@ describe("files-100k / files-1m in the report", () => {
     cpuAccounting: { mode: "cgroup-v1-cpuacct", partial: false, note: "" },
     pageCache: { drop: true, note: "" },
     scenarios: [{ name: "files-100k", title: "100,000 files", reference: ["files-100k/cp/-r"], meta: { datasetMadeS: 9.4 } }],
-    cases: [kase("escp", "default", 4000, 321, 123), kase("escp", "pull", 5000, 111, 222), kase("rsync", "default", 2000, 50, 60), kase("cp", "-r", 20_000, 5, null)],
+    cases: [
+      kase("escp", "default", 4000, 321, 123),
+      kase("escp", "pull", 5000, 111, 222),
+      kase("rsync", "default", 2000, 50, 60),
+      kase("cp", "-r", 20_000, 5, null),
+    ],
     skipped: [],
     notes: [],
   };
@@ -146,7 +151,9 @@ describe("files-100k / files-1m in the report", () => {
   test("the markdown table has files/s, × cp -r and both sides' peak RSS", () => {
     const md = markdown(results, "x.svg");
     expect(md).toContain("## files-100k");
-    expect(md).toContain("| tool | config | median files/s | GB/s | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |");
+    expect(md).toContain(
+      "| tool | config | median files/s | GB/s | × ref | own GB/s | wall s | CPU s | CPU s/GiB | CPU-s/GiB sender / receiver / ssh+sshd | RSS sender MiB | RSS receiver MiB | verified |",
+    );
     expect(md).toMatch(/\| \*\*escp\*\* \| default \| 4,000 \| 0\.100 \| 0\.20× \|.*\| 321 \| 123 \| 1\/1 \|/);
     expect(md).toMatch(/\| \*\*escp\*\* \| pull \| 5,000 \|.*\| 111 \| 222 \| 1\/1 \|/);
     expect(md).toContain("made by this run in 9.4 s");

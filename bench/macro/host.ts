@@ -6,7 +6,6 @@ import { REPO_ROOT } from "../../harness/escp-run.ts";
 import { cpuFacts } from "../lib/cpu-facts.ts";
 import type { HostFacts } from "../lib/results.ts";
 
-
 function read(path: string): string {
   try {
     return readFileSync(path, "utf8");

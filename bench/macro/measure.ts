@@ -59,7 +59,10 @@ export class PageCache {
 }
 
 function stderrTail(s: string): string {
-  const lines = s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const lines = s
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   return lines.slice(-3).join(" | ").slice(0, 400);
 }
 

@@ -2,7 +2,20 @@
 import { parseSize } from "../../datasets/params.ts";
 import { CliError, parseCliOrThrow } from "../../harness/cli-args.ts";
 
-export const SCENARIOS = ["big-random", "dummy", "axes", "big-text", "losf", "mixed", "wan", "third-party", "resume", "system-tree", "files-100k", "files-1m"] as const;
+export const SCENARIOS = [
+  "big-random",
+  "dummy",
+  "axes",
+  "big-text",
+  "losf",
+  "mixed",
+  "wan",
+  "third-party",
+  "resume",
+  "system-tree",
+  "files-100k",
+  "files-1m",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Scenarios run only when named (or with `--scenario all`): files-1m takes about an hour and
@@ -66,7 +79,10 @@ export class UsageError extends Error {}
 
 function list<T extends string>(value: string, known: readonly T[], what: string): T[] {
   const out: T[] = [];
-  for (const raw of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const raw of value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const name = raw === "tar" ? "tar-ssh" : raw;
     if (!(known as readonly string[]).includes(name)) throw new UsageError(`unknown ${what} "${raw}"; known: ${known.join(", ")}`);
     if (!out.includes(name as T)) out.push(name as T);
@@ -83,8 +99,20 @@ export function parseOptions(argv: readonly string[]): Options {
     parsed = parseCliOrThrow(argv, {
       usage: USAGE,
       options: {
-        scenario: str, scenarios: str, smoke: flag, repeat: str, size: str, files: str, "peer-escp": str, peers: str,
-        work: str, out: str, only: str, "no-drop-caches": flag, "drop-caches": flag, "quiet-login": flag,
+        scenario: str,
+        scenarios: str,
+        smoke: flag,
+        repeat: str,
+        size: str,
+        files: str,
+        "peer-escp": str,
+        peers: str,
+        work: str,
+        out: str,
+        only: str,
+        "no-drop-caches": flag,
+        "drop-caches": flag,
+        "quiet-login": flag,
       },
     });
   } catch (e) {
@@ -121,7 +149,10 @@ export function parseOptions(argv: readonly string[]): Options {
   if (typeof v.work === "string") o.work = v.work;
   if (typeof v.out === "string") o.out = v.out;
   if (typeof v.only === "string") {
-    const parts = v.only.split(",").map((x) => x.trim()).filter((x) => x !== "");
+    const parts = v.only
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x !== "");
     if (parts.length === 0) throw new UsageError("--only needs at least one case id fragment");
     o.only = parts;
   }

@@ -6,7 +6,19 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join, resolve } from "node:path";
 import { makeTmpDir, onExitCleanup, removeTmpDir } from "../../harness/tmp-dir.ts";
 import { resumeFigures, resumeRows } from "../lib/resume.ts";
-import { caseId, type CaseResult, type Interrupted, type MacroResults, primaryMetric, type Repeat, type ScenarioInfo, SCHEMA, type Skipped, toolName, type Tool } from "../lib/results.ts";
+import {
+  caseId,
+  type CaseResult,
+  type Interrupted,
+  type MacroResults,
+  primaryMetric,
+  type Repeat,
+  type ScenarioInfo,
+  SCHEMA,
+  type Skipped,
+  toolName,
+  type Tool,
+} from "../lib/results.ts";
 import { type CpuMeter, openCpuMeter } from "./cpuacct.ts";
 import { materialize, type Materialized } from "./datasets.ts";
 import { type MultiHostEnv, openLoopback, openMultiHost, openWan, WAN_PARAMS, type WanEnv } from "./endpoints.ts";
@@ -152,10 +164,12 @@ function diskPlan(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, o
       if (interrupted?.error !== undefined) return { verdict: { ok: false, error: interrupted.error }, toolSeconds, extra };
       if (logfile !== undefined) {
         const done = sessionDone(logfile);
-        if (done === null || typeof done.resumed !== "number") return { verdict: { ok: false, error: `no "session done" record with "resumed" in ${logfile}.client` }, toolSeconds, extra };
+        if (done === null || typeof done.resumed !== "number")
+          return { verdict: { ok: false, error: `no "session done" record with "resumed" in ${logfile}.client` }, toolSeconds, extra };
         extra.resumedBytes = done.resumed;
         extra.movedBytes = ds.bytes - done.resumed;
-        if (interrupted && done.resumed <= 0) return { verdict: { ok: false, error: "the rerun resumed nothing (resumed 0 in the session-done record)" }, toolSeconds, extra };
+        if (interrupted && done.resumed <= 0)
+          return { verdict: { ok: false, error: "the rerun resumed nothing (resumed 0 in the session-done record)" }, toolSeconds, extra };
         // Nothing but the copy may be left: no partial, no journal.
         const { part, journal } = partialPaths(cmd.dst);
         const left = [part, journal].filter((p) => existsSync(p)).map((p) => basename(p));
@@ -216,7 +230,8 @@ function repeatLine(s: ScenarioSpec, c: CaseSpec, i: number, r: Repeat): string 
         ? `${fmt(r.filesPerS, 0)} files/s ${fmt(r.gbps === null ? null : r.gbps * 1000, 0)} MB/s`
         : `${fmt(r.gbps, 3)} GB/s`;
   const tool = r.toolGbps !== undefined && c.tool !== "iperf3" ? ` (own ${fmt(r.toolGbps, 3)})` : "";
-  const moved = r.movedBytes !== undefined && r.resumedBytes ? ` moved ${(r.movedBytes / 2 ** 20).toFixed(0)} MiB (resumed ${(r.resumedBytes / 2 ** 20).toFixed(0)})` : "";
+  const moved =
+    r.movedBytes !== undefined && r.resumedBytes ? ` moved ${(r.movedBytes / 2 ** 20).toFixed(0)} MiB (resumed ${(r.resumedBytes / 2 ** 20).toFixed(0)})` : "";
   const cpu = r.cpuSPerGiB !== null ? ` cpu ${fmt(r.cpuS, 1)} s = ${fmt(r.cpuSPerGiB, 2)} s/GiB` : "";
   const rss = ` rss ${fmt(r.rssSenderMiB, 0)}/${fmt(r.rssReceiverMiB, 0)} MiB`;
   return `${what} ${fmt(r.wallS, 2)} s  ${rate}${tool}${moved}${cpu}${splitText(r)}${rss}  ${r.verified ? "verified" : `FAILED: ${r.error ?? "?"}`}`;
@@ -324,7 +339,8 @@ async function main(argv: string[]): Promise<number> {
           info.meta = { link: { ...WAN_PARAMS, rttMs: 2 * WAN_PARAMS.delayMs }, rttProbe: w.rtt };
           log(`WAN ${w.wan.ns.a} ${w.wan.addr.a} → ${w.wan.ns.b} ${w.wan.addr.b}; RTT probe min ${fmt(w.rtt?.minMs, 1)} ms`);
         } catch (e) {
-          for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `WAN emulation failed to start: ${(e as Error).message}` });
+          for (const c of s.cases)
+            skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `WAN emulation failed to start: ${(e as Error).message}` });
           continue;
         }
       }
@@ -340,7 +356,8 @@ async function main(argv: string[]): Promise<number> {
           info.meta = { hosts: m.fx.hosts.map((h) => ({ id: h.id, addr: h.addr })), local: m.fx.localAddr };
           log(`hosts ${m.fx.hosts.map((h) => `${h.id} ${h.addr} (${h.ns})`).join(", ")}; this host ${m.fx.localAddr}`);
         } catch (e) {
-          for (const c of s.cases) skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `multi-host fixture failed to start: ${(e as Error).message}` });
+          for (const c of s.cases)
+            skip({ scenario: s.name, tool: c.tool, label: labelOf(c), reason: `multi-host fixture failed to start: ${(e as Error).message}` });
           continue;
         }
       }
@@ -348,12 +365,16 @@ async function main(argv: string[]): Promise<number> {
       try {
         const ds = s.dataset ? await materialize(s.dataset, work, log) : null;
         if (ds) {
-          log(`dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`);
+          log(
+            `dataset ${ds.ref.name} ${JSON.stringify(ds.ref.params)}: ${ds.files} files, ${(ds.bytes / 2 ** 20).toFixed(1)} MiB${ds.made ? ` (made in ${ds.seconds.toFixed(1)} s)` : " (cached)"}`,
+          );
           // Generation time (the manifest's b3sum included) of a dataset made by this run.
           if (ds.made && ds.kind === "tree") info.meta = { ...info.meta, datasetMadeS: Math.round(ds.seconds * 10) / 10 };
         }
         if (ds?.kind === "tree" && s.copies === "delete" && !o.dropCaches) {
-          notes.push(`${s.name}: copies deleted between runs without dropping the page cache (--smoke / --no-drop-caches): on ext4 without a journal the next run's file creation skips the freed inodes one by one, so later runs may be slower`);
+          notes.push(
+            `${s.name}: copies deleted between runs without dropping the page cache (--smoke / --no-drop-caches): on ext4 without a journal the next run's file creation skips the freed inodes one by one, so later runs may be slower`,
+          );
         }
         // Real directories (system-tree): counted with lstat before the runs.
         let sys: SystemTree | null = null;
@@ -368,7 +389,18 @@ async function main(argv: string[]): Promise<number> {
           for (const line of inventoryLines(sys)) log(line);
         }
         const sysDataset = sys
-          ? { name: s.name, params: { dirs: sys.total.dirs, symlinks: sys.total.symlinks, hardlinks: sys.total.hardlinks, other: sys.total.other, bytesAllPaths: sys.total.bytesAllPaths }, bytes: sys.total.bytes, files: sys.total.files }
+          ? {
+              name: s.name,
+              params: {
+                dirs: sys.total.dirs,
+                symlinks: sys.total.symlinks,
+                hardlinks: sys.total.hardlinks,
+                other: sys.total.other,
+                bytesAllPaths: sys.total.bytesAllPaths,
+              },
+              bytes: sys.total.bytes,
+              files: sys.total.files,
+            }
           : null;
         for (const c of s.cases) {
           const label = labelOf(c);
@@ -380,7 +412,8 @@ async function main(argv: string[]): Promise<number> {
             skip({ scenario: s.name, tool: c.tool, label, reason: "not selected (--only)" });
             continue;
           }
-          const why = c.unsupported ?? missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
+          const why =
+            c.unsupported ?? missing(c.tool, o) ?? (ds && c.tool !== "iperf3" && !toolFits(c.tool, ds.kind) ? `${c.tool} does not copy a ${ds.kind}` : null);
           if (why !== null) {
             skip({ scenario: s.name, tool: c.tool, label, reason: why });
             continue;
@@ -442,7 +475,9 @@ async function main(argv: string[]): Promise<number> {
                 // synced, so the next run's page-cache drop also forgets the freed inodes.
                 const del = await runProc(["rm", "-rf", "--", runDir], { timeoutMs: 3_600_000 });
                 const synced = await runProc(["sync", "-f", work], { timeoutMs: 600_000 });
-                log(`[${s.name}] copy deleted in ${fmt(del.wallS + synced.wallS, 1)} s${del.code !== 0 ? ` (rm exit ${del.code}: ${del.stderr.trim().slice(-200)})` : ""}`);
+                log(
+                  `[${s.name}] copy deleted in ${fmt(del.wallS + synced.wallS, 1)} s${del.code !== 0 ? ` (rm exit ${del.code}: ${del.stderr.trim().slice(-200)})` : ""}`,
+                );
               } else if (ds?.kind === "tree" || sys) {
                 mkdirSync(aside, { recursive: true });
                 renameSync(runDir, join(aside, String(counter)));
@@ -466,7 +501,11 @@ async function main(argv: string[]): Promise<number> {
         }
         if (primaryMetric(s.name) === "filesPerS" && active.length > 0) {
           log(`[${s.name}] medians:`);
-          for (const line of mediansTable(s, active.map((a) => a.result))) log(line);
+          for (const line of mediansTable(
+            s,
+            active.map((a) => a.result),
+          ))
+            log(line);
         }
         if (s.name === "resume") {
           const f = resumeFigures(active.map((a) => a.result));
@@ -496,7 +535,10 @@ async function main(argv: string[]): Promise<number> {
   }
   host.loadavgAfter = loadNow();
   if (cpu.partial) notes.push(cpu.note);
-  if (o.quietLogin) notes.push("--quiet-login: the loopback sshd's login shell read an empty ~/.bashrc (every ssh tool's remote command started without the user's shell set-up)");
+  if (o.quietLogin)
+    notes.push(
+      "--quiet-login: the loopback sshd's login shell read an empty ~/.bashrc (every ssh tool's remote command started without the user's shell set-up)",
+    );
   if (o.peerEscp === undefined) notes.push("the original EScp was not run: pass its binary with --peer-escp PATH (used on both sides through -D)");
   const finished = new Date();
   const results: MacroResults = {
@@ -505,7 +547,18 @@ async function main(argv: string[]): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
-    options: { scenarios: o.scenarios, repeat: o.repeat ?? null, size: o.size ?? null, files: o.files ?? null, peers: o.peers, peerEscp: o.peerEscp ?? null, work, dropCaches: o.dropCaches, only: o.only ?? null, quietLogin: o.quietLogin === true },
+    options: {
+      scenarios: o.scenarios,
+      repeat: o.repeat ?? null,
+      size: o.size ?? null,
+      files: o.files ?? null,
+      peers: o.peers,
+      peerEscp: o.peerEscp ?? null,
+      work,
+      dropCaches: o.dropCaches,
+      only: o.only ?? null,
+      quietLogin: o.quietLogin === true,
+    },
     host,
     cpuAccounting: { mode: cpu.mode, partial: cpu.partial, note: cpu.note },
     pageCache: { drop: o.dropCaches, note: cache.note() },
@@ -517,7 +570,9 @@ async function main(argv: string[]): Promise<number> {
   const out = o.out !== undefined ? resolve(o.out) : defaultOutPath(o.smoke, host.gitShort);
   writeResults(out, results);
   const unverified = cases.filter((c) => c.repeats.some((r) => !r.verified));
-  log(`\n${cases.length} cases, ${cases.reduce((n, c) => n + c.repeats.length, 0)} runs, ${skipped.length} skipped, ${unverified.length} with failed runs; ${results.durationS} s`);
+  log(
+    `\n${cases.length} cases, ${cases.reduce((n, c) => n + c.repeats.length, 0)} runs, ${skipped.length} skipped, ${unverified.length} with failed runs; ${results.durationS} s`,
+  );
   for (const c of unverified) log(`  failed: ${c.id}: ${c.repeats.find((r) => !r.verified)?.error ?? c.error ?? "?"}`);
   log(`results: ${out}${existsSync(out) ? "" : " (NOT WRITTEN)"}`);
   return escpFailures > 0 ? 1 : 0;

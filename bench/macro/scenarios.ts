@@ -123,8 +123,18 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       dataset: random(size(4 * GiB, 32 * MiB)),
       transport: "loopback",
       repeats: rep(3),
-      reference: [{ tool: "iperf3", label: "-P 1" }, { tool: "iperf3", label: "-P 8" }],
-      cases: [escp("--ioengine", "dummy"), escpStdin("--ioengine", "dummy"), escp("--ioengine", "dummy", "--nochecksum"), peer("escp-orig", "--ioengine", "dummy"), iperf(1), iperf(8)],
+      reference: [
+        { tool: "iperf3", label: "-P 1" },
+        { tool: "iperf3", label: "-P 8" },
+      ],
+      cases: [
+        escp("--ioengine", "dummy"),
+        escpStdin("--ioengine", "dummy"),
+        escp("--ioengine", "dummy", "--nochecksum"),
+        peer("escp-orig", "--ioengine", "dummy"),
+        iperf(1),
+        iperf(8),
+      ],
       iperfSeconds: smoke ? 1 : 5,
       note: "escp keeps BLAKE3 on unless --nochecksum; the original's checksums are off by default at HEAD; iperf3 uses 1 MiB writes; the reference is the faster iperf3",
     },
@@ -189,7 +199,10 @@ export function buildMatrix(o: Options): ScenarioSpec[] {
       dataset: random(size(512 * MiB, 16 * MiB)),
       transport: "wan",
       repeats: rep(2),
-      reference: [{ tool: "iperf3", label: "-P 1" }, { tool: "iperf3", label: "-P 8" }],
+      reference: [
+        { tool: "iperf3", label: "-P 1" },
+        { tool: "iperf3", label: "-P 8" },
+      ],
       cases: [escp(), peer("scp"), iperf(1), iperf(8)],
       iperfSeconds: smoke ? 2 : 8,
       note: "the delay line itself tops out near 155 MB/s on this machine; sshd and receivers run in namespace b; the reference is the faster iperf3",
@@ -279,7 +292,8 @@ function systemTreeScenario(repeats: number, smoke: boolean): ScenarioSpec {
       { ...escpPull("-a"), hardLinks: true },
       {
         ...peer("escp-orig", "-r"),
-        unsupported: "the original EScp has no -a: with -r it follows symbolic links and keeps no modes, owners, times nor hard links, so its copy cannot pass the rsync -a check (not run)",
+        unsupported:
+          "the original EScp has no -a: with -r it follows symbolic links and keeps no modes, owners, times nor hard links, so its copy cannot pass the rsync -a check (not run)",
       },
       peer("rsync", "-a"),
       // The smoke subset has no hard link: -H would only add a run to CI.
@@ -320,7 +334,9 @@ function manyFilesScenario(name: "files-100k" | "files-1m", files: number, repea
     ...(million ? { copies: "delete" as const } : {}),
     note:
       "cp -r onto the same filesystem is the filesystem limit; escp pull reads the same tree through the sshd and writes here; files/s and the peak RSS of the sender and the receiver side are the figures" +
-      (million ? "; the original EScp is not run at this size (files-100k has it); every copy is deleted (then sync) right after its run, outside the timed window" : ""),
+      (million
+        ? "; the original EScp is not run at this size (files-100k has it); every copy is deleted (then sync) right after its run, outside the timed window"
+        : ""),
   };
 }
 

@@ -53,7 +53,17 @@ export function inventory(sources: readonly string[]): SystemTree {
   }
   // inode key → [source index of each path]
   const inodes = new Map<string, { size: number; where: number[] }>();
-  const counts: SourceCounts[] = sources.map((path) => ({ path, dirs: 0, files: 0, symlinks: 0, hardlinks: 0, hardlinkGroups: 0, other: 0, bytes: 0, bytesAllPaths: 0 }));
+  const counts: SourceCounts[] = sources.map((path) => ({
+    path,
+    dirs: 0,
+    files: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    hardlinkGroups: 0,
+    other: 0,
+    bytes: 0,
+    bytesAllPaths: 0,
+  }));
   sources.forEach((src, i) => {
     const c = counts[i] as SourceCounts;
     const pending = [src];
@@ -84,7 +94,17 @@ export function inventory(sources: readonly string[]): SystemTree {
       for (const i of where) (counts[i] as SourceCounts).hardlinks++;
     }
   }
-  const total: SourceCounts = { path: sources.join(" + "), dirs: 0, files: 0, symlinks: 0, hardlinks: 0, hardlinkGroups: 0, other: 0, bytes: 0, bytesAllPaths: 0 };
+  const total: SourceCounts = {
+    path: sources.join(" + "),
+    dirs: 0,
+    files: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    hardlinkGroups: 0,
+    other: 0,
+    bytes: 0,
+    bytesAllPaths: 0,
+  };
   for (const c of counts) {
     for (const k of ["dirs", "files", "symlinks", "hardlinks", "hardlinkGroups", "other", "bytes", "bytesAllPaths"] as const) total[k] += c[k];
   }
@@ -109,7 +129,9 @@ export function buildSystemCommand(c: CaseSpec, sources: readonly string[], runD
   switch (c.tool) {
     case "escp": {
       const base = [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remoteEscpCommand(c), ...c.flags];
-      const argv = c.pull ? [...base, ...sources.map((s) => `${ep.user}@${ep.host}:${s}`), `${runDir}/`] : [...base, ...sources, `${ep.user}@${ep.host}:${runDir}/`];
+      const argv = c.pull
+        ? [...base, ...sources.map((s) => `${ep.user}@${ep.host}:${s}`), `${runDir}/`]
+        : [...base, ...sources, `${ep.user}@${ep.host}:${runDir}/`];
       return { argv, dst: runDir, nothingWritten: false, toolSeconds: summarySeconds };
     }
     case "rsync":
@@ -129,7 +151,19 @@ export function buildSystemCommand(c: CaseSpec, sources: readonly string[], runD
  *  directory: rsync prints it only when that directory's mtime (or mode, owner) differs, and
  *  an archive copy sets those too (cp -a and rsync -a do). */
 export function checkArgv(src: string, copy: string, hardLinks: boolean): string[] {
-  return ["rsync", "-a", ...(hardLinks ? ["-H"] : []), "--delete", "--no-devices", "--no-specials", "--dry-run", "--itemize-changes", "--numeric-ids", `${src}/`, `${copy}/`];
+  return [
+    "rsync",
+    "-a",
+    ...(hardLinks ? ["-H"] : []),
+    "--delete",
+    "--no-devices",
+    "--no-specials",
+    "--dry-run",
+    "--itemize-changes",
+    "--numeric-ids",
+    `${src}/`,
+    `${copy}/`,
+  ];
 }
 
 /** Every source against its copy; the first 20 itemized lines of each make the error. */
@@ -140,7 +174,10 @@ export async function verifySystemCopy(sources: readonly string[], runDir: strin
     const res = await runProc(argv, { timeoutMs: 600_000 });
     const lines = res.stdout.split("\n").filter((l) => l.trim() !== "");
     if (res.code !== 0) problems.push(`${argv.join(" ")} exited ${res.code}: ${res.stderr.trim().split("\n").slice(0, 5).join(" | ")}`);
-    else if (lines.length > 0) problems.push(`rsync -a${hardLinks ? " -H" : ""} would change ${lines.length} entr${lines.length === 1 ? "y" : "ies"} of ${basename(src)}: ${lines.slice(0, 20).join(" | ")}`);
+    else if (lines.length > 0)
+      problems.push(
+        `rsync -a${hardLinks ? " -H" : ""} would change ${lines.length} entr${lines.length === 1 ? "y" : "ies"} of ${basename(src)}: ${lines.slice(0, 20).join(" | ")}`,
+      );
   }
   return problems.length === 0 ? { ok: true } : { ok: false, error: problems.join("; ") };
 }

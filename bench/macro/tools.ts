@@ -92,7 +92,15 @@ export function remoteEscpCommand(c: CaseSpec, extra: EscpExtras = {}): string {
 }
 
 /** The command that copies `ds` into `runDir` (an existing empty directory). */
-export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: Endpoint, peerEscp: string | undefined, n: number, extra: EscpExtras = {}): RunCommand {
+export function buildCommand(
+  c: CaseSpec,
+  ds: Materialized,
+  runDir: string,
+  ep: Endpoint,
+  peerEscp: string | undefined,
+  n: number,
+  extra: EscpExtras = {},
+): RunCommand {
   const tree = ds.kind === "tree";
   const dst = join(runDir, ds.destName);
   // scp semantics: a file into an existing directory lands inside it; -r dir to a new path
@@ -109,7 +117,18 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
       if (c.pull) {
         // The same copy the other way: the sshd's side reads the dataset, this side writes it.
         return {
-          argv: [...pre, process.execPath, ESCP_MAIN, ...ep.escpSshArgs, "-D", remote, ...r, ...flags, `${ep.user}@${ep.host}:${ds.source}`, tree ? dst : `${runDir}/`],
+          argv: [
+            ...pre,
+            process.execPath,
+            ESCP_MAIN,
+            ...ep.escpSshArgs,
+            "-D",
+            remote,
+            ...r,
+            ...flags,
+            `${ep.user}@${ep.host}:${ds.source}`,
+            tree ? dst : `${runDir}/`,
+          ],
           dst,
           nothingWritten: dummyReceiver(c.flags),
           toolSeconds: summarySeconds,
@@ -138,7 +157,20 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
       // The original keeps the top directory under -r (`-r dir host:/d` → /d/dir/...).
       return {
         // It ignores the Port of an ssh_config (-F): the port goes on its command line (-P).
-        argv: [...pre, peerEscp, "-P", String(ep.port), "-F", ep.sshConfig, "-D", peerEscp, ...r, ...c.flags, ds.source, `${ep.host}:${tree ? runDir : `${runDir}/`}`],
+        argv: [
+          ...pre,
+          peerEscp,
+          "-P",
+          String(ep.port),
+          "-F",
+          ep.sshConfig,
+          "-D",
+          peerEscp,
+          ...r,
+          ...c.flags,
+          ds.source,
+          `${ep.host}:${tree ? runDir : `${runDir}/`}`,
+        ],
         dst: tree ? join(runDir, basename(ds.source)) : dst,
         nothingWritten: dummyReceiver(c.flags),
         toolSeconds: summarySeconds,
@@ -152,7 +184,16 @@ export function buildCommand(c: CaseSpec, ds: Materialized, runDir: string, ep: 
     }
     case "rsync":
       return {
-        argv: [...pre, "rsync", ...r, ...c.flags, "-e", `ssh -F ${ep.sshConfig}`, tree ? `${ds.source}/` : ds.source, tree ? `${ep.host}:${dst}/` : `${ep.host}:${runDir}/`],
+        argv: [
+          ...pre,
+          "rsync",
+          ...r,
+          ...c.flags,
+          "-e",
+          `ssh -F ${ep.sshConfig}`,
+          tree ? `${ds.source}/` : ds.source,
+          tree ? `${ep.host}:${dst}/` : `${ep.host}:${runDir}/`,
+        ],
         dst,
         nothingWritten: false,
       };

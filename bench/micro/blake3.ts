@@ -9,9 +9,7 @@ import { join, resolve } from "node:path";
 import { do_not_optimize } from "mitata";
 import { libraryPath, loadNative } from "../../src/native/lib.ts";
 import { ESCP_OK } from "../../src/native/symbols.ts";
-import {
-  check, type Ctx, emptyTopic, type ExternalResult, hex, KiB, MiB, sizeLabel, spawnText, timingOf, type Topic,
-} from "./common.ts";
+import { check, type Ctx, emptyTopic, type ExternalResult, hex, KiB, MiB, sizeLabel, spawnText, timingOf, type Topic } from "./common.ts";
 
 export const SIMD_VALUES = ["portable", "avx2", "avx512"] as const;
 const CHILD = resolve(import.meta.dir, "b3-simd-child.ts");
@@ -77,7 +75,12 @@ export async function setup(ctx: Ctx): Promise<Topic> {
       const ref = await b3sumHex(file);
       check(t, `b3: escp_digest_buffer ${label} equals b3sum`, st === ESCP_OK && hex(out) === ref, `escp ${hex(out)} b3sum ${ref}`);
     }
-    t.cases.push({ name: `b3: escp_digest_buffer ${label} (one block)`, bytesPerOp: size, unit: "GB/s", fn: () => do_not_optimize(digest(lib, buf, size, out)) });
+    t.cases.push({
+      name: `b3: escp_digest_buffer ${label} (one block)`,
+      bytesPerOp: size,
+      unit: "GB/s",
+      fn: () => do_not_optimize(digest(lib, buf, size, out)),
+    });
   }
 
   const big = b3Data(bigSize);
@@ -92,7 +95,12 @@ export async function setup(ctx: Ctx): Promise<Topic> {
     const ref = await b3sumHex(bigFile, 1);
     check(t, `b3: escp_digest_buffer ${bigLabel} (1 MiB blocks) equals b3sum`, bst === ESCP_OK && bigHex === ref, `escp ${bigHex} b3sum ${ref}`);
   }
-  t.cases.push({ name: `b3: escp_digest_buffer ${bigLabel} (1 MiB blocks)`, bytesPerOp: bigSize, unit: "GB/s", fn: () => do_not_optimize(digest(lib, big, MiB, out)) });
+  t.cases.push({
+    name: `b3: escp_digest_buffer ${bigLabel} (1 MiB blocks)`,
+    bytesPerOp: bigSize,
+    unit: "GB/s",
+    fn: () => do_not_optimize(digest(lib, big, MiB, out)),
+  });
 
   const honoured = simdHonoured();
   if (!honoured) {
@@ -108,16 +116,28 @@ export async function setup(ctx: Ctx): Promise<Topic> {
       const mid = join(c.tmp, `b3-${sizes[sizes.length - 1]}.bin`);
       const midSize = sizes[sizes.length - 1] as number;
       res.push({
-        name: `b3: b3sum --num-threads 1 ${sizeLabel(midSize)} file`, method: "spawn", bytesPerOp: midSize, unit: "GB/s", overheadOf: start,
+        name: `b3: b3sum --num-threads 1 ${sizeLabel(midSize)} file`,
+        method: "spawn",
+        bytesPerOp: midSize,
+        unit: "GB/s",
+        overheadOf: start,
         timing: timingOf(await timeSpawn(["b3sum", "--num-threads", "1", mid], reps)),
       });
       res.push({
-        name: `b3: b3sum --num-threads 1 ${bigLabel} file`, method: "spawn", bytesPerOp: bigSize, unit: "GB/s", overheadOf: start,
+        name: `b3: b3sum --num-threads 1 ${bigLabel} file`,
+        method: "spawn",
+        bytesPerOp: bigSize,
+        unit: "GB/s",
+        overheadOf: start,
         timing: timingOf(await timeSpawn(["b3sum", "--num-threads", "1", bigFile], c.smoke ? 2 : 5)),
         note: "file in page cache (b3sum mmaps it)",
       });
       res.push({
-        name: `b3: b3sum (all ${navigator.hardwareConcurrency} threads) ${bigLabel} file`, method: "spawn", bytesPerOp: bigSize, unit: "GB/s", overheadOf: start,
+        name: `b3: b3sum (all ${navigator.hardwareConcurrency} threads) ${bigLabel} file`,
+        method: "spawn",
+        bytesPerOp: bigSize,
+        unit: "GB/s",
+        overheadOf: start,
         timing: timingOf(await timeSpawn(["b3sum", bigFile], c.smoke ? 2 : 5)),
       });
     }

@@ -71,8 +71,12 @@ export async function setup(ctx: Ctx): Promise<Topic> {
     const bad = open();
     frame[bit] = (frame[bit] as number) ^ 1;
     const label = sizeLabel(size);
-    check(t, `crypto: seal→open ${label} verified`, n === frame.length && differs && st === ESCP_OK && bad === ESCP_E_AUTH,
-      `seal ${n}/${frame.length} B, ciphertext differs ${differs}, open ${st}, open after bit flip ${bad} (want ${ESCP_E_AUTH})`);
+    check(
+      t,
+      `crypto: seal→open ${label} verified`,
+      n === frame.length && differs && st === ESCP_OK && bad === ESCP_E_AUTH,
+      `seal ${n}/${frame.length} B, ciphertext differs ${differs}, open ${st}, open after bit flip ${bad} (want ${ESCP_E_AUTH})`,
+    );
 
     t.cases.push(
       { name: `crypto: seal DATA ${label}`, bytesPerOp: size, unit: "GB/s", overheadOf: OVERHEAD_SEAL, fn: () => do_not_optimize(seal()) },

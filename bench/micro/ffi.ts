@@ -11,8 +11,19 @@ import { check, type Ctx, emptyTopic, type Topic } from "./common.ts";
 const BATCH = 256; // NativeSession polls 256 events per call
 
 const PARAMS: SessionParams = {
-  threads: 1, blockSize: 1 << 20, ioEngine: "dummy", direct: false, checksum: true, sparse: false,
-  timeoutMs: 30_000, rateLimit: 0, ipMode: 0, verbose: false, profile: false, compressLevel: 0, preserve: false,
+  threads: 1,
+  blockSize: 1 << 20,
+  ioEngine: "dummy",
+  direct: false,
+  checksum: true,
+  sparse: false,
+  timeoutMs: 30_000,
+  rateLimit: 0,
+  ipMode: 0,
+  verbose: false,
+  profile: false,
+  compressLevel: 0,
+  preserve: false,
 };
 
 export async function setup(_ctx: Ctx): Promise<Topic> {
@@ -35,13 +46,21 @@ export async function setup(_ctx: Ctx): Promise<Topic> {
   const filled = lib.escp_test_events_fill(h, 5000);
   let drained = 0;
   for (let n = lib.escp_event_poll(h, evbuf, BATCH); n > 0; n = lib.escp_event_poll(h, evbuf, BATCH)) drained += n;
-  check(t, "ffi: events_fill stops at the ring capacity and poll drains all", filled === 4096 && drained === filled,
-    `filled ${filled} (ring 4096), drained ${drained}`);
+  check(
+    t,
+    "ffi: events_fill stops at the ring capacity and poll drains all",
+    filled === 4096 && drained === filled,
+    `filled ${filled} (ring 4096), drained ${drained}`,
+  );
   lib.escp_test_events_fill(sh, 3);
   const evs = session.pollEvents();
   const ok = evs.length === 3 && evs.every((e, i) => e.kind === "fileDone" && e.fino === i + 1);
-  check(t, "ffi: NativeSession decodes synthetic events", ok,
-    `${evs.length} events, first ${JSON.stringify(evs[0] ?? null, (_k, v) => (v instanceof Uint8Array ? v.length : v))}`);
+  check(
+    t,
+    "ffi: NativeSession decodes synthetic events",
+    ok,
+    `${evs.length} events, first ${JSON.stringify(evs[0] ?? null, (_k, v) => (v instanceof Uint8Array ? v.length : v))}`,
+  );
   check(t, "ffi: escp_abi_version", lib.escp_abi_version() === ESCP_ABI_VERSION, `abi ${lib.escp_abi_version()}`);
 
   t.cases.push(
@@ -49,22 +68,40 @@ export async function setup(_ctx: Ctx): Promise<Topic> {
     { name: "ffi: escp_stats_read(h, u64[16])", bytesPerOp: 0, fn: () => do_not_optimize(lib.escp_stats_read(h, stats, ESCP_S_COUNT)) },
     { name: "ffi: NativeSession.stats() (call + object)", bytesPerOp: 0, fn: () => do_not_optimize(session.stats()) },
     {
-      name: "ring: drain() of empty rings (one idle tick)", bytesPerOp: 0,
-      fn: () => do_not_optimize(session.drain(() => {}, () => {})),
+      name: "ring: drain() of empty rings (one idle tick)",
+      bytesPerOp: 0,
+      fn: () =>
+        do_not_optimize(
+          session.drain(
+            () => {},
+            () => {},
+          ),
+        ),
     },
     {
-      name: `ring: fill ${BATCH} + escp_event_poll raw`, bytesPerOp: BATCH * EVENT_SIZE, items: BATCH, unit: "GB/s",
+      name: `ring: fill ${BATCH} + escp_event_poll raw`,
+      bytesPerOp: BATCH * EVENT_SIZE,
+      items: BATCH,
+      unit: "GB/s",
       fn: () => {
         lib.escp_test_events_fill(h, BATCH);
         do_not_optimize(lib.escp_event_poll(h, evbuf, BATCH));
       },
     },
     {
-      name: `ring: fill ${BATCH} + NativeSession.drain (decode)`, bytesPerOp: BATCH * EVENT_SIZE, items: BATCH, unit: "GB/s",
+      name: `ring: fill ${BATCH} + NativeSession.drain (decode)`,
+      bytesPerOp: BATCH * EVENT_SIZE,
+      items: BATCH,
+      unit: "GB/s",
       fn: () => {
         lib.escp_test_events_fill(sh, BATCH);
         let n = 0;
-        session.drain(() => {}, (ev) => { n += ev.fino; });
+        session.drain(
+          () => {},
+          (ev) => {
+            n += ev.fino;
+          },
+        );
         do_not_optimize(n);
       },
     },

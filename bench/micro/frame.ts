@@ -15,10 +15,16 @@ export function fileBatch(n: number): FileEntry[] {
   const files: FileEntry[] = [];
   for (let i = 0; i < n; i++) {
     files.push({
-      fino: i + 1, kind: i % 50 === 0 ? "dir" : "file",
+      fino: i + 1,
+      kind: i % 50 === 0 ? "dir" : "file",
       name: `project/src/module-${(i / 50) | 0}/file-${String(i).padStart(6, "0")}.dat`,
-      size: i % 50 === 0 ? 0 : 4096 + ((i * 7919) % 1_000_000), mode: i % 50 === 0 ? 0o755 : 0o644,
-      mtimeSec: 1_760_000_000 + i, mtimeNsec: (i * 123_457) % 1e9, atimeSec: 1_760_000_000 + i, atimeNsec: 0, ino: 1000 + i,
+      size: i % 50 === 0 ? 0 : 4096 + ((i * 7919) % 1_000_000),
+      mode: i % 50 === 0 ? 0o755 : 0o644,
+      mtimeSec: 1_760_000_000 + i,
+      mtimeNsec: (i * 123_457) % 1e9,
+      atimeSec: 1_760_000_000 + i,
+      atimeNsec: 0,
+      ino: 1000 + i,
     });
   }
   return files;
@@ -26,8 +32,7 @@ export function fileBatch(n: number): FileEntry[] {
 
 function roundTrips(m: ControlMsg): boolean {
   const back = decodeControl(encodeControl(m));
-  return JSON.stringify(back, (_k, v) => (v instanceof Uint8Array ? [...v] : v)) ===
-    JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
+  return JSON.stringify(back, (_k, v) => (v instanceof Uint8Array ? [...v] : v)) === JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
 }
 
 export async function setup(ctx: Ctx): Promise<Topic> {
@@ -37,10 +42,20 @@ export async function setup(ctx: Ctx): Promise<Topic> {
   const msgs: [string, ControlMsg, number][] = [
     [`fileList ×${big}`, { type: "fileList", files: fileBatch(big), last: false }, big],
     ["fileList ×1", { type: "fileList", files: fileBatch(1), last: true }, 1],
-    ["fileDone", {
-      type: "fileDone", fino: 42, blocks: 17, bytes: 17 * 1048576 - 5, code: "", errno: 0, message: "",
-      digest: new Uint8Array(32).fill(0xab),
-    }, 1],
+    [
+      "fileDone",
+      {
+        type: "fileDone",
+        fino: 42,
+        blocks: 17,
+        bytes: 17 * 1048576 - 5,
+        code: "",
+        errno: 0,
+        message: "",
+        digest: new Uint8Array(32).fill(0xab),
+      },
+      1,
+    ],
   ];
   for (const [label, m, items] of msgs) {
     const enc = encodeControl(m);

@@ -11,10 +11,7 @@ import { bench, group, measure, run } from "mitata";
 import { libraryPath } from "../../src/native/lib.ts";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
 import { parseCli, usageExit } from "../../harness/cli-args.ts";
-import {
-  type Case, type Check, type Ctx, type ExternalResult, hostFacts, type Skip, SMOKE_MEASURE, type Timing,
-  timingOfStats, type Topic,
-} from "./common.ts";
+import { type Case, type Check, type Ctx, type ExternalResult, hostFacts, type Skip, SMOKE_MEASURE, type Timing, timingOfStats, type Topic } from "./common.ts";
 
 export const SCHEMA = "escp-bench-micro/1";
 export const TOPICS = ["ffi", "crypto", "blake3", "zstd", "frame"] as const;
@@ -87,9 +84,20 @@ function result(topic: TopicName, c: Case | ExternalResult, method: CaseResult["
   const bytesPerSec = c.bytesPerOp > 0 ? c.bytesPerOp / (tm.avg / 1e9) : null;
   const scale = unit === "GB/s" ? 1e9 : 1e6;
   const r: CaseResult = {
-    topic, name: c.name, method, bytesPerOp: c.bytesPerOp,
-    avgNs: tm.avg, minNs: tm.min, maxNs: tm.max, p75Ns: tm.p75, p99Ns: tm.p99, samples: tm.samples,
-    opsPerSec: 1e9 / tm.avg, bytesPerSec, throughput: bytesPerSec === null || unit === null ? null : bytesPerSec / scale, unit,
+    topic,
+    name: c.name,
+    method,
+    bytesPerOp: c.bytesPerOp,
+    avgNs: tm.avg,
+    minNs: tm.min,
+    maxNs: tm.max,
+    p75Ns: tm.p75,
+    p99Ns: tm.p99,
+    samples: tm.samples,
+    opsPerSec: 1e9 / tm.avg,
+    bytesPerSec,
+    throughput: bytesPerSec === null || unit === null ? null : bytesPerSec / scale,
+    unit,
   };
   if (c.overheadOf) r.overheadOf = c.overheadOf;
   if ("items" in c && c.items) {

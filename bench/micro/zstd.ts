@@ -94,10 +94,23 @@ export async function setup(ctx: Ctx): Promise<Topic> {
     const napiOk = napiOut.every((c, i) => sameBytes(dec.decompress(c), blocks[i] as Uint8Array));
     check(t, `${tag}: zstd-napi round-trips`, napiOk, `${blocks.length} blocks, ${size} → ${napiBytes} B`);
     t.cases.push(
-      { name: `${tag}: zstd-napi compress ${per}`, bytesPerOp: size, unit: "MB/s", ratio: ratioOf(size, napiBytes),
-        fn: () => { for (const b of blocks) do_not_optimize(cmp.compress(b)); } },
-      { name: `${tag}: zstd-napi decompress ${per}`, bytesPerOp: size, unit: "MB/s",
-        fn: () => { for (const c of napiOut) do_not_optimize(dec.decompress(c)); } },
+      {
+        name: `${tag}: zstd-napi compress ${per}`,
+        bytesPerOp: size,
+        unit: "MB/s",
+        ratio: ratioOf(size, napiBytes),
+        fn: () => {
+          for (const b of blocks) do_not_optimize(cmp.compress(b));
+        },
+      },
+      {
+        name: `${tag}: zstd-napi decompress ${per}`,
+        bytesPerOp: size,
+        unit: "MB/s",
+        fn: () => {
+          for (const c of napiOut) do_not_optimize(dec.decompress(c));
+        },
+      },
     );
 
     if ("lib" in nat) {
@@ -107,17 +120,34 @@ export async function setup(ctx: Ctx): Promise<Topic> {
       let detail = "";
       for (const b of blocks) {
         const n = L.escp_zstd_block(b, b.length, outBuf, cap, LEVEL);
-        if (n <= 0) { ok = false; detail = `escp_zstd_block returned ${n}`; break; }
+        if (n <= 0) {
+          ok = false;
+          detail = `escp_zstd_block returned ${n}`;
+          break;
+        }
         bytes += n;
         // An ordinary zstd frame: any decoder must give the block back.
         try {
-          if (!sameBytes(dec.decompress(outBuf.subarray(0, n)), b)) { ok = false; detail = "decompressed bytes differ"; break; }
-        } catch (e) { ok = false; detail = `zstd-napi cannot decode it: ${(e as Error).message}`; break; }
+          if (!sameBytes(dec.decompress(outBuf.subarray(0, n)), b)) {
+            ok = false;
+            detail = "decompressed bytes differ";
+            break;
+          }
+        } catch (e) {
+          ok = false;
+          detail = `zstd-napi cannot decode it: ${(e as Error).message}`;
+          break;
+        }
       }
       check(t, `${tag}: escp_zstd_block round-trips (zstd-napi decodes it)`, ok, detail || `${size} → ${bytes} B`);
       t.cases.push({
-        name: `${tag}: native escp_zstd_block compress ${per}`, bytesPerOp: size, unit: "MB/s", ratio: ratioOf(size, bytes),
-        fn: () => { for (const b of blocks) do_not_optimize(L.escp_zstd_block(b, b.length, outBuf, cap, LEVEL)); },
+        name: `${tag}: native escp_zstd_block compress ${per}`,
+        bytesPerOp: size,
+        unit: "MB/s",
+        ratio: ratioOf(size, bytes),
+        fn: () => {
+          for (const b of blocks) do_not_optimize(L.escp_zstd_block(b, b.length, outBuf, cap, LEVEL));
+        },
       });
     }
 
@@ -135,7 +165,11 @@ export async function setup(ctx: Ctx): Promise<Topic> {
       let detail = "";
       for (const b of blocks) {
         const n = Z.escp_zc_compress(tx, b, b.length, outBuf, cap);
-        if (n < 0) { ok = false; detail = `escp_zc_compress returned ${n}`; break; }
+        if (n < 0) {
+          ok = false;
+          detail = `escp_zc_compress returned ${n}`;
+          break;
+        }
         if (n === 0) {
           frames.push(null);
           bytes += b.length;
@@ -146,7 +180,11 @@ export async function setup(ctx: Ctx): Promise<Topic> {
         bytes += n;
         decBuf.fill(0);
         const st = Z.escp_zc_decompress(rx, outBuf, n, decBuf, b.length);
-        if (st !== ESCP_OK || !sameBytes(decBuf.subarray(0, b.length), b)) { ok = false; detail = `escp_zc_decompress returned ${st} or the bytes differ`; break; }
+        if (st !== ESCP_OK || !sameBytes(decBuf.subarray(0, b.length), b)) {
+          ok = false;
+          detail = `escp_zc_decompress returned ${st} or the bytes differ`;
+          break;
+        }
       }
       Z.escp_zc_free(tx);
       Z.escp_zc_free(rx);
@@ -157,7 +195,10 @@ export async function setup(ctx: Ctx): Promise<Topic> {
       // one would find a small corpus in its window on the next pass and just emit matches;
       // on random data its RAW backoff would skip ever more blocks).
       t.cases.push({
-        name: `${tag}: native escp_zc stream compress ${per} (+ new ctx)`, bytesPerOp: size, unit: "MB/s", ratio: ratioOf(size, bytes),
+        name: `${tag}: native escp_zc stream compress ${per} (+ new ctx)`,
+        bytesPerOp: size,
+        unit: "MB/s",
+        ratio: ratioOf(size, bytes),
         fn: () => {
           const z = Z.escp_zc_new(LEVEL);
           if (!z) throw new Error("escp_zc_new returned NULL");
@@ -170,7 +211,9 @@ export async function setup(ctx: Ctx): Promise<Topic> {
         t.skipped.push({ name: `${tag}: native escp_zc stream decompress`, reason: "every block went raw: nothing to decompress" });
       } else {
         t.cases.push({
-          name: `${tag}: native escp_zc stream decompress ${per} (+ new ctx)`, bytesPerOp: size, unit: "MB/s",
+          name: `${tag}: native escp_zc stream decompress ${per} (+ new ctx)`,
+          bytesPerOp: size,
+          unit: "MB/s",
           fn: () => {
             const r = Z.escp_zc_new_rx();
             if (!r) throw new Error("escp_zc_new_rx returned NULL");

@@ -51,14 +51,30 @@ type Draft = { dir: number; name: string } & (
   | { kind: "fifo" }
 );
 
-const draft: fc.Arbitrary<Draft> = fc.tuple(fc.nat(), leaf).chain(([dir, name]) => fc.oneof(
-  fc.record({ kind: fc.constant("dir" as const), mode: dirMode, stamp, xattrs }),
-  fc.record({ kind: fc.constant("file" as const), mode: fileMode, stamp, size: fc.oneof(fc.constant(0), fc.nat({ max: 70_000 })), seed: fc.nat(), xattrs }),
-  fc.record({ kind: fc.constant("file" as const), mode: fileMode, stamp, size: fc.nat({ max: 3000 }), seed: fc.nat(), xattrs }),
-  fc.record({ kind: fc.constant("hardlink" as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constantFrom("symlink" as const), how: fc.constantFrom("sibling", "up", "absolute", "dangling", "self", "dotdot"), pick: fc.nat(), stamp }),
-  fc.record({ kind: fc.constant("fifo" as const) }),
-).map((d) => ({ dir, name, ...d }) as Draft));
+const draft: fc.Arbitrary<Draft> = fc.tuple(fc.nat(), leaf).chain(([dir, name]) =>
+  fc
+    .oneof(
+      fc.record({ kind: fc.constant("dir" as const), mode: dirMode, stamp, xattrs }),
+      fc.record({
+        kind: fc.constant("file" as const),
+        mode: fileMode,
+        stamp,
+        size: fc.oneof(fc.constant(0), fc.nat({ max: 70_000 })),
+        seed: fc.nat(),
+        xattrs,
+      }),
+      fc.record({ kind: fc.constant("file" as const), mode: fileMode, stamp, size: fc.nat({ max: 3000 }), seed: fc.nat(), xattrs }),
+      fc.record({ kind: fc.constant("hardlink" as const), pick: fc.nat() }),
+      fc.record({
+        kind: fc.constantFrom("symlink" as const),
+        how: fc.constantFrom("sibling", "up", "absolute", "dangling", "self", "dotdot"),
+        pick: fc.nat(),
+        stamp,
+      }),
+      fc.record({ kind: fc.constant("fifo" as const) }),
+    )
+    .map((d) => ({ dir, name, ...d }) as Draft),
+);
 
 /** Resolve drafts into a consistent tree: parents exist, names are unique, links point at
  * entries made earlier (a hard link to nothing yet becomes a plain file). */
@@ -85,7 +101,15 @@ function resolveTree(drafts: Draft[]): ArchiveTree {
         const to = files[d.pick % Math.max(1, files.length)];
         if (to === undefined) {
           files.push(path);
-          nodes.push({ kind: "file", path, mode: 0o644, stamp: { uid: 0, gid: 0, mtimeNs: 1_500_000_000_123_456_789n, atimeNs: NOW_NS + 5_000_000_000_000n }, size: 10, seed: 1, xattrs: {} });
+          nodes.push({
+            kind: "file",
+            path,
+            mode: 0o644,
+            stamp: { uid: 0, gid: 0, mtimeNs: 1_500_000_000_123_456_789n, atimeNs: NOW_NS + 5_000_000_000_000n },
+            size: 10,
+            seed: 1,
+            xattrs: {},
+          });
         } else nodes.push({ kind: "hardlink", path, to });
         break;
       }

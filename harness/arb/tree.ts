@@ -35,8 +35,7 @@ const mtimeMs = fc.integer({ min: 1_000_000_000_000, max: 2_000_000_000_000 });
 const fileMode = fc.integer({ min: 0o600, max: 0o777 });
 const dirMode = fc.integer({ min: 0o700, max: 0o777 });
 
-const children = (node: fc.Arbitrary<TreeNode>): fc.Arbitrary<TreeNode[]> =>
-  fc.uniqueArray(node, { maxLength: 4, selector: (n) => n.name });
+const children = (node: fc.Arbitrary<TreeNode>): fc.Arbitrary<TreeNode[]> => fc.uniqueArray(node, { maxLength: 4, selector: (n) => n.name });
 
 const nodes = fc.letrec<{ node: TreeNode; file: FileNode; dir: DirNode }>((tie) => ({
   node: fc.oneof({ maxDepth: 4, depthIdentifier: "tree" }, tie("file"), tie("file"), tie("dir")),

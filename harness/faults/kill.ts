@@ -31,9 +31,7 @@ export function processOf(side: Side, direction: Direction): Side {
 export function byRole(r: PairRun, direction: Direction): RoleRun {
   const initiator = { code: r.senderCode, stderr: r.senderStderr };
   const server = { code: r.receiverCode, stderr: r.receiverStderr };
-  return direction === "push"
-    ? { sender: initiator, receiver: server, initiator: "sender" }
-    : { sender: server, receiver: initiator, initiator: "receiver" };
+  return direction === "push" ? { sender: initiator, receiver: server, initiator: "sender" } : { sender: server, receiver: initiator, initiator: "receiver" };
 }
 
 /** runWithKill for either direction: `args` are the initiator's (a pull's name the server's

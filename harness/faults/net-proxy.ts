@@ -76,8 +76,12 @@ class Upstream {
   private held = false;
   private head: Uint8Array[] = []; // client bytes before a hold point, for its callback
 
-  constructor(private readonly st: ConnStats, private readonly faults: StreamFault[],
-    private readonly client: Socket, private readonly server: Socket) {}
+  constructor(
+    private readonly st: ConnStats,
+    private readonly faults: StreamFault[],
+    private readonly client: Socket,
+    private readonly server: Socket,
+  ) {}
 
   private fire(f: StreamFault): void {
     if (!this.st.fired.includes(f.kind)) this.st.fired.push(f.kind);
@@ -169,22 +173,43 @@ export async function startProxy(o: { target: { host: string; port: number }; fa
     const st: ConnStats = { index, up: 0, down: 0, fired: [] };
     stats.conns.push(st);
     const upstream = track(createConnection({ host: o.target.host, port: o.target.port }));
-    const up = new Upstream(st, o.faults.filter((f) => f.stream === index), client, upstream);
+    const up = new Upstream(
+      st,
+      o.faults.filter((f) => f.stream === index),
+      client,
+      upstream,
+    );
     let queue: Promise<void> = Promise.resolve();
     upstream.once("connect", () => client.resume());
     client.on("data", (b: Buffer) => {
       client.pause();
-      queue = queue.then(() => up.chunk(b)).then(() => { if (!client.destroyed) client.resume(); });
+      queue = queue
+        .then(() => up.chunk(b))
+        .then(() => {
+          if (!client.destroyed) client.resume();
+        });
     });
-    client.on("end", () => void queue.then(() => { if (!upstream.destroyed && !up.dropping) upstream.end(); }));
+    client.on(
+      "end",
+      () =>
+        void queue.then(() => {
+          if (!upstream.destroyed && !up.dropping) upstream.end();
+        }),
+    );
     const slowDown = o.faults.find((f): f is Extract<StreamFault, { kind: "delayDown" }> => f.stream === index && f.kind === "delayDown");
     let downQueue: Promise<void> = Promise.resolve();
     upstream.on("data", (b: Buffer) => {
       st.down += b.length;
-      if (slowDown !== undefined) { // each chunk held back, in order, while the socket is paused
+      if (slowDown !== undefined) {
+        // each chunk held back, in order, while the socket is paused
         if (!st.fired.includes("delayDown")) st.fired.push("delayDown");
         upstream.pause();
-        downQueue = downQueue.then(() => pause(slowDown.ms)).then(() => send(client, b)).then(() => { if (!upstream.destroyed) upstream.resume(); });
+        downQueue = downQueue
+          .then(() => pause(slowDown.ms))
+          .then(() => send(client, b))
+          .then(() => {
+            if (!upstream.destroyed) upstream.resume();
+          });
         return;
       }
       if (!client.destroyed && !client.write(b)) {
@@ -192,8 +217,20 @@ export async function startProxy(o: { target: { host: string; port: number }; fa
         client.once("drain", () => upstream.resume());
       }
     });
-    upstream.on("end", () => void downQueue.then(() => { if (!client.destroyed) client.end(); }));
-    client.on("close", () => void queue.then(() => { if (!up.dropping) upstream.destroy(); }));
+    upstream.on(
+      "end",
+      () =>
+        void downQueue.then(() => {
+          if (!client.destroyed) client.end();
+        }),
+    );
+    client.on(
+      "close",
+      () =>
+        void queue.then(() => {
+          if (!up.dropping) upstream.destroy();
+        }),
+    );
     upstream.on("close", () => client.destroy());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -202,9 +239,10 @@ export async function startProxy(o: { target: { host: string; port: number }; fa
   return {
     port,
     stats,
-    stop: () => new Promise<void>((r) => {
-      for (const s of open) s.destroy();
-      server.close(() => r());
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

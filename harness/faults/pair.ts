@@ -47,7 +47,11 @@ export async function runPair(o: PairOptions): Promise<PairRun> {
   const appeared = socketAppears(o.sock);
   const cmd = ESCP_REMOTE_CMD.split(" ");
   const rx = Bun.spawn([...cmd, "--server", "--mgmt", o.sock], {
-    cwd: o.cwd, stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...o.receiverEnv },
+    cwd: o.cwd,
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, ...o.receiverEnv },
   });
   let tx: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
   const deadline = setTimeout(() => {
@@ -63,8 +67,11 @@ export async function runPair(o: PairOptions): Promise<PairRun> {
     if (o.frozen === "receiver") void sender.exited.then(() => rx.kill("SIGKILL"));
     await Promise.all([rx.exited, sender.exited]);
     return {
-      senderCode: status(sender), senderStderr: await new Response(sender.stderr).text(), senderStdout: new Uint8Array(await stdout),
-      receiverCode: status(rx), receiverStderr: await new Response(rx.stderr).text(),
+      senderCode: status(sender),
+      senderStderr: await new Response(sender.stderr).text(),
+      senderStdout: new Uint8Array(await stdout),
+      receiverCode: status(rx),
+      receiverStderr: await new Response(rx.stderr).text(),
     };
   } finally {
     clearTimeout(deadline);

@@ -8,7 +8,7 @@
 // Depends is what the two ELF files link (dpkg-shlibdeps reads their NEEDED entries and maps
 // each library to its package and minimum version) plus openssh-client, the default transport.
 // Usage: bun harness/package/build-deb.ts [--out FILE.deb]   (default dist/escp_<version>_<arch>.deb)
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -107,21 +107,24 @@ export async function buildDeb(opts: { out?: string } = {}): Promise<BuiltDeb> {
 
     const files = listFiles(stage).filter((f) => !f.startsWith("/DEBIAN/"));
     const installedKiB = Math.ceil(files.reduce((n, f) => n + statSync(join(stage, f)).size, 0) / 1024);
-    writeFileSync(join(stage, "DEBIAN", "control"), [
-      "Package: escp",
-      `Version: ${version}`,
-      `Architecture: ${arch}`,
-      "Maintainer: escp authors <escp@localhost>",
-      `Installed-Size: ${installedKiB}`,
-      `Depends: ${depends}`,
-      "Section: net",
-      "Priority: optional",
-      `Description: ${pkg.description}`,
-      " escp copies files and trees to and from hosts reached over ssh, with the",
-      " data on parallel encrypted TCP streams. This package holds the escp",
-      " executable and its private libescp.so; the remote side needs escp too.",
-      "",
-    ].join("\n"));
+    writeFileSync(
+      join(stage, "DEBIAN", "control"),
+      [
+        "Package: escp",
+        `Version: ${version}`,
+        `Architecture: ${arch}`,
+        "Maintainer: escp authors <escp@localhost>",
+        `Installed-Size: ${installedKiB}`,
+        `Depends: ${depends}`,
+        "Section: net",
+        "Priority: optional",
+        `Description: ${pkg.description}`,
+        " escp copies files and trees to and from hosts reached over ssh, with the",
+        " data on parallel encrypted TCP streams. This package holds the escp",
+        " executable and its private libescp.so; the remote side needs escp too.",
+        "",
+      ].join("\n"),
+    );
 
     mkdirSync(dirname(out), { recursive: true });
     rmSync(out, { force: true });

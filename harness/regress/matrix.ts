@@ -50,9 +50,5 @@ export const FULL: Matrix = {
     { name: "edge", params: [], label: "edge" },
   ],
   transports: ["local", "sshd", "sshd-pull", "wan", "three-party", "three-party-direct"],
-  configs: [
-    ...CONFIGS_QUICK,
-    { label: "-t 16 --blocksize 4M", flags: ["-t", "16", "--blocksize", "4M"] },
-    { label: "--nochecksum", flags: ["--nochecksum"] },
-  ],
+  configs: [...CONFIGS_QUICK, { label: "-t 16 --blocksize 4M", flags: ["-t", "16", "--blocksize", "4M"] }, { label: "--nochecksum", flags: ["--nochecksum"] }],
 };

@@ -24,7 +24,9 @@ export function markdownReport(mode: string, rows: CaseResult[], skipped: string
   for (const r of rows) {
     const mb = r.bytes / 1e6;
     const rate = r.seconds > 0 ? mb / r.seconds : 0;
-    lines.push(`| ${r.dataset} | ${r.transport} | ${r.config} | ${r.files} | ${mb.toFixed(1)} | ${r.seconds.toFixed(2)} | ${rate.toFixed(1)} | ${r.exitCode} | ${r.ok ? "yes" : `**NO**: ${r.problems.join("; ")}`} |`);
+    lines.push(
+      `| ${r.dataset} | ${r.transport} | ${r.config} | ${r.files} | ${mb.toFixed(1)} | ${r.seconds.toFixed(2)} | ${rate.toFixed(1)} | ${r.exitCode} | ${r.ok ? "yes" : `**NO**: ${r.problems.join("; ")}`} |`,
+    );
   }
   if (skipped.length > 0) lines.push("", "Skipped transports:", ...skipped.map((s) => `- ${s}`));
   lines.push("", "Rates include process start and session set-up; compare runs from the same machine only.");

@@ -27,7 +27,10 @@ const only = args.only as string | undefined;
 
 async function makeDataset(d: DatasetCase, dir: string): Promise<string> {
   const target = join(dir, `ds-${d.name}`);
-  const p = Bun.spawn([process.execPath, join(REPO_ROOT, "datasets", "cli.ts"), "make", d.name, target, "-q", ...d.params], { stdout: "ignore", stderr: "pipe" });
+  const p = Bun.spawn([process.execPath, join(REPO_ROOT, "datasets", "cli.ts"), "make", d.name, target, "-q", ...d.params], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
   const err = await new Response(p.stderr).text();
   if ((await p.exited) !== 0) throw new Error(`datasets make ${d.name} failed: ${err.trim()}`);
   return target;
@@ -44,8 +47,15 @@ async function runCase(t: TransportHandle, d: DatasetCase, src: string, c: Confi
   const ok = diffs.length === 0 && r.code === expectExit;
   rmSync(dst, { recursive: true, force: true });
   return {
-    dataset: d.label, transport: t.name, config: c.label, exitCode: r.code, expectedExit: expectExit, seconds,
-    ...sourceTotals(src), ok, problems: [...diffs.slice(0, 5), ...(r.code === expectExit ? [] : [r.stderr.trim().split("\n").slice(-2).join(" | ")])],
+    dataset: d.label,
+    transport: t.name,
+    config: c.label,
+    exitCode: r.code,
+    expectedExit: expectExit,
+    seconds,
+    ...sourceTotals(src),
+    ok,
+    problems: [...diffs.slice(0, 5), ...(r.code === expectExit ? [] : [r.stderr.trim().split("\n").slice(-2).join(" | ")])],
   };
 }
 
@@ -56,14 +66,29 @@ async function seededProperty(label: string, suite: string, countVar: string, co
   const seed = Math.floor(Math.random() * 2 ** 31);
   const t0 = performance.now();
   const p = Bun.spawn([process.execPath, "test", "--timeout", String(count * 20_000), join(REPO_ROOT, "harness", "suites", suite), "-t", only], {
-    cwd: REPO_ROOT, env: { ...process.env, ESCP_SEED: String(seed), [countVar]: String(count) }, stdout: "pipe", stderr: "pipe",
+    cwd: REPO_ROOT,
+    env: { ...process.env, ESCP_SEED: String(seed), [countVar]: String(count) },
+    stdout: "pipe",
+    stderr: "pipe",
   });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const ok = code === 0 && /\b1 pass\b/.test(out + err);
   return {
-    dataset: `${label} (${count})`, transport: "local", config: `ESCP_SEED=${seed}`, exitCode: code, expectedExit: 0,
-    seconds: (performance.now() - t0) / 1000, bytes: 0, files: count, ok,
-    problems: ok ? [] : (out + err).split("\n").filter((l) => /error|fail|kill #|cut #/.test(l)).slice(0, 5),
+    dataset: `${label} (${count})`,
+    transport: "local",
+    config: `ESCP_SEED=${seed}`,
+    exitCode: code,
+    expectedExit: 0,
+    seconds: (performance.now() - t0) / 1000,
+    bytes: 0,
+    files: count,
+    ok,
+    problems: ok
+      ? []
+      : (out + err)
+          .split("\n")
+          .filter((l) => /error|fail|kill #|cut #/.test(l))
+          .slice(0, 5),
   };
 }
 
@@ -86,7 +111,9 @@ async function main(): Promise<number> {
         for (const c of matrix.configs) {
           const r = await runCase(t, d, src, c, work, n++);
           results.push(r);
-          console.log(`${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.transport} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`);
+          console.log(
+            `${r.ok ? "ok  " : "FAIL"} ${r.dataset} · ${r.transport} · ${r.config}: ${r.seconds.toFixed(2)} s${r.ok ? "" : ` — ${r.problems.join("; ")}`}`,
+          );
         }
       }
       rmSync(src, { recursive: true, force: true });

@@ -5,7 +5,10 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { b3sumMany } from "../b3sum.ts";
 
-interface View { files: Map<string, number>; dirs: Set<string> }
+interface View {
+  files: Map<string, number>;
+  dirs: Set<string>;
+}
 
 function view(root: string, follow: boolean): View {
   const out: View = { files: new Map(), dirs: new Set() };

@@ -40,19 +40,26 @@ function xattrsOf(path: string): Record<string, string> {
   if (!(packed instanceof Uint8Array)) throw new Error(`${path}: ${packed.why}`);
   const out: Record<string, string> = {};
   const dv = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
-  for (let i = 0; i < packed.length;) {
+  for (let i = 0; i < packed.length; ) {
     const n = packed[i] as number;
     const name = new TextDecoder().decode(packed.subarray(i + 1, i + 1 + n));
     const len = dv.getUint32(i + 1 + n, true);
     out[name] = new TextDecoder().decode(packed.subarray(i + 5 + n, i + 5 + n + len));
     i += 5 + n + len;
   }
-  return Object.fromEntries(Object.entries(out).filter(([k]) => k.startsWith("user.")).sort());
+  return Object.fromEntries(
+    Object.entries(out)
+      .filter(([k]) => k.startsWith("user."))
+      .sort(),
+  );
 }
 
 /** What rsync -a -H -X would still change in dst to make it src (nothing, when escp kept it all). */
 async function rsyncWouldChange(src: string, dst: string): Promise<string[]> {
-  const p = Bun.spawn(["rsync", "-a", "-H", "-X", "--numeric-ids", "--no-devices", "--no-specials", "--dry-run", "--itemize-changes", `${src}/`, `${dst}/`], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["rsync", "-a", "-H", "-X", "--numeric-ids", "--no-devices", "--no-specials", "--dry-run", "--itemize-changes", `${src}/`, `${dst}/`], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`rsync exited ${code}: ${err}`);
   // ".d..t...... ./" is the root directory itself (escp names its copy, rsync compares into it)
@@ -65,7 +72,11 @@ const fifosOf = (tree: ArchiveTree): string[] => tree.nodes.filter((n) => n.kind
  * temporary would be an "extra in" line). */
 async function expectArchived(src: string, dst: string, tree: ArchiveTree, stderr: string): Promise<void> {
   const diffs = await compareTrees(src, dst, { archive: true, atimes: true, xattrs: xattrsOf });
-  expect(diffs).toEqual(fifosOf(tree).sort().map((p) => `missing in ${dst}: ${p} (other)`));
+  expect(diffs).toEqual(
+    fifosOf(tree)
+      .sort()
+      .map((p) => `missing in ${dst}: ${p} (other)`),
+  );
   expect(await rsyncWouldChange(src, dst)).toEqual([]);
   for (const f of fifosOf(tree)) expect(stderr).toContain(`${f}: a FIFO, skipped`);
 }
@@ -74,16 +85,23 @@ describe("-a: the copy is the source, as rsync -a -H -X sees it", () => {
   // ESCP_SEED replays a run, ESCP_ARCHIVE_TREES sets the count (`bun run regress --full`: 60).
   const SEED = Number(process.env.ESCP_SEED ?? 13);
   const TREES = Number(process.env.ESCP_ARCHIVE_TREES ?? 6);
-  test(`generated trees, local copy (property, ${TREES} trees, seed ${SEED})`, async () => {
-    await fc.assert(fc.asyncProperty(archiveTree, async (tree) => {
-      const src = fresh("src");
-      await materializeArchiveTree(src, tree);
-      const dst = join(fresh("dst"), "copy");
-      const r = await runEscp([...BASE, "-a", "--xattrs", src, dst]);
-      if (r.code !== 0) throw new Error(`escp -a exited ${r.code}: ${r.stderr}`);
-      await expectArchived(src, dst, tree, r.stderr);
-    }), { seed: SEED, numRuns: TREES });
-  }, 40_000 * TREES);
+  test(
+    `generated trees, local copy (property, ${TREES} trees, seed ${SEED})`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(archiveTree, async (tree) => {
+          const src = fresh("src");
+          await materializeArchiveTree(src, tree);
+          const dst = join(fresh("dst"), "copy");
+          const r = await runEscp([...BASE, "-a", "--xattrs", src, dst]);
+          if (r.code !== 0) throw new Error(`escp -a exited ${r.code}: ${r.stderr}`);
+          await expectArchived(src, dst, tree, r.stderr);
+        }),
+        { seed: SEED, numRuns: TREES },
+      );
+    },
+    40_000 * TREES,
+  );
 
   test("push and pull through sshd, one generated tree each", async () => {
     // seeds picked for trees with every kind: ≥ 3 dirs, ≥ 3 symlinks, ≥ 2 hard links, a FIFO, xattrs

@@ -31,7 +31,10 @@ describe("bench:micro --smoke", () => {
 
   test("runs and writes its JSON", async () => {
     const p = Bun.spawn(["bun", "run", "bench:micro", "--smoke", "--out", out], {
-      cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      cwd: REPO,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
     });
     const [o, e, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     stdout = o;
@@ -68,9 +71,19 @@ describe("bench:micro --smoke", () => {
       }
     }
     const names = doc.cases.map((c) => c.name);
-    for (const want of [/^ffi: escp_abi_version/, /^ring: fill 256 \+ escp_event_poll/, /^ring: fill 256 \+ NativeSession\.drain/,
-      /^crypto: seal DATA 64 KiB$/, /^crypto: open DATA 64 KiB$/, /^b3: escp_digest_buffer/, /^zstd\[text\]: zstd-napi compress/,
-      /^zstd\[random\]: zstd-napi compress/, /^frame: ctl encode fileList/, /^frame: ctl decode fileList/, /^frame: seal DATA 0 B/]) {
+    for (const want of [
+      /^ffi: escp_abi_version/,
+      /^ring: fill 256 \+ escp_event_poll/,
+      /^ring: fill 256 \+ NativeSession\.drain/,
+      /^crypto: seal DATA 64 KiB$/,
+      /^crypto: open DATA 64 KiB$/,
+      /^b3: escp_digest_buffer/,
+      /^zstd\[text\]: zstd-napi compress/,
+      /^zstd\[random\]: zstd-napi compress/,
+      /^frame: ctl encode fileList/,
+      /^frame: ctl decode fileList/,
+      /^frame: seal DATA 0 B/,
+    ]) {
       expect(names.some((n) => want.test(n))).toBe(true);
     }
     const ring = doc.cases.find((c) => c.name.startsWith("ring: fill 256 + escp_event_poll"));

@@ -54,7 +54,10 @@ async function makeTree(root: string, per = 6, seed = 3): Promise<number> {
 }
 
 function logLines(path: string): Record<string, unknown>[] {
-  return readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(path, "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** The source's "bundles" log record (files and bundles sent that way), or undefined. */

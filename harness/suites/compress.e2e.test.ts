@@ -44,8 +44,14 @@ afterAll(async () => {
   if (tmp) removeTmpDir(tmp);
 });
 
-interface Stage { stage: string; bytes: number }
-interface SideMeta { side: string; stages: Stage[] }
+interface Stage {
+  stage: string;
+  bytes: number;
+}
+interface SideMeta {
+  side: string;
+  stages: Stage[];
+}
 
 /** Bytes the sender put on the data sockets (the profiler's exact send total). */
 function sentBytes(profile: string): number {

@@ -84,8 +84,10 @@ function pull(mode: string, requests: string[], flags: string[] = [], timeoutS =
   const reportPath = join(reports, `${caseNo}-${mode}.json`);
   const cmd = `${process.execPath} ${HOSTILE} --mode ${mode} --data ${data} --report ${reportPath}`;
   return slots(async () => {
-    const r = await runEscp(["-q", "--escp_port", "0", "--timeout", String(timeoutS), ...fx.sshArgs, "-D", cmd, ...flags,
-      ...requests.map((p) => `${fx.user}@${fx.host}:${p}`), dst], { timeoutMs: 100_000 });
+    const r = await runEscp(
+      ["-q", "--escp_port", "0", "--timeout", String(timeoutS), ...fx.sshArgs, "-D", cmd, ...flags, ...requests.map((p) => `${fx.user}@${fx.host}:${p}`), dst],
+      { timeoutMs: 100_000 },
+    );
     await appears(reportPath, 100_000);
     const report = JSON.parse(readFileSync(reportPath, "utf8")) as HostileServerReport;
     return { code: r.code, stdout: r.stdout, lines: r.stderr.split("\n").filter((l) => l.trim() !== ""), report, top, dst };
@@ -118,46 +120,60 @@ describe.concurrent("hostile server: lies in the reply are refused before any da
     ["reported-path", [`${R}/x`], [], 'server sent a name it was not asked for: "../x" (not a single path segment)'],
   ];
   for (const [mode, requests, flags, says] of cases) {
-    test(`${mode}: ${says}`, async () => {
-      const o = await pull(mode, requests, flags);
-      expect(o.lines).toEqual([`escp: ${HOST()}: ${says}`]);
-      expect(o.code).toBe(7);
-      await onlyLanded(o, []);
-      expect(o.report).toMatchObject({ results: [], acked: false, end: "client gone" });
-    }, LONG);
+    test(
+      `${mode}: ${says}`,
+      async () => {
+        const o = await pull(mode, requests, flags);
+        expect(o.lines).toEqual([`escp: ${HOST()}: ${says}`]);
+        expect(o.code).toBe(7);
+        await onlyLanded(o, []);
+        expect(o.report).toMatchObject({ results: [], acked: false, end: "client gone" });
+      },
+      LONG,
+    );
   }
 });
 
 describe.concurrent("hostile server: unsafe names are refused per file, the rest lands (exit 1)", () => {
-  test("bundled leaves .., ., ../escaped, x/../../escaped2, /etc/passwd next to d/good2: refused one by one", async () => {
-    const o = await pull("bundle-unsafe", [`${R}/d`], ["-r"]);
-    expect(o.code).toBe(1);
-    expect([...o.lines].sort()).toEqual([
-      'escp: refusing unsafe name "d/.": "." segment', 'escp: refusing unsafe name "d/..": ".." segment',
-      'escp: refusing unsafe name "d/../escaped": ".." segment', 'escp: refusing unsafe name "d//etc/passwd": empty path segment',
-      'escp: refusing unsafe name "d/x/../../escaped2": ".." segment',
-    ]);
-    await onlyLanded(o, ["d", "d/good", "d/good2"]);
-    expect(o.report.bundles.flatMap((b) => b.failed.map(([, code]) => code))).toEqual(Array(5).fill("E_REJECTED_PATH"));
-    expect(o.report).toMatchObject({ acked: true, end: "done" });
-  }, LONG);
+  test(
+    "bundled leaves .., ., ../escaped, x/../../escaped2, /etc/passwd next to d/good2: refused one by one",
+    async () => {
+      const o = await pull("bundle-unsafe", [`${R}/d`], ["-r"]);
+      expect(o.code).toBe(1);
+      expect([...o.lines].sort()).toEqual([
+        'escp: refusing unsafe name "d/.": "." segment',
+        'escp: refusing unsafe name "d/..": ".." segment',
+        'escp: refusing unsafe name "d/../escaped": ".." segment',
+        'escp: refusing unsafe name "d//etc/passwd": empty path segment',
+        'escp: refusing unsafe name "d/x/../../escaped2": ".." segment',
+      ]);
+      await onlyLanded(o, ["d", "d/good", "d/good2"]);
+      expect(o.report.bundles.flatMap((b) => b.failed.map(([, code]) => code))).toEqual(Array(5).fill("E_REJECTED_PATH"));
+      expect(o.report).toMatchObject({ acked: true, end: "done" });
+    },
+    LONG,
+  );
 
-  test("../x, /etc/passwd, a/../../b, d/../../b, ../decoy/planted, d/../../decoy/planted2 next to d/good", async () => {
-    const o = await pull("unsafe-names", [`${R}/d`], ["-r"]);
-    const names = ["../x", "/etc/passwd", "a/../../b", "d/../../b", "../decoy/planted", "d/../../decoy/planted2"];
-    const why = (n: string): string => (n.startsWith("/") ? "absolute path" : '".." segment');
-    expect(o.code).toBe(1);
-    expect([...o.lines].sort()).toEqual(names.map((n) => `escp: refusing unsafe name ${JSON.stringify(n)}: ${why(n)}`).sort());
-    await onlyLanded(o, ["d", "d/good"]);
-    // the server heard each refusal, got the good file's verdict and an orderly close
-    const verdicts = new Map(o.report.results.map((r) => [r.fino, r]));
-    names.forEach((n, i) => {
-      expect(verdicts.get(10 + i)?.code).toBe("E_REJECTED_PATH");
-      expect(verdicts.get(10 + i)?.message).toContain(JSON.stringify(n));
-    });
-    expect(verdicts.get(2)?.code).toBe("");
-    expect(o.report).toMatchObject({ acked: true, end: "done" });
-  }, LONG);
+  test(
+    "../x, /etc/passwd, a/../../b, d/../../b, ../decoy/planted, d/../../decoy/planted2 next to d/good",
+    async () => {
+      const o = await pull("unsafe-names", [`${R}/d`], ["-r"]);
+      const names = ["../x", "/etc/passwd", "a/../../b", "d/../../b", "../decoy/planted", "d/../../decoy/planted2"];
+      const why = (n: string): string => (n.startsWith("/") ? "absolute path" : '".." segment');
+      expect(o.code).toBe(1);
+      expect([...o.lines].sort()).toEqual(names.map((n) => `escp: refusing unsafe name ${JSON.stringify(n)}: ${why(n)}`).sort());
+      await onlyLanded(o, ["d", "d/good"]);
+      // the server heard each refusal, got the good file's verdict and an orderly close
+      const verdicts = new Map(o.report.results.map((r) => [r.fino, r]));
+      names.forEach((n, i) => {
+        expect(verdicts.get(10 + i)?.code).toBe("E_REJECTED_PATH");
+        expect(verdicts.get(10 + i)?.message).toContain(JSON.stringify(n));
+      });
+      expect(verdicts.get(2)?.code).toBe("");
+      expect(o.report).toMatchObject({ acked: true, end: "done" });
+    },
+    LONG,
+  );
 });
 
 describe.concurrent("hostile server: a lie mid-session stops the pull, verified files stay", () => {
@@ -177,73 +193,101 @@ describe.concurrent("hostile server: a lie mid-session stops the pull, verified 
     ["zero-blocks", ab, [], 7, "completion of file #2 with no blocks", ["a.txt"]],
   ];
   for (const [mode, requests, flags, code, says, landed] of cases) {
-    test(`${mode}: ${String(says)}`, async () => {
-      const o = await pull(mode, requests, flags);
-      expect(o.lines).toHaveLength(1);
-      const prefix = `escp: ${HOST()}: `;
-      expect(o.lines[0]).toStartWith(prefix);
-      if (typeof says === "string") expect(o.lines[0]).toBe(`${prefix}${says}`);
-      else expect(o.lines[0]?.slice(prefix.length)).toMatch(says);
-      expect(o.code).toBe(code);
-      await onlyLanded(o, landed);
-      expect(o.report).toMatchObject({ acked: false, end: "client gone" });
-    }, LONG);
+    test(
+      `${mode}: ${String(says)}`,
+      async () => {
+        const o = await pull(mode, requests, flags);
+        expect(o.lines).toHaveLength(1);
+        const prefix = `escp: ${HOST()}: `;
+        expect(o.lines[0]).toStartWith(prefix);
+        if (typeof says === "string") expect(o.lines[0]).toBe(`${prefix}${says}`);
+        else expect(o.lines[0]?.slice(prefix.length)).toMatch(says);
+        expect(o.code).toBe(code);
+        await onlyLanded(o, landed);
+        expect(o.report).toMatchObject({ acked: false, end: "client gone" });
+      },
+      LONG,
+    );
   }
 
-  test("second-done: b.txt completed twice in one batch; its first, genuine completion may have named it", async () => {
-    const o = await pull("second-done", ab);
-    expect(o.lines).toEqual([`escp: ${HOST()}: second completion for file #2`]);
-    expect(o.code).toBe(7);
-    // the first FileDone carried the true digest: b.txt is either verified in place or absent
-    await onlyLanded(o, existsSync(join(o.dst, "b.txt")) ? ["a.txt", "b.txt"] : ["a.txt"]);
-  }, LONG);
+  test(
+    "second-done: b.txt completed twice in one batch; its first, genuine completion may have named it",
+    async () => {
+      const o = await pull("second-done", ab);
+      expect(o.lines).toEqual([`escp: ${HOST()}: second completion for file #2`]);
+      expect(o.code).toBe(7);
+      // the first FileDone carried the true digest: b.txt is either verified in place or absent
+      await onlyLanded(o, existsSync(join(o.dst, "b.txt")) ? ["a.txt", "b.txt"] : ["a.txt"]);
+    },
+    LONG,
+  );
 
-  test("a server that stops completing a file is given up on: silent after --timeout, alive after 2 × --timeout (exit 9)", async () => {
-    const [silent, alive] = await Promise.all([pull("withhold", ab, [], 2), pull("withhold-keepalive", ab, [], 2)]);
-    expect(silent.lines).toEqual([`escp: ${HOST()}: peer stalled on the control stream: no data from peer for 2 s on stream 0`]);
-    expect(alive.lines).toHaveLength(1);
-    expect(alive.lines[0]).toMatch(new RegExp(`^escp: no progress from ${HOST().replace(/\./g, "\\.")} for \\d+ s with 1 file unfinished$`));
-    for (const o of [silent, alive]) {
-      expect(o.code).toBe(9);
-      await onlyLanded(o, ["a.txt"]);
-    }
-  }, LONG);
+  test(
+    "a server that stops completing a file is given up on: silent after --timeout, alive after 2 × --timeout (exit 9)",
+    async () => {
+      const [silent, alive] = await Promise.all([pull("withhold", ab, [], 2), pull("withhold-keepalive", ab, [], 2)]);
+      expect(silent.lines).toEqual([`escp: ${HOST()}: peer stalled on the control stream: no data from peer for 2 s on stream 0`]);
+      expect(alive.lines).toHaveLength(1);
+      expect(alive.lines[0]).toMatch(new RegExp(`^escp: no progress from ${HOST().replace(/\./g, "\\.")} for \\d+ s with 1 file unfinished$`));
+      for (const o of [silent, alive]) {
+        expect(o.code).toBe(9);
+        await onlyLanded(o, ["a.txt"]);
+      }
+    },
+    LONG,
+  );
 });
 
 describe.concurrent("hostile server: per-file failures and harmless nonsense", () => {
-  test("wrong-digest: b.txt's FileDone carries a wrong BLAKE3: that file fails, named with both digests (exit 1)", async () => {
-    const o = await pull("wrong-digest", [`${R}/a.txt`, `${R}/b.txt`]);
-    expect(o.code).toBe(1);
-    expect(o.lines).toHaveLength(1);
-    const m = /^escp: (.+): BLAKE3 mismatch \(sender ([0-9a-f]{64}), receiver ([0-9a-f]{64})\)$/.exec(o.lines[0] ?? "");
-    expect(m?.[1]).toBe(join(o.dst, "b.txt"));
-    expect(m?.[3]).toBe(payloadSum); // what arrived is the payload; the server's claim is not
-    expect(m?.[2]).not.toBe(payloadSum);
-    await onlyLanded(o, ["a.txt"]);
-    expect(o.report.results.find((r) => r.fino === 2)?.code).toBe("E_DIGEST_MISMATCH");
-    expect(o.report).toMatchObject({ acked: true, end: "done" });
-  }, LONG);
+  test(
+    "wrong-digest: b.txt's FileDone carries a wrong BLAKE3: that file fails, named with both digests (exit 1)",
+    async () => {
+      const o = await pull("wrong-digest", [`${R}/a.txt`, `${R}/b.txt`]);
+      expect(o.code).toBe(1);
+      expect(o.lines).toHaveLength(1);
+      const m = /^escp: (.+): BLAKE3 mismatch \(sender ([0-9a-f]{64}), receiver ([0-9a-f]{64})\)$/.exec(o.lines[0] ?? "");
+      expect(m?.[1]).toBe(join(o.dst, "b.txt"));
+      expect(m?.[3]).toBe(payloadSum); // what arrived is the payload; the server's claim is not
+      expect(m?.[2]).not.toBe(payloadSum);
+      await onlyLanded(o, ["a.txt"]);
+      expect(o.report.results.find((r) => r.fino === 2)?.code).toBe("E_DIGEST_MISMATCH");
+      expect(o.report).toMatchObject({ acked: true, end: "done" });
+    },
+    LONG,
+  );
 
-  test("sink-messages: verdicts and an ack sent to the sink are ignored; the files land (exit 0)", async () => {
-    const o = await pull("sink-messages", [`${R}/a.txt`, `${R}/b.txt`]);
-    expect(o.lines).toEqual([]);
-    expect(o.code).toBe(0);
-    await onlyLanded(o, ["a.txt", "b.txt"]);
-    expect(o.report).toMatchObject({ acked: true, end: "done" });
-  }, LONG);
+  test(
+    "sink-messages: verdicts and an ack sent to the sink are ignored; the files land (exit 0)",
+    async () => {
+      const o = await pull("sink-messages", [`${R}/a.txt`, `${R}/b.txt`]);
+      expect(o.lines).toEqual([]);
+      expect(o.code).toBe(0);
+      await onlyLanded(o, ["a.txt", "b.txt"]);
+      expect(o.report).toMatchObject({ acked: true, end: "done" });
+    },
+    LONG,
+  );
 
-  test("reported-not-sent: a reported name never announced is named at the close (exit 7), the rest lands", async () => {
-    const o = await pull("reported-not-sent", [`${R}/a.txt`, `${R}/b.txt`]);
-    expect(o.lines).toEqual(["escp: 127.0.0.1:b.txt: reported by 127.0.0.1 but never sent"]);
-    expect(o.code).toBe(7);
-    await onlyLanded(o, ["a.txt"]);
-  }, LONG);
+  test(
+    "reported-not-sent: a reported name never announced is named at the close (exit 7), the rest lands",
+    async () => {
+      const o = await pull("reported-not-sent", [`${R}/a.txt`, `${R}/b.txt`]);
+      expect(o.lines).toEqual(["escp: 127.0.0.1:b.txt: reported by 127.0.0.1 but never sent"]);
+      expect(o.code).toBe(7);
+      await onlyLanded(o, ["a.txt"]);
+    },
+    LONG,
+  );
 
-  test("done-early: SessionDone before the files: the client still waits for both and verifies them (exit 0)", async () => {
-    const o = await pull("done-early", [`${R}/a.txt`, `${R}/b.txt`]);
-    expect(o.lines).toEqual([]);
-    expect(o.code).toBe(0);
-    await onlyLanded(o, ["a.txt", "b.txt"]);
-    expect(o.report).toMatchObject({ acked: true, end: "done" });
-  }, LONG);
+  test(
+    "done-early: SessionDone before the files: the client still waits for both and verifies them (exit 0)",
+    async () => {
+      const o = await pull("done-early", [`${R}/a.txt`, `${R}/b.txt`]);
+      expect(o.lines).toEqual([]);
+      expect(o.code).toBe(0);
+      await onlyLanded(o, ["a.txt", "b.txt"]);
+      expect(o.report).toMatchObject({ acked: true, end: "done" });
+    },
+    LONG,
+  );
 });

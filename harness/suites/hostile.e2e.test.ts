@@ -43,7 +43,10 @@ function caseDirs(tag: string): { top: string; cwd: string; dest: string } {
 
 /** Run `body` against a fresh receiver; always releases it; returns its exit status and stderr. */
 async function withReceiver(
-  cwd: string, dest: string, body: (hs: HostileSender) => Promise<void>, opts: Partial<HostileOptions> = {},
+  cwd: string,
+  dest: string,
+  body: (hs: HostileSender) => Promise<void>,
+  opts: Partial<HostileOptions> = {},
 ): Promise<{ code: number | null; stderr: string }> {
   const hs = await HostileSender.open({ ...opts, cwd, destPath: dest });
   try {
@@ -68,15 +71,33 @@ describe("hostile sender: unsafe names", () => {
     symlinkSync(join(outside, "target"), join(dest, "flink"));
     // fino → the name the refusal must quote (a dst field is what decides the path)
     const refused = new Map<number, string>([
-      [1, "/etc/escp-pwned"], [2, "../escape"], [3, "a/../../b"], [4, LONG_SEGMENT], [5, LONG_PATH],
-      [6, "link/pwned"], [7, "link"], [8, "link/deeper"], [9, "../escdir"], [10, "../escape-dst"], [11, "link/via-dst"],
+      [1, "/etc/escp-pwned"],
+      [2, "../escape"],
+      [3, "a/../../b"],
+      [4, LONG_SEGMENT],
+      [5, LONG_PATH],
+      [6, "link/pwned"],
+      [7, "link"],
+      [8, "link/deeper"],
+      [9, "../escdir"],
+      [10, "../escape-dst"],
+      [11, "link/via-dst"],
     ]);
     const files: FileEntry[] = [
-      entry(1, "/etc/escp-pwned", SIZE), entry(2, "../escape", SIZE), entry(3, "a/../../b", SIZE),
-      entry(4, LONG_SEGMENT, SIZE), entry(5, LONG_PATH, SIZE), entry(6, "link/pwned", SIZE),
-      dir(7, "link"), dir(8, "link/deeper"), dir(9, "../escdir"),
-      entry(10, "innocent", SIZE, { dst: "../escape-dst" }), entry(11, "innocent-2", SIZE, { dst: "link/via-dst" }),
-      entry(12, "flink", SIZE), dir(13, "sub"), entry(14, "sub/good", SIZE),
+      entry(1, "/etc/escp-pwned", SIZE),
+      entry(2, "../escape", SIZE),
+      entry(3, "a/../../b", SIZE),
+      entry(4, LONG_SEGMENT, SIZE),
+      entry(5, LONG_PATH, SIZE),
+      entry(6, "link/pwned", SIZE),
+      dir(7, "link"),
+      dir(8, "link/deeper"),
+      dir(9, "../escdir"),
+      entry(10, "innocent", SIZE, { dst: "../escape-dst" }),
+      entry(11, "innocent-2", SIZE, { dst: "link/via-dst" }),
+      entry(12, "flink", SIZE),
+      dir(13, "sub"),
+      entry(14, "sub/good", SIZE),
     ];
     const { code, stderr } = await withReceiver(cwd, dest, async (hs) => {
       hs.connect();
@@ -153,7 +174,11 @@ async function partialInFlight(hs: HostileSender, cwd: string, dest: string): Pr
 describe("hostile sender: protocol abuse stops the receiver cleanly", () => {
   const truncated = encodeControl({ type: "fileList", files: [entry(2, "x", 1)], last: true }).subarray(0, 20);
   const cases: [string, (hs: HostileSender) => void, string][] = [
-    ["fileDone for an unknown fino", (hs) => hs.send({ type: "fileDone", fino: 99, blocks: 1, bytes: 0, code: "", errno: 0, message: "", digest: new Uint8Array(32) }), "completion for unknown file #99"],
+    [
+      "fileDone for an unknown fino",
+      (hs) => hs.send({ type: "fileDone", fino: 99, blocks: 1, bytes: 0, code: "", errno: 0, message: "", digest: new Uint8Array(32) }),
+      "completion for unknown file #99",
+    ],
     ["random bytes as a control message", (hs) => hs.sendRaw(new Uint8Array(randomBytes(200))), "malformed control message: file identifier is not ESC1"],
     ["a truncated control message", (hs) => hs.sendRaw(truncated), "malformed control message: Envelope table lies outside"],
   ];
@@ -188,10 +213,17 @@ function tcpConnect(port: number): Promise<Socket> {
 
 // Wire layout from native/src/frame.h (not in escp.h, so not generated): a HELLO frame is a
 // 16-byte header, a 48-byte body and a 16-byte tag; frame type 1; direction 0 = s2r.
-const HELLO_BODY = 48, HELLO_WIRE = 16 + HELLO_BODY + 16, FT_HELLO = 1, DIR_S2R = 0;
+const HELLO_BODY = 48,
+  HELLO_WIRE = 16 + HELLO_BODY + 16,
+  FT_HELLO = 1,
+  DIR_S2R = 0;
 
 /** A connection to the data port that has read the listener's challenge. */
-interface Stranger { sock: Socket; challenge: Uint8Array; closed: Promise<void> }
+interface Stranger {
+  sock: Socket;
+  challenge: Uint8Array;
+  closed: Promise<void>;
+}
 
 function stranger(port: number, localAddress?: string): Promise<Stranger> {
   return new Promise((resolve, reject) => {
@@ -221,7 +253,19 @@ function forgedHello(stream: number, threads: number, challenge: Uint8Array): Ui
   body.set(sid, 16);
   body.set(challenge, 32);
   const out = new Uint8Array(HELLO_WIRE);
-  const n = loadNative().escp_test_frame_seal(new Uint8Array(randomBytes(32)), sid, challenge, DIR_S2R, stream, 0n, FT_HELLO, body, body.length, out, out.length);
+  const n = loadNative().escp_test_frame_seal(
+    new Uint8Array(randomBytes(32)),
+    sid,
+    challenge,
+    DIR_S2R,
+    stream,
+    0n,
+    FT_HELLO,
+    body,
+    body.length,
+    out,
+    out.length,
+  );
   expect(n).toBe(HELLO_WIRE);
   return out;
 }
@@ -272,30 +316,37 @@ describe("hostile strangers on the data port", () => {
     // strangers act on the data port before the real one arrives.
     const proxy = await startProxy({
       target: { host: "127.0.0.1", port },
-      faults: [{
-        stream: 0, afterBytes: HELLO_WIRE, kind: "hold", until: async (hello) => {
-          held = new DataView(hello.buffer, hello.byteOffset).getUint16(6, true); // its stream id: slot still free
-          replayed = await stranger(port); // the captured HELLO, replayed on another connection
-          all.push(replayed);
-          replayed.sock.write(hello);
-          await replayed.closed;
-          for (let k = 0; k < 3; k++) { // well-formed HELLOs for the same free slot, wrong key
-            const f = await stranger(port);
-            all.push(f);
-            forged.push(f);
-            f.sock.write(forgedHello(held, T, f.challenge));
-            await f.closed;
-          }
-          for (let i = 0; i < 4; i++) near.push(await stranger(port)); // silent, the sender's own address
-          for (let i = 0; i < cap + 2; i++) far.push(await stranger(port, "127.0.0.2")); // silent, another one
-          all.push(...near, ...far);
-          await Promise.all(far.slice(0, 2).map((f) => f.closed)); // over its cap: its oldest were closed
+      faults: [
+        {
+          stream: 0,
+          afterBytes: HELLO_WIRE,
+          kind: "hold",
+          until: async (hello) => {
+            held = new DataView(hello.buffer, hello.byteOffset).getUint16(6, true); // its stream id: slot still free
+            replayed = await stranger(port); // the captured HELLO, replayed on another connection
+            all.push(replayed);
+            replayed.sock.write(hello);
+            await replayed.closed;
+            for (let k = 0; k < 3; k++) {
+              // well-formed HELLOs for the same free slot, wrong key
+              const f = await stranger(port);
+              all.push(f);
+              forged.push(f);
+              f.sock.write(forgedHello(held, T, f.challenge));
+              await f.closed;
+            }
+            for (let i = 0; i < 4; i++) near.push(await stranger(port)); // silent, the sender's own address
+            for (let i = 0; i < cap + 2; i++) far.push(await stranger(port, "127.0.0.2")); // silent, another one
+            all.push(...near, ...far);
+            await Promise.all(far.slice(0, 2).map((f) => f.closed)); // over its cap: its oldest were closed
+          },
         },
-      }],
+      ],
     });
     try {
-      const r = await runEscp(["-v", "--timeout", "20", "-t", String(T), "--escp_port", String(port), "--escp_portrange", "1", big, dest],
-        { env: { ESCP_FAULT_DATA_PORT: String(proxy.port) } });
+      const r = await runEscp(["-v", "--timeout", "20", "-t", String(T), "--escp_port", String(port), "--escp_portrange", "1", big, dest], {
+        env: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
+      });
       if (r.code !== 0) console.error(r.stderr);
       expect(r.code).toBe(0);
       expect(await b3sum(join(dest, "big.bin"))).toBe(await b3sum(big));
@@ -354,7 +405,12 @@ let sizeReady: Promise<void> | undefined;
 function sizeSources(): Promise<void> {
   sizeReady ??= (async () => {
     await sources();
-    await Promise.all([writeRandomFile(small, SMALL, 23), writeRandomFile(over, OVER, 24), writeRandomFile(oneBlock, BLOCK, 25), writeRandomFile(hundred, 100, 26)]);
+    await Promise.all([
+      writeRandomFile(small, SMALL, 23),
+      writeRandomFile(over, OVER, 24),
+      writeRandomFile(oneBlock, BLOCK, 25),
+      writeRandomFile(hundred, 100, 26),
+    ]);
     writeFileSync(sparse, "");
     truncateSync(sparse, SPARSE);
   })();
@@ -362,8 +418,17 @@ function sizeSources(): Promise<void> {
 }
 
 type FileDone = Extract<ControlMsg, { type: "fileDone" }>;
-const fileDone = (fino: number, blocks: number, bytes: number, extra: Partial<FileDone> = {}): FileDone =>
-  ({ type: "fileDone", fino, blocks, bytes, code: "", errno: 0, message: "", digest: new Uint8Array(32), ...extra });
+const fileDone = (fino: number, blocks: number, bytes: number, extra: Partial<FileDone> = {}): FileDone => ({
+  type: "fileDone",
+  fino,
+  blocks,
+  bytes,
+  code: "",
+  errno: 0,
+  message: "",
+  digest: new Uint8Array(32),
+  ...extra,
+});
 
 /** escp temporaries (named ones: ".escp-<session>-<fino>.part") anywhere under dir. */
 function temporariesUnder(dir: string): string[] {
@@ -390,8 +455,7 @@ function expectProtocolStop(r: { code: number | null; stderr: string }, errors: 
 
 /** The receiver's words for a block the announced size does not allow: the data stream it
  *  came on, the file and why. */
-const badBlock = (fino: number, why: string): RegExp =>
-  new RegExp(`^escp server: error: sender: data stream \\d+: protocol error: file #${fino}: ${why}$`);
+const badBlock = (fino: number, why: string): RegExp => new RegExp(`^escp server: error: sender: data stream \\d+: protocol error: file #${fino}: ${why}$`);
 
 const TEMPORARY_MODES: [string, Record<string, string>, boolean][] = [
   ["unnamed temporaries", {}, false],
@@ -404,21 +468,26 @@ describe("hostile sender: sizes are enforced", () => {
       await sizeSources();
       const { top, cwd, dest } = caseDirs(`over-${named ? "named" : "anon"}`);
       let errors: string[] = [];
-      const r = await withReceiver(cwd, dest, async (hs) => {
-        hs.connect();
-        hs.withhold.add(2); // held: written in full, never verified
-        hs.withhold.add(3); // its FileDone would be refused too: the blocks must be what stops it
-        hs.announce([entry(1, "done.bin", SMALL), entry(2, "held.bin", SIZE), entry(3, "short.bin", 10)]);
-        hs.addData(1, small, SMALL);
-        expect(await hs.until(() => hs.results.has(1))).toBe(true);
-        expect(hs.results.get(1)?.code).toBe("");
-        hs.addData(2, payload, SIZE);
-        expect(await hs.until(() => hs.sent.has(2) && unverifiedHeld(cwd, dest, named))).toBe(true);
-        hs.addData(3, over, OVER); // block 0: 65,536 bytes where 10 are due; block 1: past the size
-        hs.finish();
-        expect(await hs.until(() => hs.results.has(3))).toBe(false); // no verdict: the receiver stopped
-        errors = hs.errors.map((e) => e.code);
-      }, { env });
+      const r = await withReceiver(
+        cwd,
+        dest,
+        async (hs) => {
+          hs.connect();
+          hs.withhold.add(2); // held: written in full, never verified
+          hs.withhold.add(3); // its FileDone would be refused too: the blocks must be what stops it
+          hs.announce([entry(1, "done.bin", SMALL), entry(2, "held.bin", SIZE), entry(3, "short.bin", 10)]);
+          hs.addData(1, small, SMALL);
+          expect(await hs.until(() => hs.results.has(1))).toBe(true);
+          expect(hs.results.get(1)?.code).toBe("");
+          hs.addData(2, payload, SIZE);
+          expect(await hs.until(() => hs.sent.has(2) && unverifiedHeld(cwd, dest, named))).toBe(true);
+          hs.addData(3, over, OVER); // block 0: 65,536 bytes where 10 are due; block 1: past the size
+          hs.finish();
+          expect(await hs.until(() => hs.results.has(3))).toBe(false); // no verdict: the receiver stopped
+          errors = hs.errors.map((e) => e.code);
+        },
+        { env },
+      );
       expectProtocolStop(r, errors, badBlock(3, "a block (of the wrong length for its size|past its announced size)"));
       // The verified file stays; the held one and the short one are gone under every name.
       expect(readdirSync(dest)).toEqual(["done.bin"]);
@@ -436,42 +505,58 @@ describe("hostile sender: sizes are enforced", () => {
     const { top, cwd, dest } = caseDirs("sparse");
     let errors: string[] = [];
     let sent = true;
-    const r = await withReceiver(cwd, dest, async (hs) => {
-      hs.connect();
-      hs.withhold.add(1);
-      hs.announce([entry(1, "tiny.bin", 10)]);
-      hs.addData(1, sparse, SPARSE);
-      hs.finish();
-      expect(await hs.until(() => hs.results.has(1))).toBe(false);
-      errors = hs.errors.map((e) => e.code);
-      sent = hs.sent.has(1);
-    }, { env: { ESCP_TMPFILE: "0" } });
+    const r = await withReceiver(
+      cwd,
+      dest,
+      async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        hs.announce([entry(1, "tiny.bin", 10)]);
+        hs.addData(1, sparse, SPARSE);
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(1))).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+        sent = hs.sent.has(1);
+      },
+      { env: { ESCP_TMPFILE: "0" } },
+    );
     expectProtocolStop(r, errors, badBlock(1, "a block (of the wrong length for its size|past its announced size)"));
     expect(sent).toBe(false); // our sender never got near the end of it
     expect(readdirSync(dest)).toEqual([]);
     expect(readdirSync(top).sort()).toEqual(["cwd", "dest"]);
   });
 
-  for (const [label, size] of [["2^50 bytes", 2 ** 50], ["2^53-1 bytes (the limit)", Number.MAX_SAFE_INTEGER]] as const) {
+  for (const [label, size] of [
+    ["2^50 bytes", 2 ** 50],
+    ["2^53-1 bytes (the limit)", Number.MAX_SAFE_INTEGER],
+  ] as const) {
     test(`a file announced with ${label} but sent as 100 bytes: its first block is short, the session stops`, async () => {
       await sizeSources();
       const { cwd, dest } = caseDirs(`huge-${size}`);
       let errors: string[] = [];
-      const r = await withReceiver(cwd, dest, async (hs) => {
-        hs.connect();
-        hs.withhold.add(1);
-        hs.announce([entry(1, "huge.bin", size)]);
-        hs.addData(1, hundred, 100);
-        hs.finish();
-        expect(await hs.until(() => hs.results.has(1))).toBe(false);
-        errors = hs.errors.map((e) => e.code);
-      }, { env: { ESCP_TMPFILE: "0" } });
+      const r = await withReceiver(
+        cwd,
+        dest,
+        async (hs) => {
+          hs.connect();
+          hs.withhold.add(1);
+          hs.announce([entry(1, "huge.bin", size)]);
+          hs.addData(1, hundred, 100);
+          hs.finish();
+          expect(await hs.until(() => hs.results.has(1))).toBe(false);
+          errors = hs.errors.map((e) => e.code);
+        },
+        { env: { ESCP_TMPFILE: "0" } },
+      );
       expectProtocolStop(r, errors, badBlock(1, "a block of the wrong length for its size"));
       expect(readdirSync(dest)).toEqual([]);
     });
   }
 
-  for (const [label, size] of [["2^53", "9007199254740992"], ["2^64-1", "18446744073709551615"]] as const) {
+  for (const [label, size] of [
+    ["2^53", "9007199254740992"],
+    ["2^64-1", "18446744073709551615"],
+  ] as const) {
     test(`a file announced with ${label} bytes, over the limit, is refused at the announcement`, async () => {
       const { cwd, dest } = caseDirs(`limit-${label}`);
       let errors: string[] = [];
@@ -481,7 +566,11 @@ describe("hostile sender: sizes are enforced", () => {
         expect(await hs.until(() => false)).toBe(false);
         errors = hs.errors.map((e) => e.code);
       });
-      expectProtocolStop(r, errors, `escp server: error: received control message fileList: files[0].size is ${size} bytes, over the 9007199254740991-byte limit`);
+      expectProtocolStop(
+        r,
+        errors,
+        `escp server: error: received control message fileList: files[0].size is ${size} bytes, over the 9007199254740991-byte limit`,
+      );
       expect(readdirSync(dest)).toEqual([]);
     });
   }
@@ -491,43 +580,65 @@ describe("hostile sender: sizes are enforced", () => {
     // Three-block file: its block 0 (a real 64 KiB file) sent twice before the rest.
     const twice = caseDirs("twice");
     let errors: string[] = [];
-    const r1 = await withReceiver(twice.cwd, twice.dest, async (hs) => {
-      hs.connect();
-      hs.withhold.add(1);
-      hs.announce([entry(1, "three.bin", 2 * BLOCK + 100)]);
-      hs.addData(1, oneBlock, BLOCK);
-      expect(await hs.until(() => hs.sent.has(1))).toBe(true);
-      hs.addData(1, oneBlock, BLOCK);
-      hs.finish();
-      expect(await hs.until(() => hs.results.has(1))).toBe(false);
-      errors = hs.errors.map((e) => e.code);
-    }, { env: { ESCP_TMPFILE: "0" } });
+    const r1 = await withReceiver(
+      twice.cwd,
+      twice.dest,
+      async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        hs.announce([entry(1, "three.bin", 2 * BLOCK + 100)]);
+        hs.addData(1, oneBlock, BLOCK);
+        expect(await hs.until(() => hs.sent.has(1))).toBe(true);
+        hs.addData(1, oneBlock, BLOCK);
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(1))).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+      },
+      { env: { ESCP_TMPFILE: "0" } },
+    );
     expectProtocolStop(r1, errors, badBlock(1, "a block sent twice"));
     expect(readdirSync(twice.dest)).toEqual([]);
     // A whole file, then its blocks again while it waits for its FileDone.
     const again = caseDirs("again");
-    const r2 = await withReceiver(again.cwd, again.dest, async (hs) => {
-      hs.connect();
-      hs.withhold.add(1);
-      hs.announce([entry(1, "whole.bin", SIZE)]);
-      hs.addData(1, payload, SIZE);
-      // Sealed: its named temporary is there and the receiver no longer holds it open.
-      const sealed = (): boolean => temporariesUnder(again.dest).length > 0 && openFilesUnder(again.cwd, again.dest).length === 0;
-      expect(await hs.until(() => hs.sent.has(1) && sealed())).toBe(true);
-      hs.addData(1, payload, SIZE);
-      hs.finish();
-      expect(await hs.until(() => hs.results.has(1))).toBe(false);
-      errors = hs.errors.map((e) => e.code);
-    }, { env: { ESCP_TMPFILE: "0" } });
+    const r2 = await withReceiver(
+      again.cwd,
+      again.dest,
+      async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        hs.announce([entry(1, "whole.bin", SIZE)]);
+        hs.addData(1, payload, SIZE);
+        // Sealed: its named temporary is there and the receiver no longer holds it open.
+        const sealed = (): boolean => temporariesUnder(again.dest).length > 0 && openFilesUnder(again.cwd, again.dest).length === 0;
+        expect(await hs.until(() => hs.sent.has(1) && sealed())).toBe(true);
+        hs.addData(1, payload, SIZE);
+        hs.finish();
+        expect(await hs.until(() => hs.results.has(1))).toBe(false);
+        errors = hs.errors.map((e) => e.code);
+      },
+      { env: { ESCP_TMPFILE: "0" } },
+    );
     expectProtocolStop(r2, errors, badBlock(1, "a block after the file was complete"));
     expect(readdirSync(again.dest)).toEqual([]);
   });
 
   // A genuine two-block file (SIZE bytes), all of it in, then a FileDone we write.
   const lies: [string, (real: { blocks: number; digest: Uint8Array }) => FileDone, string][] = [
-    ["one block more", (g) => fileDone(1, g.blocks + 1, SIZE, { digest: g.digest }), "completion of file #1 names 3 blocks, not the blocks its announced size implies"],
-    ["one block fewer", (g) => fileDone(1, g.blocks - 1, SIZE, { digest: g.digest }), "completion of file #1 names 1 blocks, not the blocks its announced size implies"],
-    ["one byte fewer", (g) => fileDone(1, g.blocks, SIZE - 1, { digest: g.digest }), `completion of file #1 names ${SIZE - 1} bytes, not its announced ${SIZE}`],
+    [
+      "one block more",
+      (g) => fileDone(1, g.blocks + 1, SIZE, { digest: g.digest }),
+      "completion of file #1 names 3 blocks, not the blocks its announced size implies",
+    ],
+    [
+      "one block fewer",
+      (g) => fileDone(1, g.blocks - 1, SIZE, { digest: g.digest }),
+      "completion of file #1 names 1 blocks, not the blocks its announced size implies",
+    ],
+    [
+      "one byte fewer",
+      (g) => fileDone(1, g.blocks, SIZE - 1, { digest: g.digest }),
+      `completion of file #1 names ${SIZE - 1} bytes, not its announced ${SIZE}`,
+    ],
     ["one byte more", (g) => fileDone(1, g.blocks, SIZE + 1, { digest: g.digest }), `completion of file #1 names ${SIZE + 1} bytes, not its announced ${SIZE}`],
   ];
   lies.forEach(([name, lie, text], i) => {
@@ -535,20 +646,25 @@ describe("hostile sender: sizes are enforced", () => {
       await sizeSources();
       const { cwd, dest } = caseDirs(`lie-${i}`);
       let errors: string[] = [];
-      const r = await withReceiver(cwd, dest, async (hs) => {
-        hs.connect();
-        hs.withhold.add(1);
-        hs.announce([entry(1, "genuine.bin", SIZE)]);
-        hs.addData(1, payload, SIZE);
-        hs.finish();
-        expect(await hs.until(() => hs.sent.has(1) && unverifiedHeld(cwd, dest, true))).toBe(true);
-        const real = hs.sentInfo.get(1);
-        if (!real) throw new Error("no FILE_DONE from our native sender");
-        expect(real.blocks).toBe(2);
-        hs.send(lie(real));
-        expect(await hs.until(() => hs.results.has(1))).toBe(false);
-        errors = hs.errors.map((e) => e.code);
-      }, { env: { ESCP_TMPFILE: "0" } });
+      const r = await withReceiver(
+        cwd,
+        dest,
+        async (hs) => {
+          hs.connect();
+          hs.withhold.add(1);
+          hs.announce([entry(1, "genuine.bin", SIZE)]);
+          hs.addData(1, payload, SIZE);
+          hs.finish();
+          expect(await hs.until(() => hs.sent.has(1) && unverifiedHeld(cwd, dest, true))).toBe(true);
+          const real = hs.sentInfo.get(1);
+          if (!real) throw new Error("no FILE_DONE from our native sender");
+          expect(real.blocks).toBe(2);
+          hs.send(lie(real));
+          expect(await hs.until(() => hs.results.has(1))).toBe(false);
+          errors = hs.errors.map((e) => e.code);
+        },
+        { env: { ESCP_TMPFILE: "0" } },
+      );
       expectProtocolStop(r, errors, `escp server: error: ${text}`);
       expect(readdirSync(dest)).toEqual([]); // not named, and its temporary removed
     });
@@ -557,24 +673,29 @@ describe("hostile sender: sizes are enforced", () => {
   test("an aborted FileDone (error code set) may name fewer blocks: that file fails alone", async () => {
     await sizeSources();
     const { cwd, dest } = caseDirs("aborted");
-    const r = await withReceiver(cwd, dest, async (hs) => {
-      hs.connect();
-      hs.withhold.add(1);
-      // Three blocks announced; the sender got one (a real 64 KiB block 0) out, then gave up.
-      hs.announce([entry(1, "gave-up.bin", 2 * BLOCK + 100), entry(2, "fine.bin", SIZE)]);
-      hs.addData(1, oneBlock, BLOCK);
-      hs.addData(2, payload, SIZE);
-      hs.finish();
-      expect(await hs.until(() => hs.sent.has(1) && hs.results.has(2))).toBe(true);
-      hs.send(fileDone(1, 1, BLOCK, { code: "E_SOURCE_UNREADABLE", errno: 5, message: "gave-up.bin: read failed", digest: new Uint8Array(0) }));
-      expect(await hs.until(() => hs.results.has(1))).toBe(true);
-      expect(hs.results.get(1)?.code).toBe("E_SOURCE_UNREADABLE");
-      expect(hs.results.get(1)?.message).toContain("read failed"); // the sender's own words for it
-      expect(hs.results.get(2)?.code).toBe("");
-      expect(await hs.sessionDone(2)).toBe(true);
-      expect(hs.ack?.filesOk).toBe(1);
-      expect(hs.ack?.filesFailed).toBe(1);
-    }, { env: { ESCP_TMPFILE: "0" } });
+    const r = await withReceiver(
+      cwd,
+      dest,
+      async (hs) => {
+        hs.connect();
+        hs.withhold.add(1);
+        // Three blocks announced; the sender got one (a real 64 KiB block 0) out, then gave up.
+        hs.announce([entry(1, "gave-up.bin", 2 * BLOCK + 100), entry(2, "fine.bin", SIZE)]);
+        hs.addData(1, oneBlock, BLOCK);
+        hs.addData(2, payload, SIZE);
+        hs.finish();
+        expect(await hs.until(() => hs.sent.has(1) && hs.results.has(2))).toBe(true);
+        hs.send(fileDone(1, 1, BLOCK, { code: "E_SOURCE_UNREADABLE", errno: 5, message: "gave-up.bin: read failed", digest: new Uint8Array(0) }));
+        expect(await hs.until(() => hs.results.has(1))).toBe(true);
+        expect(hs.results.get(1)?.code).toBe("E_SOURCE_UNREADABLE");
+        expect(hs.results.get(1)?.message).toContain("read failed"); // the sender's own words for it
+        expect(hs.results.get(2)?.code).toBe("");
+        expect(await hs.sessionDone(2)).toBe(true);
+        expect(hs.ack?.filesOk).toBe(1);
+        expect(hs.ack?.filesFailed).toBe(1);
+      },
+      { env: { ESCP_TMPFILE: "0" } },
+    );
     expect(r.code).toBe(0);
     expect(readdirSync(dest)).toEqual(["fine.bin"]);
     expect(await b3sum(join(dest, "fine.bin"))).toBe(await b3sum(payload));
@@ -618,7 +739,12 @@ describe("hostile sender: the window of files awaiting a verdict", () => {
         await hs.until(() => true); // take in what it said so far
       }
       // Sample until it is gone: VmHWM is its peak so far, read while it still runs.
-      expect(await hs.until(() => { peak = Math.max(peak, peakRssKiB(pid)); return false; })).toBe(false);
+      expect(
+        await hs.until(() => {
+          peak = Math.max(peak, peakRssKiB(pid));
+          return false;
+        }),
+      ).toBe(false);
       errors = hs.errors.map((e) => e.code);
       expect(hs.resultLog).toEqual([]); // no verdict for anything: it never got that far
     });
@@ -638,19 +764,24 @@ describe("hostile sender: `-r d host:new` maps d to the new destination itself",
       const cwd = join(top, "cwd");
       mkdirSync(cwd, { recursive: true });
       const dest = join(top, "new"); // does not exist: d's contents land directly in it
-      const r = await withReceiver(cwd, dest, async (hs) => {
-        hs.connect();
-        hs.announce([dir(1, "d"), entry(2, "d", SIZE), entry(3, "d/f", SIZE)]);
-        hs.addData(2, payload, SIZE);
-        hs.addData(3, payload, SIZE);
-        hs.finish();
-        expect(await hs.until(() => hs.results.has(2) && hs.results.has(3))).toBe(true);
-        expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
-        expect(hs.results.get(2)?.message).toBe('refusing unsafe name "d": a file cannot take the place of the destination directory');
-        expect(hs.results.get(3)?.code).toBe("");
-        expect(hs.results.has(1)).toBe(false); // the directory itself was fine
-        expect(await hs.sessionDone(3)).toBe(true);
-      }, { sources: [{ name: "d", isDir: true }], filelist: false, env });
+      const r = await withReceiver(
+        cwd,
+        dest,
+        async (hs) => {
+          hs.connect();
+          hs.announce([dir(1, "d"), entry(2, "d", SIZE), entry(3, "d/f", SIZE)]);
+          hs.addData(2, payload, SIZE);
+          hs.addData(3, payload, SIZE);
+          hs.finish();
+          expect(await hs.until(() => hs.results.has(2) && hs.results.has(3))).toBe(true);
+          expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
+          expect(hs.results.get(2)?.message).toBe('refusing unsafe name "d": a file cannot take the place of the destination directory');
+          expect(hs.results.get(3)?.code).toBe("");
+          expect(hs.results.has(1)).toBe(false); // the directory itself was fine
+          expect(await hs.sessionDone(3)).toBe(true);
+        },
+        { sources: [{ name: "d", isDir: true }], filelist: false, env },
+      );
       expect(r.code).toBe(0);
       expect(readdirSync(top).sort()).toEqual(["cwd", "new"]); // no temporary, no file in new's place
       expect(lstatSync(dest).isDirectory()).toBe(true);
@@ -669,24 +800,33 @@ describe("hostile sender with -a: links it makes are never a way out", () => {
     await sources();
     const { top, cwd, dest } = caseDirs("archive-links");
     const files: FileEntry[] = [
-      link(1, "evil", outside), entry(2, "evil/pwned", SIZE), hard(3, "hl", 1), entry(4, "good", SIZE, { nlink: 2 }),
-      hard(5, "good-too", 4), link(6, "abs", "/etc/passwd"),
+      link(1, "evil", outside),
+      entry(2, "evil/pwned", SIZE),
+      hard(3, "hl", 1),
+      entry(4, "good", SIZE, { nlink: 2 }),
+      hard(5, "good-too", 4),
+      link(6, "abs", "/etc/passwd"),
     ];
-    const { code, stderr } = await withReceiver(cwd, dest, async (hs) => {
-      hs.connect();
-      hs.announce(files);
-      for (const f of files) if (f.kind === "file") hs.addData(f.fino, payload, SIZE);
-      hs.finish();
-      expect(await hs.until(() => files.every((f) => hs.results.has(f.fino)))).toBe(true);
-      expect(hs.results.get(1)?.code).toBe("");
-      expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
-      expect(hs.results.get(3)?.code).toBe("E_WRITE");
-      expect(hs.results.get(3)?.message).toContain("was not written");
-      expect(hs.results.get(4)?.code).toBe("");
-      expect(hs.results.get(5)?.code).toBe("");
-      expect(hs.results.get(6)?.code).toBe("");
-      expect(await hs.sessionDone(files.length)).toBe(true);
-    }, { archive: true });
+    const { code, stderr } = await withReceiver(
+      cwd,
+      dest,
+      async (hs) => {
+        hs.connect();
+        hs.announce(files);
+        for (const f of files) if (f.kind === "file") hs.addData(f.fino, payload, SIZE);
+        hs.finish();
+        expect(await hs.until(() => files.every((f) => hs.results.has(f.fino)))).toBe(true);
+        expect(hs.results.get(1)?.code).toBe("");
+        expect(hs.results.get(2)?.code).toBe("E_REJECTED_PATH");
+        expect(hs.results.get(3)?.code).toBe("E_WRITE");
+        expect(hs.results.get(3)?.message).toContain("was not written");
+        expect(hs.results.get(4)?.code).toBe("");
+        expect(hs.results.get(5)?.code).toBe("");
+        expect(hs.results.get(6)?.code).toBe("");
+        expect(await hs.sessionDone(files.length)).toBe(true);
+      },
+      { archive: true },
+    );
     expect(code).toBe(0);
     expect(stderr).not.toContain("internal error");
     expect(readdirSync(top).sort()).toEqual(["cwd", "dest"]);

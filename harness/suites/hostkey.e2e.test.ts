@@ -51,9 +51,23 @@ function knownHosts(lines: string[]): string {
 function builtin(known: string, extra: string[] = []): { args: string[]; dst: string } {
   const dst = fresh("dst");
   const args = [
-    ...BASE, "--builtin-ssh", "-S", "/nonexistent/ssh", "-P", String(fx.port), "-i", fx.identity,
-    "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", ...extra,
-    "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`,
+    ...BASE,
+    "--builtin-ssh",
+    "-S",
+    "/nonexistent/ssh",
+    "-P",
+    String(fx.port),
+    "-i",
+    fx.identity,
+    "-o",
+    `UserKnownHostsFile=${known}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    ...extra,
+    "-D",
+    ESCP_REMOTE_CMD,
+    src,
+    `${fx.user}@${fx.host}:${dst}`,
   ];
   return { args, dst };
 }
@@ -107,8 +121,24 @@ describe("unknown host key", () => {
   test("accept-new without -o UserKnownHostsFile creates $HOME/.ssh (0700) and known_hosts (0600)", async () => {
     const home = fresh("home");
     const dst = fresh("dst");
-    const args = [...BASE, "--builtin-ssh", "-S", "/nonexistent/ssh", "-P", String(fx.port), "-i", fx.identity,
-      "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=accept-new", "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`];
+    const args = [
+      ...BASE,
+      "--builtin-ssh",
+      "-S",
+      "/nonexistent/ssh",
+      "-P",
+      String(fx.port),
+      "-i",
+      fx.identity,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "StrictHostKeyChecking=accept-new",
+      "-D",
+      ESCP_REMOTE_CMD,
+      src,
+      `${fx.user}@${fx.host}:${dst}`,
+    ];
     mkdirSync(home);
     await expectOk(args, { env: { HOME: home } });
     await expectSameFile(src, dst);
@@ -162,25 +192,33 @@ describe("in-process ssh2 server: a refused key stops before authentication and 
   function onClient(client: Connection): void {
     client.on("authentication", (ctx) => {
       seen.auth++;
-      const ok = ctx.method === "publickey" && !(userPub instanceof Error) && ctx.key.data.equals(userPub.getPublicSSH())
-        && (!ctx.signature || (ctx.blob !== undefined && userPub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)));
+      const ok =
+        ctx.method === "publickey" &&
+        !(userPub instanceof Error) &&
+        ctx.key.data.equals(userPub.getPublicSSH()) &&
+        (!ctx.signature || (ctx.blob !== undefined && userPub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)));
       return ok ? ctx.accept() : ctx.reject(["publickey"]);
     });
-    client.on("ready", () => client.on("session", (accept) => {
-      const session = accept();
-      session.on("auth-agent", (acceptAgent) => {
-        seen.agentForward++;
-        acceptAgent?.();
-      });
-      session.on("exec", (acc, _rej, info) => {
-        const stream = acc();
-        const child = spawn("sh", ["-c", info.command], { stdio: "pipe" });
-        stream.pipe(child.stdin);
-        child.stdout.pipe(stream);
-        child.stderr.pipe(stream.stderr);
-        child.on("exit", (code) => { stream.exit(code ?? 1); stream.end(); });
-      });
-    }));
+    client.on("ready", () =>
+      client.on("session", (accept) => {
+        const session = accept();
+        session.on("auth-agent", (acceptAgent) => {
+          seen.agentForward++;
+          acceptAgent?.();
+        });
+        session.on("exec", (acc, _rej, info) => {
+          const stream = acc();
+          const child = spawn("sh", ["-c", info.command], { stdio: "pipe" });
+          stream.pipe(child.stdin);
+          child.stdout.pipe(stream);
+          child.stderr.pipe(stream.stderr);
+          child.on("exit", (code) => {
+            stream.exit(code ?? 1);
+            stream.end();
+          });
+        });
+      }),
+    );
     client.on("error", () => undefined);
   }
 
@@ -210,8 +248,25 @@ describe("in-process ssh2 server: a refused key stops before authentication and 
   function viaServer(knownKey: string): { args: string[]; dst: string } {
     const known = knownHosts([`[127.0.0.1]:${port} ${knownKey.trim()}`]);
     const dst = fresh("dst");
-    const args = [...BASE, "--builtin-ssh", "-A", "-S", "/nonexistent/ssh", "-P", String(port), "-i", identity,
-      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-D", ESCP_REMOTE_CMD, src, `u@127.0.0.1:${dst}`];
+    const args = [
+      ...BASE,
+      "--builtin-ssh",
+      "-A",
+      "-S",
+      "/nonexistent/ssh",
+      "-P",
+      String(port),
+      "-i",
+      identity,
+      "-o",
+      `UserKnownHostsFile=${known}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-D",
+      ESCP_REMOTE_CMD,
+      src,
+      `u@127.0.0.1:${dst}`,
+    ];
     return { args, dst };
   }
 
@@ -242,9 +297,25 @@ describe("the system ssh agrees", () => {
     // fx.sshArgs turn host key checking off: pass this test's own options after them (ssh keeps the first
     // value of an option, so -F /dev/null and ours must come first).
     const r = await runEscp([
-      ...BASE, "-P", String(fx.port), "-i", fx.identity, "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-      "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`,
+      ...BASE,
+      "-P",
+      String(fx.port),
+      "-i",
+      fx.identity,
+      "-F",
+      "/dev/null",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${known}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-D",
+      ESCP_REMOTE_CMD,
+      src,
+      `${fx.user}@${fx.host}:${dst}`,
     ]);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`ssh to ${fx.host}: host key verification failed`);
@@ -257,9 +328,25 @@ describe("the system ssh agrees", () => {
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other]);
     const known = knownHosts([`${knownName()} ${pubKey(`${other}.pub`)}`]);
     const r = await runEscp([
-      ...BASE, "-P", String(fx.port), "-i", fx.identity, "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-      "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`,
+      ...BASE,
+      "-P",
+      String(fx.port),
+      "-i",
+      fx.identity,
+      "-F",
+      "/dev/null",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${known}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-D",
+      ESCP_REMOTE_CMD,
+      src,
+      `${fx.user}@${fx.host}:${dst}`,
     ]);
     expect(r.code).toBe(4);
     const lines = r.stderr.split("\n").filter((l) => l.startsWith("escp:"));

@@ -40,7 +40,8 @@ export function keyFindings(bytes: Uint8Array, want: string): string[] {
   }
   for (const m of text.matchAll(/[A-Za-z0-9+/_-]{43,}/g)) {
     const run = m[0].replace(/-/g, "+").replace(/_/g, "/");
-    for (let o = 0; o < 4; o++) { // a trailing partial group still decodes its whole bytes
+    for (let o = 0; o < 4; o++) {
+      // a trailing partial group still decodes its whole bytes
       if (rawHits(Buffer.from(run.slice(o), "base64"), want).length > 0) found.push(`base64 at ${m.index ?? 0}`);
     }
   }
@@ -68,10 +69,12 @@ describe("the scanner finds a key however it is written", () => {
     expect(keyFindings(around(key), want)).toContain("raw");
     expect(keyFindings(around(`x=${Buffer.from(key).toString("hex")};`), want).some((f) => f.startsWith("hex"))).toBe(true);
     expect(keyFindings(around(Buffer.from(key).toString("hex").toUpperCase()), want).some((f) => f.startsWith("hex"))).toBe(true);
-    for (const enc of ["base64", "base64url"] as const) { // the key alone: 43 characters (+ "=")
+    for (const enc of ["base64", "base64url"] as const) {
+      // the key alone: 43 characters (+ "=")
       expect(keyFindings(around(`k ${Buffer.from(key).toString(enc)} `), want).some((f) => f.startsWith("base64"))).toBe(true);
     }
-    for (const pad of [0, 1, 2]) { // the key inside a longer buffer, as in a base64 SessionInit line
+    for (const pad of [0, 1, 2]) {
+      // the key inside a longer buffer, as in a base64 SessionInit line
       const blob = Buffer.concat([randomBytes(20 + pad), key, randomBytes(9)]);
       expect(keyFindings(around(`ESCP1 ${blob.toString("base64")}\n`), want).some((f) => f.startsWith("base64"))).toBe(true);
       expect(keyFindings(around(blob.toString("base64url")), want).some((f) => f.startsWith("base64"))).toBe(true);
@@ -82,7 +85,11 @@ describe("the scanner finds a key however it is written", () => {
 
 describe("the session key stays out of argv, environ, logs and temp files", () => {
   test("a local transfer with -v and --logfile, snapshot of /proc taken mid-transfer", async () => {
-    const src = join(tmp, "src"), dst = join(tmp, "dst"), proc = join(tmp, "proc"), tmpd = join(tmp, "tmp"), logs = join(tmp, "logs");
+    const src = join(tmp, "src"),
+      dst = join(tmp, "dst"),
+      proc = join(tmp, "proc"),
+      tmpd = join(tmp, "tmp"),
+      logs = join(tmp, "logs");
     for (const d of [src, dst, proc, tmpd, logs]) mkdirSync(d, { recursive: true });
     const big = join(src, "big.bin");
     await writeRandomFile(big, 24 << 20, 93); // paced below: in flight for about a second
@@ -105,7 +112,8 @@ describe("the session key stays out of argv, environ, logs and temp files", () =
     const want = readFileSync(keyDigest, "utf8").trim();
     expect(want).toMatch(/^[0-9a-f]{64}$/);
     // The snapshot ran, in the right processes.
-    const rx = readFileSync(join(proc, "receiver.pid"), "utf8").trim(), tx = readFileSync(join(proc, "sender.pid"), "utf8").trim();
+    const rx = readFileSync(join(proc, "receiver.pid"), "utf8").trim(),
+      tx = readFileSync(join(proc, "sender.pid"), "utf8").trim();
     expect(readFileSync(join(proc, `cmdline.${rx}`), "latin1")).toContain("--server");
     expect(readFileSync(join(proc, `cmdline.${tx}`), "latin1")).toContain(big);
     for (const pid of [rx, tx]) {
@@ -120,7 +128,10 @@ describe("the session key stays out of argv, environ, logs and temp files", () =
 
     // Everything either process could have left the key in. The payload files are exempt:
     // written before the key existed, and the copy is proven byte-identical to them.
-    const scanned: [string, Uint8Array][] = [["stdout", Buffer.from(r.stdout)], ["stderr", Buffer.from(r.stderr)]];
+    const scanned: [string, Uint8Array][] = [
+      ["stdout", Buffer.from(r.stdout)],
+      ["stderr", Buffer.from(r.stderr)],
+    ];
     for (const f of [...filesUnder(proc), ...filesUnder(logs), ...filesUnder(tmpd), ...filesUnder(dst), ...filesUnder(src)]) {
       if (f === big || f === join(dst, "big.bin")) continue;
       scanned.push([f, readFileSync(f)]);

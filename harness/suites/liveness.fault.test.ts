@@ -30,8 +30,11 @@ describe("a frozen peer is detected within --timeout", () => {
     const dst = join(tmp, "rx-frozen");
     mkdirSync(dst);
     const r = await runPair({
-      sock: join(tmp, "rx-frozen.sock"), cwd: dst, args: [...FLAGS, src, `localhost:${dst}`],
-      receiverEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "receiver:midblock" }, frozen: "receiver",
+      sock: join(tmp, "rx-frozen.sock"),
+      cwd: dst,
+      args: [...FLAGS, src, `localhost:${dst}`],
+      receiverEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "receiver:midblock" },
+      frozen: "receiver",
     });
     expect(r.senderCode).toBe(9);
     expect(r.senderStderr).toMatch(/stall|no data from peer|closed/);
@@ -43,8 +46,11 @@ describe("a frozen peer is detected within --timeout", () => {
     const dst = join(tmp, "tx-frozen");
     mkdirSync(dst);
     const r = await runPair({
-      sock: join(tmp, "tx-frozen.sock"), cwd: dst, args: [...FLAGS, src, `localhost:${dst}`],
-      senderEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "sender:midblock" }, frozen: "sender",
+      sock: join(tmp, "tx-frozen.sock"),
+      cwd: dst,
+      args: [...FLAGS, src, `localhost:${dst}`],
+      senderEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "sender:midblock" },
+      frozen: "sender",
     });
     expect(r.receiverCode).toBe(9);
     expect(r.receiverStderr).toMatch(/no data from peer|stall/);
@@ -67,7 +73,9 @@ describe("a source that changes while it is sent", () => {
       const dst = join(dir, "dst");
       mkdirSync(dst);
       const r = await runPair({
-        sock: join(dir, "s.sock"), cwd: dst, args: [...FLAGS, "--timeout", "20", s, `localhost:${dst}`],
+        sock: join(dir, "s.sock"),
+        cwd: dst,
+        args: [...FLAGS, "--timeout", "20", s, `localhost:${dst}`],
         senderEnv: { ESCP_FAULT_EXEC_AT: "sender:midblock", ESCP_FAULT_EXEC: cmd.replace("BIG", `'${join(s, "big.bin")}'`) },
       });
       expect(r.senderCode).toBe(1);
@@ -91,7 +99,8 @@ describe("a stranger on the data port during a live transfer", () => {
     // either way they must not disturb the streams in flight.
     const poke = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port} && head -c 300 /dev/urandom >&3; exec 4<>/dev/tcp/127.0.0.1/${port}; true' 2>/dev/null`;
     const r = await runPair({
-      sock: join(tmp, "stranger.sock"), cwd: dst,
+      sock: join(tmp, "stranger.sock"),
+      cwd: dst,
       args: ["-q", "-r", "-t", "1", "-l", "16M", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", src, `localhost:${dst}`],
       senderEnv: { ESCP_FAULT_EXEC_AT: "sender:midblock", ESCP_FAULT_EXEC: poke },
     });

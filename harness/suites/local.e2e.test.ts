@@ -74,7 +74,9 @@ describe("local destination", () => {
     const dst = join(tmp, "dummy-posix-out.bin");
     const r = await runEscp([...BASE.filter((a) => a !== "-q"), "--ioengine", "dummy::posix", src, dst]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe("escp: warning: --ioengine dummy::posix: the sender reads no file; each destination file is written with zeros of its source's size\n");
+    expect(r.stderr).toBe(
+      "escp: warning: --ioengine dummy::posix: the sender reads no file; each destination file is written with zeros of its source's size\n",
+    );
     expect(r.stdout).toMatch(/^Sent    : .* in 1 file at .*, synthetic data \(zeros\)\n$/);
     expect(readFileSync(dst).equals(Buffer.alloc(MiB + 3))).toBe(true);
   });
@@ -102,7 +104,12 @@ describe("commit paths on the receiver", () => {
     // The cap from the fd limit (64 → 16) is reached only when enough announced files wait for
     // their FileDone at once, which depends on timing; ESCP_TMPFILE_HOLD=0 takes that path for
     // every file (bundled files are named as soon as they are written: no cap to reach).
-    ["the held-fd cap reached (fd limit 64, hold 0)", { wrap: ["prlimit", "--nofile=64", "--"], env: { ESCP_TMPFILE_HOLD: "0" } }, ["-v", "--bundle-max", "0"], "0 unnamed files held: naming early"],
+    [
+      "the held-fd cap reached (fd limit 64, hold 0)",
+      { wrap: ["prlimit", "--nofile=64", "--"], env: { ESCP_TMPFILE_HOLD: "0" } },
+      ["-v", "--bundle-max", "0"],
+      "0 unnamed files held: naming early",
+    ],
   ];
   cases.forEach(([name, opts, flags, logLine], i) => {
     test(name, async () => {

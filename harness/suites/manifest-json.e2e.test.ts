@@ -51,12 +51,17 @@ function expectManifestChecks(manifest: string, dest: string): Map<string, strin
   const out = check.stdout.toString();
   if (check.exitCode !== 0) throw new Error(`b3sum -c ${manifest} in ${dest}: exit ${check.exitCode}\n${out}${check.stderr.toString()}`);
   expect(check.stderr.toString()).toBe("");
-  const checked = out.split("\n").filter((l) => l !== "").map((l) => (l.endsWith(": OK") ? l.slice(0, -4) : `NOT OK: ${l}`));
+  const checked = out
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => (l.endsWith(": OK") ? l.slice(0, -4) : `NOT OK: ${l}`));
   const files = filesUnder(dest);
   expect(checked.sort()).toEqual(files);
   expect(files.length).toBeGreaterThan(30);
   // rel → digest, for comparing with the JSON file events
-  const lines = readFileSync(manifest, "utf8").split("\n").filter((l) => l !== "");
+  const lines = readFileSync(manifest, "utf8")
+    .split("\n")
+    .filter((l) => l !== "");
   return new Map(lines.map((l) => [l.slice(66), l.slice(0, 64)]));
 }
 
@@ -143,7 +148,10 @@ describe("refusals", () => {
     const ro = join(tmp, "ro");
     mkdirSync(ro);
     chmodSync(ro, 0o555);
-    for (const [name, args] of [["local", []], ["push", remote()]] as const) {
+    for (const [name, args] of [
+      ["local", []],
+      ["push", remote()],
+    ] as const) {
       const dest = join(tmp, `ro-${name}-dst`);
       const manifest = join(ro, "m.b3");
       const target = name === "local" ? dest : H(dest);
@@ -197,7 +205,10 @@ describe("refusals", () => {
     const r = await runEscp(["--json", "--no-such-flag", "a", "b"]);
     expectExit(r, 2);
     const ev = parseJsonLines(r.stdout, validator);
-    expect(ev.map((e) => [e.type, e.exit_status])).toEqual([["error", 2], ["summary", 2]]);
+    expect(ev.map((e) => [e.type, e.exit_status])).toEqual([
+      ["error", 2],
+      ["summary", 2],
+    ]);
   });
 
   test("--json: a file that fails among others is a failed file event, the rest are listed", async () => {

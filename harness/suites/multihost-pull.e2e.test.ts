@@ -42,44 +42,62 @@ afterAll(async () => {
 });
 
 describe.skipIf(!can.ok)("pull across hosts", () => {
-  test("from h1 to here: a file, a -r tree and a glob; the data streams go to h1's address", async () => {
-    const f = need();
-    const h1 = f.host("h1").addr.replace(/\./g, "\\.");
-    const dst = join(tmp, "local");
-    mkdirSync(dst);
-    const r = await expectOk(["-v", ...flags(f), `h1:${join(tmp, "on-h1", "big.bin")}`, `h1:${join(tmp, "on-h1", "tree")}`, "-r", dst]);
-    expect(r.stderr).toMatch(new RegExp(`^escp server: debug: listening for data streams \\(address=${h1} port=\\d+\\)$`, "m"));
-    expect(r.stdout).toMatch(/^Received: .* in 34 files at /m);
-    await expectSameFile(join(tmp, "on-h1", "big.bin"), join(dst, "big.bin"));
-    await expectSameTree(join(tmp, "on-h1", "tree"), join(dst, "tree"));
-    const globbed = join(tmp, "local-glob");
-    mkdirSync(globbed);
-    await expectOk(["-q", ...flags(f), `h1:${join(tmp, "on-h1", "tree", "sub", "f*.dat")}`, globbed]);
-    expect(readdirSync(globbed).sort()).toEqual(readdirSync(join(tmp, "on-h1", "tree", "sub")).filter((n) => /^f.*\.dat$/.test(n)).sort());
-    for (const n of readdirSync(globbed)) await expectSameFile(join(tmp, "on-h1", "tree", "sub", n), join(globbed, n));
-  }, T);
+  test(
+    "from h1 to here: a file, a -r tree and a glob; the data streams go to h1's address",
+    async () => {
+      const f = need();
+      const h1 = f.host("h1").addr.replace(/\./g, "\\.");
+      const dst = join(tmp, "local");
+      mkdirSync(dst);
+      const r = await expectOk(["-v", ...flags(f), `h1:${join(tmp, "on-h1", "big.bin")}`, `h1:${join(tmp, "on-h1", "tree")}`, "-r", dst]);
+      expect(r.stderr).toMatch(new RegExp(`^escp server: debug: listening for data streams \\(address=${h1} port=\\d+\\)$`, "m"));
+      expect(r.stdout).toMatch(/^Received: .* in 34 files at /m);
+      await expectSameFile(join(tmp, "on-h1", "big.bin"), join(dst, "big.bin"));
+      await expectSameTree(join(tmp, "on-h1", "tree"), join(dst, "tree"));
+      const globbed = join(tmp, "local-glob");
+      mkdirSync(globbed);
+      await expectOk(["-q", ...flags(f), `h1:${join(tmp, "on-h1", "tree", "sub", "f*.dat")}`, globbed]);
+      expect(readdirSync(globbed).sort()).toEqual(
+        readdirSync(join(tmp, "on-h1", "tree", "sub"))
+          .filter((n) => /^f.*\.dat$/.test(n))
+          .sort(),
+      );
+      for (const n of readdirSync(globbed)) await expectSameFile(join(tmp, "on-h1", "tree", "sub", n), join(globbed, n));
+    },
+    T,
+  );
 
-  test("inside h2, from h1: host to host over the bridge", async () => {
-    const f = need();
-    const dst = join(tmp, "on-h2");
-    const r = await f.exec("h2", [process.execPath, ESCP_MAIN, "-v", ...flags(f), "-r", `h1:${join(tmp, "on-h1", "tree")}`, dst], { timeoutMs: 90_000 });
-    if (r.code !== 0) throw new Error(`pull inside h2 exited ${r.code}: ${r.stderr}`);
-    expect(r.stderr).toMatch(new RegExp(`^escp server: debug: listening for data streams \\(address=${f.host("h1").addr.replace(/\./g, "\\.")} port=\\d+\\)$`, "m"));
-    await expectSameTree(join(tmp, "on-h1", "tree"), dst);
-  }, T);
+  test(
+    "inside h2, from h1: host to host over the bridge",
+    async () => {
+      const f = need();
+      const dst = join(tmp, "on-h2");
+      const r = await f.exec("h2", [process.execPath, ESCP_MAIN, "-v", ...flags(f), "-r", `h1:${join(tmp, "on-h1", "tree")}`, dst], { timeoutMs: 90_000 });
+      if (r.code !== 0) throw new Error(`pull inside h2 exited ${r.code}: ${r.stderr}`);
+      expect(r.stderr).toMatch(
+        new RegExp(`^escp server: debug: listening for data streams \\(address=${f.host("h1").addr.replace(/\./g, "\\.")} port=\\d+\\)$`, "m"),
+      );
+      await expectSameTree(join(tmp, "on-h1", "tree"), dst);
+    },
+    T,
+  );
 
-  test("h1 unreachable from here: exit 4 naming it, nothing created", async () => {
-    const f = need();
-    const dst = join(tmp, "never");
-    await f.block("local", "h1");
-    try {
-      const r = await runEscp(["-q", ...flags(f), `h1:${join(tmp, "on-h1", "big.bin")}`, dst]);
-      expect(r.code).toBe(4);
-      expect(r.stderr).toContain("h1");
-      expect(r.stderr).toContain("No route to host");
-    } finally {
-      await f.unblock("local", "h1");
-    }
-    expect(readdirSync(tmp)).not.toContain("never");
-  }, T);
+  test(
+    "h1 unreachable from here: exit 4 naming it, nothing created",
+    async () => {
+      const f = need();
+      const dst = join(tmp, "never");
+      await f.block("local", "h1");
+      try {
+        const r = await runEscp(["-q", ...flags(f), `h1:${join(tmp, "on-h1", "big.bin")}`, dst]);
+        expect(r.code).toBe(4);
+        expect(r.stderr).toContain("h1");
+        expect(r.stderr).toContain("No route to host");
+      } finally {
+        await f.unblock("local", "h1");
+      }
+      expect(readdirSync(tmp)).not.toContain("never");
+    },
+    T,
+  );
 });

@@ -55,7 +55,8 @@ async function throughProxy(name: string, fault: StreamFault, t: Through = {}): 
   try {
     const ends = t.pull ? [`localhost:${src}`, dst] : [src, `localhost:${dst}`];
     const r = await runPair({
-      sock: join(tmp, `${name}.sock`), cwd: dst,
+      sock: join(tmp, `${name}.sock`),
+      cwd: dst,
       args: ["-r", "-t", "2", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "3", ...(t.flags ?? ["-q"]), ...ends],
       senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
     });
@@ -103,8 +104,23 @@ describe("a pull to standard output with one data stream delayed", () => {
     const proxy = await startProxy({ target: { host: "127.0.0.1", port }, faults: [{ kind: "delayDown", ms: 15, stream: 2, afterBytes: 0 }] });
     try {
       const r = await runPair({
-        sock: join(tmp, "stdout-order.sock"), cwd: dst,
-        args: ["-q", "-t", "4", "--blocksize", "64K", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", `localhost:${join(src, "big.bin")}`, "-"],
+        sock: join(tmp, "stdout-order.sock"),
+        cwd: dst,
+        args: [
+          "-q",
+          "-t",
+          "4",
+          "--blocksize",
+          "64K",
+          "--escp_port",
+          String(port),
+          "--escp_portrange",
+          "1",
+          "--timeout",
+          "10",
+          `localhost:${join(src, "big.bin")}`,
+          "-",
+        ],
         senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
       });
       expect(proxy.stats.conns.find((c) => c.index === 2)?.fired).toEqual(["delayDown"]);
@@ -180,8 +196,13 @@ describe("cut anywhere: a seeded property", () => {
   test(`rst anywhere after the HELLO (${CUTS} seeded cuts; seed ${SEED}): every run completes whole`, async () => {
     console.log(`reconnect cut-anywhere: seed ${SEED} (replay: ESCP_SEED=${SEED} bun test harness/suites/netproxy.fault.test.ts -t anywhere)`);
     let x = SEED >>> 0 || 1;
-    const next = (n: number): number => { // xorshift32, uniform enough for picking points
-      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    const next = (n: number): number => {
+      // xorshift32, uniform enough for picking points
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
       return x % n;
     };
     for (let k = 0; k < CUTS; k++) {

@@ -60,7 +60,12 @@ async function occupyWithSpares(spare: number): Promise<Server> {
     const p = portOf(s);
     let ok = p + spare <= 65535;
     for (let i = 1; ok && i <= spare; i++) {
-      ok = await listenOn(p + i, "127.0.0.1").then(closeServer).then(() => true, () => false);
+      ok = await listenOn(p + i, "127.0.0.1")
+        .then(closeServer)
+        .then(
+          () => true,
+          () => false,
+        );
     }
     if (ok) return s;
     await closeServer(s);
@@ -83,7 +88,10 @@ if (!IPV6) console.warn("options.e2e: IPv6 test skipped: this host cannot bind :
 function jsonLines(path: string): Record<string, unknown>[] {
   const text = readFileSync(path, "utf8");
   expect(text.endsWith("\n")).toBe(true);
-  return text.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function fieldsOf(lines: Record<string, unknown>[], msg: string): Record<string, unknown> {
@@ -150,8 +158,24 @@ describe("--builtin-ssh", () => {
     const hostPub = readFileSync(join(fx.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
     writeFileSync(known, `[${fx.host}]:${fx.port} ${hostPub}\n`);
     // -S names a program that does not exist: only the built-in client can succeed.
-    const r = await expectOk([...BASE, "--builtin-ssh", "-S", "/nonexistent/ssh", "-P", String(fx.port), "-i", fx.identity,
-      "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null", "-D", ESCP_REMOTE_CMD, src, `${fx.user}@${fx.host}:${dst}`]);
+    const r = await expectOk([
+      ...BASE,
+      "--builtin-ssh",
+      "-S",
+      "/nonexistent/ssh",
+      "-P",
+      String(fx.port),
+      "-i",
+      fx.identity,
+      "-o",
+      `UserKnownHostsFile=${known}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-D",
+      ESCP_REMOTE_CMD,
+      src,
+      `${fx.user}@${fx.host}:${dst}`,
+    ]);
     await expectSameFile(src, dst);
     expect(r.stderr).toBe("");
   });
@@ -178,7 +202,14 @@ describe("-p / --preserve", () => {
     const dst = join(tmp, "meta-p");
     await expectOk([...BASE, "-p", "-r", src, dst]);
     expect(await compareTrees(src, dst, { modes: true, mtimes: true })).toEqual([]);
-    for (const [rel, mode] of [["", 0o751], ["d1", 0o710], ["d1/d2", 0o750], ["f750", 0o750], ["d1/f604", 0o604], ["d1/d2/f666", 0o666]] as const) {
+    for (const [rel, mode] of [
+      ["", 0o751],
+      ["d1", 0o710],
+      ["d1/d2", 0o750],
+      ["f750", 0o750],
+      ["d1/f604", 0o604],
+      ["d1/d2/f666", 0o666],
+    ] as const) {
       const st = statSync(join(dst, rel));
       expect({ rel, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) }).toEqual({ rel, mode, mtime: PAST_SEC });
     }
@@ -220,7 +251,12 @@ describe("--sparse", () => {
   test("64 MiB file with holes: identical bytes, far fewer blocks allocated than its size", async () => {
     const src = join(tmp, "holes.bin");
     const island = islandBytes(100_003, 31, 7);
-    await sparseFile(src, 64 * MiB, [[1_234_567, island], [33_333_333, island], [50 * MiB + 4097, island], [64 * MiB - 4, Buffer.from("tail")]]);
+    await sparseFile(src, 64 * MiB, [
+      [1_234_567, island],
+      [33_333_333, island],
+      [50 * MiB + 4097, island],
+      [64 * MiB - 4, Buffer.from("tail")],
+    ]);
     expect(statSync(src).blocks * 512).toBeLessThan(2 * MiB); // precondition: the source is sparse
     const dst = join(tmp, "holes-out.bin");
     await expectOk([...BASE, "--sparse", src, dst]);
@@ -235,7 +271,11 @@ describe("a sparse source (no flag)", () => {
   test("its holes are neither read nor sent: 64 MiB with 3 islands of data, the wire carries about the islands, holes kept", async () => {
     const src = join(tmp, "sparse-src.bin");
     const island = islandBytes(300_000, 29, 3);
-    await sparseFile(src, 64 * MiB, [[0, island], [20 * MiB + 12345, island], [64 * MiB - island.length, island]]);
+    await sparseFile(src, 64 * MiB, [
+      [0, island],
+      [20 * MiB + 12345, island],
+      [64 * MiB - island.length, island],
+    ]);
     expect(statSync(src).blocks * 512).toBeLessThan(4 * MiB); // precondition: the source is sparse
     const dst = join(tmp, "sparse-out.bin");
     const base = join(tmp, "sparse-log");
@@ -349,8 +389,19 @@ describe("-S / --ssh and the ssh argv", () => {
     const sshOpts = fx.sshArgs.flatMap((v, i, a) => (a[i - 1] === "-o" ? ["-o", v] : []));
     expect(sshOpts.length).toBeGreaterThan(0);
     expect(argv.slice(0, -1)).toEqual([
-      "-T", "-p", String(fx.port), "-i", fx.identity, "-c", "aes128-gcm@openssh.com", "-4",
-      ...sshOpts, "-l", fx.user, "--", fx.host,
+      "-T",
+      "-p",
+      String(fx.port),
+      "-i",
+      fx.identity,
+      "-c",
+      "aes128-gcm@openssh.com",
+      "-4",
+      ...sshOpts,
+      "-l",
+      fx.user,
+      "--",
+      fx.host,
     ]);
     expect(argv.at(-1)).toContain("'--server'");
   });

@@ -22,7 +22,11 @@ let root = "";
 let deb: BuiltDeb | undefined;
 let fx: MultiHost | undefined;
 
-interface Out { code: number; stdout: string; stderr: string }
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function sh(argv: string[], env?: Record<string, string>): Out {
   const r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(env ? { env } : {}) });
@@ -115,7 +119,9 @@ describe("Debian package", () => {
 
   test("holds exactly the runtime files; Depends is what they link, plus openssh-client", () => {
     const d = needDeb();
-    const listed = ok(["dpkg", `--root=${root}`, "-L", "escp"]).split("\n").filter((p) => p.startsWith("/"));
+    const listed = ok(["dpkg", `--root=${root}`, "-L", "escp"])
+      .split("\n")
+      .filter((p) => p.startsWith("/"));
     const files = listed.filter((p) => statSync(join(root, p)).isFile()).sort();
     expect(files).toEqual(expectedFiles());
     expect(d.files).toEqual(expectedFiles());
@@ -124,7 +130,10 @@ describe("Debian package", () => {
     expect(files.filter((p) => /node_modules|\/(bun|node|gcc|cc|clang|tcc|ld)$/.test(p))).toEqual([]);
     expect(ok(["dpkg-deb", "-f", d.path, "Package", "Version"])).toBe(`Package: escp\nVersion: ${d.version}\n`);
 
-    const depends = ok(["dpkg-deb", "-f", d.path, "Depends"]).trim().split(/,\s*/).map((x) => x.split(" ")[0] ?? "");
+    const depends = ok(["dpkg-deb", "-f", d.path, "Depends"])
+      .trim()
+      .split(/,\s*/)
+      .map((x) => x.split(" ")[0] ?? "");
     expect(depends).toContain("openssh-client");
     expect(depends).toContain("libc6");
     const needed = ok(["objdump", "-p", join(root, "usr/lib/escp/libescp.so")]);
@@ -142,41 +151,49 @@ describe("Debian package", () => {
     expect(ok(["env", "-i", link, "--version"], {})).toMatch(want);
   });
 
-  test("local copy and copy to stdout with the installed binary, no environment", async () => {
-    const src = join(tmp, "local.bin");
-    await writeRandomFile(src, 3 << 20, 161);
-    const dst = join(tmp, "local-dst");
-    mkdirSync(dst);
-    const exe = join(root, "usr/bin/escp");
-    // the local receiver is the binary re-running itself (--server), which loads libescp.so too
-    ok(["env", "-i", exe, "-q", src, `${dst}/`], {});
-    expect(await b3sum(join(dst, "local.bin"))).toBe(await b3sum(src));
-    const piped = join(tmp, "piped.bin");
-    ok(["sh", "-c", `env -i "$0" -q "$1" - > "$2"`, exe, src, piped], BARE);
-    expect(await b3sum(piped)).toBe(await b3sum(src));
-  }, T);
+  test(
+    "local copy and copy to stdout with the installed binary, no environment",
+    async () => {
+      const src = join(tmp, "local.bin");
+      await writeRandomFile(src, 3 << 20, 161);
+      const dst = join(tmp, "local-dst");
+      mkdirSync(dst);
+      const exe = join(root, "usr/bin/escp");
+      // the local receiver is the binary re-running itself (--server), which loads libescp.so too
+      ok(["env", "-i", exe, "-q", src, `${dst}/`], {});
+      expect(await b3sum(join(dst, "local.bin"))).toBe(await b3sum(src));
+      const piped = join(tmp, "piped.bin");
+      ok(["sh", "-c", `env -i "$0" -q "$1" - > "$2"`, exe, src, piped], BARE);
+      expect(await b3sum(piped)).toBe(await b3sum(src));
+    },
+    T,
+  );
 });
 
 describe.skipIf(!can.ok)("Debian package over ssh (multi-host fixture)", () => {
   const flags = (f: MultiHost): string[] => ["-q", "--escp_port", "0", "--timeout", "20", "-F", f.sshConfig, "-D", join(root, "usr/bin/escp")];
 
-  test("push and pull through sshd, the installed binary at both ends", async () => {
-    needDeb();
-    fx = await startHosts({ count: 2 });
-    const src = join(tmp, "push.bin");
-    await writeRandomFile(src, 8 << 20, 162);
-    const pushed = join(tmp, "on-h1");
-    mkdirSync(pushed);
-    const push = await run([...flags(fx), src, `h1:${pushed}/`]);
-    if (push.code !== 0) throw new Error(`push exited ${push.code}: ${push.stderr}`);
-    expect(await b3sum(join(pushed, "push.bin"))).toBe(await b3sum(src));
+  test(
+    "push and pull through sshd, the installed binary at both ends",
+    async () => {
+      needDeb();
+      fx = await startHosts({ count: 2 });
+      const src = join(tmp, "push.bin");
+      await writeRandomFile(src, 8 << 20, 162);
+      const pushed = join(tmp, "on-h1");
+      mkdirSync(pushed);
+      const push = await run([...flags(fx), src, `h1:${pushed}/`]);
+      if (push.code !== 0) throw new Error(`push exited ${push.code}: ${push.stderr}`);
+      expect(await b3sum(join(pushed, "push.bin"))).toBe(await b3sum(src));
 
-    const pulled = join(tmp, "pulled");
-    mkdirSync(pulled);
-    const pull = await run([...flags(fx), `h1:${join(pushed, "push.bin")}`, `${pulled}/`]);
-    if (pull.code !== 0) throw new Error(`pull exited ${pull.code}: ${pull.stderr}`);
-    expect(await b3sum(join(pulled, "push.bin"))).toBe(await b3sum(src));
-  }, T);
+      const pulled = join(tmp, "pulled");
+      mkdirSync(pulled);
+      const pull = await run([...flags(fx), `h1:${join(pushed, "push.bin")}`, `${pulled}/`]);
+      if (pull.code !== 0) throw new Error(`pull exited ${pull.code}: ${pull.stderr}`);
+      expect(await b3sum(join(pulled, "push.bin"))).toBe(await b3sum(src));
+    },
+    T,
+  );
 });
 
 describe("Debian package removal", () => {

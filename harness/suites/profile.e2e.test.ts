@@ -89,27 +89,31 @@ const blkioOk = existsSync(join(BLKIO, "cgroup.procs"));
 if (!blkioOk) console.warn("[profile] skipping the throttled-disk verdict: no blkio cgroup (v1) at /sys/fs/cgroup/blkio");
 
 describe("verdicts on real bottlenecks", () => {
-  test.skipIf(!blkioOk)("a disk throttled to 16 MB/s for the sender's reads: bound by disk read on the sender", async () => {
-    const src = join(tmp, "disk.bin");
-    await writeRandomFile(src, 48 << 20, 13);
-    const disk = diskOf(src);
-    expect(disk).not.toBeNull();
-    const cg = join(BLKIO, `escp-test-${process.pid}-${Date.now()}`);
-    mkdirSync(cg);
-    try {
-      writeFileSync(join(cg, "blkio.throttle.read_bps_device"), `${disk} ${16 * 1000 * 1000}\n`);
-      const wrap = ["sh", "-c", `echo $$ > ${join(cg, "cgroup.procs")} && exec "$@"`, "sh"];
-      const prof = join(tmp, "disk.json");
-      const r = await runEscp([...remote(), "-v", "--profile", prof, src, `${fx.user}@127.0.0.1:${join(tmp, "disk.out")}`], { wrap, timeoutMs: 120_000 });
-      if (r.code !== 0) throw new Error(`escp exited ${r.code}: ${r.stderr}`);
-      await expectSameFile(src, join(tmp, "disk.out"));
-      const v = readTrace(prof).metadata.verdict;
-      expect({ bound: v.bound, side: v.side }).toEqual({ bound: "disk-read", side: "sender" });
-      expect(verdictLine(r.stdout)).toContain("disk read on the sender");
-    } finally {
-      rmdirSync(cg);
-    }
-  }, 180_000);
+  test.skipIf(!blkioOk)(
+    "a disk throttled to 16 MB/s for the sender's reads: bound by disk read on the sender",
+    async () => {
+      const src = join(tmp, "disk.bin");
+      await writeRandomFile(src, 48 << 20, 13);
+      const disk = diskOf(src);
+      expect(disk).not.toBeNull();
+      const cg = join(BLKIO, `escp-test-${process.pid}-${Date.now()}`);
+      mkdirSync(cg);
+      try {
+        writeFileSync(join(cg, "blkio.throttle.read_bps_device"), `${disk} ${16 * 1000 * 1000}\n`);
+        const wrap = ["sh", "-c", `echo $$ > ${join(cg, "cgroup.procs")} && exec "$@"`, "sh"];
+        const prof = join(tmp, "disk.json");
+        const r = await runEscp([...remote(), "-v", "--profile", prof, src, `${fx.user}@127.0.0.1:${join(tmp, "disk.out")}`], { wrap, timeoutMs: 120_000 });
+        if (r.code !== 0) throw new Error(`escp exited ${r.code}: ${r.stderr}`);
+        await expectSameFile(src, join(tmp, "disk.out"));
+        const v = readTrace(prof).metadata.verdict;
+        expect({ bound: v.bound, side: v.side }).toEqual({ bound: "disk-read", side: "sender" });
+        expect(verdictLine(r.stdout)).toContain("disk read on the sender");
+      } finally {
+        rmdirSync(cg);
+      }
+    },
+    180_000,
+  );
 
   test("-C at zstd level 19 on compressible text: bound by CPU on the sender (compress)", async () => {
     const dir = join(tmp, "text");
@@ -117,7 +121,9 @@ describe("verdicts on real bottlenecks", () => {
     expect(mk.exitCode).toBe(0);
     const src = join(dir, readdirSync(dir).find((n) => !n.startsWith(".")) ?? "");
     const prof = join(tmp, "cpu.json");
-    const r = await expectOk([...remote(), "-v", "-C", "--compress-level", "19", "--profile", prof, src, `${fx.user}@127.0.0.1:${join(tmp, "cpu.out")}`], { timeoutMs: 240_000 });
+    const r = await expectOk([...remote(), "-v", "-C", "--compress-level", "19", "--profile", prof, src, `${fx.user}@127.0.0.1:${join(tmp, "cpu.out")}`], {
+      timeoutMs: 240_000,
+    });
     await expectSameFile(src, join(tmp, "cpu.out"));
     const v = readTrace(prof).metadata.verdict;
     expect({ bound: v.bound, side: v.side, stage: v.stage }).toEqual({ bound: "cpu", side: "sender", stage: 2 });
@@ -129,22 +135,31 @@ const wanOk = canWan();
 if (!wanOk.ok) console.warn(`[profile] skipping the throttled-network verdict: ${wanOk.why}`);
 
 describe("verdicts across namespaces", () => {
-  test.skipIf(!wanOk.ok)("a link shaped to 40 Mbit/s with tbf: bound by the network", async () => {
-    const wan = await startWan({ delayMs: 1, rateMbit: 0, lossPct: 0, seed: 1 });
-    try {
-      const tbf = await wan.exec("a", ["tc", "qdisc", "add", "dev", wan.tun.a, "root", "tbf", "rate", "40mbit", "burst", "32kb", "latency", "100ms"]);
-      expect(tbf.code).toBe(0);
-      const src = join(tmp, "net.bin");
-      await writeRandomFile(src, 16 << 20, 14);
-      const prof = join(tmp, "net.json");
-      const r = await escpAcrossWan(wan, ["-q", "-v", "--escp_port", "0", "--timeout", "30", "--profile", prof, src, join(tmp, "net.out")], { sockDir: tmp, name: "net.sock", cwd: REPO_ROOT, timeoutMs: 120_000 });
-      if (r.sender.code !== 0) throw new Error(`escp exited ${r.sender.code}: ${r.sender.stderr}\nreceiver: ${r.receiverStderr}`);
-      await expectSameFile(src, join(tmp, "net.out"));
-      const v = readTrace(prof).metadata.verdict;
-      expect({ bound: v.bound, text: v.text }).toEqual({ bound: "network", text: expect.stringContaining("network") });
-      expect(verdictLine(r.sender.stdout)).toContain("network");
-    } finally {
-      await wan.stop();
-    }
-  }, 180_000);
+  test.skipIf(!wanOk.ok)(
+    "a link shaped to 40 Mbit/s with tbf: bound by the network",
+    async () => {
+      const wan = await startWan({ delayMs: 1, rateMbit: 0, lossPct: 0, seed: 1 });
+      try {
+        const tbf = await wan.exec("a", ["tc", "qdisc", "add", "dev", wan.tun.a, "root", "tbf", "rate", "40mbit", "burst", "32kb", "latency", "100ms"]);
+        expect(tbf.code).toBe(0);
+        const src = join(tmp, "net.bin");
+        await writeRandomFile(src, 16 << 20, 14);
+        const prof = join(tmp, "net.json");
+        const r = await escpAcrossWan(wan, ["-q", "-v", "--escp_port", "0", "--timeout", "30", "--profile", prof, src, join(tmp, "net.out")], {
+          sockDir: tmp,
+          name: "net.sock",
+          cwd: REPO_ROOT,
+          timeoutMs: 120_000,
+        });
+        if (r.sender.code !== 0) throw new Error(`escp exited ${r.sender.code}: ${r.sender.stderr}\nreceiver: ${r.receiverStderr}`);
+        await expectSameFile(src, join(tmp, "net.out"));
+        const v = readTrace(prof).metadata.verdict;
+        expect({ bound: v.bound, text: v.text }).toEqual({ bound: "network", text: expect.stringContaining("network") });
+        expect(verdictLine(r.sender.stdout)).toContain("network");
+      } finally {
+        await wan.stop();
+      }
+    },
+    180_000,
+  );
 });

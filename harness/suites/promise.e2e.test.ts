@@ -58,7 +58,9 @@ function sourceTrees(): Promise<void> {
 
 /** Regular files under dir, relative, sorted (directories are not files). */
 function regularFilesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => lstatSync(join(dir, n)).isFile()).sort();
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((n) => lstatSync(join(dir, n)).isFile())
+    .sort();
 }
 
 /** Any entry under dir whose name marks it as an escp temporary. */
@@ -81,7 +83,10 @@ function digestOf(path: string): string {
 
 /** The sender's lines about failed files ("escp: ..."), without -v's debug and the receiver's warnings. */
 function verdictLines(stderr: string): string[] {
-  return stderr.split("\n").filter((l) => l.startsWith("escp: ")).sort();
+  return stderr
+    .split("\n")
+    .filter((l) => l.startsWith("escp: "))
+    .sort();
 }
 
 /** A fresh destination root holding <tree>/existing.dat; returns its path and how to check it is untouched. */

@@ -41,8 +41,14 @@ beforeAll(async () => {
   mkdirSync(join(R, "tree"));
   await makeAwkwardTree(join(R, "tree"), 40, 5);
   // run*/*.h5: three matches in two directories; notes.txt, other/ and a hidden file must not match
-  for (const [rel, size, seed] of [["runs/run1/a.h5", 5000, 3], ["runs/run1/b.h5", 64 * 1024 + 1, 4], ["runs/run2/c.h5", 1, 5],
-    ["runs/run2/notes.txt", 10, 6], ["runs/other/d.h5", 10, 7], ["runs/run3/.hidden.h5", 10, 8]] as const) {
+  for (const [rel, size, seed] of [
+    ["runs/run1/a.h5", 5000, 3],
+    ["runs/run1/b.h5", 64 * 1024 + 1, 4],
+    ["runs/run2/c.h5", 1, 5],
+    ["runs/run2/notes.txt", 10, 6],
+    ["runs/other/d.h5", 10, 7],
+    ["runs/run3/.hidden.h5", 10, 8],
+  ] as const) {
     mkdirSync(join(R, rel, ".."), { recursive: true });
     await writeRandomFile(join(R, rel), size, seed);
   }
@@ -52,7 +58,14 @@ beforeAll(async () => {
   writeFileSync(join(meta, "f750"), "seven five zero\n");
   writeFileSync(join(meta, "d1", "f604"), "six oh four\n");
   writeFileSync(join(meta, "d1", "d2", "f666"), "six six six\n");
-  for (const [rel, mode] of [["f750", 0o750], ["d1/f604", 0o604], ["d1/d2/f666", 0o666], ["d1/d2", 0o750], ["d1", 0o710], ["", 0o751]] as const) {
+  for (const [rel, mode] of [
+    ["f750", 0o750],
+    ["d1/f604", 0o604],
+    ["d1/d2/f666", 0o666],
+    ["d1/d2", 0o750],
+    ["d1", 0o710],
+    ["", 0o751],
+  ] as const) {
     chmodSync(join(meta, rel), mode);
   }
   for (const rel of ["f750", "d1/f604", "d1/d2/f666", "d1/d2", "d1", ""]) utimesSync(join(meta, rel), PAST, PAST);
@@ -171,7 +184,11 @@ describe.concurrent("pull: remote globs and home-relative paths (expanded by the
     const { top, dst } = caseDir("glob");
     await expectOk([...BASE, ...remoteFlags(), H(join(R, "runs", "run*", "*.h5")), dst]);
     expect(listing(dst)).toEqual(["a.h5", "b.h5", "c.h5"]);
-    for (const [name, dir] of [["a.h5", "run1"], ["b.h5", "run1"], ["c.h5", "run2"]]) {
+    for (const [name, dir] of [
+      ["a.h5", "run1"],
+      ["b.h5", "run1"],
+      ["c.h5", "run2"],
+    ]) {
       await expectSameFile(join(R, "runs", dir!, name!), join(dst, name!));
     }
     clean(top);
@@ -243,7 +260,10 @@ describe.concurrent("pull: per-source problems", () => {
 function jsonLines(path: string): Record<string, unknown>[] {
   const text = readFileSync(path, "utf8");
   expect(text.endsWith("\n")).toBe(true);
-  return text.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function fieldsOf(log: Record<string, unknown>[], msg: string): Record<string, unknown> {
@@ -257,7 +277,14 @@ describe.concurrent("pull: every flag as for push", () => {
     const { top, dst } = caseDir("preserve");
     await expectOk([...BASE, ...remoteFlags(), "-p", "-r", H(join(R, "meta")), join(dst, "p")]);
     expect(await compareTrees(join(R, "meta"), join(dst, "p"), { modes: true, mtimes: true })).toEqual([]);
-    for (const [rel, mode] of [["", 0o751], ["d1", 0o710], ["d1/d2", 0o750], ["f750", 0o750], ["d1/f604", 0o604], ["d1/d2/f666", 0o666]] as const) {
+    for (const [rel, mode] of [
+      ["", 0o751],
+      ["d1", 0o710],
+      ["d1/d2", 0o750],
+      ["f750", 0o750],
+      ["d1/f604", 0o604],
+      ["d1/d2/f666", 0o666],
+    ] as const) {
       const st = statSync(join(dst, "p", rel));
       expect({ rel, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) }).toEqual({ rel, mode, mtime: PAST_SEC });
     }
@@ -297,7 +324,10 @@ describe.concurrent("pull: every flag as for push", () => {
     const { top, dst } = caseDir("shape");
     const logs = join(top, "logs");
     mkdirSync(logs);
-    for (const [flags, threads, block] of [[["--blocksize", "64K", "-t", "1"], 1, 64 * 1024], [["-t", "8"], 8, MiB]] as const) {
+    for (const [flags, threads, block] of [
+      [["--blocksize", "64K", "-t", "1"], 1, 64 * 1024],
+      [["-t", "8"], 8, MiB],
+    ] as const) {
       const log = join(logs, `t${threads}`);
       const out = join(dst, `t${threads}`);
       await expectOk([...BASE, ...remoteFlags(), ...flags, "--logfile", log, "-r", H(join(R, "tree")), out]);
@@ -365,7 +395,9 @@ describe.concurrent("pull: every flag as for push", () => {
     }
     const client = jsonLines(`${base}.client`);
     expect(fieldsOf(client, "session start")).toMatchObject({ source: `${fx.host}:${join(R, "one.bin")}`, dest: dst });
-    expect(client.filter((l) => l.msg === "session done").map((l) => l.fields)).toContainEqual(expect.objectContaining({ files: 1, bytes: MiB + 3, failed: 0 }));
+    expect(client.filter((l) => l.msg === "session done").map((l) => l.fields)).toContainEqual(
+      expect.objectContaining({ files: 1, bytes: MiB + 3, failed: 0 }),
+    );
     const server = jsonLines(`${base}.server`);
     expect(fieldsOf(server, "session init")).toMatchObject({ role: "sender", sources: 1, dest: "" });
     clean(top, ["decoy", "dst", "run-log.client", "run-log.server"]);

@@ -64,12 +64,17 @@ describe("pull: kill the remote sender at each protocol state", () => {
         // it said SessionDone after every verdict: all is in place; whether the sink acks before
         // it sees the streams drop is a race (0), or it reports the drop (9)
         expect([0, 9]).toContain(r.receiver.code);
-        if (r.receiver.code === 9) expect(lines(r.receiver.stderr)).toEqual([`escp: ${where}: peer closed the control stream unexpectedly (it exited or was killed)`]);
+        if (r.receiver.code === 9)
+          expect(lines(r.receiver.stderr)).toEqual([`escp: ${where}: peer closed the control stream unexpectedly (it exited or was killed)`]);
         await allArrived(dst);
       } else {
         expect(r.receiver.code).toBe(9);
         expect(lines(r.receiver.stderr)).toHaveLength(1);
-        expect(r.receiver.stderr).toMatch(new RegExp(`^escp: ${where.replace(/[.]/g, "\\.")}: peer closed the (control|data) stream( \\d+)? unexpectedly \\(it exited or was killed(; \\d+ reconnect attempts? failed)?\\)\n$`));
+        expect(r.receiver.stderr).toMatch(
+          new RegExp(
+            `^escp: ${where.replace(/[.]/g, "\\.")}: peer closed the (control|data) stream( \\d+)? unexpectedly \\(it exited or was killed(; \\d+ reconnect attempts? failed)?\\)\n$`,
+          ),
+        );
       }
       await noPartialFinals(dst);
     });
@@ -89,9 +94,11 @@ describe("pull: kill the local receiver at each protocol state", () => {
       // closing may be what it notices first.
       expect(state === "init" ? [5, 9] : [9]).toContain(r.sender.code);
       expect(lines(r.sender.stderr)).toHaveLength(1);
-      expect(r.sender.stderr).toMatch(state === "init"
-        ? /^escp server: error: (control channel write failed: mgmt socket closed|receiver vanished \(control channel closed\)|receiver: peer closed the)/
-        : /^escp server: error: (receiver: peer closed the (control|data) stream( \d+)? unexpectedly \(it exited or was killed\)|receiver vanished \(control channel closed\))\n$/);
+      expect(r.sender.stderr).toMatch(
+        state === "init"
+          ? /^escp server: error: (control channel write failed: mgmt socket closed|receiver vanished \(control channel closed\)|receiver: peer closed the)/
+          : /^escp server: error: (receiver: peer closed the (control|data) stream( \d+)? unexpectedly \(it exited or was killed\)|receiver vanished \(control channel closed\))\n$/,
+      );
       await noPartialFinals(dst);
     });
   }
@@ -105,13 +112,23 @@ describe("pull: a frozen peer is detected within --timeout", () => {
     await dataset();
     const { dst, cwd, sock } = dirs("frozen-tx");
     // pair.ts's "receiver" is the --mgmt server process: here the data sender
-    const r = byRole(await runPair({
-      sock, cwd, args: [...LIVE, `localhost:${src}`, dst],
-      receiverEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "sender:midblock" }, frozen: "receiver",
-    }), "pull");
+    const r = byRole(
+      await runPair({
+        sock,
+        cwd,
+        args: [...LIVE, `localhost:${src}`, dst],
+        receiverEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "sender:midblock" },
+        frozen: "receiver",
+      }),
+      "pull",
+    );
     expect(r.receiver.code).toBe(9);
     expect(lines(r.receiver.stderr)).toHaveLength(1);
-    expect(r.receiver.stderr).toMatch(new RegExp(`^escp: mgmt socket ${sock.replace(/[.]/g, "\\.")}: peer stalled on the (control|data) stream( \\d+)?: no data from peer for 2 s on stream \\d+\n$`));
+    expect(r.receiver.stderr).toMatch(
+      new RegExp(
+        `^escp: mgmt socket ${sock.replace(/[.]/g, "\\.")}: peer stalled on the (control|data) stream( \\d+)?: no data from peer for 2 s on stream \\d+\n$`,
+      ),
+    );
     await noPartialFinals(dst);
     expect(existsSync(join(dst, "src", "big.bin"))).toBe(false);
   });
@@ -119,13 +136,21 @@ describe("pull: a frozen peer is detected within --timeout", () => {
   test("the local receiver frozen mid-transfer: the remote sender gives up and exits by itself", async () => {
     await dataset();
     const { dst, cwd, sock } = dirs("frozen-rx");
-    const r = byRole(await runPair({
-      sock, cwd, args: [...LIVE, `localhost:${src}`, dst],
-      senderEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "receiver:midblock" }, frozen: "sender",
-    }), "pull");
+    const r = byRole(
+      await runPair({
+        sock,
+        cwd,
+        args: [...LIVE, `localhost:${src}`, dst],
+        senderEnv: { ...FREEZE, ESCP_FAULT_EXEC_AT: "receiver:midblock" },
+        frozen: "sender",
+      }),
+      "pull",
+    );
     expect(r.sender.code).toBe(9);
     expect(lines(r.sender.stderr)).toHaveLength(1);
-    expect(r.sender.stderr).toMatch(/^escp server: error: receiver: peer stalled on the (control|data) stream( \d+)?: no data from peer for 2 s on stream \d+\n$/);
+    expect(r.sender.stderr).toMatch(
+      /^escp server: error: receiver: peer stalled on the (control|data) stream( \d+)?: no data from peer for 2 s on stream \d+\n$/,
+    );
     await noPartialFinals(dst);
     expect(existsSync(join(dst, "src", "big.bin"))).toBe(false);
   });
@@ -159,34 +184,45 @@ describe("pull: strangers on the data port the server listens on", () => {
     // The initiator's streams pass a proxy that holds its first HELLO until the flood is over.
     const proxy = await startProxy({
       target: { host: "127.0.0.1", port },
-      faults: [{
-        stream: 0, afterBytes: 80, kind: "hold", until: async () => {
-          for (let i = 0; i < 20; i++) { // garbage HELLOs, one after another: each judged and hung up on
-            const t = await tcp(port);
-            t.sock.write(randomBytes(256));
-            await t.closed;
-            garbage++;
-          }
-          // silent ones: a few from the initiator's own address (within its pending cap), more
-          // from another address than it may hold (2 × (T + 1) + 8 = 14: its oldest are closed)
-          for (let i = 0; i < 4; i++) strangers.push(await tcp(port));
-          const far: typeof strangers = [];
-          for (let i = 0; i < 16; i++) far.push(await tcp(port, "127.0.0.2"));
-          strangers.push(...far);
-          await Promise.all(far.slice(0, 2).map((f) => f.closed));
+      faults: [
+        {
+          stream: 0,
+          afterBytes: 80,
+          kind: "hold",
+          until: async () => {
+            for (let i = 0; i < 20; i++) {
+              // garbage HELLOs, one after another: each judged and hung up on
+              const t = await tcp(port);
+              t.sock.write(randomBytes(256));
+              await t.closed;
+              garbage++;
+            }
+            // silent ones: a few from the initiator's own address (within its pending cap), more
+            // from another address than it may hold (2 × (T + 1) + 8 = 14: its oldest are closed)
+            for (let i = 0; i < 4; i++) strangers.push(await tcp(port));
+            const far: typeof strangers = [];
+            for (let i = 0; i < 16; i++) far.push(await tcp(port, "127.0.0.2"));
+            strangers.push(...far);
+            await Promise.all(far.slice(0, 2).map((f) => f.closed));
+          },
         },
-      }],
+      ],
     });
     // Mid-transfer, from the server's side: 30 more connections with garbage (all streams are up,
     // so the listener is closed: refused outright, or judged and dropped).
     const poked = join(tmp, "flood-poked");
     const poke = `bash -c 'for i in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/${port} && head -c 300 /dev/urandom >&3) 2>/dev/null; done; touch ${poked}'`;
     try {
-      const r = byRole(await runPair({
-        sock, cwd, args: ["-q", "-r", "-t", "2", "-l", "16M", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", `localhost:${src}`, dst],
-        senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
-        receiverEnv: { ESCP_FAULT_EXEC_AT: "sender:midblock", ESCP_FAULT_EXEC: poke },
-      }), "pull");
+      const r = byRole(
+        await runPair({
+          sock,
+          cwd,
+          args: ["-q", "-r", "-t", "2", "-l", "16M", "--escp_port", String(port), "--escp_portrange", "1", "--timeout", "10", `localhost:${src}`, dst],
+          senderEnv: { ESCP_FAULT_DATA_PORT: String(proxy.port) },
+          receiverEnv: { ESCP_FAULT_EXEC_AT: "sender:midblock", ESCP_FAULT_EXEC: poke },
+        }),
+        "pull",
+      );
       expect(r.receiver.stderr).toBe("");
       expect(r.sender.stderr).toBe("");
       expect(r.receiver.code).toBe(0);

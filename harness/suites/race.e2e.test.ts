@@ -6,8 +6,19 @@
 // byte-identical, at its final name in the real directory escp created.
 import { afterAll, describe, expect, test } from "bun:test";
 import {
-  chmodSync, type FSWatcher, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync,
-  symlinkSync, utimesSync, watch, writeFileSync,
+  chmodSync,
+  type FSWatcher,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  watch,
+  writeFileSync,
 } from "node:fs";
 import { join, relative } from "node:path";
 import { makeTmpDir } from "../tmp-dir.ts";
@@ -84,8 +95,10 @@ describe("-p directory metadata after a swap at receiver:close", () => {
     const before = { file: snapshot(victim.file), dir: snapshot(victim.dir) };
     const t = join(dst, "tree");
     const swap = [
-      `mv ${shq(join(t, "d"))} ${shq(join(dst, "d.moved"))}`, `ln -s ${shq(victim.file)} ${shq(join(t, "d"))}`,
-      `mv ${shq(join(t, "e"))} ${shq(join(dst, "e.moved"))}`, `ln -s ${shq(victim.dir)} ${shq(join(t, "e"))}`,
+      `mv ${shq(join(t, "d"))} ${shq(join(dst, "d.moved"))}`,
+      `ln -s ${shq(victim.file)} ${shq(join(t, "d"))}`,
+      `mv ${shq(join(t, "e"))} ${shq(join(dst, "e.moved"))}`,
+      `ln -s ${shq(victim.dir)} ${shq(join(t, "e"))}`,
     ].join(" && ");
     const r = await runEscp([...BASE, "-v", "-r", "-p", src, dst], {
       env: { ESCP_FAULT_EXEC_AT: "receiver:close", ESCP_FAULT_EXEC: swap },
@@ -290,7 +303,8 @@ describe("inotify-driven swaps during a -r transfer", () => {
       try {
         // two paced streams: the session outlives the attacker's first moves
         r = await runEscp([...BASE, "-v", "-r", "-t", "2", "-l", "4M", ...(preserve ? ["-p"] : []), join(srcRoot, "tree"), dst], {
-          env: { ESCP_TMPFILE: tmpfile }, timeoutMs: 90_000,
+          env: { ESCP_TMPFILE: tmpfile },
+          timeoutMs: 90_000,
         });
       } finally {
         attacker.stop();
@@ -314,11 +328,15 @@ describe("inotify-driven swaps during a -r transfer", () => {
       }
       // every other file failed, named once, for the reason the race gives
       const failures = failureLines(r.stderr);
-      console.log(`race seed ${seed}: ${attacker.swaps} swaps, ${verified.size} verified (${moved} in moved directories), ${failures.length} failure lines, exit ${r.code}`);
+      console.log(
+        `race seed ${seed}: ${attacker.swaps} swaps, ${verified.size} verified (${moved} in moved directories), ${failures.length} failure lines, exit ${r.code}`,
+      );
       for (const line of failures) {
         // a file refused or failed on the way, or (-p) a directory whose mode and times were not applied
         // (a directory moved away between two steps is simply gone: No such file or directory)
-        expect(line).toMatch(/refusing unsafe name "tree\/.*": a component below the destination is a symlink or not a directory|: (Too many levels of symbolic links|Not a directory|No such file or directory)( \(|$)|: cannot apply -p mode and times: (a symlink or a non-directory took its place|the directory was replaced by another) during the transfer$/);
+        expect(line).toMatch(
+          /refusing unsafe name "tree\/.*": a component below the destination is a symlink or not a directory|: (Too many levels of symbolic links|Not a directory|No such file or directory)( \(|$)|: cannot apply -p mode and times: (a symlink or a non-directory took its place|the directory was replaced by another) during the transfer$/,
+        );
       }
       const unaccounted = files.filter((f) => {
         const named = failures.filter((l) => l.includes(`${f}:`) || l.includes(`"${f}"`)).length;

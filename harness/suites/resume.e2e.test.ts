@@ -49,7 +49,14 @@ function resumedOf(log: string): number {
 }
 
 /** The first run: the receiver stops after `at` bytes (SIGTERM: sealed; SIGKILL: as is). */
-async function interrupted(src: string, dst: string, at: number, signal: "TERM" | "KILL", extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+async function interrupted(
+  src: string,
+  dst: string,
+  at: number,
+  signal: "TERM" | "KILL",
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<void> {
   const kill = `receiver:${at}${signal === "TERM" ? ":TERM" : ""}`;
   // Paced, so the receiver's loop sees the byte count pass `at` before the file completes.
   const r = await runEscp([...ARGS, ...PACE, ...extra, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: kill, ...env } });
@@ -106,7 +113,8 @@ describe("resume, local copy", () => {
       const at = 1 + (Math.floor(seed / 2) % (SIZE - 1));
       const r = await runEscp([...ARGS, src, `${dst}/`], { env: { ESCP_FAULT_KILL_BYTES: `${side}:${at}`, ESCP_JOURNAL_BYTES: String(B) } });
       const what = `kill #${i}: ${side} at ${at} bytes (seed ${SEED})`;
-      if (existsSync(join(dst, "data.bin"))) { // killed after the receiver verified and named it
+      if (existsSync(join(dst, "data.bin"))) {
+        // killed after the receiver verified and named it
         expect(await b3sum(join(dst, "data.bin")), what).toBe(digest);
       } else {
         expect(r.code, what).not.toBe(0);
@@ -271,7 +279,12 @@ describe("resume, more shapes", () => {
     // island after the kill point keeps the first run busy until the receiver's TERM lands
     // (without it a fast run could finish first, leaving no partial).
     const fd = openSync(src, "w");
-    for (const [at, len] of [[0, 300_000], [5 * 1024 * 1024 + 17, 200_000], [8 * 1024 * 1024, 4 * 1024 * 1024], [16 * 1024 * 1024 - 100_000, 100_000]] as const) {
+    for (const [at, len] of [
+      [0, 300_000],
+      [5 * 1024 * 1024 + 17, 200_000],
+      [8 * 1024 * 1024, 4 * 1024 * 1024],
+      [16 * 1024 * 1024 - 100_000, 100_000],
+    ] as const) {
       const buf = Buffer.alloc(len);
       for (let i = 0; i < len; i++) buf[i] = (i * 31 + at) & 0xff;
       writeSync(fd, buf, 0, len, at);
@@ -319,7 +332,12 @@ describe("resume, push and pull through a --mgmt server", () => {
     test(`${direction}: the receiver stopped part way, the rerun resumes`, async () => {
       const { src, dst, log } = await setup();
       const sock = join(tmp, `${direction}.sock`);
-      const args = (extra: string[]): string[] => [...ARGS, ...extra, direction === "push" ? src : `localhost:${src}`, direction === "push" ? `localhost:${dst}/` : `${dst}/`];
+      const args = (extra: string[]): string[] => [
+        ...ARGS,
+        ...extra,
+        direction === "push" ? src : `localhost:${src}`,
+        direction === "push" ? `localhost:${dst}/` : `${dst}/`,
+      ];
       const env = { ESCP_FAULT_KILL_BYTES: `receiver:${3 * 1024 * 1024}:TERM` };
       const first = await runPair({ sock, cwd: tmp, args: args(PACE), senderEnv: env, receiverEnv: env });
       expect(first.senderCode === 0 && first.receiverCode === 0).toBe(false);

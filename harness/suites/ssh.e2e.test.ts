@@ -37,7 +37,15 @@ describe("over loopback sshd", () => {
     mkdirSync(src);
     await makeAwkwardTree(src, 2000, 3);
     const dst = join(tmp, "tree-remote");
-    await expectOk([...BASE, ...fx.sshArgs.filter((_, i, a) => a[i] !== "-P" && a[i - 1] !== "-P"), "-D", ESCP_REMOTE_CMD, "-r", src, `scp://${fx.user}@${fx.host}:${fx.port}/${dst}`]);
+    await expectOk([
+      ...BASE,
+      ...fx.sshArgs.filter((_, i, a) => a[i] !== "-P" && a[i - 1] !== "-P"),
+      "-D",
+      ESCP_REMOTE_CMD,
+      "-r",
+      src,
+      `scp://${fx.user}@${fx.host}:${fx.port}/${dst}`,
+    ]);
     await expectSameTree(src, dst);
   });
 
@@ -98,11 +106,23 @@ describe("over loopback sshd", () => {
       const f = join(tmp, "false-src");
       writeFileSync(f, "f");
       const via = builtin
-        ? ["--builtin-ssh", "-S", "/nonexistent/ssh", "-P", String(fx.port), "-i", fx.identity, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        ? [
+            "--builtin-ssh",
+            "-S",
+            "/nonexistent/ssh",
+            "-P",
+            String(fx.port),
+            "-i",
+            fx.identity,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+          ]
         : fx.sshArgs;
       const r = await runEscp([...BASE, ...via, "-D", "/bin/false", f, `${fx.user}@${fx.host}:${tmp}/never-false`]);
       expect(r.code).toBe(5);
-      const lines = r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("escp: warning:")) // --builtin-ssh: the unverified key;
+      const lines = r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("escp: warning:")); // --builtin-ssh: the unverified key;
       expect(lines).toEqual([`escp: ${fx.host}: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)`]);
       expect(existsSync(join(tmp, "never-false"))).toBe(false);
     });

@@ -82,7 +82,14 @@ function summaryDigest(text: string): string | undefined {
 }
 
 describe.concurrent("stdin to a remote file", () => {
-  for (const [label, n] of [["0 bytes", 0], ["1 byte", 1], ["block - 1", B - 1], ["block", B], ["block + 1", B + 1], ["5 blocks + 7", 5 * B + 7]] as const) {
+  for (const [label, n] of [
+    ["0 bytes", 0],
+    ["1 byte", 1],
+    ["block - 1", B - 1],
+    ["block", B],
+    ["block + 1", B + 1],
+    ["5 blocks + 7", 5 * B + 7],
+  ] as const) {
     ptest(`${label}, over 4 streams: the file holds exactly the input`, async () => {
       const d = caseDir("push");
       const data = bytesOf(n, n + 1);
@@ -108,7 +115,10 @@ describe.concurrent("stdin to a remote file", () => {
     const data = bytesOf(B + 9, 7);
     const r = await runEscp([...FLAGS, "--json", ...remoteFlags(), "-", H(join(d, "f"))], { stdin: data });
     expect(r.code).toBe(0);
-    const ok = r.stdout.split("\n").filter((l) => l.startsWith('{"type":"file"')).map((l) => JSON.parse(l) as { status: string; digest: string; bytes: number });
+    const ok = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith('{"type":"file"'))
+      .map((l) => JSON.parse(l) as { status: string; digest: string; bytes: number });
     expect(ok[0]?.status).toBe("ok");
     expect(ok.length).toBe(1);
     expect(ok[0]?.bytes).toBe(B + 9);
@@ -159,7 +169,11 @@ describe.concurrent("stdin to a remote file", () => {
 });
 
 describe.concurrent("a remote file to stdout", () => {
-  for (const [label, n] of [["0 bytes", 0], ["block + 1", B + 1], ["40 blocks + 3, 4 streams", 40 * B + 3]] as const) {
+  for (const [label, n] of [
+    ["0 bytes", 0],
+    ["block + 1", B + 1],
+    ["40 blocks + 3, 4 streams", 40 * B + 3],
+  ] as const) {
     ptest(`${label}: stdout holds exactly the file, the summary goes to stderr`, async () => {
       const d = caseDir("pull");
       const data = bytesOf(n, n + 3);
@@ -261,7 +275,10 @@ describe("a long stream", () => {
   test("1 GiB from stdin: escp's digest equals b3sum of the same stream", async () => {
     const d = caseDir("gib");
     const ref = Bun.spawn(["b3sum", "--no-names", "-"], { stdin: gibStream(), stdout: "pipe", stderr: "pipe" });
-    const r = await runEscp(["--escp_port", "0", "--timeout", "20", "--ioengine", "posix::dummy", "-", join(d, "big")], { stdin: gibStream(), timeoutMs: 120_000 });
+    const r = await runEscp(["--escp_port", "0", "--timeout", "20", "--ioengine", "posix::dummy", "-", join(d, "big")], {
+      stdin: gibStream(),
+      timeoutMs: 120_000,
+    });
     const want = (await new Response(ref.stdout).text()).trim();
     expect(await ref.exited).toBe(0);
     expect(r.code).toBe(0);

@@ -13,7 +13,8 @@ import { formatBytes } from "../../src/cli/progress.ts";
  *  namespace. `remote` replaces the -D value (e.g. with NAME=value words in front); `wrap`
  *  prefixes the local escp's command (e.g. setpriv). */
 export async function x3(
-  fx: MultiHost, args: readonly string[],
+  fx: MultiHost,
+  args: readonly string[],
   o: { remote?: string; timeout?: number; timeoutMs?: number; onSpawn?: (pid: number) => void; wrap?: readonly string[] } = {},
 ): Promise<RunEscpResult> {
   const argv = ["-F", fx.sshConfig, "-D", o.remote ?? ESCP_REMOTE_CMD, "--escp_port", "0", "--timeout", String(o.timeout ?? 20), ...args];
@@ -121,7 +122,15 @@ export class Rendezvous {
       const r = Bun.spawnSync(["mkfifo", "-m", "600", f], { stdout: "ignore", stderr: "pipe" });
       if (r.exitCode !== 0) throw new Error(`mkfifo ${f}: ${r.stderr.toString().trim()}`);
     }
-    Bun.spawnSync(["sh", "-c", `printf '#!/bin/sh\\necho here > %s\\ncat %s > /dev/null\\n' "$1" "$2" > "$3" && chmod 700 "$3"`, "sh", this.arrived, this.release, this.script]);
+    Bun.spawnSync([
+      "sh",
+      "-c",
+      `printf '#!/bin/sh\\necho here > %s\\ncat %s > /dev/null\\n' "$1" "$2" > "$3" && chmod 700 "$3"`,
+      "sh",
+      this.arrived,
+      this.release,
+      this.script,
+    ]);
   }
 
   /** Resolves once the server reached the fault point; rejects if `gone` settles first (the run
@@ -131,7 +140,13 @@ export class Rendezvous {
     const w = Bun.spawn(["cat", this.arrived], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
     this.waiter = w;
     const got = new Response(w.stdout).text();
-    const r = await Promise.race([got.then(() => "here" as const), gone.then(() => "gone" as const, () => "gone" as const)]);
+    const r = await Promise.race([
+      got.then(() => "here" as const),
+      gone.then(
+        () => "gone" as const,
+        () => "gone" as const,
+      ),
+    ]);
     if (r === "gone") {
       w.kill("SIGKILL");
       throw new Error("the run ended before the server reached its fault point");

@@ -75,7 +75,9 @@ async function identicalPull(tree: TreeSpec, cfg: RunConfig): Promise<void> {
     const r = await runPair({ sock: join(dir, "s.sock"), cwd: dir, args: [...BASE, ...configArgs(cfg), `localhost:${src}`, dst] });
     const noise = [...unexpectedStderr(r.senderStderr), ...unexpectedStderr(r.receiverStderr)];
     if (r.senderCode !== 0 || r.receiverCode !== 0 || noise.length > 0) {
-      throw new Error(`pull ${configArgs(cfg).join(" ")}: escp exited ${r.senderCode}, server ${r.receiverCode}\nstderr: ${r.senderStderr}\nserver: ${r.receiverStderr}`);
+      throw new Error(
+        `pull ${configArgs(cfg).join(" ")}: escp exited ${r.senderCode}, server ${r.receiverCode}\nstderr: ${r.senderStderr}\nserver: ${r.receiverStderr}`,
+      );
     }
     const diffs = await compareTrees(src, dst, { modes: cfg.preserve, mtimes: cfg.preserve });
     if (diffs.length > 0) throw new Error(`trees differ after a pull (${configArgs(cfg).join(" ")}):\n  ${diffs.join("\n  ")}`);
@@ -126,27 +128,43 @@ describe("transfer property: pinned examples", () => {
 
 describe("transfer property: arbitrary trees × configs", () => {
   test(`posix engine: the copy is identical (${RUNS} runs)`, async () => {
-    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalCopy(tree, cfg)), RUNS);
+    await prop.assert(
+      fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalCopy(tree, cfg)),
+      RUNS,
+    );
   }, 300_000);
 
   test(`posix engine, pulled: the copy is identical (${PULL_RUNS} runs)`, async () => {
-    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalPull(tree, cfg)), PULL_RUNS);
+    await prop.assert(
+      fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalPull(tree, cfg)),
+      PULL_RUNS,
+    );
   }, 300_000);
 
-  test.skipIf(!multiHost.ok)(`posix engine, -3 between two hosts: the copy is identical (${THIRD_RUNS} runs)`, async () => {
-    await prop.assert(fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalThirdParty(tree, cfg)), THIRD_RUNS);
-  }, 600_000);
+  test.skipIf(!multiHost.ok)(
+    `posix engine, -3 between two hosts: the copy is identical (${THIRD_RUNS} runs)`,
+    async () => {
+      await prop.assert(
+        fc.asyncProperty(treeSpec, posixConfig, (tree, cfg) => identicalThirdParty(tree, cfg)),
+        THIRD_RUNS,
+      );
+    },
+    600_000,
+  );
 
   test(`dummy engine: succeeds, makes the directories and writes no file (${Math.ceil(RUNS / 3)} runs)`, async () => {
-    await prop.assert(fc.asyncProperty(treeSpec, dummyConfig, async (tree, cfg) => {
-      const { src, dst, dir } = await transfer(tree, cfg);
-      try {
-        const [a, b] = await Promise.all([shape(src), shape(dst)]);
-        if (b.others.length > 0) throw new Error(`dummy engine wrote ${b.others.join(", ")}`);
-        if (a.dirs.join("\n") !== b.dirs.join("\n")) throw new Error(`directories differ: ${a.dirs} vs ${b.dirs}`);
-      } finally {
-        removeTmpDir(dir);
-      }
-    }), Math.ceil(RUNS / 3));
+    await prop.assert(
+      fc.asyncProperty(treeSpec, dummyConfig, async (tree, cfg) => {
+        const { src, dst, dir } = await transfer(tree, cfg);
+        try {
+          const [a, b] = await Promise.all([shape(src), shape(dst)]);
+          if (b.others.length > 0) throw new Error(`dummy engine wrote ${b.others.join(", ")}`);
+          if (a.dirs.join("\n") !== b.dirs.join("\n")) throw new Error(`directories differ: ${a.dirs} vs ${b.dirs}`);
+        } finally {
+          removeTmpDir(dir);
+        }
+      }),
+      Math.ceil(RUNS / 3),
+    );
   }, 300_000);
 });

@@ -29,9 +29,16 @@ function need(): Wan {
 /** One transfer: a --mgmt receiver in b bound to b's address, the sender in a. */
 async function transfer(name: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const w = need();
-  const r = await escpAcrossWan(w, ["--escp_port", "0", "--timeout", "30", ...args], { sockDir: tmp, name: `${name}.sock`, cwd: REPO_ROOT, timeoutMs: 240_000 });
+  const r = await escpAcrossWan(w, ["--escp_port", "0", "--timeout", "30", ...args], {
+    sockDir: tmp,
+    name: `${name}.sock`,
+    cwd: REPO_ROOT,
+    timeoutMs: 240_000,
+  });
   if (r.sender.code !== 0 || r.receiverCode !== 0) {
-    throw new Error(`escp over the WAN failed: sender ${r.sender.code}, receiver ${r.receiverCode}\nsender: ${r.sender.stdout}${r.sender.stderr}\nreceiver: ${r.receiverStderr}`);
+    throw new Error(
+      `escp over the WAN failed: sender ${r.sender.code}, receiver ${r.receiverCode}\nsender: ${r.sender.stdout}${r.sender.stderr}\nreceiver: ${r.receiverStderr}`,
+    );
   }
   return r.sender;
 }
@@ -74,7 +81,11 @@ describe.skipIf(!can.ok)(can.ok ? "WAN emulation (50 ms RTT, 1 Gbit/s, 0.1 % los
     await writeRandomFile(src, BIG, 77);
     const before = await need().stats();
     const out = await transfer("big", [src, `localhost:${dst}`]);
-    const summary = (out.stdout + out.stderr).trim().split("\n").filter((l) => /\bSent\b/.test(l)).pop();
+    const summary = (out.stdout + out.stderr)
+      .trim()
+      .split("\n")
+      .filter((l) => /\bSent\b/.test(l))
+      .pop();
     console.log(`[wan] escp summary (informational): ${summary ?? "(none)"}`);
     await expectSameFile(src, dst);
     const after = await need().stats();

@@ -56,9 +56,17 @@ export interface Delayline {
 function parseLane(line: string): LaneStats {
   const v = (k: keyof LaneStats): number => Number(new RegExp(`\\b${k}=(\\d+)`).exec(line)?.[1] ?? NaN);
   return {
-    read: v("read"), read_bytes: v("read_bytes"), sent: v("sent"), sent_bytes: v("sent_bytes"),
-    drop_loss: v("drop_loss"), drop_queue: v("drop_queue"), drop_full: v("drop_full"), drop_big: v("drop_big"),
-    write_err: v("write_err"), read_err: v("read_err"), in_flight: v("in_flight"),
+    read: v("read"),
+    read_bytes: v("read_bytes"),
+    sent: v("sent"),
+    sent_bytes: v("sent_bytes"),
+    drop_loss: v("drop_loss"),
+    drop_queue: v("drop_queue"),
+    drop_full: v("drop_full"),
+    drop_big: v("drop_big"),
+    write_err: v("write_err"),
+    read_err: v("read_err"),
+    in_flight: v("in_flight"),
   };
 }
 
@@ -70,10 +78,28 @@ export function formatLane(name: string, s: LaneStats): string {
 export function delaylineArgs(bin: string, p: DelaylineParams): string[] {
   const ppm = (pct: number): string => String(Math.round(pct * 10_000));
   return [
-    bin, "-w", "-a", p.tunA, "-b", p.tunB,
-    "-d", String(Math.round(p.delayMs * 1000)), "-r", String(Math.round(p.rateMbit * 1000)),
-    "-l", ppm(p.lossPct), "-L", ppm(p.lossBackPct ?? 0), "-s", String(p.seed),
-    "-q", String(p.queueKib ?? 4096), "-t", String(p.maxSeconds ?? 900), "-m", String(p.mtu ?? 1500),
+    bin,
+    "-w",
+    "-a",
+    p.tunA,
+    "-b",
+    p.tunB,
+    "-d",
+    String(Math.round(p.delayMs * 1000)),
+    "-r",
+    String(Math.round(p.rateMbit * 1000)),
+    "-l",
+    ppm(p.lossPct),
+    "-L",
+    ppm(p.lossBackPct ?? 0),
+    "-s",
+    String(p.seed),
+    "-q",
+    String(p.queueKib ?? 4096),
+    "-t",
+    String(p.maxSeconds ?? 900),
+    "-m",
+    String(p.mtu ?? 1500),
   ];
 }
 

@@ -44,7 +44,9 @@ export async function escpAcrossWan(wan: Wan, args: readonly string[], o: WanTra
   const cwd = o.cwd ?? process.cwd();
   const watcher = whenExists(o.sockDir, name);
   const rx = wan.spawn("b", [process.execPath, ESCP_MAIN, "--server", "--mgmt", sock], {
-    cwd, env: { SSH_CONNECTION: `${wan.addr.a} 40000 ${wan.addr.b} 22` }, timeoutMs,
+    cwd,
+    env: { SSH_CONNECTION: `${wan.addr.a} 40000 ${wan.addr.b} 22` },
+    timeoutMs,
   });
   const rxErr = new Response(rx.stderr).text();
   try {

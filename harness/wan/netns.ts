@@ -59,8 +59,12 @@ function ipSync(args: string[]): { code: number; err: string } {
 
 async function run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const proc = Bun.spawn([...argv], {
-    stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true,
-    env: { ...process.env, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    detached: true,
+    env: { ...process.env, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   const killGroup = (): void => {
     try {
@@ -165,8 +169,13 @@ export async function startWan(o: WanOptions): Promise<Wan> {
     // The delay line creates both TUN devices in the root namespace and keeps their fds;
     // the devices are then moved into the namespaces (the fds stay valid across the move).
     dl = await startDelayline({
-      tunA: tun.a, tunB: tun.b, delayMs: o.delayMs, rateMbit: o.rateMbit, lossPct: o.lossPct,
-      seed: o.seed, ...(o.lossBackPct !== undefined ? { lossBackPct: o.lossBackPct } : {}),
+      tunA: tun.a,
+      tunB: tun.b,
+      delayMs: o.delayMs,
+      rateMbit: o.rateMbit,
+      lossPct: o.lossPct,
+      seed: o.seed,
+      ...(o.lossBackPct !== undefined ? { lossBackPct: o.lossBackPct } : {}),
       ...(o.queueKib !== undefined ? { queueKib: o.queueKib } : {}),
       ...(o.maxSeconds !== undefined ? { maxSeconds: o.maxSeconds } : {}),
     });
@@ -198,13 +207,20 @@ export async function startWan(o: WanOptions): Promise<Wan> {
   const line = dl;
 
   const wan: Wan = {
-    ns, addr, tun, readyLine: line.readyLine,
+    ns,
+    addr,
+    tun,
+    readyLine: line.readyLine,
     argv: (side, cmd) => ["ip", "netns", "exec", ns[side], ...cmd],
     exec: (side, cmd, opts) => run(wan.argv(side, cmd), opts),
     spawn(side, cmd, opts = {}) {
       const proc = Bun.spawn(wan.argv(side, cmd), {
-        stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true,
-        env: { ...process.env, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        detached: true,
+        env: { ...process.env, ...opts.env },
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
       });
       children.add(proc);
       const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 300_000);

@@ -36,36 +36,156 @@ describe("tokenizeArgv", () => {
 
   test("every flag", () => {
     const argv = [
-      "--filelist", "fl", "-P", "2222", "--escp_port", "2000", "--escp_portrange", "20", "-v", "--logfile", "/tmp/l",
-      "-q", "-l", "100Mbit", "-p", "-C", "--sparse", "-r", "-o", "A=1", "-o", "B=2", "-S", "myssh", "-D", "/opt/escp",
-      "--blocksize", "4M", "--ioengine", "dummy", "-t", "16", "--bits", "--nodirect", "--nochecksum", "-A",
-      "-c", "aes128-ctr", "-i", "id", "-F", "cfg", "-J", "jump", "-B", "-4", "--timeout", "90", "--builtin-ssh",
-      "--server", "--mgmt", "/tmp/m", "-L", "-h", "-V",
+      "--filelist",
+      "fl",
+      "-P",
+      "2222",
+      "--escp_port",
+      "2000",
+      "--escp_portrange",
+      "20",
+      "-v",
+      "--logfile",
+      "/tmp/l",
+      "-q",
+      "-l",
+      "100Mbit",
+      "-p",
+      "-C",
+      "--sparse",
+      "-r",
+      "-o",
+      "A=1",
+      "-o",
+      "B=2",
+      "-S",
+      "myssh",
+      "-D",
+      "/opt/escp",
+      "--blocksize",
+      "4M",
+      "--ioengine",
+      "dummy",
+      "-t",
+      "16",
+      "--bits",
+      "--nodirect",
+      "--nochecksum",
+      "-A",
+      "-c",
+      "aes128-ctr",
+      "-i",
+      "id",
+      "-F",
+      "cfg",
+      "-J",
+      "jump",
+      "-B",
+      "-4",
+      "--timeout",
+      "90",
+      "--builtin-ssh",
+      "--server",
+      "--mgmt",
+      "/tmp/m",
+      "-L",
+      "-h",
+      "-V",
     ];
     expect(tokenizeArgv(argv).values).toEqual({
-      filelist: "fl", port: 2222, escpPort: 2000, escpPortrange: 20, verbose: true, logfile: "/tmp/l", quiet: true,
-      limit: 12_500_000, preserve: true, compress: true, sparse: true, recursive: true, sshOptions: ["A=1", "B=2"],
-      ssh: "myssh", escp: "/opt/escp", blocksize: 4 * 1024 * 1024, ioengine: "dummy", ioengineRx: "dummy", threads: 16,
-      bits: true, nodirect: true, nochecksum: true, agent: true, cipher: "aes128-ctr", identity: "id", sshConfig: "cfg",
-      jumpHost: "jump", batchMode: true, ipv4: true, timeoutMs: 90_000, builtinSsh: true, server: true, mgmt: "/tmp/m",
-      license: true, help: true, version: true,
+      filelist: "fl",
+      port: 2222,
+      escpPort: 2000,
+      escpPortrange: 20,
+      verbose: true,
+      logfile: "/tmp/l",
+      quiet: true,
+      limit: 12_500_000,
+      preserve: true,
+      compress: true,
+      sparse: true,
+      recursive: true,
+      sshOptions: ["A=1", "B=2"],
+      ssh: "myssh",
+      escp: "/opt/escp",
+      blocksize: 4 * 1024 * 1024,
+      ioengine: "dummy",
+      ioengineRx: "dummy",
+      threads: 16,
+      bits: true,
+      nodirect: true,
+      nochecksum: true,
+      agent: true,
+      cipher: "aes128-ctr",
+      identity: "id",
+      sshConfig: "cfg",
+      jumpHost: "jump",
+      batchMode: true,
+      ipv4: true,
+      timeoutMs: 90_000,
+      builtinSsh: true,
+      server: true,
+      mgmt: "/tmp/m",
+      license: true,
+      help: true,
+      version: true,
     });
     expect(tokenizeArgv(["-6"]).values.ipv6).toBe(true);
   });
 
   test("long aliases", () => {
-    const v = tokenizeArgv(["--port=1", "--verbose", "--quiet", "--limit", "1G", "--preserve", "--compress", "--recursive",
-      "--ssh", "s", "--escp", "e", "--agent", "--cipher", "c", "--identity", "i", "--ssh_config", "f", "--jump_host", "j",
-      "--batch", "--license", "--help", "--version"]).values;
-    expect(v).toMatchObject({ port: 1, verbose: true, quiet: true, limit: 1024 ** 3, preserve: true, compress: true,
-      recursive: true, ssh: "s", escp: "e", agent: true, cipher: "c", identity: "i", sshConfig: "f", jumpHost: "j",
-      batchMode: true, license: true, help: true, version: true });
+    const v = tokenizeArgv([
+      "--port=1",
+      "--verbose",
+      "--quiet",
+      "--limit",
+      "1G",
+      "--preserve",
+      "--compress",
+      "--recursive",
+      "--ssh",
+      "s",
+      "--escp",
+      "e",
+      "--agent",
+      "--cipher",
+      "c",
+      "--identity",
+      "i",
+      "--ssh_config",
+      "f",
+      "--jump_host",
+      "j",
+      "--batch",
+      "--license",
+      "--help",
+      "--version",
+    ]).values;
+    expect(v).toMatchObject({
+      port: 1,
+      verbose: true,
+      quiet: true,
+      limit: 1024 ** 3,
+      preserve: true,
+      compress: true,
+      recursive: true,
+      ssh: "s",
+      escp: "e",
+      agent: true,
+      cipher: "c",
+      identity: "i",
+      sshConfig: "f",
+      jumpHost: "j",
+      batchMode: true,
+      license: true,
+      help: true,
+      version: true,
+    });
   });
 
   test("ioengine TX::RX", () => {
     expect(tokenizeArgv(["--ioengine", "dummy::posix"]).values).toMatchObject({ ioengine: "dummy", ioengineRx: "posix" });
-    expect(usageMessage(() => tokenizeArgv(["--ioengine", "posix::foo"]))).toBe(
-      '--ioengine posix::foo: unknown I/O engine "foo" (expected posix or dummy)');
+    expect(usageMessage(() => tokenizeArgv(["--ioengine", "posix::foo"]))).toBe('--ioengine posix::foo: unknown I/O engine "foo" (expected posix or dummy)');
   });
 
   test("bad values, exact text", () => {
@@ -156,7 +276,11 @@ describe("splitPositionals", () => {
     expect(usageMessage(() => splitPositionals(["a"], false))).toStartWith("missing destination; usage: escp");
   });
   test("remote sources on one host are a pull", () => {
-    expect(splitPositionals(["u@h:x", "u@h:/y/*.h5", "d"], false)).toEqual({ sources: [], remote: { host: "h", user: "u", paths: ["x", "/y/*.h5"] }, dest: { path: "d" } });
+    expect(splitPositionals(["u@h:x", "u@h:/y/*.h5", "d"], false)).toEqual({
+      sources: [],
+      remote: { host: "h", user: "u", paths: ["x", "/y/*.h5"] },
+      dest: { path: "d" },
+    });
     expect(splitPositionals(["scp://h:2222/~/x", "."], false).remote).toEqual({ host: "h", port: 2222, paths: ["~/x"] });
   });
   test("remote to remote is a third-party copy", () => {

@@ -206,7 +206,8 @@ function remoteSources(eps: Endpoint[], raw: readonly string[]): RemoteSources |
   const first = remote[0] as Endpoint & { host: string };
   const out: RemoteSources = { host: first.host, paths: [], ...(first.user ? { user: first.user } : {}), ...(first.port ? { port: first.port } : {}) };
   remote.forEach((e, i) => {
-    if (!sameHost(e, out)) throw new EscpError("E_USAGE", `${raw[i]}: all remote sources must be on one host (${first.user ? `${first.user}@` : ""}${first.host})`);
+    if (!sameHost(e, out))
+      throw new EscpError("E_USAGE", `${raw[i]}: all remote sources must be on one host (${first.user ? `${first.user}@` : ""}${first.host})`);
     out.paths.push(e.path);
   });
   return out;

@@ -7,9 +7,7 @@ import { OPTION_TABLE, type OptionSpec } from "../config/options.ts";
 
 export type ValueKind = "file" | "dir" | "command" | "host" | "choice" | "none";
 
-const VISIBLE: readonly OptionSpec[] = OPTION_TABLE.filter(
-  (s) => s.hidden !== true && (s.long !== undefined || s.short !== undefined),
-);
+const VISIBLE: readonly OptionSpec[] = OPTION_TABLE.filter((s) => s.hidden !== true && (s.long !== undefined || s.short !== undefined));
 
 /** Every spelling of a visible option, as typed: "-t", "--parallel", "--no-resume". */
 export function flagNames(spec: OptionSpec): string[] {
@@ -66,8 +64,11 @@ export function bashCompletion(): string {
     byKind.set(kind, [...(byKind.get(kind) ?? []), ...flagNames(spec)]);
   }
   const action: Record<string, string> = {
-    file: "_escp_local", dir: "_escp_local -d", command: "_escp_words \"$(compgen -c -- \"$cur\")\"",
-    host: "_escp_words \"$(_escp_hosts)\"", none: ":",
+    file: "_escp_local",
+    dir: "_escp_local -d",
+    command: '_escp_words "$(compgen -c -- "$cur")"',
+    host: '_escp_words "$(_escp_hosts)"',
+    none: ":",
   };
   for (const [kind, names] of byKind) cases.push(`    ${names.join("|")}) ${action[kind]}; _escp_trim; return ;;`);
   return `# bash completion for escp(1). ${HEADER}
@@ -183,9 +184,20 @@ export function zshCompletion(): string {
     if (takesValue(spec)) {
       const kind = valueKind(spec);
       const value = zshDescription(spec.valueName ?? "VALUE");
-      const act = kind === "choice" ? `(${choiceWords(spec).map((w) => w.replace(/:/g, "\\:")).join(" ")})`
-        : kind === "file" ? "_files" : kind === "dir" ? "_files -/"
-        : kind === "command" ? "_command_names -e" : kind === "host" ? "_hosts" : " ";
+      const act =
+        kind === "choice"
+          ? `(${choiceWords(spec)
+              .map((w) => w.replace(/:/g, "\\:"))
+              .join(" ")})`
+          : kind === "file"
+            ? "_files"
+            : kind === "dir"
+              ? "_files -/"
+              : kind === "command"
+                ? "_command_names -e"
+                : kind === "host"
+                  ? "_hosts"
+                  : " ";
       action = `:${value}:${act}`;
     }
     for (const name of flagNames(spec)) specs.push(`    '${name}[${help}]${action}'`);

@@ -81,7 +81,10 @@ printf '%s\\0' "\${COMPREPLY[@]}"`;
   });
   expect(p.stderr.toString()).toBe("");
   expect(p.exitCode).toBe(0);
-  return p.stdout.toString().split("\0").filter((s) => s !== "");
+  return p.stdout
+    .toString()
+    .split("\0")
+    .filter((s) => s !== "");
 }
 
 describe("bash completion", () => {
@@ -171,7 +174,10 @@ function zshShows(line: string, pattern: string): boolean {
   const script = join(tmp, "zpty.zsh");
   writeFileSync(script, ZPTY_SCRIPT);
   const p = Bun.spawnSync(["timeout", "30", "zsh", "-f", script, join(REPO, "docs", "completion"), fakeBin, line, pattern, home], {
-    cwd: tmp, stdout: "pipe", stderr: "pipe", env: { ...process.env, FAKE_SSH_LOG: join(tmp, "ssh.log") },
+    cwd: tmp,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, FAKE_SSH_LOG: join(tmp, "ssh.log") },
   });
   return p.stdout.toString().includes("MATCHED");
 }
@@ -179,13 +185,17 @@ function zshShows(line: string, pattern: string): boolean {
 describe("zsh completion in a real zsh", () => {
   const zsh = has("zsh");
   if (!zsh) console.log("skip: zsh is not installed (harness/setup.sh installs it)");
-  test.skipIf(!zsh)("flags, TX::RX engine values and host:path through ssh complete", () => {
-    expect(zshShows("escp --par", "*--parallel*")).toBe(true);
-    expect(zshShows("escp --ioengine posix::", "*posix::dummy*")).toBe(true);
-    // one remote match: the line becomes alpha:…/sub/space\ dir/
-    mkdirSync(join(remote, "sub", "space dir"), { recursive: true });
-    expect(zshShows(`escp alpha:${remote}/sub/sp`, "*alpha:*/sub/space\\\\ dir/*")).toBe(true);
-  }, 120_000);
+  test.skipIf(!zsh)(
+    "flags, TX::RX engine values and host:path through ssh complete",
+    () => {
+      expect(zshShows("escp --par", "*--parallel*")).toBe(true);
+      expect(zshShows("escp --ioengine posix::", "*posix::dummy*")).toBe(true);
+      // one remote match: the line becomes alpha:…/sub/space\ dir/
+      mkdirSync(join(remote, "sub", "space dir"), { recursive: true });
+      expect(zshShows(`escp alpha:${remote}/sub/sp`, "*alpha:*/sub/space\\\\ dir/*")).toBe(true);
+    },
+    120_000,
+  );
 });
 
 describe("escp(1)", () => {

@@ -27,7 +27,16 @@ const parsed = (lines: string[]): Record<string, unknown>[] => parseJsonLines(li
 describe("JsonEvents", () => {
   test("a whole session: every line valid, in order, with the schema version", () => {
     const { lines, events, clock } = collect();
-    events.start({ direction: "push", sources: ["a", "b"], destination: "host:/x", total_files: 2, total_bytes: 3000, threads: 4, block_size: 1 << 20, checksum: true });
+    events.start({
+      direction: "push",
+      sources: ["a", "b"],
+      destination: "host:/x",
+      total_files: 2,
+      total_bytes: 3000,
+      threads: 4,
+      block_size: 1 << 20,
+      checksum: true,
+    });
     events.fileOk({ path: "a", rel: "a", bytes: 1000, resumed_bytes: 0, digest: "0f".repeat(32) });
     events.fileFailed({ code: "E_SOURCE_UNREADABLE", message: "b: Permission denied", path: "b" });
     events.notice("something to know");
@@ -44,7 +53,16 @@ describe("JsonEvents", () => {
 
   test("progress: not before a second has passed since the start or the last one, eta null without totals", () => {
     const { lines, events, clock } = collect();
-    events.start({ direction: "pull", sources: ["h:x"], destination: ".", total_files: null, total_bytes: null, threads: 1, block_size: 65536, checksum: false });
+    events.start({
+      direction: "pull",
+      sources: ["h:x"],
+      destination: ".",
+      total_files: null,
+      total_bytes: null,
+      threads: 1,
+      block_size: 65536,
+      checksum: false,
+    });
     for (let i = 0; i < 25; i++) {
       clock.ms += 100; // 2.5 s of ticks every 100 ms
       events.progress(i * 10, 0);
@@ -69,7 +87,15 @@ describe("JsonEvents", () => {
   test("a fatal error: an error line, then the summary with the same code and exit status", () => {
     const { lines, events } = collect();
     events.error("E_SSH_UNREACHABLE", "ssh: connect to host nowhere: No route to host", 4);
-    events.summary({ files_ok: 0, files_failed: 0, bytes: 0, resumed_bytes: 0, seconds: 0.1, exit_status: 4, error: { code: "E_SSH_UNREACHABLE", message: "ssh: …" } });
+    events.summary({
+      files_ok: 0,
+      files_failed: 0,
+      bytes: 0,
+      resumed_bytes: 0,
+      seconds: 0.1,
+      exit_status: 4,
+      error: { code: "E_SSH_UNREACHABLE", message: "ssh: …" },
+    });
     const ev = parsed(lines);
     expect(ev.map((e) => e.type)).toEqual(["error", "summary"]);
     expect(ev[1]?.exit_status).toBe(ev[0]?.exit_status);
@@ -77,7 +103,7 @@ describe("JsonEvents", () => {
 
   test("names with newlines, quotes and non-ASCII stay one line each and round-trip", () => {
     const { lines, events } = collect();
-    const name = "we\"ird\nname\\ ✓\u0001";
+    const name = 'we"ird\nname\\ ✓\u0001';
     events.fileOk({ path: name, rel: name, bytes: 0, resumed_bytes: 0, digest: null });
     expect(lines).toHaveLength(1);
     expect(lines[0]?.includes("\n")).toBe(false);
@@ -108,7 +134,7 @@ describe("the schema and its validator", () => {
       null,
     ];
     for (const b of bad) expect(validator.errors(b).length).toBeGreaterThan(0);
-    expect(() => parseJsonLines("{\"type\":\"notice\"", validator)).toThrow(/does not end with a newline/);
+    expect(() => parseJsonLines('{"type":"notice"', validator)).toThrow(/does not end with a newline/);
     expect(() => parseJsonLines("not json\n", validator)).toThrow(/line 1 is not JSON/);
   });
 

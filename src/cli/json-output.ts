@@ -13,35 +13,71 @@ export const PROGRESS_INTERVAL_MS = 1000;
 export type Direction = "push" | "pull" | "local" | "third-party";
 
 export interface StartEvent {
-  type: "start"; schema_version: number;
+  type: "start";
+  schema_version: number;
   direction: Direction;
   /** As the user named them (`host:path` for remote ones). */
   sources: string[];
   destination: string;
   /** What the source side found before sending; null when unknown. */
-  total_files: number | null; total_bytes: number | null;
-  threads: number; block_size: number; checksum: boolean;
+  total_files: number | null;
+  total_bytes: number | null;
+  threads: number;
+  block_size: number;
+  checksum: boolean;
   /** ISO 8601, UTC. */
   time: string;
 }
 export interface FileOkEvent {
-  type: "file"; schema_version: number; status: "ok";
-  path: string; rel: string; bytes: number; resumed_bytes: number; digest: string | null;
+  type: "file";
+  schema_version: number;
+  status: "ok";
+  path: string;
+  rel: string;
+  bytes: number;
+  resumed_bytes: number;
+  digest: string | null;
 }
 export interface FileFailedEvent {
-  type: "file"; schema_version: number; status: "failed";
-  code: ErrorCode; message: string; path: string | null;
+  type: "file";
+  schema_version: number;
+  status: "failed";
+  code: ErrorCode;
+  message: string;
+  path: string | null;
 }
-export interface NoticeEvent { type: "notice"; schema_version: number; message: string }
+export interface NoticeEvent {
+  type: "notice";
+  schema_version: number;
+  message: string;
+}
 export interface ProgressEvent {
-  type: "progress"; schema_version: number;
-  bytes: number; total_bytes: number | null; files: number; total_files: number | null;
-  rate: number; eta: number | null; elapsed: number;
+  type: "progress";
+  schema_version: number;
+  bytes: number;
+  total_bytes: number | null;
+  files: number;
+  total_files: number | null;
+  rate: number;
+  eta: number | null;
+  elapsed: number;
 }
-export interface ErrorEvent { type: "error"; schema_version: number; code: ErrorCode; message: string; exit_status: number }
+export interface ErrorEvent {
+  type: "error";
+  schema_version: number;
+  code: ErrorCode;
+  message: string;
+  exit_status: number;
+}
 export interface SummaryEvent {
-  type: "summary"; schema_version: number;
-  files_ok: number; files_failed: number; bytes: number; resumed_bytes: number; seconds: number; exit_status: number;
+  type: "summary";
+  schema_version: number;
+  files_ok: number;
+  files_failed: number;
+  bytes: number;
+  resumed_bytes: number;
+  seconds: number;
+  exit_status: number;
   error: { code: ErrorCode; message: string } | null;
 }
 export type JsonEvent = StartEvent | FileOkEvent | FileFailedEvent | NoticeEvent | ProgressEvent | ErrorEvent | SummaryEvent;
@@ -70,7 +106,10 @@ export class JsonEvents {
   private lastProgressMs: number;
   private totals: { bytes: number | null; files: number | null } = { bytes: null, files: null };
 
-  constructor(private readonly write: (line: string) => void = (l) => term.json(l), private readonly clock: JsonClock = realClock) {
+  constructor(
+    private readonly write: (line: string) => void = (l) => term.json(l),
+    private readonly clock: JsonClock = realClock,
+  ) {
     this.startMs = this.lastProgressMs = clock.nowMs();
   }
 
@@ -104,10 +143,17 @@ export class JsonEvents {
     const elapsedMs = now - this.startMs;
     const rate = elapsedMs > 0 ? bytes / (elapsedMs / 1000) : 0;
     const total = this.totals.bytes;
-    const eta = total === null || rate <= 0 ? null : seconds(((Math.max(0, total - bytes)) / rate) * 1000);
+    const eta = total === null || rate <= 0 ? null : seconds((Math.max(0, total - bytes) / rate) * 1000);
     this.emit({
-      type: "progress", schema_version: JSON_SCHEMA_VERSION, bytes, total_bytes: total, files, total_files: this.totals.files,
-      rate: Math.round(rate), eta, elapsed: seconds(elapsedMs),
+      type: "progress",
+      schema_version: JSON_SCHEMA_VERSION,
+      bytes,
+      total_bytes: total,
+      files,
+      total_files: this.totals.files,
+      rate: Math.round(rate),
+      eta,
+      elapsed: seconds(elapsedMs),
     });
     return true;
   }

@@ -19,12 +19,12 @@ let run: RunOutput | undefined;
 async function main(): Promise<number> {
   const cfg = loadConfig(argv, process.env);
   const o = cfg.opts;
-  if (o.help) return term.info(helpText()), 0;
+  if (o.help) return (term.info(helpText()), 0);
   if (o.version) {
     const checkout = checkoutText(); // a development checkout also says which one runs
-    return term.info(checkout === undefined ? versionText() : `${versionText()}\n${checkout}`), 0;
+    return (term.info(checkout === undefined ? versionText() : `${versionText()}\n${checkout}`), 0);
   }
-  if (o.license) return term.info(licenseText()), 0;
+  if (o.license) return (term.info(licenseText()), 0);
   if (!o.server) run = new RunOutput(o);
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
   if (o.server || !run) return runServer(o);
@@ -36,7 +36,8 @@ function die(e: unknown): never {
   term.error(`escp: ${err.message}`);
   if (err.code === "E_INTERNAL" && err.cause instanceof Error) log.debug(err.cause.stack ?? String(err.cause));
   let code = err.exitCode;
-  if (run) code = run.end(code, err); // --json: the error and the summary; --manifest: committed
+  if (run)
+    code = run.end(code, err); // --json: the error and the summary; --manifest: committed
   else jsonUsageFailure(argv, err);
   process.exit(code);
 }

@@ -6,7 +6,9 @@ import { defaultText, flagColumn, USAGE_LINE } from "./usage.ts";
 
 /** Text safe in a roff line: backslash as \e, hyphens as \-, non-ASCII as \[uXXXX], no leading . or '. */
 export function roffEscape(s: string): string {
-  const t = s.replace(/\\/g, "\\e").replace(/-/g, "\\-")
+  const t = s
+    .replace(/\\/g, "\\e")
+    .replace(/-/g, "\\-")
     .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}]`);
   return /^[.']/.test(t) ? `\\&${t}` : t;
 }
@@ -51,20 +53,26 @@ export function manPage(): string {
   return [
     '.\\" Generated from src/config/options.ts, src/cli/usage.ts and src/errors/codes.ts',
     '.\\" by `bun harness/gen-files.ts`; do not edit.',
-    ".TH ESCP 1 \"\" \"escp\" \"User Commands\"",
+    '.TH ESCP 1 "" "escp" "User Commands"',
     ".SH NAME",
     "escp \\- high\\-speed, encrypted, multi\\-stream file transfer",
     ".SH SYNOPSIS",
     ...synopsis(),
     ".SH DESCRIPTION",
     ".B escp",
-    roffEscape("copies files to and from [user@]host:[path] (also [user@][ipv6]:path or scp://[user@]host[:port][/path]) like scp(1): SSH carries the control session, and the data travels over parallel TCP streams encrypted with keys agreed over SSH. Every file is verified end to end with BLAKE3 unless --nochecksum is given."),
+    roffEscape(
+      "copies files to and from [user@]host:[path] (also [user@][ipv6]:path or scp://[user@]host[:port][/path]) like scp(1): SSH carries the control session, and the data travels over parallel TCP streams encrypted with keys agreed over SSH. Every file is verified end to end with BLAKE3 unless --nochecksum is given.",
+    ),
     ".PP",
-    roffEscape("A destination without host: is local: the same engine runs with a receiver started on this machine. The remote host needs escp on its PATH (or named with -D)."),
+    roffEscape(
+      "A destination without host: is local: the same engine runs with a receiver started on this machine. The remote host needs escp on its PATH (or named with -D).",
+    ),
     ".SH OPTIONS",
     ...options(),
     ".SH ENVIRONMENT",
-    roffEscape("Most options can also be set as ESCP_<KEY>, where <KEY> is the configuration key named with each option above. The command line wins over the environment, which wins over the configuration file."),
+    roffEscape(
+      "Most options can also be set as ESCP_<KEY>, where <KEY> is the configuration key named with each option above. The command line wins over the environment, which wins over the configuration file.",
+    ),
     ".TP",
     ".B ESCP_CONFIG",
     roffEscape("path of the configuration file read instead of /etc/escp.conf."),

@@ -49,8 +49,9 @@ describe("formatting", () => {
     expect(formatBar(0.5).length).toBe(32);
   });
   test("summary line of a dummy::posix run says the data was synthetic", () => {
-    expect(summaryLine({ bytes: 1024, files: 1, failed: 0, seconds: 1, synthetic: true }, false))
-      .toBe("Sent    :   1.0 KB in 1 file at   1.0 KB/s in 00:01.00, synthetic data (zeros)");
+    expect(summaryLine({ bytes: 1024, files: 1, failed: 0, seconds: 1, synthetic: true }, false)).toBe(
+      "Sent    :   1.0 KB in 1 file at   1.0 KB/s in 00:01.00, synthetic data (zeros)",
+    );
   });
 
   test("summary line", () => {
@@ -129,7 +130,11 @@ describe("terminal width", () => {
         const p = new Progress({ quiet: false, bits, nowMs: () => 0 });
         p.start(total, 1);
         for (const cols of widths) {
-          for (const [done, secs] of [[0, 0], [123_456_789, 3], [2 ** 39, 4000]] as const) {
+          for (const [done, secs] of [
+            [0, 0],
+            [123_456_789, 3],
+            [2 ** 39, 4000],
+          ] as const) {
             const line = p.barLine(done, secs, cols);
             expect(line.length).toBeLessThanOrEqual(cols - 1);
             expect(line.length).toBeGreaterThan(0);
@@ -153,9 +158,15 @@ describe("terminal width", () => {
   test("draws with the width of the stream it writes to, and redraws on SIGWINCH until finish", () => {
     let cols = 50;
     const w: Captured = {
-      out: [], err: [], stdoutIsTTY: true, stderrIsTTY: true,
-      stdout: (t) => void w.out.push(t), stderr: (t) => void w.err.push(t),
-      get stdoutColumns(): number { return cols; },
+      out: [],
+      err: [],
+      stdoutIsTTY: true,
+      stderrIsTTY: true,
+      stdout: (t) => void w.out.push(t),
+      stderr: (t) => void w.err.push(t),
+      get stdoutColumns(): number {
+        return cols;
+      },
       stderrColumns: 300,
     };
     install(w);

@@ -44,7 +44,10 @@ const processWriter: TermWriter = {
 let writer: TermWriter = processWriter;
 
 /** A line escp would have printed, and how: the library's runs take them instead (TermRoute). */
-export interface TermLine { level: "error" | "warn" | "info" | "debug"; text: string }
+export interface TermLine {
+  level: "error" | "warn" | "info" | "debug";
+  text: string;
+}
 export type TermRoute = (line: TermLine) => void;
 const routes = new AsyncLocalStorage<TermRoute>();
 

@@ -32,11 +32,47 @@ const NO_CONF = { ESCP_CONFIG: "/dev/null" };
 describe("options table", () => {
   test("defaults", () => {
     expect(defaultOptions()).toEqual({
-      port: 22, escpPort: 1232, escpPortrange: 10, verbose: false, quiet: false, limit: 0, preserve: false,
-      compress: false, compressLevel: 3, sparse: false, recursive: false, archive: false, xattrs: false, sshOptions: [], ssh: "ssh", escp: "escp", blocksize: 1 << 20, bundleMax: 64 << 10,
-      ioengine: "posix", ioengineRx: "posix", threads: 4, bits: false, nodirect: false, nochecksum: false,
-      agent: false, batchMode: false, ipv4: false, ipv6: false, timeoutMs: 30_000, builtinSsh: false, localListen: false, thirdParty: false, direct: false, server: false,
-      license: false, help: false, version: false, resume: true, retries: 3, json: false, numa: "auto",
+      port: 22,
+      escpPort: 1232,
+      escpPortrange: 10,
+      verbose: false,
+      quiet: false,
+      limit: 0,
+      preserve: false,
+      compress: false,
+      compressLevel: 3,
+      sparse: false,
+      recursive: false,
+      archive: false,
+      xattrs: false,
+      sshOptions: [],
+      ssh: "ssh",
+      escp: "escp",
+      blocksize: 1 << 20,
+      bundleMax: 64 << 10,
+      ioengine: "posix",
+      ioengineRx: "posix",
+      threads: 4,
+      bits: false,
+      nodirect: false,
+      nochecksum: false,
+      agent: false,
+      batchMode: false,
+      ipv4: false,
+      ipv6: false,
+      timeoutMs: 30_000,
+      builtinSsh: false,
+      localListen: false,
+      thirdParty: false,
+      direct: false,
+      server: false,
+      license: false,
+      help: false,
+      version: false,
+      resume: true,
+      retries: 3,
+      json: false,
+      numa: "auto",
     });
   });
   test("names are unique and env vars follow ESCP_<KEY>", () => {
@@ -58,7 +94,7 @@ describe("loadConfig", () => {
   });
 
   test("precedence: CLI > env > config file > default", () => {
-    const file = conf("prec.yaml", "threads: 8\nblocksize: 4M\nport: 2200\ncompress: true\ncpumask: \"FF00\"\nnodemask: \"1\"\n");
+    const file = conf("prec.yaml", 'threads: 8\nblocksize: 4M\nport: 2200\ncompress: true\ncpumask: "FF00"\nnodemask: "1"\n');
     const env = { ESCP_CONFIG: file, ESCP_THREADS: "12", ESCP_PORT: "2300" };
     const cfg = loadConfig(["-t", "16", "a", "h:"], env);
     expect(cfg.opts.threads).toBe(16); // CLI
@@ -72,7 +108,7 @@ describe("loadConfig", () => {
   });
 
   test("lists and ioengine from file and env", () => {
-    const file = conf("list.yaml", "ssh_options: [\"A=1\", \"B=2\"]\nioengine: dummy::posix\ntimeout: 5\n");
+    const file = conf("list.yaml", 'ssh_options: ["A=1", "B=2"]\nioengine: dummy::posix\ntimeout: 5\n');
     const cfg = loadConfig(["a", "h:"], { ESCP_CONFIG: file });
     expect(cfg.opts.sshOptions).toEqual(["A=1", "B=2"]);
     expect(cfg.opts).toMatchObject({ ioengine: "dummy", ioengineRx: "posix", timeoutMs: 5000 });
@@ -86,7 +122,7 @@ describe("loadConfig", () => {
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: bs }))).toBe(`${bs}: blocksize: 300K: must be a power of two between 64K and 64M`);
     const unknown = conf("unk.yaml", "thraeds: 4\n");
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: unknown }))).toBe(`${unknown}: unknown key "thraeds"`);
-    const hex = conf("hex.yaml", "cpumask: \"xyz\"\n");
+    const hex = conf("hex.yaml", 'cpumask: "xyz"\n');
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: hex }))).toBe(`${hex}: cpumask: xyz: must be a hex string such as "ff00"`);
     const num = conf("num.yaml", "nodemask: 10\n");
     expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: num }))).toContain(`${num}: nodemask: 10: must be a quoted hex string`);
@@ -116,23 +152,22 @@ describe("loadConfig", () => {
 
   test("a file named by ESCP_CONFIG must exist and be readable; a missing default file is fine", () => {
     const missing = join(dir, "does-not-exist.yaml");
-    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: missing })))
-      .toBe(`${missing} (ESCP_CONFIG): cannot read: No such file or directory`);
-    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: dir })))
-      .toBe(`${dir} (ESCP_CONFIG): cannot read: Is a directory`);
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: missing }))).toBe(`${missing} (ESCP_CONFIG): cannot read: No such file or directory`);
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ESCP_CONFIG: dir }))).toBe(`${dir} (ESCP_CONFIG): cannot read: Is a directory`);
     expect(readConfigFile(missing)).toEqual({}); // the default path (not named) may be absent
     expect(() => readConfigFile(missing, true)).toThrow(EscpError);
   });
 
   test("bad env values name the variable", () => {
     expect(usageMessage(() => loadConfig(["a", "h:"], { ...NO_CONF, ESCP_THREADS: "0" }))).toBe("ESCP_THREADS=0: must be an integer between 1 and 64");
-    expect(usageMessage(() => loadConfig(["a", "h:"], { ...NO_CONF, ESCP_COMPRESS: "maybe" }))).toBe("ESCP_COMPRESS=maybe: must be 1, 0, true, false, yes or no");
+    expect(usageMessage(() => loadConfig(["a", "h:"], { ...NO_CONF, ESCP_COMPRESS: "maybe" }))).toBe(
+      "ESCP_COMPRESS=maybe: must be 1, 0, true, false, yes or no",
+    );
   });
 
   test("combinations", () => {
     expect(usageMessage(() => loadConfig(["-4", "-6", "a", "h:"], NO_CONF))).toBe("-4 and -6: cannot be used together");
-    expect(usageMessage(() => loadConfig(["--escp_port", "65530", "a", "h:"], NO_CONF))).toBe(
-      "--escp_portrange 10: ports 65530..65539 go past 65535");
+    expect(usageMessage(() => loadConfig(["--escp_port", "65530", "a", "h:"], NO_CONF))).toBe("--escp_portrange 10: ports 65530..65539 go past 65535");
   });
 
   test("help, version, license and server need no paths", () => {

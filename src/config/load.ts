@@ -41,20 +41,28 @@ export interface RunIo {
 
 /** `-` as the source (stdin) or the destination (stdout): what may go with it, checked before
  * anything starts. `flags` holds the options the user typed (a default is not an objection). */
-function streamEnds(opts: Options, flags: ParsedArgv["flags"], sources: string[], remote: RemoteSources | undefined, dest: Endpoint): { stdin: boolean; stdout: boolean } {
+function streamEnds(
+  opts: Options,
+  flags: ParsedArgv["flags"],
+  sources: string[],
+  remote: RemoteSources | undefined,
+  dest: Endpoint,
+): { stdin: boolean; stdout: boolean } {
   const stdin = sources.includes("-");
   const stdout = dest.host === undefined && dest.path === "-";
   if (stdin) {
     if (sources.length > 1) throw new EscpError("E_USAGE", "-: standard input must be the only source");
     if (stdout) throw new EscpError("E_USAGE", "- -: standard input to standard output is not a transfer (use cat)");
     if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - (standard input as the source)");
-    if (flags.retries !== undefined && opts.retries > 0) throw new EscpError("E_USAGE", `${flags.retries}: standard input cannot be read twice, so a dropped stream cannot be resent (use --retries 0)`);
+    if (flags.retries !== undefined && opts.retries > 0)
+      throw new EscpError("E_USAGE", `${flags.retries}: standard input cannot be read twice, so a dropped stream cannot be resent (use --retries 0)`);
     if (flags.resume !== undefined && opts.resume) throw new EscpError("E_USAGE", `${flags.resume}: a stream from standard input cannot be resumed`);
   }
   if (stdout) {
     const n = remote ? remote.paths.length : sources.length;
     if (n !== 1) throw new EscpError("E_USAGE", "-: standard output takes exactly one source file");
-    if (opts.recursive || opts.archive) throw new EscpError("E_USAGE", `${flags.recursive ?? flags.archive ?? "-r"}: standard output takes one file, not a tree`);
+    if (opts.recursive || opts.archive)
+      throw new EscpError("E_USAGE", `${flags.recursive ?? flags.archive ?? "-r"}: standard output takes one file, not a tree`);
     if (opts.json) throw new EscpError("E_USAGE", "--json: not with - as the destination (standard output carries the file)");
     if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--filelist: not with - as the destination");
     if (opts.thirdParty) throw new EscpError("E_USAGE", "-3: not with - as the destination");
@@ -143,7 +151,7 @@ function needsNoPositionals(opts: Options): boolean {
  * the options every run starts from, before its own values (argv, or a library call's). */
 export function baseOptions(env: Record<string, string | undefined>): Options {
   const named = env.ESCP_CONFIG !== undefined && env.ESCP_CONFIG !== "";
-  const file = named ? env.ESCP_CONFIG as string : DEFAULT_CONFIG_PATH;
+  const file = named ? (env.ESCP_CONFIG as string) : DEFAULT_CONFIG_PATH;
   return { ...defaultOptions(), ...readConfigFile(file, named), ...readEnvOptions(env) };
 }
 
@@ -166,7 +174,15 @@ export function configFrom(opts: Options, flags: ParsedArgv["flags"], positional
   const { sources, remote, dest } = splitPositionals(positionals, hasFilelist);
   const ends = streamEnds(opts, flags, sources, remote, dest);
   const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
-  return { opts, sources, dest, filelistEntries, ...(remote ? { remote } : {}), ...(ends.stdin ? { stdin: true } : {}), ...(ends.stdout ? { stdout: true } : {}) };
+  return {
+    opts,
+    sources,
+    dest,
+    filelistEntries,
+    ...(remote ? { remote } : {}),
+    ...(ends.stdin ? { stdin: true } : {}),
+    ...(ends.stdout ? { stdout: true } : {}),
+  };
 }
 
 /**

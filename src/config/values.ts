@@ -136,7 +136,10 @@ export function parseOptionText(spec: OptionSpec, text: string, label: string): 
     case "enum":
       return parseEnum(spec, text, label);
     case "list":
-      return text.split("\n").map((s) => s.replace(/\r$/, "")).filter((s) => s.length > 0);
+      return text
+        .split("\n")
+        .map((s) => s.replace(/\r$/, ""))
+        .filter((s) => s.length > 0);
     case "string":
       if (text.length === 0) throw usageError(label, "must not be empty");
       return text;
@@ -146,6 +149,6 @@ export function parseOptionText(spec: OptionSpec, text: string, label: string): 
 /** Validate a hex mask such as "FF00" (optional 0x prefix); returns it without the prefix. */
 export function parseHexMask(text: string, label: string): string {
   const t = text.trim().replace(/^0x/i, "");
-  if (!/^[0-9a-f]+$/i.test(t)) throw usageError(label, "must be a hex string such as \"ff00\"");
+  if (!/^[0-9a-f]+$/i.test(t)) throw usageError(label, 'must be a hex string such as "ff00"');
   return t;
 }

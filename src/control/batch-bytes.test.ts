@@ -11,17 +11,33 @@ function textOf(ch: string, bytes: number): string {
   return ch.repeat(Math.floor(bytes / w)) + "x".repeat(bytes % w);
 }
 
-const MAXED = { fino: Number.MAX_SAFE_INTEGER, size: Number.MAX_SAFE_INTEGER, mode: 0o177777,
-  mtimeSec: -Number.MAX_SAFE_INTEGER, mtimeNsec: 999_999_999, atimeSec: Number.MAX_SAFE_INTEGER, atimeNsec: 999_999_999,
-  ino: Number.MAX_SAFE_INTEGER };
+const MAXED = {
+  fino: Number.MAX_SAFE_INTEGER,
+  size: Number.MAX_SAFE_INTEGER,
+  mode: 0o177777,
+  mtimeSec: -Number.MAX_SAFE_INTEGER,
+  mtimeNsec: 999_999_999,
+  atimeSec: Number.MAX_SAFE_INTEGER,
+  atimeNsec: 999_999_999,
+  ino: Number.MAX_SAFE_INTEGER,
+};
 
 function entry(name: string, dst?: string): FileEntry {
   return { ...MAXED, kind: "file", name, ...(dst === undefined ? {} : { dst }) };
 }
 
 function result(message: string): FileResultMsg {
-  return { type: "fileResult", fino: Number.MAX_SAFE_INTEGER, code: "E_REJECTED_PATH", errno: 0x7fffffff, message,
-    bytes: Number.MAX_SAFE_INTEGER, digest: new Uint8Array(32).fill(7), path: "", resumed: 0 };
+  return {
+    type: "fileResult",
+    fino: Number.MAX_SAFE_INTEGER,
+    code: "E_REJECTED_PATH",
+    errno: 0x7fffffff,
+    message,
+    bytes: Number.MAX_SAFE_INTEGER,
+    digest: new Uint8Array(32).fill(7),
+    path: "",
+    resumed: 0,
+  };
 }
 
 describe("size bounds cover the real encoding", () => {

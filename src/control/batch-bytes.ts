@@ -46,8 +46,7 @@ export function batchBytes<T>(items: readonly T[], sizeOf: (t: T) => number): nu
  * Cuts `items` into runs of at most `maxItems` whose sizes sum to at most `budget` (an item
  * larger than the budget alone still travels alone: the native send then names the problem).
  */
-export function* cutBatches<T>(items: readonly T[], maxItems: number, sizeOf: (t: T) => number,
-  budget = CONTROL_ITEMS_BUDGET): Generator<T[]> {
+export function* cutBatches<T>(items: readonly T[], maxItems: number, sizeOf: (t: T) => number, budget = CONTROL_ITEMS_BUDGET): Generator<T[]> {
   let run: T[] = [];
   let bytes = 0;
   for (const item of items) {

@@ -73,8 +73,7 @@ function encodeDone(b: B, m: FileDoneMsg): flatbuffers.Offset {
 
 export function encodeResult(b: B, m: FileResultMsg): flatbuffers.Offset {
   const digest = FileResult.createDigestVector(b, m.digest);
-  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest,
-    str(b, m.path), BigInt(m.resumed));
+  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest, str(b, m.path), BigInt(m.resumed));
 }
 
 function encodeOffer(b: B, m: ResumeOfferMsg): flatbuffers.Offset {
@@ -88,26 +87,78 @@ function encodeDecision(b: B, m: ResumeDecisionMsg): flatbuffers.Offset {
 
 function encodeBundleResult(b: B, m: BundleResultMsg): flatbuffers.Offset {
   const digests = m.digests.length > 0 ? BundleResult.createDigestsVector(b, m.digests) : 0;
-  const failures = m.failures.length > 0
-    ? BundleResult.createFailuresVector(b, m.failures.map((f) => BundleFailure.createBundleFailure(b, f.index, str(b, f.code), f.errno, str(b, f.message))))
-    : 0;
+  const failures =
+    m.failures.length > 0
+      ? BundleResult.createFailuresVector(
+          b,
+          m.failures.map((f) => BundleFailure.createBundleFailure(b, f.index, str(b, f.code), f.errno, str(b, f.message))),
+        )
+      : 0;
   return BundleResult.createBundleResult(b, BigInt(m.bundle), m.count, digests, failures);
 }
 
 function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
   switch (m.type) {
     case "bundleResults":
-      return [Msg.BundleResultBatch, BundleResultBatch.createBundleResultBatch(b, BundleResultBatch.createItemsVector(b, m.items.map((i) => encodeBundleResult(b, i))))];
+      return [
+        Msg.BundleResultBatch,
+        BundleResultBatch.createBundleResultBatch(
+          b,
+          BundleResultBatch.createItemsVector(
+            b,
+            m.items.map((i) => encodeBundleResult(b, i)),
+          ),
+        ),
+      ];
     case "fileDones":
-      return [Msg.FileDoneBatch, FileDoneBatch.createFileDoneBatch(b, FileDoneBatch.createItemsVector(b, m.items.map((i) => encodeDone(b, i))))];
+      return [
+        Msg.FileDoneBatch,
+        FileDoneBatch.createFileDoneBatch(
+          b,
+          FileDoneBatch.createItemsVector(
+            b,
+            m.items.map((i) => encodeDone(b, i)),
+          ),
+        ),
+      ];
     case "fileResults":
-      return [Msg.FileResultBatch, FileResultBatch.createFileResultBatch(b, FileResultBatch.createItemsVector(b, m.items.map((i) => encodeResult(b, i))))];
+      return [
+        Msg.FileResultBatch,
+        FileResultBatch.createFileResultBatch(
+          b,
+          FileResultBatch.createItemsVector(
+            b,
+            m.items.map((i) => encodeResult(b, i)),
+          ),
+        ),
+      ];
     case "resumeOffers":
-      return [Msg.ResumeOfferBatch, ResumeOfferBatch.createResumeOfferBatch(b, ResumeOfferBatch.createItemsVector(b, m.items.map((i) => encodeOffer(b, i))))];
+      return [
+        Msg.ResumeOfferBatch,
+        ResumeOfferBatch.createResumeOfferBatch(
+          b,
+          ResumeOfferBatch.createItemsVector(
+            b,
+            m.items.map((i) => encodeOffer(b, i)),
+          ),
+        ),
+      ];
     case "resumeDecisions":
-      return [Msg.ResumeDecisionBatch, ResumeDecisionBatch.createResumeDecisionBatch(b, ResumeDecisionBatch.createItemsVector(b, m.items.map((i) => encodeDecision(b, i))))];
+      return [
+        Msg.ResumeDecisionBatch,
+        ResumeDecisionBatch.createResumeDecisionBatch(
+          b,
+          ResumeDecisionBatch.createItemsVector(
+            b,
+            m.items.map((i) => encodeDecision(b, i)),
+          ),
+        ),
+      ];
     case "fileList": {
-      const files = FileList.createFilesVector(b, m.files.map((f) => encodeEntry(b, f)));
+      const files = FileList.createFilesVector(
+        b,
+        m.files.map((f) => encodeEntry(b, f)),
+      );
       return [Msg.FileList, FileList.createFileList(b, files, m.last)];
     }
     case "fileDone":
@@ -115,8 +166,7 @@ function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
     case "fileResult":
       return [Msg.FileResult, encodeResult(b, m)];
     case "error":
-      return [Msg.ErrorMsg, ErrorMsg.createErrorMsg(b, str(b, m.code), str(b, m.message), m.fatal,
-        BigInt(m.fino), str(b, m.path))];
+      return [Msg.ErrorMsg, ErrorMsg.createErrorMsg(b, str(b, m.code), str(b, m.message), m.fatal, BigInt(m.fino), str(b, m.path))];
     case "sessionDone":
       return [Msg.SessionDone, SessionDone.createSessionDone(b, BigInt(m.files), BigInt(m.bytes))];
     case "sessionDoneAck":
@@ -126,8 +176,10 @@ function encodeBody(b: B, m: ControlMsg): [Msg, flatbuffers.Offset] {
     case "profileData": {
       const totals = ProfileData.createTotalsVector(b, m.totals);
       const spans = ProfileData.createSpansVector(b, m.spans);
-      return [Msg.ProfileData, ProfileData.createProfileData(b, str(b, m.host), m.streams, BigInt(m.startNs),
-        BigInt(m.endNs), BigInt(m.dropped), totals, spans, m.last)];
+      return [
+        Msg.ProfileData,
+        ProfileData.createProfileData(b, str(b, m.host), m.streams, BigInt(m.startNs), BigInt(m.endNs), BigInt(m.dropped), totals, spans, m.last),
+      ];
     }
   }
 }
@@ -156,9 +208,16 @@ function decodeEntry(list: FileList, i: number): FileEntry {
     throw new EscpError("E_PROTOCOL", `received control message fileList: files[${i}].size is ${size} bytes, over the ${ESCP_MAX_FILE_SIZE}-byte limit`);
   }
   const out: FileEntry = {
-    fino: Number(f.fino()), kind, name: text(f.name(UTF8), `files[${i}].name`), size: Number(size),
-    mode: f.mode(), mtimeSec: Number(f.mtimeSec()), mtimeNsec: f.mtimeNsec(),
-    atimeSec: Number(f.atimeSec()), atimeNsec: f.atimeNsec(), ino: safe(f.ino(), `files[${i}].ino`),
+    fino: Number(f.fino()),
+    kind,
+    name: text(f.name(UTF8), `files[${i}].name`),
+    size: Number(size),
+    mode: f.mode(),
+    mtimeSec: Number(f.mtimeSec()),
+    mtimeNsec: f.mtimeNsec(),
+    atimeSec: Number(f.atimeSec()),
+    atimeNsec: f.atimeNsec(),
+    ino: safe(f.ino(), `files[${i}].ino`),
   };
   const dst = f.dst(UTF8);
   if (dst !== null) out.dst = text(dst, `files[${i}].dst`);
@@ -184,20 +243,41 @@ function bytes(arr: Uint8Array | null): Uint8Array {
 }
 
 function decodeDone(t: FileDone): FileDoneMsg {
-  return { type: "fileDone", fino: Number(t.fino()), blocks: Number(t.blocks()), bytes: Number(t.bytes()),
-    code: text(t.code(UTF8), "code"), errno: t.errno(), message: text(t.message(UTF8), "message"),
-    digest: bytes(t.digestArray()) };
+  return {
+    type: "fileDone",
+    fino: Number(t.fino()),
+    blocks: Number(t.blocks()),
+    bytes: Number(t.bytes()),
+    code: text(t.code(UTF8), "code"),
+    errno: t.errno(),
+    message: text(t.message(UTF8), "message"),
+    digest: bytes(t.digestArray()),
+  };
 }
 
 export function decodeResult(t: FileResult): FileResultMsg {
-  return { type: "fileResult", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), errno: t.errno(),
-    message: text(t.message(UTF8), "message"), bytes: Number(t.bytes()), digest: bytes(t.digestArray()),
-    path: text(t.path(UTF8), "path"), resumed: safe(t.resumed(), "resumed") };
+  return {
+    type: "fileResult",
+    fino: Number(t.fino()),
+    code: text(t.code(UTF8), "code"),
+    errno: t.errno(),
+    message: text(t.message(UTF8), "message"),
+    bytes: Number(t.bytes()),
+    digest: bytes(t.digestArray()),
+    path: text(t.path(UTF8), "path"),
+    resumed: safe(t.resumed(), "resumed"),
+  };
 }
 
 function decodeOffer(t: ResumeOffer): ResumeOfferMsg {
-  return { type: "resumeOffer", fino: Number(t.fino()), code: text(t.code(UTF8), "code"), message: text(t.message(UTF8), "message"),
-    held: bytes(t.heldArray()), notice: text(t.notice(UTF8), "notice") };
+  return {
+    type: "resumeOffer",
+    fino: Number(t.fino()),
+    code: text(t.code(UTF8), "code"),
+    message: text(t.message(UTF8), "message"),
+    held: bytes(t.heldArray()),
+    notice: text(t.notice(UTF8), "notice"),
+  };
 }
 
 function decodeDecision(t: ResumeDecision): ResumeDecisionMsg {
@@ -258,8 +338,14 @@ function decodeBody(env: Envelope): ControlMsg {
       return decodeResult(env.msg(new FileResult()) ?? missing("fileResult body"));
     case Msg.ErrorMsg: {
       const t: ErrorMsg = env.msg(new ErrorMsg()) ?? missing("error body");
-      return { type: "error", code: text(t.code(UTF8), "code"), message: text(t.message(UTF8), "message"),
-        fatal: t.fatal(), fino: Number(t.fino()), path: text(t.path(UTF8), "path") };
+      return {
+        type: "error",
+        code: text(t.code(UTF8), "code"),
+        message: text(t.message(UTF8), "message"),
+        fatal: t.fatal(),
+        fino: Number(t.fino()),
+        path: text(t.path(UTF8), "path"),
+      };
     }
     case Msg.SessionDone: {
       const t: SessionDone = env.msg(new SessionDone()) ?? missing("sessionDone body");
@@ -274,9 +360,17 @@ function decodeBody(env: Envelope): ControlMsg {
       return { type: "keepalive" };
     case Msg.ProfileData: {
       const t: ProfileData = env.msg(new ProfileData()) ?? missing("profileData body");
-      return { type: "profileData", host: text(t.host(UTF8), "host"), streams: t.streams(), startNs: Number(t.startNs()),
-        endNs: Number(t.endNs()), dropped: Number(t.dropped()), totals: bytes(t.totalsArray()), spans: bytes(t.spansArray()),
-        last: t.last() };
+      return {
+        type: "profileData",
+        host: text(t.host(UTF8), "host"),
+        streams: t.streams(),
+        startNs: Number(t.startNs()),
+        endNs: Number(t.endNs()),
+        dropped: Number(t.dropped()),
+        totals: bytes(t.totalsArray()),
+        spans: bytes(t.spansArray()),
+        last: t.last(),
+      };
     }
     default:
       throw new EscpError("E_PROTOCOL", `received control message with unknown type ${type}`);

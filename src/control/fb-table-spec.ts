@@ -4,7 +4,10 @@
 /** One field slot: scalar byte width, "s" string, "b" byte vector, "ss" string vector, or a nested
  * table / table vector / union. */
 export type FieldSpec =
-  | 1 | 2 | 4 | 8
+  | 1
+  | 2
+  | 4
+  | 8
   | "s"
   | "b"
   | "ss"

@@ -5,7 +5,14 @@
 import { EscpError } from "../errors/escp-error.ts";
 import type { FieldSpec, TableSpec } from "./fb-table-spec.ts";
 import {
-  ENVELOPE, FILE_IDENTIFIER, FILE_REPORTS, SESSION_GO, SESSION_GO_REPLY, SESSION_INIT, SESSION_REPLY, SESSION_SUMMARY,
+  ENVELOPE,
+  FILE_IDENTIFIER,
+  FILE_REPORTS,
+  SESSION_GO,
+  SESSION_GO_REPLY,
+  SESSION_INIT,
+  SESSION_REPLY,
+  SESSION_SUMMARY,
 } from "./schema/generated/verify-tables.ts";
 
 export { ENVELOPE, FILE_IDENTIFIER, FILE_REPORTS, SESSION_GO, SESSION_GO_REPLY, SESSION_INIT, SESSION_REPLY, SESSION_SUMMARY };
@@ -73,10 +80,7 @@ class Checker {
     });
   }
 
-  private field(
-    at: number, field: FieldSpec, what: string, depth: number,
-    tablePos: number, vt: number, vtSize: number, id: number,
-  ): void {
+  private field(at: number, field: FieldSpec, what: string, depth: number, tablePos: number, vt: number, vtSize: number, id: number): void {
     if (typeof field === "number") return;
     const target = this.deref(at, what);
     if (field === "s") {
@@ -100,7 +104,7 @@ class Checker {
       // A union value at field id has its type byte at id-1 (flatc's layout).
       const typeSlot = 4 + 2 * (id - 1);
       const typeFo = id > 0 && typeSlot < vtSize ? this.view.getUint16(vt + typeSlot, true) : 0;
-      const type = typeFo === 0 ? 0 : this.buf[tablePos + typeFo] ?? 0;
+      const type = typeFo === 0 ? 0 : (this.buf[tablePos + typeFo] ?? 0);
       const spec = field.union[type];
       if (spec === undefined) fail(`${what} has unknown union type ${type}`);
       this.table(target, spec, depth + 1);

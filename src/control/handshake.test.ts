@@ -32,8 +32,7 @@ describe("LineReader", () => {
   test("skips noise lines and reassembles payloads split across chunks", async () => {
     const a = new Uint8Array([0, 1, 2, 10, 13, 250]);
     const line = frameLine(a);
-    const r = new LineReader(streamOf(["Welcome to host\r\n", "motd", " text\n", line.slice(0, 7), line.slice(7),
-      "noise\nESCP1 ", "AAA=\r\n"]));
+    const r = new LineReader(streamOf(["Welcome to host\r\n", "motd", " text\n", line.slice(0, 7), line.slice(7), "noise\nESCP1 ", "AAA=\r\n"]));
     expect(await r.next(1000)).toEqual(a);
     expect(await r.next(1000)).toEqual(new Uint8Array([0, 0]));
     expect(r.noise()).toEqual(["Welcome to host", "motd text", "noise"]);
@@ -51,7 +50,13 @@ describe("LineReader", () => {
 
   test("a timeout keeps the pending read, so later bytes are not lost", async () => {
     let ctl!: ReadableStreamDefaultController<Uint8Array>;
-    const r = new LineReader(new ReadableStream<Uint8Array>({ start(c) { ctl = c; } }));
+    const r = new LineReader(
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          ctl = c;
+        },
+      }),
+    );
     const e = await rejection(r.next(30));
     expect(e.code).toBe("E_TIMEOUT");
     ctl.enqueue(new TextEncoder().encode(frameLine(new Uint8Array([7]))));

@@ -38,7 +38,10 @@ export class LineReader {
   private readonly skipped: string[] = [];
 
   /** `stderrText` (optional) is quoted in the E_HANDSHAKE error when the stream ends early. */
-  constructor(stream: ReadableStream<Uint8Array>, private readonly stderrText: () => string = () => "") {
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private readonly stderrText: () => string = () => "",
+  ) {
     this.reader = stream.getReader();
   }
 
@@ -132,7 +135,11 @@ export class LineReader {
 
   private context(): string {
     const noise = this.skipped.filter((l) => l.trim() !== "");
-    const stderr = this.stderrText().trim().split("\n").filter((l) => l.trim() !== "").slice(-5);
+    const stderr = this.stderrText()
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .slice(-5);
     let out = "";
     if (noise.length > 0) out += `; remote stdout: ${noise.slice(-5).join(" | ")}`;
     if (stderr.length > 0) out += `; stderr: ${stderr.join(" | ")}`;

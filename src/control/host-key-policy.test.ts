@@ -58,11 +58,15 @@ describe("hostKeyConfig", () => {
   });
 
   test("other options and bad values are E_USAGE", () => {
-    expect(usageError(() => hostKeyConfig(["ProxyCommand=nc %h %p"]))).toBe("the built-in ssh client does not support -o ProxyCommand=nc %h %p; use the system ssh");
+    expect(usageError(() => hostKeyConfig(["ProxyCommand=nc %h %p"]))).toBe(
+      "the built-in ssh client does not support -o ProxyCommand=nc %h %p; use the system ssh",
+    );
     expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking"]))).toBe("-o StrictHostKeyChecking: missing value");
     expect(usageError(() => hostKeyConfig(["UserKnownHostsFile= "]))).toBe("-o UserKnownHostsFile= : missing value");
     expect(usageError(() => hostKeyConfig(["Strict-Host=yes"]))).toContain("does not support -o Strict-Host=yes");
-    expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking=maybe"]))).toBe("-o StrictHostKeyChecking=maybe: expected one of yes, on, ask, accept-new, no, off");
+    expect(usageError(() => hostKeyConfig(["StrictHostKeyChecking=maybe"]))).toBe(
+      "-o StrictHostKeyChecking=maybe: expected one of yes, on, ask, accept-new, no, off",
+    );
     expect(usageError(() => hostKeyConfig(["BatchMode=sometimes"]))).toContain("-o BatchMode=sometimes");
   });
 });
@@ -93,7 +97,9 @@ describe("hostKeyChecker", () => {
     const { err } = check(config({ userFiles: [user] }), key);
     expect(err?.code).toBe("E_SSH_HOSTKEY");
     expect(err?.exitCode).toBe(4);
-    expect(err?.message).toBe(`ssh to h.example: host key verification failed: unknown host key (ED25519 ${fp}); add it to ${user} or pass -o StrictHostKeyChecking=accept-new`);
+    expect(err?.message).toBe(
+      `ssh to h.example: host key verification failed: unknown host key (ED25519 ${fp}); add it to ${user} or pass -o StrictHostKeyChecking=accept-new`,
+    );
     expect(existsSync(user)).toBe(false);
   });
 
@@ -128,7 +134,9 @@ describe("hostKeyChecker", () => {
     for (const strict of ["yes", "accept-new", "no"] as const) {
       const { err, warnings } = check(config({ strict, userFiles: [user] }), key);
       expect(err?.code).toBe("E_SSH_HOSTKEY");
-      expect(err?.message).toBe(`ssh to h.example: host key verification failed: REMOTE HOST KEY CHANGED (ED25519 ${fp}; ${user}:2 has another key): possible man-in-the-middle; refusing`);
+      expect(err?.message).toBe(
+        `ssh to h.example: host key verification failed: REMOTE HOST KEY CHANGED (ED25519 ${fp}; ${user}:2 has another key): possible man-in-the-middle; refusing`,
+      );
       expect(warnings).toEqual([]);
     }
     expect(readFileSync(user, "utf8").split("\n").length).toBe(3); // nothing appended
@@ -152,7 +160,13 @@ describe("hostKeyChecker", () => {
   test("host key algorithms: the types known for the host first, in ssh2's order", () => {
     expect(hostKeyAlgorithms([])[0]).toBe("ssh-ed25519");
     expect(hostKeyAlgorithms(["ssh-rsa", "ecdsa-sha2-nistp384"])).toEqual([
-      "ecdsa-sha2-nistp384", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp521",
+      "ecdsa-sha2-nistp384",
+      "rsa-sha2-512",
+      "rsa-sha2-256",
+      "ssh-rsa",
+      "ssh-ed25519",
+      "ecdsa-sha2-nistp256",
+      "ecdsa-sha2-nistp521",
     ]);
     const user = fresh();
     writeFileSync(user, `${line("[h.example]:2222", blob("ecdsa-sha2-nistp256"))}\n`);

@@ -6,8 +6,15 @@ import * as path from "node:path";
 import type { ServerHostKeyAlgorithm } from "ssh2";
 import { EscpError } from "../errors/escp-error.ts";
 import {
-  appendKnownHost, checkHostKey, fingerprint, keyLabel, knownHostLine, knownHostName, knownKeyTypes,
-  readKnownHosts, type KnownHostEntry,
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  keyLabel,
+  knownHostLine,
+  knownHostName,
+  knownKeyTypes,
+  readKnownHosts,
+  type KnownHostEntry,
 } from "./known-hosts.ts";
 
 /** `ask` (OpenSSH's default) is `yes` here: escp never prompts. */
@@ -36,7 +43,13 @@ const NO_FILE = "/dev/null";
 const GLOBAL_FILES = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
 /** ssh2's default host key algorithms, in its order. */
 const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
-  "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa",
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+  "ssh-rsa",
 ];
 
 function expandTilde(p: string, home: string): string {

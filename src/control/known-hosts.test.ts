@@ -6,8 +6,21 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
 import {
-  appendKnownHost, blobKeyType, checkHostKey, entryMatches, fingerprint, hashHostName, keyLabel, knownHostLine,
-  knownHostName, knownKeyTypes, matchHostPatterns, parseKnownHostLine, parseKnownHosts, readKnownHosts, wildcardMatch,
+  appendKnownHost,
+  blobKeyType,
+  checkHostKey,
+  entryMatches,
+  fingerprint,
+  hashHostName,
+  keyLabel,
+  knownHostLine,
+  knownHostName,
+  knownKeyTypes,
+  matchHostPatterns,
+  parseKnownHostLine,
+  parseKnownHosts,
+  readKnownHosts,
+  wildcardMatch,
 } from "./known-hosts.ts";
 
 const dir = makeTmpDir("known-hosts");
@@ -86,7 +99,11 @@ describe("parsing", () => {
       `${line("b.com", k)} trailing comment words`,
     ].join("\n");
     const es = parseKnownHosts(text, "kh");
-    expect(es.map((e) => [e.line, e.hosts, e.revoked])).toEqual([[4, "a.com,10.0.0.1", false], [5, "*", true], [14, "b.com", false]]);
+    expect(es.map((e) => [e.line, e.hosts, e.revoked])).toEqual([
+      [4, "a.com,10.0.0.1", false],
+      [5, "*", true],
+      [14, "b.com", false],
+    ]);
     expect(es[0]?.key.equals(k)).toBe(true);
     expect(es[0]?.keyType).toBe("ssh-ed25519");
   });
@@ -180,7 +197,10 @@ describe("files", () => {
     writeFileSync(a, `# nothing for h here\n${line("x", blob("ssh-ed25519"))}\n`);
     writeFileSync(b, `\n\n${line("h", k)}\n`);
     const { entries, problems } = readKnownHosts([join(dir, "missing"), a, sub, b]);
-    expect(entries.map((e) => [e.file, e.line])).toEqual([[a, 2], [b, 3]]);
+    expect(entries.map((e) => [e.file, e.line])).toEqual([
+      [a, 2],
+      [b, 3],
+    ]);
     expect(problems).toEqual([expect.stringContaining(`cannot read ${sub}`)]);
     expect(checkHostKey(entries, "h", k)).toMatchObject({ kind: "known", entry: { file: b, line: 3 } });
   });

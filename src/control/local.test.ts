@@ -27,7 +27,9 @@ describe("openLocalChannel", () => {
     const ch = openLocalChannel([process.execPath, writeEchoPeer(dir)]);
     await ch.send(new Uint8Array([0xff]));
     let err: unknown;
-    await ch.recv(10000).catch((e) => { err = e; });
+    await ch.recv(10000).catch((e) => {
+      err = e;
+    });
     expect(err).toBeInstanceOf(EscpError);
     expect((err as EscpError).code).toBe("E_HANDSHAKE");
     expect((err as EscpError).message).toBe("local peer exited with status 3: bye");

@@ -45,12 +45,15 @@ export function spawnChannel(argv: string[], hooks: SpawnHooks): ControlChannel 
       proc.kill("SIGKILL");
       await exited;
     },
-    refine: refine === undefined ? undefined : async (e) => {
-      // The process has usually exited by the time its stdout ends; wait briefly for the status.
-      const code = await within(exited, EXIT_GRACE_MS);
-      await within(stderr.done, 500);
-      return code === "timeout" ? e : refine(e, code, stderr.value);
-    },
+    refine:
+      refine === undefined
+        ? undefined
+        : async (e) => {
+            // The process has usually exited by the time its stdout ends; wait briefly for the status.
+            const code = await within(exited, EXIT_GRACE_MS);
+            await within(stderr.done, 500);
+            return code === "timeout" ? e : refine(e, code, stderr.value);
+          },
   });
 }
 
@@ -58,14 +61,15 @@ export function spawnChannel(argv: string[], hooks: SpawnHooks): ControlChannel 
 export function openLocalChannel(argv: string[], echoStderr?: (text: string) => void): ControlChannel {
   return spawnChannel(argv, {
     ...(echoStderr ? { echoStderr } : {}),
-    spawnError: (e) => new EscpError(
-      "E_HANDSHAKE",
-      `cannot start local peer ${argv[0] ?? "(empty argv)"}: ${e instanceof Error ? e.message : String(e)}`,
-      { cause: e },
-    ),
+    spawnError: (e) =>
+      new EscpError("E_HANDSHAKE", `cannot start local peer ${argv[0] ?? "(empty argv)"}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
     refine: (e, code, stderr) => {
       if (code === null || code === 0) return e;
-      const last = stderr.trim().split("\n").filter((l) => l.trim() !== "").at(-1);
+      const last = stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .at(-1);
       return new EscpError("E_HANDSHAKE", `local peer exited with status ${code}${last ? `: ${last}` : ""}`, { cause: e });
     },
   });

@@ -3,7 +3,13 @@
 // so we never send what the peer would reject. Also the small decode helpers both codecs use.
 import { EscpError } from "../errors/escp-error.ts";
 import {
-  ESCP_BUNDLE_FILE_MAX, ESCP_BUNDLE_FILES_MAX, ESCP_DIGEST_LEN, ESCP_MAX_FILE_SIZE, ESCP_OFFER_MAX, ESCP_RETRIES_MAX, ESCP_XATTRS_MAX,
+  ESCP_BUNDLE_FILE_MAX,
+  ESCP_BUNDLE_FILES_MAX,
+  ESCP_DIGEST_LEN,
+  ESCP_MAX_FILE_SIZE,
+  ESCP_OFFER_MAX,
+  ESCP_RETRIES_MAX,
+  ESCP_XATTRS_MAX,
 } from "../native/symbols.ts";
 import type { BundleResultMsg, ControlMsg, FileEntry, ResumeDecisionMsg, ResumeOfferMsg, SessionInit, SessionReply } from "./messages.ts";
 
@@ -33,7 +39,10 @@ const ERROR_CODE_RE = /^E_[A-Z0-9_]{1,40}$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class Check {
-  constructor(readonly code: CheckCode, readonly msg: string) {}
+  constructor(
+    readonly code: CheckCode,
+    readonly msg: string,
+  ) {}
 
   bad(field: string, why: string): never {
     const verb = this.code === "E_PROTOCOL" ? "received" : "cannot encode";
@@ -154,9 +163,11 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
     c.str(`${at}.target`, f.target, { nonEmpty: true, noNul: true });
     if (Buffer.byteLength(f.target, "utf8") > MAX_LINK_TARGET) c.bad(`${at}.target`, `is over ${MAX_LINK_TARGET} bytes`);
   }
-  if ((f.kind === "hardlink") !== (f.linkTo !== undefined)) c.bad(`${at}.linkTo`, f.kind === "hardlink" ? "is missing for a hard link" : `is set for a ${f.kind}`);
+  if ((f.kind === "hardlink") !== (f.linkTo !== undefined))
+    c.bad(`${at}.linkTo`, f.kind === "hardlink" ? "is missing for a hard link" : `is set for a ${f.kind}`);
   if (f.linkTo !== undefined) c.int(`${at}.linkTo`, f.linkTo, 1, f.fino - 1); // an earlier file
-  if (f.stream !== undefined && (f.stream !== true || f.kind !== "file" || f.size !== 0)) c.bad(`${at}.stream`, `is set for a ${f.kind} of ${f.size} bytes (only a file announced with size 0 may be a stream)`);
+  if (f.stream !== undefined && (f.stream !== true || f.kind !== "file" || f.size !== 0))
+    c.bad(`${at}.stream`, `is set for a ${f.kind} of ${f.size} bytes (only a file announced with size 0 may be a stream)`);
   if ((f.kind === "symlink" || f.kind === "hardlink") && f.size !== 0) c.bad(`${at}.size`, `is ${f.size} for a ${f.kind}`);
   if (f.xattrs !== undefined) {
     if (!(f.xattrs instanceof Uint8Array)) c.bad(`${at}.xattrs`, "is not a byte array");
@@ -165,7 +176,11 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
 }
 
 const ITEM_TYPE = {
-  fileDones: "fileDone", fileResults: "fileResult", resumeOffers: "resumeOffer", resumeDecisions: "resumeDecision", bundleResults: "bundleResult",
+  fileDones: "fileDone",
+  fileResults: "fileResult",
+  resumeOffers: "resumeOffer",
+  resumeDecisions: "resumeDecision",
+  bundleResults: "bundleResult",
 } as const;
 
 /** A bundle's verdict: per-record digests, failures by increasing index. */
@@ -256,7 +271,8 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
       c.uint("endNs", m.endNs);
       c.uint("dropped", m.dropped);
       c.bytes("totals", m.totals, [(m.streams + 1) * PROFILE_STAGES * 3 * 8]);
-      if (m.spans.length % 24 !== 0 || m.spans.length > MAX_PROFILE_SPANS * 24) c.bad("spans", `${m.spans.length} bytes is not a whole number of at most ${MAX_PROFILE_SPANS} 24-byte spans`);
+      if (m.spans.length % 24 !== 0 || m.spans.length > MAX_PROFILE_SPANS * 24)
+        c.bad("spans", `${m.spans.length} bytes is not a whole number of at most ${MAX_PROFILE_SPANS} 24-byte spans`);
       return c.bool("last", m.last);
     default:
       c.bad("type", "is unknown");

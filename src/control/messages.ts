@@ -46,58 +46,128 @@ export const NOTICE_MINOR = 4;
 export const MAX_HANDSHAKE_BYTES = 3 * 1024 * 1024;
 
 export interface SessionInit {
-  versionMajor: number; versionMinor: number; sessionId: Uint8Array /*16*/; key: Uint8Array /*32*/;
-  role: "sender" | "receiver" /* role the SPAWNED side plays */; threads: number; blockSize: number; ioEngine: "posix" | "dummy";
-  checksum: boolean; direct: boolean; sparse: boolean; preserve: boolean; compress: boolean; verbose: boolean;
-  timeoutMs: number; portStart: number; portRange: number; ipMode: 0 | 4 | 6; rateLimit: number; logfile: string;
-  destPath: string; recursive: boolean; filelist: boolean; sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */
-  compressLevel: number /* zstd level of DATA payloads, 0 = off */; profile: boolean /* send ProfileData back */
-  sourcePaths: string[] /* role "sender" (a pull): what the spawned side sends, as the user typed it */
-  connectPort: number /* 0: the spawned side listens; else it connects to the initiator's address at this port (--local-listen) */
-  helloOnAccept: boolean /* -3 relay, host1: listen but answer challenges */; awaitGo: boolean /* -3 --direct, host1 */
-  report: boolean /* send a SessionSummary at the end */
-  resume: 0 | 1 | 2 /* the receiver: 0 no journal, 1 journal but replace old partials (--no-resume), 2 journal and resume */
-  wantPaths: boolean /* the sink names each verified file's destination-relative path in FileResult.path */
-  retries: number /* times a data stream may be re-established before the session fails */
-  fileReports: boolean /* with report: also send FileReports during the session (-3 --manifest/--json) */
-  archive: boolean /* -a: links as links, hard links kept, owner and group */; xattrs: boolean /* --xattrs */
-  bundleMax: number /* minor >= 6, 0 = off: files of at most this many bytes inside directories may travel in bundles */
+  versionMajor: number;
+  versionMinor: number;
+  sessionId: Uint8Array /*16*/;
+  key: Uint8Array /*32*/;
+  role: "sender" | "receiver" /* role the SPAWNED side plays */;
+  threads: number;
+  blockSize: number;
+  ioEngine: "posix" | "dummy";
+  checksum: boolean;
+  direct: boolean;
+  sparse: boolean;
+  preserve: boolean;
+  compress: boolean;
+  verbose: boolean;
+  timeoutMs: number;
+  portStart: number;
+  portRange: number;
+  ipMode: 0 | 4 | 6;
+  rateLimit: number;
+  logfile: string;
+  destPath: string;
+  recursive: boolean;
+  filelist: boolean;
+  sources: { name: string; isDir: boolean }[] /* top-level sources, for scp naming */;
+  compressLevel: number /* zstd level of DATA payloads, 0 = off */;
+  profile: boolean /* send ProfileData back */;
+  sourcePaths: string[] /* role "sender" (a pull): what the spawned side sends, as the user typed it */;
+  connectPort: number /* 0: the spawned side listens; else it connects to the initiator's address at this port (--local-listen) */;
+  helloOnAccept: boolean /* -3 relay, host1: listen but answer challenges */;
+  awaitGo: boolean /* -3 --direct, host1 */;
+  report: boolean /* send a SessionSummary at the end */;
+  resume: 0 | 1 | 2 /* the receiver: 0 no journal, 1 journal but replace old partials (--no-resume), 2 journal and resume */;
+  wantPaths: boolean /* the sink names each verified file's destination-relative path in FileResult.path */;
+  retries: number /* times a data stream may be re-established before the session fails */;
+  fileReports: boolean /* with report: also send FileReports during the session (-3 --manifest/--json) */;
+  archive: boolean /* -a: links as links, hard links kept, owner and group */;
+  xattrs: boolean /* --xattrs */;
+  bundleMax: number /* minor >= 6, 0 = off: files of at most this many bytes inside directories may travel in bundles */;
 }
 export interface SessionReply {
-  versionMajor: number; versionMinor: number; port: number; address: string; error?: { code: string; message: string };
+  versionMajor: number;
+  versionMinor: number;
+  port: number;
+  address: string;
+  error?: { code: string; message: string };
   /** A spawned sender: the top-level names it will send, and what its walk found. */
-  sources: { name: string; isDir: boolean }[]; totalFiles: number; totalBytes: number;
+  sources: { name: string; isDir: boolean }[];
+  totalFiles: number;
+  totalBytes: number;
 }
 export type EntryKind = "file" | "dir" | "symlink" | "hardlink";
 export interface FileEntry {
-  fino: number; kind: EntryKind; name: string /* relative, '/'-separated */; size: number; mode: number;
-  mtimeSec: number; mtimeNsec: number; atimeSec: number; atimeNsec: number; dst?: string /* per-file destination from --filelist pairs */
-  ino: number /* the source's inode number (0 = unknown): identifies it for resume */
+  fino: number;
+  kind: EntryKind;
+  name: string /* relative, '/'-separated */;
+  size: number;
+  mode: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  atimeSec: number;
+  atimeNsec: number;
+  dst?: string /* per-file destination from --filelist pairs */;
+  ino: number /* the source's inode number (0 = unknown): identifies it for resume */;
   /** -a: owner, group, link count (files: > 1 = later hardlink entries may name it). */
-  uid?: number; gid?: number; nlink?: number;
-  target?: string /* symlink: its contents */; linkTo?: number /* hardlink: the fino of the earlier file */
-  xattrs?: Uint8Array /* --xattrs: packed by libescp */
-  stream?: true /* a file of unknown length (size 0 here): its FileDone.bytes is its length */
+  uid?: number;
+  gid?: number;
+  nlink?: number;
+  target?: string /* symlink: its contents */;
+  linkTo?: number /* hardlink: the fino of the earlier file */;
+  xattrs?: Uint8Array /* --xattrs: packed by libescp */;
+  stream?: true /* a file of unknown length (size 0 here): its FileDone.bytes is its length */;
 }
-export interface FileDoneMsg { type: "fileDone"; fino: number; blocks: number; bytes: number; code: string /* "" ok, else an ErrorCode */; errno: number; message: string; digest: Uint8Array /* 32 or empty */ }
+export interface FileDoneMsg {
+  type: "fileDone";
+  fino: number;
+  blocks: number;
+  bytes: number;
+  code: string /* "" ok, else an ErrorCode */;
+  errno: number;
+  message: string;
+  digest: Uint8Array /* 32 or empty */;
+}
 export interface FileResultMsg {
-  type: "fileResult"; fino: number; code: string; errno: number; message: string; bytes: number; digest: Uint8Array;
-  path: string /* "" unless asked for (SessionInit.wantPaths): where it landed, relative to the destination root */
-  resumed: number /* of bytes: held from an earlier run, not sent again */
+  type: "fileResult";
+  fino: number;
+  code: string;
+  errno: number;
+  message: string;
+  bytes: number;
+  digest: Uint8Array;
+  path: string /* "" unless asked for (SessionInit.wantPaths): where it landed, relative to the destination root */;
+  resumed: number /* of bytes: held from an earlier run, not sent again */;
 }
 /** The sink, for a file of more than one block in a resume session: what it holds of it. */
 export interface ResumeOfferMsg {
-  type: "resumeOffer"; fino: number; code: string /* non-empty: will not take it, send no data */; message: string;
-  held: Uint8Array /* libescp's packed list of held blocks (docs/protocol.md §6), empty = none */; notice: string;
+  type: "resumeOffer";
+  fino: number;
+  code: string /* non-empty: will not take it, send no data */;
+  message: string;
+  held: Uint8Array /* libescp's packed list of held blocks (docs/protocol.md §6), empty = none */;
+  notice: string;
 }
 /** The source's answer to an offer that held something. */
-export interface ResumeDecisionMsg { type: "resumeDecision"; fino: number; accept: boolean; notice: string }
+export interface ResumeDecisionMsg {
+  type: "resumeDecision";
+  fino: number;
+  accept: boolean;
+  notice: string;
+}
 /** The sink's verdict on every file of one bundle, in record order (minor >= 6). */
-export interface BundleFailure { index: number; code: string; errno: number; message: string }
+export interface BundleFailure {
+  index: number;
+  code: string;
+  errno: number;
+  message: string;
+}
 export interface BundleResultMsg {
-  type: "bundleResult"; bundle: number; count: number;
-  digests: Uint8Array /* 32 bytes per record (zero for a failed one), or empty with checksums off */
-  failures: BundleFailure[] /* by increasing index */
+  type: "bundleResult";
+  bundle: number;
+  count: number;
+  digests: Uint8Array /* 32 bytes per record (zero for a failed one), or empty with checksums off */;
+  failures: BundleFailure[] /* by increasing index */;
 }
 export { MAX_BATCH, WINDOW_FILES } from "./message-checks.ts";
 export type ControlMsg =
@@ -113,17 +183,24 @@ export type ControlMsg =
   | { type: "sessionDone"; files: number; bytes: number }
   | { type: "sessionDoneAck"; filesOk: number; filesFailed: number }
   | { type: "keepalive" }
-  | { type: "profileData"; host: string; streams: number; startNs: number; endNs: number; dropped: number; totals: Uint8Array; spans: Uint8Array; last: boolean };
+  | {
+      type: "profileData";
+      host: string;
+      streams: number;
+      startNs: number;
+      endNs: number;
+      dropped: number;
+      totals: Uint8Array;
+      spans: Uint8Array;
+      last: boolean;
+    };
 
 const ROLES = ["sender", "receiver"] as const;
 const ENGINES = ["posix", "dummy"] as const;
 
 function versionCheck(major: number, minor: number, peer: string, self: string): void {
   if (major !== PROTOCOL_MAJOR) {
-    throw new EscpError(
-      "E_VERSION",
-      `protocol version mismatch: ${peer} speaks ${major}.${minor}, ${self} speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`,
-    );
+    throw new EscpError("E_VERSION", `protocol version mismatch: ${peer} speaks ${major}.${minor}, ${self} speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`);
   }
 }
 
@@ -140,7 +217,10 @@ export function encodeSessionInit(m: SessionInit): Uint8Array {
   const logfile = b.createString(m.logfile);
   const dest = b.createString(m.destPath);
   const sources = FbSessionInit.createSourcesVector(b, sourceNames(b, m.sources));
-  const sourcePaths = FbSessionInit.createSourcePathsVector(b, m.sourcePaths.map((p) => b.createString(p)));
+  const sourcePaths = FbSessionInit.createSourcePathsVector(
+    b,
+    m.sourcePaths.map((p) => b.createString(p)),
+  );
   const S = FbSessionInit;
   S.startSessionInit(b);
   S.addVersionMajor(b, m.versionMajor);
@@ -217,23 +297,44 @@ export function decodeSessionInit(buf: Uint8Array): SessionInit {
     versionCheck(t.versionMajor(), t.versionMinor(), "sender", "receiver");
     verifyBuffer(buf, SESSION_INIT, MAX_HANDSHAKE_BYTES);
     const m: SessionInit = {
-      versionMajor: t.versionMajor(), versionMinor: t.versionMinor(),
+      versionMajor: t.versionMajor(),
+      versionMinor: t.versionMinor(),
       sessionId: (t.sessionIdArray() ?? new Uint8Array()).slice(),
       key: (t.keyArray() ?? new Uint8Array()).slice(),
       role: pick(ROLES, t.role(), "role"),
-      threads: t.threads(), blockSize: Number(t.blockSize()),
+      threads: t.threads(),
+      blockSize: Number(t.blockSize()),
       ioEngine: pick(ENGINES, t.ioEngine(), "ioEngine"),
-      checksum: t.checksum(), direct: t.direct(), sparse: t.sparse(), preserve: t.preserve(),
-      compress: t.compress(), verbose: t.verbose(),
-      timeoutMs: Number(t.timeoutMs()), portStart: t.portStart(), portRange: t.portRange(),
-      ipMode: t.ipMode() as SessionInit["ipMode"], rateLimit: Number(t.rateLimit()),
+      checksum: t.checksum(),
+      direct: t.direct(),
+      sparse: t.sparse(),
+      preserve: t.preserve(),
+      compress: t.compress(),
+      verbose: t.verbose(),
+      timeoutMs: Number(t.timeoutMs()),
+      portStart: t.portStart(),
+      portRange: t.portRange(),
+      ipMode: t.ipMode() as SessionInit["ipMode"],
+      rateLimit: Number(t.rateLimit()),
       logfile: text(t.logfile(flatbuffers.Encoding.UTF8_BYTES), "logfile"),
       destPath: text(t.destPath(flatbuffers.Encoding.UTF8_BYTES), "destPath"),
-      recursive: t.recursive(), filelist: t.filelist(), sources: readSources(t, "SessionInit"),
-      compressLevel: t.compressLevel(), profile: t.profile(), sourcePaths: readSourcePaths(t), connectPort: t.connectPort(),
-      helloOnAccept: t.helloOnAccept(), awaitGo: t.awaitGo(), report: t.report(),
-      resume: t.resume() as SessionInit["resume"], wantPaths: t.wantPaths(), retries: t.retries(), fileReports: t.fileReports(),
-      archive: t.archive(), xattrs: t.xattrs(), bundleMax: t.bundleMax(),
+      recursive: t.recursive(),
+      filelist: t.filelist(),
+      sources: readSources(t, "SessionInit"),
+      compressLevel: t.compressLevel(),
+      profile: t.profile(),
+      sourcePaths: readSourcePaths(t),
+      connectPort: t.connectPort(),
+      helloOnAccept: t.helloOnAccept(),
+      awaitGo: t.awaitGo(),
+      report: t.report(),
+      resume: t.resume() as SessionInit["resume"],
+      wantPaths: t.wantPaths(),
+      retries: t.retries(),
+      fileReports: t.fileReports(),
+      archive: t.archive(),
+      xattrs: t.xattrs(),
+      bundleMax: t.bundleMax(),
     };
     validateSessionInit(m, "E_PROTOCOL");
     return m;
@@ -244,8 +345,7 @@ export function encodeSessionReply(m: SessionReply): Uint8Array {
   validateSessionReply(m, "E_INTERNAL");
   const b = new flatbuffers.Builder(128);
   const address = b.createString(m.address);
-  const err = m.error === undefined ? 0
-    : ReplyError.createReplyError(b, b.createString(m.error.code), b.createString(m.error.message));
+  const err = m.error === undefined ? 0 : ReplyError.createReplyError(b, b.createString(m.error.code), b.createString(m.error.message));
   const sources = FbSessionReply.createSourcesVector(b, sourceNames(b, m.sources));
   FbSessionReply.startSessionReply(b);
   FbSessionReply.addVersionMajor(b, m.versionMajor);
@@ -269,9 +369,13 @@ export function decodeSessionReply(buf: Uint8Array): SessionReply {
     const t = FbSessionReply.getRootAsSessionReply(new flatbuffers.ByteBuffer(buf));
     const e = t.error();
     const m: SessionReply = {
-      versionMajor: t.versionMajor(), versionMinor: t.versionMinor(), port: t.port(),
+      versionMajor: t.versionMajor(),
+      versionMinor: t.versionMinor(),
+      port: t.port(),
       address: text(t.address(flatbuffers.Encoding.UTF8_BYTES), "address"),
-      sources: readSources(t, "SessionReply"), totalFiles: Number(t.totalFiles()), totalBytes: Number(t.totalBytes()),
+      sources: readSources(t, "SessionReply"),
+      totalFiles: Number(t.totalFiles()),
+      totalBytes: Number(t.totalBytes()),
     };
     if (e !== null) {
       m.error = {

@@ -29,7 +29,10 @@ describe("mgmt socket", () => {
     expect(await client.recv(5000)).toEqual(big);
     await client.close();
     expect(await server.exited).toBeNull();
-    const e = await server.recv(5000).then(() => null, (x: unknown) => x);
+    const e = await server.recv(5000).then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect((e as EscpError).code).toBe("E_HANDSHAKE");
     await server.close();
   });

@@ -9,11 +9,17 @@ type Sock = Bun.Socket<SocketState>;
 /** Per-socket state: inbound bytes as a ReadableStream, outbound writes queued on backpressure. */
 class SocketState {
   controller!: ReadableStreamDefaultController<Uint8Array>;
-  readonly readable = new ReadableStream<Uint8Array>({ start: (c) => { this.controller = c; } });
+  readonly readable = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      this.controller = c;
+    },
+  });
   private queue: { data: Uint8Array; done: () => void; fail: (e: Error) => void }[] = [];
   private closedFlag = false;
   private resolveClosed!: () => void;
-  readonly closed = new Promise<void>((r) => { this.resolveClosed = r; });
+  readonly closed = new Promise<void>((r) => {
+    this.resolveClosed = r;
+  });
 
   constructor(private readonly sock: () => Sock) {}
 
@@ -57,11 +63,21 @@ class SocketState {
 }
 
 const handlers: Bun.SocketHandler<SocketState> = {
-  data(s, chunk) { s.data.enqueue(new Uint8Array(chunk)); },
-  drain(s) { s.data.drain(); },
-  close(s) { s.data?.onClose(); },
-  error(s) { s.data?.onClose(); },
-  end(s) { s.data?.onClose(); },
+  data(s, chunk) {
+    s.data.enqueue(new Uint8Array(chunk));
+  },
+  drain(s) {
+    s.data.drain();
+  },
+  close(s) {
+    s.data?.onClose();
+  },
+  error(s) {
+    s.data?.onClose();
+  },
+  end(s) {
+    s.data?.onClose();
+  },
 };
 
 function channelFor(sock: Sock, onShutdown: () => void = () => undefined): ControlChannel {
@@ -136,7 +152,12 @@ export async function openMgmtChannel(path: string): Promise<ControlChannel> {
   try {
     sock = await Bun.connect<SocketState>({
       unix: path,
-      socket: { ...handlers, open(s) { s.data = new SocketState(() => s); } },
+      socket: {
+        ...handlers,
+        open(s) {
+          s.data = new SocketState(() => s);
+        },
+      },
     });
   } catch (e) {
     throw ioError("cannot connect to", path, e);

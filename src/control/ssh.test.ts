@@ -18,13 +18,46 @@ describe("buildSshArgv", () => {
     expect(buildSshArgv(base, { host: "h" }, ["escp", "--server"])).toEqual(["ssh", "-T", "--", "h", "'escp' '--server'"]);
   });
   test("every option, in order", () => {
-    const o: SshOpts = { ssh: "/usr/bin/ssh", port: 2200, identity: "/k/id", sshConfig: "/c/cfg", jumpHost: "j@jump:22",
-      cipher: "aes128-gcm@openssh.com", agent: true, ipv4: true, ipv6: true, batchMode: true,
-      sshOptions: ["StrictHostKeyChecking=no", "Compression=yes"] };
+    const o: SshOpts = {
+      ssh: "/usr/bin/ssh",
+      port: 2200,
+      identity: "/k/id",
+      sshConfig: "/c/cfg",
+      jumpHost: "j@jump:22",
+      cipher: "aes128-gcm@openssh.com",
+      agent: true,
+      ipv4: true,
+      ipv6: true,
+      batchMode: true,
+      sshOptions: ["StrictHostKeyChecking=no", "Compression=yes"],
+    };
     expect(buildSshArgv(o, { host: "::1", user: "bob" }, ["escp", "--server", "-v"])).toEqual([
-      "/usr/bin/ssh", "-T", "-p", "2200", "-i", "/k/id", "-F", "/c/cfg", "-J", "j@jump:22", "-c", "aes128-gcm@openssh.com",
-      "-A", "-4", "-6", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "Compression=yes",
-      "-l", "bob", "--", "::1", "'escp' '--server' '-v'",
+      "/usr/bin/ssh",
+      "-T",
+      "-p",
+      "2200",
+      "-i",
+      "/k/id",
+      "-F",
+      "/c/cfg",
+      "-J",
+      "j@jump:22",
+      "-c",
+      "aes128-gcm@openssh.com",
+      "-A",
+      "-4",
+      "-6",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "Compression=yes",
+      "-l",
+      "bob",
+      "--",
+      "::1",
+      "'escp' '--server' '-v'",
     ]);
   });
   test("target port wins; the default port is left to ssh_config", () => {
@@ -33,12 +66,9 @@ describe("buildSshArgv", () => {
     expect(buildSshArgv(base, { host: "h", port: 2022 }, ["escp"]).slice(1, 4)).toEqual(["-T", "-p", "2022"]);
   });
   test("a -D with spaces is a command with args; quotes inside words are escaped", () => {
-    expect(buildSshArgv(base, { host: "h" }, ["bun /opt/escp/src/cli/main.ts", "--server"]).at(-1))
-      .toBe("'bun' '/opt/escp/src/cli/main.ts' '--server'");
-    expect(remoteCommandString(["/opt/it's/escp", "--logfile", "/tmp/a b'c"]))
-      .toBe(`'/opt/it'\\''s/escp' '--logfile' '/tmp/a b'\\''c'`);
-    expect(remoteCommandString(["RUST_BACKTRACE=1 X=a'b escp -v", "--server"]))
-      .toBe(`RUST_BACKTRACE='1' X='a'\\''b' 'escp' '-v' '--server'`);
+    expect(buildSshArgv(base, { host: "h" }, ["bun /opt/escp/src/cli/main.ts", "--server"]).at(-1)).toBe("'bun' '/opt/escp/src/cli/main.ts' '--server'");
+    expect(remoteCommandString(["/opt/it's/escp", "--logfile", "/tmp/a b'c"])).toBe(`'/opt/it'\\''s/escp' '--logfile' '/tmp/a b'\\''c'`);
+    expect(remoteCommandString(["RUST_BACKTRACE=1 X=a'b escp -v", "--server"])).toBe(`RUST_BACKTRACE='1' X='a'\\''b' 'escp' '-v' '--server'`);
     expect(() => remoteCommandString(["  "])).toThrow(EscpError);
   });
   test("a host that looks like a flag stays a host", () => {
@@ -75,21 +105,26 @@ describe("classifySshFailure", () => {
   test("messages", () => {
     expect(classifySshFailure(127, "", "h").message).toBe("escp not found on h: install it or pass -D PATH");
     expect(classifySshFailure(255, "a\nssh: weird thing\n", "h").message).toBe("ssh to h failed with exit status 255: ssh: weird thing");
-    const changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
-      + "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n"
-      + "Offending ED25519 key in /k/known_hosts:3\nHost key for h has changed and you have requested strict checking.\nHost key verification failed.\n";
-    expect(classifySshFailure(255, changed, "h").message)
-      .toBe("ssh to h: host key verification failed: REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle); Offending ED25519 key in /k/known_hosts:3");
-    expect(classifySshFailure(255, "Host key verification failed.\n", "h").message)
-      .toBe("ssh to h: host key verification failed: Host key verification failed.");
-    expect(classifySshFailure(1, "", "h", "/bin/false").message)
-      .toBe("h: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)");
-    expect(classifySshFailure(1, "", "h").message)
-      .toBe("h: remote command (-D) exited 1 before the session started (is escp installed there? -D)");
-    expect(classifySshFailure(2, "escp: --bogus: unknown option\n", "h", "escp").message)
-      .toBe("h: remote command 'escp' exited 2 before the session started: escp: --bogus: unknown option");
-    expect(classifySshFailure(255, "bob@h: Permission denied (publickey).", "h").message)
-      .toBe("ssh to h: authentication failed: bob@h: Permission denied (publickey).");
+    const changed =
+      "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n" +
+      "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n" +
+      "Offending ED25519 key in /k/known_hosts:3\nHost key for h has changed and you have requested strict checking.\nHost key verification failed.\n";
+    expect(classifySshFailure(255, changed, "h").message).toBe(
+      "ssh to h: host key verification failed: REMOTE HOST IDENTIFICATION HAS CHANGED (possible man-in-the-middle); Offending ED25519 key in /k/known_hosts:3",
+    );
+    expect(classifySshFailure(255, "Host key verification failed.\n", "h").message).toBe(
+      "ssh to h: host key verification failed: Host key verification failed.",
+    );
+    expect(classifySshFailure(1, "", "h", "/bin/false").message).toBe(
+      "h: remote command '/bin/false' exited 1 before the session started (is escp installed there? -D)",
+    );
+    expect(classifySshFailure(1, "", "h").message).toBe("h: remote command (-D) exited 1 before the session started (is escp installed there? -D)");
+    expect(classifySshFailure(2, "escp: --bogus: unknown option\n", "h", "escp").message).toBe(
+      "h: remote command 'escp' exited 2 before the session started: escp: --bogus: unknown option",
+    );
+    expect(classifySshFailure(255, "bob@h: Permission denied (publickey).", "h").message).toBe(
+      "ssh to h: authentication failed: bob@h: Permission denied (publickey).",
+    );
   });
 });
 
@@ -115,7 +150,10 @@ describe("openSshChannel", () => {
   test("ssh failures are classified on recv", async () => {
     const ssh = fakeSsh('echo "bob@h: Permission denied (publickey)." >&2; exit 255');
     const ch = openSshChannel({ ...base, ssh }, { host: "h" }, ["escp"]);
-    const e = await ch.recv(10000).then(() => null, (x: unknown) => x);
+    const e = await ch.recv(10000).then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(EscpError);
     expect((e as EscpError).code).toBe("E_SSH_AUTH");
     await ch.close();
@@ -124,7 +162,10 @@ describe("openSshChannel", () => {
   test("a missing remote escp is E_REMOTE_MISSING", async () => {
     const ssh = fakeSsh('for a; do last="$a"; done; exec sh -c "$last"');
     const ch = openSshChannel({ ...base, ssh }, { host: "h" }, [path.join(dir, "no-escp-here"), "--server"]);
-    const e = await ch.recv(10000).then(() => null, (x: unknown) => x);
+    const e = await ch.recv(10000).then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect((e as EscpError).code).toBe("E_REMOTE_MISSING");
     expect((e as EscpError).message).toBe("escp not found on h: install it or pass -D PATH");
     await ch.close();
@@ -132,7 +173,11 @@ describe("openSshChannel", () => {
 
   test("a missing ssh binary is E_SSH_FAILED", () => {
     let e: unknown;
-    try { openSshChannel({ ...base, ssh: path.join(dir, "no-ssh") }, { host: "h" }, ["escp"]); } catch (x) { e = x; }
+    try {
+      openSshChannel({ ...base, ssh: path.join(dir, "no-ssh") }, { host: "h" }, ["escp"]);
+    } catch (x) {
+      e = x;
+    }
     expect((e as EscpError).code).toBe("E_SSH_FAILED");
   });
 });

@@ -5,10 +5,23 @@ import type { ControlChannel } from "./channel.ts";
 import { spawnChannel } from "./local.ts";
 
 export interface SshOpts {
-  ssh: string; port: number; identity?: string; sshConfig?: string; jumpHost?: string; cipher?: string;
-  agent: boolean; ipv4: boolean; ipv6: boolean; batchMode: boolean; sshOptions: string[];
+  ssh: string;
+  port: number;
+  identity?: string;
+  sshConfig?: string;
+  jumpHost?: string;
+  cipher?: string;
+  agent: boolean;
+  ipv4: boolean;
+  ipv6: boolean;
+  batchMode: boolean;
+  sshOptions: string[];
 }
-export interface SshTarget { host: string; user?: string; port?: number }
+export interface SshTarget {
+  host: string;
+  user?: string;
+  port?: number;
+}
 
 const DEFAULT_PORT = 22;
 const ENV_ASSIGN_RE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
@@ -72,11 +85,18 @@ const UNREACHABLE_RE = /Could not resolve hostname|Connection refused|No route t
 const MISSING_RE = /command not found|^[\w./-]*(?:sh|env)\b.*: (?:not found|No such file or directory)$/;
 
 function lastLine(stderr: string): string | undefined {
-  return stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "").at(-1);
+  return stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .at(-1);
 }
 
 function matching(stderr: string, re: RegExp): string | undefined {
-  return stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => re.test(l) && !l.startsWith("Warning:"));
+  return stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => re.test(l) && !l.startsWith("Warning:"));
 }
 
 /** Classify why ssh (or the remote command) failed before the handshake completed. `command`
@@ -108,7 +128,12 @@ export function classifySshFailure(exitCode: number | null, stderr: string, host
     // ssh connected and ran the command, which ended before answering session init.
     const what = `${host}: remote command ${command === undefined ? "(-D)" : `'${command}'`} exited ${exitCode} before the session started`;
     // Silent (ssh's own warnings aside): not escp, which says why it fails on stderr.
-    const said = lastLine(stderr.split(/\r?\n/).filter((l) => !l.trim().startsWith("Warning:")).join("\n"));
+    const said = lastLine(
+      stderr
+        .split(/\r?\n/)
+        .filter((l) => !l.trim().startsWith("Warning:"))
+        .join("\n"),
+    );
     if (said === undefined) return new EscpError("E_REMOTE_MISSING", `${what} (is escp installed there? -D)`, facts);
     return new EscpError("E_SSH_FAILED", `${what}: ${said}`, facts);
   }
@@ -122,11 +147,8 @@ export function openSshChannel(o: SshOpts, target: SshTarget, remoteCmd: string[
   const argv = buildSshArgv(o, target, remoteCmd);
   return spawnChannel(argv, {
     ...(echoStderr ? { echoStderr } : {}),
-    spawnError: (e) => new EscpError(
-      "E_SSH_FAILED",
-      `cannot run ${o.ssh} to reach ${target.host}: ${e instanceof Error ? e.message : String(e)}`,
-      { cause: e },
-    ),
+    spawnError: (e) =>
+      new EscpError("E_SSH_FAILED", `cannot run ${o.ssh} to reach ${target.host}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
     // A clean exit without a reply is a remote escp problem, not ssh's: keep E_HANDSHAKE.
     refine: (e, code, stderr) => (code === 0 ? e : classifySshFailure(code, stderr, target.host, remoteCmd[0])),
   });

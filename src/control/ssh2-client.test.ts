@@ -24,21 +24,28 @@ let authAttempts = 0;
 function onClient(client: Connection): void {
   client.on("authentication", (ctx) => {
     authAttempts++;
-    const ok = ctx.method === "publickey" && !(userPub instanceof Error)
-      && ctx.key.data.equals(userPub.getPublicSSH())
-      && (!ctx.signature || (ctx.blob !== undefined && userPub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)));
+    const ok =
+      ctx.method === "publickey" &&
+      !(userPub instanceof Error) &&
+      ctx.key.data.equals(userPub.getPublicSSH()) &&
+      (!ctx.signature || (ctx.blob !== undefined && userPub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)));
     return ok ? ctx.accept() : ctx.reject(["publickey"]);
   });
-  client.on("ready", () => client.on("session", (accept) => {
-    accept().on("exec", (acc, _rej, info) => {
-      const stream = acc();
-      const child = spawn("sh", ["-c", info.command], { stdio: "pipe" });
-      stream.pipe(child.stdin);
-      child.stdout.pipe(stream);
-      child.stderr.pipe(stream.stderr);
-      child.on("exit", (code) => { stream.exit(code ?? 1); stream.end(); });
-    });
-  }));
+  client.on("ready", () =>
+    client.on("session", (accept) => {
+      accept().on("exec", (acc, _rej, info) => {
+        const stream = acc();
+        const child = spawn("sh", ["-c", info.command], { stdio: "pipe" });
+        stream.pipe(child.stdin);
+        child.stdout.pipe(stream);
+        child.stderr.pipe(stream.stderr);
+        child.on("exit", (code) => {
+          stream.exit(code ?? 1);
+          stream.end();
+        });
+      });
+    }),
+  );
   client.on("error", () => undefined);
 }
 
@@ -67,7 +74,10 @@ function opts(key: string, over: Partial<SshOpts> = {}, known: string = knownHos
 }
 
 async function failure(p: Promise<unknown>): Promise<EscpError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   if (!(e instanceof EscpError)) throw new Error(`expected EscpError, got ${String(e)}`);
   return e;
 }

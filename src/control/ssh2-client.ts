@@ -14,9 +14,7 @@ import { classifySshFailure, remoteCommandString, type SshOpts, type SshTarget }
 // machine.md: under Bun ssh2 has no native crypto; chacha20 is missing and big DH groups take
 // seconds. Pin fast, working algorithms.
 const KEX = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256"] as const;
-const CIPHERS: readonly CipherAlgorithm[] = [
-  "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
-];
+const CIPHERS: readonly CipherAlgorithm[] = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"];
 const DEFAULT_KEYS = ["id_ed25519", "id_ecdsa", "id_rsa"];
 const READY_TIMEOUT_MS = 30_000;
 const UNREACHABLE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "ECONNRESET"]);
@@ -43,7 +41,10 @@ function privateKey(o: SshOpts): Buffer | undefined {
 }
 
 /** Whether the server's host key passed, and why not if it was refused. */
-interface HostKeyGate { verified: boolean; refusal: EscpError | undefined }
+interface HostKeyGate {
+  verified: boolean;
+  refusal: EscpError | undefined;
+}
 
 function connectConfig(o: SshOpts & { user: string }, target: SshTarget, port: number, checker: HostKeyChecker, gate: HostKeyGate): ConnectConfig {
   const agent = process.env.SSH_AUTH_SOCK;
@@ -92,7 +93,8 @@ function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string, ga
     // stays attached: later errors end the stream
     conn.on("error", (e) => reject(gate.refusal ?? classifySsh2Error(e, host)));
     conn.once("ready", () => {
-      if (!gate.verified) { // cannot happen with ssh2's verifier contract; never exec (or forward an agent) unverified
+      if (!gate.verified) {
+        // cannot happen with ssh2's verifier contract; never exec (or forward an agent) unverified
         conn.end();
         reject(gate.refusal ?? new EscpError("E_INTERNAL", `ssh to ${host}: ready before the host key was verified`));
         return;
@@ -107,9 +109,18 @@ function connect(conn: Client, cfg: ConnectConfig, host: string, cmd: string, ga
   });
 }
 
-function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: string, command: string | undefined, echo?: (text: string) => void): ControlChannel {
+function wrapExec(
+  conn: Client,
+  stream: ClientChannel,
+  stderr: TextTail,
+  host: string,
+  command: string | undefined,
+  echo?: (text: string) => void,
+): ControlChannel {
   let exitCode: number | null = null;
-  stream.on("exit", (code: number | null) => { exitCode = typeof code === "number" ? code : null; });
+  stream.on("exit", (code: number | null) => {
+    exitCode = typeof code === "number" ? code : null;
+  });
   const exited = new Promise<number | null>((r) => stream.once("close", () => r(exitCode)));
   stream.stderr.on("data", (d: Buffer) => {
     const text = d.toString("utf8");
@@ -119,14 +130,22 @@ function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: s
   const readable = new ReadableStream<Uint8Array>({
     start(c) {
       stream.on("data", (d: Buffer) => c.enqueue(new Uint8Array(d)));
-      stream.once("close", () => { try { c.close(); } catch { /* cancelled */ } conn.end(); });
+      stream.once("close", () => {
+        try {
+          c.close();
+        } catch {
+          /* cancelled */
+        }
+        conn.end();
+      });
     },
   });
   return streamChannel({
     readable,
-    write: (line) => new Promise<void>((resolve, reject) => {
-      stream.write(line, (err?: Error | null) => (err ? reject(err) : resolve()));
-    }),
+    write: (line) =>
+      new Promise<void>((resolve, reject) => {
+        stream.write(line, (err?: Error | null) => (err ? reject(err) : resolve()));
+      }),
     stderrText: () => stderr.value,
     exited,
     async shutdown() {
@@ -143,7 +162,10 @@ function wrapExec(conn: Client, stream: ClientChannel, stderr: TextTail, host: s
 
 /** Connect with the built-in client and run `remoteCmd` (quoted like ssh.ts) on the target. */
 export async function openSsh2Channel(
-  o: SshOpts & { user: string }, target: SshTarget, remoteCmd: string[], echoStderr?: (text: string) => void,
+  o: SshOpts & { user: string },
+  target: SshTarget,
+  remoteCmd: string[],
+  echoStderr?: (text: string) => void,
 ): Promise<ControlChannel> {
   const bad = unsupported(o);
   if (bad !== undefined) throw new EscpError("E_USAGE", `the built-in ssh client does not support ${bad}; use the system ssh`);

@@ -4,7 +4,9 @@ import { streamChannel, type ControlChannel } from "./channel.ts";
 
 export function serverStdioChannel(): ControlChannel {
   let resolveExited!: (v: number | null) => void;
-  const exited = new Promise<number | null>((r) => { resolveExited = r; });
+  const exited = new Promise<number | null>((r) => {
+    resolveExited = r;
+  });
   const src = Bun.stdin.stream().getReader();
   // A pass-through that notices EOF: the stream keeps one read pending while its queue has
   // room, so `exited` resolves (null) soon after the sender closes our stdin.
@@ -26,9 +28,10 @@ export function serverStdioChannel(): ControlChannel {
   });
   return streamChannel({
     readable,
-    write: (line) => new Promise<void>((resolve, reject) => {
-      process.stdout.write(line, (err) => (err ? reject(err) : resolve()));
-    }),
+    write: (line) =>
+      new Promise<void>((resolve, reject) => {
+        process.stdout.write(line, (err) => (err ? reject(err) : resolve()));
+      }),
     exited,
     async shutdown() {
       resolveExited(null);

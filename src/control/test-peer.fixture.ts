@@ -7,7 +7,9 @@ const STDIO = path.join(import.meta.dir, "stdio.ts");
 
 export function writeEchoPeer(dir: string): string {
   const file = path.join(dir, "echo-peer.ts");
-  fs.writeFileSync(file, `
+  fs.writeFileSync(
+    file,
+    `
 import { serverStdioChannel } from ${JSON.stringify(STDIO)};
 process.stdout.write("rc-file noise on stdout\\n");
 const ch = serverStdioChannel();
@@ -18,6 +20,7 @@ for (;;) {
   await ch.send(b.slice().reverse());
 }
 await ch.close();
-`);
+`,
+  );
   return file;
 }

@@ -25,11 +25,26 @@ export const MAX_REPORT_ITEMS = 1000;
 export const REPORT_ITEMS_BUDGET = 2 * 1024 * 1024;
 const UTF8 = flatbuffers.Encoding.UTF8_BYTES;
 
-export interface CodeMessage { code: string; message: string }
-export interface SessionGo { connectAddress: string; connectPort: number }
-export interface SessionGoReply { port: number; address: string; error?: CodeMessage }
+export interface CodeMessage {
+  code: string;
+  message: string;
+}
+export interface SessionGo {
+  connectAddress: string;
+  connectPort: number;
+}
+export interface SessionGoReply {
+  port: number;
+  address: string;
+  error?: CodeMessage;
+}
 export interface SessionSummary {
-  filesOk: number; filesFailed: number; bytes: number; failures: CodeMessage[]; moreFailures: number; error?: CodeMessage;
+  filesOk: number;
+  filesFailed: number;
+  bytes: number;
+  failures: CodeMessage[];
+  moreFailures: number;
+  error?: CodeMessage;
   /** Of bytes: already held by the receiver from an earlier run (resumed), not sent again. */
   bytesResumed: number;
 }
@@ -90,7 +105,10 @@ export function decodeSessionGoReply(buf: Uint8Array): SessionGoReply {
 
 export function encodeSessionSummary(m: SessionSummary): Uint8Array {
   const b = new flatbuffers.Builder(256);
-  const failures = FbSummary.createFailuresVector(b, m.failures.slice(0, MAX_SUMMARY_FAILURES).map((f) => errorOf(b, f)));
+  const failures = FbSummary.createFailuresVector(
+    b,
+    m.failures.slice(0, MAX_SUMMARY_FAILURES).map((f) => errorOf(b, f)),
+  );
   const err = errorOf(b, m.error);
   FbSummary.startSessionSummary(b);
   FbSummary.addFilesOk(b, BigInt(m.filesOk));
@@ -118,8 +136,12 @@ export function decodeSessionSummary(buf: Uint8Array): SessionSummary {
     for (let i = 0; i < n; i++) failures.push(readError(t.failures(i), `SessionSummary.failures[${i}]`) ?? { code: "E_REMOTE", message: "" });
     const error = readError(t.error(), "SessionSummary.error");
     return {
-      filesOk: count(t.filesOk(), "filesOk"), filesFailed: count(t.filesFailed(), "filesFailed"), bytes: count(t.bytes(), "bytes"),
-      failures, moreFailures: count(t.moreFailures(), "moreFailures"), ...(error ? { error } : {}),
+      filesOk: count(t.filesOk(), "filesOk"),
+      filesFailed: count(t.filesFailed(), "filesFailed"),
+      bytes: count(t.bytes(), "bytes"),
+      failures,
+      moreFailures: count(t.moreFailures(), "moreFailures"),
+      ...(error ? { error } : {}),
       bytesResumed: count(t.bytesResumed(), "bytesResumed"),
     };
   });
@@ -141,7 +163,10 @@ export function encodeFileReports(items: readonly FileResultMsg[]): Uint8Array {
   if (items.length > MAX_REPORT_ITEMS) throw new EscpError("E_INTERNAL", `cannot encode FileReports: ${items.length} items, over ${MAX_REPORT_ITEMS}`);
   for (const m of items) validateControl(m, "E_INTERNAL");
   const b = new flatbuffers.Builder(256);
-  const vec = FbReports.createItemsVector(b, items.map((m) => encodeResult(b, m)));
+  const vec = FbReports.createItemsVector(
+    b,
+    items.map((m) => encodeResult(b, m)),
+  );
   return finish(b, FbReports.createFileReports(b, vec));
 }
 

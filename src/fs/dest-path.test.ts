@@ -66,11 +66,15 @@ describe("resolveDestRoot", () => {
   });
   test("-r dir → file or missing parent: E_DEST", () => {
     expect(errOf(() => resolveDestRoot({ destPath: "/tmp/f", sources: [dir("d")], recursive: true }, statKind)).message).toBe(
-      "destination /tmp/f is not a directory");
+      "destination /tmp/f is not a directory",
+    );
     expect(errOf(() => resolveDestRoot({ destPath: "/no/x", sources: [dir("d")], recursive: true }, statKind)).code).toBe("E_DEST");
   });
   test("filelist with one entry still needs a directory", () => {
-    expect(resolveDestRoot({ destPath: "/tmp", sources: [file("a")], recursive: false, filelist: true }, statKind)).toEqual({ root: "/tmp", stripTopLevel: false });
+    expect(resolveDestRoot({ destPath: "/tmp", sources: [file("a")], recursive: false, filelist: true }, statKind)).toEqual({
+      root: "/tmp",
+      stripTopLevel: false,
+    });
     expect(errOf(() => resolveDestRoot({ destPath: "/tmp/f", sources: [file("a")], recursive: false, filelist: true }, statKind)).code).toBe("E_DEST");
   });
   test("a single-file basename cannot escape", () => {

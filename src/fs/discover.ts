@@ -58,8 +58,16 @@ export interface FoundEntry {
 
 function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: Stat, mode: WalkMode): FoundEntry {
   const e: FoundEntry = {
-    kind, path, name, size: kind === "file" ? st.size : 0, mode: st.perm,
-    mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, atimeSec: st.atimeSec, atimeNsec: st.atimeNsec, ino: st.ino,
+    kind,
+    path,
+    name,
+    size: kind === "file" ? st.size : 0,
+    mode: st.perm,
+    mtimeSec: st.mtimeSec,
+    mtimeNsec: st.mtimeNsec,
+    atimeSec: st.atimeSec,
+    atimeNsec: st.atimeNsec,
+    ino: st.ino,
   };
   if (mode.archive) {
     e.uid = st.uid;
@@ -131,7 +139,19 @@ function stdinEntry(): FoundEntry {
   const ms = Date.now();
   const sec = Math.floor(ms / 1000);
   const nsec = (ms % 1000) * 1_000_000;
-  return { kind: "file", path: "-", name: STDIN_NAME, size: 0, mode: 0o644, mtimeSec: sec, mtimeNsec: nsec, atimeSec: sec, atimeNsec: nsec, ino: 0, stream: true };
+  return {
+    kind: "file",
+    path: "-",
+    name: STDIN_NAME,
+    size: 0,
+    mode: 0o644,
+    mtimeSec: sec,
+    mtimeNsec: nsec,
+    atimeSec: sec,
+    atimeNsec: nsec,
+    ino: 0,
+    stream: true,
+  };
 }
 
 function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
@@ -186,7 +206,8 @@ function* walkDir(abs: string, name: string, st: Stat, ancestors: Set<string>, m
     const childName = `${name}/${child.name}`;
     if (cst.kind === "dir") yield* walkDir(childAbs, childName, cst, chain, mode);
     else if (cst.kind === "file") yield found("file", childAbs, childName, cst, mode);
-    else if (cst.kind === "symlink") yield found("symlink", childAbs, childName, cst, mode); // only -a gets here
+    else if (cst.kind === "symlink")
+      yield found("symlink", childAbs, childName, cst, mode); // only -a gets here
     else if (mode.archive) yield specialNotice(childAbs, cst);
     else yield problem("E_SOURCE_UNREADABLE", childAbs, "not a regular file or directory, skipped");
   }

@@ -56,10 +56,11 @@ describe("parseFilelist", () => {
   });
 
   test("bad items name the file and item", () => {
-    expect(usageMessage(() => parseFilelist("f", "- a\n- [b]\n"))).toBe(
-      '--filelist f: item 2: expected [src, dst] with two non-empty strings, got ["b"]');
+    expect(usageMessage(() => parseFilelist("f", "- a\n- [b]\n"))).toBe('--filelist f: item 2: expected [src, dst] with two non-empty strings, got ["b"]');
     expect(usageMessage(() => parseFilelist("f", "- a\n- {x: 1}\n"))).toBe('--filelist f: item 2: expected a path or [src, dst], got {"x":1}');
-    expect(usageMessage(() => parseFilelist("f", "- 12\n"))).toBe("--filelist f: item 1: expected a path or [src, dst], got 12 (quote names that look like numbers)");
+    expect(usageMessage(() => parseFilelist("f", "- 12\n"))).toBe(
+      "--filelist f: item 1: expected a path or [src, dst], got 12 (quote names that look like numbers)",
+    );
     expect(usageMessage(() => parseFilelist("f", "k: v\n"))).toBe("--filelist f: top level: expected a YAML list of paths, got a mapping");
     expect(usageMessage(() => parseFilelist("f", "- a\n---\nk: v\n"))).toBe("--filelist f: document 2: expected a YAML list of paths, got a mapping");
     expect(usageMessage(() => parseFilelist("f", "a\0b\n"))).toBe("--filelist f: content: contains a NUL byte (not a text file)");

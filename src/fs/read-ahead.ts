@@ -18,7 +18,10 @@ export class ReadAhead {
   private seen = 0; // bytes of files the read-ahead would take, listed so far
   private ended = false;
 
-  constructor(private readonly window?: { sent: () => number; covered: number }, private readonly limit = READ_AHEAD_BYTES) {}
+  constructor(
+    private readonly window?: { sent: () => number; covered: number },
+    private readonly limit = READ_AHEAD_BYTES,
+  ) {}
 
   /** Bytes that may be handed to the read-ahead now. */
   allowance(): number {

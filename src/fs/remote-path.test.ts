@@ -37,12 +37,52 @@ function touch(rel: string): void {
 
 beforeAll(() => {
   root = makeTmpDir("remote-path");
-  for (const d of ["cwd", "cwd/run1", "cwd/run2", "cwd/.run4", "cwd/sub", "cwd/d1", "cwd/d2", "home", "alice", "alice/docs", "h[1]", "sort", "sort/a", "sort/a-b", "sort/b", "many"]) {
+  for (const d of [
+    "cwd",
+    "cwd/run1",
+    "cwd/run2",
+    "cwd/.run4",
+    "cwd/sub",
+    "cwd/d1",
+    "cwd/d2",
+    "home",
+    "alice",
+    "alice/docs",
+    "h[1]",
+    "sort",
+    "sort/a",
+    "sort/a-b",
+    "sort/b",
+    "many",
+  ]) {
     mkdirSync(`${root}/${d}`);
   }
-  for (const f of ["cwd/a.txt", "cwd/b.txt", "cwd/c.dat", "cwd/.hidden", "cwd/.h.txt", "cwd/b*c", "cwd/bxc", "cwd/[x", "cwd/1st", "cwd/]x",
-    "cwd/run1/a.h5", "cwd/run1/b.txt", "cwd/run2/c.h5", "cwd/run3", "cwd/.run4/d.h5", "cwd/sub/s.txt", "cwd/d1/f",
-    "home/f.txt", "home/g.txt", "alice/docs/r.txt", "h[1]/x.txt", "sort/a/x1", "sort/a-b/x2", "sort/b/x3"]) {
+  for (const f of [
+    "cwd/a.txt",
+    "cwd/b.txt",
+    "cwd/c.dat",
+    "cwd/.hidden",
+    "cwd/.h.txt",
+    "cwd/b*c",
+    "cwd/bxc",
+    "cwd/[x",
+    "cwd/1st",
+    "cwd/]x",
+    "cwd/run1/a.h5",
+    "cwd/run1/b.txt",
+    "cwd/run2/c.h5",
+    "cwd/run3",
+    "cwd/.run4/d.h5",
+    "cwd/sub/s.txt",
+    "cwd/d1/f",
+    "home/f.txt",
+    "home/g.txt",
+    "alice/docs/r.txt",
+    "h[1]/x.txt",
+    "sort/a/x1",
+    "sort/a-b/x2",
+    "sort/b/x3",
+  ]) {
     touch(f);
   }
   for (let i = 0; i < 12; i++) touch(`many/f${String(i).padStart(2, "0")}`);
@@ -234,7 +274,11 @@ describe("expandSources", () => {
     expect(run(["~/*.txt"], odd).shown).toEqual([`${root}/h[1]/x.txt`]);
   });
   test("~nosuchuser is a problem naming the user; the other requests still go", () => {
-    expect(run(["~nosuchuser/x", "a.txt"])).toEqual({ shown: ["a.txt"], names: ["a.txt"], problems: ['E_SOURCE_MISSING host:~nosuchuser/x: no such user "nosuchuser"'] });
+    expect(run(["~nosuchuser/x", "a.txt"])).toEqual({
+      shown: ["a.txt"],
+      names: ["a.txt"],
+      problems: ['E_SOURCE_MISSING host:~nosuchuser/x: no such user "nosuchuser"'],
+    });
   });
   test("the login directory and . are named by their basename; / is refused", () => {
     expect(run([""]).names).toEqual(["cwd"]);
@@ -252,16 +296,64 @@ describe("expandSources", () => {
   test("the same paths as bash (LC_ALL=C.UTF-8, dotglob off, nullglob) for every pattern here", () => {
     const dir = makeTmpDir("remote-path-bash");
     for (const d of ["run1", "run2", ".run4", "sub", "d1", "d2"]) mkdirSync(`${dir}/${d}`);
-    for (const f of ["a.txt", "b.txt", "c.dat", ".hidden", ".h.txt", "b*c", "bxc", "[x", "1st", "]x", "é.txt", "run1/a.h5", "run1/b1.txt",
-      "run2/c.h5", "run3", ".run4/d.h5", "sub/s.txt", "d1/f"]) writeFileSync(`${dir}/${f}`, f);
+    for (const f of [
+      "a.txt",
+      "b.txt",
+      "c.dat",
+      ".hidden",
+      ".h.txt",
+      "b*c",
+      "bxc",
+      "[x",
+      "1st",
+      "]x",
+      "é.txt",
+      "run1/a.h5",
+      "run1/b1.txt",
+      "run2/c.h5",
+      "run3",
+      ".run4/d.h5",
+      "sub/s.txt",
+      "d1/f",
+    ])
+      writeFileSync(`${dir}/${f}`, f);
     symlinkSync(`${dir}/nowhere`, `${dir}/dangling`);
-    const patterns = ["*", "*.txt", ".*", ".h*", "\\.h*", "?hidden", "[.]hidden", "run*/*.h5", "run*/*", "d*/", "d*", "[ab].txt", "[!a].txt",
-      "[[:digit:]]*", "[]]x", "b\\*c", "b?c", "*/*", "sub/../*.txt", "[a-c]*.*", "?.txt", "*/", "[x", "run[1]/../b*"];
+    const patterns = [
+      "*",
+      "*.txt",
+      ".*",
+      ".h*",
+      "\\.h*",
+      "?hidden",
+      "[.]hidden",
+      "run*/*.h5",
+      "run*/*",
+      "d*/",
+      "d*",
+      "[ab].txt",
+      "[!a].txt",
+      "[[:digit:]]*",
+      "[]]x",
+      "b\\*c",
+      "b?c",
+      "*/*",
+      "sub/../*.txt",
+      "[a-c]*.*",
+      "?.txt",
+      "*/",
+      "[x",
+      "run[1]/../b*",
+    ];
     for (const p of patterns) {
       const sh = Bun.spawnSync(["bash", "-c", `shopt -s nullglob; shopt -u dotglob; for f in ${p}; do printf '%s\\0' "$f"; done`], {
-        cwd: dir, env: { LC_ALL: "C.UTF-8", PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        cwd: dir,
+        env: { LC_ALL: "C.UTF-8", PATH: process.env.PATH ?? "/usr/bin:/bin" },
       });
-      const want = sh.stdout.toString().split("\0").filter((x) => x !== "").map((x) => x.replace(/\/$/, ""));
+      const want = sh.stdout
+        .toString()
+        .split("\0")
+        .filter((x) => x !== "")
+        .map((x) => x.replace(/\/$/, ""));
       const shown = expandSources([p], { ...ctx, cwd: dir }).sources.map((x) => x.shown);
       expect({ p, shown }).toEqual({ p, shown: want });
     }

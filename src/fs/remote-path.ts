@@ -117,11 +117,7 @@ export function expandDest(path: string, ctx: RemotePathContext): string {
 // ---- one path segment as a pattern --------------------------------------------------------
 
 type SetItem = { lo: number; hi: number } | { cls: string };
-type Token =
-  | { t: "ch"; c: string }
-  | { t: "any" }
-  | { t: "star" }
-  | { t: "set"; negate: boolean; items: SetItem[] };
+type Token = { t: "ch"; c: string } | { t: "any" } | { t: "star" } | { t: "set"; negate: boolean; items: SetItem[] };
 
 export interface SegmentPattern {
   readonly tokens: readonly Token[];
@@ -132,9 +128,18 @@ export interface SegmentPattern {
 }
 
 const CLASSES: Record<string, RegExp> = {
-  alpha: /[A-Za-z]/, digit: /[0-9]/, alnum: /[A-Za-z0-9]/, upper: /[A-Z]/, lower: /[a-z]/,
-  space: /[ \t\n\r\f\v]/, blank: /[ \t]/, punct: /[!-/:-@[-`{-~]/, xdigit: /[0-9A-Fa-f]/,
-  cntrl: /[\x00-\x1f\x7f]/, print: /[ -~]/, graph: /[!-~]/,
+  alpha: /[A-Za-z]/,
+  digit: /[0-9]/,
+  alnum: /[A-Za-z0-9]/,
+  upper: /[A-Z]/,
+  lower: /[a-z]/,
+  space: /[ \t\n\r\f\v]/,
+  blank: /[ \t]/,
+  punct: /[!-/:-@[-`{-~]/,
+  xdigit: /[0-9A-Fa-f]/,
+  cntrl: /[\x00-\x1f\x7f]/,
+  print: /[ -~]/,
+  graph: /[!-~]/,
 };
 
 /** `[...]` starting at chars[i] = "[": the set and the index after "]", or null (a literal "["). */
@@ -404,7 +409,9 @@ function sourcesFor(w: Walker): RemoteSource[] | EscpError {
   if (bad !== undefined) return bad;
   const sources = r.paths.map((s) => sourceOf(s, w.ctx));
   if (sources.some((s) => s.name === "/")) {
-    return new EscpError("E_SOURCE_UNREADABLE", `${label}: the root directory has no name to copy it under; name its entries (${w.ctx.label ?? ""}'/*')`, { path: w.pattern });
+    return new EscpError("E_SOURCE_UNREADABLE", `${label}: the root directory has no name to copy it under; name its entries (${w.ctx.label ?? ""}'/*')`, {
+      path: w.pattern,
+    });
   }
   return sources;
 }

@@ -28,7 +28,13 @@ export interface Stat {
 
 const S_IFMT = 0o170000;
 const KINDS: Record<number, StatKind> = {
-  0o040000: "dir", 0o100000: "file", 0o120000: "symlink", 0o010000: "fifo", 0o140000: "socket", 0o020000: "char", 0o060000: "block",
+  0o040000: "dir",
+  0o100000: "file",
+  0o120000: "symlink",
+  0o010000: "fifo",
+  0o140000: "socket",
+  0o020000: "char",
+  0o060000: "block",
 };
 
 function kindOf(mode: number): StatKind {
@@ -40,7 +46,7 @@ const NS = 1_000_000_000n;
 function split(ns: bigint): [number, number] {
   let s = ns / NS;
   let n = ns % NS;
-  if (n < 0n) s -= 1n, n += NS;
+  if (n < 0n) (s -= 1n), (n += NS);
   return [Number(s), Number(n)];
 }
 
@@ -48,9 +54,18 @@ export function fromBigIntStats(st: BigIntStats): Stat {
   const [mtimeSec, mtimeNsec] = split(st.mtimeNs);
   const [atimeSec, atimeNsec] = split(st.atimeNs);
   return {
-    kind: kindOf(Number(st.mode)), size: Number(st.size), ino: st.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(st.ino) : 0,
-    id: `${st.dev}:${st.ino}`, perm: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink),
-    mtimeSec, mtimeNsec, atimeSec, atimeNsec,
+    kind: kindOf(Number(st.mode)),
+    size: Number(st.size),
+    ino: st.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(st.ino) : 0,
+    id: `${st.dev}:${st.ino}`,
+    perm: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    mtimeSec,
+    mtimeNsec,
+    atimeSec,
+    atimeNsec,
   };
 }
 
@@ -80,7 +95,7 @@ export function scanDir(path: string, nofollow: boolean, ra?: ReadAhead): ScanEn
   const out: ScanEntry[] = [];
   let advised = 0;
   let eligible = 0;
-  for (let at = 0; at < n;) {
+  for (let at = 0; at < n; ) {
     const len = v.getUint16(at + C.ESCP_DS_NAME_LEN, true);
     const name = names.decode(buf.subarray(at + C.ESCP_DS_ENT, at + C.ESCP_DS_ENT + len));
     const errno = v.getInt32(at + C.ESCP_DS_ERRNO, true);
@@ -103,10 +118,17 @@ function statAt(v: DataView, at: number): Stat {
   const kind = kindOf(mode);
   const nlink = v.getUint32(at + C.ESCP_DS_NLINK, true);
   const st: Stat = {
-    kind, size: Number(v.getBigUint64(at + C.ESCP_DS_SIZE, true)), ino: ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ino) : 0,
-    perm: mode & 0o7777, uid: v.getUint32(at + C.ESCP_DS_UID, true), gid: v.getUint32(at + C.ESCP_DS_GID, true), nlink,
-    mtimeSec: Number(v.getBigInt64(at + C.ESCP_DS_MTIME_S, true)), mtimeNsec: v.getUint32(at + C.ESCP_DS_MTIME_NS, true),
-    atimeSec: Number(v.getBigInt64(at + C.ESCP_DS_ATIME_S, true)), atimeNsec: v.getUint32(at + C.ESCP_DS_ATIME_NS, true),
+    kind,
+    size: Number(v.getBigUint64(at + C.ESCP_DS_SIZE, true)),
+    ino: ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ino) : 0,
+    perm: mode & 0o7777,
+    uid: v.getUint32(at + C.ESCP_DS_UID, true),
+    gid: v.getUint32(at + C.ESCP_DS_GID, true),
+    nlink,
+    mtimeSec: Number(v.getBigInt64(at + C.ESCP_DS_MTIME_S, true)),
+    mtimeNsec: v.getUint32(at + C.ESCP_DS_MTIME_NS, true),
+    atimeSec: Number(v.getBigInt64(at + C.ESCP_DS_ATIME_S, true)),
+    atimeNsec: v.getUint32(at + C.ESCP_DS_ATIME_NS, true),
   };
   if (kind === "dir" || nlink > 1) st.id = `${v.getBigUint64(at + C.ESCP_DS_DEV, true)}:${ino}`;
   return st;

@@ -8,7 +8,8 @@ import { openStreamPipe } from "./pipe.ts";
 import { Transfer, type TransferResult } from "./transfer.ts";
 
 function noDash(what: string, path: string, instead: string): void {
-  if (path === "-") throw new EscpError("E_USAGE", `${what}: "-" (standard ${what === "copy" ? "input or output" : "input"}) is the command line's; use ${instead}`);
+  if (path === "-")
+    throw new EscpError("E_USAGE", `${what}: "-" (standard ${what === "copy" ? "input or output" : "input"}) is the command line's; use ${instead}`);
 }
 
 function strings(what: string, v: unknown): string[] {
@@ -34,11 +35,15 @@ export function copy(sources: string | string[], dest: string, options: Transfer
  * Its length need not be known; the result's digest is b3sum of the bytes. */
 export function send(data: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, dest: string, options: TransferOptions = {}): Transfer {
   let feed: BlockFeed | undefined;
-  return new Transfer(() => {
-    noDash("send", dest, "a path");
-    feed = new BlockFeed(asChunks(data));
-    return libConfig(options, ["-", dest], { feed, ...(options.signal ? { signal: options.signal } : {}) });
-  }, options, () => feed?.stop());
+  return new Transfer(
+    () => {
+      noDash("send", dest, "a path");
+      feed = new BlockFeed(asChunks(data));
+      return libConfig(options, ["-", dest], { feed, ...(options.signal ? { signal: options.signal } : {}) });
+    },
+    options,
+    () => feed?.stop(),
+  );
 }
 
 /** What receive() returns: the file's bytes, in order, and how the transfer came out. */
@@ -55,13 +60,18 @@ export interface Received {
 /** Receive one file (`host:path`, or a local path) as a ReadableStream. */
 export function receive(source: string, options: TransferOptions = {}): Received {
   const pipe = openStreamPipe();
-  const transfer = new Transfer(() => {
-    noDash("receive", source, "a path");
-    return libConfig(options, [source, "-"], { stdoutFd: pipe.writeFd, ...(options.signal ? { signal: options.signal } : {}) });
-  }, options, (r) => {
-    const err = r instanceof EscpError ? r : r.ok ? undefined : r.failures[0] ?? new EscpError("E_INTERNAL", `receive: exit status ${r.exitCode} without a failure`);
-    pipe.writerDone(err);
-  });
+  const transfer = new Transfer(
+    () => {
+      noDash("receive", source, "a path");
+      return libConfig(options, [source, "-"], { stdoutFd: pipe.writeFd, ...(options.signal ? { signal: options.signal } : {}) });
+    },
+    options,
+    (r) => {
+      const err =
+        r instanceof EscpError ? r : r.ok ? undefined : (r.failures[0] ?? new EscpError("E_INTERNAL", `receive: exit status ${r.exitCode} without a failure`));
+      pipe.writerDone(err);
+    },
+  );
   const result = Promise.resolve(transfer);
   result.catch(() => undefined);
   return { stream: pipe.stream, transfer, result };

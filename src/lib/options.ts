@@ -10,7 +10,22 @@ import { EscpError } from "../errors/escp-error.ts";
 
 /** Options that only make sense for the command line (terminal output, files the CLI writes,
  * the process's logging, the server role): refused by name in a library call. */
-export const CLI_ONLY = ["help", "version", "license", "json", "manifest", "quiet", "server", "restrict", "mgmt", "verbose", "logfile", "filelist", "cpumask", "nodemask"] as const;
+export const CLI_ONLY = [
+  "help",
+  "version",
+  "license",
+  "json",
+  "manifest",
+  "quiet",
+  "server",
+  "restrict",
+  "mgmt",
+  "verbose",
+  "logfile",
+  "filelist",
+  "cpumask",
+  "nodemask",
+] as const;
 type CliOnly = (typeof CLI_ONLY)[number] | "ioengineRx";
 
 /** What the transfer reports while it runs (TransferProgress in docs/api.md). */
@@ -53,7 +68,7 @@ function optionText(spec: OptionSpec, key: string, v: unknown): string {
     case "rate":
       if (typeof v === "number" && Number.isFinite(v) && v >= 0) return String(v);
       if (typeof v === "string") return v; // "1M", "100Mbit": the flag's own syntax
-      throw bad("a number of bytes or a size such as \"1M\"");
+      throw bad('a number of bytes or a size such as "1M"');
     case "list":
       if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && x !== "" && !x.includes("\n"))) throw bad("an array of non-empty one-line strings");
       return v.join("\n");

@@ -46,30 +46,33 @@ export function openStreamPipe(): StreamPipe {
     if (readOpen) closeQuietly(readFd);
     readOpen = false;
   };
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const buf = new Uint8Array(CHUNK);
-      for (let idle = 0; readOpen;) {
-        let n: number;
-        try {
-          n = readSync(readFd, buf, 0, CHUNK, null);
-        } catch (e) {
-          if ((e as { code?: string }).code !== "EAGAIN") {
-            closeRead();
-            return c.error(new EscpError("E_INTERNAL", `receive: reading the pipe: ${e instanceof Error ? e.message : String(e)}`));
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        const buf = new Uint8Array(CHUNK);
+        for (let idle = 0; readOpen; ) {
+          let n: number;
+          try {
+            n = readSync(readFd, buf, 0, CHUNK, null);
+          } catch (e) {
+            if ((e as { code?: string }).code !== "EAGAIN") {
+              closeRead();
+              return c.error(new EscpError("E_INTERNAL", `receive: reading the pipe: ${e instanceof Error ? e.message : String(e)}`));
+            }
+            await Bun.sleep(Math.min(IDLE_MAX_MS, ++idle)); // nothing yet: libescp's writer sets the pace
+            continue;
           }
-          await Bun.sleep(Math.min(IDLE_MAX_MS, ++idle)); // nothing yet: libescp's writer sets the pace
-          continue;
+          if (n > 0) return c.enqueue(buf.slice(0, n));
+          closeRead(); // the end: the session is over and every byte read
+          return failure ? c.error(failure) : c.close();
         }
-        if (n > 0) return c.enqueue(buf.slice(0, n));
-        closeRead(); // the end: the session is over and every byte read
-        return failure ? c.error(failure) : c.close();
-      }
+      },
+      cancel() {
+        closeRead(); // libescp's next write gets EPIPE: E_BROKEN_PIPE, the session ends cleanly
+      },
     },
-    cancel() {
-      closeRead(); // libescp's next write gets EPIPE: E_BROKEN_PIPE, the session ends cleanly
-    },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
   return {
     writeFd,
     stream,

@@ -45,18 +45,24 @@ export class Transfer implements PromiseLike<TransferResult> {
 
   /** `prepare` builds the configuration (it may throw E_USAGE: the Transfer then rejects);
    * `finish` runs once the transfer settled, whatever the outcome (close descriptors). */
-  constructor(prepare: () => RunConfig, private readonly options: TransferOptions, finish?: (r: TransferResult | EscpError) => void) {
-    this.done = this.run(prepare).then(
-      (r) => {
-        finish?.(r);
-        return r;
-      },
-      (e: unknown) => {
-        const err = toEscpError(e);
-        finish?.(err);
-        throw err;
-      },
-    ).finally(() => this.settle());
+  constructor(
+    prepare: () => RunConfig,
+    private readonly options: TransferOptions,
+    finish?: (r: TransferResult | EscpError) => void,
+  ) {
+    this.done = this.run(prepare)
+      .then(
+        (r) => {
+          finish?.(r);
+          return r;
+        },
+        (e: unknown) => {
+          const err = toEscpError(e);
+          finish?.(err);
+          throw err;
+        },
+      )
+      .finally(() => this.settle());
     this.done.catch(() => undefined); // an unobserved failure is the caller's to see, not a crash
   }
 
@@ -76,8 +82,14 @@ export class Transfer implements PromiseLike<TransferResult> {
     this.report(t.bytes, t.files, true);
     const digest = out.digest;
     return {
-      ok: status === 0, exitCode: status, files: t.files, bytes: t.bytes, seconds: (performance.now() - this.t0) / 1000,
-      failures: [...t.failures], warnings, ...(digest !== undefined ? { digest } : {}),
+      ok: status === 0,
+      exitCode: status,
+      files: t.files,
+      bytes: t.bytes,
+      seconds: (performance.now() - this.t0) / 1000,
+      failures: [...t.failures],
+      warnings,
+      ...(digest !== undefined ? { digest } : {}),
     };
   }
 
@@ -123,7 +135,10 @@ export class Transfer implements PromiseLike<TransferResult> {
     return { [Symbol.asyncIterator]: () => ({ next }) };
   }
 
-  then<A = TransferResult, B = never>(onOk?: ((r: TransferResult) => A | PromiseLike<A>) | null, onErr?: ((e: EscpError) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = TransferResult, B = never>(
+    onOk?: ((r: TransferResult) => A | PromiseLike<A>) | null,
+    onErr?: ((e: EscpError) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.done.then(onOk, onErr as ((e: unknown) => B | PromiseLike<B>) | null | undefined);
   }
 

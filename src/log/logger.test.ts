@@ -1,9 +1,7 @@
 // Tests for the logger: JSON lines to <logfile>.<role> with mode 0600, secrets dropped,
 // terminal routing by level, verbose and role; the log file is opened safely or refused.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import {
-  chmodSync, chownSync, closeSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync,
-} from "node:fs";
+import { chmodSync, chownSync, closeSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../../harness/tmp-dir.ts";
@@ -38,7 +36,10 @@ describe("logger", () => {
     closeLogger();
     const path = `${base}.client`;
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    const lines = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ level: "info", role: "client", session: "s1", msg: "hello", fields: { files: 3 } });
     expect(JSON.stringify(lines[0])).not.toContain("deadbeef");
@@ -79,7 +80,10 @@ describe("logger", () => {
     configureLogger({ verbose: false, quiet: false, logfile: base, role: "client" });
     logger.record("session start", { files: 2, key: "secret" });
     closeLogger();
-    const lines = readFileSync(`${base}.client`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(`${base}.client`, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([expect.objectContaining({ level: "info", msg: "session start", fields: { files: 2 } })]);
     expect(out).toEqual([]);
     expect(err).toEqual([]);

@@ -65,10 +65,28 @@ export class SmallFileBatch {
 }
 
 /** One file of a bundle as the sender read it (status 0: it went on the wire, else why not). */
-export interface SentFile { seq: number; size: number; status: number; errno: number; digest: Uint8Array; what: string }
+export interface SentFile {
+  seq: number;
+  size: number;
+  status: number;
+  errno: number;
+  digest: Uint8Array;
+  what: string;
+}
 /** One file of a bundle as the receiver wrote it (status 0: verified and named). */
-export interface WrittenFile { dir: number; size: number; status: number; errno: number; digest: Uint8Array; what: string; leaf: string }
-export interface Group<T> { bundle: number; files: T[] }
+export interface WrittenFile {
+  dir: number;
+  size: number;
+  status: number;
+  errno: number;
+  digest: Uint8Array;
+  what: string;
+  leaf: string;
+}
+export interface Group<T> {
+  bundle: number;
+  files: T[];
+}
 
 function cText(b: Uint8Array): string {
   const end = b.indexOf(0);
@@ -101,14 +119,17 @@ function groups<T>(buf: Uint8Array, entry: (v: DataView, at: number) => [T, numb
 
 /** escp_tx_bundle_take's groups. */
 export function decodeSent(buf: Uint8Array): Group<SentFile>[] {
-  return groups(buf, (v, at) => [{
-    seq: get64(v, at + C.ESCP_BT_SEQ),
-    size: get64(v, at + C.ESCP_BT_SIZE),
-    status: v.getInt32(at + C.ESCP_BT_STATUS, true),
-    errno: v.getInt32(at + C.ESCP_BT_ERRNO, true),
-    digest: digestAt(buf, at + C.ESCP_BT_DIGEST),
-    what: cText(buf.subarray(at + C.ESCP_BT_WHAT, at + C.ESCP_BT_ENT)),
-  }, at + C.ESCP_BT_ENT]);
+  return groups(buf, (v, at) => [
+    {
+      seq: get64(v, at + C.ESCP_BT_SEQ),
+      size: get64(v, at + C.ESCP_BT_SIZE),
+      status: v.getInt32(at + C.ESCP_BT_STATUS, true),
+      errno: v.getInt32(at + C.ESCP_BT_ERRNO, true),
+      digest: digestAt(buf, at + C.ESCP_BT_DIGEST),
+      what: cText(buf.subarray(at + C.ESCP_BT_WHAT, at + C.ESCP_BT_ENT)),
+    },
+    at + C.ESCP_BT_ENT,
+  ]);
 }
 
 /** escp_rx_bundle_take's groups. Leaves were checked by libescp only as far as it reports

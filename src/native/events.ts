@@ -37,12 +37,20 @@ interface Base {
  * rxOffer gives the offer), or none and text says why (empty text: nothing worth keeping).
  * reconnect: data stream `stream` broke (text: how) and was re-established after `blocks`
  * attempts. streamDown/fatal with blocks > 0: that many reconnect attempts failed first. */
-export type NativeEvent = Base & { kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "offer" | "reconnect" | "unknown" };
+export type NativeEvent = Base & {
+  kind: "fileDone" | "fileError" | "streamDown" | "fatal" | "log" | "streamsUp" | "drained" | "offer" | "reconnect" | "unknown";
+};
 
 const KINDS: Record<number, NativeEvent["kind"]> = {
-  [C.ESCP_EV_FILE_DONE]: "fileDone", [C.ESCP_EV_FILE_ERROR]: "fileError", [C.ESCP_EV_STREAM_DOWN]: "streamDown",
-  [C.ESCP_EV_FATAL]: "fatal", [C.ESCP_EV_LOG]: "log", [C.ESCP_EV_STREAMS_UP]: "streamsUp", [C.ESCP_EV_DRAINED]: "drained",
-  [C.ESCP_EV_OFFER]: "offer", [C.ESCP_EV_RECONNECT]: "reconnect",
+  [C.ESCP_EV_FILE_DONE]: "fileDone",
+  [C.ESCP_EV_FILE_ERROR]: "fileError",
+  [C.ESCP_EV_STREAM_DOWN]: "streamDown",
+  [C.ESCP_EV_FATAL]: "fatal",
+  [C.ESCP_EV_LOG]: "log",
+  [C.ESCP_EV_STREAMS_UP]: "streamsUp",
+  [C.ESCP_EV_DRAINED]: "drained",
+  [C.ESCP_EV_OFFER]: "offer",
+  [C.ESCP_EV_RECONNECT]: "reconnect",
 };
 
 const td = new TextDecoder();
@@ -110,13 +118,27 @@ export function codeForStatus(status: NativeStatus): ErrorCode {
 /** strerror-style text for an errno number from C (Linux values). */
 export function errnoText(n: number): string {
   const names: Record<number, string> = {
-    1: "Operation not permitted", 2: "No such file or directory", 5: "Input/output error",
-    9: "Bad file descriptor", 12: "Cannot allocate memory", 13: "Permission denied",
-    17: "File exists", 20: "Not a directory", 21: "Is a directory", 22: "Invalid argument",
-    24: "Too many open files", 27: "File too large", 28: "No space left on device",
-    30: "Read-only file system", 32: "Broken pipe", 36: "File name too long",
-    40: "Too many levels of symbolic links", 104: "Connection reset by peer",
-    110: "Connection timed out", 111: "Connection refused", 116: "Stale file handle",
+    1: "Operation not permitted",
+    2: "No such file or directory",
+    5: "Input/output error",
+    9: "Bad file descriptor",
+    12: "Cannot allocate memory",
+    13: "Permission denied",
+    17: "File exists",
+    20: "Not a directory",
+    21: "Is a directory",
+    22: "Invalid argument",
+    24: "Too many open files",
+    27: "File too large",
+    28: "No space left on device",
+    30: "Read-only file system",
+    32: "Broken pipe",
+    36: "File name too long",
+    40: "Too many levels of symbolic links",
+    104: "Connection reset by peer",
+    110: "Connection timed out",
+    111: "Connection refused",
+    116: "Stale file handle",
     122: "Disk quota exceeded",
   };
   return names[n] ?? `errno ${n}`;

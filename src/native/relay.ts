@@ -6,7 +6,13 @@ import { cstr, loadNative, type NativeLib } from "./lib.ts";
 import { codeForStatus, statusName } from "./events.ts";
 import * as C from "./symbols.ts";
 
-export interface RelayStats { bytes12: number; bytes21: number; pairsUp: number; pairsDone: number; pairsFailed: number }
+export interface RelayStats {
+  bytes12: number;
+  bytes21: number;
+  pairsUp: number;
+  pairsDone: number;
+  pairsFailed: number;
+}
 
 export class NativeRelay {
   private readonly lib: NativeLib;
@@ -39,7 +45,10 @@ export class NativeRelay {
     const st = this.lib.escp_relay_connect(this.h, cstr(addr1), port1, cstr(addr2), port2, nconns);
     if (st !== C.ESCP_OK) {
       const code = codeForStatus(statusName(st));
-      throw new EscpError(code === "E_TIMEOUT" || code === "E_INTERNAL" ? "E_CONNECT" : code, `relay ${addr1}:${port1} ⇄ ${addr2}:${port2}: ${this.lastError() || `ESCP_E_${statusName(st)}`}`);
+      throw new EscpError(
+        code === "E_TIMEOUT" || code === "E_INTERNAL" ? "E_CONNECT" : code,
+        `relay ${addr1}:${port1} ⇄ ${addr2}:${port2}: ${this.lastError() || `ESCP_E_${statusName(st)}`}`,
+      );
     }
   }
 
@@ -52,8 +61,11 @@ export class NativeRelay {
     this.lib.escp_relay_stats_read(this.h, this.statsBuf, C.ESCP_R_COUNT);
     const s = this.statsBuf;
     return {
-      bytes12: Number(s[C.ESCP_R_BYTES_12]), bytes21: Number(s[C.ESCP_R_BYTES_21]), pairsUp: Number(s[C.ESCP_R_PAIRS_UP]),
-      pairsDone: Number(s[C.ESCP_R_PAIRS_DONE]), pairsFailed: Number(s[C.ESCP_R_PAIRS_FAILED]),
+      bytes12: Number(s[C.ESCP_R_BYTES_12]),
+      bytes21: Number(s[C.ESCP_R_BYTES_21]),
+      pairsUp: Number(s[C.ESCP_R_PAIRS_UP]),
+      pairsDone: Number(s[C.ESCP_R_PAIRS_DONE]),
+      pairsFailed: Number(s[C.ESCP_R_PAIRS_FAILED]),
     };
   }
 

@@ -46,9 +46,16 @@ export interface SessionParams {
 /** Mode and times of a destination entry, as the sender announced them (ino: the source's
  * inode, 0 = unknown; it identifies the source a resumable partial was written from). */
 export interface EntryMeta {
-  mode: number; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number; ino?: number;
+  mode: number;
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ino?: number;
   /** -a: owner and group, and a file's link count (> 1: remembered for later hard links). */
-  uid?: number; gid?: number; nlink?: number;
+  uid?: number;
+  gid?: number;
+  nlink?: number;
   /** --xattrs: packed by libescp. */
   xattrs?: Uint8Array;
 }
@@ -102,7 +109,7 @@ export function txOfferCheck(path: string, size: number, blockSize: number, held
  * read (nofollow: those of a symbolic link itself, not of what it names). */
 export function xattrsRead(path: string, nofollow: boolean): Uint8Array | { why: string } {
   const err = new Int32Array(1);
-  const buf = xattrBuf ??= new Uint8Array(C.ESCP_XATTRS_MAX);
+  const buf = (xattrBuf ??= new Uint8Array(C.ESCP_XATTRS_MAX));
   const n = loadNative().escp_xattrs_read(cstr(path), nofollow ? 1 : 0, buf, buf.length, err);
   if (n >= 0) return buf.slice(0, n);
   if (n === C.ESCP_E_TOOBIG) return { why: `they take more than ${C.ESCP_XATTRS_MAX} bytes` };
@@ -327,14 +334,14 @@ export class NativeSession {
   /** The sender's groups of bundles sent since the last call (bundles.ts decodes them): a view
    * valid until the next call, empty when none is ready. */
   txBundleTake(): Uint8Array {
-    const buf = this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES);
+    const buf = (this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES));
     return buf.subarray(0, this.check(this.lib.escp_tx_bundle_take(this.h, buf, buf.length), "bundles sent"));
   }
 
   /** The receiver's reports of bundles written since the last call (bundles.ts decodes them):
    * a view valid until the next call, empty when none is ready. */
   rxBundleTake(): Uint8Array {
-    const buf = this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES);
+    const buf = (this.bundleBuf ??= new Uint8Array(BUNDLE_TAKE_BYTES));
     return buf.subarray(0, this.check(this.lib.escp_rx_bundle_take(this.h, buf, buf.length), "bundles written"));
   }
 
@@ -451,7 +458,8 @@ export class NativeSession {
   rxStreamExpect(fino: number, size: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {
     const d = senderDigest && senderDigest.length === 32 ? senderDigest : null;
     const st = this.lib.escp_rx_stream_expect(this.h, fino, size, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d);
-    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `completion of stream #${fino} names ${size} bytes in ${blocks} blocks, which disagrees with the blocks received`);
+    if (st === C.ESCP_E_PROTO)
+      throw new EscpError("E_PROTOCOL", `completion of stream #${fino} names ${size} bytes in ${blocks} blocks, which disagrees with the blocks received`);
     this.check(st, `expect stream #${fino}`);
   }
 
@@ -477,7 +485,8 @@ export class NativeSession {
   rxFileExpect(fino: number, blocks: number, aborted: boolean, senderDigest?: Uint8Array): void {
     const d = senderDigest && senderDigest.length === 32 ? senderDigest : null;
     const st = this.lib.escp_rx_file_expect(this.h, fino, blocks, aborted ? C.ESCP_XF_ABORTED : 0, d);
-    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `completion of file #${fino} names ${blocks} blocks, not the blocks its announced size implies`);
+    if (st === C.ESCP_E_PROTO)
+      throw new EscpError("E_PROTOCOL", `completion of file #${fino} names ${blocks} blocks, not the blocks its announced size implies`);
     this.check(st, `expect file #${fino}`);
   }
 
@@ -523,7 +532,17 @@ export class NativeSession {
     return busy;
   }
 
-  stats(): { bytesFile: number; bytesWire: number; blocks: number; filesDone: number; streamsUp: number; rejected: number; bytesChecked: number; reconnects: number; reconnecting: number } {
+  stats(): {
+    bytesFile: number;
+    bytesWire: number;
+    blocks: number;
+    filesDone: number;
+    streamsUp: number;
+    rejected: number;
+    bytesChecked: number;
+    reconnects: number;
+    reconnecting: number;
+  } {
     this.lib.escp_stats_read(this.h, this.statsBuf, C.ESCP_S_COUNT);
     const s = this.statsBuf;
     return {

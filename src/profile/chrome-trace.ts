@@ -74,7 +74,9 @@ function counterEvents(side: SideProfile, pid: number): TraceEvent[] {
   }
   const name = `throughput (${stageInfo(stage).label})`;
   const out: TraceEvent[] = [];
-  bytes.forEach((b, i) => out.push({ name, ph: "C", pid, tid: 0, ts: us(i * bucketNs), args: { "MB/s": Math.round((b / 1e6 / (bucketNs / 1e9)) * 1000) / 1000 } }));
+  bytes.forEach((b, i) =>
+    out.push({ name, ph: "C", pid, tid: 0, ts: us(i * bucketNs), args: { "MB/s": Math.round((b / 1e6 / (bucketNs / 1e9)) * 1000) / 1000 } }),
+  );
   out.push({ name, ph: "C", pid, tid: 0, ts: us(n * bucketNs), args: { "MB/s": 0 } });
   return out;
 }

@@ -23,7 +23,7 @@ describe("htmlReport", () => {
     expect(html).toContain("bound by disk read on the sender: 90 % of stream time waiting on pread");
     expect(html).toContain("sender — alpha");
     expect(html).toContain("receiver — beta");
-    expect(html).toContain("<svg id=\"tl\"");
+    expect(html).toContain('<svg id="tl"');
     expect(html).toContain("stream 4");
     expect(html).toContain("90.0 %");
     for (const label of ["disk read", "seal", "open", "disk write", "idle", "meta"]) expect(html).toContain(`>${label} <`);

@@ -107,7 +107,9 @@ export function htmlReport(p: Profile, v: Verdict, o: TimelineOptions = {}): str
     t.binPx > 1 || t.rects < spans
       ? `${spans.toLocaleString("en-US")} spans drawn as ${t.rects.toLocaleString("en-US")} bars (each ${t.binPx}-pixel column shows its dominant stage)`
       : `${spans.toLocaleString("en-US")} spans`;
-  const missing = p.sides.some((s) => s.side === "receiver") ? "" : `<p class="note">No receiver profile (the receiver failed or sent none): the verdict uses the sender alone.</p>`;
+  const missing = p.sides.some((s) => s.side === "receiver")
+    ? ""
+    : `<p class="note">No receiver profile (the receiver failed or sent none): the verdict uses the sender alone.</p>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>escp profile: ${escapeHtml(v.text)}</title><style>${CSS}</style></head><body>

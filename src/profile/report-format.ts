@@ -12,7 +12,10 @@ export function escapeHtml(text: string): string {
 
 /** JSON for an inline <script>: no "</script>" or "<!--" can close or confuse it. */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 export const bytesText = (n: number): string => formatBytes(n).trim();

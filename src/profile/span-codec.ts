@@ -8,10 +8,7 @@ export const SPAN_RECORD_BYTES = 24;
 
 export function decodeSpans(buf: Uint8Array): Span[] {
   if (buf.byteLength % SPAN_RECORD_BYTES !== 0) {
-    throw new EscpError(
-      "E_PROTOCOL",
-      `profile spans: ${buf.byteLength} bytes is not a whole number of ${SPAN_RECORD_BYTES}-byte records`,
-    );
+    throw new EscpError("E_PROTOCOL", `profile spans: ${buf.byteLength} bytes is not a whole number of ${SPAN_RECORD_BYTES}-byte records`);
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = buf.byteLength / SPAN_RECORD_BYTES;

@@ -37,13 +37,17 @@ describe("verdict", () => {
   });
 
   test("CPU on the receiver: sender blocked in send, receiver busy in open + hash", () => {
-    const v = verdict(mkProfile([mkSide("sender", { read: 0.05, hash: 0.04, seal: 0.04, send: 0.85 }), mkSide("receiver", { recv: 0.1, open: 0.5, hash: 0.3, write: 0.05 })]));
+    const v = verdict(
+      mkProfile([mkSide("sender", { read: 0.05, hash: 0.04, seal: 0.04, send: 0.85 }), mkSide("receiver", { recv: 0.1, open: 0.5, hash: 0.3, write: 0.05 })]),
+    );
     expect(v).toMatchObject({ bound: "cpu", side: "receiver", stage: STAGE.open });
     expect(v.text).toBe("bound by CPU on the receiver: open 50 % + hash 30 % + decompress 0 % of stream time");
   });
 
   test("disk write on the receiver", () => {
-    const v = verdict(mkProfile([mkSide("sender", { read: 0.03, hash: 0.03, seal: 0.03, send: 0.88 }), mkSide("receiver", { recv: 0.04, open: 0.02, hash: 0.02, write: 0.9 })]));
+    const v = verdict(
+      mkProfile([mkSide("sender", { read: 0.03, hash: 0.03, seal: 0.03, send: 0.88 }), mkSide("receiver", { recv: 0.04, open: 0.02, hash: 0.02, write: 0.9 })]),
+    );
     expect(v).toMatchObject({ bound: "disk-write", side: "receiver", stage: STAGE.write });
     expect(v.text).toBe("bound by disk write on the receiver: 90 % of stream time in pwrite");
   });

@@ -97,9 +97,7 @@ function runnerUp(v: SideView, winner: Group): string {
 }
 
 function cpuVerdict(v: SideView, g: Group): Verdict {
-  const parts = g.stages
-    .map((s) => ({ s, share: v.shares[s]?.share ?? 0 }))
-    .sort((a, b) => b.share - a.share || a.s - b.s);
+  const parts = g.stages.map((s) => ({ s, share: v.shares[s]?.share ?? 0 })).sort((a, b) => b.share - a.share || a.s - b.s);
   const list = parts.map((p) => `${stageInfo(p.s).label} ${pct(p.share)}`).join(" + ");
   const top = parts[0]?.s ?? null;
   return { bound: "cpu", side: v.name, stage: top, share: g.share, text: `bound by CPU on the ${v.name}: ${list} of stream time` };
@@ -116,7 +114,12 @@ function workVerdict(v: SideView, g: Group): Verdict {
       return { ...c, text: c.text + next };
     }
     case "read":
-      return { ...base, bound: "disk-read", stage: STAGE.read, text: `bound by disk read on the ${side}: ${pct(g.share)} of stream time waiting on pread${next}` };
+      return {
+        ...base,
+        bound: "disk-read",
+        stage: STAGE.read,
+        text: `bound by disk read on the ${side}: ${pct(g.share)} of stream time waiting on pread${next}`,
+      };
     case "write":
       return { ...base, bound: "disk-write", stage: STAGE.write, text: `bound by disk write on the ${side}: ${pct(g.share)} of stream time in pwrite${next}` };
     case "meta":

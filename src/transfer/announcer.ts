@@ -19,7 +19,11 @@ const SMALL_STEP = 8192;
 
 /** A file that travels in a bundle: the fino of the announced directory that holds it, and its
  *  name there. */
-export interface SmallFile { dir: number; leaf: string; entry: FoundEntry }
+export interface SmallFile {
+  dir: number;
+  leaf: string;
+  entry: FoundEntry;
+}
 
 export interface AnnounceSink {
   fileList(files: FileEntry[], last: boolean): void;
@@ -44,8 +48,16 @@ function overLong(e: FoundEntry): EscpError | undefined {
 /** The wire entry; leader: the fino of an earlier name of the same inode (-a: a hard link). */
 function toFileEntry(fino: number, e: FoundEntry, leader: number | undefined): FileEntry {
   const f: FileEntry = {
-    fino, kind: leader === undefined ? e.kind : "hardlink", name: e.name, size: leader === undefined ? e.size : 0, mode: e.mode,
-    mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, atimeSec: e.atimeSec, atimeNsec: e.atimeNsec, ino: e.ino,
+    fino,
+    kind: leader === undefined ? e.kind : "hardlink",
+    name: e.name,
+    size: leader === undefined ? e.size : 0,
+    mode: e.mode,
+    mtimeSec: e.mtimeSec,
+    mtimeNsec: e.mtimeNsec,
+    atimeSec: e.atimeSec,
+    atimeNsec: e.atimeNsec,
+    ino: e.ino,
   };
   if (e.dst !== undefined) f.dst = e.dst;
   if (e.uid !== undefined) Object.assign(f, { uid: e.uid, gid: e.gid });
@@ -68,7 +80,11 @@ export class Announcer {
   private dirBytes = 0;
 
   /** bundleMax: files of at most this many bytes inside an announced directory are bundled (0 = none). */
-  constructor(private readonly items: Iterator<WalkItem>, private readonly sink: AnnounceSink, private readonly bundleMax = 0) {}
+  constructor(
+    private readonly items: Iterator<WalkItem>,
+    private readonly sink: AnnounceSink,
+    private readonly bundleMax = 0,
+  ) {}
 
   /** Files of this directory may travel in bundles, while the receiver's limits allow. */
   private bundleInto(name: string, fino: number): void {
@@ -99,8 +115,13 @@ export class Announcer {
     const links: [number, FoundEntry][] = []; // -a: symlinks and hard links (no data, a verdict each)
     const small: SmallFile[] = [];
     let bytes = 0;
-    while (inFlight + files.length + links.length < WINDOW_FILES && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES &&
-      smallInFlight + small.length < SMALL_WINDOW && small.length < SMALL_STEP) {
+    while (
+      inFlight + files.length + links.length < WINDOW_FILES &&
+      batch.length < BATCH_MAX_FILES &&
+      bytes < BATCH_MAX_BYTES &&
+      smallInFlight + small.length < SMALL_WINDOW &&
+      small.length < SMALL_STEP
+    ) {
       const next = this.items.next();
       if (next.done) {
         this.ended = true;

@@ -90,8 +90,13 @@ const bundleLie = process.env.ESCP_FAULT_BUNDLE_RESULT ?? "";
 /** The receiver's BundleResults of one pass, as sent: the real ones, or (fault injection) lies. */
 export function reportedBundleResults(results: BundleResultMsg[]): BundleResultMsg[] {
   if (bundleLie === "twice") return results.flatMap((r) => [r, r]);
-  if (bundleLie === "count") { // well formed: a digest for the extra file too
-    return results.map((r) => ({ ...r, count: r.count + 1, digests: r.digests.length === 0 ? r.digests : Uint8Array.from([...r.digests, ...new Uint8Array(32)]) }));
+  if (bundleLie === "count") {
+    // well formed: a digest for the extra file too
+    return results.map((r) => ({
+      ...r,
+      count: r.count + 1,
+      digests: r.digests.length === 0 ? r.digests : Uint8Array.from([...r.digests, ...new Uint8Array(32)]),
+    }));
   }
   if (bundleLie === "stray" && results.length > 0) return [...results, { ...results[0]!, bundle: 1_000_000_007 }];
   return results;

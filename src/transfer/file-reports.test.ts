@@ -25,7 +25,11 @@ function setup(): { fwd: ReportForwarder; inner: Recorder; lines: FileResultMsg[
   const clock = { now: 0 };
   const lines: FileResultMsg[][] = [];
   const inner = new Recorder();
-  const fwd = new ReportForwarder(inner, async (line) => void lines.push(decodeFileReports(line)), () => clock.now);
+  const fwd = new ReportForwarder(
+    inner,
+    async (line) => void lines.push(decodeFileReports(line)),
+    () => clock.now,
+  );
   return { fwd, inner, lines, clock };
 }
 
@@ -52,7 +56,17 @@ describe("ReportForwarder", () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toEqual([
       { type: "fileResult", fino: 0, code: "", errno: 0, message: "/src/f1", bytes: 101, digest: digest(1), path: "d/f1", resumed: 1 },
-      { type: "fileResult", fino: 0, code: "E_SOURCE_UNREADABLE", errno: 13, message: "/src/x: Permission denied", bytes: 0, digest: new Uint8Array(0), path: "", resumed: 0 },
+      {
+        type: "fileResult",
+        fino: 0,
+        code: "E_SOURCE_UNREADABLE",
+        errno: 13,
+        message: "/src/x: Permission denied",
+        bytes: 0,
+        digest: new Uint8Array(0),
+        path: "",
+        resumed: 0,
+      },
     ]);
     expect(lines[1]?.map((m) => m.message)).toEqual(["/src/f2"]);
     expect(lines[2]).toEqual([]);
@@ -76,10 +90,14 @@ describe("ReportForwarder", () => {
 
   test("a channel that fails drops the rest quietly; end() still resolves", async () => {
     let calls = 0;
-    const fwd = new ReportForwarder(new Recorder(), async () => {
-      calls++;
-      throw new EscpError("E_HANDSHAKE", "control channel write failed: EPIPE");
-    }, () => 1000);
+    const fwd = new ReportForwarder(
+      new Recorder(),
+      async () => {
+        calls++;
+        throw new EscpError("E_HANDSHAKE", "control channel write failed: EPIPE");
+      },
+      () => 1000,
+    );
     fwd.ok(outcome(1));
     fwd.tick();
     fwd.ok(outcome(2));
@@ -99,8 +117,17 @@ describe("applyReport", () => {
 
   test("failures keep their code (unknown ones become E_REMOTE) and are named for their host", () => {
     const r = new Recorder();
-    const fail = (code: string, message: string, errno = 0): FileResultMsg =>
-      ({ type: "fileResult", fino: 0, code, errno, message, bytes: 0, digest: new Uint8Array(0), path: "", resumed: 0 });
+    const fail = (code: string, message: string, errno = 0): FileResultMsg => ({
+      type: "fileResult",
+      fino: 0,
+      code,
+      errno,
+      message,
+      bytes: 0,
+      digest: new Uint8Array(0),
+      path: "",
+      resumed: 0,
+    });
     applyReport(fail("E_SOURCE_MISSING", "/data/gone: No such file or directory", 2), r, names);
     applyReport(fail("E_WRITE", "/dst/a: No space left on device"), r, names);
     applyReport(fail("E_FROM_THE_FUTURE", "something new"), r, names);

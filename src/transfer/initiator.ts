@@ -32,15 +32,36 @@ function baseInit(o: Options): Omit<SessionInit, "role" | "ioEngine" | "destPath
   const key = new Uint8Array(randomBytes(32));
   keyDigestHook(key); // test-only: the key's SHA-256 (never the key) for the leak scanner
   return {
-    versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR,
-    sessionId: new Uint8Array(randomBytes(16)), key,
-    threads: o.threads, blockSize: o.blocksize, checksum: !o.nochecksum, direct: !o.nodirect,
-    compress: o.compress, verbose: o.verbose, timeoutMs: o.timeoutMs, portStart: o.escpPort,
-    portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, rateLimit: o.limit,
-    logfile: o.logfile ?? "", recursive: o.recursive, compressLevel: o.compress ? o.compressLevel : 0,
-    profile: o.profile !== undefined, connectPort: 0, helloOnAccept: false, awaitGo: false, report: false,
-    resume: o.resume ? 2 : 1, wantPaths: o.manifest !== undefined || o.json, retries: o.retries, fileReports: false,
-    archive: o.archive, xattrs: o.xattrs, bundleMax: o.bundleMax,
+    versionMajor: PROTOCOL_MAJOR,
+    versionMinor: PROTOCOL_MINOR,
+    sessionId: new Uint8Array(randomBytes(16)),
+    key,
+    threads: o.threads,
+    blockSize: o.blocksize,
+    checksum: !o.nochecksum,
+    direct: !o.nodirect,
+    compress: o.compress,
+    verbose: o.verbose,
+    timeoutMs: o.timeoutMs,
+    portStart: o.escpPort,
+    portRange: o.escpPortrange,
+    ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
+    rateLimit: o.limit,
+    logfile: o.logfile ?? "",
+    recursive: o.recursive,
+    compressLevel: o.compress ? o.compressLevel : 0,
+    profile: o.profile !== undefined,
+    connectPort: 0,
+    helloOnAccept: false,
+    awaitGo: false,
+    report: false,
+    resume: o.resume ? 2 : 1,
+    wantPaths: o.manifest !== undefined || o.json,
+    retries: o.retries,
+    fileReports: false,
+    archive: o.archive,
+    xattrs: o.xattrs,
+    bundleMax: o.bundleMax,
   };
 }
 
@@ -116,15 +137,23 @@ async function drive(o: Options, opened: OpenedSession, role: LocalRole, start: 
     native.start(); // listening: the threads start once the server's streams are up
     out.start(start);
     const spans = o.profile !== undefined ? new SpanCollector(native, o.threads) : undefined;
-    await role.run({
-      native, peer: opened.where, peerPrefix: opened.hostPrefix, reporter, onProfile: (m) => theirs.add(m), listening,
-      held: (bytes) => void (held += bytes),
-      tick: () => {
-        interrupted(signal); // a library call's AbortSignal: the role stops, the session closes below
-        out.tick(native.stats().bytesFile + held, reporter.tally.files);
-        spans?.poll();
+    await role.run(
+      {
+        native,
+        peer: opened.where,
+        peerPrefix: opened.hostPrefix,
+        reporter,
+        onProfile: (m) => theirs.add(m),
+        listening,
+        held: (bytes) => void (held += bytes),
+        tick: () => {
+          interrupted(signal); // a library call's AbortSignal: the role stops, the session closes below
+          out.tick(native.stats().bytesFile + held, reporter.tally.files);
+          spans?.poll();
+        },
       },
-    }, () => false); // the server's channel may close as soon as it said its last word: the streams tell
+      () => false,
+    ); // the server's channel may close as soon as it said its last word: the streams tell
     mine = spans?.finish();
   } catch (e) {
     const err = toEscpError(e);
@@ -186,13 +215,26 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     return nothingToSend(specs, mode, out);
   }
   const init: SessionInit = {
-    ...baseInit(o), role: "receiver", ioEngine: o.ioengineRx ?? o.ioengine, destPath: dest.path, sources: sum.topLevel,
-    sourcePaths: [], filelist: cfg.filelistEntries.length > 0, preserve: o.preserve, sparse: o.sparse,
+    ...baseInit(o),
+    role: "receiver",
+    ioEngine: o.ioengineRx ?? o.ioengine,
+    destPath: dest.path,
+    sources: sum.topLevel,
+    sourcePaths: [],
+    filelist: cfg.filelistEntries.length > 0,
+    preserve: o.preserve,
+    sparse: o.sparse,
   };
   if (sum.stream) init.retries = 0; // standard input cannot be read twice: a dropped stream ends the session
   log.record("session start", {
-    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`, files: sum.fileCount, bytes: sum.totalBytes,
-    threads: o.threads, blockSize: o.blocksize, sparse: o.sparse, preserve: o.preserve, limit: o.limit,
+    dest: `${dest.host === undefined ? "" : `${dest.host}:`}${dest.path}`,
+    files: sum.fileCount,
+    bytes: sum.totalBytes,
+    threads: o.threads,
+    blockSize: o.blocksize,
+    sparse: o.sparse,
+    preserve: o.preserve,
+    limit: o.limit,
   });
   const native = new NativeSession("sender", sessionParams(o));
   if (sum.stream) native.noRetries();
@@ -203,7 +245,10 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     opened = await openSession(o, dest, init, starting);
     if (sum.stream && opened.reply.versionMinor < STREAM_MINOR) {
       await opened.channel.close();
-      throw new EscpError("E_VERSION", `-: ${opened.where} runs escp protocol ${opened.reply.versionMajor}.${opened.reply.versionMinor}, which cannot take a stream from standard input (2.${STREAM_MINOR} or later needed: update escp there)`);
+      throw new EscpError(
+        "E_VERSION",
+        `-: ${opened.where} runs escp protocol ${opened.reply.versionMajor}.${opened.reply.versionMinor}, which cannot take a stream from standard input (2.${STREAM_MINOR} or later needed: update escp there)`,
+      );
     }
   } catch (e) {
     native.close();
@@ -212,21 +257,34 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
   } finally {
     init.key.fill(0); // C has its own copy, wiped once the streams are up
   }
-  log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, { address: opened.dataAddress, port: opened.reply.port });
+  log.debug(o.localListen ? `${opened.where} connects to port ${init.connectPort}` : `${opened.where} listening`, {
+    address: opened.dataAddress,
+    port: opened.reply.port,
+  });
   // Bundles answer with digests but no destination names: --manifest/--json send files one by one.
   const bundleMax = init.wantPaths ? 0 : bundleLimit(o.bundleMax, opened.reply.versionMinor, o.blocksize, o.ioengine);
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: !o.nochecksum, timeoutMs: o.timeoutMs, totalBytes: sum.totalBytes, bundleMax, stdin: sum.stream,
+    specs,
+    walk: mode,
+    checksum: !o.nochecksum,
+    timeoutMs: o.timeoutMs,
+    totalBytes: sum.totalBytes,
+    bundleMax,
+    stdin: sum.stream,
     ...(sum.stream && cfg.io?.feed ? { feed: cfg.io.feed } : {}),
     ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
   };
   if (bundleMax > 0) native.useBundles();
   const start: RunStart = {
-    direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push", sources: specs.map((x) => x.path),
-    destination: showEndpoint(dest, dest.path), files: sum.fileCount, bytes: sum.stream ? null : sum.totalBytes, stream: sum.stream,
+    direction: dest.host === undefined && o.mgmt === undefined ? "local" : "push",
+    sources: specs.map((x) => x.path),
+    destination: showEndpoint(dest, dest.path),
+    files: sum.fileCount,
+    bytes: sum.stream ? null : sum.totalBytes,
+    stream: sum.stream,
   };
-  const storage = sum.stream ? "." : specs[0]?.path ?? ".";
+  const storage = sum.stream ? "." : (specs[0]?.path ?? ".");
   return drive(o, opened, { native, storage, stdin: sum.stream, run: (ctx, exited) => new DataSource(plan, ctx).run(exited) }, start, out, cfg.io?.signal);
 }
 
@@ -243,11 +301,23 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
   const init: SessionInit = {
-    ...baseInit(o), role: "sender", ioEngine: o.ioengine, destPath: "", sources: [], sourcePaths: remote.paths,
-    filelist: false, preserve: false, sparse: false,
+    ...baseInit(o),
+    role: "sender",
+    ioEngine: o.ioengine,
+    destPath: "",
+    sources: [],
+    sourcePaths: remote.paths,
+    filelist: false,
+    preserve: false,
+    sparse: false,
   };
   if (cfg.stdout) init.resume = 0; // standard output keeps no partial: nothing to resume from
-  const where = { ...(remote.host !== "" ? { host: remote.host } : {}), path: "", ...(remote.user ? { user: remote.user } : {}), ...(remote.port ? { port: remote.port } : {}) };
+  const where = {
+    ...(remote.host !== "" ? { host: remote.host } : {}),
+    path: "",
+    ...(remote.user ? { user: remote.user } : {}),
+    ...(remote.port ? { port: remote.port } : {}),
+  };
   log.record("session start", { source: `${remote.host}:${remote.paths.join(" ")}`, dest: dest.path, threads: o.threads, blockSize: o.blocksize });
   let native: NativeSession | undefined = new NativeSession("receiver", sinkParams(o));
   let opened: OpenedSession;
@@ -269,8 +339,14 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     }
     const entryGuard = makeEntryGuard(accepted, o.recursive);
     const plan: SinkPlan = {
-      dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive }, preserve: o.preserve, archive: o.archive, xattrs: o.xattrs,
-      checksum: !o.nochecksum, timeoutMs: o.timeoutMs, expectTop: opened.reply.sources.map((x) => x.name), bundle: init.bundleMax > 0,
+      dest: { destPath: dest.path, sources: opened.reply.sources, recursive: o.recursive },
+      preserve: o.preserve,
+      archive: o.archive,
+      xattrs: o.xattrs,
+      checksum: !o.nochecksum,
+      timeoutMs: o.timeoutMs,
+      expectTop: opened.reply.sources.map((x) => x.name),
+      bundle: init.bundleMax > 0,
       ...(cfg.stdout ? { stdout: true, ...(streamFd !== undefined ? { streamFd } : {}) } : {}),
       ...(resumeOffers(init.resume, init.checksum, opened.reply.versionMinor) ? { resume: { blockSize: o.blocksize } } : {}),
       guard: (e) => {
@@ -285,15 +361,20 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
     const run = async (ctx: RoleContext, exited: () => boolean): Promise<void> => {
       try {
         await new DataSink(plan, place, ctx).run(exited);
-      } catch (e) { // a control message that makes no sense came from the server: name it
+      } catch (e) {
+        // a control message that makes no sense came from the server: name it
         const err = toEscpError(e);
         if (err.code !== "E_PROTOCOL" || err.message.startsWith(`${opened.where}: `)) throw err;
         throw new EscpError(err.code, `${opened.where}: ${err.message}`, { cause: err });
       }
     };
     const start: RunStart = {
-      direction: "pull", sources: remote.paths.map((p) => (remote.host === "" ? p : showEndpoint(remote, p))), destination: cfg.stdout ? "standard output" : dest.path,
-      files: opened.reply.totalFiles, bytes: opened.reply.totalBytes, stream: cfg.stdout === true,
+      direction: "pull",
+      sources: remote.paths.map((p) => (remote.host === "" ? p : showEndpoint(remote, p))),
+      destination: cfg.stdout ? "standard output" : dest.path,
+      files: opened.reply.totalFiles,
+      bytes: opened.reply.totalBytes,
+      stream: cfg.stdout === true,
     };
     return await drive(o, opened, { native: sink, storage: cfg.stdout ? "." : dest.path, run }, start, out, cfg.io?.signal);
   } catch (e) {

@@ -39,7 +39,12 @@ export class ManifestWriter {
   private failure: string | undefined; // why the manifest cannot be written (the first error)
   lines = 0;
 
-  private constructor(path: string, tmp: string, fd: number, private readonly nowMs: () => number) {
+  private constructor(
+    path: string,
+    tmp: string,
+    fd: number,
+    private readonly nowMs: () => number,
+  ) {
     this.path = path;
     this.tmp = tmp;
     this.fd = fd;
@@ -94,7 +99,7 @@ export class ManifestWriter {
     if (this.failure !== undefined) return;
     try {
       const buf = Buffer.from(text, "utf8");
-      for (let off = 0; off < buf.length;) off += writeSync(this.fd, buf, off, buf.length - off);
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off, buf.length - off);
     } catch (e) {
       this.failure = `write failed: ${describeSysError(e)}`;
     }

@@ -99,7 +99,10 @@ export function deviceNode(dir: string, sysfsRoot = "/sys"): number | undefined 
 
 /** The interface that owns a local address ("::ffff:10.0.0.1" counts as 10.0.0.1). */
 export function interfaceOf(address: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string | undefined {
-  const want = address.replace(/^::ffff:(?=\d+\.)/i, "").replace(/%.*$/, "").toLowerCase();
+  const want = address
+    .replace(/^::ffff:(?=\d+\.)/i, "")
+    .replace(/%.*$/, "")
+    .toLowerCase();
   for (const [name, addrs] of Object.entries(interfaces)) {
     if (addrs?.some((a) => a.address.replace(/%.*$/, "").toLowerCase() === want)) return name;
   }
@@ -211,7 +214,12 @@ export interface Pinnable {
 }
 
 /** Decide (--numa) and pin this side's stream threads; logs the decision once (debug). */
-export async function placeStreams(target: Pinnable, setting: string, ends: DataEnds | (() => Promise<DataEnds>), opts: SysfsOptions = {}): Promise<Placement | undefined> {
+export async function placeStreams(
+  target: Pinnable,
+  setting: string,
+  ends: DataEnds | (() => Promise<DataEnds>),
+  opts: SysfsOptions = {},
+): Promise<Placement | undefined> {
   const p = await choosePlacement(setting, ends, opts);
   if (p === undefined) {
     log.debug(`numa: ${setting === "off" ? "off" : "no placement (one node, or neither the NIC's nor the storage's node is known)"}`);

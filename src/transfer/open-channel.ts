@@ -10,7 +10,8 @@ import { openMgmtChannel } from "../control/mgmt.ts";
 import {
   decodeSessionReply,
   encodeSessionInit,
-  ARCHIVE_MINOR, PROTOCOL_MAJOR,
+  ARCHIVE_MINOR,
+  PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
   type SessionInit,
   type SessionReply,
@@ -30,8 +31,13 @@ export interface OpenedSession {
 
 function sshOpts(o: Options, uriPort: number | undefined): SshOpts {
   return {
-    ssh: o.ssh, port: uriPort ?? o.port, agent: o.agent, ipv4: o.ipv4, ipv6: o.ipv6,
-    batchMode: o.batchMode, sshOptions: o.sshOptions,
+    ssh: o.ssh,
+    port: uriPort ?? o.port,
+    agent: o.agent,
+    ipv4: o.ipv4,
+    ipv6: o.ipv6,
+    batchMode: o.batchMode,
+    sshOptions: o.sshOptions,
     ...(o.identity ? { identity: o.identity } : {}),
     ...(o.sshConfig ? { sshConfig: o.sshConfig } : {}),
     ...(o.jumpHost ? { jumpHost: o.jumpHost } : {}),
@@ -117,14 +123,20 @@ export async function openSession(o: Options, dest: Endpoint, init: SessionInit,
   }
   if (reply.versionMajor !== PROTOCOL_MAJOR) {
     await channel.close();
-    throw new EscpError("E_VERSION", `protocol version mismatch: this escp speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}, ${where} speaks ${reply.versionMajor}.${reply.versionMinor}`);
+    throw new EscpError(
+      "E_VERSION",
+      `protocol version mismatch: this escp speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}, ${where} speaks ${reply.versionMajor}.${reply.versionMinor}`,
+    );
   }
   if ((init.archive || init.xattrs) && reply.versionMinor < ARCHIVE_MINOR) {
     await channel.close();
     const flag = init.archive ? "-a" : "--xattrs";
-    throw new EscpError("E_VERSION", `${flag}: ${where} runs escp protocol ${reply.versionMajor}.${reply.versionMinor}, which cannot ${init.archive ? "keep links and owners" : "copy extended attributes"} (2.${ARCHIVE_MINOR} or later needed: update escp there)`);
+    throw new EscpError(
+      "E_VERSION",
+      `${flag}: ${where} runs escp protocol ${reply.versionMajor}.${reply.versionMinor}, which cannot ${init.archive ? "keep links and owners" : "copy extended attributes"} (2.${ARCHIVE_MINOR} or later needed: update escp there)`,
+    );
   }
-  const dataAddress = dest.host === undefined || o.mgmt ? (reply.address || "127.0.0.1") : pickAddress(reply.address, dest.host);
+  const dataAddress = dest.host === undefined || o.mgmt ? reply.address || "127.0.0.1" : pickAddress(reply.address, dest.host);
   return { channel, reply, dataAddress, where, hostPrefix: dest.host === undefined ? "" : `${dest.host}:` };
 }
 

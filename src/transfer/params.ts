@@ -13,17 +13,33 @@ export function sourceBundleMax(init: SessionInit): number {
 
 function fromOptions(o: Options): Omit<SessionParams, "ioEngine" | "rateLimit" | "preserve"> {
   return {
-    threads: o.threads, blockSize: o.blocksize, direct: !o.nodirect, checksum: !o.nochecksum, sparse: o.sparse,
-    timeoutMs: o.timeoutMs, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0, verbose: o.verbose,
-    profile: o.profile !== undefined, compressLevel: o.compress ? o.compressLevel : 0, retries: o.retries,
+    threads: o.threads,
+    blockSize: o.blocksize,
+    direct: !o.nodirect,
+    checksum: !o.nochecksum,
+    sparse: o.sparse,
+    timeoutMs: o.timeoutMs,
+    ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
+    verbose: o.verbose,
+    profile: o.profile !== undefined,
+    compressLevel: o.compress ? o.compressLevel : 0,
+    retries: o.retries,
   };
 }
 
 function fromInit(init: SessionInit): Omit<SessionParams, "rateLimit" | "preserve"> {
   return {
-    threads: init.threads, blockSize: init.blockSize, ioEngine: init.ioEngine, direct: init.direct,
-    checksum: init.checksum, sparse: init.sparse, timeoutMs: init.timeoutMs, ipMode: init.ipMode,
-    verbose: init.verbose, profile: init.profile, compressLevel: init.compressLevel,
+    threads: init.threads,
+    blockSize: init.blockSize,
+    ioEngine: init.ioEngine,
+    direct: init.direct,
+    checksum: init.checksum,
+    sparse: init.sparse,
+    timeoutMs: init.timeoutMs,
+    ipMode: init.ipMode,
+    verbose: init.verbose,
+    profile: init.profile,
+    compressLevel: init.compressLevel,
     retries: reconnects(init.versionMinor) ? init.retries : 0, // a 2.2 initiator's streams send no ACKs
   };
 }
@@ -46,7 +62,11 @@ export function sinkParams(o: Options): SessionParams {
 /** A server as the data sink (a push). */
 export function receiverParams(init: SessionInit): SessionParams {
   return {
-    ...fromInit(init), rateLimit: 0, preserve: init.preserve, owner: keepsOwner(init.archive), resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor),
+    ...fromInit(init),
+    rateLimit: 0,
+    preserve: init.preserve,
+    owner: keepsOwner(init.archive),
+    resume: nativeResumeLevel(init.resume, init.checksum, init.versionMinor),
     bundle: init.bundleMax > 0,
   };
 }
@@ -54,7 +74,10 @@ export function receiverParams(init: SessionInit): SessionParams {
 /** A server as the data source (a pull): it paces (-l) since it sends. */
 export function serverSourceParams(init: SessionInit): SessionParams {
   return {
-    ...fromInit(init), rateLimit: init.rateLimit, preserve: false, helloOnAccept: init.helloOnAccept || init.awaitGo, // awaitGo: the relay fallback listens answering
+    ...fromInit(init),
+    rateLimit: init.rateLimit,
+    preserve: false,
+    helloOnAccept: init.helloOnAccept || init.awaitGo, // awaitGo: the relay fallback listens answering
     holes: sendsHoles(init.versionMinor) && !init.awaitGo, // -3: host2's version is not known here
     bundle: sourceBundleMax(init) > 0,
   };

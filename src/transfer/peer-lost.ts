@@ -22,7 +22,8 @@ export function peerLost(ev: NativeEvent, where: string): EscpError {
   if (ev.status === "TIMEOUT") {
     return new EscpError("E_TIMEOUT", `${where}: peer stalled on the ${stream}${detail}`, { stream: ev.stream });
   }
-  if (ev.status === "PROTO" && ev.fino !== 0) { // a DATA frame that broke a file's announced shape
+  if (ev.status === "PROTO" && ev.fino !== 0) {
+    // a DATA frame that broke a file's announced shape
     return new EscpError("E_PROTOCOL", `${where}: ${stream}: protocol error: file #${ev.fino}: ${ev.text}`, { stream: ev.stream });
   }
   const why = TAMPER[ev.status];

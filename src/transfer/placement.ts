@@ -54,7 +54,9 @@ function openRoot(native: NativeSession, path: string, create: boolean): void {
 /** `escp - host:dir`: standard input has no name of its own to put in a directory. */
 function streamIntoDir(dir: string): EscpError {
   const shown = dir === "" ? "the login directory" : dir;
-  return new EscpError("E_DEST", `-: ${shown} is a directory: name the file standard input goes to (e.g. ${posix.join(dir === "" ? "~" : dir, "file")})`, { path: dir });
+  return new EscpError("E_DEST", `-: ${shown} is a directory: name the file standard input goes to (e.g. ${posix.join(dir === "" ? "~" : dir, "file")})`, {
+    path: dir,
+  });
 }
 
 function showUnder(root: string): (rel: string) => string {

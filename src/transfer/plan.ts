@@ -35,7 +35,9 @@ export interface SourcePlan {
   feed?: StreamFeed;
 }
 
-export interface ResumePlan { blockSize: number }
+export interface ResumePlan {
+  blockSize: number;
+}
 
 /** Does a file of `size` bytes get a ResumeOffer (more than one block, offers exchanged)?
  * Both roles ask this; they must agree on every file. */

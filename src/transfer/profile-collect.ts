@@ -28,7 +28,10 @@ export class SpanCollector {
   private overflow = 0;
   readonly startNs: number;
 
-  constructor(private readonly native: NativeSession, private readonly streams: number) {
+  constructor(
+    private readonly native: NativeSession,
+    private readonly streams: number,
+  ) {
     this.startNs = native.clockNs();
   }
 
@@ -50,8 +53,13 @@ export class SpanCollector {
     this.poll();
     const { totals, dropped } = this.native.profTotals();
     return {
-      host: hostname(), streams: this.streams, startNs: this.startNs, endNs: this.native.clockNs(),
-      dropped: dropped + this.overflow, totals, spans: Buffer.concat(this.parts),
+      host: hostname(),
+      streams: this.streams,
+      startNs: this.startNs,
+      endNs: this.native.clockNs(),
+      dropped: dropped + this.overflow,
+      totals,
+      spans: Buffer.concat(this.parts),
     };
   }
 }

@@ -16,8 +16,13 @@ export async function writeTransferProfile(
   const path = o.profile;
   if (path === undefined) return;
   const p: Profile = {
-    version: 1, tool: "escp", startedAt: new Date(Date.now() - run.wallS * 1000).toISOString(),
-    command: ["escp", ...process.argv.slice(2)].join(" "), bytes: run.bytes, files: run.files, wallS: run.wallS,
+    version: 1,
+    tool: "escp",
+    startedAt: new Date(Date.now() - run.wallS * 1000).toISOString(),
+    command: ["escp", ...process.argv.slice(2)].join(" "),
+    bytes: run.bytes,
+    files: run.files,
+    wallS: run.wallS,
     sides: [sideProfile("sender", sides.sender), ...(sides.receiver ? [sideProfile("receiver", sides.receiver)] : [])],
   };
   if (!sides.receiver) log.warn("profile: the receiver sent no profile data; the report covers the sender only");
@@ -32,7 +37,7 @@ export function totalsOf(totals: Uint8Array, streams: number): StageTotal[] {
   const out: StageTotal[] = [];
   for (let s = 0; s <= streams; s++) {
     for (let g = 0; g < PROFILE_STAGES; g++) {
-      const at = ((s * PROFILE_STAGES + g) * 3) * 8;
+      const at = (s * PROFILE_STAGES + g) * 3 * 8;
       if (at + 24 > totals.length) return out;
       const count = Number(v.getBigUint64(at + 16, true));
       if (count === 0) continue;
@@ -44,7 +49,13 @@ export function totalsOf(totals: Uint8Array, streams: number): StageTotal[] {
 
 export function sideProfile(side: "sender" | "receiver", r: SideRecord): SideProfile {
   return {
-    side, host: r.host, streams: r.streams, startNs: r.startNs, endNs: r.endNs,
-    spans: decodeSpans(r.spans), dropped: r.dropped, totals: totalsOf(r.totals, r.streams),
+    side,
+    host: r.host,
+    streams: r.streams,
+    startNs: r.startNs,
+    endNs: r.endNs,
+    spans: decodeSpans(r.spans),
+    dropped: r.dropped,
+    totals: totalsOf(r.totals, r.streams),
   };
 }

@@ -71,7 +71,10 @@ export class LogReporter implements Reporter {
 
   /** keep: failures kept for a SessionSummary; verb: what "ok" means here ("committed" for a
    * receiving server, "verified" for a sending one). */
-  constructor(private readonly keep = 0, private readonly verb = "committed") {}
+  constructor(
+    private readonly keep = 0,
+    private readonly verb = "committed",
+  ) {}
 
   ok(o: FileOutcome): void {
     this.okCount++;

@@ -87,9 +87,17 @@ describe("checkReportedSources: a hostile server", () => {
 
 describe("checkReportedSources: an honest server", () => {
   test("globs, several requests, literal names, -r trees", () => {
-    const acc = checkReportedSources(["/data/run*/*.h5", "~/notes.txt", "b\\*c", "-r-dir"], [file("a.h5"), file("c.h5"), file("notes.txt"), file("b*c"), dir("-r-dir")], true);
+    const acc = checkReportedSources(
+      ["/data/run*/*.h5", "~/notes.txt", "b\\*c", "-r-dir"],
+      [file("a.h5"), file("c.h5"), file("notes.txt"), file("b*c"), dir("-r-dir")],
+      true,
+    );
     expect([...acc]).toEqual([
-      ["a.h5", { isDir: false }], ["c.h5", { isDir: false }], ["notes.txt", { isDir: false }], ["b*c", { isDir: false }], ["-r-dir", { isDir: true }],
+      ["a.h5", { isDir: false }],
+      ["c.h5", { isDir: false }],
+      ["notes.txt", { isDir: false }],
+      ["b*c", { isDir: false }],
+      ["-r-dir", { isDir: true }],
     ]);
   });
   test("a leading dot asked for explicitly; brackets; nothing reported is fine", () => {

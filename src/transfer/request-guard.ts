@@ -21,10 +21,7 @@ export interface ReportedSource {
  *   (never ".ssh" or another hidden one), but nothing outside it.
  * `/` names nothing (the server refuses it).
  */
-export type RequestShape =
-  | { kind: "literal"; name: string }
-  | { kind: "glob"; pattern: SegmentPattern; text: string }
-  | { kind: "server-named" };
+export type RequestShape = { kind: "literal"; name: string } | { kind: "glob"; pattern: SegmentPattern; text: string } | { kind: "server-named" };
 
 export function requestShape(request: string): RequestShape {
   const { segments, absolute } = splitSegments(request);

@@ -77,7 +77,11 @@ describe("RunOutput", () => {
     }
     expect(run.end(0)).toBe(0);
     expect(readFileSync(manifest, "utf8")).toBe(`${"01".repeat(32)}  fine/name\n`);
-    expect(events(c.out).filter((e) => e.type === "file").map((e) => e.rel)).toEqual(["", "", "", "", "", "", "fine/name"]);
+    expect(
+      events(c.out)
+        .filter((e) => e.type === "file")
+        .map((e) => e.rel),
+    ).toEqual(["", "", "", "", "", "", "fine/name"]);
     expect(c.err.join("")).toContain("is not listed"); // said once, on stderr
   });
 
@@ -109,7 +113,10 @@ describe("RunOutput", () => {
     let c = capture();
     let run = new RunOutput(opts("--json"));
     expect(run.end(9, new EscpError("E_TIMEOUT", "h: stalled"))).toBe(9);
-    expect(events(c.out).map((e) => [e.type, e.code ?? (e.error as { code: string }).code])).toEqual([["error", "E_TIMEOUT"], ["summary", "E_TIMEOUT"]]);
+    expect(events(c.out).map((e) => [e.type, e.code ?? (e.error as { code: string }).code])).toEqual([
+      ["error", "E_TIMEOUT"],
+      ["summary", "E_TIMEOUT"],
+    ]);
     setTermWriter(restore as TermWriter);
     c = capture();
     run = new RunOutput(opts("-q"));

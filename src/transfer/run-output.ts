@@ -13,7 +13,12 @@ import { hex, isZero } from "./pump.ts";
 import { TallyReporter, type FileOutcome, type Reporter } from "./reporter.ts";
 
 /** The session's totals when another side counted them (-3: host1's summary). */
-export interface RunCounts { filesOk: number; filesFailed: number; bytes: number; resumed: number }
+export interface RunCounts {
+  filesOk: number;
+  filesFailed: number;
+  bytes: number;
+  resumed: number;
+}
 
 export interface RunStart {
   direction: Direction;
@@ -68,7 +73,11 @@ export class RunOutput {
   private stream = false; // standard input or output is one end
   private streamDigest: string | undefined; // its BLAKE3, once verified
 
-  constructor(private readonly o: Options, private readonly nowMs: () => number = () => performance.now(), private readonly hooks: RunHooks = {}) {
+  constructor(
+    private readonly o: Options,
+    private readonly nowMs: () => number = () => performance.now(),
+    private readonly hooks: RunHooks = {},
+  ) {
     this.t0 = nowMs();
     if (o.json) {
       setJsonStdout(true);
@@ -116,8 +125,14 @@ export class RunOutput {
     }
     this.hooks.start?.(s);
     this.json?.start({
-      direction: s.direction, sources: s.sources, destination: s.destination, total_files: s.files, total_bytes: s.bytes,
-      threads: this.o.threads, block_size: this.o.blocksize, checksum: !this.o.nochecksum,
+      direction: s.direction,
+      sources: s.sources,
+      destination: s.destination,
+      total_files: s.files,
+      total_bytes: s.bytes,
+      threads: this.o.threads,
+      block_size: this.o.blocksize,
+      checksum: !this.o.nochecksum,
     });
     this.progress.start(s.bytes ?? -1, s.files ?? 0); // null: unknown (stdin, -3): no bar, no ETA
   }
@@ -169,8 +184,13 @@ export class RunOutput {
       const t = this.reporter.tally;
       const c = this.counts ?? { filesOk: t.files, filesFailed: t.failedCount, bytes: t.bytes, resumed: t.resumed };
       this.json.summary({
-        files_ok: c.filesOk, files_failed: c.filesFailed, bytes: c.bytes, resumed_bytes: c.resumed,
-        seconds: (this.nowMs() - this.t0) / 1000, exit_status: exit, error: fatal ? { code: fatal.code, message: fatal.message } : null,
+        files_ok: c.filesOk,
+        files_failed: c.filesFailed,
+        bytes: c.bytes,
+        resumed_bytes: c.resumed,
+        seconds: (this.nowMs() - this.t0) / 1000,
+        exit_status: exit,
+        error: fatal ? { code: fatal.code, message: fatal.message } : null,
       });
     }
     return exit;
@@ -186,5 +206,13 @@ export function jsonUsageFailure(argv: readonly string[], err: EscpError): void 
   setJsonStdout(true);
   const json = new JsonEvents();
   json.error(err.code, err.message, err.exitCode);
-  json.summary({ files_ok: 0, files_failed: 0, bytes: 0, resumed_bytes: 0, seconds: 0, exit_status: err.exitCode, error: { code: err.code, message: err.message } });
+  json.summary({
+    files_ok: 0,
+    files_failed: 0,
+    bytes: 0,
+    resumed_bytes: 0,
+    seconds: 0,
+    exit_status: err.exitCode,
+    error: { code: err.code, message: err.message },
+  });
 }

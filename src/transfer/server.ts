@@ -7,8 +7,18 @@ import type { ControlChannel } from "../control/channel.ts";
 import { serverStdioChannel } from "../control/stdio.ts";
 import { serveMgmt } from "../control/mgmt.ts";
 import {
-  decodeSessionGo, decodeSessionInit, encodeControl, encodeSessionGoReply, encodeSessionReply, encodeSessionSummary,
-  MAX_SUMMARY_FAILURES, NOTICE_MINOR, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SessionInit, type SessionReply,
+  decodeSessionGo,
+  decodeSessionInit,
+  encodeControl,
+  encodeSessionGoReply,
+  encodeSessionReply,
+  encodeSessionSummary,
+  MAX_SUMMARY_FAILURES,
+  NOTICE_MINOR,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  type SessionInit,
+  type SessionReply,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize } from "../fs/discover.ts";
@@ -44,7 +54,14 @@ export function initiatorAddress(env: Record<string, string | undefined>): strin
 
 function reply(extra: Partial<SessionReply> = {}): Uint8Array {
   return encodeSessionReply({
-    versionMajor: PROTOCOL_MAJOR, versionMinor: PROTOCOL_MINOR, port: 0, address: "", sources: [], totalFiles: 0, totalBytes: 0, ...extra,
+    versionMajor: PROTOCOL_MAJOR,
+    versionMinor: PROTOCOL_MINOR,
+    port: 0,
+    address: "",
+    sources: [],
+    totalFiles: 0,
+    totalBytes: 0,
+    ...extra,
   });
 }
 
@@ -53,8 +70,11 @@ function acceptInit(opts: Options, init: SessionInit): void {
   if (opts.restrict !== undefined && init.logfile !== "") {
     throw new EscpError("E_USAGE", "--logfile is not allowed by this server: it restricts where the session may write (--restrict)");
   }
-  if (opts.restrict !== undefined && init.destPath.split("/").includes("..")) { // C refuses it too; say why
-    throw new EscpError("E_DEST", `destination ${init.destPath}: ".." is not allowed by this server: it keeps every path beneath its --restrict directory`, { path: init.destPath });
+  if (opts.restrict !== undefined && init.destPath.split("/").includes("..")) {
+    // C refuses it too; say why
+    throw new EscpError("E_DEST", `destination ${init.destPath}: ".." is not allowed by this server: it keeps every path beneath its --restrict directory`, {
+      path: init.destPath,
+    });
   }
   if (opts.restrict !== undefined && init.role === "sender") {
     throw new EscpError("E_USAGE", "this server only receives: it restricts the session to its --restrict directory (pull is not allowed)");
@@ -63,14 +83,26 @@ function acceptInit(opts: Options, init: SessionInit): void {
 
 function startLogging(opts: Options, init: SessionInit, hardened: boolean): void {
   configureLogger({
-    verbose: opts.verbose || init.verbose, quiet: opts.quiet, role: "server", sessionId: hex(init.sessionId).slice(0, 8),
+    verbose: opts.verbose || init.verbose,
+    quiet: opts.quiet,
+    role: "server",
+    sessionId: hex(init.sessionId).slice(0, 8),
     ...(init.logfile ? { logfile: init.logfile } : {}),
   });
   if (!hardened) log.warn("cannot disable core dumps / ptrace for this process (prctl, setrlimit)");
   log.record("session init", {
-    role: init.role, dest: init.destPath, sources: init.sourcePaths.length, threads: init.threads, blockSize: init.blockSize,
-    ioEngine: init.ioEngine, checksum: init.checksum, direct: init.direct, sparse: init.sparse, preserve: init.preserve,
-    ports: `${init.portStart}+${init.portRange}`, ...(opts.restrict === undefined ? {} : { restrict: opts.restrict }),
+    role: init.role,
+    dest: init.destPath,
+    sources: init.sourcePaths.length,
+    threads: init.threads,
+    blockSize: init.blockSize,
+    ioEngine: init.ioEngine,
+    checksum: init.checksum,
+    direct: init.direct,
+    sparse: init.sparse,
+    preserve: init.preserve,
+    ports: `${init.portStart}+${init.portRange}`,
+    ...(opts.restrict === undefined ? {} : { restrict: opts.restrict }),
   });
 }
 
@@ -94,9 +126,16 @@ function prepareSink(opts: Options, init: SessionInit): Prepared {
     const dest = { destPath: expandDestPath(init.destPath), sources: init.sources, recursive: init.recursive, filelist: init.filelist };
     const place = placeDestination(dest, native);
     // -3: the initiator passes what it asked host1 for; this side holds host1 to it too.
-    const guard = init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
+    const guard =
+      init.sourcePaths.length > 0 ? makeEntryGuard(checkReportedSources(init.sourcePaths, init.sources, init.recursive), init.recursive) : undefined;
     const plan: SinkPlan = {
-      dest, preserve: init.preserve, archive: init.archive, xattrs: init.xattrs, checksum: init.checksum, timeoutMs: init.timeoutMs, wantPaths: init.wantPaths,
+      dest,
+      preserve: init.preserve,
+      archive: init.archive,
+      xattrs: init.xattrs,
+      checksum: init.checksum,
+      timeoutMs: init.timeoutMs,
+      wantPaths: init.wantPaths,
       bundle: init.bundleMax > 0,
       ...(guard ? { guard, expectTop: init.sources.map((x) => x.name) } : {}),
       ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
@@ -116,12 +155,19 @@ function prepareSource(init: SessionInit): Prepared {
   const sum = summarize(specs, ra ? { ...mode, readAhead: ra } : mode);
   const native = new NativeSession("sender", serverSourceParams(init));
   const plan: SourcePlan = {
-    specs, walk: mode, checksum: init.checksum, timeoutMs: init.timeoutMs, totalBytes: sum.totalBytes, problems, bundleMax: sourceBundleMax(init),
+    specs,
+    walk: mode,
+    checksum: init.checksum,
+    timeoutMs: init.timeoutMs,
+    totalBytes: sum.totalBytes,
+    problems,
+    bundleMax: sourceBundleMax(init),
     ...(ra ? { readAhead: ra.total } : {}),
     ...(resumeOffers(init.resume, init.checksum, init.versionMinor) ? { resume: { blockSize: init.blockSize } } : {}),
   };
   return {
-    native, storage: specs[0]?.path ?? ".",
+    native,
+    storage: specs[0]?.path ?? ".",
     reply: { sources: sum.topLevel, totalFiles: sum.fileCount, totalBytes: sum.totalBytes },
     run: (ctx, exited) => new DataSource(plan, { ...ctx, problemsToPeer: true, noticesToPeer: init.versionMinor >= NOTICE_MINOR }).run(exited),
   };
@@ -131,7 +177,9 @@ function prepareSource(init: SessionInit): Prepared {
 export async function runServer(opts: Options): Promise<number> {
   const ch = opts.mgmt ? await serveMgmt(opts.mgmt) : serverStdioChannel();
   let exited = false;
-  void ch.exited.then(() => { exited = true; });
+  void ch.exited.then(() => {
+    exited = true;
+  });
   const hardened = hardenProcess(); // before the key arrives: no core dump or debugger reads it
   let init: SessionInit;
   let prepared: Prepared;
@@ -243,7 +291,11 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, numa: s
     key.fill(0);
     const spans = init.profile ? new SpanCollector(native, init.threads) : undefined;
     const ctx: RoleContext = {
-      native, peer: init.role === "receiver" ? "sender" : "receiver", peerPrefix: "", reporter, listening,
+      native,
+      peer: init.role === "receiver" ? "sender" : "receiver",
+      peerPrefix: "",
+      reporter,
+      listening,
       tick: () => {
         spans?.poll();
         forward?.tick();
@@ -277,7 +329,12 @@ async function serve(ch: ControlChannel, init: SessionInit, p: Prepared, numa: s
 
 function summary(r: LogReporter, error?: { code: string; message: string }): Uint8Array {
   return encodeSessionSummary({
-    filesOk: r.okCount, filesFailed: r.failedCount, bytes: r.bytes, failures: r.failures,
-    moreFailures: r.failedCount - r.failures.length, ...(error ? { error } : {}), bytesResumed: r.resumed,
+    filesOk: r.okCount,
+    filesFailed: r.failedCount,
+    bytes: r.bytes,
+    failures: r.failures,
+    moreFailures: r.failedCount - r.failures.length,
+    ...(error ? { error } : {}),
+    bytesResumed: r.resumed,
   });
 }

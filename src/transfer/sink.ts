@@ -5,8 +5,19 @@
 import { constants } from "node:os";
 import { bundleResultBytes, cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
 import {
-  decodeControl, encodeControl, MAX_BATCH, NOTICE_CODE, WINDOW_FILES, type BundleFailure, type BundleResultMsg, type ControlMsg, type FileDoneMsg,
-  type FileEntry, type FileResultMsg, type ResumeDecisionMsg, type ResumeOfferMsg,
+  decodeControl,
+  encodeControl,
+  MAX_BATCH,
+  NOTICE_CODE,
+  WINDOW_FILES,
+  type BundleFailure,
+  type BundleResultMsg,
+  type ControlMsg,
+  type FileDoneMsg,
+  type FileEntry,
+  type FileResultMsg,
+  type ResumeDecisionMsg,
+  type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
@@ -37,7 +48,11 @@ interface SinkFile {
 
 /** Bundles: an announced directory, for the files bundled into it: where it landed (rel),
  *  its name on the wire, and why it was refused when it was. */
-interface BundleDir { rel: string; name: string; refused?: string }
+interface BundleDir {
+  rel: string;
+  name: string;
+  refused?: string;
+}
 
 /** -a: a hard link announced while the file it names is still arriving. */
 interface Follower {
@@ -75,7 +90,11 @@ export class DataSink {
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
-  constructor(private readonly plan: SinkPlan, private readonly place: Placement, private readonly ctx: RoleContext) {
+  constructor(
+    private readonly plan: SinkPlan,
+    private readonly place: Placement,
+    private readonly ctx: RoleContext,
+  ) {
     this.native = ctx.native;
     this.up = !ctx.listening;
     this.unseenTop = new Set(plan.expectTop ?? []);
@@ -107,7 +126,10 @@ export class DataSink {
       this.lastPending = this.files.size;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt > this.plan.timeoutMs * 2) {
-      throw new EscpError("E_TIMEOUT", `no progress from ${this.ctx.peer} for ${Math.round((now - this.lastProgressAt) / 1000)} s with ${this.files.size} ${this.files.size === 1 ? "file" : "files"} unfinished`);
+      throw new EscpError(
+        "E_TIMEOUT",
+        `no progress from ${this.ctx.peer} for ${Math.round((now - this.lastProgressAt) / 1000)} s with ${this.files.size} ${this.files.size === 1 ? "file" : "files"} unfinished`,
+      );
     }
   }
 
@@ -120,9 +142,15 @@ export class DataSink {
       this.ctx.reporter.ok({ name, bytes, resumed, digest, rel });
     }
     this.resultQueue.push({
-      type: "fileResult", fino, code: err?.code ?? "", errno: typeof err?.errno === "number" ? err.errno : 0,
-      message: err?.message ?? "", bytes, digest: err ? digest : reportedResultDigest(digest),
-      path: err || !this.plan.wantPaths ? "" : rel, resumed: err ? 0 : resumed,
+      type: "fileResult",
+      fino,
+      code: err?.code ?? "",
+      errno: typeof err?.errno === "number" ? err.errno : 0,
+      message: err?.message ?? "",
+      bytes,
+      digest: err ? digest : reportedResultDigest(digest),
+      path: err || !this.plan.wantPaths ? "" : rel,
+      resumed: err ? 0 : resumed,
     });
   }
 
@@ -143,8 +171,12 @@ export class DataSink {
    * (code: the source sends none of it, and the verdict is this sink's error). */
   private offer(fino: number, o: { held?: Uint8Array; refused?: EscpError; notice?: string }): void {
     this.offerQueue.push({
-      type: "resumeOffer", fino, code: o.refused?.code ?? "", message: o.refused?.message ?? "",
-      held: o.held ?? NO_DIGEST, notice: o.notice ?? "",
+      type: "resumeOffer",
+      fino,
+      code: o.refused?.code ?? "",
+      message: o.refused?.message ?? "",
+      held: o.held ?? NO_DIGEST,
+      notice: o.notice ?? "",
     });
   }
 
@@ -193,9 +225,13 @@ export class DataSink {
       return rejected(name, `more than ${ESCP_DIRS_MAX} directories (or ${ESCP_DIRS_BYTES >> 20} MiB of their names) in one session`);
     }
     if (status === "PATH" && f.what === "directory") {
-      return rejected(name, refused === undefined ? "a component below the destination is a symlink or not a directory" : `its directory was refused (${refused})`);
+      return rejected(
+        name,
+        refused === undefined ? "a component below the destination is a symlink or not a directory" : `its directory was refused (${refused})`,
+      );
     }
-    if (status === "PATH") { // the leaf is no single safe segment: say why, as for an announced name
+    if (status === "PATH") {
+      // the leaf is no single safe segment: say why, as for an announced name
       try {
         safeJoin("", name);
       } catch (e) {
@@ -239,14 +275,18 @@ export class DataSink {
       if (this.unseenTop.size > 0) this.unseenTop.delete(e.name.split("/", 1)[0] as string);
       if (this.files.has(e.fino)) throw new EscpError("E_PROTOCOL", `file #${e.fino} announced twice`);
       if (e.kind !== "dir" && this.files.size + this.waitingLinks >= WINDOW_FILES) {
-        throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`);
+        throw new EscpError(
+          "E_PROTOCOL",
+          `sender announced file #${e.fino} with ${WINDOW_FILES} files already awaiting their verdict (the window is ${WINDOW_FILES})`,
+        );
       }
       this.checkAsked(e);
       const rel = this.relFor(e);
       if (rel instanceof EscpError) {
         if (e.kind === "file") this.discard(e, rel);
         else this.result(e.fino, rel, e.name, 0, NO_DIGEST); // a refused directory: its files fail on their own
-        if (e.kind === "dir" && this.plan.bundle) { // and so do those bundled into it
+        if (e.kind === "dir" && this.plan.bundle) {
+          // and so do those bundled into it
           this.rememberDir(e.fino, { rel: e.name, name: e.name, refused: rel.message });
           this.native.rxDirRefuse(e.fino);
         }
@@ -269,9 +309,12 @@ export class DataSink {
       }
       const r = this.native.rxFileAdd(e.fino, rel, e.stream ? "stream" : e.size, e);
       if (!r.ok) {
-        this.discard(e, r.busy
-          ? new EscpError("E_BUSY", `${shown}: another escp is writing it (its partial is locked)`, { path: shown })
-          : destFailure(r, e.dst ?? e.name, shown));
+        this.discard(
+          e,
+          r.busy
+            ? new EscpError("E_BUSY", `${shown}: another escp is writing it (its partial is locked)`, { path: shown })
+            : destFailure(r, e.dst ?? e.name, shown),
+        );
         continue;
       }
       this.files.set(e.fino, { entry: e, shown, rel, ...(e.stream ? { stream: true } : {}) });
@@ -297,7 +340,8 @@ export class DataSink {
     const link = e.kind === "symlink" ? "a symbolic link" : e.kind === "hardlink" ? "a hard link" : undefined;
     const name = JSON.stringify(e.name);
     if (link !== undefined && !this.plan.archive) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent ${link} (${name}) in a session without -a`);
-    if (e.xattrs !== undefined && !this.plan.xattrs) throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent extended attributes of ${name} in a session without --xattrs`);
+    if (e.xattrs !== undefined && !this.plan.xattrs)
+      throw new EscpError("E_PROTOCOL", `${this.ctx.peer} sent extended attributes of ${name} in a session without --xattrs`);
   }
 
   /** -a: a symbolic link is made at once; a hard link once the file it names is committed. */
@@ -317,9 +361,10 @@ export class DataSink {
 
   private linkResult(e: FileEntry, rel: string, shown: string, r: ReturnType<NativeSession["rxHardlink"]>): void {
     if (r.ok) return this.result(e.fino, null, shown, 0, NO_DIGEST, rel);
-    const err = "notWritten" in r
-      ? new EscpError("E_WRITE", `${shown}: hard link not made: the file it names (#${e.linkTo}) was not written`, { path: shown })
-      : destFailure(r, e.dst ?? e.name, shown);
+    const err =
+      "notWritten" in r
+        ? new EscpError("E_WRITE", `${shown}: hard link not made: the file it names (#${e.linkTo}) was not written`, { path: shown })
+        : destFailure(r, e.dst ?? e.name, shown);
     this.result(e.fino, err, shown, 0, NO_DIGEST);
   }
 
@@ -418,9 +463,11 @@ export class DataSink {
     else if (m.type === "sessionDone") {
       faultPoint("receiver", "close");
       this.doneRequested = true;
-    } else if (m.type === "error" && !m.fatal && m.code === NOTICE_CODE) { // skipped, not failed (2.4)
+    } else if (m.type === "error" && !m.fatal && m.code === NOTICE_CODE) {
+      // skipped, not failed (2.4)
       this.ctx.reporter.notice(`${this.ctx.peerPrefix}${m.message}`);
-    } else if (m.type === "error" && !m.fatal) { // a source that could not be read: named, counted
+    } else if (m.type === "error" && !m.fatal) {
+      // a source that could not be read: named, counted
       // The host goes before the path the message names ("no match for host:/x/*.h5"), else in front.
       const pre = this.ctx.peerPrefix;
       const text = pre !== "" && m.path !== "" && m.message.includes(m.path) ? m.message.replace(m.path, () => `${pre}${m.path}`) : `${pre}${m.message}`;
@@ -447,7 +494,10 @@ export class DataSink {
     f.completed = true;
     if (!f.rejected) f.senderDigest = m.digest;
     if (m.code !== "" && !f.rejected) {
-      f.sourceError = new EscpError(isErrorCode(m.code) ? m.code : "E_SOURCE_UNREADABLE", `${this.ctx.peerPrefix}${f.entry.name}: ${m.message || "the sender gave up on it"}`);
+      f.sourceError = new EscpError(
+        isErrorCode(m.code) ? m.code : "E_SOURCE_UNREADABLE",
+        `${this.ctx.peerPrefix}${f.entry.name}: ${m.message || "the sender gave up on it"}`,
+      );
     }
     if (f.stream) this.native.rxStreamExpect(m.fino, m.bytes, m.blocks, m.code !== "", m.digest);
     else this.native.rxFileExpect(m.fino, m.blocks, m.code !== "", m.digest);
@@ -458,8 +508,12 @@ export class DataSink {
   private dirsFinish(): void {
     const { failed, more } = this.native.rxDirsFinish();
     for (const { fino, errno } of failed) {
-      const why = errno === ESTALE ? "the directory was replaced by another during the transfer"
-        : errno === ELOOP || errno === ENOTDIR ? "a symlink or a non-directory took its place during the transfer" : errnoText(errno);
+      const why =
+        errno === ESTALE
+          ? "the directory was replaced by another during the transfer"
+          : errno === ELOOP || errno === ENOTDIR
+            ? "a symlink or a non-directory took its place during the transfer"
+            : errnoText(errno);
       this.result(fino, new EscpError("E_WRITE", `cannot apply -p mode and times: ${why}`, { errno }), "", 0, NO_DIGEST);
     }
     if (more > 0) log.warn(`-p: the mode or times of ${more} more directories could not be applied`);
@@ -480,7 +534,11 @@ export class DataSink {
     const cadence = new Cadence();
     for (;;) {
       const took = this.plan.bundle ? this.takeBundles() : false;
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || took;
+      const busy =
+        this.native.drain(
+          (m) => this.onControl(m),
+          (ev) => this.onEvent(ev),
+        ) || took;
       this.flushOffers();
       this.flushResults();
       if (this.doneRequested && this.files.size === 0) break;

@@ -3,7 +3,15 @@
 // sink's verdicts (FileResult) with its own digests, and close (SessionDone → SessionDoneAck).
 import { statSync, type BigIntStats } from "node:fs";
 import {
-  encodeControl, decodeControl, MAX_BATCH, NOTICE_CODE, type BundleResultMsg, type ControlMsg, type FileDoneMsg, type FileResultMsg, type ResumeDecisionMsg,
+  encodeControl,
+  decodeControl,
+  MAX_BATCH,
+  NOTICE_CODE,
+  type BundleResultMsg,
+  type ControlMsg,
+  type FileDoneMsg,
+  type FileResultMsg,
+  type ResumeDecisionMsg,
   type ResumeOfferMsg,
 } from "../control/messages.ts";
 import { cutBatches, resumeBytes, verdictBytes } from "../control/batch-bytes.ts";
@@ -76,7 +84,10 @@ export class DataSource {
   private readonly native: NativeSession;
   private up: boolean; // the streams are up: control messages may be sent
 
-  constructor(private readonly plan: SourcePlan, private readonly ctx: RoleContext) {
+  constructor(
+    private readonly plan: SourcePlan,
+    private readonly ctx: RoleContext,
+  ) {
     this.native = ctx.native;
     this.up = !ctx.listening;
   }
@@ -112,38 +123,42 @@ export class DataSource {
   private announcer(): Announcer {
     const covered = this.plan.readAhead;
     const ra = covered === undefined ? undefined : new ReadAhead({ sent: () => Math.max(0, this.lastBytes), covered });
-    return new Announcer(walk(this.plan.specs, ra ? { ...this.plan.walk, readAhead: ra } : this.plan.walk), {
-      fileList: (files, last) => {
-        this.send({ type: "fileList", files, last });
-        faultPoint("sender", "filelist");
+    return new Announcer(
+      walk(this.plan.specs, ra ? { ...this.plan.walk, readAhead: ra } : this.plan.walk),
+      {
+        fileList: (files, last) => {
+          this.send({ type: "fileList", files, last });
+          faultPoint("sender", "filelist");
+        },
+        file: (fino, e) => {
+          const waits = awaitsOffer(this.plan.resume, e.size);
+          this.files.set(fino, { entry: e, ...(waits ? { awaitingOffer: true } : {}) });
+          this.outstanding++;
+          this.announced++;
+          if (waits) this.offersAwaited++;
+          else if (e.stream && this.plan.feed) this.plan.feed.start(this.native, fino);
+          else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
+          else this.native.txFileAdd(fino, e.path, e.size);
+        },
+        dir: (fino, e) => void this.dirs.set(fino, e),
+        link: (fino, e) => {
+          this.files.set(fino, { entry: e, link: true });
+          this.outstanding++;
+          this.announced++;
+        },
+        small: (files) => this.queueSmall(files),
+        problem: (err) => this.problem(err),
+        notice: (text) => {
+          this.ctx.reporter.notice(text);
+          if (this.ctx.noticesToPeer) this.send({ type: "error", code: NOTICE_CODE, message: text, fatal: false, fino: 0, path: "" });
+        },
+        finished: () => {
+          this.walked = true;
+          this.maybeFinish();
+        },
       },
-      file: (fino, e) => {
-        const waits = awaitsOffer(this.plan.resume, e.size);
-        this.files.set(fino, { entry: e, ...(waits ? { awaitingOffer: true } : {}) });
-        this.outstanding++;
-        this.announced++;
-        if (waits) this.offersAwaited++;
-        else if (e.stream && this.plan.feed) this.plan.feed.start(this.native, fino);
-        else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
-        else this.native.txFileAdd(fino, e.path, e.size);
-      },
-      dir: (fino, e) => void this.dirs.set(fino, e),
-      link: (fino, e) => {
-        this.files.set(fino, { entry: e, link: true });
-        this.outstanding++;
-        this.announced++;
-      },
-      small: (files) => this.queueSmall(files),
-      problem: (err) => this.problem(err),
-      notice: (text) => {
-        this.ctx.reporter.notice(text);
-        if (this.ctx.noticesToPeer) this.send({ type: "error", code: NOTICE_CODE, message: text, fatal: false, fino: 0, path: "" });
-      },
-      finished: () => {
-        this.walked = true;
-        this.maybeFinish();
-      },
-    }, corruptsSentDigests ? 0 : this.plan.bundleMax ?? 0);
+      corruptsSentDigests ? 0 : (this.plan.bundleMax ?? 0),
+    );
   }
 
   /** Hand bundled files to libescp in one call (their directories were announced already). */
@@ -167,7 +182,12 @@ export class DataSource {
       const sent: SentFile[] = [];
       for (const f of g.files) {
         if (f.status === 0) sent.push(f);
-        else this.smallFailed(f.seq, codeForStatus(statusName(f.status)), (e) => `${e.path}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : "changed while sent"}`);
+        else
+          this.smallFailed(
+            f.seq,
+            codeForStatus(statusName(f.status)),
+            (e) => `${e.path}: ${f.errno ? `${errnoText(f.errno)} (${f.what})` : "changed while sent"}`,
+          );
       }
       if (sent.length === 0) continue;
       this.bundles.set(g.bundle, sent);
@@ -192,12 +212,15 @@ export class DataSource {
   /** The sink's verdict on one bundle: its failures as it names them, the rest checked against our digests. */
   private onBundleResult(m: BundleResultMsg): void {
     const sent = this.bundles.get(m.bundle);
-    if (sent === undefined) { // not handed over yet, or a lie: the close tells them apart
-      if (this.early.has(m.bundle) || this.early.size >= SMALL_WINDOW) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle}, which awaits none`);
+    if (sent === undefined) {
+      // not handed over yet, or a lie: the close tells them apart
+      if (this.early.has(m.bundle) || this.early.size >= SMALL_WINDOW)
+        throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle}, which awaits none`);
       this.early.set(m.bundle, m);
       return;
     }
-    if (m.count !== sent.length) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} names ${m.count} files, not its ${sent.length}`);
+    if (m.count !== sent.length)
+      throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} names ${m.count} files, not its ${sent.length}`);
     if (this.plan.checksum && m.digests.length === 0) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${m.bundle} has no digests`);
     this.bundles.delete(m.bundle);
     let k = 0;
@@ -237,12 +260,23 @@ export class DataSource {
     const e = t.entry;
     if (o.notice !== "") this.ctx.reporter.notice(`${this.ctx.peerPrefix}${o.notice}`);
     const changed = o.code === "" ? changedSinceListed(e) : null;
-    if (o.code !== "") { // the sink will not take it: send nothing; its verdict names why
+    if (o.code !== "") {
+      // the sink will not take it: send nothing; its verdict names why
       this.doneQueue.push({ type: "fileDone", fino: o.fino, blocks: 0, bytes: 0, code: o.code, errno: 0, message: o.message, digest: new Uint8Array(0) });
-    } else if (changed !== null) { // a round trip passed since the walk: not what was announced any more
+    } else if (changed !== null) {
+      // a round trip passed since the walk: not what was announced any more
       if (o.held.length > 0) this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: false, notice: "" });
       this.fail(o.fino, new EscpError("E_SOURCE_CHANGED", `${e.path}: changed while sent (${changed})`, { path: e.path }));
-      this.doneQueue.push({ type: "fileDone", fino: o.fino, blocks: 0, bytes: 0, code: "E_SOURCE_CHANGED", errno: 0, message: `changed while sent (${changed})`, digest: new Uint8Array(0) });
+      this.doneQueue.push({
+        type: "fileDone",
+        fino: o.fino,
+        blocks: 0,
+        bytes: 0,
+        code: "E_SOURCE_CHANGED",
+        errno: 0,
+        message: `changed while sent (${changed})`,
+        digest: new Uint8Array(0),
+      });
     } else if (o.held.length === 0) {
       this.native.txFileAdd(o.fino, e.path, e.size);
     } else {
@@ -252,8 +286,12 @@ export class DataSource {
         this.ctx.held?.(t.held);
         this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: true, notice: "" });
       } else {
-        const why = check === "changed" ? "the source changed since the receiver's partial was written"
-          : check.code === "E_PROTOCOL" ? "the receiver's offer is malformed" : `cannot check it against the receiver's partial (${errnoText(check.errno)})`;
+        const why =
+          check === "changed"
+            ? "the source changed since the receiver's partial was written"
+            : check.code === "E_PROTOCOL"
+              ? "the receiver's offer is malformed"
+              : `cannot check it against the receiver's partial (${errnoText(check.errno)})`;
         const notice = `${e.path}: not resumed: ${why}; sending all of it`;
         this.ctx.reporter.notice(notice);
         this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: false, notice });
@@ -273,7 +311,16 @@ export class DataSource {
       const code = codeForStatus(ev.status);
       const why = ev.sysErrno ? `${errnoText(ev.sysErrno)} (${ev.text})` : ev.text || `ESCP_E_${ev.status}`;
       this.fail(ev.fino, new EscpError(code, `${t.entry.path}: ${why}`, { path: t.entry.path, errno: ev.sysErrno }));
-      this.doneQueue.push({ type: "fileDone", fino: ev.fino, blocks: ev.blocks, bytes: ev.bytes, code, errno: ev.sysErrno, message: why, digest: new Uint8Array(0) });
+      this.doneQueue.push({
+        type: "fileDone",
+        fino: ev.fino,
+        blocks: ev.blocks,
+        bytes: ev.bytes,
+        code,
+        errno: ev.sysErrno,
+        message: why,
+        digest: new Uint8Array(0),
+      });
     } else if (ev.kind === "fatal" || ev.kind === "streamDown") {
       throw peerLost(ev, this.ctx.peer);
     } else if (ev.kind === "log") {
@@ -317,7 +364,10 @@ export class DataSource {
     }
     const mine = t.digest ?? new Uint8Array(0);
     if (this.plan.checksum && !t.link && (isZero(mine) || hex(mine) !== hex(m.digest))) {
-      return this.fail(m.fino, new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }));
+      return this.fail(
+        m.fino,
+        new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }),
+      );
     }
     this.files.delete(m.fino);
     this.outstanding--;
@@ -344,12 +394,19 @@ export class DataSource {
     for (;;) {
       const added = announcer.step(this.outstanding, this.smallPaths.size);
       const took = this.plan.bundleMax ? this.takeBundles() : false;
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev)) || added > 0 || took;
+      const busy =
+        this.native.drain(
+          (m) => this.onControl(m),
+          (ev) => this.onEvent(ev),
+        ) ||
+        added > 0 ||
+        took;
       this.flushDone();
       this.watch();
       if (announcer.done && this.outstanding === 0 && this.smallPaths.size === 0 && !sentDone) {
         const stray = this.early.keys().next();
-        if (!stray.done) throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${stray.value}, which awaits none (never sent, or answered before)`);
+        if (!stray.done)
+          throw new EscpError("E_PROTOCOL", `${this.ctx.peer}: result for bundle #${stray.value}, which awaits none (never sent, or answered before)`);
         if (this.plan.bundleMax) log.record("bundles", { bundles: this.bundleCount, files: this.bundledFiles, max: this.plan.bundleMax });
         for (const m of this.ctx.closingMessages?.() ?? []) this.send(m);
         this.send({ type: "sessionDone", files: this.announced, bytes: this.bytesOk });
@@ -369,7 +426,10 @@ export class DataSource {
   private async waitUp(channelExited: () => boolean): Promise<void> {
     const cadence = new Cadence();
     while (!this.up) {
-      const busy = this.native.drain((m) => this.onControl(m), (ev) => this.onEvent(ev));
+      const busy = this.native.drain(
+        (m) => this.onControl(m),
+        (ev) => this.onEvent(ev),
+      );
       if (channelExited()) throw new EscpError("E_TIMEOUT", `${this.ctx.peer} vanished (control channel closed)`);
       await cadence.next(busy);
     }
@@ -378,7 +438,8 @@ export class DataSource {
 
   private watch(): void {
     const failed = this.plan.feed?.failure;
-    if (failed) { // the in-process producer threw: the stream cannot be completed, end the session
+    if (failed) {
+      // the in-process producer threw: the stream cannot be completed, end the session
       try {
         this.send({ type: "error", code: failed.code, message: failed.message, fatal: true, fino: 0, path: "" });
       } catch {

@@ -32,13 +32,19 @@ export class BlockFeed implements StreamFeed {
   /** Bytes submitted so far (the stream's length once it ended). */
   submitted = 0;
 
-  constructor(private readonly source: AsyncIterable<Uint8Array>, private readonly what = "send") {}
+  constructor(
+    private readonly source: AsyncIterable<Uint8Array>,
+    private readonly what = "send",
+  ) {}
 
   start(native: NativeSession, fino: number): void {
     native.txStreamOpen(fino);
     void this.pump(native, fino).catch((e: unknown) => {
       if (e instanceof Stopped || this.stopped || !native.open) return;
-      this.failure ??= e instanceof EscpError ? e : new EscpError("E_SOURCE_UNREADABLE", `${this.what}: the data source failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      this.failure ??=
+        e instanceof EscpError
+          ? e
+          : new EscpError("E_SOURCE_UNREADABLE", `${this.what}: the data source failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     });
   }
 
@@ -73,7 +79,7 @@ export class BlockFeed implements StreamFeed {
         if (!(chunk instanceof Uint8Array)) {
           throw new EscpError("E_SOURCE_UNREADABLE", `${this.what}: the data source yielded ${chunk === null ? "null" : typeof chunk}, not a Uint8Array`);
         }
-        for (let pos = 0; pos < chunk.length;) {
+        for (let pos = 0; pos < chunk.length; ) {
           if (ptr === null || buf === null) {
             ptr = await this.claim(native);
             buf = new Uint8Array(toArrayBuffer(ptr, 0, B));
@@ -92,10 +98,13 @@ export class BlockFeed implements StreamFeed {
       }
     } catch (e) {
       if (e instanceof Stopped) return;
-      throw e instanceof EscpError ? e : new EscpError("E_SOURCE_UNREADABLE", `${this.what}: the data source failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw e instanceof EscpError
+        ? e
+        : new EscpError("E_SOURCE_UNREADABLE", `${this.what}: the data source failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     if (!this.live(native)) return;
-    if (ptr === null && offset === 0) { // an empty stream is one empty block
+    if (ptr === null && offset === 0) {
+      // an empty stream is one empty block
       ptr = await this.claim(native);
       fill = 0;
     }

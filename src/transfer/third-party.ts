@@ -9,9 +9,7 @@ import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
 import type { RemoteSources } from "../cli/args.ts";
 import type { Endpoint } from "../cli/args.ts";
-import {
-  decodeFileReports, decodeSessionGoReply, decodeSessionSummary, encodeSessionGo, type SessionInit, type SessionSummary,
-} from "../control/messages.ts";
+import { decodeFileReports, decodeSessionGoReply, decodeSessionSummary, encodeSessionGo, type SessionInit, type SessionSummary } from "../control/messages.ts";
 import { EscpError, toEscpError } from "../errors/escp-error.ts";
 import { isErrorCode } from "../errors/codes.ts";
 import { NativeRelay } from "../native/relay.ts";
@@ -62,7 +60,13 @@ async function relayVia(o: Options, h1: OpenedSession, h2: OpenedSession): Promi
 }
 
 /** --direct: ask host1 to connect to host2; on failure (with a notice) listen for the relay. */
-async function directOrRelay(o: Options, h1: OpenedSession, h2: OpenedSession, restartH2: () => Promise<OpenedSession>, out: RunOutput): Promise<{ route: Route; h2: OpenedSession }> {
+async function directOrRelay(
+  o: Options,
+  h1: OpenedSession,
+  h2: OpenedSession,
+  restartH2: () => Promise<OpenedSession>,
+  out: RunOutput,
+): Promise<{ route: Route; h2: OpenedSession }> {
   await h1.channel.send(encodeSessionGo({ connectAddress: h2.dataAddress, connectPort: h2.reply.port }));
   const r = decodeSessionGoReply(await h1.channel.recv(o.timeoutMs * 2 + 30_000));
   if (r.error === undefined) return { route: { bytes: () => 0 }, h2 };
@@ -88,11 +92,16 @@ function reportNames(src: Endpoint, h1: OpenedSession, h2: OpenedSession): Repor
  * failure. */
 async function awaitSummary(o: Options, h1: OpenedSession, h2: OpenedSession, route: Route, out: RunOutput, names?: ReportNames): Promise<SessionSummary> {
   const next = (): Promise<{ b: Uint8Array } | { e: unknown }> =>
-    h1.channel.recv(24 * 3600_000).then((b) => ({ b }), (e: unknown) => ({ e })); // liveness is the servers' job
+    h1.channel.recv(24 * 3600_000).then(
+      (b) => ({ b }),
+      (e: unknown) => ({ e }),
+    ); // liveness is the servers' job
   let line = next();
   let reporting = names !== undefined;
   let h2Ended = false;
-  void h2.channel.exited.then(() => { h2Ended = true; });
+  void h2.channel.exited.then(() => {
+    h2Ended = true;
+  });
   const graceMs = 2 * o.timeoutMs + 5000;
   let deadline = Number.POSITIVE_INFINITY;
   const tally = out.reporter.tally;
@@ -111,20 +120,50 @@ async function awaitSummary(o: Options, h1: OpenedSession, h2: OpenedSession, ro
     out.tick(route.relay ? route.bytes() : tally.bytes, tally.files);
     if (h2Ended && deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + graceMs;
     if (Date.now() > deadline) {
-      throw new EscpError("E_TIMEOUT", `${h1.where}: no report ${Math.round(graceMs / 1000)} s after ${h2.where} ended (${h1.where} unreachable from this host?)`);
+      throw new EscpError(
+        "E_TIMEOUT",
+        `${h1.where}: no report ${Math.round(graceMs / 1000)} s after ${h2.where} ended (${h1.where} unreachable from this host?)`,
+      );
     }
   }
 }
 
 function baseFields(o: Options): Omit<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor"> {
   return {
-    role: "sender", threads: o.threads, blockSize: o.blocksize, ioEngine: o.ioengine, checksum: !o.nochecksum,
-    direct: !o.nodirect, sparse: o.sparse, preserve: o.preserve, compress: o.compress, verbose: o.verbose,
-    timeoutMs: o.timeoutMs, portStart: o.escpPort, portRange: o.escpPortrange, ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
-    rateLimit: o.limit, logfile: o.logfile ?? "", destPath: "", recursive: o.recursive, filelist: false, sources: [],
-    compressLevel: o.compress ? o.compressLevel : 0, profile: false, sourcePaths: [], connectPort: 0,
-    helloOnAccept: false, awaitGo: false, report: false, resume: o.resume ? 2 : 1, wantPaths: false, retries: 0 /* -3: not re-established (the relay does not redial; docs/reliability.md#reconnect) */,
-    fileReports: false, archive: o.archive, xattrs: o.xattrs, bundleMax: 0 /* -3: host1 cannot know host2's version when it starts */,
+    role: "sender",
+    threads: o.threads,
+    blockSize: o.blocksize,
+    ioEngine: o.ioengine,
+    checksum: !o.nochecksum,
+    direct: !o.nodirect,
+    sparse: o.sparse,
+    preserve: o.preserve,
+    compress: o.compress,
+    verbose: o.verbose,
+    timeoutMs: o.timeoutMs,
+    portStart: o.escpPort,
+    portRange: o.escpPortrange,
+    ipMode: o.ipv4 ? 4 : o.ipv6 ? 6 : 0,
+    rateLimit: o.limit,
+    logfile: o.logfile ?? "",
+    destPath: "",
+    recursive: o.recursive,
+    filelist: false,
+    sources: [],
+    compressLevel: o.compress ? o.compressLevel : 0,
+    profile: false,
+    sourcePaths: [],
+    connectPort: 0,
+    helloOnAccept: false,
+    awaitGo: false,
+    report: false,
+    resume: o.resume ? 2 : 1,
+    wantPaths: false,
+    retries: 0 /* -3: not re-established (the relay does not redial; docs/reliability.md#reconnect) */,
+    fileReports: false,
+    archive: o.archive,
+    xattrs: o.xattrs,
+    bundleMax: 0 /* -3: host1 cannot know host2's version when it starts */,
   };
 }
 
@@ -149,7 +188,11 @@ function report(s: SessionSummary, h1: OpenedSession, out: RunOutput, names: Rep
 }
 
 /** Run `-3 h1:src h2:dst`; returns the exit status. `init` carries the key and session id. */
-export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor">, out: RunOutput): Promise<number> {
+export async function runThirdParty(
+  cfg: RunConfig,
+  keyed: Pick<SessionInit, "sessionId" | "key" | "versionMajor" | "versionMinor">,
+  out: RunOutput,
+): Promise<number> {
   const o = cfg.opts;
   const src = cfg.remote;
   const dst = cfg.dest;
@@ -160,7 +203,13 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
   const perFile = o.manifest !== undefined || o.json;
   // host1 always awaits a SessionGo: it connects (--direct) or listens (the relay) once host2 is up.
   const init1: SessionInit = {
-    ...base, role: "sender", sourcePaths: src.paths, helloOnAccept: true, awaitGo: true, report: true, fileReports: perFile,
+    ...base,
+    role: "sender",
+    sourcePaths: src.paths,
+    helloOnAccept: true,
+    awaitGo: true,
+    report: true,
+    fileReports: perFile,
   };
   const t0 = performance.now();
   const h1 = await openSession(o, endpoint(src), init1);
@@ -170,7 +219,12 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
     const accepted = checkReportedSources(src.paths, h1.reply.sources, o.recursive);
     log.debug(`${h1.where} will send ${accepted.size} top-level names`);
     const init2: SessionInit = {
-      ...base, role: "receiver", ioEngine: o.ioengineRx, destPath: dst.path, sources: h1.reply.sources, sourcePaths: src.paths,
+      ...base,
+      role: "receiver",
+      ioEngine: o.ioengineRx,
+      destPath: dst.path,
+      sources: h1.reply.sources,
+      sourcePaths: src.paths,
       wantPaths: perFile,
     };
     const startH2 = (): Promise<OpenedSession> => openSession(o, endpoint(dst), init2);
@@ -179,8 +233,11 @@ export async function runThirdParty(cfg: RunConfig, keyed: Pick<SessionInit, "se
     else route = await relayVia(o, h1, h2);
     keyed.key.fill(0); // both servers have it; the relay never needs it
     out.start({
-      direction: "third-party", sources: src.paths.map((p) => showEndpoint(src, p)), destination: showEndpoint(dst, dst.path),
-      files: h1.reply.totalFiles, bytes: h1.reply.totalBytes,
+      direction: "third-party",
+      sources: src.paths.map((p) => showEndpoint(src, p)),
+      destination: showEndpoint(dst, dst.path),
+      files: h1.reply.totalFiles,
+      bytes: h1.reply.totalBytes,
     });
     const names = reportNames(endpoint(src), h1, h2);
     const summary = await awaitSummary(o, h1, h2, route, out, perFile ? names : undefined);

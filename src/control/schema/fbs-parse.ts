@@ -56,7 +56,12 @@ export function tokenize(text: string): Tok[] {
 class Parser {
   private pos = 0;
   readonly schema: FbsSchema = {
-    namespace: "", fileIdentifier: "", rootType: "", enums: new Map(), unions: new Map(), tables: new Map(),
+    namespace: "",
+    fileIdentifier: "",
+    rootType: "",
+    enums: new Map(),
+    unions: new Map(),
+    tables: new Map(),
   };
   private readonly declared = new Set<string>();
 
@@ -103,8 +108,24 @@ class Parser {
   }
 }
 
-const ENUM_BASES = new Set(["byte", "ubyte", "short", "ushort", "int", "uint", "long", "ulong",
-  "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]);
+const ENUM_BASES = new Set([
+  "byte",
+  "ubyte",
+  "short",
+  "ushort",
+  "int",
+  "uint",
+  "long",
+  "ulong",
+  "int8",
+  "uint8",
+  "int16",
+  "uint16",
+  "int32",
+  "uint32",
+  "int64",
+  "uint64",
+]);
 
 function parseEnum(p: Parser): void {
   const name = p.declare(p.take("id", "an enum name"));

@@ -29,7 +29,9 @@ function schemaError(text: string): string {
 
 describe("field ids and widths", () => {
   test("declaration order; a union takes its _type byte then the value; enums take their base width", () => {
-    const s = parseSchema(wrap("enum E : short { X = 1, Y }\nunion U { B, A }\ntable B {}\ntable A { e: E; u: U; s: string; v: [ubyte]; w: [B]; d: double = 1.5; }"));
+    const s = parseSchema(
+      wrap("enum E : short { X = 1, Y }\nunion U { B, A }\ntable B {}\ntable A { e: E; u: U; s: string; v: [ubyte]; w: [B]; d: double = 1.5; }"),
+    );
     expect(tableSlots(s, "A").map((x) => [x.id, x.name, x.spec])).toEqual([
       [0, "e", { kind: "scalar", width: 2 }],
       [1, "u_type", { kind: "scalar", width: 1 }],
@@ -44,7 +46,11 @@ describe("field ids and widths", () => {
   test("the version header is SessionInit's (and SessionReply's) first two fields", () => {
     const s = parseSchema(ESCP_FBS);
     for (const t of ["SessionInit", "SessionReply"]) {
-      expect(tableSlots(s, t).slice(0, 2).map((x) => x.name)).toEqual(["version_major", "version_minor"]);
+      expect(
+        tableSlots(s, t)
+          .slice(0, 2)
+          .map((x) => x.name),
+      ).toEqual(["version_major", "version_minor"]);
     }
   });
 });

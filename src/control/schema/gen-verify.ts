@@ -20,10 +20,27 @@ export interface Slot {
 }
 
 const WIDTHS: Readonly<Record<string, 1 | 2 | 4 | 8>> = {
-  bool: 1, byte: 1, ubyte: 1, int8: 1, uint8: 1,
-  short: 2, ushort: 2, int16: 2, uint16: 2,
-  int: 4, uint: 4, int32: 4, uint32: 4, float: 4, float32: 4,
-  long: 8, ulong: 8, int64: 8, uint64: 8, double: 8, float64: 8,
+  bool: 1,
+  byte: 1,
+  ubyte: 1,
+  int8: 1,
+  uint8: 1,
+  short: 2,
+  ushort: 2,
+  int16: 2,
+  uint16: 2,
+  int: 4,
+  uint: 4,
+  int32: 4,
+  uint32: 4,
+  float: 4,
+  float32: 4,
+  long: 8,
+  ulong: 8,
+  int64: 8,
+  uint64: 8,
+  double: 8,
+  float64: 8,
 };
 const BYTE_ELEMS = new Set(["byte", "ubyte", "int8", "uint8"]);
 
@@ -94,13 +111,20 @@ export function constName(table: string): string {
 
 function renderSpec(spec: SlotSpec): string {
   switch (spec.kind) {
-    case "scalar": return String(spec.width);
-    case "string": return '"s"';
-    case "bytes": return '"b"';
-    case "strings": return '"ss"';
-    case "table": return `{ table: ${constName(spec.table)} }`;
-    case "tables": return `{ tables: ${constName(spec.table)} }`;
-    case "union": return `{ union: { ${spec.members.map((m, i) => `${i + 1}: ${constName(m)}`).join(", ")} } }`;
+    case "scalar":
+      return String(spec.width);
+    case "string":
+      return '"s"';
+    case "bytes":
+      return '"b"';
+    case "strings":
+      return '"ss"';
+    case "table":
+      return `{ table: ${constName(spec.table)} }`;
+    case "tables":
+      return `{ tables: ${constName(spec.table)} }`;
+    case "union":
+      return `{ union: { ${spec.members.map((m, i) => `${i + 1}: ${constName(m)}`).join(", ")} } }`;
   }
 }
 
@@ -121,7 +145,12 @@ export function renderVerifyTables(s: FbsSchema, schemaName: string): string {
     `export const FILE_IDENTIFIER = ${JSON.stringify(s.fileIdentifier)};`,
     "",
   ];
-  return `${head.join("\n")}\n` + dependencyOrder(s).map((t) => renderTable(s, t)).join("\n");
+  return (
+    `${head.join("\n")}\n` +
+    dependencyOrder(s)
+      .map((t) => renderTable(s, t))
+      .join("\n")
+  );
 }
 
 if (import.meta.main) {

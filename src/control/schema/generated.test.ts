@@ -83,6 +83,10 @@ describe("verifier tables agree with flatc's generated builders", () => {
     const union = tables.ENVELOPE.fields[1];
     if (typeof union !== "object" || !("union" in union)) throw new Error("Envelope.msg is not a union");
     const names = Object.entries(union.union).map(([id, spec]) => [Number(id), spec.name]);
-    expect(names).toEqual(Object.entries(Msg).filter(([, v]) => typeof v === "number" && v > 0).map(([k, v]) => [v, k]));
+    expect(names).toEqual(
+      Object.entries(Msg)
+        .filter(([, v]) => typeof v === "number" && v > 0)
+        .map(([k, v]) => [v, k]),
+    );
   });
 });
