@@ -3,12 +3,12 @@
 //   /usr/lib/escp/libescp.so      the C data plane, freshly built (`make -C native`); the
 //                                 binary finds it as ../lib/escp/ from its own real path
 //                                 (src/runtime/self.ts), no environment variable needed
-//   /usr/share/man/man1/escp.1.gz, bash and zsh completions   when docs/ has them
+//   /usr/share/man/man1/escp.1.gz, bash and zsh completions (generated: docs/)
 //   /usr/share/doc/escp/copyright
 // Depends is what the two ELF files link (dpkg-shlibdeps reads their NEEDED entries and maps
 // each library to its package and minimum version) plus openssh-client, the default transport.
 // Usage: bun harness/package/build-deb.ts [--out FILE.deb]   (default dist/escp_<version>_<arch>.deb)
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -92,12 +92,10 @@ export async function buildDeb(opts: { out?: string } = {}): Promise<BuiltDeb> {
     chmodSync(exe, 0o755);
     put(stage, "usr/lib/escp/libescp.so", readFileSync(join(REPO, "native", "build", "libescp.so")), 0o644);
 
-    const man = join(REPO, "docs", "escp.1");
-    if (existsSync(man)) put(stage, "usr/share/man/man1/escp.1.gz", gzipSync(readFileSync(man), { level: 9 }), 0o644);
-    const bash = join(REPO, "docs", "completion", "escp.bash");
-    if (existsSync(bash)) put(stage, "usr/share/bash-completion/completions/escp", readFileSync(bash), 0o644);
-    const zsh = join(REPO, "docs", "completion", "_escp");
-    if (existsSync(zsh)) put(stage, "usr/share/zsh/vendor-completions/_escp", readFileSync(zsh), 0o644);
+    // Generated from the option table and checked in (bun run gen; the release checks keep them fresh).
+    put(stage, "usr/share/man/man1/escp.1.gz", gzipSync(readFileSync(join(REPO, "docs", "escp.1")), { level: 9 }), 0o644);
+    put(stage, "usr/share/bash-completion/completions/escp", readFileSync(join(REPO, "docs", "completion", "escp.bash")), 0o644);
+    put(stage, "usr/share/zsh/vendor-completions/_escp", readFileSync(join(REPO, "docs", "completion", "_escp")), 0o644);
     put(stage, "usr/share/doc/escp/copyright", copyright(), 0o644);
 
     const shlibs = run(["dpkg-shlibdeps", "-O", "-e", "debian/escp/usr/bin/escp", "-e", "debian/escp/usr/lib/escp/libescp.so"], work);
