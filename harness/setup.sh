@@ -10,7 +10,7 @@ BUN_VERSION="1.4.4"
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes clang links the fuzz target
 # with; it is only a Recommends of clang, and we install without recommends.
 APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync iperf3 clang libclang-rt-14-dev
-              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh)
+              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base)
 WRAPPER=/usr/local/bin/escp
 
 DEMO=1
