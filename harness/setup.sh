@@ -112,14 +112,19 @@ step "escp wrapper ($WRAPPER)"
 # at another checkout is announced rather than silent (old → new), never refused: a second
 # clone's setup still ends with a working escp. -D <checkout>/src/cli/main.ts picks one per run.
 # Absolute bun path: ssh sessions on the loopback "remote" get a minimal PATH.
-wrapper_text="$(printf '#!/bin/sh\n# escp development wrapper (harness/setup.sh); checkout: %s\nexec %s %s/src/cli/main.ts "$@"\n' \
-  "$REPO" "$(command -v bun)" "$REPO")"
+# A checkout that was removed since (a CI clone, a deleted worktree) gets one clear line, exit 127.
+# Paths are single-quoted for sh (a quote inside one becomes '\'').
+shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+wrapper_text="#!/bin/sh
+# escp development wrapper (harness/setup.sh); checkout: $REPO
+[ -f $(shq "$REPO/src/cli/main.ts") ] || { echo $(shq "escp: this wrapper ($WRAPPER) runs the checkout $REPO, which is gone: run npm run setup in a checkout") >&2; exit 127; }
+exec $(shq "$(command -v bun)") $(shq "$REPO/src/cli/main.ts") \"\$@\""
 if [ "$(cat "$WRAPPER" 2>/dev/null)" != "$wrapper_text" ]; then
   old_checkout=""
   if [ -f "$WRAPPER" ]; then
     # this format's comment line, else an older wrapper's exec line (…/src/cli/main.ts)
     old_checkout="$(sed -n 's/^# escp development wrapper.*; checkout: //p' "$WRAPPER" | head -n 1)"
-    [ -n "$old_checkout" ] || old_checkout="$(sed -n 's|^exec [^ ]* \(.*\)/src/cli/main\.ts .*|\1|p' "$WRAPPER" | head -n 1)"
+    [ -n "$old_checkout" ] || old_checkout="$(sed -n "s|^exec '*[^ ]* '*\(.*\)/src/cli/main\.ts'* .*|\1|p" "$WRAPPER" | head -n 1)"
   fi
   if [ -n "$old_checkout" ] && [ "$old_checkout" != "$REPO" ]; then
     echo "setup: NOTE: $WRAPPER switches checkout: $old_checkout → $REPO (escp on PATH, and over ssh to this host, now runs this checkout)"
