@@ -163,8 +163,8 @@ export function rootFromSubtrees(blocks: number, subtrees: readonly Subtree[]): 
   const node = (lo: number, hi: number, isRoot: boolean): Uint8Array => {
     const given = span.get(`${lo}:${hi}`);
     if (given !== undefined && !isRoot) return given;
-    if (hi - lo < 2)
-      throw new Error(given !== undefined ? "one subtree spans the whole file (its root is not a chaining value)" : `block ${lo} has no subtree`);
+    if (given !== undefined && hi - lo < 2) throw new Error("one subtree spans the whole file (its chaining value is not the root)");
+    if (hi - lo < 2) throw new Error(`block ${lo} has no subtree`);
     const mid = lo + leftSplit(hi - lo);
     return b3Parent(node(lo, mid, false), node(mid, hi, false), isRoot);
   };

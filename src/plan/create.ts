@@ -72,7 +72,7 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
   const sources: SourceSpec[] = filelist
     ? cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst !== undefined ? { dst: e.dst } : {}) }))
     : cfg.sources.map((path) => ({ path }));
-  const walked = walkPlanSources(sources, dest, opts.recursive || opts.archive, filelist);
+  const walked = walkPlanSources(sources, dest, opts.recursive || opts.archive, filelist, opts.hosts !== undefined);
   for (const n of walked.notices) term.warn(`escp plan: ${n}`);
   if (walked.problems.length > 0) {
     for (const p of walked.problems) term.error(`escp plan: ${p}`);

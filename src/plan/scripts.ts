@@ -114,7 +114,7 @@ export function parallelScript(input: ScriptInput): string {
   return [
     "#!/bin/bash",
     header(
-      "parallel.sh [--retries R] [--resume-failed]: GNU parallel runs every shard (or, with\n# --resume-failed, the ones the joblog records as failed or never run).",
+      "parallel.sh [--retries R] [--resume-failed]: GNU parallel runs every shard, a failed one up to R\n# more times (default 2); --resume-failed runs only those the joblog records as failed or never run.",
     ),
     "set -uo pipefail",
     prelude(input),
@@ -138,7 +138,7 @@ export function parallelScript(input: ScriptInput): string {
     "command -v parallel >/dev/null || { echo 'parallel.sh: GNU parallel is not installed' >&2; exit 2; }",
     'mkdir -p "$PLAN/out" || exit 2',
     `LOGINS=(${logins.map((l) => `--sshlogin ${shQuote(l)}`).join(" ")})`,
-    `parallel --will-cite -q -j ${jobs} "\${LOGINS[@]}"${sshOpt} --joblog "$PLAN/out/parallel.joblog" --retries "$retries" \${resume[@]+"\${resume[@]}"} \\`,
+    `parallel --will-cite -q -j ${jobs} "\${LOGINS[@]}"${sshOpt} --joblog "$PLAN/out/parallel.joblog" --retries "$((retries + 1))" \${resume[@]+"\${resume[@]}"} \\`,
     '  bash "$PLAN/parallel.sh" --task {} ::: $(seq 0 $((SHARDS - 1)))',
     "",
   ].join("\n");

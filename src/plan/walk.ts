@@ -1,6 +1,7 @@
 // One walk of the plan's local sources: every regular file with the destination name a plain
 // `escp -r SRC… DEST` would give it (scp's naming: placement.ts's rules via resolveDestRoot),
-// relative to DEST. A remote DEST is taken to be an existing directory.
+// relative to DEST. A remote DEST (or any DEST with --hosts, whose lines name the hosts) is taken
+// to be an existing directory.
 import { statSync } from "node:fs";
 import type { Endpoint } from "../cli/args.ts";
 import { EscpError } from "../errors/escp-error.ts";
@@ -24,7 +25,7 @@ function localKind(path: string): PathKind {
 }
 
 /** Walks `sources` (paths as given, with --filelist's dst names when it gave them). */
-export function walkPlanSources(sources: SourceSpec[], dest: Endpoint, recursive: boolean, filelist: boolean): PlanWalk {
+export function walkPlanSources(sources: SourceSpec[], dest: Endpoint, recursive: boolean, filelist: boolean, assumeDir = false): PlanWalk {
   const out: PlanWalk = { files: [], problems: [], notices: [] };
   const found: { abs: string; name: string; dst?: string; size: number }[] = [];
   const top: { name: string; isDir: boolean }[] = [];
@@ -37,7 +38,7 @@ export function walkPlanSources(sources: SourceSpec[], dest: Endpoint, recursive
       found.push({ abs: e.path, name: e.name, size: e.size, ...(e.dst !== undefined ? { dst: e.dst } : {}) });
     }
   }
-  const statKind = dest.host === undefined ? localKind : (): PathKind => "dir";
+  const statKind = dest.host === undefined && !assumeDir ? localKind : (): PathKind => "dir";
   const destPath = dest.path === "" ? "." : dest.path;
   const root = resolveDestRoot({ destPath, sources: top, recursive, filelist }, statKind);
   if ("singleFileTarget" in root) {
