@@ -20,15 +20,21 @@ const HAS_PARALLEL = Bun.which("parallel") !== null;
 mkdirSync(join(SRC, "d"), { recursive: true });
 for (let i = 0; i < 9; i++) writeFileSync(join(SRC, "d", `f ${i}`), "z".repeat(100 * (i + 1)));
 mkdirSync(join(tmp, "bin"));
-// The stub: one JSON line with its arguments, an ok file event per list line, then a summary;
-// it fails once for a shard whose FAIL_ONCE marker exists.
+// The stub run_cmd (a Bun script): a JSON line with its arguments, then a summary line; it
+// fails (exit 6, E_CONNECT) once for a shard whose `<list>.fail-once` marker exists.
 writeFileSync(
   STUB,
-  `#!/bin/bash
-list=$2
-printf '%s\\n' "$(jq -cn --args '{type:"start",argv:$ARGS.positional}' -- "$@")"
-if [ -e "$list.fail-once" ]; then rm -f "$list.fail-once"; echo '{"type":"summary","exit_status":6,"error":{"code":"E_CONNECT","message":"x"}}'; exit 6; fi
-echo '{"type":"summary","exit_status":0,"error":null}'
+  `#!${process.execPath}
+import { existsSync, rmSync } from "node:fs";
+const argv = process.argv.slice(2);
+console.log(JSON.stringify({ type: "start", argv }));
+const marker = \`\${argv[1]}.fail-once\`;
+if (existsSync(marker)) {
+  rmSync(marker);
+  console.log(JSON.stringify({ type: "summary", exit_status: 6, error: { code: "E_CONNECT", message: "x" } }));
+  process.exit(6);
+}
+console.log(JSON.stringify({ type: "summary", exit_status: 0, error: null }));
 `,
 );
 chmodSync(STUB, 0o755);
@@ -53,9 +59,7 @@ function argvOf(shard: string): string[][] {
     .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
 }
 
-const HAS_JQ = Bun.which("jq") !== null;
-
-describe.skipIf(!HAS_JQ)("launch scripts", () => {
+describe("launch scripts", () => {
   test("bash -n accepts both", () => {
     createPlan(
       ["-r", SRC, "/dest/with space", "--shards", "3", "--plan-dir", PLAN, "--run-cmd", STUB, "--hosts", HOSTS, "-F", join(tmp, "ssh cfg"), "-t", "3"],
