@@ -1,6 +1,9 @@
 // `escp plan …`: the subcommand's dispatch (create a plan, `status`, `merge`). `plan` is a
 // subcommand only as the first argument; a file named plan is copied as ./plan.
 import { tokenizeArgv } from "../cli/args.ts";
+import { term } from "../cli/progress.ts";
+import { defaultText, flagColumn } from "../cli/usage.ts";
+import { OPTION_TABLE } from "../config/options.ts";
 import { EscpError } from "../errors/escp-error.ts";
 import { configureLogger } from "../log/logger.ts";
 import { createPlan } from "./create.ts";
@@ -20,6 +23,20 @@ function planDirArgs(sub: string, argv: string[], allowed: readonly string[]): {
   return { dir, json: cli.values.json === true, ...(cli.values.manifest !== undefined ? { manifest: cli.values.manifest } : {}) };
 }
 
+/** `escp plan --help`: the forms and the plan's own options (the table's `plan` rows). */
+export function planHelpText(): string {
+  const rows = OPTION_TABLE.filter((s) => s.plan === true).map((s) => `  ${flagColumn(s).padEnd(26)} ${s.help.replace(/^escp plan: /, "")}${defaultText(s)}`);
+  return [
+    USAGE,
+    "",
+    "Walks SOURCE... once and writes a plan directory: N balanced shard lists, plan.json, slurm.sbatch",
+    "and parallel.sh. Other escp options are passed to every shard. docs/scale-out.md has the details.",
+    "",
+    "Plan options:",
+    ...rows,
+  ].join("\n");
+}
+
 /** Runs `escp plan ARGV…` (argv after "plan"); returns the exit status. */
 export function runPlanCommand(argv: string[], env: Record<string, string | undefined>): number {
   const [sub, ...rest] = argv;
@@ -32,6 +49,7 @@ export function runPlanCommand(argv: string[], env: Record<string, string | unde
     return runMerge(a.dir, a.manifest);
   }
   const cli = tokenizeArgv(argv);
+  if (cli.values.help === true) return (term.info(planHelpText()), 0);
   configureLogger({ verbose: cli.values.verbose === true, quiet: cli.values.quiet === true, role: "client" });
   return createPlan(argv, env);
 }
