@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir } from "../../harness/tmp-dir.ts";
-import { alignedRuns, b3Hex, rangeSubtrees, rootFromSubtrees, subtreeCv } from "./b3-tree.ts";
+import { alignedRuns, b3Hex, b3ParentTs, nativeB3Parent, rangeSubtrees, rootFromSubtrees, subtreeCv } from "./b3-tree.ts";
 
 const tmp = makeTmpDir("plan-b3");
 
@@ -65,5 +65,16 @@ describe("BLAKE3 in TypeScript", () => {
     const bs = 64 * 1024;
     const d = new Uint8Array(randomBytes(4 * bs));
     expect(() => rootFromSubtrees(4, rangeSubtrees(d, 0, 2 * bs, bs))).toThrow("block 2 has no subtree");
+  });
+
+  test.skipIf(nativeB3Parent() === null)("libescp.so's escp_b3_parent equals the TypeScript parent", () => {
+    const native = nativeB3Parent();
+    for (const isRoot of [false, true]) {
+      const l = new Uint8Array(randomBytes(32));
+      const r = new Uint8Array(randomBytes(32));
+      const out = new Uint8Array(32);
+      native?.(l, r, isRoot ? 1 : 0, out);
+      expect(Buffer.from(out).toString("hex")).toBe(Buffer.from(b3ParentTs(l, r, isRoot)).toString("hex"));
+    }
   });
 });

@@ -1,7 +1,10 @@
 // BLAKE3 tree arithmetic for `escp plan merge`: a split file's whole-file digest from its
-// ranges' subtree chaining values. The parent compression is BLAKE3's own (the same function as
-// escp_b3_parent in libescp.so on the range branch); chunk hashing is here for the tests, which
-// check it against b3sum. Blocks are 2^k chunks of 1 KiB; the tree is BLAKE3's left-heavy tree.
+// ranges' subtree chaining values. The parent compression is libescp.so's escp_b3_parent when the
+// library exports it (the byte-range engine), else the same compression in TypeScript here;
+// chunk hashing is here for the tests, which check it against b3sum. Blocks are 2^k chunks of
+// 1 KiB; the tree is BLAKE3's left-heavy tree.
+import { loadNative } from "../native/lib.ts";
+
 const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const PERM = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 const CHUNK_START = 1;
@@ -72,9 +75,33 @@ export function bytesToCv(b: Uint8Array): Uint32Array {
   return Uint32Array.from({ length: 8 }, (_, i) => v.getUint32(i * 4, true));
 }
 
+type NativeParent = (left: Uint8Array, right: Uint8Array, isRoot: number, out: Uint8Array) => void;
+let nativeParent: NativeParent | null | undefined;
+
+/** libescp.so's escp_b3_parent, or null when the library is missing or does not export it. */
+export function nativeB3Parent(): NativeParent | null {
+  if (nativeParent !== undefined) return nativeParent;
+  try {
+    const f = (loadNative() as unknown as Record<string, unknown>).escp_b3_parent;
+    nativeParent = typeof f === "function" ? (f as NativeParent) : null;
+  } catch {
+    nativeParent = null;
+  }
+  return nativeParent;
+}
+
 /** BLAKE3 parent node: 32-byte left and right chaining values → the parent's (the root
  *  output, i.e. the digest, when isRoot). */
 export function b3Parent(left: Uint8Array, right: Uint8Array, isRoot: boolean): Uint8Array {
+  const native = nativeB3Parent();
+  if (native === null) return b3ParentTs(left, right, isRoot);
+  const out = new Uint8Array(32);
+  native(Uint8Array.from(left.subarray(0, 32)), Uint8Array.from(right.subarray(0, 32)), isRoot ? 1 : 0, out);
+  return out;
+}
+
+/** The parent compression in TypeScript. */
+export function b3ParentTs(left: Uint8Array, right: Uint8Array, isRoot: boolean): Uint8Array {
   const block = new Uint8Array(64);
   block.set(left.subarray(0, 32), 0);
   block.set(right.subarray(0, 32), 32);

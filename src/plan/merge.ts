@@ -45,8 +45,8 @@ function coverage(f: PlanJson["files"][number]): string | undefined {
 }
 
 /** The digest of a split file from its ranges' events, or why there is none. */
-function splitDigest(f: PlanJson["files"][number], events: OkEvent[], blockSize: number): { digest: string } | { why: string } {
-  const committing = events.find((ev) => ev.committed === true && typeof ev.digest === "string");
+function splitDigest(f: PlanJson["files"][number], events: OkEvent[], blockSize: number, committed: string | undefined): { digest: string } | { why: string } {
+  const committing = events.find((ev) => ev.committed === true && typeof ev.digest === "string")?.digest ?? committed;
   if (committing === undefined) return { why: "no range reports committing the file (committed: true with its digest)" };
   const bs = events[0]?.range?.block_size ?? blockSize;
   if (events.some((ev) => ev.range?.block_size !== bs)) return { why: "its ranges were copied with different block sizes" };
@@ -57,7 +57,7 @@ function splitDigest(f: PlanJson["files"][number], events: OkEvent[], blockSize:
   } catch (e) {
     return { why: `cannot rebuild its BLAKE3 from the ranges: ${e instanceof Error ? e.message : String(e)}` };
   }
-  if (root !== committing.digest) return { why: `BLAKE3 from the ranges ${root} differs from the committed digest ${committing.digest}` };
+  if (root !== committing) return { why: `BLAKE3 from the ranges ${root} differs from the committed digest ${committing}` };
   return { digest: root };
 }
 
@@ -90,7 +90,8 @@ export function mergePlan(dir: string): MergeResult {
       else res.lines.push({ dst: f.dst, digest });
       continue;
     }
-    const d = splitDigest(f, events, plan.block_size);
+    const committed = outputs.map((o) => o.committed.get(f.dst)).find((d) => d !== undefined);
+    const d = splitDigest(f, events, plan.block_size, committed);
     if ("why" in d) res.problems.push(`${f.dst}: ${d.why}`);
     else res.lines.push({ dst: f.dst, digest: d.digest });
   }

@@ -43,6 +43,9 @@ export interface ShardOutput {
   attempts: number;
   /** Ok events keyed by entryKey, the latest of each. */
   ok: Map<string, OkEvent>;
+  /** Whole-file digests reported by ranges that committed their file, by rel (any attempt:
+   *  a rerun of a range after its file was named may not say committed again). */
+  committed: Map<string, string>;
   /** Lines that are not JSON (ssh's or a wrapper's noise): counted, otherwise ignored. */
   junk: number;
 }
@@ -83,7 +86,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Parses one shard's jsonl text. */
 export function parseShardOutput(index: number, text: string | undefined): ShardOutput {
-  const out: ShardOutput = { index, state: { kind: "not-started" }, attempts: 0, ok: new Map(), junk: 0 };
+  const out: ShardOutput = { index, state: { kind: "not-started" }, attempts: 0, ok: new Map(), committed: new Map(), junk: 0 };
   if (text === undefined || text.trim() === "") return out;
   let open = false; // lines seen since the last summary
   for (const line of text.split("\n")) {
@@ -112,6 +115,7 @@ export function parseShardOutput(index: number, text: string | undefined): Shard
         ...(typeof ev.committed === "boolean" ? { committed: ev.committed } : {}),
       };
       out.ok.set(entryKey(ok.rel, range?.offset), ok);
+      if (ok.committed === true && ok.digest !== null) out.committed.set(ok.rel, ok.digest);
       if (ok.path !== "") out.ok.set(`path:${entryKey(ok.path, range?.offset)}`, ok);
     } else if (ev.type === "summary") {
       open = false;

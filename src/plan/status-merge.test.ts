@@ -28,7 +28,10 @@ function put(rel: string, data: Uint8Array): void {
 }
 
 /** The JSON lines shard `i` would print for its entries (`skip`: entries it leaves out). */
-function shardLines(i: number, opts: { skip?: (dst: string, offset?: number) => boolean; summary?: number; corrupt?: boolean } = {}): string[] {
+function shardLines(
+  i: number,
+  opts: { skip?: (dst: string, offset?: number) => boolean; summary?: number; corrupt?: boolean; noCommit?: boolean } = {},
+): string[] {
   const plan = readPlan(PLAN);
   const lines: string[] = [JSON.stringify({ type: "start", schema_version: 1 })];
   const mine = plannedEntries(plan).filter((e) => e.shard === i);
@@ -42,7 +45,7 @@ function shardLines(i: number, opts: { skip?: (dst: string, offset?: number) => 
     }
     const subtrees = rangeSubtrees(data, e.offset, e.length, B);
     if (opts.corrupt === true) subtrees[0] = { ...(subtrees[0] as (typeof subtrees)[0]), cv: "00".repeat(32) };
-    const last = e.offset + e.length === e.size; // this synthetic run commits with the last range
+    const last = e.offset + e.length === e.size && opts.noCommit !== true; // this synthetic run commits with the last range
     lines.push(
       JSON.stringify({ ...base, digest: last ? b3Hex(data) : null, range: { offset: e.offset, length: e.length, block_size: B, subtrees }, committed: last }),
     );
@@ -143,6 +146,14 @@ describe("plan status and merge", () => {
     expect(mergePlan(PLAN).problems).toEqual([]);
     rmSync(join(PLAN, "out", `${shardName(3)}.jsonl`));
     expect(mergePlan(PLAN).problems.every((p) => p.startsWith("shard 3: "))).toBe(true);
+  });
+
+  test("a rerun of the committing range that does not commit again keeps the first commit's digest", () => {
+    writeOut(3, shardLines(3, { summary: 0 }));
+    const big = readPlan(PLAN).files.find((f) => f.dst === "tree/big one.bin");
+    const lastShard = big?.ranges?.at(-1)?.shard as number;
+    writeOut(lastShard, shardLines(lastShard, { summary: 0, noCommit: true }), true);
+    expect(mergePlan(PLAN).problems).toEqual([]);
   });
 
   test("an unreadable plan is an error (E_USAGE)", () => {
