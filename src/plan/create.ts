@@ -63,6 +63,8 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
   for (const w of cli.warnings) log.warn(w);
   const opts: Options = { ...baseOptions(env), ...cli.values };
   if (opts.shards === undefined) throw new EscpError("E_USAGE", "escp plan: --shards N is required (escp plan SRC... DEST --shards N)");
+  if (cli.flags.manifest !== undefined)
+    throw new EscpError("E_USAGE", `${cli.flags.manifest}: not with escp plan (escp plan merge PLAN --manifest FILE writes it)`);
   const cfg = configFrom(opts, cli.flags, cli.positionals, true);
   if (cfg.remote !== undefined) throw new EscpError("E_USAGE", "escp plan: the sources must be local (a shard runs where its files are)");
   if (cfg.stdin === true || cfg.stdout === true) throw new EscpError("E_USAGE", "escp plan: - (standard input or output) cannot be planned");
@@ -105,6 +107,7 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
     destination,
     destPath: dest.path,
     ...(dest.host !== undefined ? { destHost: dest.host } : {}),
+    ...(dest.user !== undefined ? { destUser: dest.user } : {}),
     blockSize: opts.blocksize,
     options: shardOptions(opts, cli.flags),
     runCmd: opts.runCmd,

@@ -21,6 +21,8 @@ export interface ScriptInput {
   destination: string;
   /** Host part and path of the destination (host undefined: local). */
   destHost?: string;
+  /** DEST's user, kept for a hosts line's DST_HOST that names none. */
+  destUser?: string;
   destPath: string;
   /** Options for every shard, as argv words. */
   options: string[];
@@ -39,10 +41,13 @@ export function shQuote(s: string): string {
 }
 
 /** The destination a hosts line gives: its DST_HOST in place of DEST's host. */
-export function destinationFor(input: Pick<ScriptInput, "destination" | "destPath">, dstHost: string): string {
+export function destinationFor(input: Pick<ScriptInput, "destination" | "destPath" | "destUser">, dstHost: string): string {
   if (dstHost === "-" || dstHost === "") return input.destination;
   const path = input.destPath.includes(":") && !input.destPath.startsWith("/") ? `./${input.destPath}` : input.destPath;
-  return `${dstHost.includes(":") && !dstHost.startsWith("[") ? `[${dstHost}]` : dstHost}:${path}`;
+  const at = dstHost.lastIndexOf("@");
+  const user = at >= 0 ? dstHost.slice(0, at + 1) : input.destUser !== undefined ? `${input.destUser}@` : "";
+  const host = dstHost.slice(at + 1);
+  return `${user}${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${path}`;
 }
 
 function prelude(input: ScriptInput): string {

@@ -98,7 +98,10 @@ describe("escp plan writes its directory", () => {
     expect(plan.destination).toBe("user@far:/data/in");
     expect(plan.files.map((f) => f.dst)).toContain("sub/deep/big.bin");
     expect(readFileSync(join(d3, "hosts"), "utf8")).toContain("node1 dtn1");
-    expect(readFileSync(join(d3, "slurm.sbatch"), "utf8")).toContain("#SBATCH --array=0-2%2");
+    const sbatch = readFileSync(join(d3, "slurm.sbatch"), "utf8");
+    expect(sbatch).toContain("#SBATCH --array=0-2%2");
+    expect(sbatch).toContain("DESTS=('user@dtn1:/data/in' 'user@dtn2:/data/in')"); // DEST's user kept
+    expect(code(() => createPlan(["-r", SRC, dest, "--shards", "2", "--plan-dir", join(tmp, "p5"), "--manifest", "m"], ENV))).toContain("escp plan merge");
   });
 
   test("refusals", () => {

@@ -30,6 +30,7 @@ export interface PlanSpec {
   sources: string[];
   destination: string;
   destHost?: string;
+  destUser?: string;
   destPath: string;
   blockSize: number;
   options: string[];
@@ -96,6 +97,7 @@ export function writePlanDir(spec: PlanSpec): string {
       hosts: spec.hosts,
       jobName: `escp-${basename(final).replace(/[^A-Za-z0-9._-]/g, "_")}`,
       ...(spec.destHost !== undefined ? { destHost: spec.destHost } : {}),
+      ...(spec.destUser !== undefined ? { destUser: spec.destUser } : {}),
       ...(spec.maxParallel !== undefined ? { maxParallel: spec.maxParallel } : {}),
       ...(spec.sshConfig !== undefined ? { sshConfig: spec.sshConfig } : {}),
     };
