@@ -82,12 +82,13 @@ export function packShards(files: readonly PlanFile[], n: number, blockSize: num
   const packed: PackedFile[] = files.map((f) => ({ ...f }));
   for (const it of items) {
     const used = it.offset !== undefined ? (holding.get(it.file) ?? new Set<number>()) : undefined;
-    const open = used !== undefined && used.size < n ? shards.filter((s) => !used.has(s.index)) : shards;
-    const least = Math.min(...open.map((s) => s.bytes));
-    const slack = Math.max(it.length, blockSize);
+    const skip = used !== undefined && used.size < n ? used : undefined; // shards holding a range of it
+    let least = Number.POSITIVE_INFINITY;
+    for (const s of shards) if (s.bytes < least && skip?.has(s.index) !== true) least = s.bytes;
+    const limit = least + Math.max(it.length, blockSize);
     let best: Shard | undefined;
-    for (const s of open) {
-      if (s.bytes > least + slack) continue;
+    for (const s of shards) {
+      if (s.bytes > limit || skip?.has(s.index) === true) continue;
       const count = s.entries.length;
       if (best === undefined || count < best.entries.length || (count === best.entries.length && s.bytes < best.bytes)) best = s;
     }
