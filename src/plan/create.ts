@@ -1,7 +1,8 @@
 // `escp plan SRC… DEST --shards N [options]`: one walk of the local sources, bin packing into
 // N shards, the plan directory written atomically. The transfer options given with it are
 // recorded (plan.json options) and passed to every shard; the plan's own options are not.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { tokenizeArgv, type ParsedArgv } from "../cli/args.ts";
 import { term } from "../cli/progress.ts";
 import { baseOptions, configFrom } from "../config/load.ts";
@@ -30,6 +31,9 @@ const NOT_PASSED: ReadonlySet<keyof Options> = new Set<keyof Options>([
   "quiet",
 ]);
 
+/** File names among the passed options: made absolute (the plan directory's file system is shared). */
+const FILE_VALUED: ReadonlySet<keyof Options> = new Set<keyof Options>(["sshConfig", "identity", "logfile", "profile"]);
+
 function flagWords(spec: OptionSpec, value: unknown): string[] {
   const name = spec.long !== undefined ? `--${spec.long}` : `-${spec.short}`;
   if (spec.type === "bool") {
@@ -37,6 +41,7 @@ function flagWords(spec: OptionSpec, value: unknown): string[] {
     return spec.negatable === true ? [`--no-${spec.long}`] : [];
   }
   if (spec.type === "list") return (value as string[]).flatMap((v) => [name, v]);
+  if (FILE_VALUED.has(spec.field)) return [`${name}=${resolve(String(value))}`]; // the shard runs elsewhere
   if (spec.field === "ioengine") return []; // written with ioengineRx below
   const v = typeof value === "number" ? value / (spec.scale ?? 1) : value;
   return spec.long !== undefined ? [`${name}=${String(v)}`] : [name, String(v)];
@@ -70,6 +75,18 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
   if (cfg.stdin === true || cfg.stdout === true) throw new EscpError("E_USAGE", "escp plan: - (standard input or output) cannot be planned");
   const dest = cfg.dest;
   if (dest === undefined) throw new EscpError("E_USAGE", "escp plan: missing destination");
+  let hostsText: string | undefined;
+  if (opts.hosts !== undefined) {
+    try {
+      hostsText = readFileSync(opts.hosts, "utf8");
+    } catch (e) {
+      throw new EscpError("E_USAGE", `--hosts ${opts.hosts}: cannot read: ${describeSysError(e)}`, { path: opts.hosts });
+    }
+  }
+  const hosts = hostsText !== undefined ? parseHosts(opts.hosts as string, hostsText) : [];
+  if (existsSync(opts.planDir) && !opts.force) {
+    throw new EscpError("E_USAGE", `--plan-dir ${opts.planDir}: already exists (a plan and its outputs; --force replaces it)`, { path: opts.planDir });
+  }
   const filelist = opts.filelist !== undefined;
   const sources: SourceSpec[] = filelist
     ? cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst !== undefined ? { dst: e.dst } : {}) }))
@@ -90,15 +107,6 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
       `--shards ${opts.shards}: only ${items} entries to share out (a file is split only when larger than total/N); use --shards ${items} or fewer`,
     );
   }
-  let hostsText: string | undefined;
-  if (opts.hosts !== undefined) {
-    try {
-      hostsText = readFileSync(opts.hosts, "utf8");
-    } catch (e) {
-      throw new EscpError("E_USAGE", `--hosts ${opts.hosts}: cannot read: ${describeSysError(e)}`, { path: opts.hosts });
-    }
-  }
-  const hosts = hostsText !== undefined ? parseHosts(opts.hosts as string, hostsText) : [];
   const destination = positionalDest(cli.positionals);
   const dir = writePlanDir({
     planDir: opts.planDir,
@@ -114,15 +122,16 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
     hosts,
     ...(hostsText !== undefined ? { hostsText } : {}),
     ...(opts.maxParallel !== undefined ? { maxParallel: opts.maxParallel } : {}),
-    ...(opts.sshConfig !== undefined ? { sshConfig: opts.sshConfig } : {}),
+    ...(opts.sshConfig !== undefined ? { sshConfig: resolve(opts.sshConfig) } : {}),
     packing,
   });
   const files = packing.files.length;
   const split = packing.files.filter((f) => f.ranges !== undefined).length;
-  const bytes = packing.shards.map((s) => s.bytes);
+  const least = packing.shards.reduce((m, s) => Math.min(m, s.bytes), Number.POSITIVE_INFINITY);
+  const most = packing.shards.reduce((m, s) => Math.max(m, s.bytes), 0);
   term.info(
     `escp plan: ${files} files (${split} split into ranges), ${humanBytes(packing.totalBytes)} in ${packing.shards.length} shards ` +
-      `(${humanBytes(Math.min(...bytes))}..${humanBytes(Math.max(...bytes))} each) → ${dir}`,
+      `(${humanBytes(least)}..${humanBytes(most)} each) → ${dir}`,
   );
   term.info(`run: sbatch ${dir}/slurm.sbatch  or  ${dir}/parallel.sh; then escp plan status ${dir}, escp plan merge ${dir}`);
   return 0;
