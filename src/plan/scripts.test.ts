@@ -123,4 +123,14 @@ describe("launch scripts", () => {
     ]);
     expect(run(["bash", join(plan2, "parallel.sh"), "--bogus"]).code).toBe(2);
   });
+
+  test.skipIf(!HAS_PARALLEL)("a task that fails before printing anything is failed by the joblog", () => {
+    const plan3 = join(tmp, "p3");
+    createPlan(["-r", SRC, join(tmp, "dst"), "--shards", "2", "--plan-dir", plan3, "--run-cmd", join(tmp, "no such escp")], ENV);
+    expect(run(["bash", join(plan3, "parallel.sh"), "--retries", "0"]).code).toBe(2);
+    expect(planStatus(plan3).shards.map((s) => [s.state, s.exit_status])).toEqual([
+      ["failed", 127],
+      ["failed", 127],
+    ]);
+  });
 });

@@ -136,8 +136,29 @@ export function parseShardOutput(index: number, text: string | undefined): Shard
   return out;
 }
 
-/** Every shard's output (a missing file: not started). */
+/** parallel.sh's joblog: the last finished run of each shard, with its exit status (a task that
+ *  failed before escp printed anything — ssh, or the command not found — shows only here). */
+export function readJoblog(dir: string): Map<number, { exit: number; signal: number }> {
+  const out = new Map<number, { exit: number; signal: number }>();
+  let text: string;
+  try {
+    text = readFileSync(join(dir, "out", "parallel.joblog"), "utf8");
+  } catch {
+    return out;
+  }
+  for (const line of text.split("\n").slice(1)) {
+    const cols = line.split("\t");
+    const m = / --task (\d+)$/.exec(cols[8] ?? "");
+    if (cols.length < 9 || !m) continue;
+    out.set(Number(m[1]), { exit: Number(cols[6]), signal: Number(cols[7]) });
+  }
+  return out;
+}
+
+/** Every shard's output (a missing file: not started), with parallel.sh's joblog for a task that
+ *  ended without a summary line. */
 export function readShardOutputs(dir: string, plan: PlanJson): ShardOutput[] {
+  const joblog = readJoblog(dir);
   return Array.from({ length: plan.shards }, (_, i) => {
     let text: string | undefined;
     try {
@@ -145,7 +166,13 @@ export function readShardOutputs(dir: string, plan: PlanJson): ShardOutput[] {
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT") throw new EscpError("E_USAGE", `${join(dir, "out")}: ${describeSysError(e)}`, { cause: e });
     }
-    return parseShardOutput(i, text);
+    const out = parseShardOutput(i, text);
+    const job = joblog.get(i);
+    const ended = job !== undefined && (job.exit !== 0 || job.signal !== 0);
+    if (ended && (out.state.kind === "not-started" || out.state.kind === "running")) {
+      out.state = { kind: "failed", exitStatus: job.signal !== 0 ? 128 + job.signal : job.exit, code: null, message: null };
+    }
+    return out;
   });
 }
 
