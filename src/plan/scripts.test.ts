@@ -132,5 +132,11 @@ describe("launch scripts", () => {
       ["failed", 127],
       ["failed", 127],
     ]);
+    writeFileSync(join(plan3, "out", "parallel.joblog"), ""); // now only the task's own summary line tells
+    expect(run(["bash", join(plan3, "slurm.sbatch")], { SLURM_ARRAY_TASK_ID: "1" }).code).toBe(127);
+    expect(planStatus(plan3).shards.map((s) => [s.state, s.exit_status, s.attempts])).toEqual([
+      ["failed", 127, 1],
+      ["failed", 127, 2],
+    ]);
   });
 });
