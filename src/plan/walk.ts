@@ -42,7 +42,12 @@ export function walkPlanSources(sources: SourceSpec[], dest: Endpoint, recursive
   const destPath = dest.path === "" ? "." : dest.path;
   const root = resolveDestRoot({ destPath, sources: top, recursive, filelist }, statKind);
   if ("singleFileTarget" in root) {
-    throw new EscpError("E_USAGE", `escp plan: destination ${dest.path || "."} must be a directory (shards name their files relative to it)`);
+    // one file: into DEST when it is a directory; a new name is not a plan's (DEST must be a directory)
+    if (dest.path !== "" && statKind(destPath) !== "dir") {
+      throw new EscpError("E_USAGE", `escp plan: destination ${dest.path} must be an existing directory (shards name their files relative to it)`);
+    }
+    for (const f of found) out.files.push({ src: f.abs, dst: f.dst ?? f.name, size: f.size });
+    return out;
   }
   if (root.stripTopLevel)
     out.notices.push(`${dest.path}: does not exist yet; the files of ${top[0]?.name ?? "the source"} go straight into it (create it before the shards run)`);

@@ -104,6 +104,16 @@ describe("escp plan writes its directory", () => {
     expect(code(() => createPlan(["-r", SRC, dest, "--shards", "2", "--plan-dir", join(tmp, "p5"), "--manifest", "m"], ENV))).toContain("escp plan merge");
   });
 
+  test("one big file into a directory: cut into ranges named by its basename", () => {
+    const d6 = join(tmp, "plan six");
+    createPlan([join(SRC, "sub", "deep", "big.bin"), dest, "--shards", "3", "--blocksize", "64K", "--plan-dir", d6], ENV);
+    const plan = readPlanJson(d6);
+    expect(plan.files.map((f) => [f.dst, f.ranges?.length])).toEqual([["big.bin", 3]]);
+    expect(code(() => createPlan([join(SRC, "sub", "deep", "big.bin"), join(dest, "new.bin"), "--shards", "3", "--plan-dir", join(tmp, "p7")], ENV))).toContain(
+      "must be an existing directory",
+    );
+  });
+
   test("refusals", () => {
     const d4 = join(tmp, "plan four");
     expect(code(() => createPlan([SRC, dest, "--plan-dir", d4], ENV))).toStartWith("E_USAGE: escp plan: --shards N is required");
