@@ -70,6 +70,8 @@ export function createPlan(argv: string[], env: Record<string, string | undefine
   if (opts.shards === undefined) throw new EscpError("E_USAGE", "escp plan: --shards N is required (escp plan SRC... DEST --shards N)");
   if (cli.flags.manifest !== undefined)
     throw new EscpError("E_USAGE", `${cli.flags.manifest}: not with escp plan (escp plan merge PLAN --manifest FILE writes it)`);
+  if (cli.flags.resume !== undefined && !opts.resume)
+    throw new EscpError("E_USAGE", `${cli.flags.resume}: not with escp plan (a shard always resumes: a rerun continues it)`);
   const cfg = configFrom(opts, cli.flags, cli.positionals, true);
   if (cfg.remote !== undefined) throw new EscpError("E_USAGE", "escp plan: the sources must be local (a shard runs where its files are)");
   if (cfg.stdin === true || cfg.stdout === true) throw new EscpError("E_USAGE", "escp plan: - (standard input or output) cannot be planned");

@@ -40,10 +40,7 @@ describe("escp plan writes its directory", () => {
   mkdirSync(dest);
   const dir = join(tmp, "plan one");
   test("shard lists round-trip through the --filelist parser to plan.json's entries", () => {
-    createPlan(
-      ["-r", SRC, dest, "--shards", "4", "--plan-dir", dir, "--blocksize", "64K", "-t", "2", "-o", "Ciphers=aes128-gcm@openssh.com", "--no-resume"],
-      ENV,
-    );
+    createPlan(["-r", SRC, dest, "--shards", "4", "--plan-dir", dir, "--blocksize", "64K", "-t", "2", "-o", "Ciphers=aes128-gcm@openssh.com", "-C"], ENV);
     expect(readdirSync(dir).sort()).toEqual(["out", "parallel.sh", "plan.json", "shards", "slurm.sbatch"]);
     const plan = readPlanJson(dir);
     expect(plan.version).toBe(1);
@@ -52,7 +49,7 @@ describe("escp plan writes its directory", () => {
     expect(plan.sources).toEqual([SRC]);
     expect(plan.destination).toBe(dest);
     expect(plan.run_cmd).toBe("escp");
-    expect(plan.options).toEqual(["-o", "Ciphers=aes128-gcm@openssh.com", "--parallel=2", "--no-resume", "--blocksize=65536"]);
+    expect(plan.options).toEqual(["--compress", "-o", "Ciphers=aes128-gcm@openssh.com", "--parallel=2", "--blocksize=65536"]);
     // plain `escp -r tree dest` with dest an existing directory: tree/...
     expect(plan.files.map((f) => f.dst).sort()).toEqual(
       [...ODD.map((n) => `tree/${n}`), "tree/sub/deep/big.bin", ...Array.from({ length: 20 }, (_, i) => `tree/sub/s${i}`)].sort(),
@@ -126,6 +123,7 @@ describe("escp plan writes its directory", () => {
     writeFileSync(hosts, "only-one-word\n");
     expect(code(() => createPlan(["-r", SRC, dest, "--shards", "2", "--plan-dir", d4, "--hosts", hosts], ENV))).toContain("line 1: expected");
     expect(existsSync(d4)).toBe(false);
+    expect(code(() => createPlan(["-r", SRC, dest, "--shards", "2", "--plan-dir", d4, "--no-resume"], ENV))).toContain("a shard always resumes");
     expect(code(() => loadConfig(["--shards", "3", "a", "b"], ENV))).toBe("E_USAGE: --shards: only with escp plan (escp plan SRC... DEST --shards N)");
   });
 });
