@@ -8,9 +8,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUN_VERSION="1.4.4"
 # Project needs (README) plus the base toolchain a fresh machine already has: checking costs nothing.
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes clang links the fuzz target
-# with; it is only a Recommends of clang, and we install without recommends.
+# with; it is only a Recommends of clang, and we install without recommends. parallel: GNU
+# parallel, which `escp plan`'s parallel.sh drives (its tests run it).
 APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync iperf3 clang libclang-rt-14-dev
-              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base)
+              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base parallel)
 WRAPPER=/usr/local/bin/escp
 
 DEMO=1

@@ -11,12 +11,14 @@ import { runServer } from "../transfer/server.ts";
 import { closeAllSessions } from "../native/session.ts";
 import { encodeControl } from "../control/messages.ts";
 import { jsonUsageFailure, RunOutput } from "../transfer/run-output.ts";
+import { runPlanCommand } from "../plan/command.ts";
 
 const argv = process.argv.slice(2);
 /** The initiator's outputs (--json, --manifest, the summary), once the options are known. */
 let run: RunOutput | undefined;
 
 async function main(): Promise<number> {
+  if (argv[0] === "plan") return runPlanCommand(argv.slice(1), process.env); // a file named plan: ./plan
   const cfg = loadConfig(argv, process.env);
   const o = cfg.opts;
   if (o.help) return (term.info(helpText()), 0);

@@ -5,7 +5,8 @@ import { OPTION_TABLE, type OptionSpec } from "../config/options.ts";
 import { formatSizeUnit } from "../config/values.ts";
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from "../control/messages.ts";
 
-export const USAGE_LINE = "usage: escp [OPTIONS] SOURCE... [user@]host:[path]|LOCAL_PATH  or  escp [OPTIONS] --filelist FILE [user@]host:[path]|LOCAL_PATH";
+export const USAGE_LINE =
+  "usage: escp [OPTIONS] SOURCE... [user@]host:[path]|LOCAL_PATH  or  escp [OPTIONS] --filelist FILE [user@]host:[path]|LOCAL_PATH  or  escp plan [OPTIONS] --shards N SOURCE... DEST  or  escp plan status|merge PLAN_DIR";
 
 /** Wire protocol version advertised by --version: the session-init major.minor (docs/protocol.md). */
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;
@@ -39,6 +40,8 @@ export function helpText(): string {
     "Copies files to [user@]host:[path] (also [user@][ipv6]:path or scp://[user@]host[:port][/path])",
     "over SSH for control and parallel encrypted TCP streams for data. A destination without",
     "host: is local: the same engine runs with a receiver started on this machine.",
+    "`escp plan` splits a copy into shards for Slurm or GNU parallel (docs/scale-out.md); a file",
+    "named plan is copied as ./plan.",
     "",
     "Options:",
     ...lines,

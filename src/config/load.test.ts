@@ -73,6 +73,9 @@ describe("options table", () => {
       retries: 3,
       json: false,
       numa: "auto",
+      planDir: "escp-plan",
+      runCmd: "escp",
+      force: false,
     });
   });
   test("names are unique and env vars follow ESCP_<KEY>", () => {

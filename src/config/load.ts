@@ -161,8 +161,12 @@ export function baseOptions(env: Record<string, string | undefined>): Options {
  * combinations, scp's endpoint syntax and `-` (standard input or output). The CLI
  * (loadConfig) and the library (src/lib/options.ts) both end here. Throws EscpError E_USAGE.
  */
-export function configFrom(opts: Options, flags: ParsedArgv["flags"], positionals: string[]): RunConfig {
+export function configFrom(opts: Options, flags: ParsedArgv["flags"], positionals: string[], plan = false): RunConfig {
   checkCombinations(opts);
+  if (!plan) {
+    const planOnly = OPTION_TABLE.find((s) => s.plan === true && flags[s.field] !== undefined);
+    if (planOnly) throw new EscpError("E_USAGE", `${flags[planOnly.field]}: only with escp plan (escp plan SRC... DEST --shards N)`);
+  }
   if (opts.archive) Object.assign(opts, { recursive: true, preserve: true });
   if (needsNoPositionals(opts)) {
     if (opts.server && positionals.length > 0) {

@@ -87,6 +87,18 @@ export interface Options {
   cpumask?: string;
   /** /etc/escp.conf only: NUMA node mask, validated hex. */
   nodemask?: string;
+  /** escp plan: number of shards. */
+  shards?: number;
+  /** escp plan: where the plan directory is written. */
+  planDir: string;
+  /** escp plan: "SRC_HOST DST_HOST" lines for the launch scripts. */
+  hosts?: string;
+  /** escp plan: at most this many shards run at once (Slurm %M, GNU parallel jobs). */
+  maxParallel?: number;
+  /** escp plan: the command the launch scripts run for a shard (plan.json run_cmd). */
+  runCmd: string;
+  /** escp plan: replace an existing plan directory. */
+  force: boolean;
 }
 
 export type OptionField = keyof Options;
@@ -114,6 +126,8 @@ export interface OptionSpec {
   readonly hidden?: boolean;
   /** bool only: `--no-<long>` sets it false (a default-on option the user can turn off). */
   readonly negatable?: boolean;
+  /** Only for `escp plan`: refused elsewhere, never recorded among the shards' options. */
+  readonly plan?: boolean;
   /** Placeholder shown in --help, e.g. "N" or "FILE". */
   readonly valueName?: string;
   readonly help: string;
@@ -401,6 +415,53 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   },
   { field: "manifest", long: "manifest", type: "string", valueName: "FILE", help: "write FILE: a b3sum line per verified file (cd DEST && b3sum -c FILE)" },
   { field: "json", long: "json", type: "bool", default: false, help: "print JSON lines on stdout (start, files, progress, summary) instead of the bar" },
+  {
+    field: "shards",
+    long: "shards",
+    type: "int",
+    min: 1,
+    max: 1_000_000,
+    plan: true,
+    valueName: "N",
+    help: "escp plan: split the copy into N balanced shards",
+  },
+  {
+    field: "planDir",
+    long: "plan-dir",
+    type: "string",
+    default: "escp-plan",
+    plan: true,
+    valueName: "DIR",
+    help: "escp plan: write the plan directory DIR",
+  },
+  {
+    field: "hosts",
+    long: "hosts",
+    type: "string",
+    plan: true,
+    valueName: "FILE",
+    help: 'escp plan: lines "SRC_HOST DST_HOST" (- = the node the task runs on); shard i uses line i mod count',
+  },
+  {
+    field: "maxParallel",
+    long: "max-parallel",
+    type: "int",
+    min: 1,
+    max: 1_000_000,
+    plan: true,
+    valueName: "M",
+    help: "escp plan: run at most M shards at once (default: all)",
+  },
+  {
+    field: "runCmd",
+    long: "run-cmd",
+    type: "string",
+    default: "escp",
+    plan: true,
+    valueName: "CMD",
+    help: "escp plan: the escp command the launch scripts run",
+  },
+  { field: "force", long: "force", type: "bool", default: false, plan: true, help: "escp plan: replace an existing plan directory" },
   { field: "server", long: "server", type: "bool", default: false, hidden: true, help: "run as the receiver (started by the sender)" },
   {
     field: "restrict",

@@ -25,6 +25,12 @@ export const CLI_ONLY = [
   "filelist",
   "cpumask",
   "nodemask",
+  "shards",
+  "planDir",
+  "hosts",
+  "maxParallel",
+  "runCmd",
+  "force",
 ] as const;
 type CliOnly = (typeof CLI_ONLY)[number] | "ioengineRx";
 
