@@ -1,0 +1,178 @@
+// The one-node Slurm fixture (harness/slurm/local.ts) that plan tests (issue #17) run job
+// arrays on: a throttled array runs every task once (never more than %M at a time), `scontrol
+// requeue JOB_TASK` re-runs exactly that task index with SLURM_RESTART_COUNT=1, and stop()
+// leaves no process of the cluster and no scratch directory. Start/stop times are logged,
+// never asserted. Skipped, with the reason printed, where Slurm or munge is not installed or
+// the daemons do not come up (their last log lines).
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
+import { clusterProcesses, parseJobs, type Slurm, startSlurm } from "./local.ts";
+
+const T = 120_000;
+const started = await startSlurm();
+const slurm: Slurm | undefined = "skip" in started ? undefined : started;
+const why = "skip" in started ? started.skip : "";
+if (!slurm) console.warn(`[slurm] skipping the Slurm fixture tests: ${why}`);
+else console.log(`[slurm] node ${slurm.node} idle ${slurm.startMs} ms after start`);
+
+let stoppedCleanly = false;
+afterAll(async () => {
+  if (slurm && !stoppedCleanly) await slurm.stop();
+});
+
+function need(): Slurm {
+  if (!slurm) throw new Error("Slurm not started");
+  return slurm;
+}
+
+/** Polls a condition (a file appearing) with a deadline. */
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${need().logTail()}`);
+    await Bun.sleep(50); // poll the condition
+  }
+}
+
+function script(dir: string, name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/bash\nset -eu\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+test("parseJobs reads scontrol's one-line records, array tasks and pending ranges", () => {
+  const text = [
+    "JobId=12 ArrayJobId=10 ArrayTaskId=2 ArrayTaskThrottle=2 JobName=x JobState=RUNNING Reason=None Restarts=1 ExitCode=0:0",
+    "JobId=10 ArrayJobId=10 ArrayTaskId=3-5%2 JobState=PENDING Restarts=0 ExitCode=0:0",
+    "JobId=7 JobName=plain JobState=COMPLETED Restarts=0 ExitCode=0:0",
+    "",
+  ].join("\n");
+  expect(parseJobs(text)).toEqual([
+    { id: "10_2", jobId: "10", task: "2", state: "RUNNING", restarts: 1, exitCode: "0:0" },
+    { id: "10_3-5%2", jobId: "10", task: "3-5%2", state: "PENDING", restarts: 0, exitCode: "0:0" },
+    { id: "7", jobId: "7", state: "COMPLETED", restarts: 0, exitCode: "0:0" },
+  ]);
+});
+
+describe.skipIf(!slurm)(slurm ? "one-node Slurm" : `one-node Slurm (skipped: ${why})`, () => {
+  test(
+    "a job array --array=0-3%2 runs each task once, at most two at a time",
+    async () => {
+      const s = need();
+      const out = makeTmpDir("slurm-array");
+      try {
+        mkdirSync(join(out, "running"));
+        // Each task marks itself running, records how many were running (itself included),
+        // then unmarks: with %2 no task can ever see more than two markers.
+        const job = script(
+          out,
+          "task.sh",
+          [
+            'i="$SLURM_ARRAY_TASK_ID"',
+            `touch "${out}/running/$i"`,
+            `n=$(ls "${out}/running" | wc -l)`,
+            `printf 'task %s of %s on %s saw %s\\n' "$i" "$SLURM_ARRAY_JOB_ID" "$SLURMD_NODENAME" "$n" > "${out}/out-$i.tmp"`,
+            `mv "${out}/out-$i.tmp" "${out}/out-$i"`,
+            `rm "${out}/running/$i"`,
+          ].join("\n"),
+        );
+        const id = await s.sbatch(["--array=0-3%2", "--chdir", out, "--output", join(out, "slurm-%A_%a.log"), "--export=ALL", job]);
+        const info = await s.run(["scontrol", "show", "job", "-o", id]);
+        expect(info.stdout).toContain("ArrayTaskThrottle=2");
+        const done = await s.waitJob(id, ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"], 90_000);
+        expect(done.map((j) => `${j.id} ${j.state} ${j.exitCode}`).sort()).toEqual([0, 1, 2, 3].map((i) => `${id}_${i} COMPLETED 0:0`));
+        for (const i of [0, 1, 2, 3]) {
+          const line = readFileSync(join(out, `out-${i}`), "utf8");
+          const m = /^task (\d) of (\d+) on (\S+) saw (\d+)\n$/.exec(line);
+          expect(m?.slice(1, 4)).toEqual([String(i), id, s.node]);
+          expect(Number(m?.[4])).toBeGreaterThanOrEqual(1);
+          expect(Number(m?.[4])).toBeLessThanOrEqual(2);
+        }
+        expect(readdirSync(join(out, "running"))).toEqual([]);
+      } finally {
+        removeTmpDir(out);
+      }
+    },
+    T,
+  );
+
+  test(
+    "scontrol requeue JOB_TASK re-runs that task index, SLURM_RESTART_COUNT=1, the others once",
+    async () => {
+      const s = need();
+      const out = makeTmpDir("slurm-requeue");
+      try {
+        const fifo = join(out, "hold");
+        const mk = Bun.spawnSync(["mkfifo", fifo]);
+        expect(mk.exitCode).toBe(0);
+        // Task 1's first run blocks opening the FIFO (nobody ever writes it) until the test
+        // requeues it; its second run, and task 0, finish at once.
+        const job = script(
+          out,
+          "task.sh",
+          [
+            'i="$SLURM_ARRAY_TASK_ID"; r="$(printenv SLURM_RESTART_COUNT || true)"; [ -n "$r" ] || r=0',
+            `echo "$i $r $SLURM_ARRAY_JOB_ID" >> "${out}/runs-$i"`,
+            `if [ "$i" = 1 ] && [ "$r" = 0 ]; then touch "${out}/blocked-$i"; read -r _ < "${fifo}"; fi`,
+            `echo ok > "${out}/done-$i"`,
+          ].join("\n"),
+        );
+        const id = await s.sbatch(["--array=0-1", "--requeue", "--chdir", out, "--output", join(out, "slurm-%A_%a.log"), "--export=ALL", job]);
+        await until("task 1 to block on its first run", () => existsSync(join(out, "blocked-1")), 60_000);
+        await s.waitJob(`${id}_0`, ["COMPLETED"], 60_000);
+        await s.waitJob(`${id}_1`, ["RUNNING"], 60_000);
+        const t0 = Date.now();
+        await s.requeue(`${id}_1`);
+        const done = await s.waitJob(id, ["COMPLETED", "FAILED", "CANCELLED"], 90_000);
+        console.log(`[slurm] requeued task ran again and completed ${Date.now() - t0} ms after scontrol requeue`);
+        expect(done.map((j) => `${j.id} ${j.state} restarts=${j.restarts}`).sort()).toEqual([`${id}_0 COMPLETED restarts=0`, `${id}_1 COMPLETED restarts=1`]);
+        expect(readFileSync(join(out, "runs-0"), "utf8")).toBe(`0 0 ${id}\n`);
+        expect(readFileSync(join(out, "runs-1"), "utf8")).toBe(`1 0 ${id}\n1 1 ${id}\n`);
+        expect(readFileSync(join(out, "done-1"), "utf8")).toBe("ok\n");
+      } finally {
+        removeTmpDir(out);
+      }
+    },
+    T,
+  );
+
+  test(
+    "stop() cancels what runs and leaves no process of the cluster and no scratch dir",
+    async () => {
+      const s = need();
+      const out = makeTmpDir("slurm-stop");
+      try {
+        // A job still running at stop(): it must go too.
+        const fifo = join(out, "hold");
+        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+        const job = script(out, "task.sh", `touch "${out}/started"; read -r _ < "${fifo}"`);
+        await s.sbatch(["--chdir", out, "--output", join(out, "slurm-%j.log"), "--export=ALL", job]);
+        await until("the job to start", () => existsSync(join(out, "started")), 60_000);
+        const before = s.processes();
+        expect(before.length).toBeGreaterThanOrEqual(4); // munged, slurmctld, slurmd, slurmstepd, the job …
+        const t0 = Date.now();
+        await s.stop();
+        stoppedCleanly = true;
+        console.log(`[slurm] stop() took ${Date.now() - t0} ms`);
+        expect(clusterProcesses(s.dir)).toEqual([]);
+        expect(before.filter(running)).toEqual([]);
+        expect(existsSync(s.dir)).toBe(false);
+      } finally {
+        removeTmpDir(out);
+      }
+    },
+    T,
+  );
+});
+
+/** Whether pid is a live (non-zombie) process. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
