@@ -503,7 +503,11 @@ async function stopCluster(dir: string, pids: Pids, env: Record<string, string>)
     await waitGone(left, STOP_DEADLINE_MS);
   };
   await stopGroup([pids.slurmd, pids.slurmctld].filter((p): p is number => typeof p === "number"));
-  await stopGroup(clusterProcesses(dir).filter((p) => p !== pids.munged)); // jobs, slurmstepd
+  // What is left of the jobs (a slurmstepd outlives slurmd under proctrack/linuxproc and
+  // ignores SIGTERM; the queue could not be emptied): SIGKILL.
+  const orphans = clusterProcesses(dir).filter((p) => p !== pids.munged);
+  for (const p of orphans) signal(p, "SIGKILL");
+  await waitGone(orphans, STOP_DEADLINE_MS);
   if (pids.munged) await stopGroup([pids.munged]);
   const left = clusterProcesses(dir);
   for (const p of left) signal(p, "SIGKILL");
