@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
-import { clusterProcesses, parseJobs, type Slurm, startSlurm } from "./local.ts";
+import { clusterProcesses, parseJobs, reapStaleSlurm, type Slurm, startSlurm } from "./local.ts";
 
 const T = 120_000;
 const started = await startSlurm();
@@ -138,6 +138,67 @@ describe.skipIf(!slurm)(slurm ? "one-node Slurm" : `one-node Slurm (skipped: ${w
     },
     T,
   );
+
+  const children = new Set<Bun.Subprocess>();
+  /** A child process that starts its own cluster, prints its dir, then waits for a signal. */
+  async function childCluster(): Promise<{ proc: Bun.Subprocess<"ignore", "pipe", "pipe">; dir: string; pids: number[] }> {
+    const code = [
+      `import { startSlurm } from ${JSON.stringify(join(import.meta.dir, "local.ts"))};`,
+      "const s = await startSlurm();",
+      'if ("skip" in s) { console.error(s.skip); process.exit(3); }',
+      "console.log(JSON.stringify({ dir: s.dir, pids: s.processes() }));",
+      "setInterval(() => {}, 1 << 30);",
+    ].join("\n");
+    const proc = Bun.spawn([process.execPath, "-e", code], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    children.add(proc);
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`child cluster did not start: ${await new Response(proc.stderr).text()}`);
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    const { dir, pids } = JSON.parse(text) as { dir: string; pids: number[] };
+    return { proc, dir, pids };
+  }
+
+  test(
+    "a run that is SIGTERMed stops its cluster at exit; a SIGKILLed run's cluster is reaped by the next start",
+    async () => {
+      try {
+        await childrenCase();
+      } finally {
+        // On failure: a child still running cleans up on SIGTERM; what a dead one left is reaped.
+        for (const c of children) c.kill("SIGTERM");
+        await Promise.all([...children].map((c) => c.exited));
+        reapStaleSlurm();
+      }
+    },
+    T,
+  );
+
+  async function childrenCase(): Promise<void> {
+    const term = await childCluster();
+    expect(term.pids.length).toBeGreaterThanOrEqual(3); // munged, slurmctld (+ slurmscriptd), slurmd
+    term.proc.kill("SIGTERM");
+    await term.proc.exited;
+    expect(term.pids.filter(running)).toEqual([]);
+    expect(clusterProcesses(term.dir)).toEqual([]);
+    expect(existsSync(term.dir)).toBe(false);
+
+    const killed = await childCluster();
+    killed.proc.kill("SIGKILL");
+    await killed.proc.exited;
+    expect(killed.pids.filter(running)).toEqual(killed.pids); // nobody cleaned up: the daemons live on
+    expect(reapStaleSlurm()).toContain(killed.dir);
+    expect(killed.pids.filter(running)).toEqual([]);
+    expect(clusterProcesses(killed.dir)).toEqual([]);
+    expect(existsSync(killed.dir)).toBe(false);
+    // This file's own cluster was not touched (its process is alive).
+    expect(need().processes().length).toBeGreaterThanOrEqual(3);
+    expect((await need().run(["sinfo", "-h", "-o", "%T"])).stdout.trim()).toBe("idle");
+  }
 
   test(
     "stop() cancels what runs and leaves no process of the cluster and no scratch dir",
