@@ -51,7 +51,7 @@ function taskOutputs(out: string): string {
     .join("\n");
 }
 
-describe.skipIf(!slurm)(slurm ? "escp in a Slurm job array" : `escp in a Slurm job array (skipped: ${why})`, () => {
+describe.skipIf(!slurm)(slurm ? "escp in a Slurm job array" : `escp in a Slurm job array (skipped: ${why.split("\n")[0]})`, () => {
   test(
     "a shard task that failed part way, requeued, resumes from its journal and completes",
     async () => {

@@ -6,6 +6,7 @@
 // the daemons do not come up (their last log lines).
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
 import { clusterProcesses, parseJobs, reapStaleSlurm, type Slurm, startSlurm } from "./local.ts";
@@ -57,7 +58,25 @@ test("parseJobs reads scontrol's one-line records, array tasks and pending range
   ]);
 });
 
-describe.skipIf(!slurm)(slurm ? "one-node Slurm" : `one-node Slurm (skipped: ${why})`, () => {
+describe.skipIf(!slurm)(slurm ? "startSlurm failures" : `startSlurm failures (skipped: ${why.split("\n")[0]})`, () => {
+  test(
+    "a daemon that will not start: { skip } names it with its log lines, and nothing is left",
+    async () => {
+      const r = await startSlurm({ extraConf: ["NoSuchSlurmParameter=1"] });
+      expect("skip" in r).toBe(true);
+      const skip = "skip" in r ? r.skip : "";
+      expect(skip).toMatch(/^(slurmctld|slurmd) exited \(status \d+\) before the node became idle\n/);
+      expect(skip).toContain("NoSuchSlurmParameter");
+      const dir = /^--- (\/.*)\/log\/slurm(?:ctld|d)\.(?:log|out)$/m.exec(skip)?.[1] ?? "";
+      expect(dir.startsWith(join(tmpdir(), "escp-slurm-"))).toBe(true);
+      expect(clusterProcesses(dir)).toEqual([]);
+      expect(existsSync(dir)).toBe(false);
+    },
+    T,
+  );
+});
+
+describe.skipIf(!slurm)(slurm ? "one-node Slurm" : `one-node Slurm (skipped: ${why.split("\n")[0]})`, () => {
   test(
     "a job array --array=0-3%2 runs each task once, at most two at a time",
     async () => {

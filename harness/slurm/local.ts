@@ -97,6 +97,8 @@ export interface SlurmOptions {
   detach?: boolean;
   /** CPUs of the node (default 4: more task slots than cores is fine for tests). */
   cpus?: number;
+  /** Lines appended to slurm.conf (later lines override earlier ones). */
+  extraConf?: readonly string[];
 }
 
 interface Pids {
@@ -396,7 +398,7 @@ export async function startSlurm(opts: SlurmOptions = {}): Promise<Slurm | { ski
 
     const [ctlPort, slurmdPort] = [await freePort(), await freePort()];
     const cpus = opts.cpus ?? 4;
-    writeFileSync(conf, confText({ dir, ctlHost, node, cpus, ctlPort, slurmdPort, socket }));
+    writeFileSync(conf, confText({ dir, ctlHost, node, cpus, ctlPort, slurmdPort, socket }) + (opts.extraConf ?? []).map((l) => `${l}\n`).join(""));
     const ctl = daemon([which("slurmctld"), "-D", "-i", "-f", conf], env, join(dir, "log", "slurmctld.out"), !!opts.detach);
     procs.push(ctl);
     pids.slurmctld = ctl.pid;
