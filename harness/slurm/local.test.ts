@@ -6,6 +6,7 @@
 // the daemons do not come up (their last log lines).
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTmpDir, removeTmpDir } from "../tmp-dir.ts";
@@ -71,6 +72,26 @@ describe.skipIf(!slurm)(slurm ? "startSlurm failures" : `startSlurm failures (sk
       expect(dir.startsWith(join(tmpdir(), "escp-slurm-"))).toBe(true);
       expect(clusterProcesses(dir)).toEqual([]);
       expect(existsSync(dir)).toBe(false);
+    },
+    T,
+  );
+  test(
+    "a controller port another process holds: retried, then { skip } says so, and nothing is left",
+    async () => {
+      const srv = createServer();
+      await new Promise<void>((res) => srv.listen(0, "0.0.0.0", () => res()));
+      try {
+        const port = (srv.address() as AddressInfo).port;
+        const r = await startSlurm({ extraConf: [`SlurmctldPort=${port}`] });
+        const skip = "skip" in r ? r.skip : "";
+        expect(skip).toMatch(/^slurmctld exited \(status 1\) before the node became idle\n/);
+        expect(skip).toContain("Address already in use");
+        const dir = /^--- (\/.*)\/log\/slurmctld\.log$/m.exec(skip)?.[1] ?? "";
+        expect(clusterProcesses(dir)).toEqual([]);
+        expect(existsSync(dir)).toBe(false);
+      } finally {
+        srv.close();
+      }
     },
     T,
   );

@@ -212,8 +212,15 @@ export function reapStaleSlurm(): string[] {
   return reaped;
 }
 
-async function runCmd(argv: readonly string[], env: Record<string, string>, cwd?: string, timeoutMs = 60_000): Promise<RunResult> {
+async function runCmd(
+  argv: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+  timeoutMs = 60_000,
+  onSpawn?: (proc: Bun.Subprocess) => void,
+): Promise<RunResult> {
   const proc = Bun.spawn([...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env, ...(cwd ? { cwd } : {}) });
+  onSpawn?.(proc);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
@@ -325,13 +332,23 @@ function confText(o: { dir: string; ctlHost: string; node: string; cpus: number;
   ].join("\n");
 }
 
+const START_ATTEMPTS = 3;
+
 /** Starts the cluster; resolves once the node is idle, or { skip } with the precise reason
  *  (missing packages, not root, a daemon that failed: its last log lines). Leaves nothing
- *  behind when it skips. */
+ *  behind when it skips. A daemon that lost its port to another process between the free-port
+ *  probe and its bind is retried on new ports (up to 3 attempts). */
 export async function startSlurm(opts: SlurmOptions = {}): Promise<Slurm | { skip: string }> {
   const missing = slurmMissing();
   if (missing) return { skip: missing };
   const t0 = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const r = await startOnce(opts, t0);
+    if (!("skip" in r) || attempt >= START_ATTEMPTS || !/Address already in use/.test(r.skip)) return r;
+  }
+}
+
+async function startOnce(opts: SlurmOptions, t0: number): Promise<Slurm | { skip: string }> {
   if (!opts.detach) reapStaleSlurm();
   const dir = opts.dir ? resolve(opts.dir) : makeTmpDir(`slurm-${process.pid}`);
   mkdirSync(dir, { recursive: true });
@@ -407,15 +424,21 @@ export async function startSlurm(opts: SlurmOptions = {}): Promise<Slurm | { ski
     pids.slurmd = slurmd.pid;
     savePids();
 
+    // A daemon that dies makes sinfo wait out its message timeout (10 s): race them.
+    const died = Promise.race([ctl.exited.then(() => "slurmctld" as const), slurmd.exited.then(() => "slurmd" as const)]);
     let last = "";
     for (const deadline = Date.now() + START_DEADLINE_MS; ; ) {
-      for (const [name, p] of [
-        ["slurmctld", ctl],
-        ["slurmd", slurmd],
-      ] as const) {
-        if (!alive(p.pid)) return fail(`${name} exited (status ${p.exitCode ?? "?"}) before the node became idle`);
+      let sinfoProc: Bun.Subprocess | undefined;
+      const sinfo = runCmd(["sinfo", "-h", "-n", node, "-o", "%T"], env, undefined, 10_000, (p) => {
+        sinfoProc = p;
+      });
+      const r = await Promise.race([sinfo, died]);
+      if (typeof r === "string") {
+        const p = r === "slurmctld" ? ctl : slurmd;
+        sinfoProc?.kill("SIGKILL");
+        await sinfo;
+        return fail(`${r} exited (status ${p.exitCode ?? p.signalCode ?? "?"}) before the node became idle`);
       }
-      const r = await runCmd(["sinfo", "-h", "-n", node, "-o", "%T"], env, undefined, 10_000);
       last = (r.stdout + r.stderr).trim();
       if (r.code === 0 && last === "idle") break;
       if (r.code === 0 && /^(inval|drain|down)/.test(last)) return fail(`node ${node} is ${last}, not idle (see slurmctld.log)`);
