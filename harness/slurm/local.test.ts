@@ -241,6 +241,48 @@ describe.skipIf(!slurm)(slurm ? "one-node Slurm" : `one-node Slurm (skipped: ${w
   }
 
   test(
+    "the CLI: start DIR prints SLURM_CONF and leaves the daemons running; stop DIR ends them and removes DIR",
+    async () => {
+      const parent = makeTmpDir("slurm-cli");
+      const dir = join(parent, "cluster");
+      try {
+        const cli = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+          const p = Bun.spawn([process.execPath, join(import.meta.dir, "local.ts"), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+          const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+          return { code, stdout, stderr };
+        };
+        const start = await cli("start", dir);
+        expect(start.code, start.stderr).toBe(0);
+        expect(start.stdout).toBe(`export SLURM_CONF=${join(dir, "slurm.conf")}\n`);
+        expect(start.stderr).toMatch(/^slurm: node escp\S+ idle after \d+ ms; partition escp$/m);
+        const pids = clusterProcesses(dir);
+        expect(pids.length).toBeGreaterThanOrEqual(3); // the command exited, the cluster did not
+        const env = { ...process.env, SLURM_CONF: join(dir, "slurm.conf") };
+        const sinfo = Bun.spawnSync(["sinfo", "-h", "-o", "%T"], { env, stdout: "pipe", stderr: "pipe" });
+        expect(sinfo.stdout.toString().trim()).toBe("idle");
+        expect((await cli("start", dir)).code).toBe(1); // one cluster per directory
+        const stop = await cli("stop", dir);
+        expect(stop.code, stop.stderr).toBe(0);
+        expect(stop.stderr).toMatch(/^slurm: stopped in \d+ ms; .* removed$/m);
+        expect(pids.filter(running)).toEqual([]);
+        expect(existsSync(dir)).toBe(false);
+        expect((await cli("stop", dir)).code).toBe(1);
+      } finally {
+        // On failure: whatever the CLI left in `dir` (its daemons carry the marker).
+        for (const p of clusterProcesses(dir)) {
+          try {
+            process.kill(p, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
+        removeTmpDir(parent);
+      }
+    },
+    T,
+  );
+
+  test(
     "stop() cancels what runs and leaves no process of the cluster and no scratch dir",
     async () => {
       const s = need();
