@@ -166,4 +166,79 @@ describe.skipIf(!can.ok)(can.ok ? "GNU parallel --sshlogin across namespaced hos
     },
     T,
   );
+
+  test(
+    "the form parallel.sh writes: a quoted --ssh with -F on a path with a space, -j 2 per login, ':' for this host",
+    async () => {
+      const f = need();
+      const dir = join(tmp, "run2 with space");
+      mkdirSync(dir);
+      const home = join(dir, "parallel-home");
+      mkdirSync(home);
+      const cfg = join(dir, "ssh config");
+      writeFileSync(cfg, f.sshConfigText);
+      const job = join(dir, "job.sh");
+      // $SSH_CONNECTION is empty for a job this host runs itself (the ':' login).
+      writeFileSync(
+        job,
+        [
+          "#!/bin/sh",
+          'set -- "$1" "$2" $SSH_CONNECTION',
+          'c="$3"; s="$5"; [ -n "$c" ] || c=local; [ -n "$s" ] || s=local',
+          'echo "$c $s" > "$1/out-$2"',
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      const log = join(dir, "joblog");
+      const shards = ["0", "1", "2", "3", "4", "5", "6", "7"];
+      const r = await parallel(
+        [
+          "--will-cite",
+          "-q",
+          "-j",
+          "2",
+          "--sshlogin",
+          ":",
+          "--sshlogin",
+          "h1",
+          "--sshlogin",
+          "h2",
+          "--ssh",
+          `ssh -F '${cfg}'`,
+          "--joblog",
+          log,
+          "--retries",
+          "2",
+          job,
+          dir,
+          "{}",
+          ":::",
+          ...shards,
+        ],
+        { PARALLEL_HOME: home },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const rows = joblog(log);
+      expect(rows.map((x) => x.exitval)).toEqual(shards.map(() => 0));
+      const byHost = new Map<string, string[]>();
+      for (const i of shards) {
+        const [client, server] = readFileSync(join(dir, `out-${i}`), "utf8")
+          .trim()
+          .split(" ");
+        const where = server === "local" ? "local" : (f.hosts.find((h) => h.addr === server)?.id ?? `unknown ${server}`);
+        if (where !== "local") expect(client).toBe(f.localAddr); // reached from here, over the bridge
+        byHost.set(where, [...(byHost.get(where) ?? []), i]);
+      }
+      // The joblog's Host column agrees with where each job says it ran (":" = this host).
+      for (const row of rows) {
+        const i = row.command.split(" ").at(-1) ?? "";
+        const where = row.host === ":" ? "local" : row.host;
+        expect(byHost.get(where) ?? []).toContain(i);
+      }
+      expect([...byHost.keys()].every((k) => ["local", "h1", "h2"].includes(k))).toBe(true);
+      expect([...byHost.values()].flat().sort()).toEqual(shards);
+    },
+    T,
+  );
 });
