@@ -334,6 +334,17 @@ function confText(o: { dir: string; ctlHost: string; node: string; cpus: number;
 
 const START_ATTEMPTS = 3;
 
+/** process.env without what an outer Slurm job (a CI runner that is itself a Slurm job) would
+ *  leak into this cluster's commands: SLURM_*, SBATCH_*, SALLOC_*, SRUN_* (sbatch reads some
+ *  of them as options). */
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(SLURM|SBATCH|SALLOC|SRUN)_/.test(k)) env[k] = v;
+  }
+  return env;
+}
+
 /** Starts the cluster; resolves once the node is idle, or { skip } with the precise reason
  *  (missing packages, not root, a daemon that failed: its last log lines). Leaves nothing
  *  behind when it skips. A daemon that lost its port to another process between the free-port
@@ -365,7 +376,7 @@ async function startOnce(opts: SlurmOptions, t0: number): Promise<Slurm | { skip
     .replace(/[^a-z0-9]/g, "");
   const node = `escp${tag}`.slice(0, 20);
   const ctlHost = hostname().split(".")[0] ?? "localhost";
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), SLURM_CONF: conf, [MARKER]: dir };
+  const env: Record<string, string> = { ...cleanEnv(), SLURM_CONF: conf, [MARKER]: dir };
   const pids: Pids = {};
   const procs: Bun.Subprocess[] = [];
   const savePids = (): void => writeFileSync(join(dir, "pids.json"), `${JSON.stringify(pids)}\n`);
@@ -567,7 +578,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`slurm: no cluster in ${dir} (no slurm.conf)`);
     return 1;
   }
-  const env = { ...(process.env as Record<string, string>), SLURM_CONF: join(dir, "slurm.conf"), [MARKER]: dir };
+  const env = { ...cleanEnv(), SLURM_CONF: join(dir, "slurm.conf"), [MARKER]: dir };
   const t0 = Date.now();
   await stopCluster(dir, readPids(dir), env);
   rmSync(dir, { recursive: true, force: true });
