@@ -13,6 +13,11 @@ BUN_VERSION="1.4.4"
 APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync iperf3 clang libclang-rt-14-dev
               build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base parallel)
 WRAPPER=/usr/local/bin/escp
+# The Slurm and GNU parallel fixtures that `escp plan`'s launch scripts are tested on
+# (harness/slurm/local.ts, harness/suites/parallel-sshlogin.e2e.test.ts). The fixtures run
+# their own munged/slurmctld/slurmd (own socket, ports, scratch dir), never the system's; on
+# a systemd machine the packaged slurmctld/slurmd units do not start (no /etc/slurm/slurm.conf).
+APT_PACKAGES+=(slurmctld slurmd slurm-client munge parallel)
 
 DEMO=1
 for arg in "$@"; do
