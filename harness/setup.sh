@@ -8,12 +8,11 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUN_VERSION="1.4.4"
 # Project needs (README) plus the base toolchain a fresh machine already has: checking costs nothing.
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes clang links the fuzz target
-# with; it is only a Recommends of clang, and we install without recommends. parallel: GNU
-# parallel, which `escp plan`'s parallel.sh drives (its tests run it).
+# with; it is only a Recommends of clang, and we install without recommends.
 APT_PACKAGES=(libzstd-dev openssh-server b3sum flatbuffers-compiler rsync iperf3 clang libclang-rt-14-dev
-              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base parallel)
+              build-essential libssl-dev openssh-client python3 iproute2 util-linux zsh groff-base)
 WRAPPER=/usr/local/bin/escp
-# The Slurm and GNU parallel fixtures that `escp plan`'s launch scripts are tested on
+# Slurm and GNU parallel: what `escp plan`'s launch scripts drive, and their test fixtures
 # (harness/slurm/local.ts, harness/suites/parallel-sshlogin.e2e.test.ts). The fixtures run
 # their own munged/slurmctld/slurmd (own socket, ports, scratch dir), never the system's; on
 # a systemd machine the packaged slurmctld/slurmd units do not start (no /etc/slurm/slurm.conf).
