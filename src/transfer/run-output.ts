@@ -108,7 +108,10 @@ export class RunOutput {
         log.warn(`--manifest ${this.o.manifest}: ${x.name} is not listed (the receiver ${why})`);
       }
     }
-    this.json?.fileOk({ path: x.name, rel, bytes: x.bytes, resumed_bytes: x.resumed, digest });
+    const r = x.range;
+    const ranged =
+      r === undefined ? {} : { range: { offset: r.offset, length: r.length, block_size: r.blockSize, subtrees: r.subtrees }, committed: r.committed };
+    this.json?.fileOk({ path: x.name, rel, bytes: x.bytes, resumed_bytes: x.resumed, digest, ...ranged });
     if (this.stream && digest !== null) this.streamDigest = digest;
   }
 
