@@ -841,11 +841,28 @@ static int range_gather(escp_session *s, rx_file *f, int dfd, const char *prefix
     if (strncmp(de->d_name, prefix, plen) != 0) continue;
     int jfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (jfd < 0) continue;
+    struct stat js;
+    if (!own_file(jfd, &js)) { /* not a journal this user's escp made: never read, never removed */
+      close(jfd);
+      continue;
+    }
+    /* Every journal of ours goes once the file is named (no range session holds the partial
+     * while we hold it exclusively: a stale one, of an older source or partial, is useless). */
+    size_t l = strlen(de->d_name) + 1;
+    if (*nbytes + l > ncap) {
+      size_t nc = (*nbytes + l) * 2;
+      char *nn = realloc(*names, nc);
+      if (!nn) ok = 0;
+      else *names = nn, ncap = nc;
+    }
+    if (ok) memcpy(*names + *nbytes, de->d_name, l), *nbytes += l, (*nnames)++;
     escp_jrn_state st;
     const char *why = NULL;
-    int good = trusted_journal(jfd) && escp_jrn_read(jfd, &st, &why) == 0;
+    int good = ok && (js.st_mode & 022) == 0 && escp_jrn_read(jfd, &st, &why) == 0;
     close(jfd);
     if (!good) continue;
+    /* Only verified ranges of this very source (size, mtime, inode, block size) written into
+     * this very partial (inode, device) count. */
     if (st.range_done && st.id.size == f->size && st.id.mtime_ns == mtime && st.id.ino == (uint64_t)f->meta[ESCP_META_SRC_INO] &&
         st.id.block_size == (uint32_t)s->param[ESCP_P_BLOCK_SIZE] && st.part_ino == f->tmp_ino && st.part_dev == f->tmp_dev) {
       if (n + st.natoms > cap) {
@@ -855,14 +872,6 @@ static int range_gather(escp_session *s, rx_file *f, int dfd, const char *prefix
         else all = na, cap = nc;
       }
       if (ok && st.natoms) memcpy(all + n, st.atoms, st.natoms * sizeof *all), n += st.natoms;
-      size_t l = strlen(de->d_name) + 1;
-      if (ok && *nbytes + l > ncap) {
-        size_t nc = (*nbytes + l) * 2;
-        char *nn = realloc(*names, nc);
-        if (!nn) ok = 0;
-        else *names = nn, ncap = nc;
-      }
-      if (ok) memcpy(*names + *nbytes, de->d_name, l), *nbytes += l, (*nnames)++;
     }
     escp_jrn_state_free(&st);
   }
