@@ -217,6 +217,23 @@ describe("--shard: byte ranges of one file", () => {
   }, 120_000);
 });
 
+describe("--shard: an older receiver (protocol 2.7) cannot take ranges", () => {
+  test("a push to a server that answers as 2.7: E_VERSION (exit 5), one line, nothing written; whole files still go", async () => {
+    const { dir, src, dst } = await setup();
+    const old = ["-D", `env ESCP_FAULT_REPLY_MINOR=7 ${ESCP_REMOTE_CMD}`];
+    const shard = list(dir, "old.list", [[ranged(src, [0, 2 * MIB]), "big.bin"]]);
+    const r = await runEscp([...ARGS, ...fx.sshArgs, ...old, "--shard", shard, H(`${dst}/`)]);
+    expect(r.code).toBe(5);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `escp: --shard: ${fx.host} runs escp protocol 2.7, which cannot take byte ranges (2.8 or later needed: update escp there)`,
+    ]);
+    expect(readdirSync(dst)).toEqual([]);
+    const whole = list(dir, "whole.list", [[src, "big.bin"]]);
+    expectExit(await runEscp([...ARGS, ...fx.sshArgs, ...old, "--shard", whole, H(`${dst}/`)]), 0);
+    expect(await b3sum(join(dst, "big.bin"))).toBe(await b3sum(src));
+  }, 120_000);
+});
+
 describe("--shard: refused before anything moves", () => {
   let c: { dir: string; src: string; dst: string };
   beforeAll(async () => {
