@@ -160,6 +160,22 @@ describe("--shard: byte ranges of one file", () => {
     expect(leftovers(dst)).toEqual([]);
   }, 120_000);
 
+  test("every range of a file in one shard (local copy): one session, the file named once", async () => {
+    const { dir, src, dst, target } = await setup();
+    const shard = list(
+      dir,
+      "all.list",
+      RANGES.map((r) => [ranged(src, r), "big.bin"]),
+    );
+    const r = await runEscp([...ARGS, "--json", "--shard", shard, `${dst}/`]);
+    expectExit(r, 0);
+    const evs = fileEvents(r);
+    expect(evs.map((e) => e.range?.offset).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(RANGES.map(([o]) => o));
+    expect(evs.filter((e) => e.committed).length).toBe(1);
+    expect(await b3sum(target)).toBe(await b3sum(src));
+    expect(leftovers(dst)).toEqual([]);
+  }, 120_000);
+
   test("a range session killed part way (SIGKILL of the receiver) and rerun resumes from its own journal", async () => {
     const { dir, src, dst, target } = await setup();
     const digest = await b3sum(src);
