@@ -176,6 +176,20 @@ describe("--shard: byte ranges of one file", () => {
     expect(leftovers(dst)).toEqual([]);
   }, 120_000);
 
+  test("a range whose digest does not match fails alone (E_DIGEST_MISMATCH): only its journal goes; rerun, it completes", async () => {
+    const { dir, src, dst, target } = await setup();
+    const shards = RANGES.map((r, i) => list(dir, `shard-${i}.list`, [[ranged(src, r), "big.bin"]]));
+    expectExit(await runEscp([...ARGS, "--shard", shards[0] as string, `${dst}/`]), 0);
+    const bad = await runEscp([...ARGS, "--json", "--shard", shards[1] as string, `${dst}/`], { env: { ESCP_FAULT_CORRUPT_DIGEST: "3" } });
+    expectExit(bad, 1);
+    const failed = (parseJsonLines(bad.stdout) as { type: string; status?: string; code?: string }[]).filter((e) => e.type === "file");
+    expect(failed.map((e) => [e.status, e.code])).toEqual([["failed", "E_DIGEST_MISMATCH"]]);
+    expect(leftovers(dst).sort()).toEqual([".big.bin.escp-journal.0", ".big.bin.escp-part"]); // the shared partial stays
+    for (const s of shards.slice(1)) expectExit(await runEscp([...ARGS, "--shard", s as string, `${dst}/`]), 0);
+    expect(await b3sum(target)).toBe(await b3sum(src));
+    expect(leftovers(dst)).toEqual([]);
+  }, 120_000);
+
   test("a range session killed part way (SIGKILL of the receiver) and rerun resumes from its own journal", async () => {
     const { dir, src, dst, target } = await setup();
     const digest = await b3sum(src);
