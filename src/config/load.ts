@@ -155,7 +155,7 @@ function shardEntries(file: string, blockSize: number): FilelistEntry[] {
   return shardRanges(file, readFilelist(file, "--shard"), blockSize, (p) => {
     try {
       const st = statSync(p);
-      return st.isFile() ? st.size : undefined;
+      return st.isFile() ? st.size : -1;
     } catch {
       return undefined;
     }

@@ -69,7 +69,7 @@ describe("parseFilelist", () => {
 
 describe("shardRanges (--shard: src@OFFSET+LENGTH)", () => {
   const B = 65536;
-  const sizes: Record<string, number> = { "/d/big": 5 * B + 7, "/d/one": 100, "/d/empty": 0 };
+  const sizes: Record<string, number> = { "/d/big": 5 * B + 7, "/d/one": 100, "/d/empty": 0, "/d/dir": -1 };
   const size = (p: string): number | undefined => sizes[p];
   const one = (src: string) => shardRanges("s.list", [{ src, dst: "x" }], B, size)[0];
 
@@ -90,6 +90,7 @@ describe("shardRanges (--shard: src@OFFSET+LENGTH)", () => {
       ["/d/big@0+1000", "length 1000 is not a multiple of the block size 65536 (only a range that ends the file may be shorter)"],
       ["/d/one@0+50", "length 50 is not a multiple of the block size 65536 (only a range that ends the file may be shorter)"],
       ["@0+10", "empty path before the range"],
+      ["/d/dir@0+65536", "not a regular file (a byte range needs one)"],
       ["/d/big@0+99999999999999999999", "offset or length over 2^53 - 1"],
     ];
     for (const [src, cause] of cases) expect(usageMessage(() => one(src))).toBe(`--shard s.list: item 1 (${JSON.stringify(src)}): ${cause}`);

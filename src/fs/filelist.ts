@@ -119,7 +119,7 @@ const RANGE_SUFFIX = /^(.*)@(\d+)\+(\d+)$/s;
  * size and the block size (a power of two): OFFSET a multiple of it, LENGTH > 0, the range
  * inside the file, LENGTH a multiple of it unless the range ends the file. `@0+SIZE` is the
  * whole file (no range). `size` stats a source (undefined: it does not exist — the walk
- * reports that). Errors are E_USAGE naming the list, the item and the cause.
+ * reports that; negative: it is not a regular file). Errors are E_USAGE naming the list, the item and the cause.
  */
 export function shardRanges(file: string, entries: FilelistEntry[], blockSize: number, size: (path: string) => number | undefined): FilelistEntry[] {
   return entries.map((e, i) => {
@@ -135,6 +135,7 @@ export function shardRanges(file: string, entries: FilelistEntry[], blockSize: n
     const sz = size(src);
     const plain: FilelistEntry = { ...e, src };
     if (sz === undefined) return plain; // missing or unreadable: the walk names it
+    if (sz < 0) throw fail("not a regular file (a byte range needs one)");
     if (offset === 0 && length === sz) return plain; // the whole file
     if (length === 0) throw fail("the length is 0");
     if (offset % blockSize !== 0) throw fail(`offset ${offset} is not a multiple of the block size ${blockSize}`);
