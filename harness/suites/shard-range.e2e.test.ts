@@ -190,6 +190,35 @@ describe("--shard: byte ranges of one file", () => {
     expect(leftovers(dst)).toEqual([]);
   }, 120_000);
 
+  test("every range in but the last could not commit (another holder of the partial): the next session to leave it, even unfinished, names the file", async () => {
+    const { dir, src, dst, target } = await setup();
+    const digest = await b3sum(src);
+    const shards = RANGES.map((r, i) => list(dir, `shard-${i}.list`, [[ranged(src, r), "big.bin"]]));
+    for (const s of shards.slice(0, 2)) expectExit(await runEscp([...ARGS, "--shard", s as string, `${dst}/`]), 0);
+    // another process shares the partial (as a running range session does) while the last range ends
+    const holder = Bun.spawn(["flock", "-s", join(dst, ".big.bin.escp-part"), "-c", "echo locked; cat >/dev/null"], { stdin: "pipe", stdout: "pipe" });
+    const first = await holder.stdout.getReader().read();
+    expect(new TextDecoder().decode(first.value)).toContain("locked");
+    try {
+      const r = await runEscp([...ARGS, "--json", "--shard", shards[2] as string, `${dst}/`]);
+      expectExit(r, 0);
+      expect(fileEvents(r)[0]?.committed).toBe(false); // verified, durable, but not the committer
+    } finally {
+      holder.stdin.end();
+      await holder.exited;
+    }
+    expect(existsSync(target)).toBe(false);
+    // a rerun of the first range stopped by SIGTERM as soon as the file list arrives (before
+    // any block: the session ends with its range unfinished) finds every range in when it
+    // leaves the partial, and names the file
+    const stopped = await runEscp([...ARGS, "--shard", shards[0] as string, `${dst}/`], {
+      env: { ESCP_FAULT_EXEC_AT: "receiver:filelist", ESCP_FAULT_EXEC: "kill -TERM $PPID" },
+    });
+    expect(stopped.code).not.toBe(0);
+    expect(await b3sum(target)).toBe(digest);
+    expect(leftovers(dst)).toEqual([]);
+  }, 120_000);
+
   test("a range session killed part way (SIGKILL of the receiver) and rerun resumes from its own journal", async () => {
     const { dir, src, dst, target } = await setup();
     const digest = await b3sum(src);

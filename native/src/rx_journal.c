@@ -676,10 +676,15 @@ void escp__rx_journal_close(escp_session *s, rx_file *f) {
   pthread_mutex_unlock(&r->jmu);
 }
 
+static void seal_unfinished(escp_session *s, rx_file *f);
+static void range_leave(escp_session *s, rx_file *f, int dfd);
+
 void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
   if (f->ranged && f->rdone) return; /* complete: kept for the committer (or removed by it) */
   if (f->ranged && !keep) { /* failed: only this range's journal goes; the partial is shared */
     if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
+    f->jname[0] = 0;
+    range_leave(s, f, dfd);
     return;
   }
   if (!keep) { /* verified and renamed (tmp cleared), or failed: nothing of it stays */
@@ -687,9 +692,14 @@ void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
     if (f->tmp[0]) (void)unlinkat(dfd, f->tmp, 0);
     return;
   }
-  /* Unfinished: what is written becomes durable and recorded, then the SEAL says the partial
-   * is exactly as this session left it (a later run need not re-hash it). Only with the fds
-   * still open: otherwise the later run checks it block by block. */
+  seal_unfinished(s, f);
+  if (f->ranged) range_leave(s, f, dfd);
+}
+
+/* Unfinished: what is written becomes durable and recorded, then the SEAL says the partial
+ * is exactly as this session left it (a later run need not re-hash it). Only with the fds
+ * still open: otherwise the later run checks it block by block. */
+static void seal_unfinished(escp_session *s, rx_file *f) {
   if (f->fd < 0 || f->jfd < 0 || !f->tmp[0]) return;
   int err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0, 1);
   struct stat st;
@@ -898,29 +908,74 @@ static int range_gather(escp_session *s, rx_file *f, int dfd, const char *prefix
   return complete;
 }
 
-/* The committer, under the exclusive lock on the partial (f->fd): metadata through the fd,
+/* The committer, under the exclusive lock on the partial (fd): metadata through the fd,
  * the rename, the journals. 0 or an errno value (*what). */
-static int range_commit(escp_session *s, rx_file *f, int dfd, const char *leaf, const char *names, size_t nnames,
+static int range_commit(escp_session *s, rx_file *f, int fd, int dfd, const char *leaf, const char *names, size_t nnames,
                         const char **what) {
   mode_t mode = (mode_t)(f->meta[ESCP_META_MODE] & 07777);
   int err = 0;
-  if (s->param[ESCP_P_OWNER]) *what = "chown", err = escp_dest_chown(f->fd, f->meta);
+  if (s->param[ESCP_P_OWNER]) *what = "chown", err = escp_dest_chown(fd, f->meta);
   if (!err && !s->param[ESCP_P_PRESERVE]) {
     *what = "chmod";
-    if (fchmod(f->fd, mode & 0777 & ~(mode_t)s->rx->umask) < 0) err = errno;
+    if (fchmod(fd, mode & 0777 & ~(mode_t)s->rx->umask) < 0) err = errno;
   } else if (!err) {
     struct timespec ts[2] = {{f->meta[ESCP_META_ATIME_S], f->meta[ESCP_META_ATIME_NS]},
                              {f->meta[ESCP_META_MTIME_S], f->meta[ESCP_META_MTIME_NS]}};
     *what = "chmod";
-    if (fchmod(f->fd, mode) < 0) err = errno;
-    else if (*what = "utimens", futimens(f->fd, ts) < 0) err = errno;
+    if (fchmod(fd, mode) < 0) err = errno;
+    else if (*what = "utimens", futimens(fd, ts) < 0) err = errno;
   }
-  if (!err && !names_fd(dfd, f->tmp, f->fd)) *what = "rename", err = ESTALE; /* not our partial any more */
+  if (!err && !names_fd(dfd, f->tmp, fd)) *what = "rename", err = ESTALE; /* not our partial any more */
   if (!err && renameat(dfd, f->tmp, dfd, leaf) < 0) *what = "rename", err = errno;
   if (err) return err;
   const char *p = names;
   for (size_t i = 0; i < nnames; i++, p += strlen(p) + 1) (void)unlinkat(dfd, p, 0);
   return 0;
+}
+
+/* Try to become the committer through fd (the partial, which this session holds LOCK_SH
+ * or not at all): drop the shared lock, take LOCK_EX|LOCK_NB, check that the name still
+ * refers to fd, and commit if every range is in. 1 = committed (*whole = its BLAKE3). */
+static int range_try_commit(escp_session *s, rx_file *f, int fd, int dfd, const char *leaf, uint8_t whole[32]) {
+  char jr[256], prefix[256];
+  escp_jrn_range_name(leaf, 0, jr, prefix);
+  (void)flock(fd, LOCK_UN); /* after our RANGE record: whoever gets LOCK_EX sees it */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || !names_fd(dfd, f->tmp, fd)) return 0;
+  char *names = NULL;
+  size_t nnames = 0, nbytes = 0;
+  int committed = 0;
+  if (range_gather(s, f, dfd, prefix, whole, &names, &nnames, &nbytes)) {
+    const char *what = "rename";
+    int cerr = range_commit(s, f, fd, dfd, leaf, names, nnames, &what);
+    if (cerr) escp__log(s, "fino %llu: all ranges in, but the file was not named (%s: %s): the ranges stay", (unsigned long long)f->fino, what, strerror(cerr));
+    else {
+      committed = 1;
+      f->tmp[0] = f->jname[0] = 0; /* named; the journals are gone */
+      escp__log(s, "fino %llu: every range in: file committed", (unsigned long long)f->fino);
+    }
+  }
+  free(names);
+  return committed;
+}
+
+/* A range session leaving without completing its range (failed, or unfinished at the end of
+ * the session): it may be the last holder of the partial while every range is in (a rerun of
+ * a range that was complete already, say), so it tries to commit too. Its own lock goes
+ * first; the partial is opened afresh (never following a link) and must be the one it held. */
+static void range_leave(escp_session *s, rx_file *f, int dfd) {
+  if (!f->tmp[0] || !f->rel) return;
+  const char *leaf = strrchr(f->rel, '/');
+  leaf = leaf ? leaf + 1 : f->rel;
+  if (f->fd >= 0 && (f->opened || f->kept)) (void)flock(f->fd, LOCK_UN);
+  if (f->pfd >= 0) (void)flock(f->pfd, LOCK_UN);
+  int fd = openat(dfd, f->tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0) return;
+  uint8_t whole[32];
+  if (own_file(fd, &st) && (uint64_t)st.st_ino == f->tmp_ino && (uint64_t)st.st_dev == f->tmp_dev &&
+      range_try_commit(s, f, fd, dfd, leaf, whole))
+    escp__log(s, "fino %llu: committed by a session that did not finish its own range", (unsigned long long)f->fino);
+  close(fd);
 }
 
 void escp__rx_range_complete(escp_session *s, rx_file *f) {
@@ -946,25 +1001,7 @@ void escp__rx_range_complete(escp_session *s, rx_file *f) {
   const char *leaf;
   int derr = 0;
   if (escp_dest_parent(r->dest, f->rel, 0, &ref, &leaf, &derr) == ESCP_OK) {
-    int dfd = escp_dirref_fd(ref);
-    char jr[256], prefix[256];
-    escp_jrn_range_name(leaf, 0, jr, prefix);
-    (void)flock(f->fd, LOCK_UN); /* after our RANGE record: whoever gets LOCK_EX sees it */
-    if (flock(f->fd, LOCK_EX | LOCK_NB) == 0 && names_fd(dfd, f->tmp, f->fd)) {
-      char *names = NULL;
-      size_t nnames = 0, nbytes = 0;
-      if (range_gather(s, f, dfd, prefix, whole, &names, &nnames, &nbytes)) {
-        const char *what = "rename";
-        int cerr = range_commit(s, f, dfd, leaf, names, nnames, &what);
-        if (cerr) escp__log(s, "fino %llu: all ranges in, but the file was not named (%s: %s): the ranges stay", (unsigned long long)f->fino, what, strerror(cerr));
-        else {
-          committed = 1;
-          f->tmp[0] = f->jname[0] = 0; /* named; the journals are gone */
-          escp__log(s, "fino %llu: every range in: file committed", (unsigned long long)f->fino);
-        }
-      }
-      free(names);
-    }
+    committed = (uint32_t)range_try_commit(s, f, f->fd, escp_dirref_fd(ref), leaf, whole);
     escp_dest_put(r->dest, ref);
   }
   if (!committed) memset(whole, 0, sizeof whole);
