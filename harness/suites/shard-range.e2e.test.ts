@@ -5,7 +5,7 @@
 // the loopback sshd and local copies, sequential and concurrent ranges, a range session killed
 // part way and rerun (resumed from its own journal), bad ranges (exit 2, one line), a mixed list.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ESCP_REMOTE_CMD, type RunEscpResult } from "../escp-run.ts";
 import { parseJsonLines } from "../json-schema.ts";
@@ -160,15 +160,20 @@ describe("--shard: byte ranges of one file", () => {
     expect(leftovers(dst)).toEqual([]);
   }, 120_000);
 
-  test("every range of a file in one shard (local copy): one session, the file named once", async () => {
+  test("every range of a file in one shard (local copy, -p): one session, the file named once, with the source's mode and times", async () => {
     const { dir, src, dst, target } = await setup();
     const shard = list(
       dir,
       "all.list",
       RANGES.map((r) => [ranged(src, r), "big.bin"]),
     );
-    const r = await runEscp([...ARGS, "--json", "--shard", shard, `${dst}/`]);
+    chmodSync(src, 0o640);
+    utimesSync(src, new Date("2020-01-02T03:04:05Z"), new Date("2020-01-02T03:04:05Z"));
+    const r = await runEscp([...ARGS, "-p", "--json", "--shard", shard, `${dst}/`]);
     expectExit(r, 0);
+    // -p: the committer gives the named file the source's mode and times
+    expect(statSync(target).mode & 0o7777).toBe(0o640);
+    expect(statSync(target).mtimeMs).toBe(statSync(src).mtimeMs);
     const evs = fileEvents(r);
     expect(evs.map((e) => e.range?.offset).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(RANGES.map(([o]) => o));
     expect(evs.filter((e) => e.committed).length).toBe(1);
