@@ -849,6 +849,10 @@ static int range_gather(escp_session *s, rx_file *f, int dfd, const char *prefix
   *nnames = *nbytes = 0;
   while (ok && (de = readdir(d)) != NULL) {
     if (strncmp(de->d_name, prefix, plen) != 0) continue;
+    const char *num = de->d_name + plen; /* the range's offset: decimal digits only (another
+                                          * file's name may start with this prefix too) */
+    size_t nd = strspn(num, "0123456789");
+    if (nd == 0 || nd > 20 || num[nd] != 0) continue;
     int jfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (jfd < 0) continue;
     struct stat js;
