@@ -43,6 +43,8 @@ export interface HostileOptions {
   filelist?: boolean;
   /** SessionInit.archive (-a): the receiver takes symbolic links and hard links. */
   archive?: boolean;
+  /** SessionInit.resume (0 off, 2: resume offers; byte ranges need it). */
+  resume?: SessionInit["resume"];
   /** Extra environment for the receiver process only (e.g. ESCP_TMPFILE=0). */
   env?: Record<string, string>;
 }
@@ -121,7 +123,7 @@ export class HostileSender {
       helloOnAccept: false,
       awaitGo: false,
       report: false,
-      resume: 0,
+      resume: opts.resume ?? 0,
       wantPaths: false,
       retries: 0,
       fileReports: false,

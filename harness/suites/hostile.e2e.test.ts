@@ -850,3 +850,39 @@ describe("hostile sender with -a: links it makes are never a way out", () => {
     expect(readdirSync(dest)).toEqual([]);
   });
 });
+
+describe("hostile sender: byte ranges the receiver's own limits refuse (--shard, protocol 2.8)", () => {
+  const cases: [string, Partial<FileEntry>, 0 | 2, string][] = [
+    [
+      "a range not aligned to the receiver's block size",
+      { range: { offset: 1000, length: 65536 } },
+      2,
+      "a range at 1000, not a multiple of the block size 65536",
+    ],
+    ["a range that is not whole blocks and does not end the file", { range: { offset: 0, length: 1000 } }, 2, "a range of 1000 bytes that is not whole blocks"],
+    ["a range that is the whole file", { range: { offset: 0, length: SIZE } }, 2, "a range that is the whole file"],
+    ["a range in a session without resume", { range: { offset: 0, length: 65536 } }, 0, "a byte range in a session without resume"],
+  ];
+  cases.forEach(([name, extra, resume, text], i) => {
+    test(`${name}: the session ends E_PROTOCOL, one line, nothing created`, async () => {
+      await sources();
+      const { cwd, dest } = caseDirs(`range-${i}`);
+      const { code, stderr } = await withReceiver(
+        cwd,
+        dest,
+        async (hs) => {
+          hs.connect();
+          hs.announce([entry(1, "r.bin", SIZE, extra)]);
+          hs.addData(1, payload, SIZE);
+          expect(await hs.until(() => false)).toBe(false); // runs until the receiver is gone
+        },
+        { resume },
+      );
+      expect(code).toBe(7);
+      const lines = stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toStartWith(`escp server: error: sender announced file #1 ("r.bin") with ${text}`);
+      expect(readdirSync(dest)).toEqual([]); // no partial, no journal
+    });
+  });
+});

@@ -357,6 +357,32 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
 ESCP_API int32_t escp_rx_file_expect(void *h, uint64_t fino, uint64_t blocks, uint32_t flags, const uint8_t *digest32);
 ESCP_API int32_t escp_rx_offer(void *h, uint64_t fino, uint8_t *out, int32_t cap);
 ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept);
+/* Byte ranges of a file (shards, issue #17; docs/reliability.md "Ranges"). Sender —
+ * tx_file_add_range: queue only blocks [first, first+count) of the file at path (size bytes;
+ * the range inside it, else ESCP_E_RANGE), with the receiver's resume offer for the range
+ * (held/len: NULL/0 for none; every held run inside the range and before its last block, else
+ * ESCP_E_PROTO). FILE_DONE.digest is the range digest: BLAKE3 of the range's subtree list —
+ * the range cut into maximal aligned power-of-two runs of blocks, each packed as
+ * ESCP_RSUB_* (48 bytes: u64 first block, u32 log2, u32 0, the run's BLAKE3 chaining value).
+ * Receiver — rx_file_add_range: as file_add, for that range of a file of more than one block
+ * (count < its blocks; ESCP_E_RANGE otherwise; ESCP_E_STATE without ESCP_P_RESUME or
+ * checksums). Its blocks go into the shared partial ".<leaf>.escp-part" (flock LOCK_SH,
+ * extended to size, never truncated below it; LOCK_EX elsewhere for more than 2 s:
+ * ESCP_E_BUSY) with the range's own journal ".<leaf>.escp-journal.<offset>" (LOCK_EX: a second
+ * session of the same range is ESCP_E_BUSY); a block outside the range is a session
+ * ESCP_E_PROTO; expect's block count is the range's (minus held). FILE_DONE: the range digest
+ * matched; the range is sealed (RANGE record) and, if every block of the file is in verified
+ * ranges, the file was committed by this session. rx_range_take (JS thread, after that
+ * FILE_DONE): u32 committed, u32 n, 32 bytes whole-file BLAKE3 (zero unless committed), n
+ * packed subtrees; returns its length (40 + 48 n <= ESCP_RANGE_TAKE_MAX), 0 = none,
+ * ESCP_E_TOOBIG. */
+/* BLAKE3 parent node: the chaining value of left || right (is_root: the root output, i.e. the
+ * digest), as the receiver joins range subtrees into the whole file's BLAKE3. Any thread. */
+ESCP_API void escp_b3_parent(const uint8_t *left, const uint8_t *right, int32_t is_root, uint8_t *out);
+#define ESCP_RANGE_TAKE_MAX 6184 /* 40 + 128 x 48 */
+ESCP_API int32_t escp_tx_file_add_range(void *h, uint64_t fino, const char *path, uint64_t size, uint64_t first, uint64_t count, const uint8_t *held, int32_t len, uint64_t *held_bytes);
+ESCP_API int32_t escp_rx_file_add_range(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta, uint64_t first, uint64_t count);
+ESCP_API int32_t escp_rx_range_take(void *h, uint64_t fino, uint8_t *out, int32_t cap);
 /* Resume (ESCP_P_RESUME 1 or 2). A file of more than one block is written to
  * ".<leaf>.escp-part" beside its target with a journal ".<leaf>.escp-journal"
  * (native/src/journal.h): a block is recorded only after its write returned (group commit

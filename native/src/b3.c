@@ -3,6 +3,7 @@
  * the root hash). Portable compression, an AVX2 8-lane path here and an AVX-512 16-lane
  * kernel (b3_avx512.c), chosen once per process at run time. */
 #include "b3.h"
+#include "escp.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -489,7 +490,7 @@ void escp_b3_hash(const void *in, size_t len, uint8_t out[32]) {
   escp_b3_block(in, len, 0, cv, out);
 }
 
-void escp_b3_parent(const uint8_t left[32], const uint8_t right[32], int is_root, uint8_t out[32]) {
+void escp_b3_parent(const uint8_t *left, const uint8_t *right, int32_t is_root, uint8_t *out) {
   uint32_t l[8], r[8], o[8], m[16];
   cv_from_bytes(left, l);
   cv_from_bytes(right, r);

@@ -23,7 +23,7 @@ void escp_b3_hash(const void *in, size_t len, uint8_t out[32]);
 void escp_b3_block(const void *in, size_t len, uint64_t chunk_counter, uint8_t cv[32], uint8_t *root);
 
 /* Parent node: compress left||right chaining values; is_root sets the ROOT flag. */
-void escp_b3_parent(const uint8_t left[32], const uint8_t right[32], int is_root, uint8_t out[32]);
+void escp_b3_parent(const uint8_t *left, const uint8_t *right, int32_t is_root, uint8_t *out);
 
 /* ---- internal: not exported from libescp.so (hidden visibility); tests and benchmarks.
  * SIMD paths, each a superset of the one before it. */

@@ -132,3 +132,14 @@ int escp_digest_final(escp_digest *d, uint64_t nblocks, uint8_t out[32]) {
   memcpy(out, right, 32);
   return ESCP_OK;
 }
+
+int escp_digest_cv(escp_digest *d, uint64_t nblocks, uint8_t out[32]) {
+  if (!d || !out || nblocks == 0) return ESCP_E_INVAL;
+  if (d->next_index != nblocks || d->pending_len || d->stack_len == 0) return ESCP_E_DIGEST;
+  uint8_t right[32];
+  uint32_t i = d->stack_len - 1;
+  memcpy(right, d->stack[i], 32);
+  while (i-- > 0) escp_b3_parent(d->stack[i], right, 0, right);
+  memcpy(out, right, 32);
+  return ESCP_OK;
+}

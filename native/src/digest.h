@@ -31,6 +31,9 @@ int escp_digest_add_tree(escp_digest *d, uint64_t index, uint32_t log2, const ui
 /* Final BLAKE3 of a file of `nblocks` blocks (>= 1; an empty file is one empty block).
  * Returns 0, or ESCP_E_DIGEST if some block 0..nblocks-1 was never added or extra ones were. */
 int escp_digest_final(escp_digest *d, uint64_t nblocks, uint8_t out[32]);
+/* The chaining value (never ROOT-flagged) of the complete subtree the `nblocks` added blocks
+ * form (nblocks a power of two; for 1 block: its CV). 0 or ESCP_E_DIGEST as final. */
+int escp_digest_cv(escp_digest *d, uint64_t nblocks, uint8_t out[32]);
 void escp_digest_free(escp_digest *d);
 
 #endif

@@ -28,6 +28,27 @@ void escp_jrn_names(const char *leaf, char part[256], char jrnl[256]) {
   snprintf(jrnl, 256, ".escp-%s.journal", hex);
 }
 
+void escp_jrn_range_name(const char *leaf, uint64_t offset, char jrnl[256], char prefix[256]) {
+  char base[64 + 256];
+  size_t n = strlen(leaf);
+  if (n + sizeof ".escp-journal." + 20 <= 255) snprintf(base, sizeof base, ".%s.escp-journal", leaf);
+  else {
+    uint8_t h[32];
+    char hex[33];
+    escp_b3_hash(leaf, n, h);
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(base, sizeof base, ".escp-%s.journal", hex);
+  }
+  size_t bl = strlen(base); /* <= 234: leaf short enough above, else 53 */
+  memcpy(prefix, base, bl);
+  prefix[bl] = '.';
+  prefix[bl + 1] = 0;
+  char num[24];
+  int nl = snprintf(num, sizeof num, ".%llu", (unsigned long long)offset);
+  memcpy(jrnl, base, bl);
+  memcpy(jrnl + bl, num, (size_t)nl + 1);
+}
+
 static void header_bytes(uint8_t h[ESCP_JRN_HDR], const escp_jrn_ident *id, uint64_t part_ino, uint64_t part_dev) {
   memset(h, 0, ESCP_JRN_HDR);
   memcpy(h, MAGIC, 8);
@@ -83,6 +104,12 @@ void escp_jrn_record_seal(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], ui
   escp_put64(d, (uint64_t)mtime_ns);
   escp_put64(d + 8, (uint64_t)ctime_ns);
   escp_jrn_record(rec, check, ESCP_JRN_SEAL, size, d);
+}
+
+void escp_jrn_record_range(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], uint64_t first, uint64_t count) {
+  uint8_t d[32] = {0};
+  escp_put64(d, count);
+  escp_jrn_record(rec, check, ESCP_JRN_RANGE, first, d);
 }
 
 void escp_jrn_state_free(escp_jrn_state *st) {
@@ -155,7 +182,7 @@ int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
     for (size_t i = 0; i < n; i++) {
       const uint8_t *r = buf + i * ESCP_JRN_REC;
       uint32_t kind = escp_get32(r + 40);
-      if (escp_get32(r + 44) != record_check(st->check, r) || kind < ESCP_JRN_BLOCK || kind > ESCP_JRN_SEAL) {
+      if (escp_get32(r + 44) != record_check(st->check, r) || kind < ESCP_JRN_BLOCK || kind > ESCP_JRN_RANGE) {
         stop = 1; /* a torn or foreign tail: everything from here on is ignored */
         break;
       }
@@ -165,6 +192,11 @@ int escp_jrn_read(int jfd, escp_jrn_state *st, const char **why) {
         st->seal_size = escp_get64(r);
         st->seal_mtime_ns = (int64_t)escp_get64(r + 8);
         st->seal_ctime_ns = (int64_t)escp_get64(r + 16);
+      }
+      if (kind == ESCP_JRN_RANGE) {
+        st->range_done = 1;
+        st->range_first = escp_get64(r);
+        st->range_count = escp_get64(r + 8);
       }
       if (kind != ESCP_JRN_BLOCK && kind != ESCP_JRN_TREE) continue;
       uint64_t a = escp_get64(r);

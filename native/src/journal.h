@@ -28,6 +28,10 @@
 #define ESCP_JRN_BLOCK 1
 #define ESCP_JRN_TREE 2
 #define ESCP_JRN_SEAL 3
+/* kind 4 RANGE (issue #17 shards): a = the range's first block, data = u64 block count then
+ * 24 zero bytes: the range journal's blocks were all written, made durable (fdatasync of the
+ * partial first) and verified against the sender's range digest. */
+#define ESCP_JRN_RANGE 4
 /* Held blocks one journal may describe that are taken into account (records beyond are
  * ignored, their blocks sent again): bounds the memory a probe needs (40 B each). */
 #define ESCP_JRN_MAX_ATOMS (1u << 20)
@@ -57,12 +61,19 @@ typedef struct escp_jrn_state {
   int last_kind;        /* kind of the last valid record (0: none) */
   uint64_t seal_size;   /* the SEAL record's values, when last_kind == ESCP_JRN_SEAL */
   int64_t seal_mtime_ns, seal_ctime_ns;
+  int range_done;       /* a RANGE record was read: range_first, range_count verified */
+  uint64_t range_first, range_count;
 } escp_jrn_state;
 
 /* Partial and journal names for destination leaf: ".<leaf>.escp-part" and
  * ".<leaf>.escp-journal", or ".escp-<32 hex of BLAKE3(leaf)>.part"/".journal" when those
  * would pass NAME_MAX. */
 void escp_jrn_names(const char *leaf, char part[256], char jrnl[256]);
+/* The journal of the range starting at byte `offset` (shards, issue #17): ".<leaf>.escp-journal.<offset>",
+ * or ".escp-<32 hex>.journal.<offset>" past NAME_MAX. The prefix every range journal of leaf
+ * starts with goes to prefix (".<leaf>.escp-journal." / ".escp-<hex>.journal."). */
+void escp_jrn_range_name(const char *leaf, uint64_t offset, char jrnl[256], char prefix[256]);
+void escp_jrn_record_range(uint8_t rec[ESCP_JRN_REC], const uint8_t check[16], uint64_t first, uint64_t count);
 /* Write the header at offset 0 (pwrite, no sync). 0 or an errno value. */
 int escp_jrn_write_header(int jfd, const escp_jrn_ident *id, uint64_t part_ino, uint64_t part_dev,
                           uint8_t check_out[16]);

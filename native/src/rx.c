@@ -77,6 +77,10 @@ void escp__rx_free(escp_session *s) {
       nx = f->hnext;
       escp__rx_file_free(s, f, 1);
     }
+  for (rx_rres *x = r->rres, *nx; x; x = nx) {
+    nx = x->next;
+    free(x);
+  }
   escp__rx_journal_free(s);
   escp__rx_links_free(r);
   escp__rx_bundle_free(r);
@@ -186,8 +190,30 @@ ESCP_API int32_t escp_rx_file_add(void *h, uint64_t fino, const char *rel, uint6
 
 /* file_add with packed extended attributes (escp.h "archive mode"), checked whole before
  * anything is registered (ESCP_E_PROTO), kept with the file and set on its fd at seal. */
+static int32_t rx_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta,
+                      const uint8_t *xattrs, int32_t xlen, uint64_t rfirst, uint64_t rcount);
+
 ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta,
                                     const uint8_t *xattrs, int32_t xlen) {
+  return rx_add(h, fino, rel, size, meta, xattrs, xlen, 0, 0);
+}
+
+/* A byte range of a file (shards, escp.h): blocks [first, first+count) of a file of size
+ * bytes, a proper part of it (count < its blocks); resume on, checksums on. */
+ESCP_API int32_t escp_rx_file_add_range(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta,
+                                        uint64_t first, uint64_t count) {
+  escp_session *s = escp__session(h);
+  if (!s) return ESCP_E_INVAL;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  if (size > (uint64_t)ESCP_MAX_FILE_SIZE || size == ESCP_SIZE_STREAM) return ESCP_E_RANGE;
+  uint64_t nb = size == 0 ? 1 : size / b + (size % b != 0);
+  if (count == 0 || first >= nb || count > nb - first || count == nb) return ESCP_E_RANGE;
+  if (!s->param[ESCP_P_RESUME] || !s->param[ESCP_P_CHECKSUM]) return ESCP_E_STATE;
+  return rx_add(h, fino, rel, size, meta, NULL, 0, first, count);
+}
+
+static int32_t rx_add(void *h, uint64_t fino, const char *rel, uint64_t size, const int64_t *meta,
+                      const uint8_t *xattrs, int32_t xlen, uint64_t rfirst, uint64_t rcount) {
   escp_session *s = escp__session(h);
   if (!s || fino == 0 || !meta || xlen < 0 || (xlen > 0 && !xattrs)) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_RECEIVER || escp__stopping(s)) return ESCP_E_STATE;
@@ -223,6 +249,11 @@ ESCP_API int32_t escp_rx_file_add_x(void *h, uint64_t fino, const char *rel, uin
   f->size = size;
   f->nblocks = stream ? 0 : size == 0 ? 1 : size / b + (size % b != 0);
   f->nrecv = stream ? UINT64_MAX : f->nblocks; /* a stream: known at stream_expect */
+  if (rcount) {
+    f->ranged = 1;
+    f->rfirst = rfirst;
+    f->rcount = f->nrecv = rcount;
+  }
   f->stream = stream;
   memcpy(f->meta, meta, sizeof f->meta);
   f->fd = f->pfd = f->jfd = -1;
@@ -259,6 +290,7 @@ static void rx_finalize(escp_session *s, rx_file *f, int may_block) {
     escp__rx_file_fail(f, ESCP_E_PROTO, 0, "blocks missing"); /* unreachable: expect checks */
   if (f->status == ESCP_OK && !aborted && f->have_root) memcpy(ev.digest, f->root, sizeof ev.digest);
   if (f->status == ESCP_OK && !aborted) escp__rx_commit(s, f, ev.digest);
+  if (f->status == ESCP_OK && !aborted && f->ranged && f->rel && !escp__rx_dummy(s)) escp__rx_range_complete(s, f);
   if (aborted) {
     ev.type = ESCP_EV_FILE_ERROR;
     ev.status = ESCP_E_ABORTED;
@@ -465,7 +497,13 @@ static int32_t rx_open(escp_session *s, rx_file *f, int *direct, int *writable, 
   *late = f->sealed;
   if (!f->sealed && !f->open_tried) {
     f->open_tried = 1;
-    if ((f->dg = malloc(sizeof *f->dg)) != NULL) escp_digest_init(f->dg);
+    if (f->ranged) {
+      if (!(f->rdg = malloc(sizeof *f->rdg)) || escp_rdigest_init(f->rdg, f->rfirst, f->rcount) != ESCP_OK)
+        escp__rx_file_fail(f, ESCP_E_NOMEM, 0, "block tracker");
+      for (size_t i = 0; f->rdg && f->status == ESCP_OK && i < f->ntrees; i++)
+        if (escp_rdigest_add(f->rdg, f->trees[i].start, f->trees[i].log2, f->trees[i].cv) != ESCP_OK)
+          escp__rx_file_fail(f, ESCP_E_PROTO, 0, "held blocks");
+    } else if ((f->dg = malloc(sizeof *f->dg)) != NULL) escp_digest_init(f->dg);
     else escp__rx_file_fail(f, ESCP_E_NOMEM, 0, "block tracker");
     for (size_t i = 0; f->dg && i < f->ntrees; i++) { /* held runs count as received */
       uint32_t before = f->dg->pending_len;
@@ -515,6 +553,7 @@ static const char *rx_block_check(const escp_session *s, const rx_file *f, const
   uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
   uint64_t idx = dh->offset / b;
   if (idx >= f->nblocks) return "a block past its announced size";
+  if (f->ranged && (idx < f->rfirst || idx - f->rfirst >= f->rcount)) return "a block outside its announced range";
   uint64_t want = idx + 1 < f->nblocks ? b : f->size - idx * b;
   if (dh->len != want) return "a block of the wrong length for its size";
   return f->ntrees && escp_trees_find(f->trees, f->ntrees, idx) >= 0 ? "a block the receiver holds already" : NULL;
@@ -596,6 +635,19 @@ static int rx_fd_write(escp_session *s, rx_file *f, const uint8_t *p, uint64_t o
 
 /* Track block idx (once only; bounded out-of-order records). Under f->mu. NULL or why not. */
 static const char *rx_track(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32], const uint8_t *root) {
+  if (f->ranged) {
+    if (!f->rdg) return NULL;
+    uint32_t before = escp_rdigest_pending(f->rdg);
+    int rc = escp_rdigest_add(f->rdg, idx, 0, cv);
+    if (rc == ESCP_E_DUP) return "a block sent twice";
+    if (rc == ESCP_E_RANGE) return "a block outside its announced range";
+    if (rc != ESCP_OK) {
+      escp__rx_file_fail(f, rc, 0, "block tracker");
+      return NULL;
+    }
+    int64_t held = __atomic_add_fetch(&s->rx->pending, (int64_t)escp_rdigest_pending(f->rdg) - (int64_t)before, __ATOMIC_RELAXED);
+    return held > ESCP_RX_PENDING_MAX ? "blocks sent too far out of order" : NULL;
+  }
   if (!f->dg) return NULL; /* the tracker could not be allocated: the file has failed */
   uint32_t before = f->dg->pending_len;
   int rc = escp_digest_add(f->dg, idx, cv, root);
@@ -645,7 +697,7 @@ static const char *rx_block(escp_session *s, escp_prof_ring *pr, rx_file *f, con
     escp__rx_file_fail(f, ESCP_E_WRITE, (int)-r, "write");
     /* The file is lost: give its space back now (ENOSPC must not cascade to the files
      * behind it); later blocks are consumed without writing. */
-    if (f->opened) (void)s->io->truncate(f->fd, 0);
+    if (f->opened && !f->ranged) (void)s->io->truncate(f->fd, 0); /* a range never: the partial is shared */
   }
   bad = rx_track(s, f, dh->offset / (uint64_t)s->param[ESCP_P_BLOCK_SIZE], cv, root);
   int note = f->journaled && f->status == ESCP_OK && !bad;

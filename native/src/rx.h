@@ -10,6 +10,7 @@
 #include "dest.h"
 #include "digest.h"
 #include "journal.h"
+#include "rdigest.h"
 #include "resume.h"
 #include "session.h"
 
@@ -95,7 +96,24 @@ typedef struct rx_file {
   uint64_t pend_since;             /* ms of the oldest of them */
   int jqueued, jbusy, jclosed;     /* on the journal thread's list; being committed; no more commits */
   struct rx_file *jnext;
+  /* a byte range of the file (shards, issue #17; rx_journal.c "ranges"): blocks
+   * [rfirst, rfirst+rcount) into the shared partial (flock LOCK_SH), its own journal (LOCK_EX) */
+  int ranged;
+  uint64_t rfirst, rcount;
+  escp_rdigest *rdg;               /* its subtree digest (instead of dg) */
+  uint8_t *rsubs;                  /* at seal: the packed subtrees (rdigest.h), nrsub of them */
+  uint32_t nrsub;
+  int rdone;                       /* verified and sealed with a RANGE record: keep partial and journal */
 } rx_file;
+
+/* What a range session learnt at its end, for escp_rx_range_take (rx->mu). */
+typedef struct rx_rres {
+  struct rx_rres *next;
+  uint64_t fino;
+  uint32_t committed, n;
+  uint8_t whole[32];
+  uint8_t packed[];                /* n * ESCP_RSUB_REC */
+} rx_rres;
 
 struct escp_rx {
   pthread_mutex_t mu;
@@ -138,7 +156,10 @@ struct escp_rx {
   size_t dirs_max;                 /* ESCP_DIRS_MAX, or lower with ESCP_DIRS_LIMIT in the environment (tests) */
   uint64_t dir_top;                /* the highest fino dir_add / dir_refuse took, remembered or not (dmu) */
   escp_rq rq;                      /* bundle reports, for escp_rx_bundle_take */
+  rx_rres *rres;                   /* range results not yet taken (rx->mu), at most ESCP_RRES_MAX */
+  size_t nrres;
 };
+#define ESCP_RRES_MAX 65536
 
 static inline int escp__rx_dummy(const escp_session *s) { return s->param[ESCP_P_IO_ENGINE] == ESCP_IO_DUMMY; }
 
@@ -198,6 +219,10 @@ int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *le
 void escp__rx_journal_note(escp_session *s, rx_file *f, uint64_t idx, const uint8_t cv[32]);
 /* Stop committing f's records and close its journal (seal, finalize, free). */
 void escp__rx_journal_close(escp_session *s, rx_file *f);
+/* A range verified (f->rdone set by the caller's check): its records and a RANGE record made
+ * durable, then, if every range of the file is in, the file committed (named, metadata, range
+ * journals removed). The outcome is queued for escp_rx_range_take. */
+void escp__rx_range_complete(escp_session *s, rx_file *f);
 /* Verified and renamed: remove the journal. Failed: remove partial and journal. Ended
  * unfinished (keep): write a SEAL record. dfd = rel's directory. */
 void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep);

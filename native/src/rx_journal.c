@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "le.h"
 #include "resume.h"
 #include "rx.h"
 
@@ -100,6 +102,9 @@ static int own_file(int fd, struct stat *st) {
   return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
 }
 
+static int create_locked(escp_session *s, int dfd, const char *part, uint64_t size, int *fd, int lock);
+static int range_add(escp_session *s, rx_file *f, int dfd, const char *leaf, int level, int *err);
+
 /* ---- add: an earlier partial? ---- */
 
 int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
@@ -119,6 +124,11 @@ int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
   escp_dirref *ref;
   const char *leaf;
   if (rel_dir_leaf(s, f, &ref, &leaf, err) != ESCP_OK) return ESCP_E_SYS;
+  if (f->ranged) {
+    int rrc = range_add(s, f, escp_dirref_fd(ref), leaf, level, err);
+    escp_dest_put(r->dest, ref);
+    return rrc;
+  }
   escp_jrn_names(leaf, part, jrnl);
   int dfd = escp_dirref_fd(ref), rc = ESCP_OK;
   int pfd = openat(dfd, part, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -161,18 +171,27 @@ int escp__rx_journal_add(escp_session *s, rx_file *f, int *err) {
 /* ---- the probe thread ---- */
 
 /* Start f over: its earlier partial and journal go (we hold the lock). */
+static int range_fresh_journal(escp_session *s, rx_file *f);
+
 static void reset(escp_session *s, rx_file *f) {
   escp_dirref *ref;
   int err;
-  if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
+  if (f->ranged) { /* a range: the shared partial stays; its own journal starts over */
+    if (range_fresh_journal(s, f) != 0) {
+      close(f->jfd);
+      f->jfd = -1; /* this run's blocks go unrecorded */
+    }
+  } else if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
     int dfd = escp_dirref_fd(ref);
     if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
     if (f->tmp[0]) (void)unlinkat(dfd, f->tmp, 0);
     escp_dest_put(s->rx->dest, ref);
   }
-  if (f->pfd >= 0) close(f->pfd);
-  f->pfd = -1;
-  f->tmp[0] = f->jname[0] = 0;
+  if (!f->ranged) {
+    if (f->pfd >= 0) close(f->pfd);
+    f->pfd = -1;
+    f->tmp[0] = f->jname[0] = 0;
+  }
   escp_offer_free(&f->off);
   free(f->offer);
   f->offer = NULL;
@@ -298,6 +317,15 @@ static const char *probe(escp_session *s, rx_file *f, uint8_t **blob, size_t *bl
               (unsigned long long)(escp__now_ms() - t0));
   }
   uint32_t bs = (uint32_t)s->param[ESCP_P_BLOCK_SIZE];
+  if (f->ranged) { /* only runs inside the range, before its last block (the sender's rule) */
+    if (st->id.block_size != bs) return "it was written in another block size";
+    size_t k = 0;
+    for (size_t i = 0; i < st->natoms; i++) {
+      const escp_jrn_atom *a = &st->atoms[i];
+      if (a->start >= f->rfirst && a->start + ((uint64_t)1 << a->log2) <= f->rfirst + f->rcount - 1) st->atoms[k++] = *a;
+    }
+    st->natoms = k;
+  }
   if (escp_offer_build(st->atoms, st->natoms, st->id.block_size, f->size, bs, &f->fine, &f->nfine, &f->off) != ESCP_OK)
     return "no memory to make its offer";
   if (f->off.ntrees == 0) return ""; /* nothing kept: start over without a notice */
@@ -425,7 +453,11 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
     int err = 0;
     if (rel_dir(s, f, &ref, &err) == ESCP_OK) {
       int dfd = escp_dirref_fd(ref);
-      if (f->jst->id.block_size != (uint32_t)s->param[ESCP_P_BLOCK_SIZE]) {
+      if (f->ranged) { /* its journal is open and locked since add */
+        f->jend = f->jst->end;
+        memcpy(f->jcheck, f->jst->check, 16);
+        if (f->jfd < 0) err = EBADF;
+      } else if (f->jst->id.block_size != (uint32_t)s->param[ESCP_P_BLOCK_SIZE]) {
         err = rewrite_journal(s, f, dfd);
       } else if ((f->jfd = openat(dfd, f->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
         err = errno;
@@ -447,7 +479,7 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
     f->off.trees = NULL;
     f->off.ntrees = 0;
     f->held = f->off.held_blocks;
-    f->nrecv = f->nblocks - f->held;
+    f->nrecv = (f->ranged ? f->rcount : f->nblocks) - f->held;
     free(f->offer);
     f->offer = NULL;
     free(f->fine);
@@ -472,7 +504,7 @@ ESCP_API int32_t escp_rx_file_decide(void *h, uint64_t fino, int32_t accept) {
  * finds the name always finds it locked): made unnamed (O_TMPFILE) or under a random name,
  * flocked, then linked to `part`, which fails with EEXIST if someone has the name. 0 or an
  * errno value; *fd set on success. */
-static int create_locked(escp_session *s, int dfd, const char *part, uint64_t size, int *fd) {
+static int create_locked(escp_session *s, int dfd, const char *part, uint64_t size, int *fd, int lock) {
   char tmp[64] = "";
   int err = 0;
   *fd = openat(dfd, ".", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
@@ -483,7 +515,7 @@ static int create_locked(escp_session *s, int dfd, const char *part, uint64_t si
     *fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*fd < 0) return errno;
   }
-  if (flock(*fd, LOCK_EX | LOCK_NB) < 0) err = errno; /* nobody else can have it yet */
+  if (flock(*fd, lock | LOCK_NB) < 0) err = errno; /* nobody else can have it yet */
   if (!err && ftruncate(*fd, (off_t)size) < 0) err = errno;
   if (!err) err = tmp[0] ? (linkat(dfd, tmp, dfd, part, 0) == 0 ? 0 : errno) : s->io->link_tmp(*fd, dfd, part);
   if (tmp[0]) (void)unlinkat(dfd, tmp, 0);
@@ -505,7 +537,7 @@ int escp__rx_journal_create(escp_session *s, rx_file *f, int dfd, const char *le
   char part[256], jrnl[256];
   escp_jrn_names(leaf, part, jrnl);
   int fd = -1;
-  int err = create_locked(s, dfd, part, f->size, &fd);
+  int err = create_locked(s, dfd, part, f->size, &fd, LOCK_EX);
   if (err) return err == EEXIST ? EBUSY : err; /* another run made it since file_add */
   struct stat st;
   if (fstat(fd, &st) < 0) err = errno;
@@ -644,15 +676,30 @@ void escp__rx_journal_close(escp_session *s, rx_file *f) {
   pthread_mutex_unlock(&r->jmu);
 }
 
+static void seal_unfinished(escp_session *s, rx_file *f);
+static void range_leave(escp_session *s, rx_file *f, int dfd);
+
 void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
+  if (f->ranged && f->rdone) return; /* complete: kept for the committer (or removed by it) */
+  if (f->ranged && !keep) { /* failed: only this range's journal goes; the partial is shared */
+    if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
+    f->jname[0] = 0;
+    range_leave(s, f, dfd);
+    return;
+  }
   if (!keep) { /* verified and renamed (tmp cleared), or failed: nothing of it stays */
     if (f->jname[0]) (void)unlinkat(dfd, f->jname, 0);
     if (f->tmp[0]) (void)unlinkat(dfd, f->tmp, 0);
     return;
   }
-  /* Unfinished: what is written becomes durable and recorded, then the SEAL says the partial
-   * is exactly as this session left it (a later run need not re-hash it). Only with the fds
-   * still open: otherwise the later run checks it block by block. */
+  seal_unfinished(s, f);
+  if (f->ranged) range_leave(s, f, dfd);
+}
+
+/* Unfinished: what is written becomes durable and recorded, then the SEAL says the partial
+ * is exactly as this session left it (a later run need not re-hash it). Only with the fds
+ * still open: otherwise the later run checks it block by block. */
+static void seal_unfinished(escp_session *s, rx_file *f) {
   if (f->fd < 0 || f->jfd < 0 || !f->tmp[0]) return;
   int err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0, 1);
   struct stat st;
@@ -665,4 +712,345 @@ void escp__rx_journal_done(escp_session *s, rx_file *f, int dfd, int keep) {
   }
   f->npend = 0;
   if (err) escp__log(s, "fino %llu: partial not sealed (%s): a later run re-checks it", (unsigned long long)f->fino, strerror(err));
+}
+
+/* ---- ranges (shards, issue #17) ----
+ * Every range of a file writes into the one partial ".<leaf>.escp-part" (opened or created at
+ * add, held with flock LOCK_SH, extended to the file's size, never truncated below it) and
+ * keeps its own journal ".<leaf>.escp-journal.<offset>" (flock LOCK_EX: one session per range;
+ * the same format, the header naming the whole source and the shared partial). A verified
+ * range appends a RANGE record (after an fdatasync of the partial), drops its shared lock and
+ * tries LOCK_EX|LOCK_NB: the one that gets it — no other range session holds the partial, and
+ * every one that held it had written its RANGE record before letting go — reads every sibling
+ * journal; when those with a RANGE record, the same source identity and the same partial
+ * (inode, device) cover blocks 0..n-1, it computes the file's BLAKE3 from their CVs, applies
+ * the metadata through its fd, renames the partial over the target (renameat in the directory
+ * fd) and removes those journals. Otherwise it leaves: its range is durable. */
+
+/* A fresh header in f's (locked, open) range journal: its records start over. 0 or errno. */
+static int range_fresh_journal(escp_session *s, rx_file *f) {
+  if (f->jfd < 0) return EBADF;
+  if (ftruncate(f->jfd, 0) < 0) return errno;
+  escp_jrn_ident id = {f->size, f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS],
+                       (uint64_t)f->meta[ESCP_META_SRC_INO], (uint32_t)s->param[ESCP_P_BLOCK_SIZE]};
+  int err = escp_jrn_write_header(f->jfd, &id, f->tmp_ino, f->tmp_dev, f->jcheck);
+  if (!err) f->jend = ESCP_JRN_HDR;
+  return err;
+}
+
+/* Does name in dfd still refer to the open file fd? */
+static int names_fd(int dfd, const char *name, int fd) {
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+         a.st_dev == b.st_dev;
+}
+
+static int range_add(escp_session *s, rx_file *f, int dfd, const char *leaf, int level, int *err) {
+  char part[256], jw[256], jrnl[256], prefix[256];
+  escp_jrn_names(leaf, part, jw);
+  escp_jrn_range_name(leaf, f->rfirst * (uint64_t)s->param[ESCP_P_BLOCK_SIZE], jrnl, prefix);
+  int pfd = -1;
+  struct stat st;
+  /* The shared partial: opened (or made, sized and locked before its name appears), held
+   * LOCK_SH. Held LOCK_EX by someone else: a whole-file session (busy) or a range committing
+   * (a moment: retried for up to 2 s). The name is re-checked once locked: a committer may
+   * have renamed that file into place meanwhile. */
+  for (int tries = 0; pfd < 0; tries++) {
+    if (tries == 100) return ESCP_E_BUSY;
+    pfd = openat(dfd, part, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (pfd < 0 && errno == ENOENT) {
+      int e = create_locked(s, dfd, part, f->size, &pfd, LOCK_SH);
+      if (e == EEXIST) continue; /* another range made it first: take theirs */
+      if (e) return *err = e, ESCP_E_SYS;
+    } else if (pfd < 0 && errno == ELOOP) { /* a symlink where our partial goes: removed */
+      if (unlinkat(dfd, part, 0) < 0 && errno != ENOENT) return *err = errno, ESCP_E_SYS;
+      continue;
+    } else if (pfd < 0) {
+      return *err = errno, ESCP_E_SYS;
+    } else if (!own_file(pfd, &st)) {
+      close(pfd);
+      return *err = EEXIST, ESCP_E_SYS;
+    } else if (flock(pfd, LOCK_SH | LOCK_NB) < 0) {
+      int e = errno;
+      close(pfd);
+      pfd = -1;
+      if (e != EWOULDBLOCK) return *err = e, ESCP_E_SYS;
+      struct timespec ts = {0, 20 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    if (!names_fd(dfd, part, pfd)) {
+      close(pfd);
+      pfd = -1;
+    }
+  }
+  int e = 0;
+  if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) e = errno ? errno : EINVAL;
+  if (!e && (uint64_t)st.st_size < f->size && ftruncate(pfd, (off_t)f->size) < 0) e = errno; /* only ever extended */
+  /* Its own journal, locked exclusively: one session per range. */
+  int jfd = -1;
+  for (int tries = 0; !e && jfd < 0 && tries < 2; tries++) {
+    jfd = openat(dfd, jrnl, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (jfd < 0 && errno == ELOOP) (void)unlinkat(dfd, jrnl, 0);
+    else if (jfd < 0) e = errno;
+  }
+  struct stat js;
+  if (!e && jfd < 0) e = ELOOP;
+  if (!e && !own_file(jfd, &js)) e = EEXIST;
+  int busy = !e && flock(jfd, LOCK_EX | LOCK_NB) < 0;
+  if (busy && errno != EWOULDBLOCK) e = errno, busy = 0;
+  if (e || busy) {
+    if (jfd >= 0) close(jfd);
+    close(pfd);
+    if (busy) return ESCP_E_BUSY;
+    return *err = e, ESCP_E_SYS;
+  }
+  f->pfd = pfd;
+  f->jfd = jfd;
+  f->tmp_ino = (uint64_t)st.st_ino;
+  f->tmp_dev = (uint64_t)st.st_dev;
+  snprintf(f->tmp, sizeof f->tmp, "%s", part);
+  snprintf(f->jname, sizeof f->jname, "%s", jrnl);
+  if (level == 2 && js.st_size > 0) { /* an earlier run of this range: probe it */
+    f->awaiting = 1;
+    return 1;
+  }
+  if ((e = range_fresh_journal(s, f)) != 0) {
+    escp__log(s, "fino %llu: range journal not written (%s): this run is not resumable", (unsigned long long)f->fino, strerror(e));
+    close(f->jfd);
+    f->jfd = -1;
+  }
+  return ESCP_OK;
+}
+
+static int cmp_start(const void *x, const void *y) {
+  const escp_jrn_atom *a = x, *b = y;
+  return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* Under the exclusive lock: are all blocks in verified ranges of this source and partial?
+ * Then *whole = the file's BLAKE3, names (malloc'd, "\0"-separated, *nnames) = their journals.
+ * 1 complete, 0 not (or cannot tell), errno-free. */
+static int range_gather(escp_session *s, rx_file *f, int dfd, const char *prefix, uint8_t whole[32], char **names,
+                        size_t *nnames, size_t *nbytes) {
+  int dd = dup(dfd);
+  DIR *d = dd >= 0 ? fdopendir(dd) : NULL;
+  if (!d) {
+    if (dd >= 0) close(dd);
+    return 0;
+  }
+  rewinddir(d);
+  escp_jrn_atom *all = NULL;
+  size_t n = 0, cap = 0, plen = strlen(prefix), ncap = 0;
+  int ok = 1;
+  int64_t mtime = f->meta[ESCP_META_MTIME_S] * 1000000000 + f->meta[ESCP_META_MTIME_NS];
+  struct dirent *de;
+  *names = NULL;
+  *nnames = *nbytes = 0;
+  while (ok && (de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, prefix, plen) != 0) continue;
+    const char *num = de->d_name + plen; /* the range's offset: decimal digits only (another
+                                          * file's name may start with this prefix too) */
+    size_t nd = strspn(num, "0123456789");
+    if (nd == 0 || nd > 20 || num[nd] != 0) continue;
+    int jfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (jfd < 0) continue;
+    struct stat js;
+    if (!own_file(jfd, &js)) { /* not a journal this user's escp made: never read, never removed */
+      close(jfd);
+      continue;
+    }
+    /* Every journal of ours goes once the file is named (no range session holds the partial
+     * while we hold it exclusively: a stale one, of an older source or partial, is useless). */
+    size_t l = strlen(de->d_name) + 1;
+    if (*nbytes + l > ncap) {
+      size_t nc = (*nbytes + l) * 2;
+      char *nn = realloc(*names, nc);
+      if (!nn) ok = 0;
+      else *names = nn, ncap = nc;
+    }
+    if (ok) memcpy(*names + *nbytes, de->d_name, l), *nbytes += l, (*nnames)++;
+    escp_jrn_state st;
+    const char *why = NULL;
+    int good = ok && (js.st_mode & 022) == 0 && escp_jrn_read(jfd, &st, &why) == 0;
+    close(jfd);
+    if (!good) continue;
+    /* Only verified ranges of this very source (size, mtime, inode, block size) written into
+     * this very partial (inode, device) count. */
+    if (st.range_done && st.id.size == f->size && st.id.mtime_ns == mtime && st.id.ino == (uint64_t)f->meta[ESCP_META_SRC_INO] &&
+        st.id.block_size == (uint32_t)s->param[ESCP_P_BLOCK_SIZE] && st.part_ino == f->tmp_ino && st.part_dev == f->tmp_dev) {
+      if (n + st.natoms > cap) {
+        size_t nc = (n + st.natoms) * 2;
+        escp_jrn_atom *na = realloc(all, nc * sizeof *na);
+        if (!na) ok = 0;
+        else all = na, cap = nc;
+      }
+      if (ok && st.natoms) memcpy(all + n, st.atoms, st.natoms * sizeof *all), n += st.natoms;
+    }
+    escp_jrn_state_free(&st);
+  }
+  closedir(d);
+  int complete = 0;
+  if (ok) {
+    if (n > 1) qsort(all, n, sizeof *all, cmp_start);
+    escp_digest dg;
+    escp_digest_init(&dg);
+    uint64_t covered = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+      uint64_t end = all[i].start + ((uint64_t)1 << all[i].log2);
+      if (end <= covered) continue; /* inside what is already counted (ranges that overlap) */
+      if (all[i].start != covered) break; /* a gap (or a partial overlap): not complete */
+      int rc = all[i].log2 == 0 ? escp_digest_add(&dg, all[i].start, all[i].cv, all[i].cv)
+                                : escp_digest_add_tree(&dg, all[i].start, all[i].log2, all[i].cv);
+      if (rc != ESCP_OK) ok = 0;
+      covered = end;
+    }
+    complete = ok && covered == f->nblocks && escp_digest_final(&dg, f->nblocks, whole) == ESCP_OK;
+    escp_digest_free(&dg);
+  }
+  free(all);
+  return complete;
+}
+
+/* The committer, under the exclusive lock on the partial (fd): metadata through the fd,
+ * the rename, the journals. 0 or an errno value (*what). */
+static int range_commit(escp_session *s, rx_file *f, int fd, int dfd, const char *leaf, const char *names, size_t nnames,
+                        const char **what) {
+  mode_t mode = (mode_t)(f->meta[ESCP_META_MODE] & 07777);
+  int err = 0;
+  if (s->param[ESCP_P_OWNER]) *what = "chown", err = escp_dest_chown(fd, f->meta);
+  if (!err && !s->param[ESCP_P_PRESERVE]) {
+    *what = "chmod";
+    if (fchmod(fd, mode & 0777 & ~(mode_t)s->rx->umask) < 0) err = errno;
+  } else if (!err) {
+    struct timespec ts[2] = {{f->meta[ESCP_META_ATIME_S], f->meta[ESCP_META_ATIME_NS]},
+                             {f->meta[ESCP_META_MTIME_S], f->meta[ESCP_META_MTIME_NS]}};
+    *what = "chmod";
+    if (fchmod(fd, mode) < 0) err = errno;
+    else if (*what = "utimens", futimens(fd, ts) < 0) err = errno;
+  }
+  if (!err && !names_fd(dfd, f->tmp, fd)) *what = "rename", err = ESTALE; /* not our partial any more */
+  if (!err && renameat(dfd, f->tmp, dfd, leaf) < 0) *what = "rename", err = errno;
+  if (err) return err;
+  const char *p = names;
+  for (size_t i = 0; i < nnames; i++, p += strlen(p) + 1) (void)unlinkat(dfd, p, 0);
+  return 0;
+}
+
+/* Try to become the committer through fd (the partial, which this session holds LOCK_SH
+ * or not at all): drop the shared lock, take LOCK_EX|LOCK_NB, check that the name still
+ * refers to fd, and commit if every range is in. 1 = committed (*whole = its BLAKE3). */
+static int range_try_commit(escp_session *s, rx_file *f, int fd, int dfd, const char *leaf, uint8_t whole[32]) {
+  char jr[256], prefix[256];
+  escp_jrn_range_name(leaf, 0, jr, prefix);
+  (void)flock(fd, LOCK_UN); /* after our RANGE record: whoever gets LOCK_EX sees it */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || !names_fd(dfd, f->tmp, fd)) return 0;
+  char *names = NULL;
+  size_t nnames = 0, nbytes = 0;
+  int committed = 0;
+  if (range_gather(s, f, dfd, prefix, whole, &names, &nnames, &nbytes)) {
+    const char *what = "rename";
+    int cerr = range_commit(s, f, fd, dfd, leaf, names, nnames, &what);
+    if (cerr) escp__log(s, "fino %llu: all ranges in, but the file was not named (%s: %s): the ranges stay", (unsigned long long)f->fino, what, strerror(cerr));
+    else {
+      committed = 1;
+      f->tmp[0] = f->jname[0] = 0; /* named; the journals are gone */
+      escp__log(s, "fino %llu: every range in: file committed", (unsigned long long)f->fino);
+    }
+  }
+  free(names);
+  return committed;
+}
+
+/* A range session leaving without completing its range (failed, or unfinished at the end of
+ * the session): it may be the last holder of the partial while every range is in (a rerun of
+ * a range that was complete already, say), so it tries to commit too. Its own lock goes
+ * first; the partial is opened afresh (never following a link) and must be the one it held. */
+static void range_leave(escp_session *s, rx_file *f, int dfd) {
+  if (!f->tmp[0] || !f->rel) return;
+  const char *leaf = strrchr(f->rel, '/');
+  leaf = leaf ? leaf + 1 : f->rel;
+  if (f->fd >= 0 && (f->opened || f->kept)) (void)flock(f->fd, LOCK_UN);
+  if (f->pfd >= 0) (void)flock(f->pfd, LOCK_UN);
+  int fd = openat(dfd, f->tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0) return;
+  uint8_t whole[32];
+  if (own_file(fd, &st) && (uint64_t)st.st_ino == f->tmp_ino && (uint64_t)st.st_dev == f->tmp_dev &&
+      range_try_commit(s, f, fd, dfd, leaf, whole))
+    escp__log(s, "fino %llu: committed by a session that did not finish its own range", (unsigned long long)f->fino);
+  close(fd);
+}
+
+void escp__rx_range_complete(escp_session *s, rx_file *f) {
+  struct escp_rx *r = s->rx;
+  int err = f->fd < 0 || f->jfd < 0 ? EBADF : 0;
+  /* this range is durable and verified: pending records, then the RANGE record, each after
+   * an fdatasync of the partial */
+  if (!err) err = commit_records(f, f->jpend ? f->jpend : (const uint8_t *)"", f->jpend ? f->npend : 0, 1);
+  f->npend = 0;
+  if (!err) {
+    uint8_t rec[ESCP_JRN_REC];
+    escp_jrn_record_range(rec, f->jcheck, f->rfirst, f->rcount);
+    err = commit_records(f, rec, 1, 1);
+  }
+  if (err) {
+    f->rdone = 0; /* not marked: it fails, and its journal goes */
+    escp__rx_file_fail(f, ESCP_E_WRITE, err, "range journal");
+    return;
+  }
+  uint32_t committed = 0;
+  uint8_t whole[32] = {0};
+  escp_dirref *ref;
+  const char *leaf;
+  int derr = 0;
+  if (escp_dest_parent(r->dest, f->rel, 0, &ref, &leaf, &derr) == ESCP_OK) {
+    committed = (uint32_t)range_try_commit(s, f, f->fd, escp_dirref_fd(ref), leaf, whole);
+    escp_dest_put(r->dest, ref);
+  }
+  if (!committed) memset(whole, 0, sizeof whole);
+  rx_rres *res = malloc(sizeof *res + (size_t)f->nrsub * ESCP_RSUB_REC);
+  if (!res) return;
+  res->fino = f->fino;
+  res->committed = committed;
+  res->n = f->rsubs ? f->nrsub : 0;
+  memcpy(res->whole, whole, 32);
+  if (res->n) memcpy(res->packed, f->rsubs, (size_t)res->n * ESCP_RSUB_REC);
+  pthread_mutex_lock(&r->mu);
+  if (r->nrres < ESCP_RRES_MAX) {
+    res->next = r->rres;
+    r->rres = res;
+    r->nrres++;
+    res = NULL;
+  }
+  pthread_mutex_unlock(&r->mu);
+  free(res);
+}
+
+ESCP_API int32_t escp_rx_range_take(void *h, uint64_t fino, uint8_t *out, int32_t cap) {
+  escp_session *s = escp__session(h);
+  if (!s || !out || cap < 0) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_RECEIVER) return ESCP_E_STATE;
+  struct escp_rx *r = s->rx;
+  pthread_mutex_lock(&r->mu);
+  rx_rres **pp = &r->rres;
+  while (*pp && (*pp)->fino != fino) pp = &(*pp)->next;
+  rx_rres *res = *pp;
+  int32_t rc = 0;
+  if (res) {
+    size_t need = 40 + (size_t)res->n * ESCP_RSUB_REC;
+    if (need > (size_t)cap) rc = ESCP_E_TOOBIG;
+    else {
+      escp_put32(out, res->committed);
+      escp_put32(out + 4, res->n);
+      memcpy(out + 8, res->whole, 32);
+      memcpy(out + 40, res->packed, (size_t)res->n * ESCP_RSUB_REC);
+      rc = (int32_t)need;
+      *pp = res->next;
+      r->nrres--;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (rc > 0) free(res);
+  return rc;
 }

@@ -132,6 +132,10 @@ static void seal_meta(escp_session *s, rx_file *f) {
 static int seal_keep(escp_session *s, rx_file *f) {
   struct escp_rx *r = s->rx;
   if ((!f->anon && !f->journaled) || f->status != ESCP_OK) return 0;
+  if (f->ranged) { /* a range keeps its fd (its shared lock on the partial) until its end */
+    __atomic_add_fetch(&r->kept, 1, __ATOMIC_RELAXED);
+    return 1;
+  }
   if (__atomic_add_fetch(&r->kept, 1, __ATOMIC_RELAXED) <= r->kept_max) return 1;
   __atomic_fetch_sub(&r->kept, 1, __ATOMIC_RELAXED);
   if (f->journaled) return 0;
@@ -158,7 +162,7 @@ void escp__rx_seal(escp_session *s, rx_file *f) {
     int cut = f->journaled || f->disk_end != f->size; /* a partial was sized up front */
     int err = f->status == ESCP_OK && cut ? s->io->truncate(f->fd, f->size) : 0;
     if (err) escp__rx_file_fail(f, ESCP_E_WRITE, err, "truncate");
-    seal_meta(s, f);
+    if (!f->ranged) seal_meta(s, f); /* a range: the committer sets the file's metadata */
     escp__rx_journal_close(s, f); /* all blocks in: no more records */
     f->opened = 0;
     if (seal_keep(s, f)) {
@@ -167,6 +171,18 @@ void escp__rx_seal(escp_session *s, rx_file *f) {
       s->io->close(f->fd);
       f->fd = -1;
     }
+  }
+  if (f->rdg) { /* a range: its subtrees and their digest */
+    uint8_t root[32];
+    f->rsubs = malloc(ESCP_RSUB_MAX * ESCP_RSUB_REC);
+    if (!f->rsubs) escp__rx_file_fail(f, ESCP_E_NOMEM, 0, "digest");
+    else if (escp_rdigest_final(f->rdg, f->rsubs, &f->nrsub, root) != ESCP_OK)
+      escp__rx_file_fail(f, ESCP_E_PROTO, 0, "blocks missing");
+    else if (f->rel) memcpy(f->root, root, 32), f->have_root = 1;
+    __atomic_fetch_sub(&r->pending, (int64_t)escp_rdigest_pending(f->rdg), __ATOMIC_RELAXED);
+    escp_rdigest_free(f->rdg);
+    free(f->rdg);
+    f->rdg = NULL;
   }
   if (f->dg) { /* every block exactly once (the tracker refuses repeats; here: none missing) */
     uint8_t root[32];
@@ -321,6 +337,10 @@ void escp__rx_commit(escp_session *s, rx_file *f, const uint8_t digest[32]) {
     return;
   }
   if (escp__rx_dummy(s) || !f->rel) return; /* nothing was written, or only to stream_fd's fd */
+  if (f->ranged) { /* verified: escp__rx_range_complete (rx_finalize) seals and maybe commits it */
+    f->rdone = 1;
+    return;
+  }
   escp_dirref *ref;
   const char *leaf;
   int err = 0;
@@ -391,6 +411,12 @@ static void file_release(escp_session *s, rx_file *f, int keep) {
     escp_digest_free(f->dg);
     free(f->dg);
   }
+  if (f->rdg) {
+    __atomic_fetch_sub(&r->pending, (int64_t)escp_rdigest_pending(f->rdg), __ATOMIC_RELAXED);
+    escp_rdigest_free(f->rdg);
+    free(f->rdg);
+  }
+  free(f->rsubs);
 }
 
 void escp__rx_file_free(escp_session *s, rx_file *f, int keep) {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "b3.h"
 #include "bundle.h"
+#include "rdigest.h"
 #include "le.h"
 #include "digest.h"
 #include "net.h"
@@ -82,6 +83,8 @@ typedef struct tx_file {
   struct tx_file *snext;           /* TXK_BLK: open block-API streams (tx->blk) */
   struct tx_file *lprev, *lnext;   /* live list: every file not yet completed */
   uint64_t fino, size, nblocks;
+  uint64_t rfirst, rend;           /* blocks to send: [rfirst, rend) (the whole file, or a range) */
+  escp_rdigest *rdg;               /* a range (shards): its subtree digest instead of dg */
   uint64_t next_block;             /* next block index to claim (tx->mu) */
   escp_jrn_atom *trees;            /* runs the receiver holds (resume): never read nor sent */
   size_t ntrees, tnext;            /* ... how many; the first one not yet skipped (tx->mu) */
@@ -147,6 +150,10 @@ static void file_free(escp_session *s, tx_file *f) {
     escp_digest_free(f->dg);
     free(f->dg);
   }
+  if (f->rdg) {
+    escp_rdigest_free(f->rdg);
+    free(f->rdg);
+  }
   pthread_mutex_destroy(&f->mu);
   free(f->trees);
   free(f->path);
@@ -200,7 +207,7 @@ static void skip_held(tx_file *f) {
 /* Queue fino: a file (kind TXK_FILE: path, size, held runs) or a stream (TXK_FD reading sfd,
  * TXK_BLK: no path, size learnt at its end; its digest tracker made now). */
 static int32_t tx_queue_kind(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held,
-                             int kind, int sfd) {
+                             int kind, int sfd, uint64_t rfirst, uint64_t rcount) {
   if (!s || fino == 0 || (!path && kind == TXK_FILE)) return ESCP_E_INVAL;
   if (s->role != ESCP_ROLE_SENDER || escp__stopping(s)) return ESCP_E_STATE;
   tx_file *f = calloc(1, sizeof *f);
@@ -222,6 +229,11 @@ static int32_t tx_queue_kind(escp_session *s, uint64_t fino, const char *path, u
   f->fino = fino;
   f->size = size;
   f->nblocks = kind != TXK_FILE ? UINT64_MAX : size == 0 ? 1 : size / b + (size % b != 0);
+  f->rend = f->nblocks;
+  if (rcount) { /* a range: checked by the caller to lie inside the file */
+    f->rfirst = f->next_block = rfirst;
+    f->rend = rfirst + rcount;
+  }
   f->fd = -1;
   atomic_init(&f->refs, 1);
   if (held) {
@@ -262,7 +274,7 @@ static int32_t tx_queue_kind(escp_session *s, uint64_t fino, const char *path, u
 }
 
 static int32_t tx_queue(escp_session *s, uint64_t fino, const char *path, uint64_t size, const escp_offer *held) {
-  return tx_queue_kind(s, fino, path, size, held, TXK_FILE, -1);
+  return tx_queue_kind(s, fino, path, size, held, TXK_FILE, -1, 0, 0);
 }
 
 /* Queue a file to send: fino (non-zero, unique per session), path (copied), size in
@@ -285,6 +297,38 @@ ESCP_API int32_t escp_tx_file_add_held(void *h, uint64_t fino, const char *path,
   if (rc != ESCP_OK) return rc;
   uint64_t bytes = o.held_bytes;
   rc = tx_queue(s, fino, path, size, &o);
+  if (rc != ESCP_OK) escp_offer_free(&o);
+  else if (held_bytes) *held_bytes = bytes;
+  return rc;
+}
+
+/* A byte range of a file (shards, escp.h): blocks [first, first+count) only, with the held
+ * runs of an offer (may be NULL) that must lie inside the range, before its last block. */
+ESCP_API int32_t escp_tx_file_add_range(void *h, uint64_t fino, const char *path, uint64_t size, uint64_t first,
+                                        uint64_t count, const uint8_t *held, int32_t len, uint64_t *held_bytes) {
+  escp_session *s = escp__session(h);
+  if (!s || !path || len < 0 || (len > 0 && !held)) return ESCP_E_INVAL;
+  if (s->role != ESCP_ROLE_SENDER) return ESCP_E_STATE;
+  uint64_t b = (uint64_t)s->param[ESCP_P_BLOCK_SIZE];
+  uint64_t nb = size == 0 ? 1 : size / b + (size % b != 0);
+  if (count == 0 || first >= nb || count > nb - first) return ESCP_E_RANGE;
+  escp_offer o;
+  memset(&o, 0, sizeof o);
+  if (held_bytes) *held_bytes = 0;
+  if (len > 0) {
+    const char *why = NULL;
+    int32_t rc = escp_offer_decode(held, (size_t)len, size, (uint32_t)b, &o, &why);
+    if (rc == ESCP_E_PROTO) ESCP_ERR(s, "fino %llu: resume offer refused: %s", (unsigned long long)fino, why);
+    if (rc != ESCP_OK) return rc;
+    for (size_t i = 0; i < o.ntrees; i++) /* inside the range, and never its last block */
+      if (o.trees[i].start < first || o.trees[i].start + ((uint64_t)1 << o.trees[i].log2) > first + count - 1) {
+        ESCP_ERR(s, "fino %llu: resume offer refused: a run outside the range", (unsigned long long)fino);
+        escp_offer_free(&o);
+        return ESCP_E_PROTO;
+      }
+  }
+  uint64_t bytes = o.held_bytes;
+  int32_t rc = tx_queue_kind(s, fino, path, size, len > 0 ? &o : NULL, TXK_FILE, -1, first, count);
   if (rc != ESCP_OK) escp_offer_free(&o);
   else if (held_bytes) *held_bytes = bytes;
   return rc;
@@ -468,7 +512,7 @@ static int tx_claim(escp_session *s, tx_file **fo, uint64_t *idx, tx_small **cl,
     if (r == 1) {
       *idx = f->next_block++;
       skip_held(f);
-      if (f->next_block == f->nblocks) head_pop(t); /* last block claimed: the next thread moves on */
+      if (f->next_block == f->rend) head_pop(t); /* last block claimed: the next thread moves on */
     } else if (r == 4) {
       *idx = f->next_block++;
       f->claims++;
@@ -538,6 +582,14 @@ static void tx_complete(escp_session *s, tx_file *f) {
     st = ESCP_E_DIGEST;
     f->what = "digest";
   }
+  if (st == ESCP_OK && f->rdg) { /* a range: its digest over the subtree list (rdigest.h) */
+    uint8_t packed[ESCP_RSUB_MAX * ESCP_RSUB_REC];
+    uint32_t n = 0;
+    if (escp_rdigest_final(f->rdg, packed, &n, ev.digest) != ESCP_OK) {
+      st = ESCP_E_DIGEST;
+      f->what = "digest";
+    }
+  }
   ev.type = st == ESCP_OK ? ESCP_EV_FILE_DONE : ESCP_EV_FILE_ERROR;
   ev.status = st;
   ev.sys_errno = f->sys_errno;
@@ -566,7 +618,7 @@ static void tx_account(escp_session *s, tx_file *f, int sent, uint64_t n) {
     f->sent++;
     f->bytes += n;
   }
-  int last = f->accounted == f->nblocks - f->held;
+  int last = f->accounted == (f->rend - f->rfirst) - f->held;
   pthread_mutex_unlock(&f->mu);
   if (last) tx_complete(s, f); /* every block accounted: no other thread holds f */
 }
@@ -588,7 +640,14 @@ static int32_t tx_open(escp_session *s, tx_file *f) {
       f->checkable = !e2 && f->st0.regular;
       f->sparse = f->checkable && s->param[ESCP_P_HOLES] && f->st0.alloc < f->st0.size;
     }
-    if (!err && s->param[ESCP_P_CHECKSUM]) {
+    if (!err && s->param[ESCP_P_CHECKSUM] && f->rend - f->rfirst != f->nblocks) { /* a range */
+      f->rdg = malloc(sizeof *f->rdg);
+      if (!f->rdg || escp_rdigest_init(f->rdg, f->rfirst, f->rend - f->rfirst) != ESCP_OK)
+        file_fail(f, ESCP_E_NOMEM, 0, "digest");
+      for (size_t i = 0; f->rdg && f->status == ESCP_OK && i < f->ntrees; i++)
+        if (escp_rdigest_add(f->rdg, f->trees[i].start, f->trees[i].log2, f->trees[i].cv) != ESCP_OK)
+          file_fail(f, ESCP_E_PROTO, 0, "held blocks");
+    } else if (!err && s->param[ESCP_P_CHECKSUM]) {
       f->dg = malloc(sizeof *f->dg);
       if (f->dg) escp_digest_init(f->dg);
       else file_fail(f, ESCP_E_NOMEM, 0, "digest");
@@ -907,11 +966,11 @@ static int32_t tx_frame(escp_session *s, escp_stream *st, uint64_t fino, uint64_
 /* Hash block idx (n bytes at pay, file offset off) into f's digest, when it keeps one; the
  * span starts at t. A digest that refuses the block fails the file. */
 static void tx_hash(escp_prof_ring *pr, tx_file *f, uint64_t idx, uint64_t off, const uint8_t *pay, uint32_t n, uint64_t t) {
-  if (!f->dg) return;
+  if (!f->dg && !f->rdg) return;
   uint8_t cv[32], root[32];
   escp_b3_block(pay, n, off / ESCP_B3_CHUNK, cv, off == 0 ? root : NULL);
   pthread_mutex_lock(&f->mu);
-  int drc = escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
+  int drc = f->rdg ? escp_rdigest_add(f->rdg, idx, 0, cv) : escp_digest_add(f->dg, idx, cv, off == 0 ? root : NULL);
   if (drc != ESCP_OK) file_fail(f, drc, 0, "digest");
   pthread_mutex_unlock(&f->mu);
   escp__prof_end(pr, ESCP_STG_HASH, t, n);
@@ -1349,7 +1408,7 @@ static int32_t tx_fd_block(escp_session *s, escp_stream *st, tx_file *f, uint64_
   else if (n < b) { /* EOF: an empty block only for an empty stream */
     f->ended = 1;
     f->size = off + n;
-    f->nblocks = ship ? idx + 1 : idx;
+    f->nblocks = f->rend = ship ? idx + 1 : idx;
     if (t->head == &f->q) head_pop(t);
   }
   f->rturn++;
@@ -1383,7 +1442,7 @@ ESCP_API int32_t escp_tx_stream_add(void *h, uint64_t fino, int32_t fd) {
   struct stat sb;
   if (fstat(fd, &sb) == 0 && S_ISFIFO(sb.st_mode) && fcntl(fd, F_SETPIPE_SZ, (int)s->param[ESCP_P_BLOCK_SIZE]) < 0)
     (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
-  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_FD, fd);
+  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_FD, fd, 0, 0);
 }
 
 /* Queue fino as a stream fed by escp_tx_block_submit (escp.h). E_DUP: fino is an open
@@ -1392,7 +1451,7 @@ ESCP_API int32_t escp_tx_stream_open(void *h, uint64_t fino) {
   escp_session *s = escp__session(h);
   if (!s) return ESCP_E_INVAL;
   if (s->role == ESCP_ROLE_SENDER && s->param[ESCP_P_RETRIES] > 0) return ESCP_E_STATE; /* buffers are not kept for a resend */
-  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_BLK, -1);
+  return tx_queue_kind(s, fino, NULL, 0, NULL, TXK_BLK, -1, 0, 0);
 }
 
 /* The pool: ESCP_POOL_BLOCKS x T buffers in one 4096-aligned allocation. tx->mu. */
@@ -1512,7 +1571,7 @@ ESCP_API int32_t escp_tx_stream_end(void *h, uint64_t fino, uint64_t size) {
   } else if (rc == ESCP_OK) {
     f->ended = 1;
     f->size = size;
-    f->nblocks = nb;
+    f->nblocks = f->rend = nb;
     pthread_cond_broadcast(&t->cv);
   }
   pthread_mutex_unlock(&t->mu);

@@ -879,6 +879,107 @@ static void test_small(void) {
   CHECK_EQ(dst_entries(), 0);
 }
 
+/* ---- byte ranges (shards, escp.h "Byte ranges") ---- */
+
+/* One range [first, first+count) sent and received whole: the receiver's range result. */
+static void range_run(uint64_t first, uint64_t count, const int64_t *meta, uint8_t *res, int32_t *rlen) {
+  sess p;
+  up(&p, 2, B, 2);
+  int rc = escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, first, count);
+  CHECK(rc == 0 || rc == 1);
+  if (rc == 1) { /* an earlier journal of this range: nothing held here (the tests send whole ranges) */
+    escp_event ev = next_ev(p.rx);
+    CHECK_EQ(ev.type, ESCP_EV_OFFER);
+    if (ev.blocks > 0) CHECK_EQ(escp_rx_file_decide(p.rx, FINO, 0), ESCP_OK);
+  }
+  CHECK_EQ(escp_tx_file_add_range(p.tx, FINO, g_src, g_size, first, count, NULL, 0, NULL), ESCP_OK);
+  CHECK_EQ(escp_tx_finish(p.tx), ESCP_OK);
+  escp_event te;
+  do te = next_ev(p.tx);
+  while (te.type != ESCP_EV_FILE_DONE && te.type != ESCP_EV_FILE_ERROR);
+  CHECK_EQ(te.type, ESCP_EV_FILE_DONE);
+  CHECK_EQ(te.blocks, count);
+  CHECK_EQ(escp_rx_file_expect(p.rx, FINO, te.blocks, 0, te.digest), ESCP_OK);
+  escp_event re;
+  do re = next_ev(p.rx);
+  while (re.type != ESCP_EV_FILE_DONE && re.type != ESCP_EV_FILE_ERROR);
+  CHECK_EQ(re.type, ESCP_EV_FILE_DONE);
+  CHECK(memcmp(re.digest, te.digest, 32) == 0); /* the range digest, both sides */
+  *rlen = escp_rx_range_take(p.rx, FINO, res, ESCP_RANGE_TAKE_MAX);
+  CHECK(*rlen >= 40);
+  CHECK_EQ(escp_rx_range_take(p.rx, FINO, res + ESCP_RANGE_TAKE_MAX, 0), 0); /* taken once */
+  kill_both(&p);
+}
+
+static void test_ranges(void) {
+  fprintf(stderr, "-- byte ranges: bounds, a block outside the range, three ranges commit the file\n");
+  clean_dst();
+  int64_t meta[ESCP_META_COUNT];
+  meta_of(meta, 1600000011, g_ino);
+  uint64_t nb = nblk(B);
+  sess p;
+  up(&p, 1, B, 2);
+  /* the receiver's own limits: a proper part of the file, inside it */
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, 0, 0), ESCP_E_RANGE);
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, nb, 1), ESCP_E_RANGE);
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, 2, nb - 1), ESCP_E_RANGE);
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, 0, nb), ESCP_E_RANGE);
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, (uint64_t)ESCP_MAX_FILE_SIZE + 1, meta, 0, 1), ESCP_E_RANGE);
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, ESCP_SIZE_STREAM, meta, 0, 1), ESCP_E_RANGE);
+  CHECK_EQ(escp_tx_file_add_range(p.tx, FINO, g_src, g_size, nb - 1, 2, NULL, 0, NULL), ESCP_E_RANGE);
+  CHECK_EQ(escp_tx_file_add_range(p.tx, FINO, g_src, g_size, 0, 0, NULL, 0, NULL), ESCP_E_RANGE);
+  CHECK(!exists(g_part));
+  /* a sender that sends a block outside the announced range: session-scope E_PROTO; the
+   * shared partial is never longer than the file */
+  CHECK_EQ(escp_rx_file_add_range(p.rx, FINO, LEAF, g_size, meta, 4, 4), 0);
+  CHECK_EQ(escp_tx_file_add(p.tx, FINO, g_src, g_size), ESCP_OK);
+  for (;;) {
+    escp_event ev = next_ev(p.rx);
+    if (ev.type != ESCP_EV_FATAL) continue;
+    CHECK_EQ(ev.status, ESCP_E_PROTO);
+    CHECK(strstr(ev.text, "outside its announced range"));
+    break;
+  }
+  kill_both(&p);
+  struct stat st;
+  CHECK(stat(g_part, &st) == 0 && (uint64_t)st.st_size == g_size);
+  CHECK(!exists(g_target));
+  clean_dst();
+  /* names that only start like a range journal (another file's partial, say) are never
+   * touched by the committer */
+  char other[2][256];
+  snprintf(other[0], sizeof other[0], "%s/." LEAF ".escp-journal.5.escp-part", g_dst);
+  snprintf(other[1], sizeof other[1], "%s/." LEAF ".escp-journal.x7", g_dst);
+  for (int i = 0; i < 2; i++) {
+    int ofd = open(other[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(ofd >= 0);
+    close(ofd);
+  }
+  /* three ranges, one after another: only the last names the file, b3sum-equal */
+  uint8_t res[2 * ESCP_RANGE_TAKE_MAX];
+  int32_t len;
+  const uint64_t cut[4] = {0, 16, 32, nb};
+  for (int i = 0; i < 3; i++) {
+    range_run(cut[i], cut[i + 1] - cut[i], meta, res, &len);
+    uint32_t committed = res[0], n = res[4];
+    CHECK_EQ(committed, i == 2);
+    CHECK_EQ(len, 40 + 48 * (int32_t)n);
+    CHECK_EQ(exists(g_target), i == 2);
+    if (i == 0) CHECK_EQ(n, 1); /* blocks 0..15: one run of 2^4 */
+    if (i == 2) CHECK(memcmp(res + 8, g_b3, 32) == 0);
+  }
+  CHECK(exists(g_target) && !exists(g_part));
+  uint8_t *got = malloc(g_size);
+  int fd = open(g_target, O_RDONLY);
+  CHECK(fd >= 0 && got && read(fd, got, g_size) == (ssize_t)g_size);
+  close(fd);
+  CHECK(memcmp(got, g_data, g_size) == 0);
+  free(got);
+  CHECK_EQ(dst_entries(), 3); /* the file and the two look-alikes: no journal left */
+  for (int i = 0; i < 2; i++) CHECK(unlink(other[i]) == 0);
+  clean_dst();
+}
+
 int main(void) {
   setenv("ESCP_JOURNAL_BYTES", "65536", 1); /* a group commit per block: the journal thread works */
   snprintf(g_dir, sizeof g_dir, "/tmp/escp_test_resume_XXXXXX");
@@ -913,6 +1014,7 @@ int main(void) {
   test_planted_journal();
   test_early_decide();
   test_small();
+  test_ranges();
 
   CHECK_EQ(dst_entries(), 0);
   CHECK(rmdir(g_dst) == 0);

@@ -36,7 +36,12 @@ export interface FileOkEvent {
   rel: string;
   bytes: number;
   resumed_bytes: number;
+  /** The whole file's BLAKE3; for a --shard range: only when this session committed the file, else null. */
   digest: string | null;
+  /** --shard: the byte range this entry moved (bytes = its length). */
+  range?: { offset: number; length: number; block_size: number; subtrees: { block: number; log2: number; cv: string }[] };
+  /** --shard, a range: this session named the file (every range was in). */
+  committed?: boolean;
 }
 export interface FileFailedEvent {
   type: "file";

@@ -54,6 +54,15 @@ describe("formatting", () => {
     );
   });
 
+  test("summary line of a --shard run names its ranges and the files they completed", () => {
+    expect(summaryLine({ bytes: 2 * 1024 ** 2, files: 2, failed: 0, seconds: 2, ranges: { count: 1, completed: 0 } }, false)).toBe(
+      "Sent    :   2.0 MB in 2 files at   1.0 MB/s in 00:02.00, 1 range (0 files completed)",
+    );
+    expect(summaryLine({ bytes: 1024, files: 3, failed: 0, seconds: 1, ranges: { count: 3, completed: 1 } }, false)).toBe(
+      "Sent    :   1.0 KB in 3 files at   1.0 KB/s in 00:01.00, 3 ranges (1 file completed)",
+    );
+  });
+
   test("summary line", () => {
     expect(summaryLine({ bytes: 2 * 1024 ** 2, files: 3, failed: 0, seconds: 2 }, false)).toBe("Sent    :   2.0 MB in 3 files at   1.0 MB/s in 00:02.00");
     expect(summaryLine({ bytes: 1024, files: 1, failed: 2, seconds: 0 }, false)).toBe("Sent    :   1.0 KB in 1 file at   0.0  B/s in 00:00.00, 2 failed");

@@ -231,6 +231,8 @@ export interface ProgressSummary {
   digest?: string;
   /** --ioengine dummy::posix: the sender read nothing, the files written hold zeros. */
   synthetic?: boolean;
+  /** --shard: byte ranges among the files, and how many files this run completed (named). */
+  ranges?: { count: number; completed: number };
 }
 
 /** The sender's live bar and final summary line. */
@@ -324,7 +326,7 @@ export class Progress {
   }
 }
 
-/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed][, synthetic data (zeros)]`
+/** `Sent    : <tot>B in <N> files at <rate>B/s in <t>[, <r>B resumed][, <k> failed][, <n> ranges (<m> files completed)][, synthetic data (zeros)]`
  * (`Received:` for a pull); the rate counts only the bytes that moved. */
 export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const resumed = s.resumed ?? 0;
@@ -333,5 +335,8 @@ export function summaryLine(s: ProgressSummary, bits: boolean): string {
   const held = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : "";
   const files = s.files === 1 ? "file" : "files";
   const zeros = s.synthetic === true ? ", synthetic data (zeros)" : "";
-  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}${zeros}`;
+  const r = s.ranges;
+  const ranges =
+    r && r.count > 0 ? `, ${r.count} ${r.count === 1 ? "range" : "ranges"} (${r.completed} ${r.completed === 1 ? "file" : "files"} completed)` : "";
+  return `${(s.verb ?? "Sent").padEnd(8)}: ${formatBytes(s.bytes)} in ${s.files} ${files} at ${formatRate(rate, bits)} in ${formatClock(s.seconds, true)}${held}${failed}${ranges}${zeros}`;
 }

@@ -1,10 +1,10 @@
 // The ONLY place that reads argv, the environment and /etc/escp.conf. Precedence:
 // command line > env (ESCP_<KEY>) > config file (ESCP_CONFIG overrides its path) > default.
 // EScp differs: bad YAML or values are a usage error naming the file and key, never a panic.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
 import { splitPositionals, tokenizeArgv, type Endpoint, type ParsedArgv, type RemoteSources } from "../cli/args.ts";
-import { readFilelist, type FilelistEntry } from "../fs/filelist.ts";
+import { readFilelist, shardRanges, type FilelistEntry } from "../fs/filelist.ts";
 import { logger } from "../log/logger.ts";
 import { defaultOptions, findYamlKey, OPTION_TABLE, type Options, type OptionSpec } from "./options.ts";
 import { assignOptionText, usageError } from "./values.ts";
@@ -142,6 +142,26 @@ function checkCombinations(opts: Options): void {
   }
 }
 
+/** --shard FILE: a list and a destination, resume on (forced; --no-resume is refused). */
+function shardChecks(opts: Options, flags: ParsedArgv["flags"], positionals: string[]): void {
+  if (opts.filelist !== undefined) throw new EscpError("E_USAGE", "--shard: not with --filelist (the shard's list names the sources)");
+  if (flags.resume !== undefined && !opts.resume) throw new EscpError("E_USAGE", `--shard: not with ${flags.resume} (a shard is resumed when it is run again)`);
+  if (opts.nochecksum) throw new EscpError("E_USAGE", "--shard: not with --nochecksum (ranges are verified and joined by their BLAKE3)");
+  if (positionals.length > 1) throw new EscpError("E_USAGE", `--shard: give only the destination after the options, not ${JSON.stringify(positionals[0])}`);
+  opts.resume = true;
+}
+
+function shardEntries(file: string, blockSize: number): FilelistEntry[] {
+  return shardRanges(file, readFilelist(file, "--shard"), blockSize, (p) => {
+    try {
+      const st = statSync(p);
+      return st.isFile() ? st.size : -1;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
 /** True when the command needs no SOURCE/DEST (help, version, license, receiver mode). */
 function needsNoPositionals(opts: Options): boolean {
   return opts.help || opts.version || opts.license || opts.server;
@@ -174,10 +194,11 @@ export function configFrom(opts: Options, flags: ParsedArgv["flags"], positional
     }
     return { opts, sources: [], dest: undefined, filelistEntries: [] };
   }
-  const hasFilelist = opts.filelist !== undefined;
+  if (opts.shard !== undefined) shardChecks(opts, flags, positionals);
+  const hasFilelist = opts.filelist !== undefined || opts.shard !== undefined;
   const { sources, remote, dest } = splitPositionals(positionals, hasFilelist);
   const ends = streamEnds(opts, flags, sources, remote, dest);
-  const filelistEntries = opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
+  const filelistEntries = opts.shard !== undefined ? shardEntries(opts.shard, opts.blocksize) : opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
   return {
     opts,
     sources,

@@ -10,6 +10,8 @@ export const IO_ENGINES: readonly IoEngine[] = ["posix", "dummy"];
 
 export interface Options {
   filelist?: string;
+  /** --shard FILE: a --filelist whose sources may end in @OFFSET+LENGTH (byte ranges); resume forced on. */
+  shard?: string;
   /** SSH port; an scp:// URI port overrides it. */
   port: number;
   /** First TCP data port the receiver tries. */
@@ -148,6 +150,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     type: "string",
     valueName: "FILE",
     help: "read sources from FILE: a YAML list of paths or [src, dst] pairs, or one path per line",
+  },
+  {
+    field: "shard",
+    long: "shard",
+    type: "string",
+    valueName: "FILE",
+    help: "run one shard of a plan: FILE is a --filelist whose sources may end in @OFFSET+LENGTH (a byte range of the file); resume is on",
   },
   {
     field: "port",

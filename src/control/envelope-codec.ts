@@ -63,6 +63,10 @@ function encodeEntry(b: B, f: FileEntry): flatbuffers.Offset {
   if (f.linkTo !== undefined) FbFileEntry.addLinkTo(b, BigInt(f.linkTo));
   if (xattrs !== 0) FbFileEntry.addXattrs(b, xattrs);
   if (f.stream === true) FbFileEntry.addStream(b, true);
+  if (f.range !== undefined) {
+    FbFileEntry.addRangeOffset(b, BigInt(f.range.offset));
+    FbFileEntry.addRangeLength(b, BigInt(f.range.length));
+  }
   return FbFileEntry.endFileEntry(b);
 }
 
@@ -73,7 +77,22 @@ function encodeDone(b: B, m: FileDoneMsg): flatbuffers.Offset {
 
 export function encodeResult(b: B, m: FileResultMsg): flatbuffers.Offset {
   const digest = FileResult.createDigestVector(b, m.digest);
-  return FileResult.createFileResult(b, BigInt(m.fino), str(b, m.code), m.errno, str(b, m.message), BigInt(m.bytes), digest, str(b, m.path), BigInt(m.resumed));
+  const fileDigest = m.fileDigest !== undefined && m.fileDigest.length > 0 ? FileResult.createFileDigestVector(b, m.fileDigest) : 0;
+  const subtrees = m.subtrees !== undefined && m.subtrees.length > 0 ? FileResult.createSubtreesVector(b, m.subtrees) : 0;
+  return FileResult.createFileResult(
+    b,
+    BigInt(m.fino),
+    str(b, m.code),
+    m.errno,
+    str(b, m.message),
+    BigInt(m.bytes),
+    digest,
+    str(b, m.path),
+    BigInt(m.resumed),
+    m.committed === true,
+    fileDigest,
+    subtrees,
+  );
 }
 
 function encodeOffer(b: B, m: ResumeOfferMsg): flatbuffers.Offset {
@@ -229,6 +248,8 @@ function decodeEntry(list: FileList, i: number): FileEntry {
   const xattrs = f.xattrsArray();
   if (xattrs !== null && xattrs.length > 0) out.xattrs = xattrs.slice();
   if (f.stream()) out.stream = true;
+  const rlen = safe(f.rangeLength(), `files[${i}].rangeLength`);
+  if (rlen > 0) out.range = { offset: safe(f.rangeOffset(), `files[${i}].rangeOffset`), length: rlen };
   return out;
 }
 
@@ -266,6 +287,9 @@ export function decodeResult(t: FileResult): FileResultMsg {
     digest: bytes(t.digestArray()),
     path: text(t.path(UTF8), "path"),
     resumed: safe(t.resumed(), "resumed"),
+    ...(t.committed() ? { committed: true } : {}),
+    ...(t.fileDigestLength() > 0 ? { fileDigest: bytes(t.fileDigestArray()) } : {}),
+    ...(t.subtreesLength() > 0 ? { subtrees: bytes(t.subtreesArray()) } : {}),
   };
 }
 

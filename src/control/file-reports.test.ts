@@ -68,6 +68,9 @@ function handBuilt(n: number, item: { code?: string; digest?: number[]; path?: s
         digest,
         b.createString(item.path ?? "a"),
         item.resumed ?? 0n,
+        false,
+        0,
+        0,
       ),
     );
   }

@@ -169,6 +169,12 @@ function validateEntry(c: Check, f: FileEntry, at: string): void {
   if (f.stream !== undefined && (f.stream !== true || f.kind !== "file" || f.size !== 0))
     c.bad(`${at}.stream`, `is set for a ${f.kind} of ${f.size} bytes (only a file announced with size 0 may be a stream)`);
   if ((f.kind === "symlink" || f.kind === "hardlink") && f.size !== 0) c.bad(`${at}.size`, `is ${f.size} for a ${f.kind}`);
+  if (f.range !== undefined) {
+    c.uint(`${at}.range.offset`, f.range.offset);
+    c.int(`${at}.range.length`, f.range.length, 1, ESCP_MAX_FILE_SIZE);
+    if (f.kind !== "file" || f.stream !== undefined) c.bad(`${at}.range`, `is set for a ${f.stream ? "stream" : f.kind}`);
+    else if (f.range.offset + f.range.length > f.size) c.bad(`${at}.range`, `${f.range.offset}+${f.range.length} runs past the file's ${f.size} bytes`);
+  }
   if (f.xattrs !== undefined) {
     if (!(f.xattrs instanceof Uint8Array)) c.bad(`${at}.xattrs`, "is not a byte array");
     if (f.xattrs.length > ESCP_XATTRS_MAX) c.bad(`${at}.xattrs`, `has ${f.xattrs.length} bytes, over ${ESCP_XATTRS_MAX}`);
@@ -248,6 +254,9 @@ export function validateControl(m: ControlMsg, code: CheckCode): void {
         c.str("path", m.path, { noNul: true });
         c.uint("resumed", m.resumed);
         if (m.resumed > m.bytes) c.bad("resumed", `is ${m.resumed}, more than the file's ${m.bytes} bytes`);
+        if (m.fileDigest !== undefined) c.bytes("fileDigest", m.fileDigest, [32]);
+        if (m.subtrees !== undefined && (m.subtrees.length % 48 !== 0 || m.subtrees.length > 128 * 48))
+          c.bad("subtrees", `has ${m.subtrees.length} bytes (a multiple of 48, at most ${128 * 48})`);
       }
       return c.bytes("digest", m.digest, [0, 32]);
     case "error":

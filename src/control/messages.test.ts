@@ -444,3 +444,41 @@ describe("checks", () => {
     expect(thrown(() => decodeControl(encodeSessionInit(init()))).code).toBe("E_PROTOCOL");
   });
 });
+
+describe("byte ranges (--shard, minor 8)", () => {
+  const file = { fino: 3, kind: "file" as const, name: "big", size: 300_000, mode: 0o644, mtimeSec: 1, mtimeNsec: 2, atimeSec: 3, atimeNsec: 4, ino: 5 };
+  test("FileEntry.range and FileResult's committed, fileDigest and subtrees round-trip; absent stays absent", () => {
+    const list: ControlMsg = {
+      type: "fileList",
+      last: true,
+      files: [
+        { ...file, range: { offset: 131072, length: 168_928 } },
+        { ...file, fino: 4 },
+      ],
+    };
+    expect(decodeControl(encodeControl(list))).toEqual(list);
+    const result: ControlMsg = {
+      type: "fileResult",
+      fino: 3,
+      code: "",
+      errno: 0,
+      message: "",
+      bytes: 168_928,
+      digest: new Uint8Array(32).fill(1),
+      path: "big",
+      resumed: 0,
+      committed: true,
+      fileDigest: new Uint8Array(32).fill(2),
+      subtrees: new Uint8Array(96).fill(3),
+    };
+    expect(decodeControl(encodeControl(result))).toEqual(result);
+    const { committed: _c, fileDigest: _f, subtrees: _s, ...plain } = result;
+    expect(decodeControl(encodeControl(plain))).toEqual(plain);
+  });
+  test("a range past the file, of a directory, or of length 0 is refused by the codec checks", () => {
+    const bad = (f: object) => thrown(() => encodeControl({ type: "fileList", last: true, files: [f as typeof file] })).message;
+    expect(bad({ ...file, range: { offset: 200_000, length: 200_000 } })).toContain("files[0].range 200000+200000 runs past the file's 300000 bytes");
+    expect(bad({ ...file, kind: "dir", size: 0, range: { offset: 0, length: 1 } })).toContain("files[0].range");
+    expect(bad({ ...file, range: { offset: 0, length: 0 } })).toContain("files[0].range.length");
+  });
+});

@@ -31,7 +31,9 @@ export const PROTOCOL_MAJOR = ESCP_PROTOCOL_VERSION;
  *     answered in a BundleResult).
  *  7: streams (FileEntry.stream: a file of unknown length, stdin; its FileDone.bytes is its
  *     length). */
-export const PROTOCOL_MINOR = 7;
+export const PROTOCOL_MINOR = 8;
+/** Byte ranges (--shard) need a receiving peer of at least this minor. */
+export const RANGE_MINOR = 8;
 /** A stream (`escp - host:path`) needs a receiving peer of at least this minor. */
 export const STREAM_MINOR = 7;
 /** Bundles are used only when both peers speak at least this minor (else files travel one by one). */
@@ -117,6 +119,8 @@ export interface FileEntry {
   linkTo?: number /* hardlink: the fino of the earlier file */;
   xattrs?: Uint8Array /* --xattrs: packed by libescp */;
   stream?: true /* a file of unknown length (size 0 here): its FileDone.bytes is its length */;
+  /** --shard (minor >= 8): only these bytes of the file are sent; size stays the whole file's. */
+  range?: { offset: number; length: number };
 }
 export interface FileDoneMsg {
   type: "fileDone";
@@ -138,6 +142,10 @@ export interface FileResultMsg {
   digest: Uint8Array;
   path: string /* "" unless asked for (SessionInit.wantPaths): where it landed, relative to the destination root */;
   resumed: number /* of bytes: held from an earlier run, not sent again */;
+  /** A range (minor >= 8): this session completed and named the file, with its whole BLAKE3. */
+  committed?: boolean;
+  fileDigest?: Uint8Array /* 32 bytes when committed */;
+  subtrees?: Uint8Array /* the range's subtrees, 48 bytes each (native RangeOutcome.packed) */;
 }
 /** The sink, for a file of more than one block in a resume session: what it holds of it. */
 export interface ResumeOfferMsg {

@@ -18,6 +18,7 @@ export interface SourceSpec {
   path: string; // as the user gave it
   dst?: string; // per-file destination name (from --filelist pairs)
   stdin?: true; // `-`: this process's standard input, a stream of unknown length
+  range?: { offset: number; length: number }; // --shard: only these bytes of the file
 }
 
 /** What the walk follows and collects: -r, -a (implies -r), --xattrs. */
@@ -54,6 +55,8 @@ export interface FoundEntry {
   xattrs?: Uint8Array;
   /** `-`: standard input, read to its end (size 0 here: the length is known only then). */
   stream?: true;
+  /** --shard: only these bytes of the file are sent (size stays the whole file's). */
+  range?: { offset: number; length: number };
 }
 
 function entryFrom(kind: FoundEntry["kind"], path: string, name: string, st: Stat, mode: WalkMode): FoundEntry {
@@ -86,7 +89,7 @@ export type WalkItem =
   | { kind: "notice"; text: string }
   | { kind: "top"; name: string; isDir: boolean };
 
-function problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE", path: string, why: string): WalkItem {
+function problem(code: "E_SOURCE_MISSING" | "E_SOURCE_UNREADABLE" | "E_SOURCE_CHANGED", path: string, why: string): WalkItem {
   return { kind: "problem", error: new EscpError(code, `${path}: ${why}`, { path }) };
 }
 
@@ -178,6 +181,17 @@ function* walkSource(spec: SourceSpec, mode: WalkMode): Generator<WalkItem> {
   } else if (st.kind === "file" || st.kind === "symlink") {
     yield { kind: "top", name, isDir: false };
     const item = found(st.kind, abs, name, st, mode);
+    if (item.kind === "entry" && spec.range !== undefined) {
+      const r = spec.range;
+      if (item.entry.kind !== "file") return yield problem("E_SOURCE_UNREADABLE", spec.path, "a byte range of something that is not a regular file");
+      if (r.offset + r.length > item.entry.size)
+        return yield problem(
+          "E_SOURCE_CHANGED",
+          spec.path,
+          `the range ${r.offset}+${r.length} runs past the file's ${item.entry.size} bytes (it changed since the list was read)`,
+        );
+      if (r.offset !== 0 || r.length !== item.entry.size) item.entry.range = r;
+    }
     yield item.kind === "entry" && spec.dst !== undefined ? { kind: "entry", entry: { ...item.entry, dst: spec.dst } } : item;
   } else if (mode.archive) {
     yield specialNotice(spec.path, st);
@@ -245,7 +259,7 @@ export function summarize(sources: SourceSpec[], mode: WalkMode): Summary {
       if (item.entry.kind === "dir") continue;
       sum.fileCount++; // symlinks and hard links get a verdict each, like files
       if (item.entry.stream) sum.stream = true;
-      if (item.entry.kind === "file" && !links.seen(item.entry)) sum.totalBytes += item.entry.size;
+      if (item.entry.kind === "file" && !links.seen(item.entry)) sum.totalBytes += item.entry.range?.length ?? item.entry.size;
     }
   }
   return sum;

@@ -1,7 +1,7 @@
 // Tests for --filelist parsing: YAML lists, pairs, several documents, newline lists, errors.
 import { describe, expect, test } from "bun:test";
 import type { EscpError } from "../errors/escp-error.ts";
-import { parseFilelist } from "./filelist.ts";
+import { parseFilelist, shardRanges } from "./filelist.ts";
 
 function usageMessage(fn: () => unknown): string {
   try {
@@ -64,5 +64,41 @@ describe("parseFilelist", () => {
     expect(usageMessage(() => parseFilelist("f", "k: v\n"))).toBe("--filelist f: top level: expected a YAML list of paths, got a mapping");
     expect(usageMessage(() => parseFilelist("f", "- a\n---\nk: v\n"))).toBe("--filelist f: document 2: expected a YAML list of paths, got a mapping");
     expect(usageMessage(() => parseFilelist("f", "a\0b\n"))).toBe("--filelist f: content: contains a NUL byte (not a text file)");
+  });
+});
+
+describe("shardRanges (--shard: src@OFFSET+LENGTH)", () => {
+  const B = 65536;
+  const sizes: Record<string, number> = { "/d/big": 5 * B + 7, "/d/one": 100, "/d/empty": 0, "/d/dir": -1 };
+  const size = (p: string): number | undefined => sizes[p];
+  const one = (src: string) => shardRanges("s.list", [{ src, dst: "x" }], B, size)[0];
+
+  test("a range is split off the name; the whole file and names without a suffix stay plain", () => {
+    expect(one(`/d/big@${B}+${2 * B}`)).toEqual({ src: "/d/big", dst: "x", range: { offset: B, length: 2 * B } });
+    expect(one(`/d/big@${4 * B}+${B + 7}`)).toEqual({ src: "/d/big", dst: "x", range: { offset: 4 * B, length: B + 7 } }); // ends the file
+    expect(one(`/d/big@0+${5 * B + 7}`)).toEqual({ src: "/d/big", dst: "x" }); // @0+SIZE: the whole file
+    expect(one("/d/empty@0+0")).toEqual({ src: "/d/empty", dst: "x" });
+    expect(one("/d/big")).toEqual({ src: "/d/big", dst: "x" });
+    expect(one("/d/missing@0+65536")).toEqual({ src: "/d/missing", dst: "x" }); // the walk names it
+  });
+
+  test("bad ranges: E_USAGE naming the list, the item and the cause", () => {
+    const cases: [string, string][] = [
+      [`/d/big@1+${B}`, "offset 1 is not a multiple of the block size 65536"],
+      ["/d/big@0+0", "the length is 0"],
+      [`/d/big@${4 * B}+${2 * B}`, `the range ends at ${6 * B}, past the file's ${5 * B + 7} bytes`],
+      ["/d/big@0+1000", "length 1000 is not a multiple of the block size 65536 (only a range that ends the file may be shorter)"],
+      ["/d/one@0+50", "length 50 is not a multiple of the block size 65536 (only a range that ends the file may be shorter)"],
+      ["@0+10", "empty path before the range"],
+      ["/d/dir@0+65536", "not a regular file (a byte range needs one)"],
+      ["/d/big@0+99999999999999999999", "offset or length over 2^53 - 1"],
+    ];
+    for (const [src, cause] of cases) expect(usageMessage(() => one(src))).toBe(`--shard s.list: item 1 (${JSON.stringify(src)}): ${cause}`);
+  });
+
+  test("only the last @N+M is a range; other @ and + stay in the name", () => {
+    sizes["/d/a@1+2"] = 3 * B;
+    expect(one(`/d/a@1+2@${B}+${B}`)).toEqual({ src: "/d/a@1+2", dst: "x", range: { offset: B, length: B } });
+    expect(one("/d/a+b@x")).toEqual({ src: "/d/a+b@x", dst: "x" });
   });
 });

@@ -8,10 +8,15 @@ export interface FilelistEntry {
   src: string;
   /** Destination name relative to the destination root, when the list gives one. */
   dst?: string;
+  /** --shard: only these bytes of src (from an `@OFFSET+LENGTH` suffix). */
+  range?: { offset: number; length: number };
 }
 
+/** Which option's list errors name: `--filelist FILE` or `--shard FILE`. */
+let listFlag = "--filelist";
+
 function bad(file: string, where: string, cause: string): EscpError {
-  return new EscpError("E_USAGE", `--filelist ${file}: ${where}: ${cause}`, { path: file });
+  return new EscpError("E_USAGE", `${listFlag} ${file}: ${where}: ${cause}`, { path: file });
 }
 
 /** One item of a YAML sequence: "src" or [src, dst]. */
@@ -92,12 +97,51 @@ export function parseFilelist(file: string, text: string): FilelistEntry[] {
 }
 
 /** Read and parse a --filelist file; an unreadable file is E_USAGE naming it. */
-export function readFilelist(file: string): FilelistEntry[] {
+export function readFilelist(file: string, flag = "--filelist"): FilelistEntry[] {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new EscpError("E_USAGE", `--filelist ${file}: cannot read: ${describeSysError(e)}`, { path: file, cause: e });
+    throw new EscpError("E_USAGE", `${flag} ${file}: cannot read: ${describeSysError(e)}`, { path: file, cause: e });
   }
-  return parseFilelist(file, text);
+  listFlag = flag;
+  try {
+    return parseFilelist(file, text);
+  } finally {
+    listFlag = "--filelist";
+  }
+}
+
+const RANGE_SUFFIX = /^(.*)@(\d+)\+(\d+)$/s;
+
+/**
+ * --shard: split `src@OFFSET+LENGTH` (decimal bytes) and check the range against the source's
+ * size and the block size (a power of two): OFFSET a multiple of it, LENGTH > 0, the range
+ * inside the file, LENGTH a multiple of it unless the range ends the file. `@0+SIZE` is the
+ * whole file (no range). `size` stats a source (undefined: it does not exist — the walk
+ * reports that; negative: it is not a regular file). Errors are E_USAGE naming the list, the item and the cause.
+ */
+export function shardRanges(file: string, entries: FilelistEntry[], blockSize: number, size: (path: string) => number | undefined): FilelistEntry[] {
+  return entries.map((e, i) => {
+    const m = RANGE_SUFFIX.exec(e.src);
+    if (m === null) return e;
+    const [, src = "", os = "", ls = ""] = m;
+    const where = `item ${i + 1} (${JSON.stringify(e.src)})`;
+    const fail = (cause: string) => new EscpError("E_USAGE", `--shard ${file}: ${where}: ${cause}`, { path: file });
+    if (src.length === 0) throw fail("empty path before the range");
+    const offset = Number(os);
+    const length = Number(ls);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) throw fail("offset or length over 2^53 - 1");
+    const sz = size(src);
+    const plain: FilelistEntry = { ...e, src };
+    if (sz === undefined) return plain; // missing or unreadable: the walk names it
+    if (sz < 0) throw fail("not a regular file (a byte range needs one)");
+    if (offset === 0 && length === sz) return plain; // the whole file
+    if (length === 0) throw fail("the length is 0");
+    if (offset % blockSize !== 0) throw fail(`offset ${offset} is not a multiple of the block size ${blockSize}`);
+    if (offset + length > sz) throw fail(`the range ends at ${offset + length}, past the file's ${sz} bytes`);
+    if (offset + length !== sz && length % blockSize !== 0)
+      throw fail(`length ${length} is not a multiple of the block size ${blockSize} (only a range that ends the file may be shorter)`);
+    return { ...plain, range: { offset, length } };
+  });
 }

@@ -9,6 +9,14 @@ import * as C from "./symbols.ts";
 
 export type Role = "sender" | "receiver";
 
+/** A range session's end on the receiver (rxRangeTake). */
+export interface RangeOutcome {
+  committed: boolean;
+  whole: Uint8Array;
+  /** The range's subtrees, 48 bytes each: u64 first block, u32 log2, u32 0, 32-byte CV. */
+  packed: Uint8Array;
+}
+
 export interface SessionParams {
   threads: number;
   blockSize: number;
@@ -325,6 +333,16 @@ export class NativeSession {
     return Number(out[0]);
   }
 
+  /** Queue blocks [first, first+count) of a file only (a shard's byte range), with the
+   * receiver's resume offer for the range (empty: none). Returns the bytes held. */
+  txFileAddRange(fino: number, path: string, size: number, first: number, count: number, held: Uint8Array): number {
+    const out = new BigUint64Array(1);
+    const st = this.lib.escp_tx_file_add_range(this.h, fino, cstr(path), size, first, count, held.length > 0 ? held : null, held.length, out);
+    if (st === C.ESCP_E_PROTO) throw new EscpError("E_PROTOCOL", `resume offer for file #${fino}: ${this.detail()}`);
+    this.check(st, `queue ${path}`);
+    return Number(out[0]);
+  }
+
   /** Queue small files packed by SmallFileBatch (bundles.ts): they travel in BUNDLE frames. */
   txSmallAdd(recs: Uint8Array, len: number): void {
     const st = this.lib.escp_tx_small_add(this.h, recs, len);
@@ -452,6 +470,32 @@ export class NativeSession {
     if (st === C.ESCP_E_BUSY) return { ok: false, busy: true };
     const r = this.dest(st, `register file #${fino}`);
     return r.ok ? { ok: true, probing: st === 1 } : r;
+  }
+
+  /** Register a byte range of a file (blocks [first, first+count)): written into the shared
+   * partial with its own journal (escp.h "Byte ranges"). */
+  rxFileAddRange(fino: number, rel: string | null, size: number, m: EntryMeta, first: number, count: number): FileAddResult {
+    const st = this.lib.escp_rx_file_add_range(this.h, fino, rel === null ? null : cstr(rel), size, this.meta(m), first, count);
+    if (st === C.ESCP_E_RANGE) throw new EscpError("E_PROTOCOL", `file #${fino}: a range outside its announced size (${size} bytes)`);
+    if (st === C.ESCP_E_DUP) throw new EscpError("E_PROTOCOL", `file #${fino} announced twice`);
+    if (st === C.ESCP_E_BUSY) return { ok: false, busy: true };
+    const r = this.dest(st, `register file #${fino}`);
+    return r.ok ? { ok: true, probing: st === 1 } : r;
+  }
+
+  /** What a range session's end decided (after its FILE_DONE): whether it committed the
+   * file, the whole file's BLAKE3 then, and the range's subtrees. null when none is queued. */
+  rxRangeTake(fino: number): RangeOutcome | null {
+    const buf = new Uint8Array(C.ESCP_RANGE_TAKE_MAX);
+    const n = this.check(this.lib.escp_rx_range_take(this.h, fino, buf, buf.length), `range result of file #${fino}`);
+    if (n === 0) return null;
+    const dv = new DataView(buf.buffer, 0, n);
+    const count = dv.getUint32(4, true);
+    return {
+      committed: dv.getUint32(0, true) === 1,
+      whole: buf.slice(8, 40),
+      packed: buf.slice(40, 40 + count * 48),
+    };
   }
 
   /** A stream's end, from the source's FileDone: its length and block count, and the digest. */

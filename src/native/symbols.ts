@@ -39,6 +39,10 @@ export const symbols = {
   escp_rx_file_expect: { args: [FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   escp_rx_offer: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_rx_file_decide: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  escp_b3_parent: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.void },
+  escp_tx_file_add_range: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  escp_rx_file_add_range: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  escp_rx_range_take: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   escp_tx_stream_add: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   escp_tx_stream_open: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   escp_tx_block_claim: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
@@ -226,6 +230,7 @@ export const ESCP_BR_DIGEST = 24;
 export const ESCP_BR_WHAT = 56;
 export const ESCP_BR_LEAF_LEN = 70;
 export const ESCP_BR_ENT = 72;
+export const ESCP_RANGE_TAKE_MAX = 6184;
 export const ESCP_SIZE_STREAM = 18446744073709551615n;
 export const ESCP_POOL_BLOCKS = 2;
 export const ESCP_DS_SIZE = 0;

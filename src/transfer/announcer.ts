@@ -66,6 +66,7 @@ function toFileEntry(fino: number, e: FoundEntry, leader: number | undefined): F
   if (leader !== undefined) f.linkTo = leader;
   else if (e.xattrs !== undefined) f.xattrs = e.xattrs; // a hard link shares its inode's
   if (e.stream) f.stream = true;
+  if (e.range !== undefined && leader === undefined) f.range = e.range;
   return f;
 }
 
@@ -96,7 +97,16 @@ export class Announcer {
 
   /** The directory fino and leaf of a file that may travel in a bundle, else undefined. */
   private bundled(e: FoundEntry): SmallFile | undefined {
-    if (e.kind !== "file" || e.stream || e.size > this.bundleMax || e.dst !== undefined || e.linkKey !== undefined || e.xattrs !== undefined) return undefined;
+    if (
+      e.kind !== "file" ||
+      e.stream ||
+      e.range !== undefined ||
+      e.size > this.bundleMax ||
+      e.dst !== undefined ||
+      e.linkKey !== undefined ||
+      e.xattrs !== undefined
+    )
+      return undefined;
     const slash = e.name.lastIndexOf("/");
     const dir = slash > 0 ? this.dirFinos.get(e.name.slice(0, slash)) : undefined;
     return dir === undefined ? undefined : { dir, leaf: e.name.slice(slash + 1), entry: e };

@@ -19,6 +19,8 @@
 //   ESCP_FAULT_DATA_PORT=<port>   the sender connects its control and data streams to
 //   127.0.0.1:<port> (a fault proxy, harness/faults/net-proxy.ts) instead of the address
 //   and port the receiver reported;
+//   ESCP_FAULT_REPLY_MINOR=<n>   a server answers session init as a peer of protocol 2.<n>
+//   (an older escp: the initiator must refuse what that peer cannot take, e.g. --shard ranges);
 //   ESCP_FAULT_KEY_SHA256=<path>   the sender writes the hex SHA-256 of the session key (never
 //   the key) to <path>, so a test can recognise the key wherever it might have leaked.
 // Costs one cached compare when unset.
@@ -116,4 +118,10 @@ const keyDigestPath = process.env.ESCP_FAULT_KEY_SHA256 ?? "";
 export function keyDigestHook(key: Uint8Array): void {
   if (keyDigestPath === "") return;
   writeFileSync(keyDigestPath, `${createHash("sha256").update(key).digest("hex")}\n`, { mode: 0o600 });
+}
+
+/** ESCP_FAULT_REPLY_MINOR: the protocol minor a server claims in its reply (else undefined). */
+export function faultReplyMinor(): number | undefined {
+  const v = process.env.ESCP_FAULT_REPLY_MINOR;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }

@@ -7,7 +7,7 @@ import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { RunConfig } from "../config/load.ts";
 import type { Options } from "../config/options.ts";
-import { encodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
+import { encodeControl, PROTOCOL_MAJOR, PROTOCOL_MINOR, RANGE_MINOR, STREAM_MINOR, type SessionInit } from "../control/messages.ts";
 import { describeSysError, EscpError, toEscpError } from "../errors/escp-error.ts";
 import { summarize, walk, type SourceSpec, type WalkMode } from "../fs/discover.ts";
 import { ReadAhead } from "../fs/read-ahead.ts";
@@ -76,7 +76,7 @@ function listenHere(o: Options, native: NativeSession): number {
 function sourceSpecs(cfg: RunConfig): SourceSpec[] {
   if (cfg.stdin) return [{ path: "-", stdin: true }];
   if (cfg.filelistEntries.length === 0) return cfg.sources.map((path) => ({ path }));
-  return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}) }));
+  return cfg.filelistEntries.map((e) => ({ path: e.src, ...(e.dst ? { dst: e.dst } : {}), ...(e.range ? { range: e.range } : {}) }));
 }
 
 /** Nothing sendable: name every problem and exit without starting a session. */
@@ -243,6 +243,13 @@ async function runPush(cfg: RunConfig, out: RunOutput): Promise<number> {
     native.setKey(init.key, init.sessionId);
     init.connectPort = listenHere(o, native);
     opened = await openSession(o, dest, init, starting);
+    if (cfg.filelistEntries.some((e) => e.range !== undefined) && opened.reply.versionMinor < RANGE_MINOR) {
+      await opened.channel.close();
+      throw new EscpError(
+        "E_VERSION",
+        `--shard: ${opened.where} runs escp protocol ${opened.reply.versionMajor}.${opened.reply.versionMinor}, which cannot take byte ranges (2.${RANGE_MINOR} or later needed: update escp there)`,
+      );
+    }
     if (sum.stream && opened.reply.versionMinor < STREAM_MINOR) {
       await opened.channel.close();
       throw new EscpError(
@@ -297,7 +304,7 @@ async function runPull(cfg: RunConfig, out: RunOutput): Promise<number> {
   if (!remote || !dest) throw new EscpError("E_USAGE", "missing source or destination");
   const streamFd = cfg.stdout ? cfg.io?.stdoutFd : undefined; // the library's receive(): its pipe
   if (cfg.stdout && streamFd === undefined) setDataStdout(true); // the bar and the summary go to stderr from now on
-  if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", "--filelist: only local sources can be listed");
+  if (cfg.filelistEntries.length > 0) throw new EscpError("E_USAGE", `${o.shard !== undefined ? "--shard" : "--filelist"}: only local sources can be listed`);
   if (o.profile !== undefined) checkProfilePath(o.profile);
   out.openManifest();
   const init: SessionInit = {

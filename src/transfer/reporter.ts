@@ -5,6 +5,7 @@ import { term } from "../cli/progress.ts";
 import type { EscpError } from "../errors/escp-error.ts";
 import { log } from "../log/logger.ts";
 import { Tally } from "./summary.ts";
+import type { RangeReport } from "./ranges.ts";
 
 /** A file that arrived and verified. */
 export interface FileOutcome {
@@ -18,6 +19,15 @@ export interface FileOutcome {
   digest: Uint8Array;
   /** Where it landed relative to the destination root; "" when the sink did not say. */
   rel: string;
+  /** --shard: a byte range of the file (bytes = its length; digest = the whole file's when committed, else empty). */
+  range?: RangeReport;
+}
+
+/** "range 0+64 MiB of big.bin verified (file completed by this session)". */
+export function rangeLine(o: FileOutcome): string | undefined {
+  const r = o.range;
+  if (r === undefined) return undefined;
+  return `range ${r.offset}+${r.length} of ${o.name} verified${r.committed ? " (file completed by this session)" : " (file not complete yet)"}`;
 }
 
 export interface Reporter {
@@ -43,7 +53,7 @@ export class TallyReporter implements Reporter {
 
   ok(o: FileOutcome): void {
     this.tally.ok(o.bytes, o.resumed);
-    log.debug(`verified ${o.name}`, sizeFields(o));
+    log.debug(rangeLine(o) ?? `verified ${o.name}`, sizeFields(o));
     this.also?.ok(o);
   }
 
@@ -80,7 +90,7 @@ export class LogReporter implements Reporter {
     this.okCount++;
     this.bytes += o.bytes;
     this.resumed += o.resumed;
-    log.debug(`${this.verb} ${o.name}`, sizeFields(o));
+    log.debug(rangeLine(o) ?? `${this.verb} ${o.name}`, sizeFields(o));
   }
 
   failed(err: EscpError): void {

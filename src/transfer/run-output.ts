@@ -70,6 +70,7 @@ export class RunOutput {
   private counts: RunCounts | undefined;
   private ended = false;
   private unlisted = 0; // verified files without a listable name (not in the manifest)
+  private readonly ranges = { count: 0, completed: 0 }; // --shard: ranges verified, files they completed
   private stream = false; // standard input or output is one end
   private streamDigest: string | undefined; // its BLAKE3, once verified
 
@@ -99,6 +100,10 @@ export class RunOutput {
   }
 
   private ok(x: FileOutcome): void {
+    if (x.range !== undefined) {
+      this.ranges.count++;
+      if (x.range.committed) this.ranges.completed++;
+    }
     const digest = this.o.nochecksum || x.digest.length !== 32 || isZero(x.digest) ? null : hex(x.digest);
     const rel = listableRel(x.rel) ? x.rel : "";
     if (this.manifest && digest !== null) {
@@ -108,7 +113,10 @@ export class RunOutput {
         log.warn(`--manifest ${this.o.manifest}: ${x.name} is not listed (the receiver ${why})`);
       }
     }
-    this.json?.fileOk({ path: x.name, rel, bytes: x.bytes, resumed_bytes: x.resumed, digest });
+    const r = x.range;
+    const ranged =
+      r === undefined ? {} : { range: { offset: r.offset, length: r.length, block_size: r.blockSize, subtrees: r.subtrees }, committed: r.committed };
+    this.json?.fileOk({ path: x.name, rel, bytes: x.bytes, resumed_bytes: x.resumed, digest, ...ranged });
     if (this.stream && digest !== null) this.streamDigest = digest;
   }
 
@@ -147,7 +155,8 @@ export class RunOutput {
 
   /** The text summary line (nothing with -q or --json). */
   summaryLine(s: ProgressSummary): void {
-    const t = this.synthetic ? { ...s, synthetic: true } : s;
+    const t0 = this.synthetic ? { ...s, synthetic: true } : s;
+    const t = this.ranges.count > 0 ? { ...t0, ranges: { ...this.ranges } } : t0;
     this.progress.finish(this.streamDigest === undefined ? t : { ...t, digest: this.streamDigest });
   }
 

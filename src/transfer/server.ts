@@ -29,7 +29,7 @@ import { configureLogger, log } from "../log/logger.ts";
 import { placeDestination } from "./placement.ts";
 import { receiverParams, serverSourceParams, sourceBundleMax } from "./params.ts";
 import { hex } from "./pump.ts";
-import { faultPoint } from "./fault-points.ts";
+import { faultPoint, faultReplyMinor } from "./fault-points.ts";
 import { profileMessages, SpanCollector } from "./profile-collect.ts";
 import { ReportForwarder } from "./file-reports.ts";
 import { LogReporter } from "./reporter.ts";
@@ -55,7 +55,7 @@ export function initiatorAddress(env: Record<string, string | undefined>): strin
 function reply(extra: Partial<SessionReply> = {}): Uint8Array {
   return encodeSessionReply({
     versionMajor: PROTOCOL_MAJOR,
-    versionMinor: PROTOCOL_MINOR,
+    versionMinor: faultReplyMinor() ?? PROTOCOL_MINOR,
     port: 0,
     address: "",
     sources: [],

@@ -32,6 +32,8 @@ import { awaitsOffer, type RoleContext, type SinkPlan } from "./plan.ts";
 import { Cadence, hex } from "./pump.ts";
 import { faultBytes, faultPoint, faultsArmed, reportedBundleResults, reportedResultDigest } from "./fault-points.ts";
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
+import { decodeSubtrees, rangeBlocks, rangeProblem, type RangeReport } from "./ranges.ts";
+import type { RangeOutcome } from "../native/session.ts";
 
 interface SinkFile {
   entry: FileEntry;
@@ -133,14 +135,28 @@ export class DataSink {
     }
   }
 
-  private result(fino: number, err: EscpError | null, name: string, bytes: number, digest: Uint8Array, rel = "", resumed = 0): void {
+  private result(
+    fino: number,
+    err: EscpError | null,
+    name: string,
+    bytes: number,
+    digest: Uint8Array,
+    rel = "",
+    resumed = 0,
+    range?: { report: RangeReport; out: RangeOutcome },
+  ): void {
     if (err) {
       this.failedCount++;
       this.ctx.reporter.failed(err);
     } else {
       this.okCount++;
-      this.ctx.reporter.ok({ name, bytes, resumed, digest, rel });
+      const shownDigest = range === undefined ? digest : (range.report.fileDigest ?? NO_DIGEST);
+      this.ctx.reporter.ok({ name, bytes, resumed, digest: shownDigest, rel, ...(range ? { range: range.report } : {}) });
     }
+    const rangeFields =
+      range === undefined || err
+        ? {}
+        : { committed: range.out.committed, subtrees: range.out.packed, ...(range.out.committed ? { fileDigest: range.out.whole } : {}) };
     this.resultQueue.push({
       type: "fileResult",
       fino,
@@ -151,6 +167,7 @@ export class DataSink {
       digest: err ? digest : reportedResultDigest(digest),
       path: err || !this.plan.wantPaths ? "" : rel,
       resumed: err ? 0 : resumed,
+      ...rangeFields,
     });
   }
 
@@ -307,7 +324,7 @@ export class DataSink {
         this.toStdout(e, shown);
         continue;
       }
-      const r = this.native.rxFileAdd(e.fino, rel, e.stream ? "stream" : e.size, e);
+      const r = this.addFile(e, rel);
       if (!r.ok) {
         this.discard(
           e,
@@ -319,7 +336,7 @@ export class DataSink {
       }
       this.files.set(e.fino, { entry: e, shown, rel, ...(e.stream ? { stream: true } : {}) });
       if (e.stream) this.streams++;
-      this.announcedBytes += e.size;
+      this.announcedBytes += e.range?.length ?? e.size;
       if (this.offers(e) && !r.probing) this.offer(e.fino, {}); // no earlier partial: send it all
     }
   }
@@ -382,10 +399,21 @@ export class DataSink {
 
   /** A file we will not write still has blocks on the wire: C consumes and drops them. */
   private discard(e: FileEntry, err: EscpError): void {
-    this.native.rxFileAdd(e.fino, null, e.stream ? "stream" : e.size, e);
+    this.addFile(e, null);
     this.files.set(e.fino, { entry: e, shown: e.name, rel: "", rejected: err, ...(e.stream ? { stream: true } : {}) });
     if (e.stream) this.streams++;
     if (this.offers(e)) this.offer(e.fino, { refused: err }); // so it is never sent
+  }
+
+  /** Register a file (or, --shard, a byte range of it, checked against this side's own
+   * limits first: a sender breaking them ends the session) with libescp. */
+  private addFile(e: FileEntry, rel: string | null): ReturnType<NativeSession["rxFileAdd"]> {
+    if (e.range === undefined) return this.native.rxFileAdd(e.fino, rel, e.stream ? "stream" : e.size, e);
+    const b = this.plan.resume?.blockSize ?? 0;
+    const bad = this.plan.stdout ? "a byte range for standard output" : rangeProblem(e, b);
+    if (bad !== null) throw new EscpError("E_PROTOCOL", `sender announced file #${e.fino} (${JSON.stringify(e.name)}) with ${bad}`);
+    const { first, count } = rangeBlocks(e.range, b);
+    return this.native.rxFileAddRange(e.fino, rel, e.size, e, first, count);
   }
 
   /** The probe read fino's earlier partial: offer what it holds, or say why nothing. */
@@ -426,6 +454,17 @@ export class DataSink {
       this.releaseFollowers(ev.fino, f.shown, ev.kind === "fileDone" && !f.rejected);
       if (f.rejected) return this.result(ev.fino, f.rejected, f.shown, 0, NO_DIGEST);
       const resumed = f.resumed ?? 0; // verified and named in C; held blocks were not sent again
+      if (ev.kind === "fileDone" && f.entry.range !== undefined) {
+        const out = this.native.rxRangeTake(ev.fino) ?? { committed: false, whole: NO_DIGEST, packed: NO_DIGEST };
+        const report: RangeReport = {
+          ...f.entry.range,
+          blockSize: this.plan.resume?.blockSize ?? 0,
+          subtrees: decodeSubtrees(out.packed),
+          committed: out.committed,
+          fileDigest: out.committed ? out.whole : null,
+        };
+        return this.result(ev.fino, null, f.shown, ev.bytes + resumed, ev.digest, f.rel, resumed, { report, out });
+      }
       if (ev.kind === "fileDone") return this.result(ev.fino, null, f.shown, ev.bytes + resumed, ev.digest, f.rel, resumed);
       return this.result(ev.fino, this.fileError(f, ev), f.shown, 0, ev.digest);
     }
@@ -488,8 +527,9 @@ export class DataSink {
     if (f.completed) throw new EscpError("E_PROTOCOL", `second completion for file #${m.fino}`);
     if (m.blocks === 0 && m.code === "") throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} with no blocks`);
     if (f.offered !== undefined) throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} before deciding on its resume offer`);
-    if (m.code === "" && !f.entry.stream && m.bytes !== f.entry.size) {
-      throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${f.entry.size}`);
+    const want = f.entry.range?.length ?? f.entry.size;
+    if (m.code === "" && !f.entry.stream && m.bytes !== want) {
+      throw new EscpError("E_PROTOCOL", `completion of file #${m.fino} names ${m.bytes} bytes, not its announced ${want}`);
     }
     f.completed = true;
     if (!f.rejected) f.senderDigest = m.digest;

@@ -29,6 +29,7 @@ import { awaitsOffer, dirFailure, type RoleContext, type SourcePlan } from "./pl
 import { peerLost, reconnectNotice, sendOrPeerLost } from "./peer-lost.ts";
 import { Cadence, hex, isZero, sameBytes } from "./pump.ts";
 import { corruptsSentDigests, faultBytes, faultPoint, faultsArmed, reportedDigest } from "./fault-points.ts";
+import { blake3, decodeSubtrees, rangeBlocks, type RangeReport } from "./ranges.ts";
 
 const STDIN_FD = 0;
 
@@ -138,7 +139,7 @@ export class DataSource {
           if (waits) this.offersAwaited++;
           else if (e.stream && this.plan.feed) this.plan.feed.start(this.native, fino);
           else if (e.stream) this.native.txStreamAdd(fino, STDIN_FD);
-          else this.native.txFileAdd(fino, e.path, e.size);
+          else this.queueFile(fino, e);
         },
         dir: (fino, e) => void this.dirs.set(fino, e),
         link: (fino, e) => {
@@ -278,11 +279,11 @@ export class DataSource {
         digest: new Uint8Array(0),
       });
     } else if (o.held.length === 0) {
-      this.native.txFileAdd(o.fino, e.path, e.size);
+      this.queueFile(o.fino, e);
     } else {
       const check = txOfferCheck(e.path, e.size, this.plan.resume?.blockSize ?? 0, o.held);
       if (check === "ok") {
-        t.held = this.native.txFileAddHeld(o.fino, e.path, e.size, o.held);
+        t.held = this.queueFile(o.fino, e, o.held);
         this.ctx.held?.(t.held);
         this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: true, notice: "" });
       } else {
@@ -295,10 +296,22 @@ export class DataSource {
         const notice = `${e.path}: not resumed: ${why}; sending all of it`;
         this.ctx.reporter.notice(notice);
         this.decisionQueue.push({ type: "resumeDecision", fino: o.fino, accept: false, notice });
-        this.native.txFileAdd(o.fino, e.path, e.size);
+        this.queueFile(o.fino, e);
       }
     }
     this.maybeFinish();
+  }
+
+  /** Queue a file (or its --shard range) for the native sender, with the sink's held runs;
+   * returns the bytes held. */
+  private queueFile(fino: number, e: FoundEntry, held?: Uint8Array): number {
+    if (e.range !== undefined) {
+      const { first, count } = rangeBlocks(e.range, this.plan.resume?.blockSize ?? 0);
+      return this.native.txFileAddRange(fino, e.path, e.size, first, count, held ?? new Uint8Array(0));
+    }
+    if (held !== undefined) return this.native.txFileAddHeld(fino, e.path, e.size, held);
+    this.native.txFileAdd(fino, e.path, e.size);
+    return 0;
   }
 
   private onEvent(ev: NativeEvent): void {
@@ -369,10 +382,27 @@ export class DataSource {
         new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: BLAKE3 mismatch (sent ${hex(mine)}, received ${hex(m.digest)})`, { path: t.entry.path }),
       );
     }
+    const r = t.entry.range;
+    let range: RangeReport | undefined;
+    if (r !== undefined) {
+      // the sink's subtrees must be the ones our range digest was made from
+      const subtrees = m.subtrees ?? new Uint8Array(0);
+      if (this.plan.checksum && hex(blake3(subtrees)) !== hex(mine)) {
+        return this.fail(
+          m.fino,
+          new EscpError("E_DIGEST_MISMATCH", `${t.entry.path}: the receiver's subtrees of range ${r.offset}+${r.length} do not match its digest`, {
+            path: t.entry.path,
+          }),
+        );
+      }
+      const fileDigest = m.committed === true && m.fileDigest !== undefined && m.fileDigest.length === 32 ? m.fileDigest : null;
+      range = { ...r, blockSize: this.plan.resume?.blockSize ?? 0, subtrees: decodeSubtrees(subtrees), committed: m.committed === true, fileDigest };
+    }
     this.files.delete(m.fino);
     this.outstanding--;
     this.bytesOk += m.bytes;
-    this.ctx.reporter.ok({ name: t.entry.path, bytes: m.bytes, resumed: m.resumed, digest: mine, rel: m.path });
+    const digest = range === undefined ? mine : (range.fileDigest ?? new Uint8Array(0));
+    this.ctx.reporter.ok({ name: t.entry.path, bytes: m.bytes, resumed: m.resumed, digest, rel: m.path, ...(range ? { range } : {}) });
   }
 
   /** The sink refused a directory (an unsafe path, or -p could not be applied): name it once. */

@@ -119,6 +119,9 @@ export const FILE_RESULT: TableSpec = {
     "b", // 5 digest
     "s", // 6 path
     8, // 7 resumed
+    1, // 8 committed
+    "b", // 9 file_digest
+    "b", // 10 subtrees
   ],
 };
 
@@ -150,6 +153,8 @@ export const FILE_ENTRY: TableSpec = {
     8, // 15 link_to
     "b", // 16 xattrs
     1, // 17 stream
+    8, // 18 range_offset
+    8, // 19 range_length
   ],
 };
 

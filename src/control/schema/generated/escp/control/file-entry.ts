@@ -129,8 +129,18 @@ stream():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+rangeOffset():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 40);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+rangeLength():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 42);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startFileEntry(builder:flatbuffers.Builder) {
-  builder.startObject(18);
+  builder.startObject(20);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -217,12 +227,20 @@ static addStream(builder:flatbuffers.Builder, stream:boolean) {
   builder.addFieldInt8(17, +stream, +false);
 }
 
+static addRangeOffset(builder:flatbuffers.Builder, rangeOffset:bigint) {
+  builder.addFieldInt64(18, rangeOffset, BigInt('0'));
+}
+
+static addRangeLength(builder:flatbuffers.Builder, rangeLength:bigint) {
+  builder.addFieldInt64(19, rangeLength, BigInt('0'));
+}
+
 static endFileEntry(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint, uid:number, gid:number, nlink:number, targetOffset:flatbuffers.Offset, linkTo:bigint, xattrsOffset:flatbuffers.Offset, stream:boolean):flatbuffers.Offset {
+static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, nameOffset:flatbuffers.Offset, size:bigint, mode:number, mtimeSec:bigint, mtimeNsec:number, atimeSec:bigint, atimeNsec:number, dstOffset:flatbuffers.Offset, ino:bigint, uid:number, gid:number, nlink:number, targetOffset:flatbuffers.Offset, linkTo:bigint, xattrsOffset:flatbuffers.Offset, stream:boolean, rangeOffset:bigint, rangeLength:bigint):flatbuffers.Offset {
   FileEntry.startFileEntry(builder);
   FileEntry.addFino(builder, fino);
   FileEntry.addKind(builder, kind);
@@ -242,6 +260,8 @@ static createFileEntry(builder:flatbuffers.Builder, fino:bigint, kind:FileKind, 
   FileEntry.addLinkTo(builder, linkTo);
   FileEntry.addXattrs(builder, xattrsOffset);
   FileEntry.addStream(builder, stream);
+  FileEntry.addRangeOffset(builder, rangeOffset);
+  FileEntry.addRangeLength(builder, rangeLength);
   return FileEntry.endFileEntry(builder);
 }
 }

@@ -76,8 +76,43 @@ resumed():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+committed():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+fileDigest(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+fileDigestLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+fileDigestArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 22);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+subtrees(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+subtreesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+subtreesArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
 static startFileResult(builder:flatbuffers.Builder) {
-  builder.startObject(8);
+  builder.startObject(11);
 }
 
 static addFino(builder:flatbuffers.Builder, fino:bigint) {
@@ -124,12 +159,48 @@ static addResumed(builder:flatbuffers.Builder, resumed:bigint) {
   builder.addFieldInt64(7, resumed, BigInt('0'));
 }
 
+static addCommitted(builder:flatbuffers.Builder, committed:boolean) {
+  builder.addFieldInt8(8, +committed, +false);
+}
+
+static addFileDigest(builder:flatbuffers.Builder, fileDigestOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(9, fileDigestOffset, 0);
+}
+
+static createFileDigestVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startFileDigestVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addSubtrees(builder:flatbuffers.Builder, subtreesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(10, subtreesOffset, 0);
+}
+
+static createSubtreesVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startSubtreesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
 static endFileResult(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:flatbuffers.Offset, errno:number, messageOffset:flatbuffers.Offset, bytes:bigint, digestOffset:flatbuffers.Offset, pathOffset:flatbuffers.Offset, resumed:bigint):flatbuffers.Offset {
+static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:flatbuffers.Offset, errno:number, messageOffset:flatbuffers.Offset, bytes:bigint, digestOffset:flatbuffers.Offset, pathOffset:flatbuffers.Offset, resumed:bigint, committed:boolean, fileDigestOffset:flatbuffers.Offset, subtreesOffset:flatbuffers.Offset):flatbuffers.Offset {
   FileResult.startFileResult(builder);
   FileResult.addFino(builder, fino);
   FileResult.addCode(builder, codeOffset);
@@ -139,6 +210,9 @@ static createFileResult(builder:flatbuffers.Builder, fino:bigint, codeOffset:fla
   FileResult.addDigest(builder, digestOffset);
   FileResult.addPath(builder, pathOffset);
   FileResult.addResumed(builder, resumed);
+  FileResult.addCommitted(builder, committed);
+  FileResult.addFileDigest(builder, fileDigestOffset);
+  FileResult.addSubtrees(builder, subtreesOffset);
   return FileResult.endFileResult(builder);
 }
 }
