@@ -155,6 +155,7 @@
 #define ESCP_AFFINITY_MAX 128 /* bytes of an escp_affinity_set mask: CPUs 0..1023 (glibc's CPU_SETSIZE) */
 #define ESCP_BUFFERS_MAX (1 << 30) /* T x block size may not exceed this many bytes (per-stream block buffers) */
 #define ESCP_XATTRS_MAX 65536 /* bytes of one entry's packed extended attributes (see "archive mode" below) */
+#define ESCP_RANGE_BLOCKS_MAX 1048576 /* blocks of one byte range (--shard) at most: a journal is read up to this many runs (journal.h), and a range's committer needs every block's */
 #define ESCP_LINKS_MAX 1048576 /* hard-link leaders one session remembers (escp_rx_hardlink); later ones are not */
 #define ESCP_BUNDLE_FILES_MAX 4096   /* records in one bundle at most */
 #define ESCP_BUNDLE_FILE_MAX 1048576 /* largest file that may travel in a bundle, bytes (it must also fit one bundle: see "bundles") */

@@ -21,6 +21,7 @@
 #define ESCP_JOURNAL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "escp.h"
 
 #define ESCP_JRN_HDR 128
 #define ESCP_JRN_REC 48
@@ -34,7 +35,7 @@
 #define ESCP_JRN_RANGE 4
 /* Held blocks one journal may describe that are taken into account (records beyond are
  * ignored, their blocks sent again): bounds the memory a probe needs (40 B each). */
-#define ESCP_JRN_MAX_ATOMS (1u << 20)
+#define ESCP_JRN_MAX_ATOMS ((unsigned)ESCP_RANGE_BLOCKS_MAX) /* escp.h */
 
 /* What a partial is a copy of: the source as the sender announced it, in this block size. */
 typedef struct escp_jrn_ident {

@@ -1,6 +1,7 @@
 // Tests for --filelist parsing: YAML lists, pairs, several documents, newline lists, errors.
 import { describe, expect, test } from "bun:test";
 import type { EscpError } from "../errors/escp-error.ts";
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 import { parseFilelist, shardRanges } from "./filelist.ts";
 
 function usageMessage(fn: () => unknown): string {
@@ -69,7 +70,7 @@ describe("parseFilelist", () => {
 
 describe("shardRanges (--shard: src@OFFSET+LENGTH)", () => {
   const B = 65536;
-  const sizes: Record<string, number> = { "/d/big": 5 * B + 7, "/d/one": 100, "/d/empty": 0, "/d/dir": -1 };
+  const sizes: Record<string, number> = { "/d/big": 5 * B + 7, "/d/one": 100, "/d/empty": 0, "/d/dir": -1, "/d/huge": (ESCP_RANGE_BLOCKS_MAX + 2) * B };
   const size = (p: string): number | undefined => sizes[p];
   const one = (src: string) => shardRanges("s.list", [{ src, dst: "x" }], B, size)[0];
 
@@ -100,5 +101,9 @@ describe("shardRanges (--shard: src@OFFSET+LENGTH)", () => {
     sizes["/d/a@1+2"] = 3 * B;
     expect(one(`/d/a@1+2@${B}+${B}`)).toEqual({ src: "/d/a@1+2", dst: "x", range: { offset: B, length: B } });
     expect(one("/d/a+b@x")).toEqual({ src: "/d/a+b@x", dst: "x" });
+  });
+  test("a range of more than ESCP_RANGE_BLOCKS_MAX blocks is refused, naming the limit", () => {
+    expect(one(`/d/huge@0+${ESCP_RANGE_BLOCKS_MAX * B}`)).toEqual({ src: "/d/huge", dst: "x", range: { offset: 0, length: ESCP_RANGE_BLOCKS_MAX * B } });
+    expect(() => one(`/d/huge@0+${(ESCP_RANGE_BLOCKS_MAX + 1) * B}`)).toThrow(`is more than ${ESCP_RANGE_BLOCKS_MAX} blocks of ${B}`);
   });
 });

@@ -3,6 +3,7 @@
 // EScp differs: a plain newline list is detected instead of being swallowed as one YAML scalar.
 import { readFileSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 
 export interface FilelistEntry {
   src: string;
@@ -140,6 +141,8 @@ export function shardRanges(file: string, entries: FilelistEntry[], blockSize: n
     if (length === 0) throw fail("the length is 0");
     if (offset % blockSize !== 0) throw fail(`offset ${offset} is not a multiple of the block size ${blockSize}`);
     if (offset + length > sz) throw fail(`the range ends at ${offset + length}, past the file's ${sz} bytes`);
+    if (Math.ceil(length / blockSize) > ESCP_RANGE_BLOCKS_MAX)
+      throw fail(`length ${length} is more than ${ESCP_RANGE_BLOCKS_MAX} blocks of ${blockSize} (cut the file into more ranges, or use a larger --blocksize)`);
     if (offset + length !== sz && length % blockSize !== 0)
       throw fail(`length ${length} is not a multiple of the block size ${blockSize} (only a range that ends the file may be shorter)`);
     return { ...plain, range: { offset, length } };

@@ -183,6 +183,7 @@ export const ESCP_RETRIES_MAX = 1000;
 export const ESCP_AFFINITY_MAX = 128;
 export const ESCP_BUFFERS_MAX = 1073741824;
 export const ESCP_XATTRS_MAX = 65536;
+export const ESCP_RANGE_BLOCKS_MAX = 1048576;
 export const ESCP_LINKS_MAX = 1048576;
 export const ESCP_BUNDLE_FILES_MAX = 4096;
 export const ESCP_BUNDLE_FILE_MAX = 1048576;

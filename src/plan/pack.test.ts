@@ -2,6 +2,7 @@
 // different shards, and (fast-check) every byte of every file planned exactly once.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 import { packShards, type Packing, type PlanFile } from "./pack.ts";
 
 const B = 64 * 1024;
@@ -102,4 +103,16 @@ describe("packShards", () => {
       { numRuns: 300 },
     );
   });
+});
+
+test("a range never holds more than ESCP_RANGE_BLOCKS_MAX blocks: a huge file gets more ranges than shards", () => {
+  const bs = 65536;
+  const size = 3 * ESCP_RANGE_BLOCKS_MAX * bs + 5 * bs + 17;
+  const p = packShards([{ src: "/s/huge", dst: "huge", size }], 2, bs);
+  const ranges = p.files[0]?.ranges ?? [];
+  expect(ranges.length).toBe(4);
+  expect(ranges.every((r) => Math.ceil(r.length / bs) <= ESCP_RANGE_BLOCKS_MAX && r.offset % bs === 0)).toBe(true);
+  expect(ranges.reduce((n, r) => n + r.length, 0)).toBe(size);
+  expect(ranges.map((r) => r.offset)).toEqual([0, 1, 2, 3].map((i) => i * ESCP_RANGE_BLOCKS_MAX * bs));
+  expect(new Set(ranges.map((r) => r.shard))).toEqual(new Set([0, 1]));
 });

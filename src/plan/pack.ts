@@ -1,6 +1,8 @@
 // Bin packing for `escp plan`: the walked files into N shards balanced by bytes and by entry
 // count. A file larger than a shard's share (total/N) is cut into block-aligned byte ranges
-// (each at least the share, rounded up to whole blocks), which go to different shards. Pure.
+// (each at least the share, rounded up to whole blocks, at most ESCP_RANGE_BLOCKS_MAX blocks),
+// which go to different shards while there are shards without one. Pure.
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 
 export interface PlanFile {
   /** Absolute source path. */
@@ -65,12 +67,15 @@ function cut(size: number, pieceLen: number): { offset: number; length: number }
  * Packs `files` into `n` shards. Items are placed largest first; each goes to the shard with the
  * fewest entries among those within max(item, blockSize) bytes of the least loaded one (ties:
  * fewer bytes, lower index), so bytes stay within twice the largest item of the mean and small
- * files spread to balance the counts. Ranges of one file never share a shard.
+ * files spread to balance the counts. Ranges of one file share a shard only when the file has
+ * more ranges than there are shards.
  */
 export function packShards(files: readonly PlanFile[], n: number, blockSize: number): Packing {
   const totalBytes = files.reduce((s, f) => s + f.size, 0);
   const share = totalBytes / n;
-  const pieceLen = Math.max(blockSize, Math.ceil(share / blockSize) * blockSize);
+  // a range holds at most ESCP_RANGE_BLOCKS_MAX blocks (the receiver's limit): a file that
+  // would need longer pieces is cut into more ranges than shards, some sharing a shard
+  const pieceLen = Math.min(ESCP_RANGE_BLOCKS_MAX * blockSize, Math.max(blockSize, Math.ceil(share / blockSize) * blockSize));
   const items: Item[] = [];
   files.forEach((f, i) => {
     if (n > 1 && f.size > share && f.size > pieceLen) for (const r of cut(f.size, pieceLen)) items.push({ file: i, ...r });

@@ -2,6 +2,7 @@
 // sender's range never reaches libescp), the subtree list and the range digest.
 import { describe, expect, test } from "bun:test";
 import type { FileEntry } from "../control/messages.ts";
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 import { blake3, decodeSubtrees, rangeBlocks, rangeProblem } from "./ranges.ts";
 
 const B = 65536;
@@ -38,6 +39,9 @@ describe("ranges", () => {
     expect(rangeProblem(entry(size, { offset: 0, length: B }), 0)).toBe("a byte range in a session without resume");
     // our block size, not the sender's: aligned to 64 KiB is not aligned to 1 MiB
     expect(rangeProblem(entry(8 << 20, { offset: B, length: B }), 1 << 20)).toBe("a range at 65536, not a multiple of the block size 1048576");
+    const huge = (ESCP_RANGE_BLOCKS_MAX + 2) * B;
+    expect(rangeProblem(entry(huge, { offset: 0, length: ESCP_RANGE_BLOCKS_MAX * B }), B)).toBeNull();
+    expect(rangeProblem(entry(huge, { offset: 0, length: (ESCP_RANGE_BLOCKS_MAX + 1) * B }), B)).toBe(`a range of more than ${ESCP_RANGE_BLOCKS_MAX} blocks`);
   });
 
   test("decodeSubtrees and blake3 (the range digest is BLAKE3 of the packed list)", () => {

@@ -2,6 +2,7 @@
 // check of an announced range, the range's subtrees (docs/json-output.md) and its digest.
 import type { FileEntry } from "../control/messages.ts";
 import { loadNative } from "../native/lib.ts";
+import { ESCP_RANGE_BLOCKS_MAX } from "../native/symbols.ts";
 
 export interface ByteRange {
   offset: number;
@@ -41,6 +42,7 @@ export function rangeProblem(e: FileEntry, blockSize: number): string | null {
   if (r.length <= 0 || r.offset + r.length > e.size) return `a range ${r.offset}+${r.length} outside its ${e.size} bytes`;
   if (r.offset + r.length !== e.size && r.length % blockSize !== 0) return `a range of ${r.length} bytes that is not whole blocks and does not end the file`;
   if (r.offset === 0 && r.length === e.size) return "a range that is the whole file";
+  if (Math.ceil(r.length / blockSize) > ESCP_RANGE_BLOCKS_MAX) return `a range of more than ${ESCP_RANGE_BLOCKS_MAX} blocks`;
   return null;
 }
 
