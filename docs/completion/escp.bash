@@ -78,14 +78,14 @@ _escp() {
   [[ "$prev" == "=" ]] && (( i > 1 )) && prev="${COMP_WORDS[i-2]}"
   case "$prev" in
     --ioengine) _escp_words "$(printf '%s\n' posix dummy posix::posix posix::dummy dummy::posix dummy::dummy)"; _escp_trim; return ;;
-    --filelist|--shard|--logfile|--profile|-i|--identity|-F|--ssh_config|--manifest|--hosts) _escp_local; _escp_trim; return ;;
+    --filelist|--shard|--shard-done|--logfile|--profile|-i|--identity|-F|--ssh_config|--manifest|--hosts) _escp_local; _escp_trim; return ;;
     -P|--port|--escp_port|--escp_portrange|-l|--limit|--compress-level|-o|--blocksize|--bundle-max|-t|--parallel|-c|--cipher|--timeout|--numa|--retries|--shards|--max-parallel) :; _escp_trim; return ;;
     -S|--ssh|-D|--escp|--run-cmd) _escp_words "$(compgen -c -- "$cur")"; _escp_trim; return ;;
     -J|--jump_host) _escp_words "$(_escp_hosts)"; _escp_trim; return ;;
     --plan-dir|--restrict) _escp_local -d; _escp_trim; return ;;
   esac
   case "$cur" in
-    -*) _escp_words "$(printf '%s\n' --filelist --shard -P --port --escp_port --escp_portrange -v --verbose --logfile -q --quiet -l --limit -p --preserve -C --compress --compress-level --profile --sparse -r --recursive -a --archive --xattrs -o -S --ssh -D --escp --blocksize --bundle-max --ioengine -t --parallel --bits --nodirect --nochecksum -A --agent -c --cipher -i --identity -F --ssh_config -J --jump_host -B --batch -4 -6 --timeout --builtin-ssh -3 --direct --local-listen --numa --retries --resume --no-resume --manifest --json --shards --plan-dir --hosts --max-parallel --run-cmd --force --restrict -L --license -h --help -V --version)" ;;
+    -*) _escp_words "$(printf '%s\n' --filelist --shard --shard-done -P --port --escp_port --escp_portrange -v --verbose --logfile -q --quiet -l --limit -p --preserve -C --compress --compress-level --profile --sparse -r --recursive -a --archive --xattrs -o -S --ssh -D --escp --blocksize --bundle-max --ioengine -t --parallel --bits --nodirect --nochecksum -A --agent -c --cipher -i --identity -F --ssh_config -J --jump_host -B --batch -4 -6 --timeout --builtin-ssh -3 --direct --local-listen --numa --retries --resume --no-resume --manifest --json --shards --plan-dir --hosts --max-parallel --run-cmd --force --restrict -L --license -h --help -V --version)" ;;
     */*:*|./*|/*|~*) _escp_local ;;
     *:*) _escp_remote ;;
     *)

@@ -133,11 +133,12 @@ describe.skipIf(!slurm)(slurm ? "escp plan launch scripts" : `escp plan launch s
       for (let i = 0; i < SHARDS; i++) {
         const got = lines(out(i));
         expect(got.length).toBe(i === 2 ? 3 : 1);
-        for (const l of got) {
+        got.forEach((l, j) => {
           expect(["h1", "h2"]).toContain(hostOf(l));
-          expect(l.argv.slice(0, 3)).toEqual(["--shard", listOf(i), "--json"]);
+          // a later attempt skips what the earlier ones verified: --shard-done <its own output>
+          expect(l.argv.slice(0, j === 0 ? 3 : 5)).toEqual(["--shard", listOf(i), ...(j === 0 ? [] : ["--shard-done", out(i)]), "--json"]);
           expect(l.argv.at(-1)).toBe(dst);
-        }
+        });
       }
       rmSync(join(base, "fail-shard-002.list"));
       const resumed = await run(["bash", join(plan, "parallel.sh"), "--resume-failed"], env);
@@ -154,7 +155,7 @@ describe.skipIf(!slurm)(slurm ? "escp plan launch scripts" : `escp plan launch s
         const last = lines(out(i)).at(-1) as Line;
         expect(lines(out(i)).length).toBe(i === 2 ? 5 : 2);
         expect(hostOf(last)).toBe(i % 2 === 0 ? "h1" : "h2");
-        expect(last.argv.slice(0, 3)).toEqual(["--shard", listOf(i), "--json"]);
+        expect(last.argv.slice(0, 5)).toEqual(["--shard", listOf(i), "--shard-done", out(i), "--json"]);
         expect(last.argv.at(-1)).toBe(dst);
       }
     },

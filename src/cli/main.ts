@@ -30,6 +30,11 @@ async function main(): Promise<number> {
   if (!o.server) run = new RunOutput(o);
   configureLogger({ verbose: o.verbose, quiet: o.quiet, role: o.server ? "server" : "client", ...(o.logfile ? { logfile: o.logfile } : {}) });
   if (o.server || !run) return runServer(o);
+  if (cfg.shardDone && cfg.shardDone.skipped > 0) {
+    const { skipped, of } = cfg.shardDone;
+    run.reporter.notice(`--shard-done: ${skipped} of ${of} entries verified by an earlier attempt, not sent again`);
+    if (cfg.filelistEntries.length === 0) return 0; // the whole shard was done
+  }
   return runTransfer(cfg, run); // the library's runner: the CLI is one of its users
 }
 

@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { EscpError, describeSysError } from "../errors/escp-error.ts";
 import { splitPositionals, tokenizeArgv, type Endpoint, type ParsedArgv, type RemoteSources } from "../cli/args.ts";
 import { readFilelist, shardRanges, type FilelistEntry } from "../fs/filelist.ts";
+import { skipDone } from "../fs/shard-done.ts";
 import { logger } from "../log/logger.ts";
 import { defaultOptions, findYamlKey, OPTION_TABLE, type Options, type OptionSpec } from "./options.ts";
 import { assignOptionText, usageError } from "./values.ts";
@@ -27,6 +28,8 @@ export interface RunConfig {
   stdout?: boolean;
   /** Library calls only (src/lib): what replaces standard input and output, and the abort. */
   io?: RunIo;
+  /** --shard-done: entries of the shard skipped as verified by an earlier attempt, of how many. */
+  shardDone?: { skipped: number; of: number };
 }
 
 /** What a library call puts where the CLI has its standard input and output. */
@@ -195,15 +198,24 @@ export function configFrom(opts: Options, flags: ParsedArgv["flags"], positional
     return { opts, sources: [], dest: undefined, filelistEntries: [] };
   }
   if (opts.shard !== undefined) shardChecks(opts, flags, positionals);
+  else if (opts.shardDone !== undefined) throw new EscpError("E_USAGE", `${flags.shardDone ?? "--shard-done"}: only with --shard`);
   const hasFilelist = opts.filelist !== undefined || opts.shard !== undefined;
   const { sources, remote, dest } = splitPositionals(positionals, hasFilelist);
   const ends = streamEnds(opts, flags, sources, remote, dest);
-  const filelistEntries = opts.shard !== undefined ? shardEntries(opts.shard, opts.blocksize) : opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
+  let filelistEntries = opts.shard !== undefined ? shardEntries(opts.shard, opts.blocksize) : opts.filelist !== undefined ? readFilelist(opts.filelist) : [];
+  let shardDone: RunConfig["shardDone"];
+  if (opts.shardDone !== undefined) {
+    const of = filelistEntries.length;
+    const left = skipDone(opts.shardDone, filelistEntries);
+    filelistEntries = left.entries;
+    shardDone = { skipped: left.skipped, of };
+  }
   return {
     opts,
     sources,
     dest,
     filelistEntries,
+    ...(shardDone ? { shardDone } : {}),
     ...(remote ? { remote } : {}),
     ...(ends.stdin ? { stdin: true } : {}),
     ...(ends.stdout ? { stdout: true } : {}),

@@ -12,6 +12,8 @@ export interface Options {
   filelist?: string;
   /** --shard FILE: a --filelist whose sources may end in @OFFSET+LENGTH (byte ranges); resume forced on. */
   shard?: string;
+  /** --shard-done FILE: skip the shard's entries an earlier attempt verified (its --json output). */
+  shardDone?: string;
   /** SSH port; an scp:// URI port overrides it. */
   port: number;
   /** First TCP data port the receiver tries. */
@@ -157,6 +159,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     type: "string",
     valueName: "FILE",
     help: "run one shard of a plan: FILE is a --filelist whose sources may end in @OFFSET+LENGTH (a byte range of the file); resume is on",
+  },
+  {
+    field: "shardDone",
+    long: "shard-done",
+    type: "string",
+    valueName: "FILE",
+    help: "with --shard: skip the entries an earlier attempt of this shard verified, as its --json output FILE reports them",
   },
   {
     field: "port",

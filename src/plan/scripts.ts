@@ -76,6 +76,8 @@ function prelude(input: ScriptInput): string {
     '  out="$PLAN/out/shard-$n.jsonl"',
     '  cmd="$RUN_CMD --shard $(q "$list") --json $OPTS $(q "$dst")"',
     '  mkdir -p "$PLAN/out" || return 2',
+    "  # a requeued or retried task: what an earlier attempt verified is not sent again",
+    '  [ -s "$out" ] && cmd="$RUN_CMD --shard $(q "$list") --shard-done $(q "$out") --json $OPTS $(q "$dst")"',
     '  [ -f "$out" ] && lines=$(wc -l <"$out")',
     '  if [ "$hop" = 1 ] && [ "$src" != - ]; then',
     '    "${SSH[@]}" "$src" "$cmd" >>"$out"',
