@@ -11,7 +11,8 @@
 // after FAULT_AT file bytes (ESCP_FAULT_KILL_BYTES) — a real failure part way through.
 // (a) The task fails, `scontrol requeue` runs it again; the second run resumes the journaled
 // blocks (`resumed_bytes` > 0, whole blocks). (b) `parallel.sh --retries 0` leaves that shard
-// failed, `parallel.sh --resume-failed` runs it alone. Both: `escp plan status` says every
+// failed, `parallel.sh --resume-failed` runs it alone. The rerun gets `--shard-done` (its own
+// earlier output): what the first run verified is not sent again. Both: `escp plan status` says every
 // shard is ok, `escp plan merge` exits 0, its manifest.b3 equals `b3sum` of the source files
 // line for line, and `b3sum -c` of it passes in DEST. Skipped, with the reason, where
 // namespaces, b3sum, Slurm (a) or GNU parallel (b) are missing.
@@ -31,6 +32,8 @@ const MIB = 1024 * 1024;
 const BIG = 5 * MIB + 777; // 81 blocks: more than a shard's share, so 3 ranges in 3 shards
 const FAULT_AT = MIB; // the faulty receiver dies once it has moved this many file bytes
 const SHARDS = 3;
+/** The shard that fails its first run: the one holding the small files and the last range. */
+const FAULTY = 2;
 const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"];
 
 /** What the whole file needs: network namespaces (+ sshd) and b3sum. */
@@ -192,6 +195,7 @@ interface Ev {
   exit_status?: number;
   resumed_bytes?: number;
   task?: string;
+  message?: string;
   range?: { offset: number };
 }
 
@@ -212,6 +216,32 @@ const okEntries = (run: Ev[]): string[] =>
 
 function outputs(plan: string): string {
   return [0, 1, 2].map((i) => (existsSync(out(plan, i)) ? `--- shard ${i}\n${readFileSync(out(plan, i), "utf8").slice(-3000)}` : "")).join("\n");
+}
+
+/** The faulty shard's second run: it succeeded; it resumed whole journaled blocks of the
+ *  partial the first run left (resumed_bytes > 0); it did not send again what the first run
+ *  verified (--shard-done, with its notice), and the two runs together verified every entry. */
+function expectRerun(plan: string, runs: Ev[][], timing: string): void {
+  const [first, second] = runs as [Ev[], Ev[]];
+  const sum = summary(second);
+  expect(sum?.exit_status, outputs(plan)).toBe(0);
+  const resumed = Number(sum?.resumed_bytes);
+  const before = okEntries(first);
+  const after = okEntries(second);
+  console.log(
+    `[scale-out] ${timing}; the rerun resumed ${resumed} bytes; verified by the first run: ${before.join(", ") || "none"}; by the rerun: ${after.join(", ")}`,
+  );
+  expect(resumed).toBeGreaterThan(0);
+  expect(resumed % B).toBe(0); // whole blocks the receiver's journal held: not sent again
+  expect(after.filter((e) => before.includes(e))).toEqual([]);
+  const entries = readFileSync(join(plan, "shards", `shard-00${FAULTY}.list`), "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("- ")).length;
+  expect(new Set([...before, ...after]).size).toBe(entries);
+  // The small files go first (bundled) and are verified before the receiver dies in the range.
+  expect(before.length, outputs(plan)).toBeGreaterThan(0);
+  const notice = second.find((e) => e.type === "notice" && e.message?.startsWith("--shard-done:"));
+  expect(notice?.message).toBe(`--shard-done: ${before.length} of ${entries} entries verified by an earlier attempt, not sent again`);
 }
 
 /** status: all ok; merge: exit 0, manifest = b3sum of the source; b3sum -c in DEST. */
@@ -238,40 +268,32 @@ describe.skipIf(!slurm)(slurm ? "scale-out under Slurm" : `scale-out under Slurm
     async () => {
       const s = slurm as Slurm;
       const { plan, dst } = await makePlan("slurm");
-      writeFileSync(join(tmp, "fault-once-shard-001.list"), "");
+      writeFileSync(join(tmp, `fault-once-shard-00${FAULTY}.list`), "");
       const t0 = performance.now();
       const id = await s.sbatch([join(plan, "slurm.sbatch")]);
       const first = await s.waitJob(id, FINAL, 90_000);
-      expect(first.map((j) => `${j.id} ${j.state}`).sort(), outputs(plan)).toEqual([`${id}_0 COMPLETED`, `${id}_1 FAILED`, `${id}_2 COMPLETED`]);
-      expect(existsSync(join(tmp, "fault-once-shard-001.list"))).toBe(false);
-      const failed = attempts(out(plan, 1));
+      expect(first.map((j) => `${j.id} ${j.state}`).sort(), outputs(plan)).toEqual([`${id}_0 COMPLETED`, `${id}_1 COMPLETED`, `${id}_2 FAILED`]);
+      expect(existsSync(join(tmp, `fault-once-shard-00${FAULTY}.list`))).toBe(false);
+      const failed = attempts(out(plan, FAULTY));
       expect(failed.length).toBe(1);
       expect(summary(failed[0] as Ev[])?.exit_status).not.toBe(0);
       // The big file is not named: shard 1's range is missing.
       expect(existsSync(join(dst, "src", "big.bin"))).toBe(false);
       const st = await run([process.execPath, ESCP_MAIN, "plan", "status", plan]);
-      expect(st.stdout).toMatch(/shard-001\s+failed/);
+      expect(st.stdout).toMatch(/shard-002\s+failed/);
       const t1 = performance.now();
 
-      await s.requeue(`${id}_1`);
+      await s.requeue(`${id}_${FAULTY}`);
       const done = await s.waitJob(id, FINAL, 90_000);
       expect(done.map((j) => `${j.id} ${j.state} restarts=${j.restarts}`).sort(), outputs(plan)).toEqual([
         `${id}_0 COMPLETED restarts=0`,
-        `${id}_1 COMPLETED restarts=1`,
-        `${id}_2 COMPLETED restarts=0`,
+        `${id}_1 COMPLETED restarts=0`,
+        `${id}_2 COMPLETED restarts=1`,
       ]);
-      for (const i of [0, 2]) expect(attempts(out(plan, i)).length).toBe(1);
-      const runs = attempts(out(plan, 1));
+      for (const i of [0, 1]) expect(attempts(out(plan, i)).length).toBe(1);
+      const runs = attempts(out(plan, FAULTY));
       expect(runs.length).toBe(2);
-      const second = summary(runs[1] as Ev[]);
-      expect(second?.exit_status).toBe(0);
-      const resumed = Number(second?.resumed_bytes);
-      console.log(
-        `[scale-out] slurm: first pass ${((t1 - t0) / 1000).toFixed(1)} s, requeue → done ${((performance.now() - t1) / 1000).toFixed(1)} s; ` +
-          `requeued shard resumed ${resumed} bytes; verified by the first run: ${okEntries(runs[0] as Ev[]).join(", ") || "none"}`,
-      );
-      expect(resumed).toBeGreaterThan(0);
-      expect(resumed % B).toBe(0); // whole blocks the receiver's journal held: not sent again
+      expectRerun(plan, runs, `slurm: first pass ${((t1 - t0) / 1000).toFixed(1)} s, requeue → done ${((performance.now() - t1) / 1000).toFixed(1)} s`);
       await expectMerged(plan, dst);
     },
     T,
@@ -285,13 +307,13 @@ describe.skipIf(!!parallelWhy)(parallelWhy ? `scale-out through GNU parallel (sk
       const { plan, dst } = await makePlan("parallel");
       const env = { PARALLEL_HOME: join(tmp, "parallel-home") };
       mkdirSync(env.PARALLEL_HOME, { recursive: true });
-      writeFileSync(join(tmp, "fault-once-shard-002.list"), "");
+      writeFileSync(join(tmp, `fault-once-shard-00${FAULTY}.list`), "");
       const t0 = performance.now();
       const par = await run(["bash", join(plan, "parallel.sh"), "--retries", "0"], { env });
       expect(par.code, `${par.stderr}\n${outputs(plan)}`).toBe(1); // one shard failed
-      expect(existsSync(join(tmp, "fault-once-shard-002.list"))).toBe(false);
+      expect(existsSync(join(tmp, `fault-once-shard-00${FAULTY}.list`))).toBe(false);
       for (const i of [0, 1]) expect(attempts(out(plan, i)).map((r) => summary(r)?.exit_status)).toEqual([0]);
-      const failed = attempts(out(plan, 2));
+      const failed = attempts(out(plan, FAULTY));
       expect(failed.length).toBe(1);
       expect(summary(failed[0] as Ev[])?.exit_status).not.toBe(0);
       const t1 = performance.now();
@@ -299,14 +321,9 @@ describe.skipIf(!!parallelWhy)(parallelWhy ? `scale-out through GNU parallel (sk
       const again = await run(["bash", join(plan, "parallel.sh"), "--resume-failed"], { env });
       expect(again.code, `${again.stderr}\n${outputs(plan)}`).toBe(0);
       for (const i of [0, 1]) expect(attempts(out(plan, i)).length).toBe(1); // not run again
-      const runs = attempts(out(plan, 2));
+      const runs = attempts(out(plan, FAULTY));
       expect(runs.map((r) => summary(r)?.exit_status)).toEqual([summary(failed[0] as Ev[])?.exit_status, 0]);
-      const resumed = Number(summary(runs[1] as Ev[])?.resumed_bytes);
-      console.log(
-        `[scale-out] parallel: first pass ${((t1 - t0) / 1000).toFixed(1)} s, --resume-failed ${((performance.now() - t1) / 1000).toFixed(1)} s; resumed ${resumed} bytes`,
-      );
-      expect(resumed).toBeGreaterThan(0);
-      expect(resumed % B).toBe(0);
+      expectRerun(plan, runs, `parallel: first pass ${((t1 - t0) / 1000).toFixed(1)} s, --resume-failed ${((performance.now() - t1) / 1000).toFixed(1)} s`);
       await expectMerged(plan, dst);
     },
     T,
