@@ -84,6 +84,11 @@ _escp() {
     -J|--jump_host) _escp_words "$(_escp_hosts)"; _escp_trim; return ;;
     --plan-dir|--restrict) _escp_local -d; _escp_trim; return ;;
   esac
+  # escp plan [status|merge]: the subcommand words (docs/scale-out.md)
+  if [[ "$cur" != -* ]]; then
+    (( i == 1 )) && _escp_words plan
+    (( i == 2 )) && [[ "${COMP_WORDS[1]}" == plan ]] && _escp_words "$(printf '%s\n' status merge)"
+  fi
   case "$cur" in
     -*) _escp_words "$(printf '%s\n' --filelist --shard --shard-done -P --port --escp_port --escp_portrange -v --verbose --logfile -q --quiet -l --limit -p --preserve -C --compress --compress-level --profile --sparse -r --recursive -a --archive --xattrs -o -S --ssh -D --escp --blocksize --bundle-max --ioengine -t --parallel --bits --nodirect --nochecksum -A --agent -c --cipher -i --identity -F --ssh_config -J --jump_host -B --batch -4 -6 --timeout --builtin-ssh -3 --direct --local-listen --numa --retries --resume --no-resume --manifest --json --shards --plan-dir --hosts --max-parallel --run-cmd --force --restrict -L --license -h --help -V --version)" ;;
     */*:*|./*|/*|~*) _escp_local ;;

@@ -152,6 +152,11 @@ _escp() {
   case "$prev" in
 ${cases.join("\n")}
   esac
+  # escp plan [status|merge]: the subcommand words (docs/scale-out.md)
+  if [[ "$cur" != -* ]]; then
+    (( i == 1 )) && _escp_words plan
+    (( i == 2 )) && [[ "\${COMP_WORDS[1]}" == plan ]] && _escp_words "$(printf '%s\\n' status merge)"
+  fi
   case "$cur" in
     -*) _escp_words "$(printf '%s\\n' ${flags})" ;;
     */*:*|./*|/*|~*) _escp_local ;;
@@ -224,6 +229,9 @@ _escp_remote() {
 }
 
 _escp_operand() {
+  # escp plan [status|merge]: the subcommand words (docs/scale-out.md)
+  (( CURRENT == 2 )) && compadd -- plan
+  (( CURRENT == 3 )) && [[ $words[2] == plan ]] && compadd -- status merge
   if [[ $PREFIX == *:* && $PREFIX != */*:* && $PREFIX != [./~]* ]]; then
     _escp_remote
   else

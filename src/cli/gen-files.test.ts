@@ -116,6 +116,13 @@ describe("bash completion", () => {
     expect(completeBash(["escp", "--ioengine", "=", "du"]).sort()).toEqual(["dummy ", "dummy::dummy ", "dummy::posix "]);
   });
 
+  test("the plan subcommand and its status/merge words complete in their places only", () => {
+    expect(completeBash(["escp", "pla"])).toEqual(["plan "]);
+    expect(completeBash(["escp", "plan", "st"])).toEqual(["status "]);
+    expect(completeBash(["escp", "plan", "m"])).toEqual(["merge "]);
+    expect(completeBash(["escp", "somefile", "pla"])).toEqual([]);
+  });
+
   test("FILE options complete local paths; value-less numbers complete nothing", () => {
     mkdirSync(join(tmp, "idfiles"), { recursive: true });
     writeFileSync(join(tmp, "idfiles", "id_test"), "k");
