@@ -64,7 +64,7 @@ interface Follower {
 }
 
 const NO_DIGEST = new Uint8Array(0);
-const { ELOOP, ENOTDIR, ESTALE, EPIPE } = constants.errno;
+const { ELOOP, ENOTDIR, ESTALE, EPIPE, ECONNRESET } = constants.errno;
 const STDOUT_FD = 1;
 
 export class DataSink {
@@ -484,7 +484,9 @@ export class DataSink {
       const want = f.senderDigest ?? NO_DIGEST;
       return new EscpError("E_DIGEST_MISMATCH", `${f.shown}: BLAKE3 mismatch (sender ${hex(want)}, receiver ${hex(ev.digest)})`, { path: f.shown });
     }
-    if (this.plan.stdout && ev.sysErrno === EPIPE) {
+    // A reader that went away: EPIPE from a pipe; ECONNRESET when standard output is a socket
+    // (Bun's and many supervisors' child stdout) whose reader closed with bytes unread.
+    if (this.plan.stdout && (ev.sysErrno === EPIPE || ev.sysErrno === ECONNRESET)) {
       const what = this.plan.streamFd === undefined ? "standard output" : "the receiving stream";
       return new EscpError("E_BROKEN_PIPE", `${what}: broken pipe (the reader went away); the rest of the file was not written`, { errno: EPIPE });
     }
