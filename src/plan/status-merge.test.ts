@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { makeTmpDir } from "../../harness/tmp-dir.ts";
-import { b3Hex, rangeSubtrees } from "./b3-tree.ts";
+import { b3Hex, rangeSubtrees } from "./b3-reference.fixture.ts";
 import { createPlan } from "./create.ts";
 import { mergePlan, runMerge } from "./merge.ts";
 import { plannedEntries, readPlan } from "./shard-events.ts";
